@@ -1,0 +1,322 @@
+//! Load-time checks: every reference resolves, every kind has the fields it needs.
+
+use crate::*;
+use std::collections::HashSet;
+
+pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
+    if config.version != CONFIG_VERSION {
+        return Err(ConfigError::invalid("version", format!("is {}, this build reads version {CONFIG_VERSION}", config.version)));
+    }
+    validate_limits(config)?;
+    let name_len_max = config.limits.name_len_max as usize;
+
+    let mut underlyings = HashSet::new();
+    for (i, u) in config.underlyings.iter().enumerate() {
+        check_id(&format!("underlyings[{i}].symbol"), &u.symbol, name_len_max)?;
+        if !underlyings.insert(u.symbol.as_str()) {
+            return Err(ConfigError::invalid(format!("underlyings[{i}].symbol"), format!("duplicate underlying {:?}", u.symbol)));
+        }
+    }
+    if !underlyings.contains("USD") {
+        return Err(ConfigError::invalid("underlyings", "must declare USD, the numeraire"));
+    }
+
+    let mut protocols = HashSet::new();
+    for (i, p) in config.protocols.iter().enumerate() {
+        let key = format!("protocols[{i}]");
+        check_id(&format!("{key}.id"), &p.id, name_len_max)?;
+        if !protocols.insert(p.id.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate protocol {:?}", p.id)));
+        }
+        parse_date(&p.risk.launched).map_err(|problem| ConfigError::invalid(format!("{key}.risk.launched"), problem))?;
+        for (j, incident) in p.risk.incidents.iter().enumerate() {
+            parse_date(&incident.date).map_err(|problem| ConfigError::invalid(format!("{key}.risk.incidents[{j}].date"), problem))?;
+            parse_usd(&incident.loss_usd, &format!("{key}.risk.incidents[{j}].loss_usd"))?;
+        }
+        if let Some(rules) = &p.margin_rules {
+            for (name, value) in [("initial_margin_fraction", &rules.initial_margin_fraction), ("maintenance_margin_fraction", &rules.maintenance_margin_fraction)] {
+                if let Some(v) = value {
+                    check_fraction(v, &format!("{key}.margin_rules.{name}"))?;
+                }
+            }
+            for (symbol, v) in &rules.ltv {
+                check_fraction(v, &format!("{key}.margin_rules.ltv.{symbol}"))?;
+            }
+        }
+    }
+
+    let mut assets = HashSet::new();
+    for (i, a) in config.assets.iter().enumerate() {
+        check_id(&format!("assets[{i}].symbol"), &a.symbol, name_len_max)?;
+        if !assets.insert(a.symbol.as_str()) {
+            return Err(ConfigError::invalid(format!("assets[{i}].symbol"), format!("duplicate asset {:?}", a.symbol)));
+        }
+    }
+    for (i, a) in config.assets.iter().enumerate() {
+        validate_asset(config, &format!("assets[{i}]"), a, &underlyings, &assets, &protocols)?;
+    }
+
+    let mut custodians = HashSet::new();
+    for (i, c) in config.custodians.iter().enumerate() {
+        let key = format!("custodians[{i}]");
+        check_id(&format!("{key}.id"), &c.id, name_len_max)?;
+        if !custodians.insert(c.id.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate custodian {:?}", c.id)));
+        }
+        match (c.kind, &c.protocol) {
+            (CustodianKind::Protocol, None) => return Err(ConfigError::invalid(format!("{key}.protocol"), "a protocol custodian must name its protocol")),
+            (_, Some(p)) if !protocols.contains(p.as_str()) => return Err(ConfigError::invalid(format!("{key}.protocol"), format!("unknown protocol {p:?}"))),
+            _ => {}
+        }
+    }
+    if config.custodians.is_empty() {
+        return Err(ConfigError::invalid("custodians", "at least one custodian is needed to hold deposits"));
+    }
+
+    let mut instruments = HashSet::new();
+    for (i, inst) in config.instruments.iter().enumerate() {
+        let key = format!("instruments[{i}]");
+        check_id(&format!("{key}.id"), &inst.id, name_len_max)?;
+        if !instruments.insert(inst.id.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate instrument {:?}", inst.id)));
+        }
+        validate_instrument(config, &key, inst, &underlyings, &assets, &protocols)?;
+    }
+    Ok(())
+}
+
+fn validate_limits(config: &Config) -> Result<(), ConfigError> {
+    let l = &config.limits;
+    let positive: [(&str, u64); 8] = [
+        ("accounts_max", l.accounts_max.into()),
+        ("sub_accounts_per_owner_max", l.sub_accounts_per_owner_max.into()),
+        ("batch_commands_max", l.batch_commands_max.into()),
+        ("pending_withdrawals_max", l.pending_withdrawals_max.into()),
+        ("pending_withdrawals_per_account_max", l.pending_withdrawals_per_account_max.into()),
+        ("client_command_ids_max", l.client_command_ids_max),
+        ("deposit_refs_max", l.deposit_refs_max),
+        ("name_len_max", l.name_len_max.into()),
+    ];
+    for (name, value) in positive {
+        if value == 0 {
+            return Err(ConfigError::invalid(format!("limits.{name}"), "must be positive"));
+        }
+    }
+    if config.engine.snapshot_interval_batches == 0 {
+        return Err(ConfigError::invalid("engine.snapshot_interval_batches", "must be positive"));
+    }
+    Ok(())
+}
+
+fn validate_asset(
+    config: &Config,
+    key: &str,
+    a: &Asset,
+    underlyings: &HashSet<&str>,
+    assets: &HashSet<&str>,
+    protocols: &HashSet<&str>,
+) -> Result<(), ConfigError> {
+    if a.decimals > money::SCALE_MAX {
+        return Err(ConfigError::invalid(format!("{key}.decimals"), format!("{} exceeds the maximum of {}", a.decimals, money::SCALE_MAX)));
+    }
+    let needs = |field: &str, present: bool| -> Result<(), ConfigError> {
+        if present { Ok(()) } else { Err(ConfigError::invalid(format!("{key}.{field}"), format!("required for kind {:?}", a.kind))) }
+    };
+    let forbids = |field: &str, present: bool| -> Result<(), ConfigError> {
+        if present { Err(ConfigError::invalid(format!("{key}.{field}"), format!("not allowed for kind {:?}", a.kind))) } else { Ok(()) }
+    };
+    use AssetKind::*;
+    let tracks_required = matches!(a.kind, NativeCoin | Stablecoin | Wrapped | Synthetic);
+    let protocol_required = !matches!(a.kind, NativeCoin);
+    let underlying_asset_required = matches!(a.kind, LendingReceipt | StakingDerivative);
+    needs("tracks", !tracks_required || a.tracks.is_some())?;
+    forbids("tracks", !tracks_required && a.tracks.is_some())?;
+    needs("protocol", !protocol_required || a.protocol.is_some())?;
+    forbids("protocol", !protocol_required && a.protocol.is_some())?;
+    needs("underlying_asset", !underlying_asset_required || a.underlying_asset.is_some())?;
+    forbids("underlying_asset", !underlying_asset_required && a.underlying_asset.is_some())?;
+    needs("pool_assets", a.kind != LpShare || a.pool_assets.is_some())?;
+    forbids("pool_assets", a.kind != LpShare && a.pool_assets.is_some())?;
+    needs("market", a.kind != PredictionShare || a.market.is_some())?;
+    needs("outcome", a.kind != PredictionShare || a.outcome.is_some())?;
+    forbids("market", a.kind != PredictionShare && a.market.is_some())?;
+    forbids("outcome", a.kind != PredictionShare && a.outcome.is_some())?;
+
+    if let Some(t) = &a.tracks {
+        if !underlyings.contains(t.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.tracks"), format!("unknown underlying {t:?}")));
+        }
+    }
+    if let Some(p) = &a.protocol {
+        if !protocols.contains(p.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.protocol"), format!("unknown protocol {p:?}")));
+        }
+        let kind = config.protocol(p).map(|p| p.kind);
+        let fits = match a.kind {
+            Stablecoin => kind == Some(ProtocolKind::StablecoinIssuer),
+            Wrapped => kind == Some(ProtocolKind::WrappedCustodian),
+            Synthetic => kind == Some(ProtocolKind::SyntheticIssuer),
+            LendingReceipt => kind == Some(ProtocolKind::Lending),
+            StakingDerivative => kind == Some(ProtocolKind::LiquidStaking),
+            LpShare => matches!(kind, Some(ProtocolKind::ConstantProductAmm | ProtocolKind::ConcentratedLiquidityAmm | ProtocolKind::StableswapAmm)),
+            PredictionShare => kind == Some(ProtocolKind::PredictionMarket),
+            NativeCoin => true,
+        };
+        if !fits {
+            return Err(ConfigError::invalid(format!("{key}.protocol"), format!("protocol {p:?} of kind {kind:?} cannot issue an asset of kind {:?}", a.kind)));
+        }
+    }
+    if let Some(u) = &a.underlying_asset {
+        if !assets.contains(u.as_str()) || u == &a.symbol {
+            return Err(ConfigError::invalid(format!("{key}.underlying_asset"), format!("unknown asset {u:?}")));
+        }
+    }
+    if let Some(pool) = &a.pool_assets {
+        if pool.len() < 2 || pool.len() > 8 {
+            return Err(ConfigError::invalid(format!("{key}.pool_assets"), format!("a pool has 2 to 8 assets, got {}", pool.len())));
+        }
+        for (j, s) in pool.iter().enumerate() {
+            if !assets.contains(s.as_str()) || s == &a.symbol {
+                return Err(ConfigError::invalid(format!("{key}.pool_assets[{j}]"), format!("unknown asset {s:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_instrument(
+    config: &Config,
+    key: &str,
+    inst: &Instrument,
+    underlyings: &HashSet<&str>,
+    assets: &HashSet<&str>,
+    protocols: &HashSet<&str>,
+) -> Result<(), ConfigError> {
+    use InstrumentKind::*;
+    let needs = |field: &str, present: bool| -> Result<(), ConfigError> {
+        if present { Ok(()) } else { Err(ConfigError::invalid(format!("{key}.{field}"), format!("required for kind {:?}", inst.kind))) }
+    };
+    let derivative = matches!(inst.kind, Perpetual | Option);
+    needs("asset", derivative || inst.asset.is_some())?;
+    needs("underlying", !derivative || inst.underlying.is_some())?;
+    needs("venue", inst.kind == Spot || inst.venue.is_some())?;
+    needs("settlement_asset", !derivative || inst.settlement_asset.is_some())?;
+    needs("strike_usd", inst.kind != Option || inst.strike_usd.is_some())?;
+    needs("expiry", inst.kind != Option || inst.expiry.is_some())?;
+    needs("right", inst.kind != Option || inst.right.is_some())?;
+    if inst.kind != Option && (inst.strike_usd.is_some() || inst.expiry.is_some() || inst.right.is_some()) {
+        return Err(ConfigError::invalid(key, "strike_usd, expiry and right belong to options only"));
+    }
+    for (field, value) in [("asset", &inst.asset), ("settlement_asset", &inst.settlement_asset)] {
+        if let Some(s) = value {
+            if !assets.contains(s.as_str()) {
+                return Err(ConfigError::invalid(format!("{key}.{field}"), format!("unknown asset {s:?}")));
+            }
+        }
+    }
+    if let Some(u) = &inst.underlying {
+        if !underlyings.contains(u.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.underlying"), format!("unknown underlying {u:?}")));
+        }
+    }
+    if let Some(v) = &inst.venue {
+        if !protocols.contains(v.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.venue"), format!("unknown protocol {v:?}")));
+        }
+        let kind = config.protocol(v).map(|p| p.kind);
+        let fits = match inst.kind {
+            Perpetual => kind == Some(ProtocolKind::PerpVenue),
+            Option => kind == Some(ProtocolKind::OptionVenue),
+            LendingDeposit | LendingBorrow => kind == Some(ProtocolKind::Lending),
+            LpPosition => matches!(kind, Some(ProtocolKind::ConstantProductAmm | ProtocolKind::ConcentratedLiquidityAmm | ProtocolKind::StableswapAmm)),
+            PredictionShare => kind == Some(ProtocolKind::PredictionMarket),
+            Spot => true,
+        };
+        if !fits {
+            return Err(ConfigError::invalid(format!("{key}.venue"), format!("protocol {v:?} of kind {kind:?} cannot list an instrument of kind {:?}", inst.kind)));
+        }
+    }
+    if let Some(strike) = &inst.strike_usd {
+        let units = parse_usd(strike, &format!("{key}.strike_usd"))?;
+        if units <= 0 {
+            return Err(ConfigError::invalid(format!("{key}.strike_usd"), "must be positive"));
+        }
+    }
+    if let Some(expiry) = &inst.expiry {
+        parse_datetime_ms(expiry).map_err(|problem| ConfigError::invalid(format!("{key}.expiry"), problem))?;
+    }
+    Ok(())
+}
+
+fn check_id(key: &str, id: &str, len_max: usize) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= len_max
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, format!("{id:?} is not an identifier (1 to {len_max} of A-Z a-z 0-9 _ - . @)")))
+    }
+}
+
+fn parse_usd(text: &str, key: &str) -> Result<i128, ConfigError> {
+    money::parse_decimal(text, money::USD_SCALE).map_err(|e| ConfigError::invalid(key, e.to_string()))
+}
+
+fn check_fraction(text: &str, key: &str) -> Result<(), ConfigError> {
+    let units = parse_usd(text, key)?;
+    if !(0..=money::USD_SCALE.one()).contains(&units) {
+        return Err(ConfigError::invalid(key, format!("{text} is not a fraction between 0 and 1")));
+    }
+    Ok(())
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
+pub fn parse_date(text: &str) -> Result<i64, String> {
+    let bytes = text.as_bytes();
+    let shape_ok = bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-';
+    let field = |r: std::ops::Range<usize>| text.get(r).filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse::<i64>().ok());
+    match (shape_ok, field(0..4), field(5..7), field(8..10)) {
+        (true, Some(y), Some(m), Some(d)) if (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) => Ok(days_from_civil(y, m, d)),
+        _ => Err(format!("{text:?} is not a date YYYY-MM-DD")),
+    }
+}
+
+/// Unix milliseconds of `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn parse_datetime_ms(text: &str) -> Result<i64, String> {
+    let err = || format!("{text:?} is not a UTC time YYYY-MM-DDTHH:MM:SSZ");
+    if text.len() != 20 || text.as_bytes()[10] != b'T' || !text.ends_with('Z') {
+        return Err(err());
+    }
+    let days = parse_date(&text[..10]).map_err(|_| err())?;
+    let time = &text[11..19];
+    let b = time.as_bytes();
+    if b[2] != b':' || b[5] != b':' {
+        return Err(err());
+    }
+    let num = |s: &str| s.parse::<i64>().ok().filter(|_| s.bytes().all(|c| c.is_ascii_digit()));
+    match (num(&time[0..2]), num(&time[3..5]), num(&time[6..8])) {
+        (Some(h), Some(m), Some(s)) if h < 24 && m < 60 && s < 60 => Ok(((days * 24 + h) * 60 + m) * 60_000 + s * 1000),
+        _ => Err(err()),
+    }
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's `days_from_civil`.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
