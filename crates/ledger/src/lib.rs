@@ -1,0 +1,419 @@
+//! The double-entry ledger of clearhouse.
+//!
+//! Every movement of money is a [`Transfer`]: one account is debited, another credited, by
+//! the same positive amount of one asset. Balances are signed `i128` counts of the asset's
+//! smallest unit.
+//!
+//! Sign convention: a positive balance is what the broker owes the account holder. A client
+//! deposit debits the custody account of the venue or chain where the coins arrived and
+//! credits the client, so custody accounts carry the *opposite* sign of what clients hold
+//! there: `custody = -(sum of client claims held there)`. Broker accounts (house, fees,
+//! insurance fund, custody) may be negative; a trader account may go below zero only through
+//! an explicit borrow, which the margin engine governs (`AccountPolicy::MayBorrow`).
+//!
+//! Two-phase transfers, as TigerBeetle does them: a *pending* transfer reserves the amount on
+//! the debit account (it can no longer be spent) without moving it; it is later *posted*
+//! (moved) or *voided* (released).
+//!
+//! Invariants (asserted, and restated by the property tests):
+//! - per asset, the sum of all posted balances is zero at all times;
+//! - a `NonNegative` account's posted balance minus its reservations never goes below zero;
+//! - a rejected operation changes nothing (every check precedes every mutation);
+//! - no arithmetic wraps: an operation that would overflow is rejected.
+//!
+//! This crate is pure: no I/O, clock or randomness.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+mod digest;
+pub use digest::MultisetDigest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountIdx(pub u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AssetIdx(pub u16);
+
+/// Identifies a pending (two-phase) transfer; assigned by the caller, unique for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PendingId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountPolicy {
+    /// Posted minus reserved must stay >= 0 (trader accounts).
+    NonNegative,
+    /// May be negative: custody mirrors, house, fee and insurance-fund accounts, and trader
+    /// accounts whose borrowing the margin engine governs.
+    MayGoNegative,
+}
+
+/// Why money moved; journalled with every transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Deposit,
+    Withdrawal,
+    InternalTransfer,
+    Fee,
+    Settlement,
+    Liquidation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub debit: AccountIdx,
+    pub credit: AccountIdx,
+    pub asset: AssetIdx,
+    /// Strictly positive, in the asset's smallest unit.
+    pub amount: i128,
+    pub reason: Reason,
+    /// Sequence number of the command that caused it.
+    pub command_seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Balance {
+    pub posted: i128,
+    /// Sum of pending debits: reserved, not spendable, not yet moved.
+    pub reserved: i128,
+}
+
+impl Balance {
+    /// What can still be spent: posted minus reserved.
+    pub fn available(&self) -> i128 {
+        self.posted - self.reserved
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTransfer {
+    pub id: PendingId,
+    pub transfer: Transfer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("amount must be positive, got {amount}")]
+    NonPositiveAmount { amount: i128 },
+    #[error("debit and credit are the same account {account:?}")]
+    SameAccount { account: AccountIdx },
+    #[error("unknown account {account:?}")]
+    UnknownAccount { account: AccountIdx },
+    #[error("unknown asset {asset:?}")]
+    UnknownAsset { asset: AssetIdx },
+    #[error("insufficient balance on {account:?} in {asset:?}: needed {needed}, available {available}")]
+    InsufficientBalance { account: AccountIdx, asset: AssetIdx, needed: i128, available: i128 },
+    #[error("balance arithmetic would overflow on {account:?} in {asset:?}")]
+    Overflow { account: AccountIdx, asset: AssetIdx },
+    #[error("pending transfer {id:?} already exists")]
+    DuplicatePending { id: PendingId },
+    #[error("no pending transfer {id:?}")]
+    UnknownPending { id: PendingId },
+    #[error("account limit of {max} reached")]
+    AccountLimit { max: u32 },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    balance: Balance,
+    /// Hash of this entry as last folded into the state digest; `None` if never folded.
+    folded: Option<[u8; 32]>,
+    dirty: bool,
+}
+
+/// The ledger. Accounts are dense indices assigned by the caller in creation order.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    assets_count: u16,
+    accounts_max: u32,
+    policies: Vec<AccountPolicy>,
+    entries: HashMap<(AccountIdx, AssetIdx), Entry>,
+    pending: BTreeMap<PendingId, PendingTransfer>,
+    /// Sum of posted balances per asset; must be zero after every operation.
+    posted_totals: Vec<i128>,
+    dirty: Vec<(AccountIdx, AssetIdx)>,
+    digest: MultisetDigest,
+    transfers_posted: u64,
+}
+
+impl Ledger {
+    pub fn new(assets_count: u16, accounts_max: u32) -> Ledger {
+        assert!(assets_count > 0, "a ledger needs at least one asset");
+        assert!(accounts_max > 0);
+        Ledger {
+            assets_count,
+            accounts_max,
+            policies: Vec::new(),
+            entries: HashMap::new(),
+            pending: BTreeMap::new(),
+            posted_totals: vec![0; assets_count as usize],
+            dirty: Vec::new(),
+            digest: MultisetDigest::default(),
+            transfers_posted: 0,
+        }
+    }
+
+    pub fn accounts_count(&self) -> u32 {
+        self.policies.len() as u32
+    }
+
+    pub fn transfers_posted(&self) -> u64 {
+        self.transfers_posted
+    }
+
+    /// Opens the next account; returns its index.
+    pub fn open_account(&mut self, policy: AccountPolicy) -> Result<AccountIdx, LedgerError> {
+        if self.policies.len() as u64 >= self.accounts_max as u64 {
+            return Err(LedgerError::AccountLimit { max: self.accounts_max });
+        }
+        self.policies.push(policy);
+        Ok(AccountIdx(self.policies.len() as u32 - 1))
+    }
+
+    pub fn policy(&self, account: AccountIdx) -> Option<AccountPolicy> {
+        self.policies.get(account.0 as usize).copied()
+    }
+
+    pub fn set_policy(&mut self, account: AccountIdx, policy: AccountPolicy) -> Result<(), LedgerError> {
+        let slot = self.policies.get_mut(account.0 as usize).ok_or(LedgerError::UnknownAccount { account })?;
+        *slot = policy;
+        Ok(())
+    }
+
+    pub fn balance(&self, account: AccountIdx, asset: AssetIdx) -> Balance {
+        self.entries.get(&(account, asset)).map(|e| e.balance).unwrap_or_default()
+    }
+
+    /// Every non-empty balance, sorted by (account, asset).
+    pub fn balances(&self) -> Vec<(AccountIdx, AssetIdx, Balance)> {
+        let mut all: Vec<_> = self.entries.iter().map(|(&(a, s), e)| (a, s, e.balance)).collect();
+        all.sort_unstable_by_key(|&(a, s, _)| (a, s));
+        all
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &PendingTransfer> {
+        self.pending.values()
+    }
+
+    pub fn pending_transfer(&self, id: PendingId) -> Option<&PendingTransfer> {
+        self.pending.get(&id)
+    }
+
+    /// Posts a transfer immediately.
+    pub fn post(&mut self, transfer: &Transfer) -> Result<(), LedgerError> {
+        let (debit_after, credit_after) = self.check(transfer, 0)?;
+        self.write(transfer.debit, transfer.asset, |b| b.posted = debit_after);
+        self.write(transfer.credit, transfer.asset, |b| b.posted = credit_after);
+        self.transfers_posted += 1;
+        self.debug_check_conservation(transfer.asset);
+        Ok(())
+    }
+
+    /// Reserves a transfer's amount on its debit account without moving it.
+    pub fn reserve(&mut self, id: PendingId, transfer: &Transfer) -> Result<(), LedgerError> {
+        if self.pending.contains_key(&id) {
+            return Err(LedgerError::DuplicatePending { id });
+        }
+        // The reservation must be payable now, as if it were posted.
+        self.check(transfer, 0)?;
+        let reserved_after = self
+            .balance(transfer.debit, transfer.asset)
+            .reserved
+            .checked_add(transfer.amount)
+            .ok_or(LedgerError::Overflow { account: transfer.debit, asset: transfer.asset })?;
+        self.write(transfer.debit, transfer.asset, |b| b.reserved = reserved_after);
+        self.pending.insert(id, PendingTransfer { id, transfer: *transfer });
+        Ok(())
+    }
+
+    /// Moves a pending transfer's amount and releases its reservation.
+    pub fn post_pending(&mut self, id: PendingId) -> Result<Transfer, LedgerError> {
+        let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending { id })?;
+        let transfer = pending.transfer;
+        // Its own reservation counts as available for it.
+        let (debit_after, credit_after) = self.check(&transfer, transfer.amount)?;
+        let reserved_after = self.balance(transfer.debit, transfer.asset).reserved - transfer.amount;
+        debug_assert!(reserved_after >= 0, "a reservation is never larger than the reserved total");
+        self.pending.remove(&id);
+        self.write(transfer.debit, transfer.asset, |b| {
+            b.posted = debit_after;
+            b.reserved = reserved_after;
+        });
+        self.write(transfer.credit, transfer.asset, |b| b.posted = credit_after);
+        self.transfers_posted += 1;
+        self.debug_check_conservation(transfer.asset);
+        Ok(transfer)
+    }
+
+    /// Releases a pending transfer's reservation without moving anything.
+    pub fn void_pending(&mut self, id: PendingId) -> Result<Transfer, LedgerError> {
+        let pending = self.pending.remove(&id).ok_or(LedgerError::UnknownPending { id })?;
+        let transfer = pending.transfer;
+        let reserved_after = self.balance(transfer.debit, transfer.asset).reserved - transfer.amount;
+        debug_assert!(reserved_after >= 0);
+        self.write(transfer.debit, transfer.asset, |b| b.reserved = reserved_after);
+        Ok(transfer)
+    }
+
+    /// Checks a transfer without applying it; returns the posted balances after it.
+    /// `own_reservation` is the part of the debit's reservation that belongs to this transfer.
+    fn check(&self, t: &Transfer, own_reservation: i128) -> Result<(i128, i128), LedgerError> {
+        if t.amount <= 0 {
+            return Err(LedgerError::NonPositiveAmount { amount: t.amount });
+        }
+        if t.debit == t.credit {
+            return Err(LedgerError::SameAccount { account: t.debit });
+        }
+        if t.asset.0 >= self.assets_count {
+            return Err(LedgerError::UnknownAsset { asset: t.asset });
+        }
+        let debit_policy = self.policy(t.debit).ok_or(LedgerError::UnknownAccount { account: t.debit })?;
+        self.policy(t.credit).ok_or(LedgerError::UnknownAccount { account: t.credit })?;
+        let debit = self.balance(t.debit, t.asset);
+        let credit = self.balance(t.credit, t.asset);
+        let debit_after = debit.posted.checked_sub(t.amount).ok_or(LedgerError::Overflow { account: t.debit, asset: t.asset })?;
+        let credit_after = credit.posted.checked_add(t.amount).ok_or(LedgerError::Overflow { account: t.credit, asset: t.asset })?;
+        if debit_policy == AccountPolicy::NonNegative {
+            let available = debit.posted - (debit.reserved - own_reservation);
+            if available < t.amount {
+                return Err(LedgerError::InsufficientBalance { account: t.debit, asset: t.asset, needed: t.amount, available });
+            }
+        }
+        Ok((debit_after, credit_after))
+    }
+
+    fn write(&mut self, account: AccountIdx, asset: AssetIdx, update: impl FnOnce(&mut Balance)) {
+        let entry = self.entries.entry((account, asset)).or_insert(Entry { balance: Balance::default(), folded: None, dirty: false });
+        let before = entry.balance.posted;
+        update(&mut entry.balance);
+        let delta = entry.balance.posted - before;
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push((account, asset));
+        }
+        // Both sides of a transfer pass through here, so the running total returns to zero
+        // after each complete operation (checked in debug builds by debug_check_conservation).
+        self.posted_totals[asset.0 as usize] = self.posted_totals[asset.0 as usize].wrapping_add(delta);
+    }
+
+    fn debug_check_conservation(&self, asset: AssetIdx) {
+        debug_assert_eq!(self.posted_totals[asset.0 as usize], 0, "conservation broken for {asset:?}");
+    }
+
+    /// Exact sum of posted balances per asset, recomputed from scratch (used by tests and
+    /// audits; every entry must be `Some(0)`). `None` means the exact sum lies outside the
+    /// `i128` range, which is itself a broken invariant. Partial sums may overflow `i128` even
+    /// when the total is zero, so the sum is carried with an overflow count.
+    pub fn posted_sums(&self) -> Vec<Option<i128>> {
+        let mut low = vec![0i128; self.assets_count as usize];
+        let mut high = vec![0i64; self.assets_count as usize];
+        for (&(_, asset), entry) in &self.entries {
+            let i = asset.0 as usize;
+            let (sum, overflowed) = low[i].overflowing_add(entry.balance.posted);
+            low[i] = sum;
+            if overflowed {
+                high[i] += if entry.balance.posted > 0 { 1 } else { -1 };
+            }
+        }
+        low.into_iter().zip(high).map(|(l, h)| (h == 0).then_some(l)).collect()
+    }
+
+    /// True when every asset's posted balances sum to exactly zero.
+    pub fn is_conserved(&self) -> bool {
+        self.posted_sums().iter().all(|s| *s == Some(0))
+    }
+
+    /// The canonical digest of all balances, reservations and pending transfers: a multiset
+    /// hash (sum modulo 2^256 of per-entry BLAKE3 hashes), so it depends only on the state, not
+    /// on the order of operations, and costs one hash per entry changed since the last call.
+    pub fn digest(&mut self) -> [u8; 32] {
+        for key in std::mem::take(&mut self.dirty) {
+            let Some(entry) = self.entries.get_mut(&key) else { continue };
+            entry.dirty = false;
+            if let Some(old) = entry.folded {
+                self.digest.remove(&old);
+            }
+            let new = entry_hash(key, &entry.balance);
+            self.digest.add(&new);
+            entry.folded = Some(new);
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"clearhouse.ledger.v1");
+        hasher.update(&self.digest.to_bytes());
+        hasher.update(&(self.policies.len() as u64).to_le_bytes());
+        for policy in &self.policies {
+            hasher.update(&[*policy as u8]);
+        }
+        hasher.update(&(self.pending.len() as u64).to_le_bytes());
+        for p in self.pending.values() {
+            hasher.update(&p.id.0.to_le_bytes());
+            hash_transfer(&mut hasher, &p.transfer);
+        }
+        hasher.update(&self.transfers_posted.to_le_bytes());
+        *hasher.finalize().as_bytes()
+    }
+
+    pub fn to_snapshot(&self) -> LedgerSnapshot {
+        LedgerSnapshot {
+            assets_count: self.assets_count,
+            accounts_max: self.accounts_max,
+            policies: self.policies.clone(),
+            balances: self.balances(),
+            pending: self.pending.values().cloned().collect(),
+            transfers_posted: self.transfers_posted,
+        }
+    }
+
+    pub fn from_snapshot(s: &LedgerSnapshot) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger::new(s.assets_count, s.accounts_max);
+        for &policy in &s.policies {
+            ledger.open_account(policy)?;
+        }
+        for &(account, asset, balance) in &s.balances {
+            ledger.policy(account).ok_or(LedgerError::UnknownAccount { account })?;
+            if asset.0 >= s.assets_count {
+                return Err(LedgerError::UnknownAsset { asset });
+            }
+            ledger.write(account, asset, |b| *b = balance);
+        }
+        for p in &s.pending {
+            ledger.pending.insert(p.id, p.clone());
+        }
+        ledger.transfers_posted = s.transfers_posted;
+        Ok(ledger)
+    }
+}
+
+/// A serialisable image of the ledger (for snapshots).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerSnapshot {
+    pub assets_count: u16,
+    pub accounts_max: u32,
+    pub policies: Vec<AccountPolicy>,
+    pub balances: Vec<(AccountIdx, AssetIdx, Balance)>,
+    pub pending: Vec<PendingTransfer>,
+    pub transfers_posted: u64,
+}
+
+fn entry_hash((account, asset): (AccountIdx, AssetIdx), b: &Balance) -> [u8; 32] {
+    let mut bytes = [0u8; 4 + 2 + 16 + 16];
+    bytes[0..4].copy_from_slice(&account.0.to_le_bytes());
+    bytes[4..6].copy_from_slice(&asset.0.to_le_bytes());
+    bytes[6..22].copy_from_slice(&b.posted.to_le_bytes());
+    bytes[22..38].copy_from_slice(&b.reserved.to_le_bytes());
+    *blake3::hash(&bytes).as_bytes()
+}
+
+fn hash_transfer(hasher: &mut blake3::Hasher, t: &Transfer) {
+    hasher.update(&t.debit.0.to_le_bytes());
+    hasher.update(&t.credit.0.to_le_bytes());
+    hasher.update(&t.asset.0.to_le_bytes());
+    hasher.update(&t.amount.to_le_bytes());
+    hasher.update(&[t.reason as u8]);
+    hasher.update(&t.command_seq.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests;
