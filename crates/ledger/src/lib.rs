@@ -135,6 +135,8 @@ pub struct Ledger {
     posted_totals: Vec<i128>,
     dirty: Vec<(AccountIdx, AssetIdx)>,
     digest: MultisetDigest,
+    /// Multiset digest of the pending transfers, kept up to date on insert and remove.
+    pending_digest: MultisetDigest,
     transfers_posted: u64,
 }
 
@@ -151,6 +153,7 @@ impl Ledger {
             posted_totals: vec![0; assets_count as usize],
             dirty: Vec::new(),
             digest: MultisetDigest::default(),
+            pending_digest: MultisetDigest::default(),
             transfers_posted: 0,
         }
     }
@@ -224,7 +227,7 @@ impl Ledger {
             .checked_add(transfer.amount)
             .ok_or(LedgerError::Overflow { account: transfer.debit, asset: transfer.asset })?;
         self.write(transfer.debit, transfer.asset, |b| b.reserved = reserved_after);
-        self.pending.insert(id, PendingTransfer { id, transfer: *transfer });
+        self.insert_pending(PendingTransfer { id, transfer: *transfer });
         Ok(())
     }
 
@@ -236,7 +239,7 @@ impl Ledger {
         let (debit_after, credit_after) = self.check(&transfer, transfer.amount)?;
         let reserved_after = self.balance(transfer.debit, transfer.asset).reserved - transfer.amount;
         debug_assert!(reserved_after >= 0, "a reservation is never larger than the reserved total");
-        self.pending.remove(&id);
+        self.remove_pending(id);
         self.write(transfer.debit, transfer.asset, |b| {
             b.posted = debit_after;
             b.reserved = reserved_after;
@@ -249,8 +252,7 @@ impl Ledger {
 
     /// Releases a pending transfer's reservation without moving anything.
     pub fn void_pending(&mut self, id: PendingId) -> Result<Transfer, LedgerError> {
-        let pending = self.pending.remove(&id).ok_or(LedgerError::UnknownPending { id })?;
-        let transfer = pending.transfer;
+        let transfer = self.remove_pending(id).ok_or(LedgerError::UnknownPending { id })?.transfer;
         let reserved_after = self.balance(transfer.debit, transfer.asset).reserved - transfer.amount;
         debug_assert!(reserved_after >= 0);
         self.write(transfer.debit, transfer.asset, |b| b.reserved = reserved_after);
@@ -282,6 +284,18 @@ impl Ledger {
             }
         }
         Ok((debit_after, credit_after))
+    }
+
+    fn insert_pending(&mut self, p: PendingTransfer) {
+        self.pending_digest.add(&pending_hash(&p));
+        let previous = self.pending.insert(p.id, p);
+        debug_assert!(previous.is_none(), "pending ids are checked for uniqueness before insert");
+    }
+
+    fn remove_pending(&mut self, id: PendingId) -> Option<PendingTransfer> {
+        let p = self.pending.remove(&id)?;
+        self.pending_digest.remove(&pending_hash(&p));
+        Some(p)
     }
 
     fn write(&mut self, account: AccountIdx, asset: AssetIdx, update: impl FnOnce(&mut Balance)) {
@@ -347,10 +361,7 @@ impl Ledger {
             hasher.update(&[*policy as u8]);
         }
         hasher.update(&(self.pending.len() as u64).to_le_bytes());
-        for p in self.pending.values() {
-            hasher.update(&p.id.0.to_le_bytes());
-            hash_transfer(&mut hasher, &p.transfer);
-        }
+        hasher.update(&self.pending_digest.to_bytes());
         hasher.update(&self.transfers_posted.to_le_bytes());
         *hasher.finalize().as_bytes()
     }
@@ -379,7 +390,7 @@ impl Ledger {
             ledger.write(account, asset, |b| *b = balance);
         }
         for p in &s.pending {
-            ledger.pending.insert(p.id, p.clone());
+            ledger.insert_pending(p.clone());
         }
         ledger.transfers_posted = s.transfers_posted;
         Ok(ledger)
@@ -404,6 +415,13 @@ fn entry_hash((account, asset): (AccountIdx, AssetIdx), b: &Balance) -> [u8; 32]
     bytes[6..22].copy_from_slice(&b.posted.to_le_bytes());
     bytes[22..38].copy_from_slice(&b.reserved.to_le_bytes());
     *blake3::hash(&bytes).as_bytes()
+}
+
+fn pending_hash(p: &PendingTransfer) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&p.id.0.to_le_bytes());
+    hash_transfer(&mut hasher, &p.transfer);
+    *hasher.finalize().as_bytes()
 }
 
 fn hash_transfer(hasher: &mut blake3::Hasher, t: &Transfer) {
