@@ -1,0 +1,569 @@
+//! Curve StableSwap pools.
+//!
+//! The contracts' amplification `A` (what `A()` returns, `amp` in curvesim) is the whitepaper's
+//! A x n^(n-1); hence the contracts' `Ann = A x n` equals the whitepaper's A x n^n. Every function here
+//! takes the *contract* A.
+//!
+//! - `exact`: `get_D`, `get_y` and `exchange` in 256-bit integers exactly as the original StableSwap
+//!   contracts (3pool generation, no A_PRECISION) and curvesim 0.5.0's `CurvePool` compute them.
+//! - `CurveLp`: f64 valuation of an LP share at the pool's (fee-less) arbitrage equilibrium for external
+//!   prices, with sensitivity to each coin's price and peg.
+
+// Pools are a handful of parallel fixed arrays (balances, rates, prices, offsets) indexed by coin; index
+// loops over them read closer to the contracts than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
+use crate::error::PricingError;
+use crate::greeks::{Greeks, MAX_LEGS, project};
+use crate::market::{Asset, MarketState};
+
+/// Largest number of coins in a pool.
+pub const MAX_COINS: usize = MAX_LEGS;
+/// Iteration cap of every Newton loop, as the Vyper contracts' `range(255)`.
+pub const MAX_ITERATIONS: u32 = 255;
+
+/// Integer-exact contract math.
+pub mod exact {
+    use super::{MAX_COINS, MAX_ITERATIONS};
+    use crate::error::PricingError;
+    use ruint::aliases::U256;
+
+    fn revert(operation: &'static str) -> PricingError {
+        PricingError::ContractRevert { operation }
+    }
+
+    fn mul(a: U256, b: U256) -> Result<U256, PricingError> {
+        a.checked_mul(b)
+            .ok_or(revert("uint256 multiplication overflow"))
+    }
+
+    fn div(a: U256, b: U256) -> Result<U256, PricingError> {
+        if b.is_zero() {
+            return Err(revert("division by zero"));
+        }
+        Ok(a / b)
+    }
+
+    fn abs_diff(a: U256, b: U256) -> U256 {
+        if a > b { a - b } else { b - a }
+    }
+
+    /// Number of coins as U256, after checking 2 <= n <= MAX_COINS.
+    fn coin_count(n: usize) -> Result<U256, PricingError> {
+        if !(2..=MAX_COINS).contains(&n) {
+            return Err(revert("pool must have 2..=4 coins"));
+        }
+        Ok(U256::from(n))
+    }
+
+    /// The invariant D for normalised balances `xp` (18-decimal units) and contract amplification `amp`:
+    /// Newton's iteration D <- (Ann S + n D_P) D / ((Ann - 1) D + (n + 1) D_P), D_P = D^(n+1) / (n^n prod x).
+    ///
+    /// # Errors
+    /// `ContractRevert` on a zero balance or overflow, `NoConvergence` after 255 iterations.
+    pub fn get_d(xp: &[U256], amp: U256) -> Result<U256, PricingError> {
+        let n = coin_count(xp.len())?;
+        let s = xp.iter().fold(U256::ZERO, |acc, x| acc.saturating_add(*x));
+        if s.is_zero() {
+            return Ok(U256::ZERO);
+        }
+        let ann = mul(amp, n)?;
+        let one = U256::from(1u8);
+        let mut d = s;
+        for _ in 0..MAX_ITERATIONS {
+            let mut d_p = d;
+            for x in xp {
+                d_p = div(mul(d_p, d)?, mul(*x, n)?)?;
+            }
+            let d_prev = d;
+            let numerator = mul(
+                mul(ann, s)?
+                    .checked_add(mul(d_p, n)?)
+                    .ok_or(revert("overflow"))?,
+                d,
+            )?;
+            let denominator = mul(ann.checked_sub(one).ok_or(revert("A must be > 0"))?, d)?
+                .checked_add(mul(n + one, d_p)?)
+                .ok_or(revert("overflow"))?;
+            d = div(numerator, denominator)?;
+            if abs_diff(d, d_prev) <= one {
+                return Ok(d);
+            }
+        }
+        Err(PricingError::NoConvergence {
+            solver: "curve get_D",
+            iterations: MAX_ITERATIONS,
+        })
+    }
+
+    /// The balance of coin `j` that keeps D unchanged when coin `i` is set to `x` (all normalised):
+    /// Newton's iteration y <- (y^2 + c) / (2 y + b - D) on y^2 + (b - D) y = c.
+    ///
+    /// # Errors
+    /// `ContractRevert` for bad indices, zero balances, overflow; `NoConvergence` after 255 iterations.
+    pub fn get_y(
+        i: usize,
+        j: usize,
+        x: U256,
+        xp: &[U256],
+        amp: U256,
+    ) -> Result<U256, PricingError> {
+        let n = coin_count(xp.len())?;
+        if i == j || i >= xp.len() || j >= xp.len() {
+            return Err(revert("get_y: bad coin indices"));
+        }
+        let d = get_d(xp, amp)?;
+        let ann = mul(amp, n)?;
+        let mut c = d;
+        let mut s = U256::ZERO;
+        for (k, &xk) in xp.iter().enumerate() {
+            let value = if k == i {
+                x
+            } else if k == j {
+                continue;
+            } else {
+                xk
+            };
+            s += value;
+            c = div(mul(c, d)?, mul(value, n)?)?;
+        }
+        c = div(mul(c, d)?, mul(ann, n)?)?;
+        let b = s + div(d, ann)?;
+        let one = U256::from(1u8);
+        let mut y = d;
+        for _ in 0..MAX_ITERATIONS {
+            let y_prev = y;
+            let denominator = (mul(U256::from(2u8), y)? + b)
+                .checked_sub(d)
+                .ok_or(revert("get_y underflow"))?;
+            y = div(mul(y, y)? + c, denominator)?;
+            if abs_diff(y, y_prev) <= one {
+                return Ok(y);
+            }
+        }
+        Err(PricingError::NoConvergence {
+            solver: "curve get_y",
+            iterations: MAX_ITERATIONS,
+        })
+    }
+
+    /// Fee and rate denominators of the contracts.
+    pub const FEE_DENOMINATOR: u64 = 10_000_000_000;
+
+    /// A StableSwap pool's state in the contract's integers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct StableSwapPool {
+        /// Contract amplification A (= whitepaper A x n^(n-1)).
+        pub amp: U256,
+        /// Swap fee, 1e10 precision (4_000_000 = 0.04%).
+        pub fee: U256,
+        /// Share of the fee kept by the admin, 1e10 precision.
+        pub admin_fee: U256,
+        /// Per-coin rate: 10^(36 - decimals) for plain coins, so that balance x rate / 1e18 is 18-decimal.
+        pub rates: [U256; MAX_COINS],
+        /// Coin balances in native token units.
+        pub balances: [U256; MAX_COINS],
+        /// Number of coins (2..=4).
+        pub n_coins: usize,
+    }
+
+    impl StableSwapPool {
+        /// Normalised balances (18-decimal units).
+        ///
+        /// # Errors
+        /// `ContractRevert` on overflow.
+        pub fn xp(&self) -> Result<[U256; MAX_COINS], PricingError> {
+            let precision = U256::from(10u8).pow(U256::from(18u8));
+            let mut xp = [U256::ZERO; MAX_COINS];
+            for k in 0..self.n_coins {
+                xp[k] = mul(self.balances[k], self.rates[k])? / precision;
+            }
+            Ok(xp)
+        }
+
+        /// The invariant D of the current balances.
+        ///
+        /// # Errors
+        /// As `get_d`.
+        pub fn d(&self) -> Result<U256, PricingError> {
+            let xp = self.xp()?;
+            get_d(&xp[..self.n_coins], self.amp)
+        }
+
+        /// Swap `dx` of coin `i` for coin `j`, updating balances; returns (dy received, fee), native units.
+        ///
+        /// # Errors
+        /// As `get_y`, or `ContractRevert` if the output would exceed the balance.
+        pub fn exchange(
+            &mut self,
+            i: usize,
+            j: usize,
+            dx: U256,
+        ) -> Result<(U256, U256), PricingError> {
+            let (dy, fee, admin_fee) = self.quote(i, j, dx)?;
+            self.balances[i] = self.balances[i]
+                .checked_add(dx)
+                .ok_or(revert("balance overflow"))?;
+            self.balances[j] = self.balances[j]
+                .checked_sub(dy + admin_fee)
+                .ok_or(revert("balance underflow"))?;
+            Ok((dy, fee))
+        }
+
+        /// `get_dy` plus the fee and admin fee, without changing the pool.
+        ///
+        /// # Errors
+        /// As `exchange`.
+        pub fn quote(
+            &self,
+            i: usize,
+            j: usize,
+            dx: U256,
+        ) -> Result<(U256, U256, U256), PricingError> {
+            if i >= self.n_coins || j >= self.n_coins || i == j {
+                return Err(revert("exchange: bad coin indices"));
+            }
+            let precision = U256::from(10u8).pow(U256::from(18u8));
+            let fee_denominator = U256::from(FEE_DENOMINATOR);
+            let xp = self.xp()?;
+            let xp = &xp[..self.n_coins];
+            let x = xp[i] + mul(dx, self.rates[i])? / precision;
+            let y = get_y(i, j, x, xp, self.amp)?;
+            let dy = xp[j]
+                .checked_sub(y + U256::from(1u8))
+                .ok_or(revert("exchange: dy underflow"))?;
+            let fee = mul(dy, self.fee)? / fee_denominator;
+            let admin_fee = mul(fee, self.admin_fee)? / fee_denominator;
+            let rate = self.rates[j];
+            let dy_out = div(mul(dy - fee, precision)?, rate)?;
+            let fee_out = div(mul(fee, precision)?, rate)?;
+            let admin_out = div(mul(admin_fee, precision)?, rate)?;
+            Ok((dy_out, fee_out, admin_out))
+        }
+    }
+}
+
+/// The invariant D in f64 (same Newton iteration as the contract), for whole-token balances.
+///
+/// # Errors
+/// `InstrumentInvalid` for non-positive balances or A, `NoConvergence` after 255 iterations.
+pub fn get_d_f64(balances: &[f64], amp: f64) -> Result<f64, PricingError> {
+    let n = balances.len();
+    if !(2..=MAX_COINS).contains(&n) {
+        return Err(PricingError::InstrumentInvalid {
+            name: "n_coins",
+            value: n as f64,
+        });
+    }
+    if !(amp >= 1.0 && amp.is_finite()) {
+        return Err(PricingError::InstrumentInvalid {
+            name: "amp",
+            value: amp,
+        });
+    }
+    for &x in balances {
+        if !(x > 0.0 && x.is_finite()) {
+            return Err(PricingError::InstrumentInvalid {
+                name: "balance",
+                value: x,
+            });
+        }
+    }
+    let nf = n as f64;
+    let ann = amp * nf;
+    let s: f64 = balances.iter().sum();
+    let mut d = s;
+    for _ in 0..MAX_ITERATIONS {
+        let mut d_p = d;
+        for &x in balances {
+            d_p = d_p * d / (x * nf);
+        }
+        let d_prev = d;
+        d = (ann * s + d_p * nf) * d / ((ann - 1.0) * d + (nf + 1.0) * d_p);
+        if (d - d_prev).abs() <= 1e-15 * d {
+            return Ok(d);
+        }
+    }
+    Err(PricingError::NoConvergence {
+        solver: "curve get_D (f64)",
+        iterations: MAX_ITERATIONS,
+    })
+}
+
+/// Iteration cap of the equilibrium solver (bracketing + safeguarded Newton; typically 4-8 steps).
+const EQUILIBRIUM_MAX_ITERATIONS: u32 = 200;
+
+/// Balances of a StableSwap pool with invariant `d` and contract amplification `amp` at its fee-less
+/// arbitrage equilibrium for external prices `prices_usd` (any common unit).
+///
+/// At equilibrium the pool's marginal prices equal the external ones: p_i = lambda dF/dx_i =
+/// lambda (Ann + c / x_i) with c = D^(n+1) / (n^n prod x). Writing mu = 1/lambda and q_i = p_i / min p,
+/// x_i = c / (mu q_i - Ann) and c = D (prod (mu q_i - Ann) / n^n)^(1/(n+1)); the invariant then reduces to
+/// one equation in t = mu - Ann > 0: G(t) = Ann sum x_i + D (1 - Ann) - c = 0, G decreasing from +inf to
+/// -inf, solved by Newton on ln t inside a bisection bracket. At equal prices t = n and x_i = D/n.
+///
+/// # Errors
+/// `InstrumentInvalid` for bad inputs, `NoConvergence` if the solver fails.
+pub fn equilibrium_balances(
+    d: f64,
+    amp: f64,
+    prices_usd: &[f64],
+) -> Result<[f64; MAX_COINS], PricingError> {
+    let n = prices_usd.len();
+    if !(2..=MAX_COINS).contains(&n) {
+        return Err(PricingError::InstrumentInvalid {
+            name: "n_coins",
+            value: n as f64,
+        });
+    }
+    if !(d > 0.0 && d.is_finite()) {
+        return Err(PricingError::InstrumentInvalid {
+            name: "d",
+            value: d,
+        });
+    }
+    let mut p_min = f64::INFINITY;
+    for &p in prices_usd {
+        if !(p > 0.0 && p.is_finite()) {
+            return Err(PricingError::InstrumentInvalid {
+                name: "price_usd",
+                value: p,
+            });
+        }
+        p_min = p_min.min(p);
+    }
+    let nf = n as f64;
+    let ann = amp * nf;
+    // Offsets Ann (q_i - 1) >= 0, computed from price differences so that near the peg they keep their
+    // precision instead of being the difference of two large numbers.
+    let mut offset = [0.0; MAX_COINS];
+    for k in 0..n {
+        offset[k] = ann * (prices_usd[k] - p_min) / p_min;
+    }
+    let ln_nn_over = nf * nf.ln();
+    // Returns G(t) and dG/d(ln t), with x filled in.
+    let eval = |t: f64, x: &mut [f64; MAX_COINS]| -> (f64, f64) {
+        let mut sum_ln_g = 0.0;
+        let mut sum_inv_g = 0.0;
+        for k in 0..n {
+            let g = t + offset[k];
+            sum_ln_g += g.ln();
+            sum_inv_g += 1.0 / g;
+        }
+        let c = d * ((sum_ln_g - ln_nn_over) / (nf + 1.0)).exp();
+        let dc_dt = c / (nf + 1.0) * sum_inv_g;
+        let mut sum_x = 0.0;
+        let mut dsum_x = 0.0;
+        for k in 0..n {
+            let g = t + offset[k];
+            x[k] = c / g;
+            sum_x += x[k];
+            dsum_x += dc_dt / g - c / (g * g);
+        }
+        let value = ann * sum_x + d * (1.0 - ann) - c;
+        (value, t * (ann * dsum_x - dc_dt))
+    };
+    let mut x = [0.0; MAX_COINS];
+    let mut s = nf.ln();
+    let (mut g_s, mut slope) = eval(s.exp(), &mut x);
+    // Bracket the root in ln t: G decreases in t.
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    if g_s > 0.0 {
+        lo = s
+    } else {
+        hi = s
+    };
+    let mut iterations = 0;
+    while iterations < EQUILIBRIUM_MAX_ITERATIONS {
+        iterations += 1;
+        let scale = ann * d;
+        if g_s.abs() <= 1e-14 * scale {
+            break;
+        }
+        let newton = s - g_s / slope;
+        let next = if slope < 0.0 && newton > lo && newton < hi {
+            newton
+        } else if lo.is_finite() && hi.is_finite() {
+            0.5 * (lo + hi)
+        } else if lo.is_finite() {
+            lo + 2.0
+        } else {
+            hi - 2.0
+        };
+        let step = (next - s).abs();
+        s = next;
+        (g_s, slope) = eval(s.exp(), &mut x);
+        if g_s > 0.0 {
+            lo = s
+        } else {
+            hi = s
+        };
+        if step <= 1e-15 * s.abs().max(1.0) {
+            break;
+        }
+    }
+    if iterations >= EQUILIBRIUM_MAX_ITERATIONS {
+        return Err(PricingError::NoConvergence {
+            solver: "curve equilibrium",
+            iterations,
+        });
+    }
+    Ok(x)
+}
+
+/// Spot, peg and USD price of each coin of a pool.
+struct CoinPrices {
+    spot: [f64; MAX_COINS],
+    peg: [f64; MAX_COINS],
+    price: [f64; MAX_COINS],
+}
+
+/// An LP share of a Curve StableSwap pool.
+///
+/// Balances are in whole tokens of the pool's normalised unit (for plain pools, one whole coin); pools
+/// whose rates carry a redemption price (lending-token pools) need their coins expressed as the
+/// underlying asset before use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurveLp {
+    /// The pool's coins, in pool order; only the first `n_coins` are used.
+    pub coins: [Asset; MAX_COINS],
+    /// Number of coins (2..=4).
+    pub n_coins: u8,
+    /// Contract amplification A (= whitepaper A x n^(n-1)).
+    pub amp: f64,
+    /// Invariant D per LP share, whole tokens.
+    pub d_per_share: f64,
+}
+
+impl CurveLp {
+    /// From a snapshot of balances (whole tokens) and LP total supply (whole shares).
+    ///
+    /// # Errors
+    /// `InstrumentInvalid` for mismatched lengths or invalid values, `NoConvergence` from get_D.
+    pub fn from_balances(
+        coins: &[Asset],
+        amp: f64,
+        balances: &[f64],
+        total_supply: f64,
+    ) -> Result<Self, PricingError> {
+        if coins.len() != balances.len() || !(2..=MAX_COINS).contains(&coins.len()) {
+            return Err(PricingError::InstrumentInvalid {
+                name: "coins",
+                value: coins.len() as f64,
+            });
+        }
+        if !(total_supply > 0.0 && total_supply.is_finite()) {
+            return Err(PricingError::InstrumentInvalid {
+                name: "total_supply",
+                value: total_supply,
+            });
+        }
+        let d = get_d_f64(balances, amp)?;
+        let mut all = [Asset::default(); MAX_COINS];
+        all[..coins.len()].copy_from_slice(coins);
+        // The length was checked to be 2..=4 above, so it fits in u8.
+        Ok(CurveLp {
+            coins: all,
+            n_coins: coins.len() as u8,
+            amp,
+            d_per_share: d / total_supply,
+        })
+    }
+
+    fn prices(&self, market: &MarketState) -> Result<CoinPrices, PricingError> {
+        let mut out = CoinPrices {
+            spot: [0.0; MAX_COINS],
+            peg: [0.0; MAX_COINS],
+            price: [0.0; MAX_COINS],
+        };
+        for k in 0..usize::from(self.n_coins) {
+            out.spot[k] = market.spot_usd(self.coins[k].underlying)?;
+            out.peg[k] = market.peg_ratio(self.coins[k].peg)?;
+            out.price[k] = out.spot[k] * out.peg[k];
+        }
+        Ok(out)
+    }
+
+    /// Claims of one share on each coin (whole tokens) at external prices.
+    ///
+    /// # Errors
+    /// As `equilibrium_balances`.
+    pub fn claims_at(&self, prices_usd: &[f64]) -> Result<[f64; MAX_COINS], PricingError> {
+        equilibrium_balances(self.d_per_share, self.amp, prices_usd)
+    }
+
+    /// Value of one share, USD: the value of its claims at equilibrium.
+    ///
+    /// # Errors
+    /// Missing prices or solver failure.
+    pub fn value(&self, market: &MarketState) -> Result<f64, PricingError> {
+        let n = usize::from(self.n_coins);
+        let price = self.prices(market)?.price;
+        let x = self.claims_at(&price[..n])?;
+        Ok((0..n).map(|k| x[k] * price[k]).sum())
+    }
+
+    /// Value and sensitivities. Gradient in price space = claims (envelope theorem: the arbitraged pool
+    /// minimises p . x on the invariant surface); Hessian dx_i/dp_j by central differences of the solver
+    /// (relative bump 1e-4), symmetrised.
+    ///
+    /// # Errors
+    /// Missing prices or solver failure.
+    pub fn greeks(&self, market: &MarketState) -> Result<Greeks, PricingError> {
+        let n = usize::from(self.n_coins);
+        let CoinPrices { spot, peg, price } = self.prices(market)?;
+        let x = self.claims_at(&price[..n])?;
+        let mut h = [[0.0; MAX_LEGS]; MAX_LEGS];
+        for j in 0..n {
+            let bump = 1e-4 * price[j];
+            let mut up = price;
+            let mut down = price;
+            up[j] += bump;
+            down[j] -= bump;
+            let xu = self.claims_at(&up[..n])?;
+            let xd = self.claims_at(&down[..n])?;
+            for i in 0..n {
+                h[i][j] = (xu[i] - xd[i]) / (2.0 * bump);
+            }
+        }
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let avg = 0.5 * (h[i][j] + h[j][i]);
+                h[i][j] = avg;
+                h[j][i] = avg;
+            }
+        }
+        let mut g = Greeks {
+            value_usd: (0..n).map(|k| x[k] * price[k]).sum(),
+            ..Greeks::default()
+        };
+        project(&mut g, &self.coins[..n], &spot[..n], &peg[..n], &x[..n], &h);
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_pool_has_d_equal_sum_and_equal_claims() {
+        let d = get_d_f64(&[1e6, 1e6, 1e6], 2000.0).unwrap();
+        assert!((d - 3e6).abs() < 1e-6);
+        let x = equilibrium_balances(d, 2000.0, &[1.0, 1.0, 1.0]).unwrap();
+        for k in 0..3 {
+            assert!((x[k] - 1e6).abs() < 1e-6, "{x:?}");
+        }
+    }
+
+    #[test]
+    fn equilibrium_satisfies_invariant_and_depegged_coin_accumulates() {
+        let amp = 200.0;
+        let d = 3e6;
+        let x = equilibrium_balances(d, amp, &[1.0, 1.0, 0.95]).unwrap();
+        let d_again = get_d_f64(&x[..3], amp).unwrap();
+        assert!((d_again / d - 1.0).abs() < 1e-12, "{d_again}");
+        assert!(x[2] > x[0] && x[0] > 0.0);
+        assert!((x[0] - x[1]).abs() < 1e-6 * x[0]);
+    }
+}

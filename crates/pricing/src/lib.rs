@@ -1,0 +1,54 @@
+//! # pricing
+//!
+//! Value and risk sensitivities of every instrument the clearing house accepts as collateral or trades:
+//! spot/wrapped/synthetic assets, perpetual futures, European options, Uniswap v2 and v3 liquidity,
+//! Curve StableSwap LP shares, Aave-style lending receipts and debts, staking derivatives and
+//! prediction-market shares.
+//!
+//! Usage: build a [`MarketState`] (spot prices, peg ratios, vol surfaces, rates, clock, probabilities,
+//! lending indices, staking rates, all addressed by small integer ids), then call
+//! [`Instrument::value`] (hot path) or [`Instrument::greeks`] per unit quantity. For a scenario, clone the
+//! base state and apply [`MarketState::shock`]s in place; nothing allocates.
+//!
+//! ## What this crate must never do
+//! - No I/O, no clock, no threads, no randomness: every input arrives as an argument, so the same inputs
+//!   give the same bits on every run.
+//! - No money: values are f64 USD for risk. Ledger amounts stay exact integers elsewhere; the integer
+//!   contract reproductions here (`*::exact`) exist to match on-chain results, not to hold balances.
+//! - No dependency on other clearhouse crates: the risk crate maps its model onto these types.
+//! - Never value an AMM position at the pool's own spot price or at today's reserves times a new price:
+//!   positions are valued at the pool's arbitrage equilibrium for *external* prices.
+//!
+//! ## Invariants
+//! - Missing market data is an error, never a silent zero (unset entries are NaN/None internally).
+//! - The USD numeraire (`UnderlyingId::USD`) and the par peg (`PegId::PAR`) are fixed at 1.0.
+//! - Units: prices USD; delta in units of the underlying; gamma per USD; vega per 1.00 of volatility;
+//!   theta per year of calendar time; rho per 1.00 of rate; time in years (365-day year, 31,536,000 s).
+//! - Every container is fixed-capacity (`MAX_UNDERLYINGS`, `MAX_PEGS`, ...) and every iterative solver has
+//!   an iteration cap that ends in an error.
+
+pub mod aave;
+pub mod curve;
+pub mod error;
+pub mod greeks;
+pub mod instrument;
+pub mod market;
+pub mod normal;
+pub mod options;
+pub mod uniswap_v2;
+pub mod uniswap_v3;
+pub mod vol_surface;
+
+pub use error::{FactorKind, PricingError};
+pub use greeks::{Greeks, MAX_LEGS, Sensitivities, Sensitivity};
+pub use instrument::{
+    EuropeanOption, Instrument, LendingPosition, LendingSide, OutcomeSide, Perpetual,
+    PredictionShare, StakingShare, revalue_into,
+};
+pub use market::{
+    Asset, Factor, LendingReserve, MAX_OUTCOMES, MAX_PEGS, MAX_RESERVES, MAX_STAKES,
+    MAX_UNDERLYINGS, MarketState, OutcomeId, PegId, ReserveId, Resolution, SECONDS_PER_YEAR, Shift,
+    StakeId, UnderlyingId,
+};
+pub use options::{OptionModel, OptionRight};
+pub use vol_surface::VolSurface;
