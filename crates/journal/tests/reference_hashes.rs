@@ -15,7 +15,7 @@ fn bytes(hex: &str) -> Vec<u8> {
     if hex == "-" {
         return Vec::new();
     }
-    assert!(hex.len() % 2 == 0, "odd hex length");
+    assert!(hex.len().is_multiple_of(2), "odd hex length");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
@@ -39,10 +39,15 @@ struct Rec {
     hash: [u8; 32],
 }
 
+/// (batch_id, first_seq, last_seq, last_hash, state_hash, checksum)
+type BatchLine = (u64, u64, u64, [u8; 32], [u8; 32], [u8; 32]);
+/// (last_seq, batch_id, state_hash, chain_hash, state, checksum)
+type SnapshotLine = (u64, u64, [u8; 32], [u8; 32], Vec<u8>, [u8; 32]);
+
 struct Fixture {
     records: Vec<Rec>,
-    batches: Vec<(u64, u64, u64, [u8; 32], [u8; 32], [u8; 32])>,
-    snapshots: Vec<(u64, u64, [u8; 32], [u8; 32], Vec<u8>, [u8; 32])>,
+    batches: Vec<BatchLine>,
+    snapshots: Vec<SnapshotLine>,
     heads: Vec<(u64, u64, [u8; 32], [u8; 32])>,
 }
 
