@@ -248,6 +248,73 @@ pub mod exact {
         }
     }
 
+    fn to_u128(x: U256) -> Result<u128, PricingError> {
+        u128::try_from(x).map_err(|_| PricingError::ContractRevert {
+            operation: "toUint128 overflow",
+        })
+    }
+
+    fn ordered(a: U256, b: U256) -> Result<(U256, U256), PricingError> {
+        let (lo, hi) = if a > b { (b, a) } else { (a, b) };
+        if lo == hi {
+            return Err(PricingError::ContractRevert {
+                operation: "empty price range",
+            });
+        }
+        Ok((lo, hi))
+    }
+
+    /// `LiquidityAmounts.getLiquidityForAmount0`: amount0 x (sqrtA x sqrtB / 2^96) / (sqrtB - sqrtA).
+    ///
+    /// # Errors
+    /// `ContractRevert` on an empty range or a result above uint128.
+    pub fn get_liquidity_for_amount0(
+        sqrt_a_x96: U256,
+        sqrt_b_x96: U256,
+        amount0: U256,
+    ) -> Result<u128, PricingError> {
+        let (a, b) = ordered(sqrt_a_x96, sqrt_b_x96)?;
+        let intermediate = mul_div(a, b, q96())?;
+        to_u128(mul_div(amount0, intermediate, b - a)?)
+    }
+
+    /// `LiquidityAmounts.getLiquidityForAmount1`: amount1 x 2^96 / (sqrtB - sqrtA).
+    ///
+    /// # Errors
+    /// `ContractRevert` on an empty range or a result above uint128.
+    pub fn get_liquidity_for_amount1(
+        sqrt_a_x96: U256,
+        sqrt_b_x96: U256,
+        amount1: U256,
+    ) -> Result<u128, PricingError> {
+        let (a, b) = ordered(sqrt_a_x96, sqrt_b_x96)?;
+        to_u128(mul_div(amount1, q96(), b - a)?)
+    }
+
+    /// `LiquidityAmounts.getLiquidityForAmounts`: the largest liquidity the two amounts can fund at
+    /// sqrt price P for the range [A, B].
+    ///
+    /// # Errors
+    /// As the single-token versions.
+    pub fn get_liquidity_for_amounts(
+        sqrt_price_x96: U256,
+        sqrt_a_x96: U256,
+        sqrt_b_x96: U256,
+        amount0: U256,
+        amount1: U256,
+    ) -> Result<u128, PricingError> {
+        let (a, b) = ordered(sqrt_a_x96, sqrt_b_x96)?;
+        if sqrt_price_x96 <= a {
+            get_liquidity_for_amount0(a, b, amount0)
+        } else if sqrt_price_x96 < b {
+            let l0 = get_liquidity_for_amount0(sqrt_price_x96, b, amount0)?;
+            let l1 = get_liquidity_for_amount1(a, sqrt_price_x96, amount1)?;
+            Ok(l0.min(l1))
+        } else {
+            get_liquidity_for_amount1(a, b, amount1)
+        }
+    }
+
     /// A Q64.96 sqrt price as f64 (sqrt of token1 raw units per token0 raw unit).
     #[must_use]
     pub fn sqrt_price_x96_to_f64(sqrt_price_x96: U256) -> f64 {
