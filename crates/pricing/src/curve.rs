@@ -299,7 +299,7 @@ const EQUILIBRIUM_MAX_ITERATIONS: u32 = 200;
 /// At equilibrium the pool's marginal prices equal the external ones: p_i = lambda dF/dx_i =
 /// lambda (Ann + c / x_i) with c = D^(n+1) / (n^n prod x). Writing mu = 1/lambda and q_i = p_i / min p,
 /// x_i = c / (mu q_i - Ann) and c = D (prod (mu q_i - Ann) / n^n)^(1/(n+1)); the invariant then reduces to
-/// one equation in t = mu - Ann > 0: G(t) = Ann sum x_i + D (1 - Ann) - c = 0, G decreasing from +inf to
+/// one equation in t = mu - Ann > 0 (so that mu q_i - Ann = t q_i + Ann (q_i - 1) > 0 for every coin): G(t) = Ann sum x_i + D (1 - Ann) - c = 0, G decreasing from +inf to
 /// -inf, solved by Newton on ln t inside a bisection bracket. At equal prices t = n and x_i = D/n.
 ///
 /// # Errors
@@ -334,31 +334,34 @@ pub fn equilibrium_balances(
     }
     let nf = n as f64;
     let ann = amp * nf;
-    // Offsets Ann (q_i - 1) >= 0, computed from price differences so that near the peg they keep their
-    // precision instead of being the difference of two large numbers.
+    // With mu = t + Ann: g_i = mu q_i - Ann = t q_i + Ann (q_i - 1). The offsets Ann (q_i - 1) >= 0 are
+    // computed from price differences so that near the peg they keep their precision instead of being the
+    // difference of two large numbers.
+    let mut q = [0.0; MAX_COINS];
     let mut offset = [0.0; MAX_COINS];
     for k in 0..n {
+        q[k] = prices_usd[k] / p_min;
         offset[k] = ann * (prices_usd[k] - p_min) / p_min;
     }
-    let ln_nn_over = nf * nf.ln();
+    let ln_nn = nf * nf.ln();
     // Returns G(t) and dG/d(ln t), with x filled in.
     let eval = |t: f64, x: &mut [f64; MAX_COINS]| -> (f64, f64) {
         let mut sum_ln_g = 0.0;
-        let mut sum_inv_g = 0.0;
+        let mut sum_q_over_g = 0.0;
         for k in 0..n {
-            let g = t + offset[k];
+            let g = t * q[k] + offset[k];
             sum_ln_g += g.ln();
-            sum_inv_g += 1.0 / g;
+            sum_q_over_g += q[k] / g;
         }
-        let c = d * ((sum_ln_g - ln_nn_over) / (nf + 1.0)).exp();
-        let dc_dt = c / (nf + 1.0) * sum_inv_g;
+        let c = d * ((sum_ln_g - ln_nn) / (nf + 1.0)).exp();
+        let dc_dt = c / (nf + 1.0) * sum_q_over_g;
         let mut sum_x = 0.0;
         let mut dsum_x = 0.0;
         for k in 0..n {
-            let g = t + offset[k];
+            let g = t * q[k] + offset[k];
             x[k] = c / g;
             sum_x += x[k];
-            dsum_x += dc_dt / g - c / (g * g);
+            dsum_x += dc_dt / g - c * q[k] / (g * g);
         }
         let value = ann * sum_x + d * (1.0 - ann) - c;
         (value, t * (ann * dsum_x - dc_dt))
