@@ -28,8 +28,7 @@ pub mod exact {
     }
 
     fn mul(a: U256, b: U256) -> Result<U256, PricingError> {
-        a.checked_mul(b)
-            .ok_or(revert("uint256 multiplication overflow"))
+        a.checked_mul(b).ok_or(revert("uint256 multiplication overflow"))
     }
 
     fn add(a: U256, b: U256) -> Result<U256, PricingError> {
@@ -60,10 +59,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` on overflow.
-    pub fn calculate_linear_interest(
-        rate_ray: U256,
-        elapsed_seconds: u64,
-    ) -> Result<U256, PricingError> {
+    pub fn calculate_linear_interest(rate_ray: U256, elapsed_seconds: u64) -> Result<U256, PricingError> {
         let result = mul(rate_ray, U256::from(elapsed_seconds))? / U256::from(SECONDS_PER_YEAR);
         add(ray(), result)
     }
@@ -72,10 +68,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` on overflow.
-    pub fn calculate_compounded_interest(
-        rate_ray: U256,
-        elapsed_seconds: u64,
-    ) -> Result<U256, PricingError> {
+    pub fn calculate_compounded_interest(rate_ray: U256, elapsed_seconds: u64) -> Result<U256, PricingError> {
         if elapsed_seconds == 0 {
             return Ok(ray());
         }
@@ -86,44 +79,24 @@ pub mod exact {
         let base_power_two = ray_mul(rate_ray, rate_ray)? / (spy * spy);
         let base_power_three = ray_mul(base_power_two, rate_ray)? / spy;
         let second_term = mul(mul(exp, exp_minus_one)?, base_power_two)? / U256::from(2u8);
-        let third_term = mul(
-            mul(mul(exp, exp_minus_one)?, exp_minus_two)?,
-            base_power_three,
-        )? / U256::from(6u8);
-        add(
-            add(add(ray(), mul(rate_ray, exp)? / spy)?, second_term)?,
-            third_term,
-        )
+        let third_term = mul(mul(mul(exp, exp_minus_one)?, exp_minus_two)?, base_power_three)? / U256::from(6u8);
+        add(add(add(ray(), mul(rate_ray, exp)? / spy)?, second_term)?, third_term)
     }
 
     /// `ReserveLogic._updateIndexes` for the supply side: new liquidity index.
     ///
     /// # Errors
     /// `ContractRevert` on overflow.
-    pub fn next_liquidity_index(
-        index_ray: U256,
-        rate_ray: U256,
-        elapsed_seconds: u64,
-    ) -> Result<U256, PricingError> {
-        ray_mul(
-            calculate_linear_interest(rate_ray, elapsed_seconds)?,
-            index_ray,
-        )
+    pub fn next_liquidity_index(index_ray: U256, rate_ray: U256, elapsed_seconds: u64) -> Result<U256, PricingError> {
+        ray_mul(calculate_linear_interest(rate_ray, elapsed_seconds)?, index_ray)
     }
 
     /// `ReserveLogic._updateIndexes` for the borrow side: new variable borrow index.
     ///
     /// # Errors
     /// `ContractRevert` on overflow.
-    pub fn next_variable_borrow_index(
-        index_ray: U256,
-        rate_ray: U256,
-        elapsed_seconds: u64,
-    ) -> Result<U256, PricingError> {
-        ray_mul(
-            calculate_compounded_interest(rate_ray, elapsed_seconds)?,
-            index_ray,
-        )
+    pub fn next_variable_borrow_index(index_ray: U256, rate_ray: U256, elapsed_seconds: u64) -> Result<U256, PricingError> {
+        ray_mul(calculate_compounded_interest(rate_ray, elapsed_seconds)?, index_ray)
     }
 
     /// `AToken.balanceOf` / `VariableDebtToken.balanceOf`: scaled balance x index (rayMul).
@@ -160,11 +133,7 @@ pub fn compounded_growth(rate_annual: f64, elapsed_years: f64) -> f64 {
 pub fn compounded_growth_rate(rate_annual: f64, elapsed_years: f64) -> f64 {
     let n = elapsed_years * SECONDS_PER_YEAR;
     let x = rate_annual / SECONDS_PER_YEAR;
-    let d_dn = if n > 2.0 {
-        x + (2.0 * n - 1.0) * 0.5 * x * x + (3.0 * n * n - 6.0 * n + 2.0) / 6.0 * x * x * x
-    } else {
-        x
-    };
+    let d_dn = if n > 2.0 { x + (2.0 * n - 1.0) * 0.5 * x * x + (3.0 * n * n - 6.0 * n + 2.0) / 6.0 * x * x * x } else { x };
     d_dn * SECONDS_PER_YEAR
 }
 

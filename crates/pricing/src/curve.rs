@@ -33,8 +33,7 @@ pub mod exact {
     }
 
     fn mul(a: U256, b: U256) -> Result<U256, PricingError> {
-        a.checked_mul(b)
-            .ok_or(revert("uint256 multiplication overflow"))
+        a.checked_mul(b).ok_or(revert("uint256 multiplication overflow"))
     }
 
     fn div(a: U256, b: U256) -> Result<U256, PricingError> {
@@ -76,24 +75,15 @@ pub mod exact {
                 d_p = div(mul(d_p, d)?, mul(*x, n)?)?;
             }
             let d_prev = d;
-            let numerator = mul(
-                mul(ann, s)?
-                    .checked_add(mul(d_p, n)?)
-                    .ok_or(revert("overflow"))?,
-                d,
-            )?;
-            let denominator = mul(ann.checked_sub(one).ok_or(revert("A must be > 0"))?, d)?
-                .checked_add(mul(n + one, d_p)?)
-                .ok_or(revert("overflow"))?;
+            let numerator = mul(mul(ann, s)?.checked_add(mul(d_p, n)?).ok_or(revert("overflow"))?, d)?;
+            let denominator =
+                mul(ann.checked_sub(one).ok_or(revert("A must be > 0"))?, d)?.checked_add(mul(n + one, d_p)?).ok_or(revert("overflow"))?;
             d = div(numerator, denominator)?;
             if abs_diff(d, d_prev) <= one {
                 return Ok(d);
             }
         }
-        Err(PricingError::NoConvergence {
-            solver: "curve get_D",
-            iterations: MAX_ITERATIONS,
-        })
+        Err(PricingError::NoConvergence { solver: "curve get_D", iterations: MAX_ITERATIONS })
     }
 
     /// The balance of coin `j` that keeps D unchanged when coin `i` is set to `x` (all normalised):
@@ -101,13 +91,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` for bad indices, zero balances, overflow; `NoConvergence` after 255 iterations.
-    pub fn get_y(
-        i: usize,
-        j: usize,
-        x: U256,
-        xp: &[U256],
-        amp: U256,
-    ) -> Result<U256, PricingError> {
+    pub fn get_y(i: usize, j: usize, x: U256, xp: &[U256], amp: U256) -> Result<U256, PricingError> {
         let n = coin_count(xp.len())?;
         if i == j || i >= xp.len() || j >= xp.len() {
             return Err(revert("get_y: bad coin indices"));
@@ -133,18 +117,13 @@ pub mod exact {
         let mut y = d;
         for _ in 0..MAX_ITERATIONS {
             let y_prev = y;
-            let denominator = (mul(U256::from(2u8), y)? + b)
-                .checked_sub(d)
-                .ok_or(revert("get_y underflow"))?;
+            let denominator = (mul(U256::from(2u8), y)? + b).checked_sub(d).ok_or(revert("get_y underflow"))?;
             y = div(mul(y, y)? + c, denominator)?;
             if abs_diff(y, y_prev) <= one {
                 return Ok(y);
             }
         }
-        Err(PricingError::NoConvergence {
-            solver: "curve get_y",
-            iterations: MAX_ITERATIONS,
-        })
+        Err(PricingError::NoConvergence { solver: "curve get_y", iterations: MAX_ITERATIONS })
     }
 
     /// Fee and rate denominators of the contracts.
@@ -194,19 +173,10 @@ pub mod exact {
         ///
         /// # Errors
         /// As `get_y`, or `ContractRevert` if the output would exceed the balance.
-        pub fn exchange(
-            &mut self,
-            i: usize,
-            j: usize,
-            dx: U256,
-        ) -> Result<(U256, U256), PricingError> {
+        pub fn exchange(&mut self, i: usize, j: usize, dx: U256) -> Result<(U256, U256), PricingError> {
             let (dy, fee, admin_fee) = self.quote(i, j, dx)?;
-            self.balances[i] = self.balances[i]
-                .checked_add(dx)
-                .ok_or(revert("balance overflow"))?;
-            self.balances[j] = self.balances[j]
-                .checked_sub(dy + admin_fee)
-                .ok_or(revert("balance underflow"))?;
+            self.balances[i] = self.balances[i].checked_add(dx).ok_or(revert("balance overflow"))?;
+            self.balances[j] = self.balances[j].checked_sub(dy + admin_fee).ok_or(revert("balance underflow"))?;
             Ok((dy, fee))
         }
 
@@ -214,12 +184,7 @@ pub mod exact {
         ///
         /// # Errors
         /// As `exchange`.
-        pub fn quote(
-            &self,
-            i: usize,
-            j: usize,
-            dx: U256,
-        ) -> Result<(U256, U256, U256), PricingError> {
+        pub fn quote(&self, i: usize, j: usize, dx: U256) -> Result<(U256, U256, U256), PricingError> {
             if i >= self.n_coins || j >= self.n_coins || i == j {
                 return Err(revert("exchange: bad coin indices"));
             }
@@ -229,9 +194,7 @@ pub mod exact {
             let xp = &xp[..self.n_coins];
             let x = xp[i] + mul(dx, self.rates[i])? / precision;
             let y = get_y(i, j, x, xp, self.amp)?;
-            let dy = xp[j]
-                .checked_sub(y + U256::from(1u8))
-                .ok_or(revert("exchange: dy underflow"))?;
+            let dy = xp[j].checked_sub(y + U256::from(1u8)).ok_or(revert("exchange: dy underflow"))?;
             let fee = mul(dy, self.fee)? / fee_denominator;
             let admin_fee = mul(fee, self.admin_fee)? / fee_denominator;
             let rate = self.rates[j];
@@ -250,23 +213,14 @@ pub mod exact {
 pub fn get_d_f64(balances: &[f64], amp: f64) -> Result<f64, PricingError> {
     let n = balances.len();
     if !(2..=MAX_COINS).contains(&n) {
-        return Err(PricingError::InstrumentInvalid {
-            name: "n_coins",
-            value: n as f64,
-        });
+        return Err(PricingError::InstrumentInvalid { name: "n_coins", value: n as f64 });
     }
     if !(amp >= 1.0 && amp.is_finite()) {
-        return Err(PricingError::InstrumentInvalid {
-            name: "amp",
-            value: amp,
-        });
+        return Err(PricingError::InstrumentInvalid { name: "amp", value: amp });
     }
     for &x in balances {
         if !(x > 0.0 && x.is_finite()) {
-            return Err(PricingError::InstrumentInvalid {
-                name: "balance",
-                value: x,
-            });
+            return Err(PricingError::InstrumentInvalid { name: "balance", value: x });
         }
     }
     let nf = n as f64;
@@ -284,10 +238,7 @@ pub fn get_d_f64(balances: &[f64], amp: f64) -> Result<f64, PricingError> {
             return Ok(d);
         }
     }
-    Err(PricingError::NoConvergence {
-        solver: "curve get_D (f64)",
-        iterations: MAX_ITERATIONS,
-    })
+    Err(PricingError::NoConvergence { solver: "curve get_D (f64)", iterations: MAX_ITERATIONS })
 }
 
 /// Iteration cap of the equilibrium solver (bracketing + safeguarded Newton; typically 4-8 steps).
@@ -304,31 +255,18 @@ const EQUILIBRIUM_MAX_ITERATIONS: u32 = 200;
 ///
 /// # Errors
 /// `InstrumentInvalid` for bad inputs, `NoConvergence` if the solver fails.
-pub fn equilibrium_balances(
-    d: f64,
-    amp: f64,
-    prices_usd: &[f64],
-) -> Result<[f64; MAX_COINS], PricingError> {
+pub fn equilibrium_balances(d: f64, amp: f64, prices_usd: &[f64]) -> Result<[f64; MAX_COINS], PricingError> {
     let n = prices_usd.len();
     if !(2..=MAX_COINS).contains(&n) {
-        return Err(PricingError::InstrumentInvalid {
-            name: "n_coins",
-            value: n as f64,
-        });
+        return Err(PricingError::InstrumentInvalid { name: "n_coins", value: n as f64 });
     }
     if !(d > 0.0 && d.is_finite()) {
-        return Err(PricingError::InstrumentInvalid {
-            name: "d",
-            value: d,
-        });
+        return Err(PricingError::InstrumentInvalid { name: "d", value: d });
     }
     let mut p_min = f64::INFINITY;
     for &p in prices_usd {
         if !(p > 0.0 && p.is_finite()) {
-            return Err(PricingError::InstrumentInvalid {
-                name: "price_usd",
-                value: p,
-            });
+            return Err(PricingError::InstrumentInvalid { name: "price_usd", value: p });
         }
         p_min = p_min.min(p);
     }
@@ -406,10 +344,7 @@ pub fn equilibrium_balances(
         }
     }
     if iterations >= EQUILIBRIUM_MAX_ITERATIONS {
-        return Err(PricingError::NoConvergence {
-            solver: "curve equilibrium",
-            iterations,
-        });
+        return Err(PricingError::NoConvergence { solver: "curve equilibrium", iterations });
     }
     Ok(x)
 }
@@ -443,42 +378,22 @@ impl CurveLp {
     ///
     /// # Errors
     /// `InstrumentInvalid` for mismatched lengths or invalid values, `NoConvergence` from get_D.
-    pub fn from_balances(
-        coins: &[Asset],
-        amp: f64,
-        balances: &[f64],
-        total_supply: f64,
-    ) -> Result<Self, PricingError> {
+    pub fn from_balances(coins: &[Asset], amp: f64, balances: &[f64], total_supply: f64) -> Result<Self, PricingError> {
         if coins.len() != balances.len() || !(2..=MAX_COINS).contains(&coins.len()) {
-            return Err(PricingError::InstrumentInvalid {
-                name: "coins",
-                value: coins.len() as f64,
-            });
+            return Err(PricingError::InstrumentInvalid { name: "coins", value: coins.len() as f64 });
         }
         if !(total_supply > 0.0 && total_supply.is_finite()) {
-            return Err(PricingError::InstrumentInvalid {
-                name: "total_supply",
-                value: total_supply,
-            });
+            return Err(PricingError::InstrumentInvalid { name: "total_supply", value: total_supply });
         }
         let d = get_d_f64(balances, amp)?;
         let mut all = [Asset::default(); MAX_COINS];
         all[..coins.len()].copy_from_slice(coins);
         // The length was checked to be 2..=4 above, so it fits in u8.
-        Ok(CurveLp {
-            coins: all,
-            n_coins: coins.len() as u8,
-            amp,
-            d_per_share: d / total_supply,
-        })
+        Ok(CurveLp { coins: all, n_coins: coins.len() as u8, amp, d_per_share: d / total_supply })
     }
 
     fn prices(&self, market: &MarketState) -> Result<CoinPrices, PricingError> {
-        let mut out = CoinPrices {
-            spot: [0.0; MAX_COINS],
-            peg: [0.0; MAX_COINS],
-            price: [0.0; MAX_COINS],
-        };
+        let mut out = CoinPrices { spot: [0.0; MAX_COINS], peg: [0.0; MAX_COINS], price: [0.0; MAX_COINS] };
         for k in 0..usize::from(self.n_coins) {
             out.spot[k] = market.spot_usd(self.coins[k].underlying)?;
             out.peg[k] = market.peg_ratio(self.coins[k].peg)?;
@@ -536,10 +451,7 @@ impl CurveLp {
                 h[j][i] = avg;
             }
         }
-        let mut g = Greeks {
-            value_usd: (0..n).map(|k| x[k] * price[k]).sum(),
-            ..Greeks::default()
-        };
+        let mut g = Greeks { value_usd: (0..n).map(|k| x[k] * price[k]).sum(), ..Greeks::default() };
         project(&mut g, &self.coins[..n], &spot[..n], &peg[..n], &x[..n], &h);
         Ok(g)
     }

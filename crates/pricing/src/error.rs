@@ -9,21 +9,13 @@ use thiserror::Error;
 pub enum PricingError {
     /// A factor id points past the fixed capacity of the market state.
     #[error("{kind} id {id} is outside the market state's capacity of {capacity}")]
-    FactorIdOutOfRange {
-        kind: FactorKind,
-        id: u16,
-        capacity: usize,
-    },
+    FactorIdOutOfRange { kind: FactorKind, id: u16, capacity: usize },
     /// The market state has no value for a factor the instrument needs.
     #[error("market state has no value for {kind} id {id}")]
     FactorMissing { kind: FactorKind, id: u16 },
     /// A factor value is not a finite number in its allowed range (prices > 0, probabilities in [0, 1], ...).
     #[error("{kind} id {id} has invalid value {value}")]
-    FactorInvalid {
-        kind: FactorKind,
-        id: u16,
-        value: f64,
-    },
+    FactorInvalid { kind: FactorKind, id: u16, value: f64 },
     /// The par peg (id 0, fixed at 1.0) or the USD numeraire (id 0, fixed at 1.0) cannot be changed.
     #[error("{kind} id 0 is the fixed unit and cannot be set or shocked")]
     FixedUnitImmutable { kind: FactorKind },
@@ -31,26 +23,14 @@ pub enum PricingError {
     #[error("instrument parameter {name} has invalid value {value}")]
     InstrumentInvalid { name: &'static str, value: f64 },
     /// No volatility reproduces the given option price because it lies outside the no-arbitrage bounds.
-    #[error(
-        "no implied volatility: price {price_usd} is outside the no-arbitrage bounds [{lower_usd}, {upper_usd}]"
-    )]
-    ImpliedVolOutOfBounds {
-        price_usd: f64,
-        lower_usd: f64,
-        upper_usd: f64,
-    },
+    #[error("no implied volatility: price {price_usd} is outside the no-arbitrage bounds [{lower_usd}, {upper_usd}]")]
+    ImpliedVolOutOfBounds { price_usd: f64, lower_usd: f64, upper_usd: f64 },
     /// The implied-volatility solver failed to converge within its iteration limit.
-    #[error(
-        "implied volatility did not converge after {iterations} iterations (last residual {residual_usd})"
-    )]
+    #[error("implied volatility did not converge after {iterations} iterations (last residual {residual_usd})")]
     ImpliedVolNoConvergence { iterations: u32, residual_usd: f64 },
     /// A volatility surface was built with inconsistent axes.
     #[error("volatility surface invalid: {reason} (at index {index}, value {value})")]
-    VolSurfaceInvalid {
-        reason: &'static str,
-        index: usize,
-        value: f64,
-    },
+    VolSurfaceInvalid { reason: &'static str, index: usize, value: f64 },
     /// The underlying has no volatility surface although an option on it is being valued.
     #[error("no volatility surface for underlying {underlying}")]
     VolSurfaceMissing { underlying: u16 },
@@ -65,10 +45,7 @@ pub enum PricingError {
     ContractRevert { operation: &'static str },
     /// An iterative solver (Curve D, get_y, pool equilibrium) did not converge within its iteration limit.
     #[error("{solver} did not converge after {iterations} iterations")]
-    NoConvergence {
-        solver: &'static str,
-        iterations: u32,
-    },
+    NoConvergence { solver: &'static str, iterations: u32 },
 }
 
 /// Which family of market factors an error refers to.

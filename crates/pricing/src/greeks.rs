@@ -36,15 +36,8 @@ impl<I: Copy + PartialEq + Default> Sensitivities<I> {
             s.gamma += gamma;
             return;
         }
-        assert!(
-            n < MAX_LEGS,
-            "an instrument depends on at most MAX_LEGS factors of one kind"
-        );
-        self.items[n] = Sensitivity {
-            factor,
-            delta,
-            gamma,
-        };
+        assert!(n < MAX_LEGS, "an instrument depends on at most MAX_LEGS factors of one kind");
+        self.items[n] = Sensitivity { factor, delta, gamma };
         self.len += 1;
     }
 
@@ -134,10 +127,7 @@ mod tests {
         s.add(UnderlyingId(2), 2.0, 0.0);
         s.add(UnderlyingId(1), 3.0, 0.25);
         assert_eq!(s.as_slice().len(), 2);
-        assert_eq!(
-            s.get(UnderlyingId(1)).map(|x| (x.delta, x.gamma)),
-            Some((4.0, 0.75))
-        );
+        assert_eq!(s.get(UnderlyingId(1)).map(|x| (x.delta, x.gamma)), Some((4.0, 0.75)));
         assert!(s.get(UnderlyingId(3)).is_none());
     }
 
@@ -145,10 +135,7 @@ mod tests {
     fn projection_includes_cross_terms_within_one_underlying() {
         // V = p0 * p1 with both assets on underlying 1 and pegs g0 = 1, g1 = 2: V = 2 S^2,
         // dV/dS = 4 S, d2V/dS2 = 4. At S = 3: grad = (p1, p0) = (6, 3), H = [[0, 1], [1, 0]].
-        let assets = [
-            Asset::native(UnderlyingId(1)),
-            Asset::pegged(UnderlyingId(1), PegId(1)),
-        ];
+        let assets = [Asset::native(UnderlyingId(1)), Asset::pegged(UnderlyingId(1), PegId(1))];
         let mut h = [[0.0; MAX_LEGS]; MAX_LEGS];
         h[0][1] = 1.0;
         h[1][0] = 1.0;

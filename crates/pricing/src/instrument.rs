@@ -110,25 +110,9 @@ pub enum Instrument {
     Prediction(PredictionShare),
 }
 
-fn single_asset_greeks(
-    value_usd: f64,
-    asset: Asset,
-    spot: f64,
-    peg: f64,
-    dv_dprice: f64,
-) -> Greeks {
-    let mut g = Greeks {
-        value_usd,
-        ..Greeks::default()
-    };
-    project(
-        &mut g,
-        &[asset],
-        &[spot],
-        &[peg],
-        &[dv_dprice],
-        &[[0.0; MAX_LEGS]; MAX_LEGS],
-    );
+fn single_asset_greeks(value_usd: f64, asset: Asset, spot: f64, peg: f64, dv_dprice: f64) -> Greeks {
+    let mut g = Greeks { value_usd, ..Greeks::default() };
+    project(&mut g, &[asset], &[spot], &[peg], &[dv_dprice], &[[0.0; MAX_LEGS]; MAX_LEGS]);
     g
 }
 
@@ -142,12 +126,9 @@ impl Instrument {
         match self {
             Instrument::Spot(asset) => market.asset_price_usd(*asset),
             Instrument::Perpetual(p) => {
-                let mark =
-                    market.spot_usd(p.underlying)? * (1.0 + market.mark_premium(p.underlying)?);
+                let mark = market.spot_usd(p.underlying)? * (1.0 + market.mark_premium(p.underlying)?);
                 let elapsed = (market.now_years() - p.last_funding_years).max(0.0);
-                Ok(mark
-                    - p.entry_price_usd
-                    - market.funding_rate_annual(p.underlying)? * mark * elapsed)
+                Ok(mark - p.entry_price_usd - market.funding_rate_annual(p.underlying)? * mark * elapsed)
             }
             Instrument::Option(o) => {
                 let s = market.spot_usd(o.underlying)?;
@@ -166,19 +147,11 @@ impl Instrument {
                 let price = market.asset_price_usd(r.asset)?;
                 let elapsed = (market.now_years() - r.last_update_years).max(0.0);
                 Ok(match l.side {
-                    LendingSide::Supply => {
-                        r.liquidity_index * linear_growth(r.liquidity_rate_annual, elapsed) * price
-                    }
-                    LendingSide::Borrow => {
-                        -r.variable_borrow_index
-                            * compounded_growth(r.variable_borrow_rate_annual, elapsed)
-                            * price
-                    }
+                    LendingSide::Supply => r.liquidity_index * linear_growth(r.liquidity_rate_annual, elapsed) * price,
+                    LendingSide::Borrow => -r.variable_borrow_index * compounded_growth(r.variable_borrow_rate_annual, elapsed) * price,
                 })
             }
-            Instrument::Staking(s) => {
-                Ok(market.stake_rate(s.stake)? * market.asset_price_usd(s.staked)?)
-            }
+            Instrument::Staking(s) => Ok(market.stake_rate(s.stake)? * market.asset_price_usd(s.staked)?),
             Instrument::Prediction(p) => {
                 let prob = market.outcome_probability(p.outcome)?;
                 let pays = match p.side {
@@ -213,11 +186,7 @@ impl Instrument {
                     ..Greeks::default()
                 };
                 if p.underlying != UnderlyingId::USD {
-                    g.spot.add(
-                        p.underlying,
-                        (1.0 + premium) * (1.0 - funding * elapsed),
-                        0.0,
-                    );
+                    g.spot.add(p.underlying, (1.0 + premium) * (1.0 - funding * elapsed), 0.0);
                 }
                 Ok(g)
             }
@@ -244,7 +213,11 @@ impl Instrument {
                 g.value_usd = og.price_usd;
                 g.spot.add(o.underlying, og.delta, og.gamma);
                 g.vega = og.vega;
-                g.theta_per_year = og.theta_per_year;
+                // Total time decay: Black-Scholes theta at fixed vol, plus the drift of the option's vol on the
+                // surface as the clock moves (total-variance interpolation between expiries), so that theta
+                // is the derivative of what a time-shifted revaluation returns.
+                let vol_slope = market.implied_vol_time_slope(o.underlying, o.strike_usd, o.expiry_years)?;
+                g.theta_per_year = og.theta_per_year + og.vega * vol_slope;
                 g.rho = og.rho;
                 Ok(g)
             }
@@ -257,15 +230,12 @@ impl Instrument {
                 let peg = market.peg_ratio(r.asset.peg)?;
                 let elapsed = (market.now_years() - r.last_update_years).max(0.0);
                 let (units, units_per_year) = match l.side {
-                    LendingSide::Supply => (
-                        r.liquidity_index * linear_growth(r.liquidity_rate_annual, elapsed),
-                        r.liquidity_index * r.liquidity_rate_annual,
-                    ),
+                    LendingSide::Supply => {
+                        (r.liquidity_index * linear_growth(r.liquidity_rate_annual, elapsed), r.liquidity_index * r.liquidity_rate_annual)
+                    }
                     LendingSide::Borrow => (
-                        -r.variable_borrow_index
-                            * compounded_growth(r.variable_borrow_rate_annual, elapsed),
-                        -r.variable_borrow_index
-                            * compounded_growth_rate(r.variable_borrow_rate_annual, elapsed),
+                        -r.variable_borrow_index * compounded_growth(r.variable_borrow_rate_annual, elapsed),
+                        -r.variable_borrow_index * compounded_growth_rate(r.variable_borrow_rate_annual, elapsed),
                     ),
                 };
                 let mut g = single_asset_greeks(units * spot * peg, r.asset, spot, peg, units);
@@ -276,13 +246,7 @@ impl Instrument {
                 let rate = market.stake_rate(s.stake)?;
                 let spot = market.spot_usd(s.staked.underlying)?;
                 let peg = market.peg_ratio(s.staked.peg)?;
-                Ok(single_asset_greeks(
-                    rate * spot * peg,
-                    s.staked,
-                    spot,
-                    peg,
-                    rate,
-                ))
+                Ok(single_asset_greeks(rate * spot * peg, s.staked, spot, peg, rate))
             }
             Instrument::Prediction(p) => {
                 let prob = market.outcome_probability(p.outcome)?;
@@ -310,12 +274,7 @@ fn intrinsic(o: &EuropeanOption, s: f64) -> f64 {
 }
 
 #[inline]
-fn option_inputs(
-    o: &EuropeanOption,
-    market: &MarketState,
-    s: f64,
-    tau: f64,
-) -> Result<OptionInputs, PricingError> {
+fn option_inputs(o: &EuropeanOption, market: &MarketState, s: f64, tau: f64) -> Result<OptionInputs, PricingError> {
     Ok(OptionInputs {
         underlying_usd: s,
         strike_usd: o.strike_usd,
@@ -331,16 +290,8 @@ fn option_inputs(
 ///
 /// # Errors
 /// `(index, error)` of the first instrument that cannot be valued.
-pub fn revalue_into(
-    instruments: &[Instrument],
-    market: &MarketState,
-    values_usd: &mut [f64],
-) -> Result<(), (usize, PricingError)> {
-    assert_eq!(
-        instruments.len(),
-        values_usd.len(),
-        "one output slot per instrument"
-    );
+pub fn revalue_into(instruments: &[Instrument], market: &MarketState, values_usd: &mut [f64]) -> Result<(), (usize, PricingError)> {
+    assert_eq!(instruments.len(), values_usd.len(), "one output slot per instrument");
     for (i, (inst, out)) in instruments.iter().zip(values_usd.iter_mut()).enumerate() {
         *out = inst.value(market).map_err(|e| (i, e))?;
     }

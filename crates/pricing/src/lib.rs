@@ -42,13 +42,11 @@ pub mod vol_surface;
 pub use error::{FactorKind, PricingError};
 pub use greeks::{Greeks, MAX_LEGS, Sensitivities, Sensitivity};
 pub use instrument::{
-    EuropeanOption, Instrument, LendingPosition, LendingSide, OutcomeSide, Perpetual,
-    PredictionShare, StakingShare, revalue_into,
+    EuropeanOption, Instrument, LendingPosition, LendingSide, OutcomeSide, Perpetual, PredictionShare, StakingShare, revalue_into,
 };
 pub use market::{
-    Asset, Factor, LendingReserve, MAX_OUTCOMES, MAX_PEGS, MAX_RESERVES, MAX_STAKES,
-    MAX_UNDERLYINGS, MarketState, OutcomeId, PegId, ReserveId, Resolution, SECONDS_PER_YEAR, Shift,
-    StakeId, UnderlyingId,
+    Asset, Factor, LendingReserve, MAX_OUTCOMES, MAX_PEGS, MAX_RESERVES, MAX_STAKES, MAX_UNDERLYINGS, MarketState, OutcomeId, PegId,
+    ReserveId, Resolution, SECONDS_PER_YEAR, Shift, StakeId, UnderlyingId,
 };
 pub use options::{OptionModel, OptionRight};
 pub use vol_surface::VolSurface;

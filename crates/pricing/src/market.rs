@@ -84,10 +84,7 @@ impl Asset {
     /// An asset that is its underlying (BTC, ETH).
     #[must_use]
     pub const fn native(underlying: UnderlyingId) -> Self {
-        Asset {
-            underlying,
-            peg: PegId::PAR,
-        }
+        Asset { underlying, peg: PegId::PAR }
     }
 
     /// A wrapped or synthetic asset with its own peg ratio.
@@ -248,10 +245,7 @@ impl MarketState {
     pub fn spot_usd(&self, id: UnderlyingId) -> Result<f64, PricingError> {
         let v = self.spot_usd[id.index()?];
         if v.is_nan() {
-            return Err(PricingError::FactorMissing {
-                kind: FactorKind::Spot,
-                id: id.0,
-            });
+            return Err(PricingError::FactorMissing { kind: FactorKind::Spot, id: id.0 });
         }
         Ok(v)
     }
@@ -264,10 +258,7 @@ impl MarketState {
     pub fn peg_ratio(&self, id: PegId) -> Result<f64, PricingError> {
         let v = self.peg_ratio[id.index()?];
         if v.is_nan() {
-            return Err(PricingError::FactorMissing {
-                kind: FactorKind::Peg,
-                id: id.0,
-            });
+            return Err(PricingError::FactorMissing { kind: FactorKind::Peg, id: id.0 });
         }
         Ok(v)
     }
@@ -314,12 +305,7 @@ impl MarketState {
     /// # Errors
     /// `FactorIdOutOfRange`, `VolSurfaceMissing`, or `FactorInvalid` if the shifted vol is not positive.
     #[inline]
-    pub fn implied_vol(
-        &self,
-        id: UnderlyingId,
-        strike_usd: f64,
-        expiry_years: f64,
-    ) -> Result<f64, PricingError> {
+    pub fn implied_vol(&self, id: UnderlyingId, strike_usd: f64, expiry_years: f64) -> Result<f64, PricingError> {
         let i = id.index()?;
         let Some(surface) = &self.surfaces[i] else {
             return Err(PricingError::VolSurfaceMissing { underlying: id.0 });
@@ -328,12 +314,25 @@ impl MarketState {
         if vol > 0.0 && vol.is_finite() {
             Ok(vol)
         } else {
-            Err(PricingError::FactorInvalid {
-                kind: FactorKind::Vol,
-                id: id.0,
-                value: vol,
-            })
+            Err(PricingError::FactorInvalid { kind: FactorKind::Vol, id: id.0, value: vol })
         }
+    }
+
+    /// d(implied vol)/d(market clock) at a fixed strike and absolute expiry, per year: non-zero only where
+    /// the surface interpolates total variance between expiries. Central difference of the interpolation
+    /// (step 1e-6 years), which is exact for its piecewise-smooth formula away from grid points.
+    ///
+    /// # Errors
+    /// `FactorIdOutOfRange`, `VolSurfaceMissing`.
+    pub fn implied_vol_time_slope(&self, id: UnderlyingId, strike_usd: f64, expiry_years: f64) -> Result<f64, PricingError> {
+        let i = id.index()?;
+        let Some(surface) = &self.surfaces[i] else {
+            return Err(PricingError::VolSurfaceMissing { underlying: id.0 });
+        };
+        let h = 1e-6;
+        let up = surface.vol(strike_usd, expiry_years, self.now_years + h);
+        let down = surface.vol(strike_usd, expiry_years, self.now_years - h);
+        Ok((up - down) / (2.0 * h))
     }
 
     /// Probability of an outcome, or 0/1 once it has resolved.
@@ -348,14 +347,7 @@ impl MarketState {
             Resolution::No => Ok(0.0),
             Resolution::Open => {
                 let p = self.probability[i];
-                if p.is_nan() {
-                    Err(PricingError::FactorMissing {
-                        kind: FactorKind::Outcome,
-                        id: id.0,
-                    })
-                } else {
-                    Ok(p)
-                }
+                if p.is_nan() { Err(PricingError::FactorMissing { kind: FactorKind::Outcome, id: id.0 }) } else { Ok(p) }
             }
         }
     }
@@ -375,12 +367,7 @@ impl MarketState {
     /// `FactorIdOutOfRange` or `FactorMissing`.
     #[inline]
     pub fn reserve(&self, id: ReserveId) -> Result<&LendingReserve, PricingError> {
-        self.reserves[id.index()?]
-            .as_ref()
-            .ok_or(PricingError::FactorMissing {
-                kind: FactorKind::Reserve,
-                id: id.0,
-            })
+        self.reserves[id.index()?].as_ref().ok_or(PricingError::FactorMissing { kind: FactorKind::Reserve, id: id.0 })
     }
 
     /// Staking exchange rate (staked coins per derivative share).
@@ -391,10 +378,7 @@ impl MarketState {
     pub fn stake_rate(&self, id: StakeId) -> Result<f64, PricingError> {
         let v = self.stake_rate[id.index()?];
         if v.is_nan() {
-            return Err(PricingError::FactorMissing {
-                kind: FactorKind::Stake,
-                id: id.0,
-            });
+            return Err(PricingError::FactorMissing { kind: FactorKind::Stake, id: id.0 });
         }
         Ok(v)
     }
@@ -407,9 +391,7 @@ impl MarketState {
     /// `FixedUnitImmutable`, `FactorIdOutOfRange`, `FactorInvalid`.
     pub fn set_spot_usd(&mut self, id: UnderlyingId, price_usd: f64) -> Result<(), PricingError> {
         if id == UnderlyingId::USD {
-            return Err(PricingError::FixedUnitImmutable {
-                kind: FactorKind::Spot,
-            });
+            return Err(PricingError::FixedUnitImmutable { kind: FactorKind::Spot });
         }
         let i = id.index()?;
         positive(FactorKind::Spot, id.0, price_usd)?;
@@ -423,9 +405,7 @@ impl MarketState {
     /// `FixedUnitImmutable`, `FactorIdOutOfRange`, `FactorInvalid`.
     pub fn set_peg_ratio(&mut self, id: PegId, ratio: f64) -> Result<(), PricingError> {
         if id == PegId::PAR {
-            return Err(PricingError::FixedUnitImmutable {
-                kind: FactorKind::Peg,
-            });
+            return Err(PricingError::FixedUnitImmutable { kind: FactorKind::Peg });
         }
         let i = id.index()?;
         positive(FactorKind::Peg, id.0, ratio)?;
@@ -437,11 +417,7 @@ impl MarketState {
     ///
     /// # Errors
     /// `FactorIdOutOfRange`.
-    pub fn set_vol_surface(
-        &mut self,
-        id: UnderlyingId,
-        surface: VolSurface,
-    ) -> Result<(), PricingError> {
+    pub fn set_vol_surface(&mut self, id: UnderlyingId, surface: VolSurface) -> Result<(), PricingError> {
         self.surfaces[id.index()?] = Some(surface);
         Ok(())
     }
@@ -450,11 +426,7 @@ impl MarketState {
     ///
     /// # Errors
     /// `FactorIdOutOfRange`, `FactorInvalid` if not finite.
-    pub fn set_carry_annual(
-        &mut self,
-        id: UnderlyingId,
-        carry_annual: f64,
-    ) -> Result<(), PricingError> {
+    pub fn set_carry_annual(&mut self, id: UnderlyingId, carry_annual: f64) -> Result<(), PricingError> {
         let i = id.index()?;
         finite(FactorKind::Scalar, id.0, carry_annual)?;
         self.carry_annual[i] = carry_annual;
@@ -465,11 +437,7 @@ impl MarketState {
     ///
     /// # Errors
     /// `FactorIdOutOfRange`, `FactorInvalid` if not finite.
-    pub fn set_funding_rate_annual(
-        &mut self,
-        id: UnderlyingId,
-        rate_annual: f64,
-    ) -> Result<(), PricingError> {
+    pub fn set_funding_rate_annual(&mut self, id: UnderlyingId, rate_annual: f64) -> Result<(), PricingError> {
         let i = id.index()?;
         finite(FactorKind::Scalar, id.0, rate_annual)?;
         self.funding_rate_annual[i] = rate_annual;
@@ -483,11 +451,7 @@ impl MarketState {
     pub fn set_mark_premium(&mut self, id: UnderlyingId, premium: f64) -> Result<(), PricingError> {
         let i = id.index()?;
         if !(premium > -1.0 && premium.is_finite()) {
-            return Err(PricingError::FactorInvalid {
-                kind: FactorKind::Spot,
-                id: id.0,
-                value: premium,
-            });
+            return Err(PricingError::FactorInvalid { kind: FactorKind::Spot, id: id.0, value: premium });
         }
         self.mark_premium[i] = premium;
         Ok(())
@@ -500,11 +464,7 @@ impl MarketState {
     pub fn set_probability(&mut self, id: OutcomeId, probability: f64) -> Result<(), PricingError> {
         let i = id.index()?;
         if !(0.0..=1.0).contains(&probability) {
-            return Err(PricingError::FactorInvalid {
-                kind: FactorKind::Outcome,
-                id: id.0,
-                value: probability,
-            });
+            return Err(PricingError::FactorInvalid { kind: FactorKind::Outcome, id: id.0, value: probability });
         }
         self.probability[i] = probability;
         Ok(())
@@ -514,11 +474,7 @@ impl MarketState {
     ///
     /// # Errors
     /// `FactorIdOutOfRange`.
-    pub fn set_resolution(
-        &mut self,
-        id: OutcomeId,
-        resolution: Resolution,
-    ) -> Result<(), PricingError> {
+    pub fn set_resolution(&mut self, id: OutcomeId, resolution: Resolution) -> Result<(), PricingError> {
         self.resolution[id.index()?] = resolution;
         Ok(())
     }
@@ -527,20 +483,12 @@ impl MarketState {
     ///
     /// # Errors
     /// `FactorIdOutOfRange`, `FactorInvalid` if an index is not positive or a rate/time not finite.
-    pub fn set_reserve(
-        &mut self,
-        id: ReserveId,
-        reserve: LendingReserve,
-    ) -> Result<(), PricingError> {
+    pub fn set_reserve(&mut self, id: ReserveId, reserve: LendingReserve) -> Result<(), PricingError> {
         let i = id.index()?;
         positive(FactorKind::Reserve, id.0, reserve.liquidity_index)?;
         positive(FactorKind::Reserve, id.0, reserve.variable_borrow_index)?;
         finite(FactorKind::Reserve, id.0, reserve.liquidity_rate_annual)?;
-        finite(
-            FactorKind::Reserve,
-            id.0,
-            reserve.variable_borrow_rate_annual,
-        )?;
+        finite(FactorKind::Reserve, id.0, reserve.variable_borrow_rate_annual)?;
         finite(FactorKind::Reserve, id.0, reserve.last_update_years)?;
         self.reserves[i] = Some(reserve);
         Ok(())
@@ -615,10 +563,7 @@ impl MarketState {
                 let i = id.index()?;
                 let old = self.probability[i];
                 if old.is_nan() {
-                    return Err(PricingError::FactorMissing {
-                        kind: FactorKind::Outcome,
-                        id: id.0,
-                    });
+                    return Err(PricingError::FactorMissing { kind: FactorKind::Outcome, id: id.0 });
                 }
                 self.set_probability(id, shift.apply(old).clamp(0.0, 1.0))
             }
@@ -633,19 +578,11 @@ impl MarketState {
 }
 
 fn positive(kind: FactorKind, id: u16, value: f64) -> Result<(), PricingError> {
-    if value > 0.0 && value.is_finite() {
-        Ok(())
-    } else {
-        Err(PricingError::FactorInvalid { kind, id, value })
-    }
+    if value > 0.0 && value.is_finite() { Ok(()) } else { Err(PricingError::FactorInvalid { kind, id, value }) }
 }
 
 fn finite(kind: FactorKind, id: u16, value: f64) -> Result<(), PricingError> {
-    if value.is_finite() {
-        Ok(())
-    } else {
-        Err(PricingError::FactorInvalid { kind, id, value })
-    }
+    if value.is_finite() { Ok(()) } else { Err(PricingError::FactorInvalid { kind, id, value }) }
 }
 
 #[cfg(test)]
@@ -656,28 +593,16 @@ mod tests {
     fn unset_factors_are_errors_not_zero() {
         let m = MarketState::new(0.0, 0.05);
         assert_eq!(m.spot_usd(UnderlyingId::USD), Ok(1.0));
-        assert!(matches!(
-            m.spot_usd(UnderlyingId(1)),
-            Err(PricingError::FactorMissing { .. })
-        ));
-        assert!(matches!(
-            m.spot_usd(UnderlyingId(99)),
-            Err(PricingError::FactorIdOutOfRange { .. })
-        ));
-        assert!(matches!(
-            m.outcome_probability(OutcomeId(3)),
-            Err(PricingError::FactorMissing { .. })
-        ));
+        assert!(matches!(m.spot_usd(UnderlyingId(1)), Err(PricingError::FactorMissing { .. })));
+        assert!(matches!(m.spot_usd(UnderlyingId(99)), Err(PricingError::FactorIdOutOfRange { .. })));
+        assert!(matches!(m.outcome_probability(OutcomeId(3)), Err(PricingError::FactorMissing { .. })));
     }
 
     #[test]
     fn fixed_units_cannot_move() {
         let mut m = MarketState::new(0.0, 0.05);
         assert!(m.set_spot_usd(UnderlyingId::USD, 2.0).is_err());
-        assert!(
-            m.shock(Factor::Peg(PegId::PAR), Shift::Relative(-0.1))
-                .is_err()
-        );
+        assert!(m.shock(Factor::Peg(PegId::PAR), Shift::Relative(-0.1)).is_err());
         assert_eq!(m.peg_ratio(PegId::PAR), Ok(1.0));
     }
 
@@ -685,13 +610,9 @@ mod tests {
     fn shocks_compose_in_place() {
         let mut m = MarketState::new(0.0, 0.05);
         m.set_spot_usd(UnderlyingId(1), 100.0).unwrap();
-        m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-0.2))
-            .unwrap();
+        m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-0.2)).unwrap();
         assert!((m.spot_usd(UnderlyingId(1)).unwrap() - 80.0).abs() < 1e-12);
-        assert!(
-            m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-1.0))
-                .is_err()
-        );
+        assert!(m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-1.0)).is_err());
         m.set_probability(OutcomeId(2), 0.3).unwrap();
         m.set_resolution(OutcomeId(2), Resolution::Yes).unwrap();
         assert_eq!(m.outcome_probability(OutcomeId(2)), Ok(1.0));

@@ -75,20 +75,12 @@ fn effective_carry(model: OptionModel, inp: &OptionInputs) -> f64 {
 
 fn check_inputs(inp: &OptionInputs) -> Result<(), PricingError> {
     let checks = [
-        (
-            "underlying_usd",
-            inp.underlying_usd,
-            inp.underlying_usd > 0.0,
-        ),
+        ("underlying_usd", inp.underlying_usd, inp.underlying_usd > 0.0),
         ("strike_usd", inp.strike_usd, inp.strike_usd > 0.0),
         ("time_years", inp.time_years, inp.time_years > 0.0),
         ("vol_annual", inp.vol_annual, inp.vol_annual > 0.0),
         ("rate_annual", inp.rate_annual, inp.rate_annual.is_finite()),
-        (
-            "carry_annual",
-            inp.carry_annual,
-            inp.carry_annual.is_finite(),
-        ),
+        ("carry_annual", inp.carry_annual, inp.carry_annual.is_finite()),
     ];
     for (name, value, ok) in checks {
         // `ok` is false for NaN too, because every comparison with NaN is false.
@@ -104,11 +96,7 @@ fn check_inputs(inp: &OptionInputs) -> Result<(), PricingError> {
 /// # Errors
 /// `InstrumentInvalid` when an input is non-finite or non-positive where it must be positive.
 #[inline]
-pub fn price(
-    model: OptionModel,
-    right: OptionRight,
-    inp: &OptionInputs,
-) -> Result<f64, PricingError> {
+pub fn price(model: OptionModel, right: OptionRight, inp: &OptionInputs) -> Result<f64, PricingError> {
     check_inputs(inp)?;
     Ok(price_unchecked(model, right, inp))
 }
@@ -118,8 +106,7 @@ fn price_unchecked(model: OptionModel, right: OptionRight, inp: &OptionInputs) -
     let q = effective_carry(model, inp);
     let sqrt_t = inp.time_years.sqrt();
     let sig_sqrt_t = inp.vol_annual * sqrt_t;
-    let d1 = ((inp.underlying_usd / inp.strike_usd).ln()
-        + (inp.rate_annual - q + 0.5 * inp.vol_annual * inp.vol_annual) * inp.time_years)
+    let d1 = ((inp.underlying_usd / inp.strike_usd).ln() + (inp.rate_annual - q + 0.5 * inp.vol_annual * inp.vol_annual) * inp.time_years)
         / sig_sqrt_t;
     let d2 = d1 - sig_sqrt_t;
     let df_r = (-inp.rate_annual * inp.time_years).exp();
@@ -134,11 +121,7 @@ fn price_unchecked(model: OptionModel, right: OptionRight, inp: &OptionInputs) -
 ///
 /// # Errors
 /// `InstrumentInvalid` when an input is non-finite or non-positive where it must be positive.
-pub fn greeks(
-    model: OptionModel,
-    right: OptionRight,
-    inp: &OptionInputs,
-) -> Result<OptionGreeks, PricingError> {
+pub fn greeks(model: OptionModel, right: OptionRight, inp: &OptionInputs) -> Result<OptionGreeks, PricingError> {
     check_inputs(inp)?;
     let s = inp.underlying_usd;
     let k = inp.strike_usd;
@@ -175,14 +158,7 @@ pub fn greeks(
         OptionModel::BlackScholes => rho_bs,
         OptionModel::Black76 => -t * price_usd,
     };
-    Ok(OptionGreeks {
-        price_usd,
-        delta,
-        gamma,
-        vega,
-        theta_per_year: decay + theta_carry,
-        rho,
-    })
+    Ok(OptionGreeks { price_usd, delta, gamma, vega, theta_per_year: decay + theta_carry, rho })
 }
 
 /// No-arbitrage bounds (lower, upper) of a European option price in USD.
@@ -213,23 +189,11 @@ const IV_MAX_ITERATIONS: u32 = 200;
 ///   volatility outside [1e-6, 20] per year.
 /// - `ImpliedVolNoConvergence` if the iteration limit is reached (not observed in tests).
 /// - `InstrumentInvalid` for invalid spot, strike or time.
-pub fn implied_vol(
-    model: OptionModel,
-    right: OptionRight,
-    price_usd: f64,
-    inputs: &OptionInputs,
-) -> Result<f64, PricingError> {
-    let mut inp = OptionInputs {
-        vol_annual: 0.2,
-        ..*inputs
-    };
+pub fn implied_vol(model: OptionModel, right: OptionRight, price_usd: f64, inputs: &OptionInputs) -> Result<f64, PricingError> {
+    let mut inp = OptionInputs { vol_annual: 0.2, ..*inputs };
     check_inputs(&inp)?;
     let (lower_usd, upper_usd) = price_bounds(model, right, &inp);
-    let out_of_bounds = PricingError::ImpliedVolOutOfBounds {
-        price_usd,
-        lower_usd,
-        upper_usd,
-    };
+    let out_of_bounds = PricingError::ImpliedVolOutOfBounds { price_usd, lower_usd, upper_usd };
     if !price_usd.is_finite() || price_usd <= lower_usd || price_usd >= upper_usd {
         return Err(out_of_bounds);
     }
@@ -245,11 +209,8 @@ pub fn implied_vol(
     // Start at the vol that makes the option at-the-money-forward-like in total variance; 2 |ln(F/K)| / T
     // is the inflection point of the price in sigma (Manaster-Koehler), where Newton converges monotonically.
     let q = effective_carry(model, &inp);
-    let log_moneyness =
-        (inp.underlying_usd / inp.strike_usd).ln() + (inp.rate_annual - q) * inp.time_years;
-    let mut vol = (2.0 * log_moneyness.abs() / inp.time_years)
-        .sqrt()
-        .clamp(0.05, 5.0);
+    let log_moneyness = (inp.underlying_usd / inp.strike_usd).ln() + (inp.rate_annual - q) * inp.time_years;
+    let mut vol = (2.0 * log_moneyness.abs() / inp.time_years).sqrt().clamp(0.05, 5.0);
     let tolerance_usd = 1e-13 * price_usd.max(1e-300) + 1e-15 * upper_usd;
     let mut residual = f64::INFINITY;
     for _ in 0..IV_MAX_ITERATIONS {
@@ -265,19 +226,12 @@ pub fn implied_vol(
             lo = vol;
         }
         let newton = vol - residual / g.vega;
-        vol = if g.vega > 0.0 && newton > lo && newton < hi {
-            newton
-        } else {
-            0.5 * (lo + hi)
-        };
+        vol = if g.vega > 0.0 && newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
         if hi - lo <= 4.0 * f64::EPSILON * hi {
             return Ok(vol);
         }
     }
-    Err(PricingError::ImpliedVolNoConvergence {
-        iterations: IV_MAX_ITERATIONS,
-        residual_usd: residual,
-    })
+    Err(PricingError::ImpliedVolNoConvergence { iterations: IV_MAX_ITERATIONS, residual_usd: residual })
 }
 
 #[cfg(test)]
@@ -285,25 +239,13 @@ mod tests {
     use super::*;
 
     fn inputs(s: f64, k: f64, t: f64, r: f64, vol: f64) -> OptionInputs {
-        OptionInputs {
-            underlying_usd: s,
-            strike_usd: k,
-            time_years: t,
-            rate_annual: r,
-            carry_annual: 0.0,
-            vol_annual: vol,
-        }
+        OptionInputs { underlying_usd: s, strike_usd: k, time_years: t, rate_annual: r, carry_annual: 0.0, vol_annual: vol }
     }
 
     #[test]
     fn stack_reference_atm_call() {
         // STACK.md / QuantLib / vollib: S=K=100, r=5%, vol=20%, T=1.
-        let g = greeks(
-            OptionModel::BlackScholes,
-            OptionRight::Call,
-            &inputs(100.0, 100.0, 1.0, 0.05, 0.2),
-        )
-        .unwrap();
+        let g = greeks(OptionModel::BlackScholes, OptionRight::Call, &inputs(100.0, 100.0, 1.0, 0.05, 0.2)).unwrap();
         assert!((g.price_usd - 10.450_584).abs() < 1e-6);
         assert!((g.delta - 0.636_831).abs() < 1e-6);
         assert!((g.gamma - 0.018_762).abs() < 1e-6);
@@ -325,20 +267,11 @@ mod tests {
     fn hull_chapter_19_greeks_example() {
         // Hull (8th ed.), Examples 19.1/19.4-19.6: S=49, K=50, r=5%, sigma=20%, T=20 weeks = 0.3846 years.
         // Delta 0.522, gamma 0.066, vega 12.1 (per 1.00 of vol), theta -4.31 per year, rho 8.91.
-        let g = greeks(
-            OptionModel::BlackScholes,
-            OptionRight::Call,
-            &inputs(49.0, 50.0, 0.3846, 0.05, 0.2),
-        )
-        .unwrap();
+        let g = greeks(OptionModel::BlackScholes, OptionRight::Call, &inputs(49.0, 50.0, 0.3846, 0.05, 0.2)).unwrap();
         assert!((g.delta - 0.522).abs() < 0.0005, "{}", g.delta);
         assert!((g.gamma - 0.066).abs() < 0.0005, "{}", g.gamma);
         assert!((g.vega - 12.1).abs() < 0.05, "{}", g.vega);
-        assert!(
-            (g.theta_per_year - (-4.31)).abs() < 0.005,
-            "{}",
-            g.theta_per_year
-        );
+        assert!((g.theta_per_year - (-4.31)).abs() < 0.005, "{}", g.theta_per_year);
         assert!((g.rho - 8.91).abs() < 0.005, "{}", g.rho);
     }
 
@@ -346,12 +279,7 @@ mod tests {
     fn hull_black76_futures_put() {
         // Hull (8th ed.), Example 18.7: European put on crude-oil futures, F=K=20, r=9%, sigma=25%,
         // T=4 months gives 1.12.
-        let p = price(
-            OptionModel::Black76,
-            OptionRight::Put,
-            &inputs(20.0, 20.0, 4.0 / 12.0, 0.09, 0.25),
-        )
-        .unwrap();
+        let p = price(OptionModel::Black76, OptionRight::Put, &inputs(20.0, 20.0, 4.0 / 12.0, 0.09, 0.25)).unwrap();
         assert!((p - 1.12).abs() < 0.005, "{p}");
     }
 
@@ -359,15 +287,9 @@ mod tests {
     fn implied_vol_rejects_prices_outside_bounds() {
         let inp = inputs(100.0, 100.0, 1.0, 0.05, 0.2);
         let below = implied_vol(OptionModel::BlackScholes, OptionRight::Call, 4.0, &inp);
-        assert!(matches!(
-            below,
-            Err(PricingError::ImpliedVolOutOfBounds { .. })
-        ));
+        assert!(matches!(below, Err(PricingError::ImpliedVolOutOfBounds { .. })));
         let above = implied_vol(OptionModel::BlackScholes, OptionRight::Call, 100.0, &inp);
-        assert!(matches!(
-            above,
-            Err(PricingError::ImpliedVolOutOfBounds { .. })
-        ));
+        assert!(matches!(above, Err(PricingError::ImpliedVolOutOfBounds { .. })));
     }
 
     #[test]

@@ -35,11 +35,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` for zero input, zero reserves or overflow, as the library reverts.
-    pub fn get_amount_out(
-        amount_in: U256,
-        reserve_in: U256,
-        reserve_out: U256,
-    ) -> Result<U256, PricingError> {
+    pub fn get_amount_out(amount_in: U256, reserve_in: U256, reserve_out: U256) -> Result<U256, PricingError> {
         if amount_in.is_zero() {
             return Err(revert("UniswapV2Library: INSUFFICIENT_INPUT_AMOUNT"));
         }
@@ -56,11 +52,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` for zero output, zero reserves, output >= reserve, or overflow.
-    pub fn get_amount_in(
-        amount_out: U256,
-        reserve_in: U256,
-        reserve_out: U256,
-    ) -> Result<U256, PricingError> {
+    pub fn get_amount_in(amount_out: U256, reserve_in: U256, reserve_out: U256) -> Result<U256, PricingError> {
         if amount_out.is_zero() {
             return Err(revert("UniswapV2Library: INSUFFICIENT_OUTPUT_AMOUNT"));
         }
@@ -107,11 +99,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` with the pair's reason string.
-    pub fn swap(
-        reserves: (U256, U256),
-        amounts_in: (U256, U256),
-        amounts_out: (U256, U256),
-    ) -> Result<(U256, U256), PricingError> {
+    pub fn swap(reserves: (U256, U256), amounts_in: (U256, U256), amounts_out: (U256, U256)) -> Result<(U256, U256), PricingError> {
         let (reserve0, reserve1) = reserves;
         let (amount0_out, amount1_out) = amounts_out;
         if amount0_out.is_zero() && amount1_out.is_zero() {
@@ -123,25 +111,15 @@ pub mod exact {
         let balance0 = sub(add(reserve0, amounts_in.0)?, amount0_out)?;
         let balance1 = sub(add(reserve1, amounts_in.1)?, amount1_out)?;
         // The pair derives amountIn from balances, exactly: in = balance - (reserve - out) when positive.
-        let amount0_in = if balance0 > reserve0 - amount0_out {
-            balance0 - (reserve0 - amount0_out)
-        } else {
-            U256::ZERO
-        };
-        let amount1_in = if balance1 > reserve1 - amount1_out {
-            balance1 - (reserve1 - amount1_out)
-        } else {
-            U256::ZERO
-        };
+        let amount0_in = if balance0 > reserve0 - amount0_out { balance0 - (reserve0 - amount0_out) } else { U256::ZERO };
+        let amount1_in = if balance1 > reserve1 - amount1_out { balance1 - (reserve1 - amount1_out) } else { U256::ZERO };
         if amount0_in.is_zero() && amount1_in.is_zero() {
             return Err(revert("UniswapV2: INSUFFICIENT_INPUT_AMOUNT"));
         }
         if balance0 > max_reserve() || balance1 > max_reserve() {
             return Err(revert("UniswapV2: OVERFLOW"));
         }
-        if !k_check(
-            balance0, balance1, amount0_in, amount1_in, reserve0, reserve1,
-        )? {
+        if !k_check(balance0, balance1, amount0_in, amount1_in, reserve0, reserve1)? {
             return Err(revert("UniswapV2: K"));
         }
         Ok((balance0, balance1))
@@ -168,27 +146,13 @@ impl UniswapV2Lp {
     ///
     /// # Errors
     /// `InstrumentInvalid` if a reserve or the supply is not positive and finite.
-    pub fn from_reserves(
-        token0: Asset,
-        token1: Asset,
-        reserve0: f64,
-        reserve1: f64,
-        total_supply: f64,
-    ) -> Result<Self, PricingError> {
-        for (name, value) in [
-            ("reserve0", reserve0),
-            ("reserve1", reserve1),
-            ("total_supply", total_supply),
-        ] {
+    pub fn from_reserves(token0: Asset, token1: Asset, reserve0: f64, reserve1: f64, total_supply: f64) -> Result<Self, PricingError> {
+        for (name, value) in [("reserve0", reserve0), ("reserve1", reserve1), ("total_supply", total_supply)] {
             if !(value > 0.0 && value.is_finite()) {
                 return Err(PricingError::InstrumentInvalid { name, value });
             }
         }
-        Ok(UniswapV2Lp {
-            token0,
-            token1,
-            liquidity_per_share: (reserve0 * reserve1).sqrt() / total_supply,
-        })
+        Ok(UniswapV2Lp { token0, token1, liquidity_per_share: (reserve0 * reserve1).sqrt() / total_supply })
     }
 
     /// Token claims (x, y) of one share at external prices (whole tokens).
@@ -196,10 +160,7 @@ impl UniswapV2Lp {
     #[must_use]
     pub fn claims_at(&self, price0_usd: f64, price1_usd: f64) -> (f64, f64) {
         let ratio = (price1_usd / price0_usd).sqrt();
-        (
-            self.liquidity_per_share * ratio,
-            self.liquidity_per_share / ratio,
-        )
+        (self.liquidity_per_share * ratio, self.liquidity_per_share / ratio)
     }
 
     /// Fair value of one share, USD: 2 L sqrt(p0 p1).
@@ -238,18 +199,8 @@ impl UniswapV2Lp {
         h[0][1] = cross;
         h[1][0] = cross;
         h[1][1] = -y / (2.0 * p1);
-        let mut g = Greeks {
-            value_usd: self.value_at(p0, p1),
-            ..Greeks::default()
-        };
-        project(
-            &mut g,
-            &[self.token0, self.token1],
-            &[s0, s1],
-            &[g0, g1],
-            &[x, y],
-            &h,
-        );
+        let mut g = Greeks { value_usd: self.value_at(p0, p1), ..Greeks::default() };
+        project(&mut g, &[self.token0, self.token1], &[s0, s1], &[g0, g1], &[x, y], &h);
         Ok(g)
     }
 }
@@ -276,14 +227,8 @@ mod tests {
 
     #[test]
     fn equilibrium_reserves_and_value() {
-        let lp = UniswapV2Lp::from_reserves(
-            Asset::native(UnderlyingId(1)),
-            Asset::native(UnderlyingId::USD),
-            100.0,
-            200_000.0,
-            1.0,
-        )
-        .unwrap();
+        let lp =
+            UniswapV2Lp::from_reserves(Asset::native(UnderlyingId(1)), Asset::native(UnderlyingId::USD), 100.0, 200_000.0, 1.0).unwrap();
         // Pool is balanced at ETH = 2000; at 3000 the arbitraged pool holds sqrt(k/3000) ETH.
         let (x, y) = lp.claims_at(3000.0, 1.0);
         assert!((x - (2.0e7f64 / 3000.0).sqrt()).abs() < 1e-9);

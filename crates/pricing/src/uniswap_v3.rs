@@ -73,11 +73,7 @@ pub mod exact {
             return Err(PricingError::TickOutOfRange { tick });
         }
         let abs_tick = tick.unsigned_abs();
-        let mut ratio = if abs_tick & 1 != 0 {
-            U256::from(TICK_FACTORS[0])
-        } else {
-            U256::from(1u8) << 128
-        };
+        let mut ratio = if abs_tick & 1 != 0 { U256::from(TICK_FACTORS[0]) } else { U256::from(1u8) << 128 };
         for (bit, factor) in TICK_FACTORS.iter().enumerate().skip(1) {
             if abs_tick & (1u32 << bit) != 0 {
                 // ratio < 2^129 and factor < 2^128, so the product fits in 256 bits as in the contract.
@@ -116,8 +112,7 @@ pub mod exact {
     }
 
     fn narrow(x: U512, operation: &'static str) -> Result<U256, PricingError> {
-        U256::checked_from_limbs_slice(x.as_limbs())
-            .ok_or(PricingError::ContractRevert { operation })
+        U256::checked_from_limbs_slice(x.as_limbs()).ok_or(PricingError::ContractRevert { operation })
     }
 
     fn widen(x: U256) -> U512 {
@@ -130,9 +125,7 @@ pub mod exact {
     /// `ContractRevert` on a zero denominator or a result >= 2^256.
     pub fn mul_div(a: U256, b: U256, denominator: U256) -> Result<U256, PricingError> {
         if denominator.is_zero() {
-            return Err(PricingError::ContractRevert {
-                operation: "mulDiv by zero",
-            });
+            return Err(PricingError::ContractRevert { operation: "mulDiv by zero" });
         }
         narrow(widen(a) * widen(b) / widen(denominator), "mulDiv overflow")
     }
@@ -143,9 +136,7 @@ pub mod exact {
     /// As `mul_div`.
     pub fn mul_div_rounding_up(a: U256, b: U256, denominator: U256) -> Result<U256, PricingError> {
         if denominator.is_zero() {
-            return Err(PricingError::ContractRevert {
-                operation: "mulDiv by zero",
-            });
+            return Err(PricingError::ContractRevert { operation: "mulDiv by zero" });
         }
         let product = widen(a) * widen(b);
         let d = widen(denominator);
@@ -158,11 +149,7 @@ pub mod exact {
 
     fn div_rounding_up(a: U256, b: U256) -> U256 {
         let q = a / b;
-        if (a % b).is_zero() {
-            q
-        } else {
-            q + U256::from(1u8)
-        }
+        if (a % b).is_zero() { q } else { q + U256::from(1u8) }
     }
 
     /// `SqrtPriceMath.getAmount0Delta`: token0 amount between two sqrt prices for liquidity L,
@@ -170,29 +157,15 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` if the smaller sqrt price is zero or on overflow.
-    pub fn get_amount0_delta(
-        sqrt_a_x96: U256,
-        sqrt_b_x96: U256,
-        liquidity: u128,
-        round_up: bool,
-    ) -> Result<U256, PricingError> {
-        let (lo, hi) = if sqrt_a_x96 > sqrt_b_x96 {
-            (sqrt_b_x96, sqrt_a_x96)
-        } else {
-            (sqrt_a_x96, sqrt_b_x96)
-        };
+    pub fn get_amount0_delta(sqrt_a_x96: U256, sqrt_b_x96: U256, liquidity: u128, round_up: bool) -> Result<U256, PricingError> {
+        let (lo, hi) = if sqrt_a_x96 > sqrt_b_x96 { (sqrt_b_x96, sqrt_a_x96) } else { (sqrt_a_x96, sqrt_b_x96) };
         if lo.is_zero() {
-            return Err(PricingError::ContractRevert {
-                operation: "getAmount0Delta: zero sqrt price",
-            });
+            return Err(PricingError::ContractRevert { operation: "getAmount0Delta: zero sqrt price" });
         }
         let numerator1 = U256::from(liquidity) << 96;
         let numerator2 = hi - lo;
         if round_up {
-            Ok(div_rounding_up(
-                mul_div_rounding_up(numerator1, numerator2, hi)?,
-                lo,
-            ))
+            Ok(div_rounding_up(mul_div_rounding_up(numerator1, numerator2, hi)?, lo))
         } else {
             Ok(mul_div(numerator1, numerator2, hi)? / lo)
         }
@@ -202,22 +175,9 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` on overflow.
-    pub fn get_amount1_delta(
-        sqrt_a_x96: U256,
-        sqrt_b_x96: U256,
-        liquidity: u128,
-        round_up: bool,
-    ) -> Result<U256, PricingError> {
-        let (lo, hi) = if sqrt_a_x96 > sqrt_b_x96 {
-            (sqrt_b_x96, sqrt_a_x96)
-        } else {
-            (sqrt_a_x96, sqrt_b_x96)
-        };
-        if round_up {
-            mul_div_rounding_up(U256::from(liquidity), hi - lo, q96())
-        } else {
-            mul_div(U256::from(liquidity), hi - lo, q96())
-        }
+    pub fn get_amount1_delta(sqrt_a_x96: U256, sqrt_b_x96: U256, liquidity: u128, round_up: bool) -> Result<U256, PricingError> {
+        let (lo, hi) = if sqrt_a_x96 > sqrt_b_x96 { (sqrt_b_x96, sqrt_a_x96) } else { (sqrt_a_x96, sqrt_b_x96) };
+        if round_up { mul_div_rounding_up(U256::from(liquidity), hi - lo, q96()) } else { mul_div(U256::from(liquidity), hi - lo, q96()) }
     }
 
     /// `LiquidityAmounts.getAmountsForLiquidity` (v3-periphery): token amounts (rounded down) held by
@@ -231,35 +191,24 @@ pub mod exact {
         sqrt_b_x96: U256,
         liquidity: u128,
     ) -> Result<(U256, U256), PricingError> {
-        let (a, b) = if sqrt_a_x96 > sqrt_b_x96 {
-            (sqrt_b_x96, sqrt_a_x96)
-        } else {
-            (sqrt_a_x96, sqrt_b_x96)
-        };
+        let (a, b) = if sqrt_a_x96 > sqrt_b_x96 { (sqrt_b_x96, sqrt_a_x96) } else { (sqrt_a_x96, sqrt_b_x96) };
         if sqrt_price_x96 <= a {
             Ok((get_amount0_delta(a, b, liquidity, false)?, U256::ZERO))
         } else if sqrt_price_x96 < b {
-            Ok((
-                get_amount0_delta(sqrt_price_x96, b, liquidity, false)?,
-                get_amount1_delta(a, sqrt_price_x96, liquidity, false)?,
-            ))
+            Ok((get_amount0_delta(sqrt_price_x96, b, liquidity, false)?, get_amount1_delta(a, sqrt_price_x96, liquidity, false)?))
         } else {
             Ok((U256::ZERO, get_amount1_delta(a, b, liquidity, false)?))
         }
     }
 
     fn to_u128(x: U256) -> Result<u128, PricingError> {
-        u128::try_from(x).map_err(|_| PricingError::ContractRevert {
-            operation: "toUint128 overflow",
-        })
+        u128::try_from(x).map_err(|_| PricingError::ContractRevert { operation: "toUint128 overflow" })
     }
 
     fn ordered(a: U256, b: U256) -> Result<(U256, U256), PricingError> {
         let (lo, hi) = if a > b { (b, a) } else { (a, b) };
         if lo == hi {
-            return Err(PricingError::ContractRevert {
-                operation: "empty price range",
-            });
+            return Err(PricingError::ContractRevert { operation: "empty price range" });
         }
         Ok((lo, hi))
     }
@@ -268,11 +217,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` on an empty range or a result above uint128.
-    pub fn get_liquidity_for_amount0(
-        sqrt_a_x96: U256,
-        sqrt_b_x96: U256,
-        amount0: U256,
-    ) -> Result<u128, PricingError> {
+    pub fn get_liquidity_for_amount0(sqrt_a_x96: U256, sqrt_b_x96: U256, amount0: U256) -> Result<u128, PricingError> {
         let (a, b) = ordered(sqrt_a_x96, sqrt_b_x96)?;
         let intermediate = mul_div(a, b, q96())?;
         to_u128(mul_div(amount0, intermediate, b - a)?)
@@ -282,11 +227,7 @@ pub mod exact {
     ///
     /// # Errors
     /// `ContractRevert` on an empty range or a result above uint128.
-    pub fn get_liquidity_for_amount1(
-        sqrt_a_x96: U256,
-        sqrt_b_x96: U256,
-        amount1: U256,
-    ) -> Result<u128, PricingError> {
+    pub fn get_liquidity_for_amount1(sqrt_a_x96: U256, sqrt_b_x96: U256, amount1: U256) -> Result<u128, PricingError> {
         let (a, b) = ordered(sqrt_a_x96, sqrt_b_x96)?;
         to_u128(mul_div(amount1, q96(), b - a)?)
     }
@@ -368,35 +309,22 @@ impl UniswapV3Position {
         decimals1: u8,
     ) -> Result<Self, PricingError> {
         if tick_lower >= tick_upper {
-            return Err(PricingError::InstrumentInvalid {
-                name: "tick_upper",
-                value: f64::from(tick_upper),
-            });
+            return Err(PricingError::InstrumentInvalid { name: "tick_upper", value: f64::from(tick_upper) });
         }
         if !(liquidity > 0.0 && liquidity.is_finite()) {
-            return Err(PricingError::InstrumentInvalid {
-                name: "liquidity",
-                value: liquidity,
-            });
+            return Err(PricingError::InstrumentInvalid { name: "liquidity", value: liquidity });
         }
         for (name, d) in [("decimals0", decimals0), ("decimals1", decimals1)] {
             if d > 36 {
-                return Err(PricingError::InstrumentInvalid {
-                    name,
-                    value: f64::from(d),
-                });
+                return Err(PricingError::InstrumentInvalid { name, value: f64::from(d) });
             }
         }
         Ok(UniswapV3Position {
             token0,
             token1,
             liquidity,
-            sqrt_price_lower: exact::sqrt_price_x96_to_f64(exact::get_sqrt_ratio_at_tick(
-                tick_lower,
-            )?),
-            sqrt_price_upper: exact::sqrt_price_x96_to_f64(exact::get_sqrt_ratio_at_tick(
-                tick_upper,
-            )?),
+            sqrt_price_lower: exact::sqrt_price_x96_to_f64(exact::get_sqrt_ratio_at_tick(tick_lower)?),
+            sqrt_price_upper: exact::sqrt_price_x96_to_f64(exact::get_sqrt_ratio_at_tick(tick_upper)?),
             scale0: 10f64.powi(-i32::from(decimals0)),
             scale1: 10f64.powi(-i32::from(decimals1)),
         })
@@ -409,10 +337,7 @@ impl UniswapV3Position {
         let s = ((price0_usd * self.scale0) / (price1_usd * self.scale1)).sqrt();
         let (sa, sb, l) = (self.sqrt_price_lower, self.sqrt_price_upper, self.liquidity);
         let s = s.clamp(sa, sb);
-        (
-            l * (1.0 / s - 1.0 / sb) * self.scale0,
-            l * (s - sa) * self.scale1,
-        )
+        (l * (1.0 / s - 1.0 / sb) * self.scale0, l * (s - sa) * self.scale1)
     }
 
     /// Value of the position, USD.
@@ -457,18 +382,8 @@ impl UniswapV3Position {
             h[1][0] = h[0][1];
             h[1][1] = -self.scale1 * l * s / (2.0 * p1);
         }
-        let mut g = Greeks {
-            value_usd: x * p0 + y * p1,
-            ..Greeks::default()
-        };
-        project(
-            &mut g,
-            &[self.token0, self.token1],
-            &[s0, s1],
-            &[g0, g1],
-            &[x, y],
-            &h,
-        );
+        let mut g = Greeks { value_usd: x * p0 + y * p1, ..Greeks::default() };
+        project(&mut g, &[self.token0, self.token1], &[s0, s1], &[g0, g1], &[x, y], &h);
         Ok(g)
     }
 }
@@ -486,10 +401,7 @@ mod tests {
     #[test]
     fn published_bounds() {
         assert_eq!(get_sqrt_ratio_at_tick(MIN_TICK).unwrap(), min_sqrt_ratio());
-        assert_eq!(
-            get_sqrt_ratio_at_tick(MAX_TICK).unwrap().to_string(),
-            "1461446703485210103287273052203988822378723970342"
-        );
+        assert_eq!(get_sqrt_ratio_at_tick(MAX_TICK).unwrap().to_string(), "1461446703485210103287273052203988822378723970342");
         assert!(get_sqrt_ratio_at_tick(MAX_TICK + 1).is_err());
         assert!(get_sqrt_ratio_at_tick(MIN_TICK - 1).is_err());
     }
@@ -497,10 +409,7 @@ mod tests {
     #[test]
     fn tick_at_ratio_bounds() {
         assert_eq!(get_tick_at_sqrt_ratio(min_sqrt_ratio()).unwrap(), MIN_TICK);
-        assert_eq!(
-            get_tick_at_sqrt_ratio(max_sqrt_ratio() - U256::from(1u8)).unwrap(),
-            MAX_TICK - 1
-        );
+        assert_eq!(get_tick_at_sqrt_ratio(max_sqrt_ratio() - U256::from(1u8)).unwrap(), MAX_TICK - 1);
         assert_eq!(get_tick_at_sqrt_ratio(q96()).unwrap(), 0);
         assert_eq!(get_tick_at_sqrt_ratio(q96() + U256::from(1u8)).unwrap(), 0);
         assert_eq!(get_tick_at_sqrt_ratio(q96() - U256::from(1u8)).unwrap(), -1);

@@ -37,18 +37,8 @@ impl VolSurface {
     ///
     /// # Errors
     /// `VolSurfaceInvalid` naming the offending axis or value.
-    pub fn new(
-        expiries_years: &[f64],
-        strikes_usd: &[f64],
-        vols_row_major: &[f64],
-    ) -> Result<Self, PricingError> {
-        let invalid = |reason, index, value| {
-            Err(PricingError::VolSurfaceInvalid {
-                reason,
-                index,
-                value,
-            })
-        };
+    pub fn new(expiries_years: &[f64], strikes_usd: &[f64], vols_row_major: &[f64]) -> Result<Self, PricingError> {
+        let invalid = |reason, index, value| Err(PricingError::VolSurfaceInvalid { reason, index, value });
         if expiries_years.is_empty() || expiries_years.len() > MAX_EXPIRIES {
             return invalid("expiry count must be 1..=8", expiries_years.len(), f64::NAN);
         }
@@ -56,11 +46,7 @@ impl VolSurface {
             return invalid("strike count must be 1..=8", strikes_usd.len(), f64::NAN);
         }
         if vols_row_major.len() != expiries_years.len() * strikes_usd.len() {
-            return invalid(
-                "vol count must be expiries x strikes",
-                vols_row_major.len(),
-                f64::NAN,
-            );
+            return invalid("vol count must be expiries x strikes", vols_row_major.len(), f64::NAN);
         }
         for (i, w) in expiries_years.windows(2).enumerate() {
             if w[1] <= w[0] || !w[1].is_finite() {
@@ -131,15 +117,8 @@ impl VolSurface {
         while ts[j] < expiry_years {
             j += 1;
         }
-        let (v0, v1) = (
-            self.slice_vol(j - 1, strike_usd),
-            self.slice_vol(j, strike_usd),
-        );
-        let (tau0, tau1, tau) = (
-            ts[j - 1] - now_years,
-            ts[j] - now_years,
-            expiry_years - now_years,
-        );
+        let (v0, v1) = (self.slice_vol(j - 1, strike_usd), self.slice_vol(j, strike_usd));
+        let (tau0, tau1, tau) = (ts[j - 1] - now_years, ts[j] - now_years, expiry_years - now_years);
         let w = (expiry_years - ts[j - 1]) / (ts[j] - ts[j - 1]);
         if tau0 > 0.0 {
             let var = v0 * v0 * tau0 + w * (v1 * v1 * tau1 - v0 * v0 * tau0);

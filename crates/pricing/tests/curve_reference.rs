@@ -45,28 +45,18 @@ fn d_get_y_and_exchanges_match_curvesim_exactly() {
         }
         assert_eq!(pool.d().unwrap(), u(&p["d"]), "{name} D");
         for g in p["get_y"].as_array().unwrap() {
-            let (i, j) = (
-                g["i"].as_u64().unwrap() as usize,
-                g["j"].as_u64().unwrap() as usize,
-            );
+            let (i, j) = (g["i"].as_u64().unwrap() as usize, g["j"].as_u64().unwrap() as usize);
             let y = exact::get_y(i, j, u(&g["x"]), &xp[..n], pool.amp).unwrap();
             assert_eq!(y, u(&g["y"]), "{name} get_y({i},{j})");
         }
         let mut d_prev = pool.d().unwrap();
         for s in p["swaps"].as_array().unwrap() {
-            let (i, j) = (
-                s["i"].as_u64().unwrap() as usize,
-                s["j"].as_u64().unwrap() as usize,
-            );
+            let (i, j) = (s["i"].as_u64().unwrap() as usize, s["j"].as_u64().unwrap() as usize);
             let (dy, fee) = pool.exchange(i, j, u(&s["dx"])).unwrap();
             assert_eq!(dy, u(&s["dy"]), "{name} dy {s}");
             assert_eq!(fee, u(&s["fee"]), "{name} fee {s}");
             for k in 0..n {
-                assert_eq!(
-                    pool.balances[k],
-                    u(&s["balances_after"][k]),
-                    "{name} balance[{k}] {s}"
-                );
+                assert_eq!(pool.balances[k], u(&s["balances_after"][k]), "{name} balance[{k}] {s}");
             }
             let d = pool.d().unwrap();
             assert_eq!(d, u(&s["d_after"]), "{name} D after {s}");
@@ -95,11 +85,7 @@ fn equilibrium_solver_reproduces_curvesim_balances_from_its_marginal_prices() {
         let x = curve::equilibrium_balances(d, amp, &prices).unwrap();
         for k in 0..n {
             let expected = to_f64(u(&p["xp"][k])) / 1e18;
-            assert!(
-                (x[k] / expected - 1.0).abs() < 1e-10,
-                "{name} coin {k}: {} vs curvesim {expected}",
-                x[k]
-            );
+            assert!((x[k] / expected - 1.0).abs() < 1e-10, "{name} coin {k}: {} vs curvesim {expected}", x[k]);
         }
         // And f64 get_D agrees with the contract's integer D.
         let balances: Vec<f64> = (0..n).map(|k| to_f64(u(&p["xp"][k])) / 1e18).collect();
@@ -112,18 +98,11 @@ fn equilibrium_solver_reproduces_curvesim_balances_from_its_marginal_prices() {
 fn contract_a_is_whitepaper_a_times_n_pow_n_minus_1() {
     // The whitepaper invariant with A_w: A_w n^n S + D = A_w D n^n + D^(n+1) / (n^n P). For a 2-coin pool
     // with contract A = 100 (A_w = 50), check the integer D satisfies it with A_w, not with the contract A.
-    let xp = [
-        U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u8)),
-        U256::from(3_000u64) * U256::from(10u64).pow(U256::from(18u8)),
-    ];
+    let xp =
+        [U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u8)), U256::from(3_000u64) * U256::from(10u64).pow(U256::from(18u8))];
     let d = to_f64(exact::get_d(&xp, U256::from(100u8)).unwrap()) / 1e18;
     let (x0, x1) = (1_000.0, 3_000.0);
-    let residual =
-        |a_w: f64| a_w * 4.0 * (x0 + x1) + d - a_w * d * 4.0 - d * d * d / (4.0 * x0 * x1);
-    assert!(
-        residual(50.0).abs() < 1e-9 * d * 200.0,
-        "{}",
-        residual(50.0)
-    );
+    let residual = |a_w: f64| a_w * 4.0 * (x0 + x1) + d - a_w * d * 4.0 - d * d * d / (4.0 * x0 * x1);
+    assert!(residual(50.0).abs() < 1e-9 * d * 200.0, "{}", residual(50.0));
     assert!(residual(100.0).abs() > 1.0);
 }

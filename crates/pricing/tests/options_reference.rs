@@ -43,33 +43,15 @@ fn price_and_every_greek_match_quantlib() {
         let scale = inp.underlying_usd;
         let g = options::greeks(model, right, &inp).unwrap();
         let checks = [
-            (
-                "price",
-                g.price_usd,
-                c["price_usd"].as_f64().unwrap(),
-                1e-10 * scale,
-            ),
+            ("price", g.price_usd, c["price_usd"].as_f64().unwrap(), 1e-10 * scale),
             ("delta", g.delta, c["delta"].as_f64().unwrap(), 1e-10),
-            (
-                "gamma",
-                g.gamma,
-                c["gamma"].as_f64().unwrap(),
-                1e-10 / scale,
-            ),
+            ("gamma", g.gamma, c["gamma"].as_f64().unwrap(), 1e-10 / scale),
             ("vega", g.vega, c["vega"].as_f64().unwrap(), 1e-9 * scale),
-            (
-                "theta",
-                g.theta_per_year,
-                c["theta_per_year"].as_f64().unwrap(),
-                1e-9 * scale,
-            ),
+            ("theta", g.theta_per_year, c["theta_per_year"].as_f64().unwrap(), 1e-9 * scale),
             ("rho", g.rho, c["rho"].as_f64().unwrap(), 1e-9 * scale),
         ];
         for (name, actual, expected, tol) in checks {
-            assert!(
-                close(actual, expected, tol, 1e-9),
-                "{name}: {actual} vs QuantLib {expected} in {c}"
-            );
+            assert!(close(actual, expected, tol, 1e-9), "{name}: {actual} vs QuantLib {expected} in {c}");
         }
     }
 }
@@ -84,10 +66,7 @@ fn implied_vol_matches_vollib_and_the_generating_vol() {
         let price = c["price_usd"].as_f64().unwrap();
         let expected = c["implied_vol"].as_f64().unwrap();
         let vol = options::implied_vol(model, right, price, &inp).unwrap();
-        assert!(
-            (vol - expected).abs() < 1e-9,
-            "iv {vol} vs vollib {expected} for {c}"
-        );
+        assert!((vol - expected).abs() < 1e-9, "iv {vol} vs vollib {expected} for {c}");
     }
 }
 
@@ -102,17 +81,10 @@ fn put_call_parity_holds_for_every_fixture_pair() {
         }
         let call = options::price(model, OptionRight::Call, &inp).unwrap();
         let put = options::price(model, OptionRight::Put, &inp).unwrap();
-        let q = if model == OptionModel::Black76 {
-            inp.rate_annual
-        } else {
-            inp.carry_annual
-        };
+        let q = if model == OptionModel::Black76 { inp.rate_annual } else { inp.carry_annual };
         let forward_pv = inp.underlying_usd * (-q * inp.time_years).exp();
         let strike_pv = inp.strike_usd * (-inp.rate_annual * inp.time_years).exp();
-        assert!(
-            (call - put - (forward_pv - strike_pv)).abs() < 1e-10 * inp.underlying_usd,
-            "{c}"
-        );
+        assert!((call - put - (forward_pv - strike_pv)).abs() < 1e-10 * inp.underlying_usd, "{c}");
         checked += 1;
     }
     assert!(checked > 100);

@@ -48,18 +48,8 @@ fn v2_get_amount_out_matches_pair_spec_and_k_check_is_tight() {
         assert_eq!(v2::get_amount_out(swap, r0, r1).unwrap(), expected);
         // The pair accepts exactly that output and reverts with K for one wei more.
         assert!(v2::swap((r0, r1), (swap, U256::ZERO), (U256::ZERO, expected)).is_ok());
-        let err = v2::swap(
-            (r0, r1),
-            (swap, U256::ZERO),
-            (U256::ZERO, expected + U256::from(1u8)),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            pricing::PricingError::ContractRevert {
-                operation: "UniswapV2: K"
-            }
-        );
+        let err = v2::swap((r0, r1), (swap, U256::ZERO), (U256::ZERO, expected + U256::from(1u8))).unwrap_err();
+        assert_eq!(err, pricing::PricingError::ContractRevert { operation: "UniswapV2: K" });
     }
 }
 
@@ -86,14 +76,7 @@ fn v2_optimistic_flash_swaps_match_spec() {
     for (out, r0, r1, input) in cases {
         let (out, r0, r1, input) = (u(out), e18(r0), e18(r1), u(input));
         assert!(v2::swap((r0, r1), (input, U256::ZERO), (out, U256::ZERO)).is_ok());
-        assert!(
-            v2::swap(
-                (r0, r1),
-                (input, U256::ZERO),
-                (out + U256::from(1u8), U256::ZERO)
-            )
-            .is_err()
-        );
+        assert!(v2::swap((r0, r1), (input, U256::ZERO), (out + U256::from(1u8), U256::ZERO)).is_err());
     }
     // getAmountIn is the inverse used by routers: the smallest input whose getAmountOut covers the output.
     let (r_in, r_out) = (e18(5), e18(10));
@@ -128,18 +111,11 @@ fn v3_sqrt_ratio_at_tick_matches_the_mathematics() {
         // The contract multiplies truncated Q128.128 factors for |tick| and inverts for positive ticks, so
         // its relative error grows from ~2^-125 near tick 0 to ~2^-65 at the top of the range (v3-core's
         // own test allows 1 bip). Hold it to 2^-60 relative, plus the final round-up to Q96.
-        let diff = if got > floor {
-            got - floor
-        } else {
-            floor - got
-        };
+        let diff = if got > floor { got - floor } else { floor - got };
         let tolerance = (floor >> 60) + U256::from(2u8);
         if tick.abs() <= 1000 {
             // Near par the chain is short and the result must be within the Q96 rounding itself.
-            assert!(
-                diff <= U256::from(2u8),
-                "tick {tick}: {got} vs exact {exact}"
-            );
+            assert!(diff <= U256::from(2u8), "tick {tick}: {got} vs exact {exact}");
         }
         assert!(diff <= tolerance, "tick {tick}: {got} vs exact {exact}");
         // And getTickAtSqrtRatio inverts it exactly.
@@ -151,23 +127,11 @@ fn v3_sqrt_ratio_at_tick_matches_the_mathematics() {
 
 #[test]
 fn v3_tick_math_published_values() {
-    assert_eq!(
-        v3::get_sqrt_ratio_at_tick(v3::MIN_TICK).unwrap(),
-        U256::from(4_295_128_739u64)
-    );
-    assert_eq!(
-        v3::get_sqrt_ratio_at_tick(v3::MAX_TICK).unwrap(),
-        u("1461446703485210103287273052203988822378723970342")
-    );
-    assert_eq!(
-        v3::get_sqrt_ratio_at_tick(0).unwrap(),
-        U256::from(1u8) << 96
-    );
+    assert_eq!(v3::get_sqrt_ratio_at_tick(v3::MIN_TICK).unwrap(), U256::from(4_295_128_739u64));
+    assert_eq!(v3::get_sqrt_ratio_at_tick(v3::MAX_TICK).unwrap(), u("1461446703485210103287273052203988822378723970342"));
+    assert_eq!(v3::get_sqrt_ratio_at_tick(0).unwrap(), U256::from(1u8) << 96);
     // STACK.md: a v3 pool initialised at price 4 (sqrt 2 x 2^96) sits at tick 13863.
-    assert_eq!(
-        v3::get_tick_at_sqrt_ratio(U256::from(2u8) << 96).unwrap(),
-        13863
-    );
+    assert_eq!(v3::get_tick_at_sqrt_ratio(U256::from(2u8) << 96).unwrap(), 13863);
 }
 
 #[test]
@@ -178,17 +142,11 @@ fn v3_amount_deltas_match_sqrt_price_math_spec() {
     // 'returns 0.1 amount1 for price of 1 to 1.21' (getAmount0Delta).
     let up = v3::get_amount0_delta(p121, one, 10u128.pow(18), true).unwrap();
     assert_eq!(up, u("90909090909090910"));
-    assert_eq!(
-        v3::get_amount0_delta(p121, one, 10u128.pow(18), false).unwrap(),
-        up - U256::from(1u8)
-    );
+    assert_eq!(v3::get_amount0_delta(p121, one, 10u128.pow(18), false).unwrap(), up - U256::from(1u8));
     // getAmount1Delta, same range.
     let up1 = v3::get_amount1_delta(one, p121, 10u128.pow(18), true).unwrap();
     assert_eq!(up1, u("100000000000000000"));
-    assert_eq!(
-        v3::get_amount1_delta(one, p121, 10u128.pow(18), false).unwrap(),
-        up1 - U256::from(1u8)
-    );
+    assert_eq!(v3::get_amount1_delta(one, p121, 10u128.pow(18), false).unwrap(), up1 - U256::from(1u8));
     // 'works for prices that overflow': sqrt prices 2^144 and 2^141 (encodePriceSqrt(2^96, 1), (2^90, 1)).
     let (a, b) = (U256::from(1u8) << 144, U256::from(1u8) << 141);
     let up = v3::get_amount0_delta(a, b, 10u128.pow(18), true).unwrap();
@@ -198,10 +156,7 @@ fn v3_amount_deltas_match_sqrt_price_math_spec() {
     let sqrt_p = u("1025574284609383690408304870162715216695788925244");
     let sqrt_q = u("1025574284609383582644711336373707553698163132913");
     let liquidity: u128 = "50015962439936049619261659728067971248".parse().unwrap();
-    assert_eq!(
-        v3::get_amount0_delta(sqrt_p, sqrt_q, liquidity, true).unwrap(),
-        U256::from(406u16)
-    );
+    assert_eq!(v3::get_amount0_delta(sqrt_p, sqrt_q, liquidity, true).unwrap(), U256::from(406u16));
 }
 
 #[test]
@@ -209,15 +164,10 @@ fn v3_liquidity_amounts_match_periphery_spec() {
     // LiquidityAmounts.spec.ts #getLiquidityForAmounts with amounts (100, 200) on [100/110, 110/100].
     let a = encode_price_sqrt(100, 110);
     let b = encode_price_sqrt(110, 100);
-    let cases = [
-        ((1u64, 1u64), 2148u128),
-        ((99, 100), 1938),
-        ((111, 100), 2097),
-    ];
+    let cases = [((1u64, 1u64), 2148u128), ((99, 100), 1938), ((111, 100), 2097)];
     for ((r1, r0), expected) in cases {
         let p = encode_price_sqrt(r1, r0);
-        let l =
-            v3::get_liquidity_for_amounts(p, a, b, U256::from(100u8), U256::from(200u8)).unwrap();
+        let l = v3::get_liquidity_for_amounts(p, a, b, U256::from(100u8), U256::from(200u8)).unwrap();
         assert_eq!(l, expected, "price {r1}/{r0}");
         // The amounts that liquidity needs never exceed what was offered (both round down).
         let (x, y) = v3::get_amounts_for_liquidity(p, a, b, l).unwrap();
