@@ -9,9 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("calibration/default.json")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("calibration/default.json"));
     let dir = marketdata::loader::find_data_dir()?;
     eprintln!("reading {}", dir.display());
     let panel = FactorPanel::load(&dir)?;

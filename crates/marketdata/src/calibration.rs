@@ -94,42 +94,26 @@ impl Calibration {
 
     /// Parses a calibration JSON.
     pub fn from_json(text: &str) -> Result<Calibration> {
-        let c: Calibration =
-            serde_json::from_str(text).map_err(|e| MarketDataError::Calibration {
-                reason: e.to_string(),
-            })?;
+        let c: Calibration = serde_json::from_str(text).map_err(|e| MarketDataError::Calibration { reason: e.to_string() })?;
         if c.schema_version != SCHEMA_VERSION {
-            return Err(MarketDataError::Calibration {
-                reason: format!("schema {} (expected {SCHEMA_VERSION})", c.schema_version),
-            });
+            return Err(MarketDataError::Calibration { reason: format!("schema {} (expected {SCHEMA_VERSION})", c.schema_version) });
         }
         Ok(c)
     }
 
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self)
-            .map(|s| s + "\n")
-            .map_err(|e| MarketDataError::Calibration {
-                reason: e.to_string(),
-            })
+        serde_json::to_string_pretty(self).map(|s| s + "\n").map_err(|e| MarketDataError::Calibration { reason: e.to_string() })
     }
 
     /// Statistics of the named factor.
     pub fn factor(&self, name: &str) -> Result<&FactorCalibration> {
-        self.factors
-            .iter()
-            .find(|f| f.name == name)
-            .ok_or_else(|| MarketDataError::UnknownFactor { name: name.into() })
+        self.factors.iter().find(|f| f.name == name).ok_or_else(|| MarketDataError::UnknownFactor { name: name.into() })
     }
 
     /// Computes the calibration from a panel with FHS parameters `fhs` (its `mpor_hours` is used for
     /// the stress moves and vol shocks).
-    pub fn compute(
-        panel: &FactorPanel,
-        fhs: &FhsParams,
-        vol_shock_quantile: f64,
-    ) -> Result<Calibration> {
+    pub fn compute(panel: &FactorPanel, fhs: &FhsParams, vol_shock_quantile: f64) -> Result<Calibration> {
         let vm = VolModel::compute(panel, &fhs.ewma)?;
         let last = panel.len() - 1;
         let ann = HOURS_PER_YEAR.sqrt();
@@ -153,8 +137,7 @@ impl Calibration {
                 stressed_vol_annual: smax * ann,
                 stressed_vol_at: panel.time(smax_i),
                 current_ewma_vol_annual: vm.sigma_after(f, last) * ann,
-                current_floored_vol_annual: vm.floored_sigma_after(f, last, fhs.floor_fraction)
-                    * ann,
+                current_floored_vol_annual: vm.floored_sigma_after(f, last, fhs.floor_fraction) * ann,
                 observed_fraction: o,
                 filled_fraction: fi,
                 proxy_fraction: p,
@@ -162,12 +145,9 @@ impl Calibration {
             });
         }
         let correlation = daily_correlation(panel);
-        let stress_scenarios = STRESS_EVENTS
-            .iter()
-            .map(|ev| compute_stress_scenario(panel, ev, fhs.mpor_hours))
-            .collect::<Result<Vec<_>>>()?;
-        let vol_shock =
-            VolShockParams::calibrate(panel, panel.end(), fhs.mpor_hours, vol_shock_quantile)?;
+        let stress_scenarios =
+            STRESS_EVENTS.iter().map(|ev| compute_stress_scenario(panel, ev, fhs.mpor_hours)).collect::<Result<Vec<_>>>()?;
+        let vol_shock = VolShockParams::calibrate(panel, panel.end(), fhs.mpor_hours, vol_shock_quantile)?;
         Ok(Calibration {
             schema_version: SCHEMA_VERSION,
             generated_by: REGENERATE_COMMAND.into(),
@@ -187,9 +167,7 @@ impl Calibration {
 /// Pearson correlation of non-overlapping daily moves (00:00 UTC to 00:00 UTC) of all factors.
 pub fn daily_correlation(panel: &FactorPanel) -> Correlation {
     let nf = panel.n_factors();
-    let first = (0..panel.len())
-        .find(|&i| panel.time(i).0 % 24 == 0)
-        .unwrap_or(0);
+    let first = (0..panel.len()).find(|&i| panel.time(i).0 % 24 == 0).unwrap_or(0);
     let mut cols: Vec<Vec<f64>> = vec![Vec::new(); nf];
     let mut i = first;
     while i + 24 < panel.len() {
@@ -215,22 +193,10 @@ pub fn daily_correlation(panel: &FactorPanel) -> Correlation {
             } else {
                 let (ma, sa) = stats[a];
                 let (mb, sb) = stats[b];
-                let cov: f64 = cols[a]
-                    .iter()
-                    .zip(&cols[b])
-                    .map(|(x, y)| (x - ma) * (y - mb))
-                    .sum();
-                if sa > 0.0 && sb > 0.0 {
-                    cov / (sa * sb)
-                } else {
-                    0.0
-                }
+                let cov: f64 = cols[a].iter().zip(&cols[b]).map(|(x, y)| (x - ma) * (y - mb)).sum();
+                if sa > 0.0 && sb > 0.0 { cov / (sa * sb) } else { 0.0 }
             };
         }
     }
-    Correlation {
-        factors: panel.factor_names().to_vec(),
-        matrix,
-        observations: n,
-    }
+    Correlation { factors: panel.factor_names().to_vec(), matrix, observations: n }
 }

@@ -19,61 +19,31 @@ pub enum MarketDataError {
     MissingColumn { file: String, column: String },
     /// A CSV cell is not a number, or a timestamp is not whole-hour ISO-8601 UTC.
     #[error("{file}:{line}: cannot parse `{text}` in column `{column}`")]
-    BadCell {
-        file: String,
-        line: usize,
-        column: String,
-        text: String,
-    },
+    BadCell { file: String, line: usize, column: String, text: String },
     /// A row has a different number of cells than the header.
     #[error("{file}:{line}: expected {expected} cells, found {found}")]
-    RowWidth {
-        file: String,
-        line: usize,
-        expected: usize,
-        found: usize,
-    },
+    RowWidth { file: String, line: usize, expected: usize, found: usize },
     /// Timestamps must strictly increase.
     #[error("{file}:{line}: timestamp {timestamp} is not after the previous row")]
-    NonIncreasingTime {
-        file: String,
-        line: usize,
-        timestamp: String,
-    },
+    NonIncreasingTime { file: String, line: usize, timestamp: String },
     /// A file has more rows than the configured limit.
     #[error("{file}: more than {limit} rows")]
     TooManyRows { file: String, limit: usize },
     /// A price that must be positive (for a log price) is not.
     #[error("{file}:{line}: non-positive price {value}")]
-    NonPositivePrice {
-        file: String,
-        line: usize,
-        value: f64,
-    },
+    NonPositivePrice { file: String, line: usize, value: f64 },
     /// The named factor is not in the panel.
     #[error("unknown risk factor `{name}`")]
     UnknownFactor { name: String },
     /// A time lies outside the panel's grid.
     #[error("time {time} outside the panel grid [{grid_start}, {grid_end}]")]
-    TimeOutsideGrid {
-        time: String,
-        grid_start: String,
-        grid_end: String,
-    },
+    TimeOutsideGrid { time: String, grid_start: String, grid_end: String },
     /// Scenario parameters are invalid (zero margin period, lambda outside (0,1), ...).
     #[error("invalid parameter {name} = {value}: {why}")]
-    InvalidParameter {
-        name: &'static str,
-        value: f64,
-        why: &'static str,
-    },
+    InvalidParameter { name: &'static str, value: f64, why: &'static str },
     /// Too little history before the as-of time to build any scenario.
     #[error("no complete {mpor_hours}h window between {lookback_start} and {as_of}")]
-    NoScenarioWindow {
-        as_of: String,
-        lookback_start: String,
-        mpor_hours: i64,
-    },
+    NoScenarioWindow { as_of: String, lookback_start: String, mpor_hours: i64 },
     /// The scenario set would exceed the configured limit.
     #[error("{count} scenarios exceed the limit of {limit}")]
     TooManyScenarios { count: usize, limit: usize },
@@ -85,19 +55,10 @@ pub enum MarketDataError {
     Calibration { reason: String },
     /// A statistics input is invalid (empty sample, probability outside (0,1), ...).
     #[error("statistics: invalid input {name} = {value}: {why}")]
-    InvalidStatisticInput {
-        name: &'static str,
-        value: f64,
-        why: &'static str,
-    },
+    InvalidStatisticInput { name: &'static str, value: f64, why: &'static str },
     /// The calibration only holds stress moves for its own margin period.
-    #[error(
-        "calibration has stress moves for a {calibrated_hours}h margin period, not {requested_hours}h; use the panel"
-    )]
-    MporNotCalibrated {
-        calibrated_hours: i64,
-        requested_hours: i64,
-    },
+    #[error("calibration has stress moves for a {calibrated_hours}h margin period, not {requested_hours}h; use the panel")]
+    MporNotCalibrated { calibrated_hours: i64, requested_hours: i64 },
 }
 
 /// Result alias for this crate.

@@ -37,8 +37,6 @@ pub mod vol;
 pub use calibration::Calibration;
 pub use error::{MarketDataError, Result};
 pub use panel::{FactorKind, FactorPanel, Source};
-pub use scenarios::{
-    FhsParams, ScaleRule, ScenarioSet, VolModel, fhs_scenarios, fhs_scenarios_with, realised_move,
-};
+pub use scenarios::{FhsParams, ScaleRule, ScenarioSet, VolModel, fhs_scenarios, fhs_scenarios_with, realised_move};
 pub use stress::{StressScenario, VolShockParams, stress_scenarios};
 pub use time::Hour;

@@ -32,19 +32,10 @@ impl CsvTable {
     pub fn parse(file: &str, text: &str) -> Result<CsvTable> {
         let mut lines = text.lines().enumerate();
         let header =
-            lines
-                .next()
-                .map(|(_, l)| l)
-                .ok_or_else(|| MarketDataError::MissingColumn {
-                    file: file.into(),
-                    column: "timestamp".into(),
-                })?;
+            lines.next().map(|(_, l)| l).ok_or_else(|| MarketDataError::MissingColumn { file: file.into(), column: "timestamp".into() })?;
         let names: Vec<&str> = header.trim().split(',').map(str::trim).collect();
         if names.first() != Some(&"timestamp") {
-            return Err(MarketDataError::MissingColumn {
-                file: file.into(),
-                column: "timestamp".into(),
-            });
+            return Err(MarketDataError::MissingColumn { file: file.into(), column: "timestamp".into() });
         }
         let columns: Vec<String> = names[1..].iter().map(|s| s.to_string()).collect();
         let mut times = Vec::new();
@@ -56,19 +47,11 @@ impl CsvTable {
                 continue;
             }
             if times.len() >= MAX_ROWS_PER_FILE {
-                return Err(MarketDataError::TooManyRows {
-                    file: file.into(),
-                    limit: MAX_ROWS_PER_FILE,
-                });
+                return Err(MarketDataError::TooManyRows { file: file.into(), limit: MAX_ROWS_PER_FILE });
             }
             let cells: Vec<&str> = raw.split(',').collect();
             if cells.len() != names.len() {
-                return Err(MarketDataError::RowWidth {
-                    file: file.into(),
-                    line,
-                    expected: names.len(),
-                    found: cells.len(),
-                });
+                return Err(MarketDataError::RowWidth { file: file.into(), line, expected: names.len(), found: cells.len() });
             }
             let t = Hour::parse_iso(cells[0]).ok_or_else(|| MarketDataError::BadCell {
                 file: file.into(),
@@ -79,11 +62,7 @@ impl CsvTable {
             if let Some(prev) = times.last()
                 && t <= *prev
             {
-                return Err(MarketDataError::NonIncreasingTime {
-                    file: file.into(),
-                    line,
-                    timestamp: cells[0].into(),
-                });
+                return Err(MarketDataError::NonIncreasingTime { file: file.into(), line, timestamp: cells[0].into() });
             }
             times.push(t);
             for (c, cell) in cells[1..].iter().enumerate() {
@@ -98,36 +77,21 @@ impl CsvTable {
                         text: cell.into(),
                     })?;
                     if !x.is_finite() {
-                        return Err(MarketDataError::BadCell {
-                            file: file.into(),
-                            line,
-                            column: columns[c].clone(),
-                            text: cell.into(),
-                        });
+                        return Err(MarketDataError::BadCell { file: file.into(), line, column: columns[c].clone(), text: cell.into() });
                     }
                     Some(x)
                 };
                 values[c].push(v);
             }
         }
-        Ok(CsvTable {
-            file: file.into(),
-            columns,
-            times,
-            values,
-        })
+        Ok(CsvTable { file: file.into(), columns, times, values })
     }
 
     /// Reads and parses a file.
     pub fn read(path: &Path) -> Result<CsvTable> {
-        let text = std::fs::read_to_string(path).map_err(|e| MarketDataError::FileUnreadable {
-            file: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MarketDataError::FileUnreadable { file: path.to_path_buf(), reason: e.to_string() })?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         CsvTable::parse(&name, &text)
     }
 
@@ -137,10 +101,7 @@ impl CsvTable {
             .iter()
             .position(|c| c == name)
             .map(|i| self.values[i].as_slice())
-            .ok_or_else(|| MarketDataError::MissingColumn {
-                file: self.file.clone(),
-                column: name.into(),
-            })
+            .ok_or_else(|| MarketDataError::MissingColumn { file: self.file.clone(), column: name.into() })
     }
 
     /// Observations of column `name`, stamped at row time + `shift_hours` (the bar length for OHLC
@@ -152,11 +113,7 @@ impl CsvTable {
         for (r, v) in col.iter().enumerate() {
             if let Some(x) = v {
                 if positive && *x <= 0.0 {
-                    return Err(MarketDataError::NonPositivePrice {
-                        file: self.file.clone(),
-                        line: r + 2,
-                        value: *x,
-                    });
+                    return Err(MarketDataError::NonPositivePrice { file: self.file.clone(), line: r + 2, value: *x });
                 }
                 out.times.push(self.times[r].plus_hours(shift_hours));
                 out.values.push(*x);
@@ -247,10 +204,7 @@ pub fn find_data_dir_from(start: &Path) -> Result<PathBuf> {
     // The walk is bounded by the depth of `start`; 64 levels is far beyond any real path.
     let mut depth = 0;
     while let Some(d) = cur {
-        for cand in [
-            d.join("shared/data/market"),
-            d.join("../shared/data/market"),
-        ] {
+        for cand in [d.join("shared/data/market"), d.join("../shared/data/market")] {
             if cand.is_dir() {
                 return Ok(cand);
             }
@@ -261,9 +215,7 @@ pub fn find_data_dir_from(start: &Path) -> Result<PathBuf> {
         }
         cur = d.parent();
     }
-    Err(MarketDataError::DataDirNotFound {
-        searched_from: start.to_path_buf(),
-    })
+    Err(MarketDataError::DataDirNotFound { searched_from: start.to_path_buf() })
 }
 
 /// [`find_data_dir_from`] starting at the current directory, then at this crate's manifest dir.
@@ -274,28 +226,16 @@ pub fn find_data_dir() -> Result<PathBuf> {
 
 fn merge(mut a: Obs, b: Obs) -> Obs {
     // Used for the two disjoint perp windows; sorted merge keeps times strictly increasing.
-    let mut pairs: Vec<(Hour, f64)> = a
-        .times
-        .drain(..)
-        .zip(a.values.drain(..))
-        .chain(b.times.into_iter().zip(b.values))
-        .collect();
+    let mut pairs: Vec<(Hour, f64)> = a.times.drain(..).zip(a.values.drain(..)).chain(b.times.into_iter().zip(b.values)).collect();
     pairs.sort_by_key(|p| p.0);
     pairs.dedup_by_key(|p| p.0);
-    Obs {
-        times: pairs.iter().map(|p| p.0).collect(),
-        values: pairs.iter().map(|p| p.1).collect(),
-    }
+    Obs { times: pairs.iter().map(|p| p.0).collect(), values: pairs.iter().map(|p| p.1).collect() }
 }
 
 fn range(t: &CsvTable) -> Result<DailyRange> {
     let lo = t.column("low")?;
     let hi = t.column("high")?;
-    Ok(t.times
-        .iter()
-        .zip(lo.iter().zip(hi))
-        .filter_map(|(tm, (l, h))| Some((*tm, (*l)?, (*h)?)))
-        .collect())
+    Ok(t.times.iter().zip(lo.iter().zip(hi)).filter_map(|(tm, (l, h))| Some((*tm, (*l)?, (*h)?))).collect())
 }
 
 /// Reads every file the panel needs from `dir`.
@@ -336,12 +276,9 @@ pub fn load_raw(dir: &Path) -> Result<RawData> {
     let der = rd("btc_perp_funding_deribit_2019-2021_1h.csv")?;
     raw.deribit_btc_index = der.obs("index_price", 0, true)?;
     raw.btc_dvol = rd("btc_dvol_deribit_2021-2025_1h.csv")?.obs("close", 1, true)?;
-    raw.btc_funding_binance =
-        rd("btc_usdt_perp_funding_binance_2019-2026_8h.csv")?.obs("funding_rate", 0, false)?;
-    raw.eth_funding_binance =
-        rd("eth_usdt_perp_funding_binance_2019-2026_8h.csv")?.obs("funding_rate", 0, false)?;
-    raw.btc_funding_bitmex =
-        rd("xbtusd_funding_bitmex_2016-2020_8h.csv")?.obs("funding_rate", 0, false)?;
+    raw.btc_funding_binance = rd("btc_usdt_perp_funding_binance_2019-2026_8h.csv")?.obs("funding_rate", 0, false)?;
+    raw.eth_funding_binance = rd("eth_usdt_perp_funding_binance_2019-2026_8h.csv")?.obs("funding_rate", 0, false)?;
+    raw.btc_funding_bitmex = rd("xbtusd_funding_bitmex_2016-2020_8h.csv")?.obs("funding_rate", 0, false)?;
     raw.btc_perp_usdt = merge(
         rd("btc_usdt_perp_binance_2020-03_1h.csv")?.obs("close", 1, true)?,
         rd("btc_usdt_perp_binance_2022-11_1h.csv")?.obs("close", 1, true)?,
@@ -359,54 +296,26 @@ mod tests {
 
     #[test]
     fn parses_and_reports_line_numbers() {
-        let t = CsvTable::parse(
-            "x.csv",
-            "timestamp,open,close\n2020-01-01T00:00:00Z,1,2\n2020-01-01T01:00:00Z,,3\n",
-        )
-        .unwrap();
+        let t = CsvTable::parse("x.csv", "timestamp,open,close\n2020-01-01T00:00:00Z,1,2\n2020-01-01T01:00:00Z,,3\n").unwrap();
         assert_eq!(t.times.len(), 2);
         assert_eq!(t.column("open").unwrap(), &[Some(1.0), None]);
         let o = t.obs("close", 1, true).unwrap();
         assert_eq!(o.times[0], Hour::from_ymdh(2020, 1, 1, 1));
-        let e = CsvTable::parse(
-            "x.csv",
-            "timestamp,close\n2020-01-01T00:00:00Z,1\n2020-01-01T01:00:00Z,abc\n",
-        )
-        .unwrap_err();
+        let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T00:00:00Z,1\n2020-01-01T01:00:00Z,abc\n").unwrap_err();
         assert!(matches!(e, MarketDataError::BadCell { line: 3, .. }), "{e}");
-        let e = CsvTable::parse(
-            "x.csv",
-            "timestamp,close\n2020-01-01T01:00:00Z,1\n2020-01-01T00:00:00Z,2\n",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(e, MarketDataError::NonIncreasingTime { line: 3, .. }),
-            "{e}"
-        );
-        let e =
-            CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,1,4\n").unwrap_err();
-        assert!(
-            matches!(e, MarketDataError::RowWidth { line: 2, .. }),
-            "{e}"
-        );
+        let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,1\n2020-01-01T00:00:00Z,2\n").unwrap_err();
+        assert!(matches!(e, MarketDataError::NonIncreasingTime { line: 3, .. }), "{e}");
+        let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,1,4\n").unwrap_err();
+        assert!(matches!(e, MarketDataError::RowWidth { line: 2, .. }), "{e}");
         let e = t.obs("nope", 0, false).unwrap_err();
         assert!(matches!(e, MarketDataError::MissingColumn { .. }));
-        let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,-1\n")
-            .unwrap()
-            .obs("close", 0, true)
-            .unwrap_err();
-        assert!(matches!(
-            e,
-            MarketDataError::NonPositivePrice { line: 2, .. }
-        ));
+        let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,-1\n").unwrap().obs("close", 0, true).unwrap_err();
+        assert!(matches!(e, MarketDataError::NonPositivePrice { line: 2, .. }));
     }
 
     #[test]
     fn at_or_before() {
-        let o = Obs {
-            times: vec![Hour(10), Hour(20)],
-            values: vec![1.0, 2.0],
-        };
+        let o = Obs { times: vec![Hour(10), Hour(20)], values: vec![1.0, 2.0] };
         assert_eq!(o.at_or_before(Hour(9)), None);
         assert_eq!(o.at_or_before(Hour(10)), Some((Hour(10), 1.0)));
         assert_eq!(o.at_or_before(Hour(19)), Some((Hour(10), 1.0)));

@@ -91,6 +91,11 @@ pub const FACTORS: [(&str, FactorKind); 19] = [
     ("vol:ETH", FactorKind::Vol),
 ];
 
+/// The kind of a factor by name, without a panel (e.g. to apply calibration stress moves).
+pub fn factor_kind(name: &str) -> Option<FactorKind> {
+    FACTORS.iter().find(|f| f.0 == name).map(|f| f.1)
+}
+
 const I_BTC: usize = 0;
 const I_ETH: usize = 1;
 const I_LUNA: usize = 6;
@@ -184,10 +189,7 @@ struct Col {
 
 impl Col {
     fn new(n: usize) -> Col {
-        Col {
-            v: vec![f64::NAN; n],
-            s: vec![Source::Proxy; n],
-        }
+        Col { v: vec![f64::NAN; n], s: vec![Source::Proxy; n] }
     }
     fn first(&self) -> Option<usize> {
         self.v.iter().position(|x| x.is_finite())
@@ -207,9 +209,7 @@ impl Col {
     /// Carries the last value forward over any remaining gap (flagged Filled) and the first value
     /// backward over a leading gap (flagged Proxy); errors if the column is entirely empty.
     fn close_gaps(&mut self, name: &str) -> Result<()> {
-        let f = self.first().ok_or_else(|| MarketDataError::NoAnchor {
-            factor: name.into(),
-        })?;
+        let f = self.first().ok_or_else(|| MarketDataError::NoAnchor { factor: name.into() })?;
         for i in 0..f {
             self.v[i] = self.v[f];
             self.s[i] = Source::Proxy;
@@ -260,11 +260,7 @@ fn trailing_median(obs: &Obs, k: usize) -> Obs {
         buf.extend_from_slice(&obs.values[lo..=i]);
         buf.sort_by(f64::total_cmp);
         let m = buf.len();
-        let med = if m % 2 == 1 {
-            buf[m / 2]
-        } else {
-            0.5 * (buf[m / 2 - 1] + buf[m / 2])
-        };
+        let med = if m % 2 == 1 { buf[m / 2] } else { 0.5 * (buf[m / 2 - 1] + buf[m / 2]) };
         out.times.push(*t);
         out.values.push(med);
     }
@@ -299,13 +295,7 @@ fn std_dev(x: &[f64]) -> f64 {
 }
 
 /// 24h changes of two columns sampled every 24h over `[from, to)` where both are finite.
-fn daily_changes(
-    a: &[f64],
-    b: &[f64],
-    from: usize,
-    to: usize,
-    f: impl Fn(f64) -> f64,
-) -> (Vec<f64>, Vec<f64>) {
+fn daily_changes(a: &[f64], b: &[f64], from: usize, to: usize, f: impl Fn(f64) -> f64) -> (Vec<f64>, Vec<f64>) {
     let (mut ra, mut rb) = (Vec::new(), Vec::new());
     let mut i = from;
     while i + 24 < to.min(a.len()) {
@@ -328,11 +318,7 @@ fn tail_ratio(target: &[f64], source: &[f64], from: usize, to: usize, discount_o
     for i in from..to.min(target.len()) {
         let (t, s) = (target[i], source[i]);
         if t.is_finite() && s.is_finite() {
-            mt = mt.max(if discount_only {
-                1.0 - t
-            } else {
-                (t - 1.0).abs()
-            });
+            mt = mt.max(if discount_only { 1.0 - t } else { (t - 1.0).abs() });
             ms = ms.max((s - 1.0).abs());
         }
     }
@@ -367,24 +353,9 @@ impl FactorPanel {
 
         // --- USDT/USD (peg:USDT), needed to convert every Binance series to USD.
         let usdc = align(&raw.usdc_usd_daily, start, n, 72);
-        let usdt_a = align(
-            &trailing_median(
-                &ratio_at_common(&raw.deribit_btc_index, btc_usdt),
-                pp.usdt_deribit_median_hours,
-            ),
-            start,
-            n,
-            24,
-        );
-        let usdt_b = align(
-            &trailing_median(
-                &ratio_at_common(&raw.eth_usd_yahoo_daily, eth_usdt),
-                pp.usdt_yahoo_median_days,
-            ),
-            start,
-            n,
-            72,
-        );
+        let usdt_a =
+            align(&trailing_median(&ratio_at_common(&raw.deribit_btc_index, btc_usdt), pp.usdt_deribit_median_hours), start, n, 24);
+        let usdt_b = align(&trailing_median(&ratio_at_common(&raw.eth_usd_yahoo_daily, eth_usdt), pp.usdt_yahoo_median_days), start, n, 72);
         let mut usdt = Col::new(n);
         usdt.fill_from(&usdt_a, Some(Source::Proxy));
         usdt.fill_from(&usdt_b, Some(Source::Proxy));
@@ -402,9 +373,7 @@ impl FactorPanel {
         // --- Prices: ln(close_usdt * usdt_usd).
         let syms = ["BTC", "ETH", "SOL", "LINK", "UNI", "AAVE", "LUNA"];
         for (k, sym) in syms.iter().enumerate() {
-            let o = spot(sym).ok_or_else(|| MarketDataError::NoAnchor {
-                factor: format!("price:{sym}"),
-            })?;
+            let o = spot(sym).ok_or_else(|| MarketDataError::NoAnchor { factor: format!("price:{sym}") })?;
             let mut c = align(o, start, n, 48);
             for i in 0..n {
                 c.v[i] = (c.v[i] * usdt.v[i]).ln();
@@ -426,9 +395,7 @@ impl FactorPanel {
         for k in 2..=I_LUNA {
             let name = FACTORS[k].0;
             let c = &mut cols[k];
-            let f = c.first().ok_or_else(|| MarketDataError::NoAnchor {
-                factor: name.into(),
-            })?;
+            let f = c.first().ok_or_else(|| MarketDataError::NoAnchor { factor: name.into() })?;
             let l = c.last().unwrap_or(f);
             if f > 0 {
                 let (ra, rb) = daily_changes(&c.v, &eth, f, f + YEAR_HOURS, |x| x);
@@ -440,8 +407,7 @@ impl FactorPanel {
                 }
             }
             if l + 1 < n {
-                let (ra, rb) =
-                    daily_changes(&c.v, &eth, l.saturating_sub(YEAR_HOURS), l + 1, |x| x);
+                let (ra, rb) = daily_changes(&c.v, &eth, l.saturating_sub(YEAR_HOURS), l + 1, |x| x);
                 let beta = clamp_beta(std_dev(&ra) / std_dev(&rb), pp.price_beta_clamp);
                 pp.price_betas.push((name.into(), "after".into(), beta));
                 for i in l + 1..n {
@@ -459,10 +425,7 @@ impl FactorPanel {
         if let Some(f) = dai.first()
             && f > 0
         {
-            let beta = clamp_beta(
-                tail_ratio(&dai.v, &usdc_c.v, f, f + YEAR_HOURS, false),
-                pp.peg_beta_clamp,
-            );
+            let beta = clamp_beta(tail_ratio(&dai.v, &usdc_c.v, f, f + YEAR_HOURS, false), pp.peg_beta_clamp);
             pp.dai_beta_on_usdc = Some(beta);
             for i in 0..f {
                 dai.v[i] = 1.0 + beta * (usdc_c.v[i] - 1.0);
@@ -484,10 +447,7 @@ impl FactorPanel {
             && f > 0
         {
             // An algorithmic stablecoin fails by losing value, so the proxy is a discount.
-            let beta = clamp_beta(
-                tail_ratio(&ust.v, &dai.v, f, f + YEAR_HOURS, true),
-                pp.peg_beta_clamp,
-            );
+            let beta = clamp_beta(tail_ratio(&ust.v, &dai.v, f, f + YEAR_HOURS, true), pp.peg_beta_clamp);
             pp.ust_beta_on_dai = Some(beta);
             for i in 0..f {
                 ust.v[i] = 1.0 - beta * (dai.v[i] - 1.0).abs();
@@ -498,17 +458,8 @@ impl FactorPanel {
 
         // stETH/ETH: trusted closes from `steth_trusted_from`, trailing median before it.
         let (mut trusted, mut untrusted) = (Obs::default(), Obs::default());
-        for (t, v) in raw
-            .steth_eth_daily
-            .times
-            .iter()
-            .zip(&raw.steth_eth_daily.values)
-        {
-            let o = if *t >= pp.steth_trusted_from {
-                &mut trusted
-            } else {
-                &mut untrusted
-            };
+        for (t, v) in raw.steth_eth_daily.times.iter().zip(&raw.steth_eth_daily.values) {
+            let o = if *t >= pp.steth_trusted_from { &mut trusted } else { &mut untrusted };
             o.times.push(*t);
             o.values.push(*v);
         }
@@ -519,10 +470,7 @@ impl FactorPanel {
             && f > 0
         {
             let from = ((pp.steth_trusted_from.0 - start.0).max(0)) as usize;
-            let beta = clamp_beta(
-                tail_ratio(&steth.v, &dai.v, from, n, true),
-                pp.peg_beta_clamp,
-            );
+            let beta = clamp_beta(tail_ratio(&steth.v, &dai.v, from, n, true), pp.peg_beta_clamp);
             pp.steth_beta_on_dai_abs = Some(beta);
             for i in 0..f {
                 steth.v[i] = 1.0 - beta * (dai.v[i] - 1.0).abs();
@@ -535,10 +483,7 @@ impl FactorPanel {
         // staked (stETH) pegs, as a discount.
         let mut sbtc = Col::new(n);
         for i in 0..n {
-            let d = (1.0 - steth.v[i])
-                .max(0.0)
-                .max((usdc_c.v[i] - 1.0).abs())
-                .max((dai.v[i] - 1.0).abs());
+            let d = (1.0 - steth.v[i]).max(0.0).max((usdc_c.v[i] - 1.0).abs()).max((dai.v[i] - 1.0).abs());
             sbtc.v[i] = 1.0 - d;
         }
         cols[I_USDC] = usdc_c;
@@ -550,20 +495,14 @@ impl FactorPanel {
 
         // --- Funding per 8h: Binance (the perp venue), else BitMEX XBTUSD, else carried.
         let mut fb = align(&raw.btc_funding_binance, start, n, 16);
-        fb.fill_from(
-            &align(&raw.btc_funding_bitmex, start, n, 16),
-            Some(Source::Proxy),
-        );
+        fb.fill_from(&align(&raw.btc_funding_bitmex, start, n, 16), Some(Source::Proxy));
         fb.close_gaps("funding:BTC-PERP")?;
         let mut fe = align(&raw.eth_funding_binance, start, n, 16);
         fe.fill_from(&fb, Some(Source::Proxy));
         fe.close_gaps("funding:ETH-PERP")?;
 
         // --- Basis ln(perp/spot): real inside the perp windows, funding minus interest elsewhere.
-        for (bi, perp, sym, fcol) in [
-            (I_BASIS_BTC, &raw.btc_perp_usdt, "BTC", &fb),
-            (I_BASIS_ETH, &raw.eth_perp_usdt, "ETH", &fe),
-        ] {
+        for (bi, perp, sym, fcol) in [(I_BASIS_BTC, &raw.btc_perp_usdt, "BTC", &fb), (I_BASIS_ETH, &raw.eth_perp_usdt, "ETH", &fe)] {
             let p = align(perp, start, n, 2);
             let s = align(spot(sym).unwrap_or(&empty), start, n, 2);
             let mut c = Col::new(n);
@@ -583,9 +522,7 @@ impl FactorPanel {
 
         // --- Implied vol: DVOL, realised-vol proxies elsewhere.
         let rv = |lv: &[f64]| -> Vec<f64> {
-            let mv: Vec<f64> = std::iter::once(0.0)
-                .chain(lv.windows(2).map(|w| w[1] - w[0]))
-                .collect();
+            let mv: Vec<f64> = std::iter::once(0.0).chain(lv.windows(2).map(|w| w[1] - w[0])).collect();
             // Forecast index i+1 includes the move ending at i, i.e. the vol known at instant i.
             let v = vol::ewma_forecast_variance(&mv, &pp.realised_vol_ewma);
             v[1..].iter().map(|x| (x * HOURS_PER_YEAR).sqrt()).collect()
@@ -626,40 +563,20 @@ impl FactorPanel {
         for (k, c) in cols.iter_mut().enumerate() {
             c.close_gaps(&names[k])?;
             if let Some(i) = c.v.iter().position(|x| !x.is_finite()) {
-                return Err(MarketDataError::NoAnchor {
-                    factor: format!(
-                        "{} (non-finite at {})",
-                        names[k],
-                        start.plus_hours(i as i64)
-                    ),
-                });
+                return Err(MarketDataError::NoAnchor { factor: format!("{} (non-finite at {})", names[k], start.plus_hours(i as i64)) });
             }
         }
         let moves: Vec<Vec<f64>> = cols
             .iter()
             .zip(&kinds)
-            .map(|(c, kind)| {
-                std::iter::once(0.0)
-                    .chain(c.v.windows(2).map(|w| kind.move_between(w[0], w[1])))
-                    .collect()
-            })
+            .map(|(c, kind)| std::iter::once(0.0).chain(c.v.windows(2).map(|w| kind.move_between(w[0], w[1]))).collect())
             .collect();
         let mut daily_range = vec![None; FACTORS.len()];
         daily_range[I_USDC] = Some(raw.usdc_range.clone());
         daily_range[I_DAI] = Some(raw.dai_range.clone());
         daily_range[I_UST] = Some(raw.ust_range.clone());
         let (levels, sources) = cols.into_iter().map(|c| (c.v, c.s)).unzip();
-        Ok(FactorPanel {
-            start,
-            len: n,
-            names,
-            kinds,
-            levels,
-            sources,
-            moves,
-            daily_range,
-            proxies: pp,
-        })
+        Ok(FactorPanel { start, len: n, names, kinds, levels, sources, moves, daily_range, proxies: pp })
     }
 
     /// Number of grid instants.
@@ -712,10 +629,7 @@ impl FactorPanel {
 
     /// Index of the factor called `name` (e.g. `"price:BTC"`).
     pub fn factor_index(&self, name: &str) -> Result<usize> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| MarketDataError::UnknownFactor { name: name.into() })
+        self.names.iter().position(|n| n == name).ok_or_else(|| MarketDataError::UnknownFactor { name: name.into() })
     }
 
     /// Kind of factor `f`.
@@ -788,9 +702,7 @@ impl FactorPanel {
             }
             let kind = p.kinds[f];
             let lv = &p.levels[f];
-            p.moves[f] = std::iter::once(0.0)
-                .chain(lv.windows(2).map(|w| kind.move_between(w[0], w[1])))
-                .collect();
+            p.moves[f] = std::iter::once(0.0).chain(lv.windows(2).map(|w| kind.move_between(w[0], w[1]))).collect();
             // Daily ranges after `t` are future data too.
             if let Some(r) = p.daily_range[f].as_mut() {
                 r.retain(|(d, _, _)| d.0 + 24 <= t.0);

@@ -98,8 +98,7 @@ impl FhsParams {
 
     fn validate(&self) -> Result<()> {
         self.ewma.validate()?;
-        let bad =
-            |name, value: f64, why| Err(MarketDataError::InvalidParameter { name, value, why });
+        let bad = |name, value: f64, why| Err(MarketDataError::InvalidParameter { name, value, why });
         if self.mpor_hours < 1 || self.mpor_hours > 24 * 30 {
             return bad("mpor_hours", self.mpor_hours as f64, "must lie in 1..=720");
         }
@@ -110,11 +109,7 @@ impl FhsParams {
             return bad("floor_fraction", self.floor_fraction, "must lie in [0, 1]");
         }
         if !(0.0..=1.0).contains(&self.then_floor_fraction) {
-            return bad(
-                "then_floor_fraction",
-                self.then_floor_fraction,
-                "must lie in [0, 1]",
-            );
+            return bad("then_floor_fraction", self.then_floor_fraction, "must lie in [0, 1]");
         }
         Ok(())
     }
@@ -136,17 +131,9 @@ impl VolModel {
     pub fn compute(panel: &FactorPanel, params: &EwmaParams) -> Result<VolModel> {
         params.validate()?;
         let f = panel.n_factors();
-        let var = (0..f)
-            .map(|k| vol::ewma_forecast_variance(panel.moves(k), params))
-            .collect();
-        let cum = (0..f)
-            .map(|k| vol::cumulative_squares(panel.moves(k)))
-            .collect();
-        Ok(VolModel {
-            params: *params,
-            var,
-            cum,
-        })
+        let var = (0..f).map(|k| vol::ewma_forecast_variance(panel.moves(k), params)).collect();
+        let cum = (0..f).map(|k| vol::cumulative_squares(panel.moves(k))).collect();
+        Ok(VolModel { params: *params, var, cum })
     }
 
     /// The EWMA parameters used.
@@ -167,11 +154,7 @@ impl VolModel {
 
     /// `max(sigma_after, floor_fraction * long_run_sigma_after)`.
     pub fn floored_sigma_after(&self, f: usize, i: usize, floor_fraction: f64) -> f64 {
-        vol::floored(
-            self.sigma_after(f, i),
-            self.long_run_sigma_after(f, i),
-            floor_fraction,
-        )
+        vol::floored(self.sigma_after(f, i), self.long_run_sigma_after(f, i), floor_fraction)
     }
 
     /// Annualised [`VolModel::sigma_after`].
@@ -185,6 +168,8 @@ impl VolModel {
 pub struct ScenarioSet {
     /// Factor names, the column order of `moves`.
     pub factor_names: Vec<String>,
+    /// Kind of each factor: how to apply a move to a level ([`FactorKind::apply_move`]).
+    pub factor_kinds: Vec<FactorKind>,
     /// Row-major `len() x factor_names.len()` moves (log-returns for price/vol, absolute changes otherwise).
     pub moves: Vec<f64>,
     /// Start instant of the historical window of each scenario.
@@ -221,10 +206,13 @@ impl ScenarioSet {
 
     /// Column index of a factor.
     pub fn factor_index(&self, name: &str) -> Result<usize> {
-        self.factor_names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| MarketDataError::UnknownFactor { name: name.into() })
+        self.factor_names.iter().position(|n| n == name).ok_or_else(|| MarketDataError::UnknownFactor { name: name.into() })
+    }
+
+    /// The level of factor `f` after scenario `i`, starting from `level` (natural units of the
+    /// factor: log price, ratio, rate or vol).
+    pub fn shocked_level(&self, i: usize, f: usize, level: f64) -> f64 {
+        self.factor_kinds[f].apply_move(level, self.row(i)[f])
     }
 
     /// Human-readable label of scenario `i`: `FHS <window start> +<mpor>h`.
@@ -243,12 +231,7 @@ pub fn fhs_scenarios(panel: &FactorPanel, as_of: Hour, params: &FhsParams) -> Re
 ///
 /// Uses only panel values at instants `<= as_of`: every window ends at or before `as_of`, and
 /// `sigma_now` uses moves up to `as_of`.
-pub fn fhs_scenarios_with(
-    panel: &FactorPanel,
-    vm: &VolModel,
-    as_of: Hour,
-    params: &FhsParams,
-) -> Result<ScenarioSet> {
+pub fn fhs_scenarios_with(panel: &FactorPanel, vm: &VolModel, as_of: Hour, params: &FhsParams) -> Result<ScenarioSet> {
     params.validate()?;
     let ia = panel.index_of(as_of)?;
     let h = params.mpor_hours as usize;
@@ -257,9 +240,7 @@ pub fn fhs_scenarios_with(
         _ => 0,
     };
     let nf = panel.n_factors();
-    let sigma_now: Vec<f64> = (0..nf)
-        .map(|f| vm.floored_sigma_after(f, ia, params.floor_fraction))
-        .collect();
+    let sigma_now: Vec<f64> = (0..nf).map(|f| vm.floored_sigma_after(f, ia, params.floor_fraction)).collect();
     let rules: Vec<ScaleRule> = (0..nf).map(|f| params.rule(panel.kind(f))).collect();
 
     // Window ends: e <= ia, e - h >= lb, aligned to the stride in absolute time so the set is stable
@@ -276,11 +257,7 @@ pub fn fhs_scenarios_with(
     let t0 = panel.time(first_end).0;
     let offset = (stride - t0.rem_euclid(stride)) % stride;
     let mut e = first_end + offset as usize;
-    let count = if e > ia {
-        0
-    } else {
-        (ia - e) / stride as usize + 1
-    };
+    let count = if e > ia { 0 } else { (ia - e) / stride as usize + 1 };
     if count == 0 {
         return Err(MarketDataError::NoScenarioWindow {
             as_of: as_of.to_iso(),
@@ -289,10 +266,7 @@ pub fn fhs_scenarios_with(
         });
     }
     if count > params.max_scenarios {
-        return Err(MarketDataError::TooManyScenarios {
-            count,
-            limit: params.max_scenarios,
-        });
+        return Err(MarketDataError::TooManyScenarios { count, limit: params.max_scenarios });
     }
     let mut moves = Vec::with_capacity(count * nf);
     let mut window_start = Vec::with_capacity(count);
@@ -304,11 +278,7 @@ pub fn fhs_scenarios_with(
                 ScaleRule::Unscaled => 1.0,
                 rule => {
                     let then = vm.floored_sigma_after(f, s, params.then_floor_fraction);
-                    if then > 0.0 {
-                        rule.apply(sigma_now[f] / then)
-                    } else {
-                        rule.apply(1.0)
-                    }
+                    if then > 0.0 { rule.apply(sigma_now[f] / then) } else { rule.apply(1.0) }
                 }
             };
             moves.push(raw * scale);
@@ -319,6 +289,7 @@ pub fn fhs_scenarios_with(
     debug_assert_eq!(moves.len(), count * nf);
     Ok(ScenarioSet {
         factor_names: panel.factor_names().to_vec(),
+        factor_kinds: (0..nf).map(|f| panel.kind(f)).collect(),
         moves,
         window_start,
         mpor_hours: params.mpor_hours,
@@ -331,15 +302,9 @@ pub fn fhs_scenarios_with(
 /// comparing a margin computed at `t` with what actually happened.
 pub fn realised_move(panel: &FactorPanel, t: Hour, mpor_hours: i64) -> Result<Vec<f64>> {
     if mpor_hours < 1 {
-        return Err(MarketDataError::InvalidParameter {
-            name: "mpor_hours",
-            value: mpor_hours as f64,
-            why: "must be positive",
-        });
+        return Err(MarketDataError::InvalidParameter { name: "mpor_hours", value: mpor_hours as f64, why: "must be positive" });
     }
     let i0 = panel.index_of(t)?;
     let i1 = panel.index_of(t.plus_hours(mpor_hours))?;
-    Ok((0..panel.n_factors())
-        .map(|f| panel.move_between(f, i0, i1))
-        .collect())
+    Ok((0..panel.n_factors()).map(|f| panel.move_between(f, i0, i1)).collect())
 }

@@ -54,11 +54,7 @@ pub fn gamma_p(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
-    if x < a + 1.0 {
-        gamma_series(a, x)
-    } else {
-        1.0 - gamma_cf(a, x)
-    }
+    if x < a + 1.0 { gamma_series(a, x) } else { 1.0 - gamma_cf(a, x) }
 }
 
 /// Regularized upper incomplete gamma `Q(a, x) = 1 - P(a, x)`, accurate in the far tail.
@@ -66,11 +62,7 @@ pub fn gamma_q(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 1.0;
     }
-    if x < a + 1.0 {
-        1.0 - gamma_series(a, x)
-    } else {
-        gamma_cf(a, x)
-    }
+    if x < a + 1.0 { 1.0 - gamma_series(a, x) } else { gamma_cf(a, x) }
 }
 
 fn gamma_series(a: f64, x: f64) -> f64 {
@@ -128,11 +120,7 @@ pub fn chi2_sf(x: f64, dof: u32) -> f64 {
 }
 
 fn check_p(p: f64) -> Result<()> {
-    if p > 0.0 && p < 1.0 {
-        Ok(())
-    } else {
-        Err(invalid("p", p, "must lie in (0, 1)"))
-    }
+    if p > 0.0 && p < 1.0 { Ok(()) } else { Err(invalid("p", p, "must lie in (0, 1)")) }
 }
 
 /// `ln` of the binomial probability mass `P(X = k)` for `X ~ Bin(n, p)`.
@@ -141,9 +129,7 @@ pub fn binomial_ln_pmf(n: u64, k: u64, p: f64) -> f64 {
         return f64::NEG_INFINITY;
     }
     let (n, k) = (n as f64, k as f64);
-    ln_gamma(n + 1.0) - ln_gamma(k + 1.0) - ln_gamma(n - k + 1.0)
-        + k * p.ln()
-        + (n - k) * (-p).ln_1p()
+    ln_gamma(n + 1.0) - ln_gamma(k + 1.0) - ln_gamma(n - k + 1.0) + k * p.ln() + (n - k) * (-p).ln_1p()
 }
 
 /// Binomial CDF `P(X <= x)` for `X ~ Bin(n, p)`.
@@ -158,10 +144,7 @@ pub fn binomial_cdf(n: u64, x: u64, p: f64) -> Result<f64> {
     // Sum the smaller tail for accuracy.
     let mean = n as f64 * p;
     if (x as f64) <= mean {
-        Ok((0..=x)
-            .map(|k| binomial_ln_pmf(n, k, p).exp())
-            .sum::<f64>()
-            .min(1.0))
+        Ok((0..=x).map(|k| binomial_ln_pmf(n, k, p).exp()).sum::<f64>().min(1.0))
     } else {
         let upper: f64 = (x + 1..=n).map(|k| binomial_ln_pmf(n, k, p).exp()).sum();
         Ok((1.0 - upper).max(0.0))
@@ -187,11 +170,7 @@ pub struct LrTest {
 impl LrTest {
     fn new(statistic: f64, dof: u32) -> LrTest {
         let statistic = statistic.max(0.0);
-        LrTest {
-            statistic,
-            dof,
-            p_value: chi2_sf(statistic, dof),
-        }
+        LrTest { statistic, dof, p_value: chi2_sf(statistic, dof) }
     }
 
     /// True if the model is rejected at significance `level` (e.g. 0.05).
@@ -232,27 +211,15 @@ pub struct Christoffersen {
 pub fn christoffersen(exceedances: &[bool], p: f64) -> Result<Christoffersen> {
     check_p(p)?;
     if exceedances.len() < 2 {
-        return Err(invalid(
-            "len",
-            exceedances.len() as f64,
-            "need at least two periods",
-        ));
+        return Err(invalid("len", exceedances.len() as f64, "need at least two periods"));
     }
     let mut n = [[0u64; 2]; 2];
     for w in exceedances.windows(2) {
         n[usize::from(w[0])][usize::from(w[1])] += 1;
     }
     let [[n00, n01], [n10, n11]] = n.map(|r| r.map(|v| v as f64));
-    let pi0 = if n00 + n01 > 0.0 {
-        n01 / (n00 + n01)
-    } else {
-        0.0
-    };
-    let pi1 = if n10 + n11 > 0.0 {
-        n11 / (n10 + n11)
-    } else {
-        0.0
-    };
+    let pi0 = if n00 + n01 > 0.0 { n01 / (n00 + n01) } else { 0.0 };
+    let pi1 = if n10 + n11 > 0.0 { n11 / (n10 + n11) } else { 0.0 };
     let pi = (n01 + n11) / (n00 + n01 + n10 + n11);
     let ll0 = xlny(n00 + n10, 1.0 - pi) + xlny(n01 + n11, pi);
     let ll1 = xlny(n00, 1.0 - pi0) + xlny(n01, pi0) + xlny(n10, 1.0 - pi1) + xlny(n11, pi1);
@@ -260,12 +227,7 @@ pub fn christoffersen(exceedances: &[bool], p: f64) -> Result<Christoffersen> {
     let x = exceedances.iter().filter(|b| **b).count() as u64;
     let unconditional = kupiec_pof(exceedances.len() as u64, x, p)?;
     let conditional_coverage = LrTest::new(unconditional.statistic + independence.statistic, 2);
-    Ok(Christoffersen {
-        transitions: n,
-        independence,
-        conditional_coverage,
-        unconditional,
-    })
+    Ok(Christoffersen { transitions: n, independence, conditional_coverage, unconditional })
 }
 
 /// Basel traffic-light zone.
@@ -328,22 +290,13 @@ pub fn traffic_light(n: u64, x: u64, p: f64) -> Result<TrafficLight> {
         }
     }
     let c = binomial_cdf(n, x, p)?;
-    Ok(TrafficLight {
-        zone: zone_of(c),
-        cumulative_probability: c,
-        yellow_from,
-        red_from,
-    })
+    Ok(TrafficLight { zone: zone_of(c), cumulative_probability: c, yellow_from, red_from })
 }
 
 fn check_es_inputs(losses: &[f64], var: &[f64], es: &[f64], alpha: f64) -> Result<()> {
     check_p(alpha)?;
     if losses.is_empty() || losses.len() != var.len() || losses.len() != es.len() {
-        return Err(invalid(
-            "len",
-            losses.len() as f64,
-            "losses, var and es must be non-empty and of equal length",
-        ));
+        return Err(invalid("len", losses.len() as f64, "losses, var and es must be non-empty and of equal length"));
     }
     if let Some(e) = es.iter().find(|e| e.is_nan() || **e <= 0.0) {
         return Err(invalid("es", *e, "expected shortfall must be positive"));
@@ -358,13 +311,7 @@ fn check_es_inputs(losses: &[f64], var: &[f64], es: &[f64], alpha: f64) -> Resul
 pub fn es_z2(losses: &[f64], var: &[f64], es: &[f64], alpha: f64) -> Result<f64> {
     check_es_inputs(losses, var, es, alpha)?;
     let t = losses.len() as f64;
-    let s: f64 = losses
-        .iter()
-        .zip(var)
-        .zip(es)
-        .filter(|((l, v), _)| *l > *v)
-        .map(|((l, _), e)| l / e)
-        .sum();
+    let s: f64 = losses.iter().zip(var).zip(es).filter(|((l, v), _)| *l > *v).map(|((l, _), e)| l / e).sum();
     Ok(1.0 - s / (t * alpha))
 }
 
@@ -372,13 +319,7 @@ pub fn es_z2(losses: &[f64], var: &[f64], es: &[f64], alpha: f64) -> Result<f64>
 /// adequate, `None` if there was no exceedance.
 pub fn es_exceedance_ratio(losses: &[f64], var: &[f64], es: &[f64]) -> Result<Option<f64>> {
     check_es_inputs(losses, var, es, 0.5)?;
-    let r: Vec<f64> = losses
-        .iter()
-        .zip(var)
-        .zip(es)
-        .filter(|((l, v), _)| *l > *v)
-        .map(|((l, _), e)| l / e)
-        .collect();
+    let r: Vec<f64> = losses.iter().zip(var).zip(es).filter(|((l, v), _)| *l > *v).map(|((l, _), e)| l / e).collect();
     Ok((!r.is_empty()).then(|| r.iter().sum::<f64>() / r.len() as f64))
 }
 
@@ -400,10 +341,7 @@ mod tests {
         assert!((chi2_sf(5.991_464_547_107_979, 2) - 0.05).abs() < 1e-12);
         // chi2(2) has closed form sf = exp(-x/2).
         for x in [0.1, 1.0, 10.0, 50.0] {
-            assert!(
-                (chi2_sf(x, 2) - (-x / 2.0f64).exp()).abs()
-                    < 1e-14 * (1.0 + (-x / 2.0f64).exp().recip().min(1.0))
-            );
+            assert!((chi2_sf(x, 2) - (-x / 2.0f64).exp()).abs() < 1e-14 * (1.0 + (-x / 2.0f64).exp().recip().min(1.0)));
         }
     }
 

@@ -105,6 +105,8 @@ pub struct StressScenario {
     pub key_factor: String,
     /// Factor names (panel order).
     pub factor_names: Vec<String>,
+    /// Kind of each factor: how to apply a move to a level ([`FactorKind::apply_move`]).
+    pub factor_kinds: Vec<FactorKind>,
     /// Moves in the panel conventions (log-returns for price/vol, absolute changes otherwise).
     pub moves: Vec<f64>,
     /// Worst provenance over the window for each factor (`observed`, `filled`, `proxy`).
@@ -123,11 +125,7 @@ impl StressScenario {
 }
 
 /// Computes the scenario of one event for a margin period of `mpor_hours`, from the event window only.
-pub fn compute_stress_scenario(
-    panel: &FactorPanel,
-    ev: &StressEvent,
-    mpor_hours: i64,
-) -> Result<StressScenario> {
+pub fn compute_stress_scenario(panel: &FactorPanel, ev: &StressEvent, mpor_hours: i64) -> Result<StressScenario> {
     let ws = panel.index_of(ev.window_start)?;
     let we = panel.index_of(ev.window_end)?;
     let h = mpor_hours as usize;
@@ -152,15 +150,7 @@ pub fn compute_stress_scenario(
     let (s, e) = (best, best + h);
     let nf = panel.n_factors();
     let moves: Vec<f64> = (0..nf).map(|f| key_move(panel, f, s, e)).collect();
-    let sources = (0..nf)
-        .map(|f| {
-            panel.sources(f)[s..=e]
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(Source::Proxy)
-        })
-        .collect();
+    let sources = (0..nf).map(|f| panel.sources(f)[s..=e].iter().copied().max().unwrap_or(Source::Proxy)).collect();
     Ok(StressScenario {
         id: ev.id.into(),
         name: ev.name.into(),
@@ -172,6 +162,7 @@ pub fn compute_stress_scenario(
         mpor_hours,
         key_factor: ev.key_factor.into(),
         factor_names: panel.factor_names().to_vec(),
+        factor_kinds: (0..nf).map(|f| panel.kind(f)).collect(),
         moves,
         sources,
     })
@@ -206,36 +197,16 @@ fn key_move(panel: &FactorPanel, f: usize, s: usize, e: usize) -> f64 {
 }
 
 /// The named stress scenarios available at `as_of` (event window ended strictly before `as_of`).
-pub fn stress_scenarios(
-    panel: &FactorPanel,
-    as_of: Hour,
-    mpor_hours: i64,
-) -> Result<Vec<StressScenario>> {
-    STRESS_EVENTS
-        .iter()
-        .filter(|ev| ev.window_end < as_of)
-        .map(|ev| compute_stress_scenario(panel, ev, mpor_hours))
-        .collect()
+pub fn stress_scenarios(panel: &FactorPanel, as_of: Hour, mpor_hours: i64) -> Result<Vec<StressScenario>> {
+    STRESS_EVENTS.iter().filter(|ev| ev.window_end < as_of).map(|ev| compute_stress_scenario(panel, ev, mpor_hours)).collect()
 }
 
 /// The named stress scenarios from the committed calibration (raw data absent), for its margin period.
-pub fn stress_scenarios_from_calibration(
-    cal: &Calibration,
-    as_of: Hour,
-    mpor_hours: i64,
-) -> Result<Vec<StressScenario>> {
+pub fn stress_scenarios_from_calibration(cal: &Calibration, as_of: Hour, mpor_hours: i64) -> Result<Vec<StressScenario>> {
     if cal.mpor_hours != mpor_hours {
-        return Err(MarketDataError::MporNotCalibrated {
-            calibrated_hours: cal.mpor_hours,
-            requested_hours: mpor_hours,
-        });
+        return Err(MarketDataError::MporNotCalibrated { calibrated_hours: cal.mpor_hours, requested_hours: mpor_hours });
     }
-    Ok(cal
-        .stress_scenarios
-        .iter()
-        .filter(|s| s.available_after < as_of)
-        .cloned()
-        .collect())
+    Ok(cal.stress_scenarios.iter().filter(|s| s.available_after < as_of).cloned().collect())
 }
 
 /// Direction of an implied-vol shock.
@@ -267,11 +238,7 @@ pub struct VolShockParams {
 impl VolShockParams {
     /// The log shock for an option expiring in `expiry_days`.
     pub fn log_shock(&self, expiry_days: f64, dir: VolShockDirection) -> f64 {
-        let t = if expiry_days.is_finite() {
-            expiry_days.max(self.min_expiry_days)
-        } else {
-            self.reference_days
-        };
+        let t = if expiry_days.is_finite() { expiry_days.max(self.min_expiry_days) } else { self.reference_days };
         let scale = (self.reference_days / t).sqrt();
         match dir {
             VolShockDirection::Up => self.up_log_ref * scale,
@@ -287,18 +254,9 @@ impl VolShockParams {
     /// Calibrates the shocks from observed (not proxy) `vol:BTC` log changes over `mpor_hours`,
     /// using windows ending at or before `as_of`: `up` = the `quantile` quantile, `down` = the
     /// `1 - quantile` quantile (empirical, lower interpolation).
-    pub fn calibrate(
-        panel: &FactorPanel,
-        as_of: Hour,
-        mpor_hours: i64,
-        quantile: f64,
-    ) -> Result<VolShockParams> {
+    pub fn calibrate(panel: &FactorPanel, as_of: Hour, mpor_hours: i64, quantile: f64) -> Result<VolShockParams> {
         if !(0.5..1.0).contains(&quantile) {
-            return Err(MarketDataError::InvalidParameter {
-                name: "quantile",
-                value: quantile,
-                why: "must lie in [0.5, 1)",
-            });
+            return Err(MarketDataError::InvalidParameter { name: "quantile", value: quantile, why: "must lie in [0.5, 1)" });
         }
         let f = panel.factor_index("vol:BTC")?;
         let ia = panel.index_of(as_of)?;
@@ -309,11 +267,7 @@ impl VolShockParams {
             .map(|e| panel.move_between(f, e - h, e))
             .collect();
         if x.len() < 100 {
-            return Err(MarketDataError::NoScenarioWindow {
-                as_of: as_of.to_iso(),
-                lookback_start: panel.start().to_iso(),
-                mpor_hours,
-            });
+            return Err(MarketDataError::NoScenarioWindow { as_of: as_of.to_iso(), lookback_start: panel.start().to_iso(), mpor_hours });
         }
         x.sort_by(f64::total_cmp);
         let q = |p: f64| x[((x.len() - 1) as f64 * p).floor() as usize];
@@ -333,25 +287,14 @@ mod tests {
 
     #[test]
     fn shorter_expiries_are_shocked_more() {
-        let p = VolShockParams {
-            up_log_ref: 0.3,
-            down_log_ref: -0.2,
-            reference_days: 30.0,
-            min_expiry_days: 1.0,
-            quantile: 0.99,
-        };
+        let p = VolShockParams { up_log_ref: 0.3, down_log_ref: -0.2, reference_days: 30.0, min_expiry_days: 1.0, quantile: 0.99 };
         assert!((p.log_shock(30.0, VolShockDirection::Up) - 0.3).abs() < 1e-15);
         // 7.5-day expiry: sqrt(30/7.5) = 2.
         assert!((p.log_shock(7.5, VolShockDirection::Up) - 0.6).abs() < 1e-12);
         assert!((p.log_shock(120.0, VolShockDirection::Down) + 0.1).abs() < 1e-12);
         // Below the minimum expiry the shock stops growing.
-        assert_eq!(
-            p.log_shock(0.01, VolShockDirection::Up),
-            p.log_shock(1.0, VolShockDirection::Up)
-        );
-        assert!(
-            (p.shocked_vol(0.5, 30.0, VolShockDirection::Up) - 0.5 * 0.3f64.exp()).abs() < 1e-12
-        );
+        assert_eq!(p.log_shock(0.01, VolShockDirection::Up), p.log_shock(1.0, VolShockDirection::Up));
+        assert!((p.shocked_vol(0.5, 30.0, VolShockDirection::Up) - 0.5 * 0.3f64.exp()).abs() < 1e-12);
     }
 
     #[test]

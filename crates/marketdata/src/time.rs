@@ -25,8 +25,7 @@ impl Serialize for Hour {
 impl<'de> Deserialize<'de> for Hour {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Hour, D::Error> {
         let s = String::deserialize(d)?;
-        Hour::parse_iso(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a whole-hour UTC timestamp: {s}")))
+        Hour::parse_iso(&s).ok_or_else(|| serde::de::Error::custom(format!("not a whole-hour UTC timestamp: {s}")))
     }
 }
 
@@ -60,10 +59,7 @@ impl Hour {
     /// The instant `year-month-day hour:00:00Z`. Panics on an impossible date, because callers pass
     /// literal calendar constants.
     pub const fn from_ymdh(year: i64, month: u32, day: u32, hour: u32) -> Hour {
-        assert!(
-            month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour < 24,
-            "bad date"
-        );
+        assert!(month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour < 24, "bad date");
         Hour(days_from_civil(year, month, day) * 24 + hour as i64)
     }
 
@@ -99,9 +95,7 @@ impl Hour {
             }
             h as u32
         };
-        Some(Hour(
-            days_from_civil(year, month, day) * 24 + i64::from(hour),
-        ))
+        Some(Hour(days_from_civil(year, month, day) * 24 + i64::from(hour)))
     }
 
     /// `YYYY-MM-DDTHH:00:00Z`.
@@ -140,10 +134,7 @@ mod tests {
         // 2020-03-13T00:00Z is Unix time 1584057600 s (independent: `date -u -d 2020-03-13 +%s`).
         assert_eq!(Hour::from_ymdh(2020, 3, 13, 0).0 * 3600, 1_584_057_600);
         // 2024-02-29 exists (leap year): 1709164800 s.
-        assert_eq!(
-            Hour::parse_iso("2024-02-29T00:00:00Z").map(|h| h.0 * 3600),
-            Some(1_709_164_800)
-        );
+        assert_eq!(Hour::parse_iso("2024-02-29T00:00:00Z").map(|h| h.0 * 3600), Some(1_709_164_800));
     }
 
     #[test]
@@ -154,9 +145,6 @@ mod tests {
         assert_eq!(Hour::parse_iso("2020-03-13T02:30:00Z"), None);
         assert_eq!(Hour::parse_iso("2020-13-13T02:00:00Z"), None);
         assert_eq!(Hour::parse_iso("garbage"), None);
-        assert_eq!(
-            Hour::parse_iso("2020-03-13"),
-            Some(Hour::from_ymdh(2020, 3, 13, 0))
-        );
+        assert_eq!(Hour::parse_iso("2020-03-13"), Some(Hour::from_ymdh(2020, 3, 13, 0)));
     }
 }

@@ -34,10 +34,7 @@ pub struct EwmaParams {
 
 impl Default for EwmaParams {
     fn default() -> Self {
-        EwmaParams {
-            lambda_hourly: hourly_lambda(RISKMETRICS_LAMBDA_DAILY),
-            seed_hours: 168,
-        }
+        EwmaParams { lambda_hourly: hourly_lambda(RISKMETRICS_LAMBDA_DAILY), seed_hours: 168 }
     }
 }
 
@@ -45,18 +42,10 @@ impl EwmaParams {
     /// Checks `0 < lambda < 1` and a non-zero seed.
     pub fn validate(&self) -> Result<()> {
         if !(self.lambda_hourly > 0.0 && self.lambda_hourly < 1.0) {
-            return Err(MarketDataError::InvalidParameter {
-                name: "lambda_hourly",
-                value: self.lambda_hourly,
-                why: "must lie in (0, 1)",
-            });
+            return Err(MarketDataError::InvalidParameter { name: "lambda_hourly", value: self.lambda_hourly, why: "must lie in (0, 1)" });
         }
         if self.seed_hours == 0 {
-            return Err(MarketDataError::InvalidParameter {
-                name: "seed_hours",
-                value: 0.0,
-                why: "must be positive",
-            });
+            return Err(MarketDataError::InvalidParameter { name: "seed_hours", value: 0.0, why: "must be positive" });
         }
         Ok(())
     }
@@ -68,13 +57,7 @@ pub fn ewma_forecast_variance(moves: &[f64], params: &EwmaParams) -> Vec<f64> {
     let n = moves.len();
     let mut out = Vec::with_capacity(n + 1);
     let seed_n = params.seed_hours.min(n.saturating_sub(1)).max(1);
-    let seed = moves
-        .iter()
-        .skip(1)
-        .take(seed_n)
-        .map(|m| m * m)
-        .sum::<f64>()
-        / seed_n as f64;
+    let seed = moves.iter().skip(1).take(seed_n).map(|m| m * m).sum::<f64>() / seed_n as f64;
     let lam = params.lambda_hourly;
     let mut v = seed;
     out.push(v);
@@ -120,18 +103,12 @@ mod tests {
         let lh = hourly_lambda(0.94);
         // Half-life in days: ln(0.5)/ln(0.94) = 11.20 (independent arithmetic).
         let half_life_hours = 0.5f64.ln() / lh.ln();
-        assert!(
-            (half_life_hours / 24.0 - 11.2021).abs() < 1e-3,
-            "{half_life_hours}"
-        );
+        assert!((half_life_hours / 24.0 - 11.2021).abs() < 1e-3, "{half_life_hours}");
     }
 
     #[test]
     fn recursion_matches_hand_computation() {
-        let p = EwmaParams {
-            lambda_hourly: 0.9,
-            seed_hours: 2,
-        };
+        let p = EwmaParams { lambda_hourly: 0.9, seed_hours: 2 };
         let m = [0.0, 0.1, -0.2, 0.3];
         let v = ewma_forecast_variance(&m, &p);
         // seed = (0.01 + 0.04) / 2 = 0.025
@@ -149,14 +126,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_lambda() {
-        assert!(
-            EwmaParams {
-                lambda_hourly: 1.0,
-                seed_hours: 1
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(EwmaParams { lambda_hourly: 1.0, seed_hours: 1 }.validate().is_err());
         assert!(EwmaParams::default().validate().is_ok());
     }
 }

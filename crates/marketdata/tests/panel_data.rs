@@ -6,8 +6,8 @@
 
 use marketdata::stress::{STRESS_EVENTS, compute_stress_scenario};
 use marketdata::{
-    FactorKind, FactorPanel, FhsParams, Hour, ScaleRule, Source, VolModel, fhs_scenarios,
-    fhs_scenarios_with, realised_move, stress_scenarios,
+    FactorKind, FactorPanel, FhsParams, Hour, ScaleRule, Source, VolModel, fhs_scenarios, fhs_scenarios_with, realised_move,
+    stress_scenarios,
 };
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -24,11 +24,7 @@ fn data_dir() -> Option<PathBuf> {
 
 fn panel() -> Option<&'static FactorPanel> {
     static PANEL: OnceLock<Option<FactorPanel>> = OnceLock::new();
-    PANEL
-        .get_or_init(|| {
-            data_dir().map(|d| FactorPanel::load(&d).expect("panel builds from the shipped data"))
-        })
-        .as_ref()
+    PANEL.get_or_init(|| data_dir().map(|d| FactorPanel::load(&d).expect("panel builds from the shipped data"))).as_ref()
 }
 
 fn at(p: &FactorPanel, name: &str, t: Hour) -> f64 {
@@ -55,16 +51,8 @@ fn every_cell_is_finite_and_grid_spans_2019_2024() {
     assert_eq!(p.end().to_iso(), "2025-01-01T00:00:00Z");
     assert_eq!(p.n_factors(), 19);
     for f in 0..p.n_factors() {
-        assert!(
-            p.levels(f).iter().all(|x| x.is_finite()),
-            "{}",
-            p.factor_names()[f]
-        );
-        assert!(
-            p.moves(f).iter().all(|x| x.is_finite()),
-            "{}",
-            p.factor_names()[f]
-        );
+        assert!(p.levels(f).iter().all(|x| x.is_finite()), "{}", p.factor_names()[f]);
+        assert!(p.moves(f).iter().all(|x| x.is_finite()), "{}", p.factor_names()[f]);
     }
     // BTC and ETH spot exist for the whole grid: no proxy cells.
     for name in ["price:BTC", "price:ETH"] {
@@ -84,17 +72,11 @@ fn anchors_from_sources_md() {
     // First BTC bar (2019-01-01T00:00 open) closes at 3700.31 USDT; the panel converts with USDT/USD.
     let t0 = Hour::from_ymdh(2019, 1, 1, 1);
     let btc0 = at(p, "price:BTC", t0);
-    assert!(
-        (btc0 / (3700.31 * at(p, "peg:USDT", t0)) - 1.0).abs() < 1e-12,
-        "{btc0}"
-    );
+    assert!((btc0 / (3700.31 * at(p, "peg:USDT", t0)) - 1.0).abs() < 1e-12, "{btc0}");
     // USD anchor: the Deribit BTC index (USD exchanges) was 5150.94 at 2019-04-30T10:00Z and 4198.69
     // at 2020-03-13T02:00Z (SOURCES.md); the USDT-converted Binance price agrees within 0.5% in a
     // calm hour and within 3% in the crash hour (cross-exchange dislocation; USDT/USD is smoothed).
-    for (t, usd, tol) in [
-        (Hour::from_ymdh(2019, 4, 30, 10), 5150.94, 0.005),
-        (Hour::from_ymdh(2020, 3, 13, 2), 4198.69, 0.03),
-    ] {
+    for (t, usd, tol) in [(Hour::from_ymdh(2019, 4, 30, 10), 5150.94, 0.005), (Hour::from_ymdh(2020, 3, 13, 2), 4198.69, 0.03)] {
         let x = at(p, "price:BTC", t);
         assert!((x / usd - 1.0).abs() < tol, "{t}: {x} vs {usd}");
     }
@@ -103,21 +85,12 @@ fn anchors_from_sources_md() {
     // USDC closed 0.9715 on 2023-03-11.
     assert!((at(p, "peg:USDC", Hour::from_ymdh(2023, 3, 12, 0)) - 0.9715).abs() < 5e-4);
     // Binance BTC funding hit the -0.3% cap at 2020-03-13T08:00Z.
-    assert_eq!(
-        at(p, "funding:BTC-PERP", Hour::from_ymdh(2020, 3, 13, 8)),
-        -0.003
-    );
+    assert_eq!(at(p, "funding:BTC-PERP", Hour::from_ymdh(2020, 3, 13, 8)), -0.003);
     // First DVOL bar (2021-03-24T00:00) closes at 84.88 vol points.
     assert!((at(p, "vol:BTC", Hour::from_ymdh(2021, 3, 24, 1)) - 0.8488).abs() < 1e-12);
     let fv = p.factor_index("vol:BTC").unwrap();
-    assert_eq!(
-        p.sources(fv)[p.index_of(Hour::from_ymdh(2021, 3, 24, 1)).unwrap()],
-        Source::Observed
-    );
-    assert_eq!(
-        p.sources(fv)[p.index_of(Hour::from_ymdh(2021, 3, 23, 23)).unwrap()],
-        Source::Proxy
-    );
+    assert_eq!(p.sources(fv)[p.index_of(Hour::from_ymdh(2021, 3, 24, 1)).unwrap()], Source::Observed);
+    assert_eq!(p.sources(fv)[p.index_of(Hour::from_ymdh(2021, 3, 23, 23)).unwrap()], Source::Proxy);
     // LUNA's last Binance bar (2022-05-13T00:00) closed near 0.00005 USDT.
     let luna = at(p, "price:LUNA", Hour::from_ymdh(2022, 5, 13, 1));
     assert!(luna > 0.00003 && luna < 0.0002, "{luna}");
@@ -133,51 +106,19 @@ fn proxies_are_paths_not_constants() {
     let Some(p) = panel() else { return };
     // Each proxied stretch must move: sBTC, DVOL before launch, ETH vol, SOL before listing, basis.
     let windows = [
-        (
-            "peg:sBTC",
-            Hour::from_ymdh(2020, 3, 1, 0),
-            Hour::from_ymdh(2020, 4, 1, 0),
-        ),
-        (
-            "vol:BTC",
-            Hour::from_ymdh(2020, 3, 1, 0),
-            Hour::from_ymdh(2020, 4, 1, 0),
-        ),
-        (
-            "vol:ETH",
-            Hour::from_ymdh(2023, 3, 1, 0),
-            Hour::from_ymdh(2023, 4, 1, 0),
-        ),
-        (
-            "price:SOL",
-            Hour::from_ymdh(2020, 3, 1, 0),
-            Hour::from_ymdh(2020, 4, 1, 0),
-        ),
-        (
-            "basis:BTC-PERP",
-            Hour::from_ymdh(2021, 5, 1, 0),
-            Hour::from_ymdh(2021, 6, 1, 0),
-        ),
-        (
-            "peg:stETH",
-            Hour::from_ymdh(2020, 3, 1, 0),
-            Hour::from_ymdh(2020, 4, 1, 0),
-        ),
-        (
-            "peg:UST",
-            Hour::from_ymdh(2020, 3, 1, 0),
-            Hour::from_ymdh(2020, 4, 1, 0),
-        ),
+        ("peg:sBTC", Hour::from_ymdh(2020, 3, 1, 0), Hour::from_ymdh(2020, 4, 1, 0)),
+        ("vol:BTC", Hour::from_ymdh(2020, 3, 1, 0), Hour::from_ymdh(2020, 4, 1, 0)),
+        ("vol:ETH", Hour::from_ymdh(2023, 3, 1, 0), Hour::from_ymdh(2023, 4, 1, 0)),
+        ("price:SOL", Hour::from_ymdh(2020, 3, 1, 0), Hour::from_ymdh(2020, 4, 1, 0)),
+        ("basis:BTC-PERP", Hour::from_ymdh(2021, 5, 1, 0), Hour::from_ymdh(2021, 6, 1, 0)),
+        ("peg:stETH", Hour::from_ymdh(2020, 3, 1, 0), Hour::from_ymdh(2020, 4, 1, 0)),
+        ("peg:UST", Hour::from_ymdh(2020, 3, 1, 0), Hour::from_ymdh(2020, 4, 1, 0)),
     ];
     for (name, a, b) in windows {
         let f = p.factor_index(name).unwrap();
         let (i, j) = (p.index_of(a).unwrap(), p.index_of(b).unwrap());
         let lv = &p.levels(f)[i..j];
-        let (lo, hi) = lv
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
-                (l.min(*x), h.max(*x))
-            });
+        let (lo, hi) = lv.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(*x), h.max(*x)));
         assert!(hi - lo > 1e-4, "{name} is flat: {lo}..{hi}");
         assert!(p.sources(f)[i..j].contains(&Source::Proxy), "{name}");
     }
@@ -191,13 +132,7 @@ fn fhs_uses_no_future_data() {
     let Some(p) = panel() else { return };
     let t = Hour::from_ymdh(2022, 11, 9, 0);
     // Replace the whole future with nonsense: scenarios as of t must not change by a single bit.
-    let scrambled = p.with_future_replaced(t, |f, x| {
-        if p.kind(f) == FactorKind::Vol {
-            x * 3.0
-        } else {
-            x + 7.0
-        }
-    });
+    let scrambled = p.with_future_replaced(t, |f, x| if p.kind(f) == FactorKind::Vol { x * 3.0 } else { x + 7.0 });
     let params = FhsParams::default();
     let a = fhs_scenarios(p, t, &params).unwrap();
     let b = fhs_scenarios(&scrambled, t, &params).unwrap();
@@ -244,17 +179,8 @@ fn fhs_shape_determinism_and_scaling_rules() {
         let then = var_after[i0].sqrt().max(0.25 * lr_after[i0].sqrt());
         let raw = p.move_between(fb, i0, i0 + 24);
         let got = s.row(k)[fb];
-        assert!(
-            (got - raw * now / then).abs() <= 1e-9 * raw.abs().max(1e-6),
-            "k={k}: {got} vs {}",
-            raw * now / then
-        );
-        for name in [
-            "peg:USDC",
-            "peg:stETH",
-            "basis:BTC-PERP",
-            "funding:ETH-PERP",
-        ] {
+        assert!((got - raw * now / then).abs() <= 1e-9 * raw.abs().max(1e-6), "k={k}: {got} vs {}", raw * now / then);
+        for name in ["peg:USDC", "peg:stETH", "basis:BTC-PERP", "funding:ETH-PERP"] {
             let f = p.factor_index(name).unwrap();
             assert_eq!(s.row(k)[f], p.move_between(f, i0, i0 + 24), "{name}");
         }
@@ -264,21 +190,12 @@ fn fhs_shape_determinism_and_scaling_rules() {
     }
     // The floor binds: with floor_fraction = 1, sigma_now is at least the long-run vol.
     let vm = VolModel::compute(p, &params.ewma).unwrap();
-    let floored = FhsParams {
-        floor_fraction: 1.0,
-        ..params.clone()
-    };
+    let floored = FhsParams { floor_fraction: 1.0, ..params.clone() };
     let sf = fhs_scenarios_with(p, &vm, t, &floored).unwrap();
     assert!(sf.sigma_now_hourly[fb] >= vm.long_run_sigma_after(fb, ia) * (1.0 - 1e-12));
     // A scaled-down rule really scales: Ratio on pegs differs from Unscaled.
-    let ratio_pegs = FhsParams {
-        peg_rule: ScaleRule::Ratio,
-        ..params
-    };
-    assert_ne!(
-        fhs_scenarios_with(p, &vm, t, &ratio_pegs).unwrap().moves,
-        s.moves
-    );
+    let ratio_pegs = FhsParams { peg_rule: ScaleRule::Ratio, ..params };
+    assert_ne!(fhs_scenarios_with(p, &vm, t, &ratio_pegs).unwrap().moves, s.moves);
 }
 
 #[test]
@@ -286,32 +203,12 @@ fn fhs_includes_march_2020_and_rejects_bad_parameters() {
     let Some(p) = panel() else { return };
     let s = fhs_scenarios(p, Hour::from_ymdh(2021, 1, 1, 0), &FhsParams::default()).unwrap();
     let fb = s.factor_index("price:BTC").unwrap();
-    let worst = (0..s.len())
-        .min_by(|a, b| s.row(*a)[fb].total_cmp(&s.row(*b)[fb]))
-        .unwrap();
-    assert_eq!(
-        &s.window_start[worst].to_date()[..7],
-        "2020-03",
-        "{}",
-        s.label(worst)
-    );
+    let worst = (0..s.len()).min_by(|a, b| s.row(*a)[fb].total_cmp(&s.row(*b)[fb])).unwrap();
+    assert_eq!(&s.window_start[worst].to_date()[..7], "2020-03", "{}", s.label(worst));
     assert!(fhs_scenarios(p, Hour::from_ymdh(2019, 1, 1, 12), &FhsParams::default()).is_err());
-    assert!(
-        fhs_scenarios(
-            p,
-            Hour::from_ymdh(2021, 1, 1, 0),
-            &FhsParams {
-                mpor_hours: 0,
-                ..FhsParams::default()
-            }
-        )
-        .is_err()
-    );
+    assert!(fhs_scenarios(p, Hour::from_ymdh(2021, 1, 1, 0), &FhsParams { mpor_hours: 0, ..FhsParams::default() }).is_err());
     assert!(fhs_scenarios(p, Hour::from_ymdh(2030, 1, 1, 0), &FhsParams::default()).is_err());
-    let few = FhsParams {
-        max_scenarios: 10,
-        ..FhsParams::default()
-    };
+    let few = FhsParams { max_scenarios: 10, ..FhsParams::default() };
     assert!(fhs_scenarios(p, Hour::from_ymdh(2021, 1, 1, 0), &few).is_err());
 }
 
@@ -323,8 +220,7 @@ fn realised_move_is_the_level_change() {
     // Independent: BTC/USDT closes straight from the CSV (bar open 2020-03-11T23:00 and 2020-03-12T23:00).
     let c = closes("btc_usdt_binance_2019-2024_1h.csv");
     let get = |h: Hour| c.iter().find(|r| r.0 == h).unwrap().1;
-    let csv_move =
-        (get(Hour::from_ymdh(2020, 3, 12, 23)) / get(Hour::from_ymdh(2020, 3, 11, 23))).ln();
+    let csv_move = (get(Hour::from_ymdh(2020, 3, 12, 23)) / get(Hour::from_ymdh(2020, 3, 11, 23))).ln();
     // The panel is in USD; USDT/USD moved by well under 1% that day.
     assert!((m[0] - csv_move).abs() < 0.01, "{} vs {csv_move}", m[0]);
     assert!(m[0] < -0.3, "BTC fell more than 26% on 2020-03-12");
@@ -378,22 +274,10 @@ fn stress_scenarios_match_independent_recomputation() {
 fn stress_scenarios_only_after_their_event() {
     let Some(p) = panel() else { return };
     let end_terra = STRESS_EVENTS[1].window_end;
-    let ids = |t: Hour| {
-        stress_scenarios(p, t, 24)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect::<Vec<_>>()
-    };
+    let ids = |t: Hour| stress_scenarios(p, t, 24).unwrap().into_iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(ids(Hour::from_ymdh(2020, 3, 1, 0)), Vec::<String>::new());
     assert_eq!(ids(end_terra), vec!["2020-03-covid-crash".to_string()]);
-    assert_eq!(
-        ids(end_terra.plus_hours(1)),
-        vec![
-            "2020-03-covid-crash".to_string(),
-            "2022-05-terra".to_string()
-        ]
-    );
+    assert_eq!(ids(end_terra.plus_hours(1)), vec!["2020-03-covid-crash".to_string(), "2022-05-terra".to_string()]);
     assert_eq!(ids(p.end()).len(), 5);
 }
 
@@ -403,10 +287,5 @@ fn embedded_calibration_matches_the_data() {
     // The committed file must be what the calibrate example produces from this data.
     let fresh = marketdata::Calibration::compute(p, &FhsParams::default(), 0.99).unwrap();
     let embedded = marketdata::Calibration::embedded().unwrap();
-    assert_eq!(
-        fresh,
-        embedded,
-        "calibration/default.json is stale: run `{}`",
-        marketdata::calibration::REGENERATE_COMMAND
-    );
+    assert_eq!(fresh, embedded, "calibration/default.json is stale: run `{}`", marketdata::calibration::REGENERATE_COMMAND);
 }
