@@ -29,9 +29,7 @@ fn append_throughput(c: &mut Criterion) {
         // Payloads vary per record so nothing is accidentally deduplicated or compressed.
         let commands: Vec<Vec<u8>> = (0..batch_size)
             .map(|i| {
-                let mut c =
-                    format!("{{\"id\":\"cmd-{i}\",\"kind\":\"place_order\",\"qty\":\"{i}\"}}")
-                        .into_bytes();
+                let mut c = format!("{{\"id\":\"cmd-{i}\",\"kind\":\"place_order\",\"qty\":\"{i}\"}}").into_bytes();
                 c.resize(COMMAND_BYTES, b' ');
                 c
             })
@@ -47,19 +45,9 @@ fn append_throughput(c: &mut Criterion) {
         group.bench_function(format!("batch_{batch_size}"), |b| {
             b.iter(|| {
                 let first = journal.last_seq().0 + 1;
-                let records: Vec<RecordIn<'_>> = (0..batch_size)
-                    .map(|i| RecordIn {
-                        seq: Seq(first + i as u64),
-                        command: &commands[i],
-                        result: &results[i],
-                    })
-                    .collect();
-                let receipt = journal
-                    .append_batch(&BatchIn {
-                        records: &records,
-                        state_hash: StateHash([7; 32]),
-                    })
-                    .expect("append");
+                let records: Vec<RecordIn<'_>> =
+                    (0..batch_size).map(|i| RecordIn { seq: Seq(first + i as u64), command: &commands[i], result: &results[i] }).collect();
+                let receipt = journal.append_batch(&BatchIn { records: &records, state_hash: StateHash([7; 32]) }).expect("append");
                 black_box(receipt)
             })
         });

@@ -30,13 +30,7 @@ fn finish(hasher: &blake3::Hasher) -> [u8; 32] {
 
 /// `hash_i = blake3(format_version || seq || batch_id || prev_hash || len(command) || command ||
 /// len(result) || result)`.
-pub fn record_hash(
-    seq: Seq,
-    batch_id: BatchId,
-    prev_hash: &ChainHash,
-    command: &[u8],
-    result: &[u8],
-) -> ChainHash {
+pub fn record_hash(seq: Seq, batch_id: BatchId, prev_hash: &ChainHash, command: &[u8], result: &[u8]) -> ChainHash {
     let mut h = blake3::Hasher::new();
     h.update(&FORMAT_VERSION.to_le_bytes());
     h.update(&seq.0.to_le_bytes());
@@ -50,13 +44,7 @@ pub fn record_hash(
 }
 
 /// Checksum of a batch row: binds its range, its last chain hash and the engine state hash together.
-pub fn batch_checksum(
-    batch_id: BatchId,
-    first_seq: Seq,
-    last_seq: Seq,
-    last_hash: &ChainHash,
-    state_hash: &StateHash,
-) -> [u8; 32] {
+pub fn batch_checksum(batch_id: BatchId, first_seq: Seq, last_seq: Seq, last_hash: &ChainHash, state_hash: &StateHash) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(TAG_BATCH);
     h.update(&FORMAT_VERSION.to_le_bytes());
@@ -80,13 +68,7 @@ pub fn head_checksum(last_seq: Seq, last_batch_id: BatchId, last_hash: &ChainHas
 }
 
 /// Checksum of a snapshot row, covering the state bytes.
-pub fn snapshot_checksum(
-    last_seq: Seq,
-    batch_id: BatchId,
-    state_hash: &StateHash,
-    chain_hash: &ChainHash,
-    state: &[u8],
-) -> [u8; 32] {
+pub fn snapshot_checksum(last_seq: Seq, batch_id: BatchId, state_hash: &StateHash, chain_hash: &ChainHash, state: &[u8]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(TAG_SNAPSHOT);
     h.update(&FORMAT_VERSION.to_le_bytes());
@@ -118,10 +100,7 @@ mod tests {
         buf.extend_from_slice(&2u64.to_le_bytes());
         buf.extend_from_slice(b"ok");
         let expected = *blake3::hash(&buf).as_bytes();
-        assert_eq!(
-            record_hash(Seq(5), BatchId(2), &prev, b"abc", b"ok").0,
-            expected
-        );
+        assert_eq!(record_hash(Seq(5), BatchId(2), &prev, b"abc", b"ok").0, expected);
     }
 
     #[test]

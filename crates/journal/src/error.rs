@@ -13,40 +13,20 @@ pub enum JournalError {
     #[error("batch has {records} records, more than the configured limit of {limit}")]
     BatchTooLarge { records: usize, limit: usize },
 
-    #[error(
-        "record {index} of the batch has seq {got}, expected {expected} (seqs must continue the log)"
-    )]
-    SeqNotContiguous {
-        index: usize,
-        expected: u64,
-        got: u64,
-    },
+    #[error("record {index} of the batch has seq {got}, expected {expected} (seqs must continue the log)")]
+    SeqNotContiguous { index: usize, expected: u64, got: u64 },
 
     #[error("command of seq {seq} is {bytes} bytes, more than the limit of {limit}")]
-    CommandTooLarge {
-        seq: u64,
-        bytes: usize,
-        limit: usize,
-    },
+    CommandTooLarge { seq: u64, bytes: usize, limit: usize },
 
     #[error("result of seq {seq} is {bytes} bytes, more than the limit of {limit}")]
-    ResultTooLarge {
-        seq: u64,
-        bytes: usize,
-        limit: usize,
-    },
+    ResultTooLarge { seq: u64, bytes: usize, limit: usize },
 
     #[error("snapshot is {bytes} bytes, more than the limit of {limit}")]
     SnapshotTooLarge { bytes: usize, limit: usize },
 
-    #[error(
-        "snapshot claims batch {batch_id} ending at seq {last_seq}, but the committed batch {batch_id} {actual}"
-    )]
-    SnapshotNotAtBatchBoundary {
-        batch_id: u64,
-        last_seq: u64,
-        actual: String,
-    },
+    #[error("snapshot claims batch {batch_id} ending at seq {last_seq}, but the committed batch {batch_id} {actual}")]
+    SnapshotNotAtBatchBoundary { batch_id: u64, last_seq: u64, actual: String },
 
     #[error("snapshot state hash differs from the state hash recorded with batch {batch_id}")]
     SnapshotStateHashMismatch { batch_id: u64 },
@@ -57,24 +37,14 @@ pub enum JournalError {
     #[error("invalid journal configuration: {reason}")]
     ConfigInvalid { reason: &'static str },
 
-    #[error(
-        "journal refuses writes after an earlier storage failure; reopen it to resync with disk"
-    )]
+    #[error("journal refuses writes after an earlier storage failure; reopen it to resync with disk")]
     Poisoned,
 
     // ----- opening -----
-    #[error(
-        "required setting {pragma} could not be enforced: wanted {wanted}, storage reports {got}"
-    )]
-    DurabilitySettingRefused {
-        pragma: &'static str,
-        wanted: &'static str,
-        got: String,
-    },
+    #[error("required setting {pragma} could not be enforced: wanted {wanted}, storage reports {got}")]
+    DurabilitySettingRefused { pragma: &'static str, wanted: &'static str, got: String },
 
-    #[error(
-        "journal format version {found} is not supported (this build reads version {supported})"
-    )]
+    #[error("journal format version {found} is not supported (this build reads version {supported})")]
     FormatVersionMismatch { found: i64, supported: u32 },
 
     #[error("the database is not a clearhouse journal: {reason}")]
@@ -85,80 +55,43 @@ pub enum JournalError {
 
     // ----- storage -----
     #[error("storage failure during {operation}: {detail}")]
-    Storage {
-        operation: &'static str,
-        detail: String,
-    },
+    Storage { operation: &'static str, detail: String },
 
     #[error("storage is full during {operation}: {detail}")]
-    StorageFull {
-        operation: &'static str,
-        detail: String,
-    },
+    StorageFull { operation: &'static str, detail: String },
 
     #[error("storage file is damaged or truncated (found during {operation}): {detail}")]
-    StorageCorrupt {
-        operation: &'static str,
-        detail: String,
-    },
+    StorageCorrupt { operation: &'static str, detail: String },
 
     // ----- corruption found by verification -----
     #[error("table {table}: row {key} has a malformed column {column}")]
-    RowMalformed {
-        table: &'static str,
-        key: u64,
-        column: &'static str,
-    },
+    RowMalformed { table: &'static str, key: u64, column: &'static str },
 
     #[error("table records: seq {expected_seq} is missing (next stored record is seq {found_seq})")]
     RecordMissing { expected_seq: u64, found_seq: u64 },
 
-    #[error(
-        "table records: seq {seq} (batch {batch_id}) fails its checksum: its bytes were altered"
-    )]
+    #[error("table records: seq {seq} (batch {batch_id}) fails its checksum: its bytes were altered")]
     RecordCorrupt { seq: u64, batch_id: u64 },
 
-    #[error(
-        "table records: seq {seq} does not link to the hash of seq {prev_seq}: records were reordered or replaced"
-    )]
+    #[error("table records: seq {seq} does not link to the hash of seq {prev_seq}: records were reordered or replaced")]
     ChainBroken { seq: u64, prev_seq: u64 },
 
-    #[error(
-        "table records: seq {seq} is stored under batch {found_batch_id} but batch {batch_id} covers it"
-    )]
-    RecordInWrongBatch {
-        seq: u64,
-        batch_id: u64,
-        found_batch_id: u64,
-    },
+    #[error("table records: seq {seq} is stored under batch {found_batch_id} but batch {batch_id} covers it")]
+    RecordInWrongBatch { seq: u64, batch_id: u64, found_batch_id: u64 },
 
     #[error("table records: seq {seq} and later are not covered by any batch row")]
     RecordWithoutBatch { seq: u64 },
 
-    #[error(
-        "table batches: batch {expected_batch_id} is missing (next stored batch is {found_batch_id})"
-    )]
-    BatchMissing {
-        expected_batch_id: u64,
-        found_batch_id: u64,
-    },
+    #[error("table batches: batch {expected_batch_id} is missing (next stored batch is {found_batch_id})")]
+    BatchMissing { expected_batch_id: u64, found_batch_id: u64 },
 
     #[error("table batches: batch {batch_id} fails its checksum: its row was altered")]
     BatchCorrupt { batch_id: u64 },
 
-    #[error(
-        "table batches: batch {batch_id} covers seqs {first_seq}..={last_seq} but should start at seq {expected_first_seq}"
-    )]
-    BatchRangeMismatch {
-        batch_id: u64,
-        first_seq: u64,
-        last_seq: u64,
-        expected_first_seq: u64,
-    },
+    #[error("table batches: batch {batch_id} covers seqs {first_seq}..={last_seq} but should start at seq {expected_first_seq}")]
+    BatchRangeMismatch { batch_id: u64, first_seq: u64, last_seq: u64, expected_first_seq: u64 },
 
-    #[error(
-        "table batches: batch {batch_id} records a chain hash that differs from its last record (seq {last_seq})"
-    )]
+    #[error("table batches: batch {batch_id} records a chain hash that differs from its last record (seq {last_seq})")]
     BatchHashMismatch { batch_id: u64, last_seq: u64 },
 
     #[error("table head: the head row is missing")]
@@ -170,22 +103,12 @@ pub enum JournalError {
     #[error(
         "the log ends at seq {found_last_seq} (batch {found_last_batch_id}) but the head says seq {head_last_seq} (batch {head_last_batch_id}): committed records or batches were lost"
     )]
-    TailMissing {
-        head_last_seq: u64,
-        head_last_batch_id: u64,
-        found_last_seq: u64,
-        found_last_batch_id: u64,
-    },
+    TailMissing { head_last_seq: u64, head_last_batch_id: u64, found_last_seq: u64, found_last_batch_id: u64 },
 
     #[error(
         "the log continues to seq {found_last_seq} (batch {found_last_batch_id}) beyond the head at seq {head_last_seq} (batch {head_last_batch_id})"
     )]
-    RecordsBeyondHead {
-        head_last_seq: u64,
-        head_last_batch_id: u64,
-        found_last_seq: u64,
-        found_last_batch_id: u64,
-    },
+    RecordsBeyondHead { head_last_seq: u64, head_last_batch_id: u64, found_last_seq: u64, found_last_batch_id: u64 },
 
     #[error("table head: the head hash differs from the hash of the last record (seq {last_seq})")]
     HeadHashMismatch { last_seq: u64 },
@@ -193,14 +116,8 @@ pub enum JournalError {
     #[error("table snapshots: snapshot at seq {last_seq} fails its checksum")]
     SnapshotCorrupt { last_seq: u64 },
 
-    #[error(
-        "table snapshots: snapshot at seq {last_seq} (batch {batch_id}) disagrees with the log: {reason}"
-    )]
-    SnapshotInconsistent {
-        last_seq: u64,
-        batch_id: u64,
-        reason: &'static str,
-    },
+    #[error("table snapshots: snapshot at seq {last_seq} (batch {batch_id}) disagrees with the log: {reason}")]
+    SnapshotInconsistent { last_seq: u64, batch_id: u64, reason: &'static str },
 
     #[error(
         "recovery would load {records} records after the snapshot, more than the limit of {limit}; snapshot more often or raise the limit"

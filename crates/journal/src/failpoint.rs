@@ -43,18 +43,13 @@ static HITS: AtomicU64 = AtomicU64::new(0);
 /// Parses `<name>:<n>` with a non-empty name and `n >= 1`. The name may itself contain `:`; the count is
 /// after the last one.
 pub fn parse_spec(spec: &str) -> Result<CrashSpec, JournalError> {
-    let invalid = || JournalError::FailpointSpecInvalid {
-        spec: spec.to_owned(),
-    };
+    let invalid = || JournalError::FailpointSpecInvalid { spec: spec.to_owned() };
     let (name, count) = spec.trim().rsplit_once(':').ok_or_else(invalid)?;
     let nth: u64 = count.parse().map_err(|_| invalid())?;
     if name.is_empty() || nth == 0 {
         return Err(invalid());
     }
-    Ok(CrashSpec {
-        name: name.to_owned(),
-        nth,
-    })
+    Ok(CrashSpec { name: name.to_owned(), nth })
 }
 
 fn spec_from_env() -> Option<CrashSpec> {
@@ -100,26 +95,14 @@ mod tests {
 
     #[test]
     fn parses_name_and_count() {
-        assert_eq!(
-            parse_spec("journal.mid_batch:3").ok(),
-            Some(CrashSpec {
-                name: "journal.mid_batch".into(),
-                nth: 3
-            })
-        );
+        assert_eq!(parse_spec("journal.mid_batch:3").ok(), Some(CrashSpec { name: "journal.mid_batch".into(), nth: 3 }));
         assert_eq!(parse_spec("a:b:2").ok().map(|s| s.name), Some("a:b".into()));
     }
 
     #[test]
     fn rejects_malformed_specs() {
         for bad in ["", "journal.mid_batch", ":1", "x:0", "x:-1", "x:one"] {
-            assert!(
-                matches!(
-                    parse_spec(bad),
-                    Err(JournalError::FailpointSpecInvalid { .. })
-                ),
-                "{bad:?} should be rejected"
-            );
+            assert!(matches!(parse_spec(bad), Err(JournalError::FailpointSpecInvalid { .. })), "{bad:?} should be rejected");
         }
     }
 

@@ -37,8 +37,8 @@ pub use chain::{FORMAT_VERSION, GENESIS_HASH};
 pub use error::JournalError;
 pub use sqlite::SqliteJournal;
 pub use types::{
-    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecordIn,
-    RecoveredBatch, RecoveredSnapshot, Recovery, Seq, SnapshotIn, StateHash, StoredRecord,
+    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecordIn, RecoveredBatch, RecoveredSnapshot, Recovery,
+    Seq, SnapshotIn, StateHash, StoredRecord,
 };
 
 /// Durable storage of the engine's journal: batches of (command, result) records, hash-chained, plus

@@ -18,17 +18,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::chain::{
-    FORMAT_VERSION, GENESIS_HASH, batch_checksum, head_checksum, record_hash, snapshot_checksum,
-};
+use crate::chain::{FORMAT_VERSION, GENESIS_HASH, batch_checksum, head_checksum, record_hash, snapshot_checksum};
 use crate::failpoint::{self, names};
 use crate::types::{
-    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecoveredBatch,
-    RecoveredSnapshot, Recovery, Seq, SnapshotIn, StateHash, StoredRecord,
+    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecoveredBatch, RecoveredSnapshot, Recovery, Seq,
+    SnapshotIn, StateHash, StoredRecord,
 };
 use crate::{JournalError, JournalStore};
 
@@ -79,17 +75,14 @@ const SQL_INSERT_RECORD: &str = "INSERT INTO records (seq, batch_id, prev_hash, 
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const SQL_INSERT_BATCH: &str = "INSERT INTO batches (batch_id, first_seq, last_seq, state_hash, last_hash, checksum) \
                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const SQL_UPDATE_HEAD: &str =
-    "UPDATE head SET last_seq = ?1, last_batch_id = ?2, last_hash = ?3, checksum = ?4 WHERE id = 0";
+const SQL_UPDATE_HEAD: &str = "UPDATE head SET last_seq = ?1, last_batch_id = ?2, last_hash = ?3, checksum = ?4 WHERE id = 0";
 
 /// Maps a SQLite error to the journal's error, keeping only text so no SQLite type leaks out.
 fn sql(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> JournalError {
     move |err| {
         let detail = err.to_string();
         match err.sqlite_error_code() {
-            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
-                JournalError::StorageCorrupt { operation, detail }
-            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => JournalError::StorageCorrupt { operation, detail },
             Some(ErrorCode::DiskFull) => JournalError::StorageFull { operation, detail },
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => JournalError::Locked,
             _ => JournalError::Storage { operation, detail },
@@ -102,13 +95,7 @@ fn to_sql_int(what: &'static str, value: u64) -> Result<i64, JournalError> {
 }
 
 /// Reads a non-negative integer column.
-fn get_u64(
-    row: &Row<'_>,
-    idx: usize,
-    table: &'static str,
-    key: u64,
-    column: &'static str,
-) -> Result<u64, JournalError> {
+fn get_u64(row: &Row<'_>, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<u64, JournalError> {
     let malformed = JournalError::RowMalformed { table, key, column };
     match row.get_ref(idx).map_err(sql("read column"))? {
         ValueRef::Integer(v) => u64::try_from(v).map_err(|_| malformed),
@@ -117,13 +104,7 @@ fn get_u64(
 }
 
 /// Borrows a blob column.
-fn get_blob<'r>(
-    row: &'r Row<'_>,
-    idx: usize,
-    table: &'static str,
-    key: u64,
-    column: &'static str,
-) -> Result<&'r [u8], JournalError> {
+fn get_blob<'r>(row: &'r Row<'_>, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<&'r [u8], JournalError> {
     match row.get_ref(idx).map_err(sql("read column"))? {
         ValueRef::Blob(b) => Ok(b),
         _ => Err(JournalError::RowMalformed { table, key, column }),
@@ -131,13 +112,7 @@ fn get_blob<'r>(
 }
 
 /// Reads a 32-byte hash column.
-fn get_hash(
-    row: &Row<'_>,
-    idx: usize,
-    table: &'static str,
-    key: u64,
-    column: &'static str,
-) -> Result<[u8; 32], JournalError> {
+fn get_hash(row: &Row<'_>, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<[u8; 32], JournalError> {
     let blob = get_blob(row, idx, table, key, column)?;
     <[u8; 32]>::try_from(blob).map_err(|_| JournalError::RowMalformed { table, key, column })
 }
@@ -169,18 +144,9 @@ fn record_row<'r>(row: &'r Row<'_>) -> Result<RecordRow<'r>, JournalError> {
 impl RecordRow<'_> {
     /// Checks the record against its own checksum (its stored hash).
     fn verify_self(&self) -> Result<(), JournalError> {
-        let recomputed = record_hash(
-            Seq(self.seq),
-            BatchId(self.batch_id),
-            &self.prev_hash,
-            self.command,
-            self.result,
-        );
+        let recomputed = record_hash(Seq(self.seq), BatchId(self.batch_id), &self.prev_hash, self.command, self.result);
         if recomputed != self.hash {
-            return Err(JournalError::RecordCorrupt {
-                seq: self.seq,
-                batch_id: self.batch_id,
-            });
+            return Err(JournalError::RecordCorrupt { seq: self.seq, batch_id: self.batch_id });
         }
         Ok(())
     }
@@ -217,13 +183,7 @@ fn batch_row(row: &Row<'_>) -> Result<BatchRow, JournalError> {
         last_hash: ChainHash(get_hash(row, 4, "batches", batch_id, "last_hash")?),
     };
     let checksum = get_hash(row, 5, "batches", batch_id, "checksum")?;
-    let expected = batch_checksum(
-        BatchId(b.batch_id),
-        Seq(b.first_seq),
-        Seq(b.last_seq),
-        &b.last_hash,
-        &b.state_hash,
-    );
+    let expected = batch_checksum(BatchId(b.batch_id), Seq(b.first_seq), Seq(b.last_seq), &b.last_hash, &b.state_hash);
     if checksum != expected {
         return Err(JournalError::BatchCorrupt { batch_id });
     }
@@ -264,25 +224,15 @@ impl SqliteJournal {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql("open database"))?;
         // Fail fast instead of waiting when another process holds the journal.
-        conn.busy_timeout(Duration::ZERO)
-            .map_err(sql("set busy timeout"))?;
+        conn.busy_timeout(Duration::ZERO).map_err(sql("set busy timeout"))?;
         enforce_pragmas(&conn)?;
         conn.set_prepared_statement_cache_capacity(32);
 
-        let mut journal = SqliteJournal {
-            conn,
-            config,
-            path,
-            head: Head::default(),
-            latest_snapshot_seq: Seq(0),
-            poisoned: false,
-        };
+        let mut journal = SqliteJournal { conn, config, path, head: Head::default(), latest_snapshot_seq: Seq(0), poisoned: false };
         journal.init_or_check_schema()?;
         journal.head = journal.read_head()?;
         journal.check_head_against_last_record()?;
@@ -304,20 +254,12 @@ impl SqliteJournal {
     /// EXCLUSIVE transaction, which (with `locking_mode=EXCLUSIVE`) takes the lock this connection then
     /// keeps until it is closed.
     fn init_or_check_schema(&mut self) -> Result<(), JournalError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Exclusive)
-            .map_err(sql("lock database"))?;
-        let objects: i64 = tx
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(sql("read schema"))?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Exclusive).map_err(sql("lock database"))?;
+        let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(sql("read schema"))?;
         if objects == 0 {
             tx.execute_batch(SCHEMA).map_err(sql("create schema"))?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('format_version', ?1)",
-                [i64::from(FORMAT_VERSION)],
-            )
-            .map_err(sql("create schema"))?;
+            tx.execute("INSERT INTO meta (key, value) VALUES ('format_version', ?1)", [i64::from(FORMAT_VERSION)])
+                .map_err(sql("create schema"))?;
             let checksum = head_checksum(Seq(0), BatchId(0), &GENESIS_HASH);
             tx.execute(
                 "INSERT INTO head (id, last_seq, last_batch_id, last_hash, checksum) VALUES (0, 0, 0, ?1, ?2)",
@@ -327,37 +269,22 @@ impl SqliteJournal {
         } else {
             for table in TABLES {
                 let present: i64 = tx
-                    .query_row(
-                        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                        [table],
-                        |r| r.get(0),
-                    )
+                    .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
                     .map_err(sql("read schema"))?;
                 if present != 1 {
-                    return Err(JournalError::NotAJournal {
-                        reason: format!("table {table} is missing"),
-                    });
+                    return Err(JournalError::NotAJournal { reason: format!("table {table} is missing") });
                 }
             }
             let version: Option<i64> = tx
-                .query_row(
-                    "SELECT value FROM meta WHERE key = 'format_version'",
-                    [],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| r.get(0))
                 .optional()
                 .map_err(sql("read format version"))?;
             match version {
                 None => {
-                    return Err(JournalError::NotAJournal {
-                        reason: "meta has no format_version".into(),
-                    });
+                    return Err(JournalError::NotAJournal { reason: "meta has no format_version".into() });
                 }
                 Some(v) if v != i64::from(FORMAT_VERSION) => {
-                    return Err(JournalError::FormatVersionMismatch {
-                        found: v,
-                        supported: FORMAT_VERSION,
-                    });
+                    return Err(JournalError::FormatVersionMismatch { found: v, supported: FORMAT_VERSION });
                 }
                 Some(_) => {}
             }
@@ -367,15 +294,10 @@ impl SqliteJournal {
 
     /// Reads and verifies the head row.
     fn read_head(&self) -> Result<Head, JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT last_seq, last_batch_id, last_hash, checksum FROM head")
-            .map_err(sql("read head"))?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT last_seq, last_batch_id, last_hash, checksum FROM head").map_err(sql("read head"))?;
         let mut rows = stmt.query([]).map_err(sql("read head"))?;
-        let row = rows
-            .next()
-            .map_err(sql("read head"))?
-            .ok_or(JournalError::HeadMissing)?;
+        let row = rows.next().map_err(sql("read head"))?.ok_or(JournalError::HeadMissing)?;
         let head = Head {
             last_seq: Seq(get_u64(row, 0, "head", 0, "last_seq")?),
             last_batch_id: BatchId(get_u64(row, 1, "head", 0, "last_batch_id")?),
@@ -396,17 +318,11 @@ impl SqliteJournal {
     fn check_head_against_last_record(&self) -> Result<(), JournalError> {
         let last: Option<(i64, Vec<u8>)> = self
             .conn
-            .query_row(
-                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(sql("read last record"))?;
-        let last_batch: Option<i64> = self
-            .conn
-            .query_row("SELECT max(batch_id) FROM batches", [], |r| r.get(0))
-            .map_err(sql("read last batch"))?;
+        let last_batch: Option<i64> =
+            self.conn.query_row("SELECT max(batch_id) FROM batches", [], |r| r.get(0)).map_err(sql("read last batch"))?;
         let (found_seq, found_hash) = match last {
             None => (0u64, GENESIS_HASH.0.to_vec()),
             Some((seq, hash)) => (u64::try_from(seq).unwrap_or(0), hash),
@@ -414,44 +330,26 @@ impl SqliteJournal {
         let found_batch = last_batch.and_then(|b| u64::try_from(b).ok()).unwrap_or(0);
         self.compare_with_head(found_seq, found_batch)?;
         if found_hash[..] != self.head.chain_hash.0[..] {
-            return Err(JournalError::HeadHashMismatch {
-                last_seq: found_seq,
-            });
+            return Err(JournalError::HeadHashMismatch { last_seq: found_seq });
         }
         Ok(())
     }
 
-    fn compare_with_head(
-        &self,
-        found_last_seq: u64,
-        found_last_batch_id: u64,
-    ) -> Result<(), JournalError> {
+    fn compare_with_head(&self, found_last_seq: u64, found_last_batch_id: u64) -> Result<(), JournalError> {
         let head_last_seq = self.head.last_seq.0;
         let head_last_batch_id = self.head.last_batch_id.0;
         if found_last_seq < head_last_seq || found_last_batch_id < head_last_batch_id {
-            return Err(JournalError::TailMissing {
-                head_last_seq,
-                head_last_batch_id,
-                found_last_seq,
-                found_last_batch_id,
-            });
+            return Err(JournalError::TailMissing { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
         }
         if found_last_seq > head_last_seq || found_last_batch_id > head_last_batch_id {
-            return Err(JournalError::RecordsBeyondHead {
-                head_last_seq,
-                head_last_batch_id,
-                found_last_seq,
-                found_last_batch_id,
-            });
+            return Err(JournalError::RecordsBeyondHead { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
         }
         Ok(())
     }
 
     fn read_latest_snapshot_seq(&self) -> Result<Seq, JournalError> {
-        let latest: Option<i64> = self
-            .conn
-            .query_row("SELECT max(last_seq) FROM snapshots", [], |r| r.get(0))
-            .map_err(sql("read snapshots"))?;
+        let latest: Option<i64> =
+            self.conn.query_row("SELECT max(last_seq) FROM snapshots", [], |r| r.get(0)).map_err(sql("read snapshots"))?;
         Ok(Seq(latest.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)))
     }
 
@@ -461,39 +359,19 @@ impl SqliteJournal {
             return Err(JournalError::EmptyBatch);
         }
         if records.len() > self.config.max_batch_records {
-            return Err(JournalError::BatchTooLarge {
-                records: records.len(),
-                limit: self.config.max_batch_records,
-            });
+            return Err(JournalError::BatchTooLarge { records: records.len(), limit: self.config.max_batch_records });
         }
         let mut expected = self.head.last_seq.0;
         for (index, r) in records.iter().enumerate() {
-            expected = expected
-                .checked_add(1)
-                .ok_or(JournalError::CounterOverflow {
-                    what: "seq",
-                    value: expected,
-                })?;
+            expected = expected.checked_add(1).ok_or(JournalError::CounterOverflow { what: "seq", value: expected })?;
             if r.seq.0 != expected {
-                return Err(JournalError::SeqNotContiguous {
-                    index,
-                    expected,
-                    got: r.seq.0,
-                });
+                return Err(JournalError::SeqNotContiguous { index, expected, got: r.seq.0 });
             }
             if r.command.len() > self.config.max_command_bytes {
-                return Err(JournalError::CommandTooLarge {
-                    seq: r.seq.0,
-                    bytes: r.command.len(),
-                    limit: self.config.max_command_bytes,
-                });
+                return Err(JournalError::CommandTooLarge { seq: r.seq.0, bytes: r.command.len(), limit: self.config.max_command_bytes });
             }
             if r.result.len() > self.config.max_result_bytes {
-                return Err(JournalError::ResultTooLarge {
-                    seq: r.seq.0,
-                    bytes: r.result.len(),
-                    limit: self.config.max_result_bytes,
-                });
+                return Err(JournalError::ResultTooLarge { seq: r.seq.0, bytes: r.result.len(), limit: self.config.max_result_bytes });
             }
         }
         to_sql_int("seq", expected)?;
@@ -501,36 +379,20 @@ impl SqliteJournal {
     }
 
     /// Writes one validated batch in one transaction. Returns the new head.
-    fn write_batch(
-        &mut self,
-        batch: &BatchIn<'_>,
-        batch_id: BatchId,
-    ) -> Result<Head, JournalError> {
+    fn write_batch(&mut self, batch: &BatchIn<'_>, batch_id: BatchId) -> Result<Head, JournalError> {
         let records = batch.records;
         let batch_id_sql = to_sql_int("batch id", batch_id.0)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql("begin batch"))?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql("begin batch"))?;
         let mut prev = self.head.chain_hash;
         {
-            let mut insert = tx
-                .prepare_cached(SQL_INSERT_RECORD)
-                .map_err(sql("prepare record insert"))?;
+            let mut insert = tx.prepare_cached(SQL_INSERT_RECORD).map_err(sql("prepare record insert"))?;
             let half = records.len().div_ceil(2);
             for (i, r) in records.iter().enumerate() {
                 let hash = record_hash(r.seq, batch_id, &prev, r.command, r.result);
                 // validate_batch proved every seq of the batch fits in an i64.
                 let seq_sql = to_sql_int("seq", r.seq.0)?;
                 insert
-                    .execute(params![
-                        seq_sql,
-                        batch_id_sql,
-                        &prev.0[..],
-                        &hash.0[..],
-                        r.command,
-                        r.result
-                    ])
+                    .execute(params![seq_sql, batch_id_sql, &prev.0[..], &hash.0[..], r.command, r.result])
                     .map_err(sql("insert record"))?;
                 prev = hash;
                 if i + 1 == half {
@@ -552,21 +414,12 @@ impl SqliteJournal {
                 &checksum[..]
             ])
             .map_err(sql("insert batch"))?;
-        let head = Head {
-            last_seq,
-            last_batch_id: batch_id,
-            chain_hash: prev,
-        };
+        let head = Head { last_seq, last_batch_id: batch_id, chain_hash: prev };
         let head_sum = head_checksum(head.last_seq, head.last_batch_id, &head.chain_hash);
         let updated = tx
             .prepare_cached(SQL_UPDATE_HEAD)
             .map_err(sql("prepare head update"))?
-            .execute(params![
-                to_sql_int("seq", last_seq.0)?,
-                batch_id_sql,
-                &prev.0[..],
-                &head_sum[..]
-            ])
+            .execute(params![to_sql_int("seq", last_seq.0)?, batch_id_sql, &prev.0[..], &head_sum[..]])
             .map_err(sql("update head"))?;
         if updated != 1 {
             return Err(JournalError::HeadMissing);
@@ -577,23 +430,10 @@ impl SqliteJournal {
         Ok(head)
     }
 
-    fn write_snapshot_tx(
-        &mut self,
-        snapshot: &SnapshotIn<'_>,
-        chain_hash: ChainHash,
-    ) -> Result<(), JournalError> {
-        let checksum = snapshot_checksum(
-            snapshot.last_seq,
-            snapshot.batch_id,
-            &snapshot.state_hash,
-            &chain_hash,
-            snapshot.state,
-        );
+    fn write_snapshot_tx(&mut self, snapshot: &SnapshotIn<'_>, chain_hash: ChainHash) -> Result<(), JournalError> {
+        let checksum = snapshot_checksum(snapshot.last_seq, snapshot.batch_id, &snapshot.state_hash, &chain_hash, snapshot.state);
         let keep = i64::try_from(self.config.keep_snapshots).unwrap_or(i64::MAX);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql("begin snapshot"))?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql("begin snapshot"))?;
         tx.execute(
             "INSERT INTO snapshots (last_seq, batch_id, state_hash, chain_hash, checksum, state) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -619,10 +459,7 @@ impl SqliteJournal {
 
     /// Runs SQLite's structural check of every b-tree page.
     fn storage_check(&self) -> Result<(), JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA quick_check")
-            .map_err(sql("quick_check"))?;
+        let mut stmt = self.conn.prepare("PRAGMA quick_check").map_err(sql("quick_check"))?;
         let mut rows = stmt.query([]).map_err(sql("quick_check"))?;
         let mut problems = Vec::new();
         while let Some(row) = rows.next().map_err(sql("quick_check"))? {
@@ -634,10 +471,7 @@ impl SqliteJournal {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(JournalError::StorageCorrupt {
-                operation: "quick_check",
-                detail: problems.join("; "),
-            })
+            Err(JournalError::StorageCorrupt { operation: "quick_check", detail: problems.join("; ") })
         }
     }
 
@@ -660,13 +494,7 @@ impl SqliteJournal {
             let chain_hash = ChainHash(get_hash(row, 3, "snapshots", last_seq, "chain_hash")?);
             let checksum = get_hash(row, 4, "snapshots", last_seq, "checksum")?;
             let state = get_blob(row, 5, "snapshots", last_seq, "state")?;
-            let expected = snapshot_checksum(
-                Seq(last_seq),
-                BatchId(batch_id),
-                &state_hash,
-                &chain_hash,
-                state,
-            );
+            let expected = snapshot_checksum(Seq(last_seq), BatchId(batch_id), &state_hash, &chain_hash, state);
             if checksum != expected {
                 return Err(JournalError::SnapshotCorrupt { last_seq });
             }
@@ -686,11 +514,7 @@ impl SqliteJournal {
     /// Checks that a snapshot names an existing batch, ends at that batch's last record, and agrees with
     /// the batch's state hash and the record's chain hash.
     fn check_snapshot_anchor(&self, snap: &RecoveredSnapshot) -> Result<(), JournalError> {
-        let inconsistent = |reason| JournalError::SnapshotInconsistent {
-            last_seq: snap.last_seq.0,
-            batch_id: snap.batch_id.0,
-            reason,
-        };
+        let inconsistent = |reason| JournalError::SnapshotInconsistent { last_seq: snap.last_seq.0, batch_id: snap.batch_id.0, reason };
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -698,9 +522,7 @@ impl SqliteJournal {
                  WHERE batch_id = ?1",
             )
             .map_err(sql("read batch"))?;
-        let mut rows = stmt
-            .query([to_sql_int("batch id", snap.batch_id.0)?])
-            .map_err(sql("read batch"))?;
+        let mut rows = stmt.query([to_sql_int("batch id", snap.batch_id.0)?]).map_err(sql("read batch"))?;
         let Some(row) = rows.next().map_err(sql("read batch"))? else {
             return Err(inconsistent("it names a batch that is not in the log"));
         };
@@ -716,18 +538,12 @@ impl SqliteJournal {
         }
         let record_hash: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT hash FROM records WHERE seq = ?1",
-                [to_sql_int("seq", snap.last_seq.0)?],
-                |r| r.get(0),
-            )
+            .query_row("SELECT hash FROM records WHERE seq = ?1", [to_sql_int("seq", snap.last_seq.0)?], |r| r.get(0))
             .optional()
             .map_err(sql("read record"))?;
         match record_hash {
             None => Err(inconsistent("its last record is not in the log")),
-            Some(h) if h[..] != snap.chain_hash.0[..] => Err(inconsistent(
-                "its chain hash differs from its last record's",
-            )),
+            Some(h) if h[..] != snap.chain_hash.0[..] => Err(inconsistent("its chain hash differs from its last record's")),
             Some(_) => Ok(()),
         }
     }
@@ -738,25 +554,16 @@ impl SqliteJournal {
         }
         let head = self.read_head()?;
         self.head = head;
-        let snapshot = if use_snapshots {
-            self.verified_latest_snapshot()?
-        } else {
-            None
-        };
+        let snapshot = if use_snapshots { self.verified_latest_snapshot()? } else { None };
         let snap_seq = snapshot.as_ref().map_or(0, |s| s.last_seq.0);
         let snap_batch = snapshot.as_ref().map_or(0, |s| s.batch_id.0);
         let tail_records = head.last_seq.0.saturating_sub(snap_seq);
         if tail_records > self.config.max_recovery_tail_records {
-            return Err(JournalError::RecoveryTailTooLong {
-                records: tail_records,
-                limit: self.config.max_recovery_tail_records,
-            });
+            return Err(JournalError::RecoveryTailTooLong { records: tail_records, limit: self.config.max_recovery_tail_records });
         }
         // Where the chain walk starts: seq 1, or right after the snapshot when only the tail is verified.
         let (start_seq, start_batch, start_prev) = match &snapshot {
-            Some(s) if !self.config.verify_full_chain => {
-                (s.last_seq.0 + 1, s.batch_id.0 + 1, s.chain_hash)
-            }
+            Some(s) if !self.config.verify_full_chain => (s.last_seq.0 + 1, s.batch_id.0 + 1, s.chain_hash),
             _ => (1, 1, GENESIS_HASH),
         };
 
@@ -774,12 +581,8 @@ impl SqliteJournal {
                  WHERE seq >= ?1 ORDER BY seq",
             )
             .map_err(sql("read records"))?;
-        let mut batch_rows = batch_stmt
-            .query([to_sql_int("batch id", start_batch)?])
-            .map_err(sql("read batches"))?;
-        let mut record_rows = record_stmt
-            .query([to_sql_int("seq", start_seq)?])
-            .map_err(sql("read records"))?;
+        let mut batch_rows = batch_stmt.query([to_sql_int("batch id", start_batch)?]).map_err(sql("read batches"))?;
+        let mut record_rows = record_stmt.query([to_sql_int("seq", start_seq)?]).map_err(sql("read records"))?;
 
         let mut expected_seq = start_seq;
         let mut expected_batch = start_batch;
@@ -789,10 +592,7 @@ impl SqliteJournal {
         while let Some(row) = batch_rows.next().map_err(sql("read batches"))? {
             let batch = batch_row(row)?;
             if batch.batch_id != expected_batch {
-                return Err(JournalError::BatchMissing {
-                    expected_batch_id: expected_batch,
-                    found_batch_id: batch.batch_id,
-                });
+                return Err(JournalError::BatchMissing { expected_batch_id: expected_batch, found_batch_id: batch.batch_id });
             }
             if batch.first_seq != expected_seq || batch.last_seq < batch.first_seq {
                 return Err(JournalError::BatchRangeMismatch {
@@ -816,24 +616,14 @@ impl SqliteJournal {
                 };
                 let rec = record_row(rrow)?;
                 if rec.seq != seq {
-                    return Err(JournalError::RecordMissing {
-                        expected_seq: seq,
-                        found_seq: rec.seq,
-                    });
+                    return Err(JournalError::RecordMissing { expected_seq: seq, found_seq: rec.seq });
                 }
                 rec.verify_self()?;
                 if rec.prev_hash != prev {
-                    return Err(JournalError::ChainBroken {
-                        seq,
-                        prev_seq: seq - 1,
-                    });
+                    return Err(JournalError::ChainBroken { seq, prev_seq: seq - 1 });
                 }
                 if rec.batch_id != batch.batch_id {
-                    return Err(JournalError::RecordInWrongBatch {
-                        seq,
-                        batch_id: batch.batch_id,
-                        found_batch_id: rec.batch_id,
-                    });
+                    return Err(JournalError::RecordInWrongBatch { seq, batch_id: batch.batch_id, found_batch_id: rec.batch_id });
                 }
                 prev = rec.hash;
                 verified_records += 1;
@@ -842,18 +632,10 @@ impl SqliteJournal {
                 }
             }
             if batch.last_hash != prev {
-                return Err(JournalError::BatchHashMismatch {
-                    batch_id: batch.batch_id,
-                    last_seq: batch.last_seq,
-                });
+                return Err(JournalError::BatchHashMismatch { batch_id: batch.batch_id, last_seq: batch.last_seq });
             }
             if keep {
-                batches.push(RecoveredBatch {
-                    batch_id: BatchId(batch.batch_id),
-                    state_hash: batch.state_hash,
-                    chain_hash: prev,
-                    records,
-                });
+                batches.push(RecoveredBatch { batch_id: BatchId(batch.batch_id), state_hash: batch.state_hash, chain_hash: prev, records });
             }
             expected_seq = batch.last_seq + 1;
             expected_batch = batch.batch_id + 1;
@@ -864,33 +646,22 @@ impl SqliteJournal {
         }
         self.compare_with_head(expected_seq - 1, expected_batch - 1)?;
         if prev != head.chain_hash {
-            return Err(JournalError::HeadHashMismatch {
-                last_seq: expected_seq - 1,
-            });
+            return Err(JournalError::HeadHashMismatch { last_seq: expected_seq - 1 });
         }
         if let Some(s) = &snapshot {
             self.check_snapshot_anchor(s)?;
         }
         self.latest_snapshot_seq = self.read_latest_snapshot_seq()?;
-        Ok(Recovery {
-            snapshot,
-            batches,
-            head,
-            verified_records,
-        })
+        Ok(Recovery { snapshot, batches, head, verified_records })
     }
 }
 
 fn validate_config(config: &JournalConfig) -> Result<(), JournalError> {
     if config.keep_snapshots == 0 {
-        return Err(JournalError::ConfigInvalid {
-            reason: "keep_snapshots must be at least 1",
-        });
+        return Err(JournalError::ConfigInvalid { reason: "keep_snapshots must be at least 1" });
     }
     if config.max_batch_records == 0 {
-        return Err(JournalError::ConfigInvalid {
-            reason: "max_batch_records must be at least 1",
-        });
+        return Err(JournalError::ConfigInvalid { reason: "max_batch_records must be at least 1" });
     }
     Ok(())
 }
@@ -900,46 +671,24 @@ fn enforce_pragmas(conn: &Connection) -> Result<(), JournalError> {
     // EXCLUSIVE before WAL: SQLite then keeps the WAL index in heap memory instead of a shared-memory file,
     // and the lock taken at the first write is held until close, so a second server cannot open the
     // journal.
-    let locking: String = conn
-        .pragma_update_and_check(None, "locking_mode", "EXCLUSIVE", |r| r.get(0))
-        .map_err(sql("set locking_mode"))?;
+    let locking: String = conn.pragma_update_and_check(None, "locking_mode", "EXCLUSIVE", |r| r.get(0)).map_err(sql("set locking_mode"))?;
     if !locking.eq_ignore_ascii_case("exclusive") {
-        return Err(JournalError::DurabilitySettingRefused {
-            pragma: "locking_mode",
-            wanted: "exclusive",
-            got: locking,
-        });
+        return Err(JournalError::DurabilitySettingRefused { pragma: "locking_mode", wanted: "exclusive", got: locking });
     }
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(sql("set journal_mode"))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(sql("set journal_mode"))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(JournalError::DurabilitySettingRefused {
-            pragma: "journal_mode",
-            wanted: "wal",
-            got: mode,
-        });
+        return Err(JournalError::DurabilitySettingRefused { pragma: "journal_mode", wanted: "wal", got: mode });
     }
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(sql("set synchronous"))?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(sql("set synchronous"))?;
     // SQLite encodes synchronous as OFF=0, NORMAL=1, FULL=2, EXTRA=3.
-    let sync: i64 = conn
-        .pragma_query_value(None, "synchronous", |r| r.get(0))
-        .map_err(sql("read synchronous"))?;
+    let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).map_err(sql("read synchronous"))?;
     if sync != 2 {
-        return Err(JournalError::DurabilitySettingRefused {
-            pragma: "synchronous",
-            wanted: "2 (FULL)",
-            got: sync.to_string(),
-        });
+        return Err(JournalError::DurabilitySettingRefused { pragma: "synchronous", wanted: "2 (FULL)", got: sync.to_string() });
     }
-    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
-        .map_err(sql("set journal_size_limit"))?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES).map_err(sql("set journal_size_limit"))?;
     // Extra b-tree cell checks catch damaged pages earlier, at a small read cost.
-    conn.pragma_update(None, "cell_size_check", true)
-        .map_err(sql("set cell_size_check"))?;
-    conn.pragma_update(None, "trusted_schema", false)
-        .map_err(sql("set trusted_schema"))?;
+    conn.pragma_update(None, "cell_size_check", true).map_err(sql("set cell_size_check"))?;
+    conn.pragma_update(None, "trusted_schema", false).map_err(sql("set trusted_schema"))?;
     Ok(())
 }
 
@@ -949,26 +698,19 @@ impl JournalStore for SqliteJournal {
             return Err(JournalError::Poisoned);
         }
         self.validate_batch(batch)?;
-        let batch_id = BatchId(self.head.last_batch_id.0.checked_add(1).ok_or(
-            JournalError::CounterOverflow {
-                what: "batch id",
-                value: self.head.last_batch_id.0,
-            },
-        )?);
+        let batch_id = BatchId(
+            self.head
+                .last_batch_id
+                .0
+                .checked_add(1)
+                .ok_or(JournalError::CounterOverflow { what: "batch id", value: self.head.last_batch_id.0 })?,
+        );
         match self.write_batch(batch, batch_id) {
             Ok(head) => {
                 let first_seq = Seq(self.head.last_seq.0 + 1);
-                debug_assert_eq!(
-                    head.last_seq.0 - first_seq.0 + 1,
-                    batch.records.len() as u64
-                );
+                debug_assert_eq!(head.last_seq.0 - first_seq.0 + 1, batch.records.len() as u64);
                 self.head = head;
-                Ok(BatchReceipt {
-                    batch_id,
-                    first_seq,
-                    last_seq: head.last_seq,
-                    chain_hash: head.chain_hash,
-                })
+                Ok(BatchReceipt { batch_id, first_seq, last_seq: head.last_seq, chain_hash: head.chain_hash })
             }
             Err(err) => {
                 self.poisoned = true;
@@ -982,16 +724,10 @@ impl JournalStore for SqliteJournal {
             return Err(JournalError::Poisoned);
         }
         if snapshot.state.len() > self.config.max_snapshot_bytes {
-            return Err(JournalError::SnapshotTooLarge {
-                bytes: snapshot.state.len(),
-                limit: self.config.max_snapshot_bytes,
-            });
+            return Err(JournalError::SnapshotTooLarge { bytes: snapshot.state.len(), limit: self.config.max_snapshot_bytes });
         }
         if snapshot.last_seq <= self.latest_snapshot_seq {
-            return Err(JournalError::SnapshotNotNewer {
-                last_seq: snapshot.last_seq.0,
-                latest_seq: self.latest_snapshot_seq.0,
-            });
+            return Err(JournalError::SnapshotNotNewer { last_seq: snapshot.last_seq.0, latest_seq: self.latest_snapshot_seq.0 });
         }
         let not_at_boundary = |actual: String| JournalError::SnapshotNotAtBatchBoundary {
             batch_id: snapshot.batch_id.0,
@@ -999,10 +735,7 @@ impl JournalStore for SqliteJournal {
             actual,
         };
         if snapshot.batch_id > self.head.last_batch_id || snapshot.batch_id.0 == 0 {
-            return Err(not_at_boundary(format!(
-                "does not exist (last committed batch is {})",
-                self.head.last_batch_id.0
-            )));
+            return Err(not_at_boundary(format!("does not exist (last committed batch is {})", self.head.last_batch_id.0)));
         }
         let batch = {
             let mut stmt = self
@@ -1012,9 +745,7 @@ impl JournalStore for SqliteJournal {
                      WHERE batch_id = ?1",
                 )
                 .map_err(sql("read batch"))?;
-            let mut rows = stmt
-                .query([to_sql_int("batch id", snapshot.batch_id.0)?])
-                .map_err(sql("read batch"))?;
+            let mut rows = stmt.query([to_sql_int("batch id", snapshot.batch_id.0)?]).map_err(sql("read batch"))?;
             match rows.next().map_err(sql("read batch"))? {
                 Some(row) => batch_row(row)?,
                 None => return Err(not_at_boundary("does not exist".into())),
@@ -1024,9 +755,7 @@ impl JournalStore for SqliteJournal {
             return Err(not_at_boundary(format!("ends at seq {}", batch.last_seq)));
         }
         if batch.state_hash != snapshot.state_hash {
-            return Err(JournalError::SnapshotStateHashMismatch {
-                batch_id: snapshot.batch_id.0,
-            });
+            return Err(JournalError::SnapshotStateHashMismatch { batch_id: snapshot.batch_id.0 });
         }
         match self.write_snapshot_tx(snapshot, batch.last_hash) {
             Ok(()) => {
@@ -1054,19 +783,12 @@ impl JournalStore for SqliteJournal {
         }
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT seq, batch_id, prev_hash, hash, command, result FROM records WHERE seq = ?1",
-            )
+            .prepare_cached("SELECT seq, batch_id, prev_hash, hash, command, result FROM records WHERE seq = ?1")
             .map_err(sql("read record"))?;
-        let mut rows = stmt
-            .query([to_sql_int("seq", seq.0)?])
-            .map_err(sql("read record"))?;
+        let mut rows = stmt.query([to_sql_int("seq", seq.0)?]).map_err(sql("read record"))?;
         let Some(row) = rows.next().map_err(sql("read record"))? else {
             // The head says this seq was committed, so its absence is damage, not "not found".
-            return Err(JournalError::RecordMissing {
-                expected_seq: seq.0,
-                found_seq: 0,
-            });
+            return Err(JournalError::RecordMissing { expected_seq: seq.0, found_seq: 0 });
         };
         let rec = record_row(row)?;
         rec.verify_self()?;
@@ -1082,18 +804,10 @@ impl JournalStore for SqliteJournal {
     }
 
     fn stats(&self) -> Result<JournalStats, JournalError> {
-        let snapshot_count: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM snapshots", [], |r| r.get(0))
-            .map_err(sql("count snapshots"))?;
-        let page_count: i64 = self
-            .conn
-            .pragma_query_value(None, "page_count", |r| r.get(0))
-            .map_err(sql("read page_count"))?;
-        let page_size: i64 = self
-            .conn
-            .pragma_query_value(None, "page_size", |r| r.get(0))
-            .map_err(sql("read page_size"))?;
+        let snapshot_count: i64 =
+            self.conn.query_row("SELECT count(*) FROM snapshots", [], |r| r.get(0)).map_err(sql("count snapshots"))?;
+        let page_count: i64 = self.conn.pragma_query_value(None, "page_count", |r| r.get(0)).map_err(sql("read page_count"))?;
+        let page_size: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0)).map_err(sql("read page_size"))?;
         Ok(JournalStats {
             head: self.head,
             snapshot_count: u64::try_from(snapshot_count).unwrap_or(0),

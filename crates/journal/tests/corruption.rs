@@ -7,10 +7,7 @@ use std::path::Path;
 
 use common::{OwnedBatch, Scratch, make_batches, open};
 use journal::chain::{batch_checksum, record_hash, snapshot_checksum};
-use journal::{
-    BatchId, ChainHash, JournalConfig, JournalError, JournalStore, Recovery, Seq, SnapshotIn,
-    SqliteJournal, StateHash,
-};
+use journal::{BatchId, ChainHash, JournalConfig, JournalError, JournalStore, Recovery, Seq, SnapshotIn, SqliteJournal, StateHash};
 use rusqlite::{Connection, params};
 
 /// Six batches of four records (seqs 1..=24), a snapshot after batch 3 (seq 12), journal closed.
@@ -61,84 +58,36 @@ fn recover(path: &Path) -> Result<Recovery, JournalError> {
 fn flipped_command_byte_is_reported_at_its_seq() {
     let s = Scratch::new("flip_command");
     standard_journal(&s);
-    let c = flip(
-        read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 5),
-        10,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE records SET command = ?1 WHERE seq = 5",
-        [c],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 5,
-            batch_id: 2
-        })
-    );
+    let c = flip(read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 5), 10);
+    tamper(&s.db(), "UPDATE records SET command = ?1 WHERE seq = 5", [c]);
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 5, batch_id: 2 }));
 }
 
 #[test]
 fn flipped_result_byte_is_reported_at_its_seq() {
     let s = Scratch::new("flip_result");
     standard_journal(&s);
-    let r = flip(
-        read_blob(&s.db(), "SELECT result FROM records WHERE seq = ?1", 18),
-        0,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE records SET result = ?1 WHERE seq = 18",
-        [r],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 18,
-            batch_id: 5
-        })
-    );
+    let r = flip(read_blob(&s.db(), "SELECT result FROM records WHERE seq = ?1", 18), 0);
+    tamper(&s.db(), "UPDATE records SET result = ?1 WHERE seq = 18", [r]);
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 18, batch_id: 5 }));
 }
 
 #[test]
 fn flipped_hash_byte_is_reported_at_its_seq() {
     let s = Scratch::new("flip_hash");
     standard_journal(&s);
-    let h = flip(
-        read_blob(&s.db(), "SELECT hash FROM records WHERE seq = ?1", 9),
-        31,
-    );
+    let h = flip(read_blob(&s.db(), "SELECT hash FROM records WHERE seq = ?1", 9), 31);
     tamper(&s.db(), "UPDATE records SET hash = ?1 WHERE seq = 9", [h]);
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 9,
-            batch_id: 3
-        })
-    );
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 9, batch_id: 3 }));
 }
 
 #[test]
 fn flipped_prev_hash_byte_is_reported_at_its_seq() {
     let s = Scratch::new("flip_prev_hash");
     standard_journal(&s);
-    let h = flip(
-        read_blob(&s.db(), "SELECT prev_hash FROM records WHERE seq = ?1", 2),
-        0,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE records SET prev_hash = ?1 WHERE seq = 2",
-        [h],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 2,
-            batch_id: 1
-        })
-    );
+    let h = flip(read_blob(&s.db(), "SELECT prev_hash FROM records WHERE seq = ?1", 2), 0);
+    tamper(&s.db(), "UPDATE records SET prev_hash = ?1 WHERE seq = 2", [h]);
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 2, batch_id: 1 }));
 }
 
 #[test]
@@ -146,22 +95,9 @@ fn tampering_with_pre_snapshot_records_is_still_detected() {
     // The snapshot is at seq 12, so seq 3 is not replayed; the full-chain walk still checks it.
     let s = Scratch::new("flip_before_snapshot");
     standard_journal(&s);
-    let c = flip(
-        read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 3),
-        3,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE records SET command = ?1 WHERE seq = 3",
-        [c],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 3,
-            batch_id: 1
-        })
-    );
+    let c = flip(read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 3), 3);
+    tamper(&s.db(), "UPDATE records SET command = ?1 WHERE seq = 3", [c]);
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 3, batch_id: 1 }));
 }
 
 #[test]
@@ -169,13 +105,7 @@ fn record_deleted_from_the_middle_is_reported_as_missing() {
     let s = Scratch::new("delete_middle");
     standard_journal(&s);
     tamper(&s.db(), "DELETE FROM records WHERE seq = 10", []);
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordMissing {
-            expected_seq: 10,
-            found_seq: 11
-        })
-    );
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordMissing { expected_seq: 10, found_seq: 11 }));
 }
 
 #[test]
@@ -185,12 +115,7 @@ fn deleted_last_record_is_reported_as_a_missing_tail() {
     tamper(&s.db(), "DELETE FROM records WHERE seq = 24", []);
     assert_eq!(
         recover(&s.db()),
-        Err(JournalError::TailMissing {
-            head_last_seq: 24,
-            head_last_batch_id: 6,
-            found_last_seq: 23,
-            found_last_batch_id: 6
-        })
+        Err(JournalError::TailMissing { head_last_seq: 24, head_last_batch_id: 6, found_last_seq: 23, found_last_batch_id: 6 })
     );
 }
 
@@ -202,12 +127,7 @@ fn deleted_last_batch_is_reported_as_a_missing_tail() {
     tamper(&s.db(), "DELETE FROM batches WHERE batch_id = 6", []);
     assert_eq!(
         recover(&s.db()),
-        Err(JournalError::TailMissing {
-            head_last_seq: 24,
-            head_last_batch_id: 6,
-            found_last_seq: 20,
-            found_last_batch_id: 5
-        })
+        Err(JournalError::TailMissing { head_last_seq: 24, head_last_batch_id: 6, found_last_seq: 20, found_last_batch_id: 5 })
     );
 }
 
@@ -218,17 +138,7 @@ fn deleted_last_records_of_a_batch_are_reported_as_a_missing_tail() {
     standard_journal(&s);
     tamper(&s.db(), "DELETE FROM records WHERE seq >= 22", []);
     let err = recover(&s.db()).expect_err("must refuse");
-    assert!(
-        matches!(
-            err,
-            JournalError::TailMissing {
-                head_last_seq: 24,
-                found_last_seq: 21,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, JournalError::TailMissing { head_last_seq: 24, found_last_seq: 21, .. }), "{err:?}");
 }
 
 #[test]
@@ -237,33 +147,14 @@ fn swapped_payloads_of_two_records_are_detected() {
     standard_journal(&s);
     let conn = Connection::open(s.db()).expect("raw");
     let row = |seq: i64| -> (Vec<u8>, Vec<u8>) {
-        conn.query_row(
-            "SELECT command, result FROM records WHERE seq = ?1",
-            [seq],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("read")
+        conn.query_row("SELECT command, result FROM records WHERE seq = ?1", [seq], |r| Ok((r.get(0)?, r.get(1)?))).expect("read")
     };
     let (c14, r14) = row(14);
     let (c15, r15) = row(15);
-    conn.execute(
-        "UPDATE records SET command = ?1, result = ?2 WHERE seq = 14",
-        params![c15, r15],
-    )
-    .expect("swap");
-    conn.execute(
-        "UPDATE records SET command = ?1, result = ?2 WHERE seq = 15",
-        params![c14, r14],
-    )
-    .expect("swap");
+    conn.execute("UPDATE records SET command = ?1, result = ?2 WHERE seq = 14", params![c15, r15]).expect("swap");
+    conn.execute("UPDATE records SET command = ?1, result = ?2 WHERE seq = 15", params![c14, r14]).expect("swap");
     drop(conn);
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 14,
-            batch_id: 4
-        })
-    );
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 14, batch_id: 4 }));
 }
 
 #[test]
@@ -279,13 +170,7 @@ fn swapped_whole_rows_are_detected() {
     )
     .expect("swap rows");
     drop(conn);
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::RecordCorrupt {
-            seq: 7,
-            batch_id: 2
-        })
-    );
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 7, batch_id: 2 }));
 }
 
 #[test]
@@ -301,36 +186,16 @@ fn self_consistent_record_that_does_not_link_breaks_the_chain() {
         "UPDATE records SET prev_hash = ?1, hash = ?2, command = ?3, result = ?4 WHERE seq = 6",
         params![&fake_prev.0[..], &h.0[..], &b"forged"[..], &b"ok"[..]],
     );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::ChainBroken {
-            seq: 6,
-            prev_seq: 5
-        })
-    );
+    assert_eq!(recover(&s.db()), Err(JournalError::ChainBroken { seq: 6, prev_seq: 5 }));
 }
 
 #[test]
 fn altered_batch_state_hash_is_reported_by_batch() {
     let s = Scratch::new("batch_state_hash");
     standard_journal(&s);
-    let h = flip(
-        read_blob(
-            &s.db(),
-            "SELECT state_hash FROM batches WHERE batch_id = ?1",
-            4,
-        ),
-        7,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE batches SET state_hash = ?1 WHERE batch_id = 4",
-        [h],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::BatchCorrupt { batch_id: 4 })
-    );
+    let h = flip(read_blob(&s.db(), "SELECT state_hash FROM batches WHERE batch_id = ?1", 4), 7);
+    tamper(&s.db(), "UPDATE batches SET state_hash = ?1 WHERE batch_id = 4", [h]);
+    assert_eq!(recover(&s.db()), Err(JournalError::BatchCorrupt { batch_id: 4 }));
 }
 
 #[test]
@@ -338,36 +203,10 @@ fn batch_row_with_a_wrong_range_is_reported_even_with_a_valid_checksum() {
     let s = Scratch::new("batch_range");
     let batches = standard_journal(&s);
     // Batch 2 claims seqs 6..=8 (really 5..=8); the checksum is recomputed so only the range check fails.
-    let last_hash = ChainHash(
-        read_blob(
-            &s.db(),
-            "SELECT last_hash FROM batches WHERE batch_id = ?1",
-            2,
-        )
-        .try_into()
-        .expect("32 bytes"),
-    );
-    let sum = batch_checksum(
-        BatchId(2),
-        Seq(6),
-        Seq(8),
-        &last_hash,
-        &batches[1].state_hash,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE batches SET first_seq = 6, checksum = ?1 WHERE batch_id = 2",
-        [&sum[..]],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::BatchRangeMismatch {
-            batch_id: 2,
-            first_seq: 6,
-            last_seq: 8,
-            expected_first_seq: 5
-        })
-    );
+    let last_hash = ChainHash(read_blob(&s.db(), "SELECT last_hash FROM batches WHERE batch_id = ?1", 2).try_into().expect("32 bytes"));
+    let sum = batch_checksum(BatchId(2), Seq(6), Seq(8), &last_hash, &batches[1].state_hash);
+    tamper(&s.db(), "UPDATE batches SET first_seq = 6, checksum = ?1 WHERE batch_id = 2", [&sum[..]]);
+    assert_eq!(recover(&s.db()), Err(JournalError::BatchRangeMismatch { batch_id: 2, first_seq: 6, last_seq: 8, expected_first_seq: 5 }));
 }
 
 #[test]
@@ -376,18 +215,8 @@ fn batch_row_with_a_wrong_chain_hash_is_reported_even_with_a_valid_checksum() {
     let batches = standard_journal(&s);
     let wrong = ChainHash([0x11; 32]);
     let sum = batch_checksum(BatchId(2), Seq(5), Seq(8), &wrong, &batches[1].state_hash);
-    tamper(
-        &s.db(),
-        "UPDATE batches SET last_hash = ?1, checksum = ?2 WHERE batch_id = 2",
-        params![&wrong.0[..], &sum[..]],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::BatchHashMismatch {
-            batch_id: 2,
-            last_seq: 8
-        })
-    );
+    tamper(&s.db(), "UPDATE batches SET last_hash = ?1, checksum = ?2 WHERE batch_id = 2", params![&wrong.0[..], &sum[..]]);
+    assert_eq!(recover(&s.db()), Err(JournalError::BatchHashMismatch { batch_id: 2, last_seq: 8 }));
 }
 
 #[test]
@@ -395,41 +224,19 @@ fn batch_deleted_from_the_middle_is_reported_as_missing() {
     let s = Scratch::new("batch_missing");
     standard_journal(&s);
     tamper(&s.db(), "DELETE FROM batches WHERE batch_id = 2", []);
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::BatchMissing {
-            expected_batch_id: 2,
-            found_batch_id: 3
-        })
-    );
+    assert_eq!(recover(&s.db()), Err(JournalError::BatchMissing { expected_batch_id: 2, found_batch_id: 3 }));
 }
 
 #[test]
 fn changed_snapshot_byte_is_reported_as_snapshot_corruption() {
     let s = Scratch::new("snapshot_flip");
     standard_journal(&s);
-    let st = flip(
-        read_blob(
-            &s.db(),
-            "SELECT state FROM snapshots WHERE last_seq = ?1",
-            12,
-        ),
-        4,
-    );
-    tamper(
-        &s.db(),
-        "UPDATE snapshots SET state = ?1 WHERE last_seq = 12",
-        [st],
-    );
-    assert_eq!(
-        recover(&s.db()),
-        Err(JournalError::SnapshotCorrupt { last_seq: 12 })
-    );
+    let st = flip(read_blob(&s.db(), "SELECT state FROM snapshots WHERE last_seq = ?1", 12), 4);
+    tamper(&s.db(), "UPDATE snapshots SET state = ?1 WHERE last_seq = 12", [st]);
+    assert_eq!(recover(&s.db()), Err(JournalError::SnapshotCorrupt { last_seq: 12 }));
     // The documented way out: ignore snapshots and replay the whole log, which is intact.
     let mut j = open(&s.db());
-    let full = j
-        .recover_from_genesis()
-        .expect("full replay still possible");
+    let full = j.recover_from_genesis().expect("full replay still possible");
     assert!(full.snapshot.is_none());
     assert_eq!(full.batches.len(), 6);
 }
@@ -439,35 +246,13 @@ fn snapshot_that_disagrees_with_its_batch_is_reported() {
     // A snapshot with a valid checksum but a state hash that is not the batch's.
     let s = Scratch::new("snapshot_inconsistent");
     standard_journal(&s);
-    let chain = ChainHash(
-        read_blob(
-            &s.db(),
-            "SELECT chain_hash FROM snapshots WHERE last_seq = ?1",
-            12,
-        )
-        .try_into()
-        .expect("32 bytes"),
-    );
+    let chain = ChainHash(read_blob(&s.db(), "SELECT chain_hash FROM snapshots WHERE last_seq = ?1", 12).try_into().expect("32 bytes"));
     let wrong = StateHash([0x22; 32]);
     let state = b"snapshot-state-bytes-after-batch-3";
     let sum = snapshot_checksum(Seq(12), BatchId(3), &wrong, &chain, state);
-    tamper(
-        &s.db(),
-        "UPDATE snapshots SET state_hash = ?1, checksum = ?2 WHERE last_seq = 12",
-        params![&wrong.0[..], &sum[..]],
-    );
+    tamper(&s.db(), "UPDATE snapshots SET state_hash = ?1, checksum = ?2 WHERE last_seq = 12", params![&wrong.0[..], &sum[..]]);
     let err = recover(&s.db()).expect_err("must refuse");
-    assert!(
-        matches!(
-            err,
-            JournalError::SnapshotInconsistent {
-                last_seq: 12,
-                batch_id: 3,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, JournalError::SnapshotInconsistent { last_seq: 12, batch_id: 3, .. }), "{err:?}");
 }
 
 #[test]
@@ -492,11 +277,7 @@ fn records_beyond_the_head_are_reported() {
     // copy of the file).
     let s = Scratch::new("beyond_head");
     standard_journal(&s);
-    let last = ChainHash(
-        read_blob(&s.db(), "SELECT hash FROM records WHERE seq = ?1", 24)
-            .try_into()
-            .expect("32 bytes"),
-    );
+    let last = ChainHash(read_blob(&s.db(), "SELECT hash FROM records WHERE seq = ?1", 24).try_into().expect("32 bytes"));
     let h = record_hash(Seq(25), BatchId(7), &last, b"c", b"r");
     let sh = StateHash([3; 32]);
     let sum = batch_checksum(BatchId(7), Seq(25), Seq(25), &h, &sh);
@@ -512,12 +293,7 @@ fn records_beyond_the_head_are_reported() {
     );
     assert_eq!(
         recover(&s.db()),
-        Err(JournalError::RecordsBeyondHead {
-            head_last_seq: 24,
-            head_last_batch_id: 6,
-            found_last_seq: 25,
-            found_last_batch_id: 7
-        })
+        Err(JournalError::RecordsBeyondHead { head_last_seq: 24, head_last_batch_id: 6, found_last_seq: 25, found_last_batch_id: 7 })
     );
 }
 
@@ -525,31 +301,17 @@ fn records_beyond_the_head_are_reported() {
 fn wrong_format_version_is_refused() {
     let s = Scratch::new("format_version");
     standard_journal(&s);
-    tamper(
-        &s.db(),
-        "UPDATE meta SET value = 99 WHERE key = 'format_version'",
-        [],
-    );
-    assert_eq!(
-        recover(&s.db()).map(|_| ()),
-        Err(JournalError::FormatVersionMismatch {
-            found: 99,
-            supported: journal::FORMAT_VERSION
-        })
-    );
+    tamper(&s.db(), "UPDATE meta SET value = 99 WHERE key = 'format_version'", []);
+    assert_eq!(recover(&s.db()).map(|_| ()), Err(JournalError::FormatVersionMismatch { found: 99, supported: journal::FORMAT_VERSION }));
 }
 
 #[test]
 fn foreign_sqlite_database_is_not_a_journal() {
     let s = Scratch::new("foreign_db");
     let conn = Connection::open(s.db()).expect("raw");
-    conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
-        .expect("create");
+    conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)").expect("create");
     drop(conn);
-    assert!(matches!(
-        recover(&s.db()),
-        Err(JournalError::NotAJournal { .. })
-    ));
+    assert!(matches!(recover(&s.db()), Err(JournalError::NotAJournal { .. })));
 }
 
 #[test]
@@ -557,10 +319,7 @@ fn non_database_file_is_reported_as_corrupt_storage() {
     let s = Scratch::new("garbage_file");
     std::fs::write(s.db(), vec![0x5Au8; 64 * 1024]).expect("write garbage");
     let err = recover(&s.db()).expect_err("must refuse");
-    assert!(
-        matches!(err, JournalError::StorageCorrupt { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, JournalError::StorageCorrupt { .. }), "{err:?}");
     assert!(err.is_corruption());
 }
 
@@ -583,23 +342,14 @@ fn database_truncated_to_half_is_reported_as_corrupt_storage() {
         .expect("snapshot");
     }
     // Closing the last connection checkpoints the WAL into the main file and removes it.
-    assert!(
-        !s.dir.join("journal.sqlite-wal").exists(),
-        "WAL should be checkpointed on close"
-    );
+    assert!(!s.dir.join("journal.sqlite-wal").exists(), "WAL should be checkpointed on close");
     let len = std::fs::metadata(s.db()).expect("metadata").len();
     assert!(len > 200_000, "database unexpectedly small: {len}");
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(s.db())
-        .expect("open file");
+    let f = std::fs::OpenOptions::new().write(true).open(s.db()).expect("open file");
     f.set_len(len / 2).expect("truncate");
     drop(f);
     let err = recover(&s.db()).expect_err("must refuse");
-    assert!(
-        matches!(err, JournalError::StorageCorrupt { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, JournalError::StorageCorrupt { .. }), "{err:?}");
 }
 
 #[test]

@@ -55,24 +55,14 @@ fn crash_at(failpoint: &str, nth: u64) -> Scratch {
         .current_dir(&scratch.dir)
         .output()
         .expect("spawn child");
-    assert!(
-        !output.status.success(),
-        "child was expected to abort at {failpoint}:{nth} but exited normally"
-    );
+    assert!(!output.status.success(), "child was expected to abort at {failpoint}:{nth} but exited normally");
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            output.status.signal(),
-            Some(6),
-            "child should die of SIGABRT: {output:?}"
-        );
+        assert_eq!(output.status.signal(), Some(6), "child should die of SIGABRT: {output:?}");
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!("failpoint {failpoint} hit {nth}")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("failpoint {failpoint} hit {nth}")), "{stderr}");
     scratch
 }
 

@@ -17,23 +17,12 @@ struct Step {
 
 fn step() -> impl Strategy<Value = Step> {
     (
-        prop::collection::vec(
-            (
-                prop::collection::vec(any::<u8>(), 0..48),
-                prop::collection::vec(any::<u8>(), 0..24),
-            ),
-            1..6,
-        ),
+        prop::collection::vec((prop::collection::vec(any::<u8>(), 0..48), prop::collection::vec(any::<u8>(), 0..24)), 1..6),
         any::<[u8; 32]>(),
         prop::option::weighted(0.3, prop::collection::vec(any::<u8>(), 0..64)),
         prop::bool::weighted(0.2),
     )
-        .prop_map(|(records, state_hash, snapshot, reopen)| Step {
-            records,
-            state_hash,
-            snapshot,
-            reopen,
-        })
+        .prop_map(|(records, state_hash, snapshot, reopen)| Step { records, state_hash, snapshot, reopen })
 }
 
 proptest! {

@@ -16,10 +16,7 @@ fn bytes(hex: &str) -> Vec<u8> {
         return Vec::new();
     }
     assert!(hex.len().is_multiple_of(2), "odd hex length");
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit")).collect()
 }
 
 fn h32(hex: &str) -> [u8; 32] {
@@ -52,12 +49,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let mut f = Fixture {
-        records: vec![],
-        batches: vec![],
-        snapshots: vec![],
-        heads: vec![],
-    };
+    let mut f = Fixture { records: vec![], batches: vec![], snapshots: vec![], heads: vec![] };
     for line in FIXTURE.lines().filter(|l| !l.trim().is_empty()) {
         let t: Vec<&str> = line.split_whitespace().collect();
         match t[0] {
@@ -69,22 +61,8 @@ fn fixture() -> Fixture {
                 result: bytes(t[5]),
                 hash: h32(t[6]),
             }),
-            "batch" => f.batches.push((
-                num(t[1]),
-                num(t[2]),
-                num(t[3]),
-                h32(t[4]),
-                h32(t[5]),
-                h32(t[6]),
-            )),
-            "snapshot" => f.snapshots.push((
-                num(t[1]),
-                num(t[2]),
-                h32(t[3]),
-                h32(t[4]),
-                bytes(t[5]),
-                h32(t[6]),
-            )),
+            "batch" => f.batches.push((num(t[1]), num(t[2]), num(t[3]), h32(t[4]), h32(t[5]), h32(t[6]))),
+            "snapshot" => f.snapshots.push((num(t[1]), num(t[2]), h32(t[3]), h32(t[4]), bytes(t[5]), h32(t[6]))),
             "head" => f.heads.push((num(t[1]), num(t[2]), h32(t[3]), h32(t[4]))),
             other => panic!("unknown fixture line kind {other}"),
         }
@@ -98,40 +76,19 @@ fn fixture() -> Fixture {
 fn pure_hash_functions_match_the_python_reference() {
     let f = fixture();
     for r in &f.records {
-        let got = record_hash(
-            Seq(r.seq),
-            BatchId(r.batch_id),
-            &ChainHash(r.prev),
-            &r.command,
-            &r.result,
-        );
+        let got = record_hash(Seq(r.seq), BatchId(r.batch_id), &ChainHash(r.prev), &r.command, &r.result);
         assert_eq!(got.0, r.hash, "record {}", r.seq);
     }
     for &(id, first, last, last_hash, state_hash, sum) in &f.batches {
-        let got = batch_checksum(
-            BatchId(id),
-            Seq(first),
-            Seq(last),
-            &ChainHash(last_hash),
-            &StateHash(state_hash),
-        );
+        let got = batch_checksum(BatchId(id), Seq(first), Seq(last), &ChainHash(last_hash), &StateHash(state_hash));
         assert_eq!(got, sum, "batch {id}");
     }
     for (last_seq, batch_id, state_hash, chain_hash, state, sum) in &f.snapshots {
-        let got = snapshot_checksum(
-            Seq(*last_seq),
-            BatchId(*batch_id),
-            &StateHash(*state_hash),
-            &ChainHash(*chain_hash),
-            state,
-        );
+        let got = snapshot_checksum(Seq(*last_seq), BatchId(*batch_id), &StateHash(*state_hash), &ChainHash(*chain_hash), state);
         assert_eq!(&got, sum, "snapshot {last_seq}");
     }
     for &(last_seq, batch_id, hash, sum) in &f.heads {
-        assert_eq!(
-            head_checksum(Seq(last_seq), BatchId(batch_id), &ChainHash(hash)),
-            sum
-        );
+        assert_eq!(head_checksum(Seq(last_seq), BatchId(batch_id), &ChainHash(hash)), sum);
     }
 }
 
@@ -155,49 +112,28 @@ fn stored_rows_match_the_python_reference() {
             assert_eq!(receipt.batch_id, BatchId(id));
             assert_eq!(receipt.chain_hash.0, last_hash, "batch {id} head");
             for (last_seq, batch_id, sh, _, state, _) in f.snapshots.iter().filter(|s| s.1 == id) {
-                j.write_snapshot(&SnapshotIn {
-                    last_seq: Seq(*last_seq),
-                    batch_id: BatchId(*batch_id),
-                    state_hash: StateHash(*sh),
-                    state,
-                })
-                .expect("snapshot");
+                j.write_snapshot(&SnapshotIn { last_seq: Seq(*last_seq), batch_id: BatchId(*batch_id), state_hash: StateHash(*sh), state })
+                    .expect("snapshot");
             }
         }
     }
     let conn = rusqlite::Connection::open(scratch.db()).expect("raw");
     for r in &f.records {
         let (prev, hash): (Vec<u8>, Vec<u8>) = conn
-            .query_row(
-                "SELECT prev_hash, hash FROM records WHERE seq = ?1",
-                [r.seq as i64],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+            .query_row("SELECT prev_hash, hash FROM records WHERE seq = ?1", [r.seq as i64], |row| Ok((row.get(0)?, row.get(1)?)))
             .expect("record row");
         assert_eq!(prev, r.prev, "prev_hash of {}", r.seq);
         assert_eq!(hash, r.hash, "hash of {}", r.seq);
     }
     for &(id, .., sum) in &f.batches {
-        let stored: Vec<u8> = conn
-            .query_row(
-                "SELECT checksum FROM batches WHERE batch_id = ?1",
-                [id as i64],
-                |row| row.get(0),
-            )
-            .expect("batch row");
+        let stored: Vec<u8> =
+            conn.query_row("SELECT checksum FROM batches WHERE batch_id = ?1", [id as i64], |row| row.get(0)).expect("batch row");
         assert_eq!(stored, sum, "batch {id} checksum");
     }
     let (last_seq, .., snap_sum) = &f.snapshots[0];
-    let stored: Vec<u8> = conn
-        .query_row(
-            "SELECT checksum FROM snapshots WHERE last_seq = ?1",
-            [*last_seq as i64],
-            |row| row.get(0),
-        )
-        .expect("snapshot row");
+    let stored: Vec<u8> =
+        conn.query_row("SELECT checksum FROM snapshots WHERE last_seq = ?1", [*last_seq as i64], |row| row.get(0)).expect("snapshot row");
     assert_eq!(&stored, snap_sum);
-    let head_sum: Vec<u8> = conn
-        .query_row("SELECT checksum FROM head", [], |row| row.get(0))
-        .expect("head row");
+    let head_sum: Vec<u8> = conn.query_row("SELECT checksum FROM head", [], |row| row.get(0)).expect("head row");
     assert_eq!(head_sum, f.heads[0].3);
 }

@@ -5,8 +5,7 @@ mod common;
 use common::{OwnedBatch, Scratch, assert_batches_eq, make_batches, open};
 use journal::chain::record_hash;
 use journal::{
-    BatchId, BatchIn, GENESIS_HASH, JournalConfig, JournalError, JournalStore, RecordIn, Seq,
-    SnapshotIn, SqliteJournal, StateHash,
+    BatchId, BatchIn, GENESIS_HASH, JournalConfig, JournalError, JournalStore, RecordIn, Seq, SnapshotIn, SqliteJournal, StateHash,
 };
 
 #[test]
@@ -21,13 +20,8 @@ fn round_trip_with_snapshot_and_reopen() {
         for (i, b) in batches.iter().enumerate() {
             receipts.push(b.append(&mut j).expect("append"));
             if i == 2 {
-                j.write_snapshot(&SnapshotIn {
-                    last_seq: Seq(9),
-                    batch_id: BatchId(3),
-                    state_hash: b.state_hash,
-                    state: &snapshot_state,
-                })
-                .expect("snapshot");
+                j.write_snapshot(&SnapshotIn { last_seq: Seq(9), batch_id: BatchId(3), state_hash: b.state_hash, state: &snapshot_state })
+                    .expect("snapshot");
             }
         }
         assert_eq!(j.last_seq(), Seq(23));
@@ -111,10 +105,7 @@ fn result_of_returns_the_committed_record() {
 #[test]
 fn empty_payloads_round_trip() {
     let scratch = Scratch::new("empty_payloads");
-    let batch = OwnedBatch {
-        records: vec![(1, Vec::new(), Vec::new()), (2, b"x".to_vec(), Vec::new())],
-        state_hash: StateHash([9; 32]),
-    };
+    let batch = OwnedBatch { records: vec![(1, Vec::new(), Vec::new()), (2, b"x".to_vec(), Vec::new())], state_hash: StateHash([9; 32]) };
     {
         let mut j = open(&scratch.db());
         batch.append(&mut j).expect("append");
@@ -127,85 +118,28 @@ fn empty_payloads_round_trip() {
 #[test]
 fn append_rejects_bad_batches_without_writing() {
     let scratch = Scratch::new("bad_batches");
-    let config = JournalConfig {
-        max_batch_records: 3,
-        max_command_bytes: 10,
-        max_result_bytes: 5,
-        ..JournalConfig::default()
-    };
+    let config = JournalConfig { max_batch_records: 3, max_command_bytes: 10, max_result_bytes: 5, ..JournalConfig::default() };
     let mut j = SqliteJournal::open(scratch.db(), config).expect("open");
     let sh = StateHash([1; 32]);
-    let rec = |seq, command: &'static [u8], result: &'static [u8]| RecordIn {
-        seq: Seq(seq),
-        command,
-        result,
-    };
-    let append = |j: &mut SqliteJournal, records: &[RecordIn<'_>]| {
-        j.append_batch(&BatchIn {
-            records,
-            state_hash: sh,
-        })
-    };
+    let rec = |seq, command: &'static [u8], result: &'static [u8]| RecordIn { seq: Seq(seq), command, result };
+    let append = |j: &mut SqliteJournal, records: &[RecordIn<'_>]| j.append_batch(&BatchIn { records, state_hash: sh });
     assert_eq!(append(&mut j, &[]), Err(JournalError::EmptyBatch));
-    assert_eq!(
-        append(&mut j, &[rec(2, b"a", b"b")]),
-        Err(JournalError::SeqNotContiguous {
-            index: 0,
-            expected: 1,
-            got: 2
-        })
-    );
+    assert_eq!(append(&mut j, &[rec(2, b"a", b"b")]), Err(JournalError::SeqNotContiguous { index: 0, expected: 1, got: 2 }));
     assert_eq!(
         append(&mut j, &[rec(1, b"a", b"b"), rec(3, b"a", b"b")]),
-        Err(JournalError::SeqNotContiguous {
-            index: 1,
-            expected: 2,
-            got: 3
-        })
+        Err(JournalError::SeqNotContiguous { index: 1, expected: 2, got: 3 })
     );
     assert_eq!(
-        append(
-            &mut j,
-            &[
-                rec(1, b"a", b"b"),
-                rec(2, b"a", b"b"),
-                rec(3, b"a", b"b"),
-                rec(4, b"a", b"b")
-            ]
-        ),
-        Err(JournalError::BatchTooLarge {
-            records: 4,
-            limit: 3
-        })
+        append(&mut j, &[rec(1, b"a", b"b"), rec(2, b"a", b"b"), rec(3, b"a", b"b"), rec(4, b"a", b"b")]),
+        Err(JournalError::BatchTooLarge { records: 4, limit: 3 })
     );
-    assert_eq!(
-        append(&mut j, &[rec(1, b"0123456789X", b"b")]),
-        Err(JournalError::CommandTooLarge {
-            seq: 1,
-            bytes: 11,
-            limit: 10
-        })
-    );
-    assert_eq!(
-        append(&mut j, &[rec(1, b"a", b"012345")]),
-        Err(JournalError::ResultTooLarge {
-            seq: 1,
-            bytes: 6,
-            limit: 5
-        })
-    );
+    assert_eq!(append(&mut j, &[rec(1, b"0123456789X", b"b")]), Err(JournalError::CommandTooLarge { seq: 1, bytes: 11, limit: 10 }));
+    assert_eq!(append(&mut j, &[rec(1, b"a", b"012345")]), Err(JournalError::ResultTooLarge { seq: 1, bytes: 6, limit: 5 }));
     // Nothing was written, and the journal still accepts a good batch.
     assert_eq!(j.last_seq(), Seq(0));
     let r = append(&mut j, &[rec(1, b"a", b"b")]).expect("good batch");
     assert_eq!(r.batch_id, BatchId(1));
-    assert_eq!(
-        append(&mut j, &[rec(1, b"a", b"b")]),
-        Err(JournalError::SeqNotContiguous {
-            index: 0,
-            expected: 2,
-            got: 1
-        })
-    );
+    assert_eq!(append(&mut j, &[rec(1, b"a", b"b")]), Err(JournalError::SeqNotContiguous { index: 0, expected: 2, got: 1 }));
 }
 
 #[test]
@@ -216,46 +150,25 @@ fn snapshot_must_sit_on_a_batch_boundary_and_match_its_state_hash() {
     for b in &batches {
         b.append(&mut j).expect("append");
     }
-    let snap = |last_seq, batch_id, state_hash| SnapshotIn {
-        last_seq: Seq(last_seq),
-        batch_id: BatchId(batch_id),
-        state_hash,
-        state: b"s",
-    };
+    let snap =
+        |last_seq, batch_id, state_hash| SnapshotIn { last_seq: Seq(last_seq), batch_id: BatchId(batch_id), state_hash, state: b"s" };
     assert!(matches!(
         j.write_snapshot(&snap(2, 1, batches[0].state_hash)),
-        Err(JournalError::SnapshotNotAtBatchBoundary {
-            batch_id: 1,
-            last_seq: 2,
-            ..
-        })
+        Err(JournalError::SnapshotNotAtBatchBoundary { batch_id: 1, last_seq: 2, .. })
     ));
     assert!(matches!(
         j.write_snapshot(&snap(5, 3, batches[1].state_hash)),
         Err(JournalError::SnapshotNotAtBatchBoundary { batch_id: 3, .. })
     ));
-    assert_eq!(
-        j.write_snapshot(&snap(3, 1, batches[1].state_hash)),
-        Err(JournalError::SnapshotStateHashMismatch { batch_id: 1 })
-    );
-    j.write_snapshot(&snap(5, 2, batches[1].state_hash))
-        .expect("good snapshot");
-    assert_eq!(
-        j.write_snapshot(&snap(3, 1, batches[0].state_hash)),
-        Err(JournalError::SnapshotNotNewer {
-            last_seq: 3,
-            latest_seq: 5
-        })
-    );
+    assert_eq!(j.write_snapshot(&snap(3, 1, batches[1].state_hash)), Err(JournalError::SnapshotStateHashMismatch { batch_id: 1 }));
+    j.write_snapshot(&snap(5, 2, batches[1].state_hash)).expect("good snapshot");
+    assert_eq!(j.write_snapshot(&snap(3, 1, batches[0].state_hash)), Err(JournalError::SnapshotNotNewer { last_seq: 3, latest_seq: 5 }));
 }
 
 #[test]
 fn old_snapshots_are_pruned_to_the_configured_count() {
     let scratch = Scratch::new("snapshot_prune");
-    let config = JournalConfig {
-        keep_snapshots: 2,
-        ..JournalConfig::default()
-    };
+    let config = JournalConfig { keep_snapshots: 2, ..JournalConfig::default() };
     let mut j = SqliteJournal::open(scratch.db(), config).expect("open");
     let batches = make_batches(1, &[1, 1, 1, 1], 6);
     for (i, b) in batches.iter().enumerate() {
@@ -294,23 +207,15 @@ fn durability_pragmas_are_in_force() {
     drop(open(&scratch.db()));
     // WAL mode is persistent in the file; a plain connection sees it.
     let conn = rusqlite::Connection::open(scratch.db()).expect("open raw");
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .expect("journal_mode");
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
 }
 
 #[test]
 fn invalid_config_is_refused() {
     let scratch = Scratch::new("config");
-    let config = JournalConfig {
-        keep_snapshots: 0,
-        ..JournalConfig::default()
-    };
-    assert!(matches!(
-        SqliteJournal::open(scratch.db(), config),
-        Err(JournalError::ConfigInvalid { .. })
-    ));
+    let config = JournalConfig { keep_snapshots: 0, ..JournalConfig::default() };
+    assert!(matches!(SqliteJournal::open(scratch.db(), config), Err(JournalError::ConfigInvalid { .. })));
 }
 
 #[test]
