@@ -105,9 +105,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.dvol_overlap_hours,
         p.dvol_over_realised.unwrap_or(f64::NAN)
     );
-    println!("- DAI before 2019-11-22: 1 + {:.4} x (USDC - 1)", p.dai_beta_on_usdc.unwrap_or(f64::NAN));
-    println!("- UST before 2020-11-25: 1 - {:.4} x |DAI - 1|", p.ust_beta_on_dai.unwrap_or(f64::NAN));
-    println!("- stETH/ETH before 2020-12-23: 1 - {:.4} x |DAI - 1|", p.steth_beta_on_dai_abs.unwrap_or(f64::NAN));
+    let b = p.peg_proxy_beta;
+    println!(
+        "- DAI before 2019-11-22: 1 + {b:.2} x (USDC - 1) (tail ratio, not used: {:.2})",
+        p.dai_on_usdc_tail_ratio.unwrap_or(f64::NAN)
+    );
+    println!("- UST before 2020-11-25: 1 - {b:.2} x |DAI - 1| (tail ratio, not used: {:.2})", p.ust_on_dai_tail_ratio.unwrap_or(f64::NAN));
+    println!(
+        "- stETH/ETH before 2020-12-23: 1 - {b:.2} x |DAI - 1| (tail ratio, not used: {:.2})",
+        p.steth_on_dai_tail_ratio.unwrap_or(f64::NAN)
+    );
     for (f, side, b) in &p.price_betas {
         println!("- `{f}` {side} its data: ETH log-return x {b:.4}");
     }

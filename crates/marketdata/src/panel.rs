@@ -127,19 +127,21 @@ pub struct ProxyParams {
     pub steth_untrusted_median_days: usize,
     /// Clamp for the vol-ratio betas of price proxies.
     pub price_beta_clamp: (f64, f64),
-    /// Clamp for the std-ratio betas of peg proxies.
-    pub peg_beta_clamp: (f64, f64),
     /// EWMA used for realised-vol proxies (DVOL before launch, ETH implied vol).
     pub realised_vol_ewma: EwmaParams,
     /// Output: per price factor, `(factor, side, beta)` of the ETH-scaled proxy; side is
     /// `before` (leading gap) or `after` (trailing gap).
     pub price_betas: Vec<(String, String, f64)>,
-    /// Output: DAI = 1 + beta * (USDC - 1) before DAI data (tail-matched over DAI's first year).
-    pub dai_beta_on_usdc: Option<f64>,
-    /// Output: UST = 1 - beta * |DAI - 1| before UST data (tail-matched over UST's first year).
-    pub ust_beta_on_dai: Option<f64>,
-    /// Output: stETH/ETH = 1 - beta * |DAI - 1| before stETH data (tail-matched over the trusted period).
-    pub steth_beta_on_dai_abs: Option<f64>,
+    /// Scale of the peg proxies built from another stablecoin (DAI from USDC, UST and stETH/ETH
+    /// from DAI). 1.0: the source's dislocation is carried over unscaled (see the tail-ratio
+    /// diagnostics for why a fitted scale was rejected).
+    pub peg_proxy_beta: f64,
+    /// Diagnostic (not used): max |DAI - 1| / max |USDC - 1| over DAI's first year.
+    pub dai_on_usdc_tail_ratio: Option<f64>,
+    /// Diagnostic (not used): max UST discount / max |DAI - 1| over UST's first year.
+    pub ust_on_dai_tail_ratio: Option<f64>,
+    /// Diagnostic (not used): max stETH discount / max |DAI - 1| over the trusted stETH period.
+    pub steth_on_dai_tail_ratio: Option<f64>,
     /// Output: mean of DVOL / EWMA realised vol of BTC over the overlap; DVOL proxy multiplier.
     pub dvol_over_realised: Option<f64>,
     /// Output: number of hourly points in the DVOL/realised overlap.
@@ -155,12 +157,12 @@ impl Default for ProxyParams {
             steth_trusted_from: Hour::from_ymdh(2022, 1, 1, 0),
             steth_untrusted_median_days: 7,
             price_beta_clamp: (0.5, 3.0),
-            peg_beta_clamp: (0.25, 10.0),
             realised_vol_ewma: EwmaParams::default(),
             price_betas: Vec::new(),
-            dai_beta_on_usdc: None,
-            ust_beta_on_dai: None,
-            steth_beta_on_dai_abs: None,
+            peg_proxy_beta: 1.0,
+            dai_on_usdc_tail_ratio: None,
+            ust_on_dai_tail_ratio: None,
+            steth_on_dai_tail_ratio: None,
             dvol_over_realised: None,
             dvol_overlap_hours: 0,
         }
@@ -309,10 +311,12 @@ fn daily_changes(a: &[f64], b: &[f64], from: usize, to: usize, f: impl Fn(f64) -
     (ra, rb)
 }
 
-/// Tail-matched peg scaling: the largest deviation from 1 of `target` (only its discount when
-/// `discount_only`) divided by the largest absolute deviation of `source`, over `[from, to)` where
-/// both exist. The proxy then reproduces the target's worst observed dislocation when the source is
-/// at its worst; a ratio of standard deviations would instead be dominated by quote noise.
+/// Tail ratio, a diagnostic of peg proxies: the largest deviation from 1 of `target` (only its
+/// discount when `discount_only`) divided by the largest absolute deviation of `source`, over
+/// `[from, to)` where both exist. A proxy scaled by it would reproduce the target's worst
+/// dislocation, but the sources were far noisier before the target existed than during the overlap
+/// (DAI's daily changes had a 1.3% standard deviation in 2020, 0.2% in 2021), so the scaled path
+/// would be mostly amplified noise; the proxies therefore use `peg_proxy_beta` (1.0).
 fn tail_ratio(target: &[f64], source: &[f64], from: usize, to: usize, discount_only: bool) -> f64 {
     let (mut mt, mut ms) = (0.0f64, 0.0f64);
     for i in from..to.min(target.len()) {
@@ -425,8 +429,8 @@ impl FactorPanel {
         if let Some(f) = dai.first()
             && f > 0
         {
-            let beta = clamp_beta(tail_ratio(&dai.v, &usdc_c.v, f, f + YEAR_HOURS, false), pp.peg_beta_clamp);
-            pp.dai_beta_on_usdc = Some(beta);
+            pp.dai_on_usdc_tail_ratio = Some(tail_ratio(&dai.v, &usdc_c.v, f, f + YEAR_HOURS, false));
+            let beta = pp.peg_proxy_beta;
             for i in 0..f {
                 dai.v[i] = 1.0 + beta * (usdc_c.v[i] - 1.0);
                 dai.s[i] = Source::Proxy;
@@ -447,8 +451,8 @@ impl FactorPanel {
             && f > 0
         {
             // An algorithmic stablecoin fails by losing value, so the proxy is a discount.
-            let beta = clamp_beta(tail_ratio(&ust.v, &dai.v, f, f + YEAR_HOURS, true), pp.peg_beta_clamp);
-            pp.ust_beta_on_dai = Some(beta);
+            pp.ust_on_dai_tail_ratio = Some(tail_ratio(&ust.v, &dai.v, f, f + YEAR_HOURS, true));
+            let beta = pp.peg_proxy_beta;
             for i in 0..f {
                 ust.v[i] = 1.0 - beta * (dai.v[i] - 1.0).abs();
                 ust.s[i] = Source::Proxy;
@@ -470,8 +474,8 @@ impl FactorPanel {
             && f > 0
         {
             let from = ((pp.steth_trusted_from.0 - start.0).max(0)) as usize;
-            let beta = clamp_beta(tail_ratio(&steth.v, &dai.v, from, n, true), pp.peg_beta_clamp);
-            pp.steth_beta_on_dai_abs = Some(beta);
+            pp.steth_on_dai_tail_ratio = Some(tail_ratio(&steth.v, &dai.v, from, n, true));
+            let beta = pp.peg_proxy_beta;
             for i in 0..f {
                 steth.v[i] = 1.0 - beta * (dai.v[i] - 1.0).abs();
                 steth.s[i] = Source::Proxy;
