@@ -56,5 +56,10 @@ fn append_throughput(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, append_throughput);
+/// Cost of an unarmed failpoint, which sits on the journal's hot path.
+fn failpoint_unarmed(c: &mut Criterion) {
+    c.bench_function("failpoint_hit_unarmed", |b| b.iter(|| journal::failpoint::hit(black_box("journal.before_commit"))));
+}
+
+criterion_group!(benches, append_throughput, failpoint_unarmed);
 criterion_main!(benches);

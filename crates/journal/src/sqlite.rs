@@ -325,9 +325,14 @@ impl SqliteJournal {
             self.conn.query_row("SELECT max(batch_id) FROM batches", [], |r| r.get(0)).map_err(sql("read last batch"))?;
         let (found_seq, found_hash) = match last {
             None => (0u64, GENESIS_HASH.0.to_vec()),
-            Some((seq, hash)) => (u64::try_from(seq).unwrap_or(0), hash),
+            Some((seq, hash)) => {
+                (u64::try_from(seq).map_err(|_| JournalError::RowMalformed { table: "records", key: 0, column: "seq" })?, hash)
+            }
         };
-        let found_batch = last_batch.and_then(|b| u64::try_from(b).ok()).unwrap_or(0);
+        let found_batch = match last_batch {
+            None => 0,
+            Some(b) => u64::try_from(b).map_err(|_| JournalError::RowMalformed { table: "batches", key: 0, column: "batch_id" })?,
+        };
         self.compare_with_head(found_seq, found_batch)?;
         if found_hash[..] != self.head.chain_hash.0[..] {
             return Err(JournalError::HeadHashMismatch { last_seq: found_seq });
@@ -814,5 +819,60 @@ impl JournalStore for SqliteJournal {
             latest_snapshot_seq: self.latest_snapshot_seq,
             storage_bytes: u64::try_from(page_count.saturating_mul(page_size)).unwrap_or(0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::RecordIn;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("clearhouse-journal-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    fn append(j: &mut SqliteJournal, first: u64, n: usize, payload: &[u8]) -> Result<BatchReceipt, JournalError> {
+        let records: Vec<RecordIn<'_>> = (0..n).map(|i| RecordIn { seq: Seq(first + i as u64), command: payload, result: b"ok" }).collect();
+        j.append_batch(&BatchIn { records: &records, state_hash: StateHash([first as u8; 32]) })
+    }
+
+    #[test]
+    fn storage_failure_poisons_writes_and_leaves_the_batch_out() {
+        let dir = scratch("poison");
+        let path = dir.join("j.sqlite");
+        {
+            let mut j = SqliteJournal::open(&path, JournalConfig::default()).expect("open");
+            append(&mut j, 1, 2, b"small").expect("first batch");
+            // Cap the file at its current size so the next large batch runs out of space mid-transaction.
+            let pages: i64 = j.conn.pragma_query_value(None, "page_count", |r| r.get(0)).expect("page_count");
+            j.conn.pragma_update(None, "max_page_count", pages).expect("max_page_count");
+            let big = vec![0x33u8; 64 * 1024];
+            let err = append(&mut j, 3, 8, &big).expect_err("must run out of space");
+            assert!(matches!(err, JournalError::StorageFull { .. }), "{err:?}");
+            assert_eq!(append(&mut j, 3, 1, b"small"), Err(JournalError::Poisoned));
+            assert_eq!(j.last_seq(), Seq(2));
+        }
+        let mut j = SqliteJournal::open(&path, JournalConfig::default()).expect("reopen");
+        let rec = j.recover().expect("recover");
+        assert_eq!(rec.head.last_seq, Seq(2));
+        assert_eq!(rec.batches.len(), 1);
+        append(&mut j, 3, 1, b"small").expect("writes resume after reopen");
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pragmas_read_back_as_enforced() {
+        let dir = scratch("pragmas");
+        let j = SqliteJournal::open(dir.join("j.sqlite"), JournalConfig::default()).expect("open");
+        let mode: String = j.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("mode");
+        let sync: i64 = j.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("sync");
+        let locking: String = j.conn.pragma_query_value(None, "locking_mode", |r| r.get(0)).expect("locking");
+        assert_eq!((mode.as_str(), sync, locking.as_str()), ("wal", 2, "exclusive"));
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -370,3 +370,64 @@ fn zeroed_page_in_the_middle_is_reported_as_corrupt_storage() {
     let err = recover(&s.db()).expect_err("must refuse");
     assert!(err.is_corruption(), "{err:?}");
 }
+
+#[test]
+fn tail_only_verification_skips_pre_snapshot_records_but_checks_the_tail() {
+    let config = JournalConfig { verify_full_chain: false, ..JournalConfig::default() };
+    let open_tail_only = |p: &Path| SqliteJournal::open(p, config).and_then(|mut j| j.recover());
+    // Damage before the snapshot (seq 3) is out of scope of a tail-only check: recovery succeeds and
+    // verifies only the 12 tail records...
+    let s = Scratch::new("tail_only_before");
+    standard_journal(&s);
+    let c = flip(read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 3), 3);
+    tamper(&s.db(), "UPDATE records SET command = ?1 WHERE seq = 3", [c]);
+    let rec = open_tail_only(&s.db()).expect("tail-only recovery ignores pre-snapshot records");
+    assert_eq!(rec.verified_records, 12);
+    assert_eq!(rec.batches.len(), 3);
+    // ...while the default configuration refuses the same file.
+    assert_eq!(recover(&s.db()), Err(JournalError::RecordCorrupt { seq: 3, batch_id: 1 }));
+
+    // Damage after the snapshot is caught either way.
+    let s = Scratch::new("tail_only_after");
+    standard_journal(&s);
+    let c = flip(read_blob(&s.db(), "SELECT result FROM records WHERE seq = ?1", 13), 1);
+    tamper(&s.db(), "UPDATE records SET result = ?1 WHERE seq = 13", [c]);
+    assert_eq!(open_tail_only(&s.db()), Err(JournalError::RecordCorrupt { seq: 13, batch_id: 4 }));
+}
+
+#[test]
+fn first_tail_record_must_link_to_the_snapshot_in_tail_only_mode() {
+    let config = JournalConfig { verify_full_chain: false, ..JournalConfig::default() };
+    let s = Scratch::new("tail_only_link");
+    standard_journal(&s);
+    let fake_prev = ChainHash([0xCD; 32]);
+    let h = record_hash(Seq(13), BatchId(4), &fake_prev, b"forged", b"ok");
+    tamper(
+        &s.db(),
+        "UPDATE records SET prev_hash = ?1, hash = ?2, command = ?3, result = ?4 WHERE seq = 13",
+        params![&fake_prev.0[..], &h.0[..], &b"forged"[..], &b"ok"[..]],
+    );
+    let got = SqliteJournal::open(s.db(), config).and_then(|mut j| j.recover());
+    assert_eq!(got, Err(JournalError::ChainBroken { seq: 13, prev_seq: 12 }));
+}
+
+#[test]
+fn recovery_tail_longer_than_the_limit_is_refused() {
+    let s = Scratch::new("tail_limit");
+    standard_journal(&s);
+    let config = JournalConfig { max_recovery_tail_records: 5, ..JournalConfig::default() };
+    let got = SqliteJournal::open(s.db(), config).and_then(|mut j| j.recover());
+    assert_eq!(got, Err(JournalError::RecoveryTailTooLong { records: 12, limit: 5 }));
+}
+
+#[test]
+fn result_of_refuses_a_damaged_record() {
+    let s = Scratch::new("result_of_damaged");
+    let batches = standard_journal(&s);
+    let c = flip(read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 7), 0);
+    tamper(&s.db(), "UPDATE records SET command = ?1 WHERE seq = 7", [c]);
+    let j = open(&s.db());
+    assert_eq!(j.result_of(Seq(7)), Err(JournalError::RecordCorrupt { seq: 7, batch_id: 2 }));
+    let ok = j.result_of(Seq(8)).expect("undamaged record").expect("present");
+    assert_eq!(ok.result, batches[1].records[3].2);
+}
