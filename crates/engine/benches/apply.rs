@@ -24,7 +24,7 @@ fn setup(accounts: u64) -> (Engine, Vec<Envelope>) {
     let transfers = (0..100_000u64)
         .map(|k| {
             let i = k % accounts;
-            let (from, to) = if (k / accounts) % 2 == 0 { ("main", "hedge") } else { ("hedge", "main") };
+            let (from, to) = if (k / accounts).is_multiple_of(2) { ("main", "hedge") } else { ("hedge", "main") };
             next(Command::Transfer { from: format!("t{i}/{from}"), to: format!("t{i}/{to}"), asset: "USDC".into(), amount: "1.25".into() })
         })
         .collect();

@@ -24,18 +24,45 @@ pub enum Command {
         sub: String,
     },
     /// Credits coins that arrived at `custodian`; idempotent on `external_ref` (e.g. a tx hash).
-    Deposit { account: String, asset: String, amount: String, custodian: String, external_ref: String },
+    Deposit {
+        account: String,
+        asset: String,
+        amount: String,
+        custodian: String,
+        external_ref: String,
+    },
     /// Reserves `amount` now; it is posted when the withdrawal latency has passed, if still allowed.
-    RequestWithdrawal { account: String, asset: String, amount: String, custodian: String, withdrawal_id: String },
-    CancelWithdrawal { withdrawal_id: String },
+    RequestWithdrawal {
+        account: String,
+        asset: String,
+        amount: String,
+        custodian: String,
+        withdrawal_id: String,
+    },
+    CancelWithdrawal {
+        withdrawal_id: String,
+    },
     /// Moves an asset between two sub-accounts of the same owner.
-    Transfer { from: String, to: String, asset: String, amount: String },
+    Transfer {
+        from: String,
+        to: String,
+        asset: String,
+        amount: String,
+    },
     /// An oracle price update for an asset or an underlying, in USD per whole unit.
-    SetPrice { symbol: String, price_usd: String },
+    SetPrice {
+        symbol: String,
+        price_usd: String,
+    },
     /// Puts an account on hold (its pending withdrawals are voided when due) or releases it.
-    SetHold { account: String, held: bool },
+    SetHold {
+        account: String,
+        held: bool,
+    },
     /// The only clock the engine knows: time arrives as a command.
-    AdvanceTime { now_ms: u64 },
+    AdvanceTime {
+        now_ms: u64,
+    },
 }
 
 fn main_sub() -> String {
@@ -64,13 +91,40 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    AccountCreated { account: String },
+    AccountCreated {
+        account: String,
+    },
     /// A posted double-entry transfer; `amount` is a decimal string in the asset's units.
-    Transferred { debit: String, credit: String, asset: String, amount: String, reason: ledger::Reason },
-    WithdrawalPending { withdrawal_id: String, account: String, asset: String, amount: String, due_ms: u64 },
-    WithdrawalPosted { withdrawal_id: String },
-    WithdrawalVoided { withdrawal_id: String, why: String },
-    PriceSet { symbol: String, price_usd: String },
-    HoldSet { account: String, held: bool },
-    TimeAdvanced { now_ms: u64 },
+    Transferred {
+        debit: String,
+        credit: String,
+        asset: String,
+        amount: String,
+        reason: ledger::Reason,
+    },
+    WithdrawalPending {
+        withdrawal_id: String,
+        account: String,
+        asset: String,
+        amount: String,
+        due_ms: u64,
+    },
+    WithdrawalPosted {
+        withdrawal_id: String,
+    },
+    WithdrawalVoided {
+        withdrawal_id: String,
+        why: String,
+    },
+    PriceSet {
+        symbol: String,
+        price_usd: String,
+    },
+    HoldSet {
+        account: String,
+        held: bool,
+    },
+    TimeAdvanced {
+        now_ms: u64,
+    },
 }

@@ -136,7 +136,9 @@ impl Engine {
         };
         let custodians: Vec<String> = engine.config.custodians.iter().map(|c| c.id.clone()).collect();
         for name in [HOUSE, FEES, INSURANCE] {
-            engine.open_account(name.to_string(), AccountKind::Broker, AccountPolicy::MayGoNegative).expect("broker accounts fit the limit");
+            engine
+                .open_account(name.to_string(), AccountKind::Broker, AccountPolicy::MayGoNegative)
+                .expect("broker accounts fit the limit");
         }
         for custodian in custodians {
             let idx = engine
@@ -176,7 +178,10 @@ impl Engine {
             self.next_seq += 1;
             return Outcome::Rejected {
                 seq,
-                error: EngineError::LimitExceeded { limit: "client_command_ids_max".into(), max: self.config.limits.client_command_ids_max },
+                error: EngineError::LimitExceeded {
+                    limit: "client_command_ids_max".into(),
+                    max: self.config.limits.client_command_ids_max,
+                },
             };
         }
         self.next_seq += 1;
@@ -201,7 +206,14 @@ impl Engine {
                 let custody = self.custodian(custodian)?;
                 let reference = format!("deposit:{external_ref}");
                 self.check_new_reference(&reference, external_ref)?;
-                let transfer = Transfer { debit: custody, credit: account_idx, asset: asset_idx, amount: units, reason: Reason::Deposit, command_seq: seq };
+                let transfer = Transfer {
+                    debit: custody,
+                    credit: account_idx,
+                    asset: asset_idx,
+                    amount: units,
+                    reason: Reason::Deposit,
+                    command_seq: seq,
+                };
                 self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
                 self.use_reference(reference, seq);
                 events.push(self.transferred_event(&transfer));
@@ -215,7 +227,10 @@ impl Engine {
                 self.check_new_reference(&reference, withdrawal_id)?;
                 let limits = &self.config.limits;
                 if self.withdrawals.len() as u64 >= limits.pending_withdrawals_max as u64 {
-                    return Err(EngineError::LimitExceeded { limit: "pending_withdrawals_max".into(), max: limits.pending_withdrawals_max.into() });
+                    return Err(EngineError::LimitExceeded {
+                        limit: "pending_withdrawals_max".into(),
+                        max: limits.pending_withdrawals_max.into(),
+                    });
                 }
                 let per_account = self.withdrawals_per_account.get(&account_idx).copied().unwrap_or(0);
                 if per_account >= limits.pending_withdrawals_per_account_max {
@@ -229,7 +244,14 @@ impl Engine {
                     .checked_add(self.config.engine.withdrawal_latency_ms)
                     .ok_or_else(|| EngineError::Overflow { what: "withdrawal due time".into() })?;
                 let pending = PendingId(self.next_pending);
-                let transfer = Transfer { debit: account_idx, credit: custody, asset: asset_idx, amount: units, reason: Reason::Withdrawal, command_seq: seq };
+                let transfer = Transfer {
+                    debit: account_idx,
+                    credit: custody,
+                    asset: asset_idx,
+                    amount: units,
+                    reason: Reason::Withdrawal,
+                    command_seq: seq,
+                };
                 self.ledger.reserve(pending, &transfer).map_err(|e| self.ledger_error(e))?;
                 self.next_pending += 1;
                 self.use_reference(reference, seq);
@@ -260,7 +282,14 @@ impl Engine {
                     return Err(EngineError::DifferentOwners { from: from.clone(), to: to.clone() });
                 }
                 let (asset_idx, units) = self.asset_amount(asset, amount)?;
-                let transfer = Transfer { debit: from_idx, credit: to_idx, asset: asset_idx, amount: units, reason: Reason::InternalTransfer, command_seq: seq };
+                let transfer = Transfer {
+                    debit: from_idx,
+                    credit: to_idx,
+                    asset: asset_idx,
+                    amount: units,
+                    reason: Reason::InternalTransfer,
+                    command_seq: seq,
+                };
                 self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
                 events.push(self.transferred_event(&transfer));
                 Ok(())
@@ -270,7 +299,8 @@ impl Engine {
                 if !known {
                     return Err(EngineError::UnknownAsset { symbol: symbol.clone() });
                 }
-                let price = UsdPrice::parse(price_usd).map_err(|e| EngineError::MalformedAmount { input: price_usd.clone(), reason: e.to_string() })?;
+                let price = UsdPrice::parse(price_usd)
+                    .map_err(|e| EngineError::MalformedAmount { input: price_usd.clone(), reason: e.to_string() })?;
                 if price.usd_e18() <= 0 {
                     return Err(EngineError::NonPositiveAmount { amount: price_usd.clone() });
                 }
@@ -314,7 +344,9 @@ impl Engine {
     fn create_account(&mut self, owner: &str, sub: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
         let len_max = self.config.limits.name_len_max as usize;
         for part in [owner, sub] {
-            let ok = !part.is_empty() && part.len() <= len_max && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            let ok = !part.is_empty()
+                && part.len() <= len_max
+                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
             if !ok {
                 return Err(EngineError::InvalidName { name: part.to_string(), why: format!("1 to {len_max} of a-z 0-9 _ -") });
             }
@@ -349,7 +381,11 @@ impl Engine {
     }
 
     fn finish_withdrawal(&mut self, withdrawal_id: &str, post: bool, why: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
-        let withdrawal = self.withdrawals.get(withdrawal_id).cloned().ok_or_else(|| EngineError::UnknownWithdrawal { withdrawal_id: withdrawal_id.into() })?;
+        let withdrawal = self
+            .withdrawals
+            .get(withdrawal_id)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownWithdrawal { withdrawal_id: withdrawal_id.into() })?;
         if post {
             let transfer = self.ledger.post_pending(withdrawal.pending).map_err(|e| self.ledger_error(e))?;
             events.push(Event::WithdrawalPosted { withdrawal_id: withdrawal_id.into() });
@@ -373,7 +409,10 @@ impl Engine {
     fn trader_account(&self, name: &str) -> Result<AccountIdx, EngineError> {
         let idx = *self.account_index.get(name).ok_or_else(|| EngineError::UnknownAccount { account: name.into() })?;
         if self.account_kinds[idx.0 as usize] != AccountKind::Trader {
-            return Err(EngineError::WrongAccountKind { account: name.into(), why: "a broker account is not moved by client commands".into() });
+            return Err(EngineError::WrongAccountKind {
+                account: name.into(),
+                why: "a broker account is not moved by client commands".into(),
+            });
         }
         Ok(idx)
     }
@@ -384,8 +423,10 @@ impl Engine {
 
     fn asset_amount(&self, symbol: &str, amount: &str) -> Result<(AssetIdx, i128), EngineError> {
         let asset = *self.asset_index.get(symbol).ok_or_else(|| EngineError::UnknownAsset { symbol: symbol.into() })?;
-        let units = Amount::parse(amount, self.assets[asset.0 as usize].scale)
-            .map_err(|e| EngineError::MalformedAmount { input: amount.chars().take(money::DECIMAL_STRING_LEN_MAX).collect(), reason: e.to_string() })?;
+        let units = Amount::parse(amount, self.assets[asset.0 as usize].scale).map_err(|e| EngineError::MalformedAmount {
+            input: amount.chars().take(money::DECIMAL_STRING_LEN_MAX).collect(),
+            reason: e.to_string(),
+        })?;
         if !units.is_positive() {
             return Err(EngineError::NonPositiveAmount { amount: amount.into() });
         }
@@ -394,7 +435,10 @@ impl Engine {
 
     fn check_new_reference(&self, reference: &str, raw: &str) -> Result<(), EngineError> {
         if raw.is_empty() || raw.len() > EXTERNAL_REF_LEN_MAX {
-            return Err(EngineError::InvalidName { name: raw.chars().take(EXTERNAL_REF_LEN_MAX).collect(), why: format!("1 to {EXTERNAL_REF_LEN_MAX} bytes") });
+            return Err(EngineError::InvalidName {
+                name: raw.chars().take(EXTERNAL_REF_LEN_MAX).collect(),
+                why: format!("1 to {EXTERNAL_REF_LEN_MAX} bytes"),
+            });
         }
         if self.external_refs.contains(reference) {
             return Err(EngineError::DuplicateReference { external_ref: raw.into() });
@@ -442,7 +486,9 @@ impl Engine {
                 needed: self.format(asset, needed),
                 available: self.format(asset, available),
             },
-            LedgerError::Overflow { account, asset } => EngineError::Overflow { what: format!("balance of {} in {}", name(account), symbol(asset)) },
+            LedgerError::Overflow { account, asset } => {
+                EngineError::Overflow { what: format!("balance of {} in {}", name(account), symbol(asset)) }
+            }
             LedgerError::AccountLimit { max } => EngineError::LimitExceeded { limit: "accounts_max".into(), max: max.into() },
             LedgerError::UnknownAccount { account } => EngineError::UnknownAccount { account: name(account) },
             LedgerError::UnknownAsset { asset } => EngineError::UnknownAsset { symbol: symbol(asset) },

@@ -13,7 +13,13 @@ fn create(owner: &str, sub: &str) -> Command {
 }
 
 fn deposit(account: &str, amount: &str, reference: &str) -> Command {
-    Command::Deposit { account: account.into(), asset: "USDC".into(), amount: amount.into(), custodian: "ethereum".into(), external_ref: reference.into() }
+    Command::Deposit {
+        account: account.into(),
+        asset: "USDC".into(),
+        amount: amount.into(),
+        custodian: "ethereum".into(),
+        external_ref: reference.into(),
+    }
 }
 
 fn rejected(outcome: Outcome) -> EngineError {
@@ -80,10 +86,22 @@ fn bad_input_gets_a_typed_error_and_changes_nothing() {
     let cases: Vec<(Command, EngineError)> = vec![
         (deposit("nobody/main", "1", "0x9"), EngineError::UnknownAccount { account: "nobody/main".into() }),
         (
-            Command::Deposit { account: "alice/main".into(), asset: "DOGE".into(), amount: "1".into(), custodian: "ethereum".into(), external_ref: "0x8".into() },
+            Command::Deposit {
+                account: "alice/main".into(),
+                asset: "DOGE".into(),
+                amount: "1".into(),
+                custodian: "ethereum".into(),
+                external_ref: "0x8".into(),
+            },
             EngineError::UnknownAsset { symbol: "DOGE".into() },
         ),
-        (deposit("alice/main", "1.0000001", "0x7"), EngineError::MalformedAmount { input: "1.0000001".into(), reason: "decimal \"1.0000001\" has 7 fractional digits, the asset allows 6".into() }),
+        (
+            deposit("alice/main", "1.0000001", "0x7"),
+            EngineError::MalformedAmount {
+                input: "1.0000001".into(),
+                reason: "decimal \"1.0000001\" has 7 fractional digits, the asset allows 6".into(),
+            },
+        ),
         (deposit("alice/main", "-5", "0x6"), EngineError::NonPositiveAmount { amount: "-5".into() }),
         (deposit("alice/main", "0", "0x6"), EngineError::NonPositiveAmount { amount: "0".into() }),
         (
@@ -92,19 +110,39 @@ fn bad_input_gets_a_typed_error_and_changes_nothing() {
         ),
         (
             Command::Transfer { from: "alice/main".into(), to: "alice/hedge".into(), asset: "USDC".into(), amount: "11".into() },
-            EngineError::InsufficientBalance { account: "alice/main".into(), asset: "USDC".into(), needed: "11".into(), available: "10".into() },
+            EngineError::InsufficientBalance {
+                account: "alice/main".into(),
+                asset: "USDC".into(),
+                needed: "11".into(),
+                available: "10".into(),
+            },
         ),
         (
-            Command::Deposit { account: "@house".into(), asset: "USDC".into(), amount: "1".into(), custodian: "ethereum".into(), external_ref: "0x5".into() },
+            Command::Deposit {
+                account: "@house".into(),
+                asset: "USDC".into(),
+                amount: "1".into(),
+                custodian: "ethereum".into(),
+                external_ref: "0x5".into(),
+            },
             EngineError::WrongAccountKind { account: "@house".into(), why: "a broker account is not moved by client commands".into() },
         ),
         (
-            Command::Deposit { account: "alice/main".into(), asset: "USDC".into(), amount: "1".into(), custodian: "mars".into(), external_ref: "0x4".into() },
+            Command::Deposit {
+                account: "alice/main".into(),
+                asset: "USDC".into(),
+                amount: "1".into(),
+                custodian: "mars".into(),
+                external_ref: "0x4".into(),
+            },
             EngineError::UnknownCustodian { custodian: "mars".into() },
         ),
         (create("Alice!", "main"), EngineError::InvalidName { name: "Alice!".into(), why: "1 to 64 of a-z 0-9 _ -".into() }),
         (create("alice", "main"), EngineError::DuplicateAccount { account: "alice/main".into() }),
-        (Command::SetPrice { symbol: "ETH".into(), price_usd: "1e3".into() }, EngineError::MalformedAmount { input: "1e3".into(), reason: "malformed decimal \"1e3\": not a decimal number".into() }),
+        (
+            Command::SetPrice { symbol: "ETH".into(), price_usd: "1e3".into() },
+            EngineError::MalformedAmount { input: "1e3".into(), reason: "malformed decimal \"1e3\": not a decimal number".into() },
+        ),
         (Command::CancelWithdrawal { withdrawal_id: "w-404".into() }, EngineError::UnknownWithdrawal { withdrawal_id: "w-404".into() }),
     ];
     for (i, (command, expected)) in cases.into_iter().enumerate() {
@@ -124,7 +162,10 @@ fn transfers_only_between_sub_accounts_of_one_owner() {
     e.apply(&env(4, deposit("alice/main", "10", "0x1")));
     let t = |to: &str| Command::Transfer { from: "alice/main".into(), to: to.into(), asset: "USDC".into(), amount: "4".into() };
     assert!(matches!(e.apply(&env(5, t("alice/hedge"))), Outcome::Applied { .. }));
-    assert_eq!(rejected(e.apply(&env(6, t("bob/main")))), EngineError::DifferentOwners { from: "alice/main".into(), to: "bob/main".into() });
+    assert_eq!(
+        rejected(e.apply(&env(6, t("bob/main")))),
+        EngineError::DifferentOwners { from: "alice/main".into(), to: "bob/main".into() }
+    );
     assert_eq!(posted(&e, "alice/main", "USDC"), "6");
     assert_eq!(posted(&e, "alice/hedge", "USDC"), "4");
 }
@@ -164,7 +205,10 @@ fn withdrawal_is_reserved_then_posted_after_latency_or_voided() {
     let Outcome::Applied { events, .. } = e.apply(&env(12, Command::AdvanceTime { now_ms: 2 * latency })) else { panic!() };
     assert!(events.contains(&Event::WithdrawalVoided { withdrawal_id: "w4".into(), why: "account on hold".into() }));
     assert_eq!(posted(&e, "alice/main", "USDC"), "3");
-    assert_eq!(rejected(e.apply(&env(13, Command::AdvanceTime { now_ms: 0 }))), EngineError::TimeWentBackwards { now_ms: 2 * latency, given_ms: 0 });
+    assert_eq!(
+        rejected(e.apply(&env(13, Command::AdvanceTime { now_ms: 0 }))),
+        EngineError::TimeWentBackwards { now_ms: 2 * latency, given_ms: 0 }
+    );
     e.check_invariants().unwrap();
 }
 
@@ -174,7 +218,16 @@ fn snapshot_restores_the_same_state_hash() {
     e.apply(&env(1, create("alice", "main")));
     e.apply(&env(2, deposit("alice/main", "10", "0x1")));
     e.apply(&env(3, Command::SetPrice { symbol: "ETH".into(), price_usd: "3012.5".into() }));
-    e.apply(&env(4, Command::RequestWithdrawal { account: "alice/main".into(), asset: "USDC".into(), amount: "1".into(), custodian: "ethereum".into(), withdrawal_id: "w".into() }));
+    e.apply(&env(
+        4,
+        Command::RequestWithdrawal {
+            account: "alice/main".into(),
+            asset: "USDC".into(),
+            amount: "1".into(),
+            custodian: "ethereum".into(),
+            withdrawal_id: "w".into(),
+        },
+    ));
     let bytes = e.encode_snapshot();
     let mut restored = Engine::decode_snapshot(Config::default_config(), &bytes).unwrap();
     assert_eq!(restored.state_hash(), e.state_hash());

@@ -21,19 +21,11 @@ fn command() -> impl Strategy<Value = Command> {
     let custodian = prop_oneof![Just("ethereum".to_string()), Just("dydx".to_string()), Just("moon".to_string())];
     prop_oneof![
         (0..OWNERS.len(), 0..SUBS.len()).prop_map(|(o, s)| Command::CreateAccount { owner: OWNERS[o].into(), sub: SUBS[s].into() }),
-        (account(), asset.clone(), amount.clone(), custodian.clone(), 0u8..8).prop_map(|(account, asset, amount, custodian, r)| Command::Deposit {
-            account,
-            asset,
-            amount,
-            custodian,
-            external_ref: format!("0x{r}"),
+        (account(), asset.clone(), amount.clone(), custodian.clone(), 0u8..8).prop_map(|(account, asset, amount, custodian, r)| {
+            Command::Deposit { account, asset, amount, custodian, external_ref: format!("0x{r}") }
         }),
-        (account(), asset.clone(), amount.clone(), custodian, 0u8..8).prop_map(|(account, asset, amount, custodian, w)| Command::RequestWithdrawal {
-            account,
-            asset,
-            amount,
-            custodian,
-            withdrawal_id: format!("w{w}"),
+        (account(), asset.clone(), amount.clone(), custodian, 0u8..8).prop_map(|(account, asset, amount, custodian, w)| {
+            Command::RequestWithdrawal { account, asset, amount, custodian, withdrawal_id: format!("w{w}") }
         }),
         (0u8..8).prop_map(|w| Command::CancelWithdrawal { withdrawal_id: format!("w{w}") }),
         (account(), account(), asset, amount).prop_map(|(from, to, asset, amount)| Command::Transfer { from, to, asset, amount }),

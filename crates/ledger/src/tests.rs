@@ -1,7 +1,14 @@
 use super::*;
 
 fn transfer(debit: u32, credit: u32, amount: i128) -> Transfer {
-    Transfer { debit: AccountIdx(debit), credit: AccountIdx(credit), asset: AssetIdx(0), amount, reason: Reason::InternalTransfer, command_seq: 1 }
+    Transfer {
+        debit: AccountIdx(debit),
+        credit: AccountIdx(credit),
+        asset: AssetIdx(0),
+        amount,
+        reason: Reason::InternalTransfer,
+        command_seq: 1,
+    }
 }
 
 fn ledger_with(custody: usize, traders: usize) -> Ledger {

@@ -17,8 +17,19 @@ const ACCOUNTS: u32 = 6; // 0 and 1 are custody/house (may go negative), 2..6 tr
 fn op() -> impl Strategy<Value = Op> {
     let amount = prop_oneof![-5i128..1000, Just(i128::MAX), Just(i128::MIN + 1)];
     prop_oneof![
-        (0..ACCOUNTS + 1, 0..ACCOUNTS + 1, 0u16..3, amount.clone()).prop_map(|(debit, credit, asset, amount)| Op::Post { debit, credit, asset, amount }),
-        (0u64..20, 0..ACCOUNTS, 0..ACCOUNTS, 0u16..2, amount).prop_map(|(id, debit, credit, asset, amount)| Op::Reserve { id, debit, credit, asset, amount }),
+        (0..ACCOUNTS + 1, 0..ACCOUNTS + 1, 0u16..3, amount.clone()).prop_map(|(debit, credit, asset, amount)| Op::Post {
+            debit,
+            credit,
+            asset,
+            amount
+        }),
+        (0u64..20, 0..ACCOUNTS, 0..ACCOUNTS, 0u16..2, amount).prop_map(|(id, debit, credit, asset, amount)| Op::Reserve {
+            id,
+            debit,
+            credit,
+            asset,
+            amount
+        }),
         (0u64..20).prop_map(|id| Op::PostPending { id }),
         (0u64..20).prop_map(|id| Op::Void { id }),
     ]

@@ -37,10 +37,16 @@ fn unknown_key_is_refused_naming_it() {
 fn inconsistent_references_are_refused_naming_the_key() {
     assert_eq!(invalid_key(with_replaced("protocol = \"circle\"", "protocol = \"circel\"")), "assets[1].protocol");
     assert_eq!(invalid_key(with_replaced("underlying_asset = \"ETH\"", "underlying_asset = \"ETC\"")), "assets[6].underlying_asset");
-    assert_eq!(invalid_key(with_replaced("pool_assets = [\"ETH\", \"DAI\"]", "pool_assets = [\"ETH\", \"DIA\"]")), "assets[9].pool_assets[1]");
+    assert_eq!(
+        invalid_key(with_replaced("pool_assets = [\"ETH\", \"DAI\"]", "pool_assets = [\"ETH\", \"DIA\"]")),
+        "assets[9].pool_assets[1]"
+    );
     assert_eq!(invalid_key(with_replaced("venue = \"dydx\"", "venue = \"aave\"")), "instruments[0].venue");
     assert_eq!(invalid_key(with_replaced("strike_usd = \"3000\"", "strike_usd = \"-3000\"")), "instruments[4].strike_usd");
-    assert_eq!(invalid_key(with_replaced("expiry = \"2026-12-25T08:00:00Z\"", "expiry = \"2026-02-30T08:00:00Z\"")), "instruments[4].expiry");
+    assert_eq!(
+        invalid_key(with_replaced("expiry = \"2026-12-25T08:00:00Z\"", "expiry = \"2026-02-30T08:00:00Z\"")),
+        "instruments[4].expiry"
+    );
     assert_eq!(invalid_key(with_replaced("launched = \"2018-09-26\"", "launched = \"26/09/2018\"")), "protocols[0].risk.launched");
     assert_eq!(invalid_key(with_replaced("decimals = 6", "decimals = 40")), "assets[1].decimals");
     assert_eq!(invalid_key(with_replaced("batch_commands_max = 10000", "batch_commands_max = 0")), "limits.batch_commands_max");

@@ -34,7 +34,10 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             parse_usd(&incident.loss_usd, &format!("{key}.risk.incidents[{j}].loss_usd"))?;
         }
         if let Some(rules) = &p.margin_rules {
-            for (name, value) in [("initial_margin_fraction", &rules.initial_margin_fraction), ("maintenance_margin_fraction", &rules.maintenance_margin_fraction)] {
+            for (name, value) in [
+                ("initial_margin_fraction", &rules.initial_margin_fraction),
+                ("maintenance_margin_fraction", &rules.maintenance_margin_fraction),
+            ] {
                 if let Some(v) = value {
                     check_fraction(v, &format!("{key}.margin_rules.{name}"))?;
                 }
@@ -64,8 +67,12 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate custodian {:?}", c.id)));
         }
         match (c.kind, &c.protocol) {
-            (CustodianKind::Protocol, None) => return Err(ConfigError::invalid(format!("{key}.protocol"), "a protocol custodian must name its protocol")),
-            (_, Some(p)) if !protocols.contains(p.as_str()) => return Err(ConfigError::invalid(format!("{key}.protocol"), format!("unknown protocol {p:?}"))),
+            (CustodianKind::Protocol, None) => {
+                return Err(ConfigError::invalid(format!("{key}.protocol"), "a protocol custodian must name its protocol"));
+            }
+            (_, Some(p)) if !protocols.contains(p.as_str()) => {
+                return Err(ConfigError::invalid(format!("{key}.protocol"), format!("unknown protocol {p:?}")));
+            }
             _ => {}
         }
     }
@@ -142,10 +149,10 @@ fn validate_asset(
     forbids("market", a.kind != PredictionShare && a.market.is_some())?;
     forbids("outcome", a.kind != PredictionShare && a.outcome.is_some())?;
 
-    if let Some(t) = &a.tracks {
-        if !underlyings.contains(t.as_str()) {
-            return Err(ConfigError::invalid(format!("{key}.tracks"), format!("unknown underlying {t:?}")));
-        }
+    if let Some(t) = &a.tracks
+        && !underlyings.contains(t.as_str())
+    {
+        return Err(ConfigError::invalid(format!("{key}.tracks"), format!("unknown underlying {t:?}")));
     }
     if let Some(p) = &a.protocol {
         if !protocols.contains(p.as_str()) {
@@ -158,18 +165,24 @@ fn validate_asset(
             Synthetic => kind == Some(ProtocolKind::SyntheticIssuer),
             LendingReceipt => kind == Some(ProtocolKind::Lending),
             StakingDerivative => kind == Some(ProtocolKind::LiquidStaking),
-            LpShare => matches!(kind, Some(ProtocolKind::ConstantProductAmm | ProtocolKind::ConcentratedLiquidityAmm | ProtocolKind::StableswapAmm)),
+            LpShare => matches!(
+                kind,
+                Some(ProtocolKind::ConstantProductAmm | ProtocolKind::ConcentratedLiquidityAmm | ProtocolKind::StableswapAmm)
+            ),
             PredictionShare => kind == Some(ProtocolKind::PredictionMarket),
             NativeCoin => true,
         };
         if !fits {
-            return Err(ConfigError::invalid(format!("{key}.protocol"), format!("protocol {p:?} of kind {kind:?} cannot issue an asset of kind {:?}", a.kind)));
+            return Err(ConfigError::invalid(
+                format!("{key}.protocol"),
+                format!("protocol {p:?} of kind {kind:?} cannot issue an asset of kind {:?}", a.kind),
+            ));
         }
     }
-    if let Some(u) = &a.underlying_asset {
-        if !assets.contains(u.as_str()) || u == &a.symbol {
-            return Err(ConfigError::invalid(format!("{key}.underlying_asset"), format!("unknown asset {u:?}")));
-        }
+    if let Some(u) = &a.underlying_asset
+        && (!assets.contains(u.as_str()) || u == &a.symbol)
+    {
+        return Err(ConfigError::invalid(format!("{key}.underlying_asset"), format!("unknown asset {u:?}")));
     }
     if let Some(pool) = &a.pool_assets {
         if pool.len() < 2 || pool.len() > 8 {
@@ -208,16 +221,16 @@ fn validate_instrument(
         return Err(ConfigError::invalid(key, "strike_usd, expiry and right belong to options only"));
     }
     for (field, value) in [("asset", &inst.asset), ("settlement_asset", &inst.settlement_asset)] {
-        if let Some(s) = value {
-            if !assets.contains(s.as_str()) {
-                return Err(ConfigError::invalid(format!("{key}.{field}"), format!("unknown asset {s:?}")));
-            }
+        if let Some(s) = value
+            && !assets.contains(s.as_str())
+        {
+            return Err(ConfigError::invalid(format!("{key}.{field}"), format!("unknown asset {s:?}")));
         }
     }
-    if let Some(u) = &inst.underlying {
-        if !underlyings.contains(u.as_str()) {
-            return Err(ConfigError::invalid(format!("{key}.underlying"), format!("unknown underlying {u:?}")));
-        }
+    if let Some(u) = &inst.underlying
+        && !underlyings.contains(u.as_str())
+    {
+        return Err(ConfigError::invalid(format!("{key}.underlying"), format!("unknown underlying {u:?}")));
     }
     if let Some(v) = &inst.venue {
         if !protocols.contains(v.as_str()) {
@@ -228,12 +241,18 @@ fn validate_instrument(
             Perpetual => kind == Some(ProtocolKind::PerpVenue),
             Option => kind == Some(ProtocolKind::OptionVenue),
             LendingDeposit | LendingBorrow => kind == Some(ProtocolKind::Lending),
-            LpPosition => matches!(kind, Some(ProtocolKind::ConstantProductAmm | ProtocolKind::ConcentratedLiquidityAmm | ProtocolKind::StableswapAmm)),
+            LpPosition => matches!(
+                kind,
+                Some(ProtocolKind::ConstantProductAmm | ProtocolKind::ConcentratedLiquidityAmm | ProtocolKind::StableswapAmm)
+            ),
             PredictionShare => kind == Some(ProtocolKind::PredictionMarket),
             Spot => true,
         };
         if !fits {
-            return Err(ConfigError::invalid(format!("{key}.venue"), format!("protocol {v:?} of kind {kind:?} cannot list an instrument of kind {:?}", inst.kind)));
+            return Err(ConfigError::invalid(
+                format!("{key}.venue"),
+                format!("protocol {v:?} of kind {kind:?} cannot list an instrument of kind {:?}", inst.kind),
+            ));
         }
     }
     if let Some(strike) = &inst.strike_usd {
@@ -249,14 +268,9 @@ fn validate_instrument(
 }
 
 fn check_id(key: &str, id: &str, len_max: usize) -> Result<(), ConfigError> {
-    let ok = !id.is_empty()
-        && id.len() <= len_max
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(key, format!("{id:?} is not an identifier (1 to {len_max} of A-Z a-z 0-9 _ - . @)")))
-    }
+    let ok =
+        !id.is_empty() && id.len() <= len_max && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
+    if ok { Ok(()) } else { Err(ConfigError::invalid(key, format!("{id:?} is not an identifier (1 to {len_max} of A-Z a-z 0-9 _ - . @)"))) }
 }
 
 fn parse_usd(text: &str, key: &str) -> Result<i128, ConfigError> {
@@ -275,7 +289,8 @@ fn check_fraction(text: &str, key: &str) -> Result<(), ConfigError> {
 pub fn parse_date(text: &str) -> Result<i64, String> {
     let bytes = text.as_bytes();
     let shape_ok = bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-';
-    let field = |r: std::ops::Range<usize>| text.get(r).filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse::<i64>().ok());
+    let field =
+        |r: std::ops::Range<usize>| text.get(r).filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse::<i64>().ok());
     match (shape_ok, field(0..4), field(5..7), field(8..10)) {
         (true, Some(y), Some(m), Some(d)) if (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) => Ok(days_from_civil(y, m, d)),
         _ => Err(format!("{text:?} is not a date YYYY-MM-DD")),

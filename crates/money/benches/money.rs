@@ -1,5 +1,6 @@
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use money::*;
+use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
     let scale = Scale::new(18).unwrap();

@@ -257,10 +257,7 @@ pub fn parse_decimal(input: &str, scale: Scale) -> Result<i128, MoneyError> {
     let mut units: i128 = 0;
     let padding = scale.0 as usize - fraction.len();
     for digit in integer.bytes().chain(fraction.bytes()).chain(std::iter::repeat_n(b'0', padding)) {
-        units = units
-            .checked_mul(10)
-            .and_then(|u| u.checked_add((digit - b'0') as i128))
-            .ok_or_else(|| overflow.clone())?;
+        units = units.checked_mul(10).and_then(|u| u.checked_add((digit - b'0') as i128)).ok_or_else(|| overflow.clone())?;
     }
     Ok(if negative { -units } else { units })
 }
@@ -308,10 +305,7 @@ mod tests {
         for bad in ["", "-", ".5", "5.", "1e6", "+1", " 1", "1,000", "0x10", "1.2.3", "--1", "١"] {
             assert!(matches!(parse_decimal(bad, s(6)), Err(MoneyError::Malformed { .. })), "{bad:?} accepted");
         }
-        assert_eq!(
-            parse_decimal("1.0000001", s(6)),
-            Err(MoneyError::TooManyDecimals { input: "1.0000001".into(), given: 7, max: 6 })
-        );
+        assert_eq!(parse_decimal("1.0000001", s(6)), Err(MoneyError::TooManyDecimals { input: "1.0000001".into(), given: 7, max: 6 }));
         // One past i128::MAX units.
         assert!(matches!(parse_decimal("170141183460469231731.687303715884105728", s(18)), Err(MoneyError::Overflow { .. })));
         assert!(parse_decimal("170141183460469231731.687303715884105727", s(18)).is_ok());
