@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = marketdata::loader::find_data_dir()?;
     eprintln!("reading {}", dir.display());
     let panel = FactorPanel::load(&dir)?;
-    let cal = Calibration::compute(&panel, &FhsParams::default(), 0.99)?;
+    let cal = Calibration::compute(&panel, &FhsParams::default(), marketdata::calibration::DEFAULT_VOL_SHOCK_QUANTILE)?;
     std::fs::write(&out, cal.to_json()?)?;
     eprintln!("wrote {}", out.display());
     Ok(())

@@ -16,6 +16,9 @@ pub const EMBEDDED_JSON: &str = include_str!("../calibration/default.json");
 /// The command that regenerates [`EMBEDDED_JSON`].
 pub const REGENERATE_COMMAND: &str = "cargo run -p marketdata --release --example calibrate";
 
+/// Quantile of margin-period implied-vol log changes used for the committed vol shocks.
+pub const DEFAULT_VOL_SHOCK_QUANTILE: f64 = 0.995;
+
 /// Statistics of one factor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FactorCalibration {

@@ -285,7 +285,7 @@ fn stress_scenarios_only_after_their_event() {
 fn embedded_calibration_matches_the_data() {
     let Some(p) = panel() else { return };
     // The committed file must be what the calibrate example produces from this data.
-    let fresh = marketdata::Calibration::compute(p, &FhsParams::default(), 0.99).unwrap();
+    let fresh = marketdata::Calibration::compute(p, &FhsParams::default(), marketdata::calibration::DEFAULT_VOL_SHOCK_QUANTILE).unwrap();
     let embedded = marketdata::Calibration::embedded().unwrap();
     assert_eq!(fresh, embedded, "calibration/default.json is stale: run `{}`", marketdata::calibration::REGENERATE_COMMAND);
 }
