@@ -282,16 +282,24 @@ pub fn equilibrium_balances(d: f64, amp: f64, prices_usd: &[f64]) -> Result<[f64
         offset[k] = ann * (prices_usd[k] - p_min) / p_min;
     }
     let ln_nn = nf * nf.ln();
+    let nn = nf.powi(n as i32);
     // Returns G(t) and dG/d(ln t), with x filled in.
     let eval = |t: f64, x: &mut [f64; MAX_COINS]| -> (f64, f64) {
-        let mut sum_ln_g = 0.0;
+        let mut prod_g = 1.0;
         let mut sum_q_over_g = 0.0;
         for k in 0..n {
             let g = t * q[k] + offset[k];
-            sum_ln_g += g.ln();
+            prod_g *= g;
             sum_q_over_g += q[k] / g;
         }
-        let c = d * ((sum_ln_g - ln_nn) / (nf + 1.0)).exp();
+        // One power instead of n logarithms; the log-sum is the fallback when the product leaves the
+        // normal f64 range (extreme brackets only).
+        let c = if prod_g.is_normal() {
+            d * (prod_g / nn).powf(1.0 / (nf + 1.0))
+        } else {
+            let sum_ln_g: f64 = (0..n).map(|k| (t * q[k] + offset[k]).ln()).sum();
+            d * ((sum_ln_g - ln_nn) / (nf + 1.0)).exp()
+        };
         let dc_dt = c / (nf + 1.0) * sum_q_over_g;
         let mut sum_x = 0.0;
         let mut dsum_x = 0.0;
