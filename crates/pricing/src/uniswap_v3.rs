@@ -256,6 +256,124 @@ pub mod exact {
         }
     }
 
+    fn to_u160(x: U256) -> Result<U256, PricingError> {
+        if x >> 160 != U256::ZERO {
+            return Err(PricingError::ContractRevert { operation: "toUint160 overflow" });
+        }
+        Ok(x)
+    }
+
+    /// `SqrtPriceMath.getNextSqrtPriceFromAmount0RoundingUp`: price after adding (or removing) `amount` of
+    /// token0, rounded up so the price moves no further than the amount pays for.
+    ///
+    /// # Errors
+    /// `ContractRevert` where the contract reverts (removal exceeding the virtual reserve, overflow).
+    pub fn get_next_sqrt_price_from_amount0_rounding_up(
+        sqrt_price_x96: U256,
+        liquidity: u128,
+        amount: U256,
+        add: bool,
+    ) -> Result<U256, PricingError> {
+        if amount.is_zero() {
+            return Ok(sqrt_price_x96);
+        }
+        let numerator1: U256 = U256::from(liquidity) << 96;
+        let product = amount.checked_mul(sqrt_price_x96);
+        if add {
+            if let Some(product) = product
+                && let Some(denominator) = numerator1.checked_add(product)
+            {
+                return mul_div_rounding_up(numerator1, sqrt_price_x96, denominator);
+            }
+            // The contract's fallback when amount x price overflows: L / (L / P + amount), rounded up.
+            let denominator = (numerator1 / sqrt_price_x96)
+                .checked_add(amount)
+                .ok_or(PricingError::ContractRevert { operation: "getNextSqrtPrice: overflow" })?;
+            Ok(div_rounding_up(numerator1, denominator))
+        } else {
+            let product = product.ok_or(PricingError::ContractRevert { operation: "getNextSqrtPrice: overflow" })?;
+            if numerator1 <= product {
+                return Err(PricingError::ContractRevert { operation: "getNextSqrtPrice: output exceeds reserve" });
+            }
+            to_u160(mul_div_rounding_up(numerator1, sqrt_price_x96, numerator1 - product)?)
+        }
+    }
+
+    /// `SqrtPriceMath.getNextSqrtPriceFromAmount1RoundingDown`: price after adding (or removing) `amount`
+    /// of token1, rounded down.
+    ///
+    /// # Errors
+    /// `ContractRevert` where the contract reverts.
+    pub fn get_next_sqrt_price_from_amount1_rounding_down(
+        sqrt_price_x96: U256,
+        liquidity: u128,
+        amount: U256,
+        add: bool,
+    ) -> Result<U256, PricingError> {
+        let l = U256::from(liquidity);
+        let fits_160 = amount >> 160 == U256::ZERO;
+        if add {
+            let quotient = if fits_160 { (amount << 96) / l } else { mul_div(amount, q96(), l)? };
+            let next =
+                sqrt_price_x96.checked_add(quotient).ok_or(PricingError::ContractRevert { operation: "getNextSqrtPrice: overflow" })?;
+            to_u160(next)
+        } else {
+            let quotient = if fits_160 { div_rounding_up(amount << 96, l) } else { mul_div_rounding_up(amount, q96(), l)? };
+            if sqrt_price_x96 <= quotient {
+                return Err(PricingError::ContractRevert { operation: "getNextSqrtPrice: output exceeds reserve" });
+            }
+            Ok(sqrt_price_x96 - quotient)
+        }
+    }
+
+    fn check_price_and_liquidity(sqrt_price_x96: U256, liquidity: u128) -> Result<(), PricingError> {
+        if sqrt_price_x96.is_zero() {
+            return Err(PricingError::ContractRevert { operation: "P" });
+        }
+        if liquidity == 0 {
+            return Err(PricingError::ContractRevert { operation: "L" });
+        }
+        Ok(())
+    }
+
+    /// `SqrtPriceMath.getNextSqrtPriceFromInput`: price after swapping `amount_in` in (token0 if
+    /// `zero_for_one`), rounding so the pool never gives away more than paid for.
+    ///
+    /// # Errors
+    /// `ContractRevert` with the contract's reason ("P", "L", overflow).
+    pub fn get_next_sqrt_price_from_input(
+        sqrt_price_x96: U256,
+        liquidity: u128,
+        amount_in: U256,
+        zero_for_one: bool,
+    ) -> Result<U256, PricingError> {
+        check_price_and_liquidity(sqrt_price_x96, liquidity)?;
+        if zero_for_one {
+            get_next_sqrt_price_from_amount0_rounding_up(sqrt_price_x96, liquidity, amount_in, true)
+        } else {
+            get_next_sqrt_price_from_amount1_rounding_down(sqrt_price_x96, liquidity, amount_in, true)
+        }
+    }
+
+    /// `SqrtPriceMath.getNextSqrtPriceFromOutput`: price after taking `amount_out` out (token1 if
+    /// `zero_for_one`).
+    ///
+    /// # Errors
+    /// `ContractRevert` with the contract's reason.
+    pub fn get_next_sqrt_price_from_output(
+        sqrt_price_x96: U256,
+        liquidity: u128,
+        amount_out: U256,
+        zero_for_one: bool,
+    ) -> Result<U256, PricingError> {
+        check_price_and_liquidity(sqrt_price_x96, liquidity)?;
+        if zero_for_one {
+            get_next_sqrt_price_from_amount1_rounding_down(sqrt_price_x96, liquidity, amount_out, false)
+        } else {
+            get_next_sqrt_price_from_amount0_rounding_up(sqrt_price_x96, liquidity, amount_out, false)
+        }
+    }
+
     /// A Q64.96 sqrt price as f64 (sqrt of token1 raw units per token0 raw unit).
     #[must_use]
     pub fn sqrt_price_x96_to_f64(sqrt_price_x96: U256) -> f64 {

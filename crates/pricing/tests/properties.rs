@@ -70,6 +70,23 @@ proptest! {
         prop_assert!((v - (x * p0 + y * p1)).abs() <= 1e-12 * v.max(1e-300));
     }
 
+    /// v3 swap step: the price reached with `amount_in` never needs more input than was paid (rounding in
+    /// the pool's favour), and the output at that price is within what the liquidity holds.
+    #[test]
+    fn v3_next_price_is_paid_for(tick in -200_000i32..200_000, liquidity in 1_000u64..u64::MAX, amount_in in 1u64..u64::MAX, zero_for_one in any::<bool>()) {
+        let sqrt_p = v3::get_sqrt_ratio_at_tick(tick).unwrap();
+        let l = u128::from(liquidity) * 1_000;
+        let amount = U256::from(amount_in);
+        let sqrt_q = v3::get_next_sqrt_price_from_input(sqrt_p, l, amount, zero_for_one).unwrap();
+        if zero_for_one {
+            prop_assert!(sqrt_q <= sqrt_p);
+            prop_assert!(v3::get_amount0_delta(sqrt_q, sqrt_p, l, true).unwrap() <= amount);
+        } else {
+            prop_assert!(sqrt_q >= sqrt_p);
+            prop_assert!(v3::get_amount1_delta(sqrt_p, sqrt_q, l, true).unwrap() <= amount);
+        }
+    }
+
     /// Curve (integer): D never falls across a swap and balances stay positive.
     #[test]
     fn curve_d_never_falls_across_swaps(amp in 1u64..5_000, b0 in 1_000u64..100_000_000, b1 in 1_000u64..100_000_000, b2 in 1_000u64..100_000_000, swaps in proptest::collection::vec((0usize..3, 1usize..3, 1u64..10_000_000), 1..6)) {

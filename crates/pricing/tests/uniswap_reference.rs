@@ -1,6 +1,6 @@
 //! Uniswap v2 and v3 integer math against the protocols' own published test cases
 //! (Uniswap/v2-core test/UniswapV2Pair.spec.ts, Uniswap/v3-core test/SqrtPriceMath.spec.ts and
-//! test/TickMath.spec.ts, Uniswap/v3-periphery test/LiquidityAmounts.spec.ts) and against the mathematics
+//! test/TickMath.spec.ts (released 1.0 behaviour), Uniswap/v3-periphery test/LiquidityAmounts.spec.ts) and against the mathematics
 //! (fixtures/uniswap_v3_reference.json from scripts/uniswap_v3_reference.py).
 
 use pricing::uniswap_v2::exact as v2;
@@ -173,4 +173,44 @@ fn v3_liquidity_amounts_match_periphery_spec() {
         let (x, y) = v3::get_amounts_for_liquidity(p, a, b, l).unwrap();
         assert!(x <= U256::from(100u8) && y <= U256::from(200u8));
     }
+}
+
+#[test]
+fn v3_next_sqrt_price_matches_sqrt_price_math_spec() {
+    let one = U256::from(1u8) << 96;
+    let l1e18 = 10u128.pow(18);
+    let tenth = e18(1) / U256::from(10u8);
+    // #getNextSqrtPriceFromInput
+    assert!(v3::get_next_sqrt_price_from_input(U256::ZERO, 0, tenth, false).is_err());
+    assert!(v3::get_next_sqrt_price_from_input(U256::from(1u8), 0, tenth, true).is_err());
+    let max160 = (U256::from(1u8) << 160) - U256::from(1u8);
+    assert!(v3::get_next_sqrt_price_from_input(max160, 1024, U256::from(1024u16), false).is_err());
+    assert_eq!(v3::get_next_sqrt_price_from_input(U256::from(1u8), 1, U256::from(1u8) << 255, true).unwrap(), U256::from(1u8));
+    assert_eq!(v3::get_next_sqrt_price_from_input(one, l1e18 / 10, U256::ZERO, true).unwrap(), one);
+    assert_eq!(v3::get_next_sqrt_price_from_input(one, l1e18 / 10, U256::ZERO, false).unwrap(), one);
+    assert_eq!(v3::get_next_sqrt_price_from_input(one, l1e18, tenth, false).unwrap(), u("87150978765690771352898345369"));
+    assert_eq!(v3::get_next_sqrt_price_from_input(one, l1e18, tenth, true).unwrap(), u("72025602285694852357767227579"));
+    assert_eq!(v3::get_next_sqrt_price_from_input(one, 10 * l1e18, U256::from(1u8) << 100, true).unwrap(), u("624999999995069620"));
+    assert_eq!(v3::get_next_sqrt_price_from_input(one, 1, U256::MAX / U256::from(2u8), true).unwrap(), U256::from(1u8));
+    // #getNextSqrtPriceFromOutput
+    let price = u("20282409603651670423947251286016");
+    assert!(v3::get_next_sqrt_price_from_output(price, 1024, U256::from(4u8), false).is_err());
+    assert!(v3::get_next_sqrt_price_from_output(price, 1024, U256::from(5u8), false).is_err());
+    // Released v3-core (1.0) reverts at exactly the virtual reserve of token1 (an early revision returned
+    // 0 there); one unit less succeeds.
+    assert!(v3::get_next_sqrt_price_from_output(price, 1024, U256::from(262_144u32), true).is_err());
+    assert_eq!(v3::get_next_sqrt_price_from_output(price, 1024, U256::from(262_143u32), true).unwrap(), u("77371252455336267181195264"));
+    assert!(v3::get_next_sqrt_price_from_output(price, 1024, U256::from(262_145u32), true).is_err());
+    assert_eq!(v3::get_next_sqrt_price_from_output(one, l1e18 / 10, U256::ZERO, true).unwrap(), one);
+    assert_eq!(v3::get_next_sqrt_price_from_output(one, l1e18, tenth, false).unwrap(), u("88031291682515930659493278152"));
+    assert_eq!(v3::get_next_sqrt_price_from_output(one, l1e18, tenth, true).unwrap(), u("71305346262837903834189555302"));
+    assert!(v3::get_next_sqrt_price_from_output(one, 1, U256::MAX, true).is_err());
+    assert!(v3::get_next_sqrt_price_from_output(one, 1, U256::MAX, false).is_err());
+    // 'swap computation: sqrtP * sqrtQ overflows'.
+    let sqrt_p = u("1025574284609383690408304870162715216695788925244");
+    let liquidity: u128 = "50015962439936049619261659728067971248".parse().unwrap();
+    assert_eq!(
+        v3::get_next_sqrt_price_from_input(sqrt_p, liquidity, U256::from(406u16), true).unwrap(),
+        u("1025574284609383582644711336373707553698163132913")
+    );
 }
