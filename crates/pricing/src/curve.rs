@@ -354,6 +354,7 @@ pub fn equilibrium_balances(d: f64, amp: f64, prices_usd: &[f64]) -> Result<[f64
     if iterations >= EQUILIBRIUM_MAX_ITERATIONS {
         return Err(PricingError::NoConvergence { solver: "curve equilibrium", iterations });
     }
+    debug_assert!(x[..n].iter().all(|&v| v > 0.0 && v.is_finite()), "equilibrium balances {x:?}");
     Ok(x)
 }
 

@@ -294,6 +294,9 @@ pub fn revalue_into(instruments: &[Instrument], market: &MarketState, values_usd
     assert_eq!(instruments.len(), values_usd.len(), "one output slot per instrument");
     for (i, (inst, out)) in instruments.iter().zip(values_usd.iter_mut()).enumerate() {
         *out = inst.value(market).map_err(|e| (i, e))?;
+        // Every model returns a finite number for validated inputs; a NaN here would silently poison a
+        // margin sum, so catch it in debug builds at the source.
+        debug_assert!(out.is_finite(), "instrument {i} valued at {out}");
     }
     Ok(())
 }

@@ -525,6 +525,18 @@ impl MarketState {
         Ok(())
     }
 
+    /// Apply a list of shocks in order (a scenario). Stops at the first invalid shock, leaving the earlier
+    /// ones applied; callers revalue from a fresh clone of the base state per scenario.
+    ///
+    /// # Errors
+    /// The first shock's error, with its position.
+    pub fn apply_shocks(&mut self, shocks: &[(Factor, Shift)]) -> Result<(), (usize, PricingError)> {
+        for (i, &(factor, shift)) in shocks.iter().enumerate() {
+            self.shock(factor, shift).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
     /// Apply one scenario shock in place. Shocking a factor that is unset is an error (a scenario must not
     /// silently shock nothing); the result is validated like a direct set.
     ///
@@ -610,7 +622,8 @@ mod tests {
     fn shocks_compose_in_place() {
         let mut m = MarketState::new(0.0, 0.05);
         m.set_spot_usd(UnderlyingId(1), 100.0).unwrap();
-        m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-0.2)).unwrap();
+        m.apply_shocks(&[(Factor::Spot(UnderlyingId(1)), Shift::Relative(-0.2)), (Factor::Rate, Shift::Absolute(0.01))]).unwrap();
+        assert!((m.rate_annual() - 0.06).abs() < 1e-15);
         assert!((m.spot_usd(UnderlyingId(1)).unwrap() - 80.0).abs() < 1e-12);
         assert!(m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-1.0)).is_err());
         m.set_probability(OutcomeId(2), 0.3).unwrap();
