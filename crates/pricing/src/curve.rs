@@ -358,6 +358,43 @@ pub fn equilibrium_balances(d: f64, amp: f64, prices_usd: &[f64]) -> Result<[f64
     Ok(x)
 }
 
+/// dx/dp of the equilibrium balances `x` (for invariant `d`, contract `amp`) at external prices `prices`:
+/// the price-space Hessian of the LP value (tokens per USD). See `CurveLp::greeks` for the derivation.
+#[must_use]
+pub fn equilibrium_hessian(d: f64, amp: f64, x: &[f64], prices: &[f64]) -> [[f64; MAX_COINS]; MAX_COINS] {
+    let n = x.len();
+    debug_assert!(n == prices.len() && (2..=MAX_COINS).contains(&n));
+    let nf = n as f64;
+    let ann = amp * nf;
+    let sum_ln_x: f64 = x.iter().map(|v| v.ln()).sum();
+    let c = ((nf + 1.0) * d.ln() - nf * nf.ln() - sum_ln_x).exp();
+    let mut grad_f = [0.0; MAX_COINS];
+    for k in 0..n {
+        grad_f[k] = ann + c / x[k];
+    }
+    // lambda is the same for every coin at equilibrium; average the estimates to spread rounding.
+    let lambda = (0..n).map(|k| prices[k] / grad_f[k]).sum::<f64>() / nf;
+    let mut m = [[0.0; MAX_COINS]; MAX_COINS];
+    for i in 0..n {
+        for j in 0..n {
+            let diag = if i == j { x[i] * x[i] } else { 0.0 };
+            m[i][j] = -(diag - x[i] * x[j] / (nf + 1.0)) / c;
+        }
+    }
+    let mut w = [0.0; MAX_COINS];
+    for i in 0..n {
+        w[i] = (0..n).map(|j| m[i][j] * grad_f[j]).sum();
+    }
+    let s: f64 = (0..n).map(|i| grad_f[i] * w[i]).sum();
+    let mut h = [[0.0; MAX_COINS]; MAX_COINS];
+    for i in 0..n {
+        for j in 0..n {
+            h[i][j] = (m[i][j] - w[i] * w[j] / s) / lambda;
+        }
+    }
+    h
+}
+
 /// Spot, peg and USD price of each coin of a pool.
 struct CoinPrices {
     spot: [f64; MAX_COINS],
@@ -431,8 +468,11 @@ impl CurveLp {
     }
 
     /// Value and sensitivities. Gradient in price space = claims (envelope theorem: the arbitraged pool
-    /// minimises p . x on the invariant surface); Hessian dx_i/dp_j by central differences of the solver
-    /// (relative bump 1e-4), symmetrised.
+    /// minimises p . x on the invariant surface F(x) = 0). Hessian = dx/dp, analytic from the bordered
+    /// system p = lambda grad F(x), F(x) = 0:
+    /// dx/dp = (1/lambda) (M - M gF gF^T M / (gF^T M gF)) with M = (Hess F)^-1
+    /// = -(1/c) (diag(x^2) - x x^T / (n+1)) (Sherman-Morrison on Hess F = -c (diag(1/x^2) + u u^T), u = 1/x),
+    /// gF_i = Ann + c / x_i, lambda = p_i / gF_i and c = D^(n+1) / (n^n prod x).
     ///
     /// # Errors
     /// Missing prices or solver failure.
@@ -440,26 +480,7 @@ impl CurveLp {
         let n = usize::from(self.n_coins);
         let CoinPrices { spot, peg, price } = self.prices(market)?;
         let x = self.claims_at(&price[..n])?;
-        let mut h = [[0.0; MAX_LEGS]; MAX_LEGS];
-        for j in 0..n {
-            let bump = 1e-4 * price[j];
-            let mut up = price;
-            let mut down = price;
-            up[j] += bump;
-            down[j] -= bump;
-            let xu = self.claims_at(&up[..n])?;
-            let xd = self.claims_at(&down[..n])?;
-            for i in 0..n {
-                h[i][j] = (xu[i] - xd[i]) / (2.0 * bump);
-            }
-        }
-        for i in 0..n {
-            for j in (i + 1)..n {
-                let avg = 0.5 * (h[i][j] + h[j][i]);
-                h[i][j] = avg;
-                h[j][i] = avg;
-            }
-        }
+        let h = equilibrium_hessian(self.d_per_share, self.amp, &x[..n], &price[..n]);
         let mut g = Greeks { value_usd: (0..n).map(|k| x[k] * price[k]).sum(), ..Greeks::default() };
         project(&mut g, &self.coins[..n], &spot[..n], &peg[..n], &x[..n], &h);
         Ok(g)
@@ -469,6 +490,34 @@ impl CurveLp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn analytic_hessian_matches_central_differences_of_the_solver() {
+        let (d, amp) = (3e6, 200.0);
+        let prices = [1.0, 1.001, 0.97];
+        let x = equilibrium_balances(d, amp, &prices).unwrap();
+        let h = equilibrium_hessian(d, amp, &x[..3], &prices);
+        for j in 0..3 {
+            let bump = 1e-6 * prices[j];
+            let (mut up, mut down) = (prices, prices);
+            up[j] += bump;
+            down[j] -= bump;
+            let xu = equilibrium_balances(d, amp, &up).unwrap();
+            let xd = equilibrium_balances(d, amp, &down).unwrap();
+            for i in 0..3 {
+                let fd = (xu[i] - xd[i]) / (2.0 * bump);
+                assert!((fd - h[i][j]).abs() <= 1e-5 * h[i][j].abs().max(1.0), "H[{i}][{j}] {} vs fd {fd}", h[i][j]);
+            }
+        }
+        // Symmetric, and prices are a null direction: scaling all prices leaves the claims unchanged.
+        for i in 0..3 {
+            let along_p: f64 = (0..3).map(|j| h[i][j] * prices[j]).sum();
+            assert!(along_p.abs() < 1e-6 * h[i][i].abs());
+            for j in 0..3 {
+                assert!((h[i][j] - h[j][i]).abs() <= 1e-9 * h[i][i].abs());
+            }
+        }
+    }
 
     #[test]
     fn balanced_pool_has_d_equal_sum_and_equal_claims() {
