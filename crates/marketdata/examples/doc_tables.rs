@@ -105,6 +105,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.dvol_overlap_hours,
         p.dvol_over_realised.unwrap_or(f64::NAN)
     );
+    println!(
+        "- DVOL at launch / proxy at launch: {:.4} (blended in over {} h before 2021-03-24)",
+        p.dvol_seam_ratio.unwrap_or(f64::NAN),
+        p.seam_ramp_hours
+    );
     let b = p.peg_proxy_beta;
     println!(
         "- DAI before 2019-11-22: 1 + {b:.2} x (USDC - 1) (tail ratio, not used: {:.2})",

@@ -203,3 +203,36 @@ pub fn daily_correlation(panel: &FactorPanel) -> Correlation {
     }
     Correlation { factors: panel.factor_names().to_vec(), matrix, observations: n }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stress::stress_scenarios_from_calibration;
+
+    #[test]
+    fn embedded_calibration_is_complete_without_raw_data() {
+        let c = Calibration::embedded().unwrap();
+        assert_eq!(c.factors.len(), 19);
+        assert_eq!(c.correlation.matrix.len(), 19);
+        for (i, row) in c.correlation.matrix.iter().enumerate() {
+            assert_eq!(row[i], 1.0);
+            for (j, x) in row.iter().enumerate() {
+                assert!((x - c.correlation.matrix[j][i]).abs() < 1e-12 && x.abs() <= 1.0 + 1e-12);
+            }
+        }
+        for f in &c.factors {
+            assert!(f.long_run_vol_annual > 0.0 && f.stressed_vol_annual >= f.current_ewma_vol_annual, "{}", f.name);
+            assert!(f.current_floored_vol_annual >= f.current_ewma_vol_annual);
+        }
+        assert_eq!(c.stress_scenarios.len(), 5);
+        assert!(c.vol_shock.up_log_ref > 0.0 && c.vol_shock.down_log_ref < 0.0);
+        // Availability from the file alone: before the USDC depeg ended, four events are known.
+        let t = Hour::from_ymdh(2023, 3, 15, 0);
+        assert_eq!(stress_scenarios_from_calibration(&c, t, 24).unwrap().len(), 4);
+        assert_eq!(stress_scenarios_from_calibration(&c, t.plus_hours(1), 24).unwrap().len(), 5);
+        assert!(stress_scenarios_from_calibration(&c, t, 1).is_err());
+        // JSON round trip is exact.
+        assert_eq!(Calibration::from_json(&c.to_json().unwrap()).unwrap(), c);
+        assert!(Calibration::from_json("{}").is_err());
+    }
+}

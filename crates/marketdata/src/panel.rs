@@ -129,6 +129,10 @@ pub struct ProxyParams {
     pub price_beta_clamp: (f64, f64),
     /// EWMA used for realised-vol proxies (DVOL before launch, ETH implied vol).
     pub realised_vol_ewma: EwmaParams,
+    /// Hours before the first real value over which a peg or implied-vol proxy is blended into it.
+    pub seam_ramp_hours: usize,
+    /// Output: first DVOL / proxy value at the DVOL launch (blended in over `seam_ramp_hours`).
+    pub dvol_seam_ratio: Option<f64>,
     /// Output: per price factor, `(factor, side, beta)` of the ETH-scaled proxy; side is
     /// `before` (leading gap) or `after` (trailing gap).
     pub price_betas: Vec<(String, String, f64)>,
@@ -158,6 +162,8 @@ impl Default for ProxyParams {
             steth_untrusted_median_days: 7,
             price_beta_clamp: (0.5, 3.0),
             realised_vol_ewma: EwmaParams::default(),
+            seam_ramp_hours: 720,
+            dvol_seam_ratio: None,
             price_betas: Vec::new(),
             peg_proxy_beta: 1.0,
             dai_on_usdc_tail_ratio: None,
@@ -329,6 +335,28 @@ fn tail_ratio(target: &[f64], source: &[f64], from: usize, to: usize, discount_o
     if ms > 0.0 { mt / ms } else { f64::NAN }
 }
 
+/// Removes the seam where a leading proxy meets the first real value at index `f`: the proxy's
+/// mismatch `gap` there (real minus proxy formula) is phased in linearly over the `ramp` hours before
+/// `f`, additively. Without it the seam would be an artificial jump that FHS would replay as a move.
+fn ramp_additive(v: &mut [f64], f: usize, ramp: usize, gap: f64) {
+    let r0 = f.saturating_sub(ramp);
+    let len = (f - r0).max(1) as f64;
+    for (k, x) in v[r0..f].iter_mut().enumerate() {
+        *x += gap * (k as f64 + 1.0) / (len + 1.0);
+    }
+}
+
+/// Multiplicative version of [`ramp_additive`] for levels that are positive (implied vol): the
+/// proxy is multiplied by `ratio^w` with `w` rising linearly to 1 at `f`.
+fn ramp_multiplicative(v: &mut [f64], f: usize, ramp: usize, ratio: f64) {
+    let r0 = f.saturating_sub(ramp);
+    let len = (f - r0).max(1) as f64;
+    let lr = ratio.ln();
+    for (k, x) in v[r0..f].iter_mut().enumerate() {
+        *x *= (lr * (k as f64 + 1.0) / (len + 1.0)).exp();
+    }
+}
+
 fn clamp_beta(b: f64, (lo, hi): (f64, f64)) -> f64 {
     if b.is_finite() { b.clamp(lo, hi) } else { 1.0 }
 }
@@ -435,6 +463,8 @@ impl FactorPanel {
                 dai.v[i] = 1.0 + beta * (usdc_c.v[i] - 1.0);
                 dai.s[i] = Source::Proxy;
             }
+            let gap = dai.v[f] - (1.0 + beta * (usdc_c.v[f] - 1.0));
+            ramp_additive(&mut dai.v, f, pp.seam_ramp_hours, gap);
         }
         dai.close_gaps("peg:DAI")?;
 
@@ -457,6 +487,8 @@ impl FactorPanel {
                 ust.v[i] = 1.0 - beta * (dai.v[i] - 1.0).abs();
                 ust.s[i] = Source::Proxy;
             }
+            let gap = ust.v[f] - (1.0 - beta * (dai.v[f] - 1.0).abs());
+            ramp_additive(&mut ust.v, f, pp.seam_ramp_hours, gap);
         }
         ust.close_gaps("peg:UST")?;
 
@@ -480,6 +512,8 @@ impl FactorPanel {
                 steth.v[i] = 1.0 - beta * (dai.v[i] - 1.0).abs();
                 steth.s[i] = Source::Proxy;
             }
+            let gap = steth.v[f] - (1.0 - beta * (dai.v[f] - 1.0).abs());
+            ramp_additive(&mut steth.v, f, pp.seam_ramp_hours, gap);
         }
         steth.close_gaps("peg:stETH")?;
 
@@ -507,8 +541,10 @@ impl FactorPanel {
 
         // --- Basis ln(perp/spot): real inside the perp windows, funding minus interest elsewhere.
         for (bi, perp, sym, fcol) in [(I_BASIS_BTC, &raw.btc_perp_usdt, "BTC", &fb), (I_BASIS_ETH, &raw.eth_perp_usdt, "ETH", &fe)] {
-            let p = align(perp, start, n, 2);
-            let s = align(spot(sym).unwrap_or(&empty), start, n, 2);
+            // The perp close must be observed at the instant (a carried perp close against a fresh
+            // spot close would be a fake basis); spot may carry its one missing bar (2020-03-04).
+            let p = align(perp, start, n, 0);
+            let s = align(spot(sym).unwrap_or(&empty), start, n, 1);
             let mut c = Col::new(n);
             for i in 0..n {
                 if p.v[i].is_finite() && s.v[i].is_finite() {
@@ -548,11 +584,20 @@ impl FactorPanel {
         let k = if cnt > 0 { sum / cnt as f64 } else { 1.0 };
         pp.dvol_over_realised = Some(k);
         pp.dvol_overlap_hours = cnt;
+        let first_dvol = dv.first();
         for i in 0..n {
             if !dv.v[i].is_finite() {
                 dv.v[i] = k * rv_btc[i];
                 dv.s[i] = Source::Proxy;
             }
+        }
+        if let Some(f) = first_dvol
+            && f > 0
+            && rv_btc[f] > 0.0
+        {
+            let ratio = dv.v[f] / (k * rv_btc[f]);
+            pp.dvol_seam_ratio = Some(ratio);
+            ramp_multiplicative(&mut dv.v, f, pp.seam_ramp_hours, ratio);
         }
         let mut ve = Col::new(n);
         for i in 0..n {
