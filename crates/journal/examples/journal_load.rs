@@ -50,6 +50,13 @@ fn fsync_baseline(dir: &Path) -> (Duration, Duration) {
     (percentile(&lat, 0.5), percentile(&lat, 0.99))
 }
 
+/// CPU time consumed by this process so far (Linux `/proc/self/schedstat`, nanoseconds on CPU), or None
+/// elsewhere. CPU per command is a contention-independent measure of the journal's CPU ceiling.
+fn cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
 fn payloads(n: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let commands = (0..n)
         .map(|i| {
@@ -80,6 +87,7 @@ fn run(dir: &Path, batch_size: usize, commands_total: usize) {
     let batches = (commands_total / batch_size).clamp(20, 20_000);
     let mut lat = Vec::with_capacity(batches);
     let mut records = Vec::with_capacity(batch_size);
+    let cpu_start = cpu_ns();
     let start = Instant::now();
     for b in 0..batches {
         let first = j.last_seq().0 + 1;
@@ -90,11 +98,15 @@ fn run(dir: &Path, batch_size: usize, commands_total: usize) {
         lat.push(t.elapsed());
     }
     let elapsed = start.elapsed();
+    let cpu_per_cmd = match (cpu_start, cpu_ns()) {
+        (Some(a), Some(b)) => (b - a) as f64 / (batches * batch_size) as f64,
+        _ => f64::NAN,
+    };
     lat.sort();
     let cmds = (batches * batch_size) as f64;
     let bytes = j.stats().expect("stats").storage_bytes;
     println!(
-        "{:>10} {:>8} {:>14.0} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+        "{:>10} {:>8} {:>14.0} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>12.0}",
         batch_size,
         batches,
         cmds / elapsed.as_secs_f64(),
@@ -102,6 +114,7 @@ fn run(dir: &Path, batch_size: usize, commands_total: usize) {
         micros(percentile(&lat, 0.99)),
         micros(lat[lat.len() - 1]),
         bytes as f64 / cmds,
+        cpu_per_cmd,
     );
     drop(j);
     for suffix in ["", "-wal", "-shm"] {
@@ -118,8 +131,8 @@ fn main() {
     println!("dir {}: raw 4 KiB write+fdatasync p50 {:.1} us, p99 {:.1} us", dir.display(), micros(p50), micros(p99));
     println!("commands {COMMAND_BYTES} B, results {RESULT_BYTES} B, WAL + synchronous=FULL");
     println!(
-        "{:>10} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10}",
-        "batch", "batches", "commands/s", "p50 us", "p99 us", "max us", "B/command"
+        "{:>10} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "batch", "batches", "commands/s", "p50 us", "p99 us", "max us", "B/command", "cpu ns/cmd"
     );
     for size in BATCH_SIZES {
         run(&dir, size, commands_total);
