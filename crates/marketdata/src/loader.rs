@@ -190,36 +190,27 @@ pub struct RawData {
     pub eth_perp_usdt: Obs,
 }
 
-/// Finds the market-data directory: `$CLEARHOUSE_MARKET_DATA` if set, else walks up from `start`
-/// looking for `shared/data/market` or `../shared/data/market`.
+/// Walks up from `start` looking for `shared/data/market` or `../shared/data/market` (the data lives
+/// next to the workspace, e.g. `/work/shared/data/market` for the workspace `/work/main`).
 pub fn find_data_dir_from(start: &Path) -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os(DATA_DIR_ENV) {
-        let p = PathBuf::from(dir);
-        if p.is_dir() {
-            return Ok(p);
-        }
-        return Err(MarketDataError::DataDirNotFound { searched_from: p });
-    }
-    let mut cur: Option<&Path> = Some(start);
-    // The walk is bounded by the depth of `start`; 64 levels is far beyond any real path.
-    let mut depth = 0;
-    while let Some(d) = cur {
+    // The walk is bounded by the depth of `start`, and by 64 levels in any case.
+    for d in start.ancestors().take(64) {
         for cand in [d.join("shared/data/market"), d.join("../shared/data/market")] {
             if cand.is_dir() {
                 return Ok(cand);
             }
         }
-        depth += 1;
-        if depth > 64 {
-            break;
-        }
-        cur = d.parent();
     }
     Err(MarketDataError::DataDirNotFound { searched_from: start.to_path_buf() })
 }
 
-/// [`find_data_dir_from`] starting at the current directory, then at this crate's manifest dir.
+/// The market-data directory: `$CLEARHOUSE_MARKET_DATA` if set (it must exist), else
+/// [`find_data_dir_from`] the current directory, then from this crate's manifest directory.
 pub fn find_data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV) {
+        let p = PathBuf::from(dir);
+        return if p.is_dir() { Ok(p) } else { Err(MarketDataError::DataDirNotFound { searched_from: p }) };
+    }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     find_data_dir_from(&cwd).or_else(|_| find_data_dir_from(Path::new(env!("CARGO_MANIFEST_DIR"))))
 }
@@ -311,6 +302,28 @@ mod tests {
         assert!(matches!(e, MarketDataError::MissingColumn { .. }));
         let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,-1\n").unwrap().obs("close", 0, true).unwrap_err();
         assert!(matches!(e, MarketDataError::NonPositivePrice { line: 2, .. }));
+    }
+
+    #[test]
+    fn finds_the_data_dir_by_walking_up_and_names_missing_files() {
+        let root = std::env::temp_dir().join(format!("marketdata-find-{}", std::process::id()));
+        let data = root.join("shared/data/market");
+        let deep = root.join("main/crates/x");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&deep).unwrap();
+        let found = find_data_dir_from(&deep).unwrap();
+        assert_eq!(found.canonicalize().unwrap(), data.canonicalize().unwrap());
+        // `../shared/data/market` relative to a workspace root also counts.
+        assert!(find_data_dir_from(&root.join("main")).is_ok());
+        // The directory is empty, so loading names the first missing file.
+        match load_raw(&found) {
+            Err(MarketDataError::FileUnreadable { file, .. }) => {
+                assert!(file.ends_with("btc_usdt_binance_2019-2024_1h.csv"), "{}", file.display())
+            }
+            other => panic!("expected FileUnreadable, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(find_data_dir_from(Path::new("/")).is_err() || Path::new("/shared/data/market").is_dir());
     }
 
     #[test]
