@@ -36,18 +36,45 @@ fn workload(path: &Path) {
     }
 }
 
+/// Selects the big-batch workload in the child.
+const CHILD_BIG_ENV: &str = "JOURNAL_CRASH_CHILD_BIG";
+/// Big enough (about 3.5 MB of rows) to overflow SQLite's default 2 MB page cache, so dirty pages of the
+/// uncommitted transaction are spilled into the WAL before COMMIT; recovery must still ignore them.
+const BIG_BATCH: usize = 20_000;
+
+/// One small batch, then one batch that spills to the WAL before it commits.
+fn big_workload(path: &Path) {
+    let batches = make_batches(1, &[3, BIG_BATCH], 22);
+    let mut j = open(path);
+    for b in &batches {
+        b.append(&mut j).expect("append");
+    }
+}
+
 #[test]
 fn crash_child() {
     if let Ok(path) = std::env::var(CHILD_ENV) {
-        workload(Path::new(&path));
+        if std::env::var(CHILD_BIG_ENV).is_ok() {
+            big_workload(Path::new(&path));
+        } else {
+            workload(Path::new(&path));
+        }
     }
 }
 
 /// Runs the workload in a child aborted at `failpoint:nth`; returns the scratch dir holding the journal.
 fn crash_at(failpoint: &str, nth: u64) -> Scratch {
+    crash_child_at(failpoint, nth, false)
+}
+
+fn crash_child_at(failpoint: &str, nth: u64, big: bool) -> Scratch {
     let scratch = Scratch::new(&format!("crash-{failpoint}-{nth}"));
     let exe = std::env::current_exe().expect("current test binary");
-    let output = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if big {
+        cmd.env(CHILD_BIG_ENV, "1");
+    }
+    let output = cmd
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, scratch.db())
         .env(ENV_VAR, format!("{failpoint}:{nth}"))
@@ -126,4 +153,27 @@ fn abort_mid_snapshot_keeps_the_previous_snapshot() {
 fn abort_mid_first_snapshot_leaves_no_snapshot() {
     let s = crash_at(names::MID_SNAPSHOT, 1);
     assert_recovers_to(&s, 2, None);
+}
+
+#[test]
+fn abort_before_commit_of_a_batch_spilled_to_the_wal_loses_it_entirely() {
+    let s = crash_child_at(names::BEFORE_COMMIT, 2, true);
+    // The uncommitted frames really reached the WAL file before the abort.
+    let wal_bytes = std::fs::metadata(s.dir.join("journal.sqlite-wal")).map_or(0, |m| m.len());
+    assert!(wal_bytes > 2_000_000, "expected a spilled transaction in the WAL, found {wal_bytes} bytes");
+    let expected = make_batches(1, &[3], 22);
+    let mut j = open(&s.db());
+    let rec = j.recover().expect("recover");
+    assert_eq!(rec.head.last_seq, Seq(3));
+    assert_batches_eq(&rec.batches, &expected);
+}
+
+#[test]
+fn abort_after_commit_of_a_big_batch_keeps_it_entirely() {
+    let s = crash_child_at(names::AFTER_COMMIT, 2, true);
+    let expected = make_batches(1, &[3, BIG_BATCH], 22);
+    let mut j = open(&s.db());
+    let rec = j.recover().expect("recover");
+    assert_eq!(rec.head.last_seq, Seq(3 + BIG_BATCH as u64));
+    assert_batches_eq(&rec.batches, &expected);
 }
