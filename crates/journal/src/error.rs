@@ -67,6 +67,9 @@ pub enum JournalError {
     #[error("table {table}: row {key} has a malformed column {column}")]
     RowMalformed { table: &'static str, key: u64, column: &'static str },
 
+    #[error("table {table}: a row has {column} = {value}, outside the valid range (>= 1)")]
+    RowOutOfRange { table: &'static str, column: &'static str, value: i64 },
+
     #[error("table records: seq {expected_seq} is missing (next stored record is seq {found_seq})")]
     RecordMissing { expected_seq: u64, found_seq: u64 },
 
@@ -140,6 +143,7 @@ impl JournalError {
             self,
             JournalError::StorageCorrupt { .. }
                 | JournalError::RowMalformed { .. }
+                | JournalError::RowOutOfRange { .. }
                 | JournalError::RecordMissing { .. }
                 | JournalError::RecordCorrupt { .. }
                 | JournalError::ChainBroken { .. }

@@ -500,6 +500,22 @@ impl SqliteJournal {
         }
     }
 
+    /// The chain walk reads keys from 1 upwards; a row keyed 0 or negative would be invisible to it, so
+    /// such rows are looked for explicitly (an index range scan, cheap).
+    fn check_no_rows_below_one(&self) -> Result<(), JournalError> {
+        for (table, column, query) in [
+            ("records", "seq", "SELECT min(seq) FROM records WHERE seq < 1"),
+            ("batches", "batch_id", "SELECT min(batch_id) FROM batches WHERE batch_id < 1"),
+            ("snapshots", "last_seq", "SELECT min(last_seq) FROM snapshots WHERE last_seq < 1"),
+        ] {
+            let stray: Option<i64> = self.conn.query_row(query, [], |r| r.get(0)).map_err(sql("check key range"))?;
+            if let Some(value) = stray {
+                return Err(JournalError::RowOutOfRange { table, column, value });
+            }
+        }
+        Ok(())
+    }
+
     /// Verifies every snapshot's checksum and returns the latest one. Any corrupt snapshot is an error:
     /// corruption anywhere means the storage cannot be trusted, and falling back silently would hide it.
     fn verified_latest_snapshot(&self) -> Result<Option<RecoveredSnapshot>, JournalError> {
@@ -579,6 +595,7 @@ impl SqliteJournal {
         }
         let head = self.read_head()?;
         self.head = head;
+        self.check_no_rows_below_one()?;
         let snapshot = if use_snapshots { self.verified_latest_snapshot()? } else { None };
         let snap_seq = snapshot.as_ref().map_or(0, |s| s.last_seq.0);
         let snap_batch = snapshot.as_ref().map_or(0, |s| s.batch_id.0);

@@ -431,3 +431,16 @@ fn result_of_refuses_a_damaged_record() {
     let ok = j.result_of(Seq(8)).expect("undamaged record").expect("present");
     assert_eq!(ok.result, batches[1].records[3].2);
 }
+
+#[test]
+fn stray_record_keyed_below_one_is_reported() {
+    // A row the in-order walk from seq 1 would never visit.
+    let s = Scratch::new("stray_row");
+    standard_journal(&s);
+    tamper(
+        &s.db(),
+        "INSERT INTO records (seq, batch_id, prev_hash, hash, command, result) VALUES (0, 1, ?1, ?1, x'', x'')",
+        [&[0u8; 32][..]],
+    );
+    assert_eq!(recover(&s.db()).map(|_| ()), Err(JournalError::RowOutOfRange { table: "records", column: "seq", value: 0 }));
+}
