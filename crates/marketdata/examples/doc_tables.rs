@@ -72,7 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     marketdata::Source::Filled => " c",
                     marketdata::Source::Proxy => " p",
                 };
-                print!(" {}{} |", show(s.factor_kinds[i], s.moves[i]), src);
+                let cell = match s.factor_kinds[i] {
+                    // Pegs: also the levels, so a depeg reads as "1.0000 -> 0.8774".
+                    FactorKind::Peg => format!("{:+.4} ({:.4}->{:.4})", s.moves[i], s.start_levels[i], s.start_levels[i] + s.moves[i]),
+                    k => show(k, s.moves[i]),
+                };
+                print!(" {cell}{src} |");
             }
             println!();
         }

@@ -109,6 +109,8 @@ pub struct StressScenario {
     pub factor_kinds: Vec<FactorKind>,
     /// Moves in the panel conventions (log-returns for price/vol, absolute changes otherwise).
     pub moves: Vec<f64>,
+    /// Level of each factor at the window start in natural units (USD for prices), for reports.
+    pub start_levels: Vec<f64>,
     /// Worst provenance over the window for each factor (`observed`, `filled`, `proxy`).
     pub sources: Vec<Source>,
 }
@@ -164,6 +166,7 @@ pub fn compute_stress_scenario(panel: &FactorPanel, ev: &StressEvent, mpor_hours
         factor_names: panel.factor_names().to_vec(),
         factor_kinds: (0..nf).map(|f| panel.kind(f)).collect(),
         moves,
+        start_levels: (0..nf).map(|f| panel.natural_level(f, s)).collect(),
         sources,
     })
 }

@@ -255,6 +255,8 @@ fn stress_scenarios_match_independent_recomputation() {
     // March 2023: USDC's intraday low 0.8774 (SOURCES.md) from par: about -12%; DAI low 0.897.
     let u = compute_stress_scenario(p, &STRESS_EVENTS[4], 24).unwrap();
     let usdc = u.move_of("peg:USDC").unwrap();
+    let fu = p.factor_index("peg:USDC").unwrap();
+    assert!((u.start_levels[fu] + usdc - 0.8774).abs() < 1e-9, "USDC trough {}", u.start_levels[fu] + usdc);
     assert!(usdc < -0.115 && usdc > -0.13, "{usdc}");
     let dai = u.move_of("peg:DAI").unwrap();
     assert!(dai < -0.095 && dai > -0.11, "{dai}");
