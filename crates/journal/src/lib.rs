@@ -26,6 +26,50 @@
 //! - snapshots are taken at batch boundaries and agree with the batch they name.
 //!
 //! [`failpoint`] is a tiny crash-injection facility used by this crate's crash tests and by other crates.
+//!
+//! # Example: group commit and recovery
+//!
+//! ```
+//! use journal::{BatchIn, BatchId, JournalConfig, JournalStore, RecordIn, Seq, SnapshotIn, SqliteJournal, StateHash};
+//!
+//! # fn main() -> Result<(), journal::JournalError> {
+//! # let dir = std::env::temp_dir().join(format!("journal-doctest-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("journal.sqlite");
+//! let mut store: Box<dyn JournalStore> = Box::new(SqliteJournal::open(&path, JournalConfig::default())?);
+//!
+//! // The server applied two commands to the engine; write them with their results, then acknowledge.
+//! let first = store.last_seq().0 + 1;
+//! let records = [
+//!     RecordIn { seq: Seq(first), command: br#"{"deposit":100}"#, result: br#"{"ok":true}"# },
+//!     RecordIn { seq: Seq(first + 1), command: br#"{"withdraw":500}"#, result: br#"{"err":"insufficient"}"# },
+//! ];
+//! let engine_state_hash = StateHash([42; 32]);
+//! let receipt = store.append_batch(&BatchIn { records: &records, state_hash: engine_state_hash })?;
+//! assert_eq!(receipt.batch_id, BatchId(1));
+//!
+//! // Now and then, after a batch: a snapshot of the engine state.
+//! store.write_snapshot(&SnapshotIn {
+//!     last_seq: receipt.last_seq,
+//!     batch_id: receipt.batch_id,
+//!     state_hash: engine_state_hash,
+//!     state: b"engine snapshot bytes",
+//! })?;
+//! drop(store);
+//!
+//! // On restart: load the snapshot, replay the tail, compare state hashes after every batch.
+//! let mut store = SqliteJournal::open(&path, JournalConfig::default())?;
+//! let recovery = store.recover()?;
+//! assert_eq!(recovery.snapshot.map(|s| s.state), Some(b"engine snapshot bytes".to_vec()));
+//! assert!(recovery.batches.is_empty());
+//! // A client retrying the second command gets the first result back.
+//! let first_result = store.result_of(Seq(2))?.map(|r| r.result);
+//! assert_eq!(first_result.as_deref(), Some(&br#"{"err":"insufficient"}"#[..]));
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod chain;
 pub mod error;
