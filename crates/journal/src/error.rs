@@ -37,7 +37,7 @@ pub enum JournalError {
     #[error("invalid journal configuration: {reason}")]
     ConfigInvalid { reason: &'static str },
 
-    #[error("journal refuses writes after an earlier storage failure; reopen it to resync with disk")]
+    #[error("journal refuses writes after a storage failure or detected corruption; reopen it to resync with disk")]
     Poisoned,
 
     // ----- opening -----

@@ -91,7 +91,8 @@ pub use types::{
 /// The trait is object safe (`Box<dyn JournalStore>`) and speaks only in this crate's types, so backends
 /// other than SQLite can implement it. Every method either fully succeeds or leaves the durable state
 /// unchanged; after a storage error during a write, implementations refuse further writes
-/// ([`JournalError::Poisoned`]) until reopened, because the on-disk outcome is then unknown.
+/// ([`JournalError::Poisoned`]) until reopened, because the on-disk outcome is then unknown. They also
+/// refuse writes once `recover` has reported corruption.
 pub trait JournalStore: Send {
     /// Atomically and durably appends one batch. The first record's seq must be `last_seq + 1` and the
     /// following ones consecutive. Returns once the batch is durable (fsynced); only then may the server

@@ -199,6 +199,7 @@ pub struct SqliteJournal {
     latest_snapshot_seq: Seq,
     /// Set after a storage failure during a write: the on-disk outcome is then unknown (e.g. a failed fsync
     /// may have dropped dirty pages), so no further write is attempted until the journal is reopened.
+    /// Also set when recovery finds corruption, so nothing is appended to a damaged log.
     poisoned: bool,
 }
 
@@ -480,6 +481,15 @@ impl SqliteJournal {
         )
         .map_err(sql("prune snapshots"))?;
         tx.commit().map_err(sql("commit snapshot"))
+    }
+
+    /// Extending a journal known to be damaged would bury the damage under new, valid-looking batches.
+    fn poison_if_corrupt(&mut self, result: &Result<Recovery, JournalError>) {
+        if let Err(err) = result
+            && err.is_corruption()
+        {
+            self.poisoned = true;
+        }
     }
 
     /// Runs SQLite's structural check of every b-tree page.
@@ -813,11 +823,15 @@ impl JournalStore for SqliteJournal {
     }
 
     fn recover(&mut self) -> Result<Recovery, JournalError> {
-        self.recover_impl(true)
+        let result = self.recover_impl(true);
+        self.poison_if_corrupt(&result);
+        result
     }
 
     fn recover_from_genesis(&mut self) -> Result<Recovery, JournalError> {
-        self.recover_impl(false)
+        let result = self.recover_impl(false);
+        self.poison_if_corrupt(&result);
+        result
     }
 
     fn result_of(&self, seq: Seq) -> Result<Option<StoredRecord>, JournalError> {

@@ -444,3 +444,15 @@ fn stray_record_keyed_below_one_is_reported() {
     );
     assert_eq!(recover(&s.db()).map(|_| ()), Err(JournalError::RowOutOfRange { table: "records", column: "seq", value: 0 }));
 }
+
+#[test]
+fn a_journal_found_corrupt_refuses_further_writes() {
+    let s = Scratch::new("poison_on_corruption");
+    standard_journal(&s);
+    let c = flip(read_blob(&s.db(), "SELECT command FROM records WHERE seq = ?1", 5), 10);
+    tamper(&s.db(), "UPDATE records SET command = ?1 WHERE seq = 5", [c]);
+    let mut j = open(&s.db());
+    assert_eq!(j.recover().map(|_| ()), Err(JournalError::RecordCorrupt { seq: 5, batch_id: 2 }));
+    let next = make_batches(25, &[1], 30);
+    assert_eq!(next[0].append(&mut j), Err(JournalError::Poisoned));
+}
