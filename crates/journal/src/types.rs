@@ -55,6 +55,13 @@ impl fmt::Display for StateHash {
     }
 }
 
+impl From<[u8; 32]> for StateHash {
+    /// The engine's `state_hash()` output, taken as is.
+    fn from(bytes: [u8; 32]) -> Self {
+        StateHash(bytes)
+    }
+}
+
 /// One record to append: the command as received and the result the engine produced for it, both encoded
 /// by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
