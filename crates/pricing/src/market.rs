@@ -143,6 +143,9 @@ pub enum Factor {
     MarkPremium(UnderlyingId),
     /// Probability of a prediction-market outcome.
     Probability(OutcomeId),
+    /// Resolution of a prediction-market outcome, the jump factor: `Shift::Set(1.0)` resolves YES,
+    /// `Shift::Set(0.0)` resolves NO; any other shift is `FactorInvalid`.
+    Resolution(OutcomeId),
     /// Staking exchange rate.
     StakeRate(StakeId),
     /// Risk-free rate of the settlement currency, per year.
@@ -579,6 +582,16 @@ impl MarketState {
                 }
                 self.set_probability(id, shift.apply(old).clamp(0.0, 1.0))
             }
+            Factor::Resolution(id) => {
+                let resolution = match shift {
+                    Shift::Set(1.0) => Resolution::Yes,
+                    Shift::Set(0.0) => Resolution::No,
+                    Shift::Set(x) | Shift::Relative(x) | Shift::Absolute(x) => {
+                        return Err(PricingError::FactorInvalid { kind: FactorKind::Outcome, id: id.0, value: x });
+                    }
+                };
+                self.set_resolution(id, resolution)
+            }
             Factor::StakeRate(id) => {
                 let old = self.stake_rate(id)?;
                 self.set_stake_rate(id, shift.apply(old))
@@ -627,7 +640,10 @@ mod tests {
         assert!((m.spot_usd(UnderlyingId(1)).unwrap() - 80.0).abs() < 1e-12);
         assert!(m.shock(Factor::Spot(UnderlyingId(1)), Shift::Relative(-1.0)).is_err());
         m.set_probability(OutcomeId(2), 0.3).unwrap();
-        m.set_resolution(OutcomeId(2), Resolution::Yes).unwrap();
+        m.shock(Factor::Resolution(OutcomeId(2)), Shift::Set(1.0)).unwrap();
         assert_eq!(m.outcome_probability(OutcomeId(2)), Ok(1.0));
+        m.shock(Factor::Resolution(OutcomeId(2)), Shift::Set(0.0)).unwrap();
+        assert_eq!(m.outcome_probability(OutcomeId(2)), Ok(0.0));
+        assert!(m.shock(Factor::Resolution(OutcomeId(2)), Shift::Set(0.5)).is_err());
     }
 }
