@@ -624,6 +624,9 @@ impl FactorPanel {
         daily_range[I_USDC] = Some(raw.usdc_range.clone());
         daily_range[I_DAI] = Some(raw.dai_range.clone());
         daily_range[I_UST] = Some(raw.ust_range.clone());
+        // Boundary check of the panel invariant (checked above with a typed error; kept as a
+        // statement of what every consumer may rely on).
+        assert!(moves.iter().all(|m| m.len() == n && m.iter().all(|x| x.is_finite())), "panel moves must be finite");
         let (levels, sources) = cols.into_iter().map(|c| (c.v, c.s)).unzip();
         Ok(FactorPanel { start, len: n, names, kinds, levels, sources, moves, daily_range, proxies: pp })
     }

@@ -200,6 +200,7 @@ impl ScenarioSet {
 
     /// Moves of scenario `i`.
     pub fn row(&self, i: usize) -> &[f64] {
+        assert!(i < self.len(), "scenario {i} out of {}", self.len());
         let k = self.n_factors();
         &self.moves[i * k..(i + 1) * k]
     }
@@ -281,6 +282,8 @@ pub fn fhs_scenarios_with(panel: &FactorPanel, vm: &VolModel, as_of: Hour, param
                     if then > 0.0 { rule.apply(sigma_now[f] / then) } else { rule.apply(1.0) }
                 }
             };
+            debug_assert!(scale.is_finite() && scale > 0.0, "scale {scale} for factor {f}");
+            debug_assert!(raw.is_finite(), "non-finite move of factor {f} at window {s}");
             moves.push(raw * scale);
         }
         window_start.push(panel.time(s));
