@@ -10,6 +10,44 @@
 //! [`Instrument::value`] (hot path) or [`Instrument::greeks`] per unit quantity. For a scenario, clone the
 //! base state and apply [`MarketState::shock`]s in place; nothing allocates.
 //!
+//! ```
+//! use pricing::*;
+//!
+//! const ETH: UnderlyingId = UnderlyingId(1);
+//! const STETH_ETH: PegId = PegId(1);
+//! let mut base = MarketState::new(0.0, 0.04);
+//! base.set_spot_usd(ETH, 3_000.0)?;
+//! base.set_peg_ratio(STETH_ETH, 0.998)?;
+//! base.set_vol_surface(ETH, VolSurface::flat(0.7)?)?;
+//!
+//! let book = [
+//!     Instrument::Spot(Asset::pegged(ETH, STETH_ETH)),
+//!     Instrument::Option(EuropeanOption {
+//!         underlying: ETH,
+//!         strike_usd: 2_500.0,
+//!         expiry_years: 0.25,
+//!         right: OptionRight::Put,
+//!         model: OptionModel::BlackScholes,
+//!     }),
+//! ];
+//! let greeks = book[1].greeks(&base)?;
+//! assert!(greeks.spot.get(ETH).is_some_and(|s| s.delta < 0.0));
+//!
+//! // One scenario: ETH -30%, stETH discount to 0.95, vol +20 points.
+//! let mut scenario = base.clone();
+//! scenario
+//!     .apply_shocks(&[
+//!         (Factor::Spot(ETH), Shift::Relative(-0.3)),
+//!         (Factor::Peg(STETH_ETH), Shift::Set(0.95)),
+//!         (Factor::VolShift(ETH), Shift::Absolute(0.2)),
+//!     ])
+//!     .map_err(|(_, e)| e)?;
+//! let mut values_usd = [0.0; 2];
+//! revalue_into(&book, &scenario, &mut values_usd).map_err(|(_, e)| e)?;
+//! assert!((values_usd[0] - 2_100.0 * 0.95).abs() < 1e-9);
+//! # Ok::<(), PricingError>(())
+//! ```
+//!
 //! ## What this crate must never do
 //! - No I/O, no clock, no threads, no randomness: every input arrives as an argument, so the same inputs
 //!   give the same bits on every run.
