@@ -9,6 +9,28 @@
 //! the backtest statistics the margin model is judged by ([`stats`]) and a committed calibration
 //! summary ([`calibration::Calibration::embedded`]) for when the raw data is absent.
 //!
+//! ## Use
+//!
+//! ```no_run
+//! use marketdata::{FactorPanel, FhsParams, Hour, VolModel, fhs_scenarios_with, realised_move, stress_scenarios};
+//! # fn main() -> marketdata::Result<()> {
+//! let panel = FactorPanel::load_default()?; // $CLEARHOUSE_MARKET_DATA or ../shared/data/market
+//! let params = FhsParams::default(); // 24h margin period, all history since 2019, EWMA 0.94 daily
+//! let vm = VolModel::compute(&panel, &params.ewma)?; // once, reused for every as-of date
+//! let as_of = Hour::from_ymdh(2022, 11, 9, 0);
+//! let fhs = fhs_scenarios_with(&panel, &vm, as_of, &params)?; // scenarios x factors, row-major
+//! let btc = fhs.factor_index("price:BTC")?;
+//! let worst_btc = (0..fhs.len()).map(|i| fhs.row(i)[btc]).fold(f64::INFINITY, f64::min);
+//! let stress = stress_scenarios(&panel, as_of, 24)?; // only events that ended before as_of
+//! let realised = realised_move(&panel, as_of, 24)?; // what happened next, same conventions
+//! # let _ = (worst_btc, stress, realised);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Without the raw data, [`calibration::Calibration::embedded`] still provides the stress scenarios
+//! (24h), volatilities, correlations and proxy parameters.
+//!
 //! ## What it must never do
 //! - Read anything but the market-data directory, and only in [`loader`]; every other function is
 //!   pure (no clock, no threads, no randomness), so the same inputs give bit-identical outputs.

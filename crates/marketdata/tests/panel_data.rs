@@ -291,3 +291,24 @@ fn embedded_calibration_matches_the_data() {
     let embedded = marketdata::Calibration::embedded().unwrap();
     assert_eq!(fresh, embedded, "calibration/default.json is stale: run `{}`", marketdata::calibration::REGENERATE_COMMAND);
 }
+
+#[test]
+fn fhs_windows_are_stable_from_day_to_day() {
+    let Some(p) = panel() else { return };
+    let params = FhsParams::default();
+    let t = Hour::from_ymdh(2023, 5, 1, 0);
+    let a = fhs_scenarios(p, t, &params).unwrap();
+    let b = fhs_scenarios(p, t.plus_hours(24), &params).unwrap();
+    // One more day appends exactly three 8-hourly windows and keeps all earlier ones.
+    assert_eq!(b.len(), a.len() + 3);
+    assert_eq!(&b.window_start[..a.len()], &a.window_start[..]);
+    // Unscaled factors keep their historical moves bit for bit; scaled ones change only by the
+    // common factor sigma_now(b) / sigma_now(a).
+    let fu = p.factor_index("peg:USDC").unwrap();
+    let fb = p.factor_index("price:BTC").unwrap();
+    let k = b.sigma_now_hourly[fb] / a.sigma_now_hourly[fb];
+    for i in (0..a.len()).step_by(97) {
+        assert_eq!(a.row(i)[fu], b.row(i)[fu]);
+        assert!((b.row(i)[fb] - a.row(i)[fb] * k).abs() <= 1e-12 * a.row(i)[fb].abs().max(1e-9));
+    }
+}
