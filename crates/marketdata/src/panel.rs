@@ -717,6 +717,19 @@ impl FactorPanel {
         }
     }
 
+    /// Time-weighted average of factor `f` in natural units (USD for prices) over the `hours`
+    /// instants ending at `as_of` (inclusive), using no data after `as_of`. A price that a single
+    /// print cannot move, for the manipulation guard of collateral valuation.
+    pub fn time_weighted_natural(&self, f: usize, as_of: Hour, hours: usize) -> Result<f64> {
+        let i = self.index_of(as_of)?;
+        if hours == 0 || hours > 24 * 365 {
+            return Err(MarketDataError::InvalidParameter { name: "hours", value: hours as f64, why: "must lie in 1..=8760" });
+        }
+        let i0 = (i + 1).saturating_sub(hours);
+        let sum: f64 = (i0..=i).map(|k| self.natural_level(f, k)).sum();
+        Ok(sum / (i - i0 + 1) as f64)
+    }
+
     /// Move of factor `f` from index `i0` to index `i1`.
     pub fn move_between(&self, f: usize, i0: usize, i1: usize) -> f64 {
         self.kinds[f].move_between(self.levels[f][i0], self.levels[f][i1])

@@ -312,3 +312,24 @@ fn fhs_windows_are_stable_from_day_to_day() {
         assert!((b.row(i)[fb] - a.row(i)[fb] * k).abs() <= 1e-12 * a.row(i)[fb].abs().max(1e-9));
     }
 }
+
+#[test]
+fn time_weighted_price_resists_a_single_print() {
+    let Some(p) = panel() else { return };
+    let f = p.factor_index("price:BTC").unwrap();
+    let t = Hour::from_ymdh(2020, 3, 13, 3);
+    // One hour is the price itself.
+    assert_eq!(p.time_weighted_natural(f, t, 1).unwrap(), p.natural_level(f, p.index_of(t).unwrap()));
+    // A 24h TWAP lies within the range of the hourly prices it averages, and it is well above the
+    // crash low that a 1h price would report.
+    let i = p.index_of(t).unwrap();
+    let prices: Vec<f64> = (i - 23..=i).map(|k| p.natural_level(f, k)).collect();
+    let twap = p.time_weighted_natural(f, t, 24).unwrap();
+    let (lo, hi) = prices.iter().fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+    assert!(twap > lo && twap < hi);
+    assert!(twap > 1.1 * p.natural_level(f, p.index_of(Hour::from_ymdh(2020, 3, 13, 2)).unwrap()));
+    // No future data: scrambling after t leaves it unchanged.
+    let s = p.with_future_replaced(t, |_, x| x + 1.0);
+    assert_eq!(s.time_weighted_natural(f, t, 24).unwrap(), twap);
+    assert!(p.time_weighted_natural(f, t, 0).is_err());
+}
