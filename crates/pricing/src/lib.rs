@@ -77,6 +77,7 @@ pub mod uniswap_v2;
 pub mod uniswap_v3;
 pub mod vol_surface;
 
+pub use curve::CurveLp;
 pub use error::{FactorKind, PricingError};
 pub use greeks::{Greeks, MAX_LEGS, Sensitivities, Sensitivity};
 pub use instrument::{
@@ -87,4 +88,6 @@ pub use market::{
     ReserveId, Resolution, SECONDS_PER_YEAR, Shift, StakeId, UnderlyingId,
 };
 pub use options::{OptionModel, OptionRight};
+pub use uniswap_v2::UniswapV2Lp;
+pub use uniswap_v3::UniswapV3Position;
 pub use vol_surface::VolSurface;

@@ -106,3 +106,40 @@ fn contract_a_is_whitepaper_a_times_n_pow_n_minus_1() {
     assert!(residual(50.0).abs() < 1e-9 * d * 200.0, "{}", residual(50.0));
     assert!(residual(100.0).abs() > 1.0);
 }
+
+const ARBITRAGE: &str = include_str!("fixtures/curve_arbitrage.json");
+
+#[test]
+fn lp_value_matches_curvesim_pool_arbitraged_by_real_swaps() {
+    // curvesim's fee-less pool, arbitraged against external prices by actual exchange() calls
+    // (scripts/curvesim_arbitrage.py), must end where the closed-form equilibrium says, and the LP share
+    // must be worth what those balances are worth.
+    use pricing::{Asset, CurveLp, Instrument, MarketState, PegId, UnderlyingId};
+    let fixture: Value = serde_json::from_str(ARBITRAGE).unwrap();
+    for c in fixture["cases"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let amp = c["amp"].as_f64().unwrap();
+        let balances: Vec<f64> = c["balances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let prices: Vec<f64> = c["prices_usd"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let expected: Vec<f64> = c["arbitraged_balances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let supply = c["total_supply"].as_f64().unwrap();
+        let n = balances.len();
+        // Each coin on its own underlying, priced directly.
+        let mut market = MarketState::new(0.0, 0.0);
+        let mut coins = Vec::new();
+        for (k, &p) in prices.iter().enumerate() {
+            let id = UnderlyingId(u16::try_from(k + 1).unwrap());
+            market.set_spot_usd(id, p).unwrap();
+            coins.push(Asset::pegged(id, PegId::PAR));
+        }
+        let lp = CurveLp::from_balances(&coins, amp, &balances, supply).unwrap();
+        let claims = lp.claims_at(&prices).unwrap();
+        for k in 0..n {
+            let got = claims[k] * supply;
+            assert!((got / expected[k] - 1.0).abs() < 1e-8, "{name} coin {k}: {got} vs curvesim {}", expected[k]);
+        }
+        let value = Instrument::CurveLp(lp).value(&market).unwrap();
+        let reference = c["value_per_share_usd"].as_f64().unwrap();
+        assert!((value / reference - 1.0).abs() < 1e-10, "{name}: {value} vs {reference}");
+    }
+}
