@@ -477,8 +477,9 @@ impl UniswapV3Position {
         Ok(self.value_at(p0, p1))
     }
 
-    /// Value and sensitivities. Gradient in price space = token amounts (envelope theorem); in range the
-    /// Hessian is L/(2 s) x [[-scale0/p0... ]] as derived in docs/pricing.md, and zero out of range.
+    /// Value and sensitivities. Gradient in price space = token amounts (envelope theorem). In range the
+    /// Hessian d(amounts)/d(prices) is [[-scale0 L/(2 s p0), scale0 L/(2 s p1)], [same, -scale1 L s/(2 p1)]]
+    /// (derivation in docs/pricing.md); out of range the amounts are constant and the Hessian is zero.
     ///
     /// # Errors
     /// Missing or invalid prices.
