@@ -38,7 +38,7 @@ def main():
         "sqrt_ratio_at_tick": [{"tick": t, "exact_x96": str(sqrt_ratio_exact(t))} for t in ticks],
         "encode_price_sqrt": [
             {"reserve1": r1, "reserve0": r0, "sqrt_price_x96": str(encode_price_sqrt(r1, r0))}
-            for (r1, r0) in [(1, 1), (121, 100), (100, 121), (100, 110), (110, 100), (99, 100), (111, 100), (2, 1), (1, 2)]
+            for (r1, r0) in [(1, 1), (121, 100), (100, 121), (100, 110), (110, 100), (99, 100), (111, 100), (2, 1), (1, 2), (101, 100), (1000, 100), (10000, 100)]
         ],
     }
     json.dump(out, sys.stdout, indent=1)

@@ -374,6 +374,98 @@ pub mod exact {
         }
     }
 
+    /// Result of one `SwapMath.computeSwapStep`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SwapStep {
+        /// Sqrt price after the step, Q64.96.
+        pub sqrt_price_next_x96: U256,
+        /// Input consumed, excluding the fee.
+        pub amount_in: U256,
+        /// Output produced.
+        pub amount_out: U256,
+        /// Fee charged on the input.
+        pub fee_amount: U256,
+    }
+
+    /// Fee denominator of v3 (fees are in hundredths of a basis point, "pips").
+    const FEE_PIPS_DENOMINATOR: u32 = 1_000_000;
+
+    /// `SwapMath.computeSwapStep`: swap within one liquidity range from the current sqrt price towards a
+    /// target, with `amount_remaining` exact input (`exact_in`) or exact output, and a fee in pips.
+    /// The direction is zero-for-one when the target is at or below the current price.
+    ///
+    /// # Errors
+    /// `ContractRevert` where the contract reverts (fee >= 100%, overflow, zero liquidity in a price move).
+    pub fn compute_swap_step(
+        sqrt_price_current_x96: U256,
+        sqrt_price_target_x96: U256,
+        liquidity: u128,
+        amount_remaining: U256,
+        exact_in: bool,
+        fee_pips: u32,
+    ) -> Result<SwapStep, PricingError> {
+        if fee_pips >= FEE_PIPS_DENOMINATOR {
+            return Err(PricingError::ContractRevert { operation: "fee >= 100%" });
+        }
+        let zero_for_one = sqrt_price_current_x96 >= sqrt_price_target_x96;
+        let million = U256::from(FEE_PIPS_DENOMINATOR);
+        let fee = U256::from(fee_pips);
+        let (current, target) = (sqrt_price_current_x96, sqrt_price_target_x96);
+        let mut amount_in = U256::ZERO;
+        let mut amount_out = U256::ZERO;
+        let next = if exact_in {
+            let remaining_less_fee = mul_div(amount_remaining, million - fee, million)?;
+            amount_in = if zero_for_one {
+                get_amount0_delta(target, current, liquidity, true)?
+            } else {
+                get_amount1_delta(current, target, liquidity, true)?
+            };
+            if remaining_less_fee >= amount_in {
+                target
+            } else {
+                get_next_sqrt_price_from_input(current, liquidity, remaining_less_fee, zero_for_one)?
+            }
+        } else {
+            amount_out = if zero_for_one {
+                get_amount1_delta(target, current, liquidity, false)?
+            } else {
+                get_amount0_delta(current, target, liquidity, false)?
+            };
+            if amount_remaining >= amount_out {
+                target
+            } else {
+                get_next_sqrt_price_from_output(current, liquidity, amount_remaining, zero_for_one)?
+            }
+        };
+        let reached_target = next == target;
+        if zero_for_one {
+            if !(reached_target && exact_in) {
+                amount_in = get_amount0_delta(next, current, liquidity, true)?;
+            }
+            if !(reached_target && !exact_in) {
+                amount_out = get_amount1_delta(next, current, liquidity, false)?;
+            }
+        } else {
+            if !(reached_target && exact_in) {
+                amount_in = get_amount1_delta(current, next, liquidity, true)?;
+            }
+            if !(reached_target && !exact_in) {
+                amount_out = get_amount0_delta(current, next, liquidity, false)?;
+            }
+        }
+        // Never pay out more than was asked for.
+        if !exact_in && amount_out > amount_remaining {
+            amount_out = amount_remaining;
+        }
+        let fee_amount = if exact_in && next != target {
+            // The target was not reached, so whatever input is left over is the fee.
+            amount_remaining - amount_in
+        } else {
+            mul_div_rounding_up(amount_in, fee, million - fee)?
+        };
+        Ok(SwapStep { sqrt_price_next_x96: next, amount_in, amount_out, fee_amount })
+    }
+
     /// A Q64.96 sqrt price as f64 (sqrt of token1 raw units per token0 raw unit).
     #[must_use]
     pub fn sqrt_price_x96_to_f64(sqrt_price_x96: U256) -> f64 {

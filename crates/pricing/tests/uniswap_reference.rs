@@ -214,3 +214,70 @@ fn v3_next_sqrt_price_matches_sqrt_price_math_spec() {
         u("1025574284609383582644711336373707553698163132913")
     );
 }
+
+#[test]
+fn v3_compute_swap_step_matches_swap_math_spec() {
+    // Uniswap/v3-core test/SwapMath.spec.ts #computeSwapStep.
+    let one = U256::from(1u8) << 96;
+    let two_e18 = 2 * 10u128.pow(18);
+    let check = |step: v3::SwapStep, amount_in: &str, fee: &str, amount_out: &str| {
+        assert_eq!(step.amount_in, u(amount_in), "amountIn");
+        assert_eq!(step.fee_amount, u(fee), "feeAmount");
+        assert_eq!(step.amount_out, u(amount_out), "amountOut");
+    };
+    let target = encode_price_sqrt(101, 100);
+    // 'exact amount in that gets capped at price target in one for zero'.
+    let s = v3::compute_swap_step(one, target, two_e18, e18(1), true, 600).unwrap();
+    check(s, "9975124224178055", "5988667735148", "9925619580021728");
+    assert_eq!(s.sqrt_price_next_x96, target);
+    // 'exact amount out that gets capped at price target in one for zero'.
+    let s = v3::compute_swap_step(one, target, two_e18, e18(1), false, 600).unwrap();
+    check(s, "9975124224178055", "5988667735148", "9925619580021728");
+    assert_eq!(s.sqrt_price_next_x96, target);
+    // 'exact amount in that is fully spent in one for zero'.
+    let far = encode_price_sqrt(1000, 100);
+    let s = v3::compute_swap_step(one, far, two_e18, e18(1), true, 600).unwrap();
+    check(s, "999400000000000000", "600000000000000", "666399946655997866");
+    assert!(s.sqrt_price_next_x96 < far);
+    let whole = v3::get_next_sqrt_price_from_input(one, two_e18, e18(1) - s.fee_amount, false).unwrap();
+    assert_eq!(s.sqrt_price_next_x96, whole);
+    // 'exact amount out that is fully received in one for zero'.
+    let farther = encode_price_sqrt(10000, 100);
+    let s = v3::compute_swap_step(one, farther, two_e18, e18(1), false, 600).unwrap();
+    check(s, "2000000000000000000", "1200720432259356", "1000000000000000000");
+    // 'amount out is capped at the desired amount out'.
+    let s = v3::compute_swap_step(
+        u("417332158212080721273783715441582"),
+        u("1452870262520218020823638996"),
+        "159344665391607089467575320103".parse().unwrap(),
+        U256::from(1u8),
+        false,
+        1,
+    )
+    .unwrap();
+    check(s, "1", "1", "1");
+    assert_eq!(s.sqrt_price_next_x96, u("417332158212080721273783715441581"));
+    // 'target price of 1 uses partial input amount'.
+    let s = v3::compute_swap_step(U256::from(2u8), U256::from(1u8), 1, u("3915081100057732413702495386755767"), true, 1).unwrap();
+    check(s, "39614081257132168796771975168", "39614120871253040049813", "0");
+    assert_eq!(s.sqrt_price_next_x96, U256::from(1u8));
+    // 'entire input amount taken as fee'.
+    let s = v3::compute_swap_step(
+        U256::from(2413u16),
+        u("79887613182836312"),
+        "1985041575832132834610021537970".parse().unwrap(),
+        U256::from(10u8),
+        true,
+        1872,
+    )
+    .unwrap();
+    check(s, "0", "10", "0");
+    assert_eq!(s.sqrt_price_next_x96, U256::from(2413u16));
+    // 'handles intermediate insufficient liquidity in zero for one exact output case'.
+    let sqrt_p = u("20282409603651670423947251286016");
+    let s = v3::compute_swap_step(sqrt_p, sqrt_p * U256::from(11u8) / U256::from(10u8), 1024, U256::from(4u8), false, 3000).unwrap();
+    check(s, "26215", "79", "0");
+    // 'handles intermediate insufficient liquidity in one for zero exact output case'.
+    let s = v3::compute_swap_step(sqrt_p, sqrt_p * U256::from(9u8) / U256::from(10u8), 1024, U256::from(263_000u32), false, 3000).unwrap();
+    check(s, "1", "1", "26214");
+}
