@@ -437,19 +437,23 @@ pub mod exact {
                 get_next_sqrt_price_from_output(current, liquidity, amount_remaining, zero_for_one)?
             }
         };
+        // At the target the amount computed for the whole range above is exact; otherwise recompute both
+        // amounts for the range actually crossed.
         let reached_target = next == target;
+        let keep_in = reached_target && exact_in;
+        let keep_out = reached_target && !exact_in;
         if zero_for_one {
-            if !(reached_target && exact_in) {
+            if !keep_in {
                 amount_in = get_amount0_delta(next, current, liquidity, true)?;
             }
-            if !(reached_target && !exact_in) {
+            if !keep_out {
                 amount_out = get_amount1_delta(next, current, liquidity, false)?;
             }
         } else {
-            if !(reached_target && exact_in) {
+            if !keep_in {
                 amount_in = get_amount1_delta(current, next, liquidity, true)?;
             }
-            if !(reached_target && !exact_in) {
+            if !keep_out {
                 amount_out = get_amount0_delta(current, next, liquidity, false)?;
             }
         }
