@@ -87,6 +87,24 @@ proptest! {
         }
     }
 
+    /// v3 swap step: exact input never spends more than offered (input + fee), exact output never pays
+    /// more than asked, and the price moves towards the target without passing it.
+    #[test]
+    fn v3_swap_step_respects_its_budget(tick in -100_000i32..100_000, target_offset in -5_000i32..5_000, liquidity in 1u64..u64::MAX, amount in 1u64..u64::MAX, exact_in in any::<bool>(), fee in 0u32..100_000) {
+        prop_assume!(target_offset != 0);
+        let current = v3::get_sqrt_ratio_at_tick(tick).unwrap();
+        let target = v3::get_sqrt_ratio_at_tick(tick + target_offset).unwrap();
+        let amount = U256::from(amount);
+        let step = v3::compute_swap_step(current, target, u128::from(liquidity), amount, exact_in, fee).unwrap();
+        if exact_in {
+            prop_assert!(step.amount_in + step.fee_amount <= amount);
+        } else {
+            prop_assert!(step.amount_out <= amount);
+        }
+        let (lo, hi) = if current < target { (current, target) } else { (target, current) };
+        prop_assert!(step.sqrt_price_next_x96 >= lo && step.sqrt_price_next_x96 <= hi);
+    }
+
     /// Curve (integer): D never falls across a swap and balances stay positive.
     #[test]
     fn curve_d_never_falls_across_swaps(amp in 1u64..5_000, b0 in 1_000u64..100_000_000, b1 in 1_000u64..100_000_000, b2 in 1_000u64..100_000_000, swaps in proptest::collection::vec((0usize..3, 1usize..3, 1u64..10_000_000), 1..6)) {
