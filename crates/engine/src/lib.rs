@@ -27,7 +27,8 @@ pub use snapshot::{EngineSnapshot, SnapshotError};
 use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId, Reason, Transfer};
 use model::Config;
 use money::{Amount, Scale, UsdPrice};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
 pub const ENGINE_FORMAT_VERSION: u32 = 1;
@@ -81,7 +82,11 @@ pub struct Engine {
     withdrawals_per_account: HashMap<AccountIdx, u32>,
     withdrawals_digest: ledger::MultisetDigest,
     external_refs: HashSet<String>,
-    seen: HashMap<(String, u64), u64>,
+    /// Client names interned to small numbers, so the seen-table key needs no allocation.
+    clients: HashMap<String, u32>,
+    client_names: Vec<String>,
+    /// (client, client's command id) -> the sequence number of its first (journalled) outcome.
+    seen: HashMap<(u32, u64), u64>,
     /// Append-only facts (account creations, used references, seen client ids) are hashed as a
     /// chain: `log_digest = blake3(log_digest || new facts)`, folded in at `state_hash`.
     log_digest: [u8; 32],
@@ -114,20 +119,22 @@ impl Engine {
             config_digest,
             assets,
             asset_index,
-            custody: HashMap::new(),
+            custody: HashMap::default(),
             account_names: Vec::new(),
             account_kinds: Vec::new(),
-            account_index: HashMap::new(),
-            subs_per_owner: HashMap::new(),
+            account_index: HashMap::default(),
+            subs_per_owner: HashMap::default(),
             ledger,
             prices: BTreeMap::new(),
             holds: BTreeSet::new(),
             withdrawals: BTreeMap::new(),
             withdrawals_due: BTreeSet::new(),
-            withdrawals_per_account: HashMap::new(),
+            withdrawals_per_account: HashMap::default(),
             withdrawals_digest: ledger::MultisetDigest::default(),
-            external_refs: HashSet::new(),
-            seen: HashMap::new(),
+            external_refs: HashSet::default(),
+            clients: HashMap::default(),
+            client_names: Vec::new(),
+            seen: HashMap::default(),
             log_digest: [0; 32],
             log_buffer: Vec::new(),
             now_ms: 0,
@@ -168,8 +175,8 @@ impl Engine {
 
     /// Applies one command. Deterministic; never panics on any input.
     pub fn apply(&mut self, envelope: &Envelope) -> Outcome {
-        let key = (envelope.client.clone(), envelope.id);
-        if let Some(&first_seq) = self.seen.get(&key) {
+        let client = self.clients.get(envelope.client.as_str()).copied();
+        if let Some(&first_seq) = client.and_then(|c| self.seen.get(&(c, envelope.id))) {
             return Outcome::Duplicate { first_seq };
         }
         let seq = self.next_seq;
@@ -185,8 +192,9 @@ impl Engine {
             };
         }
         self.next_seq += 1;
+        let client = client.unwrap_or_else(|| self.intern_client(&envelope.client));
         self.log_fact(b'C', envelope.client.as_bytes(), envelope.id, seq);
-        self.seen.insert(key, seq);
+        self.seen.insert((client, envelope.id), seq);
         let mut events = Vec::new();
         match self.execute(&envelope.command, seq, &mut events) {
             Ok(()) => Outcome::Applied { seq, events },
@@ -339,6 +347,16 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    pub(crate) fn intern_client(&mut self, name: &str) -> u32 {
+        if let Some(&c) = self.clients.get(name) {
+            return c;
+        }
+        let c = self.client_names.len() as u32;
+        self.client_names.push(name.to_string());
+        self.clients.insert(name.to_string(), c);
+        c
     }
 
     fn create_account(&mut self, owner: &str, sub: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {

@@ -41,7 +41,8 @@ impl Engine {
         let state_hash = self.state_hash();
         let mut external_refs: Vec<String> = self.external_refs.iter().cloned().collect();
         external_refs.sort_unstable();
-        let mut seen: Vec<(String, u64, u64)> = self.seen.iter().map(|((c, i), s)| (c.clone(), *i, *s)).collect();
+        let mut seen: Vec<(String, u64, u64)> =
+            self.seen.iter().map(|((c, i), s)| (self.client_names[*c as usize].clone(), *i, *s)).collect();
         seen.sort_unstable_by_key(|e| e.2);
         EngineSnapshot {
             format_version: ENGINE_FORMAT_VERSION,
@@ -100,7 +101,10 @@ impl Engine {
             engine.withdrawals.insert(id.clone(), w.clone());
         }
         engine.external_refs = s.external_refs.iter().cloned().collect();
-        engine.seen = s.seen.iter().map(|(c, i, seq)| ((c.clone(), *i), *seq)).collect();
+        for (client, id, seq) in &s.seen {
+            let c = engine.intern_client(client);
+            engine.seen.insert((c, *id), *seq);
+        }
         engine.log_digest = s.log_digest;
         engine.log_buffer.clear();
         engine.now_ms = s.now_ms;

@@ -23,8 +23,9 @@
 //!
 //! This crate is pure: no I/O, clock or randomness.
 
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 mod digest;
 pub use digest::MultisetDigest;
@@ -148,7 +149,7 @@ impl Ledger {
             assets_count,
             accounts_max,
             policies: Vec::new(),
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             pending: BTreeMap::new(),
             posted_totals: vec![0; assets_count as usize],
             dirty: Vec::new(),

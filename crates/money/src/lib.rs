@@ -254,12 +254,21 @@ pub fn parse_decimal(input: &str, scale: Scale) -> Result<i128, MoneyError> {
         return Err(MoneyError::TooManyDecimals { input: input.to_string(), given: fraction.len(), max: scale.0 });
     }
     let overflow = MoneyError::Overflow { operation: "parse decimal" };
-    let mut units: i128 = 0;
-    let padding = scale.0 as usize - fraction.len();
-    for digit in integer.bytes().chain(fraction.bytes()).chain(std::iter::repeat_n(b'0', padding)) {
-        units = units.checked_mul(10).and_then(|u| u.checked_add((digit - b'0') as i128)).ok_or_else(|| overflow.clone())?;
+    // Digits accumulate in u128 (a 39-digit decimal can exceed it, hence checked steps); the
+    // fraction is padded to the scale with one multiplication by a power of ten.
+    let mut magnitude: u128 = 0;
+    for digit in integer.bytes().chain(fraction.bytes()) {
+        magnitude = magnitude.checked_mul(10).and_then(|m| m.checked_add((digit - b'0') as u128)).ok_or_else(|| overflow.clone())?;
     }
-    Ok(if negative { -units } else { units })
+    let padding = scale.0 as usize - fraction.len();
+    magnitude = magnitude.checked_mul(10u128.pow(padding as u32)).ok_or_else(|| overflow.clone())?;
+    // i128 holds magnitudes up to 2^127 - 1 when positive and 2^127 when negative.
+    let units = if negative {
+        if magnitude == 1u128 << 127 { i128::MIN } else { -(i128::try_from(magnitude).map_err(|_| overflow.clone())?) }
+    } else {
+        i128::try_from(magnitude).map_err(|_| overflow)?
+    };
+    Ok(units)
 }
 
 /// Prints units at `scale` as a decimal string with exactly `scale` fractional digits
