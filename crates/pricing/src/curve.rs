@@ -57,14 +57,30 @@ pub mod exact {
 
     /// The invariant D for normalised balances `xp` (18-decimal units) and contract amplification `amp`:
     /// Newton's iteration D <- (Ann S + n D_P) D / ((Ann - 1) D + (n + 1) D_P), D_P = D^(n+1) / (n^n prod x).
+    /// This is the original (3pool-generation) contract and curvesim; see `get_d_precise` for the
+    /// `A_PRECISION` generation.
     ///
     /// # Errors
     /// `ContractRevert` on a zero balance or overflow, `NoConvergence` after 255 iterations.
     pub fn get_d(xp: &[U256], amp: U256) -> Result<U256, PricingError> {
+        get_d_precise(xp, amp, U256::from(1u8))
+    }
+
+    /// `get_D` of the pools with `A_PRECISION` (factory plain pools: `amp` = `A_precise` = A x A_PRECISION):
+    /// D <- (Ann S / A_P + n D_P) D / ((Ann - A_P) D / A_P + (n + 1) D_P). With `a_precision` = 1 this is
+    /// exactly `get_d`. (Some pools, e.g. stETH/ETH, add 1 to each `x * n` divisor; that variant is not
+    /// implemented.)
+    ///
+    /// # Errors
+    /// As `get_d`.
+    pub fn get_d_precise(xp: &[U256], amp: U256, a_precision: U256) -> Result<U256, PricingError> {
         let n = coin_count(xp.len())?;
         let s = xp.iter().fold(U256::ZERO, |acc, x| acc.saturating_add(*x));
         if s.is_zero() {
             return Ok(U256::ZERO);
+        }
+        if a_precision.is_zero() {
+            return Err(revert("A_PRECISION must be > 0"));
         }
         let ann = mul(amp, n)?;
         let one = U256::from(1u8);
@@ -75,9 +91,10 @@ pub mod exact {
                 d_p = div(mul(d_p, d)?, mul(*x, n)?)?;
             }
             let d_prev = d;
-            let numerator = mul(mul(ann, s)?.checked_add(mul(d_p, n)?).ok_or(revert("overflow"))?, d)?;
-            let denominator =
-                mul(ann.checked_sub(one).ok_or(revert("A must be > 0"))?, d)?.checked_add(mul(n + one, d_p)?).ok_or(revert("overflow"))?;
+            let numerator = mul((mul(ann, s)? / a_precision).checked_add(mul(d_p, n)?).ok_or(revert("overflow"))?, d)?;
+            let denominator = (mul(ann.checked_sub(a_precision).ok_or(revert("A must be > 0"))?, d)? / a_precision)
+                .checked_add(mul(n + one, d_p)?)
+                .ok_or(revert("overflow"))?;
             d = div(numerator, denominator)?;
             if abs_diff(d, d_prev) <= one {
                 return Ok(d);
@@ -92,11 +109,20 @@ pub mod exact {
     /// # Errors
     /// `ContractRevert` for bad indices, zero balances, overflow; `NoConvergence` after 255 iterations.
     pub fn get_y(i: usize, j: usize, x: U256, xp: &[U256], amp: U256) -> Result<U256, PricingError> {
+        get_y_precise(i, j, x, xp, amp, U256::from(1u8))
+    }
+
+    /// `get_y` of the `A_PRECISION` generation: c = ... x D x A_P / (Ann n), b = S' + D x A_P / Ann.
+    /// With `a_precision` = 1 this is exactly `get_y`.
+    ///
+    /// # Errors
+    /// As `get_y`.
+    pub fn get_y_precise(i: usize, j: usize, x: U256, xp: &[U256], amp: U256, a_precision: U256) -> Result<U256, PricingError> {
         let n = coin_count(xp.len())?;
         if i == j || i >= xp.len() || j >= xp.len() {
             return Err(revert("get_y: bad coin indices"));
         }
-        let d = get_d(xp, amp)?;
+        let d = get_d_precise(xp, amp, a_precision)?;
         let ann = mul(amp, n)?;
         let mut c = d;
         let mut s = U256::ZERO;
@@ -111,8 +137,8 @@ pub mod exact {
             s += value;
             c = div(mul(c, d)?, mul(value, n)?)?;
         }
-        c = div(mul(c, d)?, mul(ann, n)?)?;
-        let b = s + div(d, ann)?;
+        c = div(mul(mul(c, d)?, a_precision)?, mul(ann, n)?)?;
+        let b = s + div(mul(d, a_precision)?, ann)?;
         let one = U256::from(1u8);
         let mut y = d;
         for _ in 0..MAX_ITERATIONS {
@@ -132,8 +158,10 @@ pub mod exact {
     /// A StableSwap pool's state in the contract's integers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct StableSwapPool {
-        /// Contract amplification A (= whitepaper A x n^(n-1)).
+        /// Contract amplification A (= whitepaper A x n^(n-1)), times `a_precision` (`A_precise`).
         pub amp: U256,
+        /// 1 for the original contracts and curvesim, 100 for the `A_PRECISION` generation.
+        pub a_precision: U256,
         /// Swap fee, 1e10 precision (4_000_000 = 0.04%).
         pub fee: U256,
         /// Share of the fee kept by the admin, 1e10 precision.
@@ -166,7 +194,7 @@ pub mod exact {
         /// As `get_d`.
         pub fn d(&self) -> Result<U256, PricingError> {
             let xp = self.xp()?;
-            get_d(&xp[..self.n_coins], self.amp)
+            get_d_precise(&xp[..self.n_coins], self.amp, self.a_precision)
         }
 
         /// Swap `dx` of coin `i` for coin `j`, updating balances; returns (dy received, fee), native units.
@@ -193,7 +221,7 @@ pub mod exact {
             let xp = self.xp()?;
             let xp = &xp[..self.n_coins];
             let x = xp[i] + mul(dx, self.rates[i])? / precision;
-            let y = get_y(i, j, x, xp, self.amp)?;
+            let y = get_y_precise(i, j, x, xp, self.amp, self.a_precision)?;
             let dy = xp[j].checked_sub(y + U256::from(1u8)).ok_or(revert("exchange: dy underflow"))?;
             let fee = mul(dy, self.fee)? / fee_denominator;
             let admin_fee = mul(fee, self.admin_fee)? / fee_denominator;

@@ -24,6 +24,7 @@ fn pool_from(p: &Value) -> exact::StableSwapPool {
     }
     exact::StableSwapPool {
         amp: U256::from(p["amp"].as_u64().unwrap()),
+        a_precision: U256::from(1u8),
         fee: u(&p["fee"]),
         admin_fee: u(&p["admin_fee"]),
         rates,
@@ -141,5 +142,32 @@ fn lp_value_matches_curvesim_pool_arbitraged_by_real_swaps() {
         let value = Instrument::CurveLp(lp).value(&market).unwrap();
         let reference = c["value_per_share_usd"].as_f64().unwrap();
         assert!((value / reference - 1.0).abs() < 1e-10, "{name}: {value} vs {reference}");
+    }
+}
+
+#[test]
+fn a_precision_generation_agrees_with_the_whitepaper_invariant() {
+    // Factory-generation pools store A_precise = A x 100 and divide by A_PRECISION where A is used. Their D
+    // must satisfy the same whitepaper invariant (with A_w = A / n^(n-1)) and agree with the original
+    // formula to within integer rounding.
+    let e18 = U256::from(10u64).pow(U256::from(18u8));
+    let xp = [U256::from(1_000u64) * e18, U256::from(3_000u64) * e18, U256::from(2_500u64) * e18];
+    for a in [1u64, 10, 100, 2000] {
+        let d_old = exact::get_d(&xp, U256::from(a)).unwrap();
+        let d_new = exact::get_d_precise(&xp, U256::from(a * 100), U256::from(100u8)).unwrap();
+        let diff = if d_old > d_new { d_old - d_new } else { d_new - d_old };
+        assert!(diff <= U256::from(2u8), "A={a}: {d_old} vs {d_new}");
+        // Whitepaper residual with A_w = a / 9 (n = 3): A_w n^n S + D - A_w D n^n - D^4 / (n^n P).
+        let d = to_f64(d_new) / 1e18;
+        let (x0, x1, x2) = (1_000.0, 3_000.0, 2_500.0);
+        let a_w = a as f64 / 9.0;
+        let residual = a_w * 27.0 * (x0 + x1 + x2) + d - a_w * d * 27.0 - d.powi(4) / (27.0 * x0 * x1 * x2);
+        assert!(residual.abs() < 1e-9 * d * (1.0 + a_w * 27.0), "A={a}: residual {residual}");
+        // get_y of the new generation is consistent with its D: moving coin 0 and re-solving coin 1 keeps D.
+        let x = xp[0] + xp[0] / U256::from(10u8);
+        let y = exact::get_y_precise(0, 1, x, &xp, U256::from(a * 100), U256::from(100u8)).unwrap();
+        let d_after = exact::get_d_precise(&[x, y, xp[2]], U256::from(a * 100), U256::from(100u8)).unwrap();
+        let drift = if d_after > d_new { d_after - d_new } else { d_new - d_after };
+        assert!(drift <= U256::from(10u8), "A={a}: D {d_new} -> {d_after}");
     }
 }

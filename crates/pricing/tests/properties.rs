@@ -110,6 +110,7 @@ proptest! {
     fn curve_d_never_falls_across_swaps(amp in 1u64..5_000, b0 in 1_000u64..100_000_000, b1 in 1_000u64..100_000_000, b2 in 1_000u64..100_000_000, swaps in proptest::collection::vec((0usize..3, 1usize..3, 1u64..10_000_000), 1..6)) {
         let mut pool = curve_exact::StableSwapPool {
             amp: U256::from(amp),
+            a_precision: U256::from(1u8),
             fee: U256::from(4_000_000u64),
             admin_fee: U256::from(5_000_000_000u64),
             rates: [e18(1), e18(1) * U256::from(10u64).pow(U256::from(12u8)), e18(1), U256::ZERO],
