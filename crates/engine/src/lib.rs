@@ -34,6 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ENGINE_FORMAT_VERSION: u32 = 1;
 /// Longest external reference or withdrawal id accepted.
 pub const EXTERNAL_REF_LEN_MAX: usize = 128;
+/// Append-only facts are folded into the state hash's chain in chunks of this many.
+pub const LOG_CHUNK_FACTS: u32 = 1024;
 
 pub const HOUSE: &str = "@house";
 pub const FEES: &str = "@fees";
@@ -88,9 +90,12 @@ pub struct Engine {
     /// (client, client's command id) -> the sequence number of its first (journalled) outcome.
     seen: HashMap<(u32, u64), u64>,
     /// Append-only facts (account creations, used references, seen client ids) are hashed as a
-    /// chain: `log_digest = blake3(log_digest || new facts)`, folded in at `state_hash`.
+    /// chain over fixed chunks of [`LOG_CHUNK_FACTS`] facts: `log_digest = blake3(log_digest ||
+    /// chunk)`. Chunk boundaries depend only on the sequence of facts, never on when the state
+    /// hash is asked for, so the hash stays canonical; the partial chunk is hashed as it stands.
     log_digest: [u8; 32],
     log_buffer: Vec<u8>,
+    log_buffer_facts: u32,
     now_ms: u64,
     next_seq: u64,
     next_pending: u64,
@@ -137,6 +142,7 @@ impl Engine {
             seen: HashMap::default(),
             log_digest: [0; 32],
             log_buffer: Vec::new(),
+            log_buffer_facts: 0,
             now_ms: 0,
             next_seq: 1,
             next_pending: 1,
@@ -478,6 +484,15 @@ impl Engine {
         self.log_buffer.extend_from_slice(text);
         self.log_buffer.extend_from_slice(&a.to_le_bytes());
         self.log_buffer.extend_from_slice(&b.to_le_bytes());
+        self.log_buffer_facts += 1;
+        if self.log_buffer_facts == LOG_CHUNK_FACTS {
+            let mut chain = blake3::Hasher::new();
+            chain.update(&self.log_digest);
+            chain.update(&self.log_buffer);
+            self.log_digest = *chain.finalize().as_bytes();
+            self.log_buffer.clear();
+            self.log_buffer_facts = 0;
+        }
     }
 
     fn format(&self, asset: AssetIdx, units: i128) -> String {
@@ -522,19 +537,14 @@ impl Engine {
     /// that change in place are folded in as multiset digests (order-free, updated per change);
     /// append-only facts as a chain. Cost: one hash per entry changed since the last call.
     pub fn state_hash(&mut self) -> [u8; 32] {
-        if !self.log_buffer.is_empty() {
-            let mut chain = blake3::Hasher::new();
-            chain.update(&self.log_digest);
-            chain.update(&self.log_buffer);
-            self.log_digest = *chain.finalize().as_bytes();
-            self.log_buffer.clear();
-        }
         let mut h = blake3::Hasher::new();
         h.update(b"clearhouse.engine");
         h.update(&ENGINE_FORMAT_VERSION.to_le_bytes());
         h.update(&self.config_digest);
         h.update(&self.ledger.digest());
         h.update(&self.log_digest);
+        h.update(&(self.log_buffer.len() as u64).to_le_bytes());
+        h.update(&self.log_buffer);
         h.update(&self.now_ms.to_le_bytes());
         h.update(&self.next_seq.to_le_bytes());
         h.update(&self.next_pending.to_le_bytes());

@@ -17,6 +17,9 @@ pub struct EngineSnapshot {
     pub external_refs: Vec<String>,
     pub seen: Vec<(String, u64, u64)>,
     pub log_digest: [u8; 32],
+    /// The partial chunk of append-only facts not yet folded into `log_digest`.
+    pub log_buffer: Vec<u8>,
+    pub log_buffer_facts: u32,
     pub now_ms: u64,
     pub next_seq: u64,
     pub next_pending: u64,
@@ -56,6 +59,8 @@ impl Engine {
             external_refs,
             seen,
             log_digest: self.log_digest,
+            log_buffer: self.log_buffer.clone(),
+            log_buffer_facts: self.log_buffer_facts,
             now_ms: self.now_ms,
             next_seq: self.next_seq,
             next_pending: self.next_pending,
@@ -105,8 +110,12 @@ impl Engine {
             let c = engine.intern_client(client);
             engine.seen.insert((c, *id), *seq);
         }
+        if s.log_buffer_facts >= LOG_CHUNK_FACTS {
+            return Err(inconsistent("partial fact chunk is not partial"));
+        }
         engine.log_digest = s.log_digest;
-        engine.log_buffer.clear();
+        engine.log_buffer = s.log_buffer.clone();
+        engine.log_buffer_facts = s.log_buffer_facts;
         engine.now_ms = s.now_ms;
         engine.next_seq = s.next_seq;
         engine.next_pending = s.next_pending;

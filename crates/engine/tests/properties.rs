@@ -81,6 +81,13 @@ proptest! {
             prop_assert_eq!(replay.state_hash(), hashes[b]);
         }
         prop_assert_eq!(replay_outcomes, outcomes);
+        // The hash is canonical: asking for it at other moments (here: only at the end) does not
+        // change it.
+        let mut once = Engine::new(config.clone());
+        for envelope in &commands {
+            once.apply(envelope);
+        }
+        prop_assert_eq!(once.state_hash(), *hashes.last().unwrap());
         // Replay from a snapshot taken after batch `b`.
         if let Some((b, bytes)) = snapshot {
             let mut restored = Engine::decode_snapshot(config, &bytes).unwrap();

@@ -25,7 +25,7 @@ use model::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("journal: {0}")]
+    #[error(transparent)]
     Journal(#[from] journal::JournalError),
     #[error("snapshot at seq {seq} cannot be restored: {reason}")]
     Snapshot { seq: u64, reason: String },
