@@ -6,6 +6,8 @@
 //! - `clearhouse serve`: read JSON-lines commands on stdin, group-commit them, write one ack per
 //!   command on stdout after it is durable.
 //! - `clearhouse verify`: recover and replay a journal, report what was verified.
+//! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
+//!   (logic in the `risk` crate).
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -50,6 +52,17 @@ enum Cmd {
     Serve,
     /// Recover and replay the journal; print the state hash and what was verified.
     Verify,
+    /// Portfolio margin of a portfolio file, with explanation and comparators.
+    Margin {
+        /// Portfolio file (TOML), e.g. examples/portfolios/basis_trade.toml.
+        portfolio: PathBuf,
+        /// Print JSON for tools instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Risk parameter file (TOML); default the embedded crates/risk/config/risk.toml.
+        #[arg(long)]
+        risk_params: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -66,7 +79,32 @@ fn real_main() -> Result<()> {
         Cmd::Run { file, batch, verbose } => run(config, &cli.journal, file.as_deref(), batch, verbose),
         Cmd::Serve => serve(config, &cli.journal),
         Cmd::Verify => verify(config, &cli.journal),
+        Cmd::Margin { portfolio, json, risk_params } => margin(&config, &portfolio, json, risk_params.as_deref()),
     }
+}
+
+fn load_risk_params(path: Option<&Path>) -> Result<risk::RiskParams> {
+    match path {
+        None => Ok(risk::RiskParams::default_params()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading risk parameters {}", p.display()))?;
+            risk::RiskParams::from_toml(&text).with_context(|| format!("risk parameters {}", p.display()))
+        }
+    }
+}
+
+fn margin(config: &Config, portfolio_path: &Path, json: bool, risk_params: Option<&Path>) -> Result<()> {
+    let params = load_risk_params(risk_params)?;
+    let text = std::fs::read_to_string(portfolio_path).with_context(|| format!("reading portfolio {}", portfolio_path.display()))?;
+    let portfolio = risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", portfolio_path.display()))?;
+    let data = risk::MarketData::load_default()?;
+    let report = risk::margin_portfolio(config, &params, &portfolio, &data)?;
+    if json {
+        println!("{}", risk::render_json(&report)?);
+    } else {
+        print!("{}", risk::render_table(&report));
+    }
+    Ok(())
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config> {

@@ -1,0 +1,430 @@
+//! A portfolio compiled against the configuration: each distinct instrument once (as a pricing
+//! instrument with the protocols it is a claim on), and the positions that hold it.
+
+use crate::error::RiskError;
+use crate::market::{BaseMarket, Target, Universe, has_own_peg};
+use crate::portfolio::{Portfolio, parse_decimal};
+use model::{AssetKind, Config, InstrumentKind, OptionRight as ModelRight, ProtocolKind};
+use pricing::{Asset, EuropeanOption, Instrument, OptionModel, OptionRight, OutcomeSide, Perpetual, PredictionShare, UnderlyingId};
+
+/// What kind of position an instrument is, for the comparators and the liquidity charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A token held (spot, wrapped, synthetic, staked, a balance).
+    Spot,
+    Perp,
+    Option,
+    Lp,
+    Deposit,
+    /// A debt: the position quantity is negative units of the asset.
+    Borrow,
+    Prediction,
+}
+
+/// One distinct instrument of a book.
+#[derive(Debug, Clone)]
+pub struct BookInstrument {
+    /// Display id: the configuration id, or `ASSET@venue` for a balance.
+    pub id: String,
+    pub pricing: Instrument,
+    pub class: Class,
+    /// The underlying whose price drives it most (perp, option, token), if any.
+    pub underlying: Option<UnderlyingId>,
+    /// Protocol where it lives, if any.
+    pub venue: Option<String>,
+    /// The token (spot, balance, receipt, LP share, prediction share, borrowed asset).
+    pub asset: Option<String>,
+    pub asset_kind: Option<AssetKind>,
+    /// Protocols the position is a claim on, with the fraction of its value at stake.
+    pub links: Vec<(String, f64)>,
+    /// Keys tried in order to find its market depth.
+    pub liquidity_keys: Vec<String>,
+    /// Option expiry in days from the as-of instant.
+    pub expiry_days: Option<f64>,
+    /// Prediction market id.
+    pub outcome: Option<pricing::OutcomeId>,
+}
+
+/// One line of the portfolio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookPosition {
+    /// Index into `Book::instruments`.
+    pub instrument: usize,
+    /// Signed units (a borrow of 5 ETH is -5).
+    pub quantity: f64,
+    /// Shown in reports.
+    pub label: String,
+    pub is_balance: bool,
+}
+
+/// A compiled portfolio.
+#[derive(Debug, Clone)]
+pub struct Book {
+    pub name: String,
+    pub instruments: Vec<BookInstrument>,
+    pub positions: Vec<BookPosition>,
+}
+
+/// How the backtest re-strikes a book to constant notional on a later day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restrike {
+    /// Spot per underlying id when the portfolio was written (the reference day).
+    pub ref_spot_usd: Vec<Option<f64>>,
+    /// Market clock of the reference day, years.
+    pub ref_now_years: f64,
+}
+
+fn unknown(portfolio: &str, what: &'static str, name: &str) -> RiskError {
+    RiskError::UnknownReference { portfolio: portfolio.to_string(), what, name: name.to_string() }
+}
+
+struct Ctx<'a> {
+    config: &'a Config,
+    universe: &'a Universe,
+    base: &'a BaseMarket,
+    portfolio: &'a Portfolio,
+    restrike: Option<&'a Restrike>,
+}
+
+impl Ctx<'_> {
+    fn pname(&self) -> &str {
+        &self.portfolio.name
+    }
+
+    /// The pricing asset of a token: what it tracks times its own peg.
+    fn asset(&self, symbol: &str) -> Result<Asset, RiskError> {
+        let a = self.config.asset(symbol).ok_or_else(|| unknown(self.pname(), "asset", symbol))?;
+        let tracked = |s: &str| -> Result<UnderlyingId, RiskError> {
+            self.universe.underlying(s).ok_or_else(|| unknown(self.pname(), "underlying", s))
+        };
+        match a.kind {
+            AssetKind::NativeCoin => Ok(Asset::native(tracked(a.tracks.as_deref().unwrap_or(""))?)),
+            AssetKind::StakingDerivative => {
+                let under = self.asset(a.underlying_asset.as_deref().unwrap_or(""))?;
+                let peg = self.universe.peg(symbol).ok_or_else(|| unknown(self.pname(), "peg", symbol))?;
+                Ok(Asset::pegged(under.underlying, peg))
+            }
+            k if has_own_peg(k) => {
+                let u = tracked(a.tracks.as_deref().unwrap_or(""))?;
+                if u == UnderlyingId::USD || self.universe.factor_of(Target::Spot(u)).is_some() {
+                    let peg = self.universe.peg(symbol).ok_or_else(|| unknown(self.pname(), "peg", symbol))?;
+                    if self.universe.factor_of(Target::Peg(peg)).is_none() {
+                        return Err(RiskError::MarketDataMissing {
+                            what: format!("peg:{symbol}"),
+                            hint: "add a [factor_proxies] entry in the risk parameters".into(),
+                        });
+                    }
+                    Ok(Asset::pegged(u, peg))
+                } else {
+                    Err(RiskError::MarketDataMissing {
+                        what: format!("price:{}", self.universe.underlyings[usize::from(u.0)]),
+                        hint: "add a [factor_proxies] entry".into(),
+                    })
+                }
+            }
+            // A deposit receipt is worth its underlying asset (index growth over a day is negligible).
+            AssetKind::LendingReceipt => self.asset(a.underlying_asset.as_deref().unwrap_or("")),
+            _ => Err(RiskError::PortfolioInvalid {
+                problem: format!("asset {symbol} has no single price (it is an LP or prediction share)"),
+            }),
+        }
+    }
+
+    /// Protocols a token is a claim on: its issuer, and for a receipt the underlying's issuer.
+    fn issuer_links(&self, symbol: &str, fraction: f64, out: &mut Vec<(String, f64)>) {
+        if let Some(a) = self.config.asset(symbol) {
+            if let Some(p) = &a.protocol {
+                push_link(out, p, fraction);
+            }
+            if let Some(u) = &a.underlying_asset {
+                self.issuer_links(u, fraction, out);
+            }
+        }
+    }
+
+    fn spot_now(&self, u: UnderlyingId) -> f64 {
+        self.base.spot_usd(self.universe, u).unwrap_or(f64::NAN)
+    }
+
+    /// Quantity multiplier that keeps the USD notional of the reference day (backtest re-strike).
+    fn notional_scale(&self, u: Option<UnderlyingId>) -> f64 {
+        match (self.restrike, u) {
+            (Some(r), Some(u)) if u != UnderlyingId::USD => match r.ref_spot_usd.get(usize::from(u.0)).copied().flatten() {
+                Some(s_ref) => s_ref / self.spot_now(u),
+                None => 1.0,
+            },
+            _ => 1.0,
+        }
+    }
+}
+
+fn push_link(out: &mut Vec<(String, f64)>, protocol: &str, fraction: f64) {
+    if let Some(l) = out.iter_mut().find(|(p, _)| p == protocol) {
+        l.1 = l.1.max(fraction);
+    } else {
+        out.push((protocol.to_string(), fraction));
+    }
+}
+
+impl Book {
+    /// Compiles a portfolio. With `restrike`, quantities are rescaled to the reference day's USD
+    /// notional, option strikes keep their moneyness and expiries their tenor, perpetual entries
+    /// are the current mark and LP shares keep their USD value.
+    pub fn compile(
+        config: &Config,
+        universe: &Universe,
+        base: &BaseMarket,
+        portfolio: &Portfolio,
+        restrike: Option<&Restrike>,
+    ) -> Result<Book, RiskError> {
+        let cx = Ctx { config, universe, base, portfolio, restrike };
+        let mut book = Book { name: portfolio.name.clone(), instruments: Vec::new(), positions: Vec::new() };
+        for (k, p) in portfolio.positions.iter().enumerate() {
+            let qty = parse_decimal(&format!("positions[{k}].quantity"), &p.quantity)?;
+            let inst = config.instrument(&p.instrument).ok_or_else(|| unknown(&portfolio.name, "instrument", &p.instrument))?;
+            let entry = match &p.entry_price_usd {
+                Some(t) if restrike.is_none() => Some(parse_decimal(&format!("positions[{k}].entry_price_usd"), t)?),
+                _ => None,
+            };
+            let (bi, sign) = compile_instrument(&cx, inst, entry)?;
+            let scale = cx.notional_scale(bi.underlying);
+            let idx = book.intern(bi);
+            book.positions.push(BookPosition {
+                instrument: idx,
+                quantity: sign * qty * scale,
+                label: p.instrument.clone(),
+                is_balance: false,
+            });
+        }
+        for (k, b) in portfolio.balances.iter().enumerate() {
+            let amount = parse_decimal(&format!("balances[{k}].amount"), &b.amount)?;
+            let asset = cx.asset(&b.asset)?;
+            let a = config.asset(&b.asset).ok_or_else(|| unknown(&portfolio.name, "asset", &b.asset))?;
+            let mut links = Vec::new();
+            cx.issuer_links(&b.asset, 1.0, &mut links);
+            if let Some(v) = &b.venue {
+                if config.protocol(v).is_none() {
+                    return Err(unknown(&portfolio.name, "venue protocol", v));
+                }
+                push_link(&mut links, v, 1.0);
+            }
+            let id = match &b.venue {
+                Some(v) => format!("{}@{v}", b.asset),
+                None => b.asset.clone(),
+            };
+            let mut keys = vec![b.asset.clone()];
+            keys.push(universe.underlyings[usize::from(asset.underlying.0)].clone());
+            let bi = BookInstrument {
+                id: id.clone(),
+                pricing: Instrument::Spot(asset),
+                class: Class::Spot,
+                underlying: Some(asset.underlying),
+                venue: b.venue.clone(),
+                asset: Some(b.asset.clone()),
+                asset_kind: Some(a.kind),
+                links,
+                liquidity_keys: keys,
+                expiry_days: None,
+                outcome: None,
+            };
+            let scale = cx.notional_scale(bi.underlying);
+            let idx = book.intern(bi);
+            book.positions.push(BookPosition {
+                instrument: idx,
+                quantity: amount * scale,
+                label: format!("balance {id}"),
+                is_balance: true,
+            });
+        }
+        Ok(book)
+    }
+
+    fn intern(&mut self, bi: BookInstrument) -> usize {
+        if let Some(i) = self.instruments.iter().position(|x| x.id == bi.id && x.pricing == bi.pricing) {
+            return i;
+        }
+        self.instruments.push(bi);
+        self.instruments.len() - 1
+    }
+}
+
+/// Compiles one configured instrument; returns it and the sign applied to the quantity.
+fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: Option<f64>) -> Result<(BookInstrument, f64), RiskError> {
+    let pname = cx.pname();
+    let mut links = Vec::new();
+    if let Some(v) = &inst.venue {
+        push_link(&mut links, v, 1.0);
+    }
+    let mut keys = vec![inst.id.clone()];
+    let mut bi = BookInstrument {
+        id: inst.id.clone(),
+        pricing: Instrument::Spot(Asset::native(UnderlyingId::USD)),
+        class: Class::Spot,
+        underlying: None,
+        venue: inst.venue.clone(),
+        asset: inst.asset.clone(),
+        asset_kind: inst.asset.as_deref().and_then(|a| cx.config.asset(a)).map(|a| a.kind),
+        links: Vec::new(),
+        liquidity_keys: Vec::new(),
+        expiry_days: None,
+        outcome: None,
+    };
+    let mut sign = 1.0;
+    match inst.kind {
+        InstrumentKind::Spot | InstrumentKind::LendingDeposit | InstrumentKind::LendingBorrow => {
+            let sym = inst.asset.as_deref().unwrap_or("");
+            let asset = cx.asset(sym)?;
+            bi.pricing = Instrument::Spot(asset);
+            bi.underlying = Some(asset.underlying);
+            bi.class = match inst.kind {
+                InstrumentKind::LendingDeposit => Class::Deposit,
+                InstrumentKind::LendingBorrow => Class::Borrow,
+                _ => Class::Spot,
+            };
+            if inst.kind == InstrumentKind::LendingBorrow {
+                // A debt is a liability to the venue, not a claim on the asset's issuer.
+                sign = -1.0;
+            } else {
+                cx.issuer_links(sym, 1.0, &mut links);
+            }
+            keys.push(sym.to_string());
+            keys.push(cx.universe.underlyings[usize::from(asset.underlying.0)].clone());
+        }
+        InstrumentKind::Perpetual | InstrumentKind::Option => {
+            let usym = inst.underlying.as_deref().unwrap_or("");
+            let u = cx.universe.underlying(usym).ok_or_else(|| unknown(pname, "underlying", usym))?;
+            bi.underlying = Some(u);
+            if let Some(s) = &inst.settlement_asset {
+                cx.issuer_links(s, 1.0, &mut links);
+            }
+            let spot = cx.spot_now(u);
+            if !spot.is_finite() {
+                return Err(RiskError::MarketDataMissing { what: format!("price:{usym}"), hint: "no history and no override".into() });
+            }
+            if inst.kind == InstrumentKind::Perpetual {
+                let premium = cx.universe.factor_of(Target::Premium(u)).map_or(0.0, |f| cx.base.levels[f].exp() - 1.0);
+                let entry = entry_price_usd.unwrap_or(spot * (1.0 + premium));
+                bi.pricing =
+                    Instrument::Perpetual(Perpetual { underlying: u, entry_price_usd: entry, last_funding_years: cx.base.now_years });
+                bi.class = Class::Perp;
+            } else {
+                let strike_text = inst.strike_usd.as_deref().unwrap_or("");
+                let mut strike = parse_decimal(&format!("{}.strike_usd", inst.id), strike_text)?;
+                let expiry_text = inst.expiry.as_deref().unwrap_or("");
+                let expiry_ms = model::parse_datetime_ms(expiry_text).map_err(|e| RiskError::PortfolioInvalid { problem: e })?;
+                let mut expiry_years = expiry_ms as f64 / 1000.0 / pricing::SECONDS_PER_YEAR;
+                if let Some(r) = cx.restrike {
+                    if let Some(Some(s_ref)) = r.ref_spot_usd.get(usize::from(u.0)) {
+                        strike *= spot / s_ref;
+                    }
+                    expiry_years = cx.base.now_years + (expiry_years - r.ref_now_years);
+                }
+                if cx.universe.factor_of(Target::Vol(u)).is_none() {
+                    return Err(RiskError::MarketDataMissing { what: format!("vol:{usym}"), hint: "add a [factor_proxies] entry".into() });
+                }
+                let right = match inst.right {
+                    Some(ModelRight::Put) => OptionRight::Put,
+                    _ => OptionRight::Call,
+                };
+                bi.pricing = Instrument::Option(EuropeanOption {
+                    underlying: u,
+                    strike_usd: strike,
+                    expiry_years,
+                    right,
+                    model: OptionModel::BlackScholes,
+                });
+                bi.class = Class::Option;
+                bi.expiry_days = Some((expiry_years - cx.base.now_years) * 365.0);
+            }
+            keys.push(usym.to_string());
+        }
+        InstrumentKind::LpPosition => {
+            let sym = inst.asset.as_deref().unwrap_or("");
+            let a = cx.config.asset(sym).ok_or_else(|| unknown(pname, "asset", sym))?;
+            let pool_assets = a.pool_assets.clone().unwrap_or_default();
+            let pool = cx.portfolio.pools.iter().find(|p| p.asset == sym).ok_or_else(|| RiskError::PortfolioInvalid {
+                problem: format!("LP instrument {} needs a [[pools]] entry for {sym} (reserves, total_supply)", inst.id),
+            })?;
+            if pool.reserves.len() != pool_assets.len() {
+                return Err(RiskError::PortfolioInvalid {
+                    problem: format!("pool {sym}: {} reserves for {} assets", pool.reserves.len(), pool_assets.len()),
+                });
+            }
+            let coins = pool_assets.iter().map(|s| cx.asset(s)).collect::<Result<Vec<_>, _>>()?;
+            let mut reserves = pool
+                .reserves
+                .iter()
+                .enumerate()
+                .map(|(k, t)| parse_decimal(&format!("pools.{sym}.reserves[{k}]"), t))
+                .collect::<Result<Vec<_>, _>>()?;
+            let supply = parse_decimal(&format!("pools.{sym}.total_supply"), &pool.total_supply)?;
+            if let Some(r) = cx.restrike {
+                // Keep the pool's USD value per share: at new prices the arbitraged reserves of a
+                // constant-product pool scale with 1/sqrt(price) per token, so scale each reserve by
+                // sqrt(price_ref / price_now) of its own underlying (pegs as of today).
+                for (k, c) in coins.iter().enumerate() {
+                    if let Some(Some(s_ref)) = r.ref_spot_usd.get(usize::from(c.underlying.0))
+                        && c.underlying != UnderlyingId::USD
+                    {
+                        reserves[k] *= s_ref / cx.spot_now(c.underlying);
+                    }
+                }
+            }
+            let protocol_kind = a.protocol.as_deref().and_then(|p| cx.config.protocol(p)).map(|p| p.kind);
+            bi.pricing = match protocol_kind {
+                Some(ProtocolKind::ConstantProductAmm) if coins.len() == 2 => Instrument::UniswapV2Lp(
+                    pricing::uniswap_v2::UniswapV2Lp::from_reserves(coins[0], coins[1], reserves[0], reserves[1], supply)
+                        .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
+                ),
+                Some(ProtocolKind::StableswapAmm) => {
+                    let amp = pool.amp.unwrap_or(2000.0);
+                    Instrument::CurveLp(
+                        pricing::curve::CurveLp::from_balances(&coins, amp, &reserves, supply)
+                            .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
+                    )
+                }
+                _ => {
+                    return Err(RiskError::PortfolioInvalid {
+                        problem: format!("LP {sym}: only constant-product (2 coins) and stableswap pools are supported"),
+                    });
+                }
+            };
+            bi.class = Class::Lp;
+            bi.underlying = coins.iter().map(|c| c.underlying).find(|u| *u != UnderlyingId::USD).or(Some(UnderlyingId::USD));
+            cx.issuer_links(sym, 1.0, &mut links);
+            let n = pool_assets.len() as f64;
+            for s in &pool_assets {
+                cx.issuer_links(s, 1.0 / n, &mut links);
+            }
+            keys.push(sym.to_string());
+        }
+        InstrumentKind::PredictionShare => {
+            let sym = inst.asset.as_deref().unwrap_or("");
+            let a = cx.config.asset(sym).ok_or_else(|| unknown(pname, "asset", sym))?;
+            let market = a.market.as_deref().unwrap_or("");
+            let outcome = cx.universe.outcome(market).ok_or_else(|| unknown(pname, "prediction market", market))?;
+            if !cx.base.probabilities.get(usize::from(outcome.0)).is_some_and(|p| p.is_finite()) {
+                return Err(RiskError::MarketDataMissing {
+                    what: format!("probability of {market}"),
+                    hint: format!("set [market.probability] \"{market}\" = \"0.xx\" in the portfolio"),
+                });
+            }
+            let side = if a.outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("no")) { OutcomeSide::No } else { OutcomeSide::Yes };
+            // Prediction shares pay out in USDC on the configured venues.
+            let collateral = cx.asset("USDC")?;
+            bi.pricing = Instrument::Prediction(PredictionShare { outcome, side, collateral });
+            bi.class = Class::Prediction;
+            bi.outcome = Some(outcome);
+            bi.underlying = Some(UnderlyingId::USD);
+            cx.issuer_links(sym, 1.0, &mut links);
+            cx.issuer_links("USDC", 1.0, &mut links);
+            keys.push(sym.to_string());
+        }
+    }
+    if let Some(v) = &inst.venue {
+        keys.push(v.clone());
+    }
+    bi.links = links;
+    bi.liquidity_keys = keys;
+    Ok((bi, sign))
+}

@@ -1,0 +1,41 @@
+//! The one error type of the risk crate.
+
+use thiserror::Error;
+
+/// Everything that stops a margin computation, named for what the caller got wrong.
+#[derive(Debug, Error)]
+pub enum RiskError {
+    /// The risk parameter file is not valid.
+    #[error("risk parameters invalid: {problem}")]
+    ParamsInvalid { problem: String },
+    /// The portfolio file is not valid TOML or has an unknown key.
+    #[error("portfolio is not valid: {problem}")]
+    PortfolioInvalid { problem: String },
+    /// A portfolio names something the configuration does not declare.
+    #[error("portfolio `{portfolio}`: {what} `{name}` is not in the configuration")]
+    UnknownReference { portfolio: String, what: &'static str, name: String },
+    /// A decimal string could not be read.
+    #[error("`{key}`: {text:?} is not a decimal number")]
+    BadNumber { key: String, text: String },
+    /// A portfolio has more positions than allowed.
+    #[error("portfolio has {count} positions and balances; the limit is {limit}")]
+    TooManyPositions { count: usize, limit: usize },
+    /// An instrument needs market data that is neither in the history nor in the overrides.
+    #[error("no market data for {what}: {hint}")]
+    MarketDataMissing { what: String, hint: String },
+    /// More underlyings, pegs or outcomes than the pricing market state holds.
+    #[error("too many {what}: {count} (capacity {capacity})")]
+    CapacityExceeded { what: &'static str, count: usize, capacity: usize },
+    /// Valuation failed (pricing crate).
+    #[error("valuation of `{instrument}` failed in scenario `{scenario}`: {source}")]
+    Valuation { instrument: String, scenario: String, source: pricing::PricingError },
+    /// The market-data layer failed.
+    #[error("market data: {0}")]
+    MarketData(#[from] marketdata::MarketDataError),
+    /// The as-of instant is outside the available history.
+    #[error("as-of {as_of} is outside the market history {start} .. {end}")]
+    AsOfOutsideHistory { as_of: String, start: String, end: String },
+    /// The backtest was asked for an empty or inverted range.
+    #[error("backtest range {from} .. {to} is empty or outside the history")]
+    BacktestRange { from: String, to: String },
+}

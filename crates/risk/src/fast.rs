@@ -1,0 +1,1 @@
+//! Many accounts (in progress).

@@ -1,0 +1,529 @@
+//! The margin of one account from precomputed per-instrument risk vectors: expected shortfall over
+//! FHS scenarios mixed with protocol failures, the stress floor, concentrated protocol failures
+//! charged in full, the liquidity charge, the manipulation guard, and the explanation.
+//! Formulas: `docs/margin-methodology.md`.
+
+use crate::book::{BookInstrument, Class};
+use crate::liquidity::{close_out_cost, depth_for, price_move_to_close};
+use crate::market::{BaseMarket, Universe};
+use crate::params::{MarketDepth, RiskParams};
+use crate::protocol::{ProtocolRisk, protocol_risk};
+use crate::scenarios::{RiskVectors, ScenarioBook};
+use model::Config;
+use serde::Serialize;
+use std::cmp::Ordering;
+
+/// Everything about a set of instruments that does not depend on the account.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub instruments: Vec<BookInstrument>,
+    pub rv: RiskVectors,
+    pub scenario_labels: ScenarioLabels,
+    pub n_fhs: usize,
+    pub params: RiskParams,
+    pub protocols: Vec<ProtocolRisk>,
+    /// Per instrument: (protocol index, fraction of its value at stake).
+    links: Vec<Vec<(usize, f64)>>,
+    /// Per instrument: USD notional of one unit (mark for perps, |value| otherwise).
+    pub unit_notional: Vec<f64>,
+    pub depth: Vec<MarketDepth>,
+    /// Per instrument: spot deltas (underlying id, units per unit).
+    deltas: Vec<Vec<(u16, f64)>>,
+    /// Oracle and stable price per underlying id.
+    pub spot_usd: Vec<f64>,
+    pub stable_usd: Vec<Option<f64>>,
+    pub underlying_names: Vec<String>,
+}
+
+/// Labels of the scenarios, computed once.
+#[derive(Debug, Clone)]
+pub struct ScenarioLabels(pub Vec<String>);
+
+/// A charge or component of the margin, for the explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Charge {
+    pub name: String,
+    pub usd: f64,
+    pub detail: String,
+}
+
+/// One position's share of a loss.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    pub position: String,
+    pub quantity: f64,
+    pub value_usd: f64,
+    /// Average loss in the expected-shortfall tail (FHS), USD (negative = gain).
+    pub tail_loss_usd: f64,
+    /// Loss in the worst scenario, USD.
+    pub worst_scenario_loss_usd: f64,
+    /// Margin if held alone (market risk only), USD.
+    pub standalone_margin_usd: f64,
+}
+
+/// A protocol claim of the account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProtocolExposure {
+    pub protocol: String,
+    pub claim_usd: f64,
+    pub pd_mpor: f64,
+    pub lgd: f64,
+    /// LGD x claim plus the expected shortfall of the legs that survive unhedged.
+    pub failure_loss_usd: f64,
+    /// Above the concentration threshold: charged in full.
+    pub concentrated: bool,
+}
+
+/// A liquidity line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiquidityLine {
+    pub instrument: String,
+    pub market: String,
+    pub notional_usd: f64,
+    pub price_move_to_close: f64,
+    pub cost_usd: f64,
+}
+
+/// The margin of one account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginResult {
+    /// Value of every position and balance at oracle prices, USD.
+    pub net_liquidation_value: f64,
+    /// NLV after the manipulation guard (never above NLV).
+    pub guarded_nlv: f64,
+    pub initial_margin: f64,
+    pub maintenance_margin: f64,
+    /// guarded NLV - maintenance margin (negative: liquidate).
+    pub health_usd: f64,
+    /// guarded NLV / maintenance margin (None when the margin is zero).
+    pub health_ratio: Option<f64>,
+    /// Expected shortfall of FHS scenarios alone.
+    pub es_fhs: f64,
+    /// Value at risk of FHS scenarios alone (the backtest's VaR).
+    pub var_fhs: f64,
+    /// Expected shortfall of FHS scenarios mixed with protocol failures weighted by probability.
+    pub es_with_protocols: f64,
+    /// Worst floor scenario loss (stress, vol shock, resolution).
+    pub floor_loss: f64,
+    /// Largest failure loss of a concentrated protocol.
+    pub concentrated_failure_loss: f64,
+    /// max(es_with_protocols, floor_loss, concentrated_failure_loss).
+    pub core_margin: f64,
+    pub liquidity_charge: f64,
+    /// Which of the three sets the core margin.
+    pub binding: String,
+    pub worst_scenario: String,
+    pub worst_scenario_loss: f64,
+    pub charges: Vec<Charge>,
+    pub contributions: Vec<Contribution>,
+    pub protocols: Vec<ProtocolExposure>,
+    pub liquidity: Vec<LiquidityLine>,
+    /// Sum of standalone margins minus the portfolio's market margin: the hedges recognised.
+    pub offsets_recognised_usd: f64,
+    pub manipulation_guard_usd: f64,
+    pub guard_detail: Vec<String>,
+}
+
+/// Reusable buffers so the per-account loop does not allocate.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    loss: Vec<f64>,
+    idx: Vec<u32>,
+    tmp: Vec<f64>,
+}
+
+fn desc(a: &(f64, f64), b: &(f64, f64)) -> Ordering {
+    b.0.total_cmp(&a.0)
+}
+
+/// Expected shortfall and VaR at tail probability `tail` of `n` equally likely losses mixed with
+/// `extra` (loss, probability) entries; the equally likely ones share `1 - sum(probabilities)`.
+/// Returns (ES, VaR). Deterministic: the tail is taken by a total order on (loss, index).
+pub fn expected_shortfall(losses: &[f64], extra: &[(f64, f64)], tail: f64, idx: &mut Vec<u32>) -> (f64, f64) {
+    let n = losses.len();
+    if n == 0 && extra.is_empty() {
+        return (0.0, 0.0);
+    }
+    let p_extra: f64 = extra.iter().map(|e| e.1).sum();
+    let w0 = if n > 0 { (1.0 - p_extra).max(0.0) / n as f64 } else { 0.0 };
+    let k = if w0 > 0.0 { ((tail / w0).ceil() as usize + 1).min(n) } else { 0 };
+    top_k(losses, k, idx);
+    let mut entries: Vec<(f64, f64)> = Vec::with_capacity(k + extra.len());
+    entries.extend(idx[..k].iter().map(|&i| (losses[i as usize], w0)));
+    entries.extend_from_slice(extra);
+    entries.sort_by(desc);
+    let (mut mass, mut sum, mut var) = (0.0, 0.0, 0.0);
+    for (l, w) in entries {
+        let take = w.min(tail - mass);
+        if take <= 0.0 {
+            break;
+        }
+        sum += l * take;
+        mass += take;
+        var = l;
+    }
+    let es = if mass > 0.0 { sum / tail.max(mass) } else { 0.0 };
+    (es, var)
+}
+
+/// Puts the indices of the `k` largest losses, in descending order (ties: lower index first), into
+/// `idx[..k]`.
+pub fn top_k(losses: &[f64], k: usize, idx: &mut Vec<u32>) {
+    idx.clear();
+    idx.extend(0..losses.len() as u32);
+    let cmp = |a: &u32, b: &u32| losses[*b as usize].total_cmp(&losses[*a as usize]).then(a.cmp(b));
+    if k == 0 {
+        return;
+    }
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, cmp);
+    }
+    idx[..k].sort_by(cmp);
+}
+
+impl Engine {
+    /// Precomputes what does not depend on the account.
+    pub fn new(
+        config: &Config,
+        universe: &Universe,
+        base: &BaseMarket,
+        instruments: Vec<BookInstrument>,
+        scen: &ScenarioBook,
+        rv: RiskVectors,
+        params: &RiskParams,
+    ) -> Result<Engine, crate::RiskError> {
+        let as_of_days = base.as_of.0.div_euclid(24);
+        let mut protocols: Vec<ProtocolRisk> = Vec::new();
+        let mut links = Vec::with_capacity(instruments.len());
+        for inst in &instruments {
+            let mut l = Vec::new();
+            for (p, frac) in &inst.links {
+                let j = match protocols.iter().position(|r| &r.protocol == p) {
+                    Some(j) => j,
+                    None => {
+                        let prot = config.protocol(p).ok_or_else(|| crate::RiskError::UnknownReference {
+                            portfolio: inst.id.clone(),
+                            what: "protocol",
+                            name: p.clone(),
+                        })?;
+                        protocols.push(protocol_risk(prot, &params.protocol, as_of_days, params.mpor_hours));
+                        protocols.len() - 1
+                    }
+                };
+                l.push((j, *frac));
+            }
+            links.push(l);
+        }
+        let mut sb = crate::market::StateBuilder::new(universe, base, params.mpor_hours)?;
+        let mut deltas = Vec::with_capacity(instruments.len());
+        let mut unit_notional = Vec::with_capacity(instruments.len());
+        for (i, inst) in instruments.iter().enumerate() {
+            let g = inst.pricing.greeks(sb.base()).map_err(|e| crate::RiskError::Valuation {
+                instrument: inst.id.clone(),
+                scenario: "base greeks".into(),
+                source: e,
+            })?;
+            deltas.push(g.spot.as_slice().iter().map(|s| (s.factor.0, s.delta)).collect());
+            let v = rv.base_values[i];
+            unit_notional.push(match inst.pricing {
+                pricing::Instrument::Perpetual(p) => v + p.entry_price_usd,
+                _ => v.abs(),
+            });
+        }
+        let _ = sb.unmoved();
+        let spot_usd =
+            (0..universe.underlyings.len()).map(|u| base.spot_usd(universe, pricing::UnderlyingId(u as u16)).unwrap_or(f64::NAN)).collect();
+        let depth = instruments.iter().map(|i| depth_for(i, &params.liquidity)).collect();
+        let labels = ScenarioLabels((0..scen.len()).map(|s| scen.label(s)).collect());
+        Ok(Engine {
+            instruments,
+            rv,
+            scenario_labels: labels,
+            n_fhs: scen.n_fhs,
+            params: params.clone(),
+            protocols,
+            links,
+            unit_notional,
+            depth,
+            deltas,
+            spot_usd,
+            stable_usd: base.stable_price_usd.clone(),
+            underlying_names: universe.underlyings.clone(),
+        })
+    }
+
+    fn fill_loss(&self, positions: &[(usize, f64)], skip: impl Fn(usize) -> bool, out: &mut Vec<f64>) {
+        let ns = self.rv.n_scenarios;
+        out.clear();
+        out.resize(ns, 0.0);
+        for &(i, q) in positions {
+            if skip(i) {
+                continue;
+            }
+            let dv = self.rv.of(i);
+            for (o, d) in out.iter_mut().zip(dv) {
+                *o -= q * d;
+            }
+        }
+    }
+
+    /// Market margin of a loss vector: (ES of FHS, VaR of FHS, floor loss, floor index).
+    fn market_parts(&self, loss: &[f64], idx: &mut Vec<u32>) -> (f64, f64, f64, Option<usize>) {
+        let tail = self.params.tail();
+        let (es, var) = expected_shortfall(&loss[..self.n_fhs], &[], tail, idx);
+        let mut floor = 0.0;
+        let mut at = None;
+        for (s, l) in loss.iter().enumerate().skip(self.n_fhs) {
+            if *l > floor {
+                floor = *l;
+                at = Some(s);
+            }
+        }
+        (es.max(0.0), var, floor, at)
+    }
+
+    /// The margin of an account holding `positions` (instrument index, signed units). With
+    /// `explain`, also the standalone margins and per-position contributions (slower).
+    pub fn margin(&self, positions: &[(usize, f64)], labels: &[String], explain: bool, scratch: &mut Scratch) -> MarginResult {
+        let p = &self.params;
+        let tail = p.tail();
+        let mut loss = std::mem::take(&mut scratch.loss);
+        self.fill_loss(positions, |_| false, &mut loss);
+        let (es_fhs, var_fhs, floor_loss, floor_at) = self.market_parts(&loss, &mut scratch.idx);
+        let floor_loss = if p.stress_floor { floor_loss } else { 0.0 };
+        let nlv: f64 = positions.iter().map(|&(i, q)| q * self.rv.base_values[i]).sum();
+
+        // Protocol claims and failure losses.
+        let mut claims = vec![0.0; self.protocols.len()];
+        for &(i, q) in positions {
+            let v = q * self.rv.base_values[i];
+            for &(j, frac) in &self.links[i] {
+                claims[j] += frac * v;
+            }
+        }
+        let mut exposures = Vec::new();
+        let mut extra = Vec::new();
+        let mut tmp = std::mem::take(&mut scratch.tmp);
+        for (j, pr) in self.protocols.iter().enumerate() {
+            let claim = claims[j].max(0.0);
+            if claim <= 0.0 {
+                continue;
+            }
+            let frozen = |i: usize| self.links[i].iter().any(|&(k, f)| k == j && f >= 1.0);
+            self.fill_loss(positions, frozen, &mut tmp);
+            let (es_surv, _) = expected_shortfall(&tmp[..self.n_fhs], &[], tail, &mut scratch.idx);
+            let failure = pr.lgd * claim + es_surv.max(0.0);
+            let concentrated = claim > p.concentration_threshold_usd;
+            extra.push((failure, pr.pd_mpor));
+            exposures.push(ProtocolExposure {
+                protocol: pr.protocol.clone(),
+                claim_usd: claim,
+                pd_mpor: pr.pd_mpor,
+                lgd: pr.lgd,
+                failure_loss_usd: failure,
+                concentrated,
+            });
+        }
+        scratch.tmp = tmp;
+        let (es_mix, _) = if self.n_fhs > 0 { expected_shortfall(&loss[..self.n_fhs], &extra, tail, &mut scratch.idx) } else { (0.0, 0.0) };
+        let es_mix = es_mix.max(es_fhs);
+        let (conc_loss, conc_name) = exposures
+            .iter()
+            .filter(|e| e.concentrated)
+            .fold((0.0, String::new()), |(m, n), e| if e.failure_loss_usd > m { (e.failure_loss_usd, e.protocol.clone()) } else { (m, n) });
+        let core = es_mix.max(floor_loss).max(conc_loss);
+        let binding = if core == 0.0 {
+            "none".to_string()
+        } else if conc_loss >= core && conc_loss > 0.0 {
+            format!("failure of {conc_name} (concentrated claim, charged in full)")
+        } else if floor_loss >= core {
+            format!("floor: {}", floor_at.map_or("-".to_string(), |s| self.scenario_labels.0[s].clone()))
+        } else {
+            "expected shortfall (FHS with protocol failures)".to_string()
+        };
+
+        // Liquidity: net units per instrument, closed on its own market.
+        let mut liquidity = Vec::new();
+        let mut liq_total = 0.0;
+        let mut seen: Vec<usize> = Vec::new();
+        for &(i, _) in positions {
+            if seen.contains(&i) {
+                continue;
+            }
+            seen.push(i);
+            let net: f64 = positions.iter().filter(|(k, _)| *k == i).map(|(_, q)| q).sum();
+            let notional = (net * self.unit_notional[i]).abs();
+            if notional == 0.0 {
+                continue;
+            }
+            let d = &self.depth[i];
+            let cost = close_out_cost(notional, d);
+            liq_total += cost;
+            if explain {
+                liquidity.push(LiquidityLine {
+                    instrument: self.instruments[i].id.clone(),
+                    market: d.market.clone(),
+                    notional_usd: notional,
+                    price_move_to_close: price_move_to_close(notional, d),
+                    cost_usd: cost,
+                });
+            }
+        }
+        let im = core + liq_total;
+        let mm = p.maintenance_fraction * im;
+
+        // Manipulation guard on the net delta per underlying.
+        let mut net_delta = vec![0.0; self.spot_usd.len()];
+        for &(i, q) in positions {
+            for &(u, d) in &self.deltas[i] {
+                if let Some(x) = net_delta.get_mut(usize::from(u)) {
+                    *x += q * d;
+                }
+            }
+        }
+        let mut guard = 0.0;
+        let mut guard_detail = Vec::new();
+        for (u, &d) in net_delta.iter().enumerate() {
+            let (Some(stable), s) = (self.stable_usd.get(u).copied().flatten(), self.spot_usd[u]) else { continue };
+            if d == 0.0 || !s.is_finite() {
+                continue;
+            }
+            let price = if d > 0.0 { stable.min(s) } else { stable.max(s) };
+            let adj = d * (price - s);
+            guard += adj;
+            if explain && adj != 0.0 {
+                guard_detail.push(format!(
+                    "{}: net delta {d:.4}, oracle {s:.2}, stable {stable:.2}, valued at {price:.2}: {adj:.2} USD",
+                    self.underlying_names[u]
+                ));
+            }
+        }
+        let guarded = nlv + guard;
+
+        // Explanation.
+        let (mut worst, mut worst_loss) = (None, f64::NEG_INFINITY);
+        for (s, l) in loss.iter().enumerate() {
+            if *l > worst_loss {
+                worst_loss = *l;
+                worst = Some(s);
+            }
+        }
+        let mut contributions = Vec::new();
+        let mut offsets = 0.0;
+        if explain {
+            let k = ((tail * self.n_fhs as f64).ceil() as usize).min(self.n_fhs);
+            top_k(&loss[..self.n_fhs], k, &mut scratch.idx);
+            let tail_idx: Vec<u32> = scratch.idx[..k].to_vec();
+            let mut standalone_sum = 0.0;
+            for (n, &(i, q)) in positions.iter().enumerate() {
+                let dv = self.rv.of(i);
+                let tail_loss = if k > 0 { tail_idx.iter().map(|&s| -q * dv[s as usize]).sum::<f64>() / k as f64 } else { 0.0 };
+                let w = worst.map_or(0.0, |s| -q * dv[s]);
+                let mut alone = std::mem::take(&mut scratch.tmp);
+                self.fill_loss(&[(i, q)], |_| false, &mut alone);
+                let (e, _, f, _) = self.market_parts(&alone, &mut scratch.idx);
+                scratch.tmp = alone;
+                let standalone = e.max(if p.stress_floor { f } else { 0.0 });
+                standalone_sum += standalone;
+                contributions.push(Contribution {
+                    position: labels.get(n).cloned().unwrap_or_else(|| self.instruments[i].id.clone()),
+                    quantity: q,
+                    value_usd: q * self.rv.base_values[i],
+                    tail_loss_usd: tail_loss,
+                    worst_scenario_loss_usd: w,
+                    standalone_margin_usd: standalone,
+                });
+            }
+            offsets = standalone_sum - es_fhs.max(floor_loss);
+        }
+        let charges = vec![
+            Charge {
+                name: "market ES (FHS)".into(),
+                usd: es_fhs,
+                detail: format!("{:.1}% ES over {} FHS scenarios", 100.0 * p.confidence, self.n_fhs),
+            },
+            Charge {
+                name: "protocol failures in ES".into(),
+                usd: es_mix - es_fhs,
+                detail: "failure scenarios weighted by their probability".into(),
+            },
+            Charge {
+                name: "stress floor add-on".into(),
+                usd: (floor_loss - es_mix).max(0.0),
+                detail: floor_at.map_or("no floor scenario".into(), |s| format!("worst floor: {}", self.scenario_labels.0[s])),
+            },
+            Charge {
+                name: "concentrated protocol add-on".into(),
+                usd: (conc_loss - es_mix.max(floor_loss)).max(0.0),
+                detail: if conc_name.is_empty() {
+                    "no claim above the threshold".into()
+                } else {
+                    format!("failure of {conc_name} charged in full")
+                },
+            },
+            Charge { name: "liquidity".into(), usd: liq_total, detail: "close-out cost on each venue's depth".into() },
+        ];
+        scratch.loss = loss;
+        MarginResult {
+            net_liquidation_value: nlv,
+            guarded_nlv: guarded,
+            initial_margin: im,
+            maintenance_margin: mm,
+            health_usd: guarded - mm,
+            health_ratio: (mm > 0.0).then(|| guarded / mm),
+            es_fhs,
+            var_fhs,
+            es_with_protocols: es_mix,
+            floor_loss,
+            concentrated_failure_loss: conc_loss,
+            core_margin: core,
+            liquidity_charge: liq_total,
+            binding,
+            worst_scenario: worst.map_or("-".into(), |s| self.scenario_labels.0[s].clone()),
+            worst_scenario_loss: worst_loss.max(0.0),
+            charges,
+            contributions,
+            protocols: exposures,
+            liquidity,
+            offsets_recognised_usd: offsets,
+            manipulation_guard_usd: guard,
+            guard_detail,
+        }
+    }
+
+    /// Whether an instrument is a perpetual (for reports).
+    pub fn is_perp(&self, i: usize) -> bool {
+        self.instruments[i].class == Class::Perp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn es_of_equal_weights_matches_hand_computation() {
+        // 200 losses 1..=200; 1% tail = the top 2: (200 + 199) / 2.
+        let losses: Vec<f64> = (1..=200).map(f64::from).collect();
+        let mut idx = Vec::new();
+        let (es, var) = expected_shortfall(&losses, &[], 0.01, &mut idx);
+        assert!((es - 199.5).abs() < 1e-9, "{es}");
+        assert_eq!(var, 199.0);
+        // 150 losses: tail 1.5 scenarios = 150 + 0.5 x 149.
+        let losses: Vec<f64> = (1..=150).map(f64::from).collect();
+        let (es, _) = expected_shortfall(&losses, &[], 0.01, &mut idx);
+        assert!((es - (150.0 + 0.5 * 149.0) / 1.5).abs() < 1e-9, "{es}");
+    }
+
+    #[test]
+    fn a_failure_entry_with_tail_probability_enters_fully() {
+        // 100 losses of 0 and a failure of 1000 with probability 0.01: ES(99%) = 1000.
+        let losses = vec![0.0; 100];
+        let mut idx = Vec::new();
+        let (es, _) = expected_shortfall(&losses, &[(1000.0, 0.01)], 0.01, &mut idx);
+        assert!((es - 1000.0).abs() < 1e-9, "{es}");
+        // With probability 0.002 it contributes 1000 x 0.002 / 0.01 = 200.
+        let (es, _) = expected_shortfall(&losses, &[(1000.0, 0.002)], 0.01, &mut idx);
+        assert!((es - 200.0).abs() < 1e-9, "{es}");
+    }
+}

@@ -1,0 +1,376 @@
+//! From the configuration and the factor history to pricing market states: which pricing id each
+//! underlying, peg and outcome gets, which history factor drives it, the base market at the as-of
+//! instant, and the in-place application of a scenario's factor moves.
+
+use crate::error::RiskError;
+use crate::params::RiskParams;
+use crate::portfolio::{MarketOverrides, parse_decimal};
+use marketdata::{FactorKind, FactorPanel, Hour};
+use model::{AssetKind, Config};
+use pricing::{Factor, MarketState, OutcomeId, PegId, Shift, UnderlyingId, VolSurface};
+use std::collections::BTreeMap;
+
+/// Hours in the 365-day year used by the market-data layer.
+pub const HOURS_PER_YEAR: f64 = 8760.0;
+/// Funding periods (8h) per year.
+pub const FUNDING_PERIODS_PER_YEAR: f64 = 1095.0;
+
+/// What a history factor sets in the pricing market state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// `price:X`: spot = exp(level).
+    Spot(UnderlyingId),
+    /// `peg:X`: peg ratio = level.
+    Peg(PegId),
+    /// `basis:X-PERP`: mark premium = exp(level) - 1.
+    Premium(UnderlyingId),
+    /// `funding:X-PERP`: funding per year = level (per 8h) x 1095.
+    Funding(UnderlyingId),
+    /// `vol:X`: flat implied vol = level, applied as a shift over the base surface.
+    Vol(UnderlyingId),
+}
+
+/// The mapping from configuration names to pricing ids and history factors.
+#[derive(Debug, Clone)]
+pub struct Universe {
+    /// Underlying symbols; index = `UnderlyingId.0`; index 0 is USD.
+    pub underlyings: Vec<String>,
+    /// Asset symbols with their own peg; index = `PegId.0`; index 0 is the par peg ("").
+    pub pegs: Vec<String>,
+    /// Prediction markets; index = `OutcomeId.0`.
+    pub outcomes: Vec<String>,
+    /// History factor names (panel order) and kinds.
+    pub factor_names: Vec<String>,
+    pub factor_kinds: Vec<FactorKind>,
+    /// Which factor drives which target.
+    pub targets: Vec<(Target, usize)>,
+}
+
+fn index_of(names: &[String], name: &str) -> Option<usize> {
+    names.iter().position(|n| n == name)
+}
+
+impl Universe {
+    /// Builds the mapping. A peg, basis or funding factor without its own history follows, in
+    /// order: `params.factor_proxies`, then the documented default for its kind (stablecoin:
+    /// `peg:DAI`; wrapped and synthetic: `peg:sBTC`; staking derivative: `peg:stETH`; perp basis and
+    /// funding: the ETH perp's). A price or implied-vol factor without history needs a proxy entry.
+    pub fn new(config: &Config, params: &RiskParams, factor_names: &[String], factor_kinds: &[FactorKind]) -> Result<Universe, RiskError> {
+        let mut underlyings = vec!["USD".to_string()];
+        underlyings.extend(config.underlyings.iter().filter(|u| u.symbol != "USD").map(|u| u.symbol.clone()));
+        let mut pegs = vec![String::new()];
+        pegs.extend(config.assets.iter().filter(|a| has_own_peg(a.kind)).map(|a| a.symbol.clone()));
+        let mut outcomes: Vec<String> = config.assets.iter().filter_map(|a| a.market.clone()).collect();
+        outcomes.dedup();
+        if underlyings.len() > pricing::MAX_UNDERLYINGS {
+            return Err(RiskError::CapacityExceeded { what: "underlyings", count: underlyings.len(), capacity: pricing::MAX_UNDERLYINGS });
+        }
+        if pegs.len() > pricing::MAX_PEGS {
+            return Err(RiskError::CapacityExceeded { what: "pegged assets", count: pegs.len(), capacity: pricing::MAX_PEGS });
+        }
+        if outcomes.len() > pricing::MAX_OUTCOMES {
+            return Err(RiskError::CapacityExceeded { what: "prediction markets", count: outcomes.len(), capacity: pricing::MAX_OUTCOMES });
+        }
+        let resolve = |wanted: &str, fallback: Option<&str>| -> Option<usize> {
+            index_of(factor_names, wanted)
+                .or_else(|| params.factor_proxies.get(wanted).and_then(|p| index_of(factor_names, p)))
+                .or_else(|| fallback.and_then(|f| index_of(factor_names, f)))
+        };
+        let mut targets = Vec::new();
+        for (i, sym) in underlyings.iter().enumerate().skip(1) {
+            // Pricing ids are u16 and the count was checked against the capacity above.
+            let u = UnderlyingId(i as u16);
+            if let Some(f) = resolve(&format!("price:{sym}"), None) {
+                targets.push((Target::Spot(u), f));
+            }
+            if let Some(f) = resolve(&format!("basis:{sym}-PERP"), Some("basis:ETH-PERP")) {
+                targets.push((Target::Premium(u), f));
+            }
+            if let Some(f) = resolve(&format!("funding:{sym}-PERP"), Some("funding:ETH-PERP")) {
+                targets.push((Target::Funding(u), f));
+            }
+            if let Some(f) = resolve(&format!("vol:{sym}"), None) {
+                targets.push((Target::Vol(u), f));
+            }
+        }
+        for (i, sym) in pegs.iter().enumerate().skip(1) {
+            let kind = config.asset(sym).map(|a| a.kind);
+            let fallback = match kind {
+                Some(AssetKind::Stablecoin) => "peg:DAI",
+                Some(AssetKind::StakingDerivative) => "peg:stETH",
+                _ => "peg:sBTC",
+            };
+            if let Some(f) = resolve(&format!("peg:{sym}"), Some(fallback)) {
+                targets.push((Target::Peg(PegId(i as u16)), f));
+            }
+        }
+        Ok(Universe { underlyings, pegs, outcomes, factor_names: factor_names.to_vec(), factor_kinds: factor_kinds.to_vec(), targets })
+    }
+
+    /// Pricing id of an underlying symbol.
+    pub fn underlying(&self, symbol: &str) -> Option<UnderlyingId> {
+        index_of(&self.underlyings, symbol).map(|i| UnderlyingId(i as u16))
+    }
+
+    /// Pricing id of an asset's own peg.
+    pub fn peg(&self, symbol: &str) -> Option<PegId> {
+        self.pegs.iter().skip(1).position(|p| p == symbol).map(|i| PegId(i as u16 + 1))
+    }
+
+    /// Pricing id of a prediction market.
+    pub fn outcome(&self, market: &str) -> Option<OutcomeId> {
+        index_of(&self.outcomes, market).map(|i| OutcomeId(i as u16))
+    }
+
+    /// The history factor that drives a target, if any.
+    pub fn factor_of(&self, target: Target) -> Option<usize> {
+        self.targets.iter().find(|(t, _)| *t == target).map(|(_, f)| *f)
+    }
+}
+
+/// Whether an asset kind carries its own peg ratio to what it tracks.
+pub fn has_own_peg(kind: AssetKind) -> bool {
+    matches!(kind, AssetKind::Stablecoin | AssetKind::Wrapped | AssetKind::Synthetic | AssetKind::StakingDerivative)
+}
+
+/// The market at the as-of instant: factor levels (history conventions), stable prices, outcome
+/// probabilities, and the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseMarket {
+    pub as_of: Hour,
+    /// Market clock, years since 1970 (365-day years), as the pricing crate expects.
+    pub now_years: f64,
+    pub rate_annual: f64,
+    /// Factor levels, universe factor order.
+    pub levels: Vec<f64>,
+    /// Stable price per underlying id (None for USD or when no history), USD.
+    pub stable_price_usd: Vec<Option<f64>>,
+    /// Probability of YES per outcome id (NaN when unknown).
+    pub probabilities: Vec<f64>,
+}
+
+/// Years since 1970 of an hourly instant.
+pub fn years_of(t: Hour) -> f64 {
+    t.0 as f64 / HOURS_PER_YEAR
+}
+
+impl BaseMarket {
+    /// Levels at `as_of` from the panel (values known at that instant), the stable price as the
+    /// median of the hourly prices over the last `stable_price_hours`, then the overrides.
+    pub fn from_panel(
+        universe: &Universe,
+        panel: &FactorPanel,
+        as_of: Hour,
+        params: &RiskParams,
+        overrides: &MarketOverrides,
+    ) -> Result<BaseMarket, RiskError> {
+        let ia = panel.index_of(as_of).map_err(|_| RiskError::AsOfOutsideHistory {
+            as_of: as_of.to_iso(),
+            start: panel.start().to_iso(),
+            end: panel.end().to_iso(),
+        })?;
+        let levels: Vec<f64> = (0..universe.factor_names.len()).map(|f| panel.level(f, ia)).collect();
+        let mut stable = vec![None; universe.underlyings.len()];
+        for (u, slot) in stable.iter_mut().enumerate().skip(1) {
+            if let Some(f) = universe.factor_of(Target::Spot(UnderlyingId(u as u16))) {
+                let h = params.stable_price_hours as usize;
+                let from = (ia + 1).saturating_sub(h);
+                let mut window: Vec<f64> = (from..=ia).map(|i| panel.natural_level(f, i)).collect();
+                *slot = Some(median(&mut window));
+            }
+        }
+        let mut base = BaseMarket {
+            as_of,
+            now_years: years_of(as_of),
+            rate_annual: 0.0,
+            levels,
+            stable_price_usd: stable,
+            probabilities: vec![f64::NAN; universe.outcomes.len()],
+        };
+        base.apply_overrides(universe, overrides)?;
+        Ok(base)
+    }
+
+    /// Levels from the committed calibration (its last instant), for when raw history is absent.
+    pub fn from_calibration(
+        universe: &Universe,
+        cal: &marketdata::Calibration,
+        as_of: Hour,
+        overrides: &MarketOverrides,
+    ) -> Result<BaseMarket, RiskError> {
+        let levels = universe.factor_names.iter().map(|n| cal.factor(n).map(|f| f.level_at_end)).collect::<Result<Vec<f64>, _>>()?;
+        let mut stable = vec![None; universe.underlyings.len()];
+        for (u, slot) in stable.iter_mut().enumerate().skip(1) {
+            if let Some(f) = universe.factor_of(Target::Spot(UnderlyingId(u as u16))) {
+                *slot = Some(levels[f].exp());
+            }
+        }
+        let mut base = BaseMarket {
+            as_of,
+            now_years: years_of(as_of),
+            rate_annual: 0.0,
+            levels,
+            stable_price_usd: stable,
+            probabilities: vec![f64::NAN; universe.outcomes.len()],
+        };
+        base.apply_overrides(universe, overrides)?;
+        Ok(base)
+    }
+
+    fn apply_overrides(&mut self, universe: &Universe, o: &MarketOverrides) -> Result<(), RiskError> {
+        let unknown =
+            |what: &'static str, name: &str| RiskError::UnknownReference { portfolio: "market overrides".into(), what, name: name.into() };
+        for (sym, text) in &o.spot_usd {
+            let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
+            let price = parse_decimal(&format!("market.spot_usd.{sym}"), text)?;
+            let f = universe.factor_of(Target::Spot(u)).ok_or_else(|| RiskError::MarketDataMissing {
+                what: format!("price:{sym}"),
+                hint: "add a [factor_proxies] entry so the price has a history to move with".into(),
+            })?;
+            if price.is_nan() || price <= 0.0 {
+                return Err(RiskError::BadNumber { key: format!("market.spot_usd.{sym}"), text: text.clone() });
+            }
+            self.levels[f] = price.ln();
+        }
+        for (sym, text) in &o.stable_price_usd {
+            let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
+            self.stable_price_usd[usize::from(u.0)] = Some(parse_decimal(&format!("market.stable_price_usd.{sym}"), text)?);
+        }
+        for (sym, text) in &o.vol_annual {
+            let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
+            let f = universe.factor_of(Target::Vol(u)).ok_or_else(|| RiskError::MarketDataMissing {
+                what: format!("vol:{sym}"),
+                hint: "add a [factor_proxies] entry for the implied vol".into(),
+            })?;
+            self.levels[f] = parse_decimal(&format!("market.vol_annual.{sym}"), text)?;
+        }
+        for (market, text) in &o.probability {
+            let id = universe.outcome(market).ok_or_else(|| unknown("prediction market", market))?;
+            let p = parse_decimal(&format!("market.probability.{market}"), text)?;
+            if !(0.0..=1.0).contains(&p) {
+                return Err(RiskError::BadNumber { key: format!("market.probability.{market}"), text: text.clone() });
+            }
+            self.probabilities[usize::from(id.0)] = p;
+        }
+        if let Some(r) = &o.rate_annual {
+            self.rate_annual = parse_decimal("market.rate_annual", r)?;
+        }
+        Ok(())
+    }
+
+    /// The oracle price of an underlying, USD (1 for USD).
+    pub fn spot_usd(&self, universe: &Universe, u: UnderlyingId) -> Option<f64> {
+        if u == UnderlyingId::USD {
+            return Some(1.0);
+        }
+        universe.factor_of(Target::Spot(u)).map(|f| self.levels[f].exp())
+    }
+}
+
+/// Median of a non-empty slice (sorted in place; the mean of the middle two for even lengths).
+pub fn median(x: &mut [f64]) -> f64 {
+    if x.is_empty() {
+        return f64::NAN;
+    }
+    x.sort_by(f64::total_cmp);
+    let n = x.len();
+    if n % 2 == 1 { x[n / 2] } else { 0.5 * (x[n / 2 - 1] + x[n / 2]) }
+}
+
+/// Builds pricing market states: the base state and, in place, the state after a scenario.
+#[derive(Debug, Clone)]
+pub struct StateBuilder {
+    base: MarketState,
+    work: MarketState,
+    targets: Vec<(Target, usize)>,
+    kinds: Vec<FactorKind>,
+    levels: Vec<f64>,
+    /// Base implied vol per underlying (NaN when none).
+    pub base_vol: Vec<f64>,
+    now_years: f64,
+    horizon_years: f64,
+}
+
+fn pricing_err(what: &str, e: pricing::PricingError) -> RiskError {
+    RiskError::MarketDataMissing { what: what.to_string(), hint: e.to_string() }
+}
+
+impl StateBuilder {
+    /// The base state at the as-of instant; scenarios advance the clock by `horizon_hours`.
+    pub fn new(universe: &Universe, base: &BaseMarket, horizon_hours: i64) -> Result<StateBuilder, RiskError> {
+        let mut m = MarketState::new(base.now_years, base.rate_annual);
+        let mut base_vol = vec![f64::NAN; universe.underlyings.len()];
+        for &(t, f) in &universe.targets {
+            let level = base.levels[f];
+            set_target(&mut m, t, level, &base_vol).map_err(|e| pricing_err(&universe.factor_names[f], e))?;
+            if let Target::Vol(u) = t {
+                m.set_vol_surface(u, VolSurface::flat(level).map_err(|e| pricing_err(&universe.factor_names[f], e))?)
+                    .map_err(|e| pricing_err("vol surface", e))?;
+                base_vol[usize::from(u.0)] = level;
+            }
+        }
+        for (i, p) in base.probabilities.iter().enumerate() {
+            if p.is_finite() {
+                m.set_probability(OutcomeId(i as u16), *p).map_err(|e| pricing_err("probability", e))?;
+            }
+        }
+        Ok(StateBuilder {
+            work: m.clone(),
+            base: m,
+            targets: universe.targets.clone(),
+            kinds: universe.factor_kinds.clone(),
+            levels: base.levels.clone(),
+            base_vol,
+            now_years: base.now_years,
+            horizon_years: horizon_hours as f64 / HOURS_PER_YEAR,
+        })
+    }
+
+    /// The base state (as-of instant, no move).
+    pub fn base(&self) -> &MarketState {
+        &self.base
+    }
+
+    /// The state after applying `moves` (universe factor order) and advancing the clock by the
+    /// horizon. Every target is set on every call, so no state leaks from one scenario to the next.
+    pub fn scenario(&mut self, moves: &[f64]) -> Result<&mut MarketState, pricing::PricingError> {
+        debug_assert_eq!(moves.len(), self.levels.len());
+        for &(t, f) in &self.targets {
+            let level = self.kinds[f].apply_move(self.levels[f], moves[f]);
+            set_target(&mut self.work, t, level, &self.base_vol)?;
+        }
+        self.work.set_now_years(self.now_years + self.horizon_years)?;
+        for i in 0..pricing::MAX_OUTCOMES {
+            self.work.set_resolution(OutcomeId(i as u16), pricing::Resolution::Open)?;
+        }
+        Ok(&mut self.work)
+    }
+
+    /// The base state with the clock advanced by the horizon (no factor move).
+    pub fn unmoved(&mut self) -> Result<&mut MarketState, pricing::PricingError> {
+        self.work.clone_from(&self.base);
+        self.work.set_now_years(self.now_years + self.horizon_years)?;
+        Ok(&mut self.work)
+    }
+}
+
+fn set_target(m: &mut MarketState, t: Target, level: f64, base_vol: &[f64]) -> Result<(), pricing::PricingError> {
+    match t {
+        Target::Spot(u) => m.set_spot_usd(u, level.exp()),
+        // A peg cannot fall to zero or below in the pricing state; a move that large means the asset
+        // is worthless, represented by a ratio of one millionth.
+        Target::Peg(p) => m.set_peg_ratio(p, level.max(1e-6)),
+        Target::Premium(u) => m.set_mark_premium(u, level.exp() - 1.0),
+        Target::Funding(u) => m.set_funding_rate_annual(u, level * FUNDING_PERIODS_PER_YEAR),
+        Target::Vol(u) => {
+            let base = base_vol.get(usize::from(u.0)).copied().unwrap_or(f64::NAN);
+            let shift = if base.is_finite() { level - base } else { 0.0 };
+            m.shock(Factor::VolShift(u), Shift::Set(shift))
+        }
+    }
+}
+
+/// Sorted map of factor name to base level, for reports.
+pub fn levels_by_name(universe: &Universe, base: &BaseMarket) -> BTreeMap<String, f64> {
+    universe.factor_names.iter().cloned().zip(base.levels.iter().copied()).collect()
+}

@@ -1,0 +1,138 @@
+//! The portfolio file (TOML): positions on configured instruments, collateral balances, the as-of
+//! instant and optional market overrides. Quantities and prices are decimal strings, as in the
+//! configuration, and are read into f64 for the risk math.
+
+use crate::error::RiskError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Upper bound on positions plus balances in one portfolio.
+pub const MAX_POSITIONS: usize = 1_000;
+
+/// A portfolio as written by a user (see `examples/portfolios/*.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Portfolio {
+    /// Short name, shown in the report.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:00:00Z` (UTC); market data is read as of this instant.
+    pub as_of: String,
+    #[serde(default)]
+    pub positions: Vec<PositionSpec>,
+    #[serde(default)]
+    pub balances: Vec<BalanceSpec>,
+    /// Pool states of LP instruments, by LP asset symbol.
+    #[serde(default)]
+    pub pools: Vec<PoolSpec>,
+    #[serde(default)]
+    pub market: MarketOverrides,
+}
+
+/// A position on a configured instrument. Positive quantity = long (or, for a borrow, owed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionSpec {
+    /// Instrument id from the configuration (e.g. `BTC-PERP@dydx`).
+    pub instrument: String,
+    /// Units of the instrument; negative = short.
+    pub quantity: String,
+    /// Perpetual only: entry price; default the mark at the as-of instant (no unrealised P&L).
+    #[serde(default)]
+    pub entry_price_usd: Option<String>,
+}
+
+/// Collateral held by the account, optionally on a venue (a claim on that protocol).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceSpec {
+    pub asset: String,
+    pub amount: String,
+    /// Protocol id where the balance sits (e.g. `dydx`, `aave`); none = held by the broker.
+    #[serde(default)]
+    pub venue: Option<String>,
+}
+
+/// The state of an LP pool (whole tokens, pool order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// LP asset symbol.
+    pub asset: String,
+    pub reserves: Vec<String>,
+    pub total_supply: String,
+    /// Stableswap pools: the contract amplification A (default 2000, Curve 3pool).
+    #[serde(default)]
+    pub amp: Option<f64>,
+}
+
+/// Market values that replace or complete the history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketOverrides {
+    /// Oracle price by underlying symbol, USD.
+    #[serde(default)]
+    pub spot_usd: BTreeMap<String, String>,
+    /// Stable (manipulation-resistant) price by underlying symbol, USD.
+    #[serde(default)]
+    pub stable_price_usd: BTreeMap<String, String>,
+    /// Implied volatility by underlying symbol, annual fraction.
+    #[serde(default)]
+    pub vol_annual: BTreeMap<String, String>,
+    /// Probability of a prediction-market outcome, by `market/outcome` (e.g. `ETH-5K-2026/YES`).
+    #[serde(default)]
+    pub probability: BTreeMap<String, String>,
+    /// Risk-free rate, annual.
+    #[serde(default)]
+    pub rate_annual: Option<String>,
+}
+
+impl Portfolio {
+    /// Parses a portfolio file and checks its size.
+    pub fn from_toml(text: &str) -> Result<Portfolio, RiskError> {
+        let p: Portfolio = toml::from_str(text).map_err(|e| RiskError::PortfolioInvalid { problem: e.to_string() })?;
+        let count = p.positions.len() + p.balances.len();
+        if count > MAX_POSITIONS {
+            return Err(RiskError::TooManyPositions { count, limit: MAX_POSITIONS });
+        }
+        Ok(p)
+    }
+}
+
+/// Reads a decimal string (`"-2.5"`, `"1e3"` refused: plain decimals only) into f64.
+pub fn parse_decimal(key: &str, text: &str) -> Result<f64, RiskError> {
+    let t = text.trim();
+    let plain =
+        !t.is_empty() && t.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && (b == b'-' || b == b'+')));
+    match t.parse::<f64>() {
+        Ok(v) if plain && v.is_finite() => Ok(v),
+        _ => Err(RiskError::BadNumber { key: key.to_string(), text: text.to_string() }),
+    }
+}
+
+/// The as-of instant as a whole UTC hour.
+pub fn parse_as_of(text: &str) -> Result<marketdata::Hour, RiskError> {
+    marketdata::Hour::parse_iso(text)
+        .ok_or_else(|| RiskError::PortfolioInvalid { problem: format!("as_of {text:?} is not YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_plain() {
+        assert_eq!(parse_decimal("k", "-2.5").unwrap(), -2.5);
+        assert_eq!(parse_decimal("k", "100000").unwrap(), 100000.0);
+        assert!(parse_decimal("k", "1e3").is_err());
+        assert!(parse_decimal("k", "").is_err());
+        assert!(parse_decimal("k", "NaN").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Portfolio::from_toml("name = \"x\"\nas_of = \"2024-01-01\"\nfoo = 1\n").unwrap_err();
+        assert!(err.to_string().contains("foo"), "{err}");
+    }
+}

@@ -1,0 +1,286 @@
+//! The per-account report: the margin, its explanation and both comparators, as a readable table
+//! or JSON. Also the one-call entry point [`margin_portfolio`].
+
+use crate::book::Book;
+use crate::comparators::{self, Comparator, Held};
+use crate::error::RiskError;
+use crate::margin::{Engine, MarginResult, Scratch};
+use crate::market::{BaseMarket, Universe};
+use crate::params::RiskParams;
+use crate::portfolio::{Portfolio, parse_as_of};
+use crate::scenarios::{ScenarioBook, revalue};
+use marketdata::scenarios::VolModel;
+use marketdata::{Calibration, FactorPanel};
+use model::Config;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Where market history comes from.
+pub enum MarketData {
+    /// The raw-data panel and its EWMA model (FHS available).
+    Panel { panel: Box<FactorPanel>, vol_model: Box<VolModel> },
+    /// The committed calibration only (stress, vol shocks; no FHS).
+    Calibration(Box<Calibration>),
+}
+
+impl MarketData {
+    /// The panel when the raw data is found, else the embedded calibration.
+    pub fn load_default() -> Result<MarketData, RiskError> {
+        match FactorPanel::load_default() {
+            Ok(panel) => MarketData::from_panel(panel),
+            Err(_) => Ok(MarketData::Calibration(Box::new(Calibration::embedded()?))),
+        }
+    }
+
+    /// Wraps a panel, computing its EWMA model with the default parameters.
+    pub fn from_panel(panel: FactorPanel) -> Result<MarketData, RiskError> {
+        let vm = VolModel::compute(&panel, &marketdata::FhsParams::default().ewma)?;
+        Ok(MarketData::Panel { panel: Box::new(panel), vol_model: Box::new(vm) })
+    }
+
+    /// Factor names and kinds.
+    pub fn factors(&self) -> (Vec<String>, Vec<marketdata::FactorKind>) {
+        match self {
+            MarketData::Panel { panel, .. } => (panel.factor_names().to_vec(), (0..panel.n_factors()).map(|f| panel.kind(f)).collect()),
+            MarketData::Calibration(c) => (c.factors.iter().map(|f| f.name.clone()).collect(), c.factors.iter().map(|f| f.kind).collect()),
+        }
+    }
+
+    /// A short description for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            MarketData::Panel { panel, .. } => format!("market history {} .. {}", panel.start().to_date(), panel.end().to_date()),
+            MarketData::Calibration(c) => format!("embedded calibration (raw data absent; no FHS), data to {}", c.data_end.to_date()),
+        }
+    }
+}
+
+/// Comparators shown next to the portfolio margin.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparators {
+    pub isolated: Comparator,
+    pub weighted: Comparator,
+}
+
+/// Everything `clearhouse margin` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginReport {
+    pub portfolio: String,
+    pub description: String,
+    pub as_of: String,
+    pub data: String,
+    pub mpor_hours: i64,
+    pub confidence: f64,
+    pub fhs_scenarios: usize,
+    pub floor_scenarios: usize,
+    pub net_liquidation_value: f64,
+    pub initial_margin: f64,
+    pub maintenance_margin: f64,
+    pub health_usd: f64,
+    pub health_ratio: Option<f64>,
+    pub margin: MarginResult,
+    pub comparators: Comparators,
+    /// initial margin / comparator initial margin.
+    pub efficiency_vs_isolated: Option<f64>,
+    pub efficiency_vs_weighted: Option<f64>,
+}
+
+/// All the pieces of one portfolio's margin computation, kept for the backtest and tests.
+pub struct Computed {
+    pub universe: Universe,
+    pub base: BaseMarket,
+    pub book: Book,
+    pub scenarios: ScenarioBook,
+    pub engine: Engine,
+}
+
+/// Compiles, revalues and builds the engine for a portfolio as of its own date (or `as_of`).
+pub fn compute(
+    config: &Config,
+    params: &RiskParams,
+    portfolio: &Portfolio,
+    data: &MarketData,
+    as_of: Option<marketdata::Hour>,
+    restrike: Option<&crate::book::Restrike>,
+) -> Result<Computed, RiskError> {
+    let as_of = match as_of {
+        Some(t) => t,
+        None => parse_as_of(&portfolio.as_of)?,
+    };
+    let (names, kinds) = data.factors();
+    let universe = Universe::new(config, params, &names, &kinds)?;
+    let base = match data {
+        MarketData::Panel { panel, .. } => BaseMarket::from_panel(&universe, panel, as_of, params, &portfolio.market)?,
+        MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, &portfolio.market)?,
+    };
+    let book = Book::compile(config, &universe, &base, portfolio, restrike)?;
+    let mut outcomes: Vec<u16> = book.instruments.iter().filter_map(|i| i.outcome.map(|o| o.0)).collect();
+    outcomes.sort_unstable();
+    outcomes.dedup();
+    let scenarios = match data {
+        MarketData::Panel { panel, vol_model } => ScenarioBook::from_panel(panel, vol_model, as_of, params, &outcomes)?,
+        MarketData::Calibration(c) => ScenarioBook::from_calibration(c, as_of, params, &outcomes)?,
+    };
+    let rv = revalue(&book, &universe, &base, &scenarios)?;
+    let engine = Engine::new(config, &universe, &base, book.instruments.clone(), &scenarios, rv, params)?;
+    Ok(Computed { universe, base, book, scenarios, engine })
+}
+
+/// The full report of a portfolio: margin with explanation and both comparators.
+pub fn margin_portfolio(config: &Config, params: &RiskParams, portfolio: &Portfolio, data: &MarketData) -> Result<MarginReport, RiskError> {
+    let c = compute(config, params, portfolio, data, None, None)?;
+    Ok(report_of(config, params, portfolio, data, &c))
+}
+
+/// Builds the report from computed pieces.
+pub fn report_of(config: &Config, params: &RiskParams, portfolio: &Portfolio, data: &MarketData, c: &Computed) -> MarginReport {
+    let positions: Vec<(usize, f64)> = c.book.positions.iter().map(|p| (p.instrument, p.quantity)).collect();
+    let labels: Vec<String> = c.book.positions.iter().map(|p| p.label.clone()).collect();
+    let mut scratch = Scratch::default();
+    let m = c.engine.margin(&positions, &labels, true, &mut scratch);
+    let held: Vec<Held<'_>> = c.book.positions.iter().map(|p| (&c.book.instruments[p.instrument], p.quantity, p.is_balance)).collect();
+    let base_values: Vec<f64> = c.book.positions.iter().map(|p| c.engine.rv.base_values[p.instrument]).collect();
+    let notional: Vec<f64> = c.book.positions.iter().map(|p| c.engine.unit_notional[p.instrument]).collect();
+    let isolated = comparators::isolated(config, &held, &base_values, &notional, &c.engine.spot_usd);
+    let weighted = comparators::weighted(config, &params.weights, &held, &base_values, &notional);
+    let ratio = |x: f64| (x > 0.0).then(|| m.initial_margin / x);
+    MarginReport {
+        portfolio: portfolio.name.clone(),
+        description: portfolio.description.clone(),
+        as_of: c.base.as_of.to_iso(),
+        data: data.describe(),
+        mpor_hours: params.mpor_hours,
+        confidence: params.confidence,
+        fhs_scenarios: c.scenarios.n_fhs,
+        floor_scenarios: c.scenarios.len() - c.scenarios.n_fhs,
+        net_liquidation_value: m.net_liquidation_value,
+        initial_margin: m.initial_margin,
+        maintenance_margin: m.maintenance_margin,
+        health_usd: m.health_usd,
+        health_ratio: m.health_ratio,
+        efficiency_vs_isolated: ratio(isolated.initial_margin),
+        efficiency_vs_weighted: ratio(weighted.initial_margin),
+        comparators: Comparators { isolated, weighted },
+        margin: m,
+    }
+}
+
+fn usd(x: f64) -> String {
+    let neg = x < 0.0;
+    let whole = x.abs().round() as u64;
+    let s = whole.to_string();
+    let mut out = String::new();
+    for (k, ch) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if neg { format!("-{out}") } else { out }
+}
+
+/// The readable table printed by `clearhouse margin`.
+pub fn render_table(r: &MarginReport) -> String {
+    let m = &r.margin;
+    let mut o = String::new();
+    let _ = writeln!(o, "portfolio {}  as of {}  ({})", r.portfolio, r.as_of, r.data);
+    if !r.description.is_empty() {
+        let _ = writeln!(o, "  {}", r.description);
+    }
+    let _ = writeln!(
+        o,
+        "margin period {}h, ES {:.1}%, {} FHS scenarios + {} floor scenarios\n",
+        r.mpor_hours,
+        100.0 * r.confidence,
+        r.fhs_scenarios,
+        r.floor_scenarios
+    );
+    let _ = writeln!(o, "{:<34} {:>16}", "net liquidation value (USD)", usd(r.net_liquidation_value));
+    let _ = writeln!(o, "{:<34} {:>16}", "  after manipulation guard", usd(m.guarded_nlv));
+    let _ = writeln!(o, "{:<34} {:>16}", "initial margin", usd(r.initial_margin));
+    let _ = writeln!(o, "{:<34} {:>16}", "maintenance margin", usd(r.maintenance_margin));
+    let _ = writeln!(
+        o,
+        "{:<34} {:>16}   ratio {}",
+        "health (guarded NLV - maintenance)",
+        usd(r.health_usd),
+        r.health_ratio.map_or("-".into(), |h| format!("{h:.2}"))
+    );
+    let _ = writeln!(o, "\ncomparators (initial margin, USD)");
+    let _ = writeln!(o, "  {:<32} {:>16}", "portfolio margin (this engine)", usd(r.initial_margin));
+    let _ = writeln!(
+        o,
+        "  {:<32} {:>16}   ratio {}",
+        "isolated per protocol",
+        usd(r.comparators.isolated.initial_margin),
+        r.efficiency_vs_isolated.map_or("-".into(), |x| format!("{x:.2}"))
+    );
+    let _ = writeln!(
+        o,
+        "  {:<32} {:>16}   ratio {}",
+        "weighted cross margin (Mango v4)",
+        usd(r.comparators.weighted.initial_margin),
+        r.efficiency_vs_weighted.map_or("-".into(), |x| format!("{x:.2}"))
+    );
+    let _ = writeln!(o, "\nmargin build-up (USD)");
+    for c in &m.charges {
+        let _ = writeln!(o, "  {:<32} {:>16}   {}", c.name, usd(c.usd), c.detail);
+    }
+    let _ = writeln!(o, "  {:<32} {:>16}   binding: {}", "= initial margin", usd(r.initial_margin), m.binding);
+    let _ = writeln!(o, "  worst scenario: {} (loss {})", m.worst_scenario, usd(m.worst_scenario_loss));
+    let _ = writeln!(o, "  offsets recognised (standalone margins - portfolio market margin): {}", usd(m.offsets_recognised_usd));
+    let _ = writeln!(
+        o,
+        "\npositions{:<25} {:>14} {:>14} {:>14} {:>14} {:>14}",
+        "", "quantity", "value", "ES tail loss", "worst loss", "standalone"
+    );
+    for c in &m.contributions {
+        let _ = writeln!(
+            o,
+            "  {:<32} {:>14.4} {:>14} {:>14} {:>14} {:>14}",
+            c.position,
+            c.quantity,
+            usd(c.value_usd),
+            usd(c.tail_loss_usd),
+            usd(c.worst_scenario_loss_usd),
+            usd(c.standalone_margin_usd)
+        );
+    }
+    let _ = writeln!(o, "\nprotocol claims{:<19} {:>14} {:>10} {:>6} {:>14} {:>12}", "", "claim", "PD(MPOR)", "LGD", "failure loss", "");
+    for p in &m.protocols {
+        let _ = writeln!(
+            o,
+            "  {:<32} {:>14} {:>10.2e} {:>6.2} {:>14} {:>12}",
+            p.protocol,
+            usd(p.claim_usd),
+            p.pd_mpor,
+            p.lgd,
+            usd(p.failure_loss_usd),
+            if p.concentrated { "in full" } else { "by prob." }
+        );
+    }
+    let _ = writeln!(o, "\nliquidity{:<25} {:>14} {:>10} {:>14}", "", "notional", "move", "cost");
+    for l in &m.liquidity {
+        let _ = writeln!(
+            o,
+            "  {:<32} {:>14} {:>9.2}% {:>14}   on {}",
+            l.instrument,
+            usd(l.notional_usd),
+            100.0 * l.price_move_to_close,
+            usd(l.cost_usd),
+            l.market
+        );
+    }
+    if !m.guard_detail.is_empty() {
+        let _ = writeln!(o, "\nmanipulation guard: {}", usd(m.manipulation_guard_usd));
+        for g in &m.guard_detail {
+            let _ = writeln!(o, "  {g}");
+        }
+    }
+    o
+}
+
+/// The JSON printed by `clearhouse margin --json`.
+pub fn render_json(r: &MarginReport) -> Result<String, RiskError> {
+    serde_json::to_string_pretty(r).map_err(|e| RiskError::PortfolioInvalid { problem: format!("JSON encoding: {e}") })
+}
