@@ -336,6 +336,10 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
                 bi.class = Class::Option;
                 bi.expiry_days = Some((expiry_years - cx.base.now_years) * 365.0);
             }
+            // A derivative closes on its own venue first; the underlying's depth is the fallback.
+            if let Some(v) = &inst.venue {
+                keys.push(v.clone());
+            }
             keys.push(usym.to_string());
         }
         InstrumentKind::LpPosition => {
