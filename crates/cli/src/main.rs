@@ -8,6 +8,8 @@
 //! - `clearhouse verify`: recover and replay a journal, report what was verified.
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
+//! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,
+//!   model and negative control, for every portfolio in `examples/portfolios`.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -63,6 +65,27 @@ enum Cmd {
         #[arg(long)]
         risk_params: Option<PathBuf>,
     },
+    /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
+    Backtest {
+        /// Directory of portfolio files.
+        #[arg(long, default_value = "examples/portfolios")]
+        portfolios: PathBuf,
+        /// First as-of date.
+        #[arg(long, default_value = "2019-04-01")]
+        from: String,
+        /// Last as-of date.
+        #[arg(long, default_value = "2024-12-30")]
+        to: String,
+        /// Worker threads (1 or 2; same results).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Print markdown tables (docs/backtest.md) instead of JSON.
+        #[arg(long)]
+        markdown: bool,
+        /// Risk parameter file (TOML); default the embedded one.
+        #[arg(long)]
+        risk_params: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -80,7 +103,40 @@ fn real_main() -> Result<()> {
         Cmd::Serve => serve(config, &cli.journal),
         Cmd::Verify => verify(config, &cli.journal),
         Cmd::Margin { portfolio, json, risk_params } => margin(&config, &portfolio, json, risk_params.as_deref()),
+        Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
+            backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
+        }
     }
+}
+
+fn backtest(config: &Config, dir: &Path, from: &str, to: &str, threads: usize, markdown: bool, risk_params: Option<&Path>) -> Result<()> {
+    let params = load_risk_params(risk_params)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let portfolios = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", f.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let hour = |s: &str| risk::portfolio::parse_as_of(s).with_context(|| format!("date {s}"));
+    let opts =
+        risk::backtest::BacktestOptions { from: hour(from)?, to: hour(to)?, step_hours: 24, realised_hours: params.mpor_hours, threads };
+    let Ok(risk::MarketData::Panel { panel, vol_model }) = risk::MarketData::load_default() else {
+        bail!("the backtest needs the raw market history (set CLEARHOUSE_MARKET_DATA)");
+    };
+    let runs = risk::backtest::run_suite(config, &params, &portfolios, &panel, &vol_model, &opts)?;
+    if markdown {
+        print!("{}", risk::backtest::render_markdown(&runs));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    }
+    Ok(())
 }
 
 fn load_risk_params(path: Option<&Path>) -> Result<risk::RiskParams> {

@@ -1,1 +1,374 @@
-//! Backtest (in progress).
+//! The backtest: walks the real history, computes each example portfolio's margin on day `t` with
+//! only data, parameters and scenarios dated before `t`, and compares it with the loss realised
+//! over the following margin period at observed prices. Portfolios are held at constant notional
+//! and re-struck daily (perpetual entries at the mark, option strikes at constant moneyness and
+//! constant tenor, LP shares at constant USD value). Statistics: `docs/backtest-statistics.md`;
+//! results: `docs/backtest.md`.
+
+use crate::book::{Book, Restrike};
+use crate::comparators::{self, Held};
+use crate::error::RiskError;
+use crate::margin::{Engine, Scratch};
+use crate::market::{BaseMarket, Universe};
+use crate::params::RiskParams;
+use crate::portfolio::{MarketOverrides, Portfolio, parse_as_of};
+use crate::scenarios::{ScenarioBook, ScenarioKind, revalue};
+use marketdata::scenarios::VolModel;
+use marketdata::stats::{self, Zone};
+use marketdata::{FactorPanel, Hour};
+use model::Config;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Upper bound on backtest days.
+pub const MAX_DAYS: usize = 10_000;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BacktestOptions {
+    /// First and last as-of instants (inclusive).
+    pub from: Hour,
+    pub to: Hour,
+    /// Hours between as-of instants; at least the realised horizon so periods do not overlap.
+    pub step_hours: i64,
+    /// Horizon of the realised loss, hours (the true close-out time: 24).
+    pub realised_hours: i64,
+    /// Worker threads (1 or 2); results are identical for either.
+    pub threads: usize,
+}
+
+/// One day of one portfolio.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    pub as_of: String,
+    pub initial_margin: f64,
+    pub var: f64,
+    pub es: f64,
+    pub realised_loss: f64,
+    pub isolated: f64,
+    pub weighted: f64,
+}
+
+/// Statistics of one portfolio under one setting.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortfolioBacktest {
+    pub portfolio: String,
+    pub periods: usize,
+    pub var_exceedances: usize,
+    pub kupiec_statistic: f64,
+    pub kupiec_p_value: f64,
+    pub christoffersen_ind_statistic: f64,
+    pub christoffersen_ind_p_value: f64,
+    pub traffic_light: String,
+    pub yellow_from: u64,
+    pub red_from: u64,
+    pub es_z2: f64,
+    pub es_exceedance_ratio: Option<f64>,
+    pub im_exceedances: Vec<(String, f64, f64)>,
+    pub var_exceedance_dates: Vec<String>,
+    pub mean_initial_margin: f64,
+    pub mean_isolated: f64,
+    pub mean_weighted: f64,
+    pub days: Vec<Day>,
+}
+
+/// A backtest of all portfolios under one setting.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backtest {
+    pub setting: String,
+    pub mpor_hours: i64,
+    pub stress_floor: bool,
+    pub realised_hours: i64,
+    pub from: String,
+    pub to: String,
+    pub portfolios: Vec<PortfolioBacktest>,
+}
+
+struct Prepared<'a> {
+    portfolio: &'a Portfolio,
+    restrike: Restrike,
+    overrides: MarketOverrides,
+}
+
+/// Runs the backtest of `portfolios` with `params` over `opts`.
+pub fn run(
+    config: &Config,
+    params: &RiskParams,
+    portfolios: &[Portfolio],
+    panel: &FactorPanel,
+    vol_model: &VolModel,
+    opts: &BacktestOptions,
+    setting: &str,
+) -> Result<Backtest, RiskError> {
+    if opts.step_hours < opts.realised_hours || opts.to <= opts.from || panel.index_of(opts.from).is_err() {
+        return Err(RiskError::BacktestRange { from: opts.from.to_iso(), to: opts.to.to_iso() });
+    }
+    let last = opts.to.0.min(panel.end().0 - opts.realised_hours);
+    let days: Vec<Hour> = (0..).map(|k| Hour(opts.from.0 + k * opts.step_hours)).take_while(|t| t.0 <= last).take(MAX_DAYS).collect();
+    let names = panel.factor_names().to_vec();
+    let kinds: Vec<_> = (0..panel.n_factors()).map(|f| panel.kind(f)).collect();
+    let universe = Universe::new(config, params, &names, &kinds)?;
+    let mut prepared = Vec::new();
+    for p in portfolios {
+        let ref_t = parse_as_of(&p.as_of)?;
+        // Held at the reference day's USD notional; overrides that pin prices are dropped so that
+        // every day uses its own observed prices (probabilities and pool states stay).
+        let overrides = MarketOverrides { probability: p.market.probability.clone(), ..MarketOverrides::default() };
+        let base_ref = BaseMarket::from_panel(&universe, panel, ref_t, params, &overrides)?;
+        let ref_spot_usd = (0..universe.underlyings.len()).map(|u| base_ref.spot_usd(&universe, pricing::UnderlyingId(u as u16))).collect();
+        prepared.push(Prepared { portfolio: p, restrike: Restrike { ref_spot_usd, ref_now_years: base_ref.now_years }, overrides });
+    }
+    let threads = opts.threads.clamp(1, 2);
+    let chunk = days.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Vec<Day>>, RiskError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = days
+            .chunks(chunk)
+            .map(|ds| {
+                let (universe, prepared) = (&universe, &prepared);
+                s.spawn(move || {
+                    ds.iter()
+                        .map(|t| one_day(config, params, universe, prepared, panel, vol_model, *t, opts))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(RiskError::BacktestRange { from: "worker".into(), to: "panicked".into() })))
+            .collect()
+    });
+    // Reassemble in day order (chunks are contiguous and joined in order).
+    let mut per_day: Vec<Vec<Day>> = Vec::with_capacity(days.len());
+    for r in results {
+        per_day.extend(r?);
+    }
+    let mut out = Vec::new();
+    for (k, p) in portfolios.iter().enumerate() {
+        let series: Vec<Day> = per_day.iter().map(|d| d[k].clone()).collect();
+        out.push(statistics(&p.name, series, params.tail())?);
+    }
+    Ok(Backtest {
+        setting: setting.to_string(),
+        mpor_hours: params.mpor_hours,
+        stress_floor: params.stress_floor,
+        realised_hours: opts.realised_hours,
+        from: days.first().map_or(String::new(), |t| t.to_iso()),
+        to: days.last().map_or(String::new(), |t| t.to_iso()),
+        portfolios: out,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_day(
+    config: &Config,
+    params: &RiskParams,
+    universe: &Universe,
+    prepared: &[Prepared<'_>],
+    panel: &FactorPanel,
+    vol_model: &VolModel,
+    t: Hour,
+    opts: &BacktestOptions,
+) -> Result<Vec<Day>, RiskError> {
+    let realised = marketdata::realised_move(panel, t, opts.realised_hours)?;
+    let mut out = Vec::with_capacity(prepared.len());
+    let mut scratch = Scratch::default();
+    let mut scen_cache: Option<(Vec<u16>, ScenarioBook)> = None;
+    for p in prepared {
+        let base = BaseMarket::from_panel(universe, panel, t, params, &p.overrides)?;
+        let book = Book::compile(config, universe, &base, p.portfolio, Some(&p.restrike))?;
+        let mut outcomes: Vec<u16> = book.instruments.iter().filter_map(|i| i.outcome.map(|o| o.0)).collect();
+        outcomes.sort_unstable();
+        outcomes.dedup();
+        let scen = match &scen_cache {
+            Some((o, s)) if *o == outcomes => s.clone(),
+            _ => {
+                let s = ScenarioBook::from_panel(panel, vol_model, t, params, &outcomes)?;
+                scen_cache = Some((outcomes.clone(), s.clone()));
+                s
+            }
+        };
+        let rv = revalue(&book, universe, &base, &scen)?;
+        let engine = Engine::new(config, universe, &base, book.instruments.clone(), &scen, rv, params)?;
+        let positions: Vec<(usize, f64)> = book.positions.iter().map(|q| (q.instrument, q.quantity)).collect();
+        let m = engine.margin(&positions, &[], false, &mut scratch);
+        let real = ScenarioBook {
+            as_of: t,
+            mpor_hours: opts.realised_hours,
+            kinds: vec![ScenarioKind::Stress { id: "realised".into() }],
+            moves: realised.clone(),
+            n_factors: realised.len(),
+            n_fhs: 0,
+            vol_shock: None,
+        };
+        let rr = revalue(&book, universe, &base, &real)?;
+        let realised_loss: f64 = positions.iter().map(|&(i, q)| -q * rr.dv[i]).sum();
+        let held: Vec<Held<'_>> = book.positions.iter().map(|q| (&book.instruments[q.instrument], q.quantity, q.is_balance)).collect();
+        let bv: Vec<f64> = book.positions.iter().map(|q| engine.rv.base_values[q.instrument]).collect();
+        let un: Vec<f64> = book.positions.iter().map(|q| engine.unit_notional[q.instrument]).collect();
+        let iso = comparators::isolated(config, &held, &bv, &un, &engine.spot_usd).initial_margin;
+        let wei = comparators::weighted(config, &params.weights, &held, &bv, &un).initial_margin;
+        out.push(Day {
+            as_of: t.to_iso(),
+            initial_margin: m.initial_margin,
+            var: m.var_fhs,
+            es: m.es_fhs,
+            realised_loss,
+            isolated: iso,
+            weighted: wei,
+        });
+    }
+    Ok(out)
+}
+
+fn statistics(name: &str, days: Vec<Day>, tail: f64) -> Result<PortfolioBacktest, RiskError> {
+    let n = days.len();
+    let exceed: Vec<bool> = days.iter().map(|d| d.realised_loss > d.var).collect();
+    let x = exceed.iter().filter(|e| **e).count();
+    let kup = stats::kupiec_pof(n as u64, x as u64, tail)?;
+    let chr = stats::christoffersen(&exceed, tail)?;
+    let tl = stats::traffic_light(n as u64, x as u64, tail)?;
+    let losses: Vec<f64> = days.iter().map(|d| d.realised_loss).collect();
+    let var: Vec<f64> = days.iter().map(|d| d.var).collect();
+    // The ES tests need a positive ES; a book with no loss in any scenario has ES 0, floored at 1 cent.
+    let es: Vec<f64> = days.iter().map(|d| d.es.max(0.01)).collect();
+    let z2 = stats::es_z2(&losses, &var, &es, tail)?;
+    let ratio = stats::es_exceedance_ratio(&losses, &var, &es)?;
+    let mean = |f: fn(&Day) -> f64| days.iter().map(f).sum::<f64>() / n.max(1) as f64;
+    Ok(PortfolioBacktest {
+        portfolio: name.to_string(),
+        periods: n,
+        var_exceedances: x,
+        kupiec_statistic: kup.statistic,
+        kupiec_p_value: kup.p_value,
+        christoffersen_ind_statistic: chr.independence.statistic,
+        christoffersen_ind_p_value: chr.independence.p_value,
+        traffic_light: match tl.zone {
+            Zone::Green => "green",
+            Zone::Yellow => "yellow",
+            Zone::Red => "red",
+        }
+        .to_string(),
+        yellow_from: tl.yellow_from,
+        red_from: tl.red_from,
+        es_z2: z2,
+        es_exceedance_ratio: ratio,
+        im_exceedances: days
+            .iter()
+            .filter(|d| d.realised_loss > d.initial_margin)
+            .map(|d| (d.as_of.clone(), d.realised_loss, d.initial_margin))
+            .collect(),
+        var_exceedance_dates: days.iter().zip(&exceed).filter(|(_, e)| **e).map(|(d, _)| d.as_of[..10].to_string()).collect(),
+        mean_initial_margin: mean(|d| d.initial_margin),
+        mean_isolated: mean(|d| d.isolated),
+        mean_weighted: mean(|d| d.weighted),
+        days,
+    })
+}
+
+fn f0(x: f64) -> String {
+    format!("{x:.0}")
+}
+
+/// Markdown tables of one or more backtests (the content of `docs/backtest.md`).
+pub fn render_markdown(runs: &[Backtest]) -> String {
+    let mut o = String::new();
+    for b in runs {
+        let _ = writeln!(
+            o,
+            "### {}\n\nMargin period {} h, stress floor {}, realised loss over {} h, as-of dates {} .. {} (daily at 00:00 UTC).\n",
+            b.setting,
+            b.mpor_hours,
+            if b.stress_floor { "on" } else { "off" },
+            b.realised_hours,
+            &b.from[..10.min(b.from.len())],
+            &b.to[..10.min(b.to.len())]
+        );
+        let _ = writeln!(
+            o,
+            "| portfolio | periods | VaR99 exceedances | Kupiec LR (p) | Christoffersen ind. LR (p) | traffic light (yellow from, red from) | ES Z2 | ES exceedance ratio | IM exceedances | mean IM | IM / isolated | IM / weighted |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for p in &b.portfolios {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {:.2} ({:.3}) | {:.2} ({:.3}) | {} ({}, {}) | {:.2} | {} | {} | {} | {:.2} | {:.2} |",
+                p.portfolio,
+                p.periods,
+                p.var_exceedances,
+                p.kupiec_statistic,
+                p.kupiec_p_value,
+                p.christoffersen_ind_statistic,
+                p.christoffersen_ind_p_value,
+                p.traffic_light,
+                p.yellow_from,
+                p.red_from,
+                p.es_z2,
+                p.es_exceedance_ratio.map_or("-".into(), |r| format!("{r:.2}")),
+                p.im_exceedances.len(),
+                f0(p.mean_initial_margin),
+                p.mean_initial_margin / p.mean_isolated.max(1e-9),
+                p.mean_initial_margin / p.mean_weighted.max(1e-9),
+            );
+        }
+        let march = im_exceedances_between(b, "2020-03-01", "2020-04-01");
+        let _ = writeln!(
+            o,
+            "\nLosses above the whole initial margin in March 2020: {}.",
+            if march.is_empty() {
+                "none".to_string()
+            } else {
+                march
+                    .iter()
+                    .map(|(p, d, l, m)| format!("`{p}` {} (loss {}, IM {})", &d[..10], f0(*l), f0(*m)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        );
+        let _ = writeln!(o, "\nExceedance dates (VaR99; `IM` marks a loss above the whole initial margin):\n");
+        for p in &b.portfolios {
+            let im_dates: Vec<String> =
+                p.im_exceedances.iter().map(|(d, l, m)| format!("{} (loss {}, IM {})", &d[..10], f0(*l), f0(*m))).collect();
+            let _ = writeln!(
+                o,
+                "- `{}`: VaR {}{}",
+                p.portfolio,
+                if p.var_exceedance_dates.is_empty() { "none".to_string() } else { p.var_exceedance_dates.join(", ") },
+                if im_dates.is_empty() { String::new() } else { format!("; IM: {}", im_dates.join(", ")) }
+            );
+        }
+        let _ = writeln!(o);
+    }
+    o
+}
+
+/// The exceedances of the whole initial margin in a date range (e.g. March 2020), over all
+/// portfolios: `(portfolio, date, loss, margin)`.
+pub fn im_exceedances_between(b: &Backtest, from: &str, to: &str) -> Vec<(String, String, f64, f64)> {
+    b.portfolios
+        .iter()
+        .flat_map(|p| {
+            p.im_exceedances
+                .iter()
+                .filter(|(d, _, _)| d.as_str() >= from && d.as_str() < to)
+                .map(|(d, l, m)| (p.portfolio.clone(), d.clone(), *l, *m))
+        })
+        .collect()
+}
+
+/// The published suite: the model as configured, and the negative control (no stress floor, a
+/// one-hour margin period) judged against the same 24-hour realised losses.
+pub fn run_suite(
+    config: &Config,
+    params: &RiskParams,
+    portfolios: &[Portfolio],
+    panel: &FactorPanel,
+    vol_model: &VolModel,
+    opts: &BacktestOptions,
+) -> Result<Vec<Backtest>, RiskError> {
+    let model_run = run(config, params, portfolios, panel, vol_model, opts, "Model (default parameters)")?;
+    let mut weak = params.clone();
+    weak.stress_floor = false;
+    weak.mpor_hours = 1;
+    let control = run(config, &weak, portfolios, panel, vol_model, opts, "Negative control (no stress floor, 1-hour margin period)")?;
+    Ok(vec![model_run, control])
+}

@@ -35,9 +35,24 @@ pub struct Engine {
     pub underlying_names: Vec<String>,
 }
 
-/// Labels of the scenarios, computed once.
+/// Labels of the scenarios: FHS window starts (formatted on demand, so a daily backtest does not
+/// format thousands of strings) and the floor scenarios' names.
 #[derive(Debug, Clone)]
-pub struct ScenarioLabels(pub Vec<String>);
+pub struct ScenarioLabels {
+    fhs_starts: Vec<marketdata::Hour>,
+    mpor_hours: i64,
+    floor: Vec<String>,
+}
+
+impl ScenarioLabels {
+    /// Label of scenario `s`.
+    pub fn label(&self, s: usize) -> String {
+        match self.fhs_starts.get(s) {
+            Some(t) => format!("FHS {t} +{}h", self.mpor_hours),
+            None => self.floor.get(s - self.fhs_starts.len()).cloned().unwrap_or_default(),
+        }
+    }
+}
 
 /// A charge or component of the margin, for the explanation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -234,7 +249,16 @@ impl Engine {
         let spot_usd =
             (0..universe.underlyings.len()).map(|u| base.spot_usd(universe, pricing::UnderlyingId(u as u16)).unwrap_or(f64::NAN)).collect();
         let depth = instruments.iter().map(|i| depth_for(i, &params.liquidity)).collect();
-        let labels = ScenarioLabels((0..scen.len()).map(|s| scen.label(s)).collect());
+        let fhs_starts = scen
+            .kinds
+            .iter()
+            .filter_map(|k| match k {
+                crate::scenarios::ScenarioKind::Fhs { window_start } => Some(*window_start),
+                _ => None,
+            })
+            .collect();
+        let labels =
+            ScenarioLabels { fhs_starts, mpor_hours: scen.mpor_hours, floor: (scen.n_fhs..scen.len()).map(|s| scen.label(s)).collect() };
         Ok(Engine {
             instruments,
             rv,
@@ -337,7 +361,7 @@ impl Engine {
         } else if conc_loss >= core && conc_loss > 0.0 {
             format!("failure of {conc_name} (concentrated claim, charged in full)")
         } else if floor_loss >= core {
-            format!("floor: {}", floor_at.map_or("-".to_string(), |s| self.scenario_labels.0[s].clone()))
+            format!("floor: {}", floor_at.map_or("-".to_string(), |s| self.scenario_labels.label(s)))
         } else {
             "expected shortfall (FHS with protocol failures)".to_string()
         };
@@ -450,7 +474,7 @@ impl Engine {
             Charge {
                 name: "stress floor add-on".into(),
                 usd: (floor_loss - es_mix).max(0.0),
-                detail: floor_at.map_or("no floor scenario".into(), |s| format!("worst floor: {}", self.scenario_labels.0[s])),
+                detail: floor_at.map_or("no floor scenario".into(), |s| format!("worst floor: {}", self.scenario_labels.label(s))),
             },
             Charge {
                 name: "concentrated protocol add-on".into(),
@@ -479,7 +503,7 @@ impl Engine {
             core_margin: core,
             liquidity_charge: liq_total,
             binding,
-            worst_scenario: worst.map_or("-".into(), |s| self.scenario_labels.0[s].clone()),
+            worst_scenario: worst.map_or("-".into(), |s| self.scenario_labels.label(s)),
             worst_scenario_loss: worst_loss.max(0.0),
             charges,
             contributions,
