@@ -23,7 +23,10 @@ pub struct Engine {
     pub params: RiskParams,
     pub protocols: Vec<ProtocolRisk>,
     /// Per instrument: (protocol index, fraction of its value at stake).
-    links: Vec<Vec<(usize, f64)>>,
+    pub(crate) links: Vec<Vec<(usize, f64)>>,
+    /// Per instrument: FHS expected shortfall of one unit held long and held short, for the
+    /// batch path's subadditive bound on the survivors of a protocol failure.
+    pub(crate) unit_es: Vec<(f64, f64)>,
     /// Per instrument: USD notional of one unit (mark for perps, |value| otherwise).
     pub unit_notional: Vec<f64>,
     pub depth: Vec<MarketDepth>,
@@ -142,9 +145,9 @@ pub struct MarginResult {
 /// Reusable buffers so the per-account loop does not allocate.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
-    loss: Vec<f64>,
-    idx: Vec<u32>,
-    tmp: Vec<f64>,
+    pub(crate) loss: Vec<f64>,
+    pub(crate) idx: Vec<u32>,
+    pub(crate) tmp: Vec<f64>,
 }
 
 fn desc(a: &(f64, f64), b: &(f64, f64)) -> Ordering {
@@ -229,6 +232,13 @@ impl Engine {
             }
             links.push(l);
         }
+        if protocols.len() > crate::fast::MAX_PROTOCOLS {
+            return Err(crate::RiskError::CapacityExceeded {
+                what: "protocols",
+                count: protocols.len(),
+                capacity: crate::fast::MAX_PROTOCOLS,
+            });
+        }
         let mut sb = crate::market::StateBuilder::new(universe, base, params.mpor_hours)?;
         let mut deltas = Vec::with_capacity(instruments.len());
         let mut unit_notional = Vec::with_capacity(instruments.len());
@@ -249,6 +259,16 @@ impl Engine {
         let spot_usd =
             (0..universe.underlyings.len()).map(|u| base.spot_usd(universe, pricing::UnderlyingId(u as u16)).unwrap_or(f64::NAN)).collect();
         let depth = instruments.iter().map(|i| depth_for(i, &params.liquidity)).collect();
+        let mut idx = Vec::new();
+        let unit_es = (0..instruments.len())
+            .map(|i| {
+                let dv = &rv.of(i)[..scen.n_fhs];
+                let long: Vec<f64> = dv.iter().map(|d| -d).collect();
+                let (el, _) = expected_shortfall(&long, &[], params.tail(), &mut idx);
+                let (es, _) = expected_shortfall(dv, &[], params.tail(), &mut idx);
+                (el.max(0.0), es.max(0.0))
+            })
+            .collect();
         let fhs_starts = scen
             .kinds
             .iter()
@@ -267,6 +287,7 @@ impl Engine {
             params: params.clone(),
             protocols,
             links,
+            unit_es,
             unit_notional,
             depth,
             deltas,
@@ -276,17 +297,33 @@ impl Engine {
         })
     }
 
-    fn fill_loss(&self, positions: &[(usize, f64)], skip: impl Fn(usize) -> bool, out: &mut Vec<f64>) {
+    pub(crate) fn fill_loss(&self, positions: &[(usize, f64)], skip: impl Fn(usize) -> bool, out: &mut Vec<f64>) {
         let ns = self.rv.n_scenarios;
         out.clear();
         out.resize(ns, 0.0);
-        for &(i, q) in positions {
-            if skip(i) {
-                continue;
-            }
-            let dv = self.rv.of(i);
-            for (o, d) in out.iter_mut().zip(dv) {
-                *o -= q * d;
+        // Four positions per pass with the running loss in a register: the same subtractions in
+        // the same order as one pass per position (so bit-identical), with a quarter of the
+        // memory traffic on `out`.
+        let live: Vec<(&[f64], f64)> = positions.iter().filter(|(i, _)| !skip(*i)).map(|&(i, q)| (self.rv.of(i), q)).collect();
+        for group in live.chunks(4) {
+            match group {
+                [(d0, q0), (d1, q1), (d2, q2), (d3, q3)] => {
+                    for ((((o, a), b), c), d) in out.iter_mut().zip(d0.iter()).zip(d1.iter()).zip(d2.iter()).zip(d3.iter()) {
+                        let mut acc = *o;
+                        acc -= q0 * a;
+                        acc -= q1 * b;
+                        acc -= q2 * c;
+                        acc -= q3 * d;
+                        *o = acc;
+                    }
+                }
+                _ => {
+                    for (d, q) in group {
+                        for (o, x) in out.iter_mut().zip(d.iter()) {
+                            *o -= q * x;
+                        }
+                    }
+                }
             }
         }
     }
