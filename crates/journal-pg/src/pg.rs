@@ -1,0 +1,1131 @@
+//! The PostgreSQL journal: connection, schema, writes and verified recovery.
+//!
+//! Schema (format version [`FORMAT_VERSION`]), all inside the schema named by [`PgConfig::schema`]:
+//! - `meta(key text PRIMARY KEY, value bigint)`: `format_version`;
+//! - `records(seq bigint PRIMARY KEY, batch_id, prev_hash bytea, hash bytea, command bytea, result bytea)`;
+//! - `batches(batch_id bigint PRIMARY KEY, first_seq, last_seq, state_hash, last_hash, checksum)`;
+//! - `snapshots(last_seq bigint PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state bytea)`;
+//! - `head(id int PRIMARY KEY CHECK (id = 0), last_seq, last_batch_id, last_hash, checksum)`: one row.
+//!
+//! The columns and their meaning are those of the SQLite backend, so the same verification code paths
+//! (ported here statement by statement) reach the same verdicts.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::VecDeque;
+use std::str::FromStr;
+use std::time::Duration;
+
+use journal::chain::{batch_checksum, head_checksum, record_hash, snapshot_checksum};
+use journal::failpoint::{self, names};
+use journal::{
+    BatchId, BatchIn, BatchReceipt, ChainHash, FORMAT_VERSION, GENESIS_HASH, Head, JournalConfig, JournalError, JournalStats, JournalStore,
+    RecoveredBatch, RecoveredSnapshot, Recovery, Seq, SnapshotIn, StateHash, StoredRecord,
+};
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Portal, Row, Statement, Transaction};
+
+/// Longest schema name accepted: PostgreSQL truncates identifiers at 63 bytes, and a silently truncated
+/// name could make two journals share tables.
+const MAX_SCHEMA_NAME_BYTES: usize = 48;
+
+/// Rows fetched per round trip while recovery walks the tables. Bounds recovery's buffer memory
+/// (about 4096 x (row size)) independently of the journal's length.
+const RECOVERY_FETCH_ROWS: i32 = 4096;
+
+/// How long a batch waits for the head row lock before failing with `Locked`. Only a writer that bypassed
+/// the advisory lock can hold it, so waiting longer would only delay the error.
+const HEAD_LOCK_TIMEOUT: &str = "2s";
+
+/// Connection timeout used when the connection string does not set one.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const TABLES: [&str; 5] = ["meta", "records", "batches", "snapshots", "head"];
+
+/// Where a [`PgJournal`] lives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    /// A libpq-style connection string (`host=127.0.0.1 port=5432 user=postgres dbname=postgres`) or URL
+    /// (`postgresql://user@host:port/db`). TLS is not supported: connect over loopback or a Unix socket, or
+    /// through a TLS-terminating proxy.
+    pub conninfo: String,
+    /// The PostgreSQL schema holding this journal's tables, created on first open. Lower-case ASCII
+    /// letters, digits and `_`, starting with a letter or `_`, not starting with `pg_`, at most 48 bytes.
+    pub schema: String,
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may carry a password: never print it.
+        f.debug_struct("PgConfig").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl PgConfig {
+    pub fn new(conninfo: impl Into<String>, schema: impl Into<String>) -> Self {
+        Self { conninfo: conninfo.into(), schema: schema.into() }
+    }
+}
+
+fn validate_schema_name(schema: &str) -> Result<(), JournalError> {
+    let bytes = schema.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return Err(JournalError::ConfigInvalid { reason: "schema name must not be empty" });
+    };
+    if bytes.len() > MAX_SCHEMA_NAME_BYTES {
+        return Err(JournalError::ConfigInvalid { reason: "schema name must be at most 48 bytes" });
+    }
+    if !(first.is_ascii_lowercase() || first == b'_') {
+        return Err(JournalError::ConfigInvalid { reason: "schema name must start with a lower-case letter or '_'" });
+    }
+    if !bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_') {
+        return Err(JournalError::ConfigInvalid { reason: "schema name may contain only a-z, 0-9 and '_'" });
+    }
+    if schema.starts_with("pg_") {
+        return Err(JournalError::ConfigInvalid { reason: "schema names starting with pg_ are reserved by PostgreSQL" });
+    }
+    Ok(())
+}
+
+fn validate_config(config: &JournalConfig) -> Result<(), JournalError> {
+    if config.keep_snapshots == 0 {
+        return Err(JournalError::ConfigInvalid { reason: "keep_snapshots must be at least 1" });
+    }
+    if config.max_batch_records == 0 {
+        return Err(JournalError::ConfigInvalid { reason: "max_batch_records must be at least 1" });
+    }
+    Ok(())
+}
+
+/// The advisory lock key of a journal: 64 bits of a domain-separated hash of its schema name. Two schemas
+/// whose keys collide (probability about 2^-64 per pair) would merely exclude each other: `Locked`, never
+/// interleaved writes.
+fn advisory_lock_key(schema: &str) -> i64 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"clearhouse.journal-pg.lock\0");
+    h.update(schema.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_bytes()[..8]);
+    i64::from_le_bytes(first)
+}
+
+/// Maps a PostgreSQL error to the journal's error, keeping only text so no `postgres` type leaks out.
+fn pg(operation: &'static str) -> impl FnOnce(postgres::Error) -> JournalError {
+    move |err| {
+        let detail = err.to_string();
+        let code = err.code();
+        if code == Some(&SqlState::DISK_FULL) {
+            JournalError::StorageFull { operation, detail }
+        } else if code == Some(&SqlState::DATA_CORRUPTED) || code == Some(&SqlState::INDEX_CORRUPTED) {
+            JournalError::StorageCorrupt { operation, detail }
+        } else if code == Some(&SqlState::LOCK_NOT_AVAILABLE)
+            || code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        {
+            JournalError::Locked
+        } else {
+            JournalError::Storage { operation, detail }
+        }
+    }
+}
+
+fn to_sql_int(what: &'static str, value: u64) -> Result<i64, JournalError> {
+    i64::try_from(value).map_err(|_| JournalError::CounterOverflow { what, value })
+}
+
+/// Reads a non-negative bigint column.
+fn get_u64(row: &Row, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<u64, JournalError> {
+    let malformed = JournalError::RowMalformed { table, key, column };
+    match row.try_get::<_, Option<i64>>(idx) {
+        Ok(Some(v)) => u64::try_from(v).map_err(|_| malformed),
+        _ => Err(malformed),
+    }
+}
+
+/// Borrows a bytea column.
+fn get_blob<'r>(row: &'r Row, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<&'r [u8], JournalError> {
+    match row.try_get::<_, Option<&[u8]>>(idx) {
+        Ok(Some(b)) => Ok(b),
+        _ => Err(JournalError::RowMalformed { table, key, column }),
+    }
+}
+
+/// Reads a 32-byte hash column.
+fn get_hash(row: &Row, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<[u8; 32], JournalError> {
+    let blob = get_blob(row, idx, table, key, column)?;
+    <[u8; 32]>::try_from(blob).map_err(|_| JournalError::RowMalformed { table, key, column })
+}
+
+/// A record row, borrowed from a fetched row.
+struct RecordRow<'r> {
+    seq: u64,
+    batch_id: u64,
+    prev_hash: ChainHash,
+    hash: ChainHash,
+    command: &'r [u8],
+    result: &'r [u8],
+}
+
+/// Parses a row of `SELECT seq, batch_id, prev_hash, hash, command, result FROM records`.
+fn record_row(row: &Row) -> Result<RecordRow<'_>, JournalError> {
+    // Key 0 stands for "unknown" until the seq itself is read.
+    let seq = get_u64(row, 0, "records", 0, "seq")?;
+    Ok(RecordRow {
+        seq,
+        batch_id: get_u64(row, 1, "records", seq, "batch_id")?,
+        prev_hash: ChainHash(get_hash(row, 2, "records", seq, "prev_hash")?),
+        hash: ChainHash(get_hash(row, 3, "records", seq, "hash")?),
+        command: get_blob(row, 4, "records", seq, "command")?,
+        result: get_blob(row, 5, "records", seq, "result")?,
+    })
+}
+
+impl RecordRow<'_> {
+    /// Checks the record against its own checksum (its stored hash).
+    fn verify_self(&self) -> Result<(), JournalError> {
+        let recomputed = record_hash(Seq(self.seq), BatchId(self.batch_id), &self.prev_hash, self.command, self.result);
+        if recomputed != self.hash {
+            return Err(JournalError::RecordCorrupt { seq: self.seq, batch_id: self.batch_id });
+        }
+        Ok(())
+    }
+
+    fn to_stored(&self) -> StoredRecord {
+        StoredRecord {
+            seq: Seq(self.seq),
+            batch_id: BatchId(self.batch_id),
+            command: self.command.to_vec(),
+            result: self.result.to_vec(),
+            hash: self.hash,
+        }
+    }
+}
+
+/// A parsed, checksum-verified batch row.
+struct BatchRow {
+    batch_id: u64,
+    first_seq: u64,
+    last_seq: u64,
+    state_hash: StateHash,
+    last_hash: ChainHash,
+}
+
+/// Parses and verifies a row of `SELECT batch_id, first_seq, last_seq, state_hash, last_hash, checksum
+/// FROM batches`.
+fn batch_row(row: &Row) -> Result<BatchRow, JournalError> {
+    let batch_id = get_u64(row, 0, "batches", 0, "batch_id")?;
+    let b = BatchRow {
+        batch_id,
+        first_seq: get_u64(row, 1, "batches", batch_id, "first_seq")?,
+        last_seq: get_u64(row, 2, "batches", batch_id, "last_seq")?,
+        state_hash: StateHash(get_hash(row, 3, "batches", batch_id, "state_hash")?),
+        last_hash: ChainHash(get_hash(row, 4, "batches", batch_id, "last_hash")?),
+    };
+    let checksum = get_hash(row, 5, "batches", batch_id, "checksum")?;
+    let expected = batch_checksum(BatchId(b.batch_id), Seq(b.first_seq), Seq(b.last_seq), &b.last_hash, &b.state_hash);
+    if checksum != expected {
+        return Err(JournalError::BatchCorrupt { batch_id });
+    }
+    Ok(b)
+}
+
+/// Parses and verifies a row of `SELECT last_seq, last_batch_id, last_hash, checksum FROM head`.
+fn head_row(row: &Row) -> Result<Head, JournalError> {
+    let head = Head {
+        last_seq: Seq(get_u64(row, 0, "head", 0, "last_seq")?),
+        last_batch_id: BatchId(get_u64(row, 1, "head", 0, "last_batch_id")?),
+        chain_hash: ChainHash(get_hash(row, 2, "head", 0, "last_hash")?),
+    };
+    let checksum = get_hash(row, 3, "head", 0, "checksum")?;
+    if checksum != head_checksum(head.last_seq, head.last_batch_id, &head.chain_hash) {
+        return Err(JournalError::HeadCorrupt);
+    }
+    Ok(head)
+}
+
+/// The SQL text of every statement, qualified with the journal's schema (validated to be a plain
+/// identifier, so it can be spliced into SQL safely).
+struct Sql {
+    insert_records: String,
+    insert_batch: String,
+    update_head: String,
+    count_head: String,
+    select_head: String,
+    select_batch: String,
+    select_record: String,
+    select_record_hash: String,
+    select_batches_from: String,
+    select_records_from: String,
+    select_snapshots: String,
+    insert_snapshot: String,
+    prune_snapshots: String,
+    last_record: String,
+    max_batch: String,
+    max_snapshot_seq: String,
+    count_snapshots: String,
+    stray_rows: [(&'static str, &'static str, String); 3],
+}
+
+impl Sql {
+    fn new(s: &str) -> Self {
+        Sql {
+            // One statement inserts any number of records: the columns travel as six arrays (one Bind
+            // message), PostgreSQL unnests them into rows. Its cost per record is one array element per column.
+            insert_records: format!(
+                "INSERT INTO {s}.records (seq, batch_id, prev_hash, hash, command, result) \
+                 SELECT u.seq, $2, u.prev_hash, u.hash, u.command, u.result \
+                 FROM unnest($1::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[]) \
+                 AS u(seq, prev_hash, hash, command, result)"
+            ),
+            insert_batch: format!(
+                "INSERT INTO {s}.batches (batch_id, first_seq, last_seq, state_hash, last_hash, checksum) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            // Compare-and-swap: the head moves only from the head this writer last saw. The UPDATE also
+            // row-locks the head until COMMIT, so a concurrent writer waits and then matches no row.
+            update_head: format!(
+                "UPDATE {s}.head SET last_seq = $1, last_batch_id = $2, last_hash = $3, checksum = $4 \
+                 WHERE id = 0 AND last_seq = $5 AND last_batch_id = $6 AND last_hash = $7"
+            ),
+            count_head: format!("SELECT count(*) FROM {s}.head"),
+            select_head: format!("SELECT last_seq, last_batch_id, last_hash, checksum FROM {s}.head"),
+            select_batch: format!(
+                "SELECT batch_id, first_seq, last_seq, state_hash, last_hash, checksum FROM {s}.batches WHERE batch_id = $1"
+            ),
+            select_record: format!("SELECT seq, batch_id, prev_hash, hash, command, result FROM {s}.records WHERE seq = $1"),
+            select_record_hash: format!("SELECT hash FROM {s}.records WHERE seq = $1"),
+            select_batches_from: format!(
+                "SELECT batch_id, first_seq, last_seq, state_hash, last_hash, checksum FROM {s}.batches \
+                 WHERE batch_id >= $1 ORDER BY batch_id"
+            ),
+            select_records_from: format!(
+                "SELECT seq, batch_id, prev_hash, hash, command, result FROM {s}.records WHERE seq >= $1 ORDER BY seq"
+            ),
+            select_snapshots: format!(
+                "SELECT last_seq, batch_id, state_hash, chain_hash, checksum, state FROM {s}.snapshots ORDER BY last_seq DESC"
+            ),
+            insert_snapshot: format!(
+                "INSERT INTO {s}.snapshots (last_seq, batch_id, state_hash, chain_hash, checksum, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            prune_snapshots: format!(
+                "DELETE FROM {s}.snapshots WHERE last_seq NOT IN \
+                 (SELECT last_seq FROM {s}.snapshots ORDER BY last_seq DESC LIMIT $1)"
+            ),
+            last_record: format!("SELECT seq, hash FROM {s}.records ORDER BY seq DESC LIMIT 1"),
+            max_batch: format!("SELECT max(batch_id) FROM {s}.batches"),
+            max_snapshot_seq: format!("SELECT max(last_seq) FROM {s}.snapshots"),
+            count_snapshots: format!("SELECT count(*) FROM {s}.snapshots"),
+            stray_rows: [
+                ("records", "seq", format!("SELECT min(seq) FROM {s}.records WHERE seq < 1")),
+                ("batches", "batch_id", format!("SELECT min(batch_id) FROM {s}.batches WHERE batch_id < 1")),
+                ("snapshots", "last_seq", format!("SELECT min(last_seq) FROM {s}.snapshots WHERE last_seq < 1")),
+            ],
+        }
+    }
+}
+
+/// Statements on the append and lookup paths, prepared once at open.
+struct Prepared {
+    insert_records: Statement,
+    insert_batch: Statement,
+    update_head: Statement,
+    select_record: Statement,
+    select_batch: Statement,
+}
+
+/// The PostgreSQL journal. One writer per journal (schema): a second [`PgJournal::open`] of the same schema
+/// fails with [`JournalError::Locked`] until the first one's connection closes.
+pub struct PgJournal {
+    /// The connection, in a `RefCell` because `result_of` and `stats` take `&self` while every `postgres`
+    /// call needs `&mut Client`. Borrows never outlive one method call and no method calls another while
+    /// holding one, so a failed borrow is impossible; it is still reported as an error, not a panic.
+    client: RefCell<Client>,
+    sql: Sql,
+    prepared: Prepared,
+    config: JournalConfig,
+    schema: String,
+    head: Head,
+    latest_snapshot_seq: Seq,
+    /// Set after a storage failure during a write (the outcome of the COMMIT may be unknown, e.g. when the
+    /// connection dropped while it was in flight) and when recovery finds corruption. Cleared by reopening.
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for PgJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgJournal")
+            .field("schema", &self.schema)
+            .field("head", &self.head)
+            .field("latest_snapshot_seq", &self.latest_snapshot_seq)
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
+}
+
+/// Creates the schema objects. `{s}` is replaced by the validated schema name.
+const SCHEMA_DDL: &str = "
+CREATE TABLE {s}.meta (
+    key   text PRIMARY KEY,
+    value bigint NOT NULL
+);
+CREATE TABLE {s}.records (
+    seq       bigint PRIMARY KEY,
+    batch_id  bigint NOT NULL,
+    prev_hash bytea NOT NULL,
+    hash      bytea NOT NULL,
+    command   bytea NOT NULL,
+    result    bytea NOT NULL
+);
+CREATE TABLE {s}.batches (
+    batch_id   bigint PRIMARY KEY,
+    first_seq  bigint NOT NULL,
+    last_seq   bigint NOT NULL,
+    state_hash bytea NOT NULL,
+    last_hash  bytea NOT NULL,
+    checksum   bytea NOT NULL
+);
+CREATE TABLE {s}.snapshots (
+    last_seq   bigint PRIMARY KEY,
+    batch_id   bigint NOT NULL,
+    state_hash bytea NOT NULL,
+    chain_hash bytea NOT NULL,
+    checksum   bytea NOT NULL,
+    state      bytea NOT NULL
+);
+CREATE TABLE {s}.head (
+    id            integer PRIMARY KEY CHECK (id = 0),
+    last_seq      bigint NOT NULL,
+    last_batch_id bigint NOT NULL,
+    last_hash     bytea NOT NULL,
+    checksum      bytea NOT NULL
+);
+";
+
+impl PgJournal {
+    /// Connects, enforces the durability settings, takes the journal's advisory lock, creates the schema on
+    /// first use (or checks its format version), and checks the head against the last record.
+    ///
+    /// Fails with [`JournalError::DurabilitySettingRefused`] if the session does not report
+    /// `synchronous_commit = on` and `fsync = on`, with [`JournalError::Locked`] if another connection holds
+    /// the journal, with [`JournalError::NotAJournal`] / [`JournalError::FormatVersionMismatch`] for foreign
+    /// or newer schemas, and with the head errors when the head disagrees with the stored log.
+    pub fn open(pg_config: &PgConfig, config: JournalConfig) -> Result<Self, JournalError> {
+        validate_config(&config)?;
+        validate_schema_name(&pg_config.schema)?;
+        let mut conn_config = postgres::Config::from_str(&pg_config.conninfo)
+            .map_err(|err| JournalError::Storage { operation: "parse connection string", detail: err.to_string() })?;
+        if conn_config.get_connect_timeout().is_none() {
+            conn_config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        conn_config.application_name("clearhouse-journal");
+        let mut client = conn_config.connect(NoTls).map_err(pg("connect"))?;
+        enforce_settings(&mut client)?;
+
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&advisory_lock_key(&pg_config.schema)])
+            .and_then(|row| row.try_get(0))
+            .map_err(pg("take advisory lock"))?;
+        if !locked {
+            return Err(JournalError::Locked);
+        }
+        init_or_check_schema(&mut client, &pg_config.schema)?;
+
+        let sql = Sql::new(&pg_config.schema);
+        let prepared = Prepared {
+            insert_records: client.prepare(&sql.insert_records).map_err(pg("prepare record insert"))?,
+            insert_batch: client.prepare(&sql.insert_batch).map_err(pg("prepare batch insert"))?,
+            update_head: client.prepare(&sql.update_head).map_err(pg("prepare head update"))?,
+            select_record: client.prepare(&sql.select_record).map_err(pg("prepare record lookup"))?,
+            select_batch: client.prepare(&sql.select_batch).map_err(pg("prepare batch lookup"))?,
+        };
+        let mut journal = PgJournal {
+            client: RefCell::new(client),
+            sql,
+            prepared,
+            config,
+            schema: pg_config.schema.clone(),
+            head: Head::default(),
+            latest_snapshot_seq: Seq(0),
+            poisoned: false,
+        };
+        journal.head = read_head(journal.client.get_mut(), &journal.sql)?;
+        journal.check_head_against_last_record()?;
+        journal.latest_snapshot_seq = read_latest_snapshot_seq(journal.client.get_mut(), &journal.sql)?;
+        Ok(journal)
+    }
+
+    /// Closes the connection (which releases the advisory lock), reporting any error.
+    pub fn close(self) -> Result<(), JournalError> {
+        self.client.into_inner().close().map_err(pg("close"))
+    }
+
+    /// The schema holding this journal.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &JournalConfig {
+        &self.config
+    }
+
+    /// The value of a server setting as this journal's session sees it (`current_setting(name)`), e.g. to
+    /// confirm `synchronous_commit`.
+    pub fn session_setting(&self, name: &str) -> Result<String, JournalError> {
+        let mut client = self.client()?;
+        client.query_one("SELECT current_setting($1)", &[&name]).and_then(|row| row.try_get(0)).map_err(pg("read setting"))
+    }
+
+    fn client(&self) -> Result<RefMut<'_, Client>, JournalError> {
+        self.client.try_borrow_mut().map_err(|_| JournalError::Storage {
+            operation: "use connection",
+            detail: "the connection is already in use by this journal (re-entrant call)".into(),
+        })
+    }
+
+    /// Cheap open-time check that the last stored record and batch are the ones the head names.
+    fn check_head_against_last_record(&mut self) -> Result<(), JournalError> {
+        let client = self.client.get_mut();
+        let last = client.query_opt(&self.sql.last_record, &[]).map_err(pg("read last record"))?;
+        let last_batch = client.query_one(&self.sql.max_batch, &[]).map_err(pg("read last batch"))?;
+        let (found_seq, found_hash) = match &last {
+            None => (0u64, GENESIS_HASH.0.to_vec()),
+            Some(row) => (get_u64(row, 0, "records", 0, "seq")?, get_blob(row, 1, "records", 0, "hash")?.to_vec()),
+        };
+        let found_batch = match last_batch.try_get::<_, Option<i64>>(0).map_err(pg("read last batch"))? {
+            None => 0,
+            Some(b) => u64::try_from(b).map_err(|_| JournalError::RowMalformed { table: "batches", key: 0, column: "batch_id" })?,
+        };
+        compare_with_head(&self.head, found_seq, found_batch)?;
+        if found_hash[..] != self.head.chain_hash.0[..] {
+            return Err(JournalError::HeadHashMismatch { last_seq: found_seq });
+        }
+        Ok(())
+    }
+
+    fn validate_batch(&self, batch: &BatchIn<'_>) -> Result<(), JournalError> {
+        let records = batch.records;
+        if records.is_empty() {
+            return Err(JournalError::EmptyBatch);
+        }
+        if records.len() > self.config.max_batch_records {
+            return Err(JournalError::BatchTooLarge { records: records.len(), limit: self.config.max_batch_records });
+        }
+        let mut expected = self.head.last_seq.0;
+        for (index, r) in records.iter().enumerate() {
+            expected = expected.checked_add(1).ok_or(JournalError::CounterOverflow { what: "seq", value: expected })?;
+            if r.seq.0 != expected {
+                return Err(JournalError::SeqNotContiguous { index, expected, got: r.seq.0 });
+            }
+            if r.command.len() > self.config.max_command_bytes {
+                return Err(JournalError::CommandTooLarge { seq: r.seq.0, bytes: r.command.len(), limit: self.config.max_command_bytes });
+            }
+            if r.result.len() > self.config.max_result_bytes {
+                return Err(JournalError::ResultTooLarge { seq: r.seq.0, bytes: r.result.len(), limit: self.config.max_result_bytes });
+            }
+        }
+        to_sql_int("seq", expected)?;
+        Ok(())
+    }
+
+    /// Writes one validated batch in one transaction. Returns the new head.
+    fn write_batch(&mut self, batch: &BatchIn<'_>, batch_id: BatchId) -> Result<Head, JournalError> {
+        let records = batch.records;
+        debug_assert!(!records.is_empty(), "validate_batch rejects empty batches");
+        debug_assert_eq!(records[0].seq.0, self.head.last_seq.0 + 1, "validated: seqs continue the log");
+        let batch_id_sql = to_sql_int("batch id", batch_id.0)?;
+
+        // The chain is computed before the transaction starts, so the transaction holds locks only for the
+        // time the rows take to travel.
+        let mut hashes: Vec<[u8; 32]> = Vec::with_capacity(records.len());
+        let mut prev = self.head.chain_hash;
+        for r in records {
+            let hash = record_hash(r.seq, batch_id, &prev, r.command, r.result);
+            hashes.push(hash.0);
+            prev = hash;
+        }
+        let first_seq = records[0].seq;
+        let last_seq = records[records.len() - 1].seq;
+        let new_head = Head { last_seq, last_batch_id: batch_id, chain_hash: prev };
+        let head_sum = head_checksum(new_head.last_seq, new_head.last_batch_id, &new_head.chain_hash);
+        let batch_sum = batch_checksum(batch_id, first_seq, last_seq, &prev, &batch.state_hash);
+        // validate_batch proved every seq of the batch fits in an i64.
+        let first_seq_sql = to_sql_int("seq", first_seq.0)?;
+        let last_seq_sql = to_sql_int("seq", last_seq.0)?;
+        let old_seq_sql = to_sql_int("seq", self.head.last_seq.0)?;
+        let old_batch_sql = to_sql_int("batch id", self.head.last_batch_id.0)?;
+        let old_hash = self.head.chain_hash;
+
+        let client = self.client.get_mut();
+        let mut tx = client.transaction().map_err(pg("begin batch"))?;
+        let moved = tx
+            .execute(
+                &self.prepared.update_head,
+                &[&last_seq_sql, &batch_id_sql, &&prev.0[..], &&head_sum[..], &old_seq_sql, &old_batch_sql, &&old_hash.0[..]],
+            )
+            .map_err(pg("update head"))?;
+        if moved != 1 {
+            // Either the head row is gone, or another writer moved it since this journal last read it.
+            let rows: i64 = tx.query_one(&self.sql.count_head, &[]).and_then(|r| r.try_get(0)).map_err(pg("read head"))?;
+            return Err(if rows == 0 { JournalError::HeadMissing } else { JournalError::Locked });
+        }
+        // Records in two statements so that the mid-batch failpoint sits between them, as in SQLite.
+        let half = records.len().div_ceil(2);
+        for (part, range) in [(0usize, 0..half), (1, half..records.len())] {
+            if range.is_empty() {
+                continue;
+            }
+            let mut seqs: Vec<i64> = Vec::with_capacity(range.len());
+            let mut prevs: Vec<&[u8]> = Vec::with_capacity(range.len());
+            let mut hs: Vec<&[u8]> = Vec::with_capacity(range.len());
+            let mut commands: Vec<&[u8]> = Vec::with_capacity(range.len());
+            let mut results: Vec<&[u8]> = Vec::with_capacity(range.len());
+            for i in range {
+                // Seqs are contiguous from first_seq and were proven to fit in an i64 above.
+                seqs.push(first_seq_sql + i as i64);
+                prevs.push(if i == 0 { &old_hash.0[..] } else { &hashes[i - 1][..] });
+                hs.push(&hashes[i][..]);
+                commands.push(records[i].command);
+                results.push(records[i].result);
+            }
+            let params: [&(dyn ToSql + Sync); 6] = [&seqs, &batch_id_sql, &prevs, &hs, &commands, &results];
+            tx.execute(&self.prepared.insert_records, &params).map_err(pg("insert records"))?;
+            if part == 0 {
+                failpoint::hit(names::MID_BATCH);
+            }
+        }
+        tx.execute(
+            &self.prepared.insert_batch,
+            &[&batch_id_sql, &first_seq_sql, &last_seq_sql, &&batch.state_hash.0[..], &&prev.0[..], &&batch_sum[..]],
+        )
+        .map_err(pg("insert batch"))?;
+        failpoint::hit(names::BEFORE_COMMIT);
+        tx.commit().map_err(pg("commit batch"))?;
+        failpoint::hit(names::AFTER_COMMIT);
+        Ok(new_head)
+    }
+
+    fn write_snapshot_tx(&mut self, snapshot: &SnapshotIn<'_>, chain_hash: ChainHash) -> Result<(), JournalError> {
+        let checksum = snapshot_checksum(snapshot.last_seq, snapshot.batch_id, &snapshot.state_hash, &chain_hash, snapshot.state);
+        let keep = i64::try_from(self.config.keep_snapshots).unwrap_or(i64::MAX);
+        let last_seq_sql = to_sql_int("seq", snapshot.last_seq.0)?;
+        let batch_id_sql = to_sql_int("batch id", snapshot.batch_id.0)?;
+        let client = self.client.get_mut();
+        let mut tx = client.transaction().map_err(pg("begin snapshot"))?;
+        tx.execute(
+            &self.sql.insert_snapshot,
+            &[&last_seq_sql, &batch_id_sql, &&snapshot.state_hash.0[..], &&chain_hash.0[..], &&checksum[..], &snapshot.state],
+        )
+        .map_err(pg("insert snapshot"))?;
+        failpoint::hit(names::MID_SNAPSHOT);
+        tx.execute(&self.sql.prune_snapshots, &[&keep]).map_err(pg("prune snapshots"))?;
+        tx.commit().map_err(pg("commit snapshot"))
+    }
+
+    /// Extending a journal known to be damaged would bury the damage under new, valid-looking batches.
+    fn poison_if_corrupt(&mut self, result: &Result<Recovery, JournalError>) {
+        if let Err(err) = result
+            && err.is_corruption()
+        {
+            self.poisoned = true;
+        }
+    }
+
+    fn recover_impl(&mut self, use_snapshots: bool) -> Result<Recovery, JournalError> {
+        let storage_check = self.config.storage_check_on_recover;
+        let schema = self.schema.clone();
+        let client = self.client.get_mut();
+        // One consistent, read-only view of every table for the whole verification.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(pg("begin recovery"))?;
+        if storage_check {
+            storage_check_amcheck(&mut tx, &schema)?;
+        }
+        let outcome = walk(&mut tx, &self.sql, &self.config, use_snapshots)?;
+        tx.commit().map_err(pg("end recovery"))?;
+        self.head = outcome.recovery.head;
+        self.latest_snapshot_seq = outcome.latest_snapshot_seq;
+        Ok(outcome.recovery)
+    }
+}
+
+/// Sets `synchronous_commit = on` for the session and reads back the settings a durable commit depends on.
+fn enforce_settings(client: &mut Client) -> Result<(), JournalError> {
+    client
+        .batch_execute(&format!("SET synchronous_commit = on; SET lock_timeout = '{HEAD_LOCK_TIMEOUT}'"))
+        .map_err(pg("set synchronous_commit"))?;
+    for (setting, wanted) in [("synchronous_commit", "on"), ("fsync", "on")] {
+        let rows = client.simple_query(&format!("SHOW {setting}")).map_err(pg("read durability setting"))?;
+        let got = rows
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap_or_default();
+        if got != wanted {
+            return Err(JournalError::DurabilitySettingRefused { pragma: setting, wanted, got });
+        }
+    }
+    Ok(())
+}
+
+/// Creates the schema and its tables on first use, or checks that an existing schema is a journal of this
+/// format version. Runs in one transaction, under the advisory lock taken just before.
+fn init_or_check_schema(client: &mut Client, schema: &str) -> Result<(), JournalError> {
+    let mut tx = client.transaction().map_err(pg("begin schema check"))?;
+    let present: Vec<String> = tx
+        .query("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = $1", &[&schema])
+        .map_err(pg("read schema"))?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()
+        .map_err(pg("read schema"))?;
+    if present.is_empty() {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(pg("create schema"))?;
+        tx.batch_execute(&SCHEMA_DDL.replace("{s}", schema)).map_err(pg("create schema"))?;
+        tx.execute(&format!("INSERT INTO {schema}.meta (key, value) VALUES ('format_version', $1)"), &[&i64::from(FORMAT_VERSION)])
+            .map_err(pg("create schema"))?;
+        let checksum = head_checksum(Seq(0), BatchId(0), &GENESIS_HASH);
+        tx.execute(
+            &format!("INSERT INTO {schema}.head (id, last_seq, last_batch_id, last_hash, checksum) VALUES (0, 0, 0, $1, $2)"),
+            &[&&GENESIS_HASH.0[..], &&checksum[..]],
+        )
+        .map_err(pg("create schema"))?;
+    } else {
+        for table in TABLES {
+            if !present.iter().any(|t| t == table) {
+                return Err(JournalError::NotAJournal { reason: format!("table {schema}.{table} is missing") });
+            }
+        }
+        let version = tx
+            .query_opt(&format!("SELECT value FROM {schema}.meta WHERE key = 'format_version'"), &[])
+            .map_err(pg("read format version"))?;
+        match version.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(pg("read format version"))? {
+            None => return Err(JournalError::NotAJournal { reason: "meta has no format_version".into() }),
+            Some(v) if v != i64::from(FORMAT_VERSION) => {
+                return Err(JournalError::FormatVersionMismatch { found: v, supported: FORMAT_VERSION });
+            }
+            Some(_) => {}
+        }
+    }
+    tx.commit().map_err(pg("commit schema"))
+}
+
+/// Reads and verifies the head row.
+fn read_head<C: postgres::GenericClient>(client: &mut C, sql: &Sql) -> Result<Head, JournalError> {
+    let rows = client.query(&sql.select_head, &[]).map_err(pg("read head"))?;
+    let Some(row) = rows.first() else {
+        return Err(JournalError::HeadMissing);
+    };
+    let head = head_row(row)?;
+    if rows.len() > 1 {
+        // The primary key and CHECK (id = 0) make a second row impossible unless the table was rebuilt.
+        return Err(JournalError::HeadCorrupt);
+    }
+    Ok(head)
+}
+
+fn read_latest_snapshot_seq<C: postgres::GenericClient>(client: &mut C, sql: &Sql) -> Result<Seq, JournalError> {
+    let latest: Option<i64> = client.query_one(&sql.max_snapshot_seq, &[]).and_then(|r| r.try_get(0)).map_err(pg("read snapshots"))?;
+    Ok(Seq(latest.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)))
+}
+
+fn compare_with_head(head: &Head, found_last_seq: u64, found_last_batch_id: u64) -> Result<(), JournalError> {
+    let head_last_seq = head.last_seq.0;
+    let head_last_batch_id = head.last_batch_id.0;
+    if found_last_seq < head_last_seq || found_last_batch_id < head_last_batch_id {
+        return Err(JournalError::TailMissing { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
+    }
+    if found_last_seq > head_last_seq || found_last_batch_id > head_last_batch_id {
+        return Err(JournalError::RecordsBeyondHead { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
+    }
+    Ok(())
+}
+
+/// PostgreSQL's counterpart of SQLite's `PRAGMA quick_check`: when the `amcheck` extension is installed in
+/// the database, checks the B-tree of every index of the journal's tables, and that every heap tuple is
+/// indexed (`heapallindexed`). Without the extension this check is skipped: installing an extension needs
+/// privileges a journal should not require. Page checksums (`initdb --data-checksums`) catch damaged pages
+/// on read either way.
+fn storage_check_amcheck(tx: &mut Transaction<'_>, schema: &str) -> Result<(), JournalError> {
+    let installed: i64 = tx
+        .query_one("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'amcheck'", &[])
+        .and_then(|r| r.try_get(0))
+        .map_err(pg("storage check"))?;
+    if installed == 0 {
+        return Ok(());
+    }
+    tx.query(
+        "SELECT bt_index_check(i.indexrelid, true) FROM pg_catalog.pg_index i \
+         JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_catalog.pg_am a ON a.oid = c.relam \
+         WHERE n.nspname = $1 AND a.amname = 'btree'",
+        &[&schema],
+    )
+    // amcheck reports damage as index_corrupted (XX002) or data_corrupted (XX001): StorageCorrupt.
+    .map_err(pg("storage check"))?;
+    Ok(())
+}
+
+/// A forward cursor over a bound portal, fetching [`RECOVERY_FETCH_ROWS`] rows per round trip. Several
+/// portals can be open in one transaction, which lets recovery walk batches and records side by side
+/// without loading either table into memory.
+struct Cursor {
+    portal: Portal,
+    buffered: VecDeque<Row>,
+    exhausted: bool,
+    operation: &'static str,
+}
+
+impl Cursor {
+    fn new(tx: &mut Transaction<'_>, query: &str, params: &[&(dyn ToSql + Sync)], operation: &'static str) -> Result<Self, JournalError> {
+        let portal = tx.bind(query, params).map_err(pg(operation))?;
+        Ok(Cursor { portal, buffered: VecDeque::new(), exhausted: false, operation })
+    }
+
+    fn next(&mut self, tx: &mut Transaction<'_>) -> Result<Option<Row>, JournalError> {
+        if self.buffered.is_empty() && !self.exhausted {
+            let rows = tx.query_portal(&self.portal, RECOVERY_FETCH_ROWS).map_err(pg(self.operation))?;
+            // A short (or empty) fetch means the portal has no more rows.
+            self.exhausted = rows.len() < RECOVERY_FETCH_ROWS as usize;
+            self.buffered.extend(rows);
+        }
+        Ok(self.buffered.pop_front())
+    }
+}
+
+struct WalkOutcome {
+    recovery: Recovery,
+    latest_snapshot_seq: Seq,
+}
+
+/// The chain walk of recovery, statement for statement the SQLite backend's, inside one transaction.
+fn walk(tx: &mut Transaction<'_>, sql: &Sql, config: &JournalConfig, use_snapshots: bool) -> Result<WalkOutcome, JournalError> {
+    let head = read_head(tx, sql)?;
+    for (table, column, query) in &sql.stray_rows {
+        // The walk reads keys from 1 upwards; a row keyed 0 or below would be invisible to it.
+        let stray: Option<i64> = tx.query_one(query.as_str(), &[]).and_then(|r| r.try_get(0)).map_err(pg("check key range"))?;
+        if let Some(value) = stray {
+            return Err(JournalError::RowOutOfRange { table, column, value });
+        }
+    }
+    let snapshot = if use_snapshots { verified_latest_snapshot(tx, sql)? } else { None };
+    let snap_seq = snapshot.as_ref().map_or(0, |s| s.last_seq.0);
+    let snap_batch = snapshot.as_ref().map_or(0, |s| s.batch_id.0);
+    let tail_records = head.last_seq.0.saturating_sub(snap_seq);
+    if tail_records > config.max_recovery_tail_records {
+        return Err(JournalError::RecoveryTailTooLong { records: tail_records, limit: config.max_recovery_tail_records });
+    }
+    // Where the chain walk starts: seq 1, or right after the snapshot when only the tail is verified.
+    let (start_seq, start_batch, start_prev) = match &snapshot {
+        Some(s) if !config.verify_full_chain => (s.last_seq.0 + 1, s.batch_id.0 + 1, s.chain_hash),
+        _ => (1, 1, GENESIS_HASH),
+    };
+    let start_batch_sql = to_sql_int("batch id", start_batch)?;
+    let start_seq_sql = to_sql_int("seq", start_seq)?;
+    let mut batch_rows = Cursor::new(tx, &sql.select_batches_from, &[&start_batch_sql], "read batches")?;
+    let mut record_rows = Cursor::new(tx, &sql.select_records_from, &[&start_seq_sql], "read records")?;
+
+    let mut expected_seq = start_seq;
+    let mut expected_batch = start_batch;
+    let mut prev = start_prev;
+    let mut verified_records = 0u64;
+    let mut batches = Vec::new();
+    while let Some(row) = batch_rows.next(tx)? {
+        let batch = batch_row(&row)?;
+        if batch.batch_id != expected_batch {
+            return Err(JournalError::BatchMissing { expected_batch_id: expected_batch, found_batch_id: batch.batch_id });
+        }
+        if batch.first_seq != expected_seq || batch.last_seq < batch.first_seq {
+            return Err(JournalError::BatchRangeMismatch {
+                batch_id: batch.batch_id,
+                first_seq: batch.first_seq,
+                last_seq: batch.last_seq,
+                expected_first_seq: expected_seq,
+            });
+        }
+        let keep = batch.batch_id > snap_batch;
+        let mut records = Vec::new();
+        for seq in batch.first_seq..=batch.last_seq {
+            let Some(rrow) = record_rows.next(tx)? else {
+                // The records stop inside a batch that the batches table says was committed.
+                return Err(JournalError::TailMissing {
+                    head_last_seq: head.last_seq.0,
+                    head_last_batch_id: head.last_batch_id.0,
+                    found_last_seq: seq - 1,
+                    found_last_batch_id: batch.batch_id - 1,
+                });
+            };
+            let rec = record_row(&rrow)?;
+            if rec.seq != seq {
+                return Err(JournalError::RecordMissing { expected_seq: seq, found_seq: rec.seq });
+            }
+            rec.verify_self()?;
+            if rec.prev_hash != prev {
+                return Err(JournalError::ChainBroken { seq, prev_seq: seq - 1 });
+            }
+            if rec.batch_id != batch.batch_id {
+                return Err(JournalError::RecordInWrongBatch { seq, batch_id: batch.batch_id, found_batch_id: rec.batch_id });
+            }
+            prev = rec.hash;
+            verified_records += 1;
+            if keep {
+                records.push(rec.to_stored());
+            }
+        }
+        if batch.last_hash != prev {
+            return Err(JournalError::BatchHashMismatch { batch_id: batch.batch_id, last_seq: batch.last_seq });
+        }
+        if keep {
+            batches.push(RecoveredBatch { batch_id: BatchId(batch.batch_id), state_hash: batch.state_hash, chain_hash: prev, records });
+        }
+        expected_seq = batch.last_seq + 1;
+        expected_batch = batch.batch_id + 1;
+    }
+    if let Some(rrow) = record_rows.next(tx)? {
+        let seq = get_u64(&rrow, 0, "records", 0, "seq")?;
+        return Err(JournalError::RecordWithoutBatch { seq });
+    }
+    debug_assert!(batches.iter().all(|b: &RecoveredBatch| !b.records.is_empty()));
+    compare_with_head(&head, expected_seq - 1, expected_batch - 1)?;
+    if prev != head.chain_hash {
+        return Err(JournalError::HeadHashMismatch { last_seq: expected_seq - 1 });
+    }
+    if let Some(s) = &snapshot {
+        check_snapshot_anchor(tx, sql, s)?;
+    }
+    let latest_snapshot_seq = read_latest_snapshot_seq(tx, sql)?;
+    Ok(WalkOutcome { recovery: Recovery { snapshot, batches, head, verified_records }, latest_snapshot_seq })
+}
+
+/// Verifies every snapshot's checksum and returns the latest one. Any corrupt snapshot is an error, as in
+/// the SQLite backend. Snapshots are fetched one per round trip: each may be hundreds of megabytes, and
+/// only the latest is kept.
+fn verified_latest_snapshot(tx: &mut Transaction<'_>, sql: &Sql) -> Result<Option<RecoveredSnapshot>, JournalError> {
+    let portal = tx.bind(sql.select_snapshots.as_str(), &[]).map_err(pg("read snapshots"))?;
+    let mut latest = None;
+    loop {
+        let rows = tx.query_portal(&portal, 1).map_err(pg("read snapshots"))?;
+        let Some(row) = rows.first() else { break };
+        let last_seq = get_u64(row, 0, "snapshots", 0, "last_seq")?;
+        let batch_id = get_u64(row, 1, "snapshots", last_seq, "batch_id")?;
+        let state_hash = StateHash(get_hash(row, 2, "snapshots", last_seq, "state_hash")?);
+        let chain_hash = ChainHash(get_hash(row, 3, "snapshots", last_seq, "chain_hash")?);
+        let checksum = get_hash(row, 4, "snapshots", last_seq, "checksum")?;
+        let state = get_blob(row, 5, "snapshots", last_seq, "state")?;
+        let expected = snapshot_checksum(Seq(last_seq), BatchId(batch_id), &state_hash, &chain_hash, state);
+        if checksum != expected {
+            return Err(JournalError::SnapshotCorrupt { last_seq });
+        }
+        if latest.is_none() {
+            latest = Some(RecoveredSnapshot {
+                last_seq: Seq(last_seq),
+                batch_id: BatchId(batch_id),
+                state_hash,
+                chain_hash,
+                state: state.to_vec(),
+            });
+        }
+    }
+    Ok(latest)
+}
+
+/// Checks that a snapshot names an existing batch, ends at that batch's last record, and agrees with the
+/// batch's state hash and the record's chain hash.
+fn check_snapshot_anchor(tx: &mut Transaction<'_>, sql: &Sql, snap: &RecoveredSnapshot) -> Result<(), JournalError> {
+    let inconsistent = |reason| JournalError::SnapshotInconsistent { last_seq: snap.last_seq.0, batch_id: snap.batch_id.0, reason };
+    let Some(row) = tx.query_opt(sql.select_batch.as_str(), &[&to_sql_int("batch id", snap.batch_id.0)?]).map_err(pg("read batch"))? else {
+        return Err(inconsistent("it names a batch that is not in the log"));
+    };
+    let batch = batch_row(&row)?;
+    if batch.last_seq != snap.last_seq.0 {
+        return Err(inconsistent("its seq is not the last seq of its batch"));
+    }
+    if batch.state_hash != snap.state_hash {
+        return Err(inconsistent("its state hash differs from the batch's"));
+    }
+    if batch.last_hash != snap.chain_hash {
+        return Err(inconsistent("its chain hash differs from the batch's"));
+    }
+    let record = tx.query_opt(sql.select_record_hash.as_str(), &[&to_sql_int("seq", snap.last_seq.0)?]).map_err(pg("read record"))?;
+    match record {
+        None => Err(inconsistent("its last record is not in the log")),
+        Some(row) => {
+            let hash = get_blob(&row, 0, "records", snap.last_seq.0, "hash")?;
+            if hash != &snap.chain_hash.0[..] { Err(inconsistent("its chain hash differs from its last record's")) } else { Ok(()) }
+        }
+    }
+}
+
+impl JournalStore for PgJournal {
+    fn append_batch(&mut self, batch: &BatchIn<'_>) -> Result<BatchReceipt, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
+        }
+        self.validate_batch(batch)?;
+        let batch_id = BatchId(
+            self.head
+                .last_batch_id
+                .0
+                .checked_add(1)
+                .ok_or(JournalError::CounterOverflow { what: "batch id", value: self.head.last_batch_id.0 })?,
+        );
+        match self.write_batch(batch, batch_id) {
+            Ok(head) => {
+                let first_seq = Seq(self.head.last_seq.0 + 1);
+                debug_assert_eq!(head.last_seq.0 - first_seq.0 + 1, batch.records.len() as u64);
+                self.head = head;
+                Ok(BatchReceipt { batch_id, first_seq, last_seq: head.last_seq, chain_hash: head.chain_hash })
+            }
+            Err(err) => {
+                self.poisoned = true;
+                Err(err)
+            }
+        }
+    }
+
+    fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
+        }
+        if snapshot.state.len() > self.config.max_snapshot_bytes {
+            return Err(JournalError::SnapshotTooLarge { bytes: snapshot.state.len(), limit: self.config.max_snapshot_bytes });
+        }
+        if snapshot.last_seq <= self.latest_snapshot_seq {
+            return Err(JournalError::SnapshotNotNewer { last_seq: snapshot.last_seq.0, latest_seq: self.latest_snapshot_seq.0 });
+        }
+        let not_at_boundary = |actual: String| JournalError::SnapshotNotAtBatchBoundary {
+            batch_id: snapshot.batch_id.0,
+            last_seq: snapshot.last_seq.0,
+            actual,
+        };
+        if snapshot.batch_id > self.head.last_batch_id || snapshot.batch_id.0 == 0 {
+            return Err(not_at_boundary(format!("does not exist (last committed batch is {})", self.head.last_batch_id.0)));
+        }
+        let batch_id_sql = to_sql_int("batch id", snapshot.batch_id.0)?;
+        let row = self.client.get_mut().query_opt(&self.prepared.select_batch, &[&batch_id_sql]).map_err(pg("read batch"))?;
+        let batch = match row {
+            Some(row) => batch_row(&row)?,
+            None => return Err(not_at_boundary("does not exist".into())),
+        };
+        if batch.last_seq != snapshot.last_seq.0 {
+            return Err(not_at_boundary(format!("ends at seq {}", batch.last_seq)));
+        }
+        if batch.state_hash != snapshot.state_hash {
+            return Err(JournalError::SnapshotStateHashMismatch { batch_id: snapshot.batch_id.0 });
+        }
+        match self.write_snapshot_tx(snapshot, batch.last_hash) {
+            Ok(()) => {
+                self.latest_snapshot_seq = snapshot.last_seq;
+                Ok(())
+            }
+            Err(err) => {
+                self.poisoned = true;
+                Err(err)
+            }
+        }
+    }
+
+    fn recover(&mut self) -> Result<Recovery, JournalError> {
+        let result = self.recover_impl(true);
+        self.poison_if_corrupt(&result);
+        result
+    }
+
+    fn recover_from_genesis(&mut self) -> Result<Recovery, JournalError> {
+        let result = self.recover_impl(false);
+        self.poison_if_corrupt(&result);
+        result
+    }
+
+    fn result_of(&self, seq: Seq) -> Result<Option<StoredRecord>, JournalError> {
+        if seq.0 == 0 || seq > self.head.last_seq {
+            return Ok(None);
+        }
+        let seq_sql = to_sql_int("seq", seq.0)?;
+        let row = self.client()?.query_opt(&self.prepared.select_record, &[&seq_sql]).map_err(pg("read record"))?;
+        let Some(row) = row else {
+            // The head says this seq was committed, so its absence is damage, not "not found".
+            return Err(JournalError::RecordMissing { expected_seq: seq.0, found_seq: 0 });
+        };
+        let rec = record_row(&row)?;
+        rec.verify_self()?;
+        Ok(Some(rec.to_stored()))
+    }
+
+    fn last_seq(&self) -> Seq {
+        self.head.last_seq
+    }
+
+    fn head(&self) -> Head {
+        self.head
+    }
+
+    fn stats(&self) -> Result<JournalStats, JournalError> {
+        let mut client = self.client()?;
+        let snapshot_count: i64 =
+            client.query_one(&self.sql.count_snapshots, &[]).and_then(|r| r.try_get(0)).map_err(pg("count snapshots"))?;
+        // Heap, TOAST and index bytes of the journal's tables.
+        let bytes: Option<i64> = client
+            .query_one(
+                "SELECT sum(pg_total_relation_size(c.oid))::int8 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+                &[&self.schema],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(pg("read relation sizes"))?;
+        Ok(JournalStats {
+            head: self.head,
+            snapshot_count: u64::try_from(snapshot_count).unwrap_or(0),
+            latest_snapshot_seq: self.latest_snapshot_seq,
+            storage_bytes: bytes.and_then(|b| u64::try_from(b).ok()).unwrap_or(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for good in ["journal", "_j", "t_round_trip_1234_0", "a1"] {
+            assert_eq!(validate_schema_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "Journal", "1abc", "a-b", "a;drop", "pg_journal", "a b", "\"x\"", &"a".repeat(49)] {
+            assert!(matches!(validate_schema_name(bad), Err(JournalError::ConfigInvalid { .. })), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn lock_keys_differ_per_schema_and_are_stable() {
+        assert_ne!(advisory_lock_key("a"), advisory_lock_key("b"));
+        assert_eq!(advisory_lock_key("journal"), advisory_lock_key("journal"));
+        // Independent check of the derivation: the first 8 bytes of blake3 over the documented input.
+        let digest = blake3::hash(b"clearhouse.journal-pg.lock\0journal");
+        let expected = i64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes"));
+        assert_eq!(advisory_lock_key("journal"), expected);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_connection_string() {
+        let cfg = PgConfig::new("postgresql://u:secret@localhost/db", "j");
+        assert!(!format!("{cfg:?}").contains("secret"));
+    }
+
+    #[test]
+    fn statements_are_qualified_with_the_schema() {
+        let sql = Sql::new("jx");
+        assert!(sql.insert_records.contains("INSERT INTO jx.records"));
+        assert!(sql.prune_snapshots.matches("jx.snapshots").count() == 2);
+        assert!(SCHEMA_DDL.replace("{s}", "jx").matches("CREATE TABLE jx.").count() == TABLES.len());
+    }
+}
