@@ -24,10 +24,11 @@ pub enum MarketData {
 }
 
 impl MarketData {
-    /// The panel when the raw data is found, else the embedded calibration.
+    /// The panel when the raw data directory is found, else the embedded calibration. A data
+    /// directory that exists but cannot be read is an error, never a silent fallback.
     pub fn load_default() -> Result<MarketData, RiskError> {
-        match FactorPanel::load_default() {
-            Ok(panel) => MarketData::from_panel(panel),
+        match marketdata::loader::find_data_dir() {
+            Ok(dir) => MarketData::from_panel(FactorPanel::load(&dir)?),
             Err(_) => Ok(MarketData::Calibration(Box::new(Calibration::embedded()?))),
         }
     }

@@ -229,3 +229,86 @@ fn a_position_that_moves_its_market_20_percent_is_not_collateral_at_its_mark() {
     assert!(line.price_move_to_close > 0.2);
     assert!(r.margin.liquidity_charge > 0.5 * r.net_liquidation_value);
 }
+
+#[test]
+fn a_new_protocol_asset_and_instrument_need_no_code() {
+    // Appended to the shipped configuration: a perp venue, a stablecoin issuer, its coin, and a perp.
+    let extra = r#"
+[[protocols]]
+id = "newperp"
+name = "A new perp venue"
+kind = "perp_venue"
+[protocols.risk]
+oracle = "pull_network"
+settlement = "cash"
+peg_mechanism = "none"
+collateralization_pct = 100
+launched = "2024-06-01"
+audits = 1
+upgradeable = true
+[protocols.margin_rules]
+initial_margin_fraction = "0.1"
+maintenance_margin_fraction = "0.05"
+
+[[protocols]]
+id = "paxos"
+name = "Paxos (PYUSD issuer)"
+kind = "stablecoin_issuer"
+[protocols.risk]
+oracle = "attestation"
+settlement = "redemption"
+peg_mechanism = "fiat_reserve"
+collateralization_pct = 100
+launched = "2023-08-07"
+audits = 2
+upgradeable = true
+
+[[assets]]
+symbol = "PYUSD"
+name = "PayPal USD"
+decimals = 6
+kind = "stablecoin"
+tracks = "USD"
+protocol = "paxos"
+
+[[instruments]]
+id = "ETH-PERP@newperp"
+kind = "perpetual"
+underlying = "ETH"
+venue = "newperp"
+settlement_asset = "PYUSD"
+"#;
+    let config = model::Config::from_toml(&format!("{}\n{extra}", model::DEFAULT_CONFIG_TOML)).unwrap();
+    let params = RiskParams::default_params();
+    let d = data();
+    let p = portfolio(
+        "[[positions]]\ninstrument = \"ETH-PERP@newperp\"\nquantity = \"5\"\n[[balances]]\nasset = \"PYUSD\"\namount = \"10000\"\nvenue = \"newperp\"\n",
+    );
+    let c = compute(&config, &params, &p, &d, None, None).unwrap();
+    let r = report_of(&config, &params, &p, &d, &c);
+    // The young venue (launched 2024-06, one audit, pull oracle) is priced from its profile...
+    let venue = r.margin.protocols.iter().find(|x| x.protocol == "newperp").unwrap();
+    let dydx_like =
+        risk::protocol::protocol_risk(config.protocol("gmx").unwrap(), &params.protocol, model::parse_date("2024-12-31").unwrap(), 24);
+    assert!(venue.pd_mpor > dydx_like.pd_mpor);
+    // ...the new stablecoin moves with the documented fallback peg (DAI), not a constant...
+    assert!(r.margin.floor_loss > 0.0 && r.margin.es_fhs > 0.0);
+    // ...and the isolated comparator applies the venue's published 10%.
+    let perp = r.comparators.isolated.lines.iter().find(|l| l.what == "ETH-PERP@newperp").unwrap();
+    let mark = r.margin.liquidity.iter().find(|l| l.instrument == "ETH-PERP@newperp").unwrap().notional_usd;
+    assert!((perp.requirement_usd - 0.1 * mark).abs() < 1e-6 * mark);
+}
+
+#[test]
+fn a_higher_confidence_never_lowers_the_margin() {
+    let d = data();
+    let mut params = RiskParams::default_params();
+    let p = portfolio(
+        "[[positions]]\ninstrument = \"ETH-PERP@dydx\"\nquantity = \"10\"\n[[positions]]\ninstrument = \"stETH\"\nquantity = \"-5\"\n",
+    );
+    let at99 = im(&p, &params, &d);
+    params.confidence = 0.995;
+    let at995 = im(&p, &params, &d);
+    assert!(at995.margin.es_fhs > at99.margin.es_fhs);
+    assert!(at995.initial_margin >= at99.initial_margin);
+}
