@@ -37,6 +37,12 @@ const RECOVERY_FETCH_ROWS: i32 = 4096;
 /// the advisory lock can hold it, so waiting longer would only delay the error.
 const HEAD_LOCK_TIMEOUT: &str = "2s";
 
+/// Default of [`PgConfig::lock_wait`].
+const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Pause between two attempts to take the advisory lock.
+const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
 /// Connection timeout used when the connection string does not set one.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,6 +58,11 @@ pub struct PgConfig {
     /// The PostgreSQL schema holding this journal's tables, created on first open. Lower-case ASCII
     /// letters, digits and `_`, starting with a letter or `_`, not starting with `pg_`, at most 48 bytes.
     pub schema: String,
+    /// How long [`PgJournal::open`] keeps retrying when another session holds the journal's lock before it
+    /// fails with [`JournalError::Locked`]. A previous owner that just exited or crashed holds the lock
+    /// until the server has noticed its connection closed, which takes a moment; a live second writer
+    /// keeps it, and is refused after this wait.
+    pub lock_wait: Duration,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -63,7 +74,7 @@ impl std::fmt::Debug for PgConfig {
 
 impl PgConfig {
     pub fn new(conninfo: impl Into<String>, schema: impl Into<String>) -> Self {
-        Self { conninfo: conninfo.into(), schema: schema.into() }
+        Self { conninfo: conninfo.into(), schema: schema.into(), lock_wait: DEFAULT_LOCK_WAIT }
     }
 }
 
@@ -423,13 +434,7 @@ impl PgJournal {
         let mut client = conn_config.connect(NoTls).map_err(pg("connect"))?;
         enforce_settings(&mut client)?;
 
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&advisory_lock_key(&pg_config.schema)])
-            .and_then(|row| row.try_get(0))
-            .map_err(pg("take advisory lock"))?;
-        if !locked {
-            return Err(JournalError::Locked);
-        }
+        take_advisory_lock(&mut client, advisory_lock_key(&pg_config.schema), pg_config.lock_wait)?;
         init_or_check_schema(&mut client, &pg_config.schema)?;
 
         let sql = Sql::new(&pg_config.schema);
@@ -674,6 +679,25 @@ fn enforce_settings(client: &mut Client) -> Result<(), JournalError> {
         }
     }
     Ok(())
+}
+
+/// Takes the journal's session-level advisory lock, retrying for up to `wait`. The lock is held until the
+/// connection closes, including when this process dies: the server then ends the session and releases it.
+fn take_advisory_lock(client: &mut Client, key: i64, wait: Duration) -> Result<(), JournalError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .and_then(|row| row.try_get(0))
+            .map_err(pg("take advisory lock"))?;
+        if locked {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(JournalError::Locked);
+        }
+        std::thread::sleep(LOCK_RETRY_PAUSE);
+    }
 }
 
 /// Creates the schema and its tables on first use, or checks that an existing schema is a journal of this
