@@ -103,7 +103,17 @@ impl Engine {
             let m = (c / 16 + 2).min(tmp.len());
             let (_, t0, _) = tmp.select_nth_unstable_by(m - 1, |a, b| b.total_cmp(a));
             let t0 = *t0;
-            top.extend(loss[..nf].iter().enumerate().filter(|(_, l)| **l >= t0).map(|(s, l)| (*l, s as u32)));
+            // Most blocks of 8 lie wholly below the threshold; test the block maximum first (a
+            // vectorisable reduction) and scan only the blocks that reach it.
+            for (bk, block) in loss[..nf].chunks(8).enumerate() {
+                if block.iter().fold(f64::NEG_INFINITY, |m, x| m.max(*x)) >= t0 {
+                    for (o, l) in block.iter().enumerate() {
+                        if *l >= t0 {
+                            top.push((*l, (bk * 8 + o) as u32));
+                        }
+                    }
+                }
+            }
             if top.len() < c {
                 top.clear();
                 tmp.clear();

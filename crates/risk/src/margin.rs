@@ -199,6 +199,54 @@ pub fn top_k(losses: &[f64], k: usize, idx: &mut Vec<u32>) {
     idx[..k].sort_by(cmp);
 }
 
+/// `out[s] -= q x d[s]` for every (d, q) in order. Four positions per pass with the running loss in
+/// a register: the same subtractions in the same order as one pass per position (so bit-identical),
+/// with a quarter of the memory traffic on `out`. On x86-64 with AVX2 the same code is compiled
+/// for 256-bit vectors; element-wise IEEE operations (no fused multiply-add) give the same bits.
+fn accumulate(out: &mut [f64], live: &[(&[f64], f64)]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of a
+            // `target_feature(enable = "avx2")` function.
+            unsafe { accumulate_avx2(out, live) };
+            return;
+        }
+    }
+    accumulate_kernel(out, live);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn accumulate_avx2(out: &mut [f64], live: &[(&[f64], f64)]) {
+    accumulate_kernel(out, live);
+}
+
+#[inline(always)]
+fn accumulate_kernel(out: &mut [f64], live: &[(&[f64], f64)]) {
+    for group in live.chunks(4) {
+        match group {
+            [(d0, q0), (d1, q1), (d2, q2), (d3, q3)] => {
+                for ((((o, a), b), c), d) in out.iter_mut().zip(d0.iter()).zip(d1.iter()).zip(d2.iter()).zip(d3.iter()) {
+                    let mut acc = *o;
+                    acc -= q0 * a;
+                    acc -= q1 * b;
+                    acc -= q2 * c;
+                    acc -= q3 * d;
+                    *o = acc;
+                }
+            }
+            _ => {
+                for (d, q) in group {
+                    for (o, x) in out.iter_mut().zip(d.iter()) {
+                        *o -= q * x;
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Engine {
     /// Precomputes what does not depend on the account.
     pub fn new(
@@ -301,31 +349,8 @@ impl Engine {
         let ns = self.rv.n_scenarios;
         out.clear();
         out.resize(ns, 0.0);
-        // Four positions per pass with the running loss in a register: the same subtractions in
-        // the same order as one pass per position (so bit-identical), with a quarter of the
-        // memory traffic on `out`.
         let live: Vec<(&[f64], f64)> = positions.iter().filter(|(i, _)| !skip(*i)).map(|&(i, q)| (self.rv.of(i), q)).collect();
-        for group in live.chunks(4) {
-            match group {
-                [(d0, q0), (d1, q1), (d2, q2), (d3, q3)] => {
-                    for ((((o, a), b), c), d) in out.iter_mut().zip(d0.iter()).zip(d1.iter()).zip(d2.iter()).zip(d3.iter()) {
-                        let mut acc = *o;
-                        acc -= q0 * a;
-                        acc -= q1 * b;
-                        acc -= q2 * c;
-                        acc -= q3 * d;
-                        *o = acc;
-                    }
-                }
-                _ => {
-                    for (d, q) in group {
-                        for (o, x) in out.iter_mut().zip(d.iter()) {
-                            *o -= q * x;
-                        }
-                    }
-                }
-            }
-        }
+        accumulate(out, &live);
     }
 
     /// Market margin of a loss vector: (ES of FHS, VaR of FHS, floor loss, floor index).
