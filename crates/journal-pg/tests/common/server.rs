@@ -14,10 +14,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// How many ports are tried before giving up when the chosen one is taken between probe and bind.
 const PORT_ATTEMPTS: usize = 5;
 
-/// Finds a directory holding `initdb` and `pg_ctl`: the highest version under `/usr/lib/postgresql/*/bin`
-/// (Debian and Ubuntu), else the first such directory on `PATH`.
+/// Overrides the search below with one directory (which must hold `initdb` and `pg_ctl`). Also the way
+/// to check the no-PostgreSQL paths of the tests: point it at an empty directory.
+pub const BIN_ENV: &str = "CLEARHOUSE_TEST_PG_BIN";
+
+/// Finds a directory holding `initdb` and `pg_ctl`: [`BIN_ENV`] if set, else the highest version under
+/// `/usr/lib/postgresql/*/bin` (Debian and Ubuntu), else the first such directory on `PATH`.
 pub fn find_bin_dir() -> Option<PathBuf> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os(BIN_ENV) {
+        let dir = PathBuf::from(dir);
+        return has_tools(&dir).then_some(dir);
+    }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
