@@ -172,11 +172,12 @@ fn one_day(
     let realised = marketdata::realised_move(panel, t, opts.realised_hours)?;
     let mut out = Vec::with_capacity(prepared.len());
     let mut scratch = Scratch::default();
-    let mut scen_cache: Option<(Vec<u16>, ScenarioBook)> = None;
+    let mut scen_cache: Option<(Vec<(u16, String)>, ScenarioBook)> = None;
     for p in prepared {
         let base = BaseMarket::from_panel(universe, panel, t, params, &p.overrides)?;
         let book = Book::compile(config, universe, &base, p.portfolio, Some(&p.restrike))?;
-        let mut outcomes: Vec<u16> = book.instruments.iter().filter_map(|i| i.outcome.map(|o| o.0)).collect();
+        let mut outcomes: Vec<(u16, String)> =
+            book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
         outcomes.sort_unstable();
         outcomes.dedup();
         let scen = match &scen_cache {

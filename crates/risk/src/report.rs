@@ -115,7 +115,8 @@ pub fn compute(
         MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, &portfolio.market)?,
     };
     let book = Book::compile(config, &universe, &base, portfolio, restrike)?;
-    let mut outcomes: Vec<u16> = book.instruments.iter().filter_map(|i| i.outcome.map(|o| o.0)).collect();
+    let mut outcomes: Vec<(u16, String)> =
+        book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
     outcomes.sort_unstable();
     outcomes.dedup();
     let scenarios = match data {

@@ -24,7 +24,7 @@ pub enum ScenarioKind {
     /// Implied vol up or down, shorter expiries more (floor), no price move.
     VolShock { up: bool },
     /// A prediction market resolves (floor), no price move.
-    Resolution { outcome: u16, yes: bool },
+    Resolution { outcome: u16, market: String, yes: bool },
 }
 
 /// The scenarios of one as-of instant.
@@ -57,7 +57,7 @@ impl ScenarioBook {
             ScenarioKind::Fhs { window_start } => format!("FHS {} +{}h", window_start, self.mpor_hours),
             ScenarioKind::Stress { id } => format!("stress {id}"),
             ScenarioKind::VolShock { up } => format!("implied vol {}", if *up { "up" } else { "down" }),
-            ScenarioKind::Resolution { outcome, yes } => format!("outcome #{outcome} resolves {}", if *yes { "YES" } else { "NO" }),
+            ScenarioKind::Resolution { market, yes, .. } => format!("{market} resolves {}", if *yes { "YES" } else { "NO" }),
         }
     }
 
@@ -68,7 +68,7 @@ impl ScenarioBook {
         vol_model: &VolModel,
         as_of: Hour,
         params: &RiskParams,
-        outcomes: &[u16],
+        outcomes: &[(u16, String)],
     ) -> Result<ScenarioBook, RiskError> {
         let fhs_params = FhsParams {
             mpor_hours: params.mpor_hours,
@@ -103,7 +103,7 @@ impl ScenarioBook {
         cal: &marketdata::Calibration,
         as_of: Hour,
         params: &RiskParams,
-        outcomes: &[u16],
+        outcomes: &[(u16, String)],
     ) -> Result<ScenarioBook, RiskError> {
         let nf = cal.factors.len();
         let mut kinds = Vec::new();
@@ -118,16 +118,16 @@ impl ScenarioBook {
         Ok(book)
     }
 
-    fn push_floor_extras(&mut self, outcomes: &[u16]) {
+    fn push_floor_extras(&mut self, outcomes: &[(u16, String)]) {
         if self.vol_shock.is_some() {
             for up in [true, false] {
                 self.kinds.push(ScenarioKind::VolShock { up });
                 self.moves.extend(std::iter::repeat_n(0.0, self.n_factors));
             }
         }
-        for &o in outcomes {
+        for (o, market) in outcomes {
             for yes in [true, false] {
-                self.kinds.push(ScenarioKind::Resolution { outcome: o, yes });
+                self.kinds.push(ScenarioKind::Resolution { outcome: *o, market: market.clone(), yes });
                 self.moves.extend(std::iter::repeat_n(0.0, self.n_factors));
             }
         }
@@ -228,7 +228,7 @@ pub fn revalue_instruments(
                     }
                 }
             }
-            ScenarioKind::Resolution { outcome, yes } => {
+            ScenarioKind::Resolution { outcome, yes, .. } => {
                 let m = sb.unmoved().map_err(|e| err(0, &scen.label(s), e))?;
                 let r = if *yes { Resolution::Yes } else { Resolution::No };
                 m.set_resolution(pricing::OutcomeId(*outcome), r).map_err(|e| err(0, &scen.label(s), e))?;

@@ -320,3 +320,23 @@ fn a_higher_confidence_never_lowers_the_margin() {
     assert!(at995.margin.es_fhs > at99.margin.es_fhs);
     assert!(at995.initial_margin >= at99.initial_margin);
 }
+
+#[test]
+fn a_prediction_share_can_always_resolve_against_the_holder() {
+    // 100 000 YES shares at probability 0.25, paying 1 USDC each: worth 25 000 x USDC/USD; resolving
+    // NO a day later loses all of it (the floor), whatever the price history says.
+    let Some(d) = history() else { return };
+    let params = RiskParams::default_params();
+    let r = im(
+        &portfolio(
+            "[[positions]]\ninstrument = \"PM-ETH-5K-2026-YES@polymarket\"\nquantity = \"100000\"\n[market.probability]\n\"ETH-5K-2026\" = \"0.25\"\n",
+        ),
+        &params,
+        &d,
+    );
+    let value = r.net_liquidation_value;
+    assert!((value / 25_000.0 - 1.0).abs() < 0.01, "{value}");
+    assert!((r.margin.floor_loss - value).abs() < 1e-9 * value, "{} vs {value}", r.margin.floor_loss);
+    assert!(r.margin.worst_scenario.contains("resolves NO"), "{}", r.margin.worst_scenario);
+    assert!(r.margin.protocols.iter().any(|p| p.protocol == "polymarket"));
+}
