@@ -18,7 +18,7 @@ pub enum RiskError {
     #[error("`{key}`: {text:?} is not a decimal number")]
     BadNumber { key: String, text: String },
     /// A portfolio has more positions than allowed.
-    #[error("portfolio has {count} positions and balances; the limit is {limit}")]
+    #[error("portfolio has {count} positions, balances and pools; the limit is {limit}")]
     TooManyPositions { count: usize, limit: usize },
     /// An instrument needs market data that is neither in the history nor in the overrides.
     #[error("no market data for {what}: {hint}")]

@@ -6,7 +6,7 @@ use crate::error::RiskError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Upper bound on positions plus balances in one portfolio.
+/// Upper bound on positions, balances and pool states in one portfolio.
 pub const MAX_POSITIONS: usize = 1_000;
 
 /// A portfolio as written by a user (see `examples/portfolios/*.toml`).
@@ -92,7 +92,7 @@ impl Portfolio {
     /// Parses a portfolio file and checks its size.
     pub fn from_toml(text: &str) -> Result<Portfolio, RiskError> {
         let p: Portfolio = toml::from_str(text).map_err(|e| RiskError::PortfolioInvalid { problem: e.to_string() })?;
-        let count = p.positions.len() + p.balances.len();
+        let count = p.positions.len() + p.balances.len() + p.pools.len();
         if count > MAX_POSITIONS {
             return Err(RiskError::TooManyPositions { count, limit: MAX_POSITIONS });
         }
