@@ -96,12 +96,15 @@ fn run(conninfo: &str, batch_size: usize, commands_total: usize) -> PgConfig {
     let elapsed = started.elapsed();
     lat.sort();
     let total = (batches * batch_size) as f64;
+    let bytes = j.stats().expect("stats").storage_bytes as f64;
     println!(
-        "batch {batch_size:>6}: {batches:>5} batches, {:>10.0} commands/s, commit p50 {:>9.0} us, p99 {:>9.0} us, max {:>9.0} us",
+        "batch {batch_size:>6}: {batches:>5} batches, {:>10.0} commands/s, commit p50 {:>9.0} us, p99 {:>9.0} us, max {:>9.0} us, \
+         {:>4.0} bytes/command in tables",
         total / elapsed.as_secs_f64(),
         micros(percentile(&lat, 0.5)),
         micros(percentile(&lat, 0.99)),
         micros(lat[lat.len() - 1]),
+        bytes / total,
     );
     j.close().expect("close");
     cfg
@@ -207,18 +210,28 @@ fn main() {
     for (n, rounds) in [(100, 20), (1000, 10), (10_000, 5)] {
         insert_methods(&conninfo, n, rounds);
     }
-    // Recovery over the largest journal written.
+    // Recovery over the largest journal written: the chain walk alone, then with amcheck's B-tree and
+    // heap-all-indexed check when the extension can be installed.
     if let Some(cfg) = written.last() {
-        let mut j = PgJournal::open(cfg, JournalConfig::default()).expect("reopen");
-        let t = Instant::now();
-        let rec = j.recover().expect("recover");
-        let el = t.elapsed();
-        println!(
-            "recover (full chain walk, amcheck off unless installed): {} records in {:.3} s = {:.0} records/s",
-            rec.verified_records,
-            el.as_secs_f64(),
-            rec.verified_records as f64 / el.as_secs_f64()
-        );
+        let amcheck = Client::connect(&conninfo, NoTls).and_then(|mut c| c.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck")).is_ok();
+        for storage_check_on_recover in [false, true] {
+            if storage_check_on_recover && !amcheck {
+                println!("recover with amcheck: skipped (extension not available)");
+                continue;
+            }
+            let config = JournalConfig { storage_check_on_recover, ..JournalConfig::default() };
+            let mut j = PgJournal::open(cfg, config).expect("reopen");
+            let t = Instant::now();
+            let rec = j.recover().expect("recover");
+            let el = t.elapsed();
+            println!(
+                "recover (full chain walk{}): {} records in {:.3} s = {:.0} records/s",
+                if storage_check_on_recover { " + amcheck" } else { "" },
+                rec.verified_records,
+                el.as_secs_f64(),
+                rec.verified_records as f64 / el.as_secs_f64()
+            );
+        }
     }
     let mut c = Client::connect(&conninfo, NoTls).expect("connect");
     for cfg in &written {
