@@ -495,6 +495,13 @@ impl PgJournal {
         client.query_one("SELECT current_setting($1)", &[&name]).and_then(|row| row.try_get(0)).map_err(pg("read setting"))
     }
 
+    /// The process id of this journal's server session (`pg_backend_pid()`): what an operator looks for in
+    /// `pg_stat_activity` or `pg_locks`, and what `pg_terminate_backend` takes.
+    pub fn backend_pid(&self) -> Result<i32, JournalError> {
+        let mut client = self.client()?;
+        client.query_one("SELECT pg_backend_pid()", &[]).and_then(|row| row.try_get(0)).map_err(pg("read backend pid"))
+    }
+
     fn client(&self) -> Result<RefMut<'_, Client>, JournalError> {
         self.client.try_borrow_mut().map_err(|_| JournalError::Storage {
             operation: "use connection",

@@ -325,3 +325,26 @@ fn large_batches_travel_by_copy_and_round_trip() {
     assert_batches_eq(&rec.batches, &batches);
     assert_eq!(j.result_of(Seq(2500)).expect("read").expect("present").result, batches[0].records[2499].2);
 }
+
+#[test]
+fn a_lost_connection_poisons_writes_until_reopen() {
+    // The server ends the journal's session (as after a server restart or a network cut): the next batch
+    // fails with a storage error, later writes are refused as Poisoned, and a reopen resyncs with what
+    // was committed.
+    let db = pg_or_skip!("lost_connection");
+    let mut j = db.open();
+    let batches = make_batches(1, &[3, 2], 13);
+    batches[0].append(&mut j).expect("append");
+    let pid = j.backend_pid().expect("pid");
+    let terminated: bool = db.raw().query_one("SELECT pg_terminate_backend($1)", &[&pid]).expect("terminate").get(0);
+    assert!(terminated);
+    let err = batches[1].append(&mut j).expect_err("the session is gone");
+    assert!(matches!(err, JournalError::Storage { .. }), "{err:?}");
+    assert_eq!(batches[1].append(&mut j), Err(JournalError::Poisoned));
+    drop(j);
+    let mut j = db.open();
+    let rec = j.recover().expect("recover");
+    assert_eq!(rec.head.last_seq, Seq(3));
+    assert_batches_eq(&rec.batches, &batches[..1]);
+    batches[1].append(&mut j).expect("writes resume after reopen");
+}
