@@ -134,7 +134,7 @@ fn advisory_lock_key(schema: &str) -> i64 {
 /// Maps a PostgreSQL error to the journal's error, keeping only text so no `postgres` type leaks out.
 fn pg(operation: &'static str) -> impl FnOnce(postgres::Error) -> JournalError {
     move |err| {
-        let detail = err.to_string();
+        let detail = error_detail(&err);
         let code = err.code();
         if code == Some(&SqlState::DISK_FULL) {
             JournalError::StorageFull { operation, detail }
@@ -149,6 +149,29 @@ fn pg(operation: &'static str) -> impl FnOnce(postgres::Error) -> JournalError {
             JournalError::Storage { operation, detail }
         }
     }
+}
+
+/// The server's own words (severity, SQLSTATE, message, detail) for database errors, else the error and
+/// its chain of causes (e.g. the I/O error behind a lost connection): `postgres::Error`'s `Display` alone
+/// says only "db error".
+fn error_detail(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut out = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            out.push_str(" (");
+            out.push_str(detail);
+            out.push(')');
+        }
+        return out;
+    }
+    let mut out = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 fn to_sql_int(what: &'static str, value: u64) -> Result<i64, JournalError> {

@@ -72,6 +72,19 @@ pub fn conninfo() -> Option<String> {
     }
 }
 
+/// Runs `f` on the local throwaway server; `None` when the tests use an external server (whose files
+/// they must not touch) or no server.
+pub fn with_local_server<R>(f: impl FnOnce(&mut server::PgServer) -> R) -> Option<R> {
+    conninfo()?;
+    match SERVER.get() {
+        Some(Some(Server::Local(server, _))) => {
+            let mut guard = server.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Some(f(&mut guard))
+        }
+        _ => None,
+    }
+}
+
 /// Returns the test's [`TestDb`] or prints `SKIPPED: no PostgreSQL` and returns from the test.
 #[macro_export]
 macro_rules! pg_or_skip {

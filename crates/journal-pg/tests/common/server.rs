@@ -90,25 +90,39 @@ impl PgServer {
         let mut last_err = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=on -c synchronous_commit=on -c max_connections=60 \
-                 -c shared_buffers=64MB",
-                server.dir.display()
-            );
-            let mut start = server.pg_command("pg_ctl");
-            start.arg("-D").arg(&data).arg("-l").arg(server.dir.join("server.log")).args(["-w", "-t", "60", "-o", &options, "start"]);
-            match run(&mut start, "pg_ctl start") {
+            match server.start_on(port) {
                 Ok(()) => {
                     server.port = port;
                     return Ok(server);
                 }
-                Err(e) => {
-                    let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
-                    last_err = format!("{e}\nserver log:\n{log}");
-                }
+                Err(e) => last_err = e,
             }
         }
         Err(last_err)
+    }
+
+    fn start_on(&self, port: u16) -> Result<(), String> {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=on -c synchronous_commit=on -c max_connections=60 \
+             -c shared_buffers=64MB",
+            self.dir.display()
+        );
+        let mut start = self.pg_command("pg_ctl");
+        start.arg("-D").arg(self.data_dir()).arg("-l").arg(self.dir.join("server.log")).args(["-w", "-t", "60", "-o", &options, "start"]);
+        run(&mut start, "pg_ctl start").map_err(|e| {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            format!("{e}\nserver log:\n{log}")
+        })
+    }
+
+    /// Stops the server cleanly (a shutdown checkpoint writes every page to disk and empties the buffer
+    /// cache), lets `damage` edit files of the data directory, and starts the server again on the same port.
+    pub fn restart_with(&mut self, damage: impl FnOnce(&Path)) -> Result<(), String> {
+        let mut stop = self.pg_command("pg_ctl");
+        stop.arg("-D").arg(self.data_dir()).args(["-w", "-t", "60", "-m", "fast", "stop"]);
+        run(&mut stop, "pg_ctl stop")?;
+        damage(&self.data_dir());
+        self.start_on(self.port)
     }
 
     /// A connection string for the `postgres` database as the `postgres` superuser.
@@ -116,7 +130,7 @@ impl PgServer {
         format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
     }
 
-    fn data_dir(&self) -> PathBuf {
+    pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
 
