@@ -64,6 +64,9 @@ enum Cmd {
         /// Risk parameter file (TOML); default the embedded crates/risk/config/risk.toml.
         #[arg(long)]
         risk_params: Option<PathBuf>,
+        /// Compute as of this date (YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z) instead of the file's.
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
     Backtest {
@@ -102,7 +105,7 @@ fn real_main() -> Result<()> {
         Cmd::Run { file, batch, verbose } => run(config, &cli.journal, file.as_deref(), batch, verbose),
         Cmd::Serve => serve(config, &cli.journal),
         Cmd::Verify => verify(config, &cli.journal),
-        Cmd::Margin { portfolio, json, risk_params } => margin(&config, &portfolio, json, risk_params.as_deref()),
+        Cmd::Margin { portfolio, json, risk_params, as_of } => margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref()),
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
         }
@@ -149,12 +152,13 @@ fn load_risk_params(path: Option<&Path>) -> Result<risk::RiskParams> {
     }
 }
 
-fn margin(config: &Config, portfolio_path: &Path, json: bool, risk_params: Option<&Path>) -> Result<()> {
+fn margin(config: &Config, portfolio_path: &Path, json: bool, risk_params: Option<&Path>, as_of: Option<&str>) -> Result<()> {
     let params = load_risk_params(risk_params)?;
     let text = std::fs::read_to_string(portfolio_path).with_context(|| format!("reading portfolio {}", portfolio_path.display()))?;
     let portfolio = risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", portfolio_path.display()))?;
+    let as_of = as_of.map(|t| risk::portfolio::parse_as_of(t).with_context(|| format!("--as-of {t}"))).transpose()?;
     let data = risk::MarketData::load_default()?;
-    let report = risk::margin_portfolio(config, &params, &portfolio, &data)?;
+    let report = risk::margin_portfolio_as_of(config, &params, &portfolio, &data, as_of)?;
     if json {
         println!("{}", risk::render_json(&report)?);
     } else {

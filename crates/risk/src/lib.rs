@@ -48,4 +48,4 @@ pub use error::RiskError;
 pub use margin::{Engine, MarginResult};
 pub use params::RiskParams;
 pub use portfolio::Portfolio;
-pub use report::{MarginReport, MarketData, margin_portfolio, render_json, render_table};
+pub use report::{MarginReport, MarketData, margin_portfolio, margin_portfolio_as_of, render_json, render_table};

@@ -130,7 +130,19 @@ pub fn compute(
 
 /// The full report of a portfolio: margin with explanation and both comparators.
 pub fn margin_portfolio(config: &Config, params: &RiskParams, portfolio: &Portfolio, data: &MarketData) -> Result<MarginReport, RiskError> {
-    let c = compute(config, params, portfolio, data, None, None)?;
+    margin_portfolio_as_of(config, params, portfolio, data, None)
+}
+
+/// [`margin_portfolio`] on another as-of instant than the file's (e.g. inside a crisis); the
+/// quantities are kept as written, perpetual entries default to that day's mark.
+pub fn margin_portfolio_as_of(
+    config: &Config,
+    params: &RiskParams,
+    portfolio: &Portfolio,
+    data: &MarketData,
+    as_of: Option<marketdata::Hour>,
+) -> Result<MarginReport, RiskError> {
+    let c = compute(config, params, portfolio, data, as_of, None)?;
     Ok(report_of(config, params, portfolio, data, &c))
 }
 
