@@ -214,18 +214,19 @@ fn main() {
     // heap-all-indexed check when the extension can be installed.
     if let Some(cfg) = written.last() {
         let amcheck = Client::connect(&conninfo, NoTls).and_then(|mut c| c.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck")).is_ok();
-        for storage_check_on_recover in [false, true] {
+        for (storage_check_on_recover, fetch_rows) in [(false, 64), (false, 1024), (false, 4096), (true, 1024)] {
             if storage_check_on_recover && !amcheck {
                 println!("recover with amcheck: skipped (extension not available)");
                 continue;
             }
             let config = JournalConfig { storage_check_on_recover, ..JournalConfig::default() };
-            let mut j = PgJournal::open(cfg, config).expect("reopen");
+            let pg_config = PgConfig { recovery_fetch_rows: fetch_rows, ..cfg.clone() };
+            let mut j = PgJournal::open(&pg_config, config).expect("reopen");
             let t = Instant::now();
             let rec = j.recover().expect("recover");
             let el = t.elapsed();
             println!(
-                "recover (full chain walk{}): {} records in {:.3} s = {:.0} records/s",
+                "recover (full chain walk{}, {fetch_rows} rows per fetch): {} records in {:.3} s = {:.0} records/s",
                 if storage_check_on_recover { " + amcheck" } else { "" },
                 rec.verified_records,
                 el.as_secs_f64(),

@@ -30,9 +30,11 @@ use postgres::{Client, IsolationLevel, NoTls, Portal, Row, Statement, Transactio
 /// name could make two journals share tables.
 const MAX_SCHEMA_NAME_BYTES: usize = 48;
 
-/// Rows fetched per round trip while recovery walks the tables. Bounds recovery's buffer memory
-/// (about 4096 x (row size)) independently of the journal's length.
-const RECOVERY_FETCH_ROWS: i32 = 4096;
+/// Default of [`PgConfig::recovery_fetch_rows`].
+const DEFAULT_RECOVERY_FETCH_ROWS: u32 = 1024;
+
+/// Upper limit of [`PgConfig::recovery_fetch_rows`].
+const MAX_RECOVERY_FETCH_ROWS: u32 = 65_536;
 
 /// How long a batch waits for the head row lock before failing with `Locked`. Only a writer that bypassed
 /// the advisory lock can hold it, so waiting longer would only delay the error.
@@ -73,6 +75,12 @@ pub struct PgConfig {
     /// until the server has noticed its connection closed, which takes a moment; a live second writer
     /// keeps it, and is refused after this wait.
     pub lock_wait: Duration,
+    /// Rows fetched per round trip while recovery walks the tables (1 to 65 536). Recovery buffers at
+    /// most this many rows per table, so its buffer memory is bounded by `recovery_fetch_rows x
+    /// (max_command_bytes + max_result_bytes)` whatever the journal's length: about 300 KB with the
+    /// default 1024 and 160-byte records, 2 GiB in the worst case of 1 MiB commands and results. Larger
+    /// values save round trips (see `docs/journal-postgres.md`).
+    pub recovery_fetch_rows: u32,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -84,7 +92,12 @@ impl std::fmt::Debug for PgConfig {
 
 impl PgConfig {
     pub fn new(conninfo: impl Into<String>, schema: impl Into<String>) -> Self {
-        Self { conninfo: conninfo.into(), schema: schema.into(), lock_wait: DEFAULT_LOCK_WAIT }
+        Self {
+            conninfo: conninfo.into(),
+            schema: schema.into(),
+            lock_wait: DEFAULT_LOCK_WAIT,
+            recovery_fetch_rows: DEFAULT_RECOVERY_FETCH_ROWS,
+        }
     }
 }
 
@@ -392,6 +405,7 @@ pub struct PgJournal {
     prepared: Prepared,
     config: JournalConfig,
     schema: String,
+    recovery_fetch_rows: u32,
     head: Head,
     latest_snapshot_seq: Seq,
     /// Set after a storage failure during a write (the outcome of the COMMIT may be unknown, e.g. when the
@@ -460,6 +474,9 @@ impl PgJournal {
     pub fn open(pg_config: &PgConfig, config: JournalConfig) -> Result<Self, JournalError> {
         validate_config(&config)?;
         validate_schema_name(&pg_config.schema)?;
+        if pg_config.recovery_fetch_rows == 0 || pg_config.recovery_fetch_rows > MAX_RECOVERY_FETCH_ROWS {
+            return Err(JournalError::ConfigInvalid { reason: "recovery_fetch_rows must be between 1 and 65536" });
+        }
         let mut conn_config = postgres::Config::from_str(&pg_config.conninfo)
             .map_err(|err| JournalError::Storage { operation: "parse connection string", detail: err.to_string() })?;
         if conn_config.get_connect_timeout().is_none() {
@@ -486,6 +503,7 @@ impl PgJournal {
             prepared,
             config,
             schema: pg_config.schema.clone(),
+            recovery_fetch_rows: pg_config.recovery_fetch_rows,
             head: Head::default(),
             latest_snapshot_seq: Seq(0),
             poisoned: false,
@@ -706,7 +724,7 @@ impl PgJournal {
         if storage_check {
             storage_check_amcheck(&mut tx, &schema)?;
         }
-        let outcome = walk(&mut tx, &self.sql, &self.config, use_snapshots)?;
+        let outcome = walk(&mut tx, &self.sql, &self.config, self.recovery_fetch_rows, use_snapshots)?;
         tx.commit().map_err(pg("end recovery"))?;
         self.head = outcome.recovery.head;
         self.latest_snapshot_seq = outcome.latest_snapshot_seq;
@@ -853,27 +871,36 @@ fn storage_check_amcheck(tx: &mut Transaction<'_>, schema: &str) -> Result<(), J
     Ok(())
 }
 
-/// A forward cursor over a bound portal, fetching [`RECOVERY_FETCH_ROWS`] rows per round trip. Several
+/// A forward cursor over a bound portal, fetching a fixed number of rows per round trip. Several
 /// portals can be open in one transaction, which lets recovery walk batches and records side by side
 /// without loading either table into memory.
 struct Cursor {
     portal: Portal,
     buffered: VecDeque<Row>,
+    fetch_rows: u32,
     exhausted: bool,
     operation: &'static str,
 }
 
 impl Cursor {
-    fn new(tx: &mut Transaction<'_>, query: &str, params: &[&(dyn ToSql + Sync)], operation: &'static str) -> Result<Self, JournalError> {
+    fn new(
+        tx: &mut Transaction<'_>,
+        query: &str,
+        params: &[&(dyn ToSql + Sync)],
+        fetch_rows: u32,
+        operation: &'static str,
+    ) -> Result<Self, JournalError> {
+        debug_assert!((1..=MAX_RECOVERY_FETCH_ROWS).contains(&fetch_rows), "validated at open");
         let portal = tx.bind(query, params).map_err(pg(operation))?;
-        Ok(Cursor { portal, buffered: VecDeque::new(), exhausted: false, operation })
+        Ok(Cursor { portal, buffered: VecDeque::new(), fetch_rows, exhausted: false, operation })
     }
 
     fn next(&mut self, tx: &mut Transaction<'_>) -> Result<Option<Row>, JournalError> {
         if self.buffered.is_empty() && !self.exhausted {
-            let rows = tx.query_portal(&self.portal, RECOVERY_FETCH_ROWS).map_err(pg(self.operation))?;
+            // fetch_rows <= 65 536 (validated at open) fits an i32.
+            let rows = tx.query_portal(&self.portal, self.fetch_rows as i32).map_err(pg(self.operation))?;
             // A short (or empty) fetch means the portal has no more rows.
-            self.exhausted = rows.len() < RECOVERY_FETCH_ROWS as usize;
+            self.exhausted = rows.len() < self.fetch_rows as usize;
             self.buffered.extend(rows);
         }
         Ok(self.buffered.pop_front())
@@ -886,7 +913,13 @@ struct WalkOutcome {
 }
 
 /// The chain walk of recovery, statement for statement the SQLite backend's, inside one transaction.
-fn walk(tx: &mut Transaction<'_>, sql: &Sql, config: &JournalConfig, use_snapshots: bool) -> Result<WalkOutcome, JournalError> {
+fn walk(
+    tx: &mut Transaction<'_>,
+    sql: &Sql,
+    config: &JournalConfig,
+    fetch_rows: u32,
+    use_snapshots: bool,
+) -> Result<WalkOutcome, JournalError> {
     let head = read_head(tx, sql)?;
     for (table, column, query) in &sql.stray_rows {
         // The walk reads keys from 1 upwards; a row keyed 0 or below would be invisible to it.
@@ -909,8 +942,8 @@ fn walk(tx: &mut Transaction<'_>, sql: &Sql, config: &JournalConfig, use_snapsho
     };
     let start_batch_sql = to_sql_int("batch id", start_batch)?;
     let start_seq_sql = to_sql_int("seq", start_seq)?;
-    let mut batch_rows = Cursor::new(tx, &sql.select_batches_from, &[&start_batch_sql], "read batches")?;
-    let mut record_rows = Cursor::new(tx, &sql.select_records_from, &[&start_seq_sql], "read records")?;
+    let mut batch_rows = Cursor::new(tx, &sql.select_batches_from, &[&start_batch_sql], fetch_rows, "read batches")?;
+    let mut record_rows = Cursor::new(tx, &sql.select_records_from, &[&start_seq_sql], fetch_rows, "read records")?;
 
     let mut expected_seq = start_seq;
     let mut expected_batch = start_batch;

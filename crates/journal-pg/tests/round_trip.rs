@@ -70,7 +70,7 @@ fn round_trip_with_snapshot_and_reopen() {
 
 #[test]
 fn recovery_walks_more_rows_than_one_fetch() {
-    // 10_000 records: the records cursor crosses two 4096-row fetch boundaries.
+    // 10_000 records: the records cursor crosses nine boundaries of the default 1024-row fetch.
     let db = pg_or_skip!("many_rows");
     let batches = make_batches(1, &[1000; 10], 8);
     let mut j = db.open();
@@ -347,4 +347,28 @@ fn a_lost_connection_poisons_writes_until_reopen() {
     assert_eq!(rec.head.last_seq, Seq(3));
     assert_batches_eq(&rec.batches, &batches[..1]);
     batches[1].append(&mut j).expect("writes resume after reopen");
+}
+
+#[test]
+fn recovery_is_the_same_whatever_the_fetch_size() {
+    // Fetch sizes that divide the row counts exactly (the last fetch is full, the next one empty) and
+    // that do not; 12 records in 4 batches.
+    let db = pg_or_skip!("fetch_rows");
+    let batches = make_batches(1, &[3, 3, 3, 3], 14);
+    let mut j = db.open();
+    for b in &batches {
+        b.append(&mut j).expect("append");
+    }
+    drop(j);
+    let reference = db.open().recover().expect("recover with the default fetch size");
+    for fetch_rows in [1u32, 2, 3, 4, 5, 12, 13] {
+        let cfg = PgConfig { recovery_fetch_rows: fetch_rows, ..db.pg_config() };
+        let mut j = PgJournal::open(&cfg, JournalConfig::default()).expect("open");
+        assert_eq!(j.recover().expect("recover"), reference, "fetch_rows = {fetch_rows}");
+    }
+    assert_batches_eq(&reference.batches, &batches);
+    for bad in [0u32, 65_537] {
+        let cfg = PgConfig { recovery_fetch_rows: bad, ..db.pg_config() };
+        assert!(matches!(PgJournal::open(&cfg, JournalConfig::default()), Err(JournalError::ConfigInvalid { .. })), "{bad}");
+    }
 }
