@@ -304,7 +304,8 @@ fn head_row(row: &Row) -> Result<Head, JournalError> {
 /// The SQL text of every statement, qualified with the journal's schema (validated to be a plain
 /// identifier, so it can be spliced into SQL safely).
 struct Sql {
-    insert_records: String,
+    head_and_first_records: String,
+    rest_records_and_batch: String,
     copy_records: String,
     insert_batch: String,
     update_head: String,
@@ -328,13 +329,28 @@ struct Sql {
 impl Sql {
     fn new(s: &str) -> Self {
         Sql {
-            // One statement inserts any number of records: the columns travel as six arrays (one Bind
-            // message), PostgreSQL unnests them into rows. Its cost per record is one array element per column.
-            insert_records: format!(
-                "INSERT INTO {s}.records (seq, batch_id, prev_hash, hash, command, result) \
-                 SELECT u.seq, $2, u.prev_hash, u.hash, u.command, u.result \
-                 FROM unnest($1::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[]) \
-                 AS u(seq, prev_hash, hash, command, result)"
+            // The first statement of a batch: the head's compare-and-swap and the first half of the records,
+            // in one round trip. The records are inserted only if the head moved (`EXISTS (SELECT 1 FROM h)`),
+            // and the statement returns how many head rows moved (0 or 1). The columns of any number of
+            // records travel as five arrays that PostgreSQL unnests into rows.
+            head_and_first_records: format!(
+                "WITH h AS (UPDATE {s}.head SET last_seq = $1, last_batch_id = $2, last_hash = $3, checksum = $4 \
+                            WHERE id = 0 AND last_seq = $5 AND last_batch_id = $6 AND last_hash = $7 RETURNING 1), \
+                      r AS (INSERT INTO {s}.records (seq, batch_id, prev_hash, hash, command, result) \
+                            SELECT u.seq, $2, u.prev_hash, u.hash, u.command, u.result \
+                            FROM unnest($8::int8[], $9::bytea[], $10::bytea[], $11::bytea[], $12::bytea[]) \
+                                 AS u(seq, prev_hash, hash, command, result) \
+                            WHERE EXISTS (SELECT 1 FROM h)) \
+                 SELECT count(*) FROM h"
+            ),
+            // The second statement: the rest of the records (possibly none) and the batch row.
+            rest_records_and_batch: format!(
+                "WITH r AS (INSERT INTO {s}.records (seq, batch_id, prev_hash, hash, command, result) \
+                            SELECT u.seq, $1, u.prev_hash, u.hash, u.command, u.result \
+                            FROM unnest($2::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[]) \
+                                 AS u(seq, prev_hash, hash, command, result)) \
+                 INSERT INTO {s}.batches (batch_id, first_seq, last_seq, state_hash, last_hash, checksum) \
+                 VALUES ($1, $7, $8, $9, $10, $11)"
             ),
             copy_records: format!("COPY {s}.records (seq, batch_id, prev_hash, hash, command, result) FROM STDIN BINARY"),
             insert_batch: format!(
@@ -387,7 +403,8 @@ impl Sql {
 
 /// Statements on the append and lookup paths, prepared once at open.
 struct Prepared {
-    insert_records: Statement,
+    head_and_first_records: Statement,
+    rest_records_and_batch: Statement,
     insert_batch: Statement,
     update_head: Statement,
     select_record: Statement,
@@ -491,7 +508,8 @@ impl PgJournal {
 
         let sql = Sql::new(&pg_config.schema);
         let prepared = Prepared {
-            insert_records: client.prepare(&sql.insert_records).map_err(pg("prepare record insert"))?,
+            head_and_first_records: client.prepare(&sql.head_and_first_records).map_err(pg("prepare batch statements"))?,
+            rest_records_and_batch: client.prepare(&sql.rest_records_and_batch).map_err(pg("prepare batch statements"))?,
             insert_batch: client.prepare(&sql.insert_batch).map_err(pg("prepare batch insert"))?,
             update_head: client.prepare(&sql.update_head).map_err(pg("prepare head update"))?,
             select_record: client.prepare(&sql.select_record).map_err(pg("prepare record lookup"))?,
@@ -623,29 +641,26 @@ impl PgJournal {
         let old_batch_sql = to_sql_int("batch id", self.head.last_batch_id.0)?;
         let old_hash = self.head.chain_hash;
 
+        // Seqs are contiguous from first_seq and were proven to fit in an i64 above.
+        let seq_of = |i: usize| first_seq_sql + i as i64;
+        let prev_of = |i: usize| if i == 0 { &old_hash.0[..] } else { &hashes[i - 1][..] };
+        let half = records.len().div_ceil(2);
         let client = self.client.get_mut();
         let mut tx = client.transaction().map_err(pg("begin batch"))?;
-        let moved = tx
-            .execute(
-                &self.prepared.update_head,
-                &[&last_seq_sql, &batch_id_sql, &&prev.0[..], &&head_sum[..], &old_seq_sql, &old_batch_sql, &&old_hash.0[..]],
-            )
-            .map_err(pg("update head"))?;
-        if moved != 1 {
-            // Either the head row is gone, or another writer moved it since this journal last read it.
-            let rows: i64 = tx.query_one(&self.sql.count_head, &[]).and_then(|r| r.try_get(0)).map_err(pg("read head"))?;
-            return Err(if rows == 0 { JournalError::HeadMissing } else { JournalError::Locked });
-        }
-        // Records in two statements so that the mid-batch failpoint sits between them, as in SQLite.
-        let half = records.len().div_ceil(2);
-        for (part, range) in [(0usize, 0..half), (1, half..records.len())] {
-            if range.is_empty() {
-                continue;
+        // Records in two statements so that the mid-batch failpoint sits between them, as in SQLite; the
+        // head's compare-and-swap comes first, so a concurrent writer is turned away before any record.
+        if half >= COPY_MIN_RECORDS {
+            // Large batches: separate statements, records by COPY BINARY (5 round trips plus the data).
+            let moved = tx
+                .execute(
+                    &self.prepared.update_head,
+                    &[&last_seq_sql, &batch_id_sql, &&prev.0[..], &&head_sum[..], &old_seq_sql, &old_batch_sql, &&old_hash.0[..]],
+                )
+                .map_err(pg("update head"))?;
+            if moved != 1 {
+                return Err(head_not_moved(&mut tx, &self.sql));
             }
-            // Seqs are contiguous from first_seq and were proven to fit in an i64 above.
-            let seq_of = |i: usize| first_seq_sql + i as i64;
-            let prev_of = |i: usize| if i == 0 { &old_hash.0[..] } else { &hashes[i - 1][..] };
-            if range.len() >= COPY_MIN_RECORDS {
+            for (part, range) in [(0usize, 0..half), (1, half..records.len())] {
                 let writer = tx.copy_in(self.sql.copy_records.as_str()).map_err(pg("insert records"))?;
                 let mut copy = BinaryCopyInWriter::new(writer, &RECORD_COPY_TYPES);
                 for i in range {
@@ -653,31 +668,69 @@ impl PgJournal {
                         .map_err(pg("insert records"))?;
                 }
                 copy.finish().map_err(pg("insert records"))?;
-            } else {
-                let mut seqs: Vec<i64> = Vec::with_capacity(range.len());
-                let mut prevs: Vec<&[u8]> = Vec::with_capacity(range.len());
-                let mut hs: Vec<&[u8]> = Vec::with_capacity(range.len());
-                let mut commands: Vec<&[u8]> = Vec::with_capacity(range.len());
-                let mut results: Vec<&[u8]> = Vec::with_capacity(range.len());
-                for i in range {
-                    seqs.push(seq_of(i));
-                    prevs.push(prev_of(i));
-                    hs.push(&hashes[i][..]);
-                    commands.push(records[i].command);
-                    results.push(records[i].result);
+                if part == 0 {
+                    failpoint::hit(names::MID_BATCH);
                 }
-                let params: [&(dyn ToSql + Sync); 6] = [&seqs, &batch_id_sql, &prevs, &hs, &commands, &results];
-                tx.execute(&self.prepared.insert_records, &params).map_err(pg("insert records"))?;
             }
-            if part == 0 {
-                failpoint::hit(names::MID_BATCH);
+            tx.execute(
+                &self.prepared.insert_batch,
+                &[&batch_id_sql, &first_seq_sql, &last_seq_sql, &&batch.state_hash.0[..], &&prev.0[..], &&batch_sum[..]],
+            )
+            .map_err(pg("insert batch"))?;
+        } else {
+            // Small and medium batches: BEGIN, two statements, COMMIT (4 round trips whatever the size).
+            let columns = |range: std::ops::Range<usize>| {
+                let seqs: Vec<i64> = range.clone().map(seq_of).collect();
+                let prevs: Vec<&[u8]> = range.clone().map(prev_of).collect();
+                let hs: Vec<&[u8]> = range.clone().map(|i| &hashes[i][..]).collect();
+                let commands: Vec<&[u8]> = range.clone().map(|i| records[i].command).collect();
+                let results: Vec<&[u8]> = range.map(|i| records[i].result).collect();
+                (seqs, prevs, hs, commands, results)
+            };
+            let (seqs, prevs, hs, commands, results) = columns(0..half);
+            let moved: i64 = tx
+                .query_one(
+                    &self.prepared.head_and_first_records,
+                    &[
+                        &last_seq_sql,
+                        &batch_id_sql,
+                        &&prev.0[..],
+                        &&head_sum[..],
+                        &old_seq_sql,
+                        &old_batch_sql,
+                        &&old_hash.0[..],
+                        &seqs,
+                        &prevs,
+                        &hs,
+                        &commands,
+                        &results,
+                    ],
+                )
+                .and_then(|row| row.try_get(0))
+                .map_err(pg("update head and insert records"))?;
+            if moved != 1 {
+                return Err(head_not_moved(&mut tx, &self.sql));
             }
+            failpoint::hit(names::MID_BATCH);
+            let (seqs, prevs, hs, commands, results) = columns(half..records.len());
+            tx.execute(
+                &self.prepared.rest_records_and_batch,
+                &[
+                    &batch_id_sql,
+                    &seqs,
+                    &prevs,
+                    &hs,
+                    &commands,
+                    &results,
+                    &first_seq_sql,
+                    &last_seq_sql,
+                    &&batch.state_hash.0[..],
+                    &&prev.0[..],
+                    &&batch_sum[..],
+                ],
+            )
+            .map_err(pg("insert records and batch"))?;
         }
-        tx.execute(
-            &self.prepared.insert_batch,
-            &[&batch_id_sql, &first_seq_sql, &last_seq_sql, &&batch.state_hash.0[..], &&prev.0[..], &&batch_sum[..]],
-        )
-        .map_err(pg("insert batch"))?;
         failpoint::hit(names::BEFORE_COMMIT);
         tx.commit().map_err(pg("commit batch"))?;
         failpoint::hit(names::AFTER_COMMIT);
@@ -729,6 +782,16 @@ impl PgJournal {
         self.head = outcome.recovery.head;
         self.latest_snapshot_seq = outcome.latest_snapshot_seq;
         Ok(outcome.recovery)
+    }
+}
+
+/// Why a head compare-and-swap matched no row: the head row is gone, or another writer moved it since this
+/// journal last read it.
+fn head_not_moved(tx: &mut Transaction<'_>, sql: &Sql) -> JournalError {
+    match tx.query_one(sql.count_head.as_str(), &[]).and_then(|r| r.try_get::<_, i64>(0)) {
+        Ok(0) => JournalError::HeadMissing,
+        Ok(_) => JournalError::Locked,
+        Err(err) => pg("read head")(err),
     }
 }
 
@@ -1235,7 +1298,8 @@ mod tests {
     #[test]
     fn statements_are_qualified_with_the_schema() {
         let sql = Sql::new("jx");
-        assert!(sql.insert_records.contains("INSERT INTO jx.records"));
+        assert!(sql.head_and_first_records.contains("INSERT INTO jx.records"));
+        assert!(sql.rest_records_and_batch.contains("INSERT INTO jx.batches"));
         assert!(sql.prune_snapshots.matches("jx.snapshots").count() == 2);
         assert!(SCHEMA_DDL.replace("{s}", "jx").matches("CREATE TABLE jx.").count() == TABLES.len());
     }
