@@ -40,8 +40,8 @@ const MAX_RECOVERY_FETCH_ROWS: u32 = 65_536;
 /// the advisory lock can hold it, so waiting longer would only delay the error.
 const HEAD_LOCK_TIMEOUT: &str = "2s";
 
-/// From this many records on, a statement's worth of records travels by `COPY ... FROM STDIN BINARY`
-/// instead of one INSERT of unnested arrays. Measured with the `pg_load` example (see
+/// From this many records per half of a batch on, the batch's records travel by `COPY ... FROM STDIN
+/// BINARY` instead of INSERTs of unnested arrays. Measured with the `pg_load` example (see
 /// `docs/journal-postgres.md`): both cost the same up to about 1000 records, COPY is 25-45% faster at
 /// 10000 (it takes PostgreSQL's multi-insert path).
 const COPY_MIN_RECORDS: usize = 2048;
