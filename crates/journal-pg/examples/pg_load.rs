@@ -8,8 +8,10 @@
 //! 2. per batch size (1, 100, 1000, 10000): commands/s, and p50/p99/max latency of `append_batch`
 //!    (hashing, round trips, COMMIT with WAL flush);
 //! 3. the three ways of inserting a batch's records, timed alone inside a committed transaction: one
-//!    INSERT per row (prepared), one INSERT of unnested arrays (what `PgJournal` does), COPY BINARY;
-//! 4. recovery speed (full chain walk) over everything written.
+//!    INSERT per row (prepared), one INSERT of unnested arrays (what `PgJournal` does below 2048 records
+//!    per half batch), COPY BINARY (what it does from 2048 on);
+//! 4. bytes per command in the journal's tables (heap, TOAST, indexes);
+//! 5. recovery speed (full chain walk) over the largest journal, for several fetch sizes, and with amcheck.
 
 #[path = "../tests/common/server.rs"]
 mod server;
