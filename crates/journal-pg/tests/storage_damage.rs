@@ -1,14 +1,19 @@
 //! Damage below the rows: bytes of a heap page flipped on disk, a table file truncated. PostgreSQL's page
 //! checksums (the harness runs `initdb -k`) and amcheck must surface it, and the journal must report it as
 //! corruption (`StorageCorrupt`), never as a clean recovery. This binary restarts its own server, so it
-//! runs only against the local throwaway cluster (skipped with `CLEARHOUSE_TEST_PG_URL`).
+//! runs only against the local throwaway cluster (skipped with `CLEARHOUSE_TEST_PG_URL`); its tests take
+//! turns (`SERIAL`) because each restarts the server.
 
 mod common;
 
 use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
 
 use common::{TestDb, make_batches};
 use journal::{JournalConfig, JournalError, JournalStore};
+
+/// Tests of this binary restart the shared server, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// 3000 records in 30 batches (about 120 heap pages of records), journal closed; returns the records
 /// table's file path relative to the data directory.
@@ -27,6 +32,7 @@ fn recover(db: &TestDb, storage_check_on_recover: bool) -> Result<journal::Recov
 
 #[test]
 fn damaged_and_truncated_table_files_are_reported_as_corrupt_storage() {
+    let _turn = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let flipped = pg_or_skip!("flipped_page");
     let truncated = TestDb::new("truncated_file").expect("server is up");
     let flipped_file = filled(&flipped);
@@ -66,4 +72,23 @@ fn damaged_and_truncated_table_files_are_reported_as_corrupt_storage() {
         eprintln!("truncated, storage_check={storage_check}: {err}");
         assert!(matches!(err, JournalError::StorageCorrupt { .. }), "storage_check={storage_check}: {err:?}");
     }
+}
+
+#[test]
+fn a_server_running_with_fsync_off_is_refused() {
+    // fsync is a server-wide setting no session can change: a journal must not open on such a server,
+    // since its COMMITs would not reach the disk.
+    let _turn = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let db = pg_or_skip!("fsync_off");
+    drop(db.open());
+    let Some(result) = common::with_local_server(|server| server.restart_with_options("-c fsync=off")) else {
+        eprintln!("SKIPPED: external server, not ours to restart");
+        return;
+    };
+    result.expect("restart with fsync=off");
+    let refused = db.try_open(JournalConfig::default()).map(|_| ());
+    let restored = common::with_local_server(|server| server.restart_with_options("")).expect("local server");
+    restored.expect("restart with fsync=on");
+    assert_eq!(refused, Err(JournalError::DurabilitySettingRefused { pragma: "fsync", wanted: "on", got: "off".into() }));
+    db.open();
 }

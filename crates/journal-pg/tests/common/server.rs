@@ -90,7 +90,7 @@ impl PgServer {
         let mut last_err = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            match server.start_on(port) {
+            match server.start_on(port, "") {
                 Ok(()) => {
                     server.port = port;
                     return Ok(server);
@@ -101,10 +101,11 @@ impl PgServer {
         Err(last_err)
     }
 
-    fn start_on(&self, port: u16) -> Result<(), String> {
+    /// Starts the server; `extra` server options come last, so they override the defaults.
+    fn start_on(&self, port: u16, extra: &str) -> Result<(), String> {
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=on -c synchronous_commit=on -c max_connections=60 \
-             -c shared_buffers=64MB",
+             -c shared_buffers=64MB {extra}",
             self.dir.display()
         );
         let mut start = self.pg_command("pg_ctl");
@@ -118,11 +119,20 @@ impl PgServer {
     /// Stops the server cleanly (a shutdown checkpoint writes every page to disk and empties the buffer
     /// cache), lets `damage` edit files of the data directory, and starts the server again on the same port.
     pub fn restart_with(&mut self, damage: impl FnOnce(&Path)) -> Result<(), String> {
+        self.restart(damage, "")
+    }
+
+    /// Restarts the server with extra server options (e.g. `-c fsync=off`); a later plain restart drops them.
+    pub fn restart_with_options(&mut self, extra: &str) -> Result<(), String> {
+        self.restart(|_| {}, extra)
+    }
+
+    fn restart(&mut self, damage: impl FnOnce(&Path), extra: &str) -> Result<(), String> {
         let mut stop = self.pg_command("pg_ctl");
         stop.arg("-D").arg(self.data_dir()).args(["-w", "-t", "60", "-m", "fast", "stop"]);
         run(&mut stop, "pg_ctl stop")?;
         damage(&self.data_dir());
-        self.start_on(self.port)
+        self.start_on(self.port, extra)
     }
 
     /// A connection string for the `postgres` database as the `postgres` superuser.
