@@ -7,8 +7,8 @@
 //! - `snapshots(last_seq bigint PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state bytea)`;
 //! - `head(id int PRIMARY KEY CHECK (id = 0), last_seq, last_batch_id, last_hash, checksum)`: one row.
 //!
-//! The columns and their meaning are those of the SQLite backend, so the same verification code paths
-//! (ported here statement by statement) reach the same verdicts.
+//! The columns and their meaning are those of the SQLite backend, and every verdict on them is reached by
+//! the shared code of [`journal::verify`], so both backends give the same answers on the same rows.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use journal::chain::{batch_checksum, head_checksum, record_hash, snapshot_checksum};
 use journal::failpoint::{self, names};
+use journal::verify::{self, ChainRows, Columns, batch_row, head_row, to_sql_int};
 use journal::{
     BatchId, BatchIn, BatchReceipt, ChainHash, FORMAT_VERSION, GENESIS_HASH, Head, JournalConfig, JournalError, JournalStats, JournalStore,
-    RecoveredBatch, RecoveredSnapshot, Recovery, Seq, SnapshotIn, StateHash, StoredRecord,
+    RecoveredSnapshot, Recovery, Seq, SnapshotIn, StoredRecord,
 };
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
@@ -121,16 +122,6 @@ fn validate_schema_name(schema: &str) -> Result<(), JournalError> {
     Ok(())
 }
 
-fn validate_config(config: &JournalConfig) -> Result<(), JournalError> {
-    if config.keep_snapshots == 0 {
-        return Err(JournalError::ConfigInvalid { reason: "keep_snapshots must be at least 1" });
-    }
-    if config.max_batch_records == 0 {
-        return Err(JournalError::ConfigInvalid { reason: "max_batch_records must be at least 1" });
-    }
-    Ok(())
-}
-
 /// The advisory lock key of a journal: 64 bits of a domain-separated hash of its schema name. Two schemas
 /// whose keys collide (probability about 2^-64 per pair) would merely exclude each other: `Locked`, never
 /// interleaved writes.
@@ -187,118 +178,26 @@ fn error_detail(err: &postgres::Error) -> String {
     out
 }
 
-fn to_sql_int(what: &'static str, value: u64) -> Result<i64, JournalError> {
-    i64::try_from(value).map_err(|_| JournalError::CounterOverflow { what, value })
-}
+/// A PostgreSQL row seen through [`Columns`] (a newtype, as both the trait and `postgres::Row` are
+/// foreign to this crate).
+#[derive(Clone, Copy)]
+struct PgRow<'r>(&'r Row);
 
-/// Reads a non-negative bigint column.
-fn get_u64(row: &Row, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<u64, JournalError> {
-    let malformed = JournalError::RowMalformed { table, key, column };
-    match row.try_get::<_, Option<i64>>(idx) {
-        Ok(Some(v)) => u64::try_from(v).map_err(|_| malformed),
-        _ => Err(malformed),
-    }
-}
-
-/// Borrows a bytea column.
-fn get_blob<'r>(row: &'r Row, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<&'r [u8], JournalError> {
-    match row.try_get::<_, Option<&[u8]>>(idx) {
-        Ok(Some(b)) => Ok(b),
-        _ => Err(JournalError::RowMalformed { table, key, column }),
-    }
-}
-
-/// Reads a 32-byte hash column.
-fn get_hash(row: &Row, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<[u8; 32], JournalError> {
-    let blob = get_blob(row, idx, table, key, column)?;
-    <[u8; 32]>::try_from(blob).map_err(|_| JournalError::RowMalformed { table, key, column })
-}
-
-/// A record row, borrowed from a fetched row.
-struct RecordRow<'r> {
-    seq: u64,
-    batch_id: u64,
-    prev_hash: ChainHash,
-    hash: ChainHash,
-    command: &'r [u8],
-    result: &'r [u8],
-}
-
-/// Parses a row of `SELECT seq, batch_id, prev_hash, hash, command, result FROM records`.
-fn record_row(row: &Row) -> Result<RecordRow<'_>, JournalError> {
-    // Key 0 stands for "unknown" until the seq itself is read.
-    let seq = get_u64(row, 0, "records", 0, "seq")?;
-    Ok(RecordRow {
-        seq,
-        batch_id: get_u64(row, 1, "records", seq, "batch_id")?,
-        prev_hash: ChainHash(get_hash(row, 2, "records", seq, "prev_hash")?),
-        hash: ChainHash(get_hash(row, 3, "records", seq, "hash")?),
-        command: get_blob(row, 4, "records", seq, "command")?,
-        result: get_blob(row, 5, "records", seq, "result")?,
-    })
-}
-
-impl RecordRow<'_> {
-    /// Checks the record against its own checksum (its stored hash).
-    fn verify_self(&self) -> Result<(), JournalError> {
-        let recomputed = record_hash(Seq(self.seq), BatchId(self.batch_id), &self.prev_hash, self.command, self.result);
-        if recomputed != self.hash {
-            return Err(JournalError::RecordCorrupt { seq: self.seq, batch_id: self.batch_id });
-        }
-        Ok(())
-    }
-
-    fn to_stored(&self) -> StoredRecord {
-        StoredRecord {
-            seq: Seq(self.seq),
-            batch_id: BatchId(self.batch_id),
-            command: self.command.to_vec(),
-            result: self.result.to_vec(),
-            hash: self.hash,
+impl<'r> Columns<'r> for PgRow<'r> {
+    fn get_u64(&self, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<u64, JournalError> {
+        let malformed = JournalError::RowMalformed { table, key, column };
+        match self.0.try_get::<_, Option<i64>>(idx) {
+            Ok(Some(v)) => u64::try_from(v).map_err(|_| malformed),
+            _ => Err(malformed),
         }
     }
-}
 
-/// A parsed, checksum-verified batch row.
-struct BatchRow {
-    batch_id: u64,
-    first_seq: u64,
-    last_seq: u64,
-    state_hash: StateHash,
-    last_hash: ChainHash,
-}
-
-/// Parses and verifies a row of `SELECT batch_id, first_seq, last_seq, state_hash, last_hash, checksum
-/// FROM batches`.
-fn batch_row(row: &Row) -> Result<BatchRow, JournalError> {
-    let batch_id = get_u64(row, 0, "batches", 0, "batch_id")?;
-    let b = BatchRow {
-        batch_id,
-        first_seq: get_u64(row, 1, "batches", batch_id, "first_seq")?,
-        last_seq: get_u64(row, 2, "batches", batch_id, "last_seq")?,
-        state_hash: StateHash(get_hash(row, 3, "batches", batch_id, "state_hash")?),
-        last_hash: ChainHash(get_hash(row, 4, "batches", batch_id, "last_hash")?),
-    };
-    let checksum = get_hash(row, 5, "batches", batch_id, "checksum")?;
-    let expected = batch_checksum(BatchId(b.batch_id), Seq(b.first_seq), Seq(b.last_seq), &b.last_hash, &b.state_hash);
-    if checksum != expected {
-        return Err(JournalError::BatchCorrupt { batch_id });
+    fn get_blob(&self, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<&'r [u8], JournalError> {
+        match self.0.try_get::<_, Option<&[u8]>>(idx) {
+            Ok(Some(b)) => Ok(b),
+            _ => Err(JournalError::RowMalformed { table, key, column }),
+        }
     }
-    Ok(b)
-}
-
-/// Parses and verifies a row of `SELECT last_seq, last_batch_id, last_hash, checksum FROM head`.
-fn head_row(row: &Row) -> Result<Head, JournalError> {
-    let head = Head {
-        last_seq: Seq(get_u64(row, 0, "head", 0, "last_seq")?),
-        last_batch_id: BatchId(get_u64(row, 1, "head", 0, "last_batch_id")?),
-        chain_hash: ChainHash(get_hash(row, 2, "head", 0, "last_hash")?),
-    };
-    let checksum = get_hash(row, 3, "head", 0, "checksum")?;
-    if checksum != head_checksum(head.last_seq, head.last_batch_id, &head.chain_hash) {
-        return Err(JournalError::HeadCorrupt);
-    }
-    Ok(head)
 }
 
 /// The SQL text of every statement, qualified with the journal's schema (validated to be a plain
@@ -489,7 +388,7 @@ impl PgJournal {
     /// the journal, with [`JournalError::NotAJournal`] / [`JournalError::FormatVersionMismatch`] for foreign
     /// or newer schemas, and with the head errors when the head disagrees with the stored log.
     pub fn open(pg_config: &PgConfig, config: JournalConfig) -> Result<Self, JournalError> {
-        validate_config(&config)?;
+        verify::validate_config(&config)?;
         validate_schema_name(&pg_config.schema)?;
         if pg_config.recovery_fetch_rows == 0 || pg_config.recovery_fetch_rows > MAX_RECOVERY_FETCH_ROWS {
             return Err(JournalError::ConfigInvalid { reason: "recovery_fetch_rows must be between 1 and 65536" });
@@ -575,42 +474,13 @@ impl PgJournal {
         let last_batch = client.query_one(&self.sql.max_batch, &[]).map_err(pg("read last batch"))?;
         let (found_seq, found_hash) = match &last {
             None => (0u64, GENESIS_HASH.0.to_vec()),
-            Some(row) => (get_u64(row, 0, "records", 0, "seq")?, get_blob(row, 1, "records", 0, "hash")?.to_vec()),
+            Some(row) => (PgRow(row).get_u64(0, "records", 0, "seq")?, PgRow(row).get_blob(1, "records", 0, "hash")?.to_vec()),
         };
         let found_batch = match last_batch.try_get::<_, Option<i64>>(0).map_err(pg("read last batch"))? {
             None => 0,
             Some(b) => u64::try_from(b).map_err(|_| JournalError::RowMalformed { table: "batches", key: 0, column: "batch_id" })?,
         };
-        compare_with_head(&self.head, found_seq, found_batch)?;
-        if found_hash[..] != self.head.chain_hash.0[..] {
-            return Err(JournalError::HeadHashMismatch { last_seq: found_seq });
-        }
-        Ok(())
-    }
-
-    fn validate_batch(&self, batch: &BatchIn<'_>) -> Result<(), JournalError> {
-        let records = batch.records;
-        if records.is_empty() {
-            return Err(JournalError::EmptyBatch);
-        }
-        if records.len() > self.config.max_batch_records {
-            return Err(JournalError::BatchTooLarge { records: records.len(), limit: self.config.max_batch_records });
-        }
-        let mut expected = self.head.last_seq.0;
-        for (index, r) in records.iter().enumerate() {
-            expected = expected.checked_add(1).ok_or(JournalError::CounterOverflow { what: "seq", value: expected })?;
-            if r.seq.0 != expected {
-                return Err(JournalError::SeqNotContiguous { index, expected, got: r.seq.0 });
-            }
-            if r.command.len() > self.config.max_command_bytes {
-                return Err(JournalError::CommandTooLarge { seq: r.seq.0, bytes: r.command.len(), limit: self.config.max_command_bytes });
-            }
-            if r.result.len() > self.config.max_result_bytes {
-                return Err(JournalError::ResultTooLarge { seq: r.seq.0, bytes: r.result.len(), limit: self.config.max_result_bytes });
-            }
-        }
-        to_sql_int("seq", expected)?;
-        Ok(())
+        verify::check_head_against_last(&self.head, found_seq, &found_hash, found_batch)
     }
 
     /// Writes one validated batch in one transaction. Returns the new head.
@@ -754,15 +624,6 @@ impl PgJournal {
         tx.commit().map_err(pg("commit snapshot"))
     }
 
-    /// Extending a journal known to be damaged would bury the damage under new, valid-looking batches.
-    fn poison_if_corrupt(&mut self, result: &Result<Recovery, JournalError>) {
-        if let Err(err) = result
-            && err.is_corruption()
-        {
-            self.poisoned = true;
-        }
-    }
-
     fn recover_impl(&mut self, use_snapshots: bool) -> Result<Recovery, JournalError> {
         let storage_check = self.config.storage_check_on_recover;
         let schema = self.schema.clone();
@@ -883,7 +744,7 @@ fn read_head<C: postgres::GenericClient>(client: &mut C, sql: &Sql) -> Result<He
     let Some(row) = rows.first() else {
         return Err(JournalError::HeadMissing);
     };
-    let head = head_row(row)?;
+    let head = head_row(PgRow(row))?;
     if rows.len() > 1 {
         // The primary key and CHECK (id = 0) make a second row impossible unless the table was rebuilt.
         return Err(JournalError::HeadCorrupt);
@@ -894,18 +755,6 @@ fn read_head<C: postgres::GenericClient>(client: &mut C, sql: &Sql) -> Result<He
 fn read_latest_snapshot_seq<C: postgres::GenericClient>(client: &mut C, sql: &Sql) -> Result<Seq, JournalError> {
     let latest: Option<i64> = client.query_one(&sql.max_snapshot_seq, &[]).and_then(|r| r.try_get(0)).map_err(pg("read snapshots"))?;
     Ok(Seq(latest.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)))
-}
-
-fn compare_with_head(head: &Head, found_last_seq: u64, found_last_batch_id: u64) -> Result<(), JournalError> {
-    let head_last_seq = head.last_seq.0;
-    let head_last_batch_id = head.last_batch_id.0;
-    if found_last_seq < head_last_seq || found_last_batch_id < head_last_batch_id {
-        return Err(JournalError::TailMissing { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
-    }
-    if found_last_seq > head_last_seq || found_last_batch_id > head_last_batch_id {
-        return Err(JournalError::RecordsBeyondHead { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
-    }
-    Ok(())
 }
 
 /// PostgreSQL's counterpart of SQLite's `PRAGMA quick_check`: when the `amcheck` extension is installed in
@@ -975,7 +824,35 @@ struct WalkOutcome {
     latest_snapshot_seq: Seq,
 }
 
-/// The chain walk of recovery, statement for statement the SQLite backend's, inside one transaction.
+/// The two row streams of the recovery walk: two cursors in one transaction, and the record row last
+/// fetched (which the walk borrows until its next call).
+struct WalkRows<'t, 'c> {
+    tx: &'t mut Transaction<'c>,
+    batches: Cursor,
+    records: Cursor,
+    batch: Option<Row>,
+    record: Option<Row>,
+}
+
+impl ChainRows for WalkRows<'_, '_> {
+    type Row<'a>
+        = PgRow<'a>
+    where
+        Self: 'a;
+
+    fn next_batch(&mut self) -> Result<Option<PgRow<'_>>, JournalError> {
+        self.batch = self.batches.next(self.tx)?;
+        Ok(self.batch.as_ref().map(PgRow))
+    }
+
+    fn next_record(&mut self) -> Result<Option<PgRow<'_>>, JournalError> {
+        self.record = self.records.next(self.tx)?;
+        Ok(self.record.as_ref().map(PgRow))
+    }
+}
+
+/// Recovery inside one transaction: the same steps, in the same order, as the SQLite backend's, with the
+/// verdicts of [`journal::verify`].
 fn walk(
     tx: &mut Transaction<'_>,
     sql: &Sql,
@@ -992,92 +869,19 @@ fn walk(
         }
     }
     let snapshot = if use_snapshots { verified_latest_snapshot(tx, sql)? } else { None };
-    let snap_seq = snapshot.as_ref().map_or(0, |s| s.last_seq.0);
-    let snap_batch = snapshot.as_ref().map_or(0, |s| s.batch_id.0);
-    let tail_records = head.last_seq.0.saturating_sub(snap_seq);
-    if tail_records > config.max_recovery_tail_records {
-        return Err(JournalError::RecoveryTailTooLong { records: tail_records, limit: config.max_recovery_tail_records });
-    }
-    // Where the chain walk starts: seq 1, or right after the snapshot when only the tail is verified.
-    let (start_seq, start_batch, start_prev) = match &snapshot {
-        Some(s) if !config.verify_full_chain => (s.last_seq.0 + 1, s.batch_id.0 + 1, s.chain_hash),
-        _ => (1, 1, GENESIS_HASH),
-    };
-    let start_batch_sql = to_sql_int("batch id", start_batch)?;
-    let start_seq_sql = to_sql_int("seq", start_seq)?;
-    let mut batch_rows = Cursor::new(tx, &sql.select_batches_from, &[&start_batch_sql], fetch_rows, "read batches")?;
-    let mut record_rows = Cursor::new(tx, &sql.select_records_from, &[&start_seq_sql], fetch_rows, "read records")?;
-
-    let mut expected_seq = start_seq;
-    let mut expected_batch = start_batch;
-    let mut prev = start_prev;
-    let mut verified_records = 0u64;
-    let mut batches = Vec::new();
-    while let Some(row) = batch_rows.next(tx)? {
-        let batch = batch_row(&row)?;
-        if batch.batch_id != expected_batch {
-            return Err(JournalError::BatchMissing { expected_batch_id: expected_batch, found_batch_id: batch.batch_id });
-        }
-        if batch.first_seq != expected_seq || batch.last_seq < batch.first_seq {
-            return Err(JournalError::BatchRangeMismatch {
-                batch_id: batch.batch_id,
-                first_seq: batch.first_seq,
-                last_seq: batch.last_seq,
-                expected_first_seq: expected_seq,
-            });
-        }
-        let keep = batch.batch_id > snap_batch;
-        let mut records = Vec::new();
-        for seq in batch.first_seq..=batch.last_seq {
-            let Some(rrow) = record_rows.next(tx)? else {
-                // The records stop inside a batch that the batches table says was committed.
-                return Err(JournalError::TailMissing {
-                    head_last_seq: head.last_seq.0,
-                    head_last_batch_id: head.last_batch_id.0,
-                    found_last_seq: seq - 1,
-                    found_last_batch_id: batch.batch_id - 1,
-                });
-            };
-            let rec = record_row(&rrow)?;
-            if rec.seq != seq {
-                return Err(JournalError::RecordMissing { expected_seq: seq, found_seq: rec.seq });
-            }
-            rec.verify_self()?;
-            if rec.prev_hash != prev {
-                return Err(JournalError::ChainBroken { seq, prev_seq: seq - 1 });
-            }
-            if rec.batch_id != batch.batch_id {
-                return Err(JournalError::RecordInWrongBatch { seq, batch_id: batch.batch_id, found_batch_id: rec.batch_id });
-            }
-            prev = rec.hash;
-            verified_records += 1;
-            if keep {
-                records.push(rec.to_stored());
-            }
-        }
-        if batch.last_hash != prev {
-            return Err(JournalError::BatchHashMismatch { batch_id: batch.batch_id, last_seq: batch.last_seq });
-        }
-        if keep {
-            batches.push(RecoveredBatch { batch_id: BatchId(batch.batch_id), state_hash: batch.state_hash, chain_hash: prev, records });
-        }
-        expected_seq = batch.last_seq + 1;
-        expected_batch = batch.batch_id + 1;
-    }
-    if let Some(rrow) = record_rows.next(tx)? {
-        let seq = get_u64(&rrow, 0, "records", 0, "seq")?;
-        return Err(JournalError::RecordWithoutBatch { seq });
-    }
-    debug_assert!(batches.iter().all(|b: &RecoveredBatch| !b.records.is_empty()));
-    compare_with_head(&head, expected_seq - 1, expected_batch - 1)?;
-    if prev != head.chain_hash {
-        return Err(JournalError::HeadHashMismatch { last_seq: expected_seq - 1 });
-    }
+    let plan = verify::plan_walk(config, &head, snapshot.as_ref())?;
+    let start_batch_sql = to_sql_int("batch id", plan.start_batch)?;
+    let start_seq_sql = to_sql_int("seq", plan.start_seq)?;
+    let batches = Cursor::new(tx, &sql.select_batches_from, &[&start_batch_sql], fetch_rows, "read batches")?;
+    let records = Cursor::new(tx, &sql.select_records_from, &[&start_seq_sql], fetch_rows, "read records")?;
+    let mut rows = WalkRows { tx, batches, records, batch: None, record: None };
+    let walked = verify::walk_chain(&mut rows, &head, &plan)?;
     if let Some(s) = &snapshot {
         check_snapshot_anchor(tx, sql, s)?;
     }
     let latest_snapshot_seq = read_latest_snapshot_seq(tx, sql)?;
-    Ok(WalkOutcome { recovery: Recovery { snapshot, batches, head, verified_records }, latest_snapshot_seq })
+    let recovery = Recovery { snapshot, batches: walked.batches, head, verified_records: walked.verified_records };
+    Ok(WalkOutcome { recovery, latest_snapshot_seq })
 }
 
 /// Verifies every snapshot's checksum and returns the latest one. Any corrupt snapshot is an error, as in
@@ -1089,25 +893,7 @@ fn verified_latest_snapshot(tx: &mut Transaction<'_>, sql: &Sql) -> Result<Optio
     loop {
         let rows = tx.query_portal(&portal, 1).map_err(pg("read snapshots"))?;
         let Some(row) = rows.first() else { break };
-        let last_seq = get_u64(row, 0, "snapshots", 0, "last_seq")?;
-        let batch_id = get_u64(row, 1, "snapshots", last_seq, "batch_id")?;
-        let state_hash = StateHash(get_hash(row, 2, "snapshots", last_seq, "state_hash")?);
-        let chain_hash = ChainHash(get_hash(row, 3, "snapshots", last_seq, "chain_hash")?);
-        let checksum = get_hash(row, 4, "snapshots", last_seq, "checksum")?;
-        let state = get_blob(row, 5, "snapshots", last_seq, "state")?;
-        let expected = snapshot_checksum(Seq(last_seq), BatchId(batch_id), &state_hash, &chain_hash, state);
-        if checksum != expected {
-            return Err(JournalError::SnapshotCorrupt { last_seq });
-        }
-        if latest.is_none() {
-            latest = Some(RecoveredSnapshot {
-                last_seq: Seq(last_seq),
-                batch_id: BatchId(batch_id),
-                state_hash,
-                chain_hash,
-                state: state.to_vec(),
-            });
-        }
+        verify::verify_snapshot_row(PgRow(row), &mut latest)?;
     }
     Ok(latest)
 }
@@ -1115,108 +901,46 @@ fn verified_latest_snapshot(tx: &mut Transaction<'_>, sql: &Sql) -> Result<Optio
 /// Checks that a snapshot names an existing batch, ends at that batch's last record, and agrees with the
 /// batch's state hash and the record's chain hash.
 fn check_snapshot_anchor(tx: &mut Transaction<'_>, sql: &Sql, snap: &RecoveredSnapshot) -> Result<(), JournalError> {
-    let inconsistent = |reason| JournalError::SnapshotInconsistent { last_seq: snap.last_seq.0, batch_id: snap.batch_id.0, reason };
-    let Some(row) = tx.query_opt(sql.select_batch.as_str(), &[&to_sql_int("batch id", snap.batch_id.0)?]).map_err(pg("read batch"))? else {
-        return Err(inconsistent("it names a batch that is not in the log"));
-    };
-    let batch = batch_row(&row)?;
-    if batch.last_seq != snap.last_seq.0 {
-        return Err(inconsistent("its seq is not the last seq of its batch"));
-    }
-    if batch.state_hash != snap.state_hash {
-        return Err(inconsistent("its state hash differs from the batch's"));
-    }
-    if batch.last_hash != snap.chain_hash {
-        return Err(inconsistent("its chain hash differs from the batch's"));
-    }
+    let row = tx.query_opt(sql.select_batch.as_str(), &[&to_sql_int("batch id", snap.batch_id.0)?]).map_err(pg("read batch"))?;
+    verify::check_snapshot_against_batch(snap, row.as_ref().map(|r| batch_row(PgRow(r))).transpose()?)?;
     let record = tx.query_opt(sql.select_record_hash.as_str(), &[&to_sql_int("seq", snap.last_seq.0)?]).map_err(pg("read record"))?;
-    match record {
-        None => Err(inconsistent("its last record is not in the log")),
-        Some(row) => {
-            let hash = get_blob(&row, 0, "records", snap.last_seq.0, "hash")?;
-            if hash != &snap.chain_hash.0[..] { Err(inconsistent("its chain hash differs from its last record's")) } else { Ok(()) }
-        }
-    }
+    let hash = record.as_ref().map(|r| PgRow(r).get_blob(0, "records", snap.last_seq.0, "hash")).transpose()?;
+    verify::check_snapshot_against_record(snap, hash)
 }
 
 impl JournalStore for PgJournal {
     fn append_batch(&mut self, batch: &BatchIn<'_>) -> Result<BatchReceipt, JournalError> {
-        if self.poisoned {
-            return Err(JournalError::Poisoned);
-        }
-        self.validate_batch(batch)?;
-        let batch_id = BatchId(
-            self.head
-                .last_batch_id
-                .0
-                .checked_add(1)
-                .ok_or(JournalError::CounterOverflow { what: "batch id", value: self.head.last_batch_id.0 })?,
-        );
-        match self.write_batch(batch, batch_id) {
-            Ok(head) => {
-                let first_seq = Seq(self.head.last_seq.0 + 1);
-                debug_assert_eq!(head.last_seq.0 - first_seq.0 + 1, batch.records.len() as u64);
-                self.head = head;
-                Ok(BatchReceipt { batch_id, first_seq, last_seq: head.last_seq, chain_hash: head.chain_hash })
-            }
-            Err(err) => {
-                self.poisoned = true;
-                Err(err)
-            }
-        }
+        verify::ensure_writable(self.poisoned)?;
+        verify::validate_batch(&self.config, &self.head, batch)?;
+        let batch_id = verify::next_batch_id(&self.head)?;
+        let written = self.write_batch(batch, batch_id);
+        let head = verify::poison_on_error(&mut self.poisoned, written)?;
+        let receipt = verify::receipt(&self.head, &head, batch_id, batch.records.len());
+        self.head = head;
+        Ok(receipt)
     }
 
     fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError> {
-        if self.poisoned {
-            return Err(JournalError::Poisoned);
-        }
-        if snapshot.state.len() > self.config.max_snapshot_bytes {
-            return Err(JournalError::SnapshotTooLarge { bytes: snapshot.state.len(), limit: self.config.max_snapshot_bytes });
-        }
-        if snapshot.last_seq <= self.latest_snapshot_seq {
-            return Err(JournalError::SnapshotNotNewer { last_seq: snapshot.last_seq.0, latest_seq: self.latest_snapshot_seq.0 });
-        }
-        let not_at_boundary = |actual: String| JournalError::SnapshotNotAtBatchBoundary {
-            batch_id: snapshot.batch_id.0,
-            last_seq: snapshot.last_seq.0,
-            actual,
-        };
-        if snapshot.batch_id > self.head.last_batch_id || snapshot.batch_id.0 == 0 {
-            return Err(not_at_boundary(format!("does not exist (last committed batch is {})", self.head.last_batch_id.0)));
-        }
+        verify::ensure_writable(self.poisoned)?;
+        verify::validate_snapshot(&self.config, &self.head, self.latest_snapshot_seq, snapshot)?;
         let batch_id_sql = to_sql_int("batch id", snapshot.batch_id.0)?;
         let row = self.client.get_mut().query_opt(&self.prepared.select_batch, &[&batch_id_sql]).map_err(pg("read batch"))?;
-        let batch = match row {
-            Some(row) => batch_row(&row)?,
-            None => return Err(not_at_boundary("does not exist".into())),
-        };
-        if batch.last_seq != snapshot.last_seq.0 {
-            return Err(not_at_boundary(format!("ends at seq {}", batch.last_seq)));
-        }
-        if batch.state_hash != snapshot.state_hash {
-            return Err(JournalError::SnapshotStateHashMismatch { batch_id: snapshot.batch_id.0 });
-        }
-        match self.write_snapshot_tx(snapshot, batch.last_hash) {
-            Ok(()) => {
-                self.latest_snapshot_seq = snapshot.last_seq;
-                Ok(())
-            }
-            Err(err) => {
-                self.poisoned = true;
-                Err(err)
-            }
-        }
+        let chain_hash = verify::snapshot_anchor(snapshot, row.as_ref().map(|r| batch_row(PgRow(r))).transpose()?)?;
+        let written = self.write_snapshot_tx(snapshot, chain_hash);
+        verify::poison_on_error(&mut self.poisoned, written)?;
+        self.latest_snapshot_seq = snapshot.last_seq;
+        Ok(())
     }
 
     fn recover(&mut self) -> Result<Recovery, JournalError> {
         let result = self.recover_impl(true);
-        self.poison_if_corrupt(&result);
+        verify::poison_if_corrupt(&mut self.poisoned, &result);
         result
     }
 
     fn recover_from_genesis(&mut self) -> Result<Recovery, JournalError> {
         let result = self.recover_impl(false);
-        self.poison_if_corrupt(&result);
+        verify::poison_if_corrupt(&mut self.poisoned, &result);
         result
     }
 
@@ -1230,9 +954,7 @@ impl JournalStore for PgJournal {
             // The head says this seq was committed, so its absence is damage, not "not found".
             return Err(JournalError::RecordMissing { expected_seq: seq.0, found_seq: 0 });
         };
-        let rec = record_row(&row)?;
-        rec.verify_self()?;
-        Ok(Some(rec.to_stored()))
+        Ok(Some(verify::verified_record(PgRow(&row))?))
     }
 
     fn last_seq(&self) -> Seq {

@@ -26,6 +26,9 @@
 //! - snapshots are taken at batch boundaries and agree with the batch they name.
 //!
 //! [`failpoint`] is a tiny crash-injection facility used by this crate's crash tests and by other crates.
+//! [`verify`] holds the backend-neutral rules every backend shares: the checks on a batch or snapshot before
+//! it is written, the parsing and verification of stored rows, and the recovery chain walk over the rows a
+//! backend streams, so that every backend reaches the same verdict with the same error on the same rows.
 //!
 //! # Example: group commit and recovery
 //!
@@ -76,6 +79,7 @@ pub mod error;
 pub mod failpoint;
 pub mod sqlite;
 mod types;
+pub mod verify;
 
 pub use chain::{FORMAT_VERSION, GENESIS_HASH};
 pub use error::JournalError;

@@ -23,9 +23,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transac
 use crate::chain::{FORMAT_VERSION, GENESIS_HASH, batch_checksum, head_checksum, record_hash, snapshot_checksum};
 use crate::failpoint::{self, names};
 use crate::types::{
-    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecoveredBatch, RecoveredSnapshot, Recovery, Seq,
-    SnapshotIn, StateHash, StoredRecord,
+    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecoveredSnapshot, Recovery, Seq, SnapshotIn,
+    StoredRecord,
 };
+use crate::verify::{self, ChainRows, Columns, batch_row, head_row, to_sql_int};
 use crate::{JournalError, JournalStore};
 
 const SCHEMA: &str = "
@@ -90,104 +91,43 @@ fn sql(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> JournalError 
     }
 }
 
-fn to_sql_int(what: &'static str, value: u64) -> Result<i64, JournalError> {
-    i64::try_from(value).map_err(|_| JournalError::CounterOverflow { what, value })
-}
-
-/// Reads a non-negative integer column.
-fn get_u64(row: &Row<'_>, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<u64, JournalError> {
-    let malformed = JournalError::RowMalformed { table, key, column };
-    match row.get_ref(idx).map_err(sql("read column"))? {
-        ValueRef::Integer(v) => u64::try_from(v).map_err(|_| malformed),
-        _ => Err(malformed),
-    }
-}
-
-/// Borrows a blob column.
-fn get_blob<'r>(row: &'r Row<'_>, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<&'r [u8], JournalError> {
-    match row.get_ref(idx).map_err(sql("read column"))? {
-        ValueRef::Blob(b) => Ok(b),
-        _ => Err(JournalError::RowMalformed { table, key, column }),
-    }
-}
-
-/// Reads a 32-byte hash column.
-fn get_hash(row: &Row<'_>, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<[u8; 32], JournalError> {
-    let blob = get_blob(row, idx, table, key, column)?;
-    <[u8; 32]>::try_from(blob).map_err(|_| JournalError::RowMalformed { table, key, column })
-}
-
-/// A record row, borrowed from the statement's current row.
-struct RecordRow<'r> {
-    seq: u64,
-    batch_id: u64,
-    prev_hash: ChainHash,
-    hash: ChainHash,
-    command: &'r [u8],
-    result: &'r [u8],
-}
-
-/// Parses a row of `SELECT seq, batch_id, prev_hash, hash, command, result FROM records`.
-fn record_row<'r>(row: &'r Row<'_>) -> Result<RecordRow<'r>, JournalError> {
-    // Key 0 stands for "unknown" until the seq itself is read.
-    let seq = get_u64(row, 0, "records", 0, "seq")?;
-    Ok(RecordRow {
-        seq,
-        batch_id: get_u64(row, 1, "records", seq, "batch_id")?,
-        prev_hash: ChainHash(get_hash(row, 2, "records", seq, "prev_hash")?),
-        hash: ChainHash(get_hash(row, 3, "records", seq, "hash")?),
-        command: get_blob(row, 4, "records", seq, "command")?,
-        result: get_blob(row, 5, "records", seq, "result")?,
-    })
-}
-
-impl RecordRow<'_> {
-    /// Checks the record against its own checksum (its stored hash).
-    fn verify_self(&self) -> Result<(), JournalError> {
-        let recomputed = record_hash(Seq(self.seq), BatchId(self.batch_id), &self.prev_hash, self.command, self.result);
-        if recomputed != self.hash {
-            return Err(JournalError::RecordCorrupt { seq: self.seq, batch_id: self.batch_id });
+/// Columns of a SQLite row, borrowed for as long as the row.
+impl<'r> Columns<'r> for &'r Row<'_> {
+    fn get_u64(&self, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<u64, JournalError> {
+        let malformed = JournalError::RowMalformed { table, key, column };
+        match self.get_ref(idx).map_err(sql("read column"))? {
+            ValueRef::Integer(v) => u64::try_from(v).map_err(|_| malformed),
+            _ => Err(malformed),
         }
-        Ok(())
     }
 
-    fn to_stored(&self) -> StoredRecord {
-        StoredRecord {
-            seq: Seq(self.seq),
-            batch_id: BatchId(self.batch_id),
-            command: self.command.to_vec(),
-            result: self.result.to_vec(),
-            hash: self.hash,
+    fn get_blob(&self, idx: usize, table: &'static str, key: u64, column: &'static str) -> Result<&'r [u8], JournalError> {
+        match self.get_ref(idx).map_err(sql("read column"))? {
+            ValueRef::Blob(b) => Ok(b),
+            _ => Err(JournalError::RowMalformed { table, key, column }),
         }
     }
 }
 
-/// A parsed, checksum-verified batch row.
-struct BatchRow {
-    batch_id: u64,
-    first_seq: u64,
-    last_seq: u64,
-    state_hash: StateHash,
-    last_hash: ChainHash,
+/// The two row streams of the recovery walk, read side by side from two open statements.
+struct WalkRows<'s> {
+    batches: rusqlite::Rows<'s>,
+    records: rusqlite::Rows<'s>,
 }
 
-/// Parses and verifies a row of `SELECT batch_id, first_seq, last_seq, state_hash, last_hash, checksum
-/// FROM batches`.
-fn batch_row(row: &Row<'_>) -> Result<BatchRow, JournalError> {
-    let batch_id = get_u64(row, 0, "batches", 0, "batch_id")?;
-    let b = BatchRow {
-        batch_id,
-        first_seq: get_u64(row, 1, "batches", batch_id, "first_seq")?,
-        last_seq: get_u64(row, 2, "batches", batch_id, "last_seq")?,
-        state_hash: StateHash(get_hash(row, 3, "batches", batch_id, "state_hash")?),
-        last_hash: ChainHash(get_hash(row, 4, "batches", batch_id, "last_hash")?),
-    };
-    let checksum = get_hash(row, 5, "batches", batch_id, "checksum")?;
-    let expected = batch_checksum(BatchId(b.batch_id), Seq(b.first_seq), Seq(b.last_seq), &b.last_hash, &b.state_hash);
-    if checksum != expected {
-        return Err(JournalError::BatchCorrupt { batch_id });
+impl<'s> ChainRows for WalkRows<'s> {
+    type Row<'a>
+        = &'a Row<'s>
+    where
+        Self: 'a;
+
+    fn next_batch(&mut self) -> Result<Option<&Row<'s>>, JournalError> {
+        self.batches.next().map_err(sql("read batches"))
     }
-    Ok(b)
+
+    fn next_record(&mut self) -> Result<Option<&Row<'s>>, JournalError> {
+        self.records.next().map_err(sql("read records"))
+    }
 }
 
 /// The SQLite journal. One per process: the database file is locked exclusively while it is open.
@@ -221,7 +161,7 @@ impl SqliteJournal {
     /// version, if another connection holds it, or if the head row disagrees with the last record (a
     /// cheap check; [`JournalStore::recover`] verifies everything).
     pub fn open(path: impl AsRef<Path>, config: JournalConfig) -> Result<Self, JournalError> {
-        validate_config(&config)?;
+        verify::validate_config(&config)?;
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open_with_flags(
             &path,
@@ -317,15 +257,7 @@ impl SqliteJournal {
             self.conn.prepare_cached("SELECT last_seq, last_batch_id, last_hash, checksum FROM head").map_err(sql("read head"))?;
         let mut rows = stmt.query([]).map_err(sql("read head"))?;
         let row = rows.next().map_err(sql("read head"))?.ok_or(JournalError::HeadMissing)?;
-        let head = Head {
-            last_seq: Seq(get_u64(row, 0, "head", 0, "last_seq")?),
-            last_batch_id: BatchId(get_u64(row, 1, "head", 0, "last_batch_id")?),
-            chain_hash: ChainHash(get_hash(row, 2, "head", 0, "last_hash")?),
-        };
-        let checksum = get_hash(row, 3, "head", 0, "checksum")?;
-        if checksum != head_checksum(head.last_seq, head.last_batch_id, &head.chain_hash) {
-            return Err(JournalError::HeadCorrupt);
-        }
+        let head = head_row(row)?;
         if rows.next().map_err(sql("read head"))?.is_some() {
             // The CHECK constraint makes a second row impossible unless the table was rebuilt by hand.
             return Err(JournalError::HeadCorrupt);
@@ -352,54 +284,13 @@ impl SqliteJournal {
             None => 0,
             Some(b) => u64::try_from(b).map_err(|_| JournalError::RowMalformed { table: "batches", key: 0, column: "batch_id" })?,
         };
-        self.compare_with_head(found_seq, found_batch)?;
-        if found_hash[..] != self.head.chain_hash.0[..] {
-            return Err(JournalError::HeadHashMismatch { last_seq: found_seq });
-        }
-        Ok(())
-    }
-
-    fn compare_with_head(&self, found_last_seq: u64, found_last_batch_id: u64) -> Result<(), JournalError> {
-        let head_last_seq = self.head.last_seq.0;
-        let head_last_batch_id = self.head.last_batch_id.0;
-        if found_last_seq < head_last_seq || found_last_batch_id < head_last_batch_id {
-            return Err(JournalError::TailMissing { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
-        }
-        if found_last_seq > head_last_seq || found_last_batch_id > head_last_batch_id {
-            return Err(JournalError::RecordsBeyondHead { head_last_seq, head_last_batch_id, found_last_seq, found_last_batch_id });
-        }
-        Ok(())
+        verify::check_head_against_last(&self.head, found_seq, &found_hash, found_batch)
     }
 
     fn read_latest_snapshot_seq(&self) -> Result<Seq, JournalError> {
         let latest: Option<i64> =
             self.conn.query_row("SELECT max(last_seq) FROM snapshots", [], |r| r.get(0)).map_err(sql("read snapshots"))?;
         Ok(Seq(latest.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)))
-    }
-
-    fn validate_batch(&self, batch: &BatchIn<'_>) -> Result<(), JournalError> {
-        let records = batch.records;
-        if records.is_empty() {
-            return Err(JournalError::EmptyBatch);
-        }
-        if records.len() > self.config.max_batch_records {
-            return Err(JournalError::BatchTooLarge { records: records.len(), limit: self.config.max_batch_records });
-        }
-        let mut expected = self.head.last_seq.0;
-        for (index, r) in records.iter().enumerate() {
-            expected = expected.checked_add(1).ok_or(JournalError::CounterOverflow { what: "seq", value: expected })?;
-            if r.seq.0 != expected {
-                return Err(JournalError::SeqNotContiguous { index, expected, got: r.seq.0 });
-            }
-            if r.command.len() > self.config.max_command_bytes {
-                return Err(JournalError::CommandTooLarge { seq: r.seq.0, bytes: r.command.len(), limit: self.config.max_command_bytes });
-            }
-            if r.result.len() > self.config.max_result_bytes {
-                return Err(JournalError::ResultTooLarge { seq: r.seq.0, bytes: r.result.len(), limit: self.config.max_result_bytes });
-            }
-        }
-        to_sql_int("seq", expected)?;
-        Ok(())
     }
 
     /// Writes one validated batch in one transaction. Returns the new head.
@@ -483,15 +374,6 @@ impl SqliteJournal {
         tx.commit().map_err(sql("commit snapshot"))
     }
 
-    /// Extending a journal known to be damaged would bury the damage under new, valid-looking batches.
-    fn poison_if_corrupt(&mut self, result: &Result<Recovery, JournalError>) {
-        if let Err(err) = result
-            && err.is_corruption()
-        {
-            self.poisoned = true;
-        }
-    }
-
     /// Runs SQLite's structural check of every b-tree page.
     fn storage_check(&self) -> Result<(), JournalError> {
         let mut stmt = self.conn.prepare("PRAGMA quick_check").map_err(sql("quick_check"))?;
@@ -539,25 +421,7 @@ impl SqliteJournal {
         let mut rows = stmt.query([]).map_err(sql("read snapshots"))?;
         let mut latest = None;
         while let Some(row) = rows.next().map_err(sql("read snapshots"))? {
-            let last_seq = get_u64(row, 0, "snapshots", 0, "last_seq")?;
-            let batch_id = get_u64(row, 1, "snapshots", last_seq, "batch_id")?;
-            let state_hash = StateHash(get_hash(row, 2, "snapshots", last_seq, "state_hash")?);
-            let chain_hash = ChainHash(get_hash(row, 3, "snapshots", last_seq, "chain_hash")?);
-            let checksum = get_hash(row, 4, "snapshots", last_seq, "checksum")?;
-            let state = get_blob(row, 5, "snapshots", last_seq, "state")?;
-            let expected = snapshot_checksum(Seq(last_seq), BatchId(batch_id), &state_hash, &chain_hash, state);
-            if checksum != expected {
-                return Err(JournalError::SnapshotCorrupt { last_seq });
-            }
-            if latest.is_none() {
-                latest = Some(RecoveredSnapshot {
-                    last_seq: Seq(last_seq),
-                    batch_id: BatchId(batch_id),
-                    state_hash,
-                    chain_hash,
-                    state: state.to_vec(),
-                });
-            }
+            verify::verify_snapshot_row(row, &mut latest)?;
         }
         Ok(latest)
     }
@@ -565,7 +429,6 @@ impl SqliteJournal {
     /// Checks that a snapshot names an existing batch, ends at that batch's last record, and agrees with
     /// the batch's state hash and the record's chain hash.
     fn check_snapshot_anchor(&self, snap: &RecoveredSnapshot) -> Result<(), JournalError> {
-        let inconsistent = |reason| JournalError::SnapshotInconsistent { last_seq: snap.last_seq.0, batch_id: snap.batch_id.0, reason };
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -574,29 +437,14 @@ impl SqliteJournal {
             )
             .map_err(sql("read batch"))?;
         let mut rows = stmt.query([to_sql_int("batch id", snap.batch_id.0)?]).map_err(sql("read batch"))?;
-        let Some(row) = rows.next().map_err(sql("read batch"))? else {
-            return Err(inconsistent("it names a batch that is not in the log"));
-        };
-        let batch = batch_row(row)?;
-        if batch.last_seq != snap.last_seq.0 {
-            return Err(inconsistent("its seq is not the last seq of its batch"));
-        }
-        if batch.state_hash != snap.state_hash {
-            return Err(inconsistent("its state hash differs from the batch's"));
-        }
-        if batch.last_hash != snap.chain_hash {
-            return Err(inconsistent("its chain hash differs from the batch's"));
-        }
+        let batch = rows.next().map_err(sql("read batch"))?.map(batch_row).transpose()?;
+        verify::check_snapshot_against_batch(snap, batch)?;
         let record_hash: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT hash FROM records WHERE seq = ?1", [to_sql_int("seq", snap.last_seq.0)?], |r| r.get(0))
             .optional()
             .map_err(sql("read record"))?;
-        match record_hash {
-            None => Err(inconsistent("its last record is not in the log")),
-            Some(h) if h[..] != snap.chain_hash.0[..] => Err(inconsistent("its chain hash differs from its last record's")),
-            Some(_) => Ok(()),
-        }
+        verify::check_snapshot_against_record(snap, record_hash.as_deref())
     }
 
     fn recover_impl(&mut self, use_snapshots: bool) -> Result<Recovery, JournalError> {
@@ -607,17 +455,7 @@ impl SqliteJournal {
         self.head = head;
         self.check_no_rows_below_one()?;
         let snapshot = if use_snapshots { self.verified_latest_snapshot()? } else { None };
-        let snap_seq = snapshot.as_ref().map_or(0, |s| s.last_seq.0);
-        let snap_batch = snapshot.as_ref().map_or(0, |s| s.batch_id.0);
-        let tail_records = head.last_seq.0.saturating_sub(snap_seq);
-        if tail_records > self.config.max_recovery_tail_records {
-            return Err(JournalError::RecoveryTailTooLong { records: tail_records, limit: self.config.max_recovery_tail_records });
-        }
-        // Where the chain walk starts: seq 1, or right after the snapshot when only the tail is verified.
-        let (start_seq, start_batch, start_prev) = match &snapshot {
-            Some(s) if !self.config.verify_full_chain => (s.last_seq.0 + 1, s.batch_id.0 + 1, s.chain_hash),
-            _ => (1, 1, GENESIS_HASH),
-        };
+        let plan = verify::plan_walk(&self.config, &head, snapshot.as_ref())?;
 
         let mut batch_stmt = self
             .conn
@@ -633,90 +471,16 @@ impl SqliteJournal {
                  WHERE seq >= ?1 ORDER BY seq",
             )
             .map_err(sql("read records"))?;
-        let mut batch_rows = batch_stmt.query([to_sql_int("batch id", start_batch)?]).map_err(sql("read batches"))?;
-        let mut record_rows = record_stmt.query([to_sql_int("seq", start_seq)?]).map_err(sql("read records"))?;
+        let batches = batch_stmt.query([to_sql_int("batch id", plan.start_batch)?]).map_err(sql("read batches"))?;
+        let records = record_stmt.query([to_sql_int("seq", plan.start_seq)?]).map_err(sql("read records"))?;
+        let walked = verify::walk_chain(&mut WalkRows { batches, records }, &head, &plan)?;
 
-        let mut expected_seq = start_seq;
-        let mut expected_batch = start_batch;
-        let mut prev = start_prev;
-        let mut verified_records = 0u64;
-        let mut batches = Vec::new();
-        while let Some(row) = batch_rows.next().map_err(sql("read batches"))? {
-            let batch = batch_row(row)?;
-            if batch.batch_id != expected_batch {
-                return Err(JournalError::BatchMissing { expected_batch_id: expected_batch, found_batch_id: batch.batch_id });
-            }
-            if batch.first_seq != expected_seq || batch.last_seq < batch.first_seq {
-                return Err(JournalError::BatchRangeMismatch {
-                    batch_id: batch.batch_id,
-                    first_seq: batch.first_seq,
-                    last_seq: batch.last_seq,
-                    expected_first_seq: expected_seq,
-                });
-            }
-            let keep = batch.batch_id > snap_batch;
-            let mut records = Vec::new();
-            for seq in batch.first_seq..=batch.last_seq {
-                let Some(rrow) = record_rows.next().map_err(sql("read records"))? else {
-                    // The records stop inside a batch that the batches table says was committed.
-                    return Err(JournalError::TailMissing {
-                        head_last_seq: head.last_seq.0,
-                        head_last_batch_id: head.last_batch_id.0,
-                        found_last_seq: seq - 1,
-                        found_last_batch_id: batch.batch_id - 1,
-                    });
-                };
-                let rec = record_row(rrow)?;
-                if rec.seq != seq {
-                    return Err(JournalError::RecordMissing { expected_seq: seq, found_seq: rec.seq });
-                }
-                rec.verify_self()?;
-                if rec.prev_hash != prev {
-                    return Err(JournalError::ChainBroken { seq, prev_seq: seq - 1 });
-                }
-                if rec.batch_id != batch.batch_id {
-                    return Err(JournalError::RecordInWrongBatch { seq, batch_id: batch.batch_id, found_batch_id: rec.batch_id });
-                }
-                prev = rec.hash;
-                verified_records += 1;
-                if keep {
-                    records.push(rec.to_stored());
-                }
-            }
-            if batch.last_hash != prev {
-                return Err(JournalError::BatchHashMismatch { batch_id: batch.batch_id, last_seq: batch.last_seq });
-            }
-            if keep {
-                batches.push(RecoveredBatch { batch_id: BatchId(batch.batch_id), state_hash: batch.state_hash, chain_hash: prev, records });
-            }
-            expected_seq = batch.last_seq + 1;
-            expected_batch = batch.batch_id + 1;
-        }
-        if let Some(rrow) = record_rows.next().map_err(sql("read records"))? {
-            let seq = get_u64(rrow, 0, "records", 0, "seq")?;
-            return Err(JournalError::RecordWithoutBatch { seq });
-        }
-        debug_assert!(batches.iter().all(|b: &RecoveredBatch| !b.records.is_empty()));
-        self.compare_with_head(expected_seq - 1, expected_batch - 1)?;
-        if prev != head.chain_hash {
-            return Err(JournalError::HeadHashMismatch { last_seq: expected_seq - 1 });
-        }
         if let Some(s) = &snapshot {
             self.check_snapshot_anchor(s)?;
         }
         self.latest_snapshot_seq = self.read_latest_snapshot_seq()?;
-        Ok(Recovery { snapshot, batches, head, verified_records })
+        Ok(Recovery { snapshot, batches: walked.batches, head, verified_records: walked.verified_records })
     }
-}
-
-fn validate_config(config: &JournalConfig) -> Result<(), JournalError> {
-    if config.keep_snapshots == 0 {
-        return Err(JournalError::ConfigInvalid { reason: "keep_snapshots must be at least 1" });
-    }
-    if config.max_batch_records == 0 {
-        return Err(JournalError::ConfigInvalid { reason: "max_batch_records must be at least 1" });
-    }
-    Ok(())
 }
 
 /// Sets the durability pragmas and reads them back; opening fails unless SQLite confirms each one.
@@ -747,49 +511,19 @@ fn enforce_pragmas(conn: &Connection) -> Result<(), JournalError> {
 
 impl JournalStore for SqliteJournal {
     fn append_batch(&mut self, batch: &BatchIn<'_>) -> Result<BatchReceipt, JournalError> {
-        if self.poisoned {
-            return Err(JournalError::Poisoned);
-        }
-        self.validate_batch(batch)?;
-        let batch_id = BatchId(
-            self.head
-                .last_batch_id
-                .0
-                .checked_add(1)
-                .ok_or(JournalError::CounterOverflow { what: "batch id", value: self.head.last_batch_id.0 })?,
-        );
-        match self.write_batch(batch, batch_id) {
-            Ok(head) => {
-                let first_seq = Seq(self.head.last_seq.0 + 1);
-                debug_assert_eq!(head.last_seq.0 - first_seq.0 + 1, batch.records.len() as u64);
-                self.head = head;
-                Ok(BatchReceipt { batch_id, first_seq, last_seq: head.last_seq, chain_hash: head.chain_hash })
-            }
-            Err(err) => {
-                self.poisoned = true;
-                Err(err)
-            }
-        }
+        verify::ensure_writable(self.poisoned)?;
+        verify::validate_batch(&self.config, &self.head, batch)?;
+        let batch_id = verify::next_batch_id(&self.head)?;
+        let written = self.write_batch(batch, batch_id);
+        let head = verify::poison_on_error(&mut self.poisoned, written)?;
+        let receipt = verify::receipt(&self.head, &head, batch_id, batch.records.len());
+        self.head = head;
+        Ok(receipt)
     }
 
     fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError> {
-        if self.poisoned {
-            return Err(JournalError::Poisoned);
-        }
-        if snapshot.state.len() > self.config.max_snapshot_bytes {
-            return Err(JournalError::SnapshotTooLarge { bytes: snapshot.state.len(), limit: self.config.max_snapshot_bytes });
-        }
-        if snapshot.last_seq <= self.latest_snapshot_seq {
-            return Err(JournalError::SnapshotNotNewer { last_seq: snapshot.last_seq.0, latest_seq: self.latest_snapshot_seq.0 });
-        }
-        let not_at_boundary = |actual: String| JournalError::SnapshotNotAtBatchBoundary {
-            batch_id: snapshot.batch_id.0,
-            last_seq: snapshot.last_seq.0,
-            actual,
-        };
-        if snapshot.batch_id > self.head.last_batch_id || snapshot.batch_id.0 == 0 {
-            return Err(not_at_boundary(format!("does not exist (last committed batch is {})", self.head.last_batch_id.0)));
-        }
+        verify::ensure_writable(self.poisoned)?;
+        verify::validate_snapshot(&self.config, &self.head, self.latest_snapshot_seq, snapshot)?;
         let batch = {
             let mut stmt = self
                 .conn
@@ -799,38 +533,24 @@ impl JournalStore for SqliteJournal {
                 )
                 .map_err(sql("read batch"))?;
             let mut rows = stmt.query([to_sql_int("batch id", snapshot.batch_id.0)?]).map_err(sql("read batch"))?;
-            match rows.next().map_err(sql("read batch"))? {
-                Some(row) => batch_row(row)?,
-                None => return Err(not_at_boundary("does not exist".into())),
-            }
+            rows.next().map_err(sql("read batch"))?.map(batch_row).transpose()?
         };
-        if batch.last_seq != snapshot.last_seq.0 {
-            return Err(not_at_boundary(format!("ends at seq {}", batch.last_seq)));
-        }
-        if batch.state_hash != snapshot.state_hash {
-            return Err(JournalError::SnapshotStateHashMismatch { batch_id: snapshot.batch_id.0 });
-        }
-        match self.write_snapshot_tx(snapshot, batch.last_hash) {
-            Ok(()) => {
-                self.latest_snapshot_seq = snapshot.last_seq;
-                Ok(())
-            }
-            Err(err) => {
-                self.poisoned = true;
-                Err(err)
-            }
-        }
+        let chain_hash = verify::snapshot_anchor(snapshot, batch)?;
+        let written = self.write_snapshot_tx(snapshot, chain_hash);
+        verify::poison_on_error(&mut self.poisoned, written)?;
+        self.latest_snapshot_seq = snapshot.last_seq;
+        Ok(())
     }
 
     fn recover(&mut self) -> Result<Recovery, JournalError> {
         let result = self.recover_impl(true);
-        self.poison_if_corrupt(&result);
+        verify::poison_if_corrupt(&mut self.poisoned, &result);
         result
     }
 
     fn recover_from_genesis(&mut self) -> Result<Recovery, JournalError> {
         let result = self.recover_impl(false);
-        self.poison_if_corrupt(&result);
+        verify::poison_if_corrupt(&mut self.poisoned, &result);
         result
     }
 
@@ -847,9 +567,7 @@ impl JournalStore for SqliteJournal {
             // The head says this seq was committed, so its absence is damage, not "not found".
             return Err(JournalError::RecordMissing { expected_seq: seq.0, found_seq: 0 });
         };
-        let rec = record_row(row)?;
-        rec.verify_self()?;
-        Ok(Some(rec.to_stored()))
+        Ok(Some(verify::verified_record(row)?))
     }
 
     fn last_seq(&self) -> Seq {
@@ -877,7 +595,7 @@ impl JournalStore for SqliteJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::RecordIn;
+    use crate::types::{RecordIn, StateHash};
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("clearhouse-journal-unit-{name}-{}", std::process::id()));
