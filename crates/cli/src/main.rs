@@ -14,7 +14,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use engine::{Envelope, Outcome};
-use journal::{JournalConfig, SqliteJournal};
+use journal::{JournalConfig, JournalStore, SqliteJournal};
 use model::Config;
 use node::{Ack, Node};
 use std::io::{BufRead, Write};
@@ -33,6 +33,13 @@ struct Cli {
     /// Journal file (SQLite, WAL).
     #[arg(long, global = true, default_value = DEFAULT_JOURNAL)]
     journal: PathBuf,
+    /// Journal on PostgreSQL instead of the SQLite file: a libpq connection string or
+    /// postgresql:// URL (for larger deployments).
+    #[arg(long, global = true)]
+    postgres: Option<String>,
+    /// PostgreSQL schema holding the journal (one schema per journal).
+    #[arg(long, global = true, default_value = "clearhouse")]
+    pg_schema: String,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -98,13 +105,33 @@ fn main() {
     }
 }
 
+/// Where the journal lives: the embedded SQLite file or a PostgreSQL schema.
+enum JournalLocation {
+    Sqlite(PathBuf),
+    Postgres { conninfo: String, schema: String },
+}
+
+impl std::fmt::Display for JournalLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            // The connection string may hold a password: never print it.
+            JournalLocation::Postgres { schema, .. } => write!(f, "postgresql schema {schema}"),
+        }
+    }
+}
+
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     let config = load_config(cli.config.as_deref())?;
+    let journal = match cli.postgres {
+        Some(conninfo) => JournalLocation::Postgres { conninfo, schema: cli.pg_schema },
+        None => JournalLocation::Sqlite(cli.journal),
+    };
     match cli.command.unwrap_or(Cmd::Run { file: None, batch: 1000, verbose: false }) {
-        Cmd::Run { file, batch, verbose } => run(config, &cli.journal, file.as_deref(), batch, verbose),
-        Cmd::Serve => serve(config, &cli.journal),
-        Cmd::Verify => verify(config, &cli.journal),
+        Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose),
+        Cmd::Serve => serve(config, &journal),
+        Cmd::Verify => verify(config, &journal),
         Cmd::Margin { portfolio, json, risk_params, as_of } => margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref()),
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
@@ -177,17 +204,24 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-fn open_node(config: Config, journal_path: &Path) -> Result<(Node, node::RecoveryReport)> {
-    let journal = SqliteJournal::open(journal_path, JournalConfig::default())
-        .with_context(|| format!("opening journal {}", journal_path.display()))?;
-    Node::open(config, Box::new(journal)).with_context(|| format!("recovering journal {}", journal_path.display()))
+fn open_node(config: Config, location: &JournalLocation) -> Result<(Node, node::RecoveryReport)> {
+    let journal: Box<dyn JournalStore> = match location {
+        JournalLocation::Sqlite(path) => {
+            Box::new(SqliteJournal::open(path, JournalConfig::default()).with_context(|| format!("opening journal {location}"))?)
+        }
+        JournalLocation::Postgres { conninfo, schema } => Box::new(
+            journal_pg::PgJournal::open(&journal_pg::PgConfig::new(conninfo.clone(), schema.clone()), JournalConfig::default())
+                .with_context(|| format!("opening journal {location}"))?,
+        ),
+    };
+    Node::open(config, journal).with_context(|| format!("recovering journal {location}"))
 }
 
 fn parse_line(line: &str, number: usize) -> Result<Envelope> {
     serde_json::from_str(line).with_context(|| format!("line {number}: malformed command"))
 }
 
-fn run(config: Config, journal_path: &Path, file: Option<&Path>, batch: usize, verbose: bool) -> Result<()> {
+fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batch: usize, verbose: bool) -> Result<()> {
     let text = match file {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => DEMO_COMMANDS.to_string(),
@@ -201,11 +235,7 @@ fn run(config: Config, journal_path: &Path, file: Option<&Path>, batch: usize, v
     let (mut node, report) = open_node(config, journal_path)?;
     println!(
         "journal {}: recovered {} records (snapshot at seq {}, {} replayed, chain verified over {} records)",
-        journal_path.display(),
-        report.last_seq,
-        report.snapshot_seq,
-        report.records_replayed,
-        report.records_verified
+        journal_path, report.last_seq, report.snapshot_seq, report.records_replayed, report.records_verified
     );
     let (mut applied, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
     for chunk in envelopes.chunks(batch) {
@@ -240,25 +270,23 @@ fn print_state(node: &mut Node) -> Result<()> {
     Ok(())
 }
 
-fn verify(config: Config, journal_path: &Path) -> Result<()> {
-    if !journal_path.exists() {
-        bail!("no journal at {}", journal_path.display());
+fn verify(config: Config, journal_path: &JournalLocation) -> Result<()> {
+    if let JournalLocation::Sqlite(path) = journal_path
+        && !path.exists()
+    {
+        bail!("no journal at {}", path.display());
     }
     let (mut node, report) = open_node(config, journal_path)?;
     println!(
         "journal {} verified: {} records in the hash chain, snapshot at seq {}, {} batches ({} records) replayed with identical results and state hashes",
-        journal_path.display(),
-        report.records_verified,
-        report.snapshot_seq,
-        report.batches_replayed,
-        report.records_replayed
+        journal_path, report.records_verified, report.snapshot_seq, report.batches_replayed, report.records_replayed
     );
     print_state(&mut node)
 }
 
 /// Reads lines on a thread; the main loop takes whatever has arrived (up to the batch limit)
 /// as one batch, so many concurrent commands share one fsync (group commit).
-fn serve(config: Config, journal_path: &Path) -> Result<()> {
+fn serve(config: Config, journal_path: &JournalLocation) -> Result<()> {
     let max = config.limits.batch_commands_max as usize;
     let (mut node, report) = open_node(config, journal_path)?;
     eprintln!("clearhouse serve: recovered to seq {} ({} records replayed)", report.last_seq, report.records_replayed);
