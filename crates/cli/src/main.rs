@@ -40,6 +40,11 @@ struct Cli {
     /// PostgreSQL schema holding the journal (one schema per journal).
     #[arg(long, global = true, default_value = "clearhouse")]
     pg_schema: String,
+    /// Journal the differences between the configuration file and the journal's configuration
+    /// (new assets, custodians, custodian assets, principals, limits, settings) as operator
+    /// commands. Without it a difference is refused, naming the key.
+    #[arg(long, global = true)]
+    migrate: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -128,9 +133,10 @@ fn real_main() -> Result<()> {
         Some(conninfo) => JournalLocation::Postgres { conninfo, schema: cli.pg_schema },
         None => JournalLocation::Sqlite(cli.journal),
     };
+    let migrate = cli.migrate;
     match cli.command.unwrap_or(Cmd::Run { file: None, batch: 1000, verbose: false }) {
-        Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose),
-        Cmd::Serve => serve(config, &journal),
+        Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose, migrate),
+        Cmd::Serve => serve(config, &journal, migrate),
         Cmd::Verify => verify(config, &journal),
         Cmd::Margin { portfolio, json, risk_params, as_of } => margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref()),
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
@@ -204,7 +210,9 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-fn open_node(config: Config, location: &JournalLocation) -> Result<(Node, node::RecoveryReport)> {
+/// Opens and recovers the node; with `install`, also journals the genesis configuration (empty
+/// journal) or the migration to the file's configuration (`--migrate`).
+fn open_node(config: &Config, location: &JournalLocation, install: Option<bool>) -> Result<(Node, node::RecoveryReport)> {
     let journal: Box<dyn JournalStore> = match location {
         JournalLocation::Sqlite(path) => {
             Box::new(SqliteJournal::open(path, JournalConfig::default()).with_context(|| format!("opening journal {location}"))?)
@@ -214,14 +222,27 @@ fn open_node(config: Config, location: &JournalLocation) -> Result<(Node, node::
                 .with_context(|| format!("opening journal {location}"))?,
         ),
     };
-    Node::open(config, journal).with_context(|| format!("recovering journal {location}"))
+    let (mut node, report) =
+        Node::open(node::NodeOptions::from_config(config), journal).with_context(|| format!("recovering journal {location}"))?;
+    if let Some(migrate) = install {
+        match node.install(config, migrate).with_context(|| format!("configuration of journal {location}"))? {
+            node::Installed::Genesis => eprintln!("journal {location}: genesis configuration journalled"),
+            node::Installed::Unchanged => {}
+            node::Installed::Migrated(changes) => {
+                for change in changes {
+                    eprintln!("journal {location}: migrated {}", serde_json::to_string(&change)?);
+                }
+            }
+        }
+    }
+    Ok((node, report))
 }
 
 fn parse_line(line: &str, number: usize) -> Result<Envelope> {
     serde_json::from_str(line).with_context(|| format!("line {number}: malformed command"))
 }
 
-fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batch: usize, verbose: bool) -> Result<()> {
+fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batch: usize, verbose: bool, migrate: bool) -> Result<()> {
     let text = match file {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => DEMO_COMMANDS.to_string(),
@@ -232,26 +253,27 @@ fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batc
     }
     let envelopes: Vec<Envelope> =
         text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| parse_line(l, i + 1)).collect::<Result<_>>()?;
-    let (mut node, report) = open_node(config, journal_path)?;
+    let (mut node, report) = open_node(&config, journal_path, Some(migrate))?;
     println!(
         "journal {}: recovered {} records (snapshot at seq {}, {} replayed, chain verified over {} records)",
         journal_path, report.last_seq, report.snapshot_seq, report.records_replayed, report.records_verified
     );
-    let (mut applied, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
+    let (mut applied, mut rejected, mut refused, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
     for chunk in envelopes.chunks(batch) {
         for ack in node.submit_batch(chunk)? {
             match (&ack.outcome, ack.duplicate) {
                 (_, true) => duplicates += 1,
                 (Outcome::Applied { .. }, false) => applied += 1,
+                (Outcome::Refused { .. }, false) => refused += 1,
                 _ => rejected += 1,
             }
-            if verbose || matches!(ack.outcome, Outcome::Rejected { .. }) && !ack.duplicate {
+            if verbose || matches!(ack.outcome, Outcome::Rejected { .. } | Outcome::Refused { .. }) && !ack.duplicate {
                 println!("  {}#{} -> {}", ack.client, ack.id, serde_json::to_string(&ack.outcome)?);
             }
         }
     }
     println!(
-        "{} commands: {applied} applied, {rejected} rejected, {duplicates} already journalled (answered with their first result)",
+        "{} commands: {applied} applied, {rejected} rejected, {refused} refused (not journalled), {duplicates} already journalled (answered with their first result)",
         envelopes.len()
     );
     print_state(&mut node)
@@ -259,9 +281,9 @@ fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batc
 
 fn print_state(node: &mut Node) -> Result<()> {
     let engine = node.engine();
-    println!("\n{:<24} {:<20} {:>32} {:>24}", "account", "asset", "posted", "reserved");
+    println!("\n{:<24} {:<20} {:>32} {:>24} {:>24}", "account", "asset", "posted", "reserved", "pending out");
     for row in engine.balances() {
-        println!("{:<24} {:<20} {:>32} {:>24}", row.account, row.asset, row.posted, row.reserved);
+        println!("{:<24} {:<20} {:>32} {:>24} {:>24}", row.account, row.asset, row.posted, row.reserved, row.incoming);
     }
     engine.check_invariants().map_err(|e| anyhow::anyhow!("invariant broken: {e}"))?;
     println!("\nconservation: every asset's balances sum to zero");
@@ -276,7 +298,7 @@ fn verify(config: Config, journal_path: &JournalLocation) -> Result<()> {
     {
         bail!("no journal at {}", path.display());
     }
-    let (mut node, report) = open_node(config, journal_path)?;
+    let (mut node, report) = open_node(&config, journal_path, None)?;
     println!(
         "journal {} verified: {} records in the hash chain, snapshot at seq {}, {} batches ({} records) replayed with identical results and state hashes",
         journal_path, report.records_verified, report.snapshot_seq, report.batches_replayed, report.records_replayed
@@ -286,9 +308,9 @@ fn verify(config: Config, journal_path: &JournalLocation) -> Result<()> {
 
 /// Reads lines on a thread; the main loop takes whatever has arrived (up to the batch limit)
 /// as one batch, so many concurrent commands share one fsync (group commit).
-fn serve(config: Config, journal_path: &JournalLocation) -> Result<()> {
-    let max = config.limits.batch_commands_max as usize;
-    let (mut node, report) = open_node(config, journal_path)?;
+fn serve(config: Config, journal_path: &JournalLocation, migrate: bool) -> Result<()> {
+    let (mut node, report) = open_node(&config, journal_path, Some(migrate))?;
+    let max = node.engine().config().limits.batch_commands_max as usize;
     eprintln!("clearhouse serve: recovered to seq {} ({} records replayed)", report.last_seq, report.records_replayed);
     let (sender, receiver) = mpsc::sync_channel::<String>(max * 4);
     std::thread::spawn(move || {

@@ -42,12 +42,16 @@ impl Rng {
     }
 }
 
+/// Commands of the operator (registrations, deposits, cancellations, time, prices) and of 12
+/// owners (transfers, withdrawals), every id unique across principals.
 fn workload(rng: &mut Rng, count: usize) -> Vec<Envelope> {
     let traders = 12;
-    let mut commands = Vec::new();
+    let mut commands: Vec<(String, Command)> = Vec::new();
+    let operator = |c| ("operator".to_string(), c);
     for t in 0..traders {
+        commands.push(operator(Command::RegisterPrincipal { name: format!("t{t}"), role: model::Role::Owner }));
         for sub in ["main", "hedge"] {
-            commands.push(Command::CreateAccount { owner: format!("t{t}"), sub: sub.into() });
+            commands.push(operator(Command::CreateAccount { owner: format!("t{t}"), sub: sub.into() }));
         }
     }
     let mut now_ms = 0u64;
@@ -58,45 +62,59 @@ fn workload(rng: &mut Rng, count: usize) -> Vec<Envelope> {
         let (asset, custodian) = assets[rng.below(3) as usize];
         let amount = format!("{}.{}", rng.below(1000), rng.below(100));
         let k = commands.len();
+        let owner = format!("t{t}");
         let command = match rng.below(10) {
-            0..=2 => Command::Deposit {
+            0..=2 => operator(Command::Deposit {
                 account: format!("t{t}/main"),
                 asset: asset.into(),
                 amount,
                 custodian: custodian.into(),
                 external_ref: format!("0xdep{k}"),
-            },
+            }),
             3..=5 => {
                 let (from, to) = if rng.below(2) == 0 { ("main", "hedge") } else { ("hedge", "main") };
-                Command::Transfer { from: format!("t{t}/{from}"), to: format!("t{t}/{to}"), asset: asset.into(), amount }
+                let transfer = Command::Transfer { from: format!("t{t}/{from}"), to: format!("t{t}/{to}"), asset: asset.into(), amount };
+                (owner, transfer)
             }
             6 => {
                 withdrawals += 1;
-                Command::RequestWithdrawal {
+                let request = Command::RequestWithdrawal {
                     account: format!("t{t}/main"),
                     asset: asset.into(),
                     amount,
                     custodian: custodian.into(),
+                    destination: format!("0xdest{t}"),
                     withdrawal_id: format!("w{withdrawals}"),
-                }
+                };
+                (owner, request)
             }
-            7 => Command::CancelWithdrawal { withdrawal_id: format!("w{}", 1 + rng.below(withdrawals.max(1))) },
+            7 => operator(match rng.below(2) {
+                0 => Command::CancelWithdrawal { withdrawal_id: format!("w{}", 1 + rng.below(withdrawals.max(1))) },
+                _ => Command::ConfirmWithdrawal {
+                    withdrawal_id: format!("w{}", 1 + rng.below(withdrawals.max(1))),
+                    chain_ref: format!("0xtx{k}"),
+                },
+            }),
             8 => {
                 now_ms += rng.below(40_000);
-                Command::AdvanceTime { now_ms }
+                operator(Command::AdvanceTime { now_ms })
             }
-            _ => Command::SetPrice { symbol: "ETH".into(), price_usd: format!("{}.{}", 1000 + rng.below(3000), rng.below(100)) },
+            _ => operator(Command::SetPrice { symbol: "ETH".into(), price_usd: format!("{}.{}", 1000 + rng.below(3000), rng.below(100)) }),
         };
         commands.push(command);
     }
-    commands.into_iter().enumerate().map(|(i, command)| Envelope { client: "crash".into(), id: i as u64 + 1, command }).collect()
+    commands.into_iter().enumerate().map(|(i, (client, command))| Envelope { client, id: i as u64 + 1, command }).collect()
 }
 
 fn test_config(dir: &Path) -> std::path::PathBuf {
     let text = model::DEFAULT_CONFIG_TOML
         .replace("snapshot_interval_batches = 1000", "snapshot_interval_batches = 3")
-        .replace("withdrawal_latency_ms = 600000", "withdrawal_latency_ms = 50000")
-        .replace("batch_commands_max = 10000", "batch_commands_max = 64");
+        .replace("withdrawal_confirm_timeout_ms = 3600000", "withdrawal_confirm_timeout_ms = 50000")
+        .replace("batch_commands_max = 10000", "batch_commands_max = 64")
+        // Every command a batch holds may be journalled and unacknowledged at a crash: a
+        // principal's window must hold them all, so that their retries find their results.
+        .replace("client_ids_window = 16", "client_ids_window = 128")
+        .replace("principals_max = 100000", "principals_max = 1000");
     model::Config::from_toml(&text).expect("test config is valid");
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();
@@ -155,6 +173,7 @@ fn record_acks(acked: &mut HashMap<u64, Outcome>, early: Vec<Ack>, acks: &mpsc::
     let mut n = 0;
     for ack in early.into_iter().chain(std::iter::from_fn(|| acks.try_recv().ok())) {
         n += 1;
+        assert!(!matches!(ack.outcome, Outcome::Refused { .. }), "the workload is authorized and well formed: {ack:?}");
         assert!(
             !matches!(ack.outcome, Outcome::Duplicate { .. }),
             "a retry is answered with the first outcome, not a bare duplicate marker"
@@ -181,17 +200,21 @@ fn check_journal(config: &Path, journal_path: &Path, acked: &HashMap<u64, Outcom
     for batch in &recovery.batches {
         for record in &batch.records {
             let envelope: Envelope = serde_json::from_slice(&record.command).unwrap();
+            if envelope.client == engine::SYSTEM_PRINCIPAL {
+                continue; // the genesis configuration
+            }
             let previous = seen.insert(envelope.id, (record.seq.0, record.result.clone()));
             assert!(previous.is_none(), "command {} journalled twice", envelope.id);
         }
     }
     for (id, outcome) in acked {
         let (seq, result) = seen.get(id).unwrap_or_else(|| panic!("acknowledged command {id} is missing from the journal"));
-        assert_eq!(*seq, outcome.seq());
+        assert_eq!(Some(*seq), outcome.seq());
         assert_eq!(result, &serde_json::to_vec(outcome).unwrap(), "command {id}: journalled result differs from the ack");
     }
     let text = std::fs::read_to_string(config).unwrap();
-    let (node, _) = node::Node::open(model::Config::from_toml(&text).unwrap(), Box::new(journal)).expect("node recovers");
+    let options = node::NodeOptions::from_config(&model::Config::from_toml(&text).unwrap());
+    let (node, _) = node::Node::open(options, Box::new(journal)).expect("node recovers");
     node.engine().check_invariants().expect("conservation and non-negativity hold");
 }
 
@@ -291,6 +314,7 @@ fn killed_at_200_points_loses_no_acknowledged_command() {
     let hash_line = stdout.lines().find(|l| l.starts_with("state hash ")).expect("verify prints the state hash");
     let text = std::fs::read_to_string(&config).unwrap();
     let journal_store = SqliteJournal::open(&journal, JournalConfig::default()).unwrap();
-    let (mut node, _) = node::Node::open(model::Config::from_toml(&text).unwrap(), Box::new(journal_store)).unwrap();
+    let options = node::NodeOptions::from_config(&model::Config::from_toml(&text).unwrap());
+    let (mut node, _) = node::Node::open(options, Box::new(journal_store)).unwrap();
     assert_eq!(hash_line, format!("state hash {}", node::hex(&node.state_hash())));
 }

@@ -46,8 +46,10 @@ fn command() -> impl Strategy<Value = Command> {
             asset,
             amount,
             custodian: "arbitrum".into(),
+            destination: "0xd".into(),
             withdrawal_id: format!("w{w}")
         }),
+        (0u8..4, 0u8..4).prop_map(|(w, c)| Command::ConfirmWithdrawal { withdrawal_id: format!("w{w}"), chain_ref: format!("0xc{c}") }),
         (0u64..3_000_000).prop_map(|now_ms| Command::AdvanceTime { now_ms }),
     ]
 }
@@ -55,8 +57,15 @@ fn command() -> impl Strategy<Value = Command> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
     #[test]
-    fn fresh_process_replay_gives_the_in_memory_state_hash(commands in proptest::collection::vec((0u64..80, command()), 1..120), batch in 1usize..40) {
-        let envelopes: Vec<Envelope> = commands.into_iter().map(|(id, command)| Envelope { client: "p".into(), id, command }).collect();
+    fn fresh_process_replay_gives_the_in_memory_state_hash(commands in proptest::collection::vec((0usize..5, 0u64..80, command()), 1..120), batch in 1usize..40) {
+        let senders = ["operator", "o0", "o1", "o2", "mallory"];
+        let register = (0..3).map(|o| Envelope {
+            client: "operator".into(),
+            id: 1000 + o,
+            command: Command::RegisterPrincipal { name: format!("o{o}"), role: model::Role::Owner },
+        });
+        let envelopes: Vec<Envelope> =
+            register.chain(commands.into_iter().map(|(p, id, command)| Envelope { client: senders[p].into(), id, command })).collect();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("commands.jsonl");
         let journal = dir.path().join("journal.sqlite");
@@ -65,7 +74,7 @@ proptest! {
         prop_assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
         let verify = clearhouse(&journal, &["verify"]);
         prop_assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
-        let mut engine = Engine::new(model::Config::default_config());
+        let mut engine = Engine::with_genesis(engine::StateConfig::from_model(&model::Config::default_config())).unwrap();
         for e in &envelopes {
             engine.apply(e);
         }

@@ -4,28 +4,42 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use engine::*;
 
 fn setup(accounts: u64) -> (Engine, Vec<Envelope>) {
-    let mut e = Engine::new(model::Config::default_config());
+    let mut e = Engine::with_genesis(StateConfig::from_model(&model::Config::default_config())).expect("default genesis");
     let mut id = 0;
-    let mut next = |command| {
+    let mut next = |client: &str, command| {
         id += 1;
-        Envelope { client: "bench".into(), id, command }
+        Envelope { client: client.into(), id, command }
     };
     for i in 0..accounts {
-        e.apply(&next(Command::CreateAccount { owner: format!("t{i}"), sub: "main".into() }));
-        e.apply(&next(Command::CreateAccount { owner: format!("t{i}"), sub: "hedge".into() }));
-        e.apply(&next(Command::Deposit {
-            account: format!("t{i}/main"),
-            asset: "USDC".into(),
-            amount: "1000000".into(),
-            custodian: "ethereum".into(),
-            external_ref: format!("0x{i}"),
-        }));
+        let owner = format!("t{i}");
+        e.apply(&next("operator", Command::RegisterPrincipal { name: owner.clone(), role: model::Role::Owner }));
+        e.apply(&next("operator", Command::CreateAccount { owner: owner.clone(), sub: "main".into() }));
+        e.apply(&next("operator", Command::CreateAccount { owner: owner.clone(), sub: "hedge".into() }));
+        e.apply(&next(
+            "operator",
+            Command::Deposit {
+                account: format!("{owner}/main"),
+                asset: "USDC".into(),
+                amount: "1000000".into(),
+                custodian: "ethereum".into(),
+                external_ref: format!("0x{i}"),
+            },
+        ));
     }
     let transfers = (0..100_000u64)
         .map(|k| {
             let i = k % accounts;
             let (from, to) = if (k / accounts).is_multiple_of(2) { ("main", "hedge") } else { ("hedge", "main") };
-            next(Command::Transfer { from: format!("t{i}/{from}"), to: format!("t{i}/{to}"), asset: "USDC".into(), amount: "1.25".into() })
+            let owner = format!("t{i}");
+            next(
+                &owner,
+                Command::Transfer {
+                    from: format!("{owner}/{from}"),
+                    to: format!("{owner}/{to}"),
+                    asset: "USDC".into(),
+                    amount: "1.25".into(),
+                },
+            )
         })
         .collect();
     (e, transfers)
@@ -42,7 +56,7 @@ fn bench(c: &mut Criterion) {
                 for chunk in commands.chunks(1000) {
                     for c in chunk {
                         let out = e.apply(c);
-                        debug_assert!(matches!(out, Outcome::Applied { .. }));
+                        assert!(matches!(out, Outcome::Applied { .. }));
                     }
                     e.state_hash();
                 }

@@ -2,95 +2,145 @@
 //! [`crate::ENGINE_FORMAT_VERSION`]. Commands and outcomes are journalled as JSON.
 
 use crate::EngineError;
+use crate::state_config::{ConfigChange, StateConfig};
+use model::Role;
 use serde::{Deserialize, Serialize};
 
-/// A command as a client sends it: who sends it, the client's own id for it (a retry reuses
-/// the id and gets the first result back), and the command.
+/// The principal a JSON line acts as when it names none (`run` and `serve` on stdin are the
+/// operator's own channel; the network service binds principals to signatures).
+pub const DEFAULT_PRINCIPAL: &str = "operator";
+/// The node's own principal: it installs the genesis configuration and applies migrations.
+pub const SYSTEM_PRINCIPAL: &str = "@system";
+
+/// A command as a principal sends it: who sends it (`client`, a registered principal), the
+/// principal's own id for it (a retry reuses the id and gets the first result back), and the
+/// command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
+    #[serde(default = "default_principal")]
     pub client: String,
     pub id: u64,
     pub command: Command,
 }
 
+fn default_principal() -> String {
+    DEFAULT_PRINCIPAL.to_string()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
-    /// Opens the trader account `owner/sub` (`sub` defaults to `main`).
+    /// Installs the first configuration (assets, custodians, limits, principals). Only the
+    /// first command of a journal; the node writes it from the configuration file.
+    Genesis { config: Box<StateConfig> },
+    /// Operator: changes the configuration on a live journal (add an asset, a custodian, an
+    /// asset a custodian may hold, new limits or settings).
+    Configure { change: ConfigChange },
+    /// Operator: admits a principal (an account owner, another operator, an auditor).
+    RegisterPrincipal { name: String, role: Role },
+    /// Operator, or the owner itself: opens the trader account `owner/sub` (`sub` defaults to `main`).
     CreateAccount {
         owner: String,
         #[serde(default = "main_sub")]
         sub: String,
     },
-    /// Credits coins that arrived at `custodian`; idempotent on `external_ref` (e.g. a tx hash).
-    Deposit {
-        account: String,
-        asset: String,
-        amount: String,
-        custodian: String,
-        external_ref: String,
-    },
-    /// Reserves `amount` now; it is posted when the withdrawal latency has passed, if still allowed.
-    RequestWithdrawal {
-        account: String,
-        asset: String,
-        amount: String,
-        custodian: String,
-        withdrawal_id: String,
-    },
-    CancelWithdrawal {
-        withdrawal_id: String,
-    },
-    /// Moves an asset between two sub-accounts of the same owner.
-    Transfer {
-        from: String,
-        to: String,
-        asset: String,
-        amount: String,
-    },
-    /// An oracle price update for an asset or an underlying, in USD per whole unit.
-    SetPrice {
-        symbol: String,
-        price_usd: String,
-    },
-    /// Puts an account on hold (its pending withdrawals are voided when due) or releases it.
-    SetHold {
-        account: String,
-        held: bool,
-    },
-    /// The only clock the engine knows: time arrives as a command.
-    AdvanceTime {
-        now_ms: u64,
-    },
+    /// Operator: credits coins observed at `custodian`; idempotent on `external_ref` (a tx hash).
+    Deposit { account: String, asset: String, amount: String, custodian: String, external_ref: String },
+    /// Owner: reserves `amount` for a withdrawal to `destination` through `custodian`; it moves
+    /// only when the operator confirms it with the chain reference.
+    RequestWithdrawal { account: String, asset: String, amount: String, custodian: String, destination: String, withdrawal_id: String },
+    /// Operator: the withdrawal was sent on chain as `chain_ref`; posts the reserved amount.
+    ConfirmWithdrawal { withdrawal_id: String, chain_ref: String },
+    /// Owner of the account, or operator: releases a pending withdrawal.
+    CancelWithdrawal { withdrawal_id: String },
+    /// Owner: moves an asset between two of its own sub-accounts.
+    Transfer { from: String, to: String, asset: String, amount: String },
+    /// Operator: an oracle price for an asset or an underlying (not USD), in USD per whole unit.
+    SetPrice { symbol: String, price_usd: String },
+    /// Operator: puts an account on hold (no withdrawal may be requested or confirmed) or releases it.
+    SetHold { account: String, held: bool },
+    /// Operator: the only clock the engine knows. Moves forward by at most
+    /// `engine.time_step_ms_max`; reports withdrawals left unconfirmed past their timeout.
+    AdvanceTime { now_ms: u64 },
 }
 
 fn main_sub() -> String {
     "main".to_string()
 }
 
-/// The result of one command. `Applied` and `Rejected` are journalled with the command;
-/// `Duplicate` answers a retried client id with the sequence number of the first result.
+impl Command {
+    /// Every free-text field of the command, named, for the shape check that precedes
+    /// everything else (configuration payloads are checked by their own validation).
+    pub fn text_fields(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Command::Genesis { .. } | Command::Configure { .. } | Command::AdvanceTime { .. } => vec![],
+            Command::RegisterPrincipal { name, .. } => vec![("name", name)],
+            Command::CreateAccount { owner, sub } => vec![("owner", owner), ("sub", sub)],
+            Command::Deposit { account, asset, amount, custodian, external_ref } => {
+                vec![("account", account), ("asset", asset), ("amount", amount), ("custodian", custodian), ("external_ref", external_ref)]
+            }
+            Command::RequestWithdrawal { account, asset, amount, custodian, destination, withdrawal_id } => vec![
+                ("account", account),
+                ("asset", asset),
+                ("amount", amount),
+                ("custodian", custodian),
+                ("destination", destination),
+                ("withdrawal_id", withdrawal_id),
+            ],
+            Command::ConfirmWithdrawal { withdrawal_id, chain_ref } => vec![("withdrawal_id", withdrawal_id), ("chain_ref", chain_ref)],
+            Command::CancelWithdrawal { withdrawal_id } => vec![("withdrawal_id", withdrawal_id)],
+            Command::Transfer { from, to, asset, amount } => vec![("from", from), ("to", to), ("asset", asset), ("amount", amount)],
+            Command::SetPrice { symbol, price_usd } => vec![("symbol", symbol), ("price_usd", price_usd)],
+            Command::SetHold { account, .. } => vec![("account", account)],
+        }
+    }
+}
+
+/// The result of one command. `Applied` and `Rejected` are journalled with the command and
+/// take a sequence number; `Duplicate` answers a retried id with the first result's sequence
+/// number; `Refused` (malformed, unauthorized, a reused or too old id) is answered at once,
+/// never journalled, and changes nothing at all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Applied { seq: u64, events: Vec<Event> },
     Rejected { seq: u64, error: EngineError },
     Duplicate { first_seq: u64 },
+    Refused { error: EngineError },
 }
 
 impl Outcome {
-    pub fn seq(&self) -> u64 {
+    /// The journal sequence number this outcome is (or was first) recorded under.
+    pub fn seq(&self) -> Option<u64> {
         match self {
-            Outcome::Applied { seq, .. } | Outcome::Rejected { seq, .. } => *seq,
-            Outcome::Duplicate { first_seq } => *first_seq,
+            Outcome::Applied { seq, .. } | Outcome::Rejected { seq, .. } => Some(*seq),
+            Outcome::Duplicate { first_seq } => Some(*first_seq),
+            Outcome::Refused { .. } => None,
         }
+    }
+
+    /// True for the outcomes that are journalled (they took a new sequence number).
+    pub fn is_journalled(&self) -> bool {
+        matches!(self, Outcome::Applied { .. } | Outcome::Rejected { .. })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The genesis configuration was installed; `config_digest` identifies it.
+    Initialised {
+        config_digest: String,
+    },
+    ConfigChanged {
+        change: ConfigChange,
+        config_digest: String,
+    },
+    PrincipalRegistered {
+        name: String,
+        role: Role,
+    },
     AccountCreated {
         account: String,
     },
@@ -107,14 +157,21 @@ pub enum Event {
         account: String,
         asset: String,
         amount: String,
+        destination: String,
         due_ms: u64,
     },
-    WithdrawalPosted {
+    WithdrawalConfirmed {
         withdrawal_id: String,
+        chain_ref: String,
     },
     WithdrawalVoided {
         withdrawal_id: String,
         why: String,
+    },
+    /// A withdrawal still unconfirmed at its due time (reported once).
+    WithdrawalOverdue {
+        withdrawal_id: String,
+        due_ms: u64,
     },
     PriceSet {
         symbol: String,

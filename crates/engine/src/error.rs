@@ -1,7 +1,9 @@
 use serde::{Deserialize, Serialize};
 
-/// Why a command was rejected. A rejected command changes no balance, price, account or
-/// withdrawal; it is journalled with its error like any other outcome.
+/// Why a command was rejected or refused. A rejected command changes no balance, price,
+/// account, withdrawal or configuration; it is journalled with its error like any other
+/// outcome. A refused command (see [`crate::Outcome::Refused`]) is not even journalled.
+/// Every string a variant carries is bounded (the shape check refuses longer input first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum EngineError {
@@ -11,6 +13,10 @@ pub enum EngineError {
     UnknownAsset { symbol: String },
     #[error("unknown custodian {custodian:?}")]
     UnknownCustodian { custodian: String },
+    #[error("custodian {custodian:?} does not hold {asset:?}")]
+    AssetNotAtCustodian { custodian: String, asset: String },
+    #[error("custodian {custodian:?} holds {held} {asset} after pending withdrawals, {needed} needed")]
+    InsufficientCustody { custodian: String, asset: String, needed: String, held: String },
     #[error("malformed amount {input:?}: {reason}")]
     MalformedAmount { input: String, reason: String },
     #[error("amount must be positive, got {amount}")]
@@ -19,6 +25,8 @@ pub enum EngineError {
     InsufficientBalance { account: String, asset: String, needed: String, available: String },
     #[error("account {account:?} already exists")]
     DuplicateAccount { account: String },
+    #[error("principal {name:?} already exists")]
+    DuplicatePrincipal { name: String },
     #[error("external reference {external_ref:?} was already used")]
     DuplicateReference { external_ref: String },
     #[error("no pending withdrawal {withdrawal_id:?}")]
@@ -29,12 +37,34 @@ pub enum EngineError {
     DifferentOwners { from: String, to: String },
     #[error("cannot transfer from {account:?} to itself")]
     SameAccount { account: String },
+    #[error("account {account:?} is on hold")]
+    AccountOnHold { account: String },
     #[error("limit {limit} of {max} reached")]
     LimitExceeded { limit: String, max: u64 },
     #[error("invalid name {name:?}: {why}")]
     InvalidName { name: String, why: String },
+    #[error("field {field} is malformed: {why}")]
+    MalformedField { field: String, why: String },
     #[error("time may not go backwards: now {now_ms}, given {given_ms}")]
     TimeWentBackwards { now_ms: u64, given_ms: u64 },
+    #[error("time step of {step_ms} ms exceeds engine.time_step_ms_max = {max_ms} ms")]
+    TimeStepTooLarge { step_ms: u64, max_ms: u64 },
+    #[error("time {given_ms} ms is beyond {max_ms} ms (2200-01-01): not Unix milliseconds")]
+    TimeOutOfRange { given_ms: u64, max_ms: u64 },
+    #[error("{symbol} is the numeraire: its price is 1 by definition")]
+    NumerairePrice { symbol: String },
     #[error("arithmetic overflow: {what}")]
     Overflow { what: String },
+    #[error("principal {principal:?} may not {action}: {why}")]
+    Unauthorized { principal: String, action: String, why: String },
+    #[error("command id {id} of {principal:?} was used for a different command (first at seq {first_seq})")]
+    IdReusedWithDifferentCommand { principal: String, id: u64, first_seq: u64 },
+    #[error("command id {id} of {principal:?} is at or below the forgotten watermark {watermark}; its result can no longer be told")]
+    IdTooOld { principal: String, id: u64, watermark: u64 },
+    #[error("the engine has no configuration yet: the first command must be genesis")]
+    NotInitialised,
+    #[error("the engine already has its genesis configuration")]
+    AlreadyInitialised,
+    #[error("configuration change refused at `{key}`: {why}")]
+    ConfigRefused { key: String, why: String },
 }

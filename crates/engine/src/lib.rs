@@ -5,41 +5,65 @@
 //! no I/O; the journal and server around it do that. The same sequence of envelopes therefore
 //! gives the same outcomes and the same [`Engine::state_hash`] on every replay.
 //!
-//! Invariants:
-//! - every movement of money is a double-entry ledger transfer; per asset the posted balances
-//!   sum to zero after every command (the ledger asserts it);
-//! - a rejected command changes no balance, account, price or withdrawal: all checks run
-//!   before any mutation; it only consumes a sequence number;
-//! - each (client, id) is applied at most once: a retry answers `Duplicate { first_seq }`;
-//! - every collection that grows has a limit from the configuration.
+//! Order of checks for one envelope ([`Engine::apply`]):
+//! 1. shape: the principal's name and every text field are bounded, visible ASCII;
+//! 2. the principal is registered (the first command of a journal is `genesis` instead);
+//! 3. its session: a remembered id answers `Duplicate` (same command) or is refused
+//!    (`id_reused_with_different_command`); an id below the watermark is refused (`id_too_old`);
+//! 4. authorization by role ([`auth`]);
+//!    a failure in 1-4 is `Refused`: answered, never journalled, nothing changes;
+//! 5. the command takes the next sequence number, is remembered, and executes: `Applied`
+//!    with events, or `Rejected` with a typed error and no other change.
 //!
-//! Account names: trader accounts are `owner/sub` (`owner/main` by default); the broker's own
-//! accounts are `@house`, `@fees`, `@insurance` and `@custody/<custodian>`, one per custodian.
+//! Invariants (asserted in release builds after every journalled command):
+//! - every movement of money is a double-entry ledger transfer; per asset the posted balances
+//!   sum to zero (the ledger's O(1) running totals, checked arithmetic);
+//! - a trader account never goes below zero; a custody account never crosses zero: no
+//!   custodian releases more of an asset than clients deposited there;
+//! - a rejected command changes nothing but the sequence number and its principal's session
+//!   ([`Engine::books_hash`] is unchanged);
+//! - every collection that grows has a configured limit, reconciled with the journal's record
+//!   and snapshot limits by computation ([`limits`]).
+//!
+//! Account names: trader accounts are `owner/sub`; the broker's own accounts are `@house`,
+//! `@fees`, `@insurance` and `@custody/<custodian>`, one per custodian.
 
+mod auth;
 mod command;
 mod error;
+mod execute;
+pub mod limits;
+pub mod sessions;
 mod snapshot;
+pub mod state_config;
+mod withdrawals;
 
 pub use command::*;
 pub use error::EngineError;
 pub use snapshot::{EngineSnapshot, SnapshotError};
+pub use state_config::{ConfigChange, ConfigConflict, StateConfig};
 
-use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId, Reason, Transfer};
-use model::Config;
-use money::{Amount, Scale, UsdPrice};
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId, Transfer};
+use model::Role;
+use money::{Scale, UsdPrice};
+use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 1;
-/// Longest external reference or withdrawal id accepted.
-pub const EXTERNAL_REF_LEN_MAX: usize = 128;
+pub const ENGINE_FORMAT_VERSION: u32 = 2;
+/// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
+/// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
+pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 /// Append-only facts are folded into the state hash's chain in chunks of this many.
 pub const LOG_CHUNK_FACTS: u32 = 1024;
+/// Broker accounts opened before any custodian's.
+pub const BROKER_ACCOUNTS: [&str; 3] = [HOUSE, FEES, INSURANCE];
 
 pub const HOUSE: &str = "@house";
 pub const FEES: &str = "@fees";
 pub const INSURANCE: &str = "@insurance";
+/// The numeraire: priced at 1 by definition, never by command.
+pub const NUMERAIRE: &str = "USD";
 
 pub fn custody_account(custodian: &str) -> String {
     format!("@custody/{custodian}")
@@ -58,41 +82,48 @@ pub enum AccountKind {
     Broker,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Custody {
+    account: AccountIdx,
+    assets: BTreeSet<AssetIdx>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Withdrawal {
     pub pending: PendingId,
     pub account: AccountIdx,
+    pub destination: String,
     pub due_ms: u64,
+    /// Reported overdue once (by the `advance_time` that passed `due_ms`).
+    pub overdue_reported: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Engine {
-    config: Config,
+    initialised: bool,
+    config: StateConfig,
     config_digest: [u8; 32],
     assets: Vec<AssetInfo>,
-    asset_index: HashMap<String, AssetIdx>,
-    custody: HashMap<String, AccountIdx>,
+    asset_index: BTreeMap<String, AssetIdx>,
+    custodians: BTreeMap<String, Custody>,
     account_names: Vec<String>,
     account_kinds: Vec<AccountKind>,
-    account_index: HashMap<String, AccountIdx>,
-    subs_per_owner: HashMap<String, u32>,
+    account_index: BTreeMap<String, AccountIdx>,
+    subs_per_owner: BTreeMap<String, u32>,
+    trader_accounts: u32,
     ledger: Ledger,
     prices: BTreeMap<String, (UsdPrice, u64)>,
     holds: BTreeSet<AccountIdx>,
     withdrawals: BTreeMap<String, Withdrawal>,
-    withdrawals_due: BTreeSet<(u64, PendingId, String)>,
-    withdrawals_per_account: HashMap<AccountIdx, u32>,
+    /// Withdrawals not yet reported overdue, by due time.
+    overdue_queue: BTreeSet<(u64, String)>,
+    withdrawals_per_account: BTreeMap<AccountIdx, u32>,
     withdrawals_digest: ledger::MultisetDigest,
-    external_refs: HashSet<String>,
-    /// Client names interned to small numbers, so the seen-table key needs no allocation.
-    clients: HashMap<String, u32>,
-    client_names: Vec<String>,
-    /// (client, client's command id) -> the sequence number of its first (journalled) outcome.
-    seen: HashMap<(u32, u64), u64>,
-    /// Append-only facts (account creations, used references, seen client ids) are hashed as a
-    /// chain over fixed chunks of [`LOG_CHUNK_FACTS`] facts: `log_digest = blake3(log_digest ||
-    /// chunk)`. Chunk boundaries depend only on the sequence of facts, never on when the state
-    /// hash is asked for, so the hash stays canonical; the partial chunk is hashed as it stands.
+    /// BLAKE3 of every used external reference (namespaced: deposit, withdrawal id, chain ref).
+    external_refs: BTreeSet<[u8; 32]>,
+    sessions: Sessions,
+    /// Append-only facts (account creations, used references) are hashed as a chain over
+    /// fixed chunks of [`LOG_CHUNK_FACTS`] facts: `log_digest = blake3(log_digest || chunk)`.
     log_digest: [u8; 32],
     log_buffer: Vec<u8>,
     log_buffer_facts: u32,
@@ -101,69 +132,83 @@ pub struct Engine {
     next_pending: u64,
 }
 
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
 impl Engine {
-    /// A fresh engine: the broker's own accounts are opened in a fixed order.
-    pub fn new(config: Config) -> Engine {
-        let assets: Vec<AssetInfo> = config
-            .assets
-            .iter()
-            .map(|a| AssetInfo {
-                symbol: a.symbol.clone(),
-                // The model validated decimals <= SCALE_MAX at load.
-                scale: Scale::new(a.decimals).expect("decimals validated by model::Config"),
-            })
-            .collect();
-        assert!(!assets.is_empty() && assets.len() <= u16::MAX as usize, "asset count out of range");
-        let asset_index = assets.iter().enumerate().map(|(i, a)| (a.symbol.clone(), AssetIdx(i as u16))).collect();
-        // Broker accounts do not count against the trader account limit.
-        let broker_accounts = 3 + config.custodians.len() as u32;
-        let ledger = Ledger::new(assets.len() as u16, config.limits.accounts_max.saturating_add(broker_accounts));
-        let config_digest = config_digest(&config);
-        let mut engine = Engine {
+    /// An engine with no configuration: its first command must be [`Command::Genesis`].
+    pub fn new() -> Engine {
+        let config = StateConfig {
+            assets: vec![],
+            underlyings: vec![],
+            custodians: vec![],
+            principals: vec![],
+            limits: model::Limits {
+                accounts_max: 1,
+                sub_accounts_per_owner_max: 1,
+                assets_max: 1,
+                custodians_max: 1,
+                principals_max: 1,
+                client_ids_window: 1,
+                batch_commands_max: 1,
+                pending_withdrawals_max: 1,
+                pending_withdrawals_per_account_max: 1,
+                deposit_refs_max: 1,
+                name_len_max: 1,
+            },
+            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1 },
+        };
+        Engine {
+            initialised: false,
+            config_digest: [0; 32],
             config,
-            config_digest,
-            assets,
-            asset_index,
-            custody: HashMap::default(),
+            assets: Vec::new(),
+            asset_index: BTreeMap::new(),
+            custodians: BTreeMap::new(),
             account_names: Vec::new(),
             account_kinds: Vec::new(),
-            account_index: HashMap::default(),
-            subs_per_owner: HashMap::default(),
-            ledger,
+            account_index: BTreeMap::new(),
+            subs_per_owner: BTreeMap::new(),
+            trader_accounts: 0,
+            ledger: Ledger::new(0, 1),
             prices: BTreeMap::new(),
             holds: BTreeSet::new(),
             withdrawals: BTreeMap::new(),
-            withdrawals_due: BTreeSet::new(),
-            withdrawals_per_account: HashMap::default(),
+            overdue_queue: BTreeSet::new(),
+            withdrawals_per_account: BTreeMap::new(),
             withdrawals_digest: ledger::MultisetDigest::default(),
-            external_refs: HashSet::default(),
-            clients: HashMap::default(),
-            client_names: Vec::new(),
-            seen: HashMap::default(),
+            external_refs: BTreeSet::new(),
+            sessions: Sessions::default(),
             log_digest: [0; 32],
             log_buffer: Vec::new(),
             log_buffer_facts: 0,
             now_ms: 0,
             next_seq: 1,
             next_pending: 1,
-        };
-        let custodians: Vec<String> = engine.config.custodians.iter().map(|c| c.id.clone()).collect();
-        for name in [HOUSE, FEES, INSURANCE] {
-            engine
-                .open_account(name.to_string(), AccountKind::Broker, AccountPolicy::MayGoNegative)
-                .expect("broker accounts fit the limit");
         }
-        for custodian in custodians {
-            let idx = engine
-                .open_account(custody_account(&custodian), AccountKind::Broker, AccountPolicy::MayGoNegative)
-                .expect("broker accounts fit the limit");
-            engine.custody.insert(custodian, idx);
-        }
-        engine
     }
 
-    pub fn config(&self) -> &Config {
+    /// An engine with `config` installed by a genesis command (seq 1), for tools and tests.
+    pub fn with_genesis(config: StateConfig) -> Result<Engine, EngineError> {
+        let mut engine = Engine::new();
+        match engine.apply(&genesis_envelope(config)) {
+            Outcome::Applied { .. } => Ok(engine),
+            Outcome::Refused { error } | Outcome::Rejected { error, .. } => Err(error),
+            Outcome::Duplicate { .. } => unreachable!("a fresh engine has no session"),
+        }
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.initialised
+    }
+    pub fn config(&self) -> &StateConfig {
         &self.config
+    }
+    pub fn config_digest(&self) -> [u8; 32] {
+        self.config_digest
     }
     pub fn now_ms(&self) -> u64 {
         self.now_ms
@@ -175,307 +220,141 @@ impl Engine {
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
-    pub fn seen_count(&self) -> usize {
-        self.seen.len()
+    pub fn principals(&self) -> BTreeMap<String, Role> {
+        self.sessions.roles()
+    }
+    /// Ids remembered for exactly-once, over all principals.
+    pub fn remembered_ids(&self) -> usize {
+        self.sessions.iter().map(|(_, s)| s.window.len()).sum()
+    }
+    pub fn price(&self, symbol: &str) -> Option<(UsdPrice, u64)> {
+        self.prices.get(symbol).copied()
     }
 
-    /// Applies one command. Deterministic; never panics on any input.
+    /// Applies one command. Deterministic; never panics on any input (a panic is a broken
+    /// invariant, which stops the node before anything is acknowledged).
     pub fn apply(&mut self, envelope: &Envelope) -> Outcome {
-        let client = self.clients.get(envelope.client.as_str()).copied();
-        if let Some(&first_seq) = client.and_then(|c| self.seen.get(&(c, envelope.id))) {
-            return Outcome::Duplicate { first_seq };
+        if let Err(error) = check_shape(envelope) {
+            return Outcome::Refused { error };
+        }
+        if !self.initialised {
+            return self.apply_genesis(envelope);
+        }
+        let principal = envelope.client.as_str();
+        let Some(role) = self.sessions.role(principal) else {
+            let why = "not a registered principal".to_string();
+            return Outcome::Refused { error: EngineError::Unauthorized { principal: principal.into(), action: "act".into(), why } };
+        };
+        let digest = command_digest(&envelope.command);
+        match self.sessions.seen(principal, envelope.id) {
+            Seen::Remembered { first_seq, digest: first } if first == digest => return Outcome::Duplicate { first_seq },
+            Seen::Remembered { first_seq, .. } => {
+                let error = EngineError::IdReusedWithDifferentCommand { principal: principal.into(), id: envelope.id, first_seq };
+                return Outcome::Refused { error };
+            }
+            Seen::TooOld { watermark } => {
+                return Outcome::Refused { error: EngineError::IdTooOld { principal: principal.into(), id: envelope.id, watermark } };
+            }
+            Seen::New => {}
+        }
+        if let Err(error) = self.authorize(principal, role, &envelope.command) {
+            return Outcome::Refused { error };
         }
         let seq = self.next_seq;
-        if self.seen.len() as u64 >= self.config.limits.client_command_ids_max {
-            // Not remembered, so a retry is evaluated again (and rejected again).
-            self.next_seq += 1;
-            return Outcome::Rejected {
-                seq,
-                error: EngineError::LimitExceeded {
-                    limit: "client_command_ids_max".into(),
-                    max: self.config.limits.client_command_ids_max,
-                },
-            };
-        }
         self.next_seq += 1;
-        let client = client.unwrap_or_else(|| self.intern_client(&envelope.client));
-        self.log_fact(b'C', envelope.client.as_bytes(), envelope.id, seq);
-        self.seen.insert((client, envelope.id), seq);
+        self.sessions.remember(principal, envelope.id, seq, digest, self.config.limits.client_ids_window);
         let mut events = Vec::new();
-        match self.execute(&envelope.command, seq, &mut events) {
+        let outcome = match self.execute(&envelope.command, seq, &mut events) {
             Ok(()) => Outcome::Applied { seq, events },
             Err(error) => {
-                debug_assert!(events.is_empty(), "a rejected command emits no event");
+                assert!(events.is_empty(), "a rejected command emits no event");
                 Outcome::Rejected { seq, error }
             }
-        }
+        };
+        self.assert_invariants();
+        outcome
     }
 
-    fn execute(&mut self, command: &Command, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
-        match command {
-            Command::CreateAccount { owner, sub } => self.create_account(owner, sub, events),
-            Command::Deposit { account, asset, amount, custodian, external_ref } => {
-                let account_idx = self.trader_account(account)?;
-                let (asset_idx, units) = self.asset_amount(asset, amount)?;
-                let custody = self.custodian(custodian)?;
-                let reference = format!("deposit:{external_ref}");
-                self.check_new_reference(&reference, external_ref)?;
-                let transfer = Transfer {
-                    debit: custody,
-                    credit: account_idx,
-                    asset: asset_idx,
-                    amount: units,
-                    reason: Reason::Deposit,
-                    command_seq: seq,
-                };
-                self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
-                self.use_reference(reference, seq);
-                events.push(self.transferred_event(&transfer));
-                Ok(())
-            }
-            Command::RequestWithdrawal { account, asset, amount, custodian, withdrawal_id } => {
-                let account_idx = self.trader_account(account)?;
-                let (asset_idx, units) = self.asset_amount(asset, amount)?;
-                let custody = self.custodian(custodian)?;
-                let reference = format!("withdrawal:{withdrawal_id}");
-                self.check_new_reference(&reference, withdrawal_id)?;
-                let limits = &self.config.limits;
-                if self.withdrawals.len() as u64 >= limits.pending_withdrawals_max as u64 {
-                    return Err(EngineError::LimitExceeded {
-                        limit: "pending_withdrawals_max".into(),
-                        max: limits.pending_withdrawals_max.into(),
-                    });
-                }
-                let per_account = self.withdrawals_per_account.get(&account_idx).copied().unwrap_or(0);
-                if per_account >= limits.pending_withdrawals_per_account_max {
-                    return Err(EngineError::LimitExceeded {
-                        limit: "pending_withdrawals_per_account_max".into(),
-                        max: limits.pending_withdrawals_per_account_max.into(),
-                    });
-                }
-                let due_ms = self
-                    .now_ms
-                    .checked_add(self.config.engine.withdrawal_latency_ms)
-                    .ok_or_else(|| EngineError::Overflow { what: "withdrawal due time".into() })?;
-                let pending = PendingId(self.next_pending);
-                let transfer = Transfer {
-                    debit: account_idx,
-                    credit: custody,
-                    asset: asset_idx,
-                    amount: units,
-                    reason: Reason::Withdrawal,
-                    command_seq: seq,
-                };
-                self.ledger.reserve(pending, &transfer).map_err(|e| self.ledger_error(e))?;
-                self.next_pending += 1;
-                self.use_reference(reference, seq);
-                let withdrawal = Withdrawal { pending, account: account_idx, due_ms };
-                self.withdrawals_digest.add(&withdrawal_hash(withdrawal_id, &withdrawal));
-                self.withdrawals_due.insert((due_ms, pending, withdrawal_id.clone()));
-                self.withdrawals.insert(withdrawal_id.clone(), withdrawal);
-                *self.withdrawals_per_account.entry(account_idx).or_insert(0) += 1;
-                events.push(Event::WithdrawalPending {
-                    withdrawal_id: withdrawal_id.clone(),
-                    account: account.clone(),
-                    asset: asset.clone(),
-                    amount: self.format(asset_idx, units),
-                    due_ms,
-                });
-                Ok(())
-            }
-            Command::CancelWithdrawal { withdrawal_id } => {
-                if !self.withdrawals.contains_key(withdrawal_id) {
-                    return Err(EngineError::UnknownWithdrawal { withdrawal_id: withdrawal_id.clone() });
-                }
-                self.finish_withdrawal(withdrawal_id, false, "cancelled by client", events)
-            }
-            Command::Transfer { from, to, asset, amount } => {
-                let from_idx = self.trader_account(from)?;
-                let to_idx = self.trader_account(to)?;
-                if owner_of(from) != owner_of(to) {
-                    return Err(EngineError::DifferentOwners { from: from.clone(), to: to.clone() });
-                }
-                let (asset_idx, units) = self.asset_amount(asset, amount)?;
-                let transfer = Transfer {
-                    debit: from_idx,
-                    credit: to_idx,
-                    asset: asset_idx,
-                    amount: units,
-                    reason: Reason::InternalTransfer,
-                    command_seq: seq,
-                };
-                self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
-                events.push(self.transferred_event(&transfer));
-                Ok(())
-            }
-            Command::SetPrice { symbol, price_usd } => {
-                let known = self.asset_index.contains_key(symbol) || self.config.underlying(symbol).is_some();
-                if !known {
-                    return Err(EngineError::UnknownAsset { symbol: symbol.clone() });
-                }
-                let price = UsdPrice::parse(price_usd)
-                    .map_err(|e| EngineError::MalformedAmount { input: price_usd.clone(), reason: e.to_string() })?;
-                if price.usd_e18() <= 0 {
-                    return Err(EngineError::NonPositiveAmount { amount: price_usd.clone() });
-                }
-                self.prices.insert(symbol.clone(), (price, self.now_ms));
-                events.push(Event::PriceSet { symbol: symbol.clone(), price_usd: price.to_string() });
-                Ok(())
-            }
-            Command::SetHold { account, held } => {
-                let idx = self.trader_account(account)?;
-                if *held {
-                    self.holds.insert(idx);
-                } else {
-                    self.holds.remove(&idx);
-                }
-                events.push(Event::HoldSet { account: account.clone(), held: *held });
-                Ok(())
-            }
-            Command::AdvanceTime { now_ms } => {
-                if *now_ms < self.now_ms {
-                    return Err(EngineError::TimeWentBackwards { now_ms: self.now_ms, given_ms: *now_ms });
-                }
-                self.now_ms = *now_ms;
-                events.push(Event::TimeAdvanced { now_ms: *now_ms });
-                // Post every withdrawal now due, oldest first, if still allowed.
-                while let Some((due_ms, _, withdrawal_id)) = self.withdrawals_due.first().cloned() {
-                    if due_ms > self.now_ms {
-                        break;
-                    }
-                    let account = self.withdrawals[&withdrawal_id].account;
-                    if self.holds.contains(&account) {
-                        self.finish_withdrawal(&withdrawal_id, false, "account on hold", events)?;
-                    } else {
-                        self.finish_withdrawal(&withdrawal_id, true, "", events)?;
-                    }
-                }
-                Ok(())
-            }
+    fn apply_genesis(&mut self, envelope: &Envelope) -> Outcome {
+        let Command::Genesis { config } = &envelope.command else {
+            return Outcome::Refused { error: EngineError::NotInitialised };
+        };
+        if let Err(error) = config.validate() {
+            return Outcome::Refused { error };
         }
+        let is_operator =
+            envelope.client == SYSTEM_PRINCIPAL || config.principals.iter().any(|p| p.name == envelope.client && p.role == Role::Operator);
+        if !is_operator {
+            let why = "genesis is installed by the node or a configured operator".to_string();
+            return Outcome::Refused {
+                error: EngineError::Unauthorized { principal: envelope.client.clone(), action: "genesis".into(), why },
+            };
+        }
+        self.install(config);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let digest = command_digest(&envelope.command);
+        self.sessions.remember(&envelope.client, envelope.id, seq, digest, self.config.limits.client_ids_window);
+        self.assert_invariants();
+        Outcome::Applied { seq, events: vec![Event::Initialised { config_digest: hex(&self.config_digest) }] }
     }
 
-    pub(crate) fn intern_client(&mut self, name: &str) -> u32 {
-        if let Some(&c) = self.clients.get(name) {
-            return c;
+    /// Installs a validated genesis configuration: assets, custodians, the broker's accounts
+    /// in a fixed order, principals (and the node's own `@system` operator).
+    fn install(&mut self, config: &StateConfig) {
+        let broker_max = BROKER_ACCOUNTS.len() as u32 + config.limits.custodians_max;
+        self.ledger = Ledger::new(0, config.limits.accounts_max.saturating_add(broker_max));
+        self.config = StateConfig { assets: vec![], custodians: vec![], ..config.clone() };
+        for asset in &config.assets {
+            self.add_asset(&asset.symbol, asset.decimals).expect("validated genesis assets fit");
         }
-        let c = self.client_names.len() as u32;
-        self.client_names.push(name.to_string());
-        self.clients.insert(name.to_string(), c);
-        c
+        for name in BROKER_ACCOUNTS {
+            self.open_account(name.to_string(), AccountKind::Broker, AccountPolicy::MayGoNegative).expect("broker accounts fit");
+        }
+        for custodian in &config.custodians {
+            self.add_custodian(&custodian.id, &custodian.assets).expect("validated genesis custodians fit");
+        }
+        self.sessions.register(SYSTEM_PRINCIPAL, Role::Operator);
+        for p in &config.principals {
+            self.sessions.register(&p.name, p.role);
+        }
+        self.initialised = true;
+        self.config_digest = self.config.digest();
+        assert_eq!(&self.config, config, "the installed configuration is the genesis one");
     }
 
-    fn create_account(&mut self, owner: &str, sub: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
-        let len_max = self.config.limits.name_len_max as usize;
-        for part in [owner, sub] {
-            let ok = !part.is_empty()
-                && part.len() <= len_max
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-            if !ok {
-                return Err(EngineError::InvalidName { name: part.to_string(), why: format!("1 to {len_max} of a-z 0-9 _ -") });
-            }
-        }
-        let name = format!("{owner}/{sub}");
-        if self.account_index.contains_key(&name) {
-            return Err(EngineError::DuplicateAccount { account: name });
-        }
-        let subs = self.subs_per_owner.get(owner).copied().unwrap_or(0);
-        let max = self.config.limits.sub_accounts_per_owner_max;
-        if subs >= max {
-            return Err(EngineError::LimitExceeded { limit: "sub_accounts_per_owner_max".into(), max: max.into() });
-        }
-        let traders = self.account_kinds.iter().filter(|k| **k == AccountKind::Trader).count() as u64;
-        if traders >= self.config.limits.accounts_max as u64 {
-            return Err(EngineError::LimitExceeded { limit: "accounts_max".into(), max: self.config.limits.accounts_max.into() });
-        }
-        self.open_account(name.clone(), AccountKind::Trader, AccountPolicy::NonNegative).map_err(|e| self.ledger_error(e))?;
-        *self.subs_per_owner.entry(owner.to_string()).or_insert(0) += 1;
-        events.push(Event::AccountCreated { account: name });
+    pub(crate) fn add_asset(&mut self, symbol: &str, decimals: u8) -> Result<AssetIdx, EngineError> {
+        let scale = Scale::new(decimals).map_err(|e| EngineError::ConfigRefused { key: format!("assets.{symbol}"), why: e.to_string() })?;
+        let idx = self.ledger.add_asset().map_err(|e| self.ledger_error(e))?;
+        assert_eq!(idx.0 as usize, self.assets.len(), "ledger and engine agree on asset indices");
+        self.assets.push(AssetInfo { symbol: symbol.to_string(), scale });
+        self.asset_index.insert(symbol.to_string(), idx);
+        self.config.assets.push(state_config::AssetDef { symbol: symbol.into(), decimals });
+        Ok(idx)
+    }
+
+    pub(crate) fn add_custodian(&mut self, id: &str, assets: &[String]) -> Result<(), EngineError> {
+        let account =
+            self.open_account(custody_account(id), AccountKind::Broker, AccountPolicy::NonPositive).map_err(|e| self.ledger_error(e))?;
+        let assets = assets.iter().map(|a| self.asset_index[a]).collect();
+        self.custodians.insert(id.to_string(), Custody { account, assets });
+        self.config.custodians.push(state_config::CustodianDef { id: id.into(), assets: vec![] });
+        let symbols: Vec<String> = self.custodians[id].assets.iter().map(|a| self.assets[a.0 as usize].symbol.clone()).collect();
+        self.config.custodians.last_mut().expect("just pushed").assets = symbols;
         Ok(())
     }
 
     fn open_account(&mut self, name: String, kind: AccountKind, policy: AccountPolicy) -> Result<AccountIdx, LedgerError> {
         let idx = self.ledger.open_account(policy)?;
-        debug_assert_eq!(idx.0 as usize, self.account_names.len());
+        assert_eq!(idx.0 as usize, self.account_names.len(), "ledger and engine agree on account indices");
         self.log_fact(b'A', name.as_bytes(), idx.0 as u64, kind as u64);
         self.account_index.insert(name.clone(), idx);
         self.account_names.push(name);
         self.account_kinds.push(kind);
-        Ok(idx)
-    }
-
-    fn finish_withdrawal(&mut self, withdrawal_id: &str, post: bool, why: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
-        let withdrawal = self
-            .withdrawals
-            .get(withdrawal_id)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownWithdrawal { withdrawal_id: withdrawal_id.into() })?;
-        if post {
-            let transfer = self.ledger.post_pending(withdrawal.pending).map_err(|e| self.ledger_error(e))?;
-            events.push(Event::WithdrawalPosted { withdrawal_id: withdrawal_id.into() });
-            events.push(self.transferred_event(&transfer));
-        } else {
-            self.ledger.void_pending(withdrawal.pending).map_err(|e| self.ledger_error(e))?;
-            events.push(Event::WithdrawalVoided { withdrawal_id: withdrawal_id.into(), why: why.into() });
-        }
-        self.withdrawals.remove(withdrawal_id);
-        self.withdrawals_due.remove(&(withdrawal.due_ms, withdrawal.pending, withdrawal_id.to_string()));
-        self.withdrawals_digest.remove(&withdrawal_hash(withdrawal_id, &withdrawal));
-        if let Some(count) = self.withdrawals_per_account.get_mut(&withdrawal.account) {
-            *count -= 1;
-            if *count == 0 {
-                self.withdrawals_per_account.remove(&withdrawal.account);
-            }
-        }
-        Ok(())
-    }
-
-    fn trader_account(&self, name: &str) -> Result<AccountIdx, EngineError> {
-        let idx = *self.account_index.get(name).ok_or_else(|| EngineError::UnknownAccount { account: name.into() })?;
-        if self.account_kinds[idx.0 as usize] != AccountKind::Trader {
-            return Err(EngineError::WrongAccountKind {
-                account: name.into(),
-                why: "a broker account is not moved by client commands".into(),
-            });
+        if kind == AccountKind::Trader {
+            self.trader_accounts += 1;
         }
         Ok(idx)
-    }
-
-    fn custodian(&self, id: &str) -> Result<AccountIdx, EngineError> {
-        self.custody.get(id).copied().ok_or_else(|| EngineError::UnknownCustodian { custodian: id.into() })
-    }
-
-    fn asset_amount(&self, symbol: &str, amount: &str) -> Result<(AssetIdx, i128), EngineError> {
-        let asset = *self.asset_index.get(symbol).ok_or_else(|| EngineError::UnknownAsset { symbol: symbol.into() })?;
-        let units = Amount::parse(amount, self.assets[asset.0 as usize].scale).map_err(|e| EngineError::MalformedAmount {
-            input: amount.chars().take(money::DECIMAL_STRING_LEN_MAX).collect(),
-            reason: e.to_string(),
-        })?;
-        if !units.is_positive() {
-            return Err(EngineError::NonPositiveAmount { amount: amount.into() });
-        }
-        Ok((asset, units.units()))
-    }
-
-    fn check_new_reference(&self, reference: &str, raw: &str) -> Result<(), EngineError> {
-        if raw.is_empty() || raw.len() > EXTERNAL_REF_LEN_MAX {
-            return Err(EngineError::InvalidName {
-                name: raw.chars().take(EXTERNAL_REF_LEN_MAX).collect(),
-                why: format!("1 to {EXTERNAL_REF_LEN_MAX} bytes"),
-            });
-        }
-        if self.external_refs.contains(reference) {
-            return Err(EngineError::DuplicateReference { external_ref: raw.into() });
-        }
-        if self.external_refs.len() as u64 >= self.config.limits.deposit_refs_max {
-            return Err(EngineError::LimitExceeded { limit: "deposit_refs_max".into(), max: self.config.limits.deposit_refs_max });
-        }
-        Ok(())
-    }
-
-    fn use_reference(&mut self, reference: String, seq: u64) {
-        self.log_fact(b'R', reference.as_bytes(), seq, 0);
-        self.external_refs.insert(reference);
     }
 
     fn log_fact(&mut self, tag: u8, text: &[u8], a: u64, b: u64) {
@@ -519,6 +398,12 @@ impl Engine {
                 needed: self.format(asset, needed),
                 available: self.format(asset, available),
             },
+            LedgerError::InsufficientHolding { account, asset, needed, held } => EngineError::InsufficientCustody {
+                custodian: name(account).trim_start_matches("@custody/").to_string(),
+                asset: symbol(asset),
+                needed: self.format(asset, needed),
+                held: self.format(asset, held),
+            },
             LedgerError::Overflow { account, asset } => {
                 EngineError::Overflow { what: format!("balance of {} in {}", name(account), symbol(asset)) }
             }
@@ -527,26 +412,28 @@ impl Engine {
             LedgerError::UnknownAsset { asset } => EngineError::UnknownAsset { symbol: symbol(asset) },
             LedgerError::NonPositiveAmount { amount } => EngineError::NonPositiveAmount { amount: amount.to_string() },
             LedgerError::SameAccount { account } => EngineError::SameAccount { account: name(account) },
-            // The engine checks these before calling the ledger; reaching here is a bug, and
-            // it is still reported as a rejection rather than a crash.
-            other => EngineError::Overflow { what: format!("internal ledger error: {other}") },
+            // The engine checks these before calling the ledger; reaching here is a bug.
+            other @ (LedgerError::DuplicatePending { .. }
+            | LedgerError::UnknownPending { .. }
+            | LedgerError::AssetLimit { .. }
+            | LedgerError::Inconsistent { .. }) => panic!("internal ledger error the engine rules out: {other}"),
         }
     }
 
-    /// The canonical state hash: BLAKE3 over a versioned encoding of the whole state. Maps
-    /// that change in place are folded in as multiset digests (order-free, updated per change);
-    /// append-only facts as a chain. Cost: one hash per entry changed since the last call.
-    pub fn state_hash(&mut self) -> [u8; 32] {
+    /// Hash of the broker's books: configuration, balances, accounts, references, prices,
+    /// holds, withdrawals and time, without the exactly-once bookkeeping (sequence number and
+    /// principals' sessions). A rejected or refused command leaves it unchanged.
+    pub fn books_hash(&mut self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
-        h.update(b"clearhouse.engine");
+        h.update(b"clearhouse.engine.books");
         h.update(&ENGINE_FORMAT_VERSION.to_le_bytes());
+        h.update(&[self.initialised as u8]);
         h.update(&self.config_digest);
         h.update(&self.ledger.digest());
         h.update(&self.log_digest);
         h.update(&(self.log_buffer.len() as u64).to_le_bytes());
         h.update(&self.log_buffer);
         h.update(&self.now_ms.to_le_bytes());
-        h.update(&self.next_seq.to_le_bytes());
         h.update(&self.next_pending.to_le_bytes());
         h.update(&(self.prices.len() as u64).to_le_bytes());
         for (symbol, (price, at_ms)) in &self.prices {
@@ -564,19 +451,43 @@ impl Engine {
         *h.finalize().as_bytes()
     }
 
+    /// The canonical state hash journalled after every batch: the books and the sessions.
+    /// Cost: one hash per entry changed since the last call.
+    pub fn state_hash(&mut self) -> [u8; 32] {
+        let books = self.books_hash();
+        let mut h = blake3::Hasher::new();
+        h.update(b"clearhouse.engine");
+        h.update(&books);
+        h.update(&(self.sessions.len() as u64).to_le_bytes());
+        h.update(&self.sessions.digest());
+        h.update(&self.next_seq.to_le_bytes());
+        *h.finalize().as_bytes()
+    }
+
     /// Balances of every account, by name and asset symbol, as decimal strings (sorted).
     pub fn balances(&self) -> Vec<BalanceRow> {
         self.ledger
             .balances()
             .into_iter()
-            .filter(|(_, _, b)| b.posted != 0 || b.reserved != 0)
+            .filter(|(_, _, b)| b.posted != 0 || b.reserved != 0 || b.incoming != 0)
             .map(|(account, asset, b)| BalanceRow {
                 account: self.account_names[account.0 as usize].clone(),
                 asset: self.assets[asset.0 as usize].symbol.clone(),
                 posted: self.format(asset, b.posted),
                 reserved: self.format(asset, b.reserved),
+                incoming: self.format(asset, b.incoming),
             })
             .collect()
+    }
+
+    /// Cheap checks kept on in release builds after every journalled command: O(assets).
+    pub fn assert_invariants(&self) {
+        self.ledger.assert_all_conserved();
+        assert_eq!(self.withdrawals.len(), self.ledger.pending_count(), "every pending transfer is a withdrawal");
+        assert_eq!(self.account_names.len(), self.ledger.accounts_count() as usize, "account tables agree");
+        assert!(self.trader_accounts <= self.config.limits.accounts_max, "trader accounts within the limit");
+        assert!(self.withdrawals.len() <= self.config.limits.pending_withdrawals_max as usize, "withdrawals within the limit");
+        assert!(self.external_refs.len() as u64 <= self.config.limits.deposit_refs_max, "references within the limit");
     }
 
     /// Checks every invariant from scratch (for tests, recovery and audits).
@@ -585,14 +496,24 @@ impl Engine {
             return Err(format!("conservation broken: {:?}", self.ledger.posted_sums()));
         }
         for (account, asset, balance) in self.ledger.balances() {
-            if self.ledger.policy(account) == Some(AccountPolicy::NonNegative) && balance.available() < 0 {
-                return Err(format!("{} is negative in {}", self.account_names[account.0 as usize], self.assets[asset.0 as usize].symbol));
+            let broken = match self.ledger.policy(account) {
+                Some(AccountPolicy::NonNegative) => balance.available() < 0,
+                Some(AccountPolicy::NonPositive) => balance.posted + balance.incoming > 0,
+                _ => false,
+            };
+            if broken {
+                let (name, symbol) = (&self.account_names[account.0 as usize], &self.assets[asset.0 as usize].symbol);
+                return Err(format!("{name} crosses zero in {symbol}"));
             }
         }
-        let reserved_by_withdrawals = self.withdrawals.len();
-        let pending_in_ledger = self.ledger.pending().count();
-        if reserved_by_withdrawals != pending_in_ledger {
-            return Err(format!("{reserved_by_withdrawals} withdrawals but {pending_in_ledger} pending transfers"));
+        if self.withdrawals.len() != self.ledger.pending().count() {
+            return Err(format!("{} withdrawals but {} pending transfers", self.withdrawals.len(), self.ledger.pending().count()));
+        }
+        for (id, w) in &self.withdrawals {
+            let Some(p) = self.ledger.pending_transfer(w.pending) else { return Err(format!("withdrawal {id} has no pending transfer")) };
+            if p.transfer.debit != w.account {
+                return Err(format!("withdrawal {id} reserves another account"));
+            }
         }
         Ok(())
     }
@@ -603,27 +524,51 @@ pub struct BalanceRow {
     pub account: String,
     pub asset: String,
     pub posted: String,
+    /// Pending debits (withdrawals requested, not yet confirmed).
     pub reserved: String,
+    /// Pending credits (a custody account's outgoing withdrawals).
+    pub incoming: String,
 }
 
-fn owner_of(account: &str) -> &str {
+/// The envelope the node journals first: the genesis configuration, sent by `@system`.
+pub fn genesis_envelope(config: StateConfig) -> Envelope {
+    Envelope { client: SYSTEM_PRINCIPAL.into(), id: 1, command: Command::Genesis { config: Box::new(config) } }
+}
+
+pub(crate) fn owner_of(account: &str) -> &str {
     account.split_once('/').map(|(owner, _)| owner).unwrap_or(account)
 }
 
-fn withdrawal_hash(id: &str, w: &Withdrawal) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(&(id.len() as u32).to_le_bytes());
-    h.update(id.as_bytes());
-    h.update(&w.pending.0.to_le_bytes());
-    h.update(&w.account.0.to_le_bytes());
-    h.update(&w.due_ms.to_le_bytes());
-    *h.finalize().as_bytes()
+/// Bounded, visible-ASCII principal name and text fields, before anything else is looked at:
+/// every string an outcome may echo is then short and printable.
+fn check_shape(envelope: &Envelope) -> Result<(), EngineError> {
+    let client = envelope.client.as_str();
+    if client != SYSTEM_PRINCIPAL && !model::is_principal_name(client, model::NAME_LEN_MAX as usize) {
+        let why = format!("a principal is 1 to {} of a-z 0-9 _ -", model::NAME_LEN_MAX);
+        return Err(EngineError::InvalidName { name: model::printable(client), why });
+    }
+    for (field, text) in envelope.command.text_fields() {
+        let why = if text.is_empty() || text.len() > FIELD_BYTES_MAX {
+            format!("{} bytes, expected 1 to {FIELD_BYTES_MAX}", text.len())
+        } else if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            "only visible ASCII characters (no spaces, control or non-ASCII characters)".to_string()
+        } else {
+            continue;
+        };
+        return Err(EngineError::MalformedField { field: field.into(), why });
+    }
+    Ok(())
 }
 
-fn config_digest(config: &Config) -> [u8; 32] {
-    // The configuration's canonical JSON; serde_json writes struct fields in declaration order.
-    let json = serde_json::to_vec(config).expect("a Config always serialises");
-    *blake3::hash(&json).as_bytes()
+fn command_digest(command: &Command) -> sessions::CommandDigest {
+    let json = serde_json::to_vec(command).expect("a Command always serialises");
+    let mut digest = [0u8; sessions::COMMAND_DIGEST_LEN];
+    digest.copy_from_slice(&blake3::hash(&json).as_bytes()[..sessions::COMMAND_DIGEST_LEN]);
+    digest
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,21 +1,24 @@
-//! Snapshots: a versioned, serialisable image of the whole engine state. Restoring one and
-//! replaying the commands after it gives the same state hash as replaying from the start.
+//! Snapshots: a versioned image of the whole engine state, configuration included, encoded
+//! compactly with postcard (varint integers). Restoring one and replaying the commands after it
+//! gives the same state hash as replaying from the start; the image's own state hash is
+//! checked after restoring. The largest image the limits allow is computed in [`crate::limits`].
 
+use crate::sessions::Session;
 use crate::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineSnapshot {
     pub format_version: u32,
-    pub config_digest: [u8; 32],
+    pub config: StateConfig,
     pub ledger: ledger::LedgerSnapshot,
     pub account_names: Vec<String>,
     pub account_kinds: Vec<AccountKind>,
     pub prices: Vec<(String, UsdPrice, u64)>,
     pub holds: Vec<AccountIdx>,
     pub withdrawals: Vec<(String, Withdrawal)>,
-    pub external_refs: Vec<String>,
-    pub seen: Vec<(String, u64, u64)>,
+    pub external_refs: Vec<[u8; 32]>,
+    pub sessions: Vec<(String, Session)>,
     pub log_digest: [u8; 32],
     /// The partial chunk of append-only facts not yet folded into `log_digest`.
     pub log_buffer: Vec<u8>,
@@ -31,33 +34,30 @@ pub struct EngineSnapshot {
 pub enum SnapshotError {
     #[error("snapshot format {found} is not the supported {supported}")]
     Version { found: u32, supported: u32 },
-    #[error("snapshot was taken under a different configuration; restoring it would misread assets")]
-    ConfigMismatch,
     #[error("snapshot is inconsistent: {what}")]
     Inconsistent { what: String },
     #[error("snapshot does not decode: {what}")]
     Decode { what: String },
 }
 
+fn inconsistent(what: impl Into<String>) -> SnapshotError {
+    SnapshotError::Inconsistent { what: what.into() }
+}
+
 impl Engine {
     pub fn to_snapshot(&mut self) -> EngineSnapshot {
         let state_hash = self.state_hash();
-        let mut external_refs: Vec<String> = self.external_refs.iter().cloned().collect();
-        external_refs.sort_unstable();
-        let mut seen: Vec<(String, u64, u64)> =
-            self.seen.iter().map(|((c, i), s)| (self.client_names[*c as usize].clone(), *i, *s)).collect();
-        seen.sort_unstable_by_key(|e| e.2);
         EngineSnapshot {
             format_version: ENGINE_FORMAT_VERSION,
-            config_digest: self.config_digest,
+            config: self.config.clone(),
             ledger: self.ledger.to_snapshot(),
             account_names: self.account_names.clone(),
             account_kinds: self.account_kinds.clone(),
             prices: self.prices.iter().map(|(s, (p, t))| (s.clone(), *p, *t)).collect(),
             holds: self.holds.iter().copied().collect(),
             withdrawals: self.withdrawals.iter().map(|(k, w)| (k.clone(), w.clone())).collect(),
-            external_refs,
-            seen,
+            external_refs: self.external_refs.iter().copied().collect(),
+            sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
             log_digest: self.log_digest,
             log_buffer: self.log_buffer.clone(),
             log_buffer_facts: self.log_buffer_facts,
@@ -68,70 +68,92 @@ impl Engine {
         }
     }
 
-    pub fn from_snapshot(config: Config, s: &EngineSnapshot) -> Result<Engine, SnapshotError> {
+    pub fn from_snapshot(s: EngineSnapshot) -> Result<Engine, SnapshotError> {
         if s.format_version != ENGINE_FORMAT_VERSION {
             return Err(SnapshotError::Version { found: s.format_version, supported: ENGINE_FORMAT_VERSION });
         }
-        let mut engine = Engine::new(config);
-        if engine.config_digest != s.config_digest {
-            return Err(SnapshotError::ConfigMismatch);
-        }
-        let inconsistent = |what: &str| SnapshotError::Inconsistent { what: what.into() };
-        if s.account_names.len() != s.account_kinds.len() || s.account_names.len() != s.ledger.policies.len() {
-            return Err(inconsistent("account tables differ in length"));
-        }
-        // The fresh engine opened the broker accounts; they must match the snapshot's first ones.
-        if s.account_names.get(..engine.account_names.len()) != Some(&engine.account_names[..]) {
-            return Err(inconsistent("broker accounts differ from the configuration's"));
-        }
-        engine.ledger = Ledger::from_snapshot(&s.ledger).map_err(|e| inconsistent(&e.to_string()))?;
-        engine.account_names = s.account_names.clone();
-        engine.account_kinds = s.account_kinds.clone();
-        engine.account_index = s.account_names.iter().enumerate().map(|(i, n)| (n.clone(), AccountIdx(i as u32))).collect();
-        engine.subs_per_owner.clear();
-        for (name, kind) in s.account_names.iter().zip(&s.account_kinds) {
-            if *kind == AccountKind::Trader {
-                *engine.subs_per_owner.entry(owner_of(name).to_string()).or_insert(0) += 1;
+        s.config.validate().map_err(|e| inconsistent(format!("configuration: {e}")))?;
+        let mut engine = Engine::new();
+        engine.initialised = true;
+        engine.restore_assets(&s)?;
+        engine.restore_accounts(&s)?;
+        engine.restore_custodians(&s.config)?;
+        engine.config = s.config;
+        engine.config_digest = engine.config.digest();
+        engine.prices = s.prices.into_iter().map(|(sym, p, t)| (sym, (p, t))).collect();
+        engine.holds = s.holds.into_iter().collect();
+        for (id, w) in s.withdrawals {
+            if engine.ledger.pending_transfer(w.pending).is_none_or(|p| p.transfer.debit != w.account) {
+                return Err(inconsistent("a withdrawal has no pending transfer of its account"));
             }
+            engine.insert_withdrawal(&id, w);
         }
-        engine.prices = s.prices.iter().map(|(sym, p, t)| (sym.clone(), (*p, *t))).collect();
-        engine.holds = s.holds.iter().copied().collect();
-        for (id, w) in &s.withdrawals {
-            if engine.ledger.pending_transfer(w.pending).is_none() {
-                return Err(inconsistent("a withdrawal has no pending transfer"));
-            }
-            engine.withdrawals_digest.add(&withdrawal_hash(id, w));
-            engine.withdrawals_due.insert((w.due_ms, w.pending, id.clone()));
-            *engine.withdrawals_per_account.entry(w.account).or_insert(0) += 1;
-            engine.withdrawals.insert(id.clone(), w.clone());
-        }
-        engine.external_refs = s.external_refs.iter().cloned().collect();
-        for (client, id, seq) in &s.seen {
-            let c = engine.intern_client(client);
-            engine.seen.insert((c, *id), *seq);
-        }
+        engine.external_refs = s.external_refs.into_iter().collect();
+        engine.sessions = sessions::Sessions::from_sessions(s.sessions);
         if s.log_buffer_facts >= LOG_CHUNK_FACTS {
             return Err(inconsistent("partial fact chunk is not partial"));
         }
         engine.log_digest = s.log_digest;
-        engine.log_buffer = s.log_buffer.clone();
+        engine.log_buffer = s.log_buffer;
         engine.log_buffer_facts = s.log_buffer_facts;
         engine.now_ms = s.now_ms;
         engine.next_seq = s.next_seq;
         engine.next_pending = s.next_pending;
+        engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));
         }
         Ok(engine)
     }
 
-    /// Snapshot encoded for the journal (JSON; versioned by `format_version`).
-    pub fn encode_snapshot(&mut self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_snapshot()).expect("an EngineSnapshot always serialises")
+    fn restore_assets(&mut self, s: &EngineSnapshot) -> Result<(), SnapshotError> {
+        self.ledger = Ledger::from_snapshot(&s.ledger).map_err(|e| inconsistent(e.to_string()))?;
+        if self.ledger.assets_count() as usize != s.config.assets.len() {
+            return Err(inconsistent("ledger and configuration differ in assets"));
+        }
+        for (i, a) in s.config.assets.iter().enumerate() {
+            let scale = Scale::new(a.decimals).map_err(|e| inconsistent(e.to_string()))?;
+            self.assets.push(AssetInfo { symbol: a.symbol.clone(), scale });
+            self.asset_index.insert(a.symbol.clone(), AssetIdx(i as u16));
+        }
+        Ok(())
     }
 
-    pub fn decode_snapshot(config: Config, bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let snapshot: EngineSnapshot = serde_json::from_slice(bytes).map_err(|e| SnapshotError::Decode { what: e.to_string() })?;
-        Engine::from_snapshot(config, &snapshot)
+    fn restore_accounts(&mut self, s: &EngineSnapshot) -> Result<(), SnapshotError> {
+        if s.account_names.len() != s.account_kinds.len() || s.account_names.len() != s.ledger.policies.len() {
+            return Err(inconsistent("account tables differ in length"));
+        }
+        for (i, (name, kind)) in s.account_names.iter().zip(&s.account_kinds).enumerate() {
+            if self.account_index.insert(name.clone(), AccountIdx(i as u32)).is_some() {
+                return Err(inconsistent(format!("account {name} listed twice")));
+            }
+            if *kind == AccountKind::Trader {
+                self.trader_accounts += 1;
+                *self.subs_per_owner.entry(owner_of(name).to_string()).or_insert(0) += 1;
+            }
+        }
+        self.account_names = s.account_names.clone();
+        self.account_kinds = s.account_kinds.clone();
+        Ok(())
+    }
+
+    fn restore_custodians(&mut self, config: &StateConfig) -> Result<(), SnapshotError> {
+        for c in &config.custodians {
+            let account =
+                *self.account_index.get(&custody_account(&c.id)).ok_or_else(|| inconsistent(format!("no custody account for {}", c.id)))?;
+            let assets = c.assets.iter().map(|a| self.asset_index[a]).collect();
+            self.custodians.insert(c.id.clone(), Custody { account, assets });
+        }
+        Ok(())
+    }
+
+    /// Snapshot encoded for the journal (postcard; versioned by `format_version`).
+    pub fn encode_snapshot(&mut self) -> Vec<u8> {
+        postcard::to_allocvec(&self.to_snapshot()).expect("an EngineSnapshot always serialises")
+    }
+
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+        let snapshot: EngineSnapshot = postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode { what: e.to_string() })?;
+        Engine::from_snapshot(snapshot)
     }
 }

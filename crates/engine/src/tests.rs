@@ -1,24 +1,56 @@
-use super::*;
+//! Unit tests of the engine, one per finding of the core-hardening review where it concerns
+//! the engine (`finding_N_...`), plus the behaviour they rest on.
 
-fn engine() -> Engine {
-    Engine::new(Config::default_config())
+use super::*;
+use model::Config;
+
+const USDC_ETH: &str = "ethereum";
+
+fn config() -> StateConfig {
+    StateConfig::from_model(&Config::default_config())
 }
 
-fn env(id: u64, command: Command) -> Envelope {
-    Envelope { client: "alice".into(), id, command }
+fn op(id: u64, command: Command) -> Envelope {
+    Envelope { client: "operator".into(), id, command }
+}
+
+fn as_(client: &str, id: u64, command: Command) -> Envelope {
+    Envelope { client: client.into(), id, command }
 }
 
 fn create(owner: &str, sub: &str) -> Command {
     Command::CreateAccount { owner: owner.into(), sub: sub.into() }
 }
 
-fn deposit(account: &str, amount: &str, reference: &str) -> Command {
+fn deposit(account: &str, asset: &str, amount: &str, custodian: &str, reference: &str) -> Command {
     Command::Deposit {
         account: account.into(),
-        asset: "USDC".into(),
+        asset: asset.into(),
         amount: amount.into(),
-        custodian: "ethereum".into(),
+        custodian: custodian.into(),
         external_ref: reference.into(),
+    }
+}
+
+fn withdraw(account: &str, asset: &str, amount: &str, custodian: &str, id: &str) -> Command {
+    Command::RequestWithdrawal {
+        account: account.into(),
+        asset: asset.into(),
+        amount: amount.into(),
+        custodian: custodian.into(),
+        destination: "0xdead".into(),
+        withdrawal_id: id.into(),
+    }
+}
+
+fn transfer(from: &str, to: &str, amount: &str) -> Command {
+    Command::Transfer { from: from.into(), to: to.into(), asset: "USDC".into(), amount: amount.into() }
+}
+
+fn applied(outcome: Outcome) -> Vec<Event> {
+    match outcome {
+        Outcome::Applied { events, .. } => events,
+        other => panic!("expected applied, got {other:?}"),
     }
 }
 
@@ -29,226 +61,368 @@ fn rejected(outcome: Outcome) -> EngineError {
     }
 }
 
+fn refused(outcome: Outcome) -> EngineError {
+    match outcome {
+        Outcome::Refused { error } => error,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 fn posted(e: &Engine, account: &str, asset: &str) -> String {
     e.balances().into_iter().find(|r| r.account == account && r.asset == asset).map(|r| r.posted).unwrap_or_else(|| "0".into())
 }
 
+/// Genesis, owners alice and bob with a main account each, alice with 1000 USDC at ethereum.
+fn engine() -> Engine {
+    let mut e = Engine::with_genesis(config()).unwrap();
+    applied(e.apply(&op(1, Command::RegisterPrincipal { name: "alice".into(), role: Role::Owner })));
+    applied(e.apply(&op(2, Command::RegisterPrincipal { name: "bob".into(), role: Role::Owner })));
+    applied(e.apply(&op(3, create("alice", "main"))));
+    applied(e.apply(&op(4, create("bob", "main"))));
+    applied(e.apply(&as_("alice", 1, create("alice", "hedge"))));
+    applied(e.apply(&op(5, deposit("alice/main", "USDC", "1000", USDC_ETH, "0xa1"))));
+    e
+}
+
 #[test]
 fn deposit_credits_client_and_mirrors_custody() {
-    let mut e = engine();
-    assert!(matches!(e.apply(&env(1, create("alice", "main"))), Outcome::Applied { seq: 1, .. }));
-    let out = e.apply(&env(2, deposit("alice/main", "1000.5", "0xabc")));
-    assert!(matches!(out, Outcome::Applied { seq: 2, .. }), "{out:?}");
-    assert_eq!(posted(&e, "alice/main", "USDC"), "1000.5");
-    assert_eq!(posted(&e, "@custody/ethereum", "USDC"), "-1000.5");
+    let e = engine();
+    assert_eq!(posted(&e, "alice/main", "USDC"), "1000");
+    assert_eq!(posted(&e, "@custody/ethereum", "USDC"), "-1000");
     e.check_invariants().unwrap();
 }
 
 #[test]
-fn deposit_is_idempotent_on_external_reference() {
+fn finding_1_anyone_can_act_on_any_account() {
     let mut e = engine();
-    e.apply(&env(1, create("alice", "main")));
-    e.apply(&env(2, deposit("alice/main", "10", "0xabc")));
-    let hash = e.state_hash();
-    let err = rejected(e.apply(&env(3, deposit("alice/main", "10", "0xabc"))));
-    assert_eq!(err, EngineError::DuplicateReference { external_ref: "0xabc".into() });
-    assert_eq!(posted(&e, "alice/main", "USDC"), "10");
-    // Only the log advanced (a sequence number and the seen id), no balance.
-    assert_ne!(e.state_hash(), hash);
-    assert_eq!(e.ledger().balances(), {
-        let mut f = engine();
-        f.apply(&env(1, create("alice", "main")));
-        f.apply(&env(2, deposit("alice/main", "10", "0xabc")));
-        f.ledger().balances()
-    });
-}
-
-#[test]
-fn retried_client_id_returns_first_result_and_applies_once() {
-    let mut e = engine();
-    e.apply(&env(1, create("alice", "main")));
-    e.apply(&env(2, deposit("alice/main", "10", "0x1")));
-    // The same client id with any payload is the same command.
-    assert_eq!(e.apply(&env(2, deposit("alice/main", "10", "0x2"))), Outcome::Duplicate { first_seq: 2 });
-    assert_eq!(posted(&e, "alice/main", "USDC"), "10");
-    // Another client may use the same number.
-    let other = Envelope { client: "bob".into(), id: 2, command: create("bob", "main") };
-    assert!(matches!(e.apply(&other), Outcome::Applied { seq: 3, .. }));
-}
-
-#[test]
-fn bad_input_gets_a_typed_error_and_changes_nothing() {
-    let mut e = engine();
-    e.apply(&env(1, create("alice", "main")));
-    e.apply(&env(2, deposit("alice/main", "10", "0x1")));
-    e.apply(&env(3, create("alice", "hedge")));
-    let balances = e.ledger().balances();
-    let cases: Vec<(Command, EngineError)> = vec![
-        (deposit("nobody/main", "1", "0x9"), EngineError::UnknownAccount { account: "nobody/main".into() }),
-        (
-            Command::Deposit {
-                account: "alice/main".into(),
-                asset: "DOGE".into(),
-                amount: "1".into(),
-                custodian: "ethereum".into(),
-                external_ref: "0x8".into(),
-            },
-            EngineError::UnknownAsset { symbol: "DOGE".into() },
-        ),
-        (
-            deposit("alice/main", "1.0000001", "0x7"),
-            EngineError::MalformedAmount {
-                input: "1.0000001".into(),
-                reason: "decimal \"1.0000001\" has 7 fractional digits, the asset allows 6".into(),
-            },
-        ),
-        (deposit("alice/main", "-5", "0x6"), EngineError::NonPositiveAmount { amount: "-5".into() }),
-        (deposit("alice/main", "0", "0x6"), EngineError::NonPositiveAmount { amount: "0".into() }),
-        (
-            Command::Transfer { from: "alice/main".into(), to: "alice/main".into(), asset: "USDC".into(), amount: "1".into() },
-            EngineError::SameAccount { account: "alice/main".into() },
-        ),
-        (
-            Command::Transfer { from: "alice/main".into(), to: "alice/hedge".into(), asset: "USDC".into(), amount: "11".into() },
-            EngineError::InsufficientBalance {
-                account: "alice/main".into(),
-                asset: "USDC".into(),
-                needed: "11".into(),
-                available: "10".into(),
-            },
-        ),
-        (
-            Command::Deposit {
-                account: "@house".into(),
-                asset: "USDC".into(),
-                amount: "1".into(),
-                custodian: "ethereum".into(),
-                external_ref: "0x5".into(),
-            },
-            EngineError::WrongAccountKind { account: "@house".into(), why: "a broker account is not moved by client commands".into() },
-        ),
-        (
-            Command::Deposit {
-                account: "alice/main".into(),
-                asset: "USDC".into(),
-                amount: "1".into(),
-                custodian: "mars".into(),
-                external_ref: "0x4".into(),
-            },
-            EngineError::UnknownCustodian { custodian: "mars".into() },
-        ),
-        (create("Alice!", "main"), EngineError::InvalidName { name: "Alice!".into(), why: "1 to 64 of a-z 0-9 _ -".into() }),
-        (create("alice", "main"), EngineError::DuplicateAccount { account: "alice/main".into() }),
-        (
-            Command::SetPrice { symbol: "ETH".into(), price_usd: "1e3".into() },
-            EngineError::MalformedAmount { input: "1e3".into(), reason: "malformed decimal \"1e3\": not a decimal number".into() },
-        ),
-        (Command::CancelWithdrawal { withdrawal_id: "w-404".into() }, EngineError::UnknownWithdrawal { withdrawal_id: "w-404".into() }),
-    ];
-    for (i, (command, expected)) in cases.into_iter().enumerate() {
-        let error = rejected(e.apply(&env(100 + i as u64, command)));
-        assert_eq!(error, expected);
-        assert_eq!(e.ledger().balances(), balances);
+    applied(e.apply(&as_("alice", 2, withdraw("alice/main", "USDC", "10", USDC_ETH, "alice-w"))));
+    let books = e.books_hash();
+    let unauthorized = |e: EngineError| matches!(e, EngineError::Unauthorized { .. });
+    // An unregistered principal: nothing at all.
+    assert!(unauthorized(refused(e.apply(&as_("mallory", 1, Command::CancelWithdrawal { withdrawal_id: "alice-w".into() })))));
+    // A registered owner acting on someone else's account, withdrawal or name.
+    assert!(unauthorized(refused(e.apply(&as_("bob", 1, Command::CancelWithdrawal { withdrawal_id: "alice-w".into() })))));
+    assert!(unauthorized(refused(e.apply(&as_("bob", 2, transfer("alice/main", "alice/hedge", "1"))))));
+    assert!(unauthorized(refused(e.apply(&as_("bob", 3, withdraw("alice/main", "USDC", "1", USDC_ETH, "bob-w"))))));
+    assert!(unauthorized(refused(e.apply(&as_("bob", 4, create("alice", "x"))))));
+    // Operator's commands are not an owner's.
+    for (i, command) in [
+        Command::SetPrice { symbol: "USDC".into(), price_usd: "0.000000000000000001".into() },
+        deposit("alice/main", "ETH", "1000000", USDC_ETH, "0xfake"),
+        Command::AdvanceTime { now_ms: 5 },
+        Command::SetHold { account: "alice/main".into(), held: true },
+        Command::RegisterPrincipal { name: "bob2".into(), role: Role::Operator },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(unauthorized(refused(e.apply(&as_("alice", 10 + i as u64, command)))));
     }
+    // The operator does not move a client's funds; an auditor does nothing.
+    assert!(unauthorized(refused(e.apply(&op(20, transfer("alice/main", "alice/hedge", "1"))))));
+    assert!(unauthorized(refused(e.apply(&as_("auditor", 1, Command::AdvanceTime { now_ms: 5 })))));
+    assert_eq!(e.books_hash(), books, "no refusal changed the books");
+    // What alice may do, she does.
+    applied(e.apply(&as_("alice", 3, transfer("alice/main", "alice/hedge", "1"))));
+    applied(e.apply(&as_("alice", 4, Command::CancelWithdrawal { withdrawal_id: "alice-w".into() })));
+}
+
+#[test]
+fn finding_2_custody_is_not_checked() {
+    let mut e = engine();
+    // stETH may not be held at dydx.
+    assert_eq!(
+        rejected(e.apply(&op(10, deposit("alice/main", "stETH", "1", "dydx", "0xs")))),
+        EngineError::AssetNotAtCustodian { custodian: "dydx".into(), asset: "stETH".into() }
+    );
+    // Alice's 1000 USDC arrived at ethereum: arbitrum holds none of it.
+    assert_eq!(
+        rejected(e.apply(&as_("alice", 2, withdraw("alice/main", "USDC", "1", "arbitrum", "w-arb")))),
+        EngineError::InsufficientCustody { custodian: "arbitrum".into(), asset: "USDC".into(), needed: "1".into(), held: "0".into() }
+    );
+    // Pending withdrawals count against what the custodian still holds.
+    applied(e.apply(&op(11, deposit("bob/main", "USDC", "500", "dydx", "0xb1"))));
+    applied(e.apply(&as_("bob", 1, withdraw("bob/main", "USDC", "300", "dydx", "w-b1"))));
+    applied(e.apply(&as_("alice", 3, withdraw("alice/main", "USDC", "200", "dydx", "w-a1"))));
+    assert!(matches!(
+        rejected(e.apply(&as_("alice", 4, withdraw("alice/main", "USDC", "1", "dydx", "w-a2")))),
+        EngineError::InsufficientCustody { .. }
+    ));
+    applied(e.apply(&op(12, Command::ConfirmWithdrawal { withdrawal_id: "w-b1".into(), chain_ref: "0xc1".into() })));
+    applied(e.apply(&op(13, Command::ConfirmWithdrawal { withdrawal_id: "w-a1".into(), chain_ref: "0xc2".into() })));
+    assert_eq!(posted(&e, "@custody/dydx", "USDC"), "0");
     e.check_invariants().unwrap();
 }
 
 #[test]
-fn transfers_only_between_sub_accounts_of_one_owner() {
+fn finding_3_clock_can_be_broken() {
     let mut e = engine();
-    e.apply(&env(1, create("alice", "main")));
-    e.apply(&env(2, create("alice", "hedge")));
-    e.apply(&env(3, create("bob", "main")));
-    e.apply(&env(4, deposit("alice/main", "10", "0x1")));
-    let t = |to: &str| Command::Transfer { from: "alice/main".into(), to: to.into(), asset: "USDC".into(), amount: "4".into() };
-    assert!(matches!(e.apply(&env(5, t("alice/hedge"))), Outcome::Applied { .. }));
+    applied(e.apply(&op(10, Command::AdvanceTime { now_ms: 1_767_225_600_000 })));
+    let books = e.books_hash();
+    assert!(matches!(rejected(e.apply(&op(11, Command::AdvanceTime { now_ms: u64::MAX }))), EngineError::TimeOutOfRange { .. }));
+    // Microseconds by mistake.
+    assert!(matches!(
+        rejected(e.apply(&op(12, Command::AdvanceTime { now_ms: 1_767_225_600_000_000 }))),
+        EngineError::TimeOutOfRange { .. }
+    ));
     assert_eq!(
-        rejected(e.apply(&env(6, t("bob/main")))),
-        EngineError::DifferentOwners { from: "alice/main".into(), to: "bob/main".into() }
+        rejected(e.apply(&op(13, Command::AdvanceTime { now_ms: 1_767_225_600_000 + 86_400_001 }))),
+        EngineError::TimeStepTooLarge { step_ms: 86_400_001, max_ms: 86_400_000 }
     );
-    assert_eq!(posted(&e, "alice/main", "USDC"), "6");
-    assert_eq!(posted(&e, "alice/hedge", "USDC"), "4");
+    assert!(matches!(rejected(e.apply(&op(14, Command::AdvanceTime { now_ms: 0 }))), EngineError::TimeWentBackwards { .. }));
+    assert_eq!(e.books_hash(), books, "rejected clock commands change nothing");
+    // Withdrawals can still be requested, and time moves on by a day.
+    applied(e.apply(&as_("alice", 2, withdraw("alice/main", "USDC", "1", USDC_ETH, "w1"))));
+    applied(e.apply(&op(15, Command::AdvanceTime { now_ms: 1_767_225_600_000 + 86_400_000 })));
 }
 
 #[test]
-fn withdrawal_is_reserved_then_posted_after_latency_or_voided() {
+fn finding_4_reused_id_with_different_command() {
     let mut e = engine();
-    let latency = e.config().engine.withdrawal_latency_ms;
-    e.apply(&env(1, create("alice", "main")));
-    e.apply(&env(2, deposit("alice/main", "10", "0x1")));
-    let w = |id: &str, amount: &str| Command::RequestWithdrawal {
-        account: "alice/main".into(),
-        asset: "USDC".into(),
-        amount: amount.into(),
-        custodian: "ethereum".into(),
-        withdrawal_id: id.into(),
+    let first = e.apply(&op(10, deposit("alice/main", "USDC", "1", USDC_ETH, "0xr1")));
+    let Outcome::Applied { seq, .. } = first else { panic!("{first:?}") };
+    // The same command under the same id: its first result.
+    assert_eq!(e.apply(&op(10, deposit("alice/main", "USDC", "1", USDC_ETH, "0xr1"))), Outcome::Duplicate { first_seq: seq });
+    // Another command under that id: refused, nothing applied.
+    assert_eq!(
+        refused(e.apply(&op(10, deposit("alice/main", "USDC", "1000000", USDC_ETH, "0xr2")))),
+        EngineError::IdReusedWithDifferentCommand { principal: "operator".into(), id: 10, first_seq: seq }
+    );
+    assert_eq!(posted(&e, "alice/main", "USDC"), "1001");
+}
+
+#[test]
+fn finding_4_session_window_forgets_oldest_ids_and_refuses_them() {
+    let mut e = engine();
+    let window = e.config().limits.client_ids_window as u64;
+    for id in 100..100 + window + 5 {
+        applied(e.apply(&op(id, Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() })));
+    }
+    // The five oldest ids are forgotten: a retry is refused as too old, never re-applied.
+    let retry = refused(e.apply(&op(100, Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() })));
+    assert_eq!(retry, EngineError::IdTooOld { principal: "operator".into(), id: 100, watermark: 104 });
+    // The newest ones are remembered; new ids keep working (the cap is no dead end).
+    assert!(matches!(e.apply(&op(100 + window + 4, Command::AdvanceTime { now_ms: 1 })), Outcome::Refused { .. }));
+    assert!(matches!(
+        e.apply(&op(100 + window + 4, Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() })),
+        Outcome::Duplicate { .. }
+    ));
+    applied(e.apply(&op(1_000_000, Command::AdvanceTime { now_ms: 1 })));
+    assert!(e.remembered_ids() <= e.principals().len() * window as usize);
+}
+
+#[test]
+fn finding_5_oversized_and_unprintable_fields_are_refused_first() {
+    let mut e = engine();
+    let books = e.books_hash();
+    let long = "a".repeat(FIELD_BYTES_MAX + 1);
+    assert!(matches!(refused(e.apply(&op(10, deposit(&long, "USDC", "1", USDC_ETH, "0x1")))), EngineError::MalformedField { .. }));
+    assert!(matches!(refused(e.apply(&as_(&"x".repeat(1 << 20), 1, create("x", "main")))), EngineError::InvalidName { .. }));
+    for bad in ["a\u{0}b", "a\nb", "a\u{202e}b", "caf\u{e9}", "a b", ""] {
+        assert!(matches!(refused(e.apply(&op(11, create(bad, "main")))), EngineError::MalformedField { .. }), "{bad:?}");
+    }
+    assert_eq!(e.books_hash(), books);
+}
+
+#[test]
+fn finding_7_configuration_changes_by_command() {
+    let mut e = engine();
+    let change = |c| Command::Configure { change: c };
+    applied(e.apply(&op(10, change(ConfigChange::AddAsset { symbol: "USDe".into(), decimals: 18 }))));
+    applied(e.apply(&op(11, change(ConfigChange::AllowCustodyAsset { custodian: "arbitrum".into(), asset: "USDe".into() }))));
+    applied(e.apply(&op(12, deposit("alice/main", "USDe", "5.5", "arbitrum", "0xe1"))));
+    let mut limits = e.config().limits.clone();
+    limits.accounts_max += 1;
+    applied(e.apply(&op(13, change(ConfigChange::SetLimits { limits: limits.clone() }))));
+    assert_eq!(e.config().limits, limits);
+    // A limit below what is in use, decimals out of range, a duplicate: typed refusals.
+    limits.accounts_max = 1;
+    assert!(matches!(rejected(e.apply(&op(14, change(ConfigChange::SetLimits { limits })))), EngineError::ConfigRefused { .. }));
+    assert!(matches!(
+        rejected(e.apply(&op(15, change(ConfigChange::AddAsset { symbol: "X".into(), decimals: 200 })))),
+        EngineError::ConfigRefused { .. }
+    ));
+    assert!(matches!(
+        rejected(e.apply(&op(16, change(ConfigChange::AddAsset { symbol: "USDC".into(), decimals: 6 })))),
+        EngineError::ConfigRefused { .. }
+    ));
+    // The snapshot carries the configuration: restoring needs no file.
+    let bytes = e.encode_snapshot();
+    let mut restored = Engine::decode_snapshot(&bytes).unwrap();
+    assert_eq!(restored.state_hash(), e.state_hash());
+    assert_eq!(restored.config(), e.config());
+}
+
+#[test]
+fn finding_8_limits_are_reconciled() {
+    let limits = Config::default_config().limits;
+    limits::reconcile(&limits).unwrap();
+    let bound = limits::snapshot_bytes_bound(&limits::Counts::of_limits(&limits));
+    assert!(bound <= limits::SNAPSHOT_BYTES_MAX, "default snapshot bound {bound}");
+    assert!(limits::largest_result_bytes(&limits) <= limits::RECORD_BYTES_MAX as u64);
+    // Limits that cannot fit are refused, naming what does not fit.
+    let mut big = limits.clone();
+    big.accounts_max = 10_000_000;
+    assert!(matches!(limits::reconcile(&big), Err(limits::LimitsError::TooLarge { what: "snapshot", .. })));
+    let mut e = engine();
+    assert!(matches!(
+        rejected(e.apply(&op(10, Command::Configure { change: ConfigChange::SetLimits { limits: big } }))),
+        EngineError::ConfigRefused { .. }
+    ));
+}
+
+#[test]
+fn finding_8_snapshot_bound_holds_for_a_real_engine() {
+    // A real state with long names, many withdrawals and references: its encoded snapshot is
+    // below the bound computed for its counts.
+    let mut e = engine();
+    let mut id = 100;
+    let mut next = |e: &mut Engine, client: &str, command| {
+        id += 1;
+        e.apply(&as_(client, id, command))
     };
-    assert!(matches!(e.apply(&env(3, w("w1", "7"))), Outcome::Applied { .. }));
-    // Reserved: the 7 can no longer be spent, but has not moved.
-    assert_eq!(posted(&e, "alice/main", "USDC"), "10");
-    assert!(matches!(rejected(e.apply(&env(4, w("w2", "4")))), EngineError::InsufficientBalance { .. }));
-    assert!(matches!(e.apply(&env(5, w("w3", "3"))), Outcome::Applied { .. }));
-    assert!(matches!(e.apply(&env(6, Command::CancelWithdrawal { withdrawal_id: "w3".into() })), Outcome::Applied { .. }));
-    // Not yet due.
-    e.apply(&env(7, Command::AdvanceTime { now_ms: latency - 1 }));
-    assert_eq!(posted(&e, "alice/main", "USDC"), "10");
-    let out = e.apply(&env(8, Command::AdvanceTime { now_ms: latency }));
-    let Outcome::Applied { events, .. } = out else { panic!() };
-    assert!(events.contains(&Event::WithdrawalPosted { withdrawal_id: "w1".into() }));
-    assert_eq!(posted(&e, "alice/main", "USDC"), "3");
-    assert_eq!(posted(&e, "@custody/ethereum", "USDC"), "-3");
-    // A withdrawal id is never reused.
-    assert!(matches!(rejected(e.apply(&env(9, w("w1", "1")))), EngineError::DuplicateReference { .. }));
-    // An account on hold has its due withdrawal voided.
-    e.apply(&env(10, w("w4", "2")));
-    e.apply(&env(11, Command::SetHold { account: "alice/main".into(), held: true }));
-    let Outcome::Applied { events, .. } = e.apply(&env(12, Command::AdvanceTime { now_ms: 2 * latency })) else { panic!() };
-    assert!(events.contains(&Event::WithdrawalVoided { withdrawal_id: "w4".into(), why: "account on hold".into() }));
-    assert_eq!(posted(&e, "alice/main", "USDC"), "3");
+    for i in 0..200 {
+        let owner = format!("{}{i:03}", "o".repeat(61));
+        applied(next(&mut e, "operator", Command::RegisterPrincipal { name: owner.clone(), role: Role::Owner }));
+        applied(next(&mut e, "operator", create(&owner, &"s".repeat(64))));
+        let account = format!("{owner}/{}", "s".repeat(64));
+        for asset in ["USDC", "ETH", "WBTC"] {
+            applied(next(
+                &mut e,
+                "operator",
+                deposit(&account, asset, "123456789.123456", USDC_ETH, &format!("{asset}{}{i}", "x".repeat(100))),
+            ));
+        }
+        let wid = format!("{}{i:03}", "w".repeat(125));
+        applied(next(&mut e, &owner, withdraw(&account, "USDC", "1.5", USDC_ETH, &wid)));
+    }
+    let counts = limits::Counts {
+        accounts: e.ledger().accounts_count() as u64,
+        assets: e.config().assets.len() as u64,
+        custodians: e.config().custodians.len() as u64,
+        principals: e.principals().len() as u64,
+        ids_per_principal: e.config().limits.client_ids_window as u64,
+        withdrawals: 200,
+        references: 1 + 200 * 4,
+    };
+    let actual = e.encode_snapshot().len() as u64;
+    let bound = limits::snapshot_bytes_bound(&counts);
+    assert!(actual <= bound, "snapshot {actual} bytes above its bound {bound}");
+}
+
+#[test]
+fn finding_9_inconsistent_snapshot_is_refused() {
+    let mut e = engine();
+    let mut snapshot = e.to_snapshot();
+    // Credit money out of nowhere: conservation no longer holds.
+    let row = snapshot.ledger.balances.iter_mut().find(|(_, _, b)| b.posted > 0).unwrap();
+    row.2.posted += 1;
+    assert!(matches!(Engine::from_snapshot(snapshot), Err(SnapshotError::Inconsistent { .. })));
+}
+
+#[test]
+fn finding_10_numeraire_and_names() {
+    let mut e = engine();
     assert_eq!(
-        rejected(e.apply(&env(13, Command::AdvanceTime { now_ms: 0 }))),
-        EngineError::TimeWentBackwards { now_ms: 2 * latency, given_ms: 0 }
+        rejected(e.apply(&op(10, Command::SetPrice { symbol: "USD".into(), price_usd: "2".into() }))),
+        EngineError::NumerairePrice { symbol: "USD".into() }
     );
+    assert!(matches!(rejected(e.apply(&op(11, create("Alice", "main")))), EngineError::InvalidName { .. }));
+    assert!(matches!(
+        rejected(e.apply(&op(12, Command::RegisterPrincipal { name: "@root".into(), role: Role::Operator }))),
+        EngineError::InvalidName { .. }
+    ));
+    assert!(matches!(rejected(e.apply(&op(13, deposit("alice/main", "USDC", "1", USDC_ETH, "tx#1")))), EngineError::InvalidName { .. }));
+}
+
+#[test]
+fn finding_11_withdrawals_need_confirmation_and_are_reported_overdue() {
+    let mut e = engine();
+    applied(e.apply(&op(10, Command::AdvanceTime { now_ms: 1_000 })));
+    applied(e.apply(&as_("alice", 2, withdraw("alice/main", "USDC", "100", USDC_ETH, "w1"))));
+    let timeout = e.config().settings.withdrawal_confirm_timeout_ms;
+    // Time alone moves nothing; past the timeout the withdrawal is reported, once.
+    let events = applied(e.apply(&op(11, Command::AdvanceTime { now_ms: 1_000 + timeout })));
+    assert!(events.contains(&Event::WithdrawalOverdue { withdrawal_id: "w1".into(), due_ms: 1_000 + timeout }));
+    assert_eq!(applied(e.apply(&op(12, Command::AdvanceTime { now_ms: 2_000 + timeout }))).len(), 1);
+    assert_eq!(posted(&e, "alice/main", "USDC"), "1000");
+    // On hold: not confirmable; released: confirmed with its chain reference.
+    applied(e.apply(&op(13, Command::SetHold { account: "alice/main".into(), held: true })));
+    let confirm = |id| op(id, Command::ConfirmWithdrawal { withdrawal_id: "w1".into(), chain_ref: "0xfeed".into() });
+    assert!(matches!(rejected(e.apply(&confirm(14))), EngineError::AccountOnHold { .. }));
+    assert!(matches!(
+        rejected(e.apply(&as_("alice", 3, withdraw("alice/main", "USDC", "1", USDC_ETH, "w2")))),
+        EngineError::AccountOnHold { .. }
+    ));
+    applied(e.apply(&op(15, Command::SetHold { account: "alice/main".into(), held: false })));
+    let events = applied(e.apply(&confirm(16)));
+    assert_eq!(events[0], Event::WithdrawalConfirmed { withdrawal_id: "w1".into(), chain_ref: "0xfeed".into() });
+    assert_eq!(posted(&e, "alice/main", "USDC"), "900");
+    assert_eq!(posted(&e, "@custody/ethereum", "USDC"), "-900");
+    // A chain reference confirms one withdrawal only.
+    applied(e.apply(&as_("alice", 4, withdraw("alice/main", "USDC", "1", USDC_ETH, "w3"))));
+    let again = op(17, Command::ConfirmWithdrawal { withdrawal_id: "w3".into(), chain_ref: "0xfeed".into() });
+    assert!(matches!(rejected(e.apply(&again)), EngineError::DuplicateReference { .. }));
     e.check_invariants().unwrap();
+}
+
+#[test]
+fn overdue_reports_are_bounded_per_command() {
+    let mut config = config();
+    config.limits.pending_withdrawals_per_account_max = 1000;
+    let mut e = Engine::with_genesis(config).unwrap();
+    applied(e.apply(&op(1, Command::RegisterPrincipal { name: "alice".into(), role: Role::Owner })));
+    applied(e.apply(&op(2, create("alice", "main"))));
+    applied(e.apply(&op(3, deposit("alice/main", "USDC", "1000", USDC_ETH, "0xa"))));
+    let count = withdrawals::OVERDUE_REPORTS_PER_COMMAND_MAX + 10;
+    for i in 0..count {
+        applied(e.apply(&as_("alice", 10 + i as u64, withdraw("alice/main", "USDC", "0.01", USDC_ETH, &format!("w{i}")))));
+    }
+    let timeout = e.config().settings.withdrawal_confirm_timeout_ms;
+    let first = applied(e.apply(&op(4, Command::AdvanceTime { now_ms: timeout })));
+    assert_eq!(first.len(), 1 + withdrawals::OVERDUE_REPORTS_PER_COMMAND_MAX);
+    let second = applied(e.apply(&op(5, Command::AdvanceTime { now_ms: timeout })));
+    assert_eq!(second.len(), 1 + 10);
+}
+
+#[test]
+fn genesis_first_and_once() {
+    let mut e = Engine::new();
+    assert_eq!(refused(e.apply(&op(1, Command::AdvanceTime { now_ms: 1 }))), EngineError::NotInitialised);
+    let mut bad = config();
+    bad.custodians[0].assets.push("NOPE".into());
+    assert!(matches!(refused(e.apply(&genesis_envelope(bad))), EngineError::ConfigRefused { .. }));
+    applied(e.apply(&genesis_envelope(config())));
+    assert_eq!(e.apply(&genesis_envelope(config())), Outcome::Duplicate { first_seq: 1 });
+    assert_eq!(refused(e.apply(&op(1, Command::Genesis { config: Box::new(config()) }))), EngineError::AlreadyInitialised);
 }
 
 #[test]
 fn snapshot_restores_the_same_state_hash() {
     let mut e = engine();
-    e.apply(&env(1, create("alice", "main")));
-    e.apply(&env(2, deposit("alice/main", "10", "0x1")));
-    e.apply(&env(3, Command::SetPrice { symbol: "ETH".into(), price_usd: "3012.5".into() }));
-    e.apply(&env(
-        4,
-        Command::RequestWithdrawal {
-            account: "alice/main".into(),
-            asset: "USDC".into(),
-            amount: "1".into(),
-            custodian: "ethereum".into(),
-            withdrawal_id: "w".into(),
-        },
-    ));
+    applied(e.apply(&op(10, Command::SetPrice { symbol: "ETH".into(), price_usd: "3012.5".into() })));
+    applied(e.apply(&as_("alice", 2, withdraw("alice/main", "USDC", "1", USDC_ETH, "w"))));
     let bytes = e.encode_snapshot();
-    let mut restored = Engine::decode_snapshot(Config::default_config(), &bytes).unwrap();
+    let mut restored = Engine::decode_snapshot(&bytes).unwrap();
     assert_eq!(restored.state_hash(), e.state_hash());
-    // They continue identically.
-    let next = env(5, Command::AdvanceTime { now_ms: 10_000_000 });
+    let next = op(11, Command::AdvanceTime { now_ms: 10_000_000 });
     assert_eq!(restored.apply(&next), e.apply(&next));
     assert_eq!(restored.state_hash(), e.state_hash());
-    assert_eq!(restored.apply(&env(4, create("x", "y"))), Outcome::Duplicate { first_seq: 4 });
-    // A different configuration is refused.
-    let mut other = Config::default_config();
-    other.engine.withdrawal_latency_ms += 1;
-    assert_eq!(Engine::decode_snapshot(other, &bytes).unwrap_err(), SnapshotError::ConfigMismatch);
+    assert!(matches!(
+        restored.apply(&op(10, Command::SetPrice { symbol: "ETH".into(), price_usd: "3012.5".into() })),
+        Outcome::Duplicate { .. }
+    ));
+    assert!(matches!(Engine::decode_snapshot(&bytes[..bytes.len() / 2]), Err(SnapshotError::Decode { .. })));
 }
 
 #[test]
 fn commands_round_trip_through_json() {
     let line = r#"{"client":"alice","id":7,"command":{"type":"deposit","account":"alice/main","asset":"USDC","amount":"5","custodian":"ethereum","external_ref":"0x1"}}"#;
     let parsed: Envelope = serde_json::from_str(line).unwrap();
-    assert_eq!(parsed.command, deposit("alice/main", "5", "0x1"));
+    assert_eq!(parsed.command, deposit("alice/main", "USDC", "5", USDC_ETH, "0x1"));
     let unknown_field = r#"{"client":"a","id":1,"command":{"type":"advance_time","now_ms":5,"speed":"fast"}}"#;
     assert!(serde_json::from_str::<Envelope>(unknown_field).is_err());
-    let default_sub: Envelope = serde_json::from_str(r#"{"client":"a","id":1,"command":{"type":"create_account","owner":"a"}}"#).unwrap();
-    assert_eq!(default_sub.command, create("a", "main"));
+    let default_principal: Envelope = serde_json::from_str(r#"{"id":1,"command":{"type":"create_account","owner":"a"}}"#).unwrap();
+    assert_eq!(default_principal.command, create("a", "main"));
+    assert_eq!(default_principal.client, DEFAULT_PRINCIPAL);
 }

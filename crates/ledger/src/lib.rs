@@ -7,17 +7,21 @@
 //! Sign convention: a positive balance is what the broker owes the account holder. A client
 //! deposit debits the custody account of the venue or chain where the coins arrived and
 //! credits the client, so custody accounts carry the *opposite* sign of what clients hold
-//! there: `custody = -(sum of client claims held there)`. Broker accounts (house, fees,
-//! insurance fund, custody) may be negative; a trader account may go below zero only through
-//! an explicit borrow, which the margin engine governs (`AccountPolicy::MayBorrow`).
+//! there: `custody = -(sum of client claims held there)`. The policies are `NonNegative` (trader
+//! accounts: posted minus reserved never below zero), `NonPositive` (custody mirrors: posted plus
+//! pending credits never above zero, so a custodian never releases more than it holds) and
+//! `MayGoNegative` (house, fee and insurance-fund accounts).
 //!
 //! Two-phase transfers, as TigerBeetle does them: a *pending* transfer reserves the amount on
 //! the debit account (it can no longer be spent) without moving it; it is later *posted*
 //! (moved) or *voided* (released).
 //!
-//! Invariants (asserted, and restated by the property tests):
-//! - per asset, the sum of all posted balances is zero at all times;
+//! Invariants (asserted in release builds after every operation, at O(1) cost, and restated by
+//! the property tests):
+//! - per asset, the sum of all posted balances is zero at all times (a running total kept with
+//!   checked arithmetic);
 //! - a `NonNegative` account's posted balance minus its reservations never goes below zero;
+//! - a `NonPositive` account's posted balance plus its pending credits never goes above zero;
 //! - a rejected operation changes nothing (every check precedes every mutation);
 //! - no arithmetic wraps: an operation that would overflow is rejected.
 //!
@@ -45,9 +49,11 @@ pub struct PendingId(pub u64);
 pub enum AccountPolicy {
     /// Posted minus reserved must stay >= 0 (trader accounts).
     NonNegative,
-    /// May be negative: custody mirrors, house, fee and insurance-fund accounts, and trader
-    /// accounts whose borrowing the margin engine governs.
+    /// May be negative or positive: house, fee and insurance-fund accounts.
     MayGoNegative,
+    /// Posted plus pending credits must stay <= 0 (custody mirrors: what the custodian holds
+    /// is the negated balance, and no withdrawal may take more than it holds).
+    NonPositive,
 }
 
 /// Why money moved; journalled with every transfer.
@@ -57,9 +63,6 @@ pub enum Reason {
     Deposit,
     Withdrawal,
     InternalTransfer,
-    Fee,
-    Settlement,
-    Liquidation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +82,8 @@ pub struct Balance {
     pub posted: i128,
     /// Sum of pending debits: reserved, not spendable, not yet moved.
     pub reserved: i128,
+    /// Sum of pending credits: promised to this account, not yet moved.
+    pub incoming: i128,
 }
 
 impl Balance {
@@ -114,6 +119,12 @@ pub enum LedgerError {
     UnknownPending { id: PendingId },
     #[error("account limit of {max} reached")]
     AccountLimit { max: u32 },
+    #[error("{account:?} would hold more than its counterpart holds in {asset:?}: needed {needed}, held {held}")]
+    InsufficientHolding { account: AccountIdx, asset: AssetIdx, needed: i128, held: i128 },
+    #[error("asset limit of {max} reached")]
+    AssetLimit { max: u16 },
+    #[error("ledger image is inconsistent: {what}")]
+    Inconsistent { what: String },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,8 +154,7 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(assets_count: u16, accounts_max: u32) -> Ledger {
-        assert!(assets_count > 0, "a ledger needs at least one asset");
-        assert!(accounts_max > 0);
+        assert!(accounts_max > 0, "a ledger needs room for one account");
         Ledger {
             assets_count,
             accounts_max,
@@ -180,9 +190,26 @@ impl Ledger {
         self.policies.get(account.0 as usize).copied()
     }
 
-    pub fn set_policy(&mut self, account: AccountIdx, policy: AccountPolicy) -> Result<(), LedgerError> {
-        let slot = self.policies.get_mut(account.0 as usize).ok_or(LedgerError::UnknownAccount { account })?;
-        *slot = policy;
+    pub fn assets_count(&self) -> u16 {
+        self.assets_count
+    }
+
+    /// Adds the next asset (all balances zero); returns its index.
+    pub fn add_asset(&mut self) -> Result<AssetIdx, LedgerError> {
+        if self.assets_count == u16::MAX {
+            return Err(LedgerError::AssetLimit { max: u16::MAX });
+        }
+        self.posted_totals.push(0);
+        self.assets_count += 1;
+        Ok(AssetIdx(self.assets_count - 1))
+    }
+
+    /// Raises (or lowers, down to the accounts already open) the account limit.
+    pub fn set_accounts_max(&mut self, accounts_max: u32) -> Result<(), LedgerError> {
+        if (accounts_max as usize) < self.policies.len() || accounts_max == 0 {
+            return Err(LedgerError::AccountLimit { max: accounts_max });
+        }
+        self.accounts_max = accounts_max;
         Ok(())
     }
 
@@ -201,17 +228,21 @@ impl Ledger {
         self.pending.values()
     }
 
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
     pub fn pending_transfer(&self, id: PendingId) -> Option<&PendingTransfer> {
         self.pending.get(&id)
     }
 
     /// Posts a transfer immediately.
     pub fn post(&mut self, transfer: &Transfer) -> Result<(), LedgerError> {
-        let (debit_after, credit_after) = self.check(transfer, 0)?;
+        let (debit_after, credit_after) = self.check(transfer, 0, 0)?;
         self.write(transfer.debit, transfer.asset, |b| b.posted = debit_after);
         self.write(transfer.credit, transfer.asset, |b| b.posted = credit_after);
         self.transfers_posted += 1;
-        self.debug_check_conservation(transfer.asset);
+        self.assert_conserved(transfer.asset);
         Ok(())
     }
 
@@ -221,14 +252,16 @@ impl Ledger {
             return Err(LedgerError::DuplicatePending { id });
         }
         // The reservation must be payable now, as if it were posted.
-        self.check(transfer, 0)?;
-        let reserved_after = self
-            .balance(transfer.debit, transfer.asset)
-            .reserved
-            .checked_add(transfer.amount)
-            .ok_or(LedgerError::Overflow { account: transfer.debit, asset: transfer.asset })?;
+        self.check(transfer, 0, 0)?;
+        let overflow = |account| LedgerError::Overflow { account, asset: transfer.asset };
+        let reserved_after =
+            self.balance(transfer.debit, transfer.asset).reserved.checked_add(transfer.amount).ok_or(overflow(transfer.debit))?;
+        let incoming_after =
+            self.balance(transfer.credit, transfer.asset).incoming.checked_add(transfer.amount).ok_or(overflow(transfer.credit))?;
         self.write(transfer.debit, transfer.asset, |b| b.reserved = reserved_after);
+        self.write(transfer.credit, transfer.asset, |b| b.incoming = incoming_after);
         self.insert_pending(PendingTransfer { id, transfer: *transfer });
+        self.assert_conserved(transfer.asset);
         Ok(())
     }
 
@@ -236,18 +269,22 @@ impl Ledger {
     pub fn post_pending(&mut self, id: PendingId) -> Result<Transfer, LedgerError> {
         let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending { id })?;
         let transfer = pending.transfer;
-        // Its own reservation counts as available for it.
-        let (debit_after, credit_after) = self.check(&transfer, transfer.amount)?;
+        // Its own reservation (and its own pending credit) count as already promised to it.
+        let (debit_after, credit_after) = self.check(&transfer, transfer.amount, transfer.amount)?;
         let reserved_after = self.balance(transfer.debit, transfer.asset).reserved - transfer.amount;
-        debug_assert!(reserved_after >= 0, "a reservation is never larger than the reserved total");
+        let incoming_after = self.balance(transfer.credit, transfer.asset).incoming - transfer.amount;
+        assert!(reserved_after >= 0 && incoming_after >= 0, "a pending amount is never larger than the pending total");
         self.remove_pending(id);
         self.write(transfer.debit, transfer.asset, |b| {
             b.posted = debit_after;
             b.reserved = reserved_after;
         });
-        self.write(transfer.credit, transfer.asset, |b| b.posted = credit_after);
+        self.write(transfer.credit, transfer.asset, |b| {
+            b.posted = credit_after;
+            b.incoming = incoming_after;
+        });
         self.transfers_posted += 1;
-        self.debug_check_conservation(transfer.asset);
+        self.assert_conserved(transfer.asset);
         Ok(transfer)
     }
 
@@ -255,14 +292,18 @@ impl Ledger {
     pub fn void_pending(&mut self, id: PendingId) -> Result<Transfer, LedgerError> {
         let transfer = self.remove_pending(id).ok_or(LedgerError::UnknownPending { id })?.transfer;
         let reserved_after = self.balance(transfer.debit, transfer.asset).reserved - transfer.amount;
-        debug_assert!(reserved_after >= 0);
+        let incoming_after = self.balance(transfer.credit, transfer.asset).incoming - transfer.amount;
+        assert!(reserved_after >= 0 && incoming_after >= 0, "a pending amount is never larger than the pending total");
         self.write(transfer.debit, transfer.asset, |b| b.reserved = reserved_after);
+        self.write(transfer.credit, transfer.asset, |b| b.incoming = incoming_after);
+        self.assert_conserved(transfer.asset);
         Ok(transfer)
     }
 
     /// Checks a transfer without applying it; returns the posted balances after it.
-    /// `own_reservation` is the part of the debit's reservation that belongs to this transfer.
-    fn check(&self, t: &Transfer, own_reservation: i128) -> Result<(i128, i128), LedgerError> {
+    /// `own_reservation` is the part of the debit's reservation, `own_incoming` the part of the
+    /// credit's pending credits, that belong to this transfer.
+    fn check(&self, t: &Transfer, own_reservation: i128, own_incoming: i128) -> Result<(i128, i128), LedgerError> {
         if t.amount <= 0 {
             return Err(LedgerError::NonPositiveAmount { amount: t.amount });
         }
@@ -273,7 +314,7 @@ impl Ledger {
             return Err(LedgerError::UnknownAsset { asset: t.asset });
         }
         let debit_policy = self.policy(t.debit).ok_or(LedgerError::UnknownAccount { account: t.debit })?;
-        self.policy(t.credit).ok_or(LedgerError::UnknownAccount { account: t.credit })?;
+        let credit_policy = self.policy(t.credit).ok_or(LedgerError::UnknownAccount { account: t.credit })?;
         let debit = self.balance(t.debit, t.asset);
         let credit = self.balance(t.credit, t.asset);
         let debit_after = debit.posted.checked_sub(t.amount).ok_or(LedgerError::Overflow { account: t.debit, asset: t.asset })?;
@@ -284,13 +325,20 @@ impl Ledger {
                 return Err(LedgerError::InsufficientBalance { account: t.debit, asset: t.asset, needed: t.amount, available });
             }
         }
+        if credit_policy == AccountPolicy::NonPositive {
+            // What the counterpart still holds after every other pending release from it.
+            let held = -(credit.posted + (credit.incoming - own_incoming));
+            if held < t.amount {
+                return Err(LedgerError::InsufficientHolding { account: t.credit, asset: t.asset, needed: t.amount, held });
+            }
+        }
         Ok((debit_after, credit_after))
     }
 
     fn insert_pending(&mut self, p: PendingTransfer) {
         self.pending_digest.add(&pending_hash(&p));
         let previous = self.pending.insert(p.id, p);
-        debug_assert!(previous.is_none(), "pending ids are checked for uniqueness before insert");
+        assert!(previous.is_none(), "pending ids are checked for uniqueness before insert");
     }
 
     fn remove_pending(&mut self, id: PendingId) -> Option<PendingTransfer> {
@@ -303,18 +351,30 @@ impl Ledger {
         let entry = self.entries.entry((account, asset)).or_insert(Entry { balance: Balance::default(), folded: None, dirty: false });
         let before = entry.balance.posted;
         update(&mut entry.balance);
-        let delta = entry.balance.posted - before;
+        // Balances were checked against overflow before any write; a delta that still does not
+        // fit is a broken invariant.
+        let delta = entry.balance.posted.checked_sub(before).expect("a balance change fits i128 (checked before writing)");
         if !entry.dirty {
             entry.dirty = true;
             self.dirty.push((account, asset));
         }
         // Both sides of a transfer pass through here, so the running total returns to zero
-        // after each complete operation (checked in debug builds by debug_check_conservation).
-        self.posted_totals[asset.0 as usize] = self.posted_totals[asset.0 as usize].wrapping_add(delta);
+        // after each complete operation (asserted by assert_conserved, in release builds too).
+        // Mid-operation the total is one leg's amount, which always fits i128.
+        let total = &mut self.posted_totals[asset.0 as usize];
+        *total = total.checked_add(delta).expect("the running posted total of an asset fits i128");
     }
 
-    fn debug_check_conservation(&self, asset: AssetIdx) {
-        debug_assert_eq!(self.posted_totals[asset.0 as usize], 0, "conservation broken for {asset:?}");
+    /// O(1) release check after every operation: the asset's posted balances sum to zero.
+    fn assert_conserved(&self, asset: AssetIdx) {
+        assert_eq!(self.posted_totals[asset.0 as usize], 0, "conservation broken for {asset:?}");
+    }
+
+    /// O(assets) release check of conservation over the running totals.
+    pub fn assert_all_conserved(&self) {
+        for (i, total) in self.posted_totals.iter().enumerate() {
+            assert_eq!(*total, 0, "conservation broken for asset #{i}");
+        }
     }
 
     /// Exact sum of posted balances per asset, recomputed from scratch (used by tests and
@@ -355,7 +415,7 @@ impl Ledger {
             entry.folded = Some(new);
         }
         let mut hasher = blake3::Hasher::new();
-        hasher.update(b"clearhouse.ledger.v1");
+        hasher.update(b"clearhouse.ledger.v2");
         hasher.update(&self.digest.to_bytes());
         hasher.update(&(self.policies.len() as u64).to_le_bytes());
         for policy in &self.policies {
@@ -383,18 +443,48 @@ impl Ledger {
         for &policy in &s.policies {
             ledger.open_account(policy)?;
         }
+        let mut pending_sums: BTreeMap<(AccountIdx, AssetIdx), (i128, i128)> = BTreeMap::new();
+        for p in &s.pending {
+            let t = &p.transfer;
+            if ledger.pending.contains_key(&p.id) || t.amount <= 0 || t.asset.0 >= s.assets_count {
+                return Err(LedgerError::Inconsistent { what: format!("pending transfer {:?}", p.id) });
+            }
+            let add = |x: i128| x.checked_add(t.amount).ok_or(LedgerError::Overflow { account: t.debit, asset: t.asset });
+            let debit = pending_sums.entry((t.debit, t.asset)).or_default();
+            debit.0 = add(debit.0)?;
+            let credit = pending_sums.entry((t.credit, t.asset)).or_default();
+            credit.1 = add(credit.1)?;
+            ledger.insert_pending(p.clone());
+        }
         for &(account, asset, balance) in &s.balances {
-            ledger.policy(account).ok_or(LedgerError::UnknownAccount { account })?;
+            let policy = ledger.policy(account).ok_or(LedgerError::UnknownAccount { account })?;
             if asset.0 >= s.assets_count {
                 return Err(LedgerError::UnknownAsset { asset });
             }
-            ledger.write(account, asset, |b| *b = balance);
+            let pending = pending_sums.remove(&(account, asset)).unwrap_or_default();
+            if (balance.reserved, balance.incoming) != pending || !policy_holds(policy, &balance) {
+                return Err(LedgerError::Inconsistent { what: format!("balance of {account:?} in {asset:?}") });
+            }
+            let entry = Entry { balance, folded: None, dirty: true };
+            if ledger.entries.insert((account, asset), entry).is_some() {
+                return Err(LedgerError::Inconsistent { what: format!("balance of {account:?} in {asset:?} listed twice") });
+            }
+            ledger.dirty.push((account, asset));
         }
-        for p in &s.pending {
-            ledger.insert_pending(p.clone());
+        if !pending_sums.is_empty() || !ledger.is_conserved() {
+            return Err(LedgerError::Inconsistent { what: "pending totals or conservation".into() });
         }
         ledger.transfers_posted = s.transfers_posted;
         Ok(ledger)
+    }
+}
+
+/// The policy's own invariant on one balance.
+fn policy_holds(policy: AccountPolicy, b: &Balance) -> bool {
+    match policy {
+        AccountPolicy::NonNegative => b.posted.checked_sub(b.reserved).is_some_and(|a| a >= 0) && b.reserved >= 0,
+        AccountPolicy::NonPositive => b.posted.checked_add(b.incoming).is_some_and(|h| h <= 0) && b.incoming >= 0,
+        AccountPolicy::MayGoNegative => b.reserved >= 0 && b.incoming >= 0,
     }
 }
 
@@ -410,11 +500,12 @@ pub struct LedgerSnapshot {
 }
 
 fn entry_hash((account, asset): (AccountIdx, AssetIdx), b: &Balance) -> [u8; 32] {
-    let mut bytes = [0u8; 4 + 2 + 16 + 16];
+    let mut bytes = [0u8; 4 + 2 + 16 + 16 + 16];
     bytes[0..4].copy_from_slice(&account.0.to_le_bytes());
     bytes[4..6].copy_from_slice(&asset.0.to_le_bytes());
     bytes[6..22].copy_from_slice(&b.posted.to_le_bytes());
     bytes[22..38].copy_from_slice(&b.reserved.to_le_bytes());
+    bytes[38..54].copy_from_slice(&b.incoming.to_le_bytes());
     *blake3::hash(&bytes).as_bytes()
 }
 

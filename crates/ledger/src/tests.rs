@@ -68,7 +68,7 @@ fn pending_reserves_then_posts_or_voids() {
     assert_eq!((b.posted, b.reserved), (40, 0));
     l.reserve(PendingId(9), &transfer(1, 0, 40)).unwrap();
     l.void_pending(PendingId(9)).unwrap();
-    assert_eq!(l.balance(AccountIdx(1), AssetIdx(0)), Balance { posted: 40, reserved: 0 });
+    assert_eq!(l.balance(AccountIdx(1), AssetIdx(0)), Balance { posted: 40, reserved: 0, incoming: 0 });
     assert!(matches!(l.post_pending(PendingId(9)), Err(LedgerError::UnknownPending { .. })));
     assert!(l.is_conserved());
 }

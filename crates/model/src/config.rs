@@ -18,33 +18,70 @@ pub struct Config {
     pub protocols: Vec<Protocol>,
     /// External venues and chains where client assets are held; one custody account each.
     pub custodians: Vec<Custodian>,
+    /// Who may send commands at genesis: operators and auditors (owners are registered later
+    /// by an operator's `register_principal`).
+    pub principals: Vec<PrincipalConfig>,
     #[serde(default)]
     pub instruments: Vec<Instrument>,
 }
 
-/// A limit on everything that grows. Every value must be positive.
+/// A limit on everything that grows. Every value must be positive. The limits are part of the
+/// engine's state (installed at genesis, changed by journalled `configure` commands) and are
+/// reconciled with the journal's record and snapshot limits by computation (`engine::limits`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// Trader accounts (sub-accounts included).
     pub accounts_max: u32,
     pub sub_accounts_per_owner_max: u32,
+    /// Assets the ledger may ever hold (each asset widens every account).
+    pub assets_max: u32,
+    pub custodians_max: u32,
+    /// Registered principals (operators, owners, auditors).
+    pub principals_max: u32,
+    /// Command ids remembered per principal for exactly-once; older ids fall below the
+    /// principal's watermark and are refused as too old, never applied twice.
+    pub client_ids_window: u32,
     pub batch_commands_max: u32,
     pub pending_withdrawals_max: u32,
     pub pending_withdrawals_per_account_max: u32,
-    /// Client command ids remembered for deduplication; beyond it commands are refused
-    /// (`LimitExceeded`) rather than forgetting an id and risking a double application.
-    pub client_command_ids_max: u64,
+    /// External deposit references (transaction hashes) remembered against double credit.
     pub deposit_refs_max: u64,
+    /// Longest account owner, sub-account, principal, asset or custodian name.
     pub name_len_max: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSettings {
-    /// How long a withdrawal stays pending (reserved, not moved) before it may be posted.
-    pub withdrawal_latency_ms: u64,
-    /// The journal takes a snapshot after this many batches.
+    /// A withdrawal not confirmed (with its chain reference) this long after it was requested
+    /// is reported as overdue.
+    pub withdrawal_confirm_timeout_ms: u64,
+    /// The largest step one `advance_time` may take.
+    pub time_step_ms_max: u64,
+    /// The journal takes a snapshot after this many batches (node setting, not engine state).
     pub snapshot_interval_batches: u64,
+}
+
+/// What a principal may do (see docs/engine.md for the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Credits deposits observed at custodians, confirms withdrawals, sets prices, time, holds
+    /// and configuration, registers principals and opens accounts.
+    Operator,
+    /// Acts on its own accounts only (`<name>/<sub>`): withdrawals, transfers between its own
+    /// sub-accounts, opening its own sub-accounts.
+    Owner,
+    /// Reads only; every command is refused.
+    Auditor,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    pub name: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +266,8 @@ pub struct Custodian {
     pub kind: CustodianKind,
     #[serde(default)]
     pub protocol: Option<String>,
+    /// The assets this custodian may hold: a deposit or withdrawal of any other is refused.
+    pub assets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ mod config;
 mod validate;
 
 pub use config::*;
-pub use validate::{parse_date, parse_datetime_ms};
+pub use validate::{NAME_LEN_MAX, is_identifier, is_principal_name, parse_date, parse_datetime_ms, printable};
 
 /// The configuration shipped with clearhouse. Users copy `config/default.toml` and edit it.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../config/default.toml");

@@ -59,6 +59,59 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         validate_asset(config, &format!("assets[{i}]"), a, &underlyings, &assets, &protocols)?;
     }
 
+    validate_custodians(config, &protocols, &assets)?;
+    validate_principals(config)?;
+
+    let mut instruments = HashSet::new();
+    for (i, inst) in config.instruments.iter().enumerate() {
+        let key = format!("instruments[{i}]");
+        check_id(&format!("{key}.id"), &inst.id, name_len_max)?;
+        if !instruments.insert(inst.id.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate instrument {:?}", inst.id)));
+        }
+        validate_instrument(config, &key, inst, &underlyings, &assets, &protocols)?;
+    }
+    Ok(())
+}
+
+fn validate_limits(config: &Config) -> Result<(), ConfigError> {
+    let l = &config.limits;
+    let positive: [(&str, u64); 11] = [
+        ("accounts_max", l.accounts_max.into()),
+        ("sub_accounts_per_owner_max", l.sub_accounts_per_owner_max.into()),
+        ("assets_max", l.assets_max.into()),
+        ("custodians_max", l.custodians_max.into()),
+        ("principals_max", l.principals_max.into()),
+        ("client_ids_window", l.client_ids_window.into()),
+        ("batch_commands_max", l.batch_commands_max.into()),
+        ("pending_withdrawals_max", l.pending_withdrawals_max.into()),
+        ("pending_withdrawals_per_account_max", l.pending_withdrawals_per_account_max.into()),
+        ("deposit_refs_max", l.deposit_refs_max),
+        ("name_len_max", l.name_len_max.into()),
+    ];
+    for (name, value) in positive {
+        if value == 0 {
+            return Err(ConfigError::invalid(format!("limits.{name}"), "must be positive"));
+        }
+    }
+    if l.name_len_max > NAME_LEN_MAX {
+        return Err(ConfigError::invalid("limits.name_len_max", format!("at most {NAME_LEN_MAX}")));
+    }
+    let e = &config.engine;
+    for (name, value) in [
+        ("withdrawal_confirm_timeout_ms", e.withdrawal_confirm_timeout_ms),
+        ("time_step_ms_max", e.time_step_ms_max),
+        ("snapshot_interval_batches", e.snapshot_interval_batches),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(format!("engine.{name}"), "must be positive"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_custodians(config: &Config, protocols: &HashSet<&str>, assets: &HashSet<&str>) -> Result<(), ConfigError> {
+    let name_len_max = config.limits.name_len_max as usize;
     let mut custodians = HashSet::new();
     for (i, c) in config.custodians.iter().enumerate() {
         let key = format!("custodians[{i}]");
@@ -75,42 +128,39 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             }
             _ => {}
         }
+        let mut held = HashSet::new();
+        for (j, symbol) in c.assets.iter().enumerate() {
+            if !assets.contains(symbol.as_str()) {
+                return Err(ConfigError::invalid(format!("{key}.assets[{j}]"), format!("unknown asset {symbol:?}")));
+            }
+            if !held.insert(symbol.as_str()) {
+                return Err(ConfigError::invalid(format!("{key}.assets[{j}]"), format!("duplicate asset {symbol:?}")));
+            }
+        }
     }
     if config.custodians.is_empty() {
         return Err(ConfigError::invalid("custodians", "at least one custodian is needed to hold deposits"));
     }
-
-    let mut instruments = HashSet::new();
-    for (i, inst) in config.instruments.iter().enumerate() {
-        let key = format!("instruments[{i}]");
-        check_id(&format!("{key}.id"), &inst.id, name_len_max)?;
-        if !instruments.insert(inst.id.as_str()) {
-            return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate instrument {:?}", inst.id)));
-        }
-        validate_instrument(config, &key, inst, &underlyings, &assets, &protocols)?;
-    }
     Ok(())
 }
 
-fn validate_limits(config: &Config) -> Result<(), ConfigError> {
-    let l = &config.limits;
-    let positive: [(&str, u64); 8] = [
-        ("accounts_max", l.accounts_max.into()),
-        ("sub_accounts_per_owner_max", l.sub_accounts_per_owner_max.into()),
-        ("batch_commands_max", l.batch_commands_max.into()),
-        ("pending_withdrawals_max", l.pending_withdrawals_max.into()),
-        ("pending_withdrawals_per_account_max", l.pending_withdrawals_per_account_max.into()),
-        ("client_command_ids_max", l.client_command_ids_max),
-        ("deposit_refs_max", l.deposit_refs_max),
-        ("name_len_max", l.name_len_max.into()),
-    ];
-    for (name, value) in positive {
-        if value == 0 {
-            return Err(ConfigError::invalid(format!("limits.{name}"), "must be positive"));
+fn validate_principals(config: &Config) -> Result<(), ConfigError> {
+    let name_len_max = config.limits.name_len_max as usize;
+    let mut names = HashSet::new();
+    for (i, p) in config.principals.iter().enumerate() {
+        let key = format!("principals[{i}].name");
+        if !is_principal_name(&p.name, name_len_max) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{:?} is not a principal name (1 to {name_len_max} of a-z 0-9 _ -)", printable(&p.name)),
+            ));
+        }
+        if !names.insert(p.name.as_str()) {
+            return Err(ConfigError::invalid(key, format!("duplicate principal {:?}", p.name)));
         }
     }
-    if config.engine.snapshot_interval_batches == 0 {
-        return Err(ConfigError::invalid("engine.snapshot_interval_batches", "must be positive"));
+    if !config.principals.iter().any(|p| p.role == Role::Operator) {
+        return Err(ConfigError::invalid("principals", "at least one operator is needed"));
     }
     Ok(())
 }
@@ -267,10 +317,34 @@ fn validate_instrument(
     Ok(())
 }
 
+/// The longest name of anything (asset, custodian, principal, account part) any configuration may allow.
+pub const NAME_LEN_MAX: u32 = 64;
+
+/// An identifier of the configuration (asset, underlying, protocol, custodian, instrument):
+/// 1 to `len_max` of `A-Z a-z 0-9 _ - . @`.
+pub fn is_identifier(id: &str, len_max: usize) -> bool {
+    !id.is_empty() && id.len() <= len_max && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+/// A principal name or account part (owner, sub-account): 1 to `len_max` of `a-z 0-9 _ -`.
+pub fn is_principal_name(name: &str, len_max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= len_max
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 fn check_id(key: &str, id: &str, len_max: usize) -> Result<(), ConfigError> {
-    let ok =
-        !id.is_empty() && id.len() <= len_max && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
-    if ok { Ok(()) } else { Err(ConfigError::invalid(key, format!("{id:?} is not an identifier (1 to {len_max} of A-Z a-z 0-9 _ - . @)"))) }
+    if is_identifier(id, len_max) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, format!("{:?} is not an identifier (1 to {len_max} of A-Z a-z 0-9 _ - . @)", printable(id))))
+    }
+}
+
+/// A name as it may be echoed in a message: at most 64 characters, control and bidirectional
+/// formatting characters escaped.
+pub fn printable(name: &str) -> String {
+    name.chars().take(64).flat_map(char::escape_debug).collect()
 }
 
 fn parse_usd(text: &str, key: &str) -> Result<i128, ConfigError> {

@@ -31,23 +31,29 @@ fn main() {
         let journal = SqliteJournal::open(&path, JournalConfig::default()).expect("open journal");
         let mut config = model::Config::default_config();
         config.engine.snapshot_interval_batches = u64::MAX;
-        let (mut node, _) = Node::open(config, Box::new(journal)).expect("open node");
+        let (mut node, _) = Node::open(node::NodeOptions::from_config(&config), Box::new(journal)).expect("open node");
+        node.install(&config, false).expect("genesis");
         let mut id = 0u64;
-        let mut next = |command| {
+        let mut next = |client: &str, command| {
             id += 1;
-            Envelope { client: "load".into(), id, command }
+            Envelope { client: client.into(), id, command }
         };
         let mut setup = Vec::new();
         for i in 0..accounts {
-            setup.push(next(Command::CreateAccount { owner: format!("t{i}"), sub: "main".into() }));
-            setup.push(next(Command::CreateAccount { owner: format!("t{i}"), sub: "hedge".into() }));
-            setup.push(next(Command::Deposit {
-                account: format!("t{i}/main"),
-                asset: "USDC".into(),
-                amount: "1000000".into(),
-                custodian: "ethereum".into(),
-                external_ref: format!("0x{i}"),
-            }));
+            let owner = format!("t{i}");
+            setup.push(next("operator", Command::RegisterPrincipal { name: owner.clone(), role: model::Role::Owner }));
+            setup.push(next("operator", Command::CreateAccount { owner: owner.clone(), sub: "main".into() }));
+            setup.push(next("operator", Command::CreateAccount { owner, sub: "hedge".into() }));
+            setup.push(next(
+                "operator",
+                Command::Deposit {
+                    account: format!("t{i}/main"),
+                    asset: "USDC".into(),
+                    amount: "1000000".into(),
+                    custodian: "ethereum".into(),
+                    external_ref: format!("0x{i}"),
+                },
+            ));
         }
         for chunk in setup.chunks(1000) {
             node.submit_batch(chunk).expect("setup");
@@ -56,12 +62,15 @@ fn main() {
             .map(|k| {
                 let i = k % accounts;
                 let (from, to) = if (k / accounts).is_multiple_of(2) { ("main", "hedge") } else { ("hedge", "main") };
-                next(Command::Transfer {
-                    from: format!("t{i}/{from}"),
-                    to: format!("t{i}/{to}"),
-                    asset: "USDC".into(),
-                    amount: "1.25".into(),
-                })
+                next(
+                    &format!("t{i}"),
+                    Command::Transfer {
+                        from: format!("t{i}/{from}"),
+                        to: format!("t{i}/{to}"),
+                        asset: "USDC".into(),
+                        amount: "1.25".into(),
+                    },
+                )
             })
             .collect();
         let mut latencies_ms = Vec::new();
@@ -74,7 +83,7 @@ fn main() {
         }
         let elapsed = started.elapsed().as_secs_f64();
         // Apply-only time for the same commands, to show where the time goes.
-        let mut engine = engine::Engine::new(model::Config::default_config());
+        let mut engine = engine::Engine::with_genesis(engine::StateConfig::from_model(&config)).expect("genesis");
         for c in &setup {
             engine.apply(c);
         }

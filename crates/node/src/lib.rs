@@ -17,9 +17,18 @@
 //! Recovery ([`Node::open`]) loads the latest snapshot, replays the tail and checks that every
 //! replayed outcome is byte-identical to the journalled one and that every batch ends at its
 //! journalled state hash. Any divergence is an error naming the sequence number; nothing is
-//! skipped.
+//! skipped. Recovery needs no configuration file: the journal starts with its genesis command
+//! and carries every configuration change.
+//!
+//! Configuration ([`Node::install`]): on an empty journal the node journals the genesis command
+//! built from the configuration file; on a journal that has one, it compares the journal's
+//! configuration with the file's. Additions (an asset, a custodian, an asset a custodian may
+//! hold, operators or auditors, new limits or settings) are applied as journalled `configure`
+//! commands of the node's `@system` principal when migration is asked for, and refused with the
+//! differing key otherwise; a contradiction no command can make (a removed asset, changed
+//! decimals) is refused naming the key.
 
-use engine::{Engine, Envelope, Outcome};
+use engine::{Command, ConfigChange, Engine, Envelope, Outcome, SYSTEM_PRINCIPAL, StateConfig};
 use journal::{BatchId, BatchIn, JournalStore, RecordIn, Seq, SnapshotIn, StateHash, failpoint};
 use model::Config;
 
@@ -39,6 +48,38 @@ pub enum NodeError {
     BatchTooLarge { given: usize, max: u32 },
     #[error("an earlier journal write failed; the node must be reopened to recover")]
     Poisoned,
+    #[error("the journal has no genesis command yet")]
+    NotInitialised,
+    #[error(transparent)]
+    ConfigConflict(#[from] engine::ConfigConflict),
+    #[error("the configuration file differs from the journal's at `{key}` ({change}); run with --migrate to journal the change")]
+    ConfigDiffers { key: String, change: String },
+    #[error("the configuration was refused: {error}")]
+    ConfigRefused { error: engine::EngineError },
+}
+
+/// Node settings that are not engine state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// A snapshot is written after this many batches.
+    pub snapshot_interval_batches: u64,
+}
+
+impl NodeOptions {
+    pub fn from_config(config: &Config) -> NodeOptions {
+        NodeOptions { snapshot_interval_batches: config.engine.snapshot_interval_batches }
+    }
+}
+
+/// What [`Node::install`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// The journal was empty: the genesis command was journalled.
+    Genesis,
+    /// The journal's configuration equals the file's.
+    Unchanged,
+    /// These changes were journalled.
+    Migrated(Vec<ConfigChange>),
 }
 
 /// What recovery found, for the operator.
@@ -63,6 +104,7 @@ pub struct Ack {
 
 pub struct Node {
     engine: Engine,
+    options: NodeOptions,
     journal: Box<dyn JournalStore>,
     last_batch: BatchId,
     batches_since_snapshot: u64,
@@ -71,15 +113,15 @@ pub struct Node {
 
 impl Node {
     /// Opens (recovering) the node over a journal.
-    pub fn open(config: Config, mut journal: Box<dyn JournalStore>) -> Result<(Node, RecoveryReport), NodeError> {
+    pub fn open(options: NodeOptions, mut journal: Box<dyn JournalStore>) -> Result<(Node, RecoveryReport), NodeError> {
         let recovery = journal.recover()?;
         let (mut engine, snapshot_seq) = match &recovery.snapshot {
             Some(s) => {
-                let engine = Engine::decode_snapshot(config, &s.state)
-                    .map_err(|e| NodeError::Snapshot { seq: s.last_seq.0, reason: e.to_string() })?;
+                let engine =
+                    Engine::decode_snapshot(&s.state).map_err(|e| NodeError::Snapshot { seq: s.last_seq.0, reason: e.to_string() })?;
                 (engine, s.last_seq.0)
             }
-            None => (Engine::new(config), 0),
+            None => (Engine::new(), 0),
         };
         if let Some(s) = &recovery.snapshot {
             let hash = engine.state_hash();
@@ -98,7 +140,7 @@ impl Node {
                     serde_json::from_slice(&record.command).map_err(|e| NodeError::Decode { seq: record.seq.0, reason: e.to_string() })?;
                 let outcome = engine.apply(&envelope);
                 let replayed = serde_json::to_vec(&outcome).map_err(|e| NodeError::Decode { seq: record.seq.0, reason: e.to_string() })?;
-                if replayed != record.result || outcome.seq() != record.seq.0 {
+                if replayed != record.result || outcome.seq() != Some(record.seq.0) || !outcome.is_journalled() {
                     return Err(NodeError::ReplayDiverged {
                         seq: record.seq.0,
                         journalled: String::from_utf8_lossy(&record.result).into_owned(),
@@ -127,6 +169,7 @@ impl Node {
         };
         let node = Node {
             engine,
+            options,
             journal,
             last_batch: head.last_batch_id,
             batches_since_snapshot: recovery.batches.len() as u64,
@@ -137,6 +180,49 @@ impl Node {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Brings the journal's configuration to the file's: genesis on an empty journal; on a
+    /// journal with one, nothing if they agree, the journalled migration if `migrate`, and
+    /// otherwise [`NodeError::ConfigDiffers`] naming the first differing key.
+    pub fn install(&mut self, config: &Config, migrate: bool) -> Result<Installed, NodeError> {
+        let file = StateConfig::from_model(config);
+        if !self.engine.is_initialised() {
+            let acks = self.submit_batch(&[engine::genesis_envelope(file)])?;
+            return match &acks[0].outcome {
+                Outcome::Applied { .. } => Ok(Installed::Genesis),
+                Outcome::Refused { error } | Outcome::Rejected { error, .. } => Err(NodeError::ConfigRefused { error: error.clone() }),
+                Outcome::Duplicate { .. } => unreachable!("an empty journal has no duplicate"),
+            };
+        }
+        let changes = self.engine.config().diff(&file, &self.engine.principals())?;
+        let registered = self.engine.principals();
+        let new_principals: Vec<_> = file.principals.iter().filter(|p| !registered.contains_key(&p.name)).collect();
+        if changes.is_empty() && new_principals.is_empty() {
+            return Ok(Installed::Unchanged);
+        }
+        if !migrate {
+            let (key, change) = match (changes.first(), new_principals.first()) {
+                (Some(c), _) => describe_change(self.engine.config(), c),
+                (None, Some(p)) => (format!("principals.{}", p.name), "a new principal".to_string()),
+                (None, None) => unreachable!("checked above"),
+            };
+            return Err(NodeError::ConfigDiffers { key, change });
+        }
+        let mut commands: Vec<Command> = changes.iter().map(|c| Command::Configure { change: c.clone() }).collect();
+        commands.extend(new_principals.iter().map(|p| Command::RegisterPrincipal { name: p.name.clone(), role: p.role }));
+        let base = self.engine.next_seq();
+        let envelopes: Vec<Envelope> = commands
+            .into_iter()
+            .enumerate()
+            .map(|(i, command)| Envelope { client: SYSTEM_PRINCIPAL.into(), id: base + i as u64, command })
+            .collect();
+        for ack in self.submit_batch(&envelopes)? {
+            if let Outcome::Refused { error } | Outcome::Rejected { error, .. } = ack.outcome {
+                return Err(NodeError::ConfigRefused { error });
+            }
+        }
+        Ok(Installed::Migrated(changes))
     }
 
     pub fn state_hash(&mut self) -> [u8; 32] {
@@ -153,7 +239,7 @@ impl Node {
         if self.poisoned {
             return Err(NodeError::Poisoned);
         }
-        let max = self.engine.config().limits.batch_commands_max;
+        let max = self.engine.config().limits.batch_commands_max.max(1);
         if envelopes.len() > max as usize {
             return Err(NodeError::BatchTooLarge { given: envelopes.len(), max });
         }
@@ -173,12 +259,19 @@ impl Node {
                     };
                     acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: true, outcome: first });
                 }
+                Outcome::Refused { .. } => {
+                    // Answered at once, never journalled: nothing changed.
+                    acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: false, outcome });
+                }
                 outcome => {
-                    let seq = outcome.seq();
-                    debug_assert_eq!(seq, first_seq_of_batch + encoded.len() as u64, "journalled seqs are consecutive");
+                    let seq = outcome.seq().expect("a journalled outcome has a sequence number");
+                    assert_eq!(seq, first_seq_of_batch + encoded.len() as u64, "journalled seqs are consecutive");
                     // Envelopes and outcomes are plain data; encoding cannot fail.
                     let command = serde_json::to_vec(envelope).expect("an Envelope always serialises");
                     let result = serde_json::to_vec(&outcome).expect("an Outcome always serialises");
+                    // Reconciled at configuration time (engine::limits); a breach is a bug.
+                    assert!(command.len() <= engine::limits::RECORD_BYTES_MAX, "command record within the reconciled limit");
+                    assert!(result.len() <= engine::limits::RECORD_BYTES_MAX, "result record within the reconciled limit");
                     encoded.push((seq, command, result));
                     acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: false, outcome });
                 }
@@ -200,7 +293,7 @@ impl Node {
         failpoint::hit("node.after_journal_before_ack");
         self.last_batch = receipt.batch_id;
         self.batches_since_snapshot += 1;
-        if self.batches_since_snapshot >= self.engine.config().engine.snapshot_interval_batches {
+        if self.batches_since_snapshot >= self.options.snapshot_interval_batches {
             self.snapshot()?;
         }
         Ok(acks)
@@ -217,6 +310,7 @@ impl Node {
         }
         let state_hash = StateHash(self.engine.state_hash());
         let state = self.engine.encode_snapshot();
+        assert!(state.len() as u64 <= engine::limits::SNAPSHOT_BYTES_MAX, "snapshot within the reconciled limit");
         if let Err(e) =
             self.journal.write_snapshot(&SnapshotIn { last_seq: Seq(last_seq), batch_id: self.last_batch, state_hash, state: &state })
         {
@@ -235,5 +329,27 @@ impl Node {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    engine::hex(bytes)
+}
+
+/// The configuration key a change touches and what differs there, for messages.
+fn describe_change(journal: &StateConfig, change: &ConfigChange) -> (String, String) {
+    match change {
+        ConfigChange::AddAsset { symbol, decimals } => (format!("assets.{symbol}"), format!("new asset with {decimals} decimals")),
+        ConfigChange::AddUnderlying { symbol } => (format!("underlyings.{symbol}"), "new underlying".into()),
+        ConfigChange::AddCustodian { id, .. } => (format!("custodians.{id}"), "new custodian".into()),
+        ConfigChange::AllowCustodyAsset { custodian, asset } => (format!("custodians.{custodian}.assets"), format!("{asset} added")),
+        ConfigChange::SetLimits { limits } => first_difference("limits", &journal.limits, limits),
+        ConfigChange::SetSettings { settings } => first_difference("engine", &journal.settings, settings),
+    }
+}
+
+/// The first field of two flat records that differs: `(prefix.field, "journal X, file Y")`.
+fn first_difference<T: serde::Serialize>(prefix: &str, journal: &T, file: &T) -> (String, String) {
+    let (a, b) = (serde_json::to_value(journal).expect("plain data"), serde_json::to_value(file).expect("plain data"));
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return (prefix.into(), "differs".into()) };
+    a.iter()
+        .find(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| (format!("{prefix}.{k}"), format!("journal {v}, file {}", b.get(k).cloned().unwrap_or_default())))
+        .unwrap_or_else(|| (prefix.into(), "differs".into()))
 }

@@ -1,0 +1,310 @@
+//! Execution of an authorized command. Every function checks everything before it changes
+//! anything, so an error leaves the books exactly as they were.
+
+use crate::state_config::{self, ConfigChange};
+use crate::*;
+use ledger::Reason;
+use money::Amount;
+
+/// Longest external reference, withdrawal id, destination or chain reference: 1 to this many of
+/// `A-Z a-z 0-9 _ - . :` (a transaction hash, an address, `venue-transfer-88412`).
+pub const REFERENCE_LEN_MAX: usize = 128;
+/// The latest time the engine accepts: 2200-01-01T00:00:00Z in Unix milliseconds (a value in
+/// microseconds or nanoseconds is far above it and refused).
+pub const TIME_MS_MAX: u64 = 7_258_118_400_000;
+
+impl Engine {
+    pub(crate) fn execute(&mut self, command: &Command, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        match command {
+            Command::Genesis { .. } => Err(EngineError::AlreadyInitialised),
+            Command::Configure { change } => self.configure(change, events),
+            Command::RegisterPrincipal { name, role } => self.register_principal(name, *role, events),
+            Command::CreateAccount { owner, sub } => self.create_account(owner, sub, events),
+            Command::Deposit { account, asset, amount, custodian, external_ref } => {
+                self.deposit(account, asset, amount, custodian, external_ref, seq, events)
+            }
+            Command::RequestWithdrawal { account, asset, amount, custodian, destination, withdrawal_id } => {
+                let request = withdrawals::Request { account, asset, amount, custodian, destination, withdrawal_id };
+                self.request_withdrawal(&request, seq, events)
+            }
+            Command::ConfirmWithdrawal { withdrawal_id, chain_ref } => self.confirm_withdrawal(withdrawal_id, chain_ref, seq, events),
+            Command::CancelWithdrawal { withdrawal_id } => self.cancel_withdrawal(withdrawal_id, events),
+            Command::Transfer { from, to, asset, amount } => self.transfer(from, to, asset, amount, seq, events),
+            Command::SetPrice { symbol, price_usd } => self.set_price(symbol, price_usd, events),
+            Command::SetHold { account, held } => self.set_hold(account, *held, events),
+            Command::AdvanceTime { now_ms } => self.advance_time(*now_ms, events),
+        }
+    }
+
+    fn configure(&mut self, change: &ConfigChange, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let limits = self.config.limits.clone();
+        match change {
+            ConfigChange::AddAsset { symbol, decimals } => {
+                let existing = self.asset_index.keys().map(String::as_str).collect();
+                state_config::check_asset(&state_config::AssetDef { symbol: symbol.clone(), decimals: *decimals }, &existing)?;
+                check_room("assets_max", self.assets.len(), limits.assets_max)?;
+                self.add_asset(symbol, *decimals)?;
+            }
+            ConfigChange::AddUnderlying { symbol } => {
+                state_config::check_identifier("underlying", symbol)?;
+                if self.config.underlyings.contains(symbol) {
+                    return Err(EngineError::ConfigRefused { key: format!("underlyings.{symbol}"), why: "already exists".into() });
+                }
+                check_room("assets_max", self.config.underlyings.len(), limits.assets_max)?;
+                self.config.underlyings.push(symbol.clone());
+            }
+            ConfigChange::AddCustodian { id, assets } => {
+                let known = self.asset_index.keys().map(String::as_str).collect();
+                state_config::check_custodian(&state_config::CustodianDef { id: id.clone(), assets: assets.clone() }, &known)?;
+                if self.custodians.contains_key(id) {
+                    return Err(EngineError::ConfigRefused { key: format!("custodians.{id}"), why: "already exists".into() });
+                }
+                check_room("custodians_max", self.custodians.len(), limits.custodians_max)?;
+                self.add_custodian(id, assets)?;
+            }
+            ConfigChange::AllowCustodyAsset { custodian, asset } => self.allow_custody_asset(custodian, asset)?,
+            ConfigChange::SetLimits { limits } => self.set_limits(limits)?,
+            ConfigChange::SetSettings { settings } => {
+                state_config::validate_settings(settings)?;
+                self.config.settings = settings.clone();
+            }
+        }
+        self.config_digest = self.config.digest();
+        events.push(Event::ConfigChanged { change: change.clone(), config_digest: hex(&self.config_digest) });
+        Ok(())
+    }
+
+    fn allow_custody_asset(&mut self, custodian: &str, asset: &str) -> Result<(), EngineError> {
+        let asset_idx = *self.asset_index.get(asset).ok_or_else(|| EngineError::UnknownAsset { symbol: asset.into() })?;
+        let custody = self.custodians.get_mut(custodian).ok_or_else(|| EngineError::UnknownCustodian { custodian: custodian.into() })?;
+        if !custody.assets.insert(asset_idx) {
+            return Err(EngineError::ConfigRefused {
+                key: format!("custodians.{custodian}.assets"),
+                why: format!("already holds {asset}"),
+            });
+        }
+        let def = self.config.custodians.iter_mut().find(|c| c.id == custodian).expect("configured custodians mirror the table");
+        def.assets.push(asset.to_string());
+        Ok(())
+    }
+
+    /// New limits must hold what exists already and must reconcile with the journal's limits.
+    fn set_limits(&mut self, limits: &model::Limits) -> Result<(), EngineError> {
+        state_config::validate_limits(limits)?;
+        self.config.check_counts(limits)?;
+        let too_small = |key: &str, used: u64, max: u64| {
+            (used > max).then(|| EngineError::ConfigRefused { key: format!("limits.{key}"), why: format!("{used} already in use") })
+        };
+        let max_subs = self.subs_per_owner.values().copied().max().unwrap_or(0);
+        let max_per_account = self.withdrawals_per_account.values().copied().max().unwrap_or(0);
+        let checks = [
+            too_small("accounts_max", self.trader_accounts.into(), limits.accounts_max.into()),
+            too_small("sub_accounts_per_owner_max", max_subs.into(), limits.sub_accounts_per_owner_max.into()),
+            too_small("principals_max", self.sessions.len() as u64 - 1, limits.principals_max.into()),
+            too_small("pending_withdrawals_max", self.withdrawals.len() as u64, limits.pending_withdrawals_max.into()),
+            too_small("pending_withdrawals_per_account_max", max_per_account.into(), limits.pending_withdrawals_per_account_max.into()),
+            too_small("deposit_refs_max", self.external_refs.len() as u64, limits.deposit_refs_max),
+        ];
+        if let Some(error) = checks.into_iter().flatten().next() {
+            return Err(error);
+        }
+        let broker_max = BROKER_ACCOUNTS.len() as u32 + limits.custodians_max;
+        self.ledger.set_accounts_max(limits.accounts_max.saturating_add(broker_max)).map_err(|e| self.ledger_error(e))?;
+        self.sessions.trim(limits.client_ids_window);
+        self.config.limits = limits.clone();
+        Ok(())
+    }
+
+    fn register_principal(&mut self, name: &str, role: model::Role, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        state_config::check_principal_name(name)?;
+        if self.sessions.contains(name) {
+            return Err(EngineError::DuplicatePrincipal { name: name.into() });
+        }
+        // The node's own @system principal does not count against the limit.
+        check_room("principals_max", self.sessions.len() - 1, self.config.limits.principals_max)?;
+        self.sessions.register(name, role);
+        events.push(Event::PrincipalRegistered { name: name.into(), role });
+        Ok(())
+    }
+
+    fn create_account(&mut self, owner: &str, sub: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let len_max = self.config.limits.name_len_max as usize;
+        for part in [owner, sub] {
+            if !model::is_principal_name(part, len_max) {
+                return Err(EngineError::InvalidName { name: part.into(), why: format!("1 to {len_max} of a-z 0-9 _ -") });
+            }
+        }
+        let name = format!("{owner}/{sub}");
+        if self.account_index.contains_key(&name) {
+            return Err(EngineError::DuplicateAccount { account: name });
+        }
+        let subs = self.subs_per_owner.get(owner).copied().unwrap_or(0);
+        check_room("sub_accounts_per_owner_max", subs as usize, self.config.limits.sub_accounts_per_owner_max)?;
+        check_room("accounts_max", self.trader_accounts as usize, self.config.limits.accounts_max)?;
+        self.open_account(name.clone(), AccountKind::Trader, AccountPolicy::NonNegative).map_err(|e| self.ledger_error(e))?;
+        *self.subs_per_owner.entry(owner.to_string()).or_insert(0) += 1;
+        events.push(Event::AccountCreated { account: name });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deposit(
+        &mut self,
+        account: &str,
+        asset: &str,
+        amount: &str,
+        custodian: &str,
+        external_ref: &str,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        let account_idx = self.trader_account(account)?;
+        let (asset_idx, units) = self.asset_amount(asset, amount)?;
+        let custody = self.custody_for(custodian, asset_idx)?;
+        let reference = self.new_reference("deposit", external_ref)?;
+        let transfer =
+            Transfer { debit: custody, credit: account_idx, asset: asset_idx, amount: units, reason: Reason::Deposit, command_seq: seq };
+        self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
+        self.use_reference(reference, seq);
+        events.push(self.transferred_event(&transfer));
+        Ok(())
+    }
+
+    fn transfer(&mut self, from: &str, to: &str, asset: &str, amount: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let from_idx = self.trader_account(from)?;
+        let to_idx = self.trader_account(to)?;
+        if owner_of(from) != owner_of(to) {
+            return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
+        }
+        let (asset_idx, units) = self.asset_amount(asset, amount)?;
+        let transfer = Transfer {
+            debit: from_idx,
+            credit: to_idx,
+            asset: asset_idx,
+            amount: units,
+            reason: Reason::InternalTransfer,
+            command_seq: seq,
+        };
+        self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
+        events.push(self.transferred_event(&transfer));
+        Ok(())
+    }
+
+    fn set_price(&mut self, symbol: &str, price_usd: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        if symbol == NUMERAIRE {
+            return Err(EngineError::NumerairePrice { symbol: symbol.into() });
+        }
+        if !self.asset_index.contains_key(symbol) && !self.config.underlyings.iter().any(|u| u == symbol) {
+            return Err(EngineError::UnknownAsset { symbol: symbol.into() });
+        }
+        let price =
+            UsdPrice::parse(price_usd).map_err(|e| EngineError::MalformedAmount { input: price_usd.into(), reason: e.to_string() })?;
+        if price.usd_e18() <= 0 {
+            return Err(EngineError::NonPositiveAmount { amount: price_usd.into() });
+        }
+        self.prices.insert(symbol.to_string(), (price, self.now_ms));
+        events.push(Event::PriceSet { symbol: symbol.into(), price_usd: price.to_string() });
+        Ok(())
+    }
+
+    fn set_hold(&mut self, account: &str, held: bool, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let idx = self.trader_account(account)?;
+        if held {
+            self.holds.insert(idx);
+        } else {
+            self.holds.remove(&idx);
+        }
+        events.push(Event::HoldSet { account: account.into(), held });
+        Ok(())
+    }
+
+    /// Moves the clock forward by at most `time_step_ms_max`; every check precedes the change.
+    fn advance_time(&mut self, now_ms: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        if now_ms > TIME_MS_MAX {
+            return Err(EngineError::TimeOutOfRange { given_ms: now_ms, max_ms: TIME_MS_MAX });
+        }
+        if now_ms < self.now_ms {
+            return Err(EngineError::TimeWentBackwards { now_ms: self.now_ms, given_ms: now_ms });
+        }
+        let step_ms = now_ms - self.now_ms;
+        let max_ms = self.config.settings.time_step_ms_max;
+        // The very first clock setting of a journal may jump from zero to the present.
+        if step_ms > max_ms && self.now_ms != 0 {
+            return Err(EngineError::TimeStepTooLarge { step_ms, max_ms });
+        }
+        self.now_ms = now_ms;
+        events.push(Event::TimeAdvanced { now_ms });
+        self.report_overdue(events);
+        Ok(())
+    }
+
+    pub(crate) fn trader_account(&self, name: &str) -> Result<AccountIdx, EngineError> {
+        let idx = *self.account_index.get(name).ok_or_else(|| EngineError::UnknownAccount { account: name.into() })?;
+        if self.account_kinds[idx.0 as usize] != AccountKind::Trader {
+            let why = "a broker account is not moved by client commands".to_string();
+            return Err(EngineError::WrongAccountKind { account: name.into(), why });
+        }
+        Ok(idx)
+    }
+
+    /// The custody account of `custodian`, which must be allowed to hold `asset`.
+    pub(crate) fn custody_for(&self, custodian: &str, asset: AssetIdx) -> Result<AccountIdx, EngineError> {
+        let custody = self.custodians.get(custodian).ok_or_else(|| EngineError::UnknownCustodian { custodian: custodian.into() })?;
+        if !custody.assets.contains(&asset) {
+            let asset = self.assets[asset.0 as usize].symbol.clone();
+            return Err(EngineError::AssetNotAtCustodian { custodian: custodian.into(), asset });
+        }
+        Ok(custody.account)
+    }
+
+    pub(crate) fn asset_amount(&self, symbol: &str, amount: &str) -> Result<(AssetIdx, i128), EngineError> {
+        let asset = *self.asset_index.get(symbol).ok_or_else(|| EngineError::UnknownAsset { symbol: symbol.into() })?;
+        let units = Amount::parse(amount, self.assets[asset.0 as usize].scale)
+            .map_err(|e| EngineError::MalformedAmount { input: amount.into(), reason: e.to_string() })?;
+        if !units.is_positive() {
+            return Err(EngineError::NonPositiveAmount { amount: amount.into() });
+        }
+        Ok((asset, units.units()))
+    }
+
+    /// A reference not used before in its namespace, well formed, within the limit.
+    pub(crate) fn new_reference(&self, namespace: &str, raw: &str) -> Result<[u8; 32], EngineError> {
+        check_reference_text(raw)?;
+        let mut h = blake3::Hasher::new();
+        h.update(namespace.as_bytes());
+        h.update(b":");
+        h.update(raw.as_bytes());
+        let key = *h.finalize().as_bytes();
+        if self.external_refs.contains(&key) {
+            return Err(EngineError::DuplicateReference { external_ref: raw.into() });
+        }
+        let max = self.config.limits.deposit_refs_max;
+        if self.external_refs.len() as u64 >= max {
+            return Err(EngineError::LimitExceeded { limit: "deposit_refs_max".into(), max });
+        }
+        Ok(key)
+    }
+
+    pub(crate) fn use_reference(&mut self, key: [u8; 32], seq: u64) {
+        self.log_fact(b'R', &key, seq, 0);
+        assert!(self.external_refs.insert(key), "a reference is used once");
+    }
+}
+
+/// 1 to [`REFERENCE_LEN_MAX`] of `A-Z a-z 0-9 _ - . :`.
+pub(crate) fn check_reference_text(raw: &str) -> Result<(), EngineError> {
+    let well_formed = !raw.is_empty()
+        && raw.len() <= REFERENCE_LEN_MAX
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if !well_formed {
+        return Err(EngineError::InvalidName { name: raw.into(), why: format!("1 to {REFERENCE_LEN_MAX} of A-Z a-z 0-9 _ - . :") });
+    }
+    Ok(())
+}
+
+fn check_room(limit: &str, used: usize, max: u32) -> Result<(), EngineError> {
+    if used >= max as usize {
+        return Err(EngineError::LimitExceeded { limit: limit.into(), max: max.into() });
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Limits reconciled by computation (TigerBeetle style): from the configured limits, the
+//! largest journal record (command and result) and the largest snapshot the engine can ever
+//! produce are computed and must fit the journal's limits. The engine refuses a genesis or a
+//! `set_limits` that would break this, and the node asserts at start that the journal's own
+//! limits are at least [`RECORD_BYTES_MAX`] and [`SNAPSHOT_BYTES_MAX`].
+//!
+//! The bounds are computed from the encodings themselves: each worst-case entry (longest
+//! names, extreme integers, characters that JSON escapes) is encoded and measured, then
+//! multiplied by the largest count the limits allow.
+
+use crate::sessions::{COMMAND_DIGEST_LEN, Session};
+use crate::state_config::{AssetDef, CONFIG_LIST_LEN_MAX, CustodianDef, Settings};
+use crate::withdrawals::OVERDUE_REPORTS_PER_COMMAND_MAX;
+use crate::*;
+use ledger::{Balance, PendingTransfer, Reason};
+use model::{Limits, NAME_LEN_MAX, PrincipalConfig};
+
+/// The largest command and the largest result the engine journals, in bytes.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// The largest snapshot the engine writes, in bytes.
+pub const SNAPSHOT_BYTES_MAX: u64 = 512 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    #[error("the largest {what} these limits allow is {bytes} bytes, above the journal's {max}")]
+    TooLarge { what: &'static str, bytes: u64, max: u64 },
+}
+
+/// The counts a snapshot bound is computed for (the limits' maxima, or an engine's actual counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub accounts: u64,
+    pub assets: u64,
+    pub custodians: u64,
+    pub principals: u64,
+    pub ids_per_principal: u64,
+    pub withdrawals: u64,
+    pub references: u64,
+}
+
+impl Counts {
+    pub fn of_limits(l: &Limits) -> Counts {
+        Counts {
+            accounts: l.accounts_max as u64 + BROKER_ACCOUNTS.len() as u64 + l.custodians_max as u64,
+            assets: l.assets_max as u64,
+            custodians: l.custodians_max as u64,
+            // The node's own @system principal comes on top of the limit.
+            principals: l.principals_max as u64 + 1,
+            ids_per_principal: l.client_ids_window as u64,
+            withdrawals: l.pending_withdrawals_max as u64,
+            references: l.deposit_refs_max,
+        }
+    }
+}
+
+pub fn reconcile(limits: &Limits) -> Result<(), LimitsError> {
+    let checks = [
+        ("result", largest_result_bytes(limits), RECORD_BYTES_MAX as u64),
+        ("command", largest_command_bytes(limits), RECORD_BYTES_MAX as u64),
+        ("snapshot", snapshot_bytes_bound(&Counts::of_limits(limits)), SNAPSHOT_BYTES_MAX),
+    ];
+    for (what, bytes, max) in checks {
+        if bytes > max {
+            return Err(LimitsError::TooLarge { what, bytes, max });
+        }
+    }
+    Ok(())
+}
+
+fn json_len<T: serde::Serialize>(value: &T) -> u64 {
+    serde_json::to_vec(value).expect("plain data serialises").len() as u64
+}
+
+fn postcard_len<T: serde::Serialize>(value: &T) -> u64 {
+    postcard::to_allocvec(value).expect("plain data serialises").len() as u64
+}
+
+/// A field of the longest length, of the character JSON escapes longest among those allowed.
+fn worst_field() -> String {
+    "\"".repeat(FIELD_BYTES_MAX)
+}
+
+fn worst_name() -> String {
+    "x".repeat(NAME_LEN_MAX as usize)
+}
+
+fn worst_reference() -> String {
+    "x".repeat(execute::REFERENCE_LEN_MAX)
+}
+
+/// The largest journalled outcome: an `advance_time` reporting the most overdue withdrawals,
+/// a withdrawal's events, a configuration change, or the longest error.
+pub fn largest_result_bytes(limits: &Limits) -> u64 {
+    let overdue = Event::WithdrawalOverdue { withdrawal_id: worst_reference(), due_ms: u64::MAX };
+    let mut events = vec![Event::TimeAdvanced { now_ms: u64::MAX }];
+    events.extend(std::iter::repeat_n(overdue, OVERDUE_REPORTS_PER_COMMAND_MAX));
+    let advance = json_len(&Outcome::Applied { seq: u64::MAX, events });
+    let f = worst_field;
+    let errors = [
+        EngineError::InsufficientCustody { custodian: f(), asset: f(), needed: f(), held: f() },
+        EngineError::InsufficientBalance { account: f(), asset: f(), needed: f(), available: f() },
+        EngineError::Unauthorized { principal: f(), action: f(), why: f() },
+        EngineError::MalformedAmount { input: f(), reason: f() },
+        EngineError::ConfigRefused { key: f(), why: f() },
+    ];
+    let error = errors.into_iter().map(|error| json_len(&Outcome::Rejected { seq: u64::MAX, error })).max().unwrap_or(0);
+    let custodian = CustodianDef { id: worst_name(), assets: vec![worst_name(); limits.assets_max as usize] };
+    let change = ConfigChange::AddCustodian { id: custodian.id, assets: custodian.assets };
+    let configure =
+        json_len(&Outcome::Applied { seq: u64::MAX, events: vec![Event::ConfigChanged { change, config_digest: hex(&[0; 32]) }] });
+    let withdrawal = json_len(&Outcome::Applied {
+        seq: u64::MAX,
+        events: vec![
+            Event::WithdrawalConfirmed { withdrawal_id: worst_reference(), chain_ref: worst_reference() },
+            Event::Transferred { debit: f(), credit: f(), asset: f(), amount: f(), reason: Reason::Withdrawal },
+        ],
+    });
+    advance.max(error).max(configure).max(withdrawal)
+}
+
+/// The largest journalled command: a genesis whose lists are as long as the limits (and the
+/// hard cap on configuration lists) allow, or a configuration change.
+pub fn largest_command_bytes(limits: &Limits) -> u64 {
+    let config = largest_config(limits.assets_max as u64, limits.custodians_max as u64, limits.principals_max as u64);
+    json_len(&Envelope { client: worst_name(), id: u64::MAX, command: Command::Genesis { config: Box::new(config) } })
+}
+
+/// The longest configuration with at most these list lengths (and the hard cap on lists).
+fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig {
+    let cap = |n: u64| n.min(CONFIG_LIST_LEN_MAX as u64) as usize;
+    let (assets, custodians, principals) = (cap(assets), cap(custodians), cap(principals));
+    StateConfig {
+        assets: vec![AssetDef { symbol: worst_name(), decimals: u8::MAX }; assets],
+        underlyings: vec![worst_name(); assets],
+        custodians: vec![CustodianDef { id: worst_name(), assets: vec![worst_name(); assets] }; custodians],
+        principals: vec![PrincipalConfig { name: worst_name(), role: model::Role::Auditor }; principals],
+        limits: Limits {
+            accounts_max: u32::MAX,
+            sub_accounts_per_owner_max: u32::MAX,
+            assets_max: u32::MAX,
+            custodians_max: u32::MAX,
+            principals_max: u32::MAX,
+            client_ids_window: u32::MAX,
+            batch_commands_max: u32::MAX,
+            pending_withdrawals_max: u32::MAX,
+            pending_withdrawals_per_account_max: u32::MAX,
+            deposit_refs_max: u64::MAX,
+            name_len_max: u32::MAX,
+        },
+        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX },
+    }
+}
+
+/// An upper bound of the encoded snapshot of an engine with at most these counts.
+pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
+    let config = postcard_len(&largest_config(c.assets, c.custodians, CONFIG_LIST_LEN_MAX as u64));
+    let worst = i128::MIN;
+    let balance = postcard_len(&(AccountIdx(u32::MAX), AssetIdx(u16::MAX), Balance { posted: worst, reserved: worst, incoming: worst }));
+    let transfer = Transfer {
+        debit: AccountIdx(u32::MAX),
+        credit: AccountIdx(u32::MAX),
+        asset: AssetIdx(u16::MAX),
+        amount: worst,
+        reason: Reason::Withdrawal,
+        command_seq: u64::MAX,
+    };
+    let pending = postcard_len(&PendingTransfer { id: PendingId(u64::MAX), transfer });
+    let account = postcard_len(&(
+        format!("{}/{}", worst_name(), worst_name()),
+        AccountKind::Trader,
+        ledger::AccountPolicy::NonPositive,
+        AccountIdx(u32::MAX),
+    ));
+    let withdrawal = postcard_len(&(
+        worst_reference(),
+        Withdrawal {
+            pending: PendingId(u64::MAX),
+            account: AccountIdx(u32::MAX),
+            destination: worst_reference(),
+            due_ms: u64::MAX,
+            overdue_reported: true,
+        },
+    ));
+    let price = postcard_len(&(worst_name(), UsdPrice(i128::MIN), u64::MAX));
+    let session =
+        postcard_len(&(worst_name(), Session { role: model::Role::Auditor, window: Default::default(), watermark: Some(u64::MAX) }));
+    let id = postcard_len(&(u64::MAX, (u64::MAX, [u8::MAX; COMMAND_DIGEST_LEN])));
+    let fact = 1 + 4 + 2 * NAME_LEN_MAX as u64 + 1 + 16;
+    let fixed = 256 + LOG_CHUNK_FACTS as u64 * fact;
+    fixed
+        + config
+        + c.accounts * (c.assets * balance + account + postcard_len(&AccountIdx(u32::MAX)))
+        + c.withdrawals * (pending + withdrawal)
+        + 2 * c.assets * price
+        + c.references * 32
+        + c.principals * (session + c.ids_per_principal * id)
+}

@@ -1,0 +1,155 @@
+//! Configuration as versioned state (core-hardening finding 7): a journal written under one
+//! configuration keeps working when the file changes. Risk metadata (protocol incidents, names)
+//! never touches the state; an added asset, instrument, custodian asset, principal or a raised
+//! limit is journalled as a migration and replays exactly; a contradiction is refused naming the
+//! key, never reported as a hash mismatch.
+
+use engine::{Command, Envelope, Outcome};
+use journal::{JournalConfig, SqliteJournal};
+use model::Config;
+use node::{Installed, Node, NodeError, NodeOptions};
+use std::path::Path;
+
+fn open(path: &Path, config: &Config, migrate: bool) -> Result<(Node, Installed), NodeError> {
+    let journal = SqliteJournal::open(path, JournalConfig::default()).expect("journal opens");
+    let (mut node, _) = Node::open(NodeOptions::from_config(config), Box::new(journal))?;
+    let installed = node.install(config, migrate)?;
+    Ok((node, installed))
+}
+
+fn reopen_hash(path: &Path, config: &Config) -> [u8; 32] {
+    let (mut node, installed) = open(path, config, false).expect("reopens");
+    assert_eq!(installed, Installed::Unchanged);
+    node.state_hash()
+}
+
+fn op(id: u64, command: Command) -> Envelope {
+    Envelope { client: "operator".into(), id, command }
+}
+
+fn edit(replace: &[(&str, &str)]) -> Config {
+    let mut text = model::DEFAULT_CONFIG_TOML.to_string();
+    for (from, to) in replace {
+        assert!(text.contains(from), "the default configuration has {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    Config::from_toml(&text).expect("edited configuration is valid")
+}
+
+fn write_some(node: &mut Node) {
+    let acks = node
+        .submit_batch(&[
+            op(1, Command::RegisterPrincipal { name: "alice".into(), role: model::Role::Owner }),
+            op(2, Command::CreateAccount { owner: "alice".into(), sub: "main".into() }),
+            op(
+                3,
+                Command::Deposit {
+                    account: "alice/main".into(),
+                    asset: "USDC".into(),
+                    amount: "100".into(),
+                    custodian: "ethereum".into(),
+                    external_ref: "0x1".into(),
+                },
+            ),
+        ])
+        .unwrap();
+    assert!(acks.iter().all(|a| matches!(a.outcome, Outcome::Applied { .. })), "{acks:?}");
+}
+
+#[test]
+fn finding_7_configuration_changes_keep_the_journal_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let base = Config::default_config();
+    let (mut node, installed) = open(&path, &base, false).unwrap();
+    assert_eq!(installed, Installed::Genesis);
+    write_some(&mut node);
+    let hash = node.state_hash();
+    drop(node);
+
+    // Risk metadata and display names: not state. Same journal, same hash, no migration.
+    let cosmetic = edit(&[
+        ("name = \"Bitcoin\"", "name = \"Bitcoin (BTC)\""),
+        ("description = \"3.3bn of reserves frozen", "description = \"USD 3.3bn of reserves frozen"),
+    ]);
+    assert_eq!(reopen_hash(&path, &cosmetic), hash);
+
+    // A raised limit, a new asset held at a custodian, a new instrument and a new operator.
+    let evolved = edit(&[
+        ("accounts_max = 100000 ", "accounts_max = 120000 "),
+        (
+            "[[assets]]",
+            "[[assets]]\nsymbol = \"USDe\"\nname = \"Ethena USDe\"\ndecimals = 18\nkind = \"stablecoin\"\ntracks = \"USD\"\nprotocol = \"makerdao\"\n\n[[assets]]",
+        ),
+        ("assets = [\"USDC\"]", "assets = [\"USDC\", \"USDe\"]"),
+        ("[[principals]]", "[[principals]]\nname = \"ops2\"\nrole = \"operator\"\n[[principals]]"),
+    ]);
+    // Without --migrate: refused, naming the key.
+    let err = open(&path, &evolved, false).err().expect("a differing configuration is refused");
+    match &err {
+        NodeError::ConfigDiffers { key, .. } => assert_eq!(key, "assets.USDe"),
+        other => panic!("expected ConfigDiffers, got {other}"),
+    }
+    let (mut node, installed) = open(&path, &evolved, true).unwrap();
+    let Installed::Migrated(changes) = installed else { panic!("{installed:?}") };
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let acks = node
+        .submit_batch(&[Envelope {
+            client: "ops2".into(),
+            id: 1,
+            command: Command::Deposit {
+                account: "alice/main".into(),
+                asset: "USDe".into(),
+                amount: "2.5".into(),
+                custodian: "dydx".into(),
+                external_ref: "0xe".into(),
+            },
+        }])
+        .unwrap();
+    assert!(matches!(acks[0].outcome, Outcome::Applied { .. }), "{:?}", acks[0]);
+    let hash = node.state_hash();
+    drop(node);
+    // Recovery and replay reach the same hash, with the evolved file or with none needed.
+    assert_eq!(reopen_hash(&path, &evolved), hash);
+    let journal = SqliteJournal::open(&path, JournalConfig::default()).unwrap();
+    let (mut replayed, _) = Node::open(NodeOptions::from_config(&base), Box::new(journal)).unwrap();
+    assert_eq!(replayed.state_hash(), hash);
+    drop(replayed);
+
+    // Going back to the old file is a contradiction no command can make: refused by key.
+    let err = open(&path, &base, true).err().expect("a removed asset is refused");
+    match &err {
+        NodeError::ConfigConflict(conflict) => assert!(conflict.key.starts_with("assets"), "{conflict}"),
+        other => panic!("expected ConfigConflict, got {other}"),
+    }
+    let decimals = edit(&[
+        ("accounts_max = 100000 ", "accounts_max = 120000 "),
+        (
+            "[[assets]]",
+            "[[assets]]\nsymbol = \"USDe\"\nname = \"Ethena USDe\"\ndecimals = 6\nkind = \"stablecoin\"\ntracks = \"USD\"\nprotocol = \"makerdao\"\n\n[[assets]]",
+        ),
+        ("assets = [\"USDC\"]", "assets = [\"USDC\", \"USDe\"]"),
+    ]);
+    match open(&path, &decimals, true).err().expect("changed decimals are refused") {
+        NodeError::ConfigConflict(conflict) => assert_eq!(conflict.key, "assets.USDe.decimals"),
+        other => panic!("expected ConfigConflict, got {other}"),
+    }
+}
+
+#[test]
+fn a_limit_that_cannot_fit_the_journal_is_refused_at_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = edit(&[("accounts_max = 100000 ", "accounts_max = 50000000 ")]);
+    match open(&dir.path().join("j.sqlite"), &config, false).err().expect("refused") {
+        NodeError::ConfigRefused { error } => assert!(error.to_string().contains("snapshot"), "{error}"),
+        other => panic!("expected ConfigRefused, got {other}"),
+    }
+}
+
+#[test]
+fn journal_limits_hold_the_engine_bounds() {
+    let journal = JournalConfig::default();
+    assert!(journal.max_command_bytes >= engine::limits::RECORD_BYTES_MAX);
+    assert!(journal.max_result_bytes >= engine::limits::RECORD_BYTES_MAX);
+    assert!(journal.max_snapshot_bytes as u64 >= engine::limits::SNAPSHOT_BYTES_MAX);
+}
