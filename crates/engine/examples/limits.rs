@@ -1,0 +1,22 @@
+//! Prints the bounds the engine reconciles against the journal's limits, for a configuration.
+//!
+//! `cargo run -p engine --example limits [-- CONFIG.toml]`
+
+fn main() {
+    let config = match std::env::args().nth(1) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+            model::Config::from_toml(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+        }
+        None => model::Config::default_config(),
+    };
+    let limits = &config.limits;
+    let counts = engine::limits::Counts::of_limits(limits);
+    println!("largest result   {:>12} bytes (limit {})", engine::limits::largest_result_bytes(limits), engine::limits::RECORD_BYTES_MAX);
+    println!("largest command  {:>12} bytes (limit {})", engine::limits::largest_command_bytes(limits), engine::limits::RECORD_BYTES_MAX);
+    println!("largest snapshot {:>12} bytes (limit {})", engine::limits::snapshot_bytes_bound(&counts), engine::limits::SNAPSHOT_BYTES_MAX);
+    match engine::limits::reconcile(limits) {
+        Ok(()) => println!("reconciled"),
+        Err(e) => println!("NOT reconciled: {e}"),
+    }
+}
