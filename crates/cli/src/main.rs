@@ -285,6 +285,13 @@ fn print_state(node: &mut Node) -> Result<()> {
     for row in engine.balances() {
         println!("{:<24} {:<20} {:>32} {:>24} {:>24}", row.account, row.asset, row.posted, row.reserved, row.incoming);
     }
+    println!("\n{:<24} {:>32}   at the engine's oracle prices, each balance rounded down", "account", "value USD");
+    for account in engine.trader_accounts() {
+        match engine.valuation(account) {
+            Ok(v) => println!("{:<24} {:>32}", account, v.total_usd),
+            Err(e) => println!("{:<24} {:>32}   ({e})", account, "-"),
+        }
+    }
     engine.check_invariants().map_err(|e| anyhow::anyhow!("invariant broken: {e}"))?;
     println!("\nconservation: every asset's balances sum to zero");
     println!("last seq {}, time {} ms", engine.next_seq() - 1, engine.now_ms());

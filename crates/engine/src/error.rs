@@ -53,6 +53,8 @@ pub enum EngineError {
     TimeOutOfRange { given_ms: u64, max_ms: u64 },
     #[error("{symbol} is the numeraire: its price is 1 by definition")]
     NumerairePrice { symbol: String },
+    #[error("no price for {symbol}: set one with set_price")]
+    MissingPrice { symbol: String },
     #[error("arithmetic overflow: {what}")]
     Overflow { what: String },
     #[error("principal {principal:?} may not {action}: {why}")]

@@ -36,12 +36,14 @@ pub mod limits;
 pub mod sessions;
 mod snapshot;
 pub mod state_config;
+mod valuation;
 mod withdrawals;
 
 pub use command::*;
 pub use error::EngineError;
 pub use snapshot::{EngineSnapshot, SnapshotError};
 pub use state_config::{ConfigChange, ConfigConflict, StateConfig};
+pub use valuation::{Valuation, ValuedBalance};
 
 use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId, Transfer};
 use model::Role;

@@ -426,3 +426,17 @@ fn commands_round_trip_through_json() {
     assert_eq!(default_principal.command, create("a", "main"));
     assert_eq!(default_principal.client, DEFAULT_PRINCIPAL);
 }
+
+#[test]
+fn finding_11_prices_value_accounts_rounding_down() {
+    let mut e = engine();
+    applied(e.apply(&op(10, deposit("alice/main", "ETH", "0.000000000000000003", USDC_ETH, "0xe"))));
+    assert_eq!(e.valuation("alice/main").unwrap_err(), EngineError::MissingPrice { symbol: "ETH".into() });
+    applied(e.apply(&op(11, Command::SetPrice { symbol: "USDC".into(), price_usd: "0.9998".into() })));
+    applied(e.apply(&op(12, Command::SetPrice { symbol: "ETH".into(), price_usd: "0.333333333333333333".into() })));
+    let v = e.valuation("alice/main").unwrap();
+    // 1000 USDC at 0.9998 = 999.8; 3e-18 ETH at 0.333... = 0.999...e-18 USD, rounded down to 0.
+    assert_eq!(v.total_usd, "999.8");
+    let eth = v.balances.iter().find(|b| b.asset == "ETH").unwrap();
+    assert_eq!((eth.amount.as_str(), eth.value_usd.as_str()), ("0.000000000000000003", "0"));
+}
