@@ -61,4 +61,4 @@ pub use error::{MarketDataError, Result};
 pub use panel::{FactorKind, FactorPanel, Source};
 pub use scenarios::{FhsParams, ScaleRule, ScenarioSet, VolModel, fhs_scenarios, fhs_scenarios_with, realised_move};
 pub use stress::{StressScenario, VolShockParams, stress_scenarios};
-pub use time::Hour;
+pub use time::{Hour, parse_hour};

@@ -5,7 +5,7 @@
 //! [`Obs`]: values stamped at the instant they became known (bar close), see [`crate::time::Hour`].
 
 use crate::error::{MarketDataError, Result};
-use crate::time::Hour;
+use crate::time::{Hour, parse_hour};
 use std::path::{Path, PathBuf};
 
 /// Environment variable that overrides the data directory.
@@ -53,12 +53,7 @@ impl CsvTable {
             if cells.len() != names.len() {
                 return Err(MarketDataError::RowWidth { file: file.into(), line, expected: names.len(), found: cells.len() });
             }
-            let t = Hour::parse_iso(cells[0]).ok_or_else(|| MarketDataError::BadCell {
-                file: file.into(),
-                line,
-                column: "timestamp".into(),
-                text: cells[0].into(),
-            })?;
+            let t = parse_hour(cells[0].trim(), &format!("{file}:{line} column timestamp"))?;
             if let Some(prev) = times.last()
                 && t <= *prev
             {
@@ -298,6 +293,13 @@ mod tests {
         assert!(matches!(e, MarketDataError::NonIncreasingTime { line: 3, .. }), "{e}");
         let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,1,4\n").unwrap_err();
         assert!(matches!(e, MarketDataError::RowWidth { line: 2, .. }), "{e}");
+        let e = CsvTable::parse("x.csv", "timestamp,close\n2023-02-28T23:00:00Z,1\n2023-02-31T00:00:00Z,2\n").unwrap_err();
+        match e {
+            MarketDataError::InvalidDate { origin, value, .. } => {
+                assert_eq!((origin.as_str(), value.as_str()), ("x.csv:3 column timestamp", "2023-02-31T00:00:00Z"))
+            }
+            other => panic!("expected InvalidDate, got {other}"),
+        }
         let e = t.obs("nope", 0, false).unwrap_err();
         assert!(matches!(e, MarketDataError::MissingColumn { .. }));
         let e = CsvTable::parse("x.csv", "timestamp,close\n2020-01-01T01:00:00Z,-1\n").unwrap().obs("close", 0, true).unwrap_err();

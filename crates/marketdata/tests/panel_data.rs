@@ -39,7 +39,7 @@ fn closes(file: &str) -> Vec<(Hour, f64)> {
         .skip(1)
         .filter_map(|l| {
             let c: Vec<&str> = l.split(',').collect();
-            Some((Hour::parse_iso(c[0])?, c[4].parse().ok()?))
+            Some((marketdata::parse_hour(c[0], file).ok()?, c[4].parse().ok()?))
         })
         .collect()
 }
