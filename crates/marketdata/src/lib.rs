@@ -53,6 +53,8 @@ pub mod panel;
 pub mod scenarios;
 pub mod stats;
 pub mod stress;
+#[doc(hidden)]
+pub mod test_support;
 pub mod time;
 pub mod vol;
 
