@@ -42,36 +42,42 @@ impl<'de> Deserialize<'de> for Hour {
 ///
 /// This is the one entry point for every date and time this crate and its users read: market-data
 /// CSV timestamps, portfolio `as_of`, command-line dates. `origin` says where the text came from
-/// (`"btc.csv:12 column timestamp"`, `"--as-of"`) and is carried by the error. Only the canonical
-/// spelling is accepted: jiff validates the calendar, and a value whose canonical form differs from
-/// the text (an offset, a fraction, a leap second that jiff would clamp, a basic-format date) is
-/// refused rather than reinterpreted.
+/// (`"btc.csv:12 column timestamp"`, `"--as-of"`) and is carried by the error. The layout is checked
+/// byte by byte (so an offset, a fraction, a sign or a basic-format date is refused rather than
+/// reinterpreted), then jiff validates the calendar (`DateTime::new` refuses day 31 of a 30-day
+/// month, 29 February of a common year, hour 24 and second 60) and converts it to Unix time. This
+/// runs once per CSV row, so it allocates nothing on success.
 pub fn parse_hour(text: &str, origin: &str) -> Result<Hour> {
     let invalid = |reason: String| MarketDataError::InvalidDate { origin: origin.to_string(), value: text.to_string(), reason };
-    let seconds = if text.len() == 10 { date_seconds(text) } else { timestamp_seconds(text) }.map_err(invalid)?;
-    if seconds.rem_euclid(SECONDS_PER_HOUR) != 0 {
+    let civil = civil_datetime(text).map_err(invalid)?;
+    if civil.minute() != 0 || civil.second() != 0 {
         return Err(invalid("minutes and seconds must be zero: every series is on whole UTC hours".to_string()));
     }
-    Ok(Hour(seconds.div_euclid(SECONDS_PER_HOUR)))
+    let instant = TimeZone::UTC.to_timestamp(civil).map_err(|e| invalid(e.to_string()))?;
+    Ok(Hour(instant.as_second().div_euclid(SECONDS_PER_HOUR)))
 }
 
-/// Unix seconds of midnight UTC of a canonical `YYYY-MM-DD`.
-fn date_seconds(text: &str) -> std::result::Result<i64, String> {
-    let date: Date = text.parse().map_err(|e: jiff::Error| e.to_string())?;
-    if date.to_string() != text {
-        return Err("not a date YYYY-MM-DD".to_string());
-    }
-    let midnight = TimeZone::UTC.to_timestamp(date.to_datetime(Time::midnight())).map_err(|e| e.to_string())?;
-    Ok(midnight.as_second())
+/// `text` matches `layout`, where `D` stands for an ASCII digit and every other byte for itself.
+fn has_layout(text: &str, layout: &[u8]) -> bool {
+    text.len() == layout.len() && text.bytes().zip(layout).all(|(c, l)| if *l == b'D' { c.is_ascii_digit() } else { c == *l })
 }
 
-/// Unix seconds of a canonical `YYYY-MM-DDTHH:MM:SSZ`.
-fn timestamp_seconds(text: &str) -> std::result::Result<i64, String> {
-    let instant: Timestamp = text.parse().map_err(|e: jiff::Error| e.to_string())?;
-    if canonical_utc(instant) != text {
-        return Err("not a UTC time YYYY-MM-DDTHH:00:00Z".to_string());
+/// The civil date and time of a `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` text, validated by jiff.
+fn civil_datetime(text: &str) -> std::result::Result<DateTime, String> {
+    let is_date = has_layout(text, b"DDDD-DD-DD");
+    if !is_date && !has_layout(text, b"DDDD-DD-DDTDD:DD:DDZ") {
+        return Err("not in the form YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z".to_string());
     }
-    Ok(instant.as_second())
+    // After the layout check every field is 2 or 4 ASCII digits, so the sums cannot overflow.
+    let field = |range: std::ops::Range<usize>| text[range].bytes().fold(0i16, |n, c| n * 10 + i16::from(c - b'0'));
+    let small = |range| i8::try_from(field(range)).map_err(|e| e.to_string());
+    let (year, month, day) = (field(0..4), small(5..7)?, small(8..10)?);
+    if is_date {
+        let date = Date::new(year, month, day).map_err(|e| e.to_string())?;
+        Ok(date.to_datetime(Time::midnight()))
+    } else {
+        DateTime::new(year, month, day, small(11..13)?, small(14..16)?, small(17..19)?, 0).map_err(|e| e.to_string())
+    }
 }
 
 fn canonical_utc(instant: Timestamp) -> String {
@@ -209,6 +215,9 @@ mod tests {
             "2020-03-13 02:00:00Z",
             "garbage",
             "",
+            "2023-02-3",
+            "2023-02-3\u{e9}",
+            "\u{e9}023-02-03",
         ] {
             reason(text);
         }
