@@ -719,8 +719,9 @@ impl FactorPanel {
     }
 
     /// Time-weighted average of factor `f` in natural units (USD for prices) over the `hours`
-    /// instants ending at `as_of` (inclusive), using no data after `as_of`. A price that a single
-    /// print cannot move, for the manipulation guard of collateral valuation.
+    /// instants ending at `as_of` (inclusive), using no data after `as_of`. A single print moves it
+    /// by only 1/`hours` of its size. (The margin engine's manipulation guard does not use it: its
+    /// stable price is the median of the hourly prices, `risk::market::BaseMarket::from_panel`.)
     pub fn time_weighted_natural(&self, f: usize, as_of: Hour, hours: usize) -> Result<f64> {
         let i = self.index_of(as_of)?;
         if hours == 0 || hours > 24 * 365 {
