@@ -7,9 +7,12 @@
 //! Sign convention: a positive balance is what the broker owes the account holder. A client
 //! deposit debits the custody account of the venue or chain where the coins arrived and
 //! credits the client, so custody accounts carry the *opposite* sign of what clients hold
-//! there: `custody = -(sum of client claims held there)`. Broker accounts (house, fees,
-//! insurance fund, custody) may be negative; a trader account may go below zero only through
-//! an explicit borrow, which the margin engine governs (`AccountPolicy::MayBorrow`).
+//! there: `custody = -(sum of client claims held there)`. Each account has one of two policies
+//! ([`AccountPolicy`]): `NonNegative` (posted minus reserved never below zero) or `MayGoNegative`.
+//! Broker accounts (house, fees, insurance fund, custody) are opened `MayGoNegative`; trader
+//! accounts are opened `NonNegative`, and nothing in the engine changes a policy today, so no
+//! trader balance goes below zero. A borrow governed by the margin engine would be the reason
+//! to switch a trader account to `MayGoNegative`.
 //!
 //! Two-phase transfers, as TigerBeetle does them: a *pending* transfer reserves the amount on
 //! the debit account (it can no longer be spent) without moving it; it is later *posted*
