@@ -32,7 +32,7 @@ fn run_probe(ci: Option<&str>) -> (Output, String) {
 }
 
 #[test]
-fn under_ci_missing_market_data_fails_with_the_reason() {
+fn finding_12_market_data_tests_fail_under_ci_when_the_data_is_missing() {
     let (out, text) = run_probe(Some("true"));
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("the raw market data is required when CI is set"), "{text}");
