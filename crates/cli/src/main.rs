@@ -160,9 +160,8 @@ fn backtest(config: &Config, dir: &Path, from: &str, to: &str, threads: usize, m
             risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", f.display()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let hour = |s: &str| risk::portfolio::parse_as_of(s).with_context(|| format!("date {s}"));
-    let opts =
-        risk::backtest::BacktestOptions { from: hour(from)?, to: hour(to)?, step_hours: 24, realised_hours: params.mpor_hours, threads };
+    let (from, to) = (risk::portfolio::parse_as_of(from, "--from")?, risk::portfolio::parse_as_of(to, "--to")?);
+    let opts = risk::backtest::BacktestOptions { from, to, step_hours: 24, realised_hours: params.mpor_hours, threads };
     let Ok(risk::MarketData::Panel { panel, vol_model }) = risk::MarketData::load_default() else {
         bail!("the backtest needs the raw market history (set CLEARHOUSE_MARKET_DATA)");
     };
@@ -189,7 +188,7 @@ fn margin(config: &Config, portfolio_path: &Path, json: bool, risk_params: Optio
     let params = load_risk_params(risk_params)?;
     let text = std::fs::read_to_string(portfolio_path).with_context(|| format!("reading portfolio {}", portfolio_path.display()))?;
     let portfolio = risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", portfolio_path.display()))?;
-    let as_of = as_of.map(|t| risk::portfolio::parse_as_of(t).with_context(|| format!("--as-of {t}"))).transpose()?;
+    let as_of = as_of.map(|t| risk::portfolio::parse_as_of(t, "--as-of")).transpose()?;
     let data = risk::MarketData::load_default()?;
     let report = risk::margin_portfolio_as_of(config, &params, &portfolio, &data, as_of)?;
     if json {

@@ -1,5 +1,5 @@
 //! Criterion benchmarks: panel build, EWMA model, FHS scenario generation, stress scenarios.
-//! Needs the raw market data; prints a message and benchmarks nothing without it.
+//! Needs the raw market data; prints `SKIPPED` and benchmarks nothing without it (fails under `CI`).
 //!
 //! `CARGO_TARGET_DIR=/work/target-marketdata cargo bench -p marketdata --bench scenarios`
 
@@ -9,13 +9,7 @@ use marketdata::{FactorPanel, FhsParams, Hour, VolModel, fhs_scenarios_with, str
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {
-    let dir = match marketdata::loader::find_data_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
-    };
+    let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
     let raw = marketdata::loader::load_raw(&dir).expect("raw data loads");
     let mut g = c.benchmark_group("marketdata");
     g.sample_size(10);

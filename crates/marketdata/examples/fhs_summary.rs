@@ -7,7 +7,8 @@ use marketdata::{FactorPanel, FhsParams, Hour, fhs_scenarios};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = FactorPanel::load_default()?;
-    let mut dates: Vec<Hour> = std::env::args().skip(1).filter_map(|a| Hour::parse_iso(&a)).collect();
+    let mut dates: Vec<Hour> =
+        std::env::args().skip(1).map(|a| marketdata::parse_hour(&a, "command-line argument")).collect::<Result<_, _>>()?;
     if dates.is_empty() {
         dates = vec![Hour::from_ymdh(2020, 3, 11, 0), Hour::from_ymdh(2021, 1, 1, 0), Hour::from_ymdh(2023, 7, 1, 0), p.end()];
     }

@@ -17,9 +17,13 @@ pub enum MarketDataError {
     /// A CSV file lacks a column this crate needs.
     #[error("{file}: missing column `{column}` in header")]
     MissingColumn { file: String, column: String },
-    /// A CSV cell is not a number, or a timestamp is not whole-hour ISO-8601 UTC.
+    /// A CSV cell is not a finite number.
     #[error("{file}:{line}: cannot parse `{text}` in column `{column}`")]
     BadCell { file: String, line: usize, column: String, text: String },
+    /// A date or timestamp is malformed or impossible (2023-02-31, month 13, hour 24); it is
+    /// refused, never rolled over. `origin` names where it came from (file and line, flag, field).
+    #[error("{origin}: {value:?} is not a valid date YYYY-MM-DD or whole-hour UTC time YYYY-MM-DDTHH:00:00Z: {reason}")]
+    InvalidDate { origin: String, value: String, reason: String },
     /// A row has a different number of cells than the header.
     #[error("{file}:{line}: expected {expected} cells, found {found}")]
     RowWidth { file: String, line: usize, expected: usize, found: usize },

@@ -53,6 +53,8 @@ pub mod panel;
 pub mod scenarios;
 pub mod stats;
 pub mod stress;
+#[doc(hidden)]
+pub mod test_support;
 pub mod time;
 pub mod vol;
 
@@ -61,4 +63,4 @@ pub use error::{MarketDataError, Result};
 pub use panel::{FactorKind, FactorPanel, Source};
 pub use scenarios::{FhsParams, ScaleRule, ScenarioSet, VolModel, fhs_scenarios, fhs_scenarios_with, realised_move};
 pub use stress::{StressScenario, VolShockParams, stress_scenarios};
-pub use time::Hour;
+pub use time::{Hour, parse_hour};

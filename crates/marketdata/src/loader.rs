@@ -5,7 +5,7 @@
 //! [`Obs`]: values stamped at the instant they became known (bar close), see [`crate::time::Hour`].
 
 use crate::error::{MarketDataError, Result};
-use crate::time::Hour;
+use crate::time::{Hour, parse_hour};
 use std::path::{Path, PathBuf};
 
 /// Environment variable that overrides the data directory.
@@ -53,12 +53,7 @@ impl CsvTable {
             if cells.len() != names.len() {
                 return Err(MarketDataError::RowWidth { file: file.into(), line, expected: names.len(), found: cells.len() });
             }
-            let t = Hour::parse_iso(cells[0]).ok_or_else(|| MarketDataError::BadCell {
-                file: file.into(),
-                line,
-                column: "timestamp".into(),
-                text: cells[0].into(),
-            })?;
+            let t = parse_hour(cells[0].trim(), &format!("{file}:{line} column timestamp"))?;
             if let Some(prev) = times.last()
                 && t <= *prev
             {
@@ -324,6 +319,21 @@ mod tests {
         }
         std::fs::remove_dir_all(&root).unwrap();
         assert!(find_data_dir_from(Path::new("/")).is_err() || Path::new("/shared/data/market").is_dir());
+    }
+
+    /// Finding 10 (market-data CSV): an impossible timestamp is refused naming file, line and value;
+    /// before jiff, 2023-02-31 was read as 2023-03-03 and the row silently moved.
+    #[test]
+    fn csv_timestamps_with_impossible_dates_are_refused() {
+        for bad in ["2023-02-31T00:00:00Z", "2024-02-30T00:00:00Z", "2023-13-01T00:00:00Z", "2023-03-01T24:00:00Z"] {
+            let text = format!("timestamp,close\n2023-02-28T23:00:00Z,1\n{bad},2\n");
+            match CsvTable::parse("x.csv", &text) {
+                Err(MarketDataError::InvalidDate { origin, value, .. }) => {
+                    assert_eq!((origin.as_str(), value.as_str()), ("x.csv:3 column timestamp", bad))
+                }
+                other => panic!("{bad}: expected InvalidDate, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -16,10 +16,11 @@ use crate::vol::{self, EwmaParams, HOURS_PER_YEAR};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// First grid instant: the close of the first 2019 hourly bar.
-pub const GRID_START: Hour = Hour::from_ymdh(2019, 1, 1, 1);
-/// Last grid instant: the close of the last 2024 hourly bar.
-pub const GRID_END: Hour = Hour::from_ymdh(2025, 1, 1, 0);
+/// First grid instant: the close of the first 2019 hourly bar, 2019-01-01T01:00:00Z (a constant
+/// so the grid arithmetic stays `const`; the calendar date is checked against jiff in the tests).
+pub const GRID_START: Hour = Hour(429_529);
+/// Last grid instant: the close of the last 2024 hourly bar, 2025-01-01T00:00:00Z (checked likewise).
+pub const GRID_END: Hour = Hour(482_136);
 
 /// How a factor's level is defined and how its moves are measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -718,8 +719,9 @@ impl FactorPanel {
     }
 
     /// Time-weighted average of factor `f` in natural units (USD for prices) over the `hours`
-    /// instants ending at `as_of` (inclusive), using no data after `as_of`. A price that a single
-    /// print cannot move, for the manipulation guard of collateral valuation.
+    /// instants ending at `as_of` (inclusive), using no data after `as_of`. A single print moves it
+    /// by only 1/`hours` of its size. (The margin engine's manipulation guard does not use it: its
+    /// stable price is the median of the hourly prices, `risk::market::BaseMarket::from_panel`.)
     pub fn time_weighted_natural(&self, f: usize, as_of: Hour, hours: usize) -> Result<f64> {
         let i = self.index_of(as_of)?;
         if hours == 0 || hours > 24 * 365 {

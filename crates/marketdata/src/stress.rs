@@ -13,6 +13,7 @@ use crate::error::{MarketDataError, Result};
 use crate::panel::{FactorKind, FactorPanel, Source};
 use crate::time::Hour;
 use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 
 /// A named historical stress event.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,54 +34,57 @@ pub struct StressEvent {
     pub key_direction: f64,
 }
 
-/// The five named events of the margin methodology.
-pub const STRESS_EVENTS: [StressEvent; 5] = [
-    StressEvent {
-        id: "2020-03-covid-crash",
-        name: "March 2020 crash (Black Thursday)",
-        description: "COVID liquidity crash: BTC fell about 50% in two days, perps traded far below spot, funding hit the caps, implied vol spiked and DAI traded at a premium as Maker vaults were liquidated.",
-        window_start: Hour::from_ymdh(2020, 3, 8, 0),
-        window_end: Hour::from_ymdh(2020, 3, 20, 0),
-        key_factor: "price:BTC",
-        key_direction: -1.0,
-    },
-    StressEvent {
-        id: "2022-05-terra",
-        name: "May 2022 Terra/UST collapse",
-        description: "The algorithmic stablecoin UST lost its peg and LUNA hyperinflated to zero within days; contagion hit all crypto prices.",
-        window_start: Hour::from_ymdh(2022, 5, 7, 0),
-        window_end: Hour::from_ymdh(2022, 5, 14, 0),
-        key_factor: "peg:UST",
-        key_direction: -1.0,
-    },
-    StressEvent {
-        id: "2022-06-steth",
-        name: "June 2022 stETH discount (Celsius/3AC)",
-        description: "Celsius froze withdrawals and 3AC unwound; stETH traded at a 6% discount to ETH while ETH fell about 30% in a week.",
-        window_start: Hour::from_ymdh(2022, 6, 8, 0),
-        window_end: Hour::from_ymdh(2022, 6, 21, 0),
-        key_factor: "peg:stETH",
-        key_direction: -1.0,
-    },
-    StressEvent {
-        id: "2022-11-ftx",
-        name: "November 2022 FTX collapse",
-        description: "FTX/Alameda insolvency: BTC fell 20-25%, SOL (Alameda-linked) lost more than half, venue risk realised.",
-        window_start: Hour::from_ymdh(2022, 11, 6, 0),
-        window_end: Hour::from_ymdh(2022, 11, 15, 0),
-        key_factor: "price:SOL",
-        key_direction: -1.0,
-    },
-    StressEvent {
-        id: "2023-03-usdc",
-        name: "March 2023 USDC depeg (SVB)",
-        description: "Circle disclosed USD 3.3bn at Silicon Valley Bank; USDC traded as low as 0.88 and DAI followed; USDT traded at a premium.",
-        window_start: Hour::from_ymdh(2023, 3, 9, 0),
-        window_end: Hour::from_ymdh(2023, 3, 15, 0),
-        key_factor: "peg:USDC",
-        key_direction: -1.0,
-    },
-];
+/// The five named events of the margin methodology (a lazily built static because the calendar
+/// conversion of the window dates goes through jiff, which is not `const`).
+pub static STRESS_EVENTS: LazyLock<[StressEvent; 5]> = LazyLock::new(|| {
+    [
+        StressEvent {
+            id: "2020-03-covid-crash",
+            name: "March 2020 crash (Black Thursday)",
+            description: "COVID liquidity crash: BTC fell about 50% in two days, perps traded far below spot, funding hit the caps, implied vol spiked and DAI traded at a premium as Maker vaults were liquidated.",
+            window_start: Hour::from_ymdh(2020, 3, 8, 0),
+            window_end: Hour::from_ymdh(2020, 3, 20, 0),
+            key_factor: "price:BTC",
+            key_direction: -1.0,
+        },
+        StressEvent {
+            id: "2022-05-terra",
+            name: "May 2022 Terra/UST collapse",
+            description: "The algorithmic stablecoin UST lost its peg and LUNA hyperinflated to zero within days; contagion hit all crypto prices.",
+            window_start: Hour::from_ymdh(2022, 5, 7, 0),
+            window_end: Hour::from_ymdh(2022, 5, 14, 0),
+            key_factor: "peg:UST",
+            key_direction: -1.0,
+        },
+        StressEvent {
+            id: "2022-06-steth",
+            name: "June 2022 stETH discount (Celsius/3AC)",
+            description: "Celsius froze withdrawals and 3AC unwound; stETH traded at a 6% discount to ETH while ETH fell about 30% in a week.",
+            window_start: Hour::from_ymdh(2022, 6, 8, 0),
+            window_end: Hour::from_ymdh(2022, 6, 21, 0),
+            key_factor: "peg:stETH",
+            key_direction: -1.0,
+        },
+        StressEvent {
+            id: "2022-11-ftx",
+            name: "November 2022 FTX collapse",
+            description: "FTX/Alameda insolvency: BTC fell 20-25%, SOL (Alameda-linked) lost more than half, venue risk realised.",
+            window_start: Hour::from_ymdh(2022, 11, 6, 0),
+            window_end: Hour::from_ymdh(2022, 11, 15, 0),
+            key_factor: "price:SOL",
+            key_direction: -1.0,
+        },
+        StressEvent {
+            id: "2023-03-usdc",
+            name: "March 2023 USDC depeg (SVB)",
+            description: "Circle disclosed USD 3.3bn at Silicon Valley Bank; USDC traded as low as 0.88 and DAI followed; USDT traded at a premium.",
+            window_start: Hour::from_ymdh(2023, 3, 9, 0),
+            window_end: Hour::from_ymdh(2023, 3, 15, 0),
+            key_factor: "peg:USDC",
+            key_direction: -1.0,
+        },
+    ]
+});
 
 /// A stress scenario: the joint move of every factor over one margin period.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -302,7 +306,7 @@ mod tests {
 
     #[test]
     fn events_are_ordered_and_well_formed() {
-        for ev in &STRESS_EVENTS {
+        for ev in STRESS_EVENTS.iter() {
             assert!(ev.window_start < ev.window_end, "{}", ev.id);
             assert!(ev.key_direction == 1.0 || ev.key_direction == -1.0);
         }

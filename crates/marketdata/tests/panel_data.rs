@@ -1,5 +1,5 @@
-//! Tests on the real market data. They skip (with a message) when the data directory is absent,
-//! so the crate still tests cleanly without it; in this repository and in CI the data is present.
+//! Tests on the real market data. Without the data directory they print `SKIPPED: ...` and pass on
+//! a laptop, and fail when `CI` is set ([`marketdata::test_support::market_data_or_skip`]).
 //!
 //! Expected values are independent of the panel code: anchors quoted in `SOURCES.md`, or numbers
 //! recomputed here directly from the CSV files with a separate minimal parser.
@@ -13,18 +13,14 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 fn data_dir() -> Option<PathBuf> {
-    match marketdata::loader::find_data_dir() {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("SKIPPED: market data not available ({e})");
-            None
-        }
-    }
+    marketdata::test_support::market_data_or_skip()
 }
 
+/// The panel, built once; every calling test decides (skip or fail) for itself, so each skip is printed.
 fn panel() -> Option<&'static FactorPanel> {
-    static PANEL: OnceLock<Option<FactorPanel>> = OnceLock::new();
-    PANEL.get_or_init(|| data_dir().map(|d| FactorPanel::load(&d).expect("panel builds from the shipped data"))).as_ref()
+    static PANEL: OnceLock<FactorPanel> = OnceLock::new();
+    let dir = data_dir()?;
+    Some(PANEL.get_or_init(|| FactorPanel::load(&dir).expect("panel builds from the shipped data")))
 }
 
 fn at(p: &FactorPanel, name: &str, t: Hour) -> f64 {
@@ -39,7 +35,7 @@ fn closes(file: &str) -> Vec<(Hour, f64)> {
         .skip(1)
         .filter_map(|l| {
             let c: Vec<&str> = l.split(',').collect();
-            Some((Hour::parse_iso(c[0])?, c[4].parse().ok()?))
+            Some((marketdata::parse_hour(c[0], file).ok()?, c[4].parse().ok()?))
         })
         .collect()
 }

@@ -9,7 +9,10 @@
 //! - every reference (an asset's underlying or protocol, an instrument's venue, an LP share's
 //!   pool tokens, ...) resolves to a declared item of the right kind;
 //! - every asset's decimals are within [`money::SCALE_MAX`];
-//! - every limit is positive.
+//! - every limit is positive;
+//! - every date (protocol `launched`, incident `date`, option `expiry`) is a real calendar date in
+//!   its canonical spelling, checked by the `jiff` date library ([`parse_date`],
+//!   [`parse_datetime_ms`]): 2023-02-31 or hour 24 is refused naming the key, never rolled over.
 //!
 //! Unknown keys are refused with a message that names them (serde `deny_unknown_fields`);
 //! inconsistent references are refused with a message that names the key path.

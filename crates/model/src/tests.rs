@@ -66,4 +66,50 @@ fn dates_parse_exactly() {
     assert_eq!(parse_datetime_ms("2020-03-12T00:00:01Z"), Ok(18_333 * 86_400_000 + 1000));
     assert!(parse_datetime_ms("2020-03-12 00:00:01").is_err());
     assert!(parse_datetime_ms("2020-03-12T24:00:00Z").is_err());
+    // Independent references: `date -u -d 2000-02-29 +%s` / 86400 = 11016; 1969-12-31 is day -1.
+    assert_eq!(parse_date("2000-02-29"), Ok(11_016));
+    assert_eq!(parse_date("1969-12-31"), Ok(-1));
+    assert_eq!(parse_datetime_ms("2026-12-25T08:00:00Z"), Ok(1_798_185_600_000));
+}
+
+#[test]
+fn impossible_dates_are_refused_naming_the_value() {
+    for text in ["2023-02-31", "2024-02-30", "2023-13-01", "2023-04-31", "2023-00-01", "20230201", "+002023-02-01", "2023-2-1"] {
+        let problem = parse_date(text).unwrap_err();
+        assert!(problem.contains(&format!("{text:?}")), "{problem}");
+    }
+    for text in [
+        "2023-02-31T00:00:00Z",
+        "2024-02-30T08:00:00Z",
+        "2023-13-01T00:00:00Z",
+        "2023-01-01T24:00:00Z",
+        "2023-01-01T23:60:00Z",
+        "2016-12-31T23:59:60Z",
+        "2023-01-01T08:00:00+01:00",
+        "2023-01-01T08:00:00.5Z",
+    ] {
+        let problem = parse_datetime_ms(text).unwrap_err();
+        assert!(problem.contains(&format!("{text:?}")), "{problem}");
+    }
+}
+
+/// Finding 10 (configuration): an impossible launch date, incident date or option expiry is refused
+/// at load with the key that holds it and the value, never rolled over into the next month.
+#[test]
+fn impossible_config_dates_are_refused_naming_key_and_value() {
+    let cases = [
+        ("launched = \"2018-09-26\"", "launched = \"2023-02-31\"", "protocols[0].risk.launched", "2023-02-31"),
+        ("date = \"2023-03-10\"", "date = \"2024-02-30\"", "protocols[0].risk.incidents[0].date", "2024-02-30"),
+        ("launched = \"2018-09-26\"", "launched = \"2023-13-01\"", "protocols[0].risk.launched", "2023-13-01"),
+        ("expiry = \"2026-12-25T08:00:00Z\"", "expiry = \"2026-12-25T24:00:00Z\"", "instruments[4].expiry", "2026-12-25T24:00:00Z"),
+    ];
+    for (from, to, key, value) in cases {
+        match with_replaced(from, to) {
+            Err(ConfigError::Invalid { key: k, problem }) => {
+                assert_eq!(k, key);
+                assert!(problem.contains(value), "{problem}");
+            }
+            other => panic!("{to}: expected Invalid at {key}, got {other:?}"),
+        }
+    }
 }

@@ -359,53 +359,31 @@ fn check_fraction(text: &str, key: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian, through `jiff`).
+///
+/// Only the canonical spelling is accepted and the calendar is jiff's: an impossible date
+/// (2023-02-31, 2024-02-30, month 13) is refused with a message naming it, never rolled over.
 pub fn parse_date(text: &str) -> Result<i64, String> {
-    let bytes = text.as_bytes();
-    let shape_ok = bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-';
-    let field =
-        |r: std::ops::Range<usize>| text.get(r).filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse::<i64>().ok());
-    match (shape_ok, field(0..4), field(5..7), field(8..10)) {
-        (true, Some(y), Some(m), Some(d)) if (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) => Ok(days_from_civil(y, m, d)),
-        _ => Err(format!("{text:?} is not a date YYYY-MM-DD")),
+    let refuse = |why: String| format!("{text:?} is not a date YYYY-MM-DD: {why}");
+    let date: jiff::civil::Date = text.parse().map_err(|e: jiff::Error| refuse(e.to_string()))?;
+    if date.to_string() != text {
+        return Err(refuse("not in the canonical form".to_string()));
     }
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let days = epoch.until(date).map_err(|e| refuse(e.to_string()))?.get_days();
+    Ok(i64::from(days))
 }
 
-/// Unix milliseconds of `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+/// Unix milliseconds of `YYYY-MM-DDTHH:MM:SSZ` (UTC, through `jiff`).
+///
+/// Only the canonical spelling is accepted: an impossible date or hour 24 is refused by jiff, and a
+/// leap second (which jiff would clamp to :59), an offset or a fraction is refused because the text
+/// is not what the parsed instant writes back as.
 pub fn parse_datetime_ms(text: &str) -> Result<i64, String> {
-    let err = || format!("{text:?} is not a UTC time YYYY-MM-DDTHH:MM:SSZ");
-    if text.len() != 20 || text.as_bytes()[10] != b'T' || !text.ends_with('Z') {
-        return Err(err());
+    let refuse = |why: String| format!("{text:?} is not a UTC time YYYY-MM-DDTHH:MM:SSZ: {why}");
+    let instant: jiff::Timestamp = text.parse().map_err(|e: jiff::Error| refuse(e.to_string()))?;
+    if instant.strftime("%Y-%m-%dT%H:%M:%SZ").to_string() != text {
+        return Err(refuse("not in the canonical form".to_string()));
     }
-    let days = parse_date(&text[..10]).map_err(|_| err())?;
-    let time = &text[11..19];
-    let b = time.as_bytes();
-    if b[2] != b':' || b[5] != b':' {
-        return Err(err());
-    }
-    let num = |s: &str| s.parse::<i64>().ok().filter(|_| s.bytes().all(|c| c.is_ascii_digit()));
-    match (num(&time[0..2]), num(&time[3..5]), num(&time[6..8])) {
-        (Some(h), Some(m), Some(s)) if h < 24 && m < 60 && s < 60 => Ok(((days * 24 + h) * 60 + m) * 60_000 + s * 1000),
-        _ => Err(err()),
-    }
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `days_from_civil`.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Ok(instant.as_millisecond())
 }

@@ -243,8 +243,9 @@ mod tests {
     }
 
     #[test]
-    fn stack_reference_atm_call() {
-        // STACK.md / QuantLib / vollib: S=K=100, r=5%, vol=20%, T=1.
+    fn quantlib_reference_atm_call() {
+        // S=K=100, r=5%, vol=20%, T=1: QuantLib 1.44 gives 10.450583572185577 (a case of
+        // tests/fixtures/options_quantlib.json, scripts/quantlib_options.py).
         let g = greeks(OptionModel::BlackScholes, OptionRight::Call, &inputs(100.0, 100.0, 1.0, 0.05, 0.2)).unwrap();
         assert!((g.price_usd - 10.450_584).abs() < 1e-6);
         assert!((g.delta - 0.636_831).abs() < 1e-6);

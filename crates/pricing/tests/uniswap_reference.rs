@@ -130,7 +130,8 @@ fn v3_tick_math_published_values() {
     assert_eq!(v3::get_sqrt_ratio_at_tick(v3::MIN_TICK).unwrap(), U256::from(4_295_128_739u64));
     assert_eq!(v3::get_sqrt_ratio_at_tick(v3::MAX_TICK).unwrap(), u("1461446703485210103287273052203988822378723970342"));
     assert_eq!(v3::get_sqrt_ratio_at_tick(0).unwrap(), U256::from(1u8) << 96);
-    // STACK.md: a v3 pool initialised at price 4 (sqrt 2 x 2^96) sits at tick 13863.
+    // A v3 pool initialised at price 4 (sqrt 2 x 2^96) sits at tick floor(log_1.0001(4)) = 13863 (v3-core
+    // TickMath; also in fixtures/uniswap_v3_reference.json from scripts/uniswap_v3_reference.py).
     assert_eq!(v3::get_tick_at_sqrt_ratio(U256::from(2u8) << 96).unwrap(), 13863);
 }
 

@@ -11,7 +11,7 @@ use crate::error::RiskError;
 use crate::margin::{Engine, Scratch};
 use crate::market::{BaseMarket, Universe};
 use crate::params::RiskParams;
-use crate::portfolio::{MarketOverrides, Portfolio, parse_as_of};
+use crate::portfolio::{MarketOverrides, Portfolio};
 use crate::scenarios::{ScenarioBook, ScenarioKind, revalue};
 use marketdata::scenarios::VolModel;
 use marketdata::stats::{self, Zone};
@@ -110,7 +110,7 @@ pub fn run(
     let universe = Universe::new(config, params, &names, &kinds)?;
     let mut prepared = Vec::new();
     for p in portfolios {
-        let ref_t = parse_as_of(&p.as_of)?;
+        let ref_t = p.as_of_hour()?;
         // Held at the reference day's USD notional; overrides that pin prices are dropped so that
         // every day uses its own observed prices (probabilities and pool states stay).
         let overrides = MarketOverrides { probability: p.market.probability.clone(), ..MarketOverrides::default() };

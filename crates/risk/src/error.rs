@@ -26,6 +26,10 @@ pub enum RiskError {
     /// More underlyings, pegs or outcomes than the pricing market state holds.
     #[error("too many {what}: {count} (capacity {capacity})")]
     CapacityExceeded { what: &'static str, count: usize, capacity: usize },
+    /// A date (portfolio `as_of`, a command-line date) is malformed or impossible; the inner
+    /// `MarketDataError::InvalidDate` names the value and where it came from.
+    #[error(transparent)]
+    InvalidDate(marketdata::MarketDataError),
     /// Valuation failed (pricing crate).
     #[error("valuation of `{instrument}` failed in scenario `{scenario}`: {source}")]
     Valuation { instrument: String, scenario: String, source: pricing::PricingError },

@@ -16,9 +16,13 @@
 //! single-price-update path; [`backtest`] replays history.
 //!
 //! ## What it must never do
-//! - Touch files, clocks, threads or randomness outside [`report::MarketData::load_default`] (which
-//!   asks `marketdata` to read the history) and the explicit two-thread batch in [`fast`], whose
-//!   reduction order is fixed.
+//! - Touch files, clocks or randomness outside [`report::MarketData::load_default`] (which asks
+//!   `marketdata` to read the history).
+//! - Start threads anywhere but the two places that take an explicit `threads` argument (1 or 2):
+//!   the batch in [`fast`] (`Batch::full`, `Batch::price_update`) and the day range of
+//!   [`backtest::run_suite`]. Both use scoped threads over contiguous chunks joined in order, and
+//!   no floating-point reduction crosses threads, so one or two threads give bit-identical results
+//!   (tested).
 //! - Let HashMap order or parallel float reductions reach an output: the same inputs give
 //!   bit-identical margins (tested), because the engine will run inside the state machine.
 //! - Use data dated at or after the as-of instant (FHS windows, stress events, vol shocks and

@@ -96,7 +96,14 @@ impl Portfolio {
         if count > MAX_POSITIONS {
             return Err(RiskError::TooManyPositions { count, limit: MAX_POSITIONS });
         }
+        p.as_of_hour()?;
         Ok(p)
+    }
+
+    /// The portfolio's `as_of` as a whole UTC hour; an impossible date is an error naming the file's
+    /// portfolio and the value.
+    pub fn as_of_hour(&self) -> Result<marketdata::Hour, RiskError> {
+        parse_as_of(&self.as_of, &format!("portfolio `{}` as_of", self.name))
     }
 }
 
@@ -111,10 +118,10 @@ pub fn parse_decimal(key: &str, text: &str) -> Result<f64, RiskError> {
     }
 }
 
-/// The as-of instant as a whole UTC hour.
-pub fn parse_as_of(text: &str) -> Result<marketdata::Hour, RiskError> {
-    marketdata::Hour::parse_iso(text)
-        .ok_or_else(|| RiskError::PortfolioInvalid { problem: format!("as_of {text:?} is not YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z") })
+/// The as-of instant as a whole UTC hour (`YYYY-MM-DD` or `YYYY-MM-DDTHH:00:00Z`), parsed by
+/// [`marketdata::parse_hour`]; `origin` (`"--as-of"`, a portfolio's field) is named in the error.
+pub fn parse_as_of(text: &str, origin: &str) -> Result<marketdata::Hour, RiskError> {
+    marketdata::parse_hour(text, origin).map_err(RiskError::InvalidDate)
 }
 
 #[cfg(test)]
@@ -128,6 +135,18 @@ mod tests {
         assert!(parse_decimal("k", "1e3").is_err());
         assert!(parse_decimal("k", "").is_err());
         assert!(parse_decimal("k", "NaN").is_err());
+    }
+
+    #[test]
+    fn impossible_as_of_dates_are_refused_naming_the_portfolio() {
+        for as_of in ["2023-02-31", "2024-02-30", "2023-13-01", "2024-01-01T24:00:00Z"] {
+            let err = Portfolio::from_toml(&format!("name = \"p\"\nas_of = \"{as_of}\"\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, RiskError::InvalidDate(_)), "{text}");
+            assert!(text.contains("portfolio `p` as_of") && text.contains(as_of), "{text}");
+        }
+        let err = parse_as_of("2023-02-29", "--as-of").unwrap_err().to_string();
+        assert!(err.starts_with("--as-of: \"2023-02-29\""), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::RiskError;
 use crate::margin::{Engine, MarginResult, Scratch};
 use crate::market::{BaseMarket, Universe};
 use crate::params::RiskParams;
-use crate::portfolio::{Portfolio, parse_as_of};
+use crate::portfolio::Portfolio;
 use crate::scenarios::{ScenarioBook, revalue};
 use marketdata::scenarios::VolModel;
 use marketdata::{Calibration, FactorPanel};
@@ -106,7 +106,7 @@ pub fn compute(
 ) -> Result<Computed, RiskError> {
     let as_of = match as_of {
         Some(t) => t,
-        None => parse_as_of(&portfolio.as_of)?,
+        None => portfolio.as_of_hour()?,
     };
     let (names, kinds) = data.factors();
     let universe = Universe::new(config, params, &names, &kinds)?;

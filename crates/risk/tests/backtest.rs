@@ -1,15 +1,15 @@
 //! The backtest on a short window around March 2020 (fast in a debug build): the negative control
 //! (no stress floor, one-hour margin period) must fail where the model holds, proving the backtest
-//! can fail. Skips cleanly when the raw market history is absent.
+//! can fail. Skips loudly when the raw market history is absent (fails under `CI`).
 
 use risk::backtest::{BacktestOptions, im_exceedances_between, run_suite};
 use risk::{MarketData, Portfolio, RiskParams};
 
 #[test]
 fn the_negative_control_fails_in_march_2020() {
-    let Ok(MarketData::Panel { panel, vol_model }) = MarketData::load_default() else {
-        println!("SKIPPED: raw market data absent");
-        return;
+    let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
+    let MarketData::Panel { panel, vol_model } = MarketData::from_panel(marketdata::FactorPanel::load(&dir).unwrap()).unwrap() else {
+        unreachable!("from_panel always returns the panel variant")
     };
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");
     let p = Portfolio::from_toml(&std::fs::read_to_string(dir.join("naked_long_eth_perp.toml")).unwrap()).unwrap();

@@ -6,16 +6,14 @@ use risk::margin::Scratch;
 use risk::report::{MarketData, compute};
 use risk::{Portfolio, RiskParams};
 
-/// `None` (SKIPPED) when the raw market data is absent: the batch path needs FHS scenarios.
+/// `None` (SKIPPED, or a failure under `CI`) when the raw market data is absent: the batch path
+/// needs FHS scenarios.
 fn setup() -> Option<(risk::report::Computed, model::Config, RiskParams)> {
     let config = model::Config::default_config();
     let params = RiskParams::default_params();
     let p = Portfolio::from_toml(include_str!("../examples/portfolio_universe.toml")).unwrap();
-    let data = MarketData::load_default().unwrap();
-    if matches!(data, MarketData::Calibration(_)) {
-        println!("SKIPPED: raw market data absent");
-        return None;
-    }
+    let dir = marketdata::test_support::market_data_or_skip()?;
+    let data = MarketData::from_panel(marketdata::FactorPanel::load(&dir).unwrap()).unwrap();
     let c = compute(&config, &params, &p, &data, None, None).unwrap();
     Some((c, config, params))
 }

@@ -14,16 +14,11 @@ fn portfolio(body: &str) -> Portfolio {
     Portfolio::from_toml(&format!("name = \"t\"\nas_of = \"2024-12-31T00:00:00Z\"\n{body}")).unwrap()
 }
 
-/// The market history; `None` (the test prints SKIPPED and passes) when the raw data is absent,
-/// because these properties need the FHS scenarios.
+/// The market history, because these properties need the FHS scenarios; `None` (SKIPPED, or a
+/// failure under `CI`) when the raw data is absent.
 fn history() -> Option<MarketData> {
-    match MarketData::load_default().unwrap() {
-        d @ MarketData::Panel { .. } => Some(d),
-        MarketData::Calibration(_) => {
-            println!("SKIPPED: raw market data absent");
-            None
-        }
-    }
+    let dir = marketdata::test_support::market_data_or_skip()?;
+    Some(MarketData::from_panel(marketdata::FactorPanel::load(&dir).unwrap()).unwrap())
 }
 
 fn im(p: &Portfolio, params: &RiskParams, d: &MarketData) -> risk::MarginReport {
