@@ -122,7 +122,7 @@ impl Engine {
         }
         // The node's own @system principal does not count against the limit.
         check_room("principals_max", self.sessions.len() - 1, self.config.limits.principals_max)?;
-        self.sessions.register(name, role);
+        self.register(name, role);
         events.push(Event::PrincipalRegistered { name: name.into(), role });
         Ok(())
     }

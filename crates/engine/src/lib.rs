@@ -32,6 +32,7 @@ mod auth;
 mod command;
 mod error;
 mod execute;
+mod factlog;
 pub mod limits;
 pub mod sessions;
 mod snapshot;
@@ -56,8 +57,7 @@ pub const ENGINE_FORMAT_VERSION: u32 = 2;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
-/// Append-only facts are folded into the state hash's chain in chunks of this many.
-pub const LOG_CHUNK_FACTS: u32 = 1024;
+pub use factlog::{FactLog, LOG_CHUNK_FACTS};
 /// Broker accounts opened before any custodian's.
 pub const BROKER_ACCOUNTS: [&str; 3] = [HOUSE, FEES, INSURANCE];
 
@@ -124,11 +124,14 @@ pub struct Engine {
     /// BLAKE3 of every used external reference (namespaced: deposit, withdrawal id, chain ref).
     external_refs: BTreeSet<[u8; 32]>,
     sessions: Sessions,
-    /// Append-only facts (account creations, used references) are hashed as a chain over
-    /// fixed chunks of [`LOG_CHUNK_FACTS`] facts: `log_digest = blake3(log_digest || chunk)`.
-    log_digest: [u8; 32],
-    log_buffer: Vec<u8>,
-    log_buffer_facts: u32,
+    /// Append-only facts of the books (account creations, used references, principals).
+    books_log: FactLog,
+    /// Append-only facts of the sessions (every remembered id with its command digest): the
+    /// windows and watermarks follow from them and the configured window, so this chain
+    /// commits to the sessions at the cost of appending a few bytes per command.
+    session_log: FactLog,
+    /// Reused buffer for the canonical encoding of a command (its digest).
+    scratch: Vec<u8>,
     now_ms: u64,
     next_seq: u64,
     next_pending: u64,
@@ -184,9 +187,9 @@ impl Engine {
             withdrawals_digest: ledger::MultisetDigest::default(),
             external_refs: BTreeSet::new(),
             sessions: Sessions::default(),
-            log_digest: [0; 32],
-            log_buffer: Vec::new(),
-            log_buffer_facts: 0,
+            books_log: FactLog::default(),
+            session_log: FactLog::default(),
+            scratch: Vec::new(),
             now_ms: 0,
             next_seq: 1,
             next_pending: 1,
@@ -243,12 +246,12 @@ impl Engine {
             return self.apply_genesis(envelope);
         }
         let principal = envelope.client.as_str();
-        let Some(role) = self.sessions.role(principal) else {
+        let Some((role, seen)) = self.sessions.lookup(principal, envelope.id) else {
             let why = "not a registered principal".to_string();
             return Outcome::Refused { error: EngineError::Unauthorized { principal: principal.into(), action: "act".into(), why } };
         };
-        let digest = command_digest(&envelope.command);
-        match self.sessions.seen(principal, envelope.id) {
+        let digest = command_digest(&envelope.command, &mut self.scratch);
+        match seen {
             Seen::Remembered { first_seq, digest: first } if first == digest => return Outcome::Duplicate { first_seq },
             Seen::Remembered { first_seq, .. } => {
                 let error = EngineError::IdReusedWithDifferentCommand { principal: principal.into(), id: envelope.id, first_seq };
@@ -264,7 +267,7 @@ impl Engine {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.sessions.remember(principal, envelope.id, seq, digest, self.config.limits.client_ids_window);
+        self.remember(principal, envelope.id, seq, digest);
         let mut events = Vec::new();
         let outcome = match self.execute(&envelope.command, seq, &mut events) {
             Ok(()) => Outcome::Applied { seq, events },
@@ -295,8 +298,8 @@ impl Engine {
         self.install(config);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let digest = command_digest(&envelope.command);
-        self.sessions.remember(&envelope.client, envelope.id, seq, digest, self.config.limits.client_ids_window);
+        let digest = command_digest(&envelope.command, &mut self.scratch);
+        self.remember(&envelope.client, envelope.id, seq, digest);
         self.assert_invariants();
         Outcome::Applied { seq, events: vec![Event::Initialised { config_digest: hex(&self.config_digest) }] }
     }
@@ -316,9 +319,9 @@ impl Engine {
         for custodian in &config.custodians {
             self.add_custodian(&custodian.id, &custodian.assets).expect("validated genesis custodians fit");
         }
-        self.sessions.register(SYSTEM_PRINCIPAL, Role::Operator);
+        self.register(SYSTEM_PRINCIPAL, Role::Operator);
         for p in &config.principals {
-            self.sessions.register(&p.name, p.role);
+            self.register(&p.name, p.role);
         }
         self.initialised = true;
         self.config_digest = self.config.digest();
@@ -360,20 +363,19 @@ impl Engine {
     }
 
     fn log_fact(&mut self, tag: u8, text: &[u8], a: u64, b: u64) {
-        self.log_buffer.push(tag);
-        self.log_buffer.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        self.log_buffer.extend_from_slice(text);
-        self.log_buffer.extend_from_slice(&a.to_le_bytes());
-        self.log_buffer.extend_from_slice(&b.to_le_bytes());
-        self.log_buffer_facts += 1;
-        if self.log_buffer_facts == LOG_CHUNK_FACTS {
-            let mut chain = blake3::Hasher::new();
-            chain.update(&self.log_digest);
-            chain.update(&self.log_buffer);
-            self.log_digest = *chain.finalize().as_bytes();
-            self.log_buffer.clear();
-            self.log_buffer_facts = 0;
-        }
+        self.books_log.push(tag, &[text], a, b);
+    }
+
+    /// Admits a principal (the caller checked name and limit); a fact of the books.
+    pub(crate) fn register(&mut self, name: &str, role: Role) {
+        self.books_log.push(b'P', &[name.as_bytes()], role as u64, 0);
+        self.sessions.register(name, role);
+    }
+
+    /// Remembers a journalled command in its principal's session; a fact of the sessions.
+    fn remember(&mut self, principal: &str, id: u64, seq: u64, digest: sessions::CommandDigest) {
+        self.session_log.push(b'C', &[principal.as_bytes(), &digest], id, seq);
+        self.sessions.remember(principal, id, seq, digest, self.config.limits.client_ids_window);
     }
 
     fn format(&self, asset: AssetIdx, units: i128) -> String {
@@ -432,9 +434,7 @@ impl Engine {
         h.update(&[self.initialised as u8]);
         h.update(&self.config_digest);
         h.update(&self.ledger.digest());
-        h.update(&self.log_digest);
-        h.update(&(self.log_buffer.len() as u64).to_le_bytes());
-        h.update(&self.log_buffer);
+        self.books_log.hash_into(&mut h);
         h.update(&self.now_ms.to_le_bytes());
         h.update(&self.next_pending.to_le_bytes());
         h.update(&(self.prices.len() as u64).to_le_bytes());
@@ -460,8 +460,7 @@ impl Engine {
         let mut h = blake3::Hasher::new();
         h.update(b"clearhouse.engine");
         h.update(&books);
-        h.update(&(self.sessions.len() as u64).to_le_bytes());
-        h.update(&self.sessions.digest());
+        self.session_log.hash_into(&mut h);
         h.update(&self.next_seq.to_le_bytes());
         *h.finalize().as_bytes()
     }
@@ -562,10 +561,12 @@ fn check_shape(envelope: &Envelope) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn command_digest(command: &Command) -> sessions::CommandDigest {
-    let json = serde_json::to_vec(command).expect("a Command always serialises");
+/// BLAKE3 of the command's canonical JSON, truncated; `scratch` is reused between calls.
+fn command_digest(command: &Command, scratch: &mut Vec<u8>) -> sessions::CommandDigest {
+    scratch.clear();
+    serde_json::to_writer(&mut *scratch, command).expect("a Command always serialises");
     let mut digest = [0u8; sessions::COMMAND_DIGEST_LEN];
-    digest.copy_from_slice(&blake3::hash(&json).as_bytes()[..sessions::COMMAND_DIGEST_LEN]);
+    digest.copy_from_slice(&blake3::hash(scratch).as_bytes()[..sessions::COMMAND_DIGEST_LEN]);
     digest
 }
 

@@ -186,7 +186,8 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
         postcard_len(&(worst_name(), Session { role: model::Role::Auditor, window: Default::default(), watermark: Some(u64::MAX) }));
     let id = postcard_len(&(u64::MAX, (u64::MAX, [u8::MAX; COMMAND_DIGEST_LEN])));
     let fact = 1 + 4 + 2 * NAME_LEN_MAX as u64 + 1 + 16;
-    let fixed = 256 + LOG_CHUNK_FACTS as u64 * fact;
+    // Two fact logs (books, sessions), each with at most one partial chunk.
+    let fixed = 256 + 2 * LOG_CHUNK_FACTS as u64 * fact;
     fixed
         + config
         + c.accounts * (c.assets * balance + account + postcard_len(&AccountIdx(u32::MAX)))

@@ -8,10 +8,10 @@
 //! is therefore bounded by `principals_max * client_ids_window` and the limit is never a dead
 //! end: a principal that moves on to new ids simply forgets its oldest ones.
 //!
-//! The sessions are folded into the state hash as a multiset digest, one element per
-//! remembered id and one per watermark, updated per change.
+//! The state hash commits to the sessions through the engine's session log (every remembered
+//! id, in order): windows and watermarks follow from it and the configured window. A snapshot
+//! carries the tables themselves with [`Sessions::full_digest`], checked when restoring.
 
-use ledger::MultisetDigest;
 use model::Role;
 use std::collections::BTreeMap;
 
@@ -39,7 +39,6 @@ pub enum Seen {
 #[derive(Debug, Clone, Default)]
 pub struct Sessions {
     principals: BTreeMap<String, Session>,
-    digest: MultisetDigest,
 }
 
 impl Sessions {
@@ -65,115 +64,76 @@ impl Sessions {
 
     /// Admits a principal with an empty session (the caller checked name and limit).
     pub fn register(&mut self, name: &str, role: Role) {
-        assert!(!self.principals.contains_key(name), "a principal is registered once");
-        self.digest.add(&principal_hash(name, role));
-        self.principals.insert(name.to_string(), Session { role, window: BTreeMap::new(), watermark: None });
+        let previous = self.principals.insert(name.to_string(), Session { role, window: BTreeMap::new(), watermark: None });
+        assert!(previous.is_none(), "a principal is registered once");
     }
 
-    pub fn seen(&self, name: &str, id: u64) -> Seen {
-        let Some(session) = self.principals.get(name) else { return Seen::New };
-        if let Some(&(first_seq, digest)) = session.window.get(&id) {
-            return Seen::Remembered { first_seq, digest };
-        }
-        match session.watermark {
-            Some(watermark) if id <= watermark => Seen::TooOld { watermark },
-            _ => Seen::New,
-        }
+    /// The principal's role and what its session says about `id`; `None` if not registered.
+    pub fn lookup(&self, name: &str, id: u64) -> Option<(Role, Seen)> {
+        let session = self.principals.get(name)?;
+        let seen = if let Some(&(first_seq, digest)) = session.window.get(&id) {
+            Seen::Remembered { first_seq, digest }
+        } else {
+            match session.watermark {
+                Some(watermark) if id <= watermark => Seen::TooOld { watermark },
+                _ => Seen::New,
+            }
+        };
+        Some((session.role, seen))
     }
 
-    /// Remembers a journalled command; forgets the smallest id when the window is full.
+    /// Remembers a journalled command; forgets the smallest ids beyond the window.
     pub fn remember(&mut self, name: &str, id: u64, seq: u64, digest: CommandDigest, window_max: u32) {
         let session = self.principals.get_mut(name).expect("only registered principals' commands are remembered");
-        assert!(!session.window.contains_key(&id), "an id is remembered once");
-        self.digest.add(&id_hash(name, id, seq, &digest));
-        session.window.insert(id, (seq, digest));
-        while session.window.len() > window_max.max(1) as usize {
-            let (old_id, (old_seq, old_digest)) = session.window.pop_first().expect("window is not empty");
-            self.digest.remove(&id_hash(name, old_id, old_seq, &old_digest));
-            if let Some(previous) = session.watermark {
-                self.digest.remove(&watermark_hash(name, previous));
-            }
-            let watermark = session.watermark.map_or(old_id, |w| w.max(old_id));
-            session.watermark = Some(watermark);
-            self.digest.add(&watermark_hash(name, watermark));
-        }
+        let previous = session.window.insert(id, (seq, digest));
+        assert!(previous.is_none(), "an id is remembered once");
+        session.forget_beyond(window_max);
     }
 
     /// Shrinks every window to `window_max` ids (after the limit was lowered).
     pub fn trim(&mut self, window_max: u32) {
-        let names: Vec<String> =
-            self.principals.iter().filter(|(_, s)| s.window.len() > window_max as usize).map(|(n, _)| n.clone()).collect();
-        for name in names {
-            let session = self.principals.get_mut(&name).expect("listed above");
-            let mut forgotten = Vec::new();
-            while session.window.len() > window_max.max(1) as usize {
-                forgotten.push(session.window.pop_first().expect("window is not empty"));
-            }
-            let previous = session.watermark;
-            let watermark = forgotten.iter().map(|(id, _)| *id).chain(previous).max();
-            session.watermark = watermark;
-            for (id, (seq, digest)) in forgotten {
-                self.digest.remove(&id_hash(&name, id, seq, &digest));
-            }
-            if let Some(p) = previous {
-                self.digest.remove(&watermark_hash(&name, p));
-            }
-            if let Some(w) = watermark {
-                self.digest.add(&watermark_hash(&name, w));
-            }
+        for session in self.principals.values_mut() {
+            session.forget_beyond(window_max);
         }
     }
 
-    pub fn digest(&self) -> [u8; 32] {
-        self.digest.to_bytes()
+    /// BLAKE3 over every session in name order (for snapshots; O(all remembered ids)).
+    pub fn full_digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"clearhouse.sessions");
+        for (name, s) in &self.principals {
+            h.update(&(name.len() as u32).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update(&[s.role as u8]);
+            h.update(&s.watermark.map_or([0xff; 9], |w| {
+                let mut b = [0u8; 9];
+                b[1..].copy_from_slice(&w.to_le_bytes());
+                b
+            }));
+            h.update(&(s.window.len() as u64).to_le_bytes());
+            for (id, (seq, digest)) in &s.window {
+                h.update(&id.to_le_bytes());
+                h.update(&seq.to_le_bytes());
+                h.update(digest);
+            }
+        }
+        *h.finalize().as_bytes()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Session)> {
         self.principals.iter()
     }
 
-    /// Rebuilds from a snapshot image (digest recomputed).
     pub fn from_sessions(entries: Vec<(String, Session)>) -> Sessions {
-        let mut sessions = Sessions::default();
-        for (name, session) in entries {
-            sessions.digest.add(&principal_hash(&name, session.role));
-            for (&id, &(seq, digest)) in &session.window {
-                sessions.digest.add(&id_hash(&name, id, seq, &digest));
-            }
-            if let Some(w) = session.watermark {
-                sessions.digest.add(&watermark_hash(&name, w));
-            }
-            sessions.principals.insert(name, session);
-        }
-        sessions
+        Sessions { principals: entries.into_iter().collect() }
     }
 }
 
-fn principal_hash(name: &str, role: Role) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(b"principal");
-    h.update(&(name.len() as u32).to_le_bytes());
-    h.update(name.as_bytes());
-    h.update(&[role as u8]);
-    *h.finalize().as_bytes()
-}
-
-fn id_hash(name: &str, id: u64, seq: u64, digest: &CommandDigest) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(b"id");
-    h.update(&(name.len() as u32).to_le_bytes());
-    h.update(name.as_bytes());
-    h.update(&id.to_le_bytes());
-    h.update(&seq.to_le_bytes());
-    h.update(digest);
-    *h.finalize().as_bytes()
-}
-
-fn watermark_hash(name: &str, watermark: u64) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(b"watermark");
-    h.update(&(name.len() as u32).to_le_bytes());
-    h.update(name.as_bytes());
-    h.update(&watermark.to_le_bytes());
-    *h.finalize().as_bytes()
+impl Session {
+    fn forget_beyond(&mut self, window_max: u32) {
+        while self.window.len() > window_max.max(1) as usize {
+            let (old_id, _) = self.window.pop_first().expect("window is not empty");
+            self.watermark = Some(self.watermark.map_or(old_id, |w| w.max(old_id)));
+        }
+    }
 }

@@ -19,10 +19,10 @@ pub struct EngineSnapshot {
     pub withdrawals: Vec<(String, Withdrawal)>,
     pub external_refs: Vec<[u8; 32]>,
     pub sessions: Vec<(String, Session)>,
-    pub log_digest: [u8; 32],
-    /// The partial chunk of append-only facts not yet folded into `log_digest`.
-    pub log_buffer: Vec<u8>,
-    pub log_buffer_facts: u32,
+    /// [`sessions::Sessions::full_digest`] of `sessions`, checked when restoring.
+    pub sessions_digest: [u8; 32],
+    pub books_log: FactLog,
+    pub session_log: FactLog,
     pub now_ms: u64,
     pub next_seq: u64,
     pub next_pending: u64,
@@ -58,9 +58,9 @@ impl Engine {
             withdrawals: self.withdrawals.iter().map(|(k, w)| (k.clone(), w.clone())).collect(),
             external_refs: self.external_refs.iter().copied().collect(),
             sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
-            log_digest: self.log_digest,
-            log_buffer: self.log_buffer.clone(),
-            log_buffer_facts: self.log_buffer_facts,
+            sessions_digest: self.sessions.full_digest(),
+            books_log: self.books_log.clone(),
+            session_log: self.session_log.clone(),
             now_ms: self.now_ms,
             next_seq: self.next_seq,
             next_pending: self.next_pending,
@@ -90,12 +90,14 @@ impl Engine {
         }
         engine.external_refs = s.external_refs.into_iter().collect();
         engine.sessions = sessions::Sessions::from_sessions(s.sessions);
-        if s.log_buffer_facts >= LOG_CHUNK_FACTS {
+        if engine.sessions.full_digest() != s.sessions_digest {
+            return Err(inconsistent("sessions differ from their recorded digest"));
+        }
+        if !s.books_log.is_well_formed() || !s.session_log.is_well_formed() {
             return Err(inconsistent("partial fact chunk is not partial"));
         }
-        engine.log_digest = s.log_digest;
-        engine.log_buffer = s.log_buffer;
-        engine.log_buffer_facts = s.log_buffer_facts;
+        engine.books_log = s.books_log;
+        engine.session_log = s.session_log;
         engine.now_ms = s.now_ms;
         engine.next_seq = s.next_seq;
         engine.next_pending = s.next_pending;
