@@ -319,6 +319,15 @@ pub fn compare_with_head(head: &Head, found_last_seq: u64, found_last_batch_id: 
     Ok(())
 }
 
+/// `verify --expect-seq N`: the journal must reach at least seq `expected_seq` (say, the last seq a client
+/// saw acknowledged), so that a copy that lost its tail is not taken for the whole journal.
+pub fn check_expected_seq(head: &Head, expected_seq: u64) -> Result<(), JournalError> {
+    if head.last_seq.0 < expected_seq {
+        return Err(JournalError::ShorterThanExpected { last_seq: head.last_seq.0, expected_seq });
+    }
+    Ok(())
+}
+
 /// The cheap open-time check: the last stored record (its seq and hash; `GENESIS_HASH` when there is none)
 /// and the last stored batch id are the ones the head names.
 pub fn check_head_against_last(head: &Head, found_seq: u64, found_hash: &[u8], found_batch: u64) -> Result<(), JournalError> {
