@@ -68,7 +68,7 @@ fn verify_refuses_files_that_are_not_journals_and_changes_nothing() {
     fails_with(&verify_unchanged(&foreign, &[]), "not a clearhouse journal: table meta is missing");
 
     let missing = dir.path().join("nothing-here.sqlite");
-    fails_with(&verify_unchanged(&missing, &[]), "No such file");
+    fails_with(&verify_unchanged(&missing, &[]), "not a clearhouse journal: there is no file");
     assert!(!missing.exists(), "verify must not create a journal");
 }
 

@@ -75,6 +75,8 @@
 //! ```
 
 pub mod chain;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod failpoint;
 pub mod sqlite;

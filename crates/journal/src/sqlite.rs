@@ -156,7 +156,12 @@ fn file_uri(path: &Path, query: &str) -> String {
 /// Refuses, before SQLite sees it, a file that cannot be a journal: missing, empty, or not SQLite.
 fn check_is_sqlite_file(path: &Path) -> Result<(), JournalError> {
     let io = |e: std::io::Error| JournalError::Storage { operation: "open database", detail: format!("{}: {e}", path.display()) };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(JournalError::NotAJournal { reason: format!("there is no file {}", path.display()) });
+        }
+        opened => opened.map_err(io)?,
+    };
     let mut header = [0u8; 16];
     let mut read = 0;
     while read < header.len() {
@@ -245,6 +250,9 @@ pub struct SqliteJournal {
     /// may have dropped dirty pages), so no further write is attempted until the journal is reopened.
     /// Also set when recovery finds corruption, so nothing is appended to a damaged log.
     poisoned: bool,
+    /// True from the moment this writer marked the journal open until it marked it closed: only then does
+    /// closing (or dropping) mark it closed, so that a failed open or a reader writes nothing.
+    marked_open: bool,
 }
 
 impl std::fmt::Debug for SqliteJournal {
@@ -277,13 +285,22 @@ impl SqliteJournal {
         enforce_pragmas(&conn)?;
         conn.set_prepared_statement_cache_capacity(32);
 
-        let mut journal =
-            SqliteJournal { conn, mode: Mode::Writer, config, path, head: Head::default(), latest_snapshot_seq: Seq(0), poisoned: false };
+        let mut journal = SqliteJournal {
+            conn,
+            mode: Mode::Writer,
+            config,
+            path,
+            head: Head::default(),
+            latest_snapshot_seq: Seq(0),
+            poisoned: false,
+            marked_open: false,
+        };
         journal.init_or_check_schema()?;
         journal.head = journal.read_head()?;
         journal.check_head_against_last_record()?;
         journal.latest_snapshot_seq = journal.read_latest_snapshot_seq()?;
         journal.set_writer_state(WriterState::Open)?;
+        journal.marked_open = true;
         Ok(journal)
     }
 
@@ -320,7 +337,16 @@ impl SqliteJournal {
         conn.pragma_update(None, "cell_size_check", true).map_err(sql("set cell_size_check"))?;
         conn.pragma_update(None, "trusted_schema", false).map_err(sql("set trusted_schema"))?;
         let mode = Mode::Reader { _copy: copy };
-        let mut journal = SqliteJournal { conn, mode, config, path, head: Head::default(), latest_snapshot_seq: Seq(0), poisoned: false };
+        let mut journal = SqliteJournal {
+            conn,
+            mode,
+            config,
+            path,
+            head: Head::default(),
+            latest_snapshot_seq: Seq(0),
+            poisoned: false,
+            marked_open: false,
+        };
         if schema_object_count(&journal.conn)? == 0 {
             return Err(JournalError::NotAJournal { reason: "the database holds no journal tables".into() });
         }
@@ -389,16 +415,19 @@ impl SqliteJournal {
     }
 
     /// Closes the journal: a writer marks it cleanly closed and checkpoints, reporting any error (dropping
-    /// the journal does the same but cannot report). A poisoned writer stays marked open.
+    /// the journal does the same but cannot report).
     pub fn close(mut self) -> Result<(), JournalError> {
         let marked = self.mark_closed();
-        // Everything is checkpointed; dropping the connection now only removes the emptied -wal file.
-        self.poisoned = true;
+        // Marked (or failed to): dropping the connection now only removes the emptied -wal file.
+        self.marked_open = false;
         marked
     }
 
+    /// Also after poisoning: the marker is not part of the log, and once it is committed and checkpointed
+    /// the main file holds everything committed, damaged or not, which is what it says. If either step
+    /// fails, the `-wal` file stays and a reader reads it.
     fn mark_closed(&mut self) -> Result<(), JournalError> {
-        if self.poisoned || !matches!(self.mode, Mode::Writer) {
+        if !self.marked_open {
             return Ok(());
         }
         self.set_writer_state(WriterState::Closed)
