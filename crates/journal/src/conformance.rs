@@ -836,3 +836,53 @@ macro_rules! conformance_tests {
         )*
     };
 }
+
+// ----- benches -----
+
+/// The body of the durable-append benches every backend runs (`benches/append.rs` of each backend crate),
+/// so that their figures are comparable.
+pub mod bench {
+    use crate::{BatchIn, BatchReceipt, JournalStore, RecordIn, Seq, StateHash};
+
+    /// Records per batch, one benchmark each.
+    pub const BATCH_SIZES: [usize; 4] = [1, 100, 1000, 10_000];
+    const COMMAND_BYTES: usize = 100;
+    const RESULT_BYTES: usize = 60;
+
+    /// One batch worth of ~100-byte commands and ~60-byte results. Payloads vary per record so nothing is
+    /// accidentally deduplicated or compressed.
+    pub struct Payloads {
+        commands: Vec<Vec<u8>>,
+        results: Vec<Vec<u8>>,
+    }
+
+    impl Payloads {
+        pub fn new(batch_size: usize) -> Payloads {
+            let padded = |mut bytes: Vec<u8>, len: usize| {
+                bytes.resize(len, b' ');
+                bytes
+            };
+            Payloads {
+                commands: (0..batch_size)
+                    .map(|i| padded(format!("{{\"id\":\"cmd-{i}\",\"kind\":\"place_order\",\"qty\":\"{i}\"}}").into_bytes(), COMMAND_BYTES))
+                    .collect(),
+                results: (0..batch_size)
+                    .map(|i| padded(format!("{{\"status\":\"accepted\",\"n\":{i}}}").into_bytes(), RESULT_BYTES))
+                    .collect(),
+            }
+        }
+
+        /// Appends the payloads as the journal's next batch (one durable transaction).
+        pub fn append(&self, journal: &mut dyn JournalStore) -> BatchReceipt {
+            let first = journal.last_seq().0 + 1;
+            let records: Vec<RecordIn<'_>> = self
+                .commands
+                .iter()
+                .zip(&self.results)
+                .enumerate()
+                .map(|(i, (command, result))| RecordIn { seq: Seq(first + i as u64), command, result })
+                .collect();
+            journal.append_batch(&BatchIn { records: &records, state_hash: StateHash([7; 32]) }).expect("append")
+        }
+    }
+}
