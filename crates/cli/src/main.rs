@@ -4,8 +4,14 @@
 //!   when none is given) through the journal, then print balances and the state hash. Running it
 //!   again restarts from the journal: commands already applied are answered as duplicates.
 //! - `clearhouse serve`: read JSON-lines commands on stdin, group-commit them, write one ack per
-//!   command on stdout after it is durable.
-//! - `clearhouse verify`: recover and replay a journal, report what was verified.
+//!   command on stdout after it is durable. A line over 64 KiB, not UTF-8, not JSON or not an
+//!   envelope is answered `{"line":N,"error":{"code":...,"message":...}}` (see [`lines`]) and the
+//!   rest goes on; only a journal failure stops `serve`.
+//! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report
+//!   what was verified.
+//!
+//! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
+//! applying its commands.
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
 //! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,

@@ -466,3 +466,17 @@ pub fn walk_chain(rows: &mut impl ChainRows, head: &Head, plan: &WalkPlan) -> Re
     }
     Ok(ChainWalk { batches, verified_records })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_seq_must_be_reached() {
+        let head = Head { last_seq: Seq(22), ..Head::default() };
+        assert_eq!(check_expected_seq(&head, 0), Ok(()));
+        assert_eq!(check_expected_seq(&head, 22), Ok(()));
+        assert_eq!(check_expected_seq(&head, 23), Err(JournalError::ShorterThanExpected { last_seq: 22, expected_seq: 23 }));
+        assert!(check_expected_seq(&Head::default(), 1).is_err(), "an empty journal has no seq 1");
+    }
+}
