@@ -60,9 +60,28 @@ enum Expect {
     Error { line: u64, code: &'static str },
 }
 
-/// The demo's commands with a bad line after every second one (and blank lines, which get no reply).
+/// The first demo command under a client name that makes the line exactly [`LINE_BYTES_MAX`] bytes:
+/// the largest line accepted, which must be journalled without poisoning anything.
+fn largest_good_line() -> String {
+    let mut envelope: serde_json::Value = serde_json::from_str(DEMO.lines().next().expect("demo")).expect("JSON");
+    envelope["client"] = serde_json::Value::String(String::new());
+    let rest = serde_json::to_string(&envelope).expect("encode").len();
+    envelope["client"] = serde_json::Value::String("c".repeat(LINE_BYTES_MAX - rest));
+    let line = serde_json::to_string(&envelope).expect("encode");
+    assert_eq!(line.len(), LINE_BYTES_MAX);
+    line
+}
+
+/// The good commands: the demo's, then the largest line accepted.
+fn good_lines() -> Vec<String> {
+    let mut good: Vec<String> = DEMO.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    good.push(largest_good_line());
+    good
+}
+
+/// The good commands with a bad line after every second one (and blank lines, which get no reply).
 fn interleaved() -> (Vec<u8>, Vec<Expect>) {
-    let good: Vec<&str> = DEMO.lines().filter(|l| !l.trim().is_empty()).collect();
+    let good = good_lines();
     let mut bad = bad_lines().into_iter().cycle();
     let (mut input, mut expected) = (Vec::new(), Vec::new());
     let mut line = 0u64;
@@ -114,11 +133,13 @@ fn serve_answers_every_bad_line_and_acknowledges_every_good_command_once() {
             }
         }
     }
-    assert_eq!((acks, errors), (DEMO.lines().filter(|l| !l.trim().is_empty()).count(), expected.len() - acks));
+    assert_eq!((acks, errors), (good_lines().len(), expected.len() - acks));
 
     // The journal holds exactly the good commands: a fresh process replays it to the state `run` reaches
-    // on the demo alone, in another journal.
-    let reference = clearhouse(&dir.path().join("reference.sqlite"), &["run"], b"");
+    // on the good commands alone, in another journal.
+    let good_file = dir.path().join("good.jsonl");
+    std::fs::write(&good_file, good_lines().join("\n")).expect("write good commands");
+    let reference = clearhouse(&dir.path().join("reference.sqlite"), &["run", good_file.to_str().expect("utf-8 path")], b"");
     let verified = clearhouse(&journal, &["verify"], b"");
     assert_eq!(state_hash(&verified), state_hash(&reference));
 }
