@@ -47,6 +47,27 @@ fn state_hash(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).lines().find(|l| l.starts_with("state hash ")).expect("state hash").to_string()
 }
 
+/// When the tests run as root, for whom `chmod a-w` does not stop writes, runs `verify` as `nobody`
+/// (through `runuser`, as the PostgreSQL test harness does), so that the read-only case is real.
+fn verify_unprivileged(top: &Path, journal: &Path) -> Option<Output> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    if uid != 0 || Command::new("runuser").arg("--help").output().is_err() {
+        return None;
+    }
+    // nobody must reach the journal through the temporary directory (created 0700).
+    std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
+    let before = snapshot(journal.parent().expect("parent"));
+    let output = Command::new("runuser")
+        .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_clearhouse"), "--journal"])
+        .arg(journal)
+        .arg("verify")
+        .output()
+        .expect("runuser");
+    assert!(before == snapshot(journal.parent().expect("parent")), "verify changed files");
+    Some(output)
+}
+
 #[test]
 fn verify_refuses_files_that_are_not_journals_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -88,6 +109,9 @@ fn verify_reads_a_read_only_journal_and_checks_the_expected_seq() {
     };
     read_only(true);
     let verified = verify_unchanged(&journal, &[]);
+    if let Some(output) = verify_unprivileged(dir.path(), &journal) {
+        assert_eq!(state_hash(&output), hash, "as an unprivileged user, for whom chmod a-w really forbids writes");
+    }
     let at_seq = verify_unchanged(&journal, &["--expect-seq", &last_seq.to_string()]);
     let beyond = verify_unchanged(&journal, &["--expect-seq", &(last_seq + 1).to_string()]);
     read_only(false);
