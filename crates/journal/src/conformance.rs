@@ -7,6 +7,8 @@
 //! third backend gets every check for free. Checks that only make sense for one storage engine (SQLite
 //! page damage, PostgreSQL lock and fsync behaviour) stay in that backend's crate.
 //!
+//! This is test support: a failed check panics (with the values compared), as a test does.
+//!
 //! The checks compare what recovery returns with what was appended, and damage with the specific typed
 //! [`JournalError`]: both backends share `journal::verify`, so they must give the same verdict on the
 //! same rows.
