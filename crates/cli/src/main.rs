@@ -9,13 +9,13 @@
 //!   rest goes on; only a journal failure stops `serve`.
 //! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report
 //!   what was verified.
-//!
-//! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
-//! applying its commands.
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
 //! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,
 //!   model and negative control, for every portfolio in `examples/portfolios`.
+//!
+//! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
+//! applying its commands.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
