@@ -271,7 +271,8 @@ impl SqliteJournal {
     ///
     /// Fails if the durability settings cannot be enforced, if the file is not a journal of this format
     /// version, if another connection holds it, or if the head row disagrees with the last record (a
-    /// cheap check; [`JournalStore::recover`] verifies everything).
+    /// cheap check; [`JournalStore::recover`] verifies everything). Marks the journal open in its main file
+    /// (see the module documentation); [`SqliteJournal::close`] or dropping marks it closed again.
     pub fn open(path: impl AsRef<Path>, config: JournalConfig) -> Result<Self, JournalError> {
         verify::validate_config(&config)?;
         let path = path.as_ref().to_path_buf();
