@@ -4,12 +4,18 @@
 //!   when none is given) through the journal, then print balances and the state hash. Running it
 //!   again restarts from the journal: commands already applied are answered as duplicates.
 //! - `clearhouse serve`: read JSON-lines commands on stdin, group-commit them, write one ack per
-//!   command on stdout after it is durable.
-//! - `clearhouse verify`: recover and replay a journal, report what was verified.
+//!   command on stdout after it is durable. A line over 64 KiB, not UTF-8, not JSON or not an
+//!   envelope is answered `{"line":N,"error":{"code":...,"message":...}}` (see [`lines`]) and the
+//!   rest goes on; only a journal failure stops `serve`.
+//! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report
+//!   what was verified.
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
 //! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,
 //!   model and negative control, for every portfolio in `examples/portfolios`.
+//!
+//! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
+//! applying its commands.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -17,9 +23,11 @@ use engine::{Envelope, Outcome};
 use journal::{JournalConfig, JournalStore, SqliteJournal};
 use model::Config;
 use node::{Ack, Node};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+
+mod lines;
 
 const DEMO_COMMANDS: &str = include_str!("../../../examples/commands/demo.jsonl");
 const DEFAULT_JOURNAL: &str = "clearhouse-journal.sqlite";
@@ -64,8 +72,13 @@ enum Cmd {
     },
     /// Serve JSON-lines commands on stdin; one ack per command on stdout, after it is durable.
     Serve,
-    /// Recover and replay the journal; print the state hash and what was verified.
-    Verify,
+    /// Recover and replay the journal read-only; print the state hash and what was verified.
+    Verify {
+        /// Fail unless the journal reaches at least this sequence number (e.g. the last one a
+        /// client saw acknowledged), so a truncated copy is not taken for the whole journal.
+        #[arg(long)]
+        expect_seq: Option<u64>,
+    },
     /// Portfolio margin of a portfolio file, with explanation and comparators.
     Margin {
         /// Portfolio file (TOML), e.g. examples/portfolios/basis_trade.toml.
@@ -104,10 +117,21 @@ enum Cmd {
 }
 
 fn main() {
-    if let Err(e) = real_main() {
-        eprintln!("clearhouse: error: {e:#}");
-        std::process::exit(1);
+    match real_main() {
+        Ok(()) => {}
+        // The reader of stdout went away (`clearhouse verify | head -1`): nothing is left to say
+        // to anyone, and it is not a failure of the command.
+        Err(e) if is_broken_pipe(&e) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("clearhouse: error: {e:#}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// True when the error comes from writing to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Where the journal lives: the embedded SQLite file or a PostgreSQL schema.
@@ -137,7 +161,7 @@ fn real_main() -> Result<()> {
     match cli.command.unwrap_or(Cmd::Run { file: None, batch: 1000, verbose: false }) {
         Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose, migrate),
         Cmd::Serve => serve(config, &journal, migrate),
-        Cmd::Verify => verify(config, &journal),
+        Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
         Cmd::Margin { portfolio, json, risk_params, as_of } => margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref()),
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
@@ -166,11 +190,13 @@ fn backtest(config: &Config, dir: &Path, from: &str, to: &str, threads: usize, m
         bail!("the backtest needs the raw market history (set CLEARHOUSE_MARKET_DATA)");
     };
     let runs = risk::backtest::run_suite(config, &params, &portfolios, &panel, &vol_model, &opts)?;
+    let mut out = std::io::stdout().lock();
     if markdown {
-        print!("{}", risk::backtest::render_markdown(&runs));
+        write!(out, "{}", risk::backtest::render_markdown(&runs))?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -191,11 +217,13 @@ fn margin(config: &Config, portfolio_path: &Path, json: bool, risk_params: Optio
     let as_of = as_of.map(|t| risk::portfolio::parse_as_of(t, "--as-of")).transpose()?;
     let data = risk::MarketData::load_default()?;
     let report = risk::margin_portfolio_as_of(config, &params, &portfolio, &data, as_of)?;
+    let mut out = std::io::stdout().lock();
     if json {
-        println!("{}", risk::render_json(&report)?);
+        writeln!(out, "{}", risk::render_json(&report)?)?;
     } else {
-        print!("{}", risk::render_table(&report));
+        write!(out, "{}", risk::render_table(&report))?;
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -209,17 +237,67 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
+/// Standard output that, once its reader has gone away, discards what is written instead of failing.
+struct QuietStdout<'a> {
+    out: std::io::StdoutLock<'a>,
+    closed: bool,
+}
+
+impl Write for QuietStdout<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.out.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether a command may write to the journal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    /// `verify`: no schema creation, no checkpoint, no write of any kind.
+    ReadOnly,
+}
+
 /// Opens and recovers the node; with `install`, also journals the genesis configuration (empty
 /// journal) or the migration to the file's configuration (`--migrate`).
-fn open_node(config: &Config, location: &JournalLocation, install: Option<bool>) -> Result<(Node, node::RecoveryReport)> {
-    let journal: Box<dyn JournalStore> = match location {
-        JournalLocation::Sqlite(path) => {
-            Box::new(SqliteJournal::open(path, JournalConfig::default()).with_context(|| format!("opening journal {location}"))?)
+fn open_node(config: &Config, location: &JournalLocation, access: Access, install: Option<bool>) -> Result<(Node, node::RecoveryReport)> {
+    let journal_config = JournalConfig::default();
+    // A command line within the limit always fits a journal record (see lines::LINE_BYTES_MAX).
+    if lines::LINE_BYTES_MAX.saturating_mul(16) > journal_config.max_command_bytes {
+        bail!("line limit {} is too close to the journal's command limit {}", lines::LINE_BYTES_MAX, journal_config.max_command_bytes);
+    }
+    let opened = || format!("opening journal {location}");
+    let journal: Box<dyn JournalStore> = match (location, access) {
+        (JournalLocation::Sqlite(path), Access::ReadWrite) => Box::new(SqliteJournal::open(path, journal_config).with_context(opened)?),
+        (JournalLocation::Sqlite(path), Access::ReadOnly) => {
+            Box::new(SqliteJournal::open_read_only(path, journal_config).with_context(opened)?)
         }
-        JournalLocation::Postgres { conninfo, schema } => Box::new(
-            journal_pg::PgJournal::open(&journal_pg::PgConfig::new(conninfo.clone(), schema.clone()), JournalConfig::default())
-                .with_context(|| format!("opening journal {location}"))?,
-        ),
+        (JournalLocation::Postgres { conninfo, schema }, access) => {
+            let pg_config = journal_pg::PgConfig::new(conninfo.clone(), schema.clone());
+            let journal = match access {
+                Access::ReadWrite => journal_pg::PgJournal::open(&pg_config, journal_config),
+                Access::ReadOnly => journal_pg::PgJournal::open_read_only(&pg_config, journal_config),
+            };
+            Box::new(journal.with_context(opened)?)
+        }
     };
     let (mut node, report) =
         Node::open(node::NodeOptions::from_config(config), journal).with_context(|| format!("recovering journal {location}"))?;
@@ -237,26 +315,57 @@ fn open_node(config: &Config, location: &JournalLocation, install: Option<bool>)
     Ok((node, report))
 }
 
-fn parse_line(line: &str, number: usize) -> Result<Envelope> {
-    serde_json::from_str(line).with_context(|| format!("line {number}: malformed command"))
+/// Reads a command file line by line (bounded, see [`lines`]) and decodes every line. Any bad line
+/// refuses the whole file, before anything is applied: each is reported with its number and code.
+fn read_command_file(name: &str, input: impl std::io::Read) -> Result<Vec<Envelope>> {
+    const ERRORS_SHOWN_MAX: usize = 20;
+    let mut input = std::io::BufReader::new(input);
+    let (mut envelopes, mut errors) = (Vec::new(), Vec::new());
+    let mut buf = Vec::with_capacity(4096);
+    let mut number = 0u64;
+    loop {
+        let read = lines::read_line(&mut input, lines::LINE_BYTES_MAX, &mut buf).with_context(|| format!("reading {name}"))?;
+        number += 1;
+        let parsed = match read {
+            lines::Read::Eof => break,
+            lines::Read::TooLong { bytes } => Err(lines::LineError::LineTooLong { bytes, limit: lines::LINE_BYTES_MAX }),
+            lines::Read::Line if lines::is_blank(&buf) => continue,
+            lines::Read::Line => lines::parse(&buf),
+        };
+        match parsed {
+            Ok(envelope) => envelopes.push(envelope),
+            Err(e) => errors.push((number, e)),
+        }
+    }
+    if let Some((first, _)) = errors.first() {
+        for (line, e) in errors.iter().take(ERRORS_SHOWN_MAX) {
+            eprintln!("clearhouse: {name} line {line}: {}: {e}", e.code());
+        }
+        bail!("{name}: {} bad lines (the first at line {first}); nothing was applied", errors.len());
+    }
+    Ok(envelopes)
 }
 
 fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batch: usize, verbose: bool, migrate: bool) -> Result<()> {
-    let text = match file {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        None => DEMO_COMMANDS.to_string(),
-    };
     let max = config.limits.batch_commands_max as usize;
     if batch == 0 || batch > max {
         bail!("--batch must be between 1 and limits.batch_commands_max = {max}");
     }
-    let envelopes: Vec<Envelope> =
-        text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| parse_line(l, i + 1)).collect::<Result<_>>()?;
-    let (mut node, report) = open_node(&config, journal_path, Some(migrate))?;
-    println!(
+    let envelopes = match file {
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+            read_command_file(&p.display().to_string(), f)?
+        }
+        None => read_command_file("the embedded demo", DEMO_COMMANDS.as_bytes())?,
+    };
+    let (mut node, report) = open_node(&config, journal_path, Access::ReadWrite, Some(migrate))?;
+    // The commands are the point of `run`: a reader that goes away (`run | head -1`) does not stop them.
+    let mut out = QuietStdout { out: std::io::stdout().lock(), closed: false };
+    writeln!(
+        out,
         "journal {}: recovered {} records (snapshot at seq {}, {} replayed, chain verified over {} records)",
         journal_path, report.last_seq, report.snapshot_seq, report.records_replayed, report.records_verified
-    );
+    )?;
     let (mut applied, mut rejected, mut refused, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
     for chunk in envelopes.chunks(batch) {
         for ack in node.submit_batch(chunk)? {
@@ -267,105 +376,133 @@ fn run(config: Config, journal_path: &JournalLocation, file: Option<&Path>, batc
                 _ => rejected += 1,
             }
             if verbose || matches!(ack.outcome, Outcome::Rejected { .. } | Outcome::Refused { .. }) && !ack.duplicate {
-                println!("  {}#{} -> {}", ack.client, ack.id, serde_json::to_string(&ack.outcome)?);
+                writeln!(out, "  {}#{} -> {}", ack.client, ack.id, serde_json::to_string(&ack.outcome)?)?;
             }
         }
     }
-    println!(
+    writeln!(
+        out,
         "{} commands: {applied} applied, {rejected} rejected, {refused} refused (not journalled), {duplicates} already journalled (answered with their first result)",
         envelopes.len()
-    );
-    print_state(&mut node)
+    )?;
+    print_state(&mut out, &mut node)
 }
 
-fn print_state(node: &mut Node) -> Result<()> {
+fn print_state(out: &mut impl Write, node: &mut Node) -> Result<()> {
     let engine = node.engine();
-    println!("\n{:<24} {:<20} {:>32} {:>24} {:>24}", "account", "asset", "posted", "reserved", "pending out");
+    writeln!(out, "\n{:<24} {:<20} {:>32} {:>24} {:>24}", "account", "asset", "posted", "reserved", "pending out")?;
     for row in engine.balances() {
-        println!("{:<24} {:<20} {:>32} {:>24} {:>24}", row.account, row.asset, row.posted, row.reserved, row.incoming);
+        writeln!(out, "{:<24} {:<20} {:>32} {:>24} {:>24}", row.account, row.asset, row.posted, row.reserved, row.incoming)?;
     }
-    println!("\n{:<24} {:>32}   at the engine's oracle prices, each balance rounded down", "account", "value USD");
+    writeln!(out, "\n{:<24} {:>32}   at the engine's oracle prices, each balance rounded down", "account", "value USD")?;
     for account in engine.trader_accounts() {
         match engine.valuation(account) {
-            Ok(v) => println!("{:<24} {:>32}", account, v.total_usd),
-            Err(e) => println!("{:<24} {:>32}   ({e})", account, "-"),
+            Ok(v) => writeln!(out, "{:<24} {:>32}", account, v.total_usd)?,
+            Err(e) => writeln!(out, "{:<24} {:>32}   ({e})", account, "-")?,
         }
     }
     engine.check_invariants().map_err(|e| anyhow::anyhow!("invariant broken: {e}"))?;
-    println!("\nconservation: every asset's balances sum to zero");
-    println!("last seq {}, time {} ms", engine.next_seq() - 1, engine.now_ms());
-    println!("state hash {}", node::hex(&node.state_hash()));
+    writeln!(out, "\nconservation: every asset's balances sum to zero")?;
+    writeln!(out, "last seq {}, time {} ms", engine.next_seq() - 1, engine.now_ms())?;
+    writeln!(out, "state hash {}", node::hex(&node.state_hash()))?;
+    out.flush()?;
     Ok(())
 }
 
-fn verify(config: Config, journal_path: &JournalLocation) -> Result<()> {
-    if let JournalLocation::Sqlite(path) = journal_path
-        && !path.exists()
-    {
-        bail!("no journal at {}", path.display());
+/// Recovers and replays the journal without writing to it (see `docs/journal.md`, "Verifying").
+fn verify(config: Config, journal_path: &JournalLocation, expect_seq: Option<u64>) -> Result<()> {
+    let (mut node, report) = open_node(&config, journal_path, Access::ReadOnly, None)?;
+    if let Some(expected) = expect_seq {
+        journal::verify::check_expected_seq(&node.journal().head(), expected).with_context(|| format!("journal {journal_path}"))?;
     }
-    let (mut node, report) = open_node(&config, journal_path, None)?;
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "journal {} verified: {} records in the hash chain, snapshot at seq {}, {} batches ({} records) replayed with identical results and state hashes",
         journal_path, report.records_verified, report.snapshot_seq, report.batches_replayed, report.records_replayed
-    );
-    print_state(&mut node)
+    )?;
+    print_state(&mut out, &mut node)
+}
+
+/// One line read by `serve`'s reader thread.
+enum Input {
+    /// A non-blank line (1-based number), decoded or refused.
+    Line(u64, Result<Envelope, lines::LineError>),
+    /// Reading stdin failed: no more lines will come.
+    ReadFailed(std::io::Error),
+}
+
+/// Reads stdin line by line (bounded, see [`lines`]), decodes each line and sends it on.
+fn read_stdin(sender: mpsc::SyncSender<Input>) {
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = Vec::with_capacity(4096);
+    let mut number = 0u64;
+    loop {
+        let parsed = match lines::read_line(&mut stdin, lines::LINE_BYTES_MAX, &mut buf) {
+            Err(e) => {
+                let _ = sender.send(Input::ReadFailed(e));
+                return;
+            }
+            Ok(lines::Read::Eof) => return,
+            Ok(lines::Read::TooLong { bytes }) => Err(lines::LineError::LineTooLong { bytes, limit: lines::LINE_BYTES_MAX }),
+            Ok(lines::Read::Line) if lines::is_blank(&buf) => {
+                number += 1;
+                continue;
+            }
+            Ok(lines::Read::Line) => lines::parse(&buf),
+        };
+        number += 1;
+        if sender.send(Input::Line(number, parsed)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Reads lines on a thread; the main loop takes whatever has arrived (up to the batch limit)
-/// as one batch, so many concurrent commands share one fsync (group commit).
+/// as one batch, so many concurrent commands share one fsync (group commit). A bad line is
+/// answered at once with its typed error (see [`lines::LineError::reply`]) and never journalled:
+/// it has no trustworthy client id to deduplicate on. Only a journal failure ends `serve` early.
 fn serve(config: Config, journal_path: &JournalLocation, migrate: bool) -> Result<()> {
-    let (mut node, report) = open_node(&config, journal_path, Some(migrate))?;
+    let (mut node, report) = open_node(&config, journal_path, Access::ReadWrite, Some(migrate))?;
     let max = node.engine().config().limits.batch_commands_max as usize;
     eprintln!("clearhouse serve: recovered to seq {} ({} records replayed)", report.last_seq, report.records_replayed);
-    let (sender, receiver) = mpsc::sync_channel::<String>(max * 4);
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (sender, receiver) = mpsc::sync_channel::<Input>(max * 4);
+    std::thread::spawn(move || read_stdin(sender));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut read_failure = None;
     while let Ok(first) = receiver.recv() {
-        let mut lines = vec![first];
-        while lines.len() < max {
+        let mut inputs = vec![first];
+        while inputs.len() < max {
             match receiver.try_recv() {
-                Ok(line) => lines.push(line),
+                Ok(input) => inputs.push(input),
                 Err(_) => break,
             }
         }
-        let mut envelopes = Vec::with_capacity(lines.len());
-        let mut replies: Vec<Option<String>> = Vec::with_capacity(lines.len());
-        for line in &lines {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Envelope>(line) {
-                Ok(envelope) => {
+        let mut envelopes = Vec::with_capacity(inputs.len());
+        let mut replies: Vec<Option<String>> = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            match input {
+                Input::Line(_, Ok(envelope)) => {
                     envelopes.push(envelope);
                     replies.push(None);
                 }
-                // A malformed request is answered at once and never journalled: it has no
-                // trustworthy client id to deduplicate on.
-                Err(e) => {
-                    replies.push(Some(serde_json::json!({"error": {"code": "malformed_request", "message": e.to_string()}}).to_string()))
-                }
+                Input::Line(number, Err(e)) => replies.push(Some(e.reply(number))),
+                Input::ReadFailed(e) => read_failure = Some(e),
             }
         }
-        let acks: Vec<Ack> = node.submit_batch(&envelopes)?;
-        let mut acks = acks.into_iter();
+        let mut acks = node.submit_batch(&envelopes)?.into_iter();
         for reply in replies {
             let text = match reply {
                 Some(text) => text,
-                None => serde_json::to_string(&acks.next().context("one ack per command")?)?,
+                None => serde_json::to_string::<Ack>(&acks.next().context("one ack per command")?)?,
             };
             writeln!(out, "{text}")?;
         }
         out.flush()?;
     }
-    Ok(())
+    match read_failure {
+        // As text: an I/O error here must not be mistaken for a closed stdout.
+        Some(e) => bail!("reading stdin: {e}"),
+        None => Ok(()),
+    }
 }

@@ -327,6 +327,8 @@ pub struct PgJournal {
     /// Set after a storage failure during a write (the outcome of the COMMIT may be unknown, e.g. when the
     /// connection dropped while it was in flight) and when recovery finds corruption. Cleared by reopening.
     poisoned: bool,
+    /// Opened by [`PgJournal::open_read_only`]: writes are refused.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for PgJournal {
@@ -388,23 +390,31 @@ impl PgJournal {
     /// the journal, with [`JournalError::NotAJournal`] / [`JournalError::FormatVersionMismatch`] for foreign
     /// or newer schemas, and with the head errors when the head disagrees with the stored log.
     pub fn open(pg_config: &PgConfig, config: JournalConfig) -> Result<Self, JournalError> {
-        verify::validate_config(&config)?;
-        validate_schema_name(&pg_config.schema)?;
-        if pg_config.recovery_fetch_rows == 0 || pg_config.recovery_fetch_rows > MAX_RECOVERY_FETCH_ROWS {
-            return Err(JournalError::ConfigInvalid { reason: "recovery_fetch_rows must be between 1 and 65536" });
-        }
-        let mut conn_config = postgres::Config::from_str(&pg_config.conninfo)
-            .map_err(|err| JournalError::Storage { operation: "parse connection string", detail: err.to_string() })?;
-        if conn_config.get_connect_timeout().is_none() {
-            conn_config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        conn_config.application_name("clearhouse-journal");
-        let mut client = conn_config.connect(NoTls).map_err(pg("connect"))?;
+        let mut client = connect(pg_config, &config)?;
         enforce_settings(&mut client)?;
-
         take_advisory_lock(&mut client, advisory_lock_key(&pg_config.schema), pg_config.lock_wait)?;
         init_or_check_schema(&mut client, &pg_config.schema)?;
+        Self::with_client(client, pg_config, config, false)
+    }
 
+    /// Opens the journal for reading only, as `clearhouse verify` does: the session runs with
+    /// `default_transaction_read_only = on` (read back), so every statement is refused by the server if it
+    /// would write; the schema is checked, never created; writes are refused with [`JournalError::ReadOnly`].
+    /// No advisory lock is taken: recovery reads one REPEATABLE READ snapshot, consistent even while the
+    /// writer appends. Fails with [`JournalError::NotAJournal`] when the schema holds no journal.
+    pub fn open_read_only(pg_config: &PgConfig, config: JournalConfig) -> Result<Self, JournalError> {
+        let mut client = connect(pg_config, &config)?;
+        enforce_read_only(&mut client)?;
+        let mut tx = client.transaction().map_err(pg("begin schema check"))?;
+        if schema_tables(&mut tx, &pg_config.schema)?.is_empty() {
+            return Err(JournalError::NotAJournal { reason: format!("schema {} holds no journal tables", pg_config.schema) });
+        }
+        check_schema(&mut tx, &pg_config.schema)?;
+        tx.commit().map_err(pg("end schema check"))?;
+        Self::with_client(client, pg_config, config, true)
+    }
+
+    fn with_client(mut client: Client, pg_config: &PgConfig, config: JournalConfig, read_only: bool) -> Result<Self, JournalError> {
         let sql = Sql::new(&pg_config.schema);
         let prepared = Prepared {
             head_and_first_records: client.prepare(&sql.head_and_first_records).map_err(pg("prepare batch statements"))?,
@@ -424,11 +434,24 @@ impl PgJournal {
             head: Head::default(),
             latest_snapshot_seq: Seq(0),
             poisoned: false,
+            read_only,
         };
         journal.head = read_head(journal.client.get_mut(), &journal.sql)?;
         journal.check_head_against_last_record()?;
         journal.latest_snapshot_seq = read_latest_snapshot_seq(journal.client.get_mut(), &journal.sql)?;
         Ok(journal)
+    }
+
+    /// True for a journal opened by [`PgJournal::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn ensure_writer(&self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Err(JournalError::ReadOnly);
+        }
+        Ok(())
     }
 
     /// Closes the connection (which releases the advisory lock), reporting any error.
@@ -656,20 +679,51 @@ fn head_not_moved(tx: &mut Transaction<'_>, sql: &Sql) -> JournalError {
     }
 }
 
+/// Validates the configuration and connects.
+fn connect(pg_config: &PgConfig, config: &JournalConfig) -> Result<Client, JournalError> {
+    verify::validate_config(config)?;
+    validate_schema_name(&pg_config.schema)?;
+    if pg_config.recovery_fetch_rows == 0 || pg_config.recovery_fetch_rows > MAX_RECOVERY_FETCH_ROWS {
+        return Err(JournalError::ConfigInvalid { reason: "recovery_fetch_rows must be between 1 and 65536" });
+    }
+    let mut conn_config = postgres::Config::from_str(&pg_config.conninfo)
+        .map_err(|err| JournalError::Storage { operation: "parse connection string", detail: err.to_string() })?;
+    if conn_config.get_connect_timeout().is_none() {
+        conn_config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    conn_config.application_name("clearhouse-journal");
+    conn_config.connect(NoTls).map_err(pg("connect"))
+}
+
+/// The value of a setting as the session sees it (`SHOW`).
+fn show(client: &mut Client, setting: &str) -> Result<String, JournalError> {
+    let rows = client.simple_query(&format!("SHOW {setting}")).map_err(pg("read setting"))?;
+    Ok(rows
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap_or_default())
+}
+
+/// Makes every transaction of the session read-only, and reads the setting back.
+fn enforce_read_only(client: &mut Client) -> Result<(), JournalError> {
+    client.batch_execute("SET default_transaction_read_only = on").map_err(pg("set default_transaction_read_only"))?;
+    let got = show(client, "default_transaction_read_only")?;
+    if got != "on" {
+        return Err(JournalError::DurabilitySettingRefused { pragma: "default_transaction_read_only", wanted: "on", got });
+    }
+    Ok(())
+}
+
 /// Sets `synchronous_commit = on` for the session and reads back the settings a durable commit depends on.
 fn enforce_settings(client: &mut Client) -> Result<(), JournalError> {
     client
         .batch_execute(&format!("SET synchronous_commit = on; SET lock_timeout = '{HEAD_LOCK_TIMEOUT}'"))
         .map_err(pg("set synchronous_commit"))?;
     for (setting, wanted) in [("synchronous_commit", "on"), ("fsync", "on")] {
-        let rows = client.simple_query(&format!("SHOW {setting}")).map_err(pg("read durability setting"))?;
-        let got = rows
-            .iter()
-            .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let got = show(client, setting)?;
         if got != wanted {
             return Err(JournalError::DurabilitySettingRefused { pragma: setting, wanted, got });
         }
@@ -700,14 +754,7 @@ fn take_advisory_lock(client: &mut Client, key: i64, wait: Duration) -> Result<(
 /// format version. Runs in one transaction, under the advisory lock taken just before.
 fn init_or_check_schema(client: &mut Client, schema: &str) -> Result<(), JournalError> {
     let mut tx = client.transaction().map_err(pg("begin schema check"))?;
-    let present: Vec<String> = tx
-        .query("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = $1", &[&schema])
-        .map_err(pg("read schema"))?
-        .iter()
-        .map(|r| r.try_get::<_, String>(0))
-        .collect::<Result<_, _>>()
-        .map_err(pg("read schema"))?;
-    if present.is_empty() {
+    if schema_tables(&mut tx, schema)?.is_empty() {
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(pg("create schema"))?;
         tx.batch_execute(&SCHEMA_DDL.replace("{s}", schema)).map_err(pg("create schema"))?;
         tx.execute(&format!("INSERT INTO {schema}.meta (key, value) VALUES ('format_version', $1)"), &[&i64::from(FORMAT_VERSION)])
@@ -719,23 +766,36 @@ fn init_or_check_schema(client: &mut Client, schema: &str) -> Result<(), Journal
         )
         .map_err(pg("create schema"))?;
     } else {
-        for table in TABLES {
-            if !present.iter().any(|t| t == table) {
-                return Err(JournalError::NotAJournal { reason: format!("table {schema}.{table} is missing") });
-            }
-        }
-        let version = tx
-            .query_opt(&format!("SELECT value FROM {schema}.meta WHERE key = 'format_version'"), &[])
-            .map_err(pg("read format version"))?;
-        match version.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(pg("read format version"))? {
-            None => return Err(JournalError::NotAJournal { reason: "meta has no format_version".into() }),
-            Some(v) if v != i64::from(FORMAT_VERSION) => {
-                return Err(JournalError::FormatVersionMismatch { found: v, supported: FORMAT_VERSION });
-            }
-            Some(_) => {}
-        }
+        check_schema(&mut tx, schema)?;
     }
     tx.commit().map_err(pg("commit schema"))
+}
+
+/// The names of the tables in `schema` (none when it does not exist).
+fn schema_tables(tx: &mut Transaction<'_>, schema: &str) -> Result<Vec<String>, JournalError> {
+    tx.query("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = $1", &[&schema])
+        .map_err(pg("read schema"))?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()
+        .map_err(pg("read schema"))
+}
+
+/// Checks that an existing schema holds a journal of this format version.
+fn check_schema(tx: &mut Transaction<'_>, schema: &str) -> Result<(), JournalError> {
+    let present = schema_tables(tx, schema)?;
+    for table in TABLES {
+        if !present.iter().any(|t| t == table) {
+            return Err(JournalError::NotAJournal { reason: format!("table {schema}.{table} is missing") });
+        }
+    }
+    let version =
+        tx.query_opt(&format!("SELECT value FROM {schema}.meta WHERE key = 'format_version'"), &[]).map_err(pg("read format version"))?;
+    match version.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(pg("read format version"))? {
+        None => Err(JournalError::NotAJournal { reason: "meta has no format_version".into() }),
+        Some(v) if v != i64::from(FORMAT_VERSION) => Err(JournalError::FormatVersionMismatch { found: v, supported: FORMAT_VERSION }),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Reads and verifies the head row.
@@ -910,6 +970,7 @@ fn check_snapshot_anchor(tx: &mut Transaction<'_>, sql: &Sql, snap: &RecoveredSn
 
 impl JournalStore for PgJournal {
     fn append_batch(&mut self, batch: &BatchIn<'_>) -> Result<BatchReceipt, JournalError> {
+        self.ensure_writer()?;
         verify::ensure_writable(self.poisoned)?;
         verify::validate_batch(&self.config, &self.head, batch)?;
         let batch_id = verify::next_batch_id(&self.head)?;
@@ -921,6 +982,7 @@ impl JournalStore for PgJournal {
     }
 
     fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError> {
+        self.ensure_writer()?;
         verify::ensure_writable(self.poisoned)?;
         verify::validate_snapshot(&self.config, &self.head, self.latest_snapshot_seq, snapshot)?;
         let batch_id_sql = to_sql_int("batch id", snapshot.batch_id.0)?;

@@ -1,72 +1,14 @@
-//! Append, snapshot, reopen, recover on a real PostgreSQL server: recovery must return exactly what was
-//! committed, with the chain hashes of the published formula; plus the open-time rules (locking,
-//! durability settings, schema checks).
+//! What only the PostgreSQL backend has: cursors and fetch sizes, the COPY path, schemas, the advisory
+//! lock and the head compare-and-swap against rogue writers, session settings, lost connections, and the
+//! read-only session of `verify`. Everything backend-neutral is in the conformance suite
+//! (`tests/conformance.rs`).
 
 mod common;
 
-use common::{OwnedBatch, assert_batches_eq, make_batches};
+use common::{assert_batches_eq, make_batches};
 use journal::chain::record_hash;
-use journal::{BatchId, BatchIn, GENESIS_HASH, JournalConfig, JournalError, JournalStore, RecordIn, Seq, SnapshotIn, StateHash};
+use journal::{BatchId, GENESIS_HASH, JournalConfig, JournalError, JournalStore, Seq};
 use journal_pg::{PgConfig, PgJournal};
-
-#[test]
-fn round_trip_with_snapshot_and_reopen() {
-    let db = pg_or_skip!("round_trip");
-    let batches = make_batches(1, &[3, 1, 5, 2, 4, 1, 7], 1);
-    let mut receipts = Vec::new();
-    let snapshot_state = b"engine-state-after-batch-3".to_vec();
-    {
-        let mut j = db.open();
-        assert_eq!(j.last_seq(), Seq(0));
-        for (i, b) in batches.iter().enumerate() {
-            receipts.push(b.append(&mut j).expect("append"));
-            if i == 2 {
-                j.write_snapshot(&SnapshotIn { last_seq: Seq(9), batch_id: BatchId(3), state_hash: b.state_hash, state: &snapshot_state })
-                    .expect("snapshot");
-            }
-        }
-        assert_eq!(j.last_seq(), Seq(23));
-        j.close().expect("close");
-    }
-    let mut next = 1;
-    for (i, r) in receipts.iter().enumerate() {
-        assert_eq!(r.batch_id, BatchId(i as u64 + 1));
-        assert_eq!(r.first_seq, Seq(next));
-        next += batches[i].records.len() as u64;
-        assert_eq!(r.last_seq, Seq(next - 1));
-    }
-
-    let mut j = db.open();
-    assert_eq!(j.last_seq(), Seq(23));
-    let rec = j.recover().expect("recover");
-    let snap = rec.snapshot.as_ref().expect("snapshot present");
-    assert_eq!((snap.last_seq, snap.batch_id), (Seq(9), BatchId(3)));
-    assert_eq!(snap.state, snapshot_state);
-    assert_eq!(snap.state_hash, batches[2].state_hash);
-    assert_eq!(snap.chain_hash, receipts[2].chain_hash);
-    assert_batches_eq(&rec.batches, &batches[3..]);
-    for (b, r) in rec.batches.iter().zip(&receipts[3..]) {
-        assert_eq!(b.batch_id, r.batch_id);
-        assert_eq!(b.chain_hash, r.chain_hash);
-    }
-    assert_eq!(rec.head.last_seq, Seq(23));
-    assert_eq!(rec.head.last_batch_id, BatchId(7));
-    assert_eq!(rec.head.chain_hash, receipts[6].chain_hash);
-    assert_eq!(rec.verified_records, 23);
-
-    let full = j.recover_from_genesis().expect("recover from genesis");
-    assert!(full.snapshot.is_none());
-    assert_batches_eq(&full.batches, &batches);
-
-    let more = make_batches(24, &[2], 2);
-    let r = more[0].append(&mut j).expect("append after recovery");
-    assert_eq!((r.batch_id, r.first_seq), (BatchId(8), Seq(24)));
-    let stats = j.stats().expect("stats");
-    assert_eq!(stats.head.last_seq, Seq(25));
-    assert_eq!(stats.snapshot_count, 1);
-    assert_eq!(stats.latest_snapshot_seq, Seq(9));
-    assert!(stats.storage_bytes > 0);
-}
 
 #[test]
 fn recovery_walks_more_rows_than_one_fetch() {
@@ -80,136 +22,6 @@ fn recovery_walks_more_rows_than_one_fetch() {
     let rec = j.recover().expect("recover");
     assert_eq!(rec.verified_records, 10_000);
     assert_batches_eq(&rec.batches, &batches);
-}
-
-#[test]
-fn chain_hashes_follow_the_documented_formula() {
-    let db = pg_or_skip!("chain_formula");
-    let batches = make_batches(1, &[2, 3], 3);
-    let mut j = db.open();
-    let mut prev = GENESIS_HASH;
-    for (i, b) in batches.iter().enumerate() {
-        let receipt = b.append(&mut j).expect("append");
-        for (seq, c, r) in &b.records {
-            let h = record_hash(Seq(*seq), BatchId(i as u64 + 1), &prev, c, r);
-            let stored = j.result_of(Seq(*seq)).expect("read").expect("present");
-            assert_eq!(stored.hash, h);
-            prev = h;
-        }
-        assert_eq!(receipt.chain_hash, prev);
-    }
-}
-
-#[test]
-fn result_of_returns_the_committed_record() {
-    let db = pg_or_skip!("result_of");
-    let batches = make_batches(1, &[4, 4], 4);
-    let mut j = db.open();
-    for b in &batches {
-        b.append(&mut j).expect("append");
-    }
-    let r = j.result_of(Seq(6)).expect("read").expect("present");
-    assert_eq!((r.seq, r.batch_id), (Seq(6), BatchId(2)));
-    assert_eq!(r.command, batches[1].records[1].1);
-    assert_eq!(r.result, batches[1].records[1].2);
-    assert_eq!(j.result_of(Seq(0)).expect("read"), None);
-    assert_eq!(j.result_of(Seq(9)).expect("read"), None);
-}
-
-#[test]
-fn empty_payloads_round_trip() {
-    let db = pg_or_skip!("empty_payloads");
-    let batch = OwnedBatch { records: vec![(1, Vec::new(), Vec::new()), (2, b"x".to_vec(), Vec::new())], state_hash: StateHash([9; 32]) };
-    {
-        let mut j = db.open();
-        batch.append(&mut j).expect("append");
-    }
-    let mut j = db.open();
-    let rec = j.recover().expect("recover");
-    assert_batches_eq(&rec.batches, &[batch]);
-}
-
-#[test]
-fn append_rejects_bad_batches_without_writing() {
-    let db = pg_or_skip!("bad_batches");
-    let config = JournalConfig { max_batch_records: 3, max_command_bytes: 10, max_result_bytes: 5, ..JournalConfig::default() };
-    let mut j = db.try_open(config).expect("open");
-    let sh = StateHash([1; 32]);
-    let rec = |seq, command: &'static [u8], result: &'static [u8]| RecordIn { seq: Seq(seq), command, result };
-    let append = |j: &mut PgJournal, records: &[RecordIn<'_>]| j.append_batch(&BatchIn { records, state_hash: sh });
-    assert_eq!(append(&mut j, &[]), Err(JournalError::EmptyBatch));
-    assert_eq!(append(&mut j, &[rec(2, b"a", b"b")]), Err(JournalError::SeqNotContiguous { index: 0, expected: 1, got: 2 }));
-    assert_eq!(
-        append(&mut j, &[rec(1, b"a", b"b"), rec(2, b"a", b"b"), rec(3, b"a", b"b"), rec(4, b"a", b"b")]),
-        Err(JournalError::BatchTooLarge { records: 4, limit: 3 })
-    );
-    assert_eq!(append(&mut j, &[rec(1, b"0123456789X", b"b")]), Err(JournalError::CommandTooLarge { seq: 1, bytes: 11, limit: 10 }));
-    assert_eq!(append(&mut j, &[rec(1, b"a", b"012345")]), Err(JournalError::ResultTooLarge { seq: 1, bytes: 6, limit: 5 }));
-    assert_eq!(j.last_seq(), Seq(0));
-    let r = append(&mut j, &[rec(1, b"a", b"b")]).expect("good batch");
-    assert_eq!(r.batch_id, BatchId(1));
-    assert_eq!(append(&mut j, &[rec(1, b"a", b"b")]), Err(JournalError::SeqNotContiguous { index: 0, expected: 2, got: 1 }));
-}
-
-#[test]
-fn snapshot_must_sit_on_a_batch_boundary_and_match_its_state_hash() {
-    let db = pg_or_skip!("snapshot_rules");
-    let batches = make_batches(1, &[3, 2], 5);
-    let mut j = db.open();
-    for b in &batches {
-        b.append(&mut j).expect("append");
-    }
-    let snap =
-        |last_seq, batch_id, state_hash| SnapshotIn { last_seq: Seq(last_seq), batch_id: BatchId(batch_id), state_hash, state: b"s" };
-    assert!(matches!(
-        j.write_snapshot(&snap(2, 1, batches[0].state_hash)),
-        Err(JournalError::SnapshotNotAtBatchBoundary { batch_id: 1, last_seq: 2, .. })
-    ));
-    assert!(matches!(
-        j.write_snapshot(&snap(5, 3, batches[1].state_hash)),
-        Err(JournalError::SnapshotNotAtBatchBoundary { batch_id: 3, .. })
-    ));
-    assert_eq!(j.write_snapshot(&snap(3, 1, batches[1].state_hash)), Err(JournalError::SnapshotStateHashMismatch { batch_id: 1 }));
-    j.write_snapshot(&snap(5, 2, batches[1].state_hash)).expect("good snapshot");
-    assert_eq!(j.write_snapshot(&snap(3, 1, batches[0].state_hash)), Err(JournalError::SnapshotNotNewer { last_seq: 3, latest_seq: 5 }));
-}
-
-#[test]
-fn old_snapshots_are_pruned_to_the_configured_count() {
-    let db = pg_or_skip!("snapshot_prune");
-    let config = JournalConfig { keep_snapshots: 2, ..JournalConfig::default() };
-    let mut j = db.try_open(config).expect("open");
-    let batches = make_batches(1, &[1, 1, 1, 1], 6);
-    for (i, b) in batches.iter().enumerate() {
-        b.append(&mut j).expect("append");
-        let state = vec![i as u8; 10];
-        j.write_snapshot(&SnapshotIn {
-            last_seq: Seq(i as u64 + 1),
-            batch_id: BatchId(i as u64 + 1),
-            state_hash: b.state_hash,
-            state: &state,
-        })
-        .expect("snapshot");
-    }
-    let stats = j.stats().expect("stats");
-    assert_eq!(stats.snapshot_count, 2);
-    assert_eq!(stats.latest_snapshot_seq, Seq(4));
-    let rec = j.recover().expect("recover");
-    assert_eq!(rec.snapshot.expect("snapshot").state, vec![3u8; 10]);
-    assert!(rec.batches.is_empty());
-    assert_eq!(j.recover_from_genesis().expect("genesis").batches.len(), 4);
-}
-
-#[test]
-fn second_writer_is_refused_until_the_first_closes() {
-    let db = pg_or_skip!("locked");
-    let mut first = db.open();
-    make_batches(1, &[2], 7)[0].append(&mut first).expect("append");
-    let second = db.try_open(JournalConfig::default());
-    assert!(matches!(second, Err(JournalError::Locked)), "{second:?}");
-    first.close().expect("close");
-    let second = db.try_open(JournalConfig::default()).expect("the lock is released with the connection");
-    assert_eq!(second.last_seq(), Seq(2));
 }
 
 #[test]
@@ -267,40 +79,10 @@ fn synchronous_commit_is_forced_on_whatever_the_connection_asks() {
 }
 
 #[test]
-fn foreign_schema_is_not_a_journal_and_bad_names_are_refused() {
-    let db = pg_or_skip!("foreign");
-    db.raw().batch_execute(&format!("CREATE SCHEMA {s}; CREATE TABLE {s}.accounts (id int)", s = db.schema)).expect("create");
-    assert!(matches!(db.try_open(JournalConfig::default()), Err(JournalError::NotAJournal { .. })));
+fn bad_schema_names_are_refused() {
+    let db = pg_or_skip!("bad_names");
     let bad = PgConfig::new(db.conninfo.clone(), "x; DROP TABLE y");
     assert!(matches!(PgJournal::open(&bad, JournalConfig::default()), Err(JournalError::ConfigInvalid { .. })));
-}
-
-#[test]
-fn wrong_format_version_is_refused() {
-    let db = pg_or_skip!("format_version");
-    drop(db.open());
-    db.tamper("UPDATE meta SET value = 99 WHERE key = 'format_version'", &[]);
-    assert_eq!(
-        db.try_open(JournalConfig::default()).map(|_| ()),
-        Err(JournalError::FormatVersionMismatch { found: 99, supported: journal::FORMAT_VERSION })
-    );
-}
-
-#[test]
-fn invalid_config_is_refused() {
-    let db = pg_or_skip!("config");
-    let config = JournalConfig { keep_snapshots: 0, ..JournalConfig::default() };
-    assert!(matches!(db.try_open(config), Err(JournalError::ConfigInvalid { .. })));
-}
-
-#[test]
-fn the_store_is_usable_as_a_trait_object() {
-    let db = pg_or_skip!("dyn");
-    let mut store: Box<dyn JournalStore> = Box::new(db.open());
-    let batches = make_batches(1, &[2], 7);
-    batches[0].append(store.as_mut()).expect("append");
-    assert_eq!(store.head().last_seq, Seq(2));
-    assert_batches_eq(&store.recover().expect("recover").batches, &batches);
 }
 
 #[test]
@@ -371,4 +153,27 @@ fn recovery_is_the_same_whatever_the_fetch_size() {
         let cfg = PgConfig { recovery_fetch_rows: bad, ..db.pg_config() };
         assert!(matches!(PgJournal::open(&cfg, JournalConfig::default()), Err(JournalError::ConfigInvalid { .. })), "{bad}");
     }
+}
+
+#[test]
+fn verify_reads_in_a_read_only_session_next_to_a_live_writer_and_never_creates_the_schema() {
+    let db = pg_or_skip!("read_only");
+    let absent = PgJournal::open_read_only(&db.pg_config(), JournalConfig::default()).map(|_| ());
+    assert!(matches!(absent, Err(JournalError::NotAJournal { .. })), "{absent:?}");
+    let schemas: i64 =
+        db.raw().query_one("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1", &[&db.schema]).expect("count schemas").get(0);
+    assert_eq!(schemas, 0, "a reader must not create the schema");
+
+    let batches = make_batches(1, &[3, 2], 15);
+    let mut writer = db.open();
+    for b in &batches {
+        b.append(&mut writer).expect("append");
+    }
+    // No advisory lock for a reader: it reads one consistent snapshot while the writer holds the journal.
+    let mut reader = PgJournal::open_read_only(&db.pg_config(), JournalConfig::default()).expect("open read-only");
+    assert!(reader.is_read_only());
+    assert_eq!(reader.session_setting("default_transaction_read_only").expect("setting"), "on");
+    assert_batches_eq(&reader.recover().expect("recover").batches, &batches);
+    assert_eq!(make_batches(6, &[1], 15)[0].append(&mut reader), Err(JournalError::ReadOnly));
+    make_batches(6, &[1], 16)[0].append(&mut writer).expect("the writer goes on");
 }

@@ -53,6 +53,22 @@ pub enum JournalError {
     #[error("the journal is locked by another process or connection")]
     Locked,
 
+    #[error("the journal was opened read-only (to verify it) and accepts no writes")]
+    ReadOnly,
+
+    #[error(
+        "the journal is marked open by a writer but its write-ahead log {wal} is missing: batches committed since the last checkpoint live only there (a copy of the main file of a live or crashed journal?); copy the -wal file with it, or let the writer close cleanly"
+    )]
+    WalMissing { wal: String },
+
+    #[error(
+        "the journal has no open/closed marker (written by an older version), so a missing write-ahead log cannot be ruled out; open it once with a writer (e.g. `clearhouse serve < /dev/null`) to add the marker"
+    )]
+    WriterStateUnknown,
+
+    #[error("the journal ends at seq {last_seq}, before the expected seq {expected_seq}: committed records are missing")]
+    ShorterThanExpected { last_seq: u64, expected_seq: u64 },
+
     // ----- storage -----
     #[error("storage failure during {operation}: {detail}")]
     Storage { operation: &'static str, detail: String },
@@ -161,6 +177,8 @@ impl JournalError {
                 | JournalError::SnapshotCorrupt { .. }
                 | JournalError::SnapshotInconsistent { .. }
                 | JournalError::NotAJournal { .. }
+                | JournalError::WalMissing { .. }
+                | JournalError::ShorterThanExpected { .. }
         )
     }
 }

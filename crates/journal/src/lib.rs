@@ -29,6 +29,10 @@
 //! [`verify`] holds the backend-neutral rules every backend shares: the checks on a batch or snapshot before
 //! it is written, the parsing and verification of stored rows, and the recovery chain walk over the rows a
 //! backend streams, so that every backend reaches the same verdict with the same error on the same rows.
+//! `conformance` (cargo feature `conformance`, for tests) is the one test suite every backend runs.
+//!
+//! Every backend can also be opened read-only (for `clearhouse verify`): no schema creation, no checkpoint,
+//! no byte written; writes are refused with [`JournalError::ReadOnly`]. See `docs/journal.md`, "Verifying".
 //!
 //! # Example: group commit and recovery
 //!
@@ -75,6 +79,8 @@
 //! ```
 
 pub mod chain;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod failpoint;
 pub mod sqlite;
@@ -96,7 +102,9 @@ pub use types::{
 /// other than SQLite can implement it. Every method either fully succeeds or leaves the durable state
 /// unchanged; after a storage error during a write, implementations refuse further writes
 /// ([`JournalError::Poisoned`]) until reopened, because the on-disk outcome is then unknown. They also
-/// refuse writes once `recover` has reported corruption.
+/// refuse writes once `recover` has reported corruption, and always when opened read-only
+/// ([`JournalError::ReadOnly`]). `journal::conformance` (feature `conformance`) checks all of this for a
+/// backend.
 pub trait JournalStore: Send {
     /// Atomically and durably appends one batch. The first record's seq must be `last_seq + 1` and the
     /// following ones consecutive. Returns once the batch is durable (fsynced); only then may the server

@@ -13,6 +13,12 @@
 //! - `batches(batch_id INTEGER PRIMARY KEY, first_seq, last_seq, state_hash BLOB(32), last_hash BLOB(32), checksum BLOB(32))`;
 //! - `snapshots(last_seq INTEGER PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state BLOB)`;
 //! - `head(id INTEGER PRIMARY KEY CHECK (id = 0), last_seq, last_batch_id, last_hash, checksum)`: one row.
+//!
+//! The `meta` key `writer_state` is 1 while a writer has the journal open and 0 after it closed cleanly. The
+//! writer sets it and checkpoints at open, and clears it and checkpoints at a clean close, so the MAIN file
+//! says whether committed batches may still live only in the `-wal` file. [`SqliteJournal::open_read_only`]
+//! (`clearhouse verify`) uses it to refuse a copy of the main file of a live journal without its `-wal`,
+//! which would otherwise verify as a shorter, valid journal. See `docs/journal.md`, "Verifying".
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,6 +74,108 @@ CREATE TABLE head (
 ";
 
 const TABLES: [&str; 5] = ["meta", "records", "batches", "snapshots", "head"];
+
+/// The `meta` key of the open/closed marker (see the module documentation).
+const META_WRITER_STATE: &str = "writer_state";
+
+/// What the `writer_state` marker says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriterState {
+    /// No writer, and everything committed is in the main file (set after a final checkpoint).
+    Closed = 0,
+    /// A writer opened the journal and has not closed it cleanly: the `-wal` file is part of the journal.
+    Open = 1,
+}
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether the journal may be written, and for a reader the private copy it reads, if any.
+enum Mode {
+    Writer,
+    /// Opened by [`SqliteJournal::open_read_only`]: every write is refused with [`JournalError::ReadOnly`].
+    Reader {
+        /// A copy of the main file and its non-empty `-wal`, read instead of the originals (dropped after
+        /// the connection, which is declared before it).
+        _copy: Option<PrivateCopy>,
+    },
+}
+
+/// A private copy of a journal and its `-wal` in a fresh temporary directory, removed on drop. Reading a
+/// WAL journal needs a writable `-shm` next to it; making one next to the originals would change them.
+struct PrivateCopy {
+    dir: PathBuf,
+    db: PathBuf,
+}
+
+static COPY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl PrivateCopy {
+    fn of(db: &Path, wal: &Path) -> Result<PrivateCopy, JournalError> {
+        let n = COPY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("clearhouse-verify-{}-{n}", std::process::id()));
+        let io = |detail: std::io::Error| JournalError::Storage { operation: "copy journal for reading", detail: detail.to_string() };
+        std::fs::create_dir(&dir).map_err(io)?;
+        let copy = PrivateCopy { db: dir.join("journal.sqlite"), dir };
+        std::fs::copy(db, &copy.db).map_err(io)?;
+        std::fs::copy(wal, wal_path(&copy.db)).map_err(io)?;
+        Ok(copy)
+    }
+}
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        // Best effort: a leftover copy in the temporary directory harms nothing.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `-wal` file of a database: SQLite appends "-wal" to the path as given.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// A `file:` URI for `path` with `query`, every byte outside the unreserved set percent-encoded (a path
+/// may hold `?`, `#` or `%`, which SQLite would otherwise take for URI syntax).
+fn file_uri(path: &Path, query: &str) -> String {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push('?');
+    uri.push_str(query);
+    uri
+}
+
+/// Refuses, before SQLite sees it, a file that cannot be a journal: missing, empty, or not SQLite.
+fn check_is_sqlite_file(path: &Path) -> Result<(), JournalError> {
+    let io = |e: std::io::Error| JournalError::Storage { operation: "open database", detail: format!("{}: {e}", path.display()) };
+    let mut file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(JournalError::NotAJournal { reason: format!("there is no file {}", path.display()) });
+        }
+        opened => opened.map_err(io)?,
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match std::io::Read::read(&mut file, &mut header[read..]).map_err(io)? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    match read {
+        0 => Err(JournalError::NotAJournal { reason: "the file is empty".into() }),
+        _ if header != *SQLITE_MAGIC => Err(JournalError::NotAJournal { reason: "the file is not an SQLite database".into() }),
+        _ => Ok(()),
+    }
+}
 
 /// The WAL is truncated back to this size after checkpoints, so it cannot grow without bound.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
@@ -133,6 +241,7 @@ impl<'s> ChainRows for WalkRows<'s> {
 /// The SQLite journal. One per process: the database file is locked exclusively while it is open.
 pub struct SqliteJournal {
     conn: Connection,
+    mode: Mode,
     config: JournalConfig,
     path: PathBuf,
     head: Head,
@@ -141,6 +250,9 @@ pub struct SqliteJournal {
     /// may have dropped dirty pages), so no further write is attempted until the journal is reopened.
     /// Also set when recovery finds corruption, so nothing is appended to a damaged log.
     poisoned: bool,
+    /// True from the moment this writer marked the journal open until it marked it closed: only then does
+    /// closing (or dropping) mark it closed, so that a failed open or a reader writes nothing.
+    marked_open: bool,
 }
 
 impl std::fmt::Debug for SqliteJournal {
@@ -159,7 +271,8 @@ impl SqliteJournal {
     ///
     /// Fails if the durability settings cannot be enforced, if the file is not a journal of this format
     /// version, if another connection holds it, or if the head row disagrees with the last record (a
-    /// cheap check; [`JournalStore::recover`] verifies everything).
+    /// cheap check; [`JournalStore::recover`] verifies everything). Marks the journal open in its main file
+    /// (see the module documentation); [`SqliteJournal::close`] or dropping marks it closed again.
     pub fn open(path: impl AsRef<Path>, config: JournalConfig) -> Result<Self, JournalError> {
         verify::validate_config(&config)?;
         let path = path.as_ref().to_path_buf();
@@ -173,18 +286,127 @@ impl SqliteJournal {
         enforce_pragmas(&conn)?;
         conn.set_prepared_statement_cache_capacity(32);
 
-        let mut journal = SqliteJournal { conn, config, path, head: Head::default(), latest_snapshot_seq: Seq(0), poisoned: false };
+        let mut journal = SqliteJournal {
+            conn,
+            mode: Mode::Writer,
+            config,
+            path,
+            head: Head::default(),
+            latest_snapshot_seq: Seq(0),
+            poisoned: false,
+            marked_open: false,
+        };
         journal.init_or_check_schema()?;
+        journal.head = journal.read_head()?;
+        journal.check_head_against_last_record()?;
+        journal.latest_snapshot_seq = journal.read_latest_snapshot_seq()?;
+        journal.set_writer_state(WriterState::Open)?;
+        journal.marked_open = true;
+        Ok(journal)
+    }
+
+    /// Opens the journal at `path` for reading only, as `clearhouse verify` does: no schema is created, no
+    /// checkpoint runs, no `-wal` or `-shm` file is created and no byte of the journal's files changes;
+    /// writes are refused with [`JournalError::ReadOnly`]. Works on files in read-only directories.
+    ///
+    /// Without a `-wal` file (or with an empty one) the main file is opened `immutable`, without locks.
+    /// With a non-empty `-wal` (a crashed writer), both are copied to a private temporary directory and the
+    /// copy is read. Fails with [`JournalError::NotAJournal`] for a missing, empty or foreign file, and with
+    /// [`JournalError::WalMissing`] when the main file says a writer has it open but there is no `-wal`.
+    /// The journal must not be written meanwhile: a live writer holds it exclusively.
+    pub fn open_read_only(path: impl AsRef<Path>, config: JournalConfig) -> Result<Self, JournalError> {
+        verify::validate_config(&config)?;
+        let path = path.as_ref().to_path_buf();
+        check_is_sqlite_file(&path)?;
+        let wal = wal_path(&path);
+        let wal_bytes = match std::fs::metadata(&wal) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(JournalError::Storage { operation: "inspect write-ahead log", detail: e.to_string() }),
+        };
+        let copy = match wal_bytes {
+            Some(bytes) if bytes > 0 => Some(PrivateCopy::of(&path, &wal)?),
+            _ => None,
+        };
+        let uri = match &copy {
+            Some(c) => file_uri(&c.db, "mode=ro"),
+            None => file_uri(&path, "mode=ro&immutable=1"),
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&uri, flags).map_err(sql("open database"))?;
+        conn.pragma_update(None, "query_only", true).map_err(sql("set query_only"))?;
+        conn.pragma_update(None, "cell_size_check", true).map_err(sql("set cell_size_check"))?;
+        conn.pragma_update(None, "trusted_schema", false).map_err(sql("set trusted_schema"))?;
+        let mode = Mode::Reader { _copy: copy };
+        let mut journal = SqliteJournal {
+            conn,
+            mode,
+            config,
+            path,
+            head: Head::default(),
+            latest_snapshot_seq: Seq(0),
+            poisoned: false,
+            marked_open: false,
+        };
+        if schema_object_count(&journal.conn)? == 0 {
+            return Err(JournalError::NotAJournal { reason: "the database holds no journal tables".into() });
+        }
+        check_schema(&journal.conn)?;
+        match (journal.read_writer_state()?, wal_bytes) {
+            (Some(WriterState::Open), None) => return Err(JournalError::WalMissing { wal: wal.display().to_string() }),
+            (None, None) => return Err(JournalError::WriterStateUnknown),
+            _ => {}
+        }
         journal.head = journal.read_head()?;
         journal.check_head_against_last_record()?;
         journal.latest_snapshot_seq = journal.read_latest_snapshot_seq()?;
         Ok(journal)
     }
 
+    /// True for a journal opened by [`SqliteJournal::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.mode, Mode::Reader { .. })
+    }
+
+    fn ensure_writer(&self) -> Result<(), JournalError> {
+        match self.mode {
+            Mode::Writer => Ok(()),
+            Mode::Reader { .. } => Err(JournalError::ReadOnly),
+        }
+    }
+
+    /// Records the open/closed marker and checkpoints, so that the main file itself carries it.
+    fn set_writer_state(&mut self, state: WriterState) -> Result<(), JournalError> {
+        self.ensure_writer()?;
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![META_WRITER_STATE, state as i64],
+            )
+            .map_err(sql("write writer state"))?;
+        self.checkpoint()
+    }
+
+    /// The open/closed marker; `None` in journals written before it existed.
+    fn read_writer_state(&self) -> Result<Option<WriterState>, JournalError> {
+        let value: Option<i64> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [META_WRITER_STATE], |r| r.get(0))
+            .optional()
+            .map_err(sql("read writer state"))?;
+        match value {
+            None => Ok(None),
+            Some(0) => Ok(Some(WriterState::Closed)),
+            Some(1) => Ok(Some(WriterState::Open)),
+            Some(_) => Err(JournalError::RowMalformed { table: "meta", key: 0, column: "value of writer_state" }),
+        }
+    }
+
     /// Checkpoints the WAL into the database file and truncates the WAL. SQLite also does this on its own
     /// every 1000 pages, inside the commit that crosses the threshold; a server may call this at a quiet
     /// moment to keep those pauses off the acknowledgement path.
     pub fn checkpoint(&mut self) -> Result<(), JournalError> {
+        self.ensure_writer()?;
         // Returns (busy, wal frames, frames checkpointed); busy cannot be 1 with an exclusive lock.
         let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(sql("checkpoint"))?;
         if busy != 0 {
@@ -193,10 +415,23 @@ impl SqliteJournal {
         Ok(())
     }
 
-    /// Closes the journal, reporting any error SQLite hits while checkpointing and closing (dropping the
-    /// journal does the same but cannot report).
-    pub fn close(self) -> Result<(), JournalError> {
-        self.conn.close().map_err(|(_, err)| sql("close")(err))
+    /// Closes the journal: a writer marks it cleanly closed and checkpoints, reporting any error (dropping
+    /// the journal does the same but cannot report).
+    pub fn close(mut self) -> Result<(), JournalError> {
+        let marked = self.mark_closed();
+        // Marked (or failed to): dropping the connection now only removes the emptied -wal file.
+        self.marked_open = false;
+        marked
+    }
+
+    /// Also after poisoning: the marker is not part of the log, and once it is committed and checkpointed
+    /// the main file holds everything committed, damaged or not, which is what it says. If either step
+    /// fails, the `-wal` file stays and a reader reads it.
+    fn mark_closed(&mut self) -> Result<(), JournalError> {
+        if !self.marked_open {
+            return Ok(());
+        }
+        self.set_writer_state(WriterState::Closed)
     }
 
     /// The database file path.
@@ -214,8 +449,7 @@ impl SqliteJournal {
     /// keeps until it is closed.
     fn init_or_check_schema(&mut self) -> Result<(), JournalError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Exclusive).map_err(sql("lock database"))?;
-        let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(sql("read schema"))?;
-        if objects == 0 {
+        if schema_object_count(&tx)? == 0 {
             tx.execute_batch(SCHEMA).map_err(sql("create schema"))?;
             tx.execute("INSERT INTO meta (key, value) VALUES ('format_version', ?1)", [i64::from(FORMAT_VERSION)])
                 .map_err(sql("create schema"))?;
@@ -226,27 +460,7 @@ impl SqliteJournal {
             )
             .map_err(sql("create schema"))?;
         } else {
-            for table in TABLES {
-                let present: i64 = tx
-                    .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
-                    .map_err(sql("read schema"))?;
-                if present != 1 {
-                    return Err(JournalError::NotAJournal { reason: format!("table {table} is missing") });
-                }
-            }
-            let version: Option<i64> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| r.get(0))
-                .optional()
-                .map_err(sql("read format version"))?;
-            match version {
-                None => {
-                    return Err(JournalError::NotAJournal { reason: "meta has no format_version".into() });
-                }
-                Some(v) if v != i64::from(FORMAT_VERSION) => {
-                    return Err(JournalError::FormatVersionMismatch { found: v, supported: FORMAT_VERSION });
-                }
-                Some(_) => {}
-            }
+            check_schema(&tx)?;
         }
         tx.commit().map_err(sql("commit schema"))
     }
@@ -483,6 +697,32 @@ impl SqliteJournal {
     }
 }
 
+/// How many objects the database's schema holds (0 for a new, empty database).
+fn schema_object_count(conn: &Connection) -> Result<i64, JournalError> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(sql("read schema"))
+}
+
+/// Checks that a non-empty database is a journal of this format version.
+fn check_schema(conn: &Connection) -> Result<(), JournalError> {
+    for table in TABLES {
+        let present: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+            .map_err(sql("read schema"))?;
+        if present != 1 {
+            return Err(JournalError::NotAJournal { reason: format!("table {table} is missing") });
+        }
+    }
+    let version: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| r.get(0))
+        .optional()
+        .map_err(sql("read format version"))?;
+    match version {
+        None => Err(JournalError::NotAJournal { reason: "meta has no format_version".into() }),
+        Some(v) if v != i64::from(FORMAT_VERSION) => Err(JournalError::FormatVersionMismatch { found: v, supported: FORMAT_VERSION }),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Sets the durability pragmas and reads them back; opening fails unless SQLite confirms each one.
 fn enforce_pragmas(conn: &Connection) -> Result<(), JournalError> {
     // EXCLUSIVE before WAL: SQLite then keeps the WAL index in heap memory instead of a shared-memory file,
@@ -509,8 +749,17 @@ fn enforce_pragmas(conn: &Connection) -> Result<(), JournalError> {
     Ok(())
 }
 
+impl Drop for SqliteJournal {
+    fn drop(&mut self) {
+        // Nobody to report to: a failure leaves the journal marked open, which only makes a later `verify`
+        // insist on the -wal file (and a later writer open clears it).
+        let _ = self.mark_closed();
+    }
+}
+
 impl JournalStore for SqliteJournal {
     fn append_batch(&mut self, batch: &BatchIn<'_>) -> Result<BatchReceipt, JournalError> {
+        self.ensure_writer()?;
         verify::ensure_writable(self.poisoned)?;
         verify::validate_batch(&self.config, &self.head, batch)?;
         let batch_id = verify::next_batch_id(&self.head)?;
@@ -522,6 +771,7 @@ impl JournalStore for SqliteJournal {
     }
 
     fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError> {
+        self.ensure_writer()?;
         verify::ensure_writable(self.poisoned)?;
         verify::validate_snapshot(&self.config, &self.head, self.latest_snapshot_seq, snapshot)?;
         let batch = {

@@ -319,6 +319,15 @@ pub fn compare_with_head(head: &Head, found_last_seq: u64, found_last_batch_id: 
     Ok(())
 }
 
+/// `verify --expect-seq N`: the journal must reach at least seq `expected_seq` (say, the last seq a client
+/// saw acknowledged), so that a copy that lost its tail is not taken for the whole journal.
+pub fn check_expected_seq(head: &Head, expected_seq: u64) -> Result<(), JournalError> {
+    if head.last_seq.0 < expected_seq {
+        return Err(JournalError::ShorterThanExpected { last_seq: head.last_seq.0, expected_seq });
+    }
+    Ok(())
+}
+
 /// The cheap open-time check: the last stored record (its seq and hash; `GENESIS_HASH` when there is none)
 /// and the last stored batch id are the ones the head names.
 pub fn check_head_against_last(head: &Head, found_seq: u64, found_hash: &[u8], found_batch: u64) -> Result<(), JournalError> {
@@ -456,4 +465,18 @@ pub fn walk_chain(rows: &mut impl ChainRows, head: &Head, plan: &WalkPlan) -> Re
         return Err(JournalError::HeadHashMismatch { last_seq: expected_seq - 1 });
     }
     Ok(ChainWalk { batches, verified_records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_seq_must_be_reached() {
+        let head = Head { last_seq: Seq(22), ..Head::default() };
+        assert_eq!(check_expected_seq(&head, 0), Ok(()));
+        assert_eq!(check_expected_seq(&head, 22), Ok(()));
+        assert_eq!(check_expected_seq(&head, 23), Err(JournalError::ShorterThanExpected { last_seq: 22, expected_seq: 23 }));
+        assert!(check_expected_seq(&Head::default(), 1).is_err(), "an empty journal has no seq 1");
+    }
 }

@@ -4,14 +4,15 @@
 //! The server is `CLEARHOUSE_TEST_PG_URL` when set, else a throwaway cluster started on first use (see
 //! `server.rs`) and stopped when the test binary exits. Without PostgreSQL binaries the tests print
 //! `SKIPPED: no PostgreSQL` and pass, unless `CI` is set, where they fail.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use journal::{BatchIn, BatchReceipt, JournalConfig, JournalError, JournalStore, RecordIn, Seq, StateHash};
+pub use journal::conformance::{OwnedBatch, assert_batches_eq, make_batches};
+use journal::{JournalConfig, JournalError};
 use journal_pg::{PgConfig, PgJournal};
 use postgres::{Client, NoTls};
 
@@ -165,52 +166,6 @@ impl Drop for TestDb {
             && let Ok(mut c) = Client::connect(&self.conninfo, NoTls)
         {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
-}
-
-/// An owned batch as the tests expect to read it back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OwnedBatch {
-    pub records: Vec<(u64, Vec<u8>, Vec<u8>)>,
-    pub state_hash: StateHash,
-}
-
-impl OwnedBatch {
-    pub fn append(&self, j: &mut dyn JournalStore) -> Result<BatchReceipt, JournalError> {
-        let recs: Vec<RecordIn<'_>> = self.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect();
-        j.append_batch(&BatchIn { records: &recs, state_hash: self.state_hash })
-    }
-}
-
-/// Deterministic batches: `sizes[i]` records in batch i+1 with payloads that differ per seq and salt.
-pub fn make_batches(first_seq: u64, sizes: &[usize], salt: u8) -> Vec<OwnedBatch> {
-    let mut seq = first_seq;
-    let mut out = Vec::new();
-    for (i, &n) in sizes.iter().enumerate() {
-        let mut records = Vec::new();
-        for _ in 0..n {
-            let command =
-                format!("{{\"id\":\"cmd-{seq}\",\"kind\":\"place_order\",\"qty\":\"{}\",\"salt\":{salt}}}", seq * 13).into_bytes();
-            let result = format!("{{\"seq\":{seq},\"status\":\"accepted\",\"fill\":\"{}\"}}", seq * 3).into_bytes();
-            records.push((seq, command, result));
-            seq += 1;
-        }
-        let state_hash = StateHash(*blake3::hash(format!("state-{salt}-{i}-{seq}").as_bytes()).as_bytes());
-        out.push(OwnedBatch { records, state_hash });
-    }
-    out
-}
-
-/// Compares recovered batches with the expected owned batches.
-pub fn assert_batches_eq(recovered: &[journal::RecoveredBatch], expected: &[OwnedBatch]) {
-    assert_eq!(recovered.len(), expected.len(), "number of batches");
-    for (r, e) in recovered.iter().zip(expected) {
-        assert_eq!(r.state_hash, e.state_hash, "state hash of batch {:?}", r.batch_id);
-        let got: Vec<(u64, Vec<u8>, Vec<u8>)> = r.records.iter().map(|s| (s.seq.0, s.command.clone(), s.result.clone())).collect();
-        assert_eq!(got, e.records, "records of batch {:?}", r.batch_id);
-        for s in &r.records {
-            assert_eq!(s.batch_id, r.batch_id);
         }
     }
 }
