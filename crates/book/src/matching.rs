@@ -217,7 +217,7 @@ impl Book {
                 break;
             }
             if node.account == taker.account.0 {
-                if taker.stp == SelfTradePrevention::CancelMaker {
+                if taker.stp == SelfTradePrevention::CancelMaker || self.cancelled_by_sync(taker, node) {
                     continue;
                 }
                 break;
@@ -234,6 +234,14 @@ impl Book {
             }
         }
         got
+    }
+
+    /// Whether a reduce-only taker's position update will cancel this own resting order before
+    /// matching starts (it always does for the opposite side: a position one side can reduce is
+    /// one the other side can only grow).
+    fn cancelled_by_sync(&self, taker: &Taker, node: &Node) -> bool {
+        let Some(position) = taker.reduce_only else { return false };
+        node.reduce_only && reducing_capacity(node.side, position, self.spec.lot) == 0
     }
 
     fn simulated_position<'a>(&self, positions: &'a mut Vec<(u32, i128)>, account: u32) -> Option<&'a mut i128> {
