@@ -9,6 +9,9 @@ use proptest::prelude::*;
 
 const LOT: u64 = 100;
 
+/// (id, account, client, price, qty, reduce-only, post-only) of a resting order.
+type Resting = (u64, u32, u64, i64, u64, bool, bool);
+
 fn spec(stp: SelfTradePrevention) -> MarketSpec {
     MarketSpec {
         tick: 10,
@@ -143,7 +146,7 @@ impl Reference {
     }
 
     fn check_qty(&self, qty: Qty) -> Result<(), BookError> {
-        if qty.0 == 0 || qty.0 % LOT != 0 {
+        if qty.0 == 0 || !qty.0.is_multiple_of(LOT) {
             return Err(BookError::QtyOffLot { qty: qty.0, lot: LOT });
         }
         if qty.0 < self.spec.qty_min || qty.0 > self.spec.qty_max {
@@ -357,7 +360,7 @@ impl Reference {
     }
 
     /// (id, account, client, price, qty, reduce-only, post-only) per side in priority order.
-    fn sides(&self) -> [Vec<(u64, u32, u64, i64, u64, bool, bool)>; 2] {
+    fn sides(&self) -> [Vec<Resting>; 2] {
         [Side::Buy, Side::Sell].map(|side| {
             let mut orders: Vec<&RefOrder> = self.orders.iter().filter(|o| o.side == side).collect();
             orders.sort_by_key(|o| (if side == Side::Buy { -o.price } else { o.price }, o.seq));
@@ -366,7 +369,7 @@ impl Reference {
     }
 }
 
-fn book_sides(book: &Book) -> [Vec<(u64, u32, u64, i64, u64, bool, bool)>; 2] {
+fn book_sides(book: &Book) -> [Vec<Resting>; 2] {
     [Side::Buy, Side::Sell].map(|side| {
         let orders = book.orders_in_priority(side);
         orders.iter().map(|o| (o.order_id.0, o.account.0, o.client_order_id.0, o.price.0, o.qty.0, o.reduce_only, o.post_only)).collect()
