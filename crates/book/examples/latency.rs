@@ -1,0 +1,87 @@
+//! Per-command latency and throughput of the matching core on the benchmark mix.
+//!
+//! `cargo run --release -p book --example latency [COMMANDS]` (default 2,000,000).
+//! Two passes over the same replayed stream on fresh copies of one warmed book: one untimed
+//! per command for throughput, one with a timestamp around every `apply` for percentiles.
+
+use std::time::Instant;
+
+use book::*;
+
+#[path = "../benches/workload/mod.rs"]
+mod workload;
+
+fn main() {
+    let commands: usize = std::env::args().nth(1).map_or(2_000_000, |arg| arg.parse().unwrap_or_else(|_| panic!("COMMANDS: {arg}")));
+    let workload = workload::generate(42, commands);
+    let warmed = workload::warmed_book(&workload);
+    describe(&workload, &warmed);
+    throughput(&workload, warmed.clone());
+    latencies(&workload, warmed);
+}
+
+fn describe(workload: &workload::Workload, warmed: &Book) {
+    let mut book = warmed.clone();
+    let (mut events, mut counts) = (Vec::new(), [0u64; 6]);
+    for command in &workload.mixed {
+        let kind = match command {
+            Command::Place(order) if order.kind == OrderKind::Limit => 0,
+            Command::Place(_) => 1,
+            Command::Cancel { .. } => 2,
+            Command::Amend { .. } => 3,
+            _ => 4,
+        };
+        counts[kind] += 1;
+        if book.apply(command, &mut events).is_ok() && events.iter().any(|e| matches!(e, Event::Fill { .. })) {
+            counts[5] += 1;
+        }
+    }
+    let share = |n: u64| 100.0 * n as f64 / workload.mixed.len() as f64;
+    println!("warm book: {} resting orders, {} accounts", warmed.len(), workload::ACCOUNTS);
+    println!(
+        "mix of {} commands: limit {:.1} %, ioc {:.1} %, cancel {:.1} %, amend {:.1} %, reference {:.2} %; commands that traded {:.1} %; final book {} orders",
+        workload.mixed.len(),
+        share(counts[0]),
+        share(counts[1]),
+        share(counts[2]),
+        share(counts[3]),
+        share(counts[4]),
+        share(counts[5]),
+        book.len()
+    );
+}
+
+fn throughput(workload: &workload::Workload, mut book: Book) {
+    let mut events = Vec::with_capacity(64);
+    let start = Instant::now();
+    for command in &workload.mixed {
+        let _ = book.apply(command, &mut events);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "throughput: {:.2} M commands/s ({:.0} ns/command)",
+        workload.mixed.len() as f64 / seconds / 1e6,
+        seconds * 1e9 / workload.mixed.len() as f64
+    );
+}
+
+fn latencies(workload: &workload::Workload, mut book: Book) {
+    let mut events = Vec::with_capacity(64);
+    let mut nanos: Vec<u64> = Vec::with_capacity(workload.mixed.len());
+    for command in &workload.mixed {
+        let start = Instant::now();
+        let _ = book.apply(command, &mut events);
+        nanos.push(start.elapsed().as_nanos() as u64);
+    }
+    nanos.sort_unstable();
+    let at = |q: f64| nanos[((nanos.len() - 1) as f64 * q) as usize];
+    println!(
+        "latency per command (ns, timestamps included): p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {}",
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        at(0.999),
+        at(0.9999),
+        nanos[nanos.len() - 1]
+    );
+}
