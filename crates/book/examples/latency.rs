@@ -4,9 +4,31 @@
 //! Two passes over the same replayed stream on fresh copies of one warmed book: one untimed
 //! per command for throughput, one with a timestamp around every `apply` for percentiles.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use book::*;
+
+/// Counts heap allocations, to show how many the matching core makes per command once warm.
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwards the caller's layout unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[path = "../benches/workload/mod.rs"]
 mod workload;
@@ -22,7 +44,8 @@ fn main() {
 
 fn describe(workload: &workload::Workload, warmed: &Book) {
     let mut book = warmed.clone();
-    let (mut events, mut counts) = (Vec::new(), [0u64; 6]);
+    let (mut events, mut counts) = (Vec::with_capacity(64), [0u64; 6]);
+    let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
     for command in &workload.mixed {
         let kind = match command {
             Command::Place(order) if order.kind == OrderKind::Limit => 0,
@@ -36,6 +59,7 @@ fn describe(workload: &workload::Workload, warmed: &Book) {
             counts[5] += 1;
         }
     }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
     let share = |n: u64| 100.0 * n as f64 / workload.mixed.len() as f64;
     println!("warm book: {} resting orders, {} accounts", warmed.len(), workload::ACCOUNTS);
     println!(
@@ -48,6 +72,10 @@ fn describe(workload: &workload::Workload, warmed: &Book) {
         share(counts[4]),
         share(counts[5]),
         book.len()
+    );
+    println!(
+        "heap allocations in the book while applying the mix: {allocations} ({:.4} per command)",
+        allocations as f64 / workload.mixed.len() as f64
     );
 }
 

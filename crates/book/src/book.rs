@@ -101,7 +101,7 @@ impl Book {
 
     fn set_reference_price(&mut self, price: Price) -> Result<(), BookError> {
         if price.0 <= 0 {
-            return Err(BookError::PriceOffTick { price, tick: self.spec.tick });
+            return Err(BookError::ReferencePriceNotPositive { price });
         }
         self.reference_price = Some(price);
         Ok(())

@@ -11,6 +11,8 @@ pub enum BookError {
     QtyOffLot { qty: u64, lot: u64 },
     #[error("quantity {qty} outside [{min}, {max}]")]
     QtyOutOfRange { qty: u64, min: u64, max: u64 },
+    #[error("reference price {price:?} is not positive")]
+    ReferencePriceNotPositive { price: Price },
     #[error("no reference price set: the band cannot be checked")]
     NoReferencePrice,
     #[error("price {price:?} outside the band [{low}, {high}] around the reference {reference:?}")]

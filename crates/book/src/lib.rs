@@ -32,6 +32,8 @@
 //! Hot path: levels in a `BTreeMap` per side, each an intrusive FIFO of slots in a slab with a
 //! free list; no allocation per order once warm.
 
+#![forbid(unsafe_code)]
+
 mod book;
 mod error;
 pub mod image;

@@ -136,6 +136,8 @@ fn market_order_trades_inside_its_protective_limit_and_never_rests() {
 #[test]
 fn band_applies_to_limit_orders_and_needs_a_reference() {
     let mut fresh = Book::new(spec()).expect("valid spec");
+    let zero = Command::SetReferencePrice { price: Price(0) };
+    assert_eq!(run(&mut fresh, zero), Err(BookError::ReferencePriceNotPositive { price: Price(0) }));
     assert_eq!(place(&mut fresh, order(A, 1, Side::Buy, OrderKind::Limit, 10_000, 100)), Err(BookError::NoReferencePrice));
     let mut book = book();
     let error = BookError::OutsidePriceBand { price: Price(8_990), reference: Price(10_000), low: 9_000, high: 11_000 };
