@@ -51,6 +51,7 @@ impl Book {
             }
         };
         assert!(result.is_ok() || events.is_empty(), "a rejected command produced events");
+        assert!(events.len() as u64 <= self.spec.events_per_command_max(), "a command exceeded its event bound");
         self.assert_not_crossed();
         result
     }
@@ -329,4 +330,26 @@ pub(crate) fn reducing_capacity(side: Side, position: i128, lot: u64) -> u64 {
     }
     let magnitude = u64::try_from(position.unsigned_abs()).unwrap_or(u64::MAX);
     magnitude - magnitude % lot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reducing_capacity_never_grows_or_flips() {
+        assert_eq!(reducing_capacity(Side::Sell, 350, 100), 300);
+        assert_eq!(reducing_capacity(Side::Buy, 350, 100), 0);
+        assert_eq!(reducing_capacity(Side::Buy, -250, 100), 200);
+        assert_eq!(reducing_capacity(Side::Sell, -250, 100), 0);
+        assert_eq!(reducing_capacity(Side::Sell, 0, 100), 0);
+        assert_eq!(reducing_capacity(Side::Sell, 50, 100), 0);
+        assert_eq!(reducing_capacity(Side::Buy, i128::MIN, 1), u64::MAX);
+    }
+
+    #[test]
+    fn crossing_is_inclusive_of_the_limit() {
+        assert!(crosses(Side::Buy, 100, 100) && crosses(Side::Buy, 100, 90) && !crosses(Side::Buy, 100, 110));
+        assert!(crosses(Side::Sell, 100, 100) && crosses(Side::Sell, 100, 110) && !crosses(Side::Sell, 100, 90));
+    }
 }

@@ -273,3 +273,48 @@ fn level_mut(levels: &mut BTreeMap<i64, Level>, price: i64) -> &mut Level {
         None => panic!("resting order at {price} has no level"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64, price: i64, qty: u64) -> Node {
+        Node {
+            id,
+            account: id as u32 % 2,
+            client: id,
+            price,
+            qty,
+            side: Side::Buy,
+            reduce_only: false,
+            post_only: false,
+            stp: SelfTradePrevention::CancelTaker,
+            prev: NIL,
+            next: NIL,
+        }
+    }
+
+    fn queue(store: &Store) -> Vec<(u64, u64)> {
+        store.side_in_priority(Side::Buy).map(|n| (n.id, n.qty)).collect()
+    }
+
+    #[test]
+    fn levels_keep_fifo_order_and_totals_through_removal_and_requeue() {
+        let mut store = Store::default();
+        let slots: Vec<u32> =
+            [(1, 100, 5), (2, 100, 7), (3, 110, 1), (4, 100, 9)].map(|(id, price, qty)| store.insert(node(id, price, qty))).to_vec();
+        assert_eq!(queue(&store), vec![(3, 1), (1, 5), (2, 7), (4, 9)]);
+        assert_eq!(store.bids[&100].qty, 21);
+        store.remove(slots[1]);
+        store.requeue(slots[0], 6);
+        store.reduce(slots[3], 4);
+        assert_eq!(queue(&store), vec![(3, 1), (4, 5), (1, 6)]);
+        assert_eq!(store.bids[&100].qty, 11);
+        store.remove(slots[2]);
+        assert!(!store.bids.contains_key(&110), "an emptied level is dropped");
+        // The freed slot is reused by the next insert.
+        assert_eq!(store.insert(node(5, 100, 1)), slots[2]);
+        assert_eq!(store.accounts[&1].open_orders, 2);
+        assert_eq!(store.len(), 3);
+    }
+}

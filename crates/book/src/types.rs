@@ -131,6 +131,20 @@ impl MarketSpec {
         Ok(())
     }
 
+    /// The most events one command can produce, for sizing the records that carry them.
+    ///
+    /// Every turn of the matching loop removes a resting order or ends the taker, so there are at
+    /// most `book_orders_max + 1` turns, each with at most two events of its own (a fill, or a
+    /// self-trade cancel or decrement of both sides) and, after a fill, at most one trim per
+    /// reduce-only order of the two accounts. Add the reduce-only refresh at the start (one trim
+    /// per order of the account), `Accepted` or `Amended`, and the final `Rested` or `Cancelled`.
+    pub fn events_per_command_max(&self) -> u64 {
+        let per_account = u64::from(self.open_orders_per_account_max);
+        let turns = u64::from(self.book_orders_max) + 1;
+        let per_turn = 2 + 2 * per_account;
+        turns.saturating_mul(per_turn).saturating_add(per_account + 2)
+    }
+
     /// The lowest sell and highest buy price the collar allows around `reference`, in i128 so
     /// that no reference can overflow.
     pub fn band(&self, reference: Price) -> (i128, i128) {
@@ -140,16 +154,24 @@ impl MarketSpec {
     }
 
     /// The protective limit of a market order: the far edge of the band, rounded onto the tick
-    /// grid inside the band. `None` when no positive price on the grid lies inside.
+    /// grid inside the band. `None` when no positive grid price lies between the reference and
+    /// that edge (a band narrower than a tick): such a market order could not trade at the
+    /// reference, and guessing a limit would be a silent fallback.
     pub fn protective_limit(&self, side: Side, reference: Price) -> Option<Price> {
         let (low, high) = self.band(reference);
         let tick = i128::from(self.tick);
-        let limit = match side {
-            Side::Buy => high.div_euclid(tick) * tick,
-            Side::Sell => (low + tick - 1).div_euclid(tick) * tick,
+        let (limit, reaches_reference) = match side {
+            Side::Buy => {
+                let limit = high.div_euclid(tick) * tick;
+                (limit, limit >= i128::from(reference.0))
+            }
+            Side::Sell => {
+                let limit = (low + tick - 1).div_euclid(tick) * tick;
+                (limit, limit <= i128::from(reference.0))
+            }
         };
         let limit = i64::try_from(limit).ok()?;
-        (limit > 0).then_some(Price(limit))
+        (limit > 0 && reaches_reference).then_some(Price(limit))
     }
 }
 
@@ -279,4 +301,40 @@ pub struct OrderView {
     pub post_only: bool,
     pub reduce_only: bool,
     pub self_trade_prevention: SelfTradePrevention,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> MarketSpec {
+        MarketSpec {
+            tick: 25,
+            lot: 10,
+            qty_min: 10,
+            qty_max: 1_000,
+            open_orders_per_account_max: 3,
+            book_orders_max: 10,
+            price_band_bps: 250,
+            self_trade_prevention: SelfTradePrevention::CancelTaker,
+        }
+    }
+
+    #[test]
+    fn protective_limit_is_on_the_grid_inside_the_band() {
+        // Reference 10_010, band 2.5 %: delta floor(250.25) = 250, band [9_760, 10_260].
+        assert_eq!(spec().band(Price(10_010)), (9_760, 10_260));
+        assert_eq!(spec().protective_limit(Side::Buy, Price(10_010)), Some(Price(10_250)));
+        assert_eq!(spec().protective_limit(Side::Sell, Price(10_010)), Some(Price(9_775)));
+        // Reference 10: the band is [10, 10] and no grid price lies between it and the reference.
+        assert_eq!(spec().protective_limit(Side::Sell, Price(10)), None);
+        assert_eq!(spec().protective_limit(Side::Buy, Price(10)), None);
+        assert_eq!(spec().protective_limit(Side::Buy, Price(25)), Some(Price(25)));
+    }
+
+    #[test]
+    fn event_bound_counts_every_turn() {
+        // 11 turns of (2 + 2 * 3) events, plus 3 refresh trims, plus 2.
+        assert_eq!(spec().events_per_command_max(), 11 * 8 + 3 + 2);
+    }
 }
