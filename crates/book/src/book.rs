@@ -90,6 +90,21 @@ impl Book {
         self.store.by_client.range(range).map(|(_, slot)| self.store.node(*slot).view()).collect()
     }
 
+    /// Recomputes every derived structure (level totals, queue links, indices, per-account counts,
+    /// tracked positions) and every resting order's validity, and reports the first mismatch.
+    /// O(orders): for tests, audits and after restoring, not per command.
+    pub fn verify(&self) -> Result<(), BookError> {
+        let invalid = |reason| BookError::InvariantBroken { reason };
+        self.store.verify().map_err(invalid)?;
+        for node in self.store.side_in_priority(Side::Buy).chain(self.store.side_in_priority(Side::Sell)) {
+            let room = self.store.account(node.account).position.map(|position| reducing_capacity(node.side, position, self.spec.lot));
+            if node.reduce_only && room.is_none_or(|room| node.qty > room) {
+                return Err(invalid("a reduce-only order exceeds its position's room"));
+            }
+        }
+        Ok(())
+    }
+
     /// The position the book tracks for an account with resting reduce-only orders.
     pub fn tracked_position(&self, account: AccountId) -> Option<i128> {
         self.store.account(account.0).position

@@ -35,6 +35,8 @@ pub enum BookError {
     AmendWithoutChange,
     #[error("order ids exhausted")]
     OrderIdsExhausted,
+    #[error("book invariant broken: {reason}")]
+    InvariantBroken { reason: &'static str },
     #[error("invalid book image: {reason}")]
     InvalidImage { reason: &'static str },
 }

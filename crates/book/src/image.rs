@@ -85,6 +85,7 @@ impl Book {
         }
         book.restore_positions(image)?;
         book.check_limits()?;
+        book.verify()?;
         Ok(book)
     }
 

@@ -178,7 +178,7 @@ impl Store {
         node.qty -= by;
         let (side, price) = (node.side, node.price);
         let level = level_mut(levels_mut(&mut self.bids, &mut self.asks, side), price);
-        level.qty -= by;
+        level.qty = level.qty.checked_sub(by).unwrap_or_else(|| panic!("level quantity below its orders' sum"));
     }
 
     /// Moves an order to the back of its level with a new open quantity (it loses priority).
@@ -195,6 +195,7 @@ impl Store {
         let level = levels.entry(node.price).or_insert(Level { head: NIL, tail: NIL, qty: 0 });
         let old_tail = level.tail;
         level.tail = slot;
+        // Cannot overflow: the spec bounds qty_max * book_orders_max by u64::MAX.
         level.qty = level.qty.checked_add(node.qty).unwrap_or_else(|| panic!("level quantity overflows u64"));
         if old_tail == NIL {
             level.head = slot;
@@ -220,11 +221,57 @@ impl Store {
         } else {
             self.nodes[node.next as usize].prev = node.prev;
         }
-        level.qty -= node.qty;
+        level.qty = level.qty.checked_sub(node.qty).unwrap_or_else(|| panic!("level quantity below its orders' sum"));
         if level.head == NIL {
             assert!(level.qty == 0, "empty level with quantity left");
             levels.remove(&node.price);
         }
+    }
+
+    /// Recomputes every derived figure from the nodes and compares: level totals and links, the
+    /// two indices, the per-account counts. O(orders); for tests and audits, not the hot path.
+    pub fn verify(&self) -> Result<(), &'static str> {
+        let mut accounts: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        let mut orders = 0usize;
+        for side in [Side::Buy, Side::Sell] {
+            let levels = if side == Side::Buy { &self.bids } else { &self.asks };
+            for (price, level) in levels {
+                let (mut sum, mut previous, mut slot) = (0u64, NIL, level.head);
+                while slot != NIL {
+                    let node = &self.nodes[slot as usize];
+                    if node.price != *price || node.side != side || node.prev != previous || node.qty == 0 {
+                        return Err("a node sits in the wrong level or its links are broken");
+                    }
+                    if self.by_id.get(&node.id) != Some(&slot) || self.by_client.get(&(node.account, node.client)) != Some(&slot) {
+                        return Err("an index does not point at its node");
+                    }
+                    let entry = accounts.entry(node.account).or_default();
+                    entry.0 += 1;
+                    entry.1 += u32::from(node.reduce_only);
+                    (sum, previous, slot, orders) = (sum + node.qty, slot, node.next, orders + 1);
+                }
+                if sum != level.qty || previous != level.tail || sum == 0 {
+                    return Err("a level's total or tail is wrong, or the level is empty");
+                }
+            }
+        }
+        self.verify_accounts(&accounts, orders)
+    }
+
+    fn verify_accounts(&self, counted: &BTreeMap<u32, (u32, u32)>, orders: usize) -> Result<(), &'static str> {
+        if orders != self.by_id.len() || orders != self.by_client.len() || counted.len() != self.accounts.len() {
+            return Err("indices hold orders that are not in any level");
+        }
+        for (account, (open, reduce_only)) in counted {
+            let Some(entry) = self.accounts.get(account) else { return Err("an account with orders has no entry") };
+            if entry.open_orders != *open || entry.reduce_only_orders != *reduce_only {
+                return Err("an account's order counts are wrong");
+            }
+            if entry.position.is_some() != (*reduce_only > 0) {
+                return Err("a position is tracked without reduce-only orders, or not tracked with them");
+            }
+        }
+        Ok(())
     }
 
     /// The slots of an account's open orders, in client id order, into `out`.

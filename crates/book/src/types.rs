@@ -125,6 +125,9 @@ impl MarketSpec {
         if self.open_orders_per_account_max == 0 || self.book_orders_max == 0 {
             return bad("order limits must be positive");
         }
+        if u128::from(self.qty_max) * u128::from(self.book_orders_max) > u128::from(u64::MAX) {
+            return bad("qty_max * book_orders_max must fit u64 (a level's total)");
+        }
         if self.price_band_bps == 0 || self.price_band_bps > 10_000 {
             return bad("price_band_bps must be in 1..=10000");
         }

@@ -590,6 +590,7 @@ fn run_stream(stp: SelfTradePrevention, steps: &[Step]) -> Result<(), TestCaseEr
             prop_assert!(bid < ask, "crossed book");
         }
         ledger.check(&events, limit)?;
+        book.verify().map_err(|e| TestCaseError::fail(format!("after {command:?}: {e}")))?;
         let shadow_result = shadow.apply(command, &mut shadow_events);
         prop_assert_eq!(shadow_result, result);
         prop_assert_eq!(&shadow_events, &events);
@@ -599,7 +600,7 @@ fn run_stream(stp: SelfTradePrevention, steps: &[Step]) -> Result<(), TestCaseEr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn random_streams_match_the_reference(stp in stp_strategy(), steps in prop::collection::vec(step_strategy(), 1..200)) {

@@ -306,6 +306,21 @@ fn two_reduce_only_makers_never_flip_the_position() {
 }
 
 #[test]
+fn fill_or_kill_reduce_only_sees_its_own_reduce_only_orders_go() {
+    let mut book = book();
+    // A was short 300 and rests a reduce-only buy at the top of the bids.
+    place(&mut book, reduce_only(A, 1, Side::Buy, 10_000, 300, -300)).expect("resting reduce-only buy");
+    limit(&mut book, B, 1, Side::Buy, 9_990, 300);
+    // A is long 300 now: its reduce-only sell refreshes the position, which cancels the buy,
+    // so the dry run must not stop at it as a self-trade.
+    let fok = NewOrder { kind: OrderKind::FillOrKill, ..reduce_only(A, 2, Side::Sell, 9_990, 300, 300) };
+    let events = place(&mut book, fok).expect("fillable once the own buy is gone");
+    assert_eq!(events[1], Event::Cancelled { order_id: OrderId(1), account: A, removed: Qty(300), reason: CancelReason::ReduceOnly });
+    assert_eq!(fills(&events), vec![(2, 3, 9_990, 300)]);
+    assert!(book.is_empty());
+}
+
+#[test]
 fn set_position_trims_resting_reduce_only_orders() {
     let mut book = book();
     place(&mut book, reduce_only(A, 1, Side::Buy, 9_000, 500, -500)).expect("resting");
@@ -372,6 +387,8 @@ fn tick_and_lot_violations_are_refused() {
     assert_rejected(&mut book, order(A, 1, Side::Buy, OrderKind::Limit, 10_000, 100_100), too_big);
     let bad = MarketSpec { qty_min: 150, ..spec() };
     assert!(matches!(Book::new(bad), Err(BookError::InvalidSpec { .. })));
+    let overflowing = MarketSpec { qty_max: u64::MAX / 100 * 100, ..spec() };
+    assert!(matches!(Book::new(overflowing), Err(BookError::InvalidSpec { .. })));
 }
 
 #[test]
