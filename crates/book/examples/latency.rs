@@ -47,14 +47,7 @@ fn describe(workload: &workload::Workload, warmed: &Book) {
     let (mut events, mut counts) = (Vec::with_capacity(64), [0u64; 6]);
     let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
     for command in &workload.mixed {
-        let kind = match command {
-            Command::Place(order) if order.kind == OrderKind::Limit => 0,
-            Command::Place(_) => 1,
-            Command::Cancel { .. } => 2,
-            Command::Amend { .. } => 3,
-            _ => 4,
-        };
-        counts[kind] += 1;
+        counts[kind_of(command)] += 1;
         if book.apply(command, &mut events).is_ok() && events.iter().any(|e| matches!(e, Event::Fill { .. })) {
             counts[5] += 1;
         }
@@ -93,18 +86,45 @@ fn throughput(workload: &workload::Workload, mut book: Book) {
     );
 }
 
+const KINDS: [&str; 5] = ["limit", "ioc", "cancel", "amend", "reference"];
+
+fn kind_of(command: &Command) -> usize {
+    match command {
+        Command::Place(order) if order.kind == OrderKind::Limit => 0,
+        Command::Place(_) => 1,
+        Command::Cancel { .. } => 2,
+        Command::Amend { .. } => 3,
+        _ => 4,
+    }
+}
+
 fn latencies(workload: &workload::Workload, mut book: Book) {
     let mut events = Vec::with_capacity(64);
-    let mut nanos: Vec<u64> = Vec::with_capacity(workload.mixed.len());
+    let mut all: Vec<u64> = Vec::with_capacity(workload.mixed.len());
+    let mut by_kind: Vec<Vec<u64>> = KINDS.iter().map(|_| Vec::with_capacity(workload.mixed.len())).collect();
     for command in &workload.mixed {
         let start = Instant::now();
         let _ = book.apply(command, &mut events);
-        nanos.push(start.elapsed().as_nanos() as u64);
+        let nanos = start.elapsed().as_nanos() as u64;
+        all.push(nanos);
+        by_kind[kind_of(command)].push(nanos);
+    }
+    report("all", &mut all);
+    for (name, nanos) in KINDS.iter().zip(&mut by_kind) {
+        report(name, nanos);
+    }
+    histogram(&all);
+}
+
+fn report(name: &str, nanos: &mut [u64]) {
+    if nanos.is_empty() {
+        return;
     }
     nanos.sort_unstable();
     let at = |q: f64| nanos[((nanos.len() - 1) as f64 * q) as usize];
     println!(
-        "latency per command (ns, timestamps included): p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {}",
+        "latency {name:>9} (ns, {:>7} commands, timestamps included): p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {}",
+        nanos.len(),
         at(0.50),
         at(0.90),
         at(0.99),
@@ -112,4 +132,16 @@ fn latencies(workload: &workload::Workload, mut book: Book) {
         at(0.9999),
         nanos[nanos.len() - 1]
     );
+}
+
+/// Commands per power-of-two latency bucket.
+fn histogram(sorted: &[u64]) {
+    let mut buckets = [0u64; 64];
+    for nanos in sorted {
+        buckets[63 - nanos.max(&1).leading_zeros() as usize] += 1;
+    }
+    println!("histogram (ns bucket: commands):");
+    for (bit, count) in buckets.iter().enumerate().filter(|(_, count)| **count > 0) {
+        println!("  [{:>9}, {:>9}): {count}", 1u64 << bit, 1u64 << (bit + 1));
+    }
 }
