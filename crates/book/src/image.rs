@@ -19,6 +19,7 @@ pub const BOOK_IMAGE_VERSION: u32 = 1;
 /// A snapshot of a book: [`Book::from_image`] restores a book with the same digest and the same
 /// future behaviour.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BookImage {
     pub version: u32,
     pub spec: MarketSpec,

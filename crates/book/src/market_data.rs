@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Book, Event, Price, Qty, Side};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DepthLevel {
     pub price: Price,
     /// Total open quantity at the price.
@@ -14,12 +15,14 @@ pub struct DepthLevel {
 
 /// The top levels of each side, best first.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Depth {
     pub bids: Vec<DepthLevel>,
     pub asks: Vec<DepthLevel>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PublicTrade {
     pub price: Price,
     pub qty: Qty,

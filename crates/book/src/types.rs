@@ -90,6 +90,7 @@ pub enum SelfTradePrevention {
 
 /// The configuration of one market. Every limit is a bound the book asserts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MarketSpec {
     /// Price step, in smallest quote units per lot.
     pub tick: i64,
@@ -186,6 +187,7 @@ pub enum OrderRef {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewOrder {
     pub account: AccountId,
     pub client_order_id: ClientOrderId,
@@ -200,6 +202,7 @@ pub struct NewOrder {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Command {
     Place(NewOrder),
     Cancel {
@@ -242,6 +245,7 @@ pub enum CancelReason {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Event {
     /// The order passed every check; `qty` is after the reduce-only cap.
     Accepted {
@@ -294,6 +298,7 @@ pub enum Event {
 
 /// The public view of one resting order, for its owner and the operator, never for market data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderView {
     pub order_id: OrderId,
     pub account: AccountId,

@@ -482,3 +482,21 @@ fn image_round_trips_through_json_and_rejects_a_crossed_book() {
     orphan.positions.clear();
     assert_eq!(Book::from_image(&orphan).err(), Some(BookError::InvalidImage { reason: "reduce-only order without a position" }));
 }
+
+#[test]
+fn json_boundary_round_trips_and_refuses_unknown_keys() {
+    let command = Command::Place(NewOrder { reduce_only: Some(Position(-300)), ..order(A, 7, Side::Buy, OrderKind::PostOnly, 9_990, 300) });
+    let json = serde_json::to_string(&command).expect("encode");
+    assert_eq!(serde_json::from_str::<Command>(&json).expect("decode"), command);
+    let spec_json = serde_json::to_string(&spec()).expect("encode spec");
+    let with_unknown = spec_json.replacen('{', "{\"tick_size\":5,", 1);
+    let error = serde_json::from_str::<MarketSpec>(&with_unknown).expect_err("unknown key refused");
+    assert!(error.to_string().contains("tick_size"), "{error}");
+    let cancel_unknown = r#"{"Cancel":{"account":1,"order":{"Id":1},"force":true}}"#;
+    assert!(serde_json::from_str::<Command>(cancel_unknown).is_err());
+    let cancel = r#"{"Cancel":{"account":1,"order":{"Id":1}}}"#;
+    assert_eq!(
+        serde_json::from_str::<Command>(cancel).expect("known keys"),
+        Command::Cancel { account: A, order: OrderRef::Id(OrderId(1)) }
+    );
+}
