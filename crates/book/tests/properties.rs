@@ -569,10 +569,15 @@ fn run_stream(stp: SelfTradePrevention, steps: &[Step]) -> Result<(), TestCaseEr
     let mut ledger = Ledger { base: BTreeMap::new(), quote: BTreeMap::new(), gone: BTreeSet::new() };
     let start = Step::Direct(Command::SetReferencePrice { price: Price(10_000) });
     let (mut events, mut shadow_events) = (Vec::new(), Vec::new());
+    let mut previous = (book.image(), book.digest());
     for step in std::iter::once(&start).chain(steps) {
         let command = &step.resolve(&book);
         let mut shadow = restored(&book)?;
         prop_assert_eq!(shadow.digest(), book.digest());
+        // The digest is canonical: it changes exactly when the logical state (the image) does.
+        let current = (book.image(), book.digest());
+        prop_assert_eq!(current.0 == previous.0, current.1 == previous.1);
+        previous = current;
         let (before, limit) = (book.digest(), taker_limit(command, &book));
         let result = book.apply(command, &mut events);
         let expected = normalised(reference.apply(command));
