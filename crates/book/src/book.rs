@@ -3,8 +3,8 @@
 use crate::matching::Taker;
 use crate::store::{Node, Store};
 use crate::{
-    AccountId, BookError, CancelReason, ClientOrderId, Command, Event, MarketSpec, NewOrder, OrderId, OrderKind, OrderRef, OrderView,
-    Position, Price, Qty, Side,
+    AccountId, BookError, CancelReason, ClientOrderId, Command, Event, MarketSpec, Matching, NewOrder, OrderId, OrderKind, OrderRef,
+    OrderView, Position, Price, Qty, Side,
 };
 
 /// One market's order book. See the crate documentation for the model and its invariants.
@@ -44,7 +44,7 @@ impl Book {
                 Ok(())
             }
             Command::Amend { account, order, price, qty } => self.amend(account, order, price, qty, events),
-            Command::SetReferencePrice { price } => self.set_reference_price(price),
+            Command::SetReferencePrice { price } => self.set_reference_price(price, events),
             Command::SetPosition { account, position } => {
                 self.set_position(account, position, events);
                 Ok(())
@@ -56,10 +56,26 @@ impl Book {
         result
     }
 
-    /// The book is never crossed after a command: O(log levels), kept in release builds.
+    /// The book is never crossed after a command: O(log levels), kept in release builds. A
+    /// dark book is crossed when its best bid and best ask both accept the reference price.
     fn assert_not_crossed(&self) {
         if let (Some((bid, _)), Some((ask, _))) = (self.store.best(Side::Buy), self.store.best(Side::Sell)) {
-            assert!(bid < ask, "crossed book: best bid {bid} >= best ask {ask}");
+            match self.spec.matching {
+                Matching::PriceTime => assert!(bid < ask, "crossed book: best bid {bid} >= best ask {ask}"),
+                Matching::DarkMid => assert!(self.executable_heads().is_none(), "dark book crossed at the reference price"),
+            }
+        }
+    }
+
+    /// The price at which a taker of `side` limited at `limit` would trade with a resting order
+    /// at `maker_price`, if it would.
+    pub(crate) fn execution_price(&self, side: Side, limit: i64, maker_price: i64) -> Option<i64> {
+        match self.spec.matching {
+            Matching::PriceTime => crosses(side, limit, maker_price).then_some(maker_price),
+            Matching::DarkMid => {
+                let mid = self.reference_price?.0;
+                (crosses(side, limit, mid) && crosses(side.opposite(), maker_price, mid)).then_some(mid)
+            }
         }
     }
 
@@ -115,11 +131,14 @@ impl Book {
         self.store.side_in_priority(side).map(Node::view).collect()
     }
 
-    fn set_reference_price(&mut self, price: Price) -> Result<(), BookError> {
+    fn set_reference_price(&mut self, price: Price, events: &mut Vec<Event>) -> Result<(), BookError> {
         if price.0 <= 0 {
             return Err(BookError::ReferencePriceNotPositive { price });
         }
         self.reference_price = Some(price);
+        if self.spec.matching == Matching::DarkMid {
+            self.uncross_at_reference(events);
+        }
         Ok(())
     }
 
@@ -185,15 +204,15 @@ impl Book {
             return Err(BookError::ReduceOnlyWouldIncrease { side: order.side, position });
         }
         if order.kind == OrderKind::FillOrKill && capacity < order.qty.0 {
-            return Err(BookError::FillOrKillNotFillable { requested: order.qty.0, available: capacity });
+            return Err(BookError::FillOrKillNotFillable { requested: order.qty.0, available: Some(capacity) });
         }
         Ok(order.qty.0.min(capacity))
     }
 
     pub(crate) fn check_post_only(&self, side: Side, price: Price) -> Result<(), BookError> {
         let Some((best, _)) = self.store.best(side.opposite()) else { return Ok(()) };
-        if crosses(side, price.0, best) {
-            return Err(BookError::PostOnlyWouldCross { price, best_opposite: Price(best) });
+        if let Some(would_trade_at) = self.execution_price(side, price.0, best) {
+            return Err(BookError::PostOnlyWouldCross { price, would_trade_at: Price(would_trade_at) });
         }
         Ok(())
     }
@@ -229,6 +248,7 @@ impl Book {
             OrderKind::FillOrKill => {
                 let available = self.fillable(taker);
                 if available < taker.remaining {
+                    let available = (self.spec.matching == Matching::PriceTime).then_some(available);
                     return Err(BookError::FillOrKillNotFillable { requested: taker.remaining, available });
                 }
                 Ok(())

@@ -25,10 +25,12 @@ pub enum BookError {
     BookFull { limit: u32 },
     #[error("account {account:?} has no open order {order:?}")]
     UnknownOrder { account: AccountId, order: OrderRef },
-    #[error("post-only order at {price:?} would cross the best opposite price {best_opposite:?}")]
-    PostOnlyWouldCross { price: Price, best_opposite: Price },
-    #[error("fill-or-kill for {requested} can take only {available}")]
-    FillOrKillNotFillable { requested: u64, available: u64 },
+    /// `would_trade_at` is the best opposite price (lit) or the reference price (dark).
+    #[error("post-only order at {price:?} would trade at {would_trade_at:?}")]
+    PostOnlyWouldCross { price: Price, would_trade_at: Price },
+    /// `available` is withheld (`None`) in a dark market, where it would reveal hidden liquidity.
+    #[error("fill-or-kill for {requested} can take only {available:?}")]
+    FillOrKillNotFillable { requested: u64, available: Option<u64> },
     #[error("reduce-only {side:?} cannot reduce position {position:?}")]
     ReduceOnlyWouldIncrease { side: Side, position: Position },
     #[error("amend changes neither price nor quantity")]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::book::reducing_capacity;
 use crate::store::{NIL, Node};
-use crate::{AccountId, Book, BookError, MarketSpec, OrderView, Price, SelfTradePrevention, Side};
+use crate::{AccountId, Book, BookError, MarketSpec, Matching, OrderView, Price, SelfTradePrevention, Side};
 
 pub const BOOK_IMAGE_VERSION: u32 = 1;
 
@@ -119,9 +119,11 @@ impl Book {
         if self.store.accounts.values().any(|entry| entry.open_orders > self.spec.open_orders_per_account_max) {
             return invalid("an account above open_orders_per_account_max");
         }
-        if let (Some(bid), Some(ask)) = (self.best_bid(), self.best_ask())
-            && bid >= ask
-        {
+        let crossed = match self.spec.matching {
+            Matching::PriceTime => matches!((self.best_bid(), self.best_ask()), (Some(bid), Some(ask)) if bid >= ask),
+            Matching::DarkMid => self.executable_heads().is_some(),
+        };
+        if crossed {
             return invalid("crossed book");
         }
         Ok(())
@@ -182,7 +184,11 @@ fn hash_spec(hasher: &mut blake3::Hasher, spec: &MarketSpec) {
     hasher.update(&spec.open_orders_per_account_max.to_le_bytes());
     hasher.update(&spec.book_orders_max.to_le_bytes());
     hasher.update(&spec.price_band_bps.to_le_bytes());
-    hasher.update(&[stp_code(spec.self_trade_prevention)]);
+    let matching = match spec.matching {
+        Matching::PriceTime => 0,
+        Matching::DarkMid => 1,
+    };
+    hasher.update(&[stp_code(spec.self_trade_prevention), matching]);
 }
 
 fn hash_node(hasher: &mut blake3::Hasher, node: &Node) {

@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod book;
+mod dark;
 mod error;
 pub mod image;
 mod market_data;

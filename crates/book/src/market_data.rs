@@ -31,8 +31,11 @@ pub struct PublicTrade {
 }
 
 impl Book {
-    /// Aggregated depth, at most `levels_max` levels per side.
+    /// Aggregated depth, at most `levels_max` levels per side; always empty in a dark market.
     pub fn depth(&self, levels_max: usize) -> Depth {
+        if self.spec.matching == crate::Matching::DarkMid {
+            return Depth::default();
+        }
         let level = |(price, level): (&i64, &crate::store::Level)| DepthLevel { price: Price(*price), qty: Qty(level.qty) };
         Depth {
             bids: self.store.bids.iter().rev().take(levels_max).map(level).collect(),

@@ -63,21 +63,20 @@ impl Book {
     fn match_taker(&mut self, taker: &mut Taker, events: &mut Vec<Event>) {
         while taker.remaining > 0 {
             let Some((price, level)) = self.store.best(taker.side.opposite()) else { break };
-            if !crosses(taker.side, taker.limit, price) {
-                break;
-            }
+            let Some(execution_price) = self.execution_price(taker.side, taker.limit, price) else { break };
             let slot = level.head;
             if self.store.node(slot).account != taker.account.0 {
-                self.fill(taker, slot, events);
+                self.fill(taker, slot, execution_price, events);
             } else if !self.prevent_self_trade(taker, slot, events) {
                 break;
             }
         }
     }
 
-    fn fill(&mut self, taker: &mut Taker, slot: u32, events: &mut Vec<Event>) {
+    fn fill(&mut self, taker: &mut Taker, slot: u32, price: i64, events: &mut Vec<Event>) {
         let maker = *self.store.node(slot);
-        assert!(crosses(taker.side, taker.limit, maker.price), "fill outside the taker's limit");
+        assert!(crosses(taker.side, taker.limit, price), "fill outside the taker's limit");
+        assert!(crosses(maker.side, maker.price, price), "fill outside the maker's limit");
         let qty = taker.remaining.min(maker.qty);
         events.push(Event::Fill {
             maker_order_id: OrderId(maker.id),
@@ -85,7 +84,7 @@ impl Book {
             taker_order_id: taker.id,
             taker_account: taker.account,
             taker_side: taker.side,
-            price: Price(maker.price),
+            price: Price(price),
             qty: Qty(qty),
         });
         taker.remaining -= qty;
@@ -100,7 +99,7 @@ impl Book {
     }
 
     /// A fill moves a tracked position; reduce-only orders shrink with it.
-    fn on_fill(&mut self, account: u32, side: Side, qty: u64, events: &mut Vec<Event>) {
+    pub(crate) fn on_fill(&mut self, account: u32, side: Side, qty: u64, events: &mut Vec<Event>) {
         let Some(entry) = self.store.accounts.get_mut(&account) else { return };
         let Some(position) = entry.position.as_mut() else { return };
         *position += side.signed(qty);
@@ -213,7 +212,7 @@ impl Book {
         let mut positions: Vec<(u32, i128)> = Vec::new();
         let mut got = 0u64;
         for node in self.store.side_in_priority(taker.side.opposite()) {
-            if got == taker.remaining || !crosses(taker.side, taker.limit, node.price) {
+            if got == taker.remaining || self.execution_price(taker.side, taker.limit, node.price).is_none() {
                 break;
             }
             if node.account == taker.account.0 {

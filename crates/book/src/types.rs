@@ -88,6 +88,19 @@ pub enum SelfTradePrevention {
     DecrementAndCancel,
 }
 
+/// How orders meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Matching {
+    /// A lit book: price-time priority, a fill at the resting order's price, depth published.
+    PriceTime,
+    /// Dark crossing at the oracle mid (the reference price): nothing is displayed (no depth),
+    /// two orders trade only at the reference price and only when both limits accept it; among
+    /// resting orders the most aggressive limit goes first, then arrival. When the reference moves,
+    /// resting orders that both accept the new price trade at once, the later arrival (higher
+    /// order id) as the aggressor.
+    DarkMid,
+}
+
 /// The configuration of one market. Every limit is a bound the book asserts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +119,7 @@ pub struct MarketSpec {
     pub price_band_bps: u32,
     /// Applied when an order does not name its own mode.
     pub self_trade_prevention: SelfTradePrevention,
+    pub matching: Matching,
 }
 
 impl MarketSpec {
@@ -325,6 +339,7 @@ mod tests {
             book_orders_max: 10,
             price_band_bps: 250,
             self_trade_prevention: SelfTradePrevention::CancelTaker,
+            matching: Matching::PriceTime,
         }
     }
 

@@ -12,7 +12,7 @@ const LOT: u64 = 100;
 /// (id, account, client, price, qty, reduce-only, post-only) of a resting order.
 type Resting = (u64, u32, u64, i64, u64, bool, bool);
 
-fn spec(stp: SelfTradePrevention) -> MarketSpec {
+fn spec(stp: SelfTradePrevention, matching: Matching) -> MarketSpec {
     MarketSpec {
         tick: 10,
         lot: LOT,
@@ -22,6 +22,7 @@ fn spec(stp: SelfTradePrevention) -> MarketSpec {
         book_orders_max: 12,
         price_band_bps: 500,
         self_trade_prevention: stp,
+        matching,
     }
 }
 
@@ -101,6 +102,9 @@ impl Reference {
             Command::Amend { account, order, price, qty } => self.amend(account, order, price, qty),
             Command::SetReferencePrice { price } => {
                 self.reference = Some(price.0);
+                if self.spec.matching == Matching::DarkMid {
+                    self.uncross();
+                }
                 Ok(())
             }
             Command::SetPosition { account, position } => {
@@ -155,15 +159,78 @@ impl Reference {
         Ok(())
     }
 
-    fn best_opposite(&self, side: Side) -> Option<i64> {
-        let prices = self.orders.iter().filter(|o| o.side != side).map(|o| o.price);
-        if side == Side::Buy { prices.min() } else { prices.max() }
+    /// Lit: at the maker's price if the limits cross. Dark: at the reference if both accept it.
+    fn execution_price(&self, side: Side, limit: i64, maker_price: i64) -> Option<i64> {
+        match self.spec.matching {
+            Matching::PriceTime => crosses(side, limit, maker_price).then_some(maker_price),
+            Matching::DarkMid => {
+                let mid = self.reference?;
+                let maker_accepts = if side == Side::Buy { maker_price <= mid } else { maker_price >= mid };
+                (crosses(side, limit, mid) && maker_accepts).then_some(mid)
+            }
+        }
     }
 
     fn check_post_only(&self, side: Side, price: Price) -> Result<(), BookError> {
-        match self.best_opposite(side) {
-            Some(best) if crosses(side, price.0, best) => Err(BookError::PostOnlyWouldCross { price, best_opposite: Price(best) }),
-            _ => Ok(()),
+        let trades = self.orders.iter().filter(|o| o.side != side).filter_map(|o| self.execution_price(side, price.0, o.price));
+        let best = if side == Side::Buy { trades.min() } else { trades.max() };
+        match best {
+            Some(at) => Err(BookError::PostOnlyWouldCross { price, would_trade_at: Price(at) }),
+            None => Ok(()),
+        }
+    }
+
+    /// Dark only: resting orders that both accept a new reference trade, the later one aggressing.
+    fn uncross(&mut self) {
+        let Some(mid) = self.reference else { return };
+        loop {
+            let head = |side: Side| {
+                let candidates = self.orders.iter().enumerate().filter(|(_, o)| o.side == side);
+                candidates.min_by_key(|(_, o)| (if side == Side::Buy { -o.price } else { o.price }, o.seq)).map(|(i, o)| (i, o.price))
+            };
+            let (Some((bid, bid_price)), Some((ask, ask_price))) = (head(Side::Buy), head(Side::Sell)) else { return };
+            if bid_price < mid || ask_price > mid {
+                return;
+            }
+            let (newer, older) = if self.orders[bid].id > self.orders[ask].id { (bid, ask) } else { (ask, bid) };
+            let (taker, maker) = (self.orders[newer].clone(), self.orders[older].clone());
+            if taker.account == maker.account {
+                self.resting_self_trade(&taker, &maker);
+                continue;
+            }
+            let qty = taker.qty.min(maker.qty);
+            self.fills.push((maker.id, taker.id, mid, qty));
+            for o in self.orders.iter_mut().filter(|o| o.id == maker.id || o.id == taker.id) {
+                o.qty -= qty;
+            }
+            self.orders.retain(|o| o.qty > 0);
+            self.move_positions(maker.account, maker.side, taker.account, taker.side, qty);
+        }
+    }
+
+    fn resting_self_trade(&mut self, newer: &RefOrder, older: &RefOrder) {
+        let (drop_newer, drop_older, by) = match newer.stp {
+            SelfTradePrevention::CancelTaker => (true, false, 0),
+            SelfTradePrevention::CancelMaker => (false, true, 0),
+            SelfTradePrevention::CancelBoth => (true, true, 0),
+            SelfTradePrevention::DecrementAndCancel => (false, false, newer.qty.min(older.qty)),
+        };
+        for o in self.orders.iter_mut() {
+            if (o.id == newer.id && drop_newer) || (o.id == older.id && drop_older) {
+                o.qty = 0;
+            } else if o.id == newer.id || o.id == older.id {
+                o.qty -= by;
+            }
+        }
+        self.orders.retain(|o| o.qty > 0);
+    }
+
+    fn move_positions(&mut self, maker: u32, maker_side: Side, taker: u32, taker_side: Side, qty: u64) {
+        for (account, side) in [(maker, maker_side), (taker, taker_side)] {
+            if let Some(position) = self.positions.get_mut(&account) {
+                *position += signed(side, qty);
+                self.trim(account);
+            }
         }
     }
 
@@ -188,7 +255,7 @@ impl Reference {
                 return Err(BookError::ReduceOnlyWouldIncrease { side: order.side, position });
             }
             if order.kind == OrderKind::FillOrKill && room < qty {
-                return Err(BookError::FillOrKillNotFillable { requested: qty, available: room });
+                return Err(BookError::FillOrKillNotFillable { requested: qty, available: Some(room) });
             }
             qty = qty.min(room);
         }
@@ -212,7 +279,7 @@ impl Reference {
             let mut trial = self.clone();
             let done = trial.execute(taker.clone());
             if done.filled < qty {
-                return Err(BookError::FillOrKillNotFillable { requested: qty, available: 0 });
+                return Err(BookError::FillOrKillNotFillable { requested: qty, available: None });
             }
         }
         self.next_id += 1;
@@ -273,16 +340,17 @@ impl Reference {
                 .orders
                 .iter()
                 .enumerate()
-                .filter(|(_, o)| o.side != taker.side && crosses(taker.side, taker.limit, o.price))
+                .filter(|(_, o)| o.side != taker.side && self.execution_price(taker.side, taker.limit, o.price).is_some())
                 .min_by_key(|(_, o)| (if taker.side == Side::Buy { o.price } else { -o.price }, o.seq))
                 .map(|(index, _)| index);
             let Some(index) = best else { break };
+            let Some(price) = self.execution_price(taker.side, taker.limit, self.orders[index].price) else { break };
             if self.orders[index].account == taker.account {
                 if !self.self_trade(&mut taker, index) {
                     break;
                 }
             } else {
-                self.fill(&mut taker, index);
+                self.fill(&mut taker, index, price);
             }
         }
         if taker.remaining > 0 && taker.rests {
@@ -333,22 +401,17 @@ impl Reference {
         }
     }
 
-    fn fill(&mut self, taker: &mut RefTaker, index: usize) {
+    fn fill(&mut self, taker: &mut RefTaker, index: usize, price: i64) {
         let maker = self.orders[index].clone();
         let qty = taker.remaining.min(maker.qty);
-        self.fills.push((maker.id, taker.id, maker.price, qty));
+        self.fills.push((maker.id, taker.id, price, qty));
         taker.remaining -= qty;
         taker.filled += qty;
         self.orders[index].qty -= qty;
         if self.orders[index].qty == 0 {
             self.orders.remove(index);
         }
-        for (account, side) in [(maker.account, maker.side), (taker.account, taker.side)] {
-            if let Some(position) = self.positions.get_mut(&account) {
-                *position += signed(side, qty);
-                self.trim(account);
-            }
-        }
+        self.move_positions(maker.account, maker.side, taker.account, taker.side, qty);
     }
 
     fn trim(&mut self, account: u32) {
@@ -389,7 +452,7 @@ fn fills_of(events: &[Event]) -> Vec<(u64, u64, i64, u64)> {
 /// The reference cannot know what a fill-or-kill dry run would have taken; compare the rest.
 fn normalised(result: Result<(), BookError>) -> Result<(), BookError> {
     result.map_err(|error| match error {
-        BookError::FillOrKillNotFillable { requested, .. } => BookError::FillOrKillNotFillable { requested, available: 0 },
+        BookError::FillOrKillNotFillable { requested, .. } => BookError::FillOrKillNotFillable { requested, available: None },
         other => other,
     })
 }
@@ -500,6 +563,23 @@ fn command_strategy() -> impl Strategy<Value = Command> {
 }
 
 /// Where a fill is allowed to happen for this command: the taker's side and limit.
+/// The limits fills must respect: the incoming order's (from the command) and every resting
+/// order's before the command (makers, and the aggressors of a dark uncrossing).
+struct Limits {
+    command: Option<(Side, i64)>,
+    resting: BTreeMap<u64, (Side, i64)>,
+    taker_rests: bool,
+}
+
+fn limits(command: &Command, before: &Book) -> Limits {
+    let resting = [Side::Buy, Side::Sell].into_iter().flat_map(|side| before.orders_in_priority(side));
+    Limits {
+        command: taker_limit(command, before),
+        resting: resting.map(|o| (o.order_id.0, (o.side, o.price.0))).collect(),
+        taker_rests: matches!(command, Command::SetReferencePrice { .. }),
+    }
+}
+
 fn taker_limit(command: &Command, before: &Book) -> Option<(Side, i64)> {
     match *command {
         Command::Place(order) => Some((order.side, order.price.0)),
@@ -524,13 +604,18 @@ struct Ledger {
 impl Ledger {
     /// Fills within the limit, each moving base one way and quote the other, exactly; nothing
     /// cancelled ever trades again.
-    fn check(&mut self, events: &[Event], limit: Option<(Side, i64)>) -> Result<(), TestCaseError> {
+    fn check(&mut self, events: &[Event], limits: &Limits) -> Result<(), TestCaseError> {
         for event in events {
             match *event {
                 Event::Fill { maker_order_id, maker_account, taker_order_id, taker_account, taker_side, price, qty } => {
-                    let (side, limit) = limit.ok_or_else(|| TestCaseError::fail("fill from a command without a taker"))?;
+                    let taker = if limits.taker_rests { limits.resting.get(&taker_order_id.0).copied() } else { limits.command };
+                    let (side, limit) = taker.ok_or_else(|| TestCaseError::fail("fill without a taker"))?;
                     prop_assert_eq!(side, taker_side);
                     prop_assert!(crosses(side, limit, price.0), "fill at {} outside limit {}", price.0, limit);
+                    let maker = limits.resting.get(&maker_order_id.0).copied();
+                    let (maker_side, maker_limit) = maker.ok_or_else(|| TestCaseError::fail("maker was not resting"))?;
+                    prop_assert_eq!(maker_side, side.opposite());
+                    prop_assert!(crosses(maker_side, maker_limit, price.0), "fill at {} outside maker limit {}", price.0, maker_limit);
                     prop_assert!(
                         !self.gone.contains(&maker_order_id.0) && !self.gone.contains(&taker_order_id.0),
                         "cancelled order traded"
@@ -563,9 +648,9 @@ fn restored(book: &Book) -> Result<Book, TestCaseError> {
     Book::from_image(&image).map_err(|e| TestCaseError::fail(format!("restore failed: {e}")))
 }
 
-fn run_stream(stp: SelfTradePrevention, steps: &[Step]) -> Result<(), TestCaseError> {
-    let mut book = Book::new(spec(stp)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let mut reference = Reference::new(spec(stp));
+fn run_stream(stp: SelfTradePrevention, matching: Matching, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut book = Book::new(spec(stp, matching)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut reference = Reference::new(spec(stp, matching));
     let mut ledger = Ledger { base: BTreeMap::new(), quote: BTreeMap::new(), gone: BTreeSet::new() };
     let start = Step::Direct(Command::SetReferencePrice { price: Price(10_000) });
     let (mut events, mut shadow_events) = (Vec::new(), Vec::new());
@@ -578,7 +663,7 @@ fn run_stream(stp: SelfTradePrevention, steps: &[Step]) -> Result<(), TestCaseEr
         let current = (book.image(), book.digest());
         prop_assert_eq!(current.0 == previous.0, current.1 == previous.1);
         previous = current;
-        let (before, limit) = (book.digest(), taker_limit(command, &book));
+        let (before, limits) = (book.digest(), limits(command, &book));
         let result = book.apply(command, &mut events);
         let expected = normalised(reference.apply(command));
         prop_assert_eq!(normalised(result.clone()), expected, "result of {:?}", command);
@@ -592,9 +677,15 @@ fn run_stream(stp: SelfTradePrevention, steps: &[Step]) -> Result<(), TestCaseEr
             prop_assert_eq!(book.digest(), before);
         }
         if let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) {
-            prop_assert!(bid < ask, "crossed book");
+            match matching {
+                Matching::PriceTime => prop_assert!(bid < ask, "crossed book"),
+                Matching::DarkMid => {
+                    let mid = book.reference_price().ok_or_else(|| TestCaseError::fail("dark orders without a reference"))?;
+                    prop_assert!(bid < mid || ask > mid, "dark book crossed at the reference");
+                }
+            }
         }
-        ledger.check(&events, limit)?;
+        ledger.check(&events, &limits)?;
         book.verify().map_err(|e| TestCaseError::fail(format!("after {command:?}: {e}")))?;
         let shadow_result = shadow.apply(command, &mut shadow_events);
         prop_assert_eq!(shadow_result, result);
@@ -608,7 +699,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_streams_match_the_reference(stp in stp_strategy(), steps in prop::collection::vec(step_strategy(), 1..200)) {
-        run_stream(stp, &steps)?;
+    fn random_streams_match_the_reference(
+        stp in stp_strategy(),
+        matching in prop_oneof![Just(Matching::PriceTime), Just(Matching::DarkMid)],
+        steps in prop::collection::vec(step_strategy(), 1..200),
+    ) {
+        run_stream(stp, matching, &steps)?;
     }
 }

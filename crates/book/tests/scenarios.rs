@@ -16,6 +16,7 @@ fn spec() -> MarketSpec {
         book_orders_max: 1000,
         price_band_bps: 1000,
         self_trade_prevention: SelfTradePrevention::CancelTaker,
+        matching: Matching::PriceTime,
     }
 }
 
@@ -163,13 +164,13 @@ fn fill_or_kill_fills_in_full_or_changes_nothing() {
     limit(&mut book, A, 1, Side::Sell, 10_000, 200);
     limit(&mut book, A, 2, Side::Sell, 10_020, 200);
     let fok = |qty, price| order(B, 1, Side::Buy, OrderKind::FillOrKill, price, qty);
-    assert_rejected(&mut book, fok(300, 10_010), BookError::FillOrKillNotFillable { requested: 300, available: 200 });
+    assert_rejected(&mut book, fok(300, 10_010), BookError::FillOrKillNotFillable { requested: 300, available: Some(200) });
     let events = place(&mut book, fok(300, 10_020)).expect("fillable");
     assert_eq!(fills(&events), vec![(1, 3, 10_000, 200), (2, 3, 10_020, 100)]);
     // Own liquidity does not count when self-trade prevention would cancel the taker.
     limit(&mut book, B, 2, Side::Sell, 10_020, 500);
     limit(&mut book, C, 1, Side::Sell, 10_020, 500);
-    assert_rejected(&mut book, fok(300, 10_020), BookError::FillOrKillNotFillable { requested: 300, available: 100 });
+    assert_rejected(&mut book, fok(300, 10_020), BookError::FillOrKillNotFillable { requested: 300, available: Some(100) });
     // With cancel-maker the own order is skipped and the rest is enough.
     let skip_own = NewOrder { self_trade_prevention: Some(SelfTradePrevention::CancelMaker), ..fok(600, 10_020) };
     let events = place(&mut book, skip_own).expect("fillable past own order");
@@ -182,7 +183,7 @@ fn post_only_that_would_cross_is_rejected_not_slid() {
     let mut book = book();
     limit(&mut book, A, 1, Side::Sell, 10_000, 100);
     let crossing = order(B, 1, Side::Buy, OrderKind::PostOnly, 10_000, 100);
-    assert_rejected(&mut book, crossing, BookError::PostOnlyWouldCross { price: Price(10_000), best_opposite: Price(10_000) });
+    assert_rejected(&mut book, crossing, BookError::PostOnlyWouldCross { price: Price(10_000), would_trade_at: Price(10_000) });
     let events = place(&mut book, order(B, 1, Side::Buy, OrderKind::PostOnly, 9_990, 100)).expect("passive post-only");
     assert_eq!(events.last(), Some(&Event::Rested { order_id: OrderId(2), price: Price(9_990), qty: Qty(100) }));
 }
@@ -302,7 +303,7 @@ fn two_reduce_only_makers_never_flip_the_position() {
     place(&mut book, reduce_only(A, 1, Side::Sell, 10_000, 300, 300)).expect("first");
     place(&mut book, reduce_only(A, 2, Side::Sell, 10_000, 300, 300)).expect("second");
     let fok = order(B, 1, Side::Buy, OrderKind::FillOrKill, 10_000, 600);
-    assert_rejected(&mut book, fok, BookError::FillOrKillNotFillable { requested: 600, available: 300 });
+    assert_rejected(&mut book, fok, BookError::FillOrKillNotFillable { requested: 600, available: Some(300) });
 }
 
 #[test]
@@ -368,7 +369,7 @@ fn amend_of_a_post_only_order_may_not_cross() {
     limit(&mut book, B, 1, Side::Sell, 10_000, 100);
     let before = book.digest();
     let amend = Command::Amend { account: A, order: OrderRef::Id(OrderId(1)), price: Price(10_000), qty: Qty(100) };
-    assert_eq!(run(&mut book, amend), Err(BookError::PostOnlyWouldCross { price: Price(10_000), best_opposite: Price(10_000) }));
+    assert_eq!(run(&mut book, amend), Err(BookError::PostOnlyWouldCross { price: Price(10_000), would_trade_at: Price(10_000) }));
     assert_eq!(book.digest(), before);
 }
 
@@ -499,4 +500,61 @@ fn json_boundary_round_trips_and_refuses_unknown_keys() {
         serde_json::from_str::<Command>(cancel).expect("known keys"),
         Command::Cancel { account: A, order: OrderRef::Id(OrderId(1)) }
     );
+}
+
+fn dark_book() -> Book {
+    let mut book = Book::new(MarketSpec { matching: Matching::DarkMid, ..spec() }).expect("valid spec");
+    book.apply(&Command::SetReferencePrice { price: Price(10_000) }, &mut Vec::new()).expect("reference");
+    book
+}
+
+#[test]
+fn dark_orders_trade_only_at_the_reference_when_both_accept_it() {
+    let mut book = dark_book();
+    limit(&mut book, A, 1, Side::Sell, 9_900, 300);
+    // A buy below the reference does not accept it: no trade, although the limits overlap.
+    let events = limit(&mut book, B, 1, Side::Buy, 9_990, 200);
+    assert_eq!(events.last(), Some(&Event::Rested { order_id: OrderId(2), price: Price(9_990), qty: Qty(200) }));
+    assert_eq!(book.depth(5), Depth::default(), "a dark book publishes no depth");
+    let events = limit(&mut book, C, 1, Side::Buy, 10_000, 100);
+    assert_eq!(fills(&events), vec![(1, 3, 10_000, 100)], "at the reference, not at the seller's 9_900");
+    let restored = Book::from_image(&serde_json::from_str(&serde_json::to_string(&book.image()).expect("encode")).expect("decode"));
+    assert_eq!(restored.map(|book| book.digest()), Ok(book.digest()));
+    // The reference falls to 9_950: both resting orders accept it and trade, the later one aggressing.
+    let events = run(&mut book, Command::SetReferencePrice { price: Price(9_950) }).expect("move");
+    assert_eq!(
+        events,
+        vec![Event::Fill {
+            maker_order_id: OrderId(1),
+            maker_account: A,
+            taker_order_id: OrderId(2),
+            taker_account: B,
+            taker_side: Side::Buy,
+            price: Price(9_950),
+            qty: Qty(200),
+        }]
+    );
+    assert!(book.is_empty());
+}
+
+#[test]
+fn dark_post_only_and_fill_or_kill_reveal_no_liquidity() {
+    let mut book = dark_book();
+    limit(&mut book, A, 1, Side::Sell, 9_900, 300);
+    let post_only = order(B, 1, Side::Buy, OrderKind::PostOnly, 10_100, 100);
+    assert_rejected(&mut book, post_only, BookError::PostOnlyWouldCross { price: Price(10_100), would_trade_at: Price(10_000) });
+    let fok = order(B, 1, Side::Buy, OrderKind::FillOrKill, 10_000, 500);
+    assert_rejected(&mut book, fok, BookError::FillOrKillNotFillable { requested: 500, available: None });
+    // A post-only buy below the reference rests: it would not trade at the reference.
+    place(&mut book, order(B, 1, Side::Buy, OrderKind::PostOnly, 9_990, 100)).expect("passive in the dark");
+}
+
+#[test]
+fn dark_uncrossing_applies_self_trade_prevention_of_the_later_order() {
+    let mut book = dark_book();
+    limit(&mut book, A, 1, Side::Sell, 9_900, 300);
+    limit(&mut book, A, 2, Side::Buy, 9_990, 200);
+    let events = run(&mut book, Command::SetReferencePrice { price: Price(9_950) }).expect("move");
+    assert_eq!(events, vec![Event::Cancelled { order_id: OrderId(2), account: A, removed: Qty(200), reason: CancelReason::SelfTrade }]);
+    assert_eq!(book.open_orders(A).len(), 1);
 }

@@ -19,6 +19,7 @@ pub fn spec() -> MarketSpec {
         book_orders_max: 1_000_000,
         price_band_bps: 1_000,
         self_trade_prevention: SelfTradePrevention::CancelTaker,
+        matching: Matching::PriceTime,
     }
 }
 
