@@ -15,11 +15,14 @@
 //! self-trade prevention and reduce-only trimming included, before any fill), post-only (rejected
 //! if it would cross, never slid), reduce-only (capped to the position the caller passes; resting
 //! reduce-only orders are trimmed as fills shrink the position), cancel, cancel-all, amend (a
-//! price change or size increase loses priority, a size reduction keeps it). See
-//! `docs/order-book.md`.
+//! price change or size increase loses priority, a size reduction keeps it). A market may be dark
+//! ([`Matching::DarkMid`]): trades only at the reference price when both limits accept it, no
+//! depth published. See `docs/order-book.md`.
 //!
 //! Invariants, asserted in release builds:
-//! - the book is never crossed after a command (best bid < best ask, O(log levels));
+//! - the book is never crossed after a command (best bid < best ask, O(log levels); dark: the
+//!   best bid and best ask do not both accept the reference price);
+//! - no account trades with itself; every fill is within both orders' limits;
 //! - a rejected command changes nothing and emits nothing (every check precedes every mutation);
 //! - no fill is outside the taker's limit; a fill-or-kill order that passed its dry run fills in
 //!   full;
