@@ -79,10 +79,13 @@ impl Book {
         }
     }
 
+    /// The best resting bid price, for the operator and the engine (in a dark market this is
+    /// private: publish [`Book::depth`] instead, which is empty there).
     pub fn best_bid(&self) -> Option<Price> {
         self.store.best(Side::Buy).map(|(price, _)| Price(price))
     }
 
+    /// The best resting ask price; private like [`Book::best_bid`].
     pub fn best_ask(&self) -> Option<Price> {
         self.store.best(Side::Sell).map(|(price, _)| Price(price))
     }
