@@ -427,7 +427,7 @@ fn verify(config: Config, journal_path: &JournalLocation, expect_seq: Option<u64
 /// One line read by `serve`'s reader thread.
 enum Input {
     /// A non-blank line (1-based number), decoded or refused.
-    Line(u64, Result<Envelope, lines::LineError>),
+    Line(u64, Result<Box<Envelope>, lines::LineError>),
     /// Reading stdin failed: no more lines will come.
     ReadFailed(std::io::Error),
 }
@@ -452,7 +452,7 @@ fn read_stdin(sender: mpsc::SyncSender<Input>) {
             Ok(lines::Read::Line) => lines::parse(&buf),
         };
         number += 1;
-        if sender.send(Input::Line(number, parsed)).is_err() {
+        if sender.send(Input::Line(number, parsed.map(Box::new))).is_err() {
             return;
         }
     }
@@ -483,7 +483,7 @@ fn serve(config: Config, journal_path: &JournalLocation, migrate: bool) -> Resul
         for input in inputs {
             match input {
                 Input::Line(_, Ok(envelope)) => {
-                    envelopes.push(envelope);
+                    envelopes.push(*envelope);
                     replies.push(None);
                 }
                 Input::Line(number, Err(e)) => replies.push(Some(e.reply(number))),

@@ -17,9 +17,10 @@ impl Engine {
         match (role, command) {
             (Role::Auditor, _) => Err(refuse("an auditor only reads")),
             (_, Command::Genesis { .. }) => Err(EngineError::AlreadyInitialised),
-            (Role::Operator, Command::RequestWithdrawal { .. } | Command::Transfer { .. }) => {
-                Err(refuse("only the account's owner moves its funds"))
-            }
+            (
+                Role::Operator,
+                Command::RequestWithdrawal { .. } | Command::Transfer { .. } | Command::PlaceOrder { .. } | Command::AmendOrder { .. },
+            ) => Err(refuse("only the account's owner moves its funds")),
             (Role::Operator, _) => Ok(()),
             (Role::Owner, Command::CreateAccount { owner, .. }) => own(principal, owner).ok_or_else(|| refuse("not its own name")),
             (Role::Owner, Command::RequestWithdrawal { account, .. }) => {
@@ -28,6 +29,13 @@ impl Engine {
             (Role::Owner, Command::Transfer { from, to, .. }) => {
                 own(principal, owner_of(from)).and(own(principal, owner_of(to))).ok_or_else(|| refuse("not its own accounts"))
             }
+            (
+                Role::Owner,
+                Command::PlaceOrder { account, .. }
+                | Command::AmendOrder { account, .. }
+                | Command::CancelOrder { account, .. }
+                | Command::CancelAllOrders { account, .. },
+            ) => own(principal, owner_of(account)).ok_or_else(|| refuse("not its own account")),
             (Role::Owner, Command::CancelWithdrawal { withdrawal_id }) => {
                 let owner = self.withdrawal_owner(withdrawal_id);
                 // An unknown withdrawal is the owner's own business: it gets `unknown_withdrawal`.
@@ -56,5 +64,9 @@ fn action(command: &Command) -> &'static str {
         Command::SetPrice { .. } => "set_price",
         Command::SetHold { .. } => "set_hold",
         Command::AdvanceTime { .. } => "advance_time",
+        Command::PlaceOrder { .. } => "place_order",
+        Command::AmendOrder { .. } => "amend_order",
+        Command::CancelOrder { .. } => "cancel_order",
+        Command::CancelAllOrders { .. } => "cancel_all_orders",
     }
 }

@@ -2,6 +2,7 @@
 //! [`crate::ENGINE_FORMAT_VERSION`]. Commands and outcomes are journalled as JSON.
 
 use crate::EngineError;
+use crate::markets::{OrderKind, OrderSide};
 use crate::state_config::{ConfigChange, StateConfig};
 use model::Role;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,24 @@ pub enum Command {
     /// Operator: the only clock the engine knows. Moves forward by at most
     /// `engine.time_step_ms_max`; reports withdrawals left unconfirmed past their timeout.
     AdvanceTime { now_ms: u64 },
+    /// Owner: an order on a market (see `docs/order-book.md`); `price` is quote per whole base,
+    /// required except for `market` orders, which trade up to the band around the oracle price.
+    PlaceOrder {
+        account: String,
+        market: String,
+        client_order_id: u64,
+        side: OrderSide,
+        kind: OrderKind,
+        #[serde(default)]
+        price: Option<String>,
+        qty: String,
+    },
+    /// Owner: a new price and open quantity for an open order (a size reduction keeps priority).
+    AmendOrder { account: String, market: String, order_id: u64, price: String, qty: String },
+    /// Owner or operator: cancels one open order.
+    CancelOrder { account: String, market: String, order_id: u64 },
+    /// Owner or operator: cancels every open order of the account on the market.
+    CancelAllOrders { account: String, market: String },
 }
 
 fn main_sub() -> String {
@@ -93,6 +112,17 @@ impl Command {
             Command::Transfer { from, to, asset, amount } => vec![("from", from), ("to", to), ("asset", asset), ("amount", amount)],
             Command::SetPrice { symbol, price_usd } => vec![("symbol", symbol), ("price_usd", price_usd)],
             Command::SetHold { account, .. } => vec![("account", account)],
+            Command::PlaceOrder { account, market, price, qty, .. } => {
+                let mut fields = vec![("account", account.as_str()), ("market", market.as_str()), ("qty", qty.as_str())];
+                fields.extend(price.as_deref().map(|p| ("price", p)));
+                fields
+            }
+            Command::AmendOrder { account, market, price, qty, .. } => {
+                vec![("account", account), ("market", market), ("price", price), ("qty", qty)]
+            }
+            Command::CancelOrder { account, market, .. } | Command::CancelAllOrders { account, market } => {
+                vec![("account", account), ("market", market)]
+            }
         }
     }
 }
@@ -176,6 +206,59 @@ pub enum Event {
     PriceSet {
         symbol: String,
         price_usd: String,
+    },
+    OrderAccepted {
+        market: String,
+        order_id: u64,
+        account: String,
+        client_order_id: u64,
+        side: OrderSide,
+        price: String,
+        qty: String,
+    },
+    /// One trade at the maker's price, settled at once: base seller -> buyer, `quote_amount`
+    /// buyer -> seller, fees to `@fees` (a negative maker fee is a rebate from it).
+    OrderFilled {
+        market: String,
+        maker_order_id: u64,
+        maker_account: String,
+        taker_order_id: u64,
+        taker_account: String,
+        taker_side: OrderSide,
+        price: String,
+        qty: String,
+        quote_amount: String,
+        maker_fee: String,
+        taker_fee: String,
+    },
+    OrderRested {
+        market: String,
+        order_id: u64,
+        price: String,
+        qty: String,
+    },
+    OrderReduced {
+        market: String,
+        order_id: u64,
+        account: String,
+        removed: String,
+        remaining: String,
+        reason: String,
+    },
+    OrderCancelled {
+        market: String,
+        order_id: u64,
+        account: String,
+        removed: String,
+        reason: String,
+    },
+    OrderAmended {
+        market: String,
+        order_id: u64,
+        account: String,
+        price: String,
+        qty: String,
+        priority_kept: bool,
     },
     HoldSet {
         account: String,

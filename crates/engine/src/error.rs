@@ -67,6 +67,10 @@ pub enum EngineError {
     NotInitialised,
     #[error("the engine already has its genesis configuration")]
     AlreadyInitialised,
+    #[error("unknown market {market:?}")]
+    UnknownMarket { market: String },
+    #[error("order refused by {market}: {reason}")]
+    OrderRefused { market: String, reason: String },
     #[error("configuration change refused at `{key}`: {why}")]
     ConfigRefused { key: String, why: String },
 }

@@ -30,9 +30,33 @@ impl Engine {
             Command::ConfirmWithdrawal { withdrawal_id, chain_ref } => self.confirm_withdrawal(withdrawal_id, chain_ref, seq, events),
             Command::CancelWithdrawal { withdrawal_id } => self.cancel_withdrawal(withdrawal_id, events),
             Command::Transfer { from, to, asset, amount } => self.transfer(from, to, asset, amount, seq, events),
-            Command::SetPrice { symbol, price_usd } => self.set_price(symbol, price_usd, events),
+            Command::SetPrice { symbol, price_usd } => self.set_price(symbol, price_usd, seq, events),
             Command::SetHold { account, held } => self.set_hold(account, *held, events),
             Command::AdvanceTime { now_ms } => self.advance_time(*now_ms, events),
+            Command::PlaceOrder { account, market, client_order_id, side, kind, price, qty } => {
+                let request = PlaceRequest {
+                    account,
+                    market,
+                    client_order_id: *client_order_id,
+                    side: *side,
+                    kind: *kind,
+                    price: price.as_deref(),
+                    qty,
+                };
+                self.place_order(&request, seq, events)
+            }
+            Command::AmendOrder { account, market, order_id, price, qty } => {
+                self.amend_order(account, market, *order_id, price, qty, seq, events)
+            }
+            Command::CancelOrder { account, market, order_id } => {
+                let (account, m) = (self.trader_account(account)?, self.market(market)?);
+                let order = book::OrderRef::Id(book::OrderId(*order_id));
+                self.apply_book(m, &book::Command::Cancel { account: book::AccountId(account.0), order }, seq, events)
+            }
+            Command::CancelAllOrders { account, market } => {
+                let (account, m) = (self.trader_account(account)?, self.market(market)?);
+                self.apply_book(m, &book::Command::CancelAll { account: book::AccountId(account.0), side: None }, seq, events)
+            }
         }
     }
 
@@ -63,6 +87,15 @@ impl Engine {
                 self.add_custodian(id, assets)?;
             }
             ConfigChange::AllowCustodyAsset { custodian, asset } => self.allow_custody_asset(custodian, asset)?,
+            ConfigChange::AddMarket { market } => {
+                if self.market_index.contains_key(&market.id) {
+                    return Err(EngineError::ConfigRefused { key: format!("markets.{}", market.id), why: "already exists".into() });
+                }
+                check_room("markets_max", self.markets.len(), limits.markets_max)?;
+                crate::limits::check_market(market)
+                    .map_err(|e| EngineError::ConfigRefused { key: format!("markets.{}", market.id), why: e.to_string() })?;
+                self.add_market(market)?;
+            }
             ConfigChange::SetLimits { limits } => self.set_limits(limits)?,
             ConfigChange::SetSettings { settings } => {
                 state_config::validate_settings(settings)?;
@@ -190,7 +223,7 @@ impl Engine {
         Ok(())
     }
 
-    fn set_price(&mut self, symbol: &str, price_usd: &str, events: &mut Vec<Event>) -> Result<(), EngineError> {
+    fn set_price(&mut self, symbol: &str, price_usd: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         if symbol == NUMERAIRE {
             return Err(EngineError::NumerairePrice { symbol: symbol.into() });
         }
@@ -204,6 +237,7 @@ impl Engine {
         }
         self.prices.insert(symbol.to_string(), (price, self.now_ms));
         events.push(Event::PriceSet { symbol: symbol.into(), price_usd: price.to_string() });
+        self.update_reference_prices(symbol, seq, events);
         Ok(())
     }
 
@@ -288,6 +322,84 @@ impl Engine {
     pub(crate) fn use_reference(&mut self, key: [u8; 32], seq: u64) {
         self.log_fact(b'R', &key, seq, 0);
         assert!(self.external_refs.insert(key), "a reference is used once");
+    }
+}
+
+pub(crate) struct PlaceRequest<'a> {
+    account: &'a str,
+    market: &'a str,
+    client_order_id: u64,
+    side: markets::OrderSide,
+    kind: markets::OrderKind,
+    price: Option<&'a str>,
+    qty: &'a str,
+}
+
+impl Engine {
+    fn place_order(&mut self, r: &PlaceRequest<'_>, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let account = self.trader_account(r.account)?;
+        let m = self.market(r.market)?;
+        let market = &self.markets[m as usize];
+        let refused = |reason: String| EngineError::OrderRefused { market: r.market.into(), reason };
+        let side: book::Side = r.side.into();
+        let qty = market.qty_from_decimal(r.qty, &self.assets)?;
+        let price = match (r.kind, r.price) {
+            (markets::OrderKind::Market, None) => {
+                let reference = market.book.reference_price().ok_or_else(|| refused("no oracle price yet for this market".into()))?;
+                market
+                    .book
+                    .spec()
+                    .protective_limit(side, reference)
+                    .ok_or_else(|| refused("the price band is narrower than a tick".into()))?
+            }
+            (markets::OrderKind::Market, Some(_)) => {
+                return Err(EngineError::MalformedField {
+                    field: "price".into(),
+                    why: "a market order trades within the band; it takes no price".into(),
+                });
+            }
+            (_, Some(text)) => market.price_from_decimal(text, &self.assets)?,
+            (_, None) => return Err(EngineError::MalformedField { field: "price".into(), why: "required for this kind of order".into() }),
+        };
+        // A price off the grid or outside the band is the book's to refuse, before any hold.
+        let hold = market.hold_of(side, price, qty)?;
+        self.check_can_hold(account, m, hold, None)?;
+        let order = book::NewOrder {
+            account: book::AccountId(account.0),
+            client_order_id: book::ClientOrderId(r.client_order_id),
+            side,
+            kind: r.kind.into(),
+            price,
+            qty,
+            reduce_only: None,
+            self_trade_prevention: None,
+        };
+        self.apply_book(m, &book::Command::Place(order), seq, events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn amend_order(
+        &mut self,
+        account: &str,
+        market: &str,
+        order_id: u64,
+        price: &str,
+        qty: &str,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        let account = self.trader_account(account)?;
+        let m = self.market(market)?;
+        let state = &self.markets[m as usize];
+        let (price, qty) = (state.price_from_decimal(price, &self.assets)?, state.qty_from_decimal(qty, &self.assets)?);
+        let order_ref = book::OrderRef::Id(book::OrderId(order_id));
+        let unknown = || EngineError::OrderRefused { market: market.into(), reason: format!("no open order {order_id} of this account") };
+        let open = state.book.order(book::OrderId(order_id)).filter(|o| o.account.0 == account.0).ok_or_else(unknown)?;
+        let removed = state.hold_of(open.side, open.price, open.qty)?;
+        let added = state.hold_of(open.side, price, qty)?;
+        self.check_can_hold(account, m, added, Some(removed))?;
+        let command = book::Command::Amend { account: book::AccountId(account.0), order: order_ref, price, qty };
+        self.apply_book(m, &command, seq, events)
     }
 }
 

@@ -34,6 +34,7 @@ mod error;
 mod execute;
 mod factlog;
 pub mod limits;
+pub mod markets;
 pub mod sessions;
 mod snapshot;
 pub mod state_config;
@@ -59,11 +60,13 @@ pub const ENGINE_FORMAT_VERSION: u32 = 2;
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
 /// Broker accounts opened before any custodian's.
-pub const BROKER_ACCOUNTS: [&str; 3] = [HOUSE, FEES, INSURANCE];
+pub const BROKER_ACCOUNTS: [&str; 4] = [HOUSE, FEES, INSURANCE, ORDERS];
 
 pub const HOUSE: &str = "@house";
 pub const FEES: &str = "@fees";
 pub const INSURANCE: &str = "@insurance";
+/// The nominal counterparty of what open orders hold (pending transfers, never posted).
+pub const ORDERS: &str = "@orders";
 /// The numeraire: priced at 1 by definition, never by command.
 pub const NUMERAIRE: &str = "USD";
 
@@ -121,6 +124,11 @@ pub struct Engine {
     overdue_queue: BTreeSet<(u64, String)>,
     withdrawals_per_account: BTreeMap<AccountIdx, u32>,
     withdrawals_digest: ledger::MultisetDigest,
+    markets: Vec<markets::MarketState>,
+    market_index: BTreeMap<String, u16>,
+    /// (account, market, asset) -> the pending transfer holding what its open orders need.
+    order_holds: BTreeMap<markets::HoldKey, markets::Hold>,
+    holds_digest: ledger::MultisetDigest,
     /// BLAKE3 of every used external reference (namespaced: deposit, withdrawal id, chain ref).
     external_refs: BTreeSet<[u8; 32]>,
     sessions: Sessions,
@@ -151,6 +159,7 @@ impl Engine {
             underlyings: vec![],
             custodians: vec![],
             principals: vec![],
+            markets: vec![],
             limits: model::Limits {
                 accounts_max: 1,
                 sub_accounts_per_owner_max: 1,
@@ -163,6 +172,8 @@ impl Engine {
                 pending_withdrawals_per_account_max: 1,
                 deposit_refs_max: 1,
                 name_len_max: 1,
+                markets_max: 1,
+                market_orders_max: 1,
             },
             settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1 },
         };
@@ -186,6 +197,10 @@ impl Engine {
             withdrawals_per_account: BTreeMap::new(),
             withdrawals_digest: ledger::MultisetDigest::default(),
             external_refs: BTreeSet::new(),
+            markets: Vec::new(),
+            market_index: BTreeMap::new(),
+            order_holds: BTreeMap::new(),
+            holds_digest: ledger::MultisetDigest::default(),
             sessions: Sessions::default(),
             books_log: FactLog::default(),
             session_log: FactLog::default(),
@@ -309,7 +324,7 @@ impl Engine {
     fn install(&mut self, config: &StateConfig) {
         let broker_max = BROKER_ACCOUNTS.len() as u32 + config.limits.custodians_max;
         self.ledger = Ledger::new(0, config.limits.accounts_max.saturating_add(broker_max));
-        self.config = StateConfig { assets: vec![], custodians: vec![], ..config.clone() };
+        self.config = StateConfig { assets: vec![], custodians: vec![], markets: vec![], ..config.clone() };
         for asset in &config.assets {
             self.add_asset(&asset.symbol, asset.decimals).expect("validated genesis assets fit");
         }
@@ -318,6 +333,9 @@ impl Engine {
         }
         for custodian in &config.custodians {
             self.add_custodian(&custodian.id, &custodian.assets).expect("validated genesis custodians fit");
+        }
+        for market in &config.markets {
+            self.add_market(market).expect("validated genesis markets fit");
         }
         self.register(SYSTEM_PRINCIPAL, Role::Operator);
         for p in &config.principals {
@@ -346,6 +364,16 @@ impl Engine {
         self.config.custodians.push(state_config::CustodianDef { id: id.into(), assets: vec![] });
         let symbols: Vec<String> = self.custodians[id].assets.iter().map(|a| self.assets[a.0 as usize].symbol.clone()).collect();
         self.config.custodians.last_mut().expect("just pushed").assets = symbols;
+        Ok(())
+    }
+
+    pub(crate) fn add_market(&mut self, def: &model::Market) -> Result<(), EngineError> {
+        let market = markets::MarketState::new(def, &self.asset_index, &self.assets, self.config.limits.market_orders_max)?;
+        let m = u16::try_from(self.markets.len())
+            .map_err(|_| EngineError::LimitExceeded { limit: "markets_max".into(), max: u16::MAX.into() })?;
+        self.market_index.insert(def.id.clone(), m);
+        self.markets.push(market);
+        self.config.markets.push(def.clone());
         Ok(())
     }
 
@@ -450,6 +478,11 @@ impl Engine {
         }
         h.update(&(self.withdrawals.len() as u64).to_le_bytes());
         h.update(&self.withdrawals_digest.to_bytes());
+        for market in &self.markets {
+            h.update(&market.book.digest());
+        }
+        h.update(&(self.order_holds.len() as u64).to_le_bytes());
+        h.update(&self.holds_digest.to_bytes());
         *h.finalize().as_bytes()
     }
 
@@ -484,7 +517,11 @@ impl Engine {
     /// Cheap checks kept on in release builds after every journalled command: O(assets).
     pub fn assert_invariants(&self) {
         self.ledger.assert_all_conserved();
-        assert_eq!(self.withdrawals.len(), self.ledger.pending_count(), "every pending transfer is a withdrawal");
+        assert_eq!(
+            self.withdrawals.len() + self.order_holds.len(),
+            self.ledger.pending_count(),
+            "every pending transfer is a withdrawal or an order hold"
+        );
         assert_eq!(self.account_names.len(), self.ledger.accounts_count() as usize, "account tables agree");
         assert!(self.trader_accounts <= self.config.limits.accounts_max, "trader accounts within the limit");
         assert!(self.withdrawals.len() <= self.config.limits.pending_withdrawals_max as usize, "withdrawals within the limit");
@@ -507,8 +544,28 @@ impl Engine {
                 return Err(format!("{name} crosses zero in {symbol}"));
             }
         }
-        if self.withdrawals.len() != self.ledger.pending().count() {
-            return Err(format!("{} withdrawals but {} pending transfers", self.withdrawals.len(), self.ledger.pending().count()));
+        let pending = self.ledger.pending().count();
+        if self.withdrawals.len() + self.order_holds.len() != pending {
+            return Err(format!(
+                "{} withdrawals and {} order holds but {pending} pending transfers",
+                self.withdrawals.len(),
+                self.order_holds.len()
+            ));
+        }
+        for (m, market) in self.markets.iter().enumerate() {
+            market.book.verify().map_err(|e| format!("book {}: {e}", market.def.id))?;
+            for (&(account, hm, asset), &(id, amount)) in self.order_holds.range((AccountIdx(0), m as u16, AssetIdx(0))..) {
+                if hm != m as u16 {
+                    continue;
+                }
+                let expected = market.holds_of(account).map_err(|e| e.to_string())?;
+                if !expected.contains(&(asset, amount)) || self.ledger.pending_transfer(id).is_none_or(|p| p.transfer.amount != amount) {
+                    return Err(format!(
+                        "order hold of {} in {} differs from its open orders",
+                        self.account_names[account.0 as usize], market.def.id
+                    ));
+                }
+            }
         }
         for (id, w) in &self.withdrawals {
             let Some(p) = self.ledger.pending_transfer(w.pending) else { return Err(format!("withdrawal {id} has no pending transfer")) };

@@ -36,6 +36,8 @@ pub struct Counts {
     pub ids_per_principal: u64,
     pub withdrawals: u64,
     pub references: u64,
+    pub markets: u64,
+    pub orders_per_market: u64,
 }
 
 impl Counts {
@@ -49,15 +51,56 @@ impl Counts {
             ids_per_principal: l.client_ids_window as u64,
             withdrawals: l.pending_withdrawals_max as u64,
             references: l.deposit_refs_max,
+            markets: l.markets_max as u64,
+            orders_per_market: l.market_orders_max as u64,
         }
     }
 }
+
+/// A market whose one command could produce a result above the record limit is refused: a
+/// taker may fill against every resting order (two events per turn of the matching loop, plus
+/// acceptance and a final rest or cancel).
+pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
+    let bytes = market_result_bytes(market.book_orders_max);
+    if bytes > RECORD_BYTES_MAX as u64 {
+        return Err(LimitsError::TooLarge { what: "order result", bytes, max: RECORD_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+/// The largest result of one order command on a book of at most `book_orders_max` orders.
+pub fn market_result_bytes(book_orders_max: u32) -> u64 {
+    // Market ids are identifiers, accounts `owner/sub` names, amounts decimals of an i128 at a
+    // scale of at most 36: none needs escaping in JSON.
+    let decimal = || "9".repeat(DECIMAL_TEXT_LEN_MAX);
+    let account = || "x".repeat(FIELD_BYTES_MAX);
+    let filled = Event::OrderFilled {
+        market: worst_name(),
+        maker_order_id: u64::MAX,
+        maker_account: account(),
+        taker_order_id: u64::MAX,
+        taker_account: account(),
+        taker_side: markets::OrderSide::Sell,
+        price: decimal(),
+        qty: decimal(),
+        quote_amount: decimal(),
+        maker_fee: decimal(),
+        taker_fee: decimal(),
+    };
+    let one = json_len(&filled) + 1;
+    let events = 2 * (book_orders_max as u64 + 1) + 3;
+    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + events * one
+}
+
+/// The longest decimal text of an `i128` at a scale of at most 36: 39 digits, a point, a sign.
+const DECIMAL_TEXT_LEN_MAX: usize = 41;
 
 pub fn reconcile(limits: &Limits) -> Result<(), LimitsError> {
     let checks = [
         ("result", largest_result_bytes(limits), RECORD_BYTES_MAX as u64),
         ("command", largest_command_bytes(limits), RECORD_BYTES_MAX as u64),
         ("snapshot", snapshot_bytes_bound(&Counts::of_limits(limits)), SNAPSHOT_BYTES_MAX),
+        ("order result", market_result_bytes(limits.market_orders_max), RECORD_BYTES_MAX as u64),
     ];
     for (what, bytes, max) in checks {
         if bytes > max {
@@ -134,6 +177,7 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
         underlyings: vec![worst_name(); assets],
         custodians: vec![CustodianDef { id: worst_name(), assets: vec![worst_name(); assets] }; custodians],
         principals: vec![PrincipalConfig { name: worst_name(), role: model::Role::Auditor }; principals],
+        markets: vec![],
         limits: Limits {
             accounts_max: u32::MAX,
             sub_accounts_per_owner_max: u32::MAX,
@@ -146,6 +190,8 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             pending_withdrawals_per_account_max: u32::MAX,
             deposit_refs_max: u64::MAX,
             name_len_max: u32::MAX,
+            markets_max: u32::MAX,
+            market_orders_max: u32::MAX,
         },
         settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX },
     }
@@ -188,11 +234,69 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let fact = 1 + 4 + 2 * NAME_LEN_MAX as u64 + 1 + 16;
     // Two fact logs (books, sessions), each with at most one partial chunk.
     let fixed = 256 + 2 * LOG_CHUNK_FACTS as u64 * fact;
+    // Each resting order: its image in the book, and at most one hold of its account per asset.
+    let order = book_order_bytes();
+    let hold = postcard_len(&((AccountIdx(u32::MAX), u16::MAX, AssetIdx(u16::MAX)), (PendingId(u64::MAX), i128::MIN))) + pending;
+    let market = postcard_len(&worst_market());
     fixed
+        + c.markets * (market + BOOK_IMAGE_FIXED_BYTES)
+        + c.markets * c.orders_per_market * (order + 2 * hold)
         + config
         + c.accounts * (c.assets * balance + account + postcard_len(&AccountIdx(u32::MAX)))
         + c.withdrawals * (pending + withdrawal)
         + 2 * c.assets * price
         + c.references * 32
         + c.principals * (session + c.ids_per_principal * id)
+}
+
+/// Bytes of a book image without orders (spec, counters, reference price), bounded above.
+const BOOK_IMAGE_FIXED_BYTES: u64 = 512;
+
+fn worst_market() -> model::Market {
+    model::Market {
+        id: worst_name(),
+        base: worst_name(),
+        quote: worst_name(),
+        tick: worst_field(),
+        lot: worst_field(),
+        qty_min: worst_field(),
+        qty_max: worst_field(),
+        open_orders_per_account_max: u32::MAX,
+        book_orders_max: u32::MAX,
+        price_band_bps: u32::MAX,
+        maker_fee_bps: i32::MIN,
+        taker_fee_bps: u32::MAX,
+    }
+}
+
+/// The encoded size of one resting order in a book image: an image with one order of extreme
+/// values minus the same image without it.
+fn book_order_bytes() -> u64 {
+    let spec = book::MarketSpec {
+        tick: 1,
+        lot: 1,
+        qty_min: 1,
+        qty_max: u64::MAX / 2,
+        open_orders_per_account_max: 1,
+        book_orders_max: 1,
+        price_band_bps: 10_000,
+        self_trade_prevention: book::SelfTradePrevention::CancelTaker,
+        matching: book::Matching::PriceTime,
+    };
+    let mut b = book::Book::new(spec).expect("a valid spec");
+    let mut events = Vec::new();
+    b.apply(&book::Command::SetReferencePrice { price: book::Price(i64::MAX / 4) }, &mut events).expect("a positive reference");
+    let empty = postcard_len(&b.image());
+    let order = book::NewOrder {
+        account: book::AccountId(u32::MAX),
+        client_order_id: book::ClientOrderId(u64::MAX),
+        side: book::Side::Sell,
+        kind: book::OrderKind::Limit,
+        price: book::Price(i64::MAX / 4),
+        qty: book::Qty(u64::MAX / 2),
+        reduce_only: None,
+        self_trade_prevention: Some(book::SelfTradePrevention::DecrementAndCancel),
+    };
+    b.apply(&book::Command::Place(order), &mut events).expect("a valid order");
+    postcard_len(&b.image()).saturating_sub(empty) + 16
 }

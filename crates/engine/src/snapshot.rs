@@ -18,6 +18,9 @@ pub struct EngineSnapshot {
     pub holds: Vec<AccountIdx>,
     pub withdrawals: Vec<(String, Withdrawal)>,
     pub external_refs: Vec<[u8; 32]>,
+    /// One image per market, in the order of `config.markets`.
+    pub books: Vec<book::BookImage>,
+    pub order_holds: Vec<(markets::HoldKey, markets::Hold)>,
     pub sessions: Vec<(String, Session)>,
     /// [`sessions::Sessions::full_digest`] of `sessions`, checked when restoring.
     pub sessions_digest: [u8; 32],
@@ -57,6 +60,8 @@ impl Engine {
             holds: self.holds.iter().copied().collect(),
             withdrawals: self.withdrawals.iter().map(|(k, w)| (k.clone(), w.clone())).collect(),
             external_refs: self.external_refs.iter().copied().collect(),
+            books: self.markets.iter().map(|m| m.book.image()).collect(),
+            order_holds: self.order_holds.iter().map(|(k, v)| (*k, *v)).collect(),
             sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
             sessions_digest: self.sessions.full_digest(),
             books_log: self.books_log.clone(),
@@ -78,6 +83,7 @@ impl Engine {
         engine.restore_assets(&s)?;
         engine.restore_accounts(&s)?;
         engine.restore_custodians(&s.config)?;
+        engine.restore_markets(&s)?;
         engine.config = s.config;
         engine.config_digest = engine.config.digest();
         engine.prices = s.prices.into_iter().map(|(sym, p, t)| (sym, (p, t))).collect();
@@ -136,6 +142,36 @@ impl Engine {
         }
         self.account_names = s.account_names.clone();
         self.account_kinds = s.account_kinds.clone();
+        Ok(())
+    }
+
+    fn restore_markets(&mut self, s: &EngineSnapshot) -> Result<(), SnapshotError> {
+        if s.books.len() != s.config.markets.len() {
+            return Err(inconsistent("books and configured markets differ in number"));
+        }
+        for (m, (def, image)) in s.config.markets.iter().zip(&s.books).enumerate() {
+            let mut market = markets::MarketState::new(def, &self.asset_index, &self.assets, s.config.limits.market_orders_max)
+                .map_err(|e| inconsistent(e.to_string()))?;
+            let book = book::Book::from_image(image).map_err(|e| inconsistent(format!("book {}: {e}", def.id)))?;
+            if book.spec() != market.book.spec() {
+                return Err(inconsistent(format!("book {} has another spec than its market", def.id)));
+            }
+            market.book = book;
+            self.market_index.insert(def.id.clone(), m as u16);
+            self.markets.push(market);
+        }
+        for &(key, (pending, amount)) in &s.order_holds {
+            let (account, m, asset) = key;
+            if self
+                .ledger
+                .pending_transfer(pending)
+                .is_none_or(|p| p.transfer.debit != account || p.transfer.asset != asset || p.transfer.amount != amount)
+            {
+                return Err(inconsistent("an order hold has no pending transfer of its account"));
+            }
+            self.holds_digest.add(&markets::hold_hash(account, m, asset, pending, amount));
+            self.order_holds.insert(key, (pending, amount));
+        }
         Ok(())
     }
 

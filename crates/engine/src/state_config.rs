@@ -46,6 +46,7 @@ pub struct StateConfig {
     pub underlyings: Vec<String>,
     pub custodians: Vec<CustodianDef>,
     pub principals: Vec<PrincipalConfig>,
+    pub markets: Vec<model::Market>,
     pub limits: Limits,
     pub settings: Settings,
 }
@@ -58,6 +59,7 @@ pub enum ConfigChange {
     AddUnderlying { symbol: String },
     AddCustodian { id: String, assets: Vec<String> },
     AllowCustodyAsset { custodian: String, asset: String },
+    AddMarket { market: model::Market },
     SetLimits { limits: Limits },
     SetSettings { settings: Settings },
 }
@@ -79,6 +81,7 @@ impl StateConfig {
             underlyings: config.underlyings.iter().map(|u| u.symbol.clone()).collect(),
             custodians: config.custodians.iter().map(|c| CustodianDef { id: c.id.clone(), assets: c.assets.clone() }).collect(),
             principals: config.principals.clone(),
+            markets: config.markets.clone(),
             limits: config.limits.clone(),
             settings: Settings {
                 withdrawal_confirm_timeout_ms: config.engine.withdrawal_confirm_timeout_ms,
@@ -96,6 +99,7 @@ impl StateConfig {
             ("underlyings", self.underlyings.len()),
             ("custodians", self.custodians.len()),
             ("principals", self.principals.len()),
+            ("markets", self.markets.len()),
         ] {
             if len > CONFIG_LIST_LEN_MAX {
                 return Err(refused(key, format!("{len} entries, at most {CONFIG_LIST_LEN_MAX}")));
@@ -122,6 +126,14 @@ impl StateConfig {
                 return Err(refused("custodians", format!("duplicate {:?}", c.id)));
             }
         }
+        let mut markets = BTreeSet::new();
+        for m in &self.markets {
+            if !markets.insert(m.id.as_str()) {
+                return Err(refused("markets", format!("duplicate {:?}", m.id)));
+            }
+            crate::limits::check_market(m).map_err(|e| refused("markets", e.to_string()))?;
+            crate::markets::MarketState::check(m, &self.assets, self.limits.market_orders_max)?;
+        }
         let mut names = BTreeSet::new();
         for p in &self.principals {
             check_principal_name(&p.name)?;
@@ -139,6 +151,7 @@ impl StateConfig {
             ("underlyings", self.underlyings.len(), limits.assets_max as usize),
             ("custodians", self.custodians.len(), limits.custodians_max as usize),
             ("principals", self.principals.len(), limits.principals_max as usize),
+            ("markets", self.markets.len(), limits.markets_max as usize),
         ] {
             if len > max {
                 return Err(EngineError::ConfigRefused { key: key.into(), why: format!("{len} entries exceed the limit of {max}") });
@@ -170,6 +183,18 @@ impl StateConfig {
             }
         }
         self.diff_custodians(file, &mut changes)?;
+        for m in &self.markets {
+            match file.markets.iter().find(|f| f.id == m.id) {
+                None => return Err(conflict(format!("markets.{}", m.id), "a market", "no such market (markets are never removed)")),
+                Some(f) if f != m => return Err(conflict(format!("markets.{}", m.id), &format!("{m:?}"), &format!("{f:?}"))),
+                Some(_) => {}
+            }
+        }
+        for f in &file.markets {
+            if !self.markets.iter().any(|m| m.id == f.id) {
+                changes.push(ConfigChange::AddMarket { market: f.clone() });
+            }
+        }
         for p in &file.principals {
             if let Some(role) = registered.get(&p.name).filter(|r| **r != p.role) {
                 return Err(conflict(format!("principals.{}.role", p.name), &format!("{role:?}"), &format!("{:?}", p.role)));
@@ -240,6 +265,8 @@ pub(crate) fn validate_limits(l: &Limits) -> Result<(), EngineError> {
         ("pending_withdrawals_per_account_max", l.pending_withdrawals_per_account_max as u64),
         ("deposit_refs_max", l.deposit_refs_max),
         ("name_len_max", l.name_len_max as u64),
+        ("markets_max", l.markets_max as u64),
+        ("market_orders_max", l.market_orders_max as u64),
     ];
     for (name, value) in positive {
         if value == 0 {

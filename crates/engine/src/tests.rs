@@ -304,6 +304,8 @@ fn finding_8_snapshot_bound_holds_for_a_real_engine() {
         ids_per_principal: e.config().limits.client_ids_window as u64,
         withdrawals: 200,
         references: 1 + 200 * 4,
+        markets: e.config().markets.len() as u64,
+        orders_per_market: 0,
     };
     let actual = e.encode_snapshot().len() as u64;
     let bound = limits::snapshot_bytes_bound(&counts);
@@ -439,4 +441,153 @@ fn finding_11_prices_value_accounts_rounding_down() {
     assert_eq!(v.total_usd, "999.8");
     let eth = v.balances.iter().find(|b| b.asset == "ETH").unwrap();
     assert_eq!((eth.amount.as_str(), eth.value_usd.as_str()), ("0.000000000000000003", "0"));
+}
+
+mod spot {
+    use super::*;
+
+    fn order(
+        account: &str,
+        client_order_id: u64,
+        side: markets::OrderSide,
+        kind: markets::OrderKind,
+        price: Option<&str>,
+        qty: &str,
+    ) -> Command {
+        Command::PlaceOrder {
+            account: account.into(),
+            market: "ETH/USDC".into(),
+            client_order_id,
+            side,
+            kind,
+            price: price.map(String::from),
+            qty: qty.into(),
+        }
+    }
+
+    /// alice holds 2 ETH, bob 10,000 USDC; ETH at 3000, USDC at 1.
+    fn market_engine() -> Engine {
+        let mut e = engine();
+        applied(e.apply(&op(10, deposit("alice/main", "ETH", "2", USDC_ETH, "0xeth"))));
+        applied(e.apply(&op(11, deposit("bob/main", "USDC", "10000", USDC_ETH, "0xusdc"))));
+        applied(e.apply(&op(12, Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() })));
+        applied(e.apply(&op(13, Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() })));
+        e
+    }
+
+    use markets::{OrderKind::*, OrderSide::*};
+
+    #[test]
+    fn a_crossed_trade_settles_at_the_maker_price_with_fees() {
+        let mut e = market_engine();
+        let events = applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3000"), "1"))));
+        assert!(matches!(events.last(), Some(Event::OrderRested { .. })), "{events:?}");
+        // The sell holds its ETH: it can no longer be withdrawn.
+        assert!(matches!(
+            rejected(e.apply(&as_("alice", 3, withdraw("alice/main", "ETH", "1.5", USDC_ETH, "w-eth")))),
+            EngineError::InsufficientBalance { .. }
+        ));
+        let events = applied(e.apply(&as_("bob", 1, order("bob/main", 7, Buy, Limit, Some("3010"), "1"))));
+        let fill = events.iter().find(|ev| matches!(ev, Event::OrderFilled { .. })).expect("a fill");
+        let Event::OrderFilled { price, quote_amount, maker_fee, taker_fee, .. } = fill else { unreachable!() };
+        // At the maker's price; taker 5 bps = 1.5 USDC; maker rebate 1 bp = 0.3 USDC.
+        assert_eq!((price.as_str(), quote_amount.as_str(), maker_fee.as_str(), taker_fee.as_str()), ("3000", "3000", "-0.3", "1.5"));
+        assert_eq!(posted(&e, "alice/main", "ETH"), "1");
+        assert_eq!(posted(&e, "alice/main", "USDC"), "4000.3");
+        assert_eq!(posted(&e, "bob/main", "ETH"), "1");
+        assert_eq!(posted(&e, "bob/main", "USDC"), "6998.5");
+        assert_eq!(posted(&e, "@fees", "USDC"), "1.2");
+        e.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn an_order_beyond_the_balance_is_refused_with_its_numbers_then_accepted_after_a_deposit() {
+        let mut e = market_engine();
+        let buy = order("bob/main", 1, Buy, Limit, Some("3000"), "4");
+        // 12,000 + 6 (5 bps) + 0.008 of slack (2 units per lot of 0.001) is needed, 10,000 held.
+        assert_eq!(
+            rejected(e.apply(&as_("bob", 1, buy.clone()))),
+            EngineError::InsufficientBalance {
+                account: "bob/main".into(),
+                asset: "USDC".into(),
+                needed: "12006.008".into(),
+                available: "10000".into()
+            }
+        );
+        applied(e.apply(&op(20, deposit("bob/main", "USDC", "2006.008", USDC_ETH, "0xmore"))));
+        applied(e.apply(&as_("bob", 2, buy)));
+        let reserved = e.balances().into_iter().find(|r| r.account == "bob/main" && r.asset == "USDC").unwrap().reserved;
+        assert_eq!(reserved, "12006.008");
+        e.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn partial_fills_cancel_and_holds_follow_the_book() {
+        let mut e = market_engine();
+        applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3000"), "1.5"))));
+        applied(e.apply(&as_("bob", 1, order("bob/main", 1, Buy, ImmediateOrCancel, Some("3000"), "0.4"))));
+        let reserved = |e: &Engine, account: &str, asset: &str| {
+            e.balances().into_iter().find(|r| r.account == account && r.asset == asset).map(|r| r.reserved).unwrap_or_else(|| "0".into())
+        };
+        assert_eq!(reserved(&e, "alice/main", "ETH"), "1.1");
+        assert_eq!(reserved(&e, "bob/main", "USDC"), "0", "an immediate-or-cancel order leaves nothing open");
+        // bob may not cancel alice's order; alice may.
+        let order_id = e.open_orders("ETH/USDC", "alice/main").unwrap()[0].order_id.0;
+        let cancel = |account: &str| Command::CancelOrder { account: account.into(), market: "ETH/USDC".into(), order_id };
+        assert!(matches!(refused(e.apply(&as_("bob", 2, cancel("alice/main")))), EngineError::Unauthorized { .. }));
+        applied(e.apply(&as_("alice", 3, cancel("alice/main"))));
+        assert_eq!(reserved(&e, "alice/main", "ETH"), "0");
+        applied(e.apply(&as_("alice", 4, withdraw("alice/main", "ETH", "1.6", USDC_ETH, "w-eth"))));
+        e.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn market_orders_trade_within_the_band_and_bad_orders_change_nothing() {
+        let mut e = market_engine();
+        applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3100"), "1"))));
+        applied(e.apply(&as_("alice", 3, order("alice/main", 2, Sell, Limit, Some("3200"), "1"))));
+        let books = e.books_hash();
+        for (i, (command, expected)) in [
+            (order("bob/main", 1, Buy, Limit, Some("3300"), "0.1"), "band"),
+            (order("bob/main", 1, Buy, Limit, Some("3000.000001"), "0.1"), "quote units per lot"),
+            (order("bob/main", 1, Buy, Limit, Some("3000.001"), "0.1"), "tick"),
+            (order("bob/main", 1, Buy, Limit, Some("3000.0000001"), "0.1"), "fractional digits"),
+            (order("bob/main", 1, Buy, Limit, Some("3000"), "0.0001"), "lots"),
+            (order("bob/main", 1, Buy, PostOnly, Some("3100"), "0.1"), "post-only"),
+            (order("bob/main", 1, Buy, FillOrKill, Some("3100"), "2"), "fill-or-kill"),
+            (order("bob/main", 1, Buy, Market, Some("3100"), "2"), "takes no price"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let outcome = e.apply(&as_("bob", 10 + i as u64, command));
+            let text = match outcome {
+                Outcome::Rejected { error, .. } | Outcome::Refused { error } => error.to_string(),
+                other => panic!("{other:?}"),
+            };
+            assert!(text.contains(expected), "{text} should mention {expected}");
+        }
+        assert_eq!(e.books_hash(), books);
+        // A market buy (band 5% around 3000: up to 3150) takes the 3100 order only.
+        let events = applied(e.apply(&as_("bob", 30, order("bob/main", 3, Buy, Market, None, "2"))));
+        let fills: Vec<_> = events.iter().filter(|ev| matches!(ev, Event::OrderFilled { .. })).collect();
+        assert_eq!(fills.len(), 1, "{events:?}");
+        assert!(matches!(events.last(), Some(Event::OrderCancelled { .. })));
+        assert_eq!(posted(&e, "bob/main", "ETH"), "1");
+        e.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn snapshot_restores_books_and_holds() {
+        let mut e = market_engine();
+        applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3000"), "1"))));
+        applied(e.apply(&as_("bob", 1, order("bob/main", 1, Buy, Limit, Some("2990"), "1"))));
+        let bytes = e.encode_snapshot();
+        let mut restored = Engine::decode_snapshot(&bytes).unwrap();
+        assert_eq!(restored.state_hash(), e.state_hash());
+        let next = as_("bob", 2, order("bob/main", 2, Buy, Limit, Some("3000"), "0.5"));
+        assert_eq!(restored.apply(&next), e.apply(&next));
+        assert_eq!(restored.state_hash(), e.state_hash());
+        restored.check_invariants().unwrap();
+    }
 }

@@ -46,33 +46,125 @@ fn command() -> impl Strategy<Value = Command> {
         prop_oneof![0u64..200_000_000, Just(u64::MAX)].prop_map(|now_ms| Command::AdvanceTime { now_ms }),
         (pick(&["USDC", "ETH", "USD", "DOGE"]), pick(&["3000", "0.9998", "0"]))
             .prop_map(|(s, p)| Command::SetPrice { symbol: s.into(), price_usd: p.into() }),
+        order(),
+        order(),
+        order(),
+        order(),
+        (account(), 1u64..24).prop_map(|(account, order_id)| Command::CancelOrder { account, market: "ETH/USDC".into(), order_id }),
+        account().prop_map(|account| Command::CancelAllOrders { account, market: "ETH/USDC".into() }),
     ]
 }
 
+fn order() -> impl Strategy<Value = Command> {
+    use engine::markets::{OrderKind, OrderSide};
+    let side = prop_oneof![Just(OrderSide::Buy), Just(OrderSide::Sell)];
+    let kind = prop_oneof![
+        Just(OrderKind::Limit),
+        Just(OrderKind::Limit),
+        Just(OrderKind::Market),
+        Just(OrderKind::ImmediateOrCancel),
+        Just(OrderKind::FillOrKill),
+        Just(OrderKind::PostOnly)
+    ];
+    let price = pick(&["2999.99", "3000", "3000", "3000.01", "3010", "3500", "3000.001"]).prop_map(String::from);
+    let qty = pick(&["0.001", "0.5", "1", "1", "2.5", "0.0001", "0"]).prop_map(String::from);
+    // Mostly the funded main accounts, sometimes anything.
+    let account = prop_oneof![4 => pick(&OWNERS).prop_map(|o| format!("{o}/main")), 1 => account()];
+    (account, 0u64..4, side, kind, price, qty).prop_map(|(account, client_order_id, side, kind, price, qty)| Command::PlaceOrder {
+        account,
+        market: "ETH/USDC".into(),
+        client_order_id,
+        side,
+        kind,
+        price: (kind != OrderKind::Market).then_some(price),
+        qty,
+    })
+}
+
+/// The principal a command is meant to come from: the operator for its commands, the owner of
+/// the account otherwise (an unknown owner is the unregistered mallory).
+fn rightful(command: &Command) -> String {
+    let owner = |account: &str| {
+        let owner = account.split_once('/').map_or(account, |(o, _)| o);
+        if OWNERS.contains(&owner) { owner.to_string() } else { "mallory".to_string() }
+    };
+    match command {
+        Command::CreateAccount { owner: o, .. } => owner(o),
+        Command::RequestWithdrawal { account, .. }
+        | Command::PlaceOrder { account, .. }
+        | Command::AmendOrder { account, .. }
+        | Command::CancelOrder { account, .. }
+        | Command::CancelAllOrders { account, .. } => owner(account),
+        Command::Transfer { from, .. } => owner(from),
+        _ => "operator".to_string(),
+    }
+}
+
 fn envelopes() -> impl Strategy<Value = Vec<Envelope>> {
-    // Ids repeat sometimes (same or different command), to exercise the sessions.
-    proptest::collection::vec((pick(&SENDERS), 0u64..60, command()), 1..150)
-        .prop_map(|v| v.into_iter().map(|(client, id, command)| Envelope { client: client.into(), id, command }).collect())
+    // One command in five comes from a random principal (often a hostile one); the others from
+    // the principal they are meant for. Ids repeat sometimes (same or different command), to
+    // exercise the sessions.
+    proptest::collection::vec((0u8..5, pick(&SENDERS), 0u64..60, command()), 1..150).prop_map(|v| {
+        v.into_iter()
+            .map(|(dice, sender, id, command)| {
+                let client = if dice == 0 { sender.to_string() } else { rightful(&command) };
+                Envelope { client, id, command }
+            })
+            .collect()
+    })
 }
 
 fn genesis() -> Engine {
     let mut engine = Engine::with_genesis(StateConfig::from_model(&Config::default_config())).unwrap();
-    for (i, owner) in OWNERS.iter().enumerate() {
-        let register = Command::RegisterPrincipal { name: owner.to_string(), role: Role::Owner };
-        assert!(matches!(
-            engine.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id: 10 + i as u64, command: register }),
-            Outcome::Applied { .. }
-        ));
+    let mut setup: Vec<Command> =
+        OWNERS.iter().map(|owner| Command::RegisterPrincipal { name: owner.to_string(), role: Role::Owner }).collect();
+    setup.push(Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() });
+    setup.push(Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() });
+    for owner in OWNERS {
+        setup.push(Command::CreateAccount { owner: owner.into(), sub: "main".into() });
+        for (asset, amount) in [("ETH", "10"), ("USDC", "50000")] {
+            let external_ref = format!("0xgenesis-{owner}-{asset}");
+            setup.push(Command::Deposit {
+                account: format!("{owner}/main"),
+                asset: asset.into(),
+                amount: amount.into(),
+                custodian: "ethereum".into(),
+                external_ref,
+            });
+        }
+    }
+    for (i, command) in setup.into_iter().enumerate() {
+        let outcome = engine.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id: 10 + i as u64, command });
+        assert!(matches!(outcome, Outcome::Applied { .. }));
     }
     engine
 }
 
+/// Accounts with open orders on the market: a fill may move their balances (they consented).
+fn makers(engine: &Engine) -> std::collections::BTreeSet<String> {
+    let accounts: Vec<String> = engine.trader_accounts().map(String::from).collect();
+    accounts.into_iter().filter(|a| engine.open_orders("ETH/USDC", a).is_ok_and(|o| !o.is_empty())).collect()
+}
+
 /// The accounts whose balances may change under this envelope, if it is applied.
-fn may_change(envelope: &Envelope, account: &str) -> bool {
+fn may_change(envelope: &Envelope, account: &str, makers: &std::collections::BTreeSet<String>) -> bool {
     let owner = account.split_once('/').map(|(o, _)| o);
     match (&envelope.command, envelope.client.as_str()) {
-        // The operator credits deposits and confirms withdrawals (custody on the other side).
-        (Command::Deposit { .. } | Command::ConfirmWithdrawal { .. } | Command::CancelWithdrawal { .. }, "operator") => true,
+        // The operator credits deposits and confirms withdrawals (custody on the other side),
+        // and may cancel orders.
+        (
+            Command::Deposit { .. }
+            | Command::ConfirmWithdrawal { .. }
+            | Command::CancelWithdrawal { .. }
+            | Command::CancelOrder { .. }
+            | Command::CancelAllOrders { .. },
+            "operator",
+        ) => true,
+        // An owner's order moves its own account, the makers it fills against, and the fees.
+        (Command::PlaceOrder { .. } | Command::AmendOrder { .. }, client) => {
+            owner == Some(client) || makers.contains(account) || account == FEES || account == ORDERS
+        }
+        (Command::CancelOrder { .. } | Command::CancelAllOrders { .. }, client) => owner == Some(client) || account == ORDERS,
         // An owner moves its own accounts only (and, withdrawing, the custody side).
         (Command::Transfer { .. } | Command::RequestWithdrawal { .. } | Command::CancelWithdrawal { .. }, client) => {
             owner == Some(client) || account.starts_with("@custody/")
@@ -81,13 +173,18 @@ fn may_change(envelope: &Envelope, account: &str) -> bool {
     }
 }
 
-fn check_books(before: &[BalanceRow], after: &[BalanceRow], envelope: &Envelope) -> Result<(), TestCaseError> {
+fn check_books(
+    before: &[BalanceRow],
+    after: &[BalanceRow],
+    envelope: &Envelope,
+    makers: &std::collections::BTreeSet<String>,
+) -> Result<(), TestCaseError> {
     let key = |r: &BalanceRow| (r.account.clone(), r.asset.clone());
     let before: std::collections::BTreeMap<_, _> = before.iter().map(|r| (key(r), r.clone())).collect();
     let after: std::collections::BTreeMap<_, _> = after.iter().map(|r| (key(r), r.clone())).collect();
     for k in before.keys().chain(after.keys()) {
         if before.get(k) != after.get(k) {
-            prop_assert!(may_change(envelope, &k.0), "{} changed {:?} by {:?}", envelope.client, k, envelope.command);
+            prop_assert!(may_change(envelope, &k.0, makers), "{} changed {:?} by {:?}", envelope.client, k, envelope.command);
         }
         if let Some(row) = after.get(k).filter(|r| r.account.starts_with("@custody/")) {
             prop_assert!(!row.posted.starts_with(|c: char| c.is_ascii_digit() && c != '0'), "custody crossed zero: {row:?}");
@@ -107,12 +204,13 @@ proptest! {
         for (b, chunk) in commands.chunks(batch).enumerate() {
             for envelope in chunk {
                 let balances_before = engine.balances();
+                let makers_before = makers(&engine);
                 let books_before = engine.books_hash();
                 let outcome = engine.apply(envelope);
                 if !matches!(outcome, Outcome::Applied { .. }) {
                     prop_assert_eq!(engine.books_hash(), books_before, "{:?} changed the books", outcome);
                 }
-                check_books(&balances_before, &engine.balances(), envelope)?;
+                check_books(&balances_before, &engine.balances(), envelope, &makers_before)?;
                 if let Err(broken) = engine.check_invariants() {
                     prop_assert!(false, "after {:?}: {}", envelope, broken);
                 }

@@ -63,6 +63,12 @@ pub enum Reason {
     Deposit,
     Withdrawal,
     InternalTransfer,
+    /// Delivery or payment of a fill between buyer and seller.
+    Trade,
+    /// A trading fee, or a maker rebate.
+    Fee,
+    /// What an open order holds (a pending transfer, never posted).
+    OrderHold,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,35 @@ pub struct Config {
     pub principals: Vec<PrincipalConfig>,
     #[serde(default)]
     pub instruments: Vec<Instrument>,
+    /// Markets the broker crosses client orders on (engine state, like assets).
+    #[serde(default)]
+    pub markets: Vec<Market>,
+}
+
+/// A spot market: `base` bought and sold for `quote`, both assets of the ledger. Prices are
+/// decimal strings of quote per one whole base unit; quantities of base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Market {
+    pub id: String,
+    pub base: String,
+    pub quote: String,
+    /// Price step, quote per whole base unit (decimal string).
+    pub tick: String,
+    /// Quantity step, base (decimal string; a power of ten of the base's smallest unit).
+    pub lot: String,
+    pub qty_min: String,
+    pub qty_max: String,
+    pub open_orders_per_account_max: u32,
+    /// Resting orders in the whole book (bounds the result of one command: every resting order
+    /// may fill against one taker).
+    pub book_orders_max: u32,
+    /// Collar around the oracle reference price, in basis points.
+    pub price_band_bps: u32,
+    /// Fee of the resting side, in basis points of the quote amount; negative is a rebate.
+    pub maker_fee_bps: i32,
+    /// Fee of the taking side, in basis points; at least the maker rebate.
+    pub taker_fee_bps: u32,
 }
 
 /// A limit on everything that grows. Every value must be positive. The limits are part of the
@@ -49,6 +78,9 @@ pub struct Limits {
     pub deposit_refs_max: u64,
     /// Longest account owner, sub-account, principal, asset or custodian name.
     pub name_len_max: u32,
+    pub markets_max: u32,
+    /// Resting orders one market's book may hold at most (each market sets its own, up to this).
+    pub market_orders_max: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,12 +71,13 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
         validate_instrument(config, &key, inst, &underlyings, &assets, &protocols)?;
     }
+    validate_markets(config, &assets)?;
     Ok(())
 }
 
 fn validate_limits(config: &Config) -> Result<(), ConfigError> {
     let l = &config.limits;
-    let positive: [(&str, u64); 11] = [
+    let positive: [(&str, u64); 13] = [
         ("accounts_max", l.accounts_max.into()),
         ("sub_accounts_per_owner_max", l.sub_accounts_per_owner_max.into()),
         ("assets_max", l.assets_max.into()),
@@ -88,6 +89,8 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
         ("pending_withdrawals_per_account_max", l.pending_withdrawals_per_account_max.into()),
         ("deposit_refs_max", l.deposit_refs_max),
         ("name_len_max", l.name_len_max.into()),
+        ("markets_max", l.markets_max.into()),
+        ("market_orders_max", l.market_orders_max.into()),
     ];
     for (name, value) in positive {
         if value == 0 {
@@ -140,6 +143,33 @@ fn validate_custodians(config: &Config, protocols: &HashSet<&str>, assets: &Hash
     }
     if config.custodians.is_empty() {
         return Err(ConfigError::invalid("custodians", "at least one custodian is needed to hold deposits"));
+    }
+    Ok(())
+}
+
+fn validate_markets(config: &Config, assets: &HashSet<&str>) -> Result<(), ConfigError> {
+    let name_len_max = config.limits.name_len_max as usize;
+    let mut ids = HashSet::new();
+    for (i, m) in config.markets.iter().enumerate() {
+        let key = format!("markets[{i}]");
+        check_id(&format!("{key}.id"), &m.id.replace('/', "-"), name_len_max)?;
+        if !ids.insert(m.id.as_str()) {
+            return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate market {:?}", m.id)));
+        }
+        for (field, symbol) in [("base", &m.base), ("quote", &m.quote)] {
+            if !assets.contains(symbol.as_str()) {
+                return Err(ConfigError::invalid(format!("{key}.{field}"), format!("unknown asset {symbol:?}")));
+            }
+        }
+        if m.base == m.quote {
+            return Err(ConfigError::invalid(format!("{key}.quote"), "base and quote are the same asset"));
+        }
+        if m.taker_fee_bps > 1000 || m.maker_fee_bps.unsigned_abs() > 1000 || m.maker_fee_bps < -(m.taker_fee_bps as i32) {
+            return Err(ConfigError::invalid(
+                format!("{key}.maker_fee_bps"),
+                "fees are at most 1000 bps and a maker rebate at most the taker fee",
+            ));
+        }
     }
     Ok(())
 }

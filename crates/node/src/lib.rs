@@ -339,6 +339,7 @@ fn describe_change(journal: &StateConfig, change: &ConfigChange) -> (String, Str
         ConfigChange::AddUnderlying { symbol } => (format!("underlyings.{symbol}"), "new underlying".into()),
         ConfigChange::AddCustodian { id, .. } => (format!("custodians.{id}"), "new custodian".into()),
         ConfigChange::AllowCustodyAsset { custodian, asset } => (format!("custodians.{custodian}.assets"), format!("{asset} added")),
+        ConfigChange::AddMarket { market } => (format!("markets.{}", market.id), "new market".into()),
         ConfigChange::SetLimits { limits } => first_difference("limits", &journal.limits, limits),
         ConfigChange::SetSettings { settings } => first_difference("engine", &journal.settings, settings),
     }
