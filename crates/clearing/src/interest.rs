@@ -15,7 +15,7 @@
 //! term by term, each term rounded the same way.
 
 use crate::{ClearingError, add, mul};
-use money::{Rounding, div_round, mul_div};
+use money::{Rounding, mul_div};
 use serde::{Deserialize, Serialize};
 
 /// One in ray fixed point (27 decimals).
@@ -68,18 +68,25 @@ pub fn linear_interest(rate_ray: i128, elapsed_s: u64, rounding: Rounding) -> Re
 /// Aave's `calculateCompoundedInterest`: with `x = rate / SECONDS_PER_YEAR` and `n = elapsed`,
 /// `RAY + n*x + n(n-1)/2 * x^2 + n(n-1)(n-2)/6 * x^3`, every division rounded as told. The
 /// truncated series is below true compounding (Aave: it "slightly undercharges borrowers").
+///
+/// Deviation: Aave rounds `x^2` and `x^3` to whole ray units per second before multiplying by
+/// `n^2` and `n^3`, which can lose up to `n^3/6` units; here each term is formed in 256 bits before
+/// its last division, so each is within one unit (`x^3`: two) of the exact term.
 pub fn compounded_interest(rate_ray: i128, elapsed_s: u64, rounding: Rounding) -> Result<i128, ClearingError> {
     check_rate(rate_ray)?;
     if elapsed_s == 0 {
         return Ok(RAY);
     }
     let n = i128::from(elapsed_s);
-    let base_power_two = div_round(ray_mul(rate_ray, rate_ray, rounding)?, SECONDS_PER_YEAR * SECONDS_PER_YEAR, rounding)?;
-    let base_power_three = div_round(ray_mul(base_power_two, rate_ray, rounding)?, SECONDS_PER_YEAR, rounding)?;
+    // `rate^2 / RAY`: the square in ray, per year squared.
+    let rate_squared = ray_mul(rate_ray, rate_ray, rounding)?;
+    // n(n-1) is even and n(n-1)(n-2) a multiple of 6: both binomial coefficients are exact.
+    let pairs = mul(n, n - 1, "compounding")? / 2;
+    let triples = mul(mul(n, n - 1, "compounding")?, (n - 2).max(0), "compounding")? / 6;
     let first = mul_div(rate_ray, n, SECONDS_PER_YEAR, rounding)?;
-    let second = div_round(mul(mul(n, n - 1, "compounding")?, base_power_two, "compounding")?, 2, rounding)?;
-    let pairs_and_one = mul(mul(n, n - 1, "compounding")?, (n - 2).max(0), "compounding")?;
-    let third = div_round(mul(pairs_and_one, base_power_three, "compounding")?, 6, rounding)?;
+    let second = mul_div(pairs, rate_squared, SECONDS_PER_YEAR * SECONDS_PER_YEAR, rounding)?;
+    let cubed_share = mul_div(triples, rate_squared, SECONDS_PER_YEAR * SECONDS_PER_YEAR * SECONDS_PER_YEAR, rounding)?;
+    let third = ray_mul(cubed_share, rate_ray, rounding)?;
     add(add(add(RAY, first, "compounding")?, second, "compounding")?, third, "compounding")
 }
 
@@ -181,14 +188,18 @@ mod tests {
 
     #[test]
     fn compounded_interest_by_hand_over_three_seconds() {
-        // rate = SECONDS_PER_YEAR * 1e18 (x = 1e-9 per second, in ray 1e18), n = 3:
-        // x^2 = 1e18 * 1e18 / 1e27 = 1e9 exactly; x^3 = 1e9 * 1e18 * SPY / 1e27 / SPY = 1.
-        // first = 3e18, second = 3*2/2 * 1e9 = 3e9, third = 3*2*1/6 * 1 = 1.
+        // rate = SECONDS_PER_YEAR * 1e18 (x = 1e-9 per second: 1e18 in ray), n = 3:
+        // first = 3e18; rate^2 / RAY = SPY^2 * 1e9, pairs 3: second = 3 * 1e9 = 3e9 exactly;
+        // triples 1: third = 1 * SPY^2 * 1e9 / SPY^3 * SPY * 1e18 / 1e27 = 1 (x^3 = 1e-27 ray),
+        // but through the intermediate 1e9 / SPY = 31.7: floor 31 -> 31 * SPY / 1e9 = 0.98 -> 0,
+        // ceil 32 -> 1.009 -> 2. Each side stays within two units of the exact 1.
         let rate = SECONDS_PER_YEAR * 1_000_000_000_000_000_000;
-        let expected = RAY + 3_000_000_000_000_000_000 + 3_000_000_000 + 1;
-        assert_eq!(compounded_interest(rate, 3, Rounding::Floor).unwrap(), expected);
-        assert_eq!(compounded_interest(rate, 3, Rounding::Ceil).unwrap(), expected);
+        let exact_without_third = RAY + 3_000_000_000_000_000_000 + 3_000_000_000;
+        assert_eq!(compounded_interest(rate, 3, Rounding::Floor).unwrap(), exact_without_third);
+        assert_eq!(compounded_interest(rate, 3, Rounding::Ceil).unwrap(), exact_without_third + 2);
         assert_eq!(compounded_interest(rate, 0, Rounding::Ceil).unwrap(), RAY);
+        // Two seconds: no third term, second = 1 * 1e9.
+        assert_eq!(compounded_interest(rate, 2, Rounding::Ceil).unwrap(), RAY + 2_000_000_000_000_000_000 + 1_000_000_000);
     }
 
     #[test]
