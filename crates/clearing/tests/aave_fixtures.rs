@@ -3,7 +3,7 @@
 //! must reproduce the broker's variant exactly, and that variant must differ from Aave's own value
 //! only in the broker's favour (supply never above Aave, borrow never below) and only slightly.
 
-use clearing::interest::{InterestIndex, RAY, Side, balance_of, compounded_interest, linear_interest, mint_scaled};
+use clearing::interest::{InterestIndex, Side, balance_of, compounded_interest, linear_interest, mint_scaled};
 use money::Rounding;
 
 const FIXTURES: &str = include_str!("fixtures/aave_interest.txt");
