@@ -15,6 +15,7 @@ pub const FEE_BPS_MAX: i32 = 1_000;
 
 /// A market's fees in basis points of the quote notional. A negative maker fee is a rebate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "FeeScheduleFields")]
 pub struct FeeSchedule {
     maker_bps: i32,
     taker_bps: i32,
@@ -32,6 +33,20 @@ impl FillFees {
     /// What the fee account gains on the fill: `maker + taker`, never negative.
     pub fn fee_account_net(self) -> i128 {
         self.maker + self.taker
+    }
+}
+
+/// The serialised form of a [`FeeSchedule`], validated on the way in.
+#[derive(Deserialize)]
+struct FeeScheduleFields {
+    maker_bps: i32,
+    taker_bps: i32,
+}
+
+impl TryFrom<FeeScheduleFields> for FeeSchedule {
+    type Error = ClearingError;
+    fn try_from(fields: FeeScheduleFields) -> Result<FeeSchedule, ClearingError> {
+        FeeSchedule::new(fields.maker_bps, fields.taker_bps)
     }
 }
 

@@ -23,12 +23,30 @@ pub struct PremiumObservation {
 
 /// A market's funding parameters. Rates are fractions per interval with 18 decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "FundingParamsFields")]
 pub struct FundingParams {
     interval_ms: u64,
     gap_max_ms: u64,
     interest_rate_e18: i128,
     damper_e18: i128,
     cap_e18: i128,
+}
+
+/// The serialised form of [`FundingParams`], validated on the way in.
+#[derive(Deserialize)]
+struct FundingParamsFields {
+    interval_ms: u64,
+    gap_max_ms: u64,
+    interest_rate_e18: i128,
+    damper_e18: i128,
+    cap_e18: i128,
+}
+
+impl TryFrom<FundingParamsFields> for FundingParams {
+    type Error = ClearingError;
+    fn try_from(f: FundingParamsFields) -> Result<FundingParams, ClearingError> {
+        FundingParams::new(f.interval_ms, f.gap_max_ms, f.interest_rate_e18, f.damper_e18, f.cap_e18)
+    }
 }
 
 impl FundingParams {

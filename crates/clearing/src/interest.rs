@@ -99,9 +99,24 @@ fn check_rate(rate_ray: i128) -> Result<(), ClearingError> {
 
 /// A cumulative interest index in ray and the second it was last brought forward to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "InterestIndexFields")]
 pub struct InterestIndex {
     index_ray: i128,
     updated_s: u64,
+}
+
+/// The serialised form of an [`InterestIndex`], validated on the way in.
+#[derive(Deserialize)]
+struct InterestIndexFields {
+    index_ray: i128,
+    updated_s: u64,
+}
+
+impl TryFrom<InterestIndexFields> for InterestIndex {
+    type Error = ClearingError;
+    fn try_from(fields: InterestIndexFields) -> Result<InterestIndex, ClearingError> {
+        InterestIndex::restore(fields.index_ray, fields.updated_s)
+    }
 }
 
 impl InterestIndex {

@@ -116,9 +116,24 @@ impl Price {
 /// in an asset with `settlement_scale` decimals (at most 18, so that an 18-decimal value always
 /// converts to settlement units by a division).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ContractSpecFields")]
 pub struct ContractSpec {
     quantity_scale: Scale,
     settlement_scale: Scale,
+}
+
+/// The serialised form of a [`ContractSpec`], validated on the way in.
+#[derive(Deserialize)]
+struct ContractSpecFields {
+    quantity_scale: u8,
+    settlement_scale: u8,
+}
+
+impl TryFrom<ContractSpecFields> for ContractSpec {
+    type Error = ClearingError;
+    fn try_from(fields: ContractSpecFields) -> Result<ContractSpec, ClearingError> {
+        ContractSpec::new(fields.quantity_scale, fields.settlement_scale)
+    }
 }
 
 impl ContractSpec {

@@ -12,7 +12,21 @@ use serde::{Deserialize, Serialize};
 
 /// Underlying units per share unit, 18 decimals, always positive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i128", into = "i128")]
 pub struct ExchangeRate(i128);
+
+impl TryFrom<i128> for ExchangeRate {
+    type Error = ClearingError;
+    fn try_from(rate_e18: i128) -> Result<ExchangeRate, ClearingError> {
+        ExchangeRate::new(rate_e18)
+    }
+}
+
+impl From<ExchangeRate> for i128 {
+    fn from(rate: ExchangeRate) -> i128 {
+        rate.0
+    }
+}
 
 impl ExchangeRate {
     pub fn new(rate_e18: i128) -> Result<ExchangeRate, ClearingError> {
