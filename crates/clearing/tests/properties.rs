@@ -7,7 +7,7 @@
 
 use clearing::fees::FeeSchedule;
 use clearing::funding::settle_funding;
-use clearing::interest::{InterestIndex, RAY, Side, balance_of, mint_scaled};
+use clearing::interest::{InterestIndex, RAY, Side, balance_of, burn_scaled, mint_scaled};
 use clearing::options::{OptionKind, intrinsic_value, settle_expiry};
 use clearing::pnl::PerpPosition;
 use clearing::prediction::{Holding, Outcome, payout_per_share, resolve};
@@ -214,6 +214,12 @@ proptest! {
             prop_assert!(balance_of(Side::Supply, deposit, supply).unwrap() <= amount);
             let debt = mint_scaled(Side::Borrow, amount, borrow).unwrap();
             prop_assert!(balance_of(Side::Borrow, debt, borrow).unwrap() >= amount);
+            // Taking out the whole balance burns exactly the receipts; repaying the whole debt
+            // burns exactly the debt shares: nothing is stranded and nothing is forgiven.
+            let whole = balance_of(Side::Supply, deposit, supply).unwrap();
+            prop_assert_eq!(burn_scaled(Side::Supply, deposit, whole, supply).unwrap(), deposit);
+            let owed = balance_of(Side::Borrow, debt, borrow).unwrap();
+            prop_assert_eq!(burn_scaled(Side::Borrow, debt, owed, borrow).unwrap(), debt);
         }
     }
 
