@@ -1,6 +1,7 @@
 //! The clearing arithmetic of the broker loop: pure, deterministic, integer-only.
 //!
-//! This crate computes what moves between accounts when trades clear: maker/taker fees,
+//! This crate computes what moves between accounts when trades clear: the quote leg of a spot
+//! fill, maker/taker fees,
 //! perpetual funding, realised and unrealised P&L of perpetual positions, option expiry, interest
 //! on lending receipts and borrows by index, staking rewards by exchange rate, and the resolution
 //! of prediction markets. The engine calls it and posts the results as ledger transfers; this
@@ -34,6 +35,7 @@ pub mod interest;
 pub mod options;
 pub mod pnl;
 pub mod prediction;
+pub mod spot;
 pub mod staking;
 pub mod twap;
 pub mod zero_sum;
