@@ -63,14 +63,14 @@ pub(crate) struct MarketState {
     pub lot: u64,
     /// Lots in one whole base unit.
     pub lots_per_base: i128,
+    pub fees: clearing::fees::FeeSchedule,
+    /// The larger of the two fees as a taker fee: what a buy order holds for its fee.
+    pub hold_fees: clearing::fees::FeeSchedule,
 }
 
-/// The fee of a fill, in quote units: positive charged to the account, negative paid to it.
-fn fee(quote: i128, bps: i32) -> Result<i128, EngineError> {
-    let rounding = if bps >= 0 { Rounding::Ceil } else { Rounding::Floor };
-    let magnitude = money::mul_div(quote, i128::from(bps.unsigned_abs()), 10_000, rounding)
-        .map_err(|e| EngineError::Overflow { what: format!("fee: {e}") })?;
-    Ok(if bps >= 0 { magnitude } else { -magnitude })
+/// The fees of a fill of `quote` units (`clearing::fees`): positive charged, negative a rebate.
+fn fill_fees(schedule: clearing::fees::FeeSchedule, quote: i128) -> Result<clearing::fees::FillFees, EngineError> {
+    schedule.fill_fees(Amount(quote)).map_err(|e| EngineError::Overflow { what: format!("fee: {e}") })
 }
 
 impl MarketState {
@@ -123,11 +123,11 @@ impl MarketState {
             self_trade_prevention: book::SelfTradePrevention::CancelTaker,
             matching: book::Matching::PriceTime,
         };
-        if def.taker_fee_bps > 1000 || def.maker_fee_bps.unsigned_abs() > 1000 || def.maker_fee_bps < -(def.taker_fee_bps as i32) {
-            return Err(refused("fees are at most 1000 bps and a maker rebate at most the taker fee".into()));
-        }
+        let taker_bps = i32::try_from(def.taker_fee_bps).map_err(|_| refused("taker_fee_bps out of range".into()))?;
+        let fees = clearing::fees::FeeSchedule::new(def.maker_fee_bps, taker_bps).map_err(|e| refused(e.to_string()))?;
+        let hold_fees = clearing::fees::FeeSchedule::new(0, taker_bps.max(def.maker_fee_bps)).map_err(|e| refused(e.to_string()))?;
         let book = Book::new(spec).map_err(|e| refused(e.to_string()))?;
-        Ok(MarketState { def: def.clone(), book, base, quote, lot: to_u64("lot", lot)?, lots_per_base })
+        Ok(MarketState { def: def.clone(), book, base, quote, lot: to_u64("lot", lot)?, lots_per_base, fees, hold_fees })
     }
 
     /// Checks a market definition against asset definitions (genesis validation).
@@ -194,10 +194,6 @@ impl MarketState {
             .ok_or_else(|| EngineError::Overflow { what: format!("quote amount in {}", self.def.id) })
     }
 
-    fn fee_bps_max(&self) -> i32 {
-        (self.def.taker_fee_bps as i32).max(self.def.maker_fee_bps).max(0)
-    }
-
     /// What an open order must hold: (asset, amount). See the module doc.
     pub fn hold_of(&self, side: Side, price: book::Price, qty: book::Qty) -> Result<(AssetIdx, i128), EngineError> {
         match side {
@@ -205,7 +201,8 @@ impl MarketState {
             Side::Buy => {
                 let quote = self.quote_amount(price, qty)?;
                 let slack = 2 * i128::from(qty.0);
-                let total = quote.checked_add(fee(quote, self.fee_bps_max())?).and_then(|t| t.checked_add(slack));
+                let fee = if quote > 0 { fill_fees(self.hold_fees, quote)?.taker } else { 0 };
+                let total = quote.checked_add(fee).and_then(|t| t.checked_add(slack));
                 Ok((self.quote, total.ok_or_else(|| EngineError::Overflow { what: "order hold".into() })?))
             }
         }
@@ -343,8 +340,8 @@ impl Engine {
         let (maker, taker) = (AccountIdx(maker_account.0), AccountIdx(taker_account.0));
         let (buyer, seller) = if taker_side == Side::Buy { (taker, maker) } else { (maker, taker) };
         let quote = market.quote_amount(price, qty).expect("a quote amount within the hold fits");
-        let taker_fee = fee(quote, market.def.taker_fee_bps as i32).expect("fee of a fitting amount");
-        let maker_fee = fee(quote, market.def.maker_fee_bps).expect("fee of a fitting amount");
+        let fees = fill_fees(market.fees, quote).expect("fees of a fitting amount");
+        let (taker_fee, maker_fee) = (fees.taker, fees.maker);
         let fees = self.account_index[FEES];
         let (base_asset, quote_asset, base_units) = (market.base, market.quote, market.base_units(qty));
         let mut post = |debit, credit, asset, amount: i128, reason| {
@@ -379,7 +376,7 @@ impl Engine {
             book::Event::Fill { maker_order_id, maker_account, taker_order_id, taker_account, taker_side, price: p, qty: q } => {
                 let quote = market.quote_amount(p, q).expect("settled above");
                 let quote_scale = self.assets[market.quote.0 as usize].scale;
-                let fee_text = |bps| money::format_decimal(fee(quote, bps).expect("settled above"), quote_scale);
+                let fees = fill_fees(market.fees, quote).expect("settled above");
                 Event::OrderFilled {
                     market: id,
                     maker_order_id: maker_order_id.0,
@@ -390,8 +387,8 @@ impl Engine {
                     price: price(p),
                     qty: qty(q),
                     quote_amount: money::format_decimal(quote, quote_scale),
-                    maker_fee: fee_text(market.def.maker_fee_bps),
-                    taker_fee: fee_text(market.def.taker_fee_bps as i32),
+                    maker_fee: money::format_decimal(fees.maker, quote_scale),
+                    taker_fee: money::format_decimal(fees.taker, quote_scale),
                 }
             }
             book::Event::Rested { order_id, price: p, qty: q } => {
