@@ -14,6 +14,11 @@ fn main() {
     let counts = engine::limits::Counts::of_limits(limits);
     println!("largest result   {:>12} bytes (limit {})", engine::limits::largest_result_bytes(limits), engine::limits::RECORD_BYTES_MAX);
     println!("largest command  {:>12} bytes (limit {})", engine::limits::largest_command_bytes(limits), engine::limits::RECORD_BYTES_MAX);
+    println!(
+        "largest order    {:>12} bytes (limit {})",
+        engine::limits::market_result_bytes(limits.market_orders_max),
+        engine::limits::RECORD_BYTES_MAX
+    );
     println!("largest snapshot {:>12} bytes (limit {})", engine::limits::snapshot_bytes_bound(&counts), engine::limits::SNAPSHOT_BYTES_MAX);
     match engine::limits::reconcile(limits) {
         Ok(()) => println!("reconciled"),
