@@ -35,6 +35,9 @@ pub enum RiskError {
     /// The as-of instant is outside the available history.
     #[error("as-of {as_of} is outside the market history {start} .. {end}")]
     AsOfOutsideHistory { as_of: String, start: String, end: String },
+    /// The market-data directory is missing or unreadable (never replaced silently).
+    #[error("market data unavailable: {reason}; {hint}")]
+    MarketDataUnavailable { reason: String, hint: String },
     /// The backtest was asked for an empty or inverted range.
     #[error("backtest range {from} .. {to} is empty or outside the history")]
     BacktestRange { from: String, to: String },

@@ -15,6 +15,10 @@ use model::Config;
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// The embedded calibration carries factor levels at its last instant only: an as-of instant at
+/// most this many hours before it is margined at those levels, anything else is refused.
+pub const CALIBRATION_COVERAGE_HOURS: i64 = 24;
+
 /// Where market history comes from.
 pub enum MarketData {
     /// The raw-data panel and its EWMA model (FHS available).
@@ -24,13 +28,38 @@ pub enum MarketData {
 }
 
 impl MarketData {
-    /// The panel when the raw data directory is found, else the embedded calibration. A data
-    /// directory that exists but cannot be read is an error, never a silent fallback.
+    /// The raw history from `$CLEARHOUSE_MARKET_DATA` (or the shared directory found by walking up).
+    /// A missing or unreadable directory is an error naming the fix; there is no silent fallback
+    /// to the embedded calibration (choose it explicitly with [`MarketData::embedded_calibration`]).
     pub fn load_default() -> Result<MarketData, RiskError> {
-        match marketdata::loader::find_data_dir() {
-            Ok(dir) => MarketData::from_panel(FactorPanel::load(&dir)?),
-            Err(_) => Ok(MarketData::Calibration(Box::new(Calibration::embedded()?))),
+        let dir = marketdata::loader::find_data_dir().map_err(|e| RiskError::MarketDataUnavailable {
+            reason: e.to_string(),
+            hint: format!(
+                "set {} to the market-data directory, or choose the embedded calibration explicitly (--embedded-calibration)",
+                marketdata::loader::DATA_DIR_ENV
+            ),
+        })?;
+        MarketData::from_panel(FactorPanel::load(&dir)?)
+    }
+
+    /// The committed calibration summary, chosen explicitly: no FHS, levels at its last instant only,
+    /// so an as-of outside [`MarketData::check_as_of`]'s coverage is refused.
+    pub fn embedded_calibration() -> Result<MarketData, RiskError> {
+        Ok(MarketData::Calibration(Box::new(Calibration::embedded()?)))
+    }
+
+    /// Refuses an as-of instant the data cannot describe: outside the panel, or, for the embedded
+    /// calibration (whose levels are those of its last instant), more than
+    /// [`CALIBRATION_COVERAGE_HOURS`] before its end or after it.
+    pub fn check_as_of(&self, as_of: marketdata::Hour) -> Result<(), RiskError> {
+        let (start, end) = match self {
+            MarketData::Panel { panel, .. } => (panel.start(), panel.end()),
+            MarketData::Calibration(c) => (c.data_end.plus_hours(-CALIBRATION_COVERAGE_HOURS), c.data_end),
+        };
+        if as_of < start || as_of > end {
+            return Err(RiskError::AsOfOutsideHistory { as_of: as_of.to_iso(), start: start.to_iso(), end: end.to_iso() });
         }
+        Ok(())
     }
 
     /// Wraps a panel, computing its EWMA model with the default parameters.
@@ -51,7 +80,7 @@ impl MarketData {
     pub fn describe(&self) -> String {
         match self {
             MarketData::Panel { panel, .. } => format!("market history {} .. {}", panel.start().to_date(), panel.end().to_date()),
-            MarketData::Calibration(c) => format!("embedded calibration (raw data absent; no FHS), data to {}", c.data_end.to_date()),
+            MarketData::Calibration(c) => format!("embedded calibration (chosen explicitly; no FHS), levels of {}", c.data_end.to_iso()),
         }
     }
 }
@@ -108,6 +137,7 @@ pub fn compute(
         Some(t) => t,
         None => parse_as_of(&portfolio.as_of)?,
     };
+    data.check_as_of(as_of)?;
     let (names, kinds) = data.factors();
     let universe = Universe::new(config, params, &names, &kinds)?;
     let base = match data {

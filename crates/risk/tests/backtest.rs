@@ -5,12 +5,11 @@
 use risk::backtest::{BacktestOptions, im_exceedances_between, run_suite};
 use risk::{MarketData, Portfolio, RiskParams};
 
+mod common;
+
 #[test]
 fn the_negative_control_fails_in_march_2020() {
-    let Ok(MarketData::Panel { panel, vol_model }) = MarketData::load_default() else {
-        println!("SKIPPED: raw market data absent");
-        return;
-    };
+    let Some(MarketData::Panel { panel, vol_model }) = common::history() else { return };
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");
     let p = Portfolio::from_toml(&std::fs::read_to_string(dir.join("naked_long_eth_perp.toml")).unwrap()).unwrap();
     let opts = BacktestOptions {

@@ -3,19 +3,17 @@
 
 use risk::fast::{Batch, demo_accounts, reprice_underlying};
 use risk::margin::Scratch;
-use risk::report::{MarketData, compute};
+use risk::report::compute;
 use risk::{Portfolio, RiskParams};
+
+mod common;
 
 /// `None` (SKIPPED) when the raw market data is absent: the batch path needs FHS scenarios.
 fn setup() -> Option<(risk::report::Computed, model::Config, RiskParams)> {
     let config = model::Config::default_config();
     let params = RiskParams::default_params();
     let p = Portfolio::from_toml(include_str!("../examples/portfolio_universe.toml")).unwrap();
-    let data = MarketData::load_default().unwrap();
-    if matches!(data, MarketData::Calibration(_)) {
-        println!("SKIPPED: raw market data absent");
-        return None;
-    }
+    let data = common::history()?;
     let c = compute(&config, &params, &p, &data, None, None).unwrap();
     Some((c, config, params))
 }

@@ -17,14 +17,10 @@ fn portfolio(body: &str) -> Portfolio {
 /// The market history; `None` (the test prints SKIPPED and passes) when the raw data is absent,
 /// because these properties need the FHS scenarios.
 fn history() -> Option<MarketData> {
-    match MarketData::load_default().unwrap() {
-        d @ MarketData::Panel { .. } => Some(d),
-        MarketData::Calibration(_) => {
-            println!("SKIPPED: raw market data absent");
-            None
-        }
-    }
+    common::history()
 }
+
+mod common;
 
 fn im(p: &Portfolio, params: &RiskParams, d: &MarketData) -> risk::MarginReport {
     let config = model::Config::default_config();
