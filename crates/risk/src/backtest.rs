@@ -176,6 +176,7 @@ fn one_day(
     for p in prepared {
         let base = BaseMarket::from_panel(universe, panel, t, params, &p.overrides)?;
         let book = Book::compile(config, universe, &base, p.portfolio, Some(&p.restrike))?;
+        book.check_first_observations(universe, panel, t)?;
         let mut outcomes: Vec<(u16, String)> =
             book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
         outcomes.sort_unstable();
@@ -189,13 +190,14 @@ fn one_day(
             }
         };
         let rv = revalue(&book, universe, &base, &scen)?;
+        book.check_values(&rv.base_values)?;
         let engine = Engine::new(config, universe, &base, book.instruments.clone(), &scen, rv, params)?;
         let positions: Vec<(usize, f64)> = book.positions.iter().map(|q| (q.instrument, q.quantity)).collect();
         let m = engine.margin(&positions, &[], false, &mut scratch);
         let real = ScenarioBook {
             as_of: t,
             mpor_hours: opts.realised_hours,
-            kinds: vec![ScenarioKind::Stress { id: "realised".into() }],
+            kinds: vec![ScenarioKind::Realised],
             moves: realised.clone(),
             n_factors: realised.len(),
             n_fhs: 0,

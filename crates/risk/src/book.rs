@@ -3,7 +3,9 @@
 
 use crate::error::RiskError;
 use crate::market::{BaseMarket, Target, Universe, has_own_peg};
-use crate::portfolio::{Portfolio, parse_decimal};
+use crate::portfolio::{
+    AMP_BOUNDS, POOL_AMOUNT_BOUNDS, POSITION_USD_MAX, PRICE_USD_BOUNDS, Portfolio, QUANTITY_BOUNDS, bounded, check_bounds, parse_decimal,
+};
 use model::{AssetKind, Config, InstrumentKind, OptionRight as ModelRight, ProtocolKind};
 use pricing::{Asset, EuropeanOption, Instrument, OptionModel, OptionRight, OutcomeSide, Perpetual, PredictionShare, UnderlyingId};
 
@@ -180,13 +182,16 @@ impl Book {
         let cx = Ctx { config, universe, base, portfolio, restrike };
         let mut book = Book { name: portfolio.name.clone(), instruments: Vec::new(), positions: Vec::new() };
         for (k, p) in portfolio.positions.iter().enumerate() {
-            let qty = parse_decimal(&format!("positions[{k}].quantity"), &p.quantity)?;
+            let qty = bounded(&format!("positions[{k}].quantity"), &p.quantity, QUANTITY_BOUNDS)?;
             let inst = config.instrument(&p.instrument).ok_or_else(|| unknown(&portfolio.name, "instrument", &p.instrument))?;
             let entry = match &p.entry_price_usd {
-                Some(t) if restrike.is_none() => Some(parse_decimal(&format!("positions[{k}].entry_price_usd"), t)?),
+                Some(t) if restrike.is_none() => Some(bounded(&format!("positions[{k}].entry_price_usd"), t, PRICE_USD_BOUNDS)?),
                 _ => None,
             };
             let (bi, sign) = compile_instrument(&cx, inst, entry)?;
+            if bi.class == Class::Lp {
+                check_lp_quantity(portfolio, &bi, qty, k)?;
+            }
             let scale = cx.notional_scale(bi.underlying);
             let idx = book.intern(bi);
             book.positions.push(BookPosition {
@@ -197,7 +202,7 @@ impl Book {
             });
         }
         for (k, b) in portfolio.balances.iter().enumerate() {
-            let amount = parse_decimal(&format!("balances[{k}].amount"), &b.amount)?;
+            let amount = bounded(&format!("balances[{k}].amount"), &b.amount, QUANTITY_BOUNDS)?;
             let asset = cx.asset(&b.asset)?;
             let a = config.asset(&b.asset).ok_or_else(|| unknown(&portfolio.name, "asset", &b.asset))?;
             let mut links = Vec::new();
@@ -239,6 +244,59 @@ impl Book {
         Ok(book)
     }
 
+    /// Refuses an as-of instant before a protocol the book is a claim on was launched (a venue
+    /// that did not exist cannot hold a position). The backtest, which replays old markets on
+    /// today's venues, does not call this (`docs/backtest.md`).
+    pub fn check_launches(&self, config: &Config, as_of: marketdata::Hour) -> Result<(), RiskError> {
+        let day = as_of.0.div_euclid(24);
+        for inst in &self.instruments {
+            for (p, _) in &inst.links {
+                let Some(prot) = config.protocol(p) else { continue };
+                let launched = model::parse_date(&prot.risk.launched).map_err(|e| RiskError::PortfolioInvalid { problem: e })?;
+                if day < launched {
+                    return Err(RiskError::BeforeLaunch {
+                        protocol: p.clone(),
+                        launched: prot.risk.launched.clone(),
+                        as_of: as_of.to_iso(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an as-of instant before the first observation of the own price of an underlying
+    /// the book holds (earlier panel levels are proxies scaled from another coin).
+    pub fn check_first_observations(
+        &self,
+        universe: &Universe,
+        panel: &marketdata::FactorPanel,
+        as_of: marketdata::Hour,
+    ) -> Result<(), RiskError> {
+        for inst in &self.instruments {
+            let Some(u) = inst.underlying.filter(|u| *u != UnderlyingId::USD) else { continue };
+            let Some(f) = universe.factor_of(Target::Spot(u)) else { continue };
+            let first = panel.real_span(f).map(|s| s.0);
+            if first.is_none_or(|t| t > as_of) {
+                return Err(RiskError::BeforeFirstObservation {
+                    underlying: universe.underlyings[usize::from(u.0)].clone(),
+                    first: first.map_or("never".into(), |t| t.to_iso()),
+                    as_of: as_of.to_iso(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every position's value at the as-of instant against [`POSITION_USD_MAX`].
+    pub fn check_values(&self, base_values: &[f64]) -> Result<(), RiskError> {
+        for p in &self.positions {
+            let v = p.quantity * base_values[p.instrument];
+            check_bounds(&format!("value of {}", p.label), v, (-POSITION_USD_MAX, POSITION_USD_MAX))?;
+        }
+        Ok(())
+    }
+
     fn intern(&mut self, bi: BookInstrument) -> usize {
         if let Some(i) = self.instruments.iter().position(|x| x.id == bi.id && x.pricing == bi.pricing) {
             return i;
@@ -246,6 +304,18 @@ impl Book {
         self.instruments.push(bi);
         self.instruments.len() - 1
     }
+}
+
+/// An LP position holds between 0 and the pool's whole supply of shares.
+fn check_lp_quantity(portfolio: &Portfolio, bi: &BookInstrument, qty: f64, k: usize) -> Result<(), RiskError> {
+    let sym = bi.asset.as_deref().unwrap_or("");
+    let pool = portfolio.pools.iter().find(|p| p.asset == sym);
+    let supply = match pool {
+        Some(p) => bounded(&format!("pools.{sym}.total_supply"), &p.total_supply, POOL_AMOUNT_BOUNDS)?,
+        None => return Err(RiskError::PortfolioInvalid { problem: format!("LP {sym} needs a [[pools]] entry") }),
+    };
+    check_bounds(&format!("positions[{k}].quantity (LP shares of {sym})"), qty, (0.0, supply))?;
+    Ok(())
 }
 
 /// Compiles one configured instrument; returns it and the sign applied to the quantity.
@@ -359,9 +429,9 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
                 .reserves
                 .iter()
                 .enumerate()
-                .map(|(k, t)| parse_decimal(&format!("pools.{sym}.reserves[{k}]"), t))
+                .map(|(k, t)| bounded(&format!("pools.{sym}.reserves[{k}]"), t, POOL_AMOUNT_BOUNDS))
                 .collect::<Result<Vec<_>, _>>()?;
-            let supply = parse_decimal(&format!("pools.{sym}.total_supply"), &pool.total_supply)?;
+            let supply = bounded(&format!("pools.{sym}.total_supply"), &pool.total_supply, POOL_AMOUNT_BOUNDS)?;
             if let Some(r) = cx.restrike {
                 // Keep the pool's USD value per share: at new prices the arbitraged reserves of a
                 // constant-product pool scale with 1/sqrt(price) per token, so scale each reserve by
@@ -381,7 +451,7 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
                         .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
                 ),
                 Some(ProtocolKind::StableswapAmm) => {
-                    let amp = pool.amp.unwrap_or(2000.0);
+                    let amp = check_bounds(&format!("pools.{sym}.amp"), pool.amp.unwrap_or(2000.0), AMP_BOUNDS)?;
                     Instrument::CurveLp(
                         pricing::curve::CurveLp::from_balances(&coins, amp, &reserves, supply)
                             .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,

@@ -17,6 +17,15 @@ pub enum RiskError {
     /// A decimal string could not be read.
     #[error("`{key}`: {text:?} is not a decimal number")]
     BadNumber { key: String, text: String },
+    /// A number lies outside its documented bounds.
+    #[error("`{key}` = {value} is outside its bounds [{min}, {max}]")]
+    OutOfBounds { key: String, value: f64, min: f64, max: f64 },
+    /// The as-of instant is before a protocol the book uses was launched.
+    #[error("as-of {as_of} is before {protocol} was launched ({launched})")]
+    BeforeLaunch { protocol: String, launched: String, as_of: String },
+    /// The as-of instant is before the first observation of an underlying's own price.
+    #[error("as-of {as_of} is before the first observed price of {underlying} ({first}); earlier levels are proxies")]
+    BeforeFirstObservation { underlying: String, first: String, as_of: String },
     /// A portfolio has more positions than allowed.
     #[error("portfolio has {count} positions, balances and pools; the limit is {limit}")]
     TooManyPositions { count: usize, limit: usize },

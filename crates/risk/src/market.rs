@@ -4,7 +4,7 @@
 
 use crate::error::RiskError;
 use crate::params::RiskParams;
-use crate::portfolio::{MarketOverrides, parse_decimal};
+use crate::portfolio::{MarketOverrides, PRICE_USD_BOUNDS, PROBABILITY_BOUNDS, RATE_ANNUAL_BOUNDS, VOL_ANNUAL_BOUNDS, bounded};
 use marketdata::{FactorKind, FactorPanel, Hour};
 use model::{AssetKind, Config};
 use pricing::{Factor, MarketState, OutcomeId, PegId, Shift, UnderlyingId, VolSurface};
@@ -147,6 +147,8 @@ pub struct BaseMarket {
     pub stable_price_usd: Vec<Option<f64>>,
     /// Probability of YES per outcome id (NaN when unknown).
     pub probabilities: Vec<f64>,
+    /// The `[market]` overrides applied, each with the value it replaced (listed in the report).
+    pub overrides: Vec<String>,
 }
 
 /// Years since 1970 of an hourly instant.
@@ -186,6 +188,7 @@ impl BaseMarket {
             levels,
             stable_price_usd: stable,
             probabilities: vec![f64::NAN; universe.outcomes.len()],
+            overrides: Vec::new(),
         };
         base.apply_overrides(universe, overrides)?;
         Ok(base)
@@ -212,6 +215,7 @@ impl BaseMarket {
             levels,
             stable_price_usd: stable,
             probabilities: vec![f64::NAN; universe.outcomes.len()],
+            overrides: Vec::new(),
         };
         base.apply_overrides(universe, overrides)?;
         Ok(base)
@@ -222,38 +226,43 @@ impl BaseMarket {
             |what: &'static str, name: &str| RiskError::UnknownReference { portfolio: "market overrides".into(), what, name: name.into() };
         for (sym, text) in &o.spot_usd {
             let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
-            let price = parse_decimal(&format!("market.spot_usd.{sym}"), text)?;
+            let key = format!("market.spot_usd.{sym}");
+            let price = bounded(&key, text, PRICE_USD_BOUNDS)?;
             let f = universe.factor_of(Target::Spot(u)).ok_or_else(|| RiskError::MarketDataMissing {
                 what: format!("price:{sym}"),
                 hint: "add a [factor_proxies] entry so the price has a history to move with".into(),
             })?;
-            if price.is_nan() || price <= 0.0 {
-                return Err(RiskError::BadNumber { key: format!("market.spot_usd.{sym}"), text: text.clone() });
-            }
+            self.overrides.push(format!("{key} = {text} (history: {:.6})", self.levels[f].exp()));
             self.levels[f] = price.ln();
         }
         for (sym, text) in &o.stable_price_usd {
             let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
-            self.stable_price_usd[usize::from(u.0)] = Some(parse_decimal(&format!("market.stable_price_usd.{sym}"), text)?);
+            let key = format!("market.stable_price_usd.{sym}");
+            let price = bounded(&key, text, PRICE_USD_BOUNDS)?;
+            let slot = &mut self.stable_price_usd[usize::from(u.0)];
+            self.overrides.push(format!("{key} = {text} (history: {})", slot.map_or("none".into(), |x| format!("{x:.6}"))));
+            *slot = Some(price);
         }
         for (sym, text) in &o.vol_annual {
             let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
+            let key = format!("market.vol_annual.{sym}");
+            let vol = bounded(&key, text, VOL_ANNUAL_BOUNDS)?;
             let f = universe.factor_of(Target::Vol(u)).ok_or_else(|| RiskError::MarketDataMissing {
                 what: format!("vol:{sym}"),
                 hint: "add a [factor_proxies] entry for the implied vol".into(),
             })?;
-            self.levels[f] = parse_decimal(&format!("market.vol_annual.{sym}"), text)?;
+            self.overrides.push(format!("{key} = {text} (history: {:.4})", self.levels[f]));
+            self.levels[f] = vol;
         }
         for (market, text) in &o.probability {
             let id = universe.outcome(market).ok_or_else(|| unknown("prediction market", market))?;
-            let p = parse_decimal(&format!("market.probability.{market}"), text)?;
-            if !(0.0..=1.0).contains(&p) {
-                return Err(RiskError::BadNumber { key: format!("market.probability.{market}"), text: text.clone() });
-            }
-            self.probabilities[usize::from(id.0)] = p;
+            let key = format!("market.probability.{market}");
+            self.probabilities[usize::from(id.0)] = bounded(&key, text, PROBABILITY_BOUNDS)?;
+            self.overrides.push(format!("{key} = {text} (no history)"));
         }
         if let Some(r) = &o.rate_annual {
-            self.rate_annual = parse_decimal("market.rate_annual", r)?;
+            self.rate_annual = bounded("market.rate_annual", r, RATE_ANNUAL_BOUNDS)?;
+            self.overrides.push(format!("market.rate_annual = {r} (default 0)"));
         }
         Ok(())
     }
@@ -333,10 +342,27 @@ impl StateBuilder {
 
     /// The state after applying `moves` (universe factor order) and advancing the clock by the
     /// horizon. Every target is set on every call, so no state leaks from one scenario to the next.
+    ///
+    /// A peg is never credited above par: its scenario level is capped at `max(1, base level)`, so
+    /// a print above par in the history (USDC at 1.08 in March 2020) is not a gain on collateral
+    /// (finding 9 of issue 8; `docs/margin-methodology.md` section 3). [`StateBuilder::realised`]
+    /// applies observed moves uncapped.
     pub fn scenario(&mut self, moves: &[f64]) -> Result<&mut MarketState, pricing::PricingError> {
-        debug_assert_eq!(moves.len(), self.levels.len());
+        self.moved(moves, true)
+    }
+
+    /// The state after the moves that actually happened (backtest): pegs are not capped.
+    pub fn realised(&mut self, moves: &[f64]) -> Result<&mut MarketState, pricing::PricingError> {
+        self.moved(moves, false)
+    }
+
+    fn moved(&mut self, moves: &[f64], cap_pegs: bool) -> Result<&mut MarketState, pricing::PricingError> {
+        assert_eq!(moves.len(), self.levels.len(), "one move per factor");
         for &(t, f) in &self.targets {
-            let level = self.kinds[f].apply_move(self.levels[f], moves[f]);
+            let mut level = self.kinds[f].apply_move(self.levels[f], moves[f]);
+            if cap_pegs && matches!(t, Target::Peg(_)) {
+                level = level.min(self.levels[f].max(1.0));
+            }
             set_target(&mut self.work, t, level, &self.base_vol)?;
         }
         self.work.set_now_years(self.now_years + self.horizon_years)?;

@@ -102,6 +102,83 @@ pub struct WeightParams {
     pub by_asset: BTreeMap<String, [f64; 2]>,
 }
 
+fn bad<T>(key: &str, why: &str) -> Result<T, RiskError> {
+    Err(RiskError::ParamsInvalid { problem: format!("{key}: {why}") })
+}
+
+/// `x` must be finite and lie in `[lo, hi]`.
+fn range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), RiskError> {
+    if x.is_finite() && x >= lo && x <= hi { Ok(()) } else { bad(key, &format!("{x} must lie in [{lo}, {hi}]")) }
+}
+
+/// Depth of a market in USD (per 1% or pool side).
+const DEPTH_USD_BOUNDS: (f64, f64) = (1e3, 1e13);
+/// Half spread in basis points.
+const HALF_SPREAD_BPS_BOUNDS: (f64, f64) = (0.0, 1_000.0);
+/// A PD multiplier: it may lower a probability at most tenfold and raise it at most a hundredfold.
+const MULTIPLIER_BOUNDS: (f64, f64) = (0.1, 100.0);
+
+impl LiquidityParams {
+    fn validate(&self) -> Result<(), RiskError> {
+        let (s0, s1) = HALF_SPREAD_BPS_BOUNDS;
+        let (d0, d1) = DEPTH_USD_BOUNDS;
+        range("liquidity.default_half_spread_bps", self.default_half_spread_bps, s0, s1)?;
+        for (k, v) in &self.default_depth_usd {
+            range(&format!("liquidity.default_depth_usd.{k}"), *v, d0, d1)?;
+        }
+        for m in &self.markets {
+            range(&format!("liquidity.markets.{}.depth_usd", m.market), m.depth_usd, d0, d1)?;
+            range(&format!("liquidity.markets.{}.half_spread_bps", m.market), m.half_spread_bps, s0, s1)?;
+        }
+        Ok(())
+    }
+}
+
+impl ProtocolParams {
+    fn validate(&self) -> Result<(), RiskError> {
+        let (m0, m1) = MULTIPLIER_BOUNDS;
+        range("protocol.base_pd_annual", self.base_pd_annual, 1e-6, 0.5)?;
+        range("protocol.pd_annual_cap", self.pd_annual_cap, self.base_pd_annual, 0.99)?;
+        range("protocol.age_coefficient", self.age_coefficient, 0.0, 10.0)?;
+        for (key, x) in [
+            ("audits_none_multiplier", self.audits_none_multiplier),
+            ("audits_few_multiplier", self.audits_few_multiplier),
+            ("upgradeable_multiplier", self.upgradeable_multiplier),
+            ("incident_loss_multiplier", self.incident_loss_multiplier),
+            ("incident_no_loss_multiplier", self.incident_no_loss_multiplier),
+            ("overcollateralized_multiplier", self.overcollateralized_multiplier),
+        ] {
+            range(&format!("protocol.{key}"), x, m0, m1)?;
+        }
+        for (table, map) in [("oracle_multiplier", &self.oracle_multiplier), ("peg_multiplier", &self.peg_multiplier)] {
+            for (k, v) in map {
+                range(&format!("protocol.{table}.{k}"), *v, m0, m1)?;
+            }
+        }
+        for (k, v) in &self.lgd {
+            range(&format!("protocol.lgd.{k}"), *v, 0.0, 1.0)?;
+        }
+        Ok(())
+    }
+}
+
+impl WeightParams {
+    fn validate(&self) -> Result<(), RiskError> {
+        let one = |key: String, [wa, wl]: [f64; 2]| -> Result<(), RiskError> {
+            range(&format!("{key} asset weight"), wa, 0.0, 1.0)?;
+            range(&format!("{key} liability weight"), wl, 1.0, 10.0)
+        };
+        one("weights.perp".into(), self.perp)?;
+        for (k, w) in &self.by_kind {
+            one(format!("weights.by_kind.{k}"), *w)?;
+        }
+        for (k, w) in &self.by_asset {
+            one(format!("weights.by_asset.{k}"), *w)?;
+        }
+        Ok(())
+    }
+}
+
 /// Upper bound on markets and proxies in a parameter file.
 pub const MAX_PARAM_ENTRIES: usize = 10_000;
 
@@ -119,56 +196,26 @@ impl RiskParams {
         RiskParams::from_toml(DEFAULT_RISK_PARAMS_TOML).expect("config/risk.toml is valid (tested)")
     }
 
-    /// Checks ranges; every error names the key.
+    /// Checks ranges; every error names the key. The bounds are documented in
+    /// `docs/margin-methodology.md` section 2.1 and beside each key in `config/risk.toml`.
     pub fn validate(&self) -> Result<(), RiskError> {
-        let bad = |key: &str, why: &str| Err(RiskError::ParamsInvalid { problem: format!("{key}: {why}") });
-        if !(1..=720).contains(&self.mpor_hours) {
-            return bad("mpor_hours", "must lie in 1..=720");
-        }
-        if !(0.5..1.0).contains(&self.confidence) {
-            return bad("confidence", "must lie in [0.5, 1)");
-        }
-        if self.fhs_stride_hours < 1 {
-            return bad("fhs_stride_hours", "must be positive");
-        }
-        if !(0.0..=1.0).contains(&self.floor_fraction) {
-            return bad("floor_fraction", "must lie in [0, 1]");
-        }
-        if !(self.maintenance_fraction > 0.0 && self.maintenance_fraction <= 1.0) {
-            return bad("maintenance_fraction", "must lie in (0, 1]");
-        }
-        if !(self.concentration_threshold_usd >= 0.0 && self.concentration_threshold_usd.is_finite()) {
-            return bad("concentration_threshold_usd", "must be a finite non-negative amount");
-        }
-        if !(1..=24 * 30).contains(&self.stable_price_hours) {
-            return bad("stable_price_hours", "must lie in 1..=720");
-        }
+        let int = |key: &str, x: i64, lo: i64, hi: i64| -> Result<(), RiskError> {
+            if (lo..=hi).contains(&x) { Ok(()) } else { bad(key, &format!("{x} must lie in {lo}..={hi}")) }
+        };
+        int("mpor_hours", self.mpor_hours, 1, 720)?;
+        int("fhs_stride_hours", self.fhs_stride_hours, 1, 720)?;
+        int("stable_price_hours", self.stable_price_hours, 1, 720)?;
+        range("confidence", self.confidence, 0.5, 0.9999)?;
+        range("floor_fraction", self.floor_fraction, 0.0, 1.0)?;
+        range("maintenance_fraction", self.maintenance_fraction, 0.01, 1.0)?;
+        range("concentration_threshold_usd", self.concentration_threshold_usd, 0.0, 1e15)?;
         if self.liquidity.markets.len() + self.factor_proxies.len() > MAX_PARAM_ENTRIES {
             return bad("liquidity.markets", "too many entries");
         }
-        for m in &self.liquidity.markets {
-            if m.depth_usd.is_nan()
-                || m.depth_usd <= 0.0
-                || !m.depth_usd.is_finite()
-                || m.half_spread_bps.is_nan()
-                || m.half_spread_bps < 0.0
-            {
-                return bad("liquidity.markets", &format!("{}: depth must be positive and spread non-negative", m.market));
-            }
-        }
-        for (k, v) in self.protocol.lgd.iter() {
-            if !(0.0..=1.0).contains(v) {
-                return bad("protocol.lgd", &format!("{k} = {v} is not a fraction"));
-            }
-        }
-        let p = &self.protocol;
-        let open_unit = |x: f64| x > 0.0 && x < 1.0;
-        if !open_unit(p.base_pd_annual) || !open_unit(p.pd_annual_cap) {
-            return bad("protocol.base_pd_annual", "probabilities must lie in (0, 1)");
-        }
-        Ok(())
+        self.liquidity.validate()?;
+        self.protocol.validate()?;
+        self.weights.validate()
     }
-
     /// Tail probability of the expected shortfall, `1 - confidence`.
     pub fn tail(&self) -> f64 {
         1.0 - self.confidence

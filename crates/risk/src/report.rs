@@ -101,6 +101,8 @@ pub struct MarginReport {
     pub data: String,
     pub mpor_hours: i64,
     pub confidence: f64,
+    /// The portfolio's `[market]` overrides, each with the history value it replaced.
+    pub overrides: Vec<String>,
     pub fhs_scenarios: usize,
     pub floor_scenarios: usize,
     pub net_liquidation_value: f64,
@@ -145,6 +147,10 @@ pub fn compute(
         MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, &portfolio.market)?,
     };
     let book = Book::compile(config, &universe, &base, portfolio, restrike)?;
+    book.check_launches(config, as_of)?;
+    if let MarketData::Panel { panel, .. } = data {
+        book.check_first_observations(&universe, panel, as_of)?;
+    }
     let mut outcomes: Vec<(u16, String)> =
         book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
     outcomes.sort_unstable();
@@ -154,6 +160,7 @@ pub fn compute(
         MarketData::Calibration(c) => ScenarioBook::from_calibration(c, as_of, params, &outcomes)?,
     };
     let rv = revalue(&book, &universe, &base, &scenarios)?;
+    book.check_values(&rv.base_values)?;
     let engine = Engine::new(config, &universe, &base, book.instruments.clone(), &scenarios, rv, params)?;
     Ok(Computed { universe, base, book, scenarios, engine })
 }
@@ -195,6 +202,7 @@ pub fn report_of(config: &Config, params: &RiskParams, portfolio: &Portfolio, da
         data: data.describe(),
         mpor_hours: params.mpor_hours,
         confidence: params.confidence,
+        overrides: c.base.overrides.clone(),
         fhs_scenarios: c.scenarios.n_fhs,
         floor_scenarios: c.scenarios.len() - c.scenarios.n_fhs,
         net_liquidation_value: m.net_liquidation_value,
@@ -239,6 +247,12 @@ pub fn render_table(r: &MarginReport) -> String {
         r.fhs_scenarios,
         r.floor_scenarios
     );
+    for line in &r.overrides {
+        let _ = writeln!(o, "market override: {line}");
+    }
+    if !r.overrides.is_empty() {
+        let _ = writeln!(o);
+    }
     let _ = writeln!(o, "{:<34} {:>16}", "net liquidation value (USD)", usd(r.net_liquidation_value));
     let _ = writeln!(o, "{:<34} {:>16}", "  after manipulation guard", usd(m.guarded_nlv));
     let _ = writeln!(o, "{:<34} {:>16}", "initial margin", usd(r.initial_margin));

@@ -25,6 +25,8 @@ pub enum ScenarioKind {
     VolShock { up: bool },
     /// A prediction market resolves (floor), no price move.
     Resolution { outcome: u16, market: String, yes: bool },
+    /// The moves that actually happened (backtest only): pegs are not capped at par.
+    Realised,
 }
 
 /// The scenarios of one as-of instant.
@@ -58,6 +60,7 @@ impl ScenarioBook {
             ScenarioKind::Stress { id } => format!("stress {id}"),
             ScenarioKind::VolShock { up } => format!("implied vol {}", if *up { "up" } else { "down" }),
             ScenarioKind::Resolution { market, yes, .. } => format!("{market} resolves {}", if *yes { "YES" } else { "NO" }),
+            ScenarioKind::Realised => "realised".to_string(),
         }
     }
 
@@ -201,6 +204,12 @@ pub fn revalue_instruments(
         match &scen.kinds[s] {
             ScenarioKind::Fhs { .. } | ScenarioKind::Stress { .. } => {
                 let m = sb.scenario(scen.row(s)).map_err(|e| err(0, &scen.label(s), e))?;
+                for (i, inst) in instruments.iter().enumerate() {
+                    vals[i] = inst.1.value(m).map_err(|e| err(i, &scen.label(s), e))?;
+                }
+            }
+            ScenarioKind::Realised => {
+                let m = sb.realised(scen.row(s)).map_err(|e| err(0, &scen.label(s), e))?;
                 for (i, inst) in instruments.iter().enumerate() {
                     vals[i] = inst.1.value(m).map_err(|e| err(i, &scen.label(s), e))?;
                 }

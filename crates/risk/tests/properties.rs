@@ -55,6 +55,7 @@ fn hand_market() -> (model::Config, Universe, BaseMarket) {
         levels,
         stable_price_usd: vec![None; universe.underlyings.len()],
         probabilities: vec![f64::NAN; universe.outcomes.len()],
+        overrides: Vec::new(),
     };
     (config, universe, base)
 }
