@@ -241,7 +241,29 @@ impl Book {
                 is_balance: true,
             });
         }
+        book.canonicalise();
         Ok(book)
+    }
+
+    /// Puts instruments and positions in a canonical order (instruments by id, then by pricing;
+    /// positions by instrument, quantity and label), so that the order of the portfolio file
+    /// never changes a bit of the margin (finding 12 of issue 8).
+    fn canonicalise(&mut self) {
+        let keys: Vec<(String, String)> = self.instruments.iter().map(|i| (i.id.clone(), format!("{:?}", i.pricing))).collect();
+        let mut order: Vec<usize> = (0..self.instruments.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut new_index = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new;
+        }
+        let mut old: Vec<Option<BookInstrument>> = std::mem::take(&mut self.instruments).into_iter().map(Some).collect();
+        self.instruments = order.iter().filter_map(|&o| old[o].take()).collect();
+        assert_eq!(self.instruments.len(), order.len(), "canonical order is a permutation");
+        for p in &mut self.positions {
+            p.instrument = new_index[p.instrument];
+        }
+        self.positions
+            .sort_by(|a, b| a.instrument.cmp(&b.instrument).then(a.quantity.total_cmp(&b.quantity)).then_with(|| a.label.cmp(&b.label)));
     }
 
     /// Refuses an as-of instant before a protocol the book is a claim on was launched (a venue

@@ -84,6 +84,15 @@ impl Engine {
     /// The batch margin of one account (see the module doc); writes its top candidate scenario
     /// indices (largest loss first, ties by index) into `cand`.
     pub fn margin_batch(&self, positions: &[(usize, f64)], scratch: &mut Scratch, cand: &mut [u32]) -> AccountMargin {
+        let mut net = std::mem::take(&mut scratch.net);
+        crate::margin::canonical_positions(positions, &mut net);
+        let m = self.margin_batch_net(&net, scratch, cand);
+        scratch.net = net;
+        m
+    }
+
+    /// [`Engine::margin_batch`] of positions already netted canonically.
+    fn margin_batch_net(&self, positions: &[(usize, f64)], scratch: &mut Scratch, cand: &mut [u32]) -> AccountMargin {
         let mut loss = std::mem::take(&mut scratch.loss);
         self.fill_loss(positions, |_| false, &mut loss);
         let nf = self.n_fhs;
@@ -215,12 +224,9 @@ impl Engine {
             es_fhs
         };
         let mut liq = 0.0;
-        for (n, &(i, _)) in positions.iter().enumerate() {
-            if positions[..n].iter().any(|(k, _)| *k == i) {
-                continue;
-            }
-            let net: f64 = positions[n..].iter().filter(|(k, _)| *k == i).map(|(_, q)| q).sum();
-            liq += crate::liquidity::close_out_cost(net * self.unit_notional[i], &self.depth[i]);
+        // Positions are netted per instrument (canonical_positions) before this point.
+        for &(i, q) in positions {
+            liq += crate::liquidity::close_out_cost(q * self.unit_notional[i], &self.depth[i]);
         }
         let core = es_mix.max(floor).max(conc);
         AccountMargin {
@@ -235,7 +241,7 @@ impl Engine {
     }
 
     /// Re-aggregates one account over its candidate scenarios and the floor scenarios after the
-    /// instruments' risk vectors changed (the fast path).
+    /// instruments' risk vectors changed (the fast path). `positions` are netted canonically.
     fn margin_update(&self, positions: &[(usize, f64)], cand: &[u32], buf: &mut Vec<f64>) -> AccountMargin {
         let nf = self.n_fhs;
         let ns = self.rv.n_scenarios;
@@ -303,13 +309,15 @@ impl Batch {
             for (t, (m, cnt)) in split(&mut self.margins, threads).into_iter().zip(touched.iter_mut()).enumerate() {
                 s.spawn(move || {
                     let mut buf = Vec::new();
+                    let mut net = Vec::new();
                     for (k, slot) in m.iter_mut().enumerate() {
                         let a = t * chunk + k;
                         let pos = accounts.of(a);
                         if !pos.iter().any(|(i, _)| changed.contains(i)) {
                             continue;
                         }
-                        *slot = engine.margin_update(pos, &cands[a * per..(a + 1) * per], &mut buf);
+                        crate::margin::canonical_positions(pos, &mut net);
+                        *slot = engine.margin_update(&net, &cands[a * per..(a + 1) * per], &mut buf);
                         *cnt += 1;
                     }
                 });

@@ -145,9 +145,59 @@ pub struct MarginResult {
 /// Reusable buffers so the per-account loop does not allocate.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
+    pub(crate) net: Vec<(usize, f64)>,
     pub(crate) loss: Vec<f64>,
     pub(crate) idx: Vec<u32>,
     pub(crate) tmp: Vec<f64>,
+}
+
+/// The market part of the margin of a loss vector.
+struct MarketCharge {
+    es_fhs: f64,
+    var_fhs: f64,
+    floor_loss: f64,
+    floor_at: Option<usize>,
+}
+
+/// Nets `positions` per instrument into `out`, in a canonical order: by instrument index, each
+/// instrument's quantities summed in ascending order (a total order on f64), zero nets dropped.
+/// Any permutation of the same positions gives the same bits (finding 12 of issue 8).
+pub fn canonical_positions(positions: &[(usize, f64)], out: &mut Vec<(usize, f64)>) {
+    out.clear();
+    out.extend_from_slice(positions);
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut w = 0;
+    for r in 0..out.len() {
+        let (i, q) = out[r];
+        if w > 0 && out[w - 1].0 == i {
+            out[w - 1].1 += q;
+        } else {
+            out[w] = (i, q);
+            w += 1;
+        }
+    }
+    out.truncate(w);
+    out.retain(|&(_, q)| q != 0.0);
+}
+
+/// The largest concentrated failure loss and its protocol.
+fn concentration_charge(exposures: &[ProtocolExposure]) -> (f64, String) {
+    exposures
+        .iter()
+        .filter(|e| e.concentrated)
+        .fold((0.0, String::new()), |(m, n), e| if e.failure_loss_usd > m { (e.failure_loss_usd, e.protocol.clone()) } else { (m, n) })
+}
+
+/// The scenario with the largest loss (first on ties).
+fn worst_scenario(loss: &[f64]) -> (Option<usize>, f64) {
+    let (mut worst, mut worst_loss) = (None, f64::NEG_INFINITY);
+    for (s, l) in loss.iter().enumerate() {
+        if *l > worst_loss {
+            worst_loss = *l;
+            worst = Some(s);
+        }
+    }
+    (worst, worst_loss)
 }
 
 fn desc(a: &(f64, f64), b: &(f64, f64)) -> Ordering {
@@ -364,186 +414,36 @@ impl Engine {
 
     /// The margin of an account holding `positions` (instrument index, signed units). With
     /// `explain`, also the standalone margins and per-position contributions (slower).
+    ///
+    /// The positions are first netted per instrument in a canonical order
+    /// ([`canonical_positions`]), so the order in which they are given never changes a bit. The
+    /// build-up reads like the report: market charge (ES and floor), protocol failures,
+    /// concentration, liquidity, then the manipulation guard on the NLV.
     pub fn margin(&self, positions: &[(usize, f64)], labels: &[String], explain: bool, scratch: &mut Scratch) -> MarginResult {
-        let p = &self.params;
-        let tail = p.tail();
+        let mut net = std::mem::take(&mut scratch.net);
+        canonical_positions(positions, &mut net);
         let mut loss = std::mem::take(&mut scratch.loss);
-        self.fill_loss(positions, |_| false, &mut loss);
-        let (es_fhs, var_fhs, floor_loss, floor_at) = self.market_parts(&loss, &mut scratch.idx);
-        let floor_loss = if p.stress_floor { floor_loss } else { 0.0 };
-        let nlv: f64 = positions.iter().map(|&(i, q)| q * self.rv.base_values[i]).sum();
-
-        // Protocol claims and failure losses.
-        let mut claims = vec![0.0; self.protocols.len()];
-        for &(i, q) in positions {
-            let v = q * self.rv.base_values[i];
-            for &(j, frac) in &self.links[i] {
-                claims[j] += frac * v;
-            }
-        }
-        let mut exposures = Vec::new();
-        let mut extra = Vec::new();
-        let mut tmp = std::mem::take(&mut scratch.tmp);
-        for (j, pr) in self.protocols.iter().enumerate() {
-            let claim = claims[j].max(0.0);
-            if claim <= 0.0 {
-                continue;
-            }
-            let frozen = |i: usize| self.links[i].iter().any(|&(k, f)| k == j && f >= 1.0);
-            self.fill_loss(positions, frozen, &mut tmp);
-            let (es_surv, _) = expected_shortfall(&tmp[..self.n_fhs], &[], tail, &mut scratch.idx);
-            let failure = pr.lgd * claim + es_surv.max(0.0);
-            let concentrated = claim > p.concentration_threshold_usd;
-            extra.push((failure, pr.pd_mpor));
-            exposures.push(ProtocolExposure {
-                protocol: pr.protocol.clone(),
-                claim_usd: claim,
-                pd_mpor: pr.pd_mpor,
-                lgd: pr.lgd,
-                failure_loss_usd: failure,
-                concentrated,
-            });
-        }
-        scratch.tmp = tmp;
-        let (es_mix, _) = if self.n_fhs > 0 { expected_shortfall(&loss[..self.n_fhs], &extra, tail, &mut scratch.idx) } else { (0.0, 0.0) };
-        let es_mix = es_mix.max(es_fhs);
-        let (conc_loss, conc_name) = exposures
-            .iter()
-            .filter(|e| e.concentrated)
-            .fold((0.0, String::new()), |(m, n), e| if e.failure_loss_usd > m { (e.failure_loss_usd, e.protocol.clone()) } else { (m, n) });
-        let core = es_mix.max(floor_loss).max(conc_loss);
-        let binding = if core == 0.0 {
-            "none".to_string()
-        } else if conc_loss >= core && conc_loss > 0.0 {
-            format!("failure of {conc_name} (concentrated claim, charged in full)")
-        } else if floor_loss >= core {
-            format!("floor: {}", floor_at.map_or("-".to_string(), |s| self.scenario_labels.label(s)))
-        } else {
-            "expected shortfall (FHS with protocol failures)".to_string()
-        };
-
-        // Liquidity: net units per instrument, closed on its own market.
-        let mut liquidity = Vec::new();
-        let mut liq_total = 0.0;
-        let mut seen: Vec<usize> = Vec::new();
-        for &(i, _) in positions {
-            if seen.contains(&i) {
-                continue;
-            }
-            seen.push(i);
-            let net: f64 = positions.iter().filter(|(k, _)| *k == i).map(|(_, q)| q).sum();
-            let notional = (net * self.unit_notional[i]).abs();
-            if notional == 0.0 {
-                continue;
-            }
-            let d = &self.depth[i];
-            let cost = close_out_cost(notional, d);
-            liq_total += cost;
-            if explain {
-                liquidity.push(LiquidityLine {
-                    instrument: self.instruments[i].id.clone(),
-                    market: d.market.clone(),
-                    notional_usd: notional,
-                    price_move_to_close: price_move_to_close(notional, d),
-                    cost_usd: cost,
-                });
-            }
-        }
+        self.fill_loss(&net, |_| false, &mut loss);
+        let market = self.market_charge(&loss, &mut scratch.idx);
+        let nlv: f64 = net.iter().map(|&(i, q)| q * self.rv.base_values[i]).sum();
+        let exposures = self.protocol_exposures(&net, scratch);
+        let es_mix = self.es_with_protocols(&loss, &exposures, market.es_fhs, &mut scratch.idx);
+        let (conc_loss, conc_name) = concentration_charge(&exposures);
+        let (liq_total, liquidity) = self.liquidity_charge(&net, explain);
+        let core = es_mix.max(market.floor_loss).max(conc_loss);
         let im = core + liq_total;
-        let mm = p.maintenance_fraction * im;
-
-        // Manipulation guard on the net delta per underlying.
-        let mut net_delta = vec![0.0; self.spot_usd.len()];
-        for &(i, q) in positions {
-            for &(u, d) in &self.deltas[i] {
-                if let Some(x) = net_delta.get_mut(usize::from(u)) {
-                    *x += q * d;
-                }
-            }
-        }
-        let mut guard = 0.0;
-        let mut guard_detail = Vec::new();
-        for (u, &d) in net_delta.iter().enumerate() {
-            let (Some(stable), s) = (self.stable_usd.get(u).copied().flatten(), self.spot_usd[u]) else { continue };
-            if d == 0.0 || !s.is_finite() {
-                continue;
-            }
-            let price = if d > 0.0 { stable.min(s) } else { stable.max(s) };
-            let adj = d * (price - s);
-            guard += adj;
-            if explain && adj != 0.0 {
-                guard_detail.push(format!(
-                    "{}: net delta {d:.4}, oracle {s:.2}, stable {stable:.2}, valued at {price:.2}: {adj:.2} USD",
-                    self.underlying_names[u]
-                ));
-            }
-        }
-        let guarded = nlv + guard;
-
-        // Explanation.
-        let (mut worst, mut worst_loss) = (None, f64::NEG_INFINITY);
-        for (s, l) in loss.iter().enumerate() {
-            if *l > worst_loss {
-                worst_loss = *l;
-                worst = Some(s);
-            }
-        }
-        let mut contributions = Vec::new();
-        let mut offsets = 0.0;
-        if explain {
-            let k = ((tail * self.n_fhs as f64).ceil() as usize).min(self.n_fhs);
-            top_k(&loss[..self.n_fhs], k, &mut scratch.idx);
-            let tail_idx: Vec<u32> = scratch.idx[..k].to_vec();
-            let mut standalone_sum = 0.0;
-            for (n, &(i, q)) in positions.iter().enumerate() {
-                let dv = self.rv.of(i);
-                let tail_loss = if k > 0 { tail_idx.iter().map(|&s| -q * dv[s as usize]).sum::<f64>() / k as f64 } else { 0.0 };
-                let w = worst.map_or(0.0, |s| -q * dv[s]);
-                let mut alone = std::mem::take(&mut scratch.tmp);
-                self.fill_loss(&[(i, q)], |_| false, &mut alone);
-                let (e, _, f, _) = self.market_parts(&alone, &mut scratch.idx);
-                scratch.tmp = alone;
-                let standalone = e.max(if p.stress_floor { f } else { 0.0 });
-                standalone_sum += standalone;
-                contributions.push(Contribution {
-                    position: labels.get(n).cloned().unwrap_or_else(|| self.instruments[i].id.clone()),
-                    quantity: q,
-                    value_usd: q * self.rv.base_values[i],
-                    tail_loss_usd: tail_loss,
-                    worst_scenario_loss_usd: w,
-                    standalone_margin_usd: standalone,
-                });
-            }
-            offsets = standalone_sum - es_fhs.max(floor_loss);
-        }
-        let charges = vec![
-            Charge {
-                name: "market ES (FHS)".into(),
-                usd: es_fhs,
-                detail: format!("{:.1}% ES over {} FHS scenarios", 100.0 * p.confidence, self.n_fhs),
-            },
-            Charge {
-                name: "protocol failures in ES".into(),
-                usd: es_mix - es_fhs,
-                detail: "failure scenarios weighted by their probability".into(),
-            },
-            Charge {
-                name: "stress floor add-on".into(),
-                usd: (floor_loss - es_mix).max(0.0),
-                detail: floor_at.map_or("no floor scenario".into(), |s| format!("worst floor: {}", self.scenario_labels.label(s))),
-            },
-            Charge {
-                name: "concentrated protocol add-on".into(),
-                usd: (conc_loss - es_mix.max(floor_loss)).max(0.0),
-                detail: if conc_name.is_empty() {
-                    "no claim above the threshold".into()
-                } else {
-                    format!("failure of {conc_name} charged in full")
-                },
-            },
-            Charge { name: "liquidity".into(), usd: liq_total, detail: "close-out cost on each venue's depth".into() },
-        ];
+        assert!(im >= 0.0 && !im.is_nan(), "initial margin {im} must be a non-negative number");
+        let (guard, guard_detail) = self.manipulation_guard(&net, explain);
+        let (worst, worst_loss) = worst_scenario(&loss);
+        let (contributions, offsets) =
+            if explain { self.explain_positions(positions, labels, &loss, worst, &market, scratch) } else { (Vec::new(), 0.0) };
+        let charges = self.charges(&market, es_mix, conc_loss, &conc_name, liq_total);
+        let binding = self.binding(core, &market, conc_loss, &conc_name);
         scratch.loss = loss;
+        scratch.net = net;
+        let mm = self.params.maintenance_fraction * im;
+        let guarded = nlv + guard;
+        assert!(guarded <= nlv, "the manipulation guard never raises the NLV");
         MarginResult {
             net_liquidation_value: nlv,
             guarded_nlv: guarded,
@@ -551,10 +451,10 @@ impl Engine {
             maintenance_margin: mm,
             health_usd: guarded - mm,
             health_ratio: (mm > 0.0).then(|| guarded / mm),
-            es_fhs,
-            var_fhs,
+            es_fhs: market.es_fhs,
+            var_fhs: market.var_fhs,
             es_with_protocols: es_mix,
-            floor_loss,
+            floor_loss: market.floor_loss,
             concentrated_failure_loss: conc_loss,
             core_margin: core,
             liquidity_charge: liq_total,
@@ -569,6 +469,193 @@ impl Engine {
             manipulation_guard_usd: guard,
             guard_detail,
         }
+    }
+
+    /// Market charge: ES and VaR over the FHS scenarios, and the worst floor scenario.
+    fn market_charge(&self, loss: &[f64], idx: &mut Vec<u32>) -> MarketCharge {
+        let (es_fhs, var_fhs, floor, floor_at) = self.market_parts(loss, idx);
+        let floor_loss = if self.params.stress_floor { floor } else { 0.0 };
+        MarketCharge { es_fhs, var_fhs, floor_loss, floor_at }
+    }
+
+    /// The account's claim on each protocol and the loss if it fails (LGD x claim plus the ES of
+    /// the legs that survive unhedged).
+    fn protocol_exposures(&self, net: &[(usize, f64)], scratch: &mut Scratch) -> Vec<ProtocolExposure> {
+        let p = &self.params;
+        let mut claims = vec![0.0; self.protocols.len()];
+        for &(i, q) in net {
+            let v = q * self.rv.base_values[i];
+            for &(j, frac) in &self.links[i] {
+                claims[j] += frac * v;
+            }
+        }
+        let mut exposures = Vec::new();
+        let mut tmp = std::mem::take(&mut scratch.tmp);
+        for (j, pr) in self.protocols.iter().enumerate() {
+            let claim = claims[j].max(0.0);
+            if claim <= 0.0 {
+                continue;
+            }
+            let frozen = |i: usize| self.links[i].iter().any(|&(k, f)| k == j && f >= 1.0);
+            self.fill_loss(net, frozen, &mut tmp);
+            let (es_surv, _) = expected_shortfall(&tmp[..self.n_fhs], &[], p.tail(), &mut scratch.idx);
+            let failure = pr.lgd * claim + es_surv.max(0.0);
+            exposures.push(ProtocolExposure {
+                protocol: pr.protocol.clone(),
+                claim_usd: claim,
+                pd_mpor: pr.pd_mpor,
+                lgd: pr.lgd,
+                failure_loss_usd: failure,
+                concentrated: claim > p.concentration_threshold_usd,
+            });
+        }
+        scratch.tmp = tmp;
+        exposures
+    }
+
+    /// ES over the FHS scenarios mixed with the failure scenarios weighted by their probability.
+    fn es_with_protocols(&self, loss: &[f64], exposures: &[ProtocolExposure], es_fhs: f64, idx: &mut Vec<u32>) -> f64 {
+        let extra: Vec<(f64, f64)> = exposures.iter().map(|e| (e.failure_loss_usd, e.pd_mpor)).collect();
+        let (es_mix, _) =
+            if self.n_fhs > 0 { expected_shortfall(&loss[..self.n_fhs], &extra, self.params.tail(), idx) } else { (0.0, 0.0) };
+        es_mix.max(es_fhs)
+    }
+
+    /// Liquidity: the close-out cost of the net units of each instrument on its own market.
+    fn liquidity_charge(&self, net: &[(usize, f64)], explain: bool) -> (f64, Vec<LiquidityLine>) {
+        let mut lines = Vec::new();
+        let mut total = 0.0;
+        for &(i, q) in net {
+            let notional = (q * self.unit_notional[i]).abs();
+            if notional == 0.0 {
+                continue;
+            }
+            let d = &self.depth[i];
+            let cost = close_out_cost(notional, d);
+            total += cost;
+            if explain {
+                lines.push(LiquidityLine {
+                    instrument: self.instruments[i].id.clone(),
+                    market: d.market.clone(),
+                    notional_usd: notional,
+                    price_move_to_close: price_move_to_close(notional, d),
+                    cost_usd: cost,
+                });
+            }
+        }
+        (total, lines)
+    }
+
+    /// Manipulation guard on the net delta per underlying (never positive).
+    fn manipulation_guard(&self, net: &[(usize, f64)], explain: bool) -> (f64, Vec<String>) {
+        let mut net_delta = vec![0.0; self.spot_usd.len()];
+        for &(i, q) in net {
+            for &(u, d) in &self.deltas[i] {
+                if let Some(x) = net_delta.get_mut(usize::from(u)) {
+                    *x += q * d;
+                }
+            }
+        }
+        let mut guard = 0.0;
+        let mut detail = Vec::new();
+        for (u, &d) in net_delta.iter().enumerate() {
+            let (Some(stable), s) = (self.stable_usd.get(u).copied().flatten(), self.spot_usd[u]) else { continue };
+            if d == 0.0 || !s.is_finite() {
+                continue;
+            }
+            let price = if d > 0.0 { stable.min(s) } else { stable.max(s) };
+            let adj = d * (price - s);
+            guard += adj;
+            if explain && adj != 0.0 {
+                detail.push(format!(
+                    "{}: net delta {d:.4}, oracle {s:.2}, stable {stable:.2}, valued at {price:.2}: {adj:.2} USD",
+                    self.underlying_names[u]
+                ));
+            }
+        }
+        (guard, detail)
+    }
+
+    /// Per position: its share of the ES tail, its loss in the worst scenario and its standalone
+    /// margin; and the offsets recognised (standalone sum minus the portfolio's market margin).
+    fn explain_positions(
+        &self,
+        positions: &[(usize, f64)],
+        labels: &[String],
+        loss: &[f64],
+        worst: Option<usize>,
+        market: &MarketCharge,
+        scratch: &mut Scratch,
+    ) -> (Vec<Contribution>, f64) {
+        let k = ((self.params.tail() * self.n_fhs as f64).ceil() as usize).min(self.n_fhs);
+        top_k(&loss[..self.n_fhs], k, &mut scratch.idx);
+        let tail_idx: Vec<u32> = scratch.idx[..k].to_vec();
+        let mut standalone_sum = 0.0;
+        let mut contributions = Vec::with_capacity(positions.len());
+        for (n, &(i, q)) in positions.iter().enumerate() {
+            let dv = self.rv.of(i);
+            let tail_loss = if k > 0 { tail_idx.iter().map(|&s| -q * dv[s as usize]).sum::<f64>() / k as f64 } else { 0.0 };
+            let mut alone = std::mem::take(&mut scratch.tmp);
+            self.fill_loss(&[(i, q)], |_| false, &mut alone);
+            let (e, _, f, _) = self.market_parts(&alone, &mut scratch.idx);
+            scratch.tmp = alone;
+            let standalone = e.max(if self.params.stress_floor { f } else { 0.0 });
+            standalone_sum += standalone;
+            contributions.push(Contribution {
+                position: labels.get(n).cloned().unwrap_or_else(|| self.instruments[i].id.clone()),
+                quantity: q,
+                value_usd: q * self.rv.base_values[i],
+                tail_loss_usd: tail_loss,
+                worst_scenario_loss_usd: worst.map_or(0.0, |s| -q * dv[s]),
+                standalone_margin_usd: standalone,
+            });
+        }
+        (contributions, standalone_sum - market.es_fhs.max(market.floor_loss))
+    }
+
+    /// Which term sets the core margin, in words.
+    fn binding(&self, core: f64, market: &MarketCharge, conc_loss: f64, conc_name: &str) -> String {
+        if core == 0.0 {
+            "none".to_string()
+        } else if conc_loss >= core && conc_loss > 0.0 {
+            format!("failure of {conc_name} (concentrated claim, charged in full)")
+        } else if market.floor_loss >= core {
+            format!("floor: {}", market.floor_at.map_or("-".to_string(), |s| self.scenario_labels.label(s)))
+        } else {
+            "expected shortfall (FHS with protocol failures)".to_string()
+        }
+    }
+
+    /// The build-up of the initial margin, one line per charge.
+    fn charges(&self, market: &MarketCharge, es_mix: f64, conc_loss: f64, conc_name: &str, liq_total: f64) -> Vec<Charge> {
+        let p = &self.params;
+        vec![
+            Charge {
+                name: "market ES (FHS)".into(),
+                usd: market.es_fhs,
+                detail: format!("{:.1}% ES over {} FHS scenarios", 100.0 * p.confidence, self.n_fhs),
+            },
+            Charge {
+                name: "protocol failures in ES".into(),
+                usd: es_mix - market.es_fhs,
+                detail: "failure scenarios weighted by their probability".into(),
+            },
+            Charge {
+                name: "stress floor add-on".into(),
+                usd: (market.floor_loss - es_mix).max(0.0),
+                detail: market.floor_at.map_or("no floor scenario".into(), |s| format!("worst floor: {}", self.scenario_labels.label(s))),
+            },
+            Charge {
+                name: "concentrated protocol add-on".into(),
+                usd: (conc_loss - es_mix.max(market.floor_loss)).max(0.0),
+                detail: if conc_name.is_empty() {
+                    "no claim above the threshold".into()
+                } else {
+                    format!("failure of {conc_name} charged in full")
+                },
+            },
+            Charge { name: "liquidity".into(), usd: liq_total, detail: "close-out cost on each venue's depth".into() },
+        ]
     }
 
     /// Whether an instrument is a perpetual (for reports).

@@ -124,10 +124,10 @@ fn weighted_comparator_is_mango_v4_health() {
         &params,
         &d,
     );
-    let c = &r.margin.contributions;
-    let eth_value = c[2].value_usd / 10.0; // balances follow positions: [borrow, perp, ETH, USDC, DAI]
-    let usdc = c[3].value_usd;
-    let dai = c[4].value_usd;
+    let value = |label: &str| r.margin.contributions.iter().find(|c| c.position == label).unwrap().value_usd;
+    let eth_value = value("balance ETH") / 10.0;
+    let usdc = value("balance USDC");
+    let dai = value("balance DAI");
     let mark = r.margin.liquidity.iter().find(|l| l.instrument == "ETH-PERP@dydx").unwrap().notional_usd / 2.0;
     // Net ETH token: 10 - 4 = 6 ETH of assets.
     let health = 6.0 * eth_value * 0.9 + usdc * 1.0 + dai * 0.95 - 2.0 * mark * (1.1 - 1.0);
