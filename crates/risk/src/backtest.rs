@@ -175,7 +175,7 @@ fn one_day(
     let mut scen_cache: Option<(Vec<(u16, String)>, ScenarioBook)> = None;
     for p in prepared {
         let base = BaseMarket::from_panel(universe, panel, t, params, &p.overrides)?;
-        let book = Book::compile(config, universe, &base, p.portfolio, Some(&p.restrike))?;
+        let book = Book::compile(config, params, universe, &base, p.portfolio, Some(&p.restrike))?;
         book.check_first_observations(universe, panel, t)?;
         let mut outcomes: Vec<(u16, String)> =
             book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();

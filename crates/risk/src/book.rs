@@ -82,6 +82,7 @@ fn unknown(portfolio: &str, what: &'static str, name: &str) -> RiskError {
 
 struct Ctx<'a> {
     config: &'a Config,
+    params: &'a crate::params::RiskParams,
     universe: &'a Universe,
     base: &'a BaseMarket,
     portfolio: &'a Portfolio,
@@ -174,12 +175,13 @@ impl Book {
     /// are the current mark and LP shares keep their USD value.
     pub fn compile(
         config: &Config,
+        params: &crate::params::RiskParams,
         universe: &Universe,
         base: &BaseMarket,
         portfolio: &Portfolio,
         restrike: Option<&Restrike>,
     ) -> Result<Book, RiskError> {
-        let cx = Ctx { config, universe, base, portfolio, restrike };
+        let cx = Ctx { config, params, universe, base, portfolio, restrike };
         let mut book = Book { name: portfolio.name.clone(), instruments: Vec::new(), positions: Vec::new() };
         for (k, p) in portfolio.positions.iter().enumerate() {
             let qty = bounded(&format!("positions[{k}].quantity"), &p.quantity, QUANTITY_BOUNDS)?;
@@ -473,7 +475,7 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
                         .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
                 ),
                 Some(ProtocolKind::StableswapAmm) => {
-                    let amp = check_bounds(&format!("pools.{sym}.amp"), pool.amp.unwrap_or(2000.0), AMP_BOUNDS)?;
+                    let amp = check_bounds(&format!("pools.{sym}.amp"), pool.amp.unwrap_or(cx.params.stableswap_amp_default), AMP_BOUNDS)?;
                     Instrument::CurveLp(
                         pricing::curve::CurveLp::from_balances(&coins, amp, &reserves, supply)
                             .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,

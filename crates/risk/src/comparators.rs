@@ -126,7 +126,10 @@ pub fn weighted(config: &Config, weights: &WeightParams, held: &[Held<'_>], base
         }
     }
     for (token, (value, kind)) in &tokens {
-        let [wa, wl] = weights.by_asset.get(token).or_else(|| weights.by_kind.get(kind)).copied().unwrap_or([0.8, 1.2]);
+        let [wa, wl] = match weights.by_asset.get(token) {
+            Some(w) => *w,
+            None => crate::params::table_entry(&weights.by_kind, "weights.by_kind", kind),
+        };
         let req = if *value >= 0.0 { value * (1.0 - wa) } else { -value * (wl - 1.0) };
         lines.push(ComparatorLine { what: token.clone(), rule: format!("token net {value:.0} weight {wa}/{wl}"), requirement_usd: req });
     }

@@ -14,7 +14,7 @@ pub fn depth_for(inst: &BookInstrument, params: &LiquidityParams) -> MarketDepth
         }
     }
     let kind = inst.asset_kind.map_or_else(|| "native_coin".to_string(), |k| enum_name(&k));
-    let depth = params.default_depth_usd.get(&kind).copied().unwrap_or(1_000_000.0);
+    let depth = crate::params::table_entry(&params.default_depth_usd, "liquidity.default_depth_usd", &kind);
     MarketDepth {
         market: format!("default {kind}"),
         kind: DepthKind::OrderBook,

@@ -302,6 +302,7 @@ impl Engine {
         rv: RiskVectors,
         params: &RiskParams,
     ) -> Result<Engine, crate::RiskError> {
+        params.validate()?;
         let as_of_days = base.as_of.0.div_euclid(24);
         let mut protocols: Vec<ProtocolRisk> = Vec::new();
         let mut links = Vec::with_capacity(instruments.len());

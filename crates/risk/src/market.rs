@@ -184,7 +184,7 @@ impl BaseMarket {
         let mut base = BaseMarket {
             as_of,
             now_years: years_of(as_of),
-            rate_annual: 0.0,
+            rate_annual: params.rate_annual,
             levels,
             stable_price_usd: stable,
             probabilities: vec![f64::NAN; universe.outcomes.len()],
@@ -199,6 +199,7 @@ impl BaseMarket {
         universe: &Universe,
         cal: &marketdata::Calibration,
         as_of: Hour,
+        params: &RiskParams,
         overrides: &MarketOverrides,
     ) -> Result<BaseMarket, RiskError> {
         let levels = universe.factor_names.iter().map(|n| cal.factor(n).map(|f| f.level_at_end)).collect::<Result<Vec<f64>, _>>()?;
@@ -211,7 +212,7 @@ impl BaseMarket {
         let mut base = BaseMarket {
             as_of,
             now_years: years_of(as_of),
-            rate_annual: 0.0,
+            rate_annual: params.rate_annual,
             levels,
             stable_price_usd: stable,
             probabilities: vec![f64::NAN; universe.outcomes.len()],

@@ -2,6 +2,8 @@
 //! `docs/margin-methodology.md` and `docs/protocol-risk.md`.
 
 use crate::error::RiskError;
+use crate::protocol::enum_name;
+use model::{AssetKind, OracleDesign, PegMechanism, ProtocolKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,6 +30,14 @@ pub struct RiskParams {
     pub concentration_threshold_usd: f64,
     /// Window of the stable (median) price of the manipulation guard, hours.
     pub stable_price_hours: i64,
+    /// Risk-free rate, annual (option valuation; a portfolio may override it).
+    pub rate_annual: f64,
+    /// Amplification of a stableswap pool whose `[[pools]]` entry gives none (Curve 3pool: 2000).
+    pub stableswap_amp_default: f64,
+    /// EWMA volatility estimator of the FHS rescaling.
+    pub fhs: FhsSettings,
+    /// Implied-vol shock calibration.
+    pub vol_shock: VolShockSettings,
     /// Factor a missing factor follows (e.g. `peg:WBTC` -> `peg:sBTC`).
     #[serde(default)]
     pub factor_proxies: BTreeMap<String, String>,
@@ -37,6 +47,40 @@ pub struct RiskParams {
     pub liquidity: LiquidityParams,
     /// Weight-based comparator.
     pub weights: WeightParams,
+}
+
+/// The FHS volatility estimator (`docs/market-data.md` section 6.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FhsSettings {
+    /// RiskMetrics daily decay of the EWMA variance (converted to hourly with the same half-life).
+    pub ewma_lambda_daily: f64,
+    /// Hours of history that seed the EWMA variance.
+    pub ewma_seed_hours: i64,
+    /// `sigma_then` is floored at this fraction of the long-run volatility before the window.
+    pub then_floor_fraction: f64,
+}
+
+/// The implied-vol shock calibration (`docs/margin-methodology.md` section 4.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolShockSettings {
+    /// Quantile of 24-hour DVOL changes for the up shock (`1 - quantile` for the down shock).
+    pub quantile: f64,
+    /// Observed DVOL windows needed before the observed changes are used.
+    pub min_observed_windows: usize,
+    /// Windows of the proxy vol path needed before that (fewer: refused).
+    pub min_proxy_windows: usize,
+}
+
+impl RiskParams {
+    /// The EWMA parameters of the FHS rescaling.
+    pub fn ewma(&self) -> marketdata::vol::EwmaParams {
+        marketdata::vol::EwmaParams {
+            lambda_hourly: marketdata::vol::hourly_lambda(self.fhs.ewma_lambda_daily),
+            seed_hours: self.fhs.ewma_seed_hours as usize,
+        }
+    }
 }
 
 /// Parameters of the protocol failure model (`docs/protocol-risk.md`).
@@ -118,8 +162,118 @@ const HALF_SPREAD_BPS_BOUNDS: (f64, f64) = (0.0, 1_000.0);
 /// A PD multiplier: it may lower a probability at most tenfold and raise it at most a hundredfold.
 const MULTIPLIER_BOUNDS: (f64, f64) = (0.1, 100.0);
 
+/// Every name of a configuration enum, as written in the parameter tables. The match in
+/// [`all_names_exhaustive`] fails to compile when a variant is added without being listed here.
+const ASSET_KINDS: [AssetKind; 8] = [
+    AssetKind::NativeCoin,
+    AssetKind::Stablecoin,
+    AssetKind::Wrapped,
+    AssetKind::Synthetic,
+    AssetKind::LendingReceipt,
+    AssetKind::StakingDerivative,
+    AssetKind::LpShare,
+    AssetKind::PredictionShare,
+];
+const ORACLES: [OracleDesign; 6] = [
+    OracleDesign::PushNetwork,
+    OracleDesign::PullNetwork,
+    OracleDesign::OnChainTwap,
+    OracleDesign::OwnMarket,
+    OracleDesign::Attestation,
+    OracleDesign::None,
+];
+const PEGS: [PegMechanism; 7] = [
+    PegMechanism::None,
+    PegMechanism::FiatReserve,
+    PegMechanism::OvercollateralizedDebt,
+    PegMechanism::DebtPool,
+    PegMechanism::Custodial,
+    PegMechanism::StakingRedemption,
+    PegMechanism::Algorithmic,
+];
+const PROTOCOL_KINDS: [ProtocolKind; 11] = [
+    ProtocolKind::StablecoinIssuer,
+    ProtocolKind::WrappedCustodian,
+    ProtocolKind::SyntheticIssuer,
+    ProtocolKind::ConstantProductAmm,
+    ProtocolKind::ConcentratedLiquidityAmm,
+    ProtocolKind::StableswapAmm,
+    ProtocolKind::Lending,
+    ProtocolKind::LiquidStaking,
+    ProtocolKind::PerpVenue,
+    ProtocolKind::OptionVenue,
+    ProtocolKind::PredictionMarket,
+];
+
+#[allow(dead_code)]
+fn all_names_exhaustive(a: AssetKind, o: OracleDesign, p: PegMechanism, k: ProtocolKind) {
+    use AssetKind as A;
+    use OracleDesign as O;
+    use PegMechanism as P;
+    use ProtocolKind as K;
+    match a {
+        A::NativeCoin
+        | A::Stablecoin
+        | A::Wrapped
+        | A::Synthetic
+        | A::LendingReceipt
+        | A::StakingDerivative
+        | A::LpShare
+        | A::PredictionShare => {}
+    }
+    match o {
+        O::PushNetwork | O::PullNetwork | O::OnChainTwap | O::OwnMarket | O::Attestation | O::None => {}
+    }
+    match p {
+        P::None | P::FiatReserve | P::OvercollateralizedDebt | P::DebtPool | P::Custodial | P::StakingRedemption | P::Algorithmic => {}
+    }
+    match k {
+        K::StablecoinIssuer
+        | K::WrappedCustodian
+        | K::SyntheticIssuer
+        | K::ConstantProductAmm
+        | K::ConcentratedLiquidityAmm
+        | K::StableswapAmm
+        | K::Lending
+        | K::LiquidStaking
+        | K::PerpVenue
+        | K::OptionVenue
+        | K::PredictionMarket => {}
+    }
+}
+
+/// A table keyed by enum names must name every variant (plus `extra`) and nothing else: an
+/// unknown key is a typo, a missing one would otherwise become a silent default.
+fn complete_table<V>(key: &str, map: &BTreeMap<String, V>, names: Vec<String>) -> Result<(), RiskError> {
+    for n in &names {
+        if !map.contains_key(n) {
+            return bad(key, &format!("no entry for `{n}` (every one of {} is required)", names.join(", ")));
+        }
+    }
+    for k in map.keys() {
+        if !names.contains(k) {
+            return bad(key, &format!("unknown key `{k}` (expected one of {})", names.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+fn names<T: Serialize>(xs: &[T], extra: &[&str]) -> Vec<String> {
+    xs.iter().map(enum_name).chain(extra.iter().map(|s| s.to_string())).collect()
+}
+
+/// Looks up a validated table entry. Every table is checked complete by [`RiskParams::validate`]
+/// (called by `from_toml` and by `Engine::new`), so a missing key is a broken invariant.
+pub fn table_entry<V: Copy>(map: &BTreeMap<String, V>, table: &str, key: &str) -> V {
+    match map.get(key) {
+        Some(v) => *v,
+        None => panic!("{table} has no entry `{key}`: RiskParams::validate guarantees every key"),
+    }
+}
+
 impl LiquidityParams {
     fn validate(&self) -> Result<(), RiskError> {
+        complete_table("liquidity.default_depth_usd", &self.default_depth_usd, names(&ASSET_KINDS, &[]))?;
         let (s0, s1) = HALF_SPREAD_BPS_BOUNDS;
         let (d0, d1) = DEPTH_USD_BOUNDS;
         range("liquidity.default_half_spread_bps", self.default_half_spread_bps, s0, s1)?;
@@ -137,6 +291,9 @@ impl LiquidityParams {
 impl ProtocolParams {
     fn validate(&self) -> Result<(), RiskError> {
         let (m0, m1) = MULTIPLIER_BOUNDS;
+        complete_table("protocol.oracle_multiplier", &self.oracle_multiplier, names(&ORACLES, &[]))?;
+        complete_table("protocol.peg_multiplier", &self.peg_multiplier, names(&PEGS, &[]))?;
+        complete_table("protocol.lgd", &self.lgd, names(&PROTOCOL_KINDS, &["algorithmic_peg"]))?;
         range("protocol.base_pd_annual", self.base_pd_annual, 1e-6, 0.5)?;
         range("protocol.pd_annual_cap", self.pd_annual_cap, self.base_pd_annual, 0.99)?;
         range("protocol.age_coefficient", self.age_coefficient, 0.0, 10.0)?;
@@ -168,6 +325,7 @@ impl WeightParams {
             range(&format!("{key} asset weight"), wa, 0.0, 1.0)?;
             range(&format!("{key} liability weight"), wl, 1.0, 10.0)
         };
+        complete_table("weights.by_kind", &self.by_kind, names(&ASSET_KINDS, &["option"]))?;
         one("weights.perp".into(), self.perp)?;
         for (k, w) in &self.by_kind {
             one(format!("weights.by_kind.{k}"), *w)?;
@@ -209,6 +367,14 @@ impl RiskParams {
         range("floor_fraction", self.floor_fraction, 0.0, 1.0)?;
         range("maintenance_fraction", self.maintenance_fraction, 0.01, 1.0)?;
         range("concentration_threshold_usd", self.concentration_threshold_usd, 0.0, 1e15)?;
+        range("rate_annual", self.rate_annual, -0.1, 1.0)?;
+        range("stableswap_amp_default", self.stableswap_amp_default, 1.0, 100_000.0)?;
+        range("fhs.ewma_lambda_daily", self.fhs.ewma_lambda_daily, 0.5, 0.999)?;
+        int("fhs.ewma_seed_hours", self.fhs.ewma_seed_hours, 1, 24 * 365)?;
+        range("fhs.then_floor_fraction", self.fhs.then_floor_fraction, 0.01, 1.0)?;
+        range("vol_shock.quantile", self.vol_shock.quantile, 0.5, 0.9999)?;
+        int("vol_shock.min_observed_windows", self.vol_shock.min_observed_windows as i64, 20, 100_000)?;
+        int("vol_shock.min_proxy_windows", self.vol_shock.min_proxy_windows as i64, 20, 100_000)?;
         if self.liquidity.markets.len() + self.factor_proxies.len() > MAX_PARAM_ENTRIES {
             return bad("liquidity.markets", "too many entries");
         }

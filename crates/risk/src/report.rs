@@ -32,6 +32,11 @@ impl MarketData {
     /// A missing or unreadable directory is an error naming the fix; there is no silent fallback
     /// to the embedded calibration (choose it explicitly with [`MarketData::embedded_calibration`]).
     pub fn load_default() -> Result<MarketData, RiskError> {
+        MarketData::load(&RiskParams::default_params())
+    }
+
+    /// [`MarketData::load_default`] with the EWMA estimator of `params`.
+    pub fn load(params: &RiskParams) -> Result<MarketData, RiskError> {
         let dir = marketdata::loader::find_data_dir().map_err(|e| RiskError::MarketDataUnavailable {
             reason: e.to_string(),
             hint: format!(
@@ -39,7 +44,7 @@ impl MarketData {
                 marketdata::loader::DATA_DIR_ENV
             ),
         })?;
-        MarketData::from_panel(FactorPanel::load(&dir)?)
+        MarketData::from_panel(FactorPanel::load(&dir)?, params)
     }
 
     /// The committed calibration summary, chosen explicitly: no FHS, levels at its last instant only,
@@ -62,9 +67,9 @@ impl MarketData {
         Ok(())
     }
 
-    /// Wraps a panel, computing its EWMA model with the default parameters.
-    pub fn from_panel(panel: FactorPanel) -> Result<MarketData, RiskError> {
-        let vm = VolModel::compute(&panel, &marketdata::FhsParams::default().ewma)?;
+    /// Wraps a panel, computing its EWMA model with the estimator of `params`.
+    pub fn from_panel(panel: FactorPanel, params: &RiskParams) -> Result<MarketData, RiskError> {
+        let vm = VolModel::compute(&panel, &params.ewma())?;
         Ok(MarketData::Panel { panel: Box::new(panel), vol_model: Box::new(vm) })
     }
 
@@ -140,13 +145,20 @@ pub fn compute(
         None => parse_as_of(&portfolio.as_of)?,
     };
     data.check_as_of(as_of)?;
+    if let MarketData::Panel { vol_model, .. } = data
+        && *vol_model.params() != params.ewma()
+    {
+        return Err(RiskError::ParamsInvalid {
+            problem: "the market data's EWMA model was computed with other [fhs] parameters; load it with MarketData::load(params)".into(),
+        });
+    }
     let (names, kinds) = data.factors();
     let universe = Universe::new(config, params, &names, &kinds)?;
     let base = match data {
         MarketData::Panel { panel, .. } => BaseMarket::from_panel(&universe, panel, as_of, params, &portfolio.market)?,
-        MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, &portfolio.market)?,
+        MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, params, &portfolio.market)?,
     };
-    let book = Book::compile(config, &universe, &base, portfolio, restrike)?;
+    let book = Book::compile(config, params, &universe, &base, portfolio, restrike)?;
     book.check_launches(config, as_of)?;
     if let MarketData::Panel { panel, .. } = data {
         book.check_first_observations(&universe, panel, as_of)?;

@@ -77,6 +77,8 @@ impl ScenarioBook {
             mpor_hours: params.mpor_hours,
             stride_hours: params.fhs_stride_hours,
             floor_fraction: params.floor_fraction,
+            then_floor_fraction: params.fhs.then_floor_fraction,
+            ewma: params.ewma(),
             max_scenarios: MAX_SCENARIOS,
             ..FhsParams::default()
         };
@@ -92,7 +94,7 @@ impl ScenarioBook {
                 moves.extend_from_slice(&st.moves);
                 kinds.push(ScenarioKind::Stress { id: st.id });
             }
-            vol_shock = Some(vol_shock_as_of(panel, as_of, params.mpor_hours)?);
+            vol_shock = Some(vol_shock_as_of(panel, as_of, params)?);
         }
         let mut book = ScenarioBook { as_of, mpor_hours: params.mpor_hours, kinds, moves, n_factors: nf, n_fhs, vol_shock };
         if params.stress_floor {
@@ -137,19 +139,20 @@ impl ScenarioBook {
     }
 }
 
-/// Vol shocks calibrated on data before `as_of`: the 99.5% quantiles of observed DVOL changes when
-/// there are at least 100 observed windows, else of the (proxy) `vol:BTC` path, so the backtest
-/// never reads a later calibration.
-pub fn vol_shock_as_of(panel: &FactorPanel, as_of: Hour, mpor_hours: i64) -> Result<VolShockParams, RiskError> {
-    let q = marketdata::calibration::DEFAULT_VOL_SHOCK_QUANTILE;
-    if let Ok(p) = VolShockParams::calibrate(panel, as_of, mpor_hours, q) {
+/// Vol shocks calibrated on data before `as_of`: the `[vol_shock] quantile` quantiles of observed
+/// DVOL changes when there are at least `min_observed_windows` observed windows, else of the
+/// (proxy) `vol:BTC` path (at least `min_proxy_windows`), so the backtest never reads a later
+/// calibration.
+pub fn vol_shock_as_of(panel: &FactorPanel, as_of: Hour, params: &RiskParams) -> Result<VolShockParams, RiskError> {
+    let (q, mpor_hours) = (params.vol_shock.quantile, params.mpor_hours);
+    if let Ok(p) = VolShockParams::calibrate_with(panel, as_of, mpor_hours, q, params.vol_shock.min_observed_windows) {
         return Ok(p);
     }
     let f = panel.factor_index("vol:BTC")?;
     let ia = panel.index_of(as_of)?;
     let h = mpor_hours.max(1) as usize;
     let mut x: Vec<f64> = (h..=ia).step_by(h).map(|e| panel.move_between(f, e - h, e)).collect();
-    if x.len() < 20 {
+    if x.len() < params.vol_shock.min_proxy_windows {
         return Err(RiskError::MarketDataMissing { what: "vol:BTC history".into(), hint: format!("too little history before {as_of}") });
     }
     x.sort_by(f64::total_cmp);

@@ -70,7 +70,7 @@ fn one_position_one_scenario_margin_by_hand() {
     let mut params = RiskParams::default_params();
     params.concentration_threshold_usd = 1e12;
     let p = portfolio("[[balances]]\nasset = \"ETH\"\namount = \"10\"\n");
-    let book = Book::compile(&config, &universe, &base, &p, None).unwrap();
+    let book = Book::compile(&config, &params, &universe, &base, &p, None).unwrap();
     let nf = FACTORS.len();
     let mut moves = vec![0.0; nf];
     moves[1] = -0.5;
