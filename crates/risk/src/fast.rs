@@ -62,7 +62,7 @@ pub struct AccountMargin {
     pub floor_loss: f64,
     /// ES with protocol failures minus ES of FHS alone (kept constant by the fast path).
     pub protocol_addon: f64,
-    /// Largest concentrated failure loss (kept constant by the fast path).
+    /// Largest concentration charge (kept constant by the fast path).
     pub concentrated: f64,
     pub liquidity: f64,
 }
@@ -211,9 +211,7 @@ impl Engine {
             // Failure probabilities in scenario units (one market scenario weighs (1 - sum pd) / n).
             extra_buf[n_extra] = (failure, pr.pd_mpor * nf as f64);
             n_extra += 1;
-            if claim > p.concentration_threshold_usd {
-                conc = conc.max(failure);
-            }
+            conc = conc.max(crate::margin::concentration_weight(claim, p.concentration_scale_usd) * failure);
         }
         let extra = &mut extra_buf[..n_extra];
         extra.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)));

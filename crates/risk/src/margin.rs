@@ -88,8 +88,29 @@ pub struct ProtocolExposure {
     pub lgd: f64,
     /// LGD x claim plus the expected shortfall of the legs that survive unhedged.
     pub failure_loss_usd: f64,
-    /// Above the concentration threshold: charged in full.
-    pub concentrated: bool,
+    /// The owner's claim on the protocol over all its sub-accounts (at least `claim_usd`).
+    pub owner_claim_usd: f64,
+    /// `w = owner claim / (owner claim + concentration_scale_usd)`: the share of the failure loss
+    /// charged outright (continuous in the claim, 0 for no claim, towards 1 for a large one).
+    pub concentration_weight: f64,
+    /// `concentration_weight x failure_loss_usd`.
+    pub concentration_charge_usd: f64,
+}
+
+/// What an owner holds over all its sub-accounts: the sums that make concentration and liquidity
+/// charges impossible to lower by splitting a book (`docs/margin-methodology.md` section 6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerTotals {
+    /// Per protocol of the engine: sum over sub-accounts of each one's positive claim, USD.
+    pub claims_usd: Vec<f64>,
+    /// Per instrument of the engine: the owner's net units over all sub-accounts.
+    pub net_units: Vec<f64>,
+}
+
+/// The concentration weight of a claim: `claim / (claim + scale)`, continuous and increasing.
+pub fn concentration_weight(claim_usd: f64, scale_usd: f64) -> f64 {
+    let c = claim_usd.max(0.0);
+    if c == 0.0 { 0.0 } else { c / (c + scale_usd) }
 }
 
 /// A liquidity line.
@@ -123,7 +144,7 @@ pub struct MarginResult {
     pub es_with_protocols: f64,
     /// Worst floor scenario loss (stress, vol shock, resolution).
     pub floor_loss: f64,
-    /// Largest failure loss of a concentrated protocol.
+    /// Largest concentration charge over protocols (weight x failure loss).
     pub concentrated_failure_loss: f64,
     /// max(es_with_protocols, floor_loss, concentrated_failure_loss).
     pub core_margin: f64,
@@ -180,12 +201,11 @@ pub fn canonical_positions(positions: &[(usize, f64)], out: &mut Vec<(usize, f64
     out.retain(|&(_, q)| q != 0.0);
 }
 
-/// The largest concentrated failure loss and its protocol.
+/// The largest concentration charge (weight x failure loss) and its protocol.
 fn concentration_charge(exposures: &[ProtocolExposure]) -> (f64, String) {
-    exposures
-        .iter()
-        .filter(|e| e.concentrated)
-        .fold((0.0, String::new()), |(m, n), e| if e.failure_loss_usd > m { (e.failure_loss_usd, e.protocol.clone()) } else { (m, n) })
+    exposures.iter().fold((0.0, String::new()), |(m, n), e| {
+        if e.concentration_charge_usd > m { (e.concentration_charge_usd, e.protocol.clone()) } else { (m, n) }
+    })
 }
 
 /// The scenario with the largest loss (first on ties).
@@ -421,16 +441,56 @@ impl Engine {
     /// build-up reads like the report: market charge (ES and floor), protocol failures,
     /// concentration, liquidity, then the manipulation guard on the NLV.
     pub fn margin(&self, positions: &[(usize, f64)], labels: &[String], explain: bool, scratch: &mut Scratch) -> MarginResult {
+        let owner = self.owner_totals(&[positions]);
+        self.margin_in_owner(positions, &owner, labels, explain, scratch)
+    }
+
+    /// The claims and net units of an owner over all its sub-accounts (each a position list).
+    pub fn owner_totals(&self, sub_accounts: &[&[(usize, f64)]]) -> OwnerTotals {
+        let mut claims_usd = vec![0.0; self.protocols.len()];
+        let mut net_units = vec![0.0; self.instruments.len()];
+        let mut net = Vec::new();
+        for positions in sub_accounts {
+            canonical_positions(positions, &mut net);
+            for (j, c) in self.claims(&net).into_iter().enumerate() {
+                claims_usd[j] += c.max(0.0);
+            }
+            for &(i, q) in &net {
+                net_units[i] += q;
+            }
+        }
+        OwnerTotals { claims_usd, net_units }
+    }
+
+    /// The margins of the sub-accounts of one owner: each pays its concentration and liquidity
+    /// charges at the rate of the owner's totals, so splitting a book never lowers the sum.
+    pub fn margin_of_owner(&self, sub_accounts: &[&[(usize, f64)]], scratch: &mut Scratch) -> Vec<MarginResult> {
+        let owner = self.owner_totals(sub_accounts);
+        sub_accounts.iter().map(|p| self.margin_in_owner(p, &owner, &[], false, scratch)).collect()
+    }
+
+    /// [`Engine::margin`] of one sub-account of an owner whose totals are `owner` (which must
+    /// include this sub-account).
+    pub fn margin_in_owner(
+        &self,
+        positions: &[(usize, f64)],
+        owner: &OwnerTotals,
+        labels: &[String],
+        explain: bool,
+        scratch: &mut Scratch,
+    ) -> MarginResult {
+        assert_eq!(owner.claims_usd.len(), self.protocols.len(), "owner totals of this engine");
+        assert_eq!(owner.net_units.len(), self.instruments.len(), "owner totals of this engine");
         let mut net = std::mem::take(&mut scratch.net);
         canonical_positions(positions, &mut net);
         let mut loss = std::mem::take(&mut scratch.loss);
         self.fill_loss(&net, |_| false, &mut loss);
         let market = self.market_charge(&loss, &mut scratch.idx);
         let nlv: f64 = net.iter().map(|&(i, q)| q * self.rv.base_values[i]).sum();
-        let exposures = self.protocol_exposures(&net, scratch);
+        let exposures = self.protocol_exposures(&net, owner, scratch);
         let es_mix = self.es_with_protocols(&loss, &exposures, market.es_fhs, &mut scratch.idx);
         let (conc_loss, conc_name) = concentration_charge(&exposures);
-        let (liq_total, liquidity) = self.liquidity_charge(&net, explain);
+        let (liq_total, liquidity) = self.liquidity_charge(&net, owner, explain);
         let core = es_mix.max(market.floor_loss).max(conc_loss);
         let im = core + liq_total;
         assert!(im >= 0.0 && !im.is_nan(), "initial margin {im} must be a non-negative number");
@@ -481,15 +541,9 @@ impl Engine {
 
     /// The account's claim on each protocol and the loss if it fails (LGD x claim plus the ES of
     /// the legs that survive unhedged).
-    fn protocol_exposures(&self, net: &[(usize, f64)], scratch: &mut Scratch) -> Vec<ProtocolExposure> {
+    fn protocol_exposures(&self, net: &[(usize, f64)], owner: &OwnerTotals, scratch: &mut Scratch) -> Vec<ProtocolExposure> {
         let p = &self.params;
-        let mut claims = vec![0.0; self.protocols.len()];
-        for &(i, q) in net {
-            let v = q * self.rv.base_values[i];
-            for &(j, frac) in &self.links[i] {
-                claims[j] += frac * v;
-            }
-        }
+        let claims = self.claims(net);
         let mut exposures = Vec::new();
         let mut tmp = std::mem::take(&mut scratch.tmp);
         for (j, pr) in self.protocols.iter().enumerate() {
@@ -501,17 +555,33 @@ impl Engine {
             self.fill_loss(net, frozen, &mut tmp);
             let (es_surv, _) = expected_shortfall(&tmp[..self.n_fhs], &[], p.tail(), &mut scratch.idx);
             let failure = pr.lgd * claim + es_surv.max(0.0);
+            let owner_claim = owner.claims_usd[j].max(claim);
+            let w = concentration_weight(owner_claim, p.concentration_scale_usd);
             exposures.push(ProtocolExposure {
                 protocol: pr.protocol.clone(),
                 claim_usd: claim,
                 pd_mpor: pr.pd_mpor,
                 lgd: pr.lgd,
                 failure_loss_usd: failure,
-                concentrated: claim > p.concentration_threshold_usd,
+                owner_claim_usd: owner_claim,
+                concentration_weight: w,
+                concentration_charge_usd: w * failure,
             });
         }
         scratch.tmp = tmp;
         exposures
+    }
+
+    /// The claim on each protocol (signed: a debt on a venue offsets collateral there).
+    fn claims(&self, net: &[(usize, f64)]) -> Vec<f64> {
+        let mut claims = vec![0.0; self.protocols.len()];
+        for &(i, q) in net {
+            let v = q * self.rv.base_values[i];
+            for &(j, frac) in &self.links[i] {
+                claims[j] += frac * v;
+            }
+        }
+        claims
     }
 
     /// ES over the FHS scenarios mixed with the failure scenarios weighted by their probability.
@@ -522,8 +592,10 @@ impl Engine {
         es_mix.max(es_fhs)
     }
 
-    /// Liquidity: the close-out cost of the net units of each instrument on its own market.
-    fn liquidity_charge(&self, net: &[(usize, f64)], explain: bool) -> (f64, Vec<LiquidityLine>) {
+    /// Liquidity: the close-out cost of the net units of each instrument on its own market, at
+    /// the average cost rate of closing the larger of this account's and its owner's net
+    /// position (so the same position split over sub-accounts pays at least as much).
+    fn liquidity_charge(&self, net: &[(usize, f64)], owner: &OwnerTotals, explain: bool) -> (f64, Vec<LiquidityLine>) {
         let mut lines = Vec::new();
         let mut total = 0.0;
         for &(i, q) in net {
@@ -532,7 +604,8 @@ impl Engine {
                 continue;
             }
             let d = &self.depth[i];
-            let cost = close_out_cost(notional, d);
+            let at = notional.max((owner.net_units[i] * self.unit_notional[i]).abs());
+            let cost = notional * close_out_cost(at, d) / at;
             total += cost;
             if explain {
                 lines.push(LiquidityLine {
@@ -619,7 +692,7 @@ impl Engine {
         if core == 0.0 {
             "none".to_string()
         } else if conc_loss >= core && conc_loss > 0.0 {
-            format!("failure of {conc_name} (concentrated claim, charged in full)")
+            format!("concentration on {conc_name} (failure loss x claim / (claim + scale))")
         } else if market.floor_loss >= core {
             format!("floor: {}", market.floor_at.map_or("-".to_string(), |s| self.scenario_labels.label(s)))
         } else {
@@ -650,9 +723,9 @@ impl Engine {
                 name: "concentrated protocol add-on".into(),
                 usd: (conc_loss - es_mix.max(market.floor_loss)).max(0.0),
                 detail: if conc_name.is_empty() {
-                    "no claim above the threshold".into()
+                    "no protocol claim".into()
                 } else {
-                    format!("failure of {conc_name} charged in full")
+                    format!("failure of {conc_name} x concentration weight")
                 },
             },
             Charge { name: "liquidity".into(), usd: liq_total, detail: "close-out cost on each venue's depth".into() },

@@ -26,8 +26,8 @@ pub struct RiskParams {
     pub stress_floor: bool,
     /// Maintenance margin = this x initial margin.
     pub maintenance_fraction: f64,
-    /// Claims on one protocol above this are charged their failure loss in full, USD.
-    pub concentration_threshold_usd: f64,
+    /// Scale `K` of the concentration weight `C / (C + K)` of an owner's claim `C`, USD.
+    pub concentration_scale_usd: f64,
     /// Window of the stable (median) price of the manipulation guard, hours.
     pub stable_price_hours: i64,
     /// Risk-free rate, annual (option valuation; a portfolio may override it).
@@ -38,6 +38,8 @@ pub struct RiskParams {
     pub fhs: FhsSettings,
     /// Implied-vol shock calibration.
     pub vol_shock: VolShockSettings,
+    /// Caps of the broker's total claim on each protocol.
+    pub broker: BrokerParams,
     /// Factor a missing factor follows (e.g. `peg:WBTC` -> `peg:sBTC`).
     #[serde(default)]
     pub factor_proxies: BTreeMap<String, String>,
@@ -47,6 +49,17 @@ pub struct RiskParams {
     pub liquidity: LiquidityParams,
     /// Weight-based comparator.
     pub weights: WeightParams,
+}
+
+/// Caps of the broker's total claim per protocol over all accounts (`docs/protocol-risk.md` 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerParams {
+    /// Cap for a protocol without its own entry, USD.
+    pub claim_cap_usd_default: f64,
+    /// Cap by protocol id, USD.
+    #[serde(default)]
+    pub claim_cap_usd: BTreeMap<String, f64>,
 }
 
 /// The FHS volatility estimator (`docs/market-data.md` section 6.1).
@@ -366,7 +379,7 @@ impl RiskParams {
         range("confidence", self.confidence, 0.5, 0.9999)?;
         range("floor_fraction", self.floor_fraction, 0.0, 1.0)?;
         range("maintenance_fraction", self.maintenance_fraction, 0.01, 1.0)?;
-        range("concentration_threshold_usd", self.concentration_threshold_usd, 0.0, 1e15)?;
+        range("concentration_scale_usd", self.concentration_scale_usd, 1.0, 1e15)?;
         range("rate_annual", self.rate_annual, -0.1, 1.0)?;
         range("stableswap_amp_default", self.stableswap_amp_default, 1.0, 100_000.0)?;
         range("fhs.ewma_lambda_daily", self.fhs.ewma_lambda_daily, 0.5, 0.999)?;
@@ -377,6 +390,10 @@ impl RiskParams {
         int("vol_shock.min_proxy_windows", self.vol_shock.min_proxy_windows as i64, 20, 100_000)?;
         if self.liquidity.markets.len() + self.factor_proxies.len() > MAX_PARAM_ENTRIES {
             return bad("liquidity.markets", "too many entries");
+        }
+        range("broker.claim_cap_usd_default", self.broker.claim_cap_usd_default, 0.0, 1e15)?;
+        for (k, v) in &self.broker.claim_cap_usd {
+            range(&format!("broker.claim_cap_usd.{k}"), *v, 0.0, 1e15)?;
         }
         self.liquidity.validate()?;
         self.protocol.validate()?;

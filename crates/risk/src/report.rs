@@ -326,7 +326,7 @@ pub fn render_table(r: &MarginReport) -> String {
             p.pd_mpor,
             p.lgd,
             usd(p.failure_loss_usd),
-            if p.concentrated { "in full" } else { "by prob." }
+            format!("w {:.3}", p.concentration_weight)
         );
     }
     let _ = writeln!(o, "\nliquidity{:<25} {:>14} {:>10} {:>14}", "", "notional", "move", "cost");

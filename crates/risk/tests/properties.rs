@@ -68,7 +68,7 @@ fn one_position_one_scenario_margin_by_hand() {
     // 20 000 x 1e-4 + 20 000^2 / (200 x 30e6) = 2 + 0.0666667 = 2.0666667 USD.
     let (config, universe, base) = hand_market();
     let mut params = RiskParams::default_params();
-    params.concentration_threshold_usd = 1e12;
+    params.concentration_scale_usd = 1e15;
     let p = portfolio("[[balances]]\nasset = \"ETH\"\namount = \"10\"\n");
     let book = Book::compile(&config, &params, &universe, &base, &p, None).unwrap();
     let nf = FACTORS.len();
@@ -153,36 +153,38 @@ fn the_basis_trade_still_pays_for_the_weaker_legs_protocol_failure() {
     let params = RiskParams::default_params();
     let hedge = "[[positions]]\ninstrument = \"BTC-PERP@dydx\"\nquantity = \"-10\"\n";
     let synthetic = im(&portfolio(&format!("[[positions]]\ninstrument = \"sBTC\"\nquantity = \"10\"\n{hedge}")), &params, &d);
-    // The sBTC claim on Synthetix is above the threshold: its failure (LGD 0.4 of the claim, the
-    // short perp left unhedged) is charged in full.
+    // The sBTC claim on Synthetix (about 0.9m) has concentration weight C / (C + 250k) ~ 0.79: that
+    // share of its failure (LGD 0.4 of the claim, the short perp left unhedged) is charged outright.
     let sbtc = synthetic.margin.protocols.iter().find(|p| p.protocol == "synthetix").unwrap();
-    assert!(sbtc.concentrated);
-    assert!(synthetic.margin.core_margin >= 0.4 * sbtc.claim_usd);
+    let w = sbtc.claim_usd / (sbtc.claim_usd + 250_000.0);
+    assert!((sbtc.concentration_weight - w).abs() < 1e-12, "{}", sbtc.concentration_weight);
+    assert!(synthetic.margin.core_margin >= w * 0.4 * sbtc.claim_usd);
     assert!(synthetic.margin.core_margin > synthetic.margin.es_fhs.max(synthetic.margin.floor_loss));
-    // Below the threshold, the failure still enters the expected shortfall by its probability.
+    // With a negligible weight, the failure still enters the expected shortfall by its probability.
     let mut lenient = params.clone();
-    lenient.concentration_threshold_usd = 1e12;
+    lenient.concentration_scale_usd = 1e15;
     let small = im(&portfolio(&format!("[[positions]]\ninstrument = \"sBTC\"\nquantity = \"10\"\n{hedge}")), &lenient, &d);
     assert!(small.margin.es_with_protocols > small.margin.es_fhs, "{} vs {}", small.margin.es_with_protocols, small.margin.es_fhs);
 }
 
 #[test]
-fn concentration_beyond_the_threshold_charges_the_failure_loss_in_full() {
+fn concentration_charges_the_weighted_failure_loss() {
     let Some(d) = history() else { return };
     let mut params = RiskParams::default_params();
     // stETH hedged with a short ETH perp: small market risk, a large claim on Lido.
     let body =
         "[[positions]]\ninstrument = \"stETH\"\nquantity = \"100\"\n[[positions]]\ninstrument = \"ETH-PERP@dydx\"\nquantity = \"-100\"\n";
-    params.concentration_threshold_usd = 1e12;
+    params.concentration_scale_usd = 1e15;
     let below = im(&portfolio(body), &params, &d);
     let lido = below.margin.protocols.iter().find(|p| p.protocol == "lido").unwrap().clone();
-    assert!(!lido.concentrated);
+    assert!(lido.concentration_weight < 1e-6);
     assert!(below.margin.core_margin < lido.failure_loss_usd);
-    params.concentration_threshold_usd = lido.claim_usd - 1.0;
+    // A tiny scale: the weight is ~1 and the failure loss is charged almost in full.
+    params.concentration_scale_usd = 1.0;
     let above = im(&portfolio(body), &params, &d);
     let lido_above = above.margin.protocols.iter().find(|p| p.protocol == "lido").unwrap();
-    assert!(lido_above.concentrated);
-    assert!(above.margin.core_margin >= lido_above.failure_loss_usd);
+    assert!(lido_above.concentration_weight > 0.99999);
+    assert!(above.margin.core_margin >= lido_above.concentration_weight * lido_above.failure_loss_usd);
     // The failure loss is LGD (0.3 for liquid staking) x the whole claim, plus the survivors' ES.
     assert!(lido_above.failure_loss_usd >= 0.3 * lido_above.claim_usd);
 }
