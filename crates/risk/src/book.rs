@@ -21,6 +21,27 @@ pub enum Class {
     /// A debt: the position quantity is negative units of the asset.
     Borrow,
     Prediction,
+    /// USD owed to the account by a venue (a perpetual's unrealised P&L against its mark entry):
+    /// no market risk, no close-out cost, a claim on the venue and the settlement asset's issuer.
+    Cash,
+}
+
+impl Unwind {
+    /// The pool's LP total supply.
+    pub fn total_supply(&self) -> f64 {
+        match self {
+            Unwind::ConstantProduct { total_supply } | Unwind::Stableswap { total_supply, .. } => *total_supply,
+        }
+    }
+}
+
+/// How an LP share is unwound into its own pool (the exact close-out loss, `liquidity::unwind_loss`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unwind {
+    /// Two-coin constant-product pool with `total_supply` shares.
+    ConstantProduct { total_supply: f64 },
+    /// Stableswap pool: balances (whole tokens), coin prices at the as-of instant (USD), A, supply.
+    Stableswap { balances: Vec<f64>, prices_usd: Vec<f64>, amp: f64, total_supply: f64 },
 }
 
 /// One distinct instrument of a book.
@@ -45,6 +66,8 @@ pub struct BookInstrument {
     pub expiry_days: Option<f64>,
     /// Prediction market id.
     pub outcome: Option<pricing::OutcomeId>,
+    /// LP shares: how the pool unwinds.
+    pub unwind: Option<Unwind>,
 }
 
 /// One line of the portfolio.
@@ -145,6 +168,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// A pool coin's price at the as-of instant (spot x peg), USD.
+    fn coin_price(&self, c: Asset) -> f64 {
+        let spot = if c.underlying == UnderlyingId::USD { 1.0 } else { self.spot_now(c.underlying) };
+        let peg = match self.universe.pegs.get(usize::from(c.peg.0)) {
+            Some(sym) if !sym.is_empty() => {
+                self.universe.peg(sym).and_then(|p| self.universe.factor_of(Target::Peg(p))).map_or(1.0, |f| self.base.levels[f].max(1e-6))
+            }
+            _ => 1.0,
+        };
+        spot * peg
+    }
+
     fn spot_now(&self, u: UnderlyingId) -> f64 {
         self.base.spot_usd(self.universe, u).unwrap_or(f64::NAN)
     }
@@ -190,9 +225,22 @@ impl Book {
                 Some(t) if restrike.is_none() => Some(bounded(&format!("positions[{k}].entry_price_usd"), t, PRICE_USD_BOUNDS)?),
                 _ => None,
             };
-            let (bi, sign) = compile_instrument(&cx, inst, entry)?;
+            let (bi, sign, entry_gap) = compile_instrument(&cx, inst, entry)?;
             if bi.class == Class::Lp {
                 check_lp_quantity(portfolio, &bi, qty, k)?;
+            }
+            if entry_gap != 0.0 {
+                // The position's unrealised P&L against the mark, (mark - entry) per unit, is USD
+                // owed by the venue; the perp itself is held at the mark, so every entry price nets
+                // into one risk-equivalent instrument (finding 4 of issue 8).
+                let cash = cash_instrument(&bi);
+                let idx = book.intern(cash);
+                book.positions.push(BookPosition {
+                    instrument: idx,
+                    quantity: sign * qty * entry_gap,
+                    label: format!("{} unrealised P&L", p.instrument),
+                    is_balance: false,
+                });
             }
             let scale = cx.notional_scale(bi.underlying);
             let idx = book.intern(bi);
@@ -233,6 +281,7 @@ impl Book {
                 liquidity_keys: keys,
                 expiry_days: None,
                 outcome: None,
+                unwind: None,
             };
             let scale = cx.notional_scale(bi.underlying);
             let idx = book.intern(bi);
@@ -330,6 +379,25 @@ impl Book {
     }
 }
 
+/// USD owed by the venue of `perp` (same claims as the perp: venue and settlement issuer).
+fn cash_instrument(perp: &BookInstrument) -> BookInstrument {
+    let venue = perp.venue.clone().unwrap_or_default();
+    BookInstrument {
+        id: format!("USD@{venue}"),
+        pricing: Instrument::Spot(Asset::native(UnderlyingId::USD)),
+        class: Class::Cash,
+        underlying: Some(UnderlyingId::USD),
+        venue: perp.venue.clone(),
+        asset: None,
+        asset_kind: None,
+        links: perp.links.clone(),
+        liquidity_keys: Vec::new(),
+        expiry_days: None,
+        outcome: None,
+        unwind: None,
+    }
+}
+
 /// An LP position holds between 0 and the pool's whole supply of shares.
 fn check_lp_quantity(portfolio: &Portfolio, bi: &BookInstrument, qty: f64, k: usize) -> Result<(), RiskError> {
     let sym = bi.asset.as_deref().unwrap_or("");
@@ -342,8 +410,13 @@ fn check_lp_quantity(portfolio: &Portfolio, bi: &BookInstrument, qty: f64, k: us
     Ok(())
 }
 
-/// Compiles one configured instrument; returns it and the sign applied to the quantity.
-fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: Option<f64>) -> Result<(BookInstrument, f64), RiskError> {
+/// Compiles one configured instrument; returns it, the sign applied to the quantity and, for a
+/// perpetual, `mark entry - given entry` per unit (the perp is compiled at the mark entry).
+fn compile_instrument(
+    cx: &Ctx<'_>,
+    inst: &model::Instrument,
+    entry_price_usd: Option<f64>,
+) -> Result<(BookInstrument, f64, f64), RiskError> {
     let pname = cx.pname();
     let mut links = Vec::new();
     if let Some(v) = &inst.venue {
@@ -362,8 +435,10 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
         liquidity_keys: Vec::new(),
         expiry_days: None,
         outcome: None,
+        unwind: None,
     };
     let mut sign = 1.0;
+    let mut entry_gap = 0.0;
     match inst.kind {
         InstrumentKind::Spot | InstrumentKind::LendingDeposit | InstrumentKind::LendingBorrow => {
             let sym = inst.asset.as_deref().unwrap_or("");
@@ -397,7 +472,8 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
             }
             if inst.kind == InstrumentKind::Perpetual {
                 let premium = cx.universe.factor_of(Target::Premium(u)).map_or(0.0, |f| cx.base.levels[f].exp() - 1.0);
-                let entry = entry_price_usd.unwrap_or(spot * (1.0 + premium));
+                let entry = spot * (1.0 + premium);
+                entry_gap = entry_price_usd.map_or(0.0, |e| entry - e);
                 bi.pricing =
                     Instrument::Perpetual(Perpetual { underlying: u, entry_price_usd: entry, last_funding_years: cx.base.now_years });
                 bi.class = Class::Perp;
@@ -470,12 +546,17 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
             }
             let protocol_kind = a.protocol.as_deref().and_then(|p| cx.config.protocol(p)).map(|p| p.kind);
             bi.pricing = match protocol_kind {
-                Some(ProtocolKind::ConstantProductAmm) if coins.len() == 2 => Instrument::UniswapV2Lp(
-                    pricing::uniswap_v2::UniswapV2Lp::from_reserves(coins[0], coins[1], reserves[0], reserves[1], supply)
-                        .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
-                ),
+                Some(ProtocolKind::ConstantProductAmm) if coins.len() == 2 => {
+                    bi.unwind = Some(Unwind::ConstantProduct { total_supply: supply });
+                    Instrument::UniswapV2Lp(
+                        pricing::uniswap_v2::UniswapV2Lp::from_reserves(coins[0], coins[1], reserves[0], reserves[1], supply)
+                            .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
+                    )
+                }
                 Some(ProtocolKind::StableswapAmm) => {
                     let amp = check_bounds(&format!("pools.{sym}.amp"), pool.amp.unwrap_or(cx.params.stableswap_amp_default), AMP_BOUNDS)?;
+                    let prices_usd = coins.iter().map(|c| cx.coin_price(*c)).collect();
+                    bi.unwind = Some(Unwind::Stableswap { balances: reserves.clone(), prices_usd, amp, total_supply: supply });
                     Instrument::CurveLp(
                         pricing::curve::CurveLp::from_balances(&coins, amp, &reserves, supply)
                             .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
@@ -524,5 +605,5 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
     }
     bi.links = links;
     bi.liquidity_keys = keys;
-    Ok((bi, sign))
+    Ok((bi, sign, entry_gap))
 }

@@ -82,6 +82,7 @@ pub fn isolated(config: &Config, held: &[Held<'_>], base_values: &[f64], unit_no
                     _ => ("borrow without eligible collateral: fully funded".to_string(), debt),
                 }
             }
+            Class::Cash => ("unrealised P&L on its venue".to_string(), 0.0),
             _ if is_balance && inst.venue.is_some() => ("collateral posted on its venue".to_string(), 0.0),
             _ if inst.venue.as_ref().is_some_and(|v| collateral.contains_key(v)) => ("collateral for a borrow".to_string(), 0.0),
             _ => ("fully funded".to_string(), value.max(0.0)),
@@ -106,6 +107,9 @@ pub fn weighted(config: &Config, weights: &WeightParams, held: &[Held<'_>], base
                 let [wa, wl] = weights.perp;
                 let req = if notional >= 0.0 { notional * (1.0 - wa) } else { -notional * (wl - 1.0) };
                 lines.push(ComparatorLine { what: inst.id.clone(), rule: format!("perp base weight {wa}/{wl}"), requirement_usd: req });
+            }
+            Class::Cash => {
+                lines.push(ComparatorLine { what: inst.id.clone(), rule: "unrealised P&L, weight 1".into(), requirement_usd: 0.0 });
             }
             Class::Option => {
                 let key = "option".to_string();

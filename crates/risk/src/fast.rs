@@ -224,7 +224,7 @@ impl Engine {
         let mut liq = 0.0;
         // Positions are netted per instrument (canonical_positions) before this point.
         for &(i, q) in positions {
-            liq += crate::liquidity::close_out_cost(q * self.unit_notional[i], &self.depth[i]);
+            liq += self.close_out(i, q, q);
         }
         let core = es_mix.max(floor).max(conc);
         AccountMargin {

@@ -4,7 +4,7 @@
 //! Formulas: `docs/margin-methodology.md`.
 
 use crate::book::{BookInstrument, Class};
-use crate::liquidity::{close_out_cost, depth_for, price_move_to_close};
+use crate::liquidity::{close_out_cost, depth_for, price_move_to_close, unwind_loss_fraction};
 use crate::market::{BaseMarket, Universe};
 use crate::params::{MarketDepth, RiskParams};
 use crate::protocol::{ProtocolRisk, protocol_risk};
@@ -121,6 +121,8 @@ pub struct LiquidityLine {
     pub notional_usd: f64,
     pub price_move_to_close: f64,
     pub cost_usd: f64,
+    /// Set when the market has no configured depth and a conservative default was used.
+    pub warning: Option<String>,
 }
 
 /// The margin of one account.
@@ -600,24 +602,49 @@ impl Engine {
         let mut total = 0.0;
         for &(i, q) in net {
             let notional = (q * self.unit_notional[i]).abs();
-            if notional == 0.0 {
+            if notional == 0.0 || self.instruments[i].class == Class::Cash {
                 continue;
             }
             let d = &self.depth[i];
-            let at = notional.max((owner.net_units[i] * self.unit_notional[i]).abs());
-            let cost = notional * close_out_cost(at, d) / at;
+            let cost = self.close_out(i, q, owner.net_units[i]);
+            let (market, price_move) = match &self.instruments[i].unwind {
+                Some(u) => {
+                    let shares = q.abs().max(owner.net_units[i].abs());
+                    (format!("unwind into its own pool ({:.4}% of the supply)", 100.0 * shares / u.total_supply()), cost / notional)
+                }
+                None => (d.market.clone(), price_move_to_close(notional, d)),
+            };
             total += cost;
             if explain {
                 lines.push(LiquidityLine {
                     instrument: self.instruments[i].id.clone(),
-                    market: d.market.clone(),
+                    market,
                     notional_usd: notional,
-                    price_move_to_close: price_move_to_close(notional, d),
+                    price_move_to_close: price_move,
                     cost_usd: cost,
+                    warning: (d.is_default && self.instruments[i].unwind.is_none())
+                        .then(|| format!("no configured depth for {}: conservative default {}", self.instruments[i].id, d.market)),
                 });
             }
         }
         (total, lines)
+    }
+
+    /// Close-out cost of `q` units of instrument `i` held by an owner whose net is `owner_units`:
+    /// an LP share unwinds into its own pool, anything else trades on its market's depth, at the
+    /// average cost rate of the larger of the two sizes; cash costs nothing.
+    pub(crate) fn close_out(&self, i: usize, q: f64, owner_units: f64) -> f64 {
+        let notional = (q * self.unit_notional[i]).abs();
+        if notional == 0.0 || self.instruments[i].class == Class::Cash {
+            return 0.0;
+        }
+        match &self.instruments[i].unwind {
+            Some(u) => notional * unwind_loss_fraction(q.abs().max(owner_units.abs()), u),
+            None => {
+                let at = notional.max((owner_units * self.unit_notional[i]).abs());
+                notional * close_out_cost(at, &self.depth[i]) / at
+            }
+        }
     }
 
     /// Manipulation guard on the net delta per underlying (never positive).

@@ -136,6 +136,9 @@ pub struct MarketDepth {
     pub kind: DepthKind,
     pub depth_usd: f64,
     pub half_spread_bps: f64,
+    /// Set by `liquidity::depth_for` when no market matched (the report warns).
+    #[serde(skip)]
+    pub is_default: bool,
 }
 
 /// Parameters of the liquidity charge.

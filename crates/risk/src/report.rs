@@ -340,6 +340,9 @@ pub fn render_table(r: &MarginReport) -> String {
             usd(l.cost_usd),
             l.market
         );
+        if let Some(w) = &l.warning {
+            let _ = writeln!(o, "    warning: {w}");
+        }
     }
     if !m.guard_detail.is_empty() {
         let _ = writeln!(o, "\nmanipulation guard: {}", usd(m.manipulation_guard_usd));

@@ -24,7 +24,7 @@ fn finding_11_unknown_or_missing_keys_are_refused() {
     assert!(e.to_string().contains("`lending`"), "{e}");
     let e = edited("option = [0.5, 1.5]\n", "").unwrap_err();
     assert!(e.to_string().contains("`option`"), "{e}");
-    let e = edited("lp_share = 5000000.0\n", "").unwrap_err();
+    let e = edited("lp_share = 1000000.0\n", "").unwrap_err();
     assert!(e.to_string().contains("default_depth_usd"), "{e}");
     for key in ["rate_annual = 0.0\n", "stableswap_amp_default = 2000.0\n", "quantile = 0.995\n", "ewma_seed_hours = 168\n"] {
         assert!(edited(key, "").is_err(), "{key} is required");
