@@ -3,6 +3,7 @@
 
 use crate::error::RiskError;
 use crate::market::{BaseMarket, Target, Universe, has_own_peg};
+use crate::params::ReceiptModel;
 use crate::portfolio::{
     AMP_BOUNDS, POOL_AMOUNT_BOUNDS, POSITION_USD_MAX, PRICE_USD_BOUNDS, Portfolio, QUANTITY_BOUNDS, bounded, check_bounds, parse_decimal,
 };
@@ -168,6 +169,53 @@ impl Ctx<'_> {
         }
     }
 
+    /// Units of the underlying per unit of `symbol`: 1 for anything but an exchange-rate lending
+    /// receipt, whose rate comes from the portfolio's `receipt_exchange_rate_mantissa` through the
+    /// Compound formula `mantissa / 10^(18 + underlying decimals - receipt decimals)`.
+    fn receipt_factor(&self, symbol: &str) -> Result<f64, RiskError> {
+        let Some(a) = self.config.asset(symbol).filter(|a| a.kind == AssetKind::LendingReceipt) else { return Ok(1.0) };
+        let issuer = a.protocol.as_deref().unwrap_or("");
+        match self.params.receipt_model.get(issuer) {
+            Some(ReceiptModel::Rebasing) => Ok(1.0),
+            Some(ReceiptModel::ExchangeRate) => {
+                let key = format!("market.receipt_exchange_rate_mantissa.{symbol}");
+                let text =
+                    self.portfolio.market.receipt_exchange_rate_mantissa.get(symbol).ok_or_else(|| RiskError::MarketDataMissing {
+                        what: format!("exchange rate of {symbol}"),
+                        hint: format!(
+                            "set [market] receipt_exchange_rate_mantissa = {{ {symbol} = \"...\" }} (exchangeRateStored() on chain)"
+                        ),
+                    })?;
+                let mantissa = bounded(&key, text, (1.0, 1e40))?;
+                let under =
+                    self.config.asset(a.underlying_asset.as_deref().unwrap_or("")).ok_or_else(|| unknown(self.pname(), "asset", symbol))?;
+                let exponent = 18 + i32::from(under.decimals) - i32::from(a.decimals);
+                check_bounds(&format!("{key} (underlying per receipt)"), mantissa / 10f64.powi(exponent), (1e-9, 1e9))
+            }
+            None => Err(RiskError::ParamsInvalid { problem: format!("receipt_model has no entry for {issuer}, the issuer of {symbol}") }),
+        }
+    }
+
+    /// Refuses a debt in `asset` on `venue` unless the configuration has a borrow instrument of
+    /// that asset on that venue and the venue is a lending protocol.
+    fn check_lent(&self, asset: &str, venue: Option<&str>) -> Result<(), RiskError> {
+        let not_lent = |venue: &str, why: &str| RiskError::NotLent { asset: asset.into(), venue: venue.into(), why: why.into() };
+        let Some(v) = venue else { return Err(not_lent("the broker", "a negative balance must sit on a venue that lends it")) };
+        let lending = self.config.protocol(v).is_some_and(|p| p.kind == ProtocolKind::Lending);
+        if !lending {
+            return Err(not_lent(v, "the venue is not a lending protocol"));
+        }
+        let lends = self
+            .config
+            .instruments
+            .iter()
+            .any(|i| i.kind == InstrumentKind::LendingBorrow && i.venue.as_deref() == Some(v) && i.asset.as_deref() == Some(asset));
+        if !lends {
+            return Err(not_lent(v, "the configuration has no borrow instrument of this asset on this venue"));
+        }
+        Ok(())
+    }
+
     /// A pool coin's price at the as-of instant (spot x peg), USD.
     fn coin_price(&self, c: Asset) -> f64 {
         let spot = if c.underlying == UnderlyingId::USD { 1.0 } else { self.spot_now(c.underlying) };
@@ -226,6 +274,7 @@ impl Book {
                 _ => None,
             };
             let (bi, sign, entry_gap) = compile_instrument(&cx, inst, entry)?;
+            let qty = qty * bi.asset.as_deref().map_or(Ok(1.0), |a| cx.receipt_factor(a))?;
             if bi.class == Class::Lp {
                 check_lp_quantity(portfolio, &bi, qty, k)?;
             }
@@ -253,6 +302,10 @@ impl Book {
         }
         for (k, b) in portfolio.balances.iter().enumerate() {
             let amount = bounded(&format!("balances[{k}].amount"), &b.amount, QUANTITY_BOUNDS)?;
+            if amount < 0.0 {
+                cx.check_lent(&b.asset, b.venue.as_deref())?;
+            }
+            let amount = amount * cx.receipt_factor(&b.asset)?;
             let asset = cx.asset(&b.asset)?;
             let a = config.asset(&b.asset).ok_or_else(|| unknown(&portfolio.name, "asset", &b.asset))?;
             let mut links = Vec::new();
@@ -452,6 +505,7 @@ fn compile_instrument(
             };
             if inst.kind == InstrumentKind::LendingBorrow {
                 // A debt is a liability to the venue, not a claim on the asset's issuer.
+                cx.check_lent(sym, inst.venue.as_deref())?;
                 sign = -1.0;
             } else {
                 cx.issuer_links(sym, 1.0, &mut links);

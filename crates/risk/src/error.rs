@@ -26,6 +26,9 @@ pub enum RiskError {
     /// The as-of instant is before the first observation of an underlying's own price.
     #[error("as-of {as_of} is before the first observed price of {underlying} ({first}); earlier levels are proxies")]
     BeforeFirstObservation { underlying: String, first: String, as_of: String },
+    /// A debt in an asset on a venue that does not lend it.
+    #[error("{asset} cannot be owed on {venue}: {why}")]
+    NotLent { asset: String, venue: String, why: String },
     /// A portfolio has more positions than allowed.
     #[error("portfolio has {count} positions, balances and pools; the limit is {limit}")]
     TooManyPositions { count: usize, limit: usize },

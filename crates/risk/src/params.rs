@@ -40,6 +40,9 @@ pub struct RiskParams {
     pub vol_shock: VolShockSettings,
     /// Caps of the broker's total claim on each protocol.
     pub broker: BrokerParams,
+    /// How each receipt-issuing lending protocol's receipts accrue: `rebasing` (aTokens: one
+    /// receipt = one underlying) or `exchange_rate` (cTokens: underlying = receipts x rate).
+    pub receipt_model: BTreeMap<String, ReceiptModel>,
     /// Factor a missing factor follows (e.g. `peg:WBTC` -> `peg:sBTC`).
     #[serde(default)]
     pub factor_proxies: BTreeMap<String, String>,
@@ -49,6 +52,16 @@ pub struct RiskParams {
     pub liquidity: LiquidityParams,
     /// Weight-based comparator.
     pub weights: WeightParams,
+}
+
+/// How a lending receipt relates to its underlying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptModel {
+    /// The balance grows with the index: one receipt is one unit of the underlying (Aave aTokens).
+    Rebasing,
+    /// A fixed balance redeemable at a growing exchange rate (Compound cTokens).
+    ExchangeRate,
 }
 
 /// Caps of the broker's total claim per protocol over all accounts (`docs/protocol-risk.md` 7).

@@ -86,6 +86,11 @@ pub struct MarketOverrides {
     /// Risk-free rate, annual.
     #[serde(default)]
     pub rate_annual: Option<String>,
+    /// Exchange-rate lending receipts (Compound cTokens): `exchangeRateStored()` as read on chain,
+    /// by receipt symbol; underlying per receipt = mantissa / 10^(18 + underlying decimals -
+    /// receipt decimals).
+    #[serde(default)]
+    pub receipt_exchange_rate_mantissa: BTreeMap<String, String>,
 }
 
 impl Portfolio {
