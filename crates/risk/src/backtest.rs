@@ -2,7 +2,8 @@
 //! only data, parameters and scenarios dated before `t`, and compares it with the loss realised
 //! over the following margin period at observed prices. Portfolios are held at constant notional
 //! and re-struck daily (perpetual entries at the mark, option strikes at constant moneyness and
-//! constant tenor, LP shares at constant USD value). Statistics: `docs/backtest-statistics.md`;
+//! constant tenor, LP shares at constant USD value: the pool keeps its reserves and the share count
+//! is scaled by the ratio of the share's value on the reference day to its value that day). Statistics: `docs/backtest-statistics.md`;
 //! results: `docs/backtest.md`.
 
 use crate::book::{Book, Restrike};

@@ -216,6 +216,39 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Backtest re-strike of an LP share: the pool keeps its token reserves and the quantity is
+    /// scaled by `value per share at the reference day's prices / value at today's` (pegs as of
+    /// today), so the position keeps its USD value and a delta hedge held at constant notional
+    /// stays matched (finding 10 of issue 8: reserves and quantity used to be scaled both).
+    fn lp_scale(&self, lp: &Instrument) -> Result<f64, RiskError> {
+        let Some(r) = self.restrike else { return Ok(1.0) };
+        let price = |c: Asset, spot: f64| spot * self.coin_price(c) / self.spot_or_one(c.underlying);
+        let at = |c: Asset, reference: bool| {
+            let now = self.spot_or_one(c.underlying);
+            let s = if reference { r.ref_spot_usd.get(usize::from(c.underlying.0)).copied().flatten().unwrap_or(now) } else { now };
+            price(c, s)
+        };
+        let value = |reference: bool| match lp {
+            Instrument::UniswapV2Lp(u) => u.value_at(at(u.token0, reference), at(u.token1, reference)),
+            Instrument::CurveLp(c) => {
+                let n = usize::from(c.n_coins);
+                let p: Vec<f64> = c.coins[..n].iter().map(|k| at(*k, reference)).collect();
+                c.claims_at(&p).map_or(f64::NAN, |x| x[..n].iter().zip(&p).map(|(a, b)| a * b).sum())
+            }
+            _ => f64::NAN,
+        };
+        let scale = value(true) / value(false);
+        if scale.is_finite() && scale > 0.0 {
+            Ok(scale)
+        } else {
+            Err(RiskError::MarketDataMissing { what: "LP value on the reference day".into(), hint: format!("re-strike scale {scale}") })
+        }
+    }
+
+    fn spot_or_one(&self, u: UnderlyingId) -> f64 {
+        if u == UnderlyingId::USD { 1.0 } else { self.spot_now(u) }
+    }
+
     /// A pool coin's price at the as-of instant (spot x peg), USD.
     fn coin_price(&self, c: Asset) -> f64 {
         let spot = if c.underlying == UnderlyingId::USD { 1.0 } else { self.spot_now(c.underlying) };
@@ -291,7 +324,7 @@ impl Book {
                     is_balance: false,
                 });
             }
-            let scale = cx.notional_scale(bi.underlying);
+            let scale = if bi.class == Class::Lp { cx.lp_scale(&bi.pricing)? } else { cx.notional_scale(bi.underlying) };
             let idx = book.intern(bi);
             book.positions.push(BookPosition {
                 instrument: idx,
@@ -579,25 +612,13 @@ fn compile_instrument(
                 });
             }
             let coins = pool_assets.iter().map(|s| cx.asset(s)).collect::<Result<Vec<_>, _>>()?;
-            let mut reserves = pool
+            let reserves = pool
                 .reserves
                 .iter()
                 .enumerate()
                 .map(|(k, t)| bounded(&format!("pools.{sym}.reserves[{k}]"), t, POOL_AMOUNT_BOUNDS))
                 .collect::<Result<Vec<_>, _>>()?;
             let supply = bounded(&format!("pools.{sym}.total_supply"), &pool.total_supply, POOL_AMOUNT_BOUNDS)?;
-            if let Some(r) = cx.restrike {
-                // Keep the pool's USD value per share: at new prices the arbitraged reserves of a
-                // constant-product pool scale with 1/sqrt(price) per token, so scale each reserve by
-                // sqrt(price_ref / price_now) of its own underlying (pegs as of today).
-                for (k, c) in coins.iter().enumerate() {
-                    if let Some(Some(s_ref)) = r.ref_spot_usd.get(usize::from(c.underlying.0))
-                        && c.underlying != UnderlyingId::USD
-                    {
-                        reserves[k] *= s_ref / cx.spot_now(c.underlying);
-                    }
-                }
-            }
             let protocol_kind = a.protocol.as_deref().and_then(|p| cx.config.protocol(p)).map(|p| p.kind);
             bi.pricing = match protocol_kind {
                 Some(ProtocolKind::ConstantProductAmm) if coins.len() == 2 => {
