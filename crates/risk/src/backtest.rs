@@ -173,7 +173,8 @@ fn one_day(
     let realised = marketdata::realised_move(panel, t, opts.realised_hours)?;
     let mut out = Vec::with_capacity(prepared.len());
     let mut scratch = Scratch::default();
-    let mut scen_cache: Option<(Vec<(u16, String)>, ScenarioBook)> = None;
+    type ScenarioKey = (Vec<(u16, String)>, Vec<(pricing::UnderlyingId, f64, f64)>);
+    let mut scen_cache: Option<(ScenarioKey, ScenarioBook)> = None;
     for p in prepared {
         let base = BaseMarket::from_panel(universe, panel, t, params, &p.overrides)?;
         let book = Book::compile(config, params, universe, &base, p.portfolio, Some(&p.restrike))?;
@@ -182,11 +183,14 @@ fn one_day(
             book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
         outcomes.sort_unstable();
         outcomes.dedup();
+        let short_dated = crate::scenarios::short_dated_options(&book, &base, universe, params.hypothetical.short_dated_days);
+        let key = (outcomes.clone(), short_dated.clone());
         let scen = match &scen_cache {
-            Some((o, s)) if *o == outcomes => s.clone(),
+            Some((k, s)) if *k == key => s.clone(),
             _ => {
-                let s = ScenarioBook::from_panel(panel, vol_model, t, params, &outcomes)?;
-                scen_cache = Some((outcomes.clone(), s.clone()));
+                let hypo = crate::scenarios::HypotheticalContext { config, universe, short_dated };
+                let s = ScenarioBook::from_panel(panel, vol_model, t, params, &outcomes, Some(&hypo))?;
+                scen_cache = Some((key, s.clone()));
                 s
             }
         };

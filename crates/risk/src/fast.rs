@@ -137,7 +137,7 @@ impl Engine {
         for (slot, (_, s)) in cand.iter_mut().zip(&top) {
             *slot = *s;
         }
-        let floor = loss[nf..].iter().fold(0.0f64, |m, l| m.max(*l));
+        let floor = loss[nf..].iter().zip(&self.floor_weights).fold(0.0f64, |m, (l, w)| m.max(w * l));
         let sorted: Vec<f64> = top.iter().map(|t| t.0).collect();
         scratch.loss = loss;
         self.finish(positions, &sorted, floor)
@@ -255,7 +255,7 @@ impl Engine {
                 *b -= q * d;
             }
         }
-        let floor = buf[cand.len()..].iter().fold(0.0f64, |m, l| m.max(*l));
+        let floor = buf[cand.len()..].iter().zip(&self.floor_weights).fold(0.0f64, |m, (l, w)| m.max(w * l));
         buf.truncate(cand.len());
         buf.sort_unstable_by(|a, b| b.total_cmp(a));
         self.finish(positions, buf, floor)

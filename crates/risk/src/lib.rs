@@ -38,6 +38,7 @@ pub mod broker;
 pub mod comparators;
 pub mod error;
 pub mod fast;
+pub mod hypothetical;
 pub mod liquidity;
 pub mod margin;
 pub mod market;

@@ -30,6 +30,8 @@ pub struct Engine {
     /// Per instrument: USD notional of one unit (mark for perps, |value| otherwise).
     pub unit_notional: Vec<f64>,
     pub depth: Vec<MarketDepth>,
+    /// Per floor scenario (scenario `n_fhs + k`): the weight of its loss (hypothetical extremes < 1).
+    pub floor_weights: Vec<f64>,
     /// Per instrument: spot deltas (underlying id, units per unit).
     deltas: Vec<Vec<(u16, f64)>>,
     /// Oracle and stable price per underlying id.
@@ -163,6 +165,18 @@ pub struct MarginResult {
     pub offsets_recognised_usd: f64,
     pub manipulation_guard_usd: f64,
     pub guard_detail: Vec<String>,
+    /// With `explain`: the floor scenarios (named stresses, hypothetical scans, decorrelations, peg
+    /// breaks, vol shocks, resolutions) with the largest weighted losses, largest first (at most 12).
+    pub floor_scenarios: Vec<FloorLine>,
+}
+
+/// One floor scenario's loss, for the explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloorLine {
+    pub scenario: String,
+    pub weight: f64,
+    /// Loss of the book in the scenario, USD (before the weight).
+    pub loss_usd: f64,
 }
 
 /// Reusable buffers so the per-account loop does not allocate.
@@ -405,6 +419,7 @@ impl Engine {
             unit_es,
             unit_notional,
             depth,
+            floor_weights: (scen.n_fhs..scen.len()).map(|s| scen.weight(s)).collect(),
             deltas,
             spot_usd,
             stable_usd: base.stable_price_usd.clone(),
@@ -426,9 +441,9 @@ impl Engine {
         let (es, var) = expected_shortfall(&loss[..self.n_fhs], &[], tail, idx);
         let mut floor = 0.0;
         let mut at = None;
-        for (s, l) in loss.iter().enumerate().skip(self.n_fhs) {
-            if *l > floor {
-                floor = *l;
+        for ((s, l), w) in loss.iter().enumerate().skip(self.n_fhs).zip(&self.floor_weights) {
+            if w * l > floor {
+                floor = w * l;
                 at = Some(s);
             }
         }
@@ -501,6 +516,7 @@ impl Engine {
         let (contributions, offsets) =
             if explain { self.explain_positions(positions, labels, &loss, worst, &market, scratch) } else { (Vec::new(), 0.0) };
         let charges = self.charges(&market, es_mix, conc_loss, &conc_name, liq_total);
+        let floor_scenarios = if explain { self.floor_lines(&loss) } else { Vec::new() };
         let binding = self.binding(core, &market, conc_loss, &conc_name);
         scratch.loss = loss;
         scratch.net = net;
@@ -531,7 +547,24 @@ impl Engine {
             offsets_recognised_usd: offsets,
             manipulation_guard_usd: guard,
             guard_detail,
+            floor_scenarios,
         }
+    }
+
+    /// The floor scenarios with the largest weighted losses (at most 12), largest first.
+    fn floor_lines(&self, loss: &[f64]) -> Vec<FloorLine> {
+        let mut lines: Vec<(f64, usize)> =
+            loss[self.n_fhs..].iter().zip(&self.floor_weights).enumerate().map(|(k, (l, w))| (w * l, k)).collect();
+        lines.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        lines
+            .iter()
+            .take(12)
+            .map(|&(_, k)| FloorLine {
+                scenario: self.scenario_labels.label(self.n_fhs + k),
+                weight: self.floor_weights[k],
+                loss_usd: loss[self.n_fhs + k],
+            })
+            .collect()
     }
 
     /// Market charge: ES and VaR over the FHS scenarios, and the worst floor scenario.

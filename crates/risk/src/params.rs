@@ -40,6 +40,8 @@ pub struct RiskParams {
     pub vol_shock: VolShockSettings,
     /// Caps of the broker's total claim on each protocol.
     pub broker: BrokerParams,
+    /// Hypothetical scenarios (price scans, decorrelation, peg breaks, through the strike).
+    pub hypothetical: HypotheticalParams,
     /// How each receipt-issuing lending protocol's receipts accrue: `rebasing` (aTokens: one
     /// receipt = one underlying) or `exchange_rate` (cTokens: underlying = receipts x rate).
     pub receipt_model: BTreeMap<String, ReceiptModel>,
@@ -52,6 +54,29 @@ pub struct RiskParams {
     pub liquidity: LiquidityParams,
     /// Weight-based comparator.
     pub weights: WeightParams,
+}
+
+/// Hypothetical scenarios (`docs/margin-methodology.md` section 4.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HypotheticalParams {
+    /// Scan points as fractions of the scan range (each taken up and down, vol up and down).
+    pub scan_points: Vec<f64>,
+    /// Quantile of the absolute rescaled FHS moves that sets the scan range.
+    pub scan_quantile: f64,
+    /// The extreme move, in scan ranges, and the weight of its loss.
+    pub extreme_multiple: f64,
+    pub extreme_weight: f64,
+    /// Anti-procyclical floor: the range is at least this fraction of the largest unscaled move
+    /// ever observed for the underlying (and the spread move of a pair likewise).
+    pub stressed_floor_fraction: f64,
+    /// Absolute floors (log moves) of a scan range and of a decorrelation spread move.
+    pub scan_range_min: f64,
+    pub decorrelation_min: f64,
+    /// Smallest peg break of a kind (fraction of par).
+    pub peg_break_min: f64,
+    /// Options expiring within this many days are scanned through their strike.
+    pub short_dated_days: f64,
 }
 
 /// How a lending receipt relates to its underlying.
@@ -411,6 +436,21 @@ impl RiskParams {
         for (k, v) in &self.broker.claim_cap_usd {
             range(&format!("broker.claim_cap_usd.{k}"), *v, 0.0, 1e15)?;
         }
+        let h = &self.hypothetical;
+        if h.scan_points.is_empty() || h.scan_points.len() > 16 {
+            return bad("hypothetical.scan_points", "1 to 16 points");
+        }
+        for x in &h.scan_points {
+            range("hypothetical.scan_points", *x, 0.01, 1.0)?;
+        }
+        range("hypothetical.scan_quantile", h.scan_quantile, 0.5, 1.0)?;
+        range("hypothetical.extreme_multiple", h.extreme_multiple, 1.0, 10.0)?;
+        range("hypothetical.extreme_weight", h.extreme_weight, 0.0, 1.0)?;
+        range("hypothetical.stressed_floor_fraction", h.stressed_floor_fraction, 0.0, 1.0)?;
+        range("hypothetical.scan_range_min", h.scan_range_min, 0.0, 2.0)?;
+        range("hypothetical.decorrelation_min", h.decorrelation_min, 0.0, 2.0)?;
+        range("hypothetical.peg_break_min", h.peg_break_min, 0.0, 1.0)?;
+        range("hypothetical.short_dated_days", h.short_dated_days, 0.0, 365.0)?;
         self.liquidity.validate()?;
         self.protocol.validate()?;
         self.weights.validate()

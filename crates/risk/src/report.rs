@@ -168,7 +168,14 @@ pub fn compute(
     outcomes.sort_unstable();
     outcomes.dedup();
     let scenarios = match data {
-        MarketData::Panel { panel, vol_model } => ScenarioBook::from_panel(panel, vol_model, as_of, params, &outcomes)?,
+        MarketData::Panel { panel, vol_model } => {
+            let hypo = crate::scenarios::HypotheticalContext {
+                config,
+                universe: &universe,
+                short_dated: crate::scenarios::short_dated_options(&book, &base, &universe, params.hypothetical.short_dated_days),
+            };
+            ScenarioBook::from_panel(panel, vol_model, as_of, params, &outcomes, Some(&hypo))?
+        }
         MarketData::Calibration(c) => ScenarioBook::from_calibration(c, as_of, params, &outcomes)?,
     };
     let rv = revalue(&book, &universe, &base, &scenarios)?;
@@ -342,6 +349,12 @@ pub fn render_table(r: &MarginReport) -> String {
         );
         if let Some(w) = &l.warning {
             let _ = writeln!(o, "    warning: {w}");
+        }
+    }
+    if !m.floor_scenarios.is_empty() {
+        let _ = writeln!(o, "\nfloor scenarios, largest weighted loss first{:<8} {:>14} {:>7}", "", "loss", "weight");
+        for f in &m.floor_scenarios {
+            let _ = writeln!(o, "  {:<52} {:>14} {:>7.2}", f.scenario, usd(f.loss_usd), f.weight);
         }
     }
     if !m.guard_detail.is_empty() {
