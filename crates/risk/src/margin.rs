@@ -92,8 +92,9 @@ pub struct ProtocolExposure {
     pub failure_loss_usd: f64,
     /// The owner's claim on the protocol over all its sub-accounts (at least `claim_usd`).
     pub owner_claim_usd: f64,
-    /// `w = owner claim / (owner claim + concentration_scale_usd)`: the share of the failure loss
-    /// charged outright (continuous in the claim, 0 for no claim, towards 1 for a large one).
+    /// `w = C^2 / (C^2 + K^2)`, `C` the owner's claim and `K` `concentration_scale_usd`: the share
+    /// of the failure loss charged outright (continuous in the claim, about 0 for a small claim,
+    /// one half at `K`, towards 1 for a large one).
     pub concentration_weight: f64,
     /// `concentration_weight x failure_loss_usd`.
     pub concentration_charge_usd: f64,
@@ -109,10 +110,12 @@ pub struct OwnerTotals {
     pub net_units: Vec<f64>,
 }
 
-/// The concentration weight of a claim: `claim / (claim + scale)`, continuous and increasing.
+/// The concentration weight of a claim: `x^2 / (1 + x^2)` with `x = claim / scale`, continuous,
+/// increasing, flat at zero (small claims are left to the probability-weighted ES).
 pub fn concentration_weight(claim_usd: f64, scale_usd: f64) -> f64 {
-    let c = claim_usd.max(0.0);
-    if c == 0.0 { 0.0 } else { c / (c + scale_usd) }
+    let x = claim_usd.max(0.0) / scale_usd;
+    let x2 = x * x;
+    if x2.is_finite() { x2 / (1.0 + x2) } else { 1.0 }
 }
 
 /// A liquidity line.
@@ -752,7 +755,7 @@ impl Engine {
         if core == 0.0 {
             "none".to_string()
         } else if conc_loss >= core && conc_loss > 0.0 {
-            format!("concentration on {conc_name} (failure loss x claim / (claim + scale))")
+            format!("concentration on {conc_name} (failure loss x C^2 / (C^2 + K^2))")
         } else if market.floor_loss >= core {
             format!("floor: {}", market.floor_at.map_or("-".to_string(), |s| self.scenario_labels.label(s)))
         } else {

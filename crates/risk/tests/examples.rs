@@ -15,7 +15,12 @@ fn load(name: &str) -> Portfolio {
     Portfolio::from_toml(&text).unwrap()
 }
 
-const EXAMPLES: [&str; 7] = [
+const EXAMPLES: [&str; 12] = [
+    "btc_eth_pair.toml",
+    "short_eth_calls_near_expiry.toml",
+    "short_eth_perp.toml",
+    "short_eth_straddle.toml",
+    "stablecoin_basket.toml",
     "basis_trade.toml",
     "flat_across_venues.toml",
     "delta_hedged_lp.toml",

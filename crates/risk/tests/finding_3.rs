@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 mod common;
 
 /// Documented bound (docs/margin-methodology.md section 6.2): IM moves by at most
-/// `1.25 (1 + M) + 2` USD per USD of notional added to one position, `M` the largest scenario loss
+/// `1.5 (1 + M) + 2` USD per USD of notional added to one position, `M` the largest scenario loss
 /// per USD of notional of that instrument (1 for a long token).
 fn lipschitz_bound(m: f64) -> f64 {
-    1.25 * (1.0 + m) + 2.0
+    1.5 * (1.0 + m) + 2.0
 }
 
 fn universe() -> Option<&'static (Computed, RiskParams)> {

@@ -153,10 +153,11 @@ fn the_basis_trade_still_pays_for_the_weaker_legs_protocol_failure() {
     let params = RiskParams::default_params();
     let hedge = "[[positions]]\ninstrument = \"BTC-PERP@dydx\"\nquantity = \"-10\"\n";
     let synthetic = im(&portfolio(&format!("[[positions]]\ninstrument = \"sBTC\"\nquantity = \"10\"\n{hedge}")), &params, &d);
-    // The sBTC claim on Synthetix (about 0.9m) has concentration weight C / (C + 250k) ~ 0.79: that
-    // share of its failure (LGD 0.4 of the claim, the short perp left unhedged) is charged outright.
+    // The sBTC claim on Synthetix (about 0.9m) has concentration weight C^2 / (C^2 + 500k^2) ~ 0.77:
+    // that share of its failure (LGD 0.4 of the claim, the short perp left unhedged) is charged.
     let sbtc = synthetic.margin.protocols.iter().find(|p| p.protocol == "synthetix").unwrap();
-    let w = sbtc.claim_usd / (sbtc.claim_usd + 250_000.0);
+    let x = sbtc.claim_usd / 500_000.0;
+    let w = x * x / (1.0 + x * x);
     assert!((sbtc.concentration_weight - w).abs() < 1e-12, "{}", sbtc.concentration_weight);
     assert!(synthetic.margin.core_margin >= w * 0.4 * sbtc.claim_usd);
     assert!(synthetic.margin.core_margin > synthetic.margin.es_fhs.max(synthetic.margin.floor_loss));
