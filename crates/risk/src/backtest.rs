@@ -221,9 +221,9 @@ fn stress_coverage(
     let mut loss = Vec::new();
     engine.fill_loss(&positions, |_| false, &mut loss);
     let mut groups: Vec<(String, f64)> = Vec::new();
-    for s in scen.n_fhs..scen.len() {
+    for (s, l) in loss.iter().enumerate().skip(scen.n_fhs) {
         let g = scenario_group(&scen.label(s));
-        let l = scen.weight(s) * loss[s];
+        let l = scen.weight(s) * l;
         match groups.iter_mut().find(|x| x.0 == g) {
             Some(x) => x.1 = x.1.max(l),
             None => groups.push((g, l)),
