@@ -37,11 +37,23 @@ pub struct Inputs<'a> {
 /// The scan range of an underlying's log price: the `scan_quantile` quantile of the absolute FHS
 /// moves (the whole history, stress periods included, rescaled to today's volatility), floored at
 /// `stressed_floor_fraction` x the largest unscaled move ever observed and at `scan_range_min`.
+///
+/// An underlying with less than `min_own_history_days` of its own (non-proxy) price history
+/// before as-of gets at least `young_scan_range`: its history cannot yet show its tail.
 pub fn scan_range(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> f64 {
     let nf = inp.universe.factor_names.len();
     let rescaled = quantile(inp.fhs_moves.chunks(nf).map(|r| r[f].abs()).collect(), p.scan_quantile);
     let unscaled = worst_unscaled(inp, f, |m| m.abs());
-    rescaled.max(p.stressed_floor_fraction * unscaled).max(p.scan_range_min)
+    let r = rescaled.max(p.stressed_floor_fraction * unscaled).max(p.scan_range_min);
+    if own_history_days(inp, f) < p.min_own_history_days { r.max(p.young_scan_range) } else { r }
+}
+
+/// Days of the factor's own (observed or carried, not proxy) history up to as-of.
+pub fn own_history_days(inp: &Inputs<'_>, f: usize) -> f64 {
+    match panel_index(inp, f).and_then(|pf| inp.panel.real_span(pf)) {
+        Some((first, _)) if first <= inp.as_of => (inp.as_of.0 - first.0) as f64 / 24.0,
+        _ => 0.0,
+    }
 }
 
 /// The `q` quantile (lower) of `x`; 0 for no data.

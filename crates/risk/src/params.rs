@@ -77,6 +77,9 @@ pub struct HypotheticalParams {
     pub peg_break_min: f64,
     /// Options expiring within this many days are scanned through their strike.
     pub short_dated_days: f64,
+    /// An underlying with less own price history than this (days) gets at least `young_scan_range`.
+    pub min_own_history_days: f64,
+    pub young_scan_range: f64,
 }
 
 /// How a lending receipt relates to its underlying.
@@ -451,6 +454,8 @@ impl RiskParams {
         range("hypothetical.decorrelation_min", h.decorrelation_min, 0.0, 2.0)?;
         range("hypothetical.peg_break_min", h.peg_break_min, 0.0, 1.0)?;
         range("hypothetical.short_dated_days", h.short_dated_days, 0.0, 365.0)?;
+        range("hypothetical.min_own_history_days", h.min_own_history_days, 0.0, 3650.0)?;
+        range("hypothetical.young_scan_range", h.young_scan_range, 0.0, 2.0)?;
         self.liquidity.validate()?;
         self.protocol.validate()?;
         self.weights.validate()
