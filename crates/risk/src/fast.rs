@@ -338,7 +338,10 @@ pub fn reprice_underlying(
     let f = universe
         .factor_of(Target::Spot(u))
         .ok_or_else(|| RiskError::MarketDataMissing { what: format!("underlying #{}", u.0), hint: "no price factor".into() })?;
-    base.levels[f] = new_spot_usd.ln();
+    match base.proxied_spot_log.get_mut(usize::from(u.0)) {
+        Some(slot @ Some(_)) => *slot = Some(new_spot_usd.ln()),
+        _ => base.levels[f] = new_spot_usd.ln(),
+    }
     let changed: Vec<usize> = engine
         .instruments
         .iter()

@@ -88,7 +88,9 @@ pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> 
         .collect();
     let mut ranges = Vec::with_capacity(priced.len());
     for &(u, f) in &priced {
-        let r = scan_range(inp, p, f);
+        // A proxied price has no history of its own at all: it is young whatever its proxy's age.
+        let own = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
+        let r = if own { scan_range(inp, p, f) } else { scan_range(inp, p, f).max(p.young_scan_range) };
         ranges.push(r);
         price_scan(inp, p, u, f, r, &mut out);
     }

@@ -56,6 +56,7 @@ fn hand_market() -> (model::Config, Universe, BaseMarket) {
         stable_price_usd: vec![None; universe.underlyings.len()],
         probabilities: vec![f64::NAN; universe.outcomes.len()],
         overrides: Vec::new(),
+        proxied_spot_log: vec![None; universe.underlyings.len()],
     };
     (config, universe, base)
 }

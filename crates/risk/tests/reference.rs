@@ -73,6 +73,7 @@ fn option_scenario_revaluation_matches_scipy_black_scholes() {
         stable_price_usd: vec![None; universe.underlyings.len()],
         probabilities: vec![f64::NAN; universe.outcomes.len()],
         overrides: Vec::new(),
+        proxied_spot_log: vec![None; universe.underlyings.len()],
     };
     let p = Portfolio::from_toml(
         "name = \"o\"\nas_of = \"2024-12-31\"\n[[positions]]\ninstrument = \"ETH-20261225-3000-C@opyn\"\nquantity = \"1\"\n",
