@@ -69,6 +69,9 @@ pub struct BookInstrument {
     pub outcome: Option<pricing::OutcomeId>,
     /// LP shares: how the pool unwinds.
     pub unwind: Option<Unwind>,
+    /// An unbacked token issued by a protocol (a native coin naming its issuer, e.g. an exchange
+    /// token): the issuer's id. The token collapses when its issuer fails (wrong-way risk).
+    pub issuer_collapse: Option<String>,
 }
 
 /// One line of the portfolio.
@@ -160,13 +163,19 @@ impl Ctx<'_> {
     /// Protocols a token is a claim on: its issuer, and for a receipt the underlying's issuer.
     fn issuer_links(&self, symbol: &str, fraction: f64, out: &mut Vec<(String, f64)>) {
         if let Some(a) = self.config.asset(symbol) {
-            if let Some(p) = &a.protocol {
+            // An unbacked token is no claim on its issuer: it collapses with it (`issuer_collapse`).
+            if let Some(p) = a.protocol.as_ref().filter(|_| a.kind != AssetKind::NativeCoin) {
                 push_link(out, p, fraction);
             }
             if let Some(u) = &a.underlying_asset {
                 self.issuer_links(u, fraction, out);
             }
         }
+    }
+
+    /// The issuer of an unbacked token (a native coin that names a protocol), if any.
+    fn unbacked_issuer(&self, symbol: &str) -> Option<String> {
+        self.config.asset(symbol).filter(|a| a.kind == AssetKind::NativeCoin).and_then(|a| a.protocol.clone())
     }
 
     /// Units of the underlying per unit of `symbol`: 1 for anything but an exchange-rate lending
@@ -368,6 +377,7 @@ impl Book {
                 expiry_days: None,
                 outcome: None,
                 unwind: None,
+                issuer_collapse: cx.unbacked_issuer(&b.asset),
             };
             let scale = cx.notional_scale(bi.underlying);
             let idx = book.intern(bi);
@@ -481,6 +491,7 @@ fn cash_instrument(perp: &BookInstrument) -> BookInstrument {
         expiry_days: None,
         outcome: None,
         unwind: None,
+        issuer_collapse: None,
     }
 }
 
@@ -522,6 +533,7 @@ fn compile_instrument(
         expiry_days: None,
         outcome: None,
         unwind: None,
+        issuer_collapse: None,
     };
     let mut sign = 1.0;
     let mut entry_gap = 0.0;
@@ -542,6 +554,7 @@ fn compile_instrument(
                 sign = -1.0;
             } else {
                 cx.issuer_links(sym, 1.0, &mut links);
+                bi.issuer_collapse = cx.unbacked_issuer(sym);
             }
             keys.push(sym.to_string());
             keys.push(cx.universe.underlyings[usize::from(asset.underlying.0)].clone());

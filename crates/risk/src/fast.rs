@@ -199,19 +199,29 @@ impl Engine {
                 }
             }
         }
+        let wrong_way = self.wrong_way(positions);
+        for &(i, q) in positions {
+            if let Some(j) = self.collapse[i] {
+                // The collapsed token no longer hedges: bound the survivors as for a frozen leg.
+                let (long, short) = self.unit_es[i];
+                if !self.links[i].iter().any(|l| l.0 == j && l.1 >= 1.0) {
+                    frozen[j] += q.abs() * if q > 0.0 { short } else { long };
+                }
+            }
+        }
         let mut extra_buf = [(0.0f64, 0.0f64); MAX_PROTOCOLS];
         let mut n_extra = 0;
         let mut conc = 0.0f64;
         for (j, pr) in self.protocols.iter().enumerate().take(np) {
-            let claim = claims[j];
-            if claim <= 0.0 {
+            let claim = claims[j].max(0.0);
+            if claim <= 0.0 && wrong_way[j].0 <= 0.0 {
                 continue;
             }
-            let failure = pr.lgd * claim + es_fhs + frozen[j];
+            let failure = pr.lgd * claim + wrong_way[j].1 + es_fhs + frozen[j];
             // Failure probabilities in scenario units (one market scenario weighs (1 - sum pd) / n).
             extra_buf[n_extra] = (failure, pr.pd_mpor * nf as f64);
             n_extra += 1;
-            conc = conc.max(crate::margin::concentration_weight(claim, p.concentration_scale_usd) * failure);
+            conc = conc.max(crate::margin::concentration_weight(claim + wrong_way[j].0, p.concentration_scale_usd) * failure);
         }
         let extra = &mut extra_buf[..n_extra];
         extra.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)));

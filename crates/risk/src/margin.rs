@@ -24,6 +24,8 @@ pub struct Engine {
     pub protocols: Vec<ProtocolRisk>,
     /// Per instrument: (protocol index, fraction of its value at stake).
     pub(crate) links: Vec<Vec<(usize, f64)>>,
+    /// Per instrument: the protocol whose failure collapses it (an unbacked token's issuer).
+    pub(crate) collapse: Vec<Option<usize>>,
     /// Per instrument: FHS expected shortfall of one unit held long and held short, for the
     /// batch path's subadditive bound on the survivors of a protocol failure.
     pub(crate) unit_es: Vec<(f64, f64)>,
@@ -364,6 +366,24 @@ impl Engine {
             }
             links.push(l);
         }
+        let mut collapse = Vec::with_capacity(instruments.len());
+        for inst in &instruments {
+            collapse.push(match &inst.issuer_collapse {
+                None => None,
+                Some(p) => Some(match protocols.iter().position(|r| &r.protocol == p) {
+                    Some(j) => j,
+                    None => {
+                        let prot = config.protocol(p).ok_or_else(|| crate::RiskError::UnknownReference {
+                            portfolio: inst.id.clone(),
+                            what: "protocol",
+                            name: p.clone(),
+                        })?;
+                        protocols.push(protocol_risk(prot, &params.protocol, as_of_days, params.mpor_hours));
+                        protocols.len() - 1
+                    }
+                }),
+            });
+        }
         if protocols.len() > crate::fast::MAX_PROTOCOLS {
             return Err(crate::RiskError::CapacityExceeded {
                 what: "protocols",
@@ -419,6 +439,7 @@ impl Engine {
             params: params.clone(),
             protocols,
             links,
+            collapse,
             unit_es,
             unit_notional,
             depth,
@@ -472,8 +493,9 @@ impl Engine {
         let mut net = Vec::new();
         for positions in sub_accounts {
             canonical_positions(positions, &mut net);
+            let wrong_way = self.wrong_way(&net);
             for (j, c) in self.claims(&net).into_iter().enumerate() {
-                claims_usd[j] += c.max(0.0);
+                claims_usd[j] += c.max(0.0) + wrong_way[j].0;
             }
             for &(i, q) in &net {
                 net_units[i] += q;
@@ -582,18 +604,19 @@ impl Engine {
     fn protocol_exposures(&self, net: &[(usize, f64)], owner: &OwnerTotals, scratch: &mut Scratch) -> Vec<ProtocolExposure> {
         let p = &self.params;
         let claims = self.claims(net);
+        let wrong_way = self.wrong_way(net);
         let mut exposures = Vec::new();
         let mut tmp = std::mem::take(&mut scratch.tmp);
         for (j, pr) in self.protocols.iter().enumerate() {
             let claim = claims[j].max(0.0);
-            if claim <= 0.0 {
+            if claim <= 0.0 && wrong_way[j].0 <= 0.0 {
                 continue;
             }
-            let frozen = |i: usize| self.links[i].iter().any(|&(k, f)| k == j && f >= 1.0);
+            let frozen = |i: usize| self.links[i].iter().any(|&(k, f)| k == j && f >= 1.0) || self.collapse[i] == Some(j);
             self.fill_loss(net, frozen, &mut tmp);
             let (es_surv, _) = expected_shortfall(&tmp[..self.n_fhs], &[], p.tail(), &mut scratch.idx);
-            let failure = pr.lgd * claim + es_surv.max(0.0);
-            let owner_claim = owner.claims_usd[j].max(claim);
+            let failure = pr.lgd * claim + wrong_way[j].1 + es_surv.max(0.0);
+            let owner_claim = owner.claims_usd[j].max(claim + wrong_way[j].0);
             let w = concentration_weight(owner_claim, p.concentration_scale_usd);
             exposures.push(ProtocolExposure {
                 protocol: pr.protocol.clone(),
@@ -608,6 +631,23 @@ impl Engine {
         }
         scratch.tmp = tmp;
         exposures
+    }
+
+    /// Per protocol: (value of the unbacked tokens it issued that the account holds, their loss
+    /// when it fails). A token collapses by `issuer_token_collapse`; what is left of it is still
+    /// lost at the LGD if it sits on the failed issuer too: `v (c + (1 - c) LGD frac) - LGD frac v`
+    /// on top of the claim's `LGD frac v`, i.e. `c v (1 - LGD frac)`.
+    pub(crate) fn wrong_way(&self, net: &[(usize, f64)]) -> Vec<(f64, f64)> {
+        let c = self.params.protocol.issuer_token_collapse;
+        let mut out = vec![(0.0, 0.0); self.protocols.len()];
+        for &(i, q) in net {
+            let Some(j) = self.collapse[i] else { continue };
+            let v = (q * self.rv.base_values[i]).max(0.0);
+            let frac = self.links[i].iter().find(|l| l.0 == j).map_or(0.0, |l| l.1);
+            out[j].0 += v;
+            out[j].1 += c * v * (1.0 - self.protocols[j].lgd * frac);
+        }
+        out
     }
 
     /// The claim on each protocol (signed: a debt on a venue offsets collateral there).

@@ -150,6 +150,8 @@ pub struct ProtocolParams {
     pub incident_loss_multiplier: f64,
     pub incident_no_loss_multiplier: f64,
     pub overcollateralized_multiplier: f64,
+    /// Share of an unbacked token's value lost when its issuer fails (FTT, November 2022: -90%).
+    pub issuer_token_collapse: f64,
     /// By oracle design (snake_case name of `model::OracleDesign`).
     pub oracle_multiplier: BTreeMap<String, f64>,
     /// By peg mechanism (snake_case name of `model::PegMechanism`).
@@ -354,6 +356,7 @@ impl ProtocolParams {
         range("protocol.base_pd_annual", self.base_pd_annual, 1e-6, 0.5)?;
         range("protocol.pd_annual_cap", self.pd_annual_cap, self.base_pd_annual, 0.99)?;
         range("protocol.age_coefficient", self.age_coefficient, 0.0, 10.0)?;
+        range("protocol.issuer_token_collapse", self.issuer_token_collapse, 0.0, 1.0)?;
         for (key, x) in [
             ("audits_none_multiplier", self.audits_none_multiplier),
             ("audits_few_multiplier", self.audits_few_multiplier),

@@ -57,3 +57,28 @@ fn finding_7_a_proxied_asset_never_takes_the_proxys_level_or_stable_price() {
     assert!((r.net_liquidation_value - 20_000.0).abs() < 1e-6);
     assert!((r.margin.guarded_nlv - 2_000.0).abs() < 1e-6, "guarded {}", r.margin.guarded_nlv);
 }
+
+#[test]
+fn finding_7_an_exchange_token_collapses_with_its_exchange() {
+    // A native token may now name its issuer; held on the venue that issued it, it is charged for
+    // the wrong-way risk: on the venue's failure it loses 90% (issuer_token_collapse) and what is
+    // left is lost at the venue's LGD (0.6): F = v (0.6 + 0.9 x 0.4) = 0.96 v. Held elsewhere: 0.9 v.
+    let Some(data) = common::history() else { return };
+    let text = format!(
+        "{}\n[[assets]]\nsymbol = \"XDY\"\nname = \"an exchange token of dYdX\"\ndecimals = 18\nkind = \"native_coin\"\ntracks = \"ETH\"\nprotocol = \"dydx\"\n",
+        model::DEFAULT_CONFIG_TOML
+    );
+    let config = model::Config::from_toml(&text).unwrap();
+    let params = RiskParams::default_params();
+    for (venue, share) in [("venue = \"dydx\"\n", 0.96), ("", 0.9)] {
+        let p = Portfolio::from_toml(&format!(
+            "name = \"xdy\"\nas_of = \"2024-12-31\"\n[[balances]]\nasset = \"XDY\"\namount = \"10\"\n{venue}"
+        ))
+        .unwrap();
+        let c = compute(&config, &params, &p, &data, None, None).unwrap();
+        let r = report_of(&config, &params, &p, &data, &c);
+        let dydx = r.margin.protocols.iter().find(|e| e.protocol == "dydx").expect("dydx exposure");
+        let v = r.net_liquidation_value;
+        assert!((dydx.failure_loss_usd - share * v).abs() < 1e-9 * v, "{venue}: {} vs {}", dydx.failure_loss_usd, share * v);
+    }
+}
