@@ -164,7 +164,7 @@ fn backtest(config: &Config, dir: &Path, from: &str, to: &str, threads: usize, m
     let hour = |s: &str| risk::portfolio::parse_as_of(s).with_context(|| format!("date {s}"));
     let opts =
         risk::backtest::BacktestOptions { from: hour(from)?, to: hour(to)?, step_hours: 24, realised_hours: params.mpor_hours, threads };
-    let risk::MarketData::Panel { panel, vol_model } = risk::MarketData::load(&params)? else {
+    let risk::MarketData::Panel { panel, vol_model } = risk::MarketData::load_for(config, &params)? else {
         bail!("the backtest needs the raw market history (set CLEARHOUSE_MARKET_DATA)");
     };
     let runs = risk::backtest::run_suite(config, &params, &portfolios, &panel, &vol_model, &opts)?;
@@ -198,7 +198,7 @@ fn margin(
     let text = std::fs::read_to_string(portfolio_path).with_context(|| format!("reading portfolio {}", portfolio_path.display()))?;
     let portfolio = risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", portfolio_path.display()))?;
     let as_of = as_of.map(|t| risk::portfolio::parse_as_of(t).with_context(|| format!("--as-of {t}"))).transpose()?;
-    let data = if embedded_calibration { risk::MarketData::embedded_calibration()? } else { risk::MarketData::load(&params)? };
+    let data = if embedded_calibration { risk::MarketData::embedded_calibration()? } else { risk::MarketData::load_for(config, &params)? };
     let report = risk::margin_portfolio_as_of(config, &params, &portfolio, &data, as_of)?;
     if json {
         println!("{}", risk::render_json(&report)?);

@@ -15,6 +15,17 @@ use model::Config;
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// The market-data directory, or an error naming the fix.
+fn find_dir() -> Result<std::path::PathBuf, RiskError> {
+    marketdata::loader::find_data_dir().map_err(|e| RiskError::MarketDataUnavailable {
+        reason: e.to_string(),
+        hint: format!(
+            "set {} to the market-data directory, or choose the embedded calibration explicitly (--embedded-calibration)",
+            marketdata::loader::DATA_DIR_ENV
+        ),
+    })
+}
+
 /// The embedded calibration carries factor levels at its last instant only: an as-of instant at
 /// most this many hours before it is margined at those levels, anything else is refused.
 pub const CALIBRATION_COVERAGE_HOURS: i64 = 24;
@@ -35,16 +46,23 @@ impl MarketData {
         MarketData::load(&RiskParams::default_params())
     }
 
+    /// [`MarketData::load`] plus the price sources the configuration names (every underlying with a
+    /// `price_source` becomes a factor `price:SYMBOL` with its own history).
+    pub fn load_for(config: &Config, params: &RiskParams) -> Result<MarketData, RiskError> {
+        let dir = find_dir()?;
+        let sources: Vec<(String, String, String, bool)> = config
+            .underlyings
+            .iter()
+            .filter_map(|u| {
+                u.price_source.as_ref().map(|p| (u.symbol.clone(), p.file.clone(), p.column.clone(), p.quote == model::PriceQuote::Usdt))
+            })
+            .collect();
+        MarketData::from_panel(FactorPanel::load(&dir)?.with_price_sources(&dir, &sources)?, params)
+    }
+
     /// [`MarketData::load_default`] with the EWMA estimator of `params`.
     pub fn load(params: &RiskParams) -> Result<MarketData, RiskError> {
-        let dir = marketdata::loader::find_data_dir().map_err(|e| RiskError::MarketDataUnavailable {
-            reason: e.to_string(),
-            hint: format!(
-                "set {} to the market-data directory, or choose the embedded calibration explicitly (--embedded-calibration)",
-                marketdata::loader::DATA_DIR_ENV
-            ),
-        })?;
-        MarketData::from_panel(FactorPanel::load(&dir)?, params)
+        MarketData::from_panel(FactorPanel::load(&find_dir()?)?, params)
     }
 
     /// The committed calibration summary, chosen explicitly: no FHS, levels at its last instant only,
@@ -153,6 +171,14 @@ pub fn compute(
         });
     }
     let (names, kinds) = data.factors();
+    for u in config.underlyings.iter().filter(|u| u.price_source.is_some()) {
+        if !names.iter().any(|n| *n == format!("price:{}", u.symbol)) {
+            return Err(RiskError::MarketDataMissing {
+                what: format!("price:{}", u.symbol),
+                hint: "the configuration names a price source; load the market data with MarketData::load_for(config, params)".into(),
+            });
+        }
+    }
     let universe = Universe::new(config, params, &names, &kinds)?;
     let base = match data {
         MarketData::Panel { panel, .. } => BaseMarket::from_panel(&universe, panel, as_of, params, &portfolio.market)?,

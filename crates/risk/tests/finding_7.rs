@@ -82,3 +82,33 @@ fn finding_7_an_exchange_token_collapses_with_its_exchange() {
         assert!((dydx.failure_loss_usd - share * v).abs() < 1e-9 * v, "{venue}: {} vs {}", dydx.failure_loss_usd, share * v);
     }
 }
+
+#[test]
+fn finding_7_an_underlying_brings_its_own_price_history() {
+    // The loader reads the files the configuration names, not only a fixed list: BTC2 has its own
+    // series (here the Binance BTC file, so its level can be checked against BTC's).
+    if common::history().is_none() {
+        return;
+    }
+    let text = format!(
+        "{}\n[[underlyings]]\nsymbol = \"BTC2\"\nname = \"own history\"\nprice_source = {{ file = \"btc_usdt_binance_2019-2024_1h.csv\", column = \"close\", quote = \"usdt\" }}\n\n[[assets]]\nsymbol = \"BTC2\"\nname = \"own history\"\ndecimals = 8\nkind = \"native_coin\"\ntracks = \"BTC2\"\n",
+        model::DEFAULT_CONFIG_TOML
+    );
+    let config = model::Config::from_toml(&text).unwrap();
+    let params = RiskParams::default_params();
+    let p = Portfolio::from_toml("name = \"own\"\nas_of = \"2024-12-31\"\n[[balances]]\nasset = \"BTC2\"\namount = \"1\"\n").unwrap();
+    // Data loaded without the configuration's sources: refused, not proxied.
+    let plain = risk::MarketData::load(&params).unwrap();
+    let e = compute(&config, &params, &p, &plain, None, None).err().expect("refused");
+    assert!(matches!(&e, RiskError::MarketDataMissing { what, .. } if what == "price:BTC2"), "{e}");
+    let data = risk::MarketData::load_for(&config, &params).unwrap();
+    let c = compute(&config, &params, &p, &data, None, None).unwrap();
+    let btc = c.base.spot_usd(&c.universe, c.universe.underlying("BTC").unwrap()).unwrap();
+    let own = c.base.spot_usd(&c.universe, c.universe.underlying("BTC2").unwrap()).unwrap();
+    assert!((own / btc - 1.0).abs() < 0.01, "BTC2 {own} vs BTC {btc}");
+    assert!(!c.universe.proxied_spot[usize::from(c.universe.underlying("BTC2").unwrap().0)]);
+    // A path instead of a file name is refused.
+    let bad = text.replace("file = \"btc_usdt", "file = \"../btc_usdt");
+    let config = model::Config::from_toml(&bad).unwrap();
+    assert!(risk::MarketData::load_for(&config, &params).is_err());
+}
