@@ -92,6 +92,11 @@ enum Cmd {
         /// Compute as of this date (YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z) instead of the file's.
         #[arg(long)]
         as_of: Option<String>,
+        /// Use the embedded calibration (no FHS; levels of its last instant) instead of the market
+        /// history; as-of dates outside its coverage are refused. Without this flag a missing
+        /// market-data directory is an error.
+        #[arg(long)]
+        embedded_calibration: bool,
     },
     /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
     Backtest {
@@ -162,7 +167,9 @@ fn real_main() -> Result<()> {
         Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose, migrate),
         Cmd::Serve => serve(config, &journal, migrate),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
-        Cmd::Margin { portfolio, json, risk_params, as_of } => margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref()),
+        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration } => {
+            margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref(), embedded_calibration)
+        }
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
         }
@@ -186,7 +193,7 @@ fn backtest(config: &Config, dir: &Path, from: &str, to: &str, threads: usize, m
         .collect::<Result<Vec<_>>>()?;
     let (from, to) = (risk::portfolio::parse_as_of(from, "--from")?, risk::portfolio::parse_as_of(to, "--to")?);
     let opts = risk::backtest::BacktestOptions { from, to, step_hours: 24, realised_hours: params.mpor_hours, threads };
-    let Ok(risk::MarketData::Panel { panel, vol_model }) = risk::MarketData::load_default() else {
+    let risk::MarketData::Panel { panel, vol_model } = risk::MarketData::load_for(config, &params)? else {
         bail!("the backtest needs the raw market history (set CLEARHOUSE_MARKET_DATA)");
     };
     let runs = risk::backtest::run_suite(config, &params, &portfolios, &panel, &vol_model, &opts)?;
@@ -210,12 +217,19 @@ fn load_risk_params(path: Option<&Path>) -> Result<risk::RiskParams> {
     }
 }
 
-fn margin(config: &Config, portfolio_path: &Path, json: bool, risk_params: Option<&Path>, as_of: Option<&str>) -> Result<()> {
+fn margin(
+    config: &Config,
+    portfolio_path: &Path,
+    json: bool,
+    risk_params: Option<&Path>,
+    as_of: Option<&str>,
+    embedded_calibration: bool,
+) -> Result<()> {
     let params = load_risk_params(risk_params)?;
     let text = std::fs::read_to_string(portfolio_path).with_context(|| format!("reading portfolio {}", portfolio_path.display()))?;
     let portfolio = risk::Portfolio::from_toml(&text).with_context(|| format!("portfolio {}", portfolio_path.display()))?;
     let as_of = as_of.map(|t| risk::portfolio::parse_as_of(t, "--as-of")).transpose()?;
-    let data = risk::MarketData::load_default()?;
+    let data = if embedded_calibration { risk::MarketData::embedded_calibration()? } else { risk::MarketData::load_for(config, &params)? };
     let report = risk::margin_portfolio_as_of(config, &params, &portfolio, &data, as_of)?;
     let mut out = std::io::stdout().lock();
     if json {

@@ -6,6 +6,9 @@ use thiserror::Error;
 /// Everything that can go wrong when loading market data or building scenarios from it.
 #[derive(Debug, Error)]
 pub enum MarketDataError {
+    /// A configured price source cannot be used.
+    #[error("price source of {symbol}: {problem}")]
+    PriceSourceInvalid { symbol: String, problem: String },
     /// Neither `CLEARHOUSE_MARKET_DATA` nor a `shared/data/market` directory above the start dir exists.
     #[error(
         "market data directory not found (set CLEARHOUSE_MARKET_DATA or place it at ../shared/data/market); searched from {searched_from}"

@@ -364,6 +364,11 @@ fn clamp_beta(b: f64, (lo, hi): (f64, f64)) -> f64 {
 
 const YEAR_HOURS: usize = 365 * 24;
 
+/// Most price sources a configuration may add to the panel.
+pub const MAX_EXTRA_FACTORS: usize = 64;
+/// A configured hourly series is carried forward over gaps of at most this many hours.
+pub const EXTRA_MAX_STALE_HOURS: i64 = 48;
+
 impl FactorPanel {
     /// Loads the raw files from `dir` and builds the panel.
     pub fn load(dir: &Path) -> Result<FactorPanel> {
@@ -630,6 +635,54 @@ impl FactorPanel {
         assert!(moves.iter().all(|m| m.len() == n && m.iter().all(|x| x.is_finite())), "panel moves must be finite");
         let (levels, sources) = cols.into_iter().map(|c| (c.v, c.s)).unzip();
         Ok(FactorPanel { start, len: n, names, kinds, levels, sources, moves, daily_range, proxies: pp })
+    }
+
+    /// Adds a factor `price:SYMBOL` for every configured price source (`sources`: symbol, file name
+    /// in `dir`, column, quoted in USDT). The file is read like the built-in hourly bars: rows
+    /// stamped at the bar's open, the close known an hour later, carried forward at most
+    /// [`EXTRA_MAX_STALE_HOURS`]; levels before the first observation are a backward fill flagged
+    /// `Proxy` (so `real_span` shows where the asset's own history begins). A symbol that already
+    /// has a factor, a path instead of a file name, or more than [`MAX_EXTRA_FACTORS`] sources is an
+    /// error.
+    pub fn with_price_sources(mut self, dir: &Path, sources: &[(String, String, String, bool)]) -> Result<FactorPanel> {
+        if sources.len() > MAX_EXTRA_FACTORS {
+            return Err(MarketDataError::PriceSourceInvalid {
+                symbol: "*".into(),
+                problem: format!("more than {MAX_EXTRA_FACTORS} sources"),
+            });
+        }
+        let usdt = self.factor_index("peg:USDT")?;
+        for (symbol, file, column, in_usdt) in sources {
+            let bad = |problem: String| MarketDataError::PriceSourceInvalid { symbol: symbol.clone(), problem };
+            let name = format!("price:{symbol}");
+            if self.names.contains(&name) {
+                return Err(bad(format!("{name} is already a factor of the panel")));
+            }
+            if file.is_empty() || file.contains('/') || file.contains('\\') || file.starts_with('.') {
+                return Err(bad(format!("{file:?} must be a file name in the market-data directory")));
+            }
+            let obs = loader::CsvTable::read(&dir.join(file))?.obs(column, 1, true)?;
+            let mut col = align(&obs, self.start, self.len, EXTRA_MAX_STALE_HOURS);
+            for i in 0..self.len {
+                if col.v[i].is_finite() {
+                    let fx = if *in_usdt { self.levels[usdt][i] } else { 1.0 };
+                    col.v[i] = (col.v[i] * fx).ln();
+                }
+            }
+            col.close_gaps(&name)?;
+            let kind = FactorKind::Price;
+            let moves: Vec<f64> = std::iter::once(0.0).chain(col.v.windows(2).map(|w| kind.move_between(w[0], w[1]))).collect();
+            if !moves.iter().all(|m| m.is_finite()) {
+                return Err(bad("non-finite move".into()));
+            }
+            self.names.push(name);
+            self.kinds.push(kind);
+            self.levels.push(col.v);
+            self.sources.push(col.s);
+            self.moves.push(moves);
+            self.daily_range.push(None);
+        }
+        Ok(self)
     }
 
     /// Number of grid instants.

@@ -262,6 +262,11 @@ impl VolShockParams {
     /// using windows ending at or before `as_of`: `up` = the `quantile` quantile, `down` = the
     /// `1 - quantile` quantile (empirical, lower interpolation).
     pub fn calibrate(panel: &FactorPanel, as_of: Hour, mpor_hours: i64, quantile: f64) -> Result<VolShockParams> {
+        VolShockParams::calibrate_with(panel, as_of, mpor_hours, quantile, 100)
+    }
+
+    /// [`VolShockParams::calibrate`] requiring at least `min_windows` observed windows.
+    pub fn calibrate_with(panel: &FactorPanel, as_of: Hour, mpor_hours: i64, quantile: f64, min_windows: usize) -> Result<VolShockParams> {
         if !(0.5..1.0).contains(&quantile) {
             return Err(MarketDataError::InvalidParameter { name: "quantile", value: quantile, why: "must lie in [0.5, 1)" });
         }
@@ -273,7 +278,7 @@ impl VolShockParams {
             .filter(|&e| src[e - h] == Source::Observed && src[e] == Source::Observed)
             .map(|e| panel.move_between(f, e - h, e))
             .collect();
-        if x.len() < 100 {
+        if x.len() < min_windows.max(1) {
             return Err(MarketDataError::NoScenarioWindow { as_of: as_of.to_iso(), lookback_start: panel.start().to_iso(), mpor_hours });
         }
         x.sort_by(f64::total_cmp);

@@ -121,6 +121,28 @@ pub struct PrincipalConfig {
 pub struct Underlying {
     pub symbol: String,
     pub name: String,
+    /// Where its price history is: a file of the market-data directory and a column (the margin
+    /// engine loads it as the factor `price:SYMBOL`). Absent: the built-in history or a proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<PriceSource>,
+}
+
+/// A price series in the market-data directory: hourly bars stamped at their open, `column` the
+/// close, quoted in `quote` (`usd`, or `usdt` converted with the USDT/USD peg).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSource {
+    pub file: String,
+    pub column: String,
+    pub quote: PriceQuote,
+}
+
+/// The quote currency of a price source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceQuote {
+    Usd,
+    Usdt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

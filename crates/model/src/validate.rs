@@ -219,7 +219,7 @@ fn validate_asset(
     needs("tracks", !tracks_required || a.tracks.is_some())?;
     forbids("tracks", !tracks_required && a.tracks.is_some())?;
     needs("protocol", !protocol_required || a.protocol.is_some())?;
-    forbids("protocol", !protocol_required && a.protocol.is_some())?;
+    // A native coin may name its issuer (an exchange token and its exchange); nothing else forbids one.
     needs("underlying_asset", !underlying_asset_required || a.underlying_asset.is_some())?;
     forbids("underlying_asset", !underlying_asset_required && a.underlying_asset.is_some())?;
     needs("pool_assets", a.kind != LpShare || a.pool_assets.is_some())?;

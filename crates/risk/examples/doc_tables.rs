@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = MarketData::load_default()?;
     println!("\n### Example portfolios as of 2024-12-31 ({})\n", data.describe());
     println!(
-        "| portfolio | NLV | IM | MM | binding | ES (FHS) | floor | concentrated failure | liquidity | isolated IM | weighted IM | IM / isolated | IM / weighted |"
+        "| portfolio | NLV | IM | MM | binding | ES (FHS) | floor | concentration | liquidity | isolated IM | weighted IM | IM / isolated | IM / weighted |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");

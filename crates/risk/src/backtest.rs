@@ -2,7 +2,8 @@
 //! only data, parameters and scenarios dated before `t`, and compares it with the loss realised
 //! over the following margin period at observed prices. Portfolios are held at constant notional
 //! and re-struck daily (perpetual entries at the mark, option strikes at constant moneyness and
-//! constant tenor, LP shares at constant USD value). Statistics: `docs/backtest-statistics.md`;
+//! constant tenor, LP shares at constant USD value: the pool keeps its reserves and the share count
+//! is scaled by the ratio of the share's value on the reference day to its value that day). Statistics: `docs/backtest-statistics.md`;
 //! results: `docs/backtest.md`.
 
 use crate::book::{Book, Restrike};
@@ -69,7 +70,41 @@ pub struct PortfolioBacktest {
     pub mean_initial_margin: f64,
     pub mean_isolated: f64,
     pub mean_weighted: f64,
+    /// Per named crisis: (crisis, IM exceedance days, worst uncovered loss = realised - IM, USD).
+    pub crises: Vec<(String, usize, f64)>,
+    /// On the reference day (the portfolio as written): per group of floor scenarios, the largest
+    /// weighted loss, USD, and the initial margin it is compared with.
+    pub stress_coverage: Vec<(String, f64)>,
+    pub reference_initial_margin: f64,
     pub days: Vec<Day>,
+}
+
+/// The named crises the backtest reports on: (name, first as-of day, last as-of day).
+pub const CRISES: [(&str, &str, &str); 9] = [
+    ("2020-03 covid crash", "2020-03-08", "2020-03-20"),
+    ("2021-01 ETH squeeze", "2021-01-01", "2021-01-06"),
+    ("2021-05 crash", "2021-05-17", "2021-05-24"),
+    ("2022-05 Terra", "2022-05-07", "2022-05-14"),
+    ("2022-06 stETH/3AC", "2022-06-10", "2022-06-20"),
+    ("2022-11 FTX", "2022-11-06", "2022-11-12"),
+    ("2023-03 USDC/SVB", "2023-03-09", "2023-03-14"),
+    ("2024-05 ETH ETF squeeze", "2024-05-18", "2024-05-23"),
+    ("2024-08 carry unwind", "2024-08-02", "2024-08-07"),
+];
+
+/// The group of a floor scenario in the stress-coverage table.
+pub fn scenario_group(label: &str) -> String {
+    let words: Vec<&str> = label.split_whitespace().collect();
+    match words.as_slice() {
+        ["stress", id, ..] => format!("named {id}"),
+        ["hypothetical:", "scan", u, ..] => format!("scan {u}"),
+        ["hypothetical:", "extreme", u, ..] => format!("extreme {u}"),
+        ["hypothetical:", "decorrelation", ..] => "decorrelation".to_string(),
+        ["hypothetical:", "peg", "break", kind, ..] => format!("peg break {kind}"),
+        ["hypothetical:", "through", ..] => "through strike".to_string(),
+        ["implied", "vol", ..] => "vol shock".to_string(),
+        _ => label.to_string(),
+    }
 }
 
 /// A backtest of all portfolios under one setting.
@@ -145,7 +180,9 @@ pub fn run(
     let mut out = Vec::new();
     for (k, p) in portfolios.iter().enumerate() {
         let series: Vec<Day> = per_day.iter().map(|d| d[k].clone()).collect();
-        out.push(statistics(&p.name, series, params.tail())?);
+        let mut st = statistics(&p.name, series, params.tail())?;
+        (st.stress_coverage, st.reference_initial_margin) = stress_coverage(config, params, &universe, panel, vol_model, p)?;
+        out.push(st);
     }
     Ok(Backtest {
         setting: setting.to_string(),
@@ -156,6 +193,44 @@ pub fn run(
         to: days.last().map_or(String::new(), |t| t.to_iso()),
         portfolios: out,
     })
+}
+
+/// The floor scenarios of a portfolio as written, on its own as-of day: per group, the largest
+/// weighted loss; and its initial margin.
+fn stress_coverage(
+    config: &Config,
+    params: &RiskParams,
+    universe: &Universe,
+    panel: &FactorPanel,
+    vol_model: &VolModel,
+    p: &Portfolio,
+) -> Result<(Vec<(String, f64)>, f64), RiskError> {
+    let t = p.as_of_hour()?;
+    let base = BaseMarket::from_panel(universe, panel, t, params, &p.market)?;
+    let book = Book::compile(config, params, universe, &base, p, None)?;
+    let mut outcomes: Vec<(u16, String)> =
+        book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
+    outcomes.sort_unstable();
+    outcomes.dedup();
+    let short_dated = crate::scenarios::short_dated_options(&book, &base, universe, params.hypothetical.short_dated_days);
+    let hypo = crate::scenarios::HypotheticalContext { config, universe, short_dated };
+    let scen = ScenarioBook::from_panel(panel, vol_model, t, params, &outcomes, Some(&hypo))?;
+    let rv = revalue(&book, universe, &base, &scen)?;
+    let engine = Engine::new(config, universe, &base, book.instruments.clone(), &scen, rv, params)?;
+    let positions: Vec<(usize, f64)> = book.positions.iter().map(|q| (q.instrument, q.quantity)).collect();
+    let mut loss = Vec::new();
+    engine.fill_loss(&positions, |_| false, &mut loss);
+    let mut groups: Vec<(String, f64)> = Vec::new();
+    for (s, l) in loss.iter().enumerate().skip(scen.n_fhs) {
+        let g = scenario_group(&scen.label(s));
+        let l = scen.weight(s) * l;
+        match groups.iter_mut().find(|x| x.0 == g) {
+            Some(x) => x.1 = x.1.max(l),
+            None => groups.push((g, l)),
+        }
+    }
+    let m = engine.margin(&positions, &[], false, &mut Scratch::default());
+    Ok((groups, m.initial_margin))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -172,30 +247,36 @@ fn one_day(
     let realised = marketdata::realised_move(panel, t, opts.realised_hours)?;
     let mut out = Vec::with_capacity(prepared.len());
     let mut scratch = Scratch::default();
-    let mut scen_cache: Option<(Vec<(u16, String)>, ScenarioBook)> = None;
+    type ScenarioKey = (Vec<(u16, String)>, Vec<(pricing::UnderlyingId, f64, f64)>);
+    let mut scen_cache: Option<(ScenarioKey, ScenarioBook)> = None;
     for p in prepared {
         let base = BaseMarket::from_panel(universe, panel, t, params, &p.overrides)?;
-        let book = Book::compile(config, universe, &base, p.portfolio, Some(&p.restrike))?;
+        let book = Book::compile(config, params, universe, &base, p.portfolio, Some(&p.restrike))?;
+        book.check_first_observations(universe, panel, t)?;
         let mut outcomes: Vec<(u16, String)> =
             book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
         outcomes.sort_unstable();
         outcomes.dedup();
+        let short_dated = crate::scenarios::short_dated_options(&book, &base, universe, params.hypothetical.short_dated_days);
+        let key = (outcomes.clone(), short_dated.clone());
         let scen = match &scen_cache {
-            Some((o, s)) if *o == outcomes => s.clone(),
+            Some((k, s)) if *k == key => s.clone(),
             _ => {
-                let s = ScenarioBook::from_panel(panel, vol_model, t, params, &outcomes)?;
-                scen_cache = Some((outcomes.clone(), s.clone()));
+                let hypo = crate::scenarios::HypotheticalContext { config, universe, short_dated };
+                let s = ScenarioBook::from_panel(panel, vol_model, t, params, &outcomes, Some(&hypo))?;
+                scen_cache = Some((key, s.clone()));
                 s
             }
         };
         let rv = revalue(&book, universe, &base, &scen)?;
+        book.check_values(&rv.base_values)?;
         let engine = Engine::new(config, universe, &base, book.instruments.clone(), &scen, rv, params)?;
         let positions: Vec<(usize, f64)> = book.positions.iter().map(|q| (q.instrument, q.quantity)).collect();
         let m = engine.margin(&positions, &[], false, &mut scratch);
         let real = ScenarioBook {
             as_of: t,
             mpor_hours: opts.realised_hours,
-            kinds: vec![ScenarioKind::Stress { id: "realised".into() }],
+            kinds: vec![ScenarioKind::Realised],
             moves: realised.clone(),
             n_factors: realised.len(),
             n_fhs: 0,
@@ -219,6 +300,18 @@ fn one_day(
         });
     }
     Ok(out)
+}
+
+fn crisis_rows(days: &[Day]) -> Vec<(String, usize, f64)> {
+    CRISES
+        .iter()
+        .map(|(name, from, to)| {
+            let inside: Vec<&Day> = days.iter().filter(|d| d.as_of.as_str() >= *from && &d.as_of[..10] <= *to).collect();
+            let exceed = inside.iter().filter(|d| d.realised_loss > d.initial_margin).count();
+            let worst = inside.iter().map(|d| (d.realised_loss - d.initial_margin).max(0.0)).fold(0.0, f64::max);
+            (name.to_string(), exceed, worst)
+        })
+        .collect()
 }
 
 fn statistics(name: &str, days: Vec<Day>, tail: f64) -> Result<PortfolioBacktest, RiskError> {
@@ -262,6 +355,9 @@ fn statistics(name: &str, days: Vec<Day>, tail: f64) -> Result<PortfolioBacktest
         mean_initial_margin: mean(|d| d.initial_margin),
         mean_isolated: mean(|d| d.isolated),
         mean_weighted: mean(|d| d.weighted),
+        crises: crisis_rows(&days),
+        stress_coverage: Vec::new(),
+        reference_initial_margin: 0.0,
         days,
     })
 }
@@ -311,6 +407,10 @@ pub fn render_markdown(runs: &[Backtest]) -> String {
                 p.mean_initial_margin / p.mean_weighted.max(1e-9),
             );
         }
+        render_crises(&mut o, b);
+        if b.stress_floor {
+            render_coverage(&mut o, b);
+        }
         let march = im_exceedances_between(b, "2020-03-01", "2020-04-01");
         let _ = writeln!(
             o,
@@ -340,6 +440,42 @@ pub fn render_markdown(runs: &[Backtest]) -> String {
         let _ = writeln!(o);
     }
     o
+}
+
+/// Per book and named crisis: IM exceedance days and the worst uncovered loss (realised - IM).
+fn render_crises(o: &mut String, b: &Backtest) {
+    let _ = writeln!(
+        o,
+        "\nUncovered 24h loss per book and named crisis (worst day: realised loss - IM, USD; in brackets the days with a loss above IM; `-` none):\n"
+    );
+    let _ = writeln!(o, "| portfolio | {} |", CRISES.iter().map(|c| c.0).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(o, "|---|{}", "---|".repeat(CRISES.len()));
+    for p in &b.portfolios {
+        let cells: Vec<String> =
+            p.crises.iter().map(|(_, n, w)| if *n == 0 { "-".to_string() } else { format!("{} ({n})", f0(*w)) }).collect();
+        let _ = writeln!(o, "| `{}` | {} |", p.portfolio, cells.join(" | "));
+    }
+}
+
+/// Stress coverage on the reference day: each group's largest weighted loss as a share of IM.
+fn render_coverage(o: &mut String, b: &Backtest) {
+    let mut groups: Vec<String> = b.portfolios.iter().flat_map(|p| p.stress_coverage.iter().map(|g| g.0.clone())).collect();
+    groups.sort();
+    groups.dedup();
+    let _ = writeln!(
+        o,
+        "\nStress coverage on the reference day (2024-12-31, books as written): the largest weighted loss of each group of floor scenarios as a percentage of the initial margin (100% = the group sets the floor; IM covers every scenario at weight 1):\n"
+    );
+    let _ = writeln!(o, "| portfolio | IM | {} |", groups.join(" | "));
+    let _ = writeln!(o, "|---|---|{}", "---|".repeat(groups.len()));
+    for p in &b.portfolios {
+        let im = p.reference_initial_margin.max(1e-9);
+        let cells: Vec<String> = groups
+            .iter()
+            .map(|g| p.stress_coverage.iter().find(|x| &x.0 == g).map_or("".to_string(), |x| format!("{:.0}%", 100.0 * x.1.max(0.0) / im)))
+            .collect();
+        let _ = writeln!(o, "| `{}` | {} | {} |", p.portfolio, f0(p.reference_initial_margin), cells.join(" | "));
+    }
 }
 
 /// The exceedances of the whole initial margin in a date range (e.g. March 2020), over all

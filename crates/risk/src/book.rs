@@ -3,7 +3,10 @@
 
 use crate::error::RiskError;
 use crate::market::{BaseMarket, Target, Universe, has_own_peg};
-use crate::portfolio::{Portfolio, parse_decimal};
+use crate::params::ReceiptModel;
+use crate::portfolio::{
+    AMP_BOUNDS, POOL_AMOUNT_BOUNDS, POSITION_USD_MAX, PRICE_USD_BOUNDS, Portfolio, QUANTITY_BOUNDS, bounded, check_bounds, parse_decimal,
+};
 use model::{AssetKind, Config, InstrumentKind, OptionRight as ModelRight, ProtocolKind};
 use pricing::{Asset, EuropeanOption, Instrument, OptionModel, OptionRight, OutcomeSide, Perpetual, PredictionShare, UnderlyingId};
 
@@ -19,6 +22,27 @@ pub enum Class {
     /// A debt: the position quantity is negative units of the asset.
     Borrow,
     Prediction,
+    /// USD owed to the account by a venue (a perpetual's unrealised P&L against its mark entry):
+    /// no market risk, no close-out cost, a claim on the venue and the settlement asset's issuer.
+    Cash,
+}
+
+impl Unwind {
+    /// The pool's LP total supply.
+    pub fn total_supply(&self) -> f64 {
+        match self {
+            Unwind::ConstantProduct { total_supply } | Unwind::Stableswap { total_supply, .. } => *total_supply,
+        }
+    }
+}
+
+/// How an LP share is unwound into its own pool (the exact close-out loss, `liquidity::unwind_loss`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unwind {
+    /// Two-coin constant-product pool with `total_supply` shares.
+    ConstantProduct { total_supply: f64 },
+    /// Stableswap pool: balances (whole tokens), coin prices at the as-of instant (USD), A, supply.
+    Stableswap { balances: Vec<f64>, prices_usd: Vec<f64>, amp: f64, total_supply: f64 },
 }
 
 /// One distinct instrument of a book.
@@ -43,6 +67,11 @@ pub struct BookInstrument {
     pub expiry_days: Option<f64>,
     /// Prediction market id.
     pub outcome: Option<pricing::OutcomeId>,
+    /// LP shares: how the pool unwinds.
+    pub unwind: Option<Unwind>,
+    /// An unbacked token issued by a protocol (a native coin naming its issuer, e.g. an exchange
+    /// token): the issuer's id. The token collapses when its issuer fails (wrong-way risk).
+    pub issuer_collapse: Option<String>,
 }
 
 /// One line of the portfolio.
@@ -80,6 +109,7 @@ fn unknown(portfolio: &str, what: &'static str, name: &str) -> RiskError {
 
 struct Ctx<'a> {
     config: &'a Config,
+    params: &'a crate::params::RiskParams,
     universe: &'a Universe,
     base: &'a BaseMarket,
     portfolio: &'a Portfolio,
@@ -133,13 +163,111 @@ impl Ctx<'_> {
     /// Protocols a token is a claim on: its issuer, and for a receipt the underlying's issuer.
     fn issuer_links(&self, symbol: &str, fraction: f64, out: &mut Vec<(String, f64)>) {
         if let Some(a) = self.config.asset(symbol) {
-            if let Some(p) = &a.protocol {
+            // An unbacked token is no claim on its issuer: it collapses with it (`issuer_collapse`).
+            if let Some(p) = a.protocol.as_ref().filter(|_| a.kind != AssetKind::NativeCoin) {
                 push_link(out, p, fraction);
             }
             if let Some(u) = &a.underlying_asset {
                 self.issuer_links(u, fraction, out);
             }
         }
+    }
+
+    /// The issuer of an unbacked token (a native coin that names a protocol), if any.
+    fn unbacked_issuer(&self, symbol: &str) -> Option<String> {
+        self.config.asset(symbol).filter(|a| a.kind == AssetKind::NativeCoin).and_then(|a| a.protocol.clone())
+    }
+
+    /// Units of the underlying per unit of `symbol`: 1 for anything but an exchange-rate lending
+    /// receipt, whose rate comes from the portfolio's `receipt_exchange_rate_mantissa` through the
+    /// Compound formula `mantissa / 10^(18 + underlying decimals - receipt decimals)`.
+    fn receipt_factor(&self, symbol: &str) -> Result<f64, RiskError> {
+        let Some(a) = self.config.asset(symbol).filter(|a| a.kind == AssetKind::LendingReceipt) else { return Ok(1.0) };
+        let issuer = a.protocol.as_deref().unwrap_or("");
+        match self.params.receipt_model.get(issuer) {
+            Some(ReceiptModel::Rebasing) => Ok(1.0),
+            Some(ReceiptModel::ExchangeRate) => {
+                let key = format!("market.receipt_exchange_rate_mantissa.{symbol}");
+                let text =
+                    self.portfolio.market.receipt_exchange_rate_mantissa.get(symbol).ok_or_else(|| RiskError::MarketDataMissing {
+                        what: format!("exchange rate of {symbol}"),
+                        hint: format!(
+                            "set [market] receipt_exchange_rate_mantissa = {{ {symbol} = \"...\" }} (exchangeRateStored() on chain)"
+                        ),
+                    })?;
+                let mantissa = bounded(&key, text, (1.0, 1e40))?;
+                let under =
+                    self.config.asset(a.underlying_asset.as_deref().unwrap_or("")).ok_or_else(|| unknown(self.pname(), "asset", symbol))?;
+                let exponent = 18 + i32::from(under.decimals) - i32::from(a.decimals);
+                check_bounds(&format!("{key} (underlying per receipt)"), mantissa / 10f64.powi(exponent), (1e-9, 1e9))
+            }
+            None => Err(RiskError::ParamsInvalid { problem: format!("receipt_model has no entry for {issuer}, the issuer of {symbol}") }),
+        }
+    }
+
+    /// Refuses a debt in `asset` on `venue` unless the configuration has a borrow instrument of
+    /// that asset on that venue and the venue is a lending protocol.
+    fn check_lent(&self, asset: &str, venue: Option<&str>) -> Result<(), RiskError> {
+        let not_lent = |venue: &str, why: &str| RiskError::NotLent { asset: asset.into(), venue: venue.into(), why: why.into() };
+        let Some(v) = venue else { return Err(not_lent("the broker", "a negative balance must sit on a venue that lends it")) };
+        let lending = self.config.protocol(v).is_some_and(|p| p.kind == ProtocolKind::Lending);
+        if !lending {
+            return Err(not_lent(v, "the venue is not a lending protocol"));
+        }
+        let lends = self
+            .config
+            .instruments
+            .iter()
+            .any(|i| i.kind == InstrumentKind::LendingBorrow && i.venue.as_deref() == Some(v) && i.asset.as_deref() == Some(asset));
+        if !lends {
+            return Err(not_lent(v, "the configuration has no borrow instrument of this asset on this venue"));
+        }
+        Ok(())
+    }
+
+    /// Backtest re-strike of an LP share: the pool keeps its token reserves and the quantity is
+    /// scaled by `value per share at the reference day's prices / value at today's` (pegs as of
+    /// today), so the position keeps its USD value and a delta hedge held at constant notional
+    /// stays matched (finding 10 of issue 8: reserves and quantity used to be scaled both).
+    fn lp_scale(&self, lp: &Instrument) -> Result<f64, RiskError> {
+        let Some(r) = self.restrike else { return Ok(1.0) };
+        let price = |c: Asset, spot: f64| spot * self.coin_price(c) / self.spot_or_one(c.underlying);
+        let at = |c: Asset, reference: bool| {
+            let now = self.spot_or_one(c.underlying);
+            let s = if reference { r.ref_spot_usd.get(usize::from(c.underlying.0)).copied().flatten().unwrap_or(now) } else { now };
+            price(c, s)
+        };
+        let value = |reference: bool| match lp {
+            Instrument::UniswapV2Lp(u) => u.value_at(at(u.token0, reference), at(u.token1, reference)),
+            Instrument::CurveLp(c) => {
+                let n = usize::from(c.n_coins);
+                let p: Vec<f64> = c.coins[..n].iter().map(|k| at(*k, reference)).collect();
+                c.claims_at(&p).map_or(f64::NAN, |x| x[..n].iter().zip(&p).map(|(a, b)| a * b).sum())
+            }
+            _ => f64::NAN,
+        };
+        let scale = value(true) / value(false);
+        if scale.is_finite() && scale > 0.0 {
+            Ok(scale)
+        } else {
+            Err(RiskError::MarketDataMissing { what: "LP value on the reference day".into(), hint: format!("re-strike scale {scale}") })
+        }
+    }
+
+    fn spot_or_one(&self, u: UnderlyingId) -> f64 {
+        if u == UnderlyingId::USD { 1.0 } else { self.spot_now(u) }
+    }
+
+    /// A pool coin's price at the as-of instant (spot x peg), USD.
+    fn coin_price(&self, c: Asset) -> f64 {
+        let spot = if c.underlying == UnderlyingId::USD { 1.0 } else { self.spot_now(c.underlying) };
+        let peg = match self.universe.pegs.get(usize::from(c.peg.0)) {
+            Some(sym) if !sym.is_empty() => {
+                self.universe.peg(sym).and_then(|p| self.universe.factor_of(Target::Peg(p))).map_or(1.0, |f| self.base.levels[f].max(1e-6))
+            }
+            _ => 1.0,
+        };
+        spot * peg
     }
 
     fn spot_now(&self, u: UnderlyingId) -> f64 {
@@ -172,22 +300,40 @@ impl Book {
     /// are the current mark and LP shares keep their USD value.
     pub fn compile(
         config: &Config,
+        params: &crate::params::RiskParams,
         universe: &Universe,
         base: &BaseMarket,
         portfolio: &Portfolio,
         restrike: Option<&Restrike>,
     ) -> Result<Book, RiskError> {
-        let cx = Ctx { config, universe, base, portfolio, restrike };
+        let cx = Ctx { config, params, universe, base, portfolio, restrike };
         let mut book = Book { name: portfolio.name.clone(), instruments: Vec::new(), positions: Vec::new() };
         for (k, p) in portfolio.positions.iter().enumerate() {
-            let qty = parse_decimal(&format!("positions[{k}].quantity"), &p.quantity)?;
+            let qty = bounded(&format!("positions[{k}].quantity"), &p.quantity, QUANTITY_BOUNDS)?;
             let inst = config.instrument(&p.instrument).ok_or_else(|| unknown(&portfolio.name, "instrument", &p.instrument))?;
             let entry = match &p.entry_price_usd {
-                Some(t) if restrike.is_none() => Some(parse_decimal(&format!("positions[{k}].entry_price_usd"), t)?),
+                Some(t) if restrike.is_none() => Some(bounded(&format!("positions[{k}].entry_price_usd"), t, PRICE_USD_BOUNDS)?),
                 _ => None,
             };
-            let (bi, sign) = compile_instrument(&cx, inst, entry)?;
-            let scale = cx.notional_scale(bi.underlying);
+            let (bi, sign, entry_gap) = compile_instrument(&cx, inst, entry)?;
+            let qty = qty * bi.asset.as_deref().map_or(Ok(1.0), |a| cx.receipt_factor(a))?;
+            if bi.class == Class::Lp {
+                check_lp_quantity(portfolio, &bi, qty, k)?;
+            }
+            if entry_gap != 0.0 {
+                // The position's unrealised P&L against the mark, (mark - entry) per unit, is USD
+                // owed by the venue; the perp itself is held at the mark, so every entry price nets
+                // into one risk-equivalent instrument (finding 4 of issue 8).
+                let cash = cash_instrument(&bi);
+                let idx = book.intern(cash);
+                book.positions.push(BookPosition {
+                    instrument: idx,
+                    quantity: sign * qty * entry_gap,
+                    label: format!("{} unrealised P&L", p.instrument),
+                    is_balance: false,
+                });
+            }
+            let scale = if bi.class == Class::Lp { cx.lp_scale(&bi.pricing)? } else { cx.notional_scale(bi.underlying) };
             let idx = book.intern(bi);
             book.positions.push(BookPosition {
                 instrument: idx,
@@ -197,7 +343,11 @@ impl Book {
             });
         }
         for (k, b) in portfolio.balances.iter().enumerate() {
-            let amount = parse_decimal(&format!("balances[{k}].amount"), &b.amount)?;
+            let amount = bounded(&format!("balances[{k}].amount"), &b.amount, QUANTITY_BOUNDS)?;
+            if amount < 0.0 {
+                cx.check_lent(&b.asset, b.venue.as_deref())?;
+            }
+            let amount = amount * cx.receipt_factor(&b.asset)?;
             let asset = cx.asset(&b.asset)?;
             let a = config.asset(&b.asset).ok_or_else(|| unknown(&portfolio.name, "asset", &b.asset))?;
             let mut links = Vec::new();
@@ -226,6 +376,8 @@ impl Book {
                 liquidity_keys: keys,
                 expiry_days: None,
                 outcome: None,
+                unwind: None,
+                issuer_collapse: cx.unbacked_issuer(&b.asset),
             };
             let scale = cx.notional_scale(bi.underlying);
             let idx = book.intern(bi);
@@ -236,7 +388,82 @@ impl Book {
                 is_balance: true,
             });
         }
+        book.canonicalise();
         Ok(book)
+    }
+
+    /// Puts instruments and positions in a canonical order (instruments by id, then by pricing;
+    /// positions by instrument, quantity and label), so that the order of the portfolio file
+    /// never changes a bit of the margin (finding 12 of issue 8).
+    fn canonicalise(&mut self) {
+        let keys: Vec<(String, String)> = self.instruments.iter().map(|i| (i.id.clone(), format!("{:?}", i.pricing))).collect();
+        let mut order: Vec<usize> = (0..self.instruments.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut new_index = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new;
+        }
+        let mut old: Vec<Option<BookInstrument>> = std::mem::take(&mut self.instruments).into_iter().map(Some).collect();
+        self.instruments = order.iter().filter_map(|&o| old[o].take()).collect();
+        assert_eq!(self.instruments.len(), order.len(), "canonical order is a permutation");
+        for p in &mut self.positions {
+            p.instrument = new_index[p.instrument];
+        }
+        self.positions
+            .sort_by(|a, b| a.instrument.cmp(&b.instrument).then(a.quantity.total_cmp(&b.quantity)).then_with(|| a.label.cmp(&b.label)));
+    }
+
+    /// Refuses an as-of instant before a protocol the book is a claim on was launched (a venue
+    /// that did not exist cannot hold a position). The backtest, which replays old markets on
+    /// today's venues, does not call this (`docs/backtest.md`).
+    pub fn check_launches(&self, config: &Config, as_of: marketdata::Hour) -> Result<(), RiskError> {
+        let day = as_of.0.div_euclid(24);
+        for inst in &self.instruments {
+            for (p, _) in &inst.links {
+                let Some(prot) = config.protocol(p) else { continue };
+                let launched = model::parse_date(&prot.risk.launched).map_err(|e| RiskError::PortfolioInvalid { problem: e })?;
+                if day < launched {
+                    return Err(RiskError::BeforeLaunch {
+                        protocol: p.clone(),
+                        launched: prot.risk.launched.clone(),
+                        as_of: as_of.to_iso(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an as-of instant before the first observation of the own price of an underlying
+    /// the book holds (earlier panel levels are proxies scaled from another coin).
+    pub fn check_first_observations(
+        &self,
+        universe: &Universe,
+        panel: &marketdata::FactorPanel,
+        as_of: marketdata::Hour,
+    ) -> Result<(), RiskError> {
+        for inst in &self.instruments {
+            let Some(u) = inst.underlying.filter(|u| *u != UnderlyingId::USD) else { continue };
+            let Some(f) = universe.factor_of(Target::Spot(u)) else { continue };
+            let first = panel.real_span(f).map(|s| s.0);
+            if first.is_none_or(|t| t > as_of) {
+                return Err(RiskError::BeforeFirstObservation {
+                    underlying: universe.underlyings[usize::from(u.0)].clone(),
+                    first: first.map_or("never".into(), |t| t.to_iso()),
+                    as_of: as_of.to_iso(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every position's value at the as-of instant against [`POSITION_USD_MAX`].
+    pub fn check_values(&self, base_values: &[f64]) -> Result<(), RiskError> {
+        for p in &self.positions {
+            let v = p.quantity * base_values[p.instrument];
+            check_bounds(&format!("value of {}", p.label), v, (-POSITION_USD_MAX, POSITION_USD_MAX))?;
+        }
+        Ok(())
     }
 
     fn intern(&mut self, bi: BookInstrument) -> usize {
@@ -248,8 +475,45 @@ impl Book {
     }
 }
 
-/// Compiles one configured instrument; returns it and the sign applied to the quantity.
-fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: Option<f64>) -> Result<(BookInstrument, f64), RiskError> {
+/// USD owed by the venue of `perp` (same claims as the perp: venue and settlement issuer).
+fn cash_instrument(perp: &BookInstrument) -> BookInstrument {
+    let venue = perp.venue.clone().unwrap_or_default();
+    BookInstrument {
+        id: format!("USD@{venue}"),
+        pricing: Instrument::Spot(Asset::native(UnderlyingId::USD)),
+        class: Class::Cash,
+        underlying: Some(UnderlyingId::USD),
+        venue: perp.venue.clone(),
+        asset: None,
+        asset_kind: None,
+        links: perp.links.clone(),
+        liquidity_keys: Vec::new(),
+        expiry_days: None,
+        outcome: None,
+        unwind: None,
+        issuer_collapse: None,
+    }
+}
+
+/// An LP position holds between 0 and the pool's whole supply of shares.
+fn check_lp_quantity(portfolio: &Portfolio, bi: &BookInstrument, qty: f64, k: usize) -> Result<(), RiskError> {
+    let sym = bi.asset.as_deref().unwrap_or("");
+    let pool = portfolio.pools.iter().find(|p| p.asset == sym);
+    let supply = match pool {
+        Some(p) => bounded(&format!("pools.{sym}.total_supply"), &p.total_supply, POOL_AMOUNT_BOUNDS)?,
+        None => return Err(RiskError::PortfolioInvalid { problem: format!("LP {sym} needs a [[pools]] entry") }),
+    };
+    check_bounds(&format!("positions[{k}].quantity (LP shares of {sym})"), qty, (0.0, supply))?;
+    Ok(())
+}
+
+/// Compiles one configured instrument; returns it, the sign applied to the quantity and, for a
+/// perpetual, `mark entry - given entry` per unit (the perp is compiled at the mark entry).
+fn compile_instrument(
+    cx: &Ctx<'_>,
+    inst: &model::Instrument,
+    entry_price_usd: Option<f64>,
+) -> Result<(BookInstrument, f64, f64), RiskError> {
     let pname = cx.pname();
     let mut links = Vec::new();
     if let Some(v) = &inst.venue {
@@ -268,8 +532,11 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
         liquidity_keys: Vec::new(),
         expiry_days: None,
         outcome: None,
+        unwind: None,
+        issuer_collapse: None,
     };
     let mut sign = 1.0;
+    let mut entry_gap = 0.0;
     match inst.kind {
         InstrumentKind::Spot | InstrumentKind::LendingDeposit | InstrumentKind::LendingBorrow => {
             let sym = inst.asset.as_deref().unwrap_or("");
@@ -283,9 +550,11 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
             };
             if inst.kind == InstrumentKind::LendingBorrow {
                 // A debt is a liability to the venue, not a claim on the asset's issuer.
+                cx.check_lent(sym, inst.venue.as_deref())?;
                 sign = -1.0;
             } else {
                 cx.issuer_links(sym, 1.0, &mut links);
+                bi.issuer_collapse = cx.unbacked_issuer(sym);
             }
             keys.push(sym.to_string());
             keys.push(cx.universe.underlyings[usize::from(asset.underlying.0)].clone());
@@ -303,7 +572,8 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
             }
             if inst.kind == InstrumentKind::Perpetual {
                 let premium = cx.universe.factor_of(Target::Premium(u)).map_or(0.0, |f| cx.base.levels[f].exp() - 1.0);
-                let entry = entry_price_usd.unwrap_or(spot * (1.0 + premium));
+                let entry = spot * (1.0 + premium);
+                entry_gap = entry_price_usd.map_or(0.0, |e| entry - e);
                 bi.pricing =
                     Instrument::Perpetual(Perpetual { underlying: u, entry_price_usd: entry, last_funding_years: cx.base.now_years });
                 bi.class = Class::Perp;
@@ -355,33 +625,26 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
                 });
             }
             let coins = pool_assets.iter().map(|s| cx.asset(s)).collect::<Result<Vec<_>, _>>()?;
-            let mut reserves = pool
+            let reserves = pool
                 .reserves
                 .iter()
                 .enumerate()
-                .map(|(k, t)| parse_decimal(&format!("pools.{sym}.reserves[{k}]"), t))
+                .map(|(k, t)| bounded(&format!("pools.{sym}.reserves[{k}]"), t, POOL_AMOUNT_BOUNDS))
                 .collect::<Result<Vec<_>, _>>()?;
-            let supply = parse_decimal(&format!("pools.{sym}.total_supply"), &pool.total_supply)?;
-            if let Some(r) = cx.restrike {
-                // Keep the pool's USD value per share: at new prices the arbitraged reserves of a
-                // constant-product pool scale with 1/sqrt(price) per token, so scale each reserve by
-                // sqrt(price_ref / price_now) of its own underlying (pegs as of today).
-                for (k, c) in coins.iter().enumerate() {
-                    if let Some(Some(s_ref)) = r.ref_spot_usd.get(usize::from(c.underlying.0))
-                        && c.underlying != UnderlyingId::USD
-                    {
-                        reserves[k] *= s_ref / cx.spot_now(c.underlying);
-                    }
-                }
-            }
+            let supply = bounded(&format!("pools.{sym}.total_supply"), &pool.total_supply, POOL_AMOUNT_BOUNDS)?;
             let protocol_kind = a.protocol.as_deref().and_then(|p| cx.config.protocol(p)).map(|p| p.kind);
             bi.pricing = match protocol_kind {
-                Some(ProtocolKind::ConstantProductAmm) if coins.len() == 2 => Instrument::UniswapV2Lp(
-                    pricing::uniswap_v2::UniswapV2Lp::from_reserves(coins[0], coins[1], reserves[0], reserves[1], supply)
-                        .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
-                ),
+                Some(ProtocolKind::ConstantProductAmm) if coins.len() == 2 => {
+                    bi.unwind = Some(Unwind::ConstantProduct { total_supply: supply });
+                    Instrument::UniswapV2Lp(
+                        pricing::uniswap_v2::UniswapV2Lp::from_reserves(coins[0], coins[1], reserves[0], reserves[1], supply)
+                            .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
+                    )
+                }
                 Some(ProtocolKind::StableswapAmm) => {
-                    let amp = pool.amp.unwrap_or(2000.0);
+                    let amp = check_bounds(&format!("pools.{sym}.amp"), pool.amp.unwrap_or(cx.params.stableswap_amp_default), AMP_BOUNDS)?;
+                    let prices_usd = coins.iter().map(|c| cx.coin_price(*c)).collect();
+                    bi.unwind = Some(Unwind::Stableswap { balances: reserves.clone(), prices_usd, amp, total_supply: supply });
                     Instrument::CurveLp(
                         pricing::curve::CurveLp::from_balances(&coins, amp, &reserves, supply)
                             .map_err(|e| RiskError::PortfolioInvalid { problem: format!("pool {sym}: {e}") })?,
@@ -430,5 +693,5 @@ fn compile_instrument(cx: &Ctx<'_>, inst: &model::Instrument, entry_price_usd: O
     }
     bi.links = links;
     bi.liquidity_keys = keys;
-    Ok((bi, sign))
+    Ok((bi, sign, entry_gap))
 }

@@ -82,6 +82,7 @@ pub fn isolated(config: &Config, held: &[Held<'_>], base_values: &[f64], unit_no
                     _ => ("borrow without eligible collateral: fully funded".to_string(), debt),
                 }
             }
+            Class::Cash => ("unrealised P&L on its venue".to_string(), 0.0),
             _ if is_balance && inst.venue.is_some() => ("collateral posted on its venue".to_string(), 0.0),
             _ if inst.venue.as_ref().is_some_and(|v| collateral.contains_key(v)) => ("collateral for a borrow".to_string(), 0.0),
             _ => ("fully funded".to_string(), value.max(0.0)),
@@ -107,6 +108,9 @@ pub fn weighted(config: &Config, weights: &WeightParams, held: &[Held<'_>], base
                 let req = if notional >= 0.0 { notional * (1.0 - wa) } else { -notional * (wl - 1.0) };
                 lines.push(ComparatorLine { what: inst.id.clone(), rule: format!("perp base weight {wa}/{wl}"), requirement_usd: req });
             }
+            Class::Cash => {
+                lines.push(ComparatorLine { what: inst.id.clone(), rule: "unrealised P&L, weight 1".into(), requirement_usd: 0.0 });
+            }
             Class::Option => {
                 let key = "option".to_string();
                 let e = tokens.entry(inst.id.clone()).or_insert((0.0, key));
@@ -126,7 +130,10 @@ pub fn weighted(config: &Config, weights: &WeightParams, held: &[Held<'_>], base
         }
     }
     for (token, (value, kind)) in &tokens {
-        let [wa, wl] = weights.by_asset.get(token).or_else(|| weights.by_kind.get(kind)).copied().unwrap_or([0.8, 1.2]);
+        let [wa, wl] = match weights.by_asset.get(token) {
+            Some(w) => *w,
+            None => crate::params::table_entry(&weights.by_kind, "weights.by_kind", kind),
+        };
         let req = if *value >= 0.0 { value * (1.0 - wa) } else { -value * (wl - 1.0) };
         lines.push(ComparatorLine { what: token.clone(), rule: format!("token net {value:.0} weight {wa}/{wl}"), requirement_usd: req });
     }

@@ -17,6 +17,18 @@ pub enum RiskError {
     /// A decimal string could not be read.
     #[error("`{key}`: {text:?} is not a decimal number")]
     BadNumber { key: String, text: String },
+    /// A number lies outside its documented bounds.
+    #[error("`{key}` = {value} is outside its bounds [{min}, {max}]")]
+    OutOfBounds { key: String, value: f64, min: f64, max: f64 },
+    /// The as-of instant is before a protocol the book uses was launched.
+    #[error("as-of {as_of} is before {protocol} was launched ({launched})")]
+    BeforeLaunch { protocol: String, launched: String, as_of: String },
+    /// The as-of instant is before the first observation of an underlying's own price.
+    #[error("as-of {as_of} is before the first observed price of {underlying} ({first}); earlier levels are proxies")]
+    BeforeFirstObservation { underlying: String, first: String, as_of: String },
+    /// A debt in an asset on a venue that does not lend it.
+    #[error("{asset} cannot be owed on {venue}: {why}")]
+    NotLent { asset: String, venue: String, why: String },
     /// A portfolio has more positions than allowed.
     #[error("portfolio has {count} positions, balances and pools; the limit is {limit}")]
     TooManyPositions { count: usize, limit: usize },
@@ -39,6 +51,9 @@ pub enum RiskError {
     /// The as-of instant is outside the available history.
     #[error("as-of {as_of} is outside the market history {start} .. {end}")]
     AsOfOutsideHistory { as_of: String, start: String, end: String },
+    /// The market-data directory is missing or unreadable (never replaced silently).
+    #[error("market data unavailable: {reason}; {hint}")]
+    MarketDataUnavailable { reason: String, hint: String },
     /// The backtest was asked for an empty or inverted range.
     #[error("backtest range {from} .. {to} is empty or outside the history")]
     BacktestRange { from: String, to: String },

@@ -62,7 +62,7 @@ pub struct AccountMargin {
     pub floor_loss: f64,
     /// ES with protocol failures minus ES of FHS alone (kept constant by the fast path).
     pub protocol_addon: f64,
-    /// Largest concentrated failure loss (kept constant by the fast path).
+    /// Largest concentration charge (kept constant by the fast path).
     pub concentrated: f64,
     pub liquidity: f64,
 }
@@ -84,6 +84,15 @@ impl Engine {
     /// The batch margin of one account (see the module doc); writes its top candidate scenario
     /// indices (largest loss first, ties by index) into `cand`.
     pub fn margin_batch(&self, positions: &[(usize, f64)], scratch: &mut Scratch, cand: &mut [u32]) -> AccountMargin {
+        let mut net = std::mem::take(&mut scratch.net);
+        crate::margin::canonical_positions(positions, &mut net);
+        let m = self.margin_batch_net(&net, scratch, cand);
+        scratch.net = net;
+        m
+    }
+
+    /// [`Engine::margin_batch`] of positions already netted canonically.
+    fn margin_batch_net(&self, positions: &[(usize, f64)], scratch: &mut Scratch, cand: &mut [u32]) -> AccountMargin {
         let mut loss = std::mem::take(&mut scratch.loss);
         self.fill_loss(positions, |_| false, &mut loss);
         let nf = self.n_fhs;
@@ -128,7 +137,7 @@ impl Engine {
         for (slot, (_, s)) in cand.iter_mut().zip(&top) {
             *slot = *s;
         }
-        let floor = loss[nf..].iter().fold(0.0f64, |m, l| m.max(*l));
+        let floor = loss[nf..].iter().zip(&self.floor_weights).fold(0.0f64, |m, (l, w)| m.max(w * l));
         let sorted: Vec<f64> = top.iter().map(|t| t.0).collect();
         scratch.loss = loss;
         self.finish(positions, &sorted, floor)
@@ -190,21 +199,29 @@ impl Engine {
                 }
             }
         }
+        let wrong_way = self.wrong_way(positions);
+        for &(i, q) in positions {
+            if let Some(j) = self.collapse[i] {
+                // The collapsed token no longer hedges: bound the survivors as for a frozen leg.
+                let (long, short) = self.unit_es[i];
+                if !self.links[i].iter().any(|l| l.0 == j && l.1 >= 1.0) {
+                    frozen[j] += q.abs() * if q > 0.0 { short } else { long };
+                }
+            }
+        }
         let mut extra_buf = [(0.0f64, 0.0f64); MAX_PROTOCOLS];
         let mut n_extra = 0;
         let mut conc = 0.0f64;
         for (j, pr) in self.protocols.iter().enumerate().take(np) {
-            let claim = claims[j];
-            if claim <= 0.0 {
+            let claim = claims[j].max(0.0);
+            if claim <= 0.0 && wrong_way[j].0 <= 0.0 {
                 continue;
             }
-            let failure = pr.lgd * claim + es_fhs + frozen[j];
+            let failure = pr.lgd * claim + wrong_way[j].1 + es_fhs + frozen[j];
             // Failure probabilities in scenario units (one market scenario weighs (1 - sum pd) / n).
             extra_buf[n_extra] = (failure, pr.pd_mpor * nf as f64);
             n_extra += 1;
-            if claim > p.concentration_threshold_usd {
-                conc = conc.max(failure);
-            }
+            conc = conc.max(crate::margin::concentration_weight(claim + wrong_way[j].0, p.concentration_scale_usd) * failure);
         }
         let extra = &mut extra_buf[..n_extra];
         extra.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)));
@@ -215,12 +232,9 @@ impl Engine {
             es_fhs
         };
         let mut liq = 0.0;
-        for (n, &(i, _)) in positions.iter().enumerate() {
-            if positions[..n].iter().any(|(k, _)| *k == i) {
-                continue;
-            }
-            let net: f64 = positions[n..].iter().filter(|(k, _)| *k == i).map(|(_, q)| q).sum();
-            liq += crate::liquidity::close_out_cost(net * self.unit_notional[i], &self.depth[i]);
+        // Positions are netted per instrument (canonical_positions) before this point.
+        for &(i, q) in positions {
+            liq += self.close_out(i, q, q);
         }
         let core = es_mix.max(floor).max(conc);
         AccountMargin {
@@ -235,7 +249,7 @@ impl Engine {
     }
 
     /// Re-aggregates one account over its candidate scenarios and the floor scenarios after the
-    /// instruments' risk vectors changed (the fast path).
+    /// instruments' risk vectors changed (the fast path). `positions` are netted canonically.
     fn margin_update(&self, positions: &[(usize, f64)], cand: &[u32], buf: &mut Vec<f64>) -> AccountMargin {
         let nf = self.n_fhs;
         let ns = self.rv.n_scenarios;
@@ -251,7 +265,7 @@ impl Engine {
                 *b -= q * d;
             }
         }
-        let floor = buf[cand.len()..].iter().fold(0.0f64, |m, l| m.max(*l));
+        let floor = buf[cand.len()..].iter().zip(&self.floor_weights).fold(0.0f64, |m, (l, w)| m.max(w * l));
         buf.truncate(cand.len());
         buf.sort_unstable_by(|a, b| b.total_cmp(a));
         self.finish(positions, buf, floor)
@@ -303,13 +317,15 @@ impl Batch {
             for (t, (m, cnt)) in split(&mut self.margins, threads).into_iter().zip(touched.iter_mut()).enumerate() {
                 s.spawn(move || {
                     let mut buf = Vec::new();
+                    let mut net = Vec::new();
                     for (k, slot) in m.iter_mut().enumerate() {
                         let a = t * chunk + k;
                         let pos = accounts.of(a);
                         if !pos.iter().any(|(i, _)| changed.contains(i)) {
                             continue;
                         }
-                        *slot = engine.margin_update(pos, &cands[a * per..(a + 1) * per], &mut buf);
+                        crate::margin::canonical_positions(pos, &mut net);
+                        *slot = engine.margin_update(&net, &cands[a * per..(a + 1) * per], &mut buf);
                         *cnt += 1;
                     }
                 });
@@ -332,7 +348,10 @@ pub fn reprice_underlying(
     let f = universe
         .factor_of(Target::Spot(u))
         .ok_or_else(|| RiskError::MarketDataMissing { what: format!("underlying #{}", u.0), hint: "no price factor".into() })?;
-    base.levels[f] = new_spot_usd.ln();
+    match base.proxied_spot_log.get_mut(usize::from(u.0)) {
+        Some(slot @ Some(_)) => *slot = Some(new_spot_usd.ln()),
+        _ => base.levels[f] = new_spot_usd.ln(),
+    }
     let changed: Vec<usize> = engine
         .instruments
         .iter()

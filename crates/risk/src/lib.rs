@@ -30,15 +30,19 @@
 //!
 //! ## Invariants
 //! - `initial_margin >= 0`, `maintenance_margin = maintenance_fraction x initial_margin`.
-//! - `initial_margin = max(ES with protocol failures, stress floor, concentrated failure) + liquidity`.
+//! - `initial_margin = max(ES with protocol failures, stress floor, concentration charge) + liquidity`.
+//! - Splitting a book across an owner's sub-accounts never lowers the owner's total margin
+//!   (concentration and liquidity are charged at the owner's totals; property-tested).
 //! - The guarded NLV is never above the NLV.
 //! - Every container that grows with input has a limit (`MAX_POSITIONS`, `MAX_SCENARIOS`, ...).
 
 pub mod backtest;
 pub mod book;
+pub mod broker;
 pub mod comparators;
 pub mod error;
 pub mod fast;
+pub mod hypothetical;
 pub mod liquidity;
 pub mod margin;
 pub mod market;

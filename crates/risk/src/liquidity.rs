@@ -1,7 +1,7 @@
 //! Liquidity and concentration charge: the cost of closing a position on its venue given the
 //! venue's depth, growing faster than linearly with size (`docs/margin-methodology.md` section 6).
 
-use crate::book::BookInstrument;
+use crate::book::{BookInstrument, Unwind};
 use crate::params::{DepthKind, LiquidityParams, MarketDepth};
 use crate::protocol::enum_name;
 
@@ -14,13 +14,61 @@ pub fn depth_for(inst: &BookInstrument, params: &LiquidityParams) -> MarketDepth
         }
     }
     let kind = inst.asset_kind.map_or_else(|| "native_coin".to_string(), |k| enum_name(&k));
-    let depth = params.default_depth_usd.get(&kind).copied().unwrap_or(1_000_000.0);
+    let depth = crate::params::table_entry(&params.default_depth_usd, "liquidity.default_depth_usd", &kind);
     MarketDepth {
         market: format!("default {kind}"),
         kind: DepthKind::OrderBook,
         depth_usd: depth,
         half_spread_bps: params.default_half_spread_bps,
+        is_default: true,
     }
+}
+
+/// The exact loss of unwinding `shares` LP shares worth `unit_value_usd` each into their own pool,
+/// as a fraction of their value (capped at 1):
+///
+/// - constant product: withdraw the share `s = shares / supply` of both reserves and sell the
+///   volatile side into what remains: the output is `(1 - s) s y` against a mark value of `s y`, so
+///   the loss is `s / 2` of the LP value (half a pool loses 25%);
+/// - stableswap: `remove_liquidity_one_coin` into the best coin `j`: the invariant falls from `D`
+///   to `(1 - s) D` with the other balances unchanged; the coin-`j` balance `y` solving
+///   `D(b_-j, y) = (1 - s) D` gives `b_j - y` tokens, against the mark value `s sum b_i p_i`.
+///
+/// Pool fees are not charged (they are small next to the price impact of a large unwind).
+pub fn unwind_loss_fraction(shares: f64, unwind: &Unwind) -> f64 {
+    let shares = shares.abs();
+    match unwind {
+        Unwind::ConstantProduct { total_supply } => (0.5 * shares / total_supply).min(1.0),
+        Unwind::Stableswap { balances, prices_usd, amp, total_supply } => {
+            let s = (shares / total_supply).min(1.0);
+            let value: f64 = balances.iter().zip(prices_usd).map(|(b, p)| b * p).sum();
+            let Ok(d0) = pricing::curve::get_d_f64(balances, *amp) else { return 1.0 };
+            let target = (1.0 - s) * d0;
+            let best = (0..balances.len())
+                .filter_map(|j| one_coin_out(balances, *amp, j, target).map(|out| out * prices_usd[j]))
+                .fold(0.0, f64::max);
+            if s == 0.0 || value <= 0.0 { 0.0 } else { (1.0 - best / (s * value)).clamp(0.0, 1.0) }
+        }
+    }
+}
+
+/// Tokens of coin `j` received when the invariant falls to `target` (bisection on the balance).
+fn one_coin_out(balances: &[f64], amp: f64, j: usize, target: f64) -> Option<f64> {
+    let d_at = |y: f64| {
+        let mut b = balances.to_vec();
+        b[j] = y;
+        pricing::curve::get_d_f64(&b, amp).ok()
+    };
+    let (mut lo, mut hi) = (balances[j] * 1e-12, balances[j]);
+    if d_at(lo)? > target {
+        return None;
+    }
+    // 100 halvings take the bracket below 1e-30 of the balance: far below f64 resolution.
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if d_at(mid)? < target { lo = mid } else { hi = mid }
+    }
+    Some(balances[j] - hi)
 }
 
 /// Cost of closing `notional_usd` (absolute) on a market, USD, capped at the notional.
@@ -56,7 +104,7 @@ mod tests {
     use super::*;
 
     fn book(depth: f64) -> MarketDepth {
-        MarketDepth { market: "x".into(), kind: DepthKind::OrderBook, depth_usd: depth, half_spread_bps: 0.0 }
+        MarketDepth { market: "x".into(), kind: DepthKind::OrderBook, depth_usd: depth, half_spread_bps: 0.0, is_default: false }
     }
 
     #[test]
@@ -71,7 +119,7 @@ mod tests {
     fn amm_cost_matches_constant_product() {
         // Pool x = 100 tokens at price 1 (R = 100), y = 100 USD. Selling 25 tokens returns
         // y * 25 / (100 + 25) = 20 USD for 25 USD of tokens: a shortfall of 5.
-        let d = MarketDepth { market: "p".into(), kind: DepthKind::Amm, depth_usd: 100.0, half_spread_bps: 0.0 };
+        let d = MarketDepth { market: "p".into(), kind: DepthKind::Amm, depth_usd: 100.0, half_spread_bps: 0.0, is_default: false };
         assert!((close_out_cost(25.0, &d) - 5.0).abs() < 1e-12);
         // Price after: (y / x) = (80 / 125) = 0.64, a 36% move.
         assert!((price_move_to_close(25.0, &d) - 0.36).abs() < 1e-12);

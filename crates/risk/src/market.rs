@@ -4,7 +4,7 @@
 
 use crate::error::RiskError;
 use crate::params::RiskParams;
-use crate::portfolio::{MarketOverrides, parse_decimal};
+use crate::portfolio::{MarketOverrides, PRICE_USD_BOUNDS, PROBABILITY_BOUNDS, RATE_ANNUAL_BOUNDS, VOL_ANNUAL_BOUNDS, bounded};
 use marketdata::{FactorKind, FactorPanel, Hour};
 use model::{AssetKind, Config};
 use pricing::{Factor, MarketState, OutcomeId, PegId, Shift, UnderlyingId, VolSurface};
@@ -44,6 +44,9 @@ pub struct Universe {
     pub factor_kinds: Vec<FactorKind>,
     /// Which factor drives which target.
     pub targets: Vec<(Target, usize)>,
+    /// Per underlying id: its price follows another coin's factor (`[factor_proxies]`), so its level
+    /// and stable price must be given explicitly (never the proxy's).
+    pub proxied_spot: Vec<bool>,
 }
 
 fn index_of(names: &[String], name: &str) -> Option<usize> {
@@ -77,11 +80,13 @@ impl Universe {
                 .or_else(|| fallback.and_then(|f| index_of(factor_names, f)))
         };
         let mut targets = Vec::new();
+        let mut proxied_spot = vec![false; underlyings.len()];
         for (i, sym) in underlyings.iter().enumerate().skip(1) {
             // Pricing ids are u16 and the count was checked against the capacity above.
             let u = UnderlyingId(i as u16);
             if let Some(f) = resolve(&format!("price:{sym}"), None) {
                 targets.push((Target::Spot(u), f));
+                proxied_spot[i] = index_of(factor_names, &format!("price:{sym}")).is_none();
             }
             if let Some(f) = resolve(&format!("basis:{sym}-PERP"), Some("basis:ETH-PERP")) {
                 targets.push((Target::Premium(u), f));
@@ -104,7 +109,15 @@ impl Universe {
                 targets.push((Target::Peg(PegId(i as u16)), f));
             }
         }
-        Ok(Universe { underlyings, pegs, outcomes, factor_names: factor_names.to_vec(), factor_kinds: factor_kinds.to_vec(), targets })
+        Ok(Universe {
+            underlyings,
+            pegs,
+            outcomes,
+            factor_names: factor_names.to_vec(),
+            factor_kinds: factor_kinds.to_vec(),
+            targets,
+            proxied_spot,
+        })
     }
 
     /// Pricing id of an underlying symbol.
@@ -147,6 +160,11 @@ pub struct BaseMarket {
     pub stable_price_usd: Vec<Option<f64>>,
     /// Probability of YES per outcome id (NaN when unknown).
     pub probabilities: Vec<f64>,
+    /// The `[market]` overrides applied, each with the value it replaced (listed in the report).
+    pub overrides: Vec<String>,
+    /// Per underlying id: the log price of an underlying whose price follows a proxy factor (given
+    /// by `[market] spot_usd`; the proxy's own level is never used).
+    pub proxied_spot_log: Vec<Option<f64>>,
 }
 
 /// Years since 1970 of an hourly instant.
@@ -172,6 +190,9 @@ impl BaseMarket {
         let levels: Vec<f64> = (0..universe.factor_names.len()).map(|f| panel.level(f, ia)).collect();
         let mut stable = vec![None; universe.underlyings.len()];
         for (u, slot) in stable.iter_mut().enumerate().skip(1) {
+            if universe.proxied_spot[u] {
+                continue;
+            }
             if let Some(f) = universe.factor_of(Target::Spot(UnderlyingId(u as u16))) {
                 let h = params.stable_price_hours as usize;
                 let from = (ia + 1).saturating_sub(h);
@@ -182,12 +203,15 @@ impl BaseMarket {
         let mut base = BaseMarket {
             as_of,
             now_years: years_of(as_of),
-            rate_annual: 0.0,
+            rate_annual: params.rate_annual,
             levels,
             stable_price_usd: stable,
             probabilities: vec![f64::NAN; universe.outcomes.len()],
+            overrides: Vec::new(),
+            proxied_spot_log: vec![None; universe.underlyings.len()],
         };
         base.apply_overrides(universe, overrides)?;
+        base.check_proxied(universe)?;
         Ok(base)
     }
 
@@ -196,11 +220,15 @@ impl BaseMarket {
         universe: &Universe,
         cal: &marketdata::Calibration,
         as_of: Hour,
+        params: &RiskParams,
         overrides: &MarketOverrides,
     ) -> Result<BaseMarket, RiskError> {
         let levels = universe.factor_names.iter().map(|n| cal.factor(n).map(|f| f.level_at_end)).collect::<Result<Vec<f64>, _>>()?;
         let mut stable = vec![None; universe.underlyings.len()];
         for (u, slot) in stable.iter_mut().enumerate().skip(1) {
+            if universe.proxied_spot[u] {
+                continue;
+            }
             if let Some(f) = universe.factor_of(Target::Spot(UnderlyingId(u as u16))) {
                 *slot = Some(levels[f].exp());
             }
@@ -208,12 +236,15 @@ impl BaseMarket {
         let mut base = BaseMarket {
             as_of,
             now_years: years_of(as_of),
-            rate_annual: 0.0,
+            rate_annual: params.rate_annual,
             levels,
             stable_price_usd: stable,
             probabilities: vec![f64::NAN; universe.outcomes.len()],
+            overrides: Vec::new(),
+            proxied_spot_log: vec![None; universe.underlyings.len()],
         };
         base.apply_overrides(universe, overrides)?;
+        base.check_proxied(universe)?;
         Ok(base)
     }
 
@@ -222,40 +253,77 @@ impl BaseMarket {
             |what: &'static str, name: &str| RiskError::UnknownReference { portfolio: "market overrides".into(), what, name: name.into() };
         for (sym, text) in &o.spot_usd {
             let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
-            let price = parse_decimal(&format!("market.spot_usd.{sym}"), text)?;
+            let key = format!("market.spot_usd.{sym}");
+            let price = bounded(&key, text, PRICE_USD_BOUNDS)?;
             let f = universe.factor_of(Target::Spot(u)).ok_or_else(|| RiskError::MarketDataMissing {
                 what: format!("price:{sym}"),
                 hint: "add a [factor_proxies] entry so the price has a history to move with".into(),
             })?;
-            if price.is_nan() || price <= 0.0 {
-                return Err(RiskError::BadNumber { key: format!("market.spot_usd.{sym}"), text: text.clone() });
+            if universe.proxied_spot[usize::from(u.0)] {
+                self.overrides.push(format!("{key} = {text} (price follows {} from this level)", universe.factor_names[f]));
+                self.proxied_spot_log[usize::from(u.0)] = Some(price.ln());
+            } else {
+                self.overrides.push(format!("{key} = {text} (history: {:.6})", self.levels[f].exp()));
+                self.levels[f] = price.ln();
             }
-            self.levels[f] = price.ln();
         }
         for (sym, text) in &o.stable_price_usd {
             let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
-            self.stable_price_usd[usize::from(u.0)] = Some(parse_decimal(&format!("market.stable_price_usd.{sym}"), text)?);
+            let key = format!("market.stable_price_usd.{sym}");
+            let price = bounded(&key, text, PRICE_USD_BOUNDS)?;
+            let slot = &mut self.stable_price_usd[usize::from(u.0)];
+            self.overrides.push(format!("{key} = {text} (history: {})", slot.map_or("none".into(), |x| format!("{x:.6}"))));
+            *slot = Some(price);
         }
         for (sym, text) in &o.vol_annual {
             let u = universe.underlying(sym).ok_or_else(|| unknown("underlying", sym))?;
+            let key = format!("market.vol_annual.{sym}");
+            let vol = bounded(&key, text, VOL_ANNUAL_BOUNDS)?;
             let f = universe.factor_of(Target::Vol(u)).ok_or_else(|| RiskError::MarketDataMissing {
                 what: format!("vol:{sym}"),
                 hint: "add a [factor_proxies] entry for the implied vol".into(),
             })?;
-            self.levels[f] = parse_decimal(&format!("market.vol_annual.{sym}"), text)?;
+            self.overrides.push(format!("{key} = {text} (history: {:.4})", self.levels[f]));
+            self.levels[f] = vol;
         }
         for (market, text) in &o.probability {
             let id = universe.outcome(market).ok_or_else(|| unknown("prediction market", market))?;
-            let p = parse_decimal(&format!("market.probability.{market}"), text)?;
-            if !(0.0..=1.0).contains(&p) {
-                return Err(RiskError::BadNumber { key: format!("market.probability.{market}"), text: text.clone() });
-            }
-            self.probabilities[usize::from(id.0)] = p;
+            let key = format!("market.probability.{market}");
+            self.probabilities[usize::from(id.0)] = bounded(&key, text, PROBABILITY_BOUNDS)?;
+            self.overrides.push(format!("{key} = {text} (no history)"));
         }
         if let Some(r) = &o.rate_annual {
-            self.rate_annual = parse_decimal("market.rate_annual", r)?;
+            self.rate_annual = bounded("market.rate_annual", r, RATE_ANNUAL_BOUNDS)?;
+            self.overrides.push(format!("market.rate_annual = {r} (default 0)"));
         }
         Ok(())
+    }
+
+    /// A proxied price needs its own level and stable price: the proxy gives only its moves.
+    fn check_proxied(&self, universe: &Universe) -> Result<(), RiskError> {
+        for (u, proxied) in universe.proxied_spot.iter().enumerate() {
+            if !proxied {
+                continue;
+            }
+            let sym = &universe.underlyings[u];
+            if self.proxied_spot_log[u].is_none() || self.stable_price_usd[u].is_none() {
+                return Err(RiskError::MarketDataMissing {
+                    what: format!("price level and stable price of {sym}"),
+                    hint: format!(
+                        "price:{sym} follows a proxy's moves only; give [market] spot_usd = {{ {sym} = \"...\" }} and stable_price_usd = {{ {sym} = \"...\" }}"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The log price of an underlying's spot target: its own level when proxied, else its factor's.
+    pub fn spot_log(&self, universe: &Universe, u: UnderlyingId) -> Option<f64> {
+        match self.proxied_spot_log.get(usize::from(u.0)).copied().flatten() {
+            Some(l) => Some(l),
+            None => universe.factor_of(Target::Spot(u)).map(|f| self.levels[f]),
+        }
     }
 
     /// The oracle price of an underlying, USD (1 for USD).
@@ -263,7 +331,7 @@ impl BaseMarket {
         if u == UnderlyingId::USD {
             return Some(1.0);
         }
-        universe.factor_of(Target::Spot(u)).map(|f| self.levels[f].exp())
+        self.spot_log(universe, u).map(f64::exp)
     }
 }
 
@@ -284,7 +352,9 @@ pub struct StateBuilder {
     work: MarketState,
     targets: Vec<(Target, usize)>,
     kinds: Vec<FactorKind>,
+    /// Base level per target (universe target order).
     levels: Vec<f64>,
+    n_factors: usize,
     /// Base implied vol per underlying (NaN when none).
     pub base_vol: Vec<f64>,
     now_years: f64,
@@ -300,8 +370,13 @@ impl StateBuilder {
     pub fn new(universe: &Universe, base: &BaseMarket, horizon_hours: i64) -> Result<StateBuilder, RiskError> {
         let mut m = MarketState::new(base.now_years, base.rate_annual);
         let mut base_vol = vec![f64::NAN; universe.underlyings.len()];
+        let mut target_levels = Vec::with_capacity(universe.targets.len());
         for &(t, f) in &universe.targets {
-            let level = base.levels[f];
+            let level = match t {
+                Target::Spot(u) => base.spot_log(universe, u).unwrap_or(base.levels[f]),
+                _ => base.levels[f],
+            };
+            target_levels.push(level);
             set_target(&mut m, t, level, &base_vol).map_err(|e| pricing_err(&universe.factor_names[f], e))?;
             if let Target::Vol(u) = t {
                 m.set_vol_surface(u, VolSurface::flat(level).map_err(|e| pricing_err(&universe.factor_names[f], e))?)
@@ -319,7 +394,8 @@ impl StateBuilder {
             base: m,
             targets: universe.targets.clone(),
             kinds: universe.factor_kinds.clone(),
-            levels: base.levels.clone(),
+            levels: target_levels,
+            n_factors: base.levels.len(),
             base_vol,
             now_years: base.now_years,
             horizon_years: horizon_hours as f64 / HOURS_PER_YEAR,
@@ -333,10 +409,28 @@ impl StateBuilder {
 
     /// The state after applying `moves` (universe factor order) and advancing the clock by the
     /// horizon. Every target is set on every call, so no state leaks from one scenario to the next.
+    ///
+    /// A peg is never credited above par: its scenario level is capped at `max(1, base level)`, so
+    /// a print above par in the history (USDC at 1.08 in March 2020) is not a gain on collateral
+    /// (finding 9 of issue 8; `docs/margin-methodology.md` section 3). [`StateBuilder::realised`]
+    /// applies observed moves uncapped.
     pub fn scenario(&mut self, moves: &[f64]) -> Result<&mut MarketState, pricing::PricingError> {
-        debug_assert_eq!(moves.len(), self.levels.len());
-        for &(t, f) in &self.targets {
-            let level = self.kinds[f].apply_move(self.levels[f], moves[f]);
+        self.moved(moves, true)
+    }
+
+    /// The state after the moves that actually happened (backtest): pegs are not capped.
+    pub fn realised(&mut self, moves: &[f64]) -> Result<&mut MarketState, pricing::PricingError> {
+        self.moved(moves, false)
+    }
+
+    fn moved(&mut self, moves: &[f64], cap_pegs: bool) -> Result<&mut MarketState, pricing::PricingError> {
+        assert_eq!(moves.len(), self.n_factors, "one move per factor");
+        for (k, &(t, f)) in self.targets.iter().enumerate() {
+            let base = self.levels[k];
+            let mut level = self.kinds[f].apply_move(base, moves[f]);
+            if cap_pegs && matches!(t, Target::Peg(_)) {
+                level = level.min(base.max(1.0));
+            }
             set_target(&mut self.work, t, level, &self.base_vol)?;
         }
         self.work.set_now_years(self.now_years + self.horizon_years)?;

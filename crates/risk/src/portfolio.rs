@@ -86,6 +86,11 @@ pub struct MarketOverrides {
     /// Risk-free rate, annual.
     #[serde(default)]
     pub rate_annual: Option<String>,
+    /// Exchange-rate lending receipts (Compound cTokens): `exchangeRateStored()` as read on chain,
+    /// by receipt symbol; underlying per receipt = mantissa / 10^(18 + underlying decimals -
+    /// receipt decimals).
+    #[serde(default)]
+    pub receipt_exchange_rate_mantissa: BTreeMap<String, String>,
 }
 
 impl Portfolio {
@@ -95,6 +100,11 @@ impl Portfolio {
         let count = p.positions.len() + p.balances.len() + p.pools.len();
         if count > MAX_POSITIONS {
             return Err(RiskError::TooManyPositions { count, limit: MAX_POSITIONS });
+        }
+        for (k, pool) in p.pools.iter().enumerate() {
+            if p.pools[..k].iter().any(|q| q.asset == pool.asset) {
+                return Err(RiskError::PortfolioInvalid { problem: format!("pool {} is given twice in [[pools]]", pool.asset) });
+            }
         }
         p.as_of_hour()?;
         Ok(p)
@@ -116,6 +126,37 @@ pub fn parse_decimal(key: &str, text: &str) -> Result<f64, RiskError> {
         Ok(v) if plain && v.is_finite() => Ok(v),
         _ => Err(RiskError::BadNumber { key: key.to_string(), text: text.to_string() }),
     }
+}
+
+/// Closed bounds `[min, max]` of a numeric input, documented in `docs/margin-methodology.md` 2.1.
+pub type Bounds = (f64, f64);
+
+/// Units of one position or balance (either sign): beyond this, values lose all precision.
+pub const QUANTITY_BOUNDS: Bounds = (-1e12, 1e12);
+/// A price (spot, stable price, perp entry) in USD.
+pub const PRICE_USD_BOUNDS: Bounds = (1e-9, 1e9);
+/// An implied volatility override, annual fraction (1% .. 500%).
+pub const VOL_ANNUAL_BOUNDS: Bounds = (0.01, 5.0);
+/// A risk-free rate override, annual fraction.
+pub const RATE_ANNUAL_BOUNDS: Bounds = (-0.1, 1.0);
+/// A probability.
+pub const PROBABILITY_BOUNDS: Bounds = (0.0, 1.0);
+/// A pool reserve or an LP total supply, whole tokens.
+pub const POOL_AMOUNT_BOUNDS: Bounds = (1e-9, 1e15);
+/// A stableswap amplification coefficient (Curve pools use 10 .. 5 000).
+pub const AMP_BOUNDS: Bounds = (1.0, 100_000.0);
+/// The USD value of one position at the as-of instant.
+pub const POSITION_USD_MAX: f64 = 1e13;
+
+/// Reads a decimal string and checks it lies in `bounds`.
+pub fn bounded(key: &str, text: &str, bounds: Bounds) -> Result<f64, RiskError> {
+    let x = parse_decimal(key, text)?;
+    check_bounds(key, x, bounds)
+}
+
+/// Checks that `x` lies in `bounds`; the error names the key, the value and the bounds.
+pub fn check_bounds(key: &str, x: f64, (min, max): Bounds) -> Result<f64, RiskError> {
+    if x.is_finite() && x >= min && x <= max { Ok(x) } else { Err(RiskError::OutOfBounds { key: key.to_string(), value: x, min, max }) }
 }
 
 /// The as-of instant as a whole UTC hour (`YYYY-MM-DD` or `YYYY-MM-DDTHH:00:00Z`), parsed by

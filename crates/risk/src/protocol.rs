@@ -3,7 +3,7 @@
 //! margin period and a loss given failure. The model and its numbers are in `docs/protocol-risk.md`.
 
 use crate::market::HOURS_PER_YEAR;
-use crate::params::ProtocolParams;
+use crate::params::{ProtocolParams, table_entry};
 use model::{PegMechanism, Protocol};
 use serde::Serialize;
 
@@ -32,9 +32,9 @@ pub fn protocol_risk(p: &Protocol, params: &ProtocolParams, as_of_days: i64, mpo
     let r = &p.risk;
     let mut factors: Vec<(String, f64)> = Vec::new();
     let oracle = enum_name(&r.oracle);
-    factors.push((format!("oracle {oracle}"), params.oracle_multiplier.get(&oracle).copied().unwrap_or(1.0)));
+    factors.push((format!("oracle {oracle}"), table_entry(&params.oracle_multiplier, "protocol.oracle_multiplier", &oracle)));
     let peg = enum_name(&r.peg_mechanism);
-    factors.push((format!("peg {peg}"), params.peg_multiplier.get(&peg).copied().unwrap_or(1.0)));
+    factors.push((format!("peg {peg}"), table_entry(&params.peg_multiplier, "protocol.peg_multiplier", &peg)));
     let c = r.collateralization_pct;
     let coll = if c < 100 {
         100.0 / f64::from(c.max(10))
@@ -69,9 +69,9 @@ pub fn protocol_risk(p: &Protocol, params: &ProtocolParams, as_of_days: i64, mpo
     let pd_annual = (params.base_pd_annual * product).min(params.pd_annual_cap);
     let pd_mpor = 1.0 - (1.0 - pd_annual).powf(mpor_hours as f64 / HOURS_PER_YEAR);
     let lgd = if r.peg_mechanism == PegMechanism::Algorithmic {
-        params.lgd.get("algorithmic_peg").copied().unwrap_or(1.0)
+        table_entry(&params.lgd, "protocol.lgd", "algorithmic_peg")
     } else {
-        params.lgd.get(&enum_name(&p.kind)).copied().unwrap_or(1.0)
+        table_entry(&params.lgd, "protocol.lgd", &enum_name(&p.kind))
     };
     ProtocolRisk { protocol: p.id.clone(), pd_annual, pd_mpor, lgd, factors }
 }

@@ -15,6 +15,21 @@ use model::Config;
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// The market-data directory, or an error naming the fix.
+fn find_dir() -> Result<std::path::PathBuf, RiskError> {
+    marketdata::loader::find_data_dir().map_err(|e| RiskError::MarketDataUnavailable {
+        reason: e.to_string(),
+        hint: format!(
+            "set {} to the market-data directory, or choose the embedded calibration explicitly (--embedded-calibration)",
+            marketdata::loader::DATA_DIR_ENV
+        ),
+    })
+}
+
+/// The embedded calibration carries factor levels at its last instant only: an as-of instant at
+/// most this many hours before it is margined at those levels, anything else is refused.
+pub const CALIBRATION_COVERAGE_HOURS: i64 = 24;
+
 /// Where market history comes from.
 pub enum MarketData {
     /// The raw-data panel and its EWMA model (FHS available).
@@ -24,18 +39,55 @@ pub enum MarketData {
 }
 
 impl MarketData {
-    /// The panel when the raw data directory is found, else the embedded calibration. A data
-    /// directory that exists but cannot be read is an error, never a silent fallback.
+    /// The raw history from `$CLEARHOUSE_MARKET_DATA` (or the shared directory found by walking up).
+    /// A missing or unreadable directory is an error naming the fix; there is no silent fallback
+    /// to the embedded calibration (choose it explicitly with [`MarketData::embedded_calibration`]).
     pub fn load_default() -> Result<MarketData, RiskError> {
-        match marketdata::loader::find_data_dir() {
-            Ok(dir) => MarketData::from_panel(FactorPanel::load(&dir)?),
-            Err(_) => Ok(MarketData::Calibration(Box::new(Calibration::embedded()?))),
-        }
+        MarketData::load(&RiskParams::default_params())
     }
 
-    /// Wraps a panel, computing its EWMA model with the default parameters.
-    pub fn from_panel(panel: FactorPanel) -> Result<MarketData, RiskError> {
-        let vm = VolModel::compute(&panel, &marketdata::FhsParams::default().ewma)?;
+    /// [`MarketData::load`] plus the price sources the configuration names (every underlying with a
+    /// `price_source` becomes a factor `price:SYMBOL` with its own history).
+    pub fn load_for(config: &Config, params: &RiskParams) -> Result<MarketData, RiskError> {
+        let dir = find_dir()?;
+        let sources: Vec<(String, String, String, bool)> = config
+            .underlyings
+            .iter()
+            .filter_map(|u| {
+                u.price_source.as_ref().map(|p| (u.symbol.clone(), p.file.clone(), p.column.clone(), p.quote == model::PriceQuote::Usdt))
+            })
+            .collect();
+        MarketData::from_panel(FactorPanel::load(&dir)?.with_price_sources(&dir, &sources)?, params)
+    }
+
+    /// [`MarketData::load_default`] with the EWMA estimator of `params`.
+    pub fn load(params: &RiskParams) -> Result<MarketData, RiskError> {
+        MarketData::from_panel(FactorPanel::load(&find_dir()?)?, params)
+    }
+
+    /// The committed calibration summary, chosen explicitly: no FHS, levels at its last instant only,
+    /// so an as-of outside [`MarketData::check_as_of`]'s coverage is refused.
+    pub fn embedded_calibration() -> Result<MarketData, RiskError> {
+        Ok(MarketData::Calibration(Box::new(Calibration::embedded()?)))
+    }
+
+    /// Refuses an as-of instant the data cannot describe: outside the panel, or, for the embedded
+    /// calibration (whose levels are those of its last instant), more than
+    /// [`CALIBRATION_COVERAGE_HOURS`] before its end or after it.
+    pub fn check_as_of(&self, as_of: marketdata::Hour) -> Result<(), RiskError> {
+        let (start, end) = match self {
+            MarketData::Panel { panel, .. } => (panel.start(), panel.end()),
+            MarketData::Calibration(c) => (c.data_end.plus_hours(-CALIBRATION_COVERAGE_HOURS), c.data_end),
+        };
+        if as_of < start || as_of > end {
+            return Err(RiskError::AsOfOutsideHistory { as_of: as_of.to_iso(), start: start.to_iso(), end: end.to_iso() });
+        }
+        Ok(())
+    }
+
+    /// Wraps a panel, computing its EWMA model with the estimator of `params`.
+    pub fn from_panel(panel: FactorPanel, params: &RiskParams) -> Result<MarketData, RiskError> {
+        let vm = VolModel::compute(&panel, &params.ewma())?;
         Ok(MarketData::Panel { panel: Box::new(panel), vol_model: Box::new(vm) })
     }
 
@@ -51,7 +103,7 @@ impl MarketData {
     pub fn describe(&self) -> String {
         match self {
             MarketData::Panel { panel, .. } => format!("market history {} .. {}", panel.start().to_date(), panel.end().to_date()),
-            MarketData::Calibration(c) => format!("embedded calibration (raw data absent; no FHS), data to {}", c.data_end.to_date()),
+            MarketData::Calibration(c) => format!("embedded calibration (chosen explicitly; no FHS), levels of {}", c.data_end.to_iso()),
         }
     }
 }
@@ -72,6 +124,8 @@ pub struct MarginReport {
     pub data: String,
     pub mpor_hours: i64,
     pub confidence: f64,
+    /// The portfolio's `[market]` overrides, each with the history value it replaced.
+    pub overrides: Vec<String>,
     pub fhs_scenarios: usize,
     pub floor_scenarios: usize,
     pub net_liquidation_value: f64,
@@ -108,22 +162,50 @@ pub fn compute(
         Some(t) => t,
         None => portfolio.as_of_hour()?,
     };
+    data.check_as_of(as_of)?;
+    if let MarketData::Panel { vol_model, .. } = data
+        && *vol_model.params() != params.ewma()
+    {
+        return Err(RiskError::ParamsInvalid {
+            problem: "the market data's EWMA model was computed with other [fhs] parameters; load it with MarketData::load(params)".into(),
+        });
+    }
     let (names, kinds) = data.factors();
+    for u in config.underlyings.iter().filter(|u| u.price_source.is_some()) {
+        if !names.iter().any(|n| *n == format!("price:{}", u.symbol)) {
+            return Err(RiskError::MarketDataMissing {
+                what: format!("price:{}", u.symbol),
+                hint: "the configuration names a price source; load the market data with MarketData::load_for(config, params)".into(),
+            });
+        }
+    }
     let universe = Universe::new(config, params, &names, &kinds)?;
     let base = match data {
         MarketData::Panel { panel, .. } => BaseMarket::from_panel(&universe, panel, as_of, params, &portfolio.market)?,
-        MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, &portfolio.market)?,
+        MarketData::Calibration(c) => BaseMarket::from_calibration(&universe, c, as_of, params, &portfolio.market)?,
     };
-    let book = Book::compile(config, &universe, &base, portfolio, restrike)?;
+    let book = Book::compile(config, params, &universe, &base, portfolio, restrike)?;
+    book.check_launches(config, as_of)?;
+    if let MarketData::Panel { panel, .. } = data {
+        book.check_first_observations(&universe, panel, as_of)?;
+    }
     let mut outcomes: Vec<(u16, String)> =
         book.instruments.iter().filter_map(|i| i.outcome.map(|o| (o.0, universe.outcomes[usize::from(o.0)].clone()))).collect();
     outcomes.sort_unstable();
     outcomes.dedup();
     let scenarios = match data {
-        MarketData::Panel { panel, vol_model } => ScenarioBook::from_panel(panel, vol_model, as_of, params, &outcomes)?,
+        MarketData::Panel { panel, vol_model } => {
+            let hypo = crate::scenarios::HypotheticalContext {
+                config,
+                universe: &universe,
+                short_dated: crate::scenarios::short_dated_options(&book, &base, &universe, params.hypothetical.short_dated_days),
+            };
+            ScenarioBook::from_panel(panel, vol_model, as_of, params, &outcomes, Some(&hypo))?
+        }
         MarketData::Calibration(c) => ScenarioBook::from_calibration(c, as_of, params, &outcomes)?,
     };
     let rv = revalue(&book, &universe, &base, &scenarios)?;
+    book.check_values(&rv.base_values)?;
     let engine = Engine::new(config, &universe, &base, book.instruments.clone(), &scenarios, rv, params)?;
     Ok(Computed { universe, base, book, scenarios, engine })
 }
@@ -165,6 +247,7 @@ pub fn report_of(config: &Config, params: &RiskParams, portfolio: &Portfolio, da
         data: data.describe(),
         mpor_hours: params.mpor_hours,
         confidence: params.confidence,
+        overrides: c.base.overrides.clone(),
         fhs_scenarios: c.scenarios.n_fhs,
         floor_scenarios: c.scenarios.len() - c.scenarios.n_fhs,
         net_liquidation_value: m.net_liquidation_value,
@@ -209,6 +292,12 @@ pub fn render_table(r: &MarginReport) -> String {
         r.fhs_scenarios,
         r.floor_scenarios
     );
+    for line in &r.overrides {
+        let _ = writeln!(o, "market override: {line}");
+    }
+    if !r.overrides.is_empty() {
+        let _ = writeln!(o);
+    }
     let _ = writeln!(o, "{:<34} {:>16}", "net liquidation value (USD)", usd(r.net_liquidation_value));
     let _ = writeln!(o, "{:<34} {:>16}", "  after manipulation guard", usd(m.guarded_nlv));
     let _ = writeln!(o, "{:<34} {:>16}", "initial margin", usd(r.initial_margin));
@@ -270,7 +359,7 @@ pub fn render_table(r: &MarginReport) -> String {
             p.pd_mpor,
             p.lgd,
             usd(p.failure_loss_usd),
-            if p.concentrated { "in full" } else { "by prob." }
+            format!("w {:.3}", p.concentration_weight)
         );
     }
     let _ = writeln!(o, "\nliquidity{:<25} {:>14} {:>10} {:>14}", "", "notional", "move", "cost");
@@ -284,6 +373,15 @@ pub fn render_table(r: &MarginReport) -> String {
             usd(l.cost_usd),
             l.market
         );
+        if let Some(w) = &l.warning {
+            let _ = writeln!(o, "    warning: {w}");
+        }
+    }
+    if !m.floor_scenarios.is_empty() {
+        let _ = writeln!(o, "\nfloor scenarios, largest weighted loss first{:<8} {:>14} {:>7}", "", "loss", "weight");
+        for f in &m.floor_scenarios {
+            let _ = writeln!(o, "  {:<52} {:>14} {:>7.2}", f.scenario, usd(f.loss_usd), f.weight);
+        }
     }
     if !m.guard_detail.is_empty() {
         let _ = writeln!(o, "\nmanipulation guard: {}", usd(m.manipulation_guard_usd));

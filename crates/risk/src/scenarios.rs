@@ -11,6 +11,50 @@ use marketdata::stress::VolShockDirection;
 use marketdata::{FactorPanel, FhsParams, Hour, VolShockParams};
 use pricing::{Factor, Resolution, Shift};
 
+/// Per factor: the scan range of a price factor (None for other factors or without `hypo`).
+fn scan_ranges(
+    panel: &FactorPanel,
+    as_of: Hour,
+    params: &RiskParams,
+    fhs_moves: &[f64],
+    hypo: Option<&HypotheticalContext<'_>>,
+) -> Vec<Option<f64>> {
+    let Some(h) = hypo else { return Vec::new() };
+    let inputs = crate::hypothetical::Inputs {
+        config: h.config,
+        universe: h.universe,
+        panel,
+        as_of,
+        mpor_hours: params.mpor_hours,
+        fhs_moves,
+        vol_shock: None,
+        short_dated: &[],
+    };
+    (0..h.universe.factor_names.len())
+        .map(|f| {
+            (h.universe.factor_kinds[f] == marketdata::FactorKind::Price)
+                .then(|| crate::hypothetical::scan_range(&inputs, &params.hypothetical, f))
+        })
+        .collect()
+}
+
+/// The short-dated options of a book, `(underlying, strike, spot)`, for the through-the-strike scan.
+pub fn short_dated_options(book: &Book, base: &BaseMarket, universe: &Universe, max_days: f64) -> Vec<(pricing::UnderlyingId, f64, f64)> {
+    let mut out: Vec<(pricing::UnderlyingId, f64, f64)> = book
+        .instruments
+        .iter()
+        .filter_map(|i| match (i.pricing, i.expiry_days) {
+            (pricing::Instrument::Option(o), Some(d)) if d <= max_days => {
+                base.spot_usd(universe, o.underlying).map(|s| (o.underlying, o.strike_usd, s))
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.0.cmp(&b.0.0).then(a.1.total_cmp(&b.1)));
+    out.dedup();
+    out
+}
+
 /// Upper bound on scenarios in one set.
 pub const MAX_SCENARIOS: usize = 200_000;
 
@@ -25,6 +69,18 @@ pub enum ScenarioKind {
     VolShock { up: bool },
     /// A prediction market resolves (floor), no price move.
     Resolution { outcome: u16, market: String, yes: bool },
+    /// The moves that actually happened (backtest only): pegs are not capped at par.
+    Realised,
+    /// A hypothetical scenario (floor), its loss counted at `weight` (`crate::hypothetical`).
+    Hypothetical { name: String, weight: f64 },
+}
+
+/// What the hypothetical scenarios need beside the history: the configuration (asset kinds), the
+/// universe (factor mapping) and the book's short-dated options `(underlying, strike, spot)`.
+pub struct HypotheticalContext<'a> {
+    pub config: &'a model::Config,
+    pub universe: &'a crate::market::Universe,
+    pub short_dated: Vec<(pricing::UnderlyingId, f64, f64)>,
 }
 
 /// The scenarios of one as-of instant.
@@ -58,22 +114,40 @@ impl ScenarioBook {
             ScenarioKind::Stress { id } => format!("stress {id}"),
             ScenarioKind::VolShock { up } => format!("implied vol {}", if *up { "up" } else { "down" }),
             ScenarioKind::Resolution { market, yes, .. } => format!("{market} resolves {}", if *yes { "YES" } else { "NO" }),
+            ScenarioKind::Realised => "realised".to_string(),
+            ScenarioKind::Hypothetical { name, .. } => format!("hypothetical: {name}"),
+        }
+    }
+
+    /// Weight of scenario `s` in the floor (1 except partial-weight hypothetical scenarios).
+    pub fn weight(&self, s: usize) -> f64 {
+        match &self.kinds[s] {
+            ScenarioKind::Hypothetical { weight, .. } => *weight,
+            _ => 1.0,
         }
     }
 
     /// FHS from the panel as of `as_of` (only data before it), stress events that ended before it,
     /// vol shocks calibrated on data before it, and resolutions of the book's prediction markets.
+    ///
+    /// With `hypo`, the price moves of the named stress scenarios are capped at today's scan range
+    /// of their factor (so the March 2020 path is not applied unscaled forever; pegs, basis,
+    /// funding and implied vol keep their observed joint moves), and the hypothetical scenarios
+    /// follow (`crate::hypothetical`).
     pub fn from_panel(
         panel: &FactorPanel,
         vol_model: &VolModel,
         as_of: Hour,
         params: &RiskParams,
         outcomes: &[(u16, String)],
+        hypo: Option<&HypotheticalContext<'_>>,
     ) -> Result<ScenarioBook, RiskError> {
         let fhs_params = FhsParams {
             mpor_hours: params.mpor_hours,
             stride_hours: params.fhs_stride_hours,
             floor_fraction: params.floor_fraction,
+            then_floor_fraction: params.fhs.then_floor_fraction,
+            ewma: params.ewma(),
             max_scenarios: MAX_SCENARIOS,
             ..FhsParams::default()
         };
@@ -84,12 +158,40 @@ impl ScenarioBook {
         let n_fhs = kinds.len();
         let mut vol_shock = None;
         if params.stress_floor {
+            let ranges = scan_ranges(panel, as_of, params, &moves[..n_fhs * nf], hypo);
             for st in marketdata::stress_scenarios(panel, as_of, params.mpor_hours)? {
-                debug_assert_eq!(st.moves.len(), nf);
-                moves.extend_from_slice(&st.moves);
+                assert_eq!(st.moves.len(), nf, "stress moves in panel factor order");
+                for (f, m) in st.moves.iter().enumerate() {
+                    // A named crash is never larger than today's scan range of its price factor.
+                    moves.push(match ranges.get(f).copied().flatten() {
+                        Some(r) if m.abs() > r => m.signum() * r,
+                        _ => *m,
+                    });
+                }
                 kinds.push(ScenarioKind::Stress { id: st.id });
             }
-            vol_shock = Some(vol_shock_as_of(panel, as_of, params.mpor_hours)?);
+            vol_shock = Some(vol_shock_as_of(panel, as_of, params)?);
+            if let Some(h) = hypo {
+                let inputs = crate::hypothetical::Inputs {
+                    config: h.config,
+                    universe: h.universe,
+                    panel,
+                    as_of,
+                    mpor_hours: params.mpor_hours,
+                    fhs_moves: &moves[..n_fhs * nf],
+                    vol_shock,
+                    short_dated: &h.short_dated,
+                };
+                let hs = crate::hypothetical::scenarios(&inputs, &params.hypothetical);
+                for x in hs {
+                    assert_eq!(x.moves.len(), nf, "hypothetical moves in factor order");
+                    moves.extend_from_slice(&x.moves);
+                    kinds.push(ScenarioKind::Hypothetical { name: x.name, weight: x.weight });
+                }
+            }
+        }
+        if kinds.len() > MAX_SCENARIOS {
+            return Err(RiskError::CapacityExceeded { what: "scenarios", count: kinds.len(), capacity: MAX_SCENARIOS });
         }
         let mut book = ScenarioBook { as_of, mpor_hours: params.mpor_hours, kinds, moves, n_factors: nf, n_fhs, vol_shock };
         if params.stress_floor {
@@ -134,19 +236,20 @@ impl ScenarioBook {
     }
 }
 
-/// Vol shocks calibrated on data before `as_of`: the 99.5% quantiles of observed DVOL changes when
-/// there are at least 100 observed windows, else of the (proxy) `vol:BTC` path, so the backtest
-/// never reads a later calibration.
-pub fn vol_shock_as_of(panel: &FactorPanel, as_of: Hour, mpor_hours: i64) -> Result<VolShockParams, RiskError> {
-    let q = marketdata::calibration::DEFAULT_VOL_SHOCK_QUANTILE;
-    if let Ok(p) = VolShockParams::calibrate(panel, as_of, mpor_hours, q) {
+/// Vol shocks calibrated on data before `as_of`: the `[vol_shock] quantile` quantiles of observed
+/// DVOL changes when there are at least `min_observed_windows` observed windows, else of the
+/// (proxy) `vol:BTC` path (at least `min_proxy_windows`), so the backtest never reads a later
+/// calibration.
+pub fn vol_shock_as_of(panel: &FactorPanel, as_of: Hour, params: &RiskParams) -> Result<VolShockParams, RiskError> {
+    let (q, mpor_hours) = (params.vol_shock.quantile, params.mpor_hours);
+    if let Ok(p) = VolShockParams::calibrate_with(panel, as_of, mpor_hours, q, params.vol_shock.min_observed_windows) {
         return Ok(p);
     }
     let f = panel.factor_index("vol:BTC")?;
     let ia = panel.index_of(as_of)?;
     let h = mpor_hours.max(1) as usize;
     let mut x: Vec<f64> = (h..=ia).step_by(h).map(|e| panel.move_between(f, e - h, e)).collect();
-    if x.len() < 20 {
+    if x.len() < params.vol_shock.min_proxy_windows {
         return Err(RiskError::MarketDataMissing { what: "vol:BTC history".into(), hint: format!("too little history before {as_of}") });
     }
     x.sort_by(f64::total_cmp);
@@ -199,8 +302,14 @@ pub fn revalue_instruments(
     let mut vals = vec![0.0; ni];
     for s in 0..ns {
         match &scen.kinds[s] {
-            ScenarioKind::Fhs { .. } | ScenarioKind::Stress { .. } => {
+            ScenarioKind::Fhs { .. } | ScenarioKind::Stress { .. } | ScenarioKind::Hypothetical { .. } => {
                 let m = sb.scenario(scen.row(s)).map_err(|e| err(0, &scen.label(s), e))?;
+                for (i, inst) in instruments.iter().enumerate() {
+                    vals[i] = inst.1.value(m).map_err(|e| err(i, &scen.label(s), e))?;
+                }
+            }
+            ScenarioKind::Realised => {
+                let m = sb.realised(scen.row(s)).map_err(|e| err(0, &scen.label(s), e))?;
                 for (i, inst) in instruments.iter().enumerate() {
                     vals[i] = inst.1.value(m).map_err(|e| err(i, &scen.label(s), e))?;
                 }

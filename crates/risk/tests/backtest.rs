@@ -5,12 +5,11 @@
 use risk::backtest::{BacktestOptions, im_exceedances_between, run_suite};
 use risk::{MarketData, Portfolio, RiskParams};
 
+mod common;
+
 #[test]
 fn the_negative_control_fails_in_march_2020() {
-    let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
-    let MarketData::Panel { panel, vol_model } = MarketData::from_panel(marketdata::FactorPanel::load(&dir).unwrap()).unwrap() else {
-        unreachable!("from_panel always returns the panel variant")
-    };
+    let Some(MarketData::Panel { panel, vol_model }) = common::history() else { return };
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");
     let p = Portfolio::from_toml(&std::fs::read_to_string(dir.join("naked_long_eth_perp.toml")).unwrap()).unwrap();
     let opts = BacktestOptions {

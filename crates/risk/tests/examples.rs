@@ -1,8 +1,10 @@
 //! Every shipped example portfolio computes, prints the fields tools rely on, and is bit-identical
 //! from one run to the next. Uses the raw history when present, else the embedded calibration.
 
-use risk::{MarketData, Portfolio, RiskParams, margin_portfolio, render_json, render_table};
+use risk::{Portfolio, RiskParams, margin_portfolio, render_json, render_table};
 use std::path::PathBuf;
+
+mod common;
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios")
@@ -13,7 +15,12 @@ fn load(name: &str) -> Portfolio {
     Portfolio::from_toml(&text).unwrap()
 }
 
-const EXAMPLES: [&str; 7] = [
+const EXAMPLES: [&str; 12] = [
+    "btc_eth_pair.toml",
+    "short_eth_calls_near_expiry.toml",
+    "short_eth_perp.toml",
+    "short_eth_straddle.toml",
+    "stablecoin_basket.toml",
     "basis_trade.toml",
     "flat_across_venues.toml",
     "delta_hedged_lp.toml",
@@ -27,7 +34,7 @@ const EXAMPLES: [&str; 7] = [
 fn every_example_has_a_sensible_explained_margin() {
     let config = model::Config::default_config();
     let params = RiskParams::default_params();
-    let data = MarketData::load_default().unwrap();
+    let data = common::history_or_calibration();
     for name in EXAMPLES {
         let p = load(name);
         let r = margin_portfolio(&config, &params, &p, &data).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -54,7 +61,7 @@ fn every_example_has_a_sensible_explained_margin() {
 fn margins_are_bit_identical_across_runs() {
     let config = model::Config::default_config();
     let params = RiskParams::default_params();
-    let data = MarketData::load_default().unwrap();
+    let data = common::history_or_calibration();
     for name in ["basis_trade.toml", "eth_call_spread.toml"] {
         let p = load(name);
         let a = margin_portfolio(&config, &params, &p, &data).unwrap();

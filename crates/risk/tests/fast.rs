@@ -3,8 +3,10 @@
 
 use risk::fast::{Batch, demo_accounts, reprice_underlying};
 use risk::margin::Scratch;
-use risk::report::{MarketData, compute};
+use risk::report::compute;
 use risk::{Portfolio, RiskParams};
+
+mod common;
 
 /// `None` (SKIPPED, or a failure under `CI`) when the raw market data is absent: the batch path
 /// needs FHS scenarios.
@@ -12,8 +14,7 @@ fn setup() -> Option<(risk::report::Computed, model::Config, RiskParams)> {
     let config = model::Config::default_config();
     let params = RiskParams::default_params();
     let p = Portfolio::from_toml(include_str!("../examples/portfolio_universe.toml")).unwrap();
-    let dir = marketdata::test_support::market_data_or_skip()?;
-    let data = MarketData::from_panel(marketdata::FactorPanel::load(&dir).unwrap()).unwrap();
+    let data = common::history()?;
     let c = compute(&config, &params, &p, &data, None, None).unwrap();
     Some((c, config, params))
 }

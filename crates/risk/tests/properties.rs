@@ -17,9 +17,10 @@ fn portfolio(body: &str) -> Portfolio {
 /// The market history, because these properties need the FHS scenarios; `None` (SKIPPED, or a
 /// failure under `CI`) when the raw data is absent.
 fn history() -> Option<MarketData> {
-    let dir = marketdata::test_support::market_data_or_skip()?;
-    Some(MarketData::from_panel(marketdata::FactorPanel::load(&dir).unwrap()).unwrap())
+    common::history()
 }
+
+mod common;
 
 fn im(p: &Portfolio, params: &RiskParams, d: &MarketData) -> risk::MarginReport {
     let config = model::Config::default_config();
@@ -54,6 +55,8 @@ fn hand_market() -> (model::Config, Universe, BaseMarket) {
         levels,
         stable_price_usd: vec![None; universe.underlyings.len()],
         probabilities: vec![f64::NAN; universe.outcomes.len()],
+        overrides: Vec::new(),
+        proxied_spot_log: vec![None; universe.underlyings.len()],
     };
     (config, universe, base)
 }
@@ -66,9 +69,9 @@ fn one_position_one_scenario_margin_by_hand() {
     // 20 000 x 1e-4 + 20 000^2 / (200 x 30e6) = 2 + 0.0666667 = 2.0666667 USD.
     let (config, universe, base) = hand_market();
     let mut params = RiskParams::default_params();
-    params.concentration_threshold_usd = 1e12;
+    params.concentration_scale_usd = 1e15;
     let p = portfolio("[[balances]]\nasset = \"ETH\"\namount = \"10\"\n");
-    let book = Book::compile(&config, &universe, &base, &p, None).unwrap();
+    let book = Book::compile(&config, &params, &universe, &base, &p, None).unwrap();
     let nf = FACTORS.len();
     let mut moves = vec![0.0; nf];
     moves[1] = -0.5;
@@ -122,10 +125,10 @@ fn weighted_comparator_is_mango_v4_health() {
         &params,
         &d,
     );
-    let c = &r.margin.contributions;
-    let eth_value = c[2].value_usd / 10.0; // balances follow positions: [borrow, perp, ETH, USDC, DAI]
-    let usdc = c[3].value_usd;
-    let dai = c[4].value_usd;
+    let value = |label: &str| r.margin.contributions.iter().find(|c| c.position == label).unwrap().value_usd;
+    let eth_value = value("balance ETH") / 10.0;
+    let usdc = value("balance USDC");
+    let dai = value("balance DAI");
     let mark = r.margin.liquidity.iter().find(|l| l.instrument == "ETH-PERP@dydx").unwrap().notional_usd / 2.0;
     // Net ETH token: 10 - 4 = 6 ETH of assets.
     let health = 6.0 * eth_value * 0.9 + usdc * 1.0 + dai * 0.95 - 2.0 * mark * (1.1 - 1.0);
@@ -151,36 +154,39 @@ fn the_basis_trade_still_pays_for_the_weaker_legs_protocol_failure() {
     let params = RiskParams::default_params();
     let hedge = "[[positions]]\ninstrument = \"BTC-PERP@dydx\"\nquantity = \"-10\"\n";
     let synthetic = im(&portfolio(&format!("[[positions]]\ninstrument = \"sBTC\"\nquantity = \"10\"\n{hedge}")), &params, &d);
-    // The sBTC claim on Synthetix is above the threshold: its failure (LGD 0.4 of the claim, the
-    // short perp left unhedged) is charged in full.
+    // The sBTC claim on Synthetix (about 0.9m) has concentration weight C^2 / (C^2 + 500k^2) ~ 0.77:
+    // that share of its failure (LGD 0.4 of the claim, the short perp left unhedged) is charged.
     let sbtc = synthetic.margin.protocols.iter().find(|p| p.protocol == "synthetix").unwrap();
-    assert!(sbtc.concentrated);
-    assert!(synthetic.margin.core_margin >= 0.4 * sbtc.claim_usd);
+    let x = sbtc.claim_usd / 500_000.0;
+    let w = x * x / (1.0 + x * x);
+    assert!((sbtc.concentration_weight - w).abs() < 1e-12, "{}", sbtc.concentration_weight);
+    assert!(synthetic.margin.core_margin >= w * 0.4 * sbtc.claim_usd);
     assert!(synthetic.margin.core_margin > synthetic.margin.es_fhs.max(synthetic.margin.floor_loss));
-    // Below the threshold, the failure still enters the expected shortfall by its probability.
+    // With a negligible weight, the failure still enters the expected shortfall by its probability.
     let mut lenient = params.clone();
-    lenient.concentration_threshold_usd = 1e12;
+    lenient.concentration_scale_usd = 1e15;
     let small = im(&portfolio(&format!("[[positions]]\ninstrument = \"sBTC\"\nquantity = \"10\"\n{hedge}")), &lenient, &d);
     assert!(small.margin.es_with_protocols > small.margin.es_fhs, "{} vs {}", small.margin.es_with_protocols, small.margin.es_fhs);
 }
 
 #[test]
-fn concentration_beyond_the_threshold_charges_the_failure_loss_in_full() {
+fn concentration_charges_the_weighted_failure_loss() {
     let Some(d) = history() else { return };
     let mut params = RiskParams::default_params();
     // stETH hedged with a short ETH perp: small market risk, a large claim on Lido.
     let body =
         "[[positions]]\ninstrument = \"stETH\"\nquantity = \"100\"\n[[positions]]\ninstrument = \"ETH-PERP@dydx\"\nquantity = \"-100\"\n";
-    params.concentration_threshold_usd = 1e12;
+    params.concentration_scale_usd = 1e15;
     let below = im(&portfolio(body), &params, &d);
     let lido = below.margin.protocols.iter().find(|p| p.protocol == "lido").unwrap().clone();
-    assert!(!lido.concentrated);
+    assert!(lido.concentration_weight < 1e-6);
     assert!(below.margin.core_margin < lido.failure_loss_usd);
-    params.concentration_threshold_usd = lido.claim_usd - 1.0;
+    // A tiny scale: the weight is ~1 and the failure loss is charged almost in full.
+    params.concentration_scale_usd = 1.0;
     let above = im(&portfolio(body), &params, &d);
     let lido_above = above.margin.protocols.iter().find(|p| p.protocol == "lido").unwrap();
-    assert!(lido_above.concentrated);
-    assert!(above.margin.core_margin >= lido_above.failure_loss_usd);
+    assert!(lido_above.concentration_weight > 0.99999);
+    assert!(above.margin.core_margin >= lido_above.concentration_weight * lido_above.failure_loss_usd);
     // The failure loss is LGD (0.3 for liquid staking) x the whole claim, plus the survivors' ES.
     assert!(lido_above.failure_loss_usd >= 0.3 * lido_above.claim_usd);
 }

@@ -72,12 +72,14 @@ fn option_scenario_revaluation_matches_scipy_black_scholes() {
         levels,
         stable_price_usd: vec![None; universe.underlyings.len()],
         probabilities: vec![f64::NAN; universe.outcomes.len()],
+        overrides: Vec::new(),
+        proxied_spot_log: vec![None; universe.underlyings.len()],
     };
     let p = Portfolio::from_toml(
         "name = \"o\"\nas_of = \"2024-12-31\"\n[[positions]]\ninstrument = \"ETH-20261225-3000-C@opyn\"\nquantity = \"1\"\n",
     )
     .unwrap();
-    let book = Book::compile(&config, &universe, &base, &p, None).unwrap();
+    let book = Book::compile(&config, &params, &universe, &base, &p, None).unwrap();
     let mut moves = vec![0.0; FACTORS.len()];
     moves[names.iter().position(|n| n == "price:ETH").unwrap()] = -0.3;
     moves[names.iter().position(|n| n == "vol:ETH").unwrap()] = 0.2;

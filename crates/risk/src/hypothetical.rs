@@ -1,0 +1,292 @@
+//! Hypothetical scenarios beside history (what SPAN 2, Eurex Prisma and Deribit's portfolio margin
+//! do), so that margin holds in a crisis unlike the last one: a two-sided price scan per underlying
+//! with implied vol up and down and an extreme move at partial weight; decorrelation of every pair
+//! of underlyings; peg breaks per asset kind sized from the worst break of any asset of that kind;
+//! short-dated options scanned through their strike. Every scenario is named. Formulas, parameters
+//! and calibration: `docs/margin-methodology.md` section 4.5.
+
+use crate::market::{Target, Universe};
+use crate::params::HypotheticalParams;
+use crate::protocol::enum_name;
+use marketdata::{FactorPanel, Hour, VolShockParams};
+use model::{AssetKind, Config, PegMechanism};
+use pricing::{PegId, UnderlyingId};
+
+/// One hypothetical scenario: its name, the weight of its loss in the floor, its factor moves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothetical {
+    pub name: String,
+    pub weight: f64,
+    pub moves: Vec<f64>,
+}
+
+/// What the scenarios are calibrated on, as of one instant.
+pub struct Inputs<'a> {
+    pub config: &'a Config,
+    pub universe: &'a Universe,
+    pub panel: &'a FactorPanel,
+    pub as_of: Hour,
+    pub mpor_hours: i64,
+    /// FHS moves (rescaled to today's volatility), row-major scenarios x factors.
+    pub fhs_moves: &'a [f64],
+    pub vol_shock: Option<VolShockParams>,
+    /// Short-dated options of the book: (underlying, strike USD, spot USD).
+    pub short_dated: &'a [(UnderlyingId, f64, f64)],
+}
+
+/// The scan range of an underlying's log price: the `scan_quantile` quantile of the absolute FHS
+/// moves (the whole history, stress periods included, rescaled to today's volatility), floored at
+/// `stressed_floor_fraction` x the largest unscaled move ever observed and at `scan_range_min`.
+///
+/// An underlying with less than `min_own_history_days` of its own (non-proxy) price history
+/// before as-of gets at least `young_scan_range`: its history cannot yet show its tail.
+pub fn scan_range(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> f64 {
+    let nf = inp.universe.factor_names.len();
+    let rescaled = quantile(inp.fhs_moves.chunks(nf).map(|r| r[f].abs()).collect(), p.scan_quantile);
+    let unscaled = worst_unscaled(inp, f, |m| m.abs());
+    let r = rescaled.max(p.stressed_floor_fraction * unscaled).max(p.scan_range_min);
+    if own_history_days(inp, f) < p.min_own_history_days { r.max(p.young_scan_range) } else { r }
+}
+
+/// Days of the factor's own (observed or carried, not proxy) history up to as-of.
+pub fn own_history_days(inp: &Inputs<'_>, f: usize) -> f64 {
+    match panel_index(inp, f).and_then(|pf| inp.panel.real_span(pf)) {
+        Some((first, _)) if first <= inp.as_of => (inp.as_of.0 - first.0) as f64 / 24.0,
+        _ => 0.0,
+    }
+}
+
+/// The `q` quantile (lower) of `x`; 0 for no data.
+fn quantile(mut x: Vec<f64>, q: f64) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    x.sort_by(f64::total_cmp);
+    x[((x.len() - 1) as f64 * q).floor() as usize]
+}
+
+/// The largest `g(move)` over the unscaled `mpor`-hour windows ending at or before as-of, every
+/// `mpor / 3` hours (at least 1).
+fn worst_unscaled(inp: &Inputs<'_>, f: usize, g: impl Fn(f64) -> f64) -> f64 {
+    let Ok(ia) = inp.panel.index_of(inp.as_of) else { return 0.0 };
+    let h = inp.mpor_hours.max(1) as usize;
+    (h..=ia).step_by((h / 3).max(1)).map(|e| g(inp.panel.move_between(f, e - h, e))).fold(0.0, f64::max)
+}
+
+fn panel_index(inp: &Inputs<'_>, f: usize) -> Option<usize> {
+    inp.panel.factor_index(&inp.universe.factor_names[f]).ok()
+}
+
+/// Every hypothetical scenario as of `inp.as_of`.
+pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> {
+    let mut out = Vec::new();
+    let priced: Vec<(UnderlyingId, usize)> = (1..inp.universe.underlyings.len())
+        .filter_map(|u| {
+            let id = UnderlyingId(u as u16);
+            inp.universe.factor_of(Target::Spot(id)).map(|f| (id, f))
+        })
+        .collect();
+    let mut ranges = Vec::with_capacity(priced.len());
+    for &(u, f) in &priced {
+        // A proxied price has no history of its own at all: it is young whatever its proxy's age.
+        let own = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
+        let r = if own { scan_range(inp, p, f) } else { scan_range(inp, p, f).max(p.young_scan_range) };
+        ranges.push(r);
+        price_scan(inp, p, u, f, r, &mut out);
+    }
+    for a in 0..priced.len() {
+        for b in a + 1..priced.len() {
+            decorrelation(inp, p, (priced[a], ranges[a]), (priced[b], ranges[b]), &mut out);
+        }
+    }
+    peg_breaks(inp, p, &mut out);
+    for &(u, strike, spot) in inp.short_dated {
+        if let Some(k) = priced.iter().position(|x| x.0 == u) {
+            through_strike(inp, p, priced[k], ranges[k], strike, spot, &mut out);
+        }
+    }
+    out
+}
+
+fn name_of<'a>(inp: &Inputs<'a>, u: UnderlyingId) -> &'a str {
+    &inp.universe.underlyings[usize::from(u.0)]
+}
+
+/// A price move of `mv` (log) on factor `f` with implied vol `vol` (0: unchanged, 1 up, -1 down).
+fn priced_row(inp: &Inputs<'_>, u: UnderlyingId, f: usize, mv: f64, vol: i8) -> Vec<f64> {
+    let mut row = vec![0.0; inp.universe.factor_names.len()];
+    row[f] = mv;
+    if let (Some(vf), Some(vs)) = (inp.universe.factor_of(Target::Vol(u)), inp.vol_shock) {
+        row[vf] = match vol {
+            1 => vs.up_log_ref,
+            -1 => vs.down_log_ref,
+            _ => 0.0,
+        };
+    }
+    row
+}
+
+/// Two-sided scan: `+-k R` for every scan point `k`, each with implied vol up and down; the extreme
+/// move `+-extreme_multiple R` (vol up) at `extreme_weight`.
+fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usize, r: f64, out: &mut Vec<Hypothetical>) {
+    let sym = name_of(inp, u).to_string();
+    for &k in &p.scan_points {
+        for sign in [-1.0, 1.0] {
+            for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
+                let mv = sign * k * r;
+                out.push(Hypothetical {
+                    name: format!(
+                        "scan {sym} {:+.1}% ({:+.2} of range {:.1}%), implied vol {word}",
+                        100.0 * mv.exp_m1(),
+                        sign * k,
+                        100.0 * r
+                    ),
+                    weight: 1.0,
+                    moves: priced_row(inp, u, f, mv, vol),
+                });
+            }
+        }
+    }
+    for sign in [-1.0, 1.0] {
+        let mv = sign * p.extreme_multiple * r;
+        out.push(Hypothetical {
+            name: format!("extreme {sym} {:+.1}% ({} x range), at weight {}", 100.0 * mv.exp_m1(), p.extreme_multiple, p.extreme_weight),
+            weight: p.extreme_weight,
+            moves: priced_row(inp, u, f, mv, 1),
+        });
+    }
+}
+
+/// Decorrelation of a pair: the legs move apart by the stressed spread move `D` (the
+/// `scan_quantile` quantile of the rescaled FHS moves of `ln(a) - ln(b)`, floored like a scan
+/// range, at most the sum of the two ranges), half each way, in both directions.
+fn decorrelation(
+    inp: &Inputs<'_>,
+    p: &HypotheticalParams,
+    ((ua, fa), ra): ((UnderlyingId, usize), f64),
+    ((ub, fb), rb): ((UnderlyingId, usize), f64),
+    out: &mut Vec<Hypothetical>,
+) {
+    let nf = inp.universe.factor_names.len();
+    let rescaled = quantile(inp.fhs_moves.chunks(nf).map(|r| (r[fa] - r[fb]).abs()).collect(), p.scan_quantile);
+    let unscaled = match (panel_index(inp, fa), panel_index(inp, fb)) {
+        (Some(pa), Some(pb)) => {
+            let Ok(ia) = inp.panel.index_of(inp.as_of) else { return };
+            let h = inp.mpor_hours.max(1) as usize;
+            (h..=ia)
+                .step_by((h / 3).max(1))
+                .map(|e| (inp.panel.move_between(pa, e - h, e) - inp.panel.move_between(pb, e - h, e)).abs())
+                .fold(0.0, f64::max)
+        }
+        _ => 0.0,
+    };
+    let d = rescaled.max(p.stressed_floor_fraction * unscaled).max(p.decorrelation_min).min(ra + rb);
+    let (sa, sb) = (name_of(inp, ua).to_string(), name_of(inp, ub).to_string());
+    for sign in [1.0, -1.0] {
+        let mut row = vec![0.0; nf];
+        row[fa] = sign * 0.5 * d;
+        row[fb] = -sign * 0.5 * d;
+        let (up, down) = if sign > 0.0 { (&sa, &sb) } else { (&sb, &sa) };
+        out.push(Hypothetical {
+            name: format!(
+                "decorrelation {up} {:+.1}% / {down} {:+.1}% (spread move {:.1}%)",
+                100.0 * (0.5 * d).exp_m1(),
+                100.0 * (-0.5 * d).exp_m1(),
+                100.0 * d
+            ),
+            weight: 1.0,
+            moves: row,
+        });
+    }
+}
+
+/// The peg kind of an asset: stablecoins by their issuer's peg mechanism, then the asset kinds.
+pub fn peg_kind(config: &Config, symbol: &str) -> Option<String> {
+    let a = config.asset(symbol)?;
+    let mech = a.protocol.as_deref().and_then(|p| config.protocol(p)).map(|p| p.risk.peg_mechanism);
+    Some(match (a.kind, mech) {
+        (AssetKind::Stablecoin, Some(PegMechanism::FiatReserve)) => "fiat_backed_stablecoin".into(),
+        (AssetKind::Stablecoin, Some(PegMechanism::Algorithmic)) => "algorithmic_stablecoin".into(),
+        (AssetKind::Stablecoin, _) => "collateralised_stablecoin".into(),
+        (k, _) => enum_name(&k),
+    })
+}
+
+/// Per peg kind: every asset of the kind breaks together by the worst break of any peg factor that
+/// drives an asset of that kind (the larger of its worst 24h fall and its deepest intraday low below
+/// par, history before as-of), at least `peg_break_min`.
+fn peg_breaks(inp: &Inputs<'_>, p: &HypotheticalParams, out: &mut Vec<Hypothetical>) {
+    let mut kinds: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, sym) in inp.universe.pegs.iter().enumerate().skip(1) {
+        let (Some(kind), Some(f)) = (peg_kind(inp.config, sym), inp.universe.factor_of(Target::Peg(PegId(i as u16)))) else { continue };
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => k.1.push(f),
+            None => kinds.push((kind, vec![f])),
+        }
+    }
+    kinds.sort();
+    for (kind, factors) in kinds {
+        let mut worst = factors
+            .iter()
+            .filter_map(|&f| panel_index(inp, f))
+            .map(|pf| worst_unscaled(inp, pf, |m| -m).max(worst_daily_low(inp, pf)))
+            .fold(0.0, f64::max);
+        worst = worst.max(p.peg_break_min).min(1.0);
+        let mut row = vec![0.0; inp.universe.factor_names.len()];
+        for &f in &factors {
+            row[f] = -worst;
+        }
+        let members: Vec<&str> = inp
+            .universe
+            .pegs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, _)| inp.universe.factor_of(Target::Peg(PegId(*i as u16))).is_some_and(|f| factors.contains(&f)))
+            .map(|(_, s)| s.as_str())
+            .collect();
+        out.push(Hypothetical {
+            name: format!("peg break {kind} -{:.1}% ({})", 100.0 * worst, members.join(", ")),
+            weight: 1.0,
+            moves: row,
+        });
+    }
+}
+
+/// The deepest intraday break below par in the daily ranges of a peg factor (days that ended by
+/// as-of): the hourly panel carries daily closes, which miss an intraday low like USDC's 0.88.
+fn worst_daily_low(inp: &Inputs<'_>, f: usize) -> f64 {
+    inp.panel
+        .daily_range(f)
+        .map_or(0.0, |r| r.iter().filter(|(d, _, _)| d.0 + 24 <= inp.as_of.0).map(|(_, low, _)| 1.0 - low).fold(0.0, f64::max))
+}
+
+/// A short-dated option's underlying moved to its strike and a third of a range either side, implied
+/// vol up (gap risk to expiry); at full weight within the scan range, else at the extreme weight.
+fn through_strike(
+    inp: &Inputs<'_>,
+    p: &HypotheticalParams,
+    (u, f): (UnderlyingId, usize),
+    r: f64,
+    strike: f64,
+    spot: f64,
+    out: &mut Vec<Hypothetical>,
+) {
+    let m = (strike / spot).ln();
+    for k in [-1.0, 0.0, 1.0] {
+        let mv = m + k * r / 3.0;
+        if mv.abs() > p.extreme_multiple * r {
+            continue;
+        }
+        let weight = if mv.abs() <= r { 1.0 } else { p.extreme_weight };
+        out.push(Hypothetical {
+            name: format!(
+                "through strike {strike:.0}: {} {:+.1}%, implied vol up, at weight {weight}",
+                name_of(inp, u),
+                100.0 * mv.exp_m1()
+            ),
+            weight,
+            moves: priced_row(inp, u, f, mv, 1),
+        });
+    }
+}
