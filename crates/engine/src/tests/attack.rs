@@ -503,3 +503,23 @@ fn defect_one_client_freezes_a_market_by_filling_its_book_with_dust() {
     applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3000"), "1"))));
     applied(e.apply(&as_("bob", 1, order("bob/main", 1, Buy, Limit, Some("2990"), "1"))));
 }
+
+#[test]
+fn defect_a_genesis_listing_a_custodians_assets_out_of_order_is_installed_not_a_panic() {
+    // The file lists arbitrum's assets as ["USDC", "ETH", ...]: a legitimate configuration.
+    let mut text = model::DEFAULT_CONFIG_TOML.to_string();
+    let listed = "assets = [\"ETH\", \"USDC\", \"USDT\", \"DAI\", \"WBTC\"]";
+    assert!(text.contains(listed));
+    text = text.replacen(listed, "assets = [\"USDC\", \"ETH\", \"USDT\", \"DAI\", \"WBTC\"]", 1);
+    let file = StateConfig::from_model(&Config::from_toml(&text).unwrap());
+    let e = Engine::with_genesis(file.clone()).expect("installed");
+    assert_eq!(file.diff(e.config(), &e.principals()).unwrap(), vec![]);
+    // A genesis from elsewhere in another order is refused by key, never a panic.
+    let mut hostile = config();
+    hostile.custodians[1].assets.reverse();
+    match Engine::new().apply(&genesis_envelope(hostile)) {
+        Outcome::Refused { error: EngineError::ConfigRefused { key, .. } } => assert_eq!(key, "custodians.arbitrum.assets"),
+        other => panic!("{other:?}"),
+    }
+    e.check_invariants().unwrap();
+}
