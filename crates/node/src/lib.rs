@@ -222,10 +222,17 @@ impl Node {
             .enumerate()
             .map(|(i, command)| Envelope { client: SYSTEM_PRINCIPAL.into(), id: base + i as u64, command })
             .collect();
-        for ack in self.apply_batch(&envelopes, true)? {
-            if let Outcome::Refused { error } | Outcome::Rejected { error, .. } = ack.outcome {
-                return Err(NodeError::ConfigRefused { error });
+        // In batches the journal's limit allows (a migration may be longer than one batch).
+        let mut rest = envelopes.as_slice();
+        while !rest.is_empty() {
+            let max = (self.engine.config().limits.batch_commands_max.max(1) as usize).min(rest.len());
+            let (batch, after) = rest.split_at(max);
+            for ack in self.apply_batch(batch, true)? {
+                if let Outcome::Refused { error } | Outcome::Rejected { error, .. } = ack.outcome {
+                    return Err(NodeError::ConfigRefused { error });
+                }
             }
+            rest = after;
         }
         Ok(Installed::Migrated(changes))
     }

@@ -203,3 +203,34 @@ fn a_client_cannot_act_as_the_node_and_block_its_migrations() {
     let (_, installed) = open(&path, &evolved, true).expect("the migration is applied");
     assert!(matches!(installed, Installed::Migrated(_)), "{installed:?}");
 }
+
+#[test]
+fn a_migration_longer_than_a_batch_is_journalled_in_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let base = edit(&[("batch_commands_max = 10000", "batch_commands_max = 1")]);
+    let (mut node, _) = open(&path, &base, false).unwrap();
+    write_some_in_batches_of_one(&mut node);
+    drop(node);
+    // A new asset, held at a custodian, and a new operator: three commands, batches of one.
+    let evolved = edit(&[
+        ("batch_commands_max = 10000", "batch_commands_max = 1"),
+        (
+            "[[assets]]",
+            "[[assets]]\nsymbol = \"USDe\"\nname = \"Ethena USDe\"\ndecimals = 18\nkind = \"stablecoin\"\ntracks = \"USD\"\nprotocol = \"makerdao\"\n\n[[assets]]",
+        ),
+        ("assets = [\"USDC\"]", "assets = [\"USDC\", \"USDe\"]"),
+        ("[[principals]]", "[[principals]]\nname = \"ops2\"\nrole = \"operator\"\n[[principals]]"),
+    ]);
+    let (mut node, installed) = open(&path, &evolved, true).expect("the migration is applied");
+    assert!(matches!(&installed, Installed::Migrated(changes) if changes.len() == 2), "{installed:?}");
+    assert!(node.engine().principals().contains_key("ops2"));
+    let hash = node.state_hash();
+    drop(node);
+    assert_eq!(reopen_hash(&path, &evolved), hash);
+}
+
+fn write_some_in_batches_of_one(node: &mut Node) {
+    let acks = node.submit_batch(&[op(1, Command::RegisterPrincipal { name: "alice".into(), role: model::Role::Owner })]).unwrap();
+    assert!(matches!(acks[0].outcome, Outcome::Applied { .. }), "{acks:?}");
+}
