@@ -284,9 +284,8 @@ impl Node {
                     acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: true, outcome: first });
                 }
                 Outcome::Refused { .. } => {
-                    // Answered at once, never journalled: nothing changed. The name may be what
-                    // the shape check refused: echoed short and printable, like the error does.
-                    acks.push(Ack { client: model::printable(&envelope.client), id: envelope.id, duplicate: false, outcome });
+                    // Answered at once, never journalled: nothing changed.
+                    acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: false, outcome });
                 }
                 outcome => {
                     let seq = outcome.seq().expect("a journalled outcome has a sequence number");
