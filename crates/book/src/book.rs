@@ -32,6 +32,12 @@ impl Book {
         self.reference_price
     }
 
+    /// Forgets the reference price (the oracle's price can no longer be expressed on this book):
+    /// every order is refused until the next [`Command::SetReferencePrice`]; cancels still work.
+    pub fn clear_reference_price(&mut self) {
+        self.reference_price = None;
+    }
+
     /// Applies one command. On success `events` holds what happened; on error the book is
     /// unchanged and `events` is empty. `events` is cleared first so the caller can reuse it.
     pub fn apply(&mut self, command: &Command, events: &mut Vec<Event>) -> Result<(), BookError> {

@@ -59,7 +59,8 @@ pub enum Command {
     Transfer { from: String, to: String, asset: String, amount: String },
     /// Operator: an oracle price for an asset or an underlying (not USD), in USD per whole unit.
     SetPrice { symbol: String, price_usd: String },
-    /// Operator: puts an account on hold (no withdrawal may be requested or confirmed) or releases it.
+    /// Operator: puts an account on hold (nothing moves out: no withdrawal requested or confirmed,
+    /// no transfer from it, no new or amended order) or releases it.
     SetHold { account: String, held: bool },
     /// Operator: the only clock the engine knows. Moves forward by at most
     /// `engine.time_step_ms_max`; reports withdrawals left unconfirmed past their timeout.

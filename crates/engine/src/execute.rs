@@ -137,6 +137,11 @@ impl Engine {
             too_small("pending_withdrawals_max", self.withdrawals.len() as u64, limits.pending_withdrawals_max.into()),
             too_small("pending_withdrawals_per_account_max", max_per_account.into(), limits.pending_withdrawals_per_account_max.into()),
             too_small("deposit_refs_max", self.external_refs.len() as u64, limits.deposit_refs_max),
+            too_small(
+                "market_orders_max",
+                self.markets.iter().map(|m| u64::from(m.def.book_orders_max)).max().unwrap_or(0),
+                limits.market_orders_max.into(),
+            ),
         ];
         if let Some(error) = checks.into_iter().flatten().next() {
             return Err(error);
@@ -194,6 +199,7 @@ impl Engine {
         let account_idx = self.trader_account(account)?;
         let (asset_idx, units) = self.asset_amount(asset, amount)?;
         let custody = self.custody_for(custodian, asset_idx)?;
+        self.check_held_for_clients(asset_idx, units)?;
         let reference = self.new_reference("deposit", external_ref)?;
         let transfer =
             Transfer { debit: custody, credit: account_idx, asset: asset_idx, amount: units, reason: Reason::Deposit, command_seq: seq };
@@ -203,8 +209,28 @@ impl Engine {
         Ok(())
     }
 
+    /// What all custodians hold of an asset for clients, plus `units`, stays within an `i128`.
+    /// Every other balance of the asset is at least zero and together they sum to that total, so
+    /// no balance can overflow when a trade or a fee credits it.
+    fn check_held_for_clients(&self, asset: AssetIdx, units: i128) -> Result<(), EngineError> {
+        let held = self.custodians.values().try_fold(0i128, |sum, c| sum.checked_sub(self.ledger.balance(c.account, asset).posted));
+        match held.and_then(|h| h.checked_add(units)) {
+            Some(_) => Ok(()),
+            None => Err(EngineError::Overflow { what: format!("{} held for clients beyond i128", self.assets[asset.0 as usize].symbol) }),
+        }
+    }
+
+    /// A held account moves nothing out: no withdrawal, transfer or new order.
+    pub(crate) fn check_not_held(&self, account: AccountIdx) -> Result<(), EngineError> {
+        if self.holds.contains(&account) {
+            return Err(EngineError::AccountOnHold { account: self.account_names[account.0 as usize].clone() });
+        }
+        Ok(())
+    }
+
     fn transfer(&mut self, from: &str, to: &str, asset: &str, amount: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         let from_idx = self.trader_account(from)?;
+        self.check_not_held(from_idx)?;
         let to_idx = self.trader_account(to)?;
         if owner_of(from) != owner_of(to) {
             return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
@@ -338,6 +364,7 @@ pub(crate) struct PlaceRequest<'a> {
 impl Engine {
     fn place_order(&mut self, r: &PlaceRequest<'_>, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         let account = self.trader_account(r.account)?;
+        self.check_not_held(account)?;
         let m = self.market(r.market)?;
         let market = &self.markets[m as usize];
         let refused = |reason: String| EngineError::OrderRefused { market: r.market.into(), reason };
@@ -389,6 +416,7 @@ impl Engine {
         events: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
         let account = self.trader_account(account)?;
+        self.check_not_held(account)?;
         let m = self.market(market)?;
         let state = &self.markets[m as usize];
         let (price, qty) = (state.price_from_decimal(price, &self.assets)?, state.qty_from_decimal(qty, &self.assets)?);

@@ -82,7 +82,17 @@ impl MarketState {
         assets: &[AssetInfo],
         orders_max: u32,
     ) -> Result<MarketState, EngineError> {
+        if !model::is_identifier(&def.id.replace('/', "-"), model::NAME_LEN_MAX as usize) {
+            let why = format!("market: 1 to {} of A-Z a-z 0-9 _ - . @ /", model::NAME_LEN_MAX);
+            return Err(EngineError::InvalidName { name: model::printable(&def.id), why });
+        }
         let refused = |why: String| EngineError::ConfigRefused { key: format!("markets.{}", def.id), why };
+        // Decimal texts are echoed by the configuration and its events: short and printable.
+        for (field, text) in [("tick", &def.tick), ("lot", &def.lot), ("qty_min", &def.qty_min), ("qty_max", &def.qty_max)] {
+            if text.is_empty() || text.len() > FIELD_BYTES_MAX || !text.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(refused(format!("{field}: 1 to {FIELD_BYTES_MAX} visible ASCII characters")));
+            }
+        }
         let asset = |symbol: &str| asset_index.get(symbol).copied().ok_or_else(|| refused(format!("unknown asset {symbol:?}")));
         let (base, quote) = (asset(&def.base)?, asset(&def.quote)?);
         if base == quote {
@@ -292,9 +302,10 @@ impl Engine {
         let (asset, amount) = extra;
         let current = holds.iter().find(|(a, _)| *a == asset).map_or(0, |(_, h)| *h);
         let removed = removed.filter(|(a, _)| *a == asset).map_or(0, |(_, r)| r);
-        let needed = current - removed + amount;
+        let overflow = || EngineError::Overflow { what: format!("order holds of {}", self.account_names[account.0 as usize]) };
+        let needed = current.checked_sub(removed).and_then(|n| n.checked_add(amount)).ok_or_else(overflow)?;
         let held_now = self.order_holds.get(&(account, m, asset)).map_or(0, |(_, h)| *h);
-        let available = self.ledger.balance(account, asset).available() + held_now;
+        let available = self.ledger.balance(account, asset).available().checked_add(held_now).ok_or_else(overflow)?;
         if needed > available {
             return Err(EngineError::InsufficientBalance {
                 account: self.account_names[account.0 as usize].clone(),
@@ -430,10 +441,15 @@ impl Engine {
             }
             let price_of = |a: AssetIdx| self.prices.get(&self.assets[a.0 as usize].symbol).map(|(p, _)| *p);
             let (Some(base_usd), Some(quote_usd)) = (price_of(market.base), price_of(market.quote)) else { continue };
-            let Some(reference) = market.reference_price(base_usd, quote_usd, &self.assets) else { continue };
-            // A lit book only moves its band on a new reference: no order can trade from it.
-            self.apply_book(m, &book::Command::SetReferencePrice { price: reference }, seq, events)
-                .expect("a positive reference price on the tick grid is accepted");
+            match market.reference_price(base_usd, quote_usd, &self.assets) {
+                // A lit book only moves its band on a new reference: no order can trade from it.
+                Some(reference) => self
+                    .apply_book(m, &book::Command::SetReferencePrice { price: reference }, seq, events)
+                    .expect("a positive reference price on the tick grid is accepted"),
+                // No silent fallback to the last band: a price the book cannot express (below
+                // one tick, or beyond its integers) halts the market until one it can.
+                None => self.markets[m as usize].book.clear_reference_price(),
+            }
         }
     }
 }

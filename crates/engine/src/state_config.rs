@@ -79,7 +79,11 @@ impl StateConfig {
         StateConfig {
             assets: config.assets.iter().map(|a| AssetDef { symbol: a.symbol.clone(), decimals: a.decimals }).collect(),
             underlyings: config.underlyings.iter().map(|u| u.symbol.clone()).collect(),
-            custodians: config.custodians.iter().map(|c| CustodianDef { id: c.id.clone(), assets: c.assets.clone() }).collect(),
+            custodians: config
+                .custodians
+                .iter()
+                .map(|c| CustodianDef { id: c.id.clone(), assets: in_asset_order(&c.assets, config) })
+                .collect(),
             principals: config.principals.clone(),
             markets: config.markets.clone(),
             limits: config.limits.clone(),
@@ -119,9 +123,15 @@ impl StateConfig {
                 return Err(refused("underlyings", format!("duplicate {u:?}")));
             }
         }
+        let position: BTreeMap<&str, usize> = self.assets.iter().enumerate().map(|(i, a)| (a.symbol.as_str(), i)).collect();
         let mut custodians = BTreeSet::new();
         for c in &self.custodians {
             check_custodian(c, &symbols)?;
+            // The engine keeps a custodian's assets in the order of the assets (as the file's
+            // configuration is converted): another order could not be installed as given.
+            if c.assets.windows(2).any(|w| position[w[0].as_str()] > position[w[1].as_str()]) {
+                return Err(refused(&format!("custodians.{}.assets", c.id), "not in the order of the assets".into()));
+            }
             if !custodians.insert(c.id.as_str()) {
                 return Err(refused("custodians", format!("duplicate {:?}", c.id)));
             }
@@ -246,6 +256,13 @@ impl StateConfig {
         }
         Ok(())
     }
+}
+
+/// A custodian's assets in the order the configuration lists the assets (the engine's order).
+fn in_asset_order(assets: &[String], config: &model::Config) -> Vec<String> {
+    let mut sorted = assets.to_vec();
+    sorted.sort_by_key(|symbol| config.assets.iter().position(|a| &a.symbol == symbol));
+    sorted
 }
 
 fn conflict(key: String, journal: &str, file: &str) -> ConfigConflict {

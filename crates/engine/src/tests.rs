@@ -591,3 +591,5 @@ mod spot {
         restored.check_invariants().unwrap();
     }
 }
+
+mod attack;

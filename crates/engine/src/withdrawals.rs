@@ -25,9 +25,7 @@ pub(crate) struct Request<'a> {
 impl Engine {
     pub(crate) fn request_withdrawal(&mut self, r: &Request<'_>, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         let account_idx = self.trader_account(r.account)?;
-        if self.holds.contains(&account_idx) {
-            return Err(EngineError::AccountOnHold { account: r.account.into() });
-        }
+        self.check_not_held(account_idx)?;
         let (asset_idx, units) = self.asset_amount(r.asset, r.amount)?;
         let custody = self.custody_for(r.custodian, asset_idx)?;
         let reference = self.new_reference("withdrawal", r.withdrawal_id)?;

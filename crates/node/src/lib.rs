@@ -188,7 +188,7 @@ impl Node {
     pub fn install(&mut self, config: &Config, migrate: bool) -> Result<Installed, NodeError> {
         let file = StateConfig::from_model(config);
         if !self.engine.is_initialised() {
-            let acks = self.submit_batch(&[engine::genesis_envelope(file)])?;
+            let acks = self.apply_batch(&[engine::genesis_envelope(file)], true)?;
             return match &acks[0].outcome {
                 Outcome::Applied { .. } => Ok(Installed::Genesis),
                 Outcome::Refused { error } | Outcome::Rejected { error, .. } => Err(NodeError::ConfigRefused { error: error.clone() }),
@@ -209,7 +209,12 @@ impl Node {
             };
             return Err(NodeError::ConfigDiffers { key, change });
         }
-        let mut commands: Vec<Command> = changes.iter().map(|c| Command::Configure { change: c.clone() }).collect();
+        // New limits first: an addition the file's raised limits make room for (a market beyond
+        // the journal's markets_max, say) is then accepted; a lowered limit is checked against
+        // what exists, and each addition after it against the file's limits, as it must be.
+        let (limits, additions): (Vec<&ConfigChange>, Vec<&ConfigChange>) =
+            changes.iter().partition(|c| matches!(c, ConfigChange::SetLimits { .. }));
+        let mut commands: Vec<Command> = limits.into_iter().chain(additions).map(|c| Command::Configure { change: c.clone() }).collect();
         commands.extend(new_principals.iter().map(|p| Command::RegisterPrincipal { name: p.name.clone(), role: p.role }));
         let base = self.engine.next_seq();
         let envelopes: Vec<Envelope> = commands
@@ -217,10 +222,17 @@ impl Node {
             .enumerate()
             .map(|(i, command)| Envelope { client: SYSTEM_PRINCIPAL.into(), id: base + i as u64, command })
             .collect();
-        for ack in self.submit_batch(&envelopes)? {
-            if let Outcome::Refused { error } | Outcome::Rejected { error, .. } = ack.outcome {
-                return Err(NodeError::ConfigRefused { error });
+        // In batches the journal's limit allows (a migration may be longer than one batch).
+        let mut rest = envelopes.as_slice();
+        while !rest.is_empty() {
+            let max = (self.engine.config().limits.batch_commands_max.max(1) as usize).min(rest.len());
+            let (batch, after) = rest.split_at(max);
+            for ack in self.apply_batch(batch, true)? {
+                if let Outcome::Refused { error } | Outcome::Rejected { error, .. } = ack.outcome {
+                    return Err(NodeError::ConfigRefused { error });
+                }
             }
+            rest = after;
         }
         Ok(Installed::Migrated(changes))
     }
@@ -234,8 +246,14 @@ impl Node {
     }
 
     /// Applies a batch, journals it durably in one transaction, and returns one ack per
-    /// command, in order. Only after this returns may the acks be sent to clients.
+    /// command, in order. Only after this returns may the acks be sent to clients. A command
+    /// sent as the node's own `@system` principal is refused: its session numbers the node's
+    /// migrations, which a client could otherwise push beyond reach (`id_too_old`).
     pub fn submit_batch(&mut self, envelopes: &[Envelope]) -> Result<Vec<Ack>, NodeError> {
+        self.apply_batch(envelopes, false)
+    }
+
+    fn apply_batch(&mut self, envelopes: &[Envelope], as_system: bool) -> Result<Vec<Ack>, NodeError> {
         if self.poisoned {
             return Err(NodeError::Poisoned);
         }
@@ -247,7 +265,13 @@ impl Node {
         let mut encoded: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::with_capacity(envelopes.len());
         let first_seq_of_batch = self.engine.next_seq();
         for envelope in envelopes {
-            let outcome = self.engine.apply(envelope);
+            let outcome = if envelope.client == SYSTEM_PRINCIPAL && !as_system {
+                let why = "the node's own principal acts only through the node".to_string();
+                let error = engine::EngineError::Unauthorized { principal: envelope.client.clone(), action: "act".into(), why };
+                Outcome::Refused { error }
+            } else {
+                self.engine.apply(envelope)
+            };
             match outcome {
                 Outcome::Duplicate { first_seq } => {
                     let first = if first_seq >= first_seq_of_batch {

@@ -153,3 +153,84 @@ fn journal_limits_hold_the_engine_bounds() {
     assert!(journal.max_result_bytes >= engine::limits::RECORD_BYTES_MAX);
     assert!(journal.max_snapshot_bytes as u64 >= engine::limits::SNAPSHOT_BYTES_MAX);
 }
+
+#[test]
+fn a_migration_that_raises_a_limit_to_make_room_for_an_addition_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let base = edit(&[("markets_max = 16", "markets_max = 2")]);
+    let (mut node, installed) = open(&path, &base, false).unwrap();
+    assert_eq!(installed, Installed::Genesis);
+    write_some(&mut node);
+    drop(node);
+    // A third market, and the limit raised to hold it: the new limit must come first.
+    let third = "[[markets]]\nid = \"ETH/USDC.b\"\nbase = \"ETH\"\nquote = \"USDC\"\ntick = \"0.01\"\nlot = \"0.001\"\n\
+                 qty_min = \"0.001\"\nqty_max = \"1000\"\nopen_orders_per_account_max = 64\nbook_orders_max = 500\n\
+                 price_band_bps = 500\nmaker_fee_bps = -1\ntaker_fee_bps = 5\n\n[[markets]]";
+    let evolved = edit(&[("markets_max = 16", "markets_max = 3"), ("[[markets]]", third)]);
+    let (mut node, installed) = open(&path, &evolved, true).expect("the migration is applied");
+    let Installed::Migrated(changes) = installed else { panic!("{installed:?}") };
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(node.engine().config().markets.len(), 3);
+    let hash = node.state_hash();
+    drop(node);
+    assert_eq!(reopen_hash(&path, &evolved), hash);
+    // A market whose parameters changed is a contradiction, named by its key.
+    let changed_third = third.replace("taker_fee_bps = 5", "taker_fee_bps = 6");
+    let changed = edit(&[("markets_max = 16", "markets_max = 3"), ("[[markets]]", changed_third.as_str())]);
+    match open(&path, &changed, true).err().expect("a changed market is refused") {
+        NodeError::ConfigConflict(conflict) => assert_eq!(conflict.key, "markets.ETH/USDC.b"),
+        other => panic!("expected ConfigConflict, got {other}"),
+    }
+}
+
+#[test]
+fn a_client_cannot_act_as_the_node_and_block_its_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let base = Config::default_config();
+    let (mut node, _) = open(&path, &base, false).unwrap();
+    // Ids near u64::MAX as @system: had they been journalled, @system's watermark would sit
+    // above every id a migration can take, and every migration would be refused as too old.
+    let window = base.limits.client_ids_window as u64;
+    let forged: Vec<Envelope> = (0..=window)
+        .map(|i| Envelope { client: engine::SYSTEM_PRINCIPAL.into(), id: u64::MAX - i, command: Command::AdvanceTime { now_ms: 1 } })
+        .collect();
+    let acks = node.submit_batch(&forged).unwrap();
+    assert!(acks.iter().all(|a| matches!(&a.outcome, Outcome::Refused { error: engine::EngineError::Unauthorized { .. } })), "{acks:?}");
+    drop(node);
+    let evolved = edit(&[("accounts_max = 100000 ", "accounts_max = 120000 ")]);
+    let (_, installed) = open(&path, &evolved, true).expect("the migration is applied");
+    assert!(matches!(installed, Installed::Migrated(_)), "{installed:?}");
+}
+
+#[test]
+fn a_migration_longer_than_a_batch_is_journalled_in_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let base = edit(&[("batch_commands_max = 10000", "batch_commands_max = 1")]);
+    let (mut node, _) = open(&path, &base, false).unwrap();
+    write_some_in_batches_of_one(&mut node);
+    drop(node);
+    // A new asset, held at a custodian, and a new operator: three commands, batches of one.
+    let evolved = edit(&[
+        ("batch_commands_max = 10000", "batch_commands_max = 1"),
+        (
+            "[[assets]]",
+            "[[assets]]\nsymbol = \"USDe\"\nname = \"Ethena USDe\"\ndecimals = 18\nkind = \"stablecoin\"\ntracks = \"USD\"\nprotocol = \"makerdao\"\n\n[[assets]]",
+        ),
+        ("assets = [\"USDC\"]", "assets = [\"USDC\", \"USDe\"]"),
+        ("[[principals]]", "[[principals]]\nname = \"ops2\"\nrole = \"operator\"\n[[principals]]"),
+    ]);
+    let (mut node, installed) = open(&path, &evolved, true).expect("the migration is applied");
+    assert!(matches!(&installed, Installed::Migrated(changes) if changes.len() == 2), "{installed:?}");
+    assert!(node.engine().principals().contains_key("ops2"));
+    let hash = node.state_hash();
+    drop(node);
+    assert_eq!(reopen_hash(&path, &evolved), hash);
+}
+
+fn write_some_in_batches_of_one(node: &mut Node) {
+    let acks = node.submit_batch(&[op(1, Command::RegisterPrincipal { name: "alice".into(), role: model::Role::Owner })]).unwrap();
+    assert!(matches!(acks[0].outcome, Outcome::Applied { .. }), "{acks:?}");
+}
