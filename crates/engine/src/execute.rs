@@ -389,6 +389,12 @@ impl Engine {
             (_, None) => return Err(EngineError::MalformedField { field: "price".into(), why: "required for this kind of order".into() }),
         };
         // A price off the grid or outside the band is the book's to refuse, before any hold.
+        let rests = matches!(r.kind, markets::OrderKind::Limit | markets::OrderKind::PostOnly);
+        self.check_market_rules(m, price, qty, rests)?;
+        if rests {
+            self.check_owner_room(m, account)?;
+        }
+        let market = &self.markets[m as usize];
         let hold = market.hold_of(side, price, qty)?;
         self.check_can_hold(account, m, hold, None)?;
         let order = book::NewOrder {
@@ -420,6 +426,8 @@ impl Engine {
         let m = self.market(market)?;
         let state = &self.markets[m as usize];
         let (price, qty) = (state.price_from_decimal(price, &self.assets)?, state.qty_from_decimal(qty, &self.assets)?);
+        self.check_market_rules(m, price, qty, true)?;
+        let state = &self.markets[m as usize];
         let order_ref = book::OrderRef::Id(book::OrderId(order_id));
         let unknown = || EngineError::OrderRefused { market: market.into(), reason: format!("no open order {order_id} of this account") };
         let open = state.book.order(book::OrderId(order_id)).filter(|o| o.account.0 == account.0).ok_or_else(unknown)?;

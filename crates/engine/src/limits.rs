@@ -261,6 +261,7 @@ fn worst_market() -> model::Market {
         lot: worst_field(),
         qty_min: worst_field(),
         qty_max: worst_field(),
+        min_notional: worst_field(),
         open_orders_per_account_max: u32::MAX,
         book_orders_max: u32::MAX,
         price_band_bps: u32::MAX,

@@ -63,6 +63,8 @@ pub(crate) struct MarketState {
     pub lot: u64,
     /// Lots in one whole base unit.
     pub lots_per_base: i128,
+    /// The smallest quote amount of an order, in quote units.
+    pub min_notional: i128,
     pub fees: clearing::fees::FeeSchedule,
     /// The larger of the two fees as a taker fee: what a buy order holds for its fee.
     pub hold_fees: clearing::fees::FeeSchedule,
@@ -137,7 +139,11 @@ impl MarketState {
         let fees = clearing::fees::FeeSchedule::new(def.maker_fee_bps, taker_bps).map_err(|e| refused(e.to_string()))?;
         let hold_fees = clearing::fees::FeeSchedule::new(0, taker_bps.max(def.maker_fee_bps)).map_err(|e| refused(e.to_string()))?;
         let book = Book::new(spec).map_err(|e| refused(e.to_string()))?;
-        Ok(MarketState { def: def.clone(), book, base, quote, lot: to_u64("lot", lot)?, lots_per_base, fees, hold_fees })
+        let min_notional = parse("min_notional", &def.min_notional, quote_scale)?;
+        if min_notional <= 0 {
+            return Err(refused("min_notional must be positive".into()));
+        }
+        Ok(MarketState { def: def.clone(), book, base, quote, lot: to_u64("lot", lot)?, lots_per_base, min_notional, fees, hold_fees })
     }
 
     /// Checks a market definition against asset definitions (genesis validation).
@@ -243,6 +249,56 @@ impl MarketState {
 
 /// The engine's side of the books: order commands, holds and settlement.
 impl Engine {
+    /// The market's own rules on an order, before the book sees it: a quote amount of at least
+    /// `min_notional`; for an order that may rest, a price within the band on both sides of the
+    /// reference (a bid far below the market would only take a slot of the book) and room under
+    /// the open-order limit for the owner's sub-accounts together.
+    pub(crate) fn check_market_rules(&self, m: u16, price: book::Price, qty: book::Qty, rests: bool) -> Result<(), EngineError> {
+        let market = &self.markets[m as usize];
+        let refused = |reason: String| EngineError::OrderRefused { market: market.def.id.clone(), reason };
+        let quote_scale = self.assets[market.quote.0 as usize].scale;
+        if market.quote_amount(price, qty)? < market.min_notional {
+            return Err(refused(format!(
+                "the order's quote amount is below min_notional {}",
+                money::format_decimal(market.min_notional, quote_scale)
+            )));
+        }
+        if !rests {
+            return Ok(());
+        }
+        if let Some(reference) = market.book.reference_price() {
+            let (low, high) = market.book.spec().band(reference);
+            if !(low..=high).contains(&i128::from(price.0)) {
+                let (low, high) = (i64::try_from(low).unwrap_or(i64::MAX), i64::try_from(high).unwrap_or(i64::MAX));
+                let text = |p: i64| market.price_to_decimal(book::Price(p), &self.assets);
+                return Err(refused(format!("a resting order's price lies outside the band [{}, {}]", text(low), text(high))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Room for one more resting order under the open-order limit, counted over all the
+    /// sub-accounts of the account's owner (sub-accounts are free to open).
+    pub(crate) fn check_owner_room(&self, m: u16, account: AccountIdx) -> Result<(), EngineError> {
+        let market = &self.markets[m as usize];
+        let owner = owner_of(&self.account_names[account.0 as usize]);
+        let prefix = format!("{owner}/");
+        let open: usize = self
+            .account_index
+            .range(prefix.clone()..)
+            .take_while(|(name, _)| name.starts_with(&prefix))
+            .map(|(_, idx)| market.book.open_orders(book::AccountId(idx.0)).len())
+            .sum();
+        let max = market.def.open_orders_per_account_max;
+        if open >= max as usize {
+            return Err(EngineError::LimitExceeded {
+                limit: format!("open_orders_per_account_max of {owner}'s accounts in {}", market.def.id),
+                max: max.into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The open orders of an account on a market (for its owner and the operator).
     pub fn open_orders(&self, market: &str, account: &str) -> Result<Vec<book::OrderView>, EngineError> {
         let m = self.market(market)?;

@@ -74,7 +74,21 @@ fn posted(e: &Engine, account: &str, asset: &str) -> String {
 
 /// Genesis, owners alice and bob with a main account each, alice with 1000 USDC at ethereum.
 fn engine() -> Engine {
-    let mut e = Engine::with_genesis(config()).unwrap();
+    engine_from(config())
+}
+
+/// The default configuration with one-lot orders allowed on every market (min_notional of one
+/// quote unit): for tests of rounding and limits on the smallest fills.
+fn dust_config() -> StateConfig {
+    let mut c = config();
+    for m in &mut c.markets {
+        m.min_notional = if m.quote == "USDC" { "0.000001".into() } else { "0.000000000000000001".into() };
+    }
+    c
+}
+
+fn engine_from(config: StateConfig) -> Engine {
+    let mut e = Engine::with_genesis(config).unwrap();
     applied(e.apply(&op(1, Command::RegisterPrincipal { name: "alice".into(), role: Role::Owner })));
     applied(e.apply(&op(2, Command::RegisterPrincipal { name: "bob".into(), role: Role::Owner })));
     applied(e.apply(&op(3, create("alice", "main"))));
@@ -545,7 +559,9 @@ mod spot {
     fn market_orders_trade_within_the_band_and_bad_orders_change_nothing() {
         let mut e = market_engine();
         applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3100"), "1"))));
-        applied(e.apply(&as_("alice", 3, order("alice/main", 2, Sell, Limit, Some("3200"), "1"))));
+        applied(e.apply(&as_("alice", 3, order("alice/main", 2, Sell, Limit, Some("3140"), "1"))));
+        // The oracle moves down: the band around 2960 reaches 3108.
+        applied(e.apply(&op(14, Command::SetPrice { symbol: "ETH".into(), price_usd: "2960".into() })));
         let books = e.books_hash();
         for (i, (command, expected)) in [
             (order("bob/main", 1, Buy, Limit, Some("3300"), "0.1"), "band"),
@@ -568,7 +584,7 @@ mod spot {
             assert!(text.contains(expected), "{text} should mention {expected}");
         }
         assert_eq!(e.books_hash(), books);
-        // A market buy (band 5% around 3000: up to 3150) takes the 3100 order only.
+        // A market buy (band 5% around 2960: up to 3108) takes the 3100 order only.
         let events = applied(e.apply(&as_("bob", 30, order("bob/main", 3, Buy, Market, None, "2"))));
         let fills: Vec<_> = events.iter().filter(|ev| matches!(ev, Event::OrderFilled { .. })).collect();
         assert_eq!(fills.len(), 1, "{events:?}");

@@ -42,6 +42,8 @@ pub struct Market {
     pub lot: String,
     pub qty_min: String,
     pub qty_max: String,
+    /// The smallest quote amount (price × quantity) of an order: dust cannot fill the book.
+    pub min_notional: String,
     pub open_orders_per_account_max: u32,
     /// Resting orders in the whole book (bounds the result of one command: every resting order
     /// may fill against one taker).

@@ -165,7 +165,7 @@ fn a_migration_that_raises_a_limit_to_make_room_for_an_addition_is_applied() {
     drop(node);
     // A third market, and the limit raised to hold it: the new limit must come first.
     let third = "[[markets]]\nid = \"ETH/USDC.b\"\nbase = \"ETH\"\nquote = \"USDC\"\ntick = \"0.01\"\nlot = \"0.001\"\n\
-                 qty_min = \"0.001\"\nqty_max = \"1000\"\nopen_orders_per_account_max = 64\nbook_orders_max = 500\n\
+                 qty_min = \"0.001\"\nqty_max = \"1000\"\nmin_notional = \"10\"\nopen_orders_per_account_max = 64\nbook_orders_max = 500\n\
                  price_band_bps = 500\nmaker_fee_bps = -1\ntaker_fee_bps = 5\n\n[[markets]]";
     let evolved = edit(&[("markets_max = 16", "markets_max = 3"), ("[[markets]]", third)]);
     let (mut node, installed) = open(&path, &evolved, true).expect("the migration is applied");

@@ -43,9 +43,14 @@ fn configure(change: ConfigChange) -> Command {
     Command::Configure { change }
 }
 
-/// alice holds 2 ETH (and 1000 USDC), bob 10,000 USDC; ETH at 3000, USDC at 1.
+/// alice holds 2 ETH (and 1000 USDC), bob 10,000 USDC; ETH at 3000, USDC at 1. One-lot orders
+/// are allowed (`dust_config`); the default market's dust rules have their own test.
 fn market_engine() -> Engine {
-    let mut e = engine();
+    market_engine_from(dust_config())
+}
+
+fn market_engine_from(config: StateConfig) -> Engine {
+    let mut e = engine_from(config);
     applied(e.apply(&op(10, deposit("alice/main", "ETH", "2", USDC_ETH, "0xeth"))));
     applied(e.apply(&op(11, deposit("bob/main", "USDC", "10000", USDC_ETH, "0xusdc"))));
     applied(e.apply(&op(12, set_price("USDC", "1"))));
@@ -165,6 +170,7 @@ fn extreme_engine() -> Engine {
         lot: "1".into(),
         qty_min: "1".into(),
         qty_max: u64::MAX.to_string(),
+        min_notional: "0.000001".into(),
         open_orders_per_account_max: 64,
         // A level's total must fit a u64: one order of up to u64::MAX lots.
         book_orders_max: 1,
@@ -471,37 +477,46 @@ fn held_a_snapshot_midway_through_orders_withdrawals_and_holds_replays_identical
 }
 
 #[test]
-#[ignore = "defect left open: book_orders_max is one capacity shared by every client and checked \
-            before matching, so one owner with a few sub-accounts fills it with minimum orders far \
-            below the market for a fraction of a cent and every limit and post-only order of \
-            everyone else is refused; needs per-owner capacity or a capacity check on the resting \
-            remainder only (crates/book)"]
 fn defect_one_client_freezes_a_market_by_filling_its_book_with_dust() {
-    let mut e = market_engine();
+    // Before: one owner with 8 sub-accounts filled all 500 slots with one-lot bids at 0.01 USDC/ETH
+    // (0.0065 USDC held in all) and every other client's resting order was refused. Now an order's
+    // quote amount is at least min_notional (10 USDC), a resting order lies within the band on both
+    // sides, and the open-order limit holds for an owner's sub-accounts together.
+    let mut e = market_engine_from(config());
     applied(e.apply(&op(20, Command::RegisterPrincipal { name: "mallory".into(), role: Role::Owner })));
-    let spec = &e.config().markets[0];
-    let (book_max, per_account) = (spec.book_orders_max as u64, spec.open_orders_per_account_max as u64);
-    let mut id = 0;
-    for a in 0..book_max.div_ceil(per_account) {
-        let account = format!("mallory/s{a}");
-        applied(e.apply(&as_("mallory", 1000 * (a + 1), create("mallory", &format!("s{a}")))));
-        applied(e.apply(&op(100 + a, deposit(&account, "USDC", "0.001", USDC_ETH, &format!("0xdust{a}")))));
-        for _ in 0..per_account.min(book_max - id) {
+    let per_owner = e.config().markets[0].open_orders_per_account_max as u64;
+    let refused_reason = |outcome: Outcome| match outcome {
+        Outcome::Rejected { error, .. } => error.to_string(),
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    applied(e.apply(&as_("mallory", 1, create("mallory", "s0"))));
+    applied(e.apply(&op(21, deposit("mallory/s0", "USDC", "100000", USDC_ETH, "0xm0"))));
+    let dust = refused_reason(e.apply(&as_("mallory", 2, order("mallory/s0", 1, Buy, Limit, Some("0.01"), "0.001"))));
+    assert!(dust.contains("min_notional"), "{dust}");
+    let far = refused_reason(e.apply(&as_("mallory", 3, order("mallory/s0", 1, Buy, Limit, Some("10"), "1"))));
+    assert!(far.contains("outside the band"), "{far}");
+    // Within the rules, the owner's sub-accounts together stop at the per-account limit.
+    let (mut id, mut placed) = (100, 0);
+    for a in 0..=per_owner / 32 {
+        let account = format!("mallory/t{a}");
+        id += 1;
+        applied(e.apply(&as_("mallory", id, create("mallory", &format!("t{a}")))));
+        applied(e.apply(&op(30 + a, deposit(&account, "USDC", "20000", USDC_ETH, &format!("0xt{a}")))));
+        for _ in 0..32 {
             id += 1;
-            // One lot at one tick per lot (0.01 USDC per ETH): 10 units held, plus 1 of fee and 2 of slack.
-            applied(e.apply(&as_("mallory", 1000 * (a + 1) + id, order(&account, id, Buy, Limit, Some("0.01"), "0.001"))));
+            placed += 1;
+            let outcome = e.apply(&as_("mallory", id, order(&account, id, Buy, Limit, Some("2900"), "0.004")));
+            if placed <= per_owner {
+                applied(outcome);
+            } else {
+                assert!(matches!(outcome, Outcome::Rejected { error: EngineError::LimitExceeded { .. }, .. }), "{outcome:?}");
+            }
         }
     }
-    let locked: i128 = e
-        .balances()
-        .into_iter()
-        .filter(|r| r.account.starts_with("mallory/"))
-        .map(|r| money::Amount::parse(&r.reserved, money::Scale::new(6).unwrap()).unwrap().units())
-        .sum();
-    assert_eq!(locked, 13 * book_max as i128, "half a cent of USDC holds the whole book");
-    // alice's ordinary sell at the market is refused, and so is bob's bid.
+    // Everyone else still trades and rests.
     applied(e.apply(&as_("alice", 2, order("alice/main", 1, Sell, Limit, Some("3000"), "1"))));
     applied(e.apply(&as_("bob", 1, order("bob/main", 1, Buy, Limit, Some("2990"), "1"))));
+    e.check_invariants().unwrap();
 }
 
 #[test]
