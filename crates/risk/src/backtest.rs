@@ -82,14 +82,20 @@ pub struct PortfolioBacktest {
     pub days: Vec<Day>,
 }
 
-/// Median, smallest and largest of a per-day ratio, and the number of days it was measured on.
+/// Median, smallest and largest of a per-day ratio, the number of days it was measured on and
+/// the number of days above [`IM_TO_WORST_LOSS_GOAL`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RatioSummary {
     pub days: usize,
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    pub days_above_goal: usize,
 }
+
+/// The goal of issue 8 for directional books: IM at most this multiple of the worst realised 24h
+/// loss of the look-back.
+pub const IM_TO_WORST_LOSS_GOAL: f64 = 1.5;
 
 /// Days of realised losses a day's IM is compared with before the ratio to the worst one counts:
 /// the first 180 as-of days only build up the look-back.
@@ -121,7 +127,8 @@ pub fn summarise(values: &[f64]) -> Option<RatioSummary> {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     let median = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
-    Some(RatioSummary { days: n, median, min: v[0], max: v[n - 1] })
+    let days_above_goal = v.iter().filter(|x| **x > IM_TO_WORST_LOSS_GOAL).count();
+    Some(RatioSummary { days: n, median, min: v[0], max: v[n - 1], days_above_goal })
 }
 
 /// The named crises the backtest reports on: (name, first as-of day, last as-of day).
@@ -508,18 +515,22 @@ fn render_crises(o: &mut String, b: &Backtest) {
 fn render_worst_loss_ratio(o: &mut String, b: &Backtest) {
     let _ = writeln!(
         o,
-        "\nInitial margin over the worst realised {h}h loss of the look-back (per as-of day `t`: IM(t) / the largest realised {h}h loss of the same book on any earlier as-of day, from the {LOOKBACK_MIN_DAYS}th day on; goal for directional books: at most 1.5):\n",
+        "\nInitial margin over the worst realised {h}h loss of the look-back (per as-of day `t`: IM(t) / the largest realised {h}h loss of the same book on any earlier as-of day, from the {LOOKBACK_MIN_DAYS}th day on; goal for directional books: at most {IM_TO_WORST_LOSS_GOAL}):\n",
         h = b.realised_hours
     );
-    let _ = writeln!(o, "| portfolio | days | median | min | max |");
-    let _ = writeln!(o, "|---|---|---|---|---|");
+    let _ = writeln!(o, "| portfolio | days | median | min | max | days above {IM_TO_WORST_LOSS_GOAL} |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
     for p in &b.portfolios {
         match &p.im_to_worst_loss {
             Some(r) => {
-                let _ = writeln!(o, "| `{}` | {} | {:.2} | {:.2} | {:.2} |", p.portfolio, r.days, r.median, r.min, r.max);
+                let _ = writeln!(
+                    o,
+                    "| `{}` | {} | {:.2} | {:.2} | {:.2} | {} |",
+                    p.portfolio, r.days, r.median, r.min, r.max, r.days_above_goal
+                );
             }
             None => {
-                let _ = writeln!(o, "| `{}` | 0 | - | - | - |", p.portfolio);
+                let _ = writeln!(o, "| `{}` | 0 | - | - | - | - |", p.portfolio);
             }
         }
     }
@@ -598,7 +609,7 @@ mod tests {
         assert_eq!(r[0].1, 360.0 / LOOKBACK_MIN_DAYS as f64);
         assert_eq!(r[1].1, 1.5);
         let s = summarise(&[3.0, 1.0, 2.0, 10.0]).expect("four values");
-        assert_eq!((s.days, s.median, s.min, s.max), (4, 2.5, 1.0, 10.0));
+        assert_eq!((s.days, s.median, s.min, s.max, s.days_above_goal), (4, 2.5, 1.0, 10.0, 3));
         assert!(summarise(&[]).is_none());
     }
 
