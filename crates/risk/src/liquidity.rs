@@ -93,29 +93,22 @@ pub fn close_out_cost(notional_usd: f64, depth: &MarketDepth) -> f64 {
     (spread + impact).min(q)
 }
 
-/// Coins out of a two-coin stableswap pool holding `r` of each (at par) for `q` coins in: the
-/// balance `y` of the other coin with `D(r + q, y) = D(r, r)` (bisection on the f64 invariant of
-/// the `pricing` crate), `r - y`; the whole other side when even an empty one keeps `D` above.
+/// Coins out of a two-coin stableswap pool holding `r` of each (at par, so `D = 2r` for any `A`)
+/// for `q` coins in: the balance `y` of the other coin with `D(r + q, y) = D`, `r - y`. For two
+/// coins the contract's invariant `Ann (x + y) + D = Ann D + D^3 / (4 x y)` (`Ann = 2 A`) is a
+/// quadratic in `y`: `Ann y^2 + b y - k = 0`, `b = Ann x + D - Ann D`, `k = D^3 / (4 x)`, solved in
+/// the form without cancellation for either sign of `b` (checked against the Newton invariant of
+/// the `pricing` crate in the tests).
 pub fn stableswap_out(q: f64, r: f64, amp: f64) -> f64 {
-    if q <= 0.0 {
+    if q <= 0.0 || r <= 0.0 {
         return 0.0;
     }
-    let Ok(d0) = pricing::curve::get_d_f64(&[r, r], amp) else { return 0.0 };
-    let d_at = |y: f64| pricing::curve::get_d_f64(&[r + q, y], amp).ok();
-    let (mut lo, mut hi) = (r * 1e-12, r);
-    match d_at(lo) {
-        Some(d) if d <= d0 => {}
-        _ => return r,
-    }
-    for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        match d_at(mid) {
-            Some(d) if d < d0 => lo = mid,
-            Some(_) => hi = mid,
-            None => return 0.0,
-        }
-    }
-    r - hi
+    let (ann, d, x) = (2.0 * amp, 2.0 * r, r + q);
+    let b = ann * x + d - ann * d;
+    let k = d / (4.0 * x) * d * d;
+    let disc = (b * b + 4.0 * ann * k).sqrt();
+    let y = if b <= 0.0 { (disc - b) / (2.0 * ann) } else { 2.0 * k / (b + disc) };
+    (r - y).clamp(0.0, r)
 }
 
 /// Price move needed to close `notional_usd`, as a fraction (0.2 = the market moves 20%).
@@ -172,6 +165,13 @@ mod tests {
         let y = (-b + (b * b + ann * d * d * d / x).sqrt()) / (2.0 * ann);
         let out = stableswap_out(q, r, amp);
         assert!(((r - y) - out).abs() < 1e-6 * q, "{out} vs {}", r - y);
+        // The invariant of the pricing crate (Newton iteration) is unchanged by the exchange, for
+        // small and large trades (both signs of b) and several amplifications.
+        for (a, qq) in [(100.0, 928_000.0), (100.0, 3e7), (1.0, 5e6), (2000.0, 1e6), (50.0, 9.9e6)] {
+            let o = stableswap_out(qq, r, a);
+            let d_after = pricing::curve::get_d_f64(&[r + qq, r - o], a).unwrap();
+            assert!((d_after - 2.0 * r).abs() < 1e-9 * r, "A {a}, q {qq}: D {d_after}");
+        }
         let pool = MarketDepth {
             market: "s".into(),
             kind: DepthKind::Stableswap,
