@@ -76,7 +76,59 @@ pub struct PortfolioBacktest {
     /// weighted loss, USD, and the initial margin it is compared with.
     pub stress_coverage: Vec<(String, f64)>,
     pub reference_initial_margin: f64,
+    /// IM over the worst realised loss of the look-back (`im_to_worst_loss`), summarised over the
+    /// days that have one: `None` when no day has.
+    pub im_to_worst_loss: Option<RatioSummary>,
     pub days: Vec<Day>,
+}
+
+/// Median, smallest and largest of a per-day ratio, the number of days it was measured on and
+/// the number of days above [`IM_TO_WORST_LOSS_GOAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RatioSummary {
+    pub days: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub days_above_goal: usize,
+}
+
+/// The goal of issue 8 for directional books: IM at most this multiple of the worst realised 24h
+/// loss of the look-back.
+pub const IM_TO_WORST_LOSS_GOAL: f64 = 1.5;
+
+/// Days of realised losses a day's IM is compared with before the ratio to the worst one counts:
+/// the first 180 as-of days only build up the look-back.
+pub const LOOKBACK_MIN_DAYS: usize = 180;
+
+/// Per day `t`: `IM(t) / max { realised loss of day d : d + horizon <= t }` over every earlier
+/// as-of day of the walk (the look-back of the FHS: all history before `t`, the book at today's
+/// notional), once at least [`LOOKBACK_MIN_DAYS`] losses are known and the worst is positive.
+/// `days` are in date order, one per step of at least the realised horizon, so day `d` is known
+/// at `t` exactly when it comes before `t`.
+pub fn im_to_worst_loss(days: &[Day]) -> Vec<(String, f64)> {
+    let mut worst = f64::NEG_INFINITY;
+    let mut out = Vec::new();
+    for (k, d) in days.iter().enumerate() {
+        if k >= LOOKBACK_MIN_DAYS && worst > 0.0 {
+            out.push((d.as_of.clone(), d.initial_margin / worst));
+        }
+        worst = worst.max(d.realised_loss);
+    }
+    out
+}
+
+/// Median (the mean of the two middle values for an even count), min and max; `None` if empty.
+pub fn summarise(values: &[f64]) -> Option<RatioSummary> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
+    let days_above_goal = v.iter().filter(|x| **x > IM_TO_WORST_LOSS_GOAL).count();
+    Some(RatioSummary { days: n, median, min: v[0], max: v[n - 1], days_above_goal })
 }
 
 /// The named crises the backtest reports on: (name, first as-of day, last as-of day).
@@ -358,6 +410,7 @@ fn statistics(name: &str, days: Vec<Day>, tail: f64) -> Result<PortfolioBacktest
         crises: crisis_rows(&days),
         stress_coverage: Vec::new(),
         reference_initial_margin: 0.0,
+        im_to_worst_loss: summarise(&im_to_worst_loss(&days).iter().map(|r| r.1).collect::<Vec<_>>()),
         days,
     })
 }
@@ -408,6 +461,7 @@ pub fn render_markdown(runs: &[Backtest]) -> String {
             );
         }
         render_crises(&mut o, b);
+        render_worst_loss_ratio(&mut o, b);
         if b.stress_floor {
             render_coverage(&mut o, b);
         }
@@ -454,6 +508,31 @@ fn render_crises(o: &mut String, b: &Backtest) {
         let cells: Vec<String> =
             p.crises.iter().map(|(_, n, w)| if *n == 0 { "-".to_string() } else { format!("{} ({n})", f0(*w)) }).collect();
         let _ = writeln!(o, "| `{}` | {} |", p.portfolio, cells.join(" | "));
+    }
+}
+
+/// Per book: IM over the worst realised 24h loss of the look-back, median/min/max over the days.
+fn render_worst_loss_ratio(o: &mut String, b: &Backtest) {
+    let _ = writeln!(
+        o,
+        "\nInitial margin over the worst realised {h}h loss of the look-back (per as-of day `t`: IM(t) / the largest realised {h}h loss of the same book on any earlier as-of day, from the {LOOKBACK_MIN_DAYS}th day on; goal for directional books: at most {IM_TO_WORST_LOSS_GOAL}):\n",
+        h = b.realised_hours
+    );
+    let _ = writeln!(o, "| portfolio | days | median | min | max | days above {IM_TO_WORST_LOSS_GOAL} |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    for p in &b.portfolios {
+        match &p.im_to_worst_loss {
+            Some(r) => {
+                let _ = writeln!(
+                    o,
+                    "| `{}` | {} | {:.2} | {:.2} | {:.2} | {} |",
+                    p.portfolio, r.days, r.median, r.min, r.max, r.days_above_goal
+                );
+            }
+            None => {
+                let _ = writeln!(o, "| `{}` | 0 | - | - | - | - |", p.portfolio);
+            }
+        }
     }
 }
 
@@ -508,4 +587,35 @@ pub fn run_suite(
     weak.mpor_hours = 1;
     let control = run(config, &weak, portfolios, panel, vol_model, opts, "Negative control (no stress floor, 1-hour margin period)")?;
     Ok(vec![model_run, control])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(k: usize, im: f64, loss: f64) -> Day {
+        Day { as_of: format!("day{k:04}"), initial_margin: im, var: 0.0, es: 0.0, realised_loss: loss, isolated: 0.0, weighted: 0.0 }
+    }
+
+    #[test]
+    fn im_to_worst_loss_uses_only_earlier_days_and_the_largest_loss() {
+        // Losses 1..=LOOKBACK_MIN_DAYS on the first days, then a day with loss 1000 (its own loss
+        // must not count on that day) and one more day.
+        let mut days: Vec<Day> = (0..LOOKBACK_MIN_DAYS).map(|k| day(k, 50.0, (k + 1) as f64)).collect();
+        days.push(day(LOOKBACK_MIN_DAYS, 360.0, 1000.0));
+        days.push(day(LOOKBACK_MIN_DAYS + 1, 1500.0, 0.0));
+        let r = im_to_worst_loss(&days);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].1, 360.0 / LOOKBACK_MIN_DAYS as f64);
+        assert_eq!(r[1].1, 1.5);
+        let s = summarise(&[3.0, 1.0, 2.0, 10.0]).expect("four values");
+        assert_eq!((s.days, s.median, s.min, s.max, s.days_above_goal), (4, 2.5, 1.0, 10.0, 3));
+        assert!(summarise(&[]).is_none());
+    }
+
+    #[test]
+    fn im_to_worst_loss_skips_days_without_a_positive_worst_loss() {
+        let days: Vec<Day> = (0..LOOKBACK_MIN_DAYS + 5).map(|k| day(k, 10.0, -1.0)).collect();
+        assert!(im_to_worst_loss(&days).is_empty());
+    }
 }

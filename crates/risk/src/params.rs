@@ -168,6 +168,9 @@ pub enum DepthKind {
     OrderBook,
     /// Constant-product pool: `depth_usd` is the USD reserve of the side sold into.
     Amm,
+    /// Two-coin stableswap pool of pegged coins (a Curve pool: sBTC/WBTC): `depth_usd` of each
+    /// coin, amplification `amp`.
+    Stableswap,
 }
 
 /// The depth of one market.
@@ -179,6 +182,9 @@ pub struct MarketDepth {
     pub kind: DepthKind,
     pub depth_usd: f64,
     pub half_spread_bps: f64,
+    /// Amplification A of a `stableswap` market (required there, refused on any other kind).
+    #[serde(default)]
+    pub amp: Option<f64>,
     /// Set by `liquidity::depth_for` when no market matched (the report warns).
     #[serde(skip)]
     pub is_default: bool,
@@ -342,6 +348,20 @@ impl LiquidityParams {
         for m in &self.markets {
             range(&format!("liquidity.markets.{}.depth_usd", m.market), m.depth_usd, d0, d1)?;
             range(&format!("liquidity.markets.{}.half_spread_bps", m.market), m.half_spread_bps, s0, s1)?;
+            match (m.kind, m.amp) {
+                (DepthKind::Stableswap, Some(a)) => range(&format!("liquidity.markets.{}.amp", m.market), a, 1.0, 1e5)?,
+                (DepthKind::Stableswap, None) => {
+                    return Err(RiskError::ParamsInvalid {
+                        problem: format!("liquidity.markets.{}: a stableswap market needs amp", m.market),
+                    });
+                }
+                (_, Some(_)) => {
+                    return Err(RiskError::ParamsInvalid {
+                        problem: format!("liquidity.markets.{}: amp is only for a stableswap market", m.market),
+                    });
+                }
+                (_, None) => {}
+            }
         }
         Ok(())
     }

@@ -62,3 +62,16 @@ fn finding_11_tunables_take_effect_and_option_weights_are_documented() {
         assert!((a - b).abs() > 1e-6 * a, "ES {a} unchanged by the EWMA decay");
     }
 }
+
+#[test]
+fn a_stableswap_market_needs_its_amplification_and_no_other_kind_takes_one() {
+    let e = edited("amp = 100.0\n", "").unwrap_err();
+    assert!(e.to_string().contains("sBTC") && e.to_string().contains("amp"), "{e}");
+    let e = edited("kind = \"stableswap\"", "kind = \"amm\"").unwrap_err();
+    assert!(e.to_string().contains("amp is only for a stableswap"), "{e}");
+    let e = edited("amp = 100.0\n", "amp = 0.5\n").unwrap_err();
+    assert!(e.to_string().contains("amp"), "{e}");
+    let ok = edited("amp = 100.0\n", "amp = 1000.0\n").unwrap();
+    let m = ok.liquidity.markets.iter().find(|m| m.market == "sBTC").unwrap();
+    assert_eq!((m.kind, m.amp), (risk::params::DepthKind::Stableswap, Some(1000.0)));
+}

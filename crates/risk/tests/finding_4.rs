@@ -88,6 +88,7 @@ fn finding_4_lp_close_out_is_the_exact_unwind_loss() {
         kind: risk::params::DepthKind::Amm,
         depth_usd: 3.4e6,
         half_spread_bps: 0.0,
+        amp: None,
         is_default: false,
     });
     let r2 = report(&params, body).unwrap();
