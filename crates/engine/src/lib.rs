@@ -552,19 +552,15 @@ impl Engine {
                 self.order_holds.len()
             ));
         }
-        for (m, market) in self.markets.iter().enumerate() {
+        for market in &self.markets {
             market.book.verify().map_err(|e| format!("book {}: {e}", market.def.id))?;
-            for (&(account, hm, asset), &(id, amount)) in self.order_holds.range((AccountIdx(0), m as u16, AssetIdx(0))..) {
-                if hm != m as u16 {
-                    continue;
-                }
-                let expected = market.holds_of(account).map_err(|e| e.to_string())?;
-                if !expected.contains(&(asset, amount)) || self.ledger.pending_transfer(id).is_none_or(|p| p.transfer.amount != amount) {
-                    return Err(format!(
-                        "order hold of {} in {} differs from its open orders",
-                        self.account_names[account.0 as usize], market.def.id
-                    ));
-                }
+        }
+        for (&(account, m, asset), &(id, amount)) in &self.order_holds {
+            let market = &self.markets[m as usize];
+            let expected = market.holds_of(account).map_err(|e| e.to_string())?;
+            if !expected.contains(&(asset, amount)) || self.ledger.pending_transfer(id).is_none_or(|p| p.transfer.amount != amount) {
+                let name = &self.account_names[account.0 as usize];
+                return Err(format!("order hold of {name} in {} differs from its open orders", market.def.id));
             }
         }
         for (id, w) in &self.withdrawals {

@@ -267,6 +267,11 @@ impl std::fmt::Debug for SqliteJournal {
 }
 
 impl SqliteJournal {
+    /// A journal over an opened connection, before its schema and head are read.
+    fn with_connection(conn: Connection, mode: Mode, config: JournalConfig, path: PathBuf) -> SqliteJournal {
+        SqliteJournal { conn, mode, config, path, head: Head::default(), latest_snapshot_seq: Seq(0), poisoned: false, marked_open: false }
+    }
+
     /// Opens the journal at `path`, creating it if the file does not exist or is empty.
     ///
     /// Fails if the durability settings cannot be enforced, if the file is not a journal of this format
@@ -286,16 +291,7 @@ impl SqliteJournal {
         enforce_pragmas(&conn)?;
         conn.set_prepared_statement_cache_capacity(32);
 
-        let mut journal = SqliteJournal {
-            conn,
-            mode: Mode::Writer,
-            config,
-            path,
-            head: Head::default(),
-            latest_snapshot_seq: Seq(0),
-            poisoned: false,
-            marked_open: false,
-        };
+        let mut journal = SqliteJournal::with_connection(conn, Mode::Writer, config, path);
         journal.init_or_check_schema()?;
         journal.head = journal.read_head()?;
         journal.check_head_against_last_record()?;
@@ -338,16 +334,7 @@ impl SqliteJournal {
         conn.pragma_update(None, "cell_size_check", true).map_err(sql("set cell_size_check"))?;
         conn.pragma_update(None, "trusted_schema", false).map_err(sql("set trusted_schema"))?;
         let mode = Mode::Reader { _copy: copy };
-        let mut journal = SqliteJournal {
-            conn,
-            mode,
-            config,
-            path,
-            head: Head::default(),
-            latest_snapshot_seq: Seq(0),
-            poisoned: false,
-            marked_open: false,
-        };
+        let mut journal = SqliteJournal::with_connection(conn, mode, config, path);
         if schema_object_count(&journal.conn)? == 0 {
             return Err(JournalError::NotAJournal { reason: "the database holds no journal tables".into() });
         }

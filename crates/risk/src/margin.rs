@@ -346,43 +346,26 @@ impl Engine {
         params.validate()?;
         let as_of_days = base.as_of.0.div_euclid(24);
         let mut protocols: Vec<ProtocolRisk> = Vec::new();
+        // The index of a protocol's risk in `protocols`, added on first mention.
+        let mut index_of = |inst: &BookInstrument, p: &String| -> Result<usize, crate::RiskError> {
+            if let Some(j) = protocols.iter().position(|r| &r.protocol == p) {
+                return Ok(j);
+            }
+            let prot = config.protocol(p).ok_or_else(|| crate::RiskError::UnknownReference {
+                portfolio: inst.id.clone(),
+                what: "protocol",
+                name: p.clone(),
+            })?;
+            protocols.push(protocol_risk(prot, &params.protocol, as_of_days, params.mpor_hours));
+            Ok(protocols.len() - 1)
+        };
         let mut links = Vec::with_capacity(instruments.len());
         for inst in &instruments {
-            let mut l = Vec::new();
-            for (p, frac) in &inst.links {
-                let j = match protocols.iter().position(|r| &r.protocol == p) {
-                    Some(j) => j,
-                    None => {
-                        let prot = config.protocol(p).ok_or_else(|| crate::RiskError::UnknownReference {
-                            portfolio: inst.id.clone(),
-                            what: "protocol",
-                            name: p.clone(),
-                        })?;
-                        protocols.push(protocol_risk(prot, &params.protocol, as_of_days, params.mpor_hours));
-                        protocols.len() - 1
-                    }
-                };
-                l.push((j, *frac));
-            }
-            links.push(l);
+            links.push(inst.links.iter().map(|(p, frac)| Ok((index_of(inst, p)?, *frac))).collect::<Result<Vec<_>, crate::RiskError>>()?);
         }
         let mut collapse = Vec::with_capacity(instruments.len());
         for inst in &instruments {
-            collapse.push(match &inst.issuer_collapse {
-                None => None,
-                Some(p) => Some(match protocols.iter().position(|r| &r.protocol == p) {
-                    Some(j) => j,
-                    None => {
-                        let prot = config.protocol(p).ok_or_else(|| crate::RiskError::UnknownReference {
-                            portfolio: inst.id.clone(),
-                            what: "protocol",
-                            name: p.clone(),
-                        })?;
-                        protocols.push(protocol_risk(prot, &params.protocol, as_of_days, params.mpor_hours));
-                        protocols.len() - 1
-                    }
-                }),
-            });
+            collapse.push(inst.issuer_collapse.as_ref().map(|p| index_of(inst, p)).transpose()?);
         }
         if protocols.len() > crate::fast::MAX_PROTOCOLS {
             return Err(crate::RiskError::CapacityExceeded {
