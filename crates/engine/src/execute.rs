@@ -57,6 +57,10 @@ impl Engine {
                 let (account, m) = (self.trader_account(account)?, self.market(market)?);
                 self.apply_book(m, &book::Command::CancelAll { account: book::AccountId(account.0), side: None }, seq, events)
             }
+            Command::InstallRiskModelPart { digest, part, parts, data } => {
+                let part = risk_model::ModelPart { digest, part: *part, parts: *parts, data };
+                self.install_risk_model_part(&part, events)
+            }
         }
     }
 
@@ -236,6 +240,7 @@ impl Engine {
             return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
         }
         let (asset_idx, units) = self.asset_amount(asset, amount)?;
+        self.check_free_collateral(from_idx, asset_idx, units)?;
         let transfer = Transfer {
             debit: from_idx,
             credit: to_idx,
@@ -397,6 +402,8 @@ impl Engine {
         let market = &self.markets[m as usize];
         let hold = market.hold_of(side, price, qty)?;
         self.check_can_hold(account, m, hold, None)?;
+        let deltas = self.order_deltas(m, side, price, qty)?;
+        self.check_order_margin(account, &deltas)?;
         let order = book::NewOrder {
             account: book::AccountId(account.0),
             client_order_id: book::ClientOrderId(r.client_order_id),
@@ -434,6 +441,9 @@ impl Engine {
         let removed = state.hold_of(open.side, open.price, open.qty)?;
         let added = state.hold_of(open.side, price, qty)?;
         self.check_can_hold(account, m, added, Some(removed))?;
+        let mut deltas = self.order_deltas(m, open.side, price, qty)?;
+        deltas.push((removed.0, removed.1));
+        self.check_order_margin(account, &deltas)?;
         let command = book::Command::Amend { account: book::AccountId(account.0), order: order_ref, price, qty };
         self.apply_book(m, &command, seq, events)
     }

@@ -33,8 +33,11 @@ mod command;
 mod error;
 mod execute;
 mod factlog;
+pub mod health;
 pub mod limits;
+pub mod margin;
 pub mod markets;
+pub mod risk_model;
 pub mod sessions;
 mod snapshot;
 pub mod state_config;
@@ -54,11 +57,14 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 2;
+pub const ENGINE_FORMAT_VERSION: u32 = 3;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
+pub use health::Health;
+pub use margin::AccountMargin;
+pub use risk_model::{RiskStaging, risk_model_parts};
 /// Broker accounts opened before any custodian's.
 pub const BROKER_ACCOUNTS: [&str; 4] = [HOUSE, FEES, INSURANCE, ORDERS];
 
@@ -138,6 +144,18 @@ pub struct Engine {
     /// windows and watermarks follow from them and the configured window, so this chain
     /// commits to the sessions at the cost of appending a few bytes per command.
     session_log: FactLog,
+    /// The risk model in force and one being installed in parts.
+    risk_model: risk_model::RiskModelState,
+    /// Accounts below initial (reduce-only) or maintenance (liquidation) margin.
+    health_flags: BTreeMap<AccountIdx, Health>,
+    health_digest: ledger::MultisetDigest,
+    /// Accounts whose flag change waits for a later command (see [`health`]).
+    health_backlog: BTreeSet<AccountIdx>,
+    /// Per account, what the last full margin computation left for the health bound (a cache:
+    /// never hashed, rebuilt after a restore).
+    health_summaries: Vec<Option<health::Summary>>,
+    /// Loss vectors of recently priced accounts (a cache).
+    margin_cache: BTreeMap<AccountIdx, margin::CachedRisk>,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
     now_ms: u64,
@@ -175,7 +193,7 @@ impl Engine {
                 markets_max: 1,
                 market_orders_max: 1,
             },
-            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1 },
+            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1, risk_model_max_age_ms: None },
         };
         Engine {
             initialised: false,
@@ -204,6 +222,12 @@ impl Engine {
             sessions: Sessions::default(),
             books_log: FactLog::default(),
             session_log: FactLog::default(),
+            risk_model: risk_model::RiskModelState::default(),
+            health_flags: BTreeMap::new(),
+            health_digest: ledger::MultisetDigest::default(),
+            health_backlog: BTreeSet::new(),
+            health_summaries: Vec::new(),
+            margin_cache: BTreeMap::new(),
             scratch: Vec::new(),
             now_ms: 0,
             next_seq: 1,
@@ -284,8 +308,12 @@ impl Engine {
         self.next_seq += 1;
         self.remember(principal, envelope.id, seq, digest);
         let mut events = Vec::new();
+        let (before, price) = (self.accounts_before(&envelope.command), self.price_before(&envelope.command));
         let outcome = match self.execute(&envelope.command, seq, &mut events) {
-            Ok(()) => Outcome::Applied { seq, events },
+            Ok(()) => {
+                self.after_command(&envelope.command, before, price, &mut events);
+                Outcome::Applied { seq, events }
+            }
             Err(error) => {
                 assert!(events.is_empty(), "a rejected command emits no event");
                 Outcome::Rejected { seq, error }
@@ -483,6 +511,8 @@ impl Engine {
         }
         h.update(&(self.order_holds.len() as u64).to_le_bytes());
         h.update(&self.holds_digest.to_bytes());
+        self.hash_risk_model(&mut h);
+        self.hash_health(&mut h);
         *h.finalize().as_bytes()
     }
 

@@ -158,14 +158,32 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
             Event::Transferred { debit: f(), credit: f(), asset: f(), amount: f(), reason: Reason::Withdrawal },
         ],
     });
-    advance.max(error).max(configure).max(withdrawal)
+    let health = Event::HealthChanged {
+        account: f(),
+        from: Health::Healthy,
+        to: Health::Liquidation,
+        equity: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+        im: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+        mm: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+    };
+    // A price update or a fill re-marks accounts: its own events are far fewer than a book's.
+    let remark = json_len(&Outcome::Applied { seq: u64::MAX, events: vec![health; health::HEALTH_EVENTS_PER_COMMAND_MAX] })
+        + json_len(&Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) });
+    advance.max(error).max(configure).max(withdrawal).max(remark)
 }
 
 /// The largest journalled command: a genesis whose lists are as long as the limits (and the
 /// hard cap on configuration lists) allow, or a configuration change.
 pub fn largest_command_bytes(limits: &Limits) -> u64 {
     let config = largest_config(limits.assets_max as u64, limits.custodians_max as u64, limits.principals_max as u64);
-    json_len(&Envelope { client: worst_name(), id: u64::MAX, command: Command::Genesis { config: Box::new(config) } })
+    let genesis = json_len(&Envelope { client: worst_name(), id: u64::MAX, command: Command::Genesis { config: Box::new(config) } });
+    let part = Command::InstallRiskModelPart {
+        digest: "f".repeat(64),
+        part: u32::MAX,
+        parts: u32::MAX,
+        data: "f".repeat(2 * risk_model::RISK_MODEL_PART_BYTES_MAX),
+    };
+    genesis.max(json_len(&Envelope { client: worst_name(), id: u64::MAX, command: part }))
 }
 
 /// The longest configuration with at most these list lengths (and the hard cap on lists).
@@ -193,7 +211,7 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             markets_max: u32::MAX,
             market_orders_max: u32::MAX,
         },
-        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX },
+        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX, risk_model_max_age_ms: Some(u64::MAX) },
     }
 }
 
@@ -238,7 +256,13 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let order = book_order_bytes();
     let hold = postcard_len(&((AccountIdx(u32::MAX), u16::MAX, AssetIdx(u16::MAX)), (PendingId(u64::MAX), i128::MIN))) + pending;
     let market = postcard_len(&worst_market());
+    // The model in force and one in staging, each at most the largest encoding in parts; a
+    // health flag and a backlog entry per account.
+    let model = risk_model::RISK_MODEL_PARTS_MAX as u64 * risk_model::RISK_MODEL_PART_BYTES_MAX as u64 + 256;
+    let flag = postcard_len(&(AccountIdx(u32::MAX), Health::Liquidation)) + postcard_len(&AccountIdx(u32::MAX));
     fixed
+        + 2 * model
+        + c.accounts * flag
         + c.markets * (market + BOOK_IMAGE_FIXED_BYTES)
         + c.markets * c.orders_per_market * (order + 2 * hold)
         + config

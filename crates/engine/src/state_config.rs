@@ -37,6 +37,10 @@ pub struct CustodianDef {
 pub struct Settings {
     pub withdrawal_confirm_timeout_ms: u64,
     pub time_step_ms_max: u64,
+    /// Margin in the loop: the oldest risk model in force (see `model::EngineSettings`).
+    /// Absent: no margin is computed (accounts fully collateralized by their order holds).
+    #[serde(default)]
+    pub risk_model_max_age_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +94,7 @@ impl StateConfig {
             settings: Settings {
                 withdrawal_confirm_timeout_ms: config.engine.withdrawal_confirm_timeout_ms,
                 time_step_ms_max: config.engine.time_step_ms_max,
+                risk_model_max_age_ms: config.engine.risk_model_max_age_ms,
             },
         }
     }
@@ -300,7 +305,7 @@ pub(crate) fn validate_limits(l: &Limits) -> Result<(), EngineError> {
 }
 
 pub(crate) fn validate_settings(s: &Settings) -> Result<(), EngineError> {
-    if s.withdrawal_confirm_timeout_ms == 0 || s.time_step_ms_max == 0 {
+    if s.withdrawal_confirm_timeout_ms == 0 || s.time_step_ms_max == 0 || s.risk_model_max_age_ms == Some(0) {
         return Err(EngineError::ConfigRefused { key: "settings".into(), why: "every setting must be positive".into() });
     }
     Ok(())

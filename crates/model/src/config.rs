@@ -95,6 +95,12 @@ pub struct EngineSettings {
     pub time_step_ms_max: u64,
     /// The journal takes a snapshot after this many batches (node setting, not engine state).
     pub snapshot_interval_batches: u64,
+    /// Margin in the loop (docs/engine.md, "Margin"): when set, every risk-increasing order and
+    /// every withdrawal or transfer out needs an installed risk model at most this old (engine
+    /// time minus the model's `as_of_ms`). Absent: accounts are fully collateralized only (order
+    /// holds), and no margin is computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_model_max_age_ms: Option<u64>,
 }
 
 /// What a principal may do (see docs/engine.md for the table).

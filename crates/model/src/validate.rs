@@ -105,6 +105,7 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
         ("withdrawal_confirm_timeout_ms", e.withdrawal_confirm_timeout_ms),
         ("time_step_ms_max", e.time_step_ms_max),
         ("snapshot_interval_batches", e.snapshot_interval_batches),
+        ("risk_model_max_age_ms", e.risk_model_max_age_ms.unwrap_or(1)),
     ] {
         if value == 0 {
             return Err(ConfigError::invalid(format!("engine.{name}"), "must be positive"));
