@@ -257,12 +257,18 @@ impl Engine {
         }
     }
 
-    /// The price before a `set_price` runs.
-    pub(crate) fn price_before(&self, command: &Command) -> Option<(String, Option<UsdPrice>)> {
+    /// The prices of a symbol before a `set_price` runs: oracle, and the collateral bounds.
+    pub(crate) fn price_before(&self, command: &Command) -> Option<(String, Option<[UsdPrice; 3]>)> {
         match command {
-            Command::SetPrice { symbol, .. } => Some((symbol.clone(), self.prices.get(symbol).map(|(p, _)| *p))),
+            Command::SetPrice { symbol, .. } => Some((symbol.clone(), self.symbol_prices(symbol))),
             _ => None,
         }
+    }
+
+    fn symbol_prices(&self, symbol: &str) -> Option<[UsdPrice; 3]> {
+        let (oracle, _) = self.prices.get(symbol).copied()?;
+        let (low, high) = self.collateral_bounds(symbol)?;
+        Some([oracle, low, high])
     }
 
     /// The health step of an applied command (called by `apply`).
@@ -270,9 +276,12 @@ impl Engine {
         &mut self,
         command: &Command,
         before: Option<AccountIdx>,
-        price: Option<(String, Option<UsdPrice>)>,
+        price: Option<(String, Option<[UsdPrice; 3]>)>,
         events: &mut Vec<Event>,
     ) {
+        if let Some((symbol, _)) = &price {
+            self.record_print(symbol);
+        }
         if !self.margin_enabled() {
             return;
         }
@@ -282,9 +291,14 @@ impl Engine {
                 touched.extend(self.account_index.get(name).copied());
             }
         }
+        // The largest move of the oracle and of the collateral prices (the stable price moves too).
         let moved = price.map(|(symbol, old)| {
-            let new = self.prices.get(&symbol).map(|(p, _)| p.0);
-            PriceMove { moved: old.zip(new).map(|(o, n)| (n - o.0).abs()), symbol }
+            let new = self.symbol_prices(&symbol);
+            let moves = old
+                .zip(new)
+                .and_then(|(o, n)| o.iter().zip(&n).map(|(a, b)| b.0.checked_sub(a.0)?.checked_abs()).collect::<Option<Vec<i128>>>());
+            let moved = moves.and_then(|m| m.into_iter().max());
+            PriceMove { moved, symbol }
         });
         // A new model or a configuration change: every account. Time passing never recomputes
         // (a model that went stale freezes the flags until the next one is installed).

@@ -40,6 +40,7 @@ pub mod markets;
 pub mod risk_model;
 pub mod sessions;
 mod snapshot;
+pub mod stable_price;
 pub mod state_config;
 mod valuation;
 mod withdrawals;
@@ -124,6 +125,8 @@ pub struct Engine {
     trader_accounts: u32,
     ledger: Ledger,
     prices: BTreeMap<String, (UsdPrice, u64)>,
+    /// The last `settings.stable_price_prints` prints per symbol ([`stable_price`]).
+    price_history: BTreeMap<String, std::collections::VecDeque<UsdPrice>>,
     holds: BTreeSet<AccountIdx>,
     withdrawals: BTreeMap<String, Withdrawal>,
     /// Withdrawals not yet reported overdue, by due time.
@@ -193,7 +196,12 @@ impl Engine {
                 markets_max: 1,
                 market_orders_max: 1,
             },
-            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1, risk_model_max_age_ms: None },
+            settings: state_config::Settings {
+                withdrawal_confirm_timeout_ms: 1,
+                time_step_ms_max: 1,
+                risk_model_max_age_ms: None,
+                stable_price_prints: None,
+            },
         };
         Engine {
             initialised: false,
@@ -209,6 +217,7 @@ impl Engine {
             trader_accounts: 0,
             ledger: Ledger::new(0, 1),
             prices: BTreeMap::new(),
+            price_history: BTreeMap::new(),
             holds: BTreeSet::new(),
             withdrawals: BTreeMap::new(),
             overdue_queue: BTreeSet::new(),
@@ -513,6 +522,7 @@ impl Engine {
         h.update(&self.holds_digest.to_bytes());
         self.hash_risk_model(&mut h);
         self.hash_health(&mut h);
+        self.hash_price_history(&mut h);
         *h.finalize().as_bytes()
     }
 

@@ -211,7 +211,12 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             markets_max: u32::MAX,
             market_orders_max: u32::MAX,
         },
-        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX, risk_model_max_age_ms: Some(u64::MAX) },
+        settings: Settings {
+            withdrawal_confirm_timeout_ms: u64::MAX,
+            time_step_ms_max: u64::MAX,
+            risk_model_max_age_ms: Some(u64::MAX),
+            stable_price_prints: Some(u32::MAX),
+        },
     }
 }
 
@@ -260,7 +265,10 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     // health flag and a backlog entry per account.
     let model = risk_model::RISK_MODEL_PARTS_MAX as u64 * risk_model::RISK_MODEL_PART_BYTES_MAX as u64 + 256;
     let flag = postcard_len(&(AccountIdx(u32::MAX), Health::Liquidation)) + postcard_len(&AccountIdx(u32::MAX));
+    // A stable-price history per priced symbol.
+    let history = stable_price::STABLE_PRICE_PRINTS_MAX as u64 * postcard_len(&UsdPrice(i128::MIN));
     fixed
+        + 2 * c.assets * history
         + 2 * model
         + c.accounts * flag
         + c.markets * (market + BOOK_IMAGE_FIXED_BYTES)

@@ -106,7 +106,7 @@ impl Engine {
         let mut total = 0i128;
         for (a, &units) in holdings.iter().enumerate().filter(|(_, u)| **u != 0) {
             let info = &self.assets[a];
-            let price = self.collateral_price(&info.symbol)?;
+            let price = self.collateral_price(&info.symbol, units)?;
             let overflow = || EngineError::Overflow { what: format!("equity in {}", info.symbol) };
             let value = money::value_usd(Amount(units), info.scale, price, Rounding::Floor).map_err(|_| overflow())?;
             total = total.checked_add(value.0).ok_or_else(overflow)?;
@@ -114,9 +114,11 @@ impl Engine {
         Ok(UsdValue(total))
     }
 
-    /// The price collateral is valued at: the oracle's (the stable price joins here).
-    pub(crate) fn collateral_price(&self, symbol: &str) -> Result<UsdPrice, EngineError> {
-        self.prices.get(symbol).map(|(p, _)| *p).ok_or_else(|| EngineError::MissingPrice { symbol: symbol.into() })
+    /// The price a holding of `units` is valued at: the less favourable of the oracle and the
+    /// stable price (the lower for a long holding, the higher for a short one).
+    pub(crate) fn collateral_price(&self, symbol: &str, units: i128) -> Result<UsdPrice, EngineError> {
+        let (low, high) = self.collateral_bounds(symbol).ok_or_else(|| EngineError::MissingPrice { symbol: symbol.into() })?;
+        Ok(if units >= 0 { low } else { high })
     }
 
     /// Current prices of the model's underlyings, in the model's order.
@@ -262,5 +264,25 @@ impl Engine {
             }
         };
         Ok(vec![(held_asset, -held), received])
+    }
+}
+
+impl Engine {
+    /// The pre-trade margin gate of a limit order, without placing it (a what-if for clients
+    /// and benchmarks): `Ok` if a `place_order` of it would pass the margin gate.
+    pub fn order_margin_check(
+        &mut self,
+        account: &str,
+        market: &str,
+        side: markets::OrderSide,
+        price: &str,
+        qty: &str,
+    ) -> Result<(), EngineError> {
+        let account = self.trader_account(account)?;
+        let m = self.market(market)?;
+        let state = &self.markets[m as usize];
+        let (price, qty) = (state.price_from_decimal(price, &self.assets)?, state.qty_from_decimal(qty, &self.assets)?);
+        let deltas = self.order_deltas(m, side.into(), price, qty)?;
+        self.check_order_margin(account, &deltas)
     }
 }

@@ -34,6 +34,7 @@ pub struct EngineSnapshot {
     pub risk_staging: Option<RiskStaging>,
     pub health_flags: Vec<(AccountIdx, Health)>,
     pub health_backlog: Vec<AccountIdx>,
+    pub price_history: Vec<(String, Vec<UsdPrice>)>,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -78,6 +79,7 @@ impl Engine {
             risk_staging: self.risk_model.staging.clone(),
             health_flags: self.health_flags.iter().map(|(a, h)| (*a, *h)).collect(),
             health_backlog: self.health_backlog.iter().copied().collect(),
+            price_history: self.price_history_image(),
             state_hash,
         }
     }
@@ -118,6 +120,7 @@ impl Engine {
         engine.next_pending = s.next_pending;
         engine.restore_risk_model(s.risk_model.as_deref(), s.risk_staging).map_err(inconsistent)?;
         engine.restore_health(s.health_flags, s.health_backlog).map_err(inconsistent)?;
+        engine.restore_price_history(s.price_history).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));

@@ -41,6 +41,9 @@ pub struct Settings {
     /// Absent: no margin is computed (accounts fully collateralized by their order holds).
     #[serde(default)]
     pub risk_model_max_age_ms: Option<u64>,
+    /// Prints in the stable price's median (1 to 64); absent: collateral at the oracle price.
+    #[serde(default)]
+    pub stable_price_prints: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +98,7 @@ impl StateConfig {
                 withdrawal_confirm_timeout_ms: config.engine.withdrawal_confirm_timeout_ms,
                 time_step_ms_max: config.engine.time_step_ms_max,
                 risk_model_max_age_ms: config.engine.risk_model_max_age_ms,
+                stable_price_prints: config.engine.stable_price_prints,
             },
         }
     }
@@ -307,6 +311,10 @@ pub(crate) fn validate_limits(l: &Limits) -> Result<(), EngineError> {
 pub(crate) fn validate_settings(s: &Settings) -> Result<(), EngineError> {
     if s.withdrawal_confirm_timeout_ms == 0 || s.time_step_ms_max == 0 || s.risk_model_max_age_ms == Some(0) {
         return Err(EngineError::ConfigRefused { key: "settings".into(), why: "every setting must be positive".into() });
+    }
+    if s.stable_price_prints.is_some_and(|n| n == 0 || n > crate::stable_price::STABLE_PRICE_PRINTS_MAX) {
+        let why = format!("1 to {} prints", crate::stable_price::STABLE_PRICE_PRINTS_MAX);
+        return Err(EngineError::ConfigRefused { key: "settings.stable_price_prints".into(), why });
     }
     Ok(())
 }

@@ -256,7 +256,8 @@ proptest! {
 /// `src/tests/margin.rs` for the model: ETH and stETH lose up to three times their value, so
 /// spot accounts do fall below IM). After every command, every account the engine lets add risk
 /// (flag `healthy`) meets initial margin at that moment's prices, whenever its margin can be
-/// computed; the replay and snapshot claims hold as above.
+/// computed; the replay and snapshot claims hold as above. Collateral counts at the less
+/// favourable of the oracle and a stable price over 3 prints.
 mod margin {
     use super::*;
     use margin_core::{InstrumentArray, RiskModel, Scaling, Underlying};
@@ -287,6 +288,7 @@ mod margin {
     fn margin_genesis() -> Engine {
         let mut config = StateConfig::from_model(&Config::default_config());
         config.settings.risk_model_max_age_ms = Some(400_000_000);
+        config.settings.stable_price_prints = Some(3);
         let mut engine = Engine::with_genesis(config).unwrap();
         let mut setup: Vec<Command> =
             OWNERS.iter().map(|owner| Command::RegisterPrincipal { name: owner.to_string(), role: Role::Owner }).collect();

@@ -101,6 +101,11 @@ pub struct EngineSettings {
     /// holds), and no margin is computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_model_max_age_ms: Option<u64>,
+    /// The stable price of a symbol is the median of its last this many `set_price` prints (1 to
+    /// 64); margin values collateral at the less favourable of it and the oracle price. Absent:
+    /// no history is kept and collateral is valued at the oracle price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_price_prints: Option<u32>,
 }
 
 /// What a principal may do (see docs/engine.md for the table).

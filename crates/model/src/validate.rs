@@ -111,6 +111,9 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("engine.{name}"), "must be positive"));
         }
     }
+    if e.stable_price_prints.is_some_and(|n| n == 0 || n > 64) {
+        return Err(ConfigError::invalid("engine.stable_price_prints", "1 to 64"));
+    }
     Ok(())
 }
 

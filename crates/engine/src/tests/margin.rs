@@ -255,3 +255,32 @@ fn snapshot_with_model_and_flags_restores_and_replays_identically() {
     }
     assert!(e.health_flags().is_empty());
 }
+
+#[test]
+fn collateral_counts_at_the_less_favourable_of_oracle_and_stable_price() {
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    c.settings.stable_price_prints = Some(3);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    for (i, p) in ["3000", "3000", "3000"].into_iter().enumerate() {
+        applied(e.apply(&op(12 + i as u64, price("ETH", p))));
+    }
+    install(&mut e, &model(0), 100);
+    applied(e.apply(&op(20, deposit("alice/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    // 1,000 USDC + 1 ETH: a print of 6,000 does not raise the collateral (median of 3,000,
+    // 3,000, 6,000 is 3,000), but IM follows the oracle at once: 3 x 6,000 = 18,000.
+    applied(e.apply(&op(21, price("ETH", "6000"))));
+    assert_eq!(e.stable_price("ETH"), Some(UsdPrice::parse("3000").unwrap()));
+    let m = e.account_margin("alice/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("4000", "18000"));
+    // A second print makes it the median; a drop counts at once (the oracle is then lower).
+    applied(e.apply(&op(22, price("ETH", "6000"))));
+    assert_eq!(e.account_margin("alice/main").unwrap().equity_usd, "7000");
+    applied(e.apply(&op(23, price("ETH", "1500"))));
+    let m = e.account_margin("alice/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("2500", "4500"));
+    // The history is state: a snapshot carries it.
+    let restored = Engine::decode_snapshot(&e.encode_snapshot()).unwrap();
+    assert_eq!(restored.stable_price("ETH"), Some(UsdPrice::parse("6000").unwrap()));
+}
