@@ -288,6 +288,22 @@ pub enum Event {
         scenarios: u32,
         instruments: u32,
     },
+    /// `@house` filled a client order as principal (the order never entered the book).
+    HouseFilled {
+        market: String,
+        account: String,
+        client_order_id: u64,
+        side: OrderSide,
+        price: String,
+        qty: String,
+        quote_amount: String,
+        fee: String,
+    },
+    /// The house's net position in `asset` is now `exposure` (decimal, negative short).
+    HouseExposureChanged {
+        asset: String,
+        exposure: String,
+    },
     /// An account's health flag changed (USD amounts as decimal strings).
     HealthChanged {
         account: String,

@@ -83,6 +83,8 @@ pub enum EngineError {
     InsufficientMargin { account: String, required: String, available: String },
     #[error("insufficient free collateral on {account}: initial margin {required} USD, equity {available} USD after it")]
     InsufficientFreeCollateral { account: String, required: String, available: String },
+    #[error("position limit of {account} on {market}: {position} after the order, at most {limit}")]
+    PositionLimitExceeded { account: String, market: String, position: String, limit: String },
     #[error("account {account} is {health:?}: only orders that reduce risk")]
     ReduceOnlyAccount { account: String, health: crate::Health },
 }

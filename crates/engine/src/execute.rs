@@ -402,8 +402,11 @@ impl Engine {
         let market = &self.markets[m as usize];
         let hold = market.hold_of(side, price, qty)?;
         self.check_can_hold(account, m, hold, None)?;
-        let deltas = self.order_deltas(m, side, price, qty)?;
-        self.check_order_margin(account, &deltas)?;
+        self.check_order_risk(account, m, side, price, qty, None)?;
+        let house = house::HouseOrder { account, m, client_order_id: r.client_order_id, side, kind: r.kind, limit: price, qty };
+        if self.try_house_fill(&house, seq, events)? {
+            return Ok(());
+        }
         let order = book::NewOrder {
             account: book::AccountId(account.0),
             client_order_id: book::ClientOrderId(r.client_order_id),
@@ -441,9 +444,7 @@ impl Engine {
         let removed = state.hold_of(open.side, open.price, open.qty)?;
         let added = state.hold_of(open.side, price, qty)?;
         self.check_can_hold(account, m, added, Some(removed))?;
-        let mut deltas = self.order_deltas(m, open.side, price, qty)?;
-        deltas.push((removed.0, removed.1));
-        self.check_order_margin(account, &deltas)?;
+        self.check_order_risk(account, m, open.side, price, qty, Some((open.order_id, removed)))?;
         let command = book::Command::Amend { account: book::AccountId(account.0), order: order_ref, price, qty };
         self.apply_book(m, &command, seq, events)
     }

@@ -323,7 +323,8 @@ fn event_account_names(event: &Event) -> Vec<&str> {
         | Event::OrderAccepted { account, .. }
         | Event::OrderReduced { account, .. }
         | Event::OrderCancelled { account, .. }
-        | Event::OrderAmended { account, .. } => vec![account],
+        | Event::OrderAmended { account, .. }
+        | Event::HouseFilled { account, .. } => vec![account],
         Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
         _ => vec![],
     }

@@ -34,6 +34,7 @@ mod error;
 mod execute;
 mod factlog;
 pub mod health;
+pub mod house;
 pub mod limits;
 pub mod margin;
 pub mod markets;
@@ -157,6 +158,9 @@ pub struct Engine {
     /// Per account, what the last full margin computation left for the health bound (a cache:
     /// never hashed, rebuilt after a restore).
     health_summaries: Vec<Option<health::Summary>>,
+    /// The house's net position per base asset from its fills of client orders ([`house`]).
+    house_exposure: BTreeMap<AssetIdx, i128>,
+    house_digest: ledger::MultisetDigest,
     /// Loss vectors of recently priced accounts (a cache).
     margin_cache: BTreeMap<AccountIdx, margin::CachedRisk>,
     /// Reused buffer for the canonical encoding of a command (its digest).
@@ -237,6 +241,8 @@ impl Engine {
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
             margin_cache: BTreeMap::new(),
+            house_exposure: BTreeMap::new(),
+            house_digest: ledger::MultisetDigest::default(),
             scratch: Vec::new(),
             now_ms: 0,
             next_seq: 1,
@@ -523,6 +529,7 @@ impl Engine {
         self.hash_risk_model(&mut h);
         self.hash_health(&mut h);
         self.hash_price_history(&mut h);
+        self.hash_house(&mut h);
         *h.finalize().as_bytes()
     }
 

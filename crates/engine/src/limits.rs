@@ -267,7 +267,9 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let flag = postcard_len(&(AccountIdx(u32::MAX), Health::Liquidation)) + postcard_len(&AccountIdx(u32::MAX));
     // A stable-price history per priced symbol.
     let history = stable_price::STABLE_PRICE_PRINTS_MAX as u64 * postcard_len(&UsdPrice(i128::MIN));
+    let exposure = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
     fixed
+        + c.assets * exposure
         + 2 * c.assets * history
         + 2 * model
         + c.accounts * flag
@@ -299,6 +301,8 @@ fn worst_market() -> model::Market {
         price_band_bps: u32::MAX,
         maker_fee_bps: i32::MIN,
         taker_fee_bps: u32::MAX,
+        position_max: Some(worst_field()),
+        house_quote: Some(model::HouseQuote { spread_bps: u32::MAX, size_max: worst_field(), exposure_max: worst_field() }),
     }
 }
 

@@ -286,3 +286,57 @@ impl Engine {
         self.check_order_margin(account, &deltas)
     }
 }
+
+impl Engine {
+    /// The risk checks of an order before the book sees it: the position limit, then margin.
+    /// `replaces`: the open order an amendment replaces and what it holds.
+    pub(crate) fn check_order_risk(
+        &mut self,
+        account: AccountIdx,
+        m: u16,
+        side: book::Side,
+        price: book::Price,
+        qty: book::Qty,
+        replaces: Option<(book::OrderId, (AssetIdx, i128))>,
+    ) -> Result<(), EngineError> {
+        self.check_position_limit(account, m, side, qty, replaces.map(|r| r.0))?;
+        let mut deltas = self.order_deltas(m, side, price, qty)?;
+        deltas.extend(replaces.map(|r| r.1));
+        self.check_order_margin(account, &deltas)
+    }
+
+    /// A buy may not take the account's net base position (posted, plus what its open buys and
+    /// this order would buy) above the market's `position_max`. Sales only reduce it.
+    /// (Open-interest caps of derivative markets join here with the derivative positions.)
+    fn check_position_limit(
+        &self,
+        account: AccountIdx,
+        m: u16,
+        side: book::Side,
+        qty: book::Qty,
+        replaces: Option<book::OrderId>,
+    ) -> Result<(), EngineError> {
+        let market = &self.markets[m as usize];
+        let Some(limit) = market.position_max else { return Ok(()) };
+        if side == book::Side::Sell {
+            return Ok(());
+        }
+        let open_buys: i128 = market
+            .book
+            .open_orders(book::AccountId(account.0))
+            .iter()
+            .filter(|o| o.side == book::Side::Buy && Some(o.order_id) != replaces)
+            .map(|o| market.base_units(o.qty))
+            .sum();
+        let position = self.ledger.balance(account, market.base).posted + open_buys + market.base_units(qty);
+        if position > limit {
+            return Err(EngineError::PositionLimitExceeded {
+                account: self.account_names[account.0 as usize].clone(),
+                market: market.def.id.clone(),
+                position: self.format(market.base, position),
+                limit: self.format(market.base, limit),
+            });
+        }
+        Ok(())
+    }
+}

@@ -68,6 +68,10 @@ pub(crate) struct MarketState {
     pub fees: clearing::fees::FeeSchedule,
     /// The larger of the two fees as a taker fee: what a buy order holds for its fee.
     pub hold_fees: clearing::fees::FeeSchedule,
+    /// The largest net base position of one account, base units.
+    pub position_max: Option<i128>,
+    /// The house's quote, if it provides liquidity here.
+    pub house: Option<crate::house::HouseParams>,
 }
 
 /// The fees of a fill of `quote` units (`clearing::fees`): positive charged, negative a rebate.
@@ -143,7 +147,24 @@ impl MarketState {
         if min_notional <= 0 {
             return Err(refused("min_notional must be positive".into()));
         }
-        Ok(MarketState { def: def.clone(), book, base, quote, lot: to_u64("lot", lot)?, lots_per_base, min_notional, fees, hold_fees })
+        let position_max = def.position_max.as_deref().map(|t| parse("position_max", t, base_scale)).transpose()?;
+        if position_max.is_some_and(|p| p <= 0) {
+            return Err(refused("position_max must be positive".into()));
+        }
+        let house = def.house_quote.as_ref().map(|q| crate::house::HouseParams::new(q, base_scale, lot)).transpose().map_err(refused)?;
+        Ok(MarketState {
+            def: def.clone(),
+            book,
+            base,
+            quote,
+            lot: to_u64("lot", lot)?,
+            lots_per_base,
+            min_notional,
+            fees,
+            hold_fees,
+            position_max,
+            house,
+        })
     }
 
     /// Checks a market definition against asset definitions (genesis validation).

@@ -35,6 +35,7 @@ pub struct EngineSnapshot {
     pub health_flags: Vec<(AccountIdx, Health)>,
     pub health_backlog: Vec<AccountIdx>,
     pub price_history: Vec<(String, Vec<UsdPrice>)>,
+    pub house_exposure: Vec<(AssetIdx, i128)>,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -80,6 +81,7 @@ impl Engine {
             health_flags: self.health_flags.iter().map(|(a, h)| (*a, *h)).collect(),
             health_backlog: self.health_backlog.iter().copied().collect(),
             price_history: self.price_history_image(),
+            house_exposure: self.house_exposure.iter().map(|(a, u)| (*a, *u)).collect(),
             state_hash,
         }
     }
@@ -121,6 +123,7 @@ impl Engine {
         engine.restore_risk_model(s.risk_model.as_deref(), s.risk_staging).map_err(inconsistent)?;
         engine.restore_health(s.health_flags, s.health_backlog).map_err(inconsistent)?;
         engine.restore_price_history(s.price_history).map_err(inconsistent)?;
+        engine.restore_house(s.house_exposure).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));

@@ -58,7 +58,9 @@ pub struct StateConfig {
     pub settings: Settings,
 }
 
-/// One journalled change of the configuration.
+/// One journalled change of the configuration. (A market is the largest variant; changes are
+/// rare and short-lived, so its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConfigChange {

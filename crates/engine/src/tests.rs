@@ -609,4 +609,5 @@ mod spot {
 }
 
 mod attack;
+mod house;
 mod margin;

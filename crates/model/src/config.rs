@@ -54,6 +54,27 @@ pub struct Market {
     pub maker_fee_bps: i32,
     /// Fee of the taking side, in basis points; at least the maker rebate.
     pub taker_fee_bps: u32,
+    /// The largest net position in base one account may build with its orders (decimal string,
+    /// base units); absent: no limit beyond margin.
+    #[serde(default)]
+    pub position_max: Option<String>,
+    /// The house fills client market and immediate-or-cancel orders that find no internal
+    /// liquidity, as principal at the oracle price plus a spread (docs/engine.md, "House
+    /// liquidity"); absent: it never does.
+    #[serde(default)]
+    pub house_quote: Option<HouseQuote>,
+}
+
+/// The house's quote on a spot market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseQuote {
+    /// Spread around the oracle price, basis points (at most 10,000).
+    pub spread_bps: u32,
+    /// The largest quantity of one house fill (decimal string, base).
+    pub size_max: String,
+    /// The largest absolute net position the house may hold in the base (decimal string).
+    pub exposure_max: String,
 }
 
 /// A limit on everything that grows. Every value must be positive. The limits are part of the
