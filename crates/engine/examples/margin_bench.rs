@@ -159,6 +159,16 @@ fn main() {
     }
     println!("place_order with margin (gate + health of the account): {}", percentiles(places));
 
+    // The unit of a re-mark: one account's full computation (2 positions; the cache misses).
+    let mut full = Vec::new();
+    for a in 0..2_000.min(accounts.saturating_sub(1)) {
+        let account = format!("u{a}/main");
+        let t = Instant::now();
+        e.account_margin(&account).expect("a crowd account has margin");
+        full.push(t.elapsed().as_nanos());
+    }
+    println!("full margin computation of one account (2 positions, {SCENARIOS} scenarios): {}", percentiles(full));
+
     // 2. Health re-mark of every account on one price update.
     for (label, prices) in
         [("small moves (0.1%)", ["3003", "3000", "3003", "3000"]), ("large moves (+-25%)", ["3750", "2250", "3750", "3000"])]
@@ -172,10 +182,10 @@ fn main() {
                 command: Command::SetPrice { symbol: "ETH".into(), price_usd: p.into() },
             }));
             let changed = events.iter().filter(|ev| matches!(ev, Event::HealthChanged { .. })).count();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let (recomputed, backlog) = (e.health_recomputed(), e.health_backlog());
             println!(
-                "set_price ETH {p} ({label}): {:.2} ms, {changed} flags changed, backlog {}",
-                t.elapsed().as_secs_f64() * 1e3,
-                e.health_backlog()
+                "set_price ETH {p} ({label}): {ms:.2} ms, {recomputed} accounts recomputed, {changed} flags changed, backlog {backlog}"
             );
         }
     }

@@ -85,7 +85,13 @@ impl Summary {
     /// Adds the bound of a move of `symbol` by `moved` (10^-18 USD); false if it cannot.
     fn drift_by(&mut self, symbol: &str, moved: i128) -> bool {
         let Ok(i) = self.sensitivity.binary_search_by(|(s, _)| s.as_str().cmp(symbol)) else { return true };
-        match mul_div(self.sensitivity[i].1, moved, NANO, Rounding::Ceil).ok().and_then(|d| self.drift.checked_add(d)) {
+        let c = self.sensitivity[i].1;
+        // The 256-bit division only when the product does not fit (both are non-negative).
+        let bound = match c.checked_mul(moved) {
+            Some(product) => product.checked_add(NANO - 1).map(|p| p / NANO),
+            None => mul_div(c, moved, NANO, Rounding::Ceil).ok(),
+        };
+        match bound.and_then(|d| self.drift.checked_add(d)) {
             Some(drift) => {
                 self.drift = drift;
                 true
@@ -105,6 +111,11 @@ impl Engine {
     /// Health flags that are not `healthy`, by account name.
     pub fn health_flags(&self) -> Vec<(String, Health)> {
         self.health_flags.iter().map(|(a, h)| (self.account_names[a.0 as usize].clone(), *h)).collect()
+    }
+
+    /// Accounts recomputed in full by the last health step (a statistic, not state).
+    pub fn health_recomputed(&self) -> usize {
+        self.health_recomputed
     }
 
     /// Accounts whose flag change waits for a later command.
@@ -134,6 +145,7 @@ impl Engine {
             self.dirty_after_move(&m, &mut dirty);
         }
         let mut reported = 0;
+        self.health_recomputed = dirty.len();
         for account in dirty {
             if self.account_kinds[account.0 as usize] != AccountKind::Trader {
                 continue;
@@ -178,7 +190,7 @@ impl Engine {
     }
 
     fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Summary, EngineError> {
-        let (measured, _) = self.measure(model, account, holdings)?;
+        let measured = self.measure(model, account, holdings)?;
         let mut sensitivity: BTreeMap<String, i128> = BTreeMap::new();
         let mut allowance: i128 = 4_001;
         let overflow = || EngineError::Overflow { what: "health sensitivity".into() };

@@ -161,6 +161,8 @@ pub struct Engine {
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
+    /// Accounts recomputed by the last health step (a statistic).
+    health_recomputed: usize,
     /// Loss vectors of recently priced accounts (a cache).
     margin_cache: BTreeMap<AccountIdx, margin::CachedRisk>,
     /// Reused buffer for the canonical encoding of a command (its digest).
@@ -241,6 +243,7 @@ impl Engine {
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
             margin_cache: BTreeMap::new(),
+            health_recomputed: 0,
             house_exposure: BTreeMap::new(),
             house_digest: ledger::MultisetDigest::default(),
             scratch: Vec::new(),

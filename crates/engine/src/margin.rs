@@ -126,29 +126,25 @@ impl Engine {
         model.underlyings.iter().map(|u| self.prices.get(&u.name).map(|(p, _)| *p)).collect()
     }
 
-    /// Equity and requirement of holdings, the loss vector from the cache when still valid.
-    pub(crate) fn measure(
-        &mut self,
-        model: &Arc<RiskModel>,
-        account: AccountIdx,
-        holdings: &[i128],
-    ) -> Result<(Measured, AccountRisk), EngineError> {
+    /// Equity and requirement of holdings; the account's loss vector for them is left in the
+    /// cache (computed unless the cached one has the same positions, prices and model).
+    pub(crate) fn measure(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Measured, EngineError> {
         let positions = self.positions_from(model, holdings)?;
         let prices = self.underlying_prices(model);
         let key = (positions, prices, self.risk_model.digest);
-        let (risk, requirement) = match self.margin_cache.get(&account).filter(|c| c.key == key) {
-            Some(c) => (c.risk.clone(), c.requirement),
+        let requirement = match self.margin_cache.get(&account).filter(|c| c.key == key) {
+            Some(c) => c.requirement,
             None => {
                 let risk = model.account(&key.0, &key.1).map_err(margin_error)?;
                 let requirement = model.requirement(&risk).map_err(margin_error)?;
-                if self.margin_cache.len() >= MARGIN_CACHE_ACCOUNTS_MAX {
+                if self.margin_cache.len() >= MARGIN_CACHE_ACCOUNTS_MAX && !self.margin_cache.contains_key(&account) {
                     self.margin_cache.pop_first();
                 }
-                self.margin_cache.insert(account, CachedRisk { key, risk: risk.clone(), requirement });
-                (risk, requirement)
+                self.margin_cache.insert(account, CachedRisk { key, risk, requirement });
+                requirement
             }
         };
-        Ok((Measured { equity: self.equity_of(holdings)?, requirement }, risk))
+        Ok(Measured { equity: self.equity_of(holdings)?, requirement })
     }
 
     pub(crate) fn margin_cache_clear(&mut self) {
@@ -163,10 +159,11 @@ impl Engine {
         let model = self.usable_model()?;
         let before = self.holdings_of(account);
         let after = apply_deltas(&before, deltas)?;
-        let (now, risk) = self.measure(&model, account, &before)?;
+        let now = self.measure(&model, account, &before)?;
         let prices = self.underlying_prices(&model);
         let delta_positions = self.positions_from(&model, &deltas_as_holdings(self.assets.len(), deltas))?;
-        let requirement = model.with(&risk, &delta_positions, &prices).map_err(margin_error)?;
+        let cached = &self.margin_cache[&account]; // `measure` just left it there (evicting another).
+        let requirement = model.with(&cached.risk, &delta_positions, &prices).map_err(margin_error)?;
         let flips = before.iter().zip(&after).any(|(b, a)| (*b > 0 && *a < 0) || (*b < 0 && *a > 0));
         if requirement.initial <= now.requirement.initial && !flips {
             return Ok(());
@@ -194,7 +191,7 @@ impl Engine {
         }
         let model = self.usable_model()?;
         let after = apply_deltas(&self.holdings_of(account), &[(asset, -units)])?;
-        let (measured, _) = self.measure(&model, account, &after)?;
+        let measured = self.measure(&model, account, &after)?;
         if measured.equity.0 < measured.requirement.initial.0 {
             return Err(EngineError::InsufficientFreeCollateral {
                 account: self.account_names[account.0 as usize].clone(),
@@ -210,7 +207,7 @@ impl Engine {
         let idx = self.trader_account(account)?;
         let model = self.usable_model()?;
         let holdings = self.holdings_of(idx);
-        let (m, _) = self.measure(&model, idx, &holdings)?;
+        let m = self.measure(&model, idx, &holdings)?;
         let free =
             m.equity.0.checked_sub(m.requirement.initial.0).ok_or_else(|| EngineError::Overflow { what: "free collateral".into() })?;
         Ok(AccountMargin {

@@ -23,8 +23,9 @@ use std::sync::Arc;
 /// Bytes of the model's encoding in one part (twice as many hex characters: 512 KiB, half the
 /// journal's record limit, checked in [`crate::limits`]).
 pub const RISK_MODEL_PART_BYTES_MAX: usize = 256 * 1024;
-/// Parts of one model: at most 64 MiB of encoding.
-pub const RISK_MODEL_PARTS_MAX: u32 = 256;
+/// Parts of one model: at most 16 MiB of encoding (8,000 scenarios x 40 instruments is about
+/// 2 MB; the bound keeps a snapshot of the largest limits within the journal's).
+pub const RISK_MODEL_PARTS_MAX: u32 = 64;
 
 /// A model being received in parts.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
