@@ -15,6 +15,10 @@
 //! - [`cover2`]: whether the insurance fund and the broker's capital cover the default of the two
 //!   accounts that would cost most under the stress scenarios (PFMI cover-2), and the add-ons that
 //!   close a shortfall.
+//! - [`venues`]: the broker's own hedges on external venues under each venue's published rules
+//!   (perp IMF/MMF, lending LTV): what to post now so that a venue sub-account survives the
+//!   adverse move of the time it takes to move collateral there, and the venue's own liquidation
+//!   test.
 //!
 //! ## What it must never do
 //! Read a clock, randomness or I/O; use floating point.
@@ -29,6 +33,7 @@
 pub mod auction;
 pub mod cover2;
 pub mod select;
+pub mod venues;
 pub mod waterfall;
 
 /// Errors of the liquidation mechanics.
