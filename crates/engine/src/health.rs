@@ -30,7 +30,7 @@ use money::{Rounding, mul_div};
 use std::sync::Arc;
 
 /// Flags changed by one command at most.
-pub const HEALTH_EVENTS_PER_COMMAND_MAX: usize = 1024;
+pub const HEALTH_EVENTS_PER_COMMAND_MAX: usize = 256;
 
 const NANO: i128 = 1_000_000_000;
 

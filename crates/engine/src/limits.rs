@@ -89,7 +89,32 @@ pub fn market_result_bytes(book_orders_max: u32) -> u64 {
     };
     let one = json_len(&filled) + 1;
     let events = 2 * (book_orders_max as u64 + 1) + 3;
-    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + events * one
+    let house = json_len(&Event::HouseFilled {
+        market: worst_name(),
+        account: account(),
+        client_order_id: u64::MAX,
+        side: markets::OrderSide::Sell,
+        price: decimal(),
+        qty: decimal(),
+        quote_amount: decimal(),
+        fee: decimal(),
+    }) + json_len(&Event::HouseExposureChanged { asset: worst_name(), exposure: decimal() })
+        + 2;
+    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + (events * one).max(house) + health_events_bytes()
+}
+
+/// What the health step may add to any command's result: the most flag changes one command
+/// reports.
+pub fn health_events_bytes() -> u64 {
+    let health = Event::HealthChanged {
+        account: "x".repeat(FIELD_BYTES_MAX),
+        from: Health::Healthy,
+        to: Health::Liquidation,
+        equity: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+        im: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+        mm: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+    };
+    (json_len(&health) + 1) * health::HEALTH_EVENTS_PER_COMMAND_MAX as u64
 }
 
 /// The longest decimal text of an `i128` at a scale of at most 36: 39 digits, a point, a sign.
@@ -158,18 +183,12 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
             Event::Transferred { debit: f(), credit: f(), asset: f(), amount: f(), reason: Reason::Withdrawal },
         ],
     });
-    let health = Event::HealthChanged {
-        account: f(),
-        from: Health::Healthy,
-        to: Health::Liquidation,
-        equity: "9".repeat(DECIMAL_TEXT_LEN_MAX),
-        im: "9".repeat(DECIMAL_TEXT_LEN_MAX),
-        mm: "9".repeat(DECIMAL_TEXT_LEN_MAX),
-    };
-    // A price update or a fill re-marks accounts: its own events are far fewer than a book's.
-    let remark = json_len(&Outcome::Applied { seq: u64::MAX, events: vec![health; health::HEALTH_EVENTS_PER_COMMAND_MAX] })
-        + json_len(&Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) });
-    advance.max(error).max(configure).max(withdrawal).max(remark)
+    let price = json_len(&Outcome::Applied {
+        seq: u64::MAX,
+        events: vec![Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) }],
+    });
+    // Any applied command may carry the health step's events on top of its own.
+    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes()
 }
 
 /// The largest journalled command: a genesis whose lists are as long as the limits (and the
