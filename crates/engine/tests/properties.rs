@@ -257,7 +257,8 @@ proptest! {
 /// spot accounts do fall below IM). After every command, every account the engine lets add risk
 /// (flag `healthy`) meets initial margin at that moment's prices, whenever its margin can be
 /// computed; the replay and snapshot claims hold as above. Collateral counts at the less
-/// favourable of the oracle and a stable price over 3 prints.
+/// favourable of the oracle and a stable price over 3 prints; the house fills immediate orders the
+/// book cannot (its exposure stays within its limit) and positions are limited.
 mod margin {
     use super::*;
     use margin_core::{InstrumentArray, RiskModel, Scaling, Underlying};
@@ -289,6 +290,10 @@ mod margin {
         let mut config = StateConfig::from_model(&Config::default_config());
         config.settings.risk_model_max_age_ms = Some(400_000_000);
         config.settings.stable_price_prints = Some(3);
+        // The house quotes ETH/USDC, and positions are limited: both in the same streams.
+        let market = config.markets.iter_mut().find(|m| m.id == "ETH/USDC").unwrap();
+        market.house_quote = Some(model::HouseQuote { spread_bps: 20, size_max: "1".into(), exposure_max: "3".into() });
+        market.position_max = Some("12".into());
         let mut engine = Engine::with_genesis(config).unwrap();
         let mut setup: Vec<Command> =
             OWNERS.iter().map(|owner| Command::RegisterPrincipal { name: owner.to_string(), role: Role::Owner }).collect();
@@ -359,6 +364,10 @@ mod margin {
             for (i, envelope) in commands.iter().enumerate() {
                 outcomes.push(engine.apply(envelope));
                 check_healthy_meet_im(&mut engine, envelope)?;
+                for (_, exposure) in engine.house_exposure() {
+                    let units = money::parse_decimal(exposure.trim_start_matches('-'), money::Scale::new(18).unwrap()).unwrap();
+                    prop_assert!(units <= 3 * 10i128.pow(18), "house exposure {} beyond its limit", exposure);
+                }
                 if let Err(broken) = engine.check_invariants() {
                     prop_assert!(false, "after {:?}: {}", envelope, broken);
                 }
