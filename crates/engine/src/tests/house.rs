@@ -96,3 +96,21 @@ fn a_buy_beyond_the_position_limit_is_refused_with_its_numbers() {
     // Sales are never limited.
     applied(e.apply(&as_("alice", 11, order("alice/main", 1, Sell, Limit, Some("3100"), "2"))));
 }
+
+#[test]
+fn the_configuration_file_sets_margin_house_and_limits() {
+    let text = model::DEFAULT_CONFIG_TOML
+        .replace("# risk_model_max_age_ms = 86400000", "risk_model_max_age_ms = 86400000")
+        .replace("# stable_price_prints = 8", "stable_price_prints = 8")
+        .replacen("# position_max = \"100\"", "position_max = \"100\"", 1)
+        .replacen("# house_quote = {", "house_quote = {", 1);
+    let c = StateConfig::from_model(&model::Config::from_toml(&text).unwrap());
+    assert_eq!((c.settings.risk_model_max_age_ms, c.settings.stable_price_prints), (Some(86_400_000), Some(8)));
+    let market = c.markets.iter().find(|m| m.id == "ETH/USDC").unwrap();
+    assert_eq!(market.position_max.as_deref(), Some("100"));
+    assert_eq!(market.house_quote, Some(model::HouseQuote { spread_bps: 20, size_max: "5".into(), exposure_max: "50".into() }));
+    Engine::with_genesis(c).unwrap();
+    // Out of range is refused naming the key.
+    let bad = text.replace("stable_price_prints = 8", "stable_price_prints = 65");
+    assert!(model::Config::from_toml(&bad).unwrap_err().to_string().contains("stable_price_prints"));
+}
