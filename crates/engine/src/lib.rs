@@ -576,6 +576,12 @@ impl Engine {
         assert!(self.trader_accounts <= self.config.limits.accounts_max, "trader accounts within the limit");
         assert!(self.withdrawals.len() <= self.config.limits.pending_withdrawals_max as usize, "withdrawals within the limit");
         assert!(self.external_refs.len() as u64 <= self.config.limits.deposit_refs_max, "references within the limit");
+        assert!(self.health_flags.len() + self.health_backlog.len() <= 2 * self.trader_accounts as usize, "health of traders only");
+        assert!(self.risk_model.staging.as_ref().is_none_or(|s| s.received < s.parts), "a staging is unfinished");
+        for (asset, units) in &self.house_exposure {
+            let max = self.markets.iter().filter(|m| m.base == *asset).filter_map(|m| m.house.map(|h| h.exposure_max)).max();
+            assert!(max.is_some_and(|max| units.abs() <= max), "the house's exposure within its limit");
+        }
     }
 
     /// Checks every invariant from scratch (for tests, recovery and audits).

@@ -15,10 +15,13 @@ use crate::*;
 pub const STABLE_PRICE_PRINTS_MAX: u32 = 64;
 
 impl Engine {
-    /// The stable price of a symbol: the lower median of its recorded prints (`None` without any).
+    /// The stable price of a symbol: the lower median of its last `stable_price_prints` prints
+    /// (`None` without the setting or any print; a history longer than a window lowered since
+    /// counts only its last prints).
     pub fn stable_price(&self, symbol: &str) -> Option<UsdPrice> {
+        let window = self.config.settings.stable_price_prints? as usize;
         let prints = self.price_history.get(symbol)?;
-        let mut sorted: Vec<UsdPrice> = prints.iter().copied().collect();
+        let mut sorted: Vec<UsdPrice> = prints.iter().skip(prints.len().saturating_sub(window)).copied().collect();
         sorted.sort();
         sorted.get(sorted.len().checked_sub(1)? / 2).copied()
     }
