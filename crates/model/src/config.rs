@@ -142,6 +142,9 @@ pub struct EngineSettings {
     pub time_step_ms_max: u64,
     /// The journal takes a snapshot after this many batches (node setting, not engine state).
     pub snapshot_interval_batches: u64,
+    /// Yearly interest on what an account borrows from the house to cover a derivative loss
+    /// beyond its balance, in basis points (compounded per second by the Aave index).
+    pub borrow_rate_bps: u32,
 }
 
 /// What a principal may do (see docs/engine.md for the table).

@@ -110,6 +110,9 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("engine.{name}"), "must be positive"));
         }
     }
+    if e.borrow_rate_bps > 10_000 {
+        return Err(ConfigError::invalid("engine.borrow_rate_bps", "at most 10000 (100% a year)"));
+    }
     Ok(())
 }
 
@@ -156,7 +159,8 @@ fn validate_markets(config: &Config, assets: &HashSet<&str>) -> Result<(), Confi
         if !ids.insert(m.id.as_str()) {
             return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate market {:?}", m.id)));
         }
-        let fields: &[(&str, &String)] = if m.kind == MarketKind::Spot { &[("base", &m.base), ("quote", &m.quote)] } else { &[("quote", &m.quote)] };
+        let fields: &[(&str, &String)] =
+            if m.kind == MarketKind::Spot { &[("base", &m.base), ("quote", &m.quote)] } else { &[("quote", &m.quote)] };
         for (field, symbol) in fields {
             if !assets.contains(symbol.as_str()) {
                 return Err(ConfigError::invalid(format!("{key}.{field}"), format!("unknown asset {symbol:?}")));

@@ -177,6 +177,15 @@ fn extreme_engine() -> Engine {
         price_band_bps: 500,
         maker_fee_bps: 0,
         taker_fee_bps: 0,
+        kind: model::MarketKind::Spot,
+        instrument: None,
+        funding_interval_ms: None,
+        funding_cap_bps: None,
+        strike: None,
+        expiry: None,
+        right: None,
+        twap_window_ms: None,
+        positions_max: None,
     };
     applied(e.apply(&op(22, configure(ConfigChange::AddMarket { market }))));
     applied(e.apply(&op(23, set_price("USDC", "1"))));
