@@ -366,6 +366,7 @@ impl Engine {
 
     /// Posts a credit from a broker account (which may go negative) and lets the receiver
     /// repay what it borrowed first.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn credit(
         &mut self,
         from: AccountIdx,
@@ -386,6 +387,7 @@ impl Engine {
 
     /// Posts a payment; whatever the payer's available balance lacks is lent by the house
     /// first, so the payment always goes through and no trader balance goes below zero.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn pay(
         &mut self,
         from: AccountIdx,

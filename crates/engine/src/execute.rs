@@ -146,7 +146,7 @@ impl Engine {
         if let Some(error) = checks.into_iter().flatten().next() {
             return Err(error);
         }
-        let broker_max = broker_accounts_max(&limits);
+        let broker_max = broker_accounts_max(limits);
         self.ledger.set_accounts_max(limits.accounts_max.saturating_add(broker_max)).map_err(|e| self.ledger_error(e))?;
         self.sessions.trim(limits.client_ids_window);
         self.config.limits = limits.clone();

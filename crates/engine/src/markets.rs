@@ -548,14 +548,15 @@ impl Engine {
         }
     }
 
-    /// Moves the reference price of every market of `symbol` after an oracle update (a perp's
-    /// base is its underlying; an option's premium is no multiple of a price: it has no band).
+    /// Moves the reference price of every market of `symbol` after an oracle update. A
+    /// derivative's base is its underlying: an option's band is around the underlying's price
+    /// (a call is never worth more than the underlying; option markets set a band of 100%, so
+    /// premiums lie in (0, 2 * price]).
     pub(crate) fn update_reference_prices(&mut self, symbol: &str, seq: u64, events: &mut Vec<Event>) {
         for m in 0..self.markets.len() as u16 {
             let market = &self.markets[m as usize];
             let base_symbol = match &market.derivative {
                 None => &self.assets[market.base.0 as usize].symbol,
-                Some(d) if d.is_option() => continue,
                 Some(_) => &market.def.base,
             };
             let quote_symbol = &self.assets[market.quote.0 as usize].symbol;

@@ -61,7 +61,7 @@ pub enum ConfigChange {
     AddUnderlying { symbol: String },
     AddCustodian { id: String, assets: Vec<String> },
     AllowCustodyAsset { custodian: String, asset: String },
-    AddMarket { market: model::Market },
+    AddMarket { market: Box<model::Market> },
     SetLimits { limits: Limits },
     SetSettings { settings: Settings },
 }
@@ -209,7 +209,7 @@ impl StateConfig {
         }
         for f in &file.markets {
             if !self.markets.iter().any(|m| m.id == f.id) {
-                changes.push(ConfigChange::AddMarket { market: f.clone() });
+                changes.push(ConfigChange::AddMarket { market: Box::new(f.clone()) });
             }
         }
         for p in &file.principals {
