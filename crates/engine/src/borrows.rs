@@ -77,6 +77,9 @@ impl Engine {
 
     /// Repays the account's borrow of `asset` from its available balance, as far as it goes.
     pub(crate) fn repay_borrow(&mut self, account: AccountIdx, asset: AssetIdx, seq: u64, events: &mut Vec<Event>) {
+        if self.settling_book.is_some() {
+            return;
+        }
         let Some(old) = self.borrows.get(&(account, asset)).copied() else { return };
         let index = self.borrow_index(asset);
         let debt = self.debt_of(account, asset);

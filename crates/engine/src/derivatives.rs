@@ -315,29 +315,37 @@ impl Engine {
             realised: money::format_decimal(realised, quote_scale),
         });
         if realised != 0 {
-            events.push(self.settled_event(m, account, realised, price_e18, SettleReason::Fill, seq));
-            self.settle_with_clearing(m, account, realised, Reason::Settlement, seq, events);
+            // The event follows the payment, so a borrow it needed is reported before it.
+            let event = self.settled_event(m, account, realised, price_e18, SettleReason::Fill, seq);
+            self.settle_with_clearing(m, account, realised, Reason::Settlement, event, seq, events);
         }
     }
 
     /// Pays `amount` (signed: positive received) between an account and the market's clearing
-    /// account in the settlement asset.
+    /// account in the settlement asset, reporting `event` in the order a statement reads: a
+    /// borrow the payment needed, the payment, then a repayment the credit allowed.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn settle_with_clearing(
         &mut self,
         m: u16,
         account: AccountIdx,
         amount: i128,
         reason: Reason,
+        event: Event,
         seq: u64,
         events: &mut Vec<Event>,
     ) {
         let asset = self.markets[m as usize].quote;
         let clearing = self.account_index[&clearing_account(&self.markets[m as usize].def.id)];
-        if amount > 0 {
-            self.credit(clearing, account, asset, amount, reason, seq, events);
-        } else if amount < 0 {
+        if amount < 0 {
             self.pay(account, clearing, asset, -amount, reason, seq, events);
         }
+        if amount > 0 {
+            let t = Transfer { debit: clearing, credit: account, asset, amount, reason, command_seq: seq };
+            self.ledger.post(&t).expect("a clearing account may go negative and a credit fits what custody holds");
+        }
+        events.push(event);
+        self.repay_borrow(account, asset, seq, events);
     }
 
     /// A `Settled` event: `amount` (signed, settlement units) at `price_e18` (18 decimals).
@@ -385,6 +393,14 @@ impl Engine {
         self.repay_borrow(to, asset, seq, events);
     }
 
+    /// What the open orders of `account` will hold again in `asset` after the book command being
+    /// settled (its holds were released for the command and are not free to pay with).
+    fn holds_to_retake(&self, account: AccountIdx, asset: AssetIdx) -> i128 {
+        let Some(m) = self.settling_book else { return 0 };
+        let holds = self.markets[m as usize].holds_of(account).expect("holds of accepted orders were computed when they were taken");
+        holds.iter().filter(|(a, _)| *a == asset).map(|(_, h)| h).sum()
+    }
+
     /// Posts a payment; whatever the payer's available balance lacks is lent by the house
     /// first, so the payment always goes through and no trader balance goes below zero.
     #[allow(clippy::too_many_arguments)]
@@ -402,7 +418,7 @@ impl Engine {
             return;
         }
         if self.account_kinds[from.0 as usize] == AccountKind::Trader {
-            let available = self.ledger.balance(from, asset).available();
+            let available = self.ledger.balance(from, asset).available() - self.holds_to_retake(from, asset);
             if available < amount {
                 self.borrow(from, asset, amount - available.max(0), seq, events);
             }

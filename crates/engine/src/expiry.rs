@@ -100,8 +100,8 @@ impl Engine {
                 self.credit(clearing, house, asset, payment.amount, Reason::Settlement, seq, events);
                 continue;
             }
-            events.push(self.settled_event(m, payment.account, payment.amount, price, SettleReason::Expiry, seq));
-            self.settle_with_clearing(m, payment.account, payment.amount, Reason::Settlement, seq, events);
+            let event = self.settled_event(m, payment.account, payment.amount, price, SettleReason::Expiry, seq);
+            self.settle_with_clearing(m, payment.account, payment.amount, Reason::Settlement, event, seq, events);
             self.set_position(payment.account, m, PerpPosition::FLAT);
         }
         let scale = self.assets[self.markets[m as usize].quote.0 as usize].scale;

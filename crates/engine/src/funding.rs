@@ -106,25 +106,26 @@ impl Engine {
             if payment.amount == 0 {
                 continue;
             }
-            events.push(Event::FundingPaid {
+            let event = Event::FundingPaid {
                 seq,
                 market: id.clone(),
                 account: self.account_names[payment.account.0 as usize].clone(),
                 asset: self.assets[asset.0 as usize].symbol.clone(),
                 amount: money::format_decimal(payment.amount, scale),
                 rate: money::format_decimal(plan.rate_e18, Scale::new(clearing::E18_DECIMALS).expect("18 decimals is a scale")),
-            });
+            };
             if payment.account == house {
                 let clearing = self.account_index[&derivatives::clearing_account(&id)];
                 self.credit(clearing, house, asset, payment.amount, Reason::Funding, seq, events);
+                events.push(event);
             } else {
-                self.settle_with_clearing(m, payment.account, payment.amount, Reason::Funding, seq, events);
+                self.settle_with_clearing(m, payment.account, payment.amount, Reason::Funding, event, seq, events);
             }
         }
         for (account, realised, position) in plan.variation {
             if realised != 0 {
-                events.push(self.settled_event(m, account, realised, plan.mark_e18, SettleReason::MarkToMarket, seq));
-                self.settle_with_clearing(m, account, realised, Reason::Settlement, seq, events);
+                let event = self.settled_event(m, account, realised, plan.mark_e18, SettleReason::MarkToMarket, seq);
+                self.settle_with_clearing(m, account, realised, Reason::Settlement, event, seq, events);
             }
             self.set_position(account, m, position);
         }

@@ -156,6 +156,11 @@ pub struct Engine {
     session_log: FactLog,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
+    /// The market whose book command is settling its fills: the holds released for it are not
+    /// free money, so a payment leaves what the open orders will hold again, and repayments of
+    /// borrows wait until those holds are taken. Transient (`None` between commands, asserted),
+    /// never part of the state.
+    settling_book: Option<u16>,
     now_ms: u64,
     next_seq: u64,
     next_pending: u64,
@@ -227,6 +232,7 @@ impl Engine {
             books_log: FactLog::default(),
             session_log: FactLog::default(),
             scratch: Vec::new(),
+            settling_book: None,
             now_ms: 0,
             next_seq: 1,
             next_pending: 1,
@@ -313,6 +319,7 @@ impl Engine {
                 Outcome::Rejected { seq, error }
             }
         };
+        assert!(self.settling_book.is_none(), "repayments are deferred only within a book command");
         self.assert_invariants();
         outcome
     }

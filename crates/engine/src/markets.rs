@@ -381,6 +381,7 @@ impl Engine {
         for &account in &touched {
             self.release_holds(account, m);
         }
+        self.settling_book = Some(m);
         for event in &book_events {
             events.push(self.order_event(m, event));
             match event {
@@ -394,7 +395,8 @@ impl Engine {
         for &account in &touched {
             self.take_holds(account, m, seq).expect("an accepted order's holds were checked before the book was touched");
         }
-        // Released holds may free what an account owes the house: repaid first.
+        self.settling_book = None;
+        // What the fills credited, and holds released for good, repay borrows first.
         let (base, quote) = (self.markets[m as usize].base, self.markets[m as usize].quote);
         for &account in &touched {
             self.repay_borrow(account, base, seq, events);

@@ -186,7 +186,8 @@ impl StatementBuilder {
             return Ok(());
         }
         let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
-        let buys = (is_taker && *taker_side == engine::markets::OrderSide::Buy) || (is_maker && *taker_side == engine::markets::OrderSide::Sell);
+        let buys =
+            (is_taker && *taker_side == engine::markets::OrderSide::Buy) || (is_maker && *taker_side == engine::markets::OrderSide::Sell);
         let detail = format!("{market} {} {qty} at {price}", if buys { "bought" } else { "sold" });
         if info.kind == model::MarketKind::Spot {
             self.post(seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
@@ -201,7 +202,12 @@ impl StatementBuilder {
     /// Adds (or with `debit`, subtracts) a decimal amount of `asset`; a zero moves nothing.
     fn post(&mut self, seq: u64, kind: LineKind, asset: &str, amount: &str, debit: bool, detail: String) -> Result<(), StatementError> {
         let decimals = *self.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
-        let scale = Scale::new(decimals).map_err(|e| StatementError::BadAmount { seq, asset: asset.into(), amount: amount.into(), why: e.to_string() })?;
+        let scale = Scale::new(decimals).map_err(|e| StatementError::BadAmount {
+            seq,
+            asset: asset.into(),
+            amount: amount.into(),
+            why: e.to_string(),
+        })?;
         let bad = |why: String| StatementError::BadAmount { seq, asset: asset.into(), amount: amount.into(), why };
         let units = money::Amount::parse(amount, scale).map_err(|e| bad(e.to_string()))?.units();
         if units == 0 {
@@ -263,7 +269,10 @@ impl Statement {
 
     /// The statement as a table: one line per movement, then the balances.
     pub fn to_table(&self) -> String {
-        let mut out = format!("statement of {}\n{:>8}  {:<10} {:<6} {:>24} {:>24}  {}\n", self.account, "seq", "kind", "asset", "amount", "balance", "detail");
+        let mut out = format!(
+            "statement of {}\n{:>8}  {:<10} {:<6} {:>24} {:>24}  {}\n",
+            self.account, "seq", "kind", "asset", "amount", "balance", "detail"
+        );
         for l in &self.lines {
             let kind = serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
             out.push_str(&format!("{:>8}  {:<10} {:<6} {:>24} {:>24}  {}\n", l.seq, kind, l.asset, l.amount, l.balance, l.detail));

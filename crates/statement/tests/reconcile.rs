@@ -123,7 +123,13 @@ fn genesis() -> (Engine, Vec<(Command, Outcome)>) {
         setup.push(Command::CreateAccount { owner: owner.into(), sub: sub.into() });
         for (asset, amount) in [("ETH", "10"), ("USDC", if owner == "carol" { "100" } else { "20000" })] {
             let external_ref = format!("0xgenesis-{account}-{asset}").replace('/', "-");
-            setup.push(Command::Deposit { account: account.into(), asset: asset.into(), amount: amount.into(), custodian: "ethereum".into(), external_ref });
+            setup.push(Command::Deposit {
+                account: account.into(),
+                asset: asset.into(),
+                amount: amount.into(),
+                custodian: "ethereum".into(),
+                external_ref,
+            });
         }
     }
     for (i, command) in setup.into_iter().enumerate() {

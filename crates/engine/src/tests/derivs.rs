@@ -306,3 +306,25 @@ fn positions_are_bounded_by_the_market() {
     let error = rejected(e.apply(&as_("carol", 101, place(PERP, "carol/main", 1, Buy, Limit, "3000", "0.01"))));
     assert!(matches!(&error, EngineError::LimitExceeded { limit, max: 2 } if limit.contains("positions_max")), "{error:?}");
 }
+
+#[test]
+fn a_maker_loss_beyond_its_free_balance_borrows_and_keeps_its_other_orders_held() {
+    let mut e = derivs_engine(T0);
+    applied(e.apply(&op(14, Command::RegisterPrincipal { name: "carol".into(), role: Role::Owner })));
+    applied(e.apply(&op(15, create("carol", "main"))));
+    applied(e.apply(&op(16, deposit("carol/main", "USDC", "10", USDC_ETH, "0xcarol"))));
+    applied(e.apply(&as_("bob", 101, place(PERP, "bob/main", 1, Sell, Limit, "3000", "1"))));
+    applied(e.apply(&as_("carol", 101, place(PERP, "carol/main", 1, Buy, Limit, "3000", "1"))));
+    // carol (8.5 USDC left) rests two sells of 0.5; each holds its fee (5 bps of 1450 and of
+    // 1475) and 0.001 of slack: 0.726 + 0.7385.
+    applied(e.apply(&as_("carol", 102, place(PERP, "carol/main", 2, Sell, Limit, "2900", "0.5"))));
+    applied(e.apply(&as_("carol", 103, place(PERP, "carol/main", 3, Sell, Limit, "2950", "0.5"))));
+    assert_eq!(reserved_usdc(&e, "carol/main"), "1.4645");
+    // bob takes the first: carol realises 0.5 * (2900 - 3000) = -50 with 8.5 - 0.7385 free: the
+    // house lends 42.2385 and the second order stays held.
+    let events = applied(e.apply(&as_("bob", 102, place(PERP, "bob/main", 2, Buy, Limit, "2900", "0.5"))));
+    assert_eq!(settled(&events, "carol/main", "fill"), vec!["-50"]);
+    assert_eq!(e.debt("carol/main", "USDC").unwrap(), 42_238_500);
+    assert_eq!((posted(&e, "carol/main", "USDC"), reserved_usdc(&e, "carol/main")), ("0.7385".into(), "0.7385".into()));
+    e.check_invariants().unwrap();
+}
