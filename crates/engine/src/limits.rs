@@ -140,6 +140,15 @@ fn derivative_event_bytes() -> u64 {
 /// with variation margin per perp position, expiry per option position and the cancellation of
 /// its resting orders, each payment with its borrow or repayment) must fit a journal record.
 pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsError> {
+    let bytes = settlement_result_bytes(markets);
+    if bytes > RECORD_BYTES_MAX as u64 {
+        return Err(LimitsError::TooLarge { what: "settlement result of one advance_time", bytes, max: RECORD_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+/// The largest result of an `advance_time` that settles every derivative market of `markets`.
+pub fn settlement_result_bytes(markets: &[&model::Market]) -> u64 {
     let mut events: u64 = 0;
     for m in markets {
         let (positions, orders) = (u64::from(m.positions_max.unwrap_or(0)), u64::from(m.book_orders_max));
@@ -151,11 +160,7 @@ pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsE
     }
     let overdue = Event::WithdrawalOverdue { withdrawal_id: worst_reference(), due_ms: u64::MAX };
     let clock = json_len(&overdue) * (OVERDUE_REPORTS_PER_COMMAND_MAX as u64 + 1);
-    let bytes = clock + events * derivative_event_bytes() + 64;
-    if bytes > RECORD_BYTES_MAX as u64 {
-        return Err(LimitsError::TooLarge { what: "settlement result of one advance_time", bytes, max: RECORD_BYTES_MAX as u64 });
-    }
-    Ok(())
+    clock + events * derivative_event_bytes() + 64
 }
 
 /// The longest decimal text of an `i128` at a scale of at most 36: 39 digits, a point, a sign.
