@@ -147,6 +147,12 @@ pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsE
     Ok(())
 }
 
+/// The most positions one derivative market can hold: its `positions_max` is refused unless the
+/// settlement of that many positions (at least three events each) fits one record.
+pub fn positions_per_market_max() -> u64 {
+    RECORD_BYTES_MAX as u64 / (3 * derivative_event_bytes())
+}
+
 /// The largest result of an `advance_time` that settles every derivative market of `markets`.
 pub fn settlement_result_bytes(markets: &[&model::Market]) -> u64 {
     let mut events: u64 = 0;
@@ -309,16 +315,18 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let order = book_order_bytes();
     let hold = postcard_len(&((AccountIdx(u32::MAX), u16::MAX, AssetIdx(u16::MAX)), (PendingId(u64::MAX), i128::MIN))) + pending;
     let market = postcard_len(&worst_market());
-    // Derivatives: a position per account and market, a borrow per account and settlement asset
-    // (only derivative clearing lends, in the market's quote: at most one asset per market), an
-    // index per asset, and per market its clearing state and an underlying's oracle history.
+    // Derivatives: per market at most [`positions_per_market_max`] positions (its settlement
+    // result must fit a record), a borrow per account and settlement asset (only derivative
+    // clearing lends, in a market's quote: at most one asset per market), an index per asset,
+    // and per market its clearing state and an underlying's oracle history.
     let position =
         postcard_len(&((AccountIdx(u32::MAX), u16::MAX), clearing::pnl::PerpPosition { quantity: i128::MIN, cost_e18: i128::MIN }));
     let borrow = postcard_len(&((AccountIdx(u32::MAX), AssetIdx(u16::MAX)), Borrow { scaled: i128::MIN, reported: i128::MIN }));
     let index = postcard_len(&(AssetIdx(u16::MAX), i128::MAX, u64::MAX));
     let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled));
     let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
-    let derivatives = c.accounts * c.markets * (position + borrow) + c.assets * index + c.markets * (derivative + history);
+    let positions = c.markets * positions_per_market_max() * position;
+    let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
     derivatives
         + fixed
         + c.markets * (market + BOOK_IMAGE_FIXED_BYTES)

@@ -328,3 +328,19 @@ fn a_maker_loss_beyond_its_free_balance_borrows_and_keeps_its_other_orders_held(
     assert_eq!((posted(&e, "carol/main", "USDC"), reserved_usdc(&e, "carol/main")), ("0.7385".into(), "0.7385".into()));
     e.check_invariants().unwrap();
 }
+
+#[test]
+fn positions_per_market_are_bounded_by_the_record_limit() {
+    // The snapshot bound counts at most this many positions per market: a market allowing more
+    // is refused, because settling them would not fit one record.
+    let max = limits::positions_per_market_max();
+    let mut config = config();
+    let perp = config.markets.iter_mut().find(|m| m.id == PERP).unwrap();
+    perp.positions_max = Some(max as u32 + 1);
+    config.markets.retain(|m| m.id == PERP || m.kind == model::MarketKind::Spot);
+    assert!(matches!(Engine::with_genesis(config.clone()), Err(EngineError::ConfigRefused { .. })));
+    let perp = config.markets.iter_mut().find(|m| m.id == PERP).unwrap();
+    // A perp settles six events per position: a quarter of the bound fits.
+    perp.positions_max = Some((max / 4) as u32);
+    Engine::with_genesis(config).unwrap();
+}
