@@ -17,6 +17,9 @@ pub(crate) struct Exposure {
     pub(crate) failure: i128,
 }
 
+/// Per protocol: the signed claim, and (value of collapsing tokens, their extra loss).
+type Claims = (Vec<i128>, Vec<(i128, i128)>);
+
 /// What an owner holds over all its sub-accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerTotals {
@@ -94,7 +97,7 @@ impl RiskModel {
 
     /// Per protocol: the signed claim (a debt on a venue offsets collateral there) and (value of
     /// the collapsing tokens it issued, their extra loss), fine units, rounded against the account.
-    fn claims(&self, risk: &AccountRisk) -> Result<(Vec<i128>, Vec<(i128, i128)>), MarginError> {
+    fn claims(&self, risk: &AccountRisk) -> Result<Claims, MarginError> {
         let np = self.charges.protocols.len();
         let (mut claims, mut ww) = (vec![0i128; np], vec![(0i128, 0i128); np]);
         if np == 0 {

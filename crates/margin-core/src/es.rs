@@ -57,7 +57,7 @@ pub(crate) fn expected_shortfall(losses: &[i128], extra: &[(i128, u64)], tail_pp
     let k = if w0 > 0 { (tail.div_ceil(w0) + 1).min(n) as usize } else { 0 };
     top_k(losses, k, buf);
     let mut extra: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * n)).collect();
-    extra.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    extra.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     let (mut i, mut j, mut mass, mut sum) = (0usize, 0usize, 0u128, 0i128);
     while mass < tail {
         let (l, w) = match (buf.get(i), extra.get(j)) {

@@ -23,7 +23,7 @@
 //! - `floor` = the largest `loss_f x weight_f` over the floor scenarios;
 //! - `concentration` = the largest `failure_j x C^2 / (C^2 + K^2)` (`C` the owner's claim);
 //! - `IM = max(ES, floor, concentration, 0) + liquidity`, `MM = ceil(IM x maintenance)`;
-//! every term an exact rational rounded up.
+//!   every term an exact rational rounded up.
 //!
 //! ## Invariants
 //! - Integer only; every rounding is against the account (losses and requirements round up).
