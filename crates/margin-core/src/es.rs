@@ -39,6 +39,11 @@ impl RiskModel {
 
     /// ES of the FHS columns mixed with one entry per exposure (failure loss, probability).
     pub(crate) fn es_mixed(&self, loss: &[i128], exposures: &[Exposure], buf: &mut Vec<i128>) -> Result<i128, MarginError> {
+        // As the f64 engine: without FHS scenarios there is no ES to mix failures into (they are
+        // charged through concentration alone).
+        if self.fhs_scenarios == 0 {
+            return Ok(0);
+        }
         let extra: Vec<(i128, u64)> = exposures.iter().map(|e| (e.failure, self.charges.protocols[e.protocol].pd_ppb)).collect();
         expected_shortfall(&loss[..self.fhs_scenarios as usize], &extra, self.tail_ppm, buf)
     }
@@ -50,13 +55,16 @@ impl RiskModel {
 /// entry `pd n`, the tail `tail_ppm x 1000 x n`. Entries are taken largest first until the tail
 /// is full; `ES = sum(loss x taken) / tail`, each term rounded up.
 pub(crate) fn expected_shortfall(losses: &[i128], extra: &[(i128, u64)], tail_ppm: u32, buf: &mut Vec<i128>) -> Result<i128, MarginError> {
+    // Without FHS scenarios (the embedded calibration) the failure entries alone fill the tail
+    // at their own probabilities, as in the f64 engine: the unit is then `1 / PPB`.
     let n = losses.len() as u128;
+    let unit = n.max(1);
     let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
-    let w0 = (PPB as u128).saturating_sub(p_extra);
-    let tail = tail_ppm as u128 * (PPB as u128 / PPM as u128) * n.max(1);
+    let w0 = if n == 0 { 0 } else { (PPB as u128).saturating_sub(p_extra) };
+    let tail = tail_ppm as u128 * (PPB as u128 / PPM as u128) * unit;
     let k = if w0 > 0 { (tail.div_ceil(w0) + 1).min(n) as usize } else { 0 };
     top_k(losses, k, buf);
-    let mut extra: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * n)).collect();
+    let mut extra: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * unit)).collect();
     extra.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     let (mut i, mut j, mut mass, mut sum) = (0usize, 0usize, 0u128, 0i128);
     while mass < tail {

@@ -116,7 +116,8 @@ pub struct RiskModel {
     pub label: String,
     /// The instant the arrays were computed at (ms since the epoch).
     pub as_of_ms: u64,
-    /// The first `fhs_scenarios` columns are equally likely FHS scenarios.
+    /// The first `fhs_scenarios` columns are equally likely FHS scenarios (none in a model from
+    /// the embedded calibration).
     pub fhs_scenarios: u32,
     /// The remaining columns are floor scenarios; each loss counts at this weight (ppm).
     pub floor_weights_ppm: Vec<u32>,
@@ -233,7 +234,9 @@ impl RiskModel {
     pub fn validate(&self) -> Result<(), MarginError> {
         let bad = |m: &str| Err(MarginError::InvalidModel(m.to_string()));
         let columns = self.columns();
-        if self.fhs_scenarios == 0 || columns > SCENARIOS_MAX {
+        // No FHS columns is allowed (a model from the embedded calibration: floor scenarios and
+        // protocol failures only), no columns at all is not.
+        if columns == 0 || columns > SCENARIOS_MAX {
             return bad("scenario count out of range");
         }
         if self.tail_ppm == 0 || self.tail_ppm > PPM || self.maintenance_ppm > PPM {

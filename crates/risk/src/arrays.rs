@@ -41,7 +41,8 @@ fn invalid(problem: impl Into<String>) -> RiskError {
 }
 
 /// The model of the whole configuration as of `as_of`: every asset (as a balance held by the
-/// broker, decimals = its ledger scale, id = its symbol) and every `[[instruments]]` entry
+/// broker, decimals = its ledger scale, id = its symbol; and on every venue of an instrument,
+/// id `ASSET@venue`), the USD claim on each perpetual venue (`USD@venue`) and every `[[instruments]]` entry
 /// (decimals 9, id = the instrument id) that can be valued at that instant. LP positions need
 /// their pool's state and are compiled from a book that carries it ([`compile_portfolio`]); an
 /// instrument that cannot be valued (not launched, expired) is listed in `skipped`.
@@ -61,22 +62,32 @@ pub fn compile(config: &Config, params: &RiskParams, data: &MarketData, as_of: m
             skipped.push(Skipped { id: inst.id.clone(), reason: "an LP position needs its pool's state (compile it from a book)".into() });
             continue;
         }
-        let spec = PositionSpec { instrument: inst.id.clone(), quantity: "1".into(), entry_price_usd: None };
+        // A perpetual with an entry price away from the mark brings its venue's USD claim
+        // (`USD@venue`, the unrealised P&L) into the model; the perpetual itself is held at the mark.
+        let entry = (inst.kind == InstrumentKind::Perpetual).then(|| "1".to_string());
+        let spec = PositionSpec { instrument: inst.id.clone(), quantity: "1".into(), entry_price_usd: entry };
         let one = Portfolio { positions: vec![spec.clone()], ..portfolio.clone() };
         match compute(config, params, &one, data, Some(as_of), None) {
             Ok(_) => portfolio.positions.push(spec),
             Err(e) => skipped.push(Skipped { id: inst.id.clone(), reason: e.to_string() }),
         }
     }
+    let mut venues: Vec<Option<String>> = config.instruments.iter().filter_map(|i| i.venue.clone()).map(Some).collect();
+    venues.sort();
+    venues.dedup();
+    venues.insert(0, None);
     for asset in &config.assets {
-        if config.instruments.iter().any(|i| i.id == asset.symbol) {
-            continue;
-        }
-        let spec = BalanceSpec { asset: asset.symbol.clone(), amount: "1".into(), venue: None };
-        let one = Portfolio { balances: vec![spec.clone()], ..portfolio.clone() };
-        match compute(config, params, &one, data, Some(as_of), None) {
-            Ok(_) => portfolio.balances.push(spec),
-            Err(e) => skipped.push(Skipped { id: asset.symbol.clone(), reason: e.to_string() }),
+        for venue in &venues {
+            if venue.is_none() && config.instruments.iter().any(|i| i.id == asset.symbol) {
+                continue;
+            }
+            let spec = BalanceSpec { asset: asset.symbol.clone(), amount: "1".into(), venue: venue.clone() };
+            let one = Portfolio { balances: vec![spec.clone()], ..portfolio.clone() };
+            let id = venue.as_ref().map_or(asset.symbol.clone(), |v| format!("{}@{v}", asset.symbol));
+            match compute(config, params, &one, data, Some(as_of), None) {
+                Ok(_) => portfolio.balances.push(spec),
+                Err(e) => skipped.push(Skipped { id, reason: e.to_string() }),
+            }
         }
     }
     let mut compiled = compile_portfolio(config, params, data, &portfolio, Some(as_of))?;
@@ -184,10 +195,12 @@ pub fn quantity_units(q: f64, decimals: u8) -> Result<i128, RiskError> {
     Ok(if q < 0.0 { -units } else { units })
 }
 
+/// A token held as a ledger balance (a balance, or a spot instrument named after its asset, as
+/// `ETH` is both) counts in the asset's ledger scale; anything else in nano-units.
 fn instrument_decimals(config: &Config, book: &Book, inst: &crate::book::BookInstrument) -> u8 {
     let is_balance = book.positions.iter().any(|p| p.is_balance && book.instruments[p.instrument].id == inst.id);
-    match (&inst.asset, is_balance) {
-        (Some(a), true) => config.asset(a).map_or(INSTRUMENT_DECIMALS, |a| a.decimals),
+    match &inst.asset {
+        Some(a) if is_balance || *a == inst.id => config.asset(a).map_or(INSTRUMENT_DECIMALS, |a| a.decimals),
         _ => INSTRUMENT_DECIMALS,
     }
 }

@@ -55,12 +55,22 @@ fn check(name: &str, f64_im: f64, f64_liquidity: f64, units_held: f64, req: &mar
 
 #[test]
 fn integer_margin_of_every_example_equals_the_f64_margin_within_the_bound() {
+    check_examples(&common::history_or_calibration());
+}
+
+/// The embedded calibration (no FHS: floor scenarios, concentration and liquidity only) gives a
+/// model too, with the same bound.
+#[test]
+fn integer_margin_on_the_embedded_calibration_equals_the_f64_margin_within_the_bound() {
+    check_examples(&risk::MarketData::embedded_calibration().unwrap());
+}
+
+fn check_examples(data: &risk::MarketData) {
     let config = model::Config::default_config();
     let params = RiskParams::default_params();
-    let data = common::history_or_calibration();
     for name in EXAMPLES {
         let p = load(name);
-        let c = compile_portfolio(&config, &params, &data, &p, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = compile_portfolio(&config, &params, data, &p, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         let positions: Vec<(usize, f64)> = c.computed.book.positions.iter().map(|p| (p.instrument, p.quantity)).collect();
         let f = c.computed.engine.margin(&positions, &[], false, &mut Scratch::default());
         let m = &c.model;
