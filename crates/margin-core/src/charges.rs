@@ -119,8 +119,9 @@ impl RiskModel {
         Ok((claims, ww))
     }
 
-    /// The protocols the account is exposed to, with their failure losses.
-    pub(crate) fn exposures(&self, risk: &AccountRisk, buf: &mut Vec<i128>) -> Result<Vec<Exposure>, MarginError> {
+    /// The protocols the account is exposed to (a positive claim or collapsing tokens held),
+    /// with the LGD and wrong-way parts of their failure loss.
+    pub(crate) fn exposed(&self, risk: &AccountRisk) -> Result<Vec<Exposure>, MarginError> {
         let (claims, ww) = self.claims(risk)?;
         let mut out = Vec::new();
         for (j, p) in self.charges.protocols.iter().enumerate() {
@@ -129,14 +130,40 @@ impl RiskModel {
                 continue;
             }
             let lost = mul_div(claim, p.lgd_ppm as i128, PPM as i128, Rounding::Ceil)?;
-            let survivors = self.survivors_es(risk, &p.frozen, buf)?.max(0);
-            let failure = lost.checked_add(ww[j].1).and_then(|x| x.checked_add(survivors)).ok_or(MarginError::Overflow)?;
+            let failure = lost.checked_add(ww[j].1).ok_or(MarginError::Overflow)?;
             out.push(Exposure { protocol: j, claim: claim + ww[j].0, failure });
         }
         Ok(out)
     }
 
-    /// ES of the FHS losses of the positions that survive a failure (the frozen ones removed).
+    /// Adds to each exposure's failure loss the ES of the positions that survive it (those the
+    /// protocol does not freeze). Protocols that freeze the same held positions share one ES, and
+    /// one that freezes none takes the whole book's (`es_all`).
+    pub(crate) fn failures(
+        &self,
+        risk: &AccountRisk,
+        mut exposed: Vec<Exposure>,
+        es_all: i128,
+        buf: &mut Vec<i128>,
+    ) -> Result<Vec<Exposure>, MarginError> {
+        let mut known: Vec<(Vec<u32>, i128)> = vec![(Vec::new(), es_all)];
+        for e in exposed.iter_mut() {
+            let frozen = &self.charges.protocols[e.protocol].frozen;
+            let held: Vec<u32> = risk.held.iter().map(|h| h.ix).filter(|ix| frozen.binary_search(ix).is_ok()).collect();
+            let es = match known.iter().find(|k| k.0 == held) {
+                Some(k) => k.1,
+                None => {
+                    let es = self.survivors_es(risk, &held, buf)?;
+                    known.push((held, es));
+                    es
+                }
+            };
+            e.failure = e.failure.checked_add(es.max(0)).ok_or(MarginError::Overflow)?;
+        }
+        Ok(exposed)
+    }
+
+    /// ES of the FHS losses of the positions that survive a failure (`frozen` removed).
     fn survivors_es(&self, risk: &AccountRisk, frozen: &[u32], buf: &mut Vec<i128>) -> Result<i128, MarginError> {
         let n = self.fhs_scenarios as usize;
         let mut loss = risk.loss[..n].to_vec();

@@ -5,10 +5,14 @@
 use crate::charges::Exposure;
 use crate::{MarginError, PPB, PPM, RiskModel};
 use money::{Rounding, mul_div};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// The market terms of a loss vector (fine units).
 pub(crate) struct MarketTerms {
-    /// ES of the FHS scenarios alone, at least 0.
+    /// ES of the FHS scenarios alone (may be negative: a book that gains in its tail).
+    pub(crate) es_fhs_raw: i128,
+    /// `max(es_fhs_raw, 0)`.
     pub(crate) es_fhs: i128,
     /// Largest weighted floor loss, at least 0.
     pub(crate) floor: i128,
@@ -18,11 +22,15 @@ pub(crate) struct MarketTerms {
 }
 
 impl RiskModel {
-    /// ES of the FHS columns and the worst weighted floor column.
-    pub(crate) fn market_terms(&self, loss: &[i128], buf: &mut Vec<i128>) -> Result<MarketTerms, MarginError> {
+    /// ES of the FHS columns and the worst weighted floor column. `top` receives the largest FHS
+    /// losses, enough of them for the ES mixed with failures of total probability `p_extra_ppb`
+    /// ([`RiskModel::es_mixed`] reuses them: one pass over the scenarios for both).
+    pub(crate) fn market_terms(&self, loss: &[i128], p_extra_ppb: u128, top: &mut Vec<i128>) -> Result<MarketTerms, MarginError> {
         let n = self.fhs_scenarios as usize;
         let (fhs, floor) = loss.split_at(n);
-        let es_fhs = expected_shortfall(fhs, &[], self.tail_ppm, buf)?.max(0);
+        top_k(fhs, k_needed(n, p_extra_ppb, self.tail_ppm), top);
+        let es_fhs_raw = es_from_top(top, n, &[], self.tail_ppm)?;
+        let es_fhs = es_fhs_raw.max(0);
         let mut worst = fhs.iter().enumerate().fold((i128::MIN, 0u32), |w, (s, l)| if *l > w.0 { (*l, s as u32) } else { w }).1;
         let mut worst_floor = 0;
         for (f, (l, w)) in floor.iter().zip(&self.floor_weights_ppm).enumerate() {
@@ -34,41 +42,58 @@ impl RiskModel {
                 }
             }
         }
-        Ok(MarketTerms { es_fhs, floor: worst_floor, worst })
+        Ok(MarketTerms { es_fhs_raw, es_fhs, floor: worst_floor, worst })
     }
 
-    /// ES of the FHS columns mixed with one entry per exposure (failure loss, probability).
-    pub(crate) fn es_mixed(&self, loss: &[i128], exposures: &[Exposure], buf: &mut Vec<i128>) -> Result<i128, MarginError> {
+    /// ES of the FHS columns (their largest losses in `top`, from [`RiskModel::market_terms`])
+    /// mixed with one entry per exposure (failure loss, probability).
+    pub(crate) fn es_mixed(&self, top: &[i128], exposures: &[Exposure]) -> Result<i128, MarginError> {
         // As the f64 engine: without FHS scenarios there is no ES to mix failures into (they are
         // charged through concentration alone).
         if self.fhs_scenarios == 0 {
             return Ok(0);
         }
         let extra: Vec<(i128, u64)> = exposures.iter().map(|e| (e.failure, self.charges.protocols[e.protocol].pd_ppb)).collect();
-        expected_shortfall(&loss[..self.fhs_scenarios as usize], &extra, self.tail_ppm, buf)
+        es_from_top(top, self.fhs_scenarios as usize, &extra, self.tail_ppm)
     }
 }
 
-/// Expected shortfall at tail probability `tail_ppm` of the `n` equally likely `losses` mixed
-/// with `extra` (loss, probability in ppb) entries; the equally likely ones share what the extra
+/// Mass units of `1 / (PPB n')`, `n' = max(n, 1)`: (weight of one scenario, the tail).
+fn masses(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> (u128, u128) {
+    // Without FHS scenarios (the embedded calibration) the failure entries alone fill the tail
+    // at their own probabilities, as in the f64 engine: the unit is then `1 / PPB`.
+    let w0 = if n == 0 { 0 } else { (PPB as u128).saturating_sub(p_extra_ppb) };
+    (w0, tail_ppm as u128 * (PPB as u128 / PPM as u128) * (n as u128).max(1))
+}
+
+/// How many of the largest FHS losses the ES can reach: `ceil(tail / w0) + 1`, at most `n`.
+fn k_needed(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> usize {
+    let (w0, tail) = masses(n, p_extra_ppb, tail_ppm);
+    if w0 > 0 { (tail.div_ceil(w0) + 1).min(n as u128) as usize } else { 0 }
+}
+
+/// Expected shortfall at tail probability `tail_ppm` of `n` equally likely losses mixed with
+/// `extra` (loss, probability in ppb) entries; the equally likely ones share what the extra
 /// entries leave. In mass units of `1 / (PPB n)`: each scenario weighs `PPB - sum(pd)`, an extra
 /// entry `pd n`, the tail `tail_ppm x 1000 x n`. Entries are taken largest first until the tail
 /// is full; `ES = sum(loss x taken) / tail`, each term rounded up.
 pub(crate) fn expected_shortfall(losses: &[i128], extra: &[(i128, u64)], tail_ppm: u32, buf: &mut Vec<i128>) -> Result<i128, MarginError> {
-    // Without FHS scenarios (the embedded calibration) the failure entries alone fill the tail
-    // at their own probabilities, as in the f64 engine: the unit is then `1 / PPB`.
-    let n = losses.len() as u128;
-    let unit = n.max(1);
     let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
-    let w0 = if n == 0 { 0 } else { (PPB as u128).saturating_sub(p_extra) };
-    let tail = tail_ppm as u128 * (PPB as u128 / PPM as u128) * unit;
-    let k = if w0 > 0 { (tail.div_ceil(w0) + 1).min(n) as usize } else { 0 };
-    top_k(losses, k, buf);
+    top_k(losses, k_needed(losses.len(), p_extra, tail_ppm), buf);
+    es_from_top(buf, losses.len(), extra, tail_ppm)
+}
+
+/// [`expected_shortfall`] from the largest of the `n` losses in descending order (`top`, at
+/// least as many as [`k_needed`] asks for the same extra entries).
+fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
+    let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
+    let (w0, tail) = masses(n, p_extra, tail_ppm);
+    let unit = (n as u128).max(1);
     let mut extra: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * unit)).collect();
-    extra.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+    extra.sort_unstable_by_key(|e| Reverse(e.0));
     let (mut i, mut j, mut mass, mut sum) = (0usize, 0usize, 0u128, 0i128);
     while mass < tail {
-        let (l, w) = match (buf.get(i), extra.get(j)) {
+        let (l, w) = match (top.get(i).filter(|_| w0 > 0), extra.get(j)) {
             (Some(a), Some(b)) if b.0 > *a => {
                 j += 1;
                 *b
@@ -91,16 +116,24 @@ pub(crate) fn expected_shortfall(losses: &[i128], extra: &[(i128, u64)], tail_pp
     Ok(sum)
 }
 
-/// The `k` largest losses, in descending order, into `buf[..k]` (`buf` truncated to `k`).
+/// The `k` largest losses, in descending order, into `buf` (exactly `min(k, n)` entries): one
+/// pass keeping the `k` largest seen in a min-heap, so most losses cost one comparison with the
+/// smallest kept (the tail is about 1% of the scenarios).
 fn top_k(losses: &[i128], k: usize, buf: &mut Vec<i128>) {
     buf.clear();
     if k == 0 {
         return;
     }
-    buf.extend_from_slice(losses);
-    if k < buf.len() {
-        buf.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
-        buf.truncate(k);
+    let mut heap: BinaryHeap<Reverse<i128>> = BinaryHeap::with_capacity(k);
+    for &l in losses {
+        if heap.len() < k {
+            heap.push(Reverse(l));
+        } else if let Some(mut smallest) = heap.peek_mut()
+            && l > smallest.0
+        {
+            *smallest = Reverse(l);
+        }
     }
-    buf.sort_unstable_by(|a, b| b.cmp(a));
+    // Ascending `Reverse` order is descending loss order.
+    buf.extend(heap.into_sorted_vec().into_iter().map(|r| r.0));
 }

@@ -321,10 +321,12 @@ impl RiskModel {
     /// include it: concentration and liquidity are charged at the owner's size, so splitting a
     /// book across sub-accounts never lowers the owner's total.
     pub fn requirement_in_owner(&self, risk: &AccountRisk, owner: &OwnerTotals) -> Result<Requirement, MarginError> {
-        let mut buf = Vec::new();
-        let market = self.market_terms(&risk.loss, &mut buf)?;
-        let exposures = self.exposures(risk, &mut buf)?;
-        let es_mix = self.es_mixed(&risk.loss, &exposures, &mut buf)?.max(market.es_fhs);
+        let (mut top, mut buf) = (Vec::new(), Vec::new());
+        let exposed = self.exposed(risk)?;
+        let p_extra: u128 = exposed.iter().map(|e| self.charges.protocols[e.protocol].pd_ppb as u128).sum();
+        let market = self.market_terms(&risk.loss, p_extra, &mut top)?;
+        let exposures = self.failures(risk, exposed, market.es_fhs_raw, &mut buf)?;
+        let es_mix = self.es_mixed(&top, &exposures)?.max(market.es_fhs);
         let concentration = self.concentration(&exposures, owner)?;
         let liquidity = self.liquidity(risk, owner)?;
         let core = es_mix.max(market.floor).max(concentration).max(0);
@@ -432,12 +434,12 @@ fn subtract_scaled(loss: &mut [i128], pnl: &[i64], q: i128) -> Result<(), Margin
     if q == 0 {
         return Ok(());
     }
-    // |pnl| < 2^63 and |q| < 2^63 make every product fit in i128; larger quantities take the
-    // checked path.
-    if q.unsigned_abs() < (1u128 << 63) {
+    // A quantity beyond i64 takes the checked path.
+    if let Ok(q) = i64::try_from(q) {
+        // i64 x i64 widened to i128: one multiply instruction, and the product cannot overflow.
         let mut overflow = false;
         for (l, p) in loss.iter_mut().zip(pnl) {
-            let (v, o) = l.overflowing_sub(q * *p as i128);
+            let (v, o) = l.overflowing_sub(q as i128 * *p as i128);
             *l = v;
             overflow |= o;
         }
