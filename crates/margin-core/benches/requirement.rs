@@ -87,7 +87,7 @@ fn account(m: &RiskModel, n: usize, seed: u64, prices: &[Option<UsdPrice>]) -> (
     let positions: Vec<Position> = (0..n)
         .map(|k| {
             let ix = margin_core::InstrumentIx(((k * 7 + seed as usize) % INSTRUMENTS) as u32);
-            let qty = (1 + rng.next() % 100) as i128 * 1_000_000_000 * if rng.next() % 2 == 0 { 1 } else { -1 };
+            let qty = (1 + rng.next() % 100) as i128 * 1_000_000_000 * if rng.next().is_multiple_of(2) { 1 } else { -1 };
             Position { instrument: ix, qty }
         })
         .collect();
