@@ -14,6 +14,7 @@ const FHS: u32 = 6_570;
 const FLOOR: usize = 63;
 const INSTRUMENTS: usize = 77;
 const PROTOCOLS: usize = 13;
+const FROZEN: bool = true;
 
 struct Lcg(u64);
 
@@ -59,7 +60,7 @@ fn model() -> RiskModel {
             name: format!("P{j}"),
             pd_ppb: 100_000,
             lgd_ppm: 600_000,
-            frozen: (0..INSTRUMENTS as u32).filter(|i| *i as usize % PROTOCOLS == j && i % 3 == 0).collect(),
+            frozen: (0..INSTRUMENTS as u32).filter(|i| *i as usize % PROTOCOLS == j && i % 3 == 0 && FROZEN).collect(),
         })
         .collect();
     let m = RiskModel {
@@ -109,8 +110,9 @@ fn percentiles(m: &RiskModel, prices: &[Option<UsdPrice>]) {
     t.sort_unstable();
     let at = |p: f64| t[((t.len() as f64 * p) as usize).min(t.len() - 1)] as f64 / 1000.0;
     println!(
-        "pre-trade check, 10 positions + 1 order, {} columns: p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        "pre-trade check, 10 positions + 1 order, {} columns: min {:.1} us, p50 {:.1} us, p99 {:.1} us, max {:.1} us",
         m.columns(),
+        at(0.0),
         at(0.5),
         at(0.99),
         at(1.0)

@@ -3,7 +3,7 @@
 //! at the owner's claim, and the close-out cost on a piecewise-linear upper bound of each
 //! instrument's cost curve. Formulas and bounds: `docs/margin-core.md`.
 
-use crate::es::expected_shortfall;
+use crate::es::expected_shortfall_of;
 use crate::{AccountRisk, ChargeTables, FINE_PER_MICRO, LIQUIDITY_POINTS_MAX, MarginError, PPB, PPM, PROTOCOLS_MAX, RiskModel};
 use money::{Rounding, mul_div};
 
@@ -163,15 +163,27 @@ impl RiskModel {
         Ok(exposed)
     }
 
-    /// ES of the FHS losses of the positions that survive a failure (`frozen` removed).
+    /// ES of the FHS losses of the positions that survive a failure (`frozen` removed): the
+    /// account's loss with the frozen positions' losses added back, computed in the one pass that
+    /// selects the tail (no copy of the loss vector).
     fn survivors_es(&self, risk: &AccountRisk, frozen: &[u32], buf: &mut Vec<i128>) -> Result<i128, MarginError> {
         let n = self.fhs_scenarios as usize;
-        let mut loss = risk.loss[..n].to_vec();
+        let mut back: Vec<(&[i64], i64)> = Vec::with_capacity(frozen.len());
         for h in risk.held.iter().filter(|h| frozen.binary_search(&h.ix).is_ok()) {
             // The position's loss was `-q x pnl`; adding `q x pnl` back removes it.
-            crate::subtract_scaled(&mut loss, &self.instruments[h.ix as usize].pnl[..n], -h.effective)?;
+            let q = i64::try_from(h.effective).map_err(|_| MarginError::Overflow)?;
+            back.push((&self.instruments[h.ix as usize].pnl[..n], q));
         }
-        expected_shortfall(&loss, &[], self.tail_ppm, buf)
+        let mut overflow = false;
+        let losses = risk.loss[..n].iter().enumerate().map(|(s, l)| {
+            back.iter().fold(*l, |acc, (pnl, q)| {
+                let (v, o) = acc.overflowing_add(*q as i128 * pnl[s] as i128);
+                overflow |= o;
+                v
+            })
+        });
+        let es = expected_shortfall_of(losses, n, self.tail_ppm, buf)?;
+        if overflow { Err(MarginError::Overflow) } else { Ok(es) }
     }
 
     /// The largest `failure x C^2 / (C^2 + K^2)` over the exposures, `C` the owner's claim (at

@@ -3,8 +3,7 @@
 //! masses scaled to integers and every term rounded up.
 
 use crate::charges::Exposure;
-use crate::{MarginError, PPB, PPM, RiskModel};
-use money::{Rounding, mul_div};
+use crate::{MarginError, PPB, PPM, RiskModel, mul_div_ceil};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -28,13 +27,21 @@ impl RiskModel {
     pub(crate) fn market_terms(&self, loss: &[i128], p_extra_ppb: u128, top: &mut Vec<i128>) -> Result<MarketTerms, MarginError> {
         let n = self.fhs_scenarios as usize;
         let (fhs, floor) = loss.split_at(n);
-        top_k(fhs, k_needed(n, p_extra_ppb, self.tail_ppm), top);
+        // The largest loss's column is found in the same pass as the tail.
+        let mut largest = (i128::MIN, 0u32);
+        let tracked = fhs.iter().enumerate().map(|(s, l)| {
+            if *l > largest.0 {
+                largest = (*l, s as u32);
+            }
+            *l
+        });
+        top_k_of(tracked, k_needed(n, p_extra_ppb, self.tail_ppm), top);
         let es_fhs_raw = es_from_top(top, n, &[], self.tail_ppm)?;
         let es_fhs = es_fhs_raw.max(0);
-        let mut worst = fhs.iter().enumerate().fold((i128::MIN, 0u32), |w, (s, l)| if *l > w.0 { (*l, s as u32) } else { w }).1;
+        let mut worst = largest.1;
         let mut worst_floor = 0;
         for (f, (l, w)) in floor.iter().zip(&self.floor_weights_ppm).enumerate() {
-            let weighted = mul_div(*l, *w as i128, PPM as i128, Rounding::Ceil)?;
+            let weighted = mul_div_ceil(*l, *w as i128, PPM as i128)?;
             if weighted > worst_floor {
                 worst_floor = weighted;
                 if weighted > es_fhs {
@@ -76,15 +83,9 @@ fn k_needed(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> usize {
 /// `extra` (loss, probability in ppb) entries; the equally likely ones share what the extra
 /// entries leave. In mass units of `1 / (PPB n)`: each scenario weighs `PPB - sum(pd)`, an extra
 /// entry `pd n`, the tail `tail_ppm x 1000 x n`. Entries are taken largest first until the tail
-/// is full; `ES = sum(loss x taken) / tail`, each term rounded up.
-pub(crate) fn expected_shortfall(losses: &[i128], extra: &[(i128, u64)], tail_ppm: u32, buf: &mut Vec<i128>) -> Result<i128, MarginError> {
-    let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
-    top_k(losses, k_needed(losses.len(), p_extra, tail_ppm), buf);
-    es_from_top(buf, losses.len(), extra, tail_ppm)
-}
-
-/// [`expected_shortfall`] from the largest of the `n` losses in descending order (`top`, at
-/// least as many as [`k_needed`] asks for the same extra entries).
+/// is full; `ES = sum(loss x taken) / tail`, each term rounded up. Computed from the largest of
+/// the `n` losses in descending order (`top`, at least as many as [`k_needed`] asks for the same
+/// extra entries).
 fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
     let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
     let (w0, tail) = masses(n, p_extra, tail_ppm);
@@ -110,22 +111,22 @@ fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> 
         };
         let take = w.min(tail - mass);
         mass += take;
-        let term = mul_div(l, take as i128, tail as i128, Rounding::Ceil)?;
+        let term = mul_div_ceil(l, take as i128, tail as i128)?;
         sum = sum.checked_add(term).ok_or(MarginError::Overflow)?;
     }
     Ok(sum)
 }
 
-/// The `k` largest losses, in descending order, into `buf` (exactly `min(k, n)` entries): one
-/// pass keeping the `k` largest seen in a min-heap, so most losses cost one comparison with the
-/// smallest kept (the tail is about 1% of the scenarios).
-fn top_k(losses: &[i128], k: usize, buf: &mut Vec<i128>) {
+/// The `k` largest of a sequence of losses, in descending order, into `buf` (exactly
+/// `min(k, n)` entries): one pass keeping the `k` largest seen in a min-heap, so most losses
+/// cost one comparison with the smallest kept (the tail is about 1% of the scenarios).
+pub(crate) fn top_k_of(losses: impl Iterator<Item = i128>, k: usize, buf: &mut Vec<i128>) {
     buf.clear();
     if k == 0 {
         return;
     }
     let mut heap: BinaryHeap<Reverse<i128>> = BinaryHeap::with_capacity(k);
-    for &l in losses {
+    for l in losses {
         if heap.len() < k {
             heap.push(Reverse(l));
         } else if let Some(mut smallest) = heap.peek_mut()
@@ -136,4 +137,15 @@ fn top_k(losses: &[i128], k: usize, buf: &mut Vec<i128>) {
     }
     // Ascending `Reverse` order is descending loss order.
     buf.extend(heap.into_sorted_vec().into_iter().map(|r| r.0));
+}
+
+/// Expected shortfall without extra entries of `n` losses given as a sequence.
+pub(crate) fn expected_shortfall_of(
+    losses: impl Iterator<Item = i128>,
+    n: usize,
+    tail_ppm: u32,
+    buf: &mut Vec<i128>,
+) -> Result<i128, MarginError> {
+    top_k_of(losses, k_needed(n, 0, tail_ppm), buf);
+    es_from_top(buf, n, &[], tail_ppm)
 }

@@ -350,8 +350,28 @@ impl RiskModel {
     /// The requirement of an account with `delta` added (a pre-trade check: the account's loss
     /// vector plus the order's), without changing the account's vector.
     pub fn with(&self, risk: &AccountRisk, delta: &[Position], prices: &[Option<UsdPrice>]) -> Result<Requirement, MarginError> {
-        let mut after = risk.clone();
-        self.add(&mut after, delta, prices)?;
+        let Some((first, rest)) = delta.split_first() else { return self.requirement(risk) };
+        // The first position is applied while copying the vector (one pass instead of two).
+        let array = self.instruments.get(first.instrument.0 as usize).ok_or(MarginError::Overflow)?;
+        let q = self.effective_qty(array, first.qty, prices)?;
+        let q = i64::try_from(q).map_err(|_| MarginError::Overflow)?;
+        let mut overflow = false;
+        let loss = risk
+            .loss
+            .iter()
+            .zip(&array.pnl)
+            .map(|(l, p)| {
+                let (v, o) = l.overflowing_sub(q as i128 * *p as i128);
+                overflow |= o;
+                v
+            })
+            .collect();
+        if overflow {
+            return Err(MarginError::Overflow);
+        }
+        let mut after = AccountRisk { loss, held: risk.held.clone() };
+        after.hold(first.instrument.0, first.qty, q as i128)?;
+        self.add(&mut after, rest, prices)?;
         self.requirement(&after)
     }
 
@@ -450,6 +470,14 @@ fn subtract_scaled(loss: &mut [i128], pnl: &[i64], q: i128) -> Result<(), Margin
         *l = l.checked_sub(d).ok_or(MarginError::Overflow)?;
     }
     Ok(())
+}
+
+/// `a x b / d` rounded up: in i128 when the product fits (the common case), else in 256 bits.
+pub(crate) fn mul_div_ceil(a: i128, b: i128, d: i128) -> Result<i128, MarginError> {
+    match a.checked_mul(b) {
+        Some(p) if d > 0 => Ok(money::div_round(p, d, Rounding::Ceil)?),
+        _ => Ok(mul_div(a, b, d, Rounding::Ceil)?),
+    }
 }
 
 /// Fine units (`10^-15` USD) to a [`UsdValue`] (`10^-18`): exact.
