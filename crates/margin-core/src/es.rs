@@ -126,13 +126,18 @@ pub(crate) fn top_k_of(losses: impl Iterator<Item = i128>, k: usize, buf: &mut V
         return;
     }
     let mut heap: BinaryHeap<Reverse<i128>> = BinaryHeap::with_capacity(k);
+    let mut losses = losses;
+    for l in losses.by_ref().take(k) {
+        heap.push(Reverse(l));
+    }
+    // The smallest loss kept: after the first `k`, a loss at or below it costs one comparison.
+    let mut threshold = heap.peek().map_or(i128::MAX, |r| r.0);
     for l in losses {
-        if heap.len() < k {
-            heap.push(Reverse(l));
-        } else if let Some(mut smallest) = heap.peek_mut()
-            && l > smallest.0
-        {
-            *smallest = Reverse(l);
+        if l > threshold {
+            if let Some(mut smallest) = heap.peek_mut() {
+                *smallest = Reverse(l);
+            }
+            threshold = heap.peek().map_or(i128::MAX, |r| r.0);
         }
     }
     // Ascending `Reverse` order is descending loss order.
