@@ -154,7 +154,6 @@ fn render(r: &IntegerMargin, model: &RiskModel) -> String {
         format!("  floor                {:>24} USD", q.floor),
         format!("  concentration        {:>24} USD", q.concentration),
         format!("  liquidity            {:>24} USD", q.liquidity),
-        format!("  quantization bound   {:>24} USD", q.quantization),
         format!("  binding column       {:>24}", q.worst_scenario),
         format!(
             "f64 engine (clearhouse margin): initial margin {:.6} USD, integer - f64 = {:+.6} USD",

@@ -22,8 +22,7 @@
 //!   entry per protocol the account has a claim on (its failure loss at its probability);
 //! - `floor` = the largest `loss_f x weight_f` over the floor scenarios;
 //! - `concentration` = the largest `failure_j x C^2 / (C^2 + K^2)` (`C` the owner's claim);
-//! - `IM = max(ES, floor, concentration, 0) + quantization + liquidity`, `MM = ceil(IM x maintenance)`
-//!   (`quantization`: one micro-USD per whole unit held, the arrays' rounding bound);
+//! - `IM = max(ES, floor, concentration, 0) + liquidity`, `MM = ceil(IM x maintenance)`;
 //!   every term an exact rational rounded up.
 //!
 //! ## Invariants
@@ -201,9 +200,6 @@ pub struct Requirement {
     pub concentration: UsdValue,
     /// Close-out cost of the positions.
     pub liquidity: UsdValue,
-    /// The bound on the arrays' quantization added to the core: one micro-USD per whole unit
-    /// held, long or short (`docs/margin-core.md`), so the integer margin is never below the f64.
-    pub quantization: UsdValue,
 }
 
 /// One instrument held by an account: the raw quantity (instrument units) and the effective
@@ -330,8 +326,7 @@ impl RiskModel {
         let concentration = self.concentration(&exposures, owner)?;
         let liquidity = self.liquidity(risk, owner)?;
         let core = es_mix.max(market.floor).max(concentration).max(0);
-        let quantization = risk.quantization_bound()?;
-        let im_fine = core.checked_add(quantization).and_then(|x| x.checked_add(liquidity)).ok_or(MarginError::Overflow)?;
+        let im_fine = core.checked_add(liquidity).ok_or(MarginError::Overflow)?;
         assert!(im_fine >= 0, "the initial margin is never negative");
         let initial = fine_to_usd(im_fine)?;
         let maintenance = UsdValue(mul_div(initial.0, self.maintenance_ppm as i128, PPM as i128, Rounding::Ceil)?);
@@ -343,7 +338,6 @@ impl RiskModel {
             floor: fine_to_usd(market.floor)?,
             concentration: fine_to_usd(concentration)?,
             liquidity: fine_to_usd(liquidity)?,
-            quantization: fine_to_usd(quantization)?,
         })
     }
 
@@ -427,12 +421,6 @@ impl AccountRisk {
     /// The loss per scenario column, `10^-15` USD.
     pub fn losses(&self) -> &[i128] {
         &self.loss
-    }
-
-    /// One fine unit (`10^-15` USD) per nano-unit held: one micro-USD per whole unit, the most
-    /// by which a quantized array can understate a short's loss (P&L is rounded down per unit).
-    fn quantization_bound(&self) -> Result<i128, MarginError> {
-        self.held.iter().try_fold(0i128, |s, h| s.checked_add(h.effective.checked_abs()?)).ok_or(MarginError::Overflow)
     }
 
     /// Records `qty` (raw) and `effective` (nano-units) more of instrument `ix`.

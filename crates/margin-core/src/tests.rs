@@ -31,10 +31,6 @@ fn model() -> RiskModel {
     }
 }
 
-fn micro_usd(x: i128) -> UsdValue {
-    UsdValue(x * 10i128.pow(12))
-}
-
 fn usd_value(x: i128) -> UsdValue {
     UsdValue(x * 10i128.pow(18))
 }
@@ -48,10 +44,8 @@ fn long_eth_at_model_price() {
     // 2 ETH long: FHS losses 400, 200, -100, -600 -> ES of worst 2 = 300; floor 2000 x 0.5 = 1000.
     let r = m.account(&[Position { instrument: eth, qty: 2 * 10i128.pow(18) }], &prices).unwrap();
     let req = m.requirement(&r).unwrap();
-    // Plus the quantization bound: one micro-USD per ETH held.
-    assert_eq!(req.quantization, micro_usd(2));
-    assert_eq!(req.initial, UsdValue(usd_value(1000).0 + micro_usd(2).0));
-    assert_eq!(req.maintenance, UsdValue(usd_value(750).0 + micro_usd(15).0 / 10));
+    assert_eq!(req.initial, usd_value(1000));
+    assert_eq!(req.maintenance, usd_value(750));
     assert_eq!(req.worst_scenario, 4);
 }
 
@@ -63,8 +57,7 @@ fn short_eth_scales_with_price() {
     // floor gain. IM = 262.5.
     let r = m.account(&[Position { instrument: eth, qty: -(10i128.pow(18)) }], &[Some(usd(3000))]).unwrap();
     let req = m.requirement(&r).unwrap();
-    // 1 ETH at 1.5x the model price is 1.5 model units: 1.5 micro-USD of quantization bound.
-    assert_eq!(req.initial, UsdValue(262_500_000_000_000_000_000 + 1_500_000_000_000));
+    assert_eq!(req.initial, UsdValue(262_500_000_000_000_000_000));
     assert_eq!(req.worst_scenario, 3);
 }
 
@@ -147,8 +140,7 @@ fn protocol_failure_mixes_into_the_es_and_concentration_charges_half_at_the_scal
     assert_eq!(req.concentration, usd_value(325));
     assert_eq!(req.floor, usd_value(505));
     assert_eq!(req.liquidity, usd_value(40));
-    // 505 + 40 + the quantization bound of 1001 whole units (1001 micro-USD).
-    assert_eq!(req.initial, UsdValue(usd_value(545).0 + micro_usd(1001).0));
+    assert_eq!(req.initial, usd_value(545));
 }
 
 #[test]

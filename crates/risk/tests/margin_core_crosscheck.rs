@@ -33,23 +33,24 @@ fn usd(v: money::UsdValue) -> f64 {
     v.0 as f64 / 1e18
 }
 
-/// The documented bound (`docs/margin-core.md`, "Cross-check"): the integer IM is at least the
-/// f64 IM (less f64 noise, 1e-9 relative) and at most the f64 IM plus twice the quantization
-/// bound `B` (one micro-USD per whole unit: the arrays' rounding, and the add-on that covers it),
-/// 0.5% of the liquidity charge (chords over a 10% grid step), 2 ppm of the IM (ppm and ppb
-/// roundings of weights, probabilities and LGDs) and one micro-USD.
+/// The documented bound (`docs/margin-core.md`, "Cross-check"), with `B` one micro-USD per whole
+/// unit held (the arrays' rounding: a long's loss is rounded up, a short's down by less than one
+/// micro-USD per unit): the integer IM is at least the f64 IM less `B` (and 1e-9 relative of f64
+/// noise), and at most the f64 IM plus `B`, 0.5% of the liquidity charge (chords over a 10% grid
+/// step), 2 ppm of the IM (ppm and ppb roundings of weights, probabilities and LGDs) and one
+/// micro-USD.
 fn check(name: &str, f64_im: f64, f64_liquidity: f64, units_held: f64, req: &margin_core::Requirement) {
     let im = usd(req.initial);
     let b = units_held * 1e-6;
-    let upper = f64_im + 2.0 * b + 0.005 * f64_liquidity + 2e-6 * f64_im + 1e-6;
-    let lower = f64_im - 1e-9 * f64_im - 1e-9;
+    let upper = f64_im + b + 0.005 * f64_liquidity + 2e-6 * f64_im + 1e-6;
+    let lower = f64_im - b - 1e-9 * f64_im - 1e-9;
     println!(
         "{name}: f64 IM {f64_im:.6}, integer IM {im:.6}, diff {:+.6}, allowed [{:+.6}, {:+.6}]",
         im - f64_im,
         lower - f64_im,
         upper - f64_im
     );
-    assert!(im >= lower, "{name}: integer IM {im} below the f64 IM {f64_im}");
+    assert!(im >= lower, "{name}: integer IM {im} below the f64 IM {f64_im} by more than the bound");
     assert!(im <= upper, "{name}: integer IM {im} above the bound {upper} (f64 {f64_im})");
 }
 
