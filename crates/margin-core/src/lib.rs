@@ -371,7 +371,9 @@ impl RiskModel {
 
     /// Re-marks an account's linear instruments at new prices: each one's effective quantity is
     /// recomputed from its raw quantity and the loss vector corrected by the difference, so the
-    /// result equals building the account afresh at `prices`.
+    /// result equals building the account afresh at `prices` (exactly when each instrument was
+    /// added once; an instrument added in several parts rounds each part, so within one nano-unit
+    /// per part).
     pub fn remark(&self, risk: &mut AccountRisk, prices: &[Option<UsdPrice>]) -> Result<(), MarginError> {
         for h in risk.held.iter_mut() {
             let array = &self.instruments[h.ix as usize];
