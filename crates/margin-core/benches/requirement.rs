@@ -141,7 +141,33 @@ fn benches(c: &mut Criterion) {
             m.remark_batch(&mut accounts, &moved).expect("remark")
         })
     });
+    // Accounts spread over four underlyings (instrument i is linear on i % 4 unless i % 3 == 0):
+    // one price move re-marks only the accounts holding that underlying.
+    let mut spread: Vec<AccountRisk> = (0..1_000).map(|a| single_underlying_account(&m, a, &prices)).collect();
+    g.bench_function("remark_underlying_1000_accounts_spread_over_4_underlyings", |b| {
+        b.iter(|| {
+            k += 1;
+            let mut moved = prices.clone();
+            moved[1] = Some(UsdPrice(price(3000).0 + k * 10i128.pow(16)));
+            m.remark_underlying(&mut spread, 1, &moved).expect("remark")
+        })
+    });
     g.finish();
+}
+
+/// An account of 10 positions on instruments linear on one underlying (`a % 4`) or fixed.
+fn single_underlying_account(m: &RiskModel, a: u64, prices: &[Option<UsdPrice>]) -> AccountRisk {
+    let u = (a % 4) as usize;
+    let ids: Vec<u32> = (0..INSTRUMENTS as u32).filter(|i| *i as usize % 4 == u || i % 3 == 0).take(10).collect();
+    let positions: Vec<Position> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, i)| Position {
+            instrument: margin_core::InstrumentIx(*i),
+            qty: (k as i128 + 1) * 1_000_000_000 * if k % 2 == 0 { 1 } else { -1 },
+        })
+        .collect();
+    m.account(&positions, prices).expect("account")
 }
 
 criterion_group!(margin_core_benches, benches);

@@ -398,6 +398,28 @@ impl RiskModel {
         Ok(out)
     }
 
+    /// After the price of one underlying moved: re-marks only the accounts holding a linear
+    /// instrument on it and returns their indices and new requirements (each held alone); the
+    /// others' requirements have not changed. The batch path of the engine's health
+    /// recomputation after one `set_price`.
+    pub fn remark_underlying(
+        &self,
+        accounts: &mut [AccountRisk],
+        underlying: u16,
+        prices: &[Option<UsdPrice>],
+    ) -> Result<Vec<(usize, Requirement)>, MarginError> {
+        let moved = |h: &Held| self.instruments[h.ix as usize].scaling == Scaling::Linear { underlying };
+        let mut out = Vec::new();
+        for (a, risk) in accounts.iter_mut().enumerate() {
+            if !risk.held.iter().any(moved) {
+                continue;
+            }
+            self.remark(risk, prices)?;
+            out.push((a, self.requirement(risk)?));
+        }
+        Ok(out)
+    }
+
     /// Nano-units, away from zero, scaled by the price ratio for a linear instrument.
     fn effective_qty(&self, array: &InstrumentArray, qty: i128, prices: &[Option<UsdPrice>]) -> Result<i128, MarginError> {
         let rounding = if qty >= 0 { Rounding::Ceil } else { Rounding::Floor };

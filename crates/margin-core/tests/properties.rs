@@ -113,6 +113,24 @@ proptest! {
     }
 
     #[test]
+    fn remarking_one_underlying_touches_exactly_the_accounts_holding_it(pnl in arrays(), books in prop::collection::vec(positions(), 1..6), p1 in 500i128..2000) {
+        let m = model(pnl);
+        let before = [Some(usd(1000))];
+        let after = [Some(usd(p1))];
+        let mut accounts: Vec<_> = books.iter().map(|b| m.account(&book(&m, b), &before).unwrap()).collect();
+        let changed = m.remark_underlying(&mut accounts, 0, &after).unwrap();
+        for (a, b) in books.iter().enumerate() {
+            let holds_linear = b.iter().any(|(i, _)| *i < 2);
+            let fresh = m.account(&book(&m, b), &after).unwrap();
+            prop_assert_eq!(changed.iter().any(|c| c.0 == a), holds_linear);
+            prop_assert_eq!(m.requirement(&accounts[a]).unwrap(), m.requirement(&fresh).unwrap());
+            if let Some((_, r)) = changed.iter().find(|c| c.0 == a) {
+                prop_assert_eq!(*r, m.requirement(&fresh).unwrap());
+            }
+        }
+    }
+
+    #[test]
     fn splitting_a_book_never_lowers_the_owners_total(pnl in arrays(), raw in positions(), cut in 0usize..8) {
         let m = model(pnl);
         let prices = [Some(usd(1000))];
