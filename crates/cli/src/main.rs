@@ -15,6 +15,9 @@
 //!   the `statement` crate).
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
+//! - `clearhouse risk-model --as-of T [--out FILE] [--portfolio FILE]`: the integer risk model
+//!   the engine installs, written as postcard; `clearhouse margin FILE --model MODEL` margins a
+//!   portfolio through it beside the f64 margin ([`risk_model`]).
 //! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,
 //!   model and negative control, for every portfolio in `examples/portfolios`.
 //!
@@ -32,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 mod lines;
+mod risk_model;
 
 const DEMO_COMMANDS: &str = include_str!("../../../examples/commands/demo.jsonl");
 const DEFAULT_JOURNAL: &str = "clearhouse-journal.sqlite";
@@ -109,6 +113,29 @@ enum Cmd {
         /// market-data directory is an error.
         #[arg(long)]
         embedded_calibration: bool,
+        /// Margin through this integer risk model (postcard, from `risk-model`) and show the f64
+        /// margin beside it.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Compile the integer risk model (SPAN-style arrays) the engine installs; write it as postcard.
+    RiskModel {
+        /// As-of instant (YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z); default the portfolio's with --portfolio.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output file.
+        #[arg(long, default_value = "risk-model.postcard")]
+        out: PathBuf,
+        /// Risk parameter file (TOML); default the embedded one.
+        #[arg(long)]
+        risk_params: Option<PathBuf>,
+        /// Use the embedded calibration (no FHS) instead of the market history.
+        #[arg(long)]
+        embedded_calibration: bool,
+        /// Compile the model of this book's instruments (venue balances, LP pools) instead of the
+        /// whole configuration's.
+        #[arg(long)]
+        portfolio: Option<PathBuf>,
     },
     /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
     Backtest {
@@ -180,8 +207,29 @@ fn real_main() -> Result<()> {
         Cmd::Serve => serve(config, &journal, migrate),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
         Cmd::Statement { account, json } => statement(&config, &journal, &account, json),
-        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration } => {
+        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: Some(model) } => {
+            let args = risk_model::MarginModelArgs {
+                portfolio: &portfolio,
+                model: &model,
+                json,
+                params: load_risk_params(risk_params.as_deref())?,
+                as_of: as_of.as_deref(),
+                embedded_calibration,
+            };
+            risk_model::margin_with_model(&config, args)
+        }
+        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: None } => {
             margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref(), embedded_calibration)
+        }
+        Cmd::RiskModel { as_of, out, risk_params, embedded_calibration, portfolio } => {
+            let args = risk_model::RiskModelArgs {
+                as_of: as_of.as_deref(),
+                out: &out,
+                params: load_risk_params(risk_params.as_deref())?,
+                embedded_calibration,
+                portfolio: portfolio.as_deref(),
+            };
+            risk_model::risk_model(&config, args)
         }
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
