@@ -60,6 +60,7 @@ fn model(engine: &Engine) -> RiskModel {
         maintenance_ppm: 600_000,
         underlyings,
         instruments,
+        charges: Default::default(),
     }
 }
 

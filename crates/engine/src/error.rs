@@ -87,4 +87,6 @@ pub enum EngineError {
     PositionLimitExceeded { account: String, market: String, position: String, limit: String },
     #[error("account {account} is {health:?}: only orders that reduce risk")]
     ReduceOnlyAccount { account: String, health: crate::Health },
+    #[error("clearing of market {market} failed: {why}")]
+    ClearingFailed { market: String, why: String },
 }

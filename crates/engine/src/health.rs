@@ -31,6 +31,8 @@ use std::sync::Arc;
 
 /// Flags changed by one command at most.
 pub const HEALTH_EVENTS_PER_COMMAND_MAX: usize = 256;
+/// Flags changed by one `advance_time` at most (its derivative settlements fill most of a record).
+pub const HEALTH_EVENTS_PER_CLOCK_MAX: usize = 128;
 
 const NANO: i128 = 1_000_000_000;
 
@@ -130,6 +132,7 @@ impl Engine {
         touched: BTreeSet<AccountIdx>,
         moved: Option<PriceMove>,
         everything: bool,
+        cap: usize,
         events: &mut Vec<Event>,
     ) {
         if !self.margin_enabled() {
@@ -154,7 +157,7 @@ impl Engine {
             let flag = self.health_flags.get(&account).copied().unwrap_or(Health::Healthy);
             if health == flag {
                 self.health_backlog.remove(&account);
-            } else if reported < HEALTH_EVENTS_PER_COMMAND_MAX {
+            } else if reported < cap {
                 reported += 1;
                 self.health_backlog.remove(&account);
                 self.set_flag(account, flag, health, events);
@@ -292,7 +295,7 @@ impl Engine {
         events: &mut Vec<Event>,
     ) {
         if let Some((symbol, _)) = &price {
-            self.record_print(symbol);
+            self.record_stable_print(symbol);
         }
         if !self.margin_enabled() {
             return;
@@ -319,7 +322,8 @@ impl Engine {
             Command::InstallRiskModelPart { part, parts, .. } => part + 1 == *parts,
             _ => false,
         };
-        self.refresh_health(touched, moved, everything, events);
+        let cap = if matches!(command, Command::AdvanceTime { .. }) { HEALTH_EVENTS_PER_CLOCK_MAX } else { HEALTH_EVENTS_PER_COMMAND_MAX };
+        self.refresh_health(touched, moved, everything, cap, events);
     }
 }
 
@@ -336,7 +340,12 @@ fn event_account_names(event: &Event) -> Vec<&str> {
         | Event::OrderReduced { account, .. }
         | Event::OrderCancelled { account, .. }
         | Event::OrderAmended { account, .. }
-        | Event::HouseFilled { account, .. } => vec![account],
+        | Event::HouseFilled { account, .. }
+        | Event::PositionChanged { account, .. }
+        | Event::FundingPaid { account, .. }
+        | Event::Settled { account, .. }
+        | Event::BorrowChanged { account, .. }
+        | Event::InterestAccrued { account, .. } => vec![account],
         Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
         _ => vec![],
     }

@@ -121,7 +121,7 @@ impl Engine {
             client_order_id: o.client_order_id,
             side: o.side.into(),
             price: market.price_to_decimal(price, &self.assets),
-            qty: market.qty_to_decimal(lots, &self.assets),
+            qty: market.qty_to_decimal(lots),
             quote_amount: money::format_decimal(quote, quote_scale),
             fee: money::format_decimal(fee, quote_scale),
         });

@@ -6,7 +6,7 @@
 //! everything reserved (pending withdrawals and the holds of open orders count as gone). Its
 //! equity is their value at the oracle prices, each rounded down; its positions for
 //! `margin-core` are the same quantities, the asset's symbol being the instrument's id.
-//! Derivative positions join in [`Engine::positions_of`].
+//! Derivative positions join in [`Engine::margin_positions_of`].
 //!
 //! Gates (when `engine.risk_model_max_age_ms` is set; without it no margin is computed and
 //! the order holds alone keep every account fully collateralized):
@@ -82,7 +82,7 @@ impl Engine {
 
     /// The account's positions in the model in force (token balances, pending withdrawals and
     /// order holds counted as gone).
-    pub fn positions_of(&self, account: AccountIdx) -> Result<Vec<Position>, EngineError> {
+    pub fn margin_positions_of(&self, account: AccountIdx) -> Result<Vec<Position>, EngineError> {
         let model = self.usable_model()?;
         self.positions_from(&model, &self.holdings_of(account))
     }

@@ -20,17 +20,17 @@ impl Engine {
     /// counts only its last prints).
     pub fn stable_price(&self, symbol: &str) -> Option<UsdPrice> {
         let window = self.config.settings.stable_price_prints? as usize;
-        let prints = self.price_history.get(symbol)?;
+        let prints = self.stable_prints.get(symbol)?;
         let mut sorted: Vec<UsdPrice> = prints.iter().skip(prints.len().saturating_sub(window)).copied().collect();
         sorted.sort();
         sorted.get(sorted.len().checked_sub(1)? / 2).copied()
     }
 
     /// Records an applied oracle print, keeping the configured window.
-    pub(crate) fn record_print(&mut self, symbol: &str) {
+    pub(crate) fn record_stable_print(&mut self, symbol: &str) {
         let Some(window) = self.config.settings.stable_price_prints else { return };
         let Some((price, _)) = self.prices.get(symbol).copied() else { return };
-        let prints = self.price_history.entry(symbol.to_string()).or_default();
+        let prints = self.stable_prints.entry(symbol.to_string()).or_default();
         prints.push_back(price);
         while prints.len() > window as usize {
             prints.pop_front();
@@ -47,13 +47,13 @@ impl Engine {
     }
 
     /// The price histories into the state hash (only when the setting keeps any).
-    pub(crate) fn hash_price_history(&self, h: &mut blake3::Hasher) {
-        if self.price_history.is_empty() {
+    pub(crate) fn hash_stable_prints(&self, h: &mut blake3::Hasher) {
+        if self.stable_prints.is_empty() {
             return;
         }
-        h.update(b"price_history");
-        h.update(&(self.price_history.len() as u64).to_le_bytes());
-        for (symbol, prints) in &self.price_history {
+        h.update(b"stable_prints");
+        h.update(&(self.stable_prints.len() as u64).to_le_bytes());
+        for (symbol, prints) in &self.stable_prints {
             h.update(&(symbol.len() as u32).to_le_bytes());
             h.update(symbol.as_bytes());
             h.update(&(prints.len() as u32).to_le_bytes());
@@ -64,17 +64,17 @@ impl Engine {
     }
 
     /// Restores histories from a snapshot: every symbol priced, every window within the bound.
-    pub(crate) fn restore_price_history(&mut self, history: Vec<(String, Vec<UsdPrice>)>) -> Result<(), String> {
+    pub(crate) fn restore_stable_prints(&mut self, history: Vec<(String, Vec<UsdPrice>)>) -> Result<(), String> {
         for (symbol, prints) in history {
             if !self.prices.contains_key(&symbol) || prints.is_empty() || prints.len() > STABLE_PRICE_PRINTS_MAX as usize {
                 return Err(format!("price history of {symbol} out of bounds"));
             }
-            self.price_history.insert(symbol, prints.into_iter().collect());
+            self.stable_prints.insert(symbol, prints.into_iter().collect());
         }
         Ok(())
     }
 
-    pub(crate) fn price_history_image(&self) -> Vec<(String, Vec<UsdPrice>)> {
-        self.price_history.iter().map(|(s, p)| (s.clone(), p.iter().copied().collect())).collect()
+    pub(crate) fn stable_prints_image(&self) -> Vec<(String, Vec<UsdPrice>)> {
+        self.stable_prints.iter().map(|(s, p)| (s.clone(), p.iter().copied().collect())).collect()
     }
 }

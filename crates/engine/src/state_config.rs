@@ -44,6 +44,8 @@ pub struct Settings {
     /// Prints in the stable price's median (1 to 64); absent: collateral at the oracle price.
     #[serde(default)]
     pub stable_price_prints: Option<u32>,
+    /// Yearly rate of borrows from the house, basis points (at most 10000).
+    pub borrow_rate_bps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +70,7 @@ pub enum ConfigChange {
     AddUnderlying { symbol: String },
     AddCustodian { id: String, assets: Vec<String> },
     AllowCustodyAsset { custodian: String, asset: String },
-    AddMarket { market: model::Market },
+    AddMarket { market: Box<model::Market> },
     SetLimits { limits: Limits },
     SetSettings { settings: Settings },
 }
@@ -101,6 +103,7 @@ impl StateConfig {
                 time_step_ms_max: config.engine.time_step_ms_max,
                 risk_model_max_age_ms: config.engine.risk_model_max_age_ms,
                 stable_price_prints: config.engine.stable_price_prints,
+                borrow_rate_bps: config.engine.borrow_rate_bps,
             },
         }
     }
@@ -152,9 +155,13 @@ impl StateConfig {
             if !markets.insert(m.id.as_str()) {
                 return Err(refused("markets", format!("duplicate {:?}", m.id)));
             }
+            if m.kind != model::MarketKind::Spot && !underlyings.contains(m.base.as_str()) {
+                return Err(refused(&format!("markets.{}.base", m.id), format!("unknown underlying {:?}", m.base)));
+            }
             crate::limits::check_market(m).map_err(|e| refused("markets", e.to_string()))?;
             crate::markets::MarketState::check(m, &self.assets, self.limits.market_orders_max)?;
         }
+        crate::limits::check_settlement_result(&self.markets.iter().collect::<Vec<_>>()).map_err(|e| refused("markets", e.to_string()))?;
         let mut names = BTreeSet::new();
         for p in &self.principals {
             check_principal_name(&p.name)?;
@@ -213,7 +220,7 @@ impl StateConfig {
         }
         for f in &file.markets {
             if !self.markets.iter().any(|m| m.id == f.id) {
-                changes.push(ConfigChange::AddMarket { market: f.clone() });
+                changes.push(ConfigChange::AddMarket { market: Box::new(f.clone()) });
             }
         }
         for p in &file.principals {
@@ -317,6 +324,9 @@ pub(crate) fn validate_settings(s: &Settings) -> Result<(), EngineError> {
     if s.stable_price_prints.is_some_and(|n| n == 0 || n > crate::stable_price::STABLE_PRICE_PRINTS_MAX) {
         let why = format!("1 to {} prints", crate::stable_price::STABLE_PRICE_PRINTS_MAX);
         return Err(EngineError::ConfigRefused { key: "settings.stable_price_prints".into(), why });
+    }
+    if s.borrow_rate_bps > 10_000 {
+        return Err(EngineError::ConfigRefused { key: "settings.borrow_rate_bps".into(), why: "at most 10000 (100% a year)".into() });
     }
     Ok(())
 }

@@ -609,5 +609,6 @@ mod spot {
 }
 
 mod attack;
+mod derivs;
 mod house;
 mod margin;

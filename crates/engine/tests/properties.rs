@@ -283,6 +283,7 @@ mod margin {
                 InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
                 linear("stETH", -9_900_000_000),
             ],
+            charges: Default::default(),
         }
     }
 

@@ -32,6 +32,7 @@ fn model(as_of_ms: u64) -> RiskModel {
             },
             InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
         ],
+        charges: Default::default(),
     }
 }
 
