@@ -23,9 +23,9 @@ use std::sync::Arc;
 /// Bytes of the model's encoding in one part (twice as many hex characters: 512 KiB, half the
 /// journal's record limit, checked in [`crate::limits`]).
 pub const RISK_MODEL_PART_BYTES_MAX: usize = 256 * 1024;
-/// Parts of one model: at most 16 MiB of encoding (8,000 scenarios x 40 instruments is about
+/// Parts of one model: at most 5 MiB of encoding (8,000 scenarios x 40 instruments is about
 /// 2 MB; the bound keeps a snapshot of the largest limits within the journal's).
-pub const RISK_MODEL_PARTS_MAX: u32 = 64;
+pub const RISK_MODEL_PARTS_MAX: u32 = 20;
 
 /// A model being received in parts.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
