@@ -18,6 +18,9 @@ fn usd(x: i128) -> UsdPrice {
     UsdPrice(x * 10i128.pow(18))
 }
 
+/// An instrument's links (protocol, fraction ppm) and issuer.
+type Links = (Vec<(u16, u32)>, Option<u16>);
+
 #[derive(Debug, Clone)]
 struct Shape {
     fhs: u32,
@@ -26,7 +29,7 @@ struct Shape {
     /// Per protocol: pd (ppb), LGD (ppm), frozen mask over instruments.
     protocols: Vec<(u64, u32, u8)>,
     /// Per instrument: links (protocol, fraction ppm), issuer.
-    links: Vec<(Vec<(u16, u32)>, Option<u16>)>,
+    links: Vec<Links>,
     scale_usd: i128,
 }
 
