@@ -3,7 +3,7 @@
 //! vectors. Derivation and proof: `docs/margin-core.md` ("Pre-trade bound").
 
 use crate::charges::{Exposure, OwnerTotals};
-use crate::es::{es_from_top, k_needed, top_k_of};
+use crate::es::{es_from_top, k_needed};
 use crate::{AccountRisk, Held, MarginError, PPM, Position, Requirement, RiskModel, Scaling, fine_to_usd, mul_div_ceil};
 use money::{Rounding, UsdPrice, UsdValue, mul_div};
 use std::borrow::Borrow;
@@ -28,8 +28,8 @@ pub struct RiskSummary {
     held: Vec<Held>,
     /// (underlying, price) of every linear instrument held.
     marked_at: Vec<(u16, UsdPrice)>,
-    /// The largest FHS losses, descending.
-    top: Vec<i128>,
+    /// The largest FHS losses with their columns, descending (enough for any ES of the model).
+    top: Vec<(i128, u32)>,
     /// The floor columns' losses.
     floor: Vec<i128>,
     /// Per protocol: the signed claim, and (collapsing tokens' value, their extra loss).
@@ -84,8 +84,7 @@ impl RiskModel {
     /// per distinct set of frozen holdings).
     pub fn summary(&self, risk: &AccountRisk, prices: &[Option<UsdPrice>]) -> Result<RiskSummary, MarginError> {
         let n = self.fhs_scenarios as usize;
-        let mut top = Vec::new();
-        top_k_of(risk.loss[..n].iter().copied(), k_needed(n, self.pd_total(), self.tail_ppm), &mut top);
+        let top = top_columns(&risk.loss[..n], k_needed(n, self.pd_total(), self.tail_ppm));
         let (claims, ww) = self.claims(risk)?;
         let owner = self.owner_totals(&[risk])?;
         Ok(RiskSummary {
@@ -162,6 +161,8 @@ struct After {
     claims: Vec<i128>,
     ww: Vec<(i128, i128)>,
     liquidity: i128,
+    /// The order's lines: (instrument, effective nano-units).
+    lines: Vec<(u32, i128)>,
     /// Upper bound of the FHS loss change, over all positions and per protocol's survivors.
     up_all: i128,
     up_survivors: Vec<i128>,
@@ -231,6 +232,7 @@ impl UnitBounds {
             claims: summary.claims.clone(),
             ww: summary.ww.clone(),
             liquidity: summary.liquidity,
+            lines: Vec::with_capacity(delta.len()),
             up_all: 0,
             up_survivors: vec![0; model.charges.protocols.len()],
         };
@@ -242,6 +244,7 @@ impl UnitBounds {
             for (l, pnl) in a.floor.iter_mut().zip(&array.pnl[n..]) {
                 *l = l.checked_sub(q.checked_mul(*pnl as i128).ok_or(MarginError::Overflow)?).ok_or(MarginError::Overflow)?;
             }
+            a.lines.push((p.instrument.0, q));
             let up = self.max_loss(p.instrument.0, q)?;
             a.up_all = a.up_all.checked_add(up).ok_or(MarginError::Overflow)?;
             for (j, proto) in model.charges.protocols.iter().enumerate() {
@@ -286,6 +289,29 @@ impl UnitBounds {
         Ok(out)
     }
 
+    /// The largest FHS losses of a vector above the account's with the order: the kept columns
+    /// exactly, every other column at the smallest kept loss plus the most the order adds.
+    fn top_after(&self, model: &RiskModel, summary: &RiskSummary, after: &After) -> Result<Vec<i128>, MarginError> {
+        let n = model.fhs_scenarios as usize;
+        let k = summary.top.len();
+        let mut top = Vec::with_capacity(2 * k);
+        for (l, s) in &summary.top {
+            let mut v = *l;
+            for (ix, q) in &after.lines {
+                let pnl = model.instruments[*ix as usize].pnl[*s as usize] as i128;
+                v = v.checked_sub(q.checked_mul(pnl).ok_or(MarginError::Overflow)?).ok_or(MarginError::Overflow)?;
+            }
+            top.push(v);
+        }
+        if let Some((smallest, _)) = summary.top.last().filter(|_| k < n) {
+            let rest = smallest.checked_add(after.up_all).ok_or(MarginError::Overflow)?;
+            top.extend(std::iter::repeat_n(rest, (n - k).min(k)));
+        }
+        top.sort_unstable_by(|a, b| b.cmp(a));
+        top.truncate(k);
+        Ok(top)
+    }
+
     /// The mixed ES of the shifted largest losses and the bounded failure entries, plus the
     /// rounding slack; at least the FHS-only ES bound.
     fn es_upper(&self, model: &RiskModel, summary: &RiskSummary, after: &After, exposures: &[Exposure]) -> Result<i128, MarginError> {
@@ -293,13 +319,22 @@ impl UnitBounds {
         if n == 0 {
             return Ok(0);
         }
-        let mut top = Vec::with_capacity(summary.top.len());
-        for l in &summary.top {
-            top.push(l.checked_add(after.up_all).ok_or(MarginError::Overflow)?);
-        }
+        let top = self.top_after(model, summary, after)?;
         let extra: Vec<(i128, u64)> = exposures.iter().map(|e| (e.failure, model.charges.protocols[e.protocol].pd_ppb)).collect();
         let mixed = es_from_top(&top, n, &extra, model.tail_ppm)?;
         let fhs = es_from_top(&top, n, &[], model.tail_ppm)?.max(0);
         mixed.max(fhs).checked_add(self.slack).ok_or(MarginError::Overflow)
     }
+}
+
+/// The `k` largest losses with their columns, descending.
+fn top_columns(loss: &[i128], k: usize) -> Vec<(i128, u32)> {
+    let mut all: Vec<(i128, u32)> = loss.iter().enumerate().map(|(s, l)| (*l, s as u32)).collect();
+    let k = k.min(all.len());
+    if k > 0 && k < all.len() {
+        all.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+    }
+    all.truncate(k);
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    all
 }
