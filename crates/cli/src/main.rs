@@ -9,6 +9,10 @@
 //!   rest goes on; only a journal failure stops `serve`.
 //! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report
 //!   what was verified.
+//! - `clearhouse statement ACCOUNT [--json]`: the account's statement (fills, fees, funding,
+//!   settlements, borrows, interest, deposits and withdrawals with running balances) rebuilt
+//!   from the journal's results and reconciled with the replayed ledger to the unit (logic in
+//!   the `statement` crate).
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
 //! - `clearhouse risk-model --as-of T [--out FILE] [--portfolio FILE]`: the integer risk model
@@ -82,6 +86,14 @@ enum Cmd {
         /// client saw acknowledged), so a truncated copy is not taken for the whole journal.
         #[arg(long)]
         expect_seq: Option<u64>,
+    },
+    /// An account's statement from the journal's results, reconciled with the ledger.
+    Statement {
+        /// Trader account, `owner/sub`.
+        account: String,
+        /// Print JSON for tools instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Portfolio margin of a portfolio file, with explanation and comparators.
     Margin {
@@ -194,6 +206,7 @@ fn real_main() -> Result<()> {
         Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose, migrate),
         Cmd::Serve => serve(config, &journal, migrate),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
+        Cmd::Statement { account, json } => statement(&config, &journal, &account, json),
         Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: Some(model) } => {
             let args = risk_model::MarginModelArgs {
                 portfolio: &portfolio,
@@ -484,6 +497,46 @@ fn verify(config: Config, journal_path: &JournalLocation, expect_seq: Option<u64
         journal_path, report.records_verified, report.snapshot_seq, report.batches_replayed, report.records_replayed
     )?;
     print_state(&mut out, &mut node)
+}
+
+/// Replays the journal read-only (verifying it), rebuilds the account's statement from the
+/// journalled results and reconciles it with the replayed ledger before printing it.
+fn statement(config: &Config, location: &JournalLocation, account: &str, json: bool) -> Result<()> {
+    let (node, _) = open_node(config, location, Access::ReadOnly, None)?;
+    if !node.engine().trader_accounts().any(|a| a == account) {
+        bail!("journal {location}: no trader account {account:?}");
+    }
+    let mut journal = open_journal_read_only(location)?;
+    let recovery = journal.recover_from_genesis().with_context(|| format!("reading journal {location}"))?;
+    let mut builder = statement::StatementBuilder::new(account);
+    for record in recovery.batches.iter().flat_map(|b| &b.records) {
+        let envelope: Envelope = serde_json::from_slice(&record.command).with_context(|| format!("command at seq {}", record.seq.0))?;
+        let outcome: Outcome = serde_json::from_slice(&record.result).with_context(|| format!("result at seq {}", record.seq.0))?;
+        builder.record(&envelope.command, &outcome)?;
+    }
+    let statement = builder.finish();
+    statement.reconcile(&node.engine().balances())?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &statement)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", statement.to_table())?;
+        writeln!(out, "reconciled with the ledger to the unit")?;
+    }
+    Ok(())
+}
+
+/// The journal alone, read-only (for reading its records).
+fn open_journal_read_only(location: &JournalLocation) -> Result<Box<dyn JournalStore>> {
+    let opened = || format!("opening journal {location}");
+    Ok(match location {
+        JournalLocation::Sqlite(path) => Box::new(SqliteJournal::open_read_only(path, JournalConfig::default()).with_context(opened)?),
+        JournalLocation::Postgres { conninfo, schema } => {
+            let pg_config = journal_pg::PgConfig::new(conninfo.clone(), schema.clone());
+            Box::new(journal_pg::PgJournal::open_read_only(&pg_config, JournalConfig::default()).with_context(opened)?)
+        }
+    })
 }
 
 /// One line read by `serve`'s reader thread.
