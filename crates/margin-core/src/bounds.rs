@@ -294,7 +294,7 @@ impl UnitBounds {
     fn top_after(&self, model: &RiskModel, summary: &RiskSummary, after: &After) -> Result<Vec<i128>, MarginError> {
         let n = model.fhs_scenarios as usize;
         let k = summary.top.len();
-        let mut top = Vec::with_capacity(2 * k);
+        let mut top = Vec::with_capacity(2 * k + 1);
         for (l, s) in &summary.top {
             let mut v = *l;
             for (ix, q) in &after.lines {
@@ -303,12 +303,15 @@ impl UnitBounds {
             }
             top.push(v);
         }
-        if let Some((smallest, _)) = summary.top.last().filter(|_| k < n) {
-            let rest = smallest.checked_add(after.up_all).ok_or(MarginError::Overflow)?;
-            top.extend(std::iter::repeat_n(rest, (n - k).min(k)));
-        }
         top.sort_unstable_by(|a, b| b.cmp(a));
-        top.truncate(k);
+        if let Some((smallest, _)) = summary.top.last().filter(|_| k < n) {
+            // Merged in order: the kept losses at or above `rest`, the other columns, the rest.
+            let rest = smallest.checked_add(after.up_all).ok_or(MarginError::Overflow)?;
+            let below = top.split_off(top.partition_point(|v| *v >= rest));
+            top.extend(std::iter::repeat_n(rest, (n - k).min(k)));
+            top.extend(below);
+            top.truncate(k);
+        }
         Ok(top)
     }
 
