@@ -46,7 +46,7 @@ fn benches(c: &mut Criterion) {
     let order = [Position { instrument: margin_core::InstrumentIx(5), qty: 2_000_000_000 }];
     c.bench_function("pre_trade_10_positions_plus_order", |b| b.iter(|| m.with(black_box(&acct), &order, &prices)));
     let bounds = m.unit_bounds();
-    let summary = m.summary(&acct, &prices).expect("summary");
+    let summary = m.summary(&bounds, &acct, &prices).expect("summary");
     let far = UsdValue(summary.initial().0 * 2);
     c.bench_function("pre_trade_bound_path_10_positions_plus_order", |b| {
         b.iter(|| m.pre_trade(&bounds, black_box(&summary), far, &order, &prices, || Ok::<_, MarginError>(&acct)))
@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("pre_trade_exact_path_10_positions_plus_order", |b| {
         b.iter(|| m.pre_trade(&bounds, black_box(&summary), UsdValue::ZERO, &order, &prices, || Ok::<_, MarginError>(&acct)))
     });
-    c.bench_function("summary_10_positions", |b| b.iter(|| m.summary(black_box(&acct), &prices)));
+    c.bench_function("summary_10_positions", |b| b.iter(|| m.summary(&bounds, black_box(&acct), &prices)));
     c.bench_function("requirement_10_positions", |b| b.iter(|| m.requirement(black_box(&acct))));
     let (positions, _) = account(&m, 10, 3, &prices);
     c.bench_function("account_from_10_positions", |b| b.iter(|| m.account(black_box(&positions), &prices)));

@@ -47,7 +47,7 @@ fn main() -> Result<(), MarginError> {
     let mut summaries = Vec::new();
     for a in &accounts {
         let s = Instant::now();
-        summaries.push(m.summary(a, &prices)?);
+        summaries.push(m.summary(&bounds, a, &prices)?);
         build.push(s.elapsed().as_nanos());
     }
     // Nine in ten far from the limit (equity 2 x IM), one in ten 1% above it.

@@ -17,6 +17,8 @@ pub struct UnitBounds {
     /// Fine units added for the rounding of the ES terms: at least the number of terms of any
     /// ES of the model (`k_needed` with every protocol's entry, plus one per protocol, plus one).
     slack: i128,
+    /// The digest of the model these bounds are of; every summary built with them carries it.
+    model: [u8; 32],
 }
 
 /// What the bound needs of an account, kept by the engine per account instead of its loss vector:
@@ -41,6 +43,8 @@ pub struct RiskSummary {
     liquidity: i128,
     /// The exact initial margin of the account.
     im: UsdValue,
+    /// The digest of the model the summary was built on.
+    model: [u8; 32],
 }
 
 /// The outcome of a pre-trade check.
@@ -73,7 +77,7 @@ impl RiskModel {
             })
             .collect();
         let slack = (k_needed(n, self.pd_total(), self.tail_ppm) + self.charges.protocols.len() + 1) as i128;
-        UnitBounds { fhs_range, slack }
+        UnitBounds { fhs_range, slack, model: self.digest() }
     }
 
     fn pd_total(&self) -> u128 {
@@ -81,9 +85,12 @@ impl RiskModel {
     }
 
     /// The summary of an account marked at `prices` (one requirement's work: a tail selection
-    /// per distinct set of frozen holdings).
-    pub fn summary(&self, risk: &AccountRisk, prices: &[Option<UsdPrice>]) -> Result<RiskSummary, MarginError> {
+    /// per distinct set of frozen holdings), for use with `bounds` (of this model).
+    pub fn summary(&self, bounds: &UnitBounds, risk: &AccountRisk, prices: &[Option<UsdPrice>]) -> Result<RiskSummary, MarginError> {
         let n = self.fhs_scenarios as usize;
+        if risk.loss.len() != self.columns() || bounds.fhs_range.len() != self.instruments.len() {
+            return Err(MarginError::InvalidModel("account or unit bounds of another model".into()));
+        }
         let top = top_columns(&risk.loss[..n], k_needed(n, self.pd_total(), self.tail_ppm));
         let (claims, ww) = self.claims(risk)?;
         let owner = self.owner_totals(&[risk])?;
@@ -97,6 +104,7 @@ impl RiskModel {
             survivors: self.all_survivors(risk)?,
             liquidity: self.liquidity(risk, &owner)?,
             im: self.requirement(risk)?.initial,
+            model: bounds.model,
         })
     }
 
@@ -203,9 +211,11 @@ impl UnitBounds {
         fine_to_usd(core.checked_add(after.liquidity).ok_or(MarginError::Overflow)?)
     }
 
+    /// The summary was built with these bounds, of a model of `model`'s shape (the bounds are
+    /// installed with their model), at the current prices of its linear holdings.
     fn check(&self, model: &RiskModel, summary: &RiskSummary, prices: &[Option<UsdPrice>]) -> Result<(), MarginError> {
         let n = model.fhs_scenarios as usize;
-        if self.fhs_range.len() != model.instruments.len() || summary.floor.len() != model.columns() - n {
+        if summary.model != self.model || self.fhs_range.len() != model.instruments.len() || summary.floor.len() != model.columns() - n {
             return Err(MarginError::InvalidModel("unit bounds or summary of another model".into()));
         }
         for (u, p) in &summary.marked_at {

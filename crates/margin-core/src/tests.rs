@@ -194,7 +194,7 @@ fn pre_trade_bound_is_exact_when_the_floor_binds() {
     let prices = [Some(usd(2000))];
     let acct = m.account(&[Position { instrument: eth, qty: 2 * 10i128.pow(18) }], &prices).unwrap();
     let bounds = m.unit_bounds();
-    let summary = m.summary(&acct, &prices).unwrap();
+    let summary = m.summary(&bounds, &acct, &prices).unwrap();
     assert_eq!(summary.initial(), usd_value(1000));
     // One more ETH: the floor (exact in the bound) is 1500; the FHS ES is at most 300 + 200
     // (the most one ETH loses in any FHS column) plus a few 10^-15 USD of rounding slack.
@@ -211,4 +211,21 @@ fn pre_trade_bound_is_exact_when_the_floor_binds() {
     // A summary marked at another price is refused, not used.
     let err = bounds.im_upper(&m, &summary, &order, &[Some(usd(2001))]).unwrap_err();
     assert_eq!(err, MarginError::StaleSummary("ETH".into()));
+}
+
+#[test]
+fn a_summary_is_used_only_with_the_bounds_of_its_model() {
+    let (m, other) = (model(), model_with_charges());
+    let eth = m.instrument("ETH").unwrap();
+    let prices = [Some(usd(2000))];
+    let acct = m.account(&[Position { instrument: eth, qty: 10i128.pow(18) }], &prices).unwrap();
+    let summary = m.summary(&m.unit_bounds(), &acct, &prices).unwrap();
+    let order = [Position { instrument: eth, qty: 10i128.pow(18) }];
+    let err = other.unit_bounds().im_upper(&other, &summary, &order, &prices).unwrap_err();
+    assert!(matches!(err, MarginError::InvalidModel(_)));
+    // A summary built with another model's bounds carries that model's digest.
+    let foreign = m.summary(&other.unit_bounds(), &acct, &prices).unwrap();
+    assert!(matches!(m.unit_bounds().im_upper(&m, &foreign, &order, &prices), Err(MarginError::InvalidModel(_))));
+    let short = AccountRisk { loss: vec![0; 2], held: Vec::new() };
+    assert!(matches!(m.summary(&m.unit_bounds(), &short, &prices), Err(MarginError::InvalidModel(_))));
 }

@@ -135,7 +135,7 @@ proptest! {
         let acct = m.account(&book(&m, &held), &prices).unwrap();
         let order = book(&m, &order);
         let bounds = m.unit_bounds();
-        let summary = m.summary(&acct, &prices).unwrap();
+        let summary = m.summary(&bounds, &acct, &prices).unwrap();
         prop_assert_eq!(summary.initial(), m.requirement(&acct).unwrap().initial);
         let exact = m.with(&acct, &order, &prices).unwrap().initial;
         let upper = bounds.im_upper(&m, &summary, &order, &prices).unwrap();

@@ -64,7 +64,7 @@ fn bound_path(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let bounds = m.unit_bounds();
     let s = Instant::now();
-    let summary = m.summary(account, prices)?;
+    let summary = m.summary(&bounds, account, prices)?;
     println!("summary of the account: {:.1} us", s.elapsed().as_nanos() as f64 / 1000.0);
     let equity = money::UsdValue(summary.initial().0 * 2);
     let mut t: Vec<u128> = (0..20_000)
