@@ -4,7 +4,7 @@
 
 use crate::charges::{Exposure, OwnerTotals};
 use crate::es::{es_from_top, k_needed};
-use crate::{AccountRisk, Held, MarginError, PPM, Position, Requirement, RiskModel, Scaling, fine_to_usd, mul_div_ceil};
+use crate::{AccountRisk, Held, MarginError, PPB, PPM, Position, Requirement, RiskModel, Scaling, fine_to_usd, mul_div_ceil};
 use money::{Rounding, UsdPrice, UsdValue, mul_div};
 use std::borrow::Borrow;
 
@@ -76,12 +76,16 @@ impl RiskModel {
                 (fhs.iter().copied().min().unwrap_or(0), fhs.iter().copied().max().unwrap_or(0))
             })
             .collect();
-        let slack = (k_needed(n, self.pd_total(), self.tail_ppm) + self.charges.protocols.len() + 1) as i128;
+        let slack = (self.kept() + self.charges.protocols.len() + 1) as i128;
         UnitBounds { fhs_range, slack, model: self.digest() }
     }
 
-    fn pd_total(&self) -> u128 {
-        self.charges.protocols.iter().map(|p| p.pd_ppb as u128).sum()
+    /// How many of the largest FHS losses a summary keeps: as many as any ES of the model can
+    /// reach (every protocol's failure entry in; all columns if their probabilities sum to one).
+    fn kept(&self) -> usize {
+        let n = self.fhs_scenarios as usize;
+        let pd_total: u128 = self.charges.protocols.iter().map(|p| p.pd_ppb as u128).sum();
+        if pd_total >= PPB as u128 { n } else { k_needed(n, pd_total, self.tail_ppm) }
     }
 
     /// The summary of an account marked at `prices` (one requirement's work: a tail selection
@@ -91,9 +95,10 @@ impl RiskModel {
         if risk.loss.len() != self.columns() || bounds.fhs_range.len() != self.instruments.len() {
             return Err(MarginError::InvalidModel("account or unit bounds of another model".into()));
         }
-        let top = top_columns(&risk.loss[..n], k_needed(n, self.pd_total(), self.tail_ppm));
+        let top = top_columns(&risk.loss[..n], self.kept());
         let (claims, ww) = self.claims(risk)?;
         let owner = self.owner_totals(&[risk])?;
+        let survivors = self.all_survivors(risk, &top)?;
         Ok(RiskSummary {
             held: risk.held.clone(),
             marked_at: self.marked_at(&risk.held, prices)?,
@@ -101,9 +106,9 @@ impl RiskModel {
             floor: risk.loss[n..].to_vec(),
             claims,
             ww,
-            survivors: self.all_survivors(risk)?,
+            im: self.requirement_given(risk, &owner, Some(&survivors))?.initial,
+            survivors,
             liquidity: self.liquidity(risk, &owner)?,
-            im: self.requirement(risk)?.initial,
             model: bounds.model,
         })
     }
@@ -122,10 +127,13 @@ impl RiskModel {
         Ok(out)
     }
 
-    /// Per protocol, the ES of the positions surviving its failure; one pass per distinct set.
-    fn all_survivors(&self, risk: &AccountRisk) -> Result<Vec<i128>, MarginError> {
+    /// Per protocol, the ES of the positions surviving its failure; one pass per distinct set,
+    /// none for the set of no frozen holding (the whole book's ES, from its largest losses `top`).
+    fn all_survivors(&self, risk: &AccountRisk, top: &[(i128, u32)]) -> Result<Vec<i128>, MarginError> {
         let mut buf = Vec::new();
-        let mut known: Vec<(Vec<u32>, i128)> = Vec::new();
+        let losses: Vec<i128> = top.iter().map(|t| t.0).collect();
+        let whole = es_from_top(&losses, self.fhs_scenarios as usize, &[], self.tail_ppm)?;
+        let mut known: Vec<(Vec<u32>, i128)> = vec![(Vec::new(), whole)];
         let mut out = Vec::with_capacity(self.charges.protocols.len());
         for p in &self.charges.protocols {
             let held: Vec<u32> = risk.held.iter().map(|h| h.ix).filter(|ix| p.frozen.binary_search(ix).is_ok()).collect();

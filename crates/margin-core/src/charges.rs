@@ -256,6 +256,15 @@ impl RiskModel {
     }
 }
 
+/// Adds to each exposure's failure loss the known ES of its survivors (one per protocol).
+pub(crate) fn add_survivors(mut exposed: Vec<Exposure>, survivors: &[i128]) -> Result<Vec<Exposure>, MarginError> {
+    for e in exposed.iter_mut() {
+        let es = survivors.get(e.protocol).copied().ok_or(MarginError::Overflow)?;
+        e.failure = e.failure.checked_add(es.max(0)).ok_or(MarginError::Overflow)?;
+    }
+    Ok(exposed)
+}
+
 /// `|q| x notional per unit`, nano-units x micro-USD to micro-USD, rounded up.
 fn notional_musd(q: i128, notional_per_unit: i64) -> Result<i128, MarginError> {
     Ok(mul_div(q.checked_abs().ok_or(MarginError::Overflow)?, notional_per_unit as i128, FINE_PER_MICRO, Rounding::Ceil)?)

@@ -321,11 +321,25 @@ impl RiskModel {
     /// include it: concentration and liquidity are charged at the owner's size, so splitting a
     /// book across sub-accounts never lowers the owner's total.
     pub fn requirement_in_owner(&self, risk: &AccountRisk, owner: &OwnerTotals) -> Result<Requirement, MarginError> {
+        self.requirement_given(risk, owner, None)
+    }
+
+    /// The requirement, with the survivors' ES per protocol when already known (`survivors`,
+    /// one per protocol, as [`RiskModel::failures`] would compute them).
+    pub(crate) fn requirement_given(
+        &self,
+        risk: &AccountRisk,
+        owner: &OwnerTotals,
+        survivors: Option<&[i128]>,
+    ) -> Result<Requirement, MarginError> {
         let (mut top, mut buf) = (Vec::new(), Vec::new());
         let exposed = self.exposed(risk)?;
         let p_extra: u128 = exposed.iter().map(|e| self.charges.protocols[e.protocol].pd_ppb as u128).sum();
         let market = self.market_terms(&risk.loss, p_extra, &mut top)?;
-        let exposures = self.failures(risk, exposed, market.es_fhs_raw, &mut buf)?;
+        let exposures = match survivors {
+            Some(es) => charges::add_survivors(exposed, es)?,
+            None => self.failures(risk, exposed, market.es_fhs_raw, &mut buf)?,
+        };
         let es_mix = self.es_mixed(&top, &exposures)?.max(market.es_fhs);
         let concentration = self.concentration(&exposures, owner)?;
         let liquidity = self.liquidity(risk, owner)?;
