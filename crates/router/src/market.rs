@@ -58,6 +58,9 @@ impl Venue for VenueModel {
     fn kind(&self) -> VenueKind {
         dispatch!(self, v => v.kind())
     }
+    fn fee_bps(&self) -> f64 {
+        dispatch!(self, v => v.fee_bps())
+    }
     fn trades(&self, from: TokenId, to: TokenId) -> bool {
         dispatch!(self, v => v.trades(from, to))
     }

@@ -1,7 +1,7 @@
 //! A Curve StableSwap pool over `pricing::curve::exact::StableSwapPool` (the 3pool-generation contract
 //! and curvesim 0.5.0's `CurvePool.exchange`).
 
-use super::{TokenId, Venue, VenueKind, contract, pair_not_traded, positive_input, to_amount};
+use super::{TokenId, Venue, VenueKind, contract, pair_not_traded, positive_input, to_amount, u256_to_f64};
 use crate::error::RouterError;
 use money::Amount;
 use pricing::curve::MAX_COINS;
@@ -85,6 +85,10 @@ impl Venue for CurveStableSwap {
 
     fn kind(&self) -> VenueKind {
         VenueKind::CurveStableSwap
+    }
+
+    fn fee_bps(&self) -> f64 {
+        u256_to_f64(self.pool.fee) / 1e6
     }
 
     fn trades(&self, from: TokenId, to: TokenId) -> bool {

@@ -125,6 +125,10 @@ impl Venue for LendingVenue {
         VenueKind::Lending
     }
 
+    fn fee_bps(&self) -> f64 {
+        0.0
+    }
+
     fn trades(&self, from: TokenId, to: TokenId) -> bool {
         self.check_pair(from, to).is_ok()
     }

@@ -75,6 +75,9 @@ pub trait Venue: std::fmt::Debug {
     /// `PairNotTraded`, or the venue has no liquidity on this side.
     fn marginal_price(&self, from: TokenId, to: TokenId) -> Result<f64, RouterError>;
 
+    /// The venue's proportional fee on the input, in basis points (for the cost breakdown).
+    fn fee_bps(&self) -> f64;
+
     /// The largest input this venue absorbs in full (an upper bound for searches).
     ///
     /// # Errors
@@ -175,4 +178,12 @@ pub fn pair_not_traded(venue: &str, from: TokenId, to: TokenId) -> RouterError {
 /// Wrap a contract revert with the venue's id.
 pub fn contract(venue: &str) -> impl Fn(pricing::PricingError) -> RouterError + '_ {
     move |source| RouterError::Contract { venue: venue.to_string(), source }
+}
+
+/// The marginal price net of fees after an input of `amount_in` (from two exact quotes a small step
+/// apart; 0 if the venue cannot take more).
+#[must_use]
+pub fn marginal_price_after<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, amount_in: Amount) -> f64 {
+    let max = venue.max_input(from, to).map_or(0, |a| a.0);
+    marginal_after(venue, from, to, amount_in.0, max).unwrap_or(0.0)
 }

@@ -190,6 +190,10 @@ impl Venue for OrderBookVenue {
         VenueKind::OrderBook(self.instrument)
     }
 
+    fn fee_bps(&self) -> f64 {
+        self.taker_fee_pips as f64 / 100.0
+    }
+
     fn trades(&self, from: TokenId, to: TokenId) -> bool {
         self.side(from, to).is_ok()
     }

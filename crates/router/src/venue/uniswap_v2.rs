@@ -69,6 +69,10 @@ impl Venue for UniswapV2Pair {
         VenueKind::UniswapV2
     }
 
+    fn fee_bps(&self) -> f64 {
+        30.0
+    }
+
     fn trades(&self, from: TokenId, to: TokenId) -> bool {
         self.side(from, to).is_ok()
     }

@@ -125,6 +125,10 @@ impl Venue for UniswapV3Venue {
         VenueKind::UniswapV3
     }
 
+    fn fee_bps(&self) -> f64 {
+        f64::from(self.pool.fee_pips) / 100.0
+    }
+
     fn trades(&self, from: TokenId, to: TokenId) -> bool {
         self.zero_for_one(from, to).is_ok()
     }
