@@ -20,9 +20,11 @@ mkdir -p "${cache}"
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 (cd "${work}" && npm pack --silent @uniswap/v2-core@1.0.1 @uniswap/v3-core@1.0.1 >/dev/null)
+# Unpack beside the cache and move into place, so a reader never sees a half-written package.
 for pkg in v2 v3; do
+  staged="$(mktemp -d "${cache}/.${pkg}.XXXXXX")"
+  tar xzf "${work}"/uniswap-${pkg}-core-1.0.1.tgz -C "${staged}" --strip-components=1
   rm -rf "${cache:?}/${pkg}"
-  mkdir -p "${cache}/${pkg}"
-  tar xzf "${work}"/uniswap-${pkg}-core-1.0.1.tgz -C "${cache}/${pkg}" --strip-components=1
+  mv "${staged}" "${cache}/${pkg}"
 done
 echo "${cache}"

@@ -22,6 +22,9 @@ use money::Amount;
 
 /// Bisection steps on the common marginal price (relative bracket 2^-60 of the start).
 pub const PRICE_BISECTION_STEPS: u32 = 60;
+/// The price bisection stops once its bracket is this narrow (relative); the integer amounts are then
+/// settled by the dust rule.
+pub const PRICE_RELATIVE_TOLERANCE: f64 = 1e-12;
 /// Bisection steps on a candidate's input at the top level.
 pub const AMOUNT_BISECTION_STEPS: u32 = 50;
 /// Largest number of candidates (the direct hop plus chains) a route considers.
@@ -207,6 +210,9 @@ fn equalise(market: &Market, venues: &[usize], from: TokenId, to: TokenId, amoun
         lo /= 2.0;
     }
     for _ in 0..PRICE_BISECTION_STEPS {
+        if hi / lo - 1.0 < PRICE_RELATIVE_TOLERANCE {
+            break;
+        }
         let mid = (lo * hi).sqrt();
         if total_depth(market, venues, from, to, mid)?.iter().sum::<i128>() >= amount {
             lo = mid;

@@ -26,8 +26,14 @@ use std::process::Command;
 // ---------------------------------------------------------------------------------------------------
 // Artifacts
 
-/// The artifact cache, fetched on demand; `None` (after a loud message) when it cannot be had locally.
+/// The artifact cache, fetched once per test process; `None` (after a loud message) when it cannot be
+/// had locally.
 fn artifacts() -> Option<PathBuf> {
+    static CACHE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(fetch_artifacts).clone()
+}
+
+fn fetch_artifacts() -> Option<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch_uniswap_artifacts.sh");
     let run = Command::new("bash").arg(&script).output();
     let ci = std::env::var_os("CI").is_some();

@@ -1,11 +1,13 @@
 //! A Curve StableSwap pool over `pricing::curve::exact::StableSwapPool` (the 3pool-generation contract
 //! and curvesim 0.5.0's `CurvePool.exchange`).
 
-use super::{TokenId, Venue, VenueKind, contract, pair_not_traded, positive_input, to_amount, u256_to_f64};
+use super::{
+    DEPTH_BISECTION_STEPS, TokenId, Venue, VenueKind, check_limit_price, contract, pair_not_traded, positive_input, to_amount, u256_to_f64,
+};
 use crate::error::RouterError;
 use money::Amount;
-use pricing::curve::MAX_COINS;
 use pricing::curve::exact::StableSwapPool;
+use pricing::curve::{MAX_COINS, get_d_f64, get_y_f64, marginal_dy_dx_f64};
 use ruint::aliases::U256;
 
 /// A StableSwap pool; coin k is `tokens[k]`.
@@ -109,18 +111,72 @@ impl Venue for CurveStableSwap {
         to_amount(dy)
     }
 
-    /// From an exact quote of one millionth of the input coin's balance (the curve is flat to far better
-    /// than that near balance).
+    /// The invariant's derivative (`pricing::curve::marginal_dy_dx_f64`) net of the fee, in raw units.
     fn marginal_price(&self, from: TokenId, to: TokenId) -> Result<f64, RouterError> {
-        let (i, _) = self.indices(from, to)?;
-        let probe = to_amount(self.pool.balances[i] / U256::from(1_000_000u32))?.0.max(1_000);
-        let out = self.quote(from, to, Amount(probe))?;
-        Ok(out.0 as f64 / probe as f64)
+        let (i, j) = self.indices(from, to)?;
+        let (x, d) = self.whole_balances()?;
+        Ok(self.raw_marginal(i, j, &x, d))
     }
 
     fn max_input(&self, from: TokenId, to: TokenId) -> Result<Amount, RouterError> {
         // Past ten times the input coin's balance the pool has paid out nearly all of the output coin.
         let (i, _) = self.indices(from, to)?;
         to_amount(self.pool.balances[i] * U256::from(10u8))
+    }
+
+    /// Bisection on the input with the f64 invariant (`get_y_f64`, analytic marginal): the input whose
+    /// post-trade marginal price net of fee is `limit_price`.
+    fn depth_to_price(&self, from: TokenId, to: TokenId, limit_price: f64) -> Result<Amount, RouterError> {
+        check_limit_price(limit_price)?;
+        let (i, j) = self.indices(from, to)?;
+        let (x, d) = self.whole_balances()?;
+        if self.raw_marginal(i, j, &x, d) <= limit_price {
+            return Ok(Amount::ZERO);
+        }
+        let max = self.max_input(from, to)?.0;
+        let raw_to_whole = u256_to_f64(self.pool.rates[i]) / 1e36;
+        let (mut lo, mut hi) = (0.0f64, max as f64);
+        for _ in 0..DEPTH_BISECTION_STEPS {
+            if hi - lo <= 1.0 || hi - lo <= hi * 1e-12 {
+                break;
+            }
+            let mid = 0.5 * (lo + hi);
+            let mut after = x;
+            after[i] = x[i] + mid * raw_to_whole;
+            let priced = get_y_f64(i, j, after[i], &x[..self.pool.n_coins], self.amp_f64(), d).map(|y| {
+                after[j] = y;
+                self.raw_marginal(i, j, &after, d)
+            });
+            match priced {
+                Ok(m) if m > limit_price => lo = mid,
+                _ => hi = mid,
+            }
+        }
+        Ok(Amount((lo.floor() as i128).min(max)))
+    }
+}
+
+impl CurveStableSwap {
+    fn amp_f64(&self) -> f64 {
+        u256_to_f64(self.pool.amp)
+    }
+
+    /// Normalised balances in whole units (f64) and the f64 invariant.
+    fn whole_balances(&self) -> Result<([f64; MAX_COINS], f64), RouterError> {
+        let xp = self.pool.xp().map_err(contract(&self.id))?;
+        let mut x = [0.0; MAX_COINS];
+        for k in 0..self.pool.n_coins {
+            x[k] = u256_to_f64(xp[k]) / 1e18;
+        }
+        let d = get_d_f64(&x[..self.pool.n_coins], self.amp_f64()).map_err(contract(&self.id))?;
+        Ok((x, d))
+    }
+
+    /// Marginal output per raw input net of the fee at whole balances `x`.
+    fn raw_marginal(&self, i: usize, j: usize, x: &[f64; MAX_COINS], d: f64) -> f64 {
+        let keep = 1.0 - u256_to_f64(self.pool.fee) / pricing::curve::exact::FEE_DENOMINATOR as f64;
+        let dy_dx = marginal_dy_dx_f64(i, j, &x[..self.pool.n_coins], self.amp_f64(), d);
+        // Raw in -> normalised: x rate_i / 1e18; normalised out -> raw: x 1e18 / rate_j.
+        keep * dy_dx * u256_to_f64(self.pool.rates[i]) / u256_to_f64(self.pool.rates[j])
     }
 }
