@@ -287,7 +287,7 @@ pub fn marginal_dy_dx_f64(i: usize, j: usize, x: &[f64], amp: f64, d: f64) -> f6
 /// `InstrumentInvalid` for bad indices or non-positive balances, `NoConvergence` after 255 iterations.
 pub fn get_y_f64(i: usize, j: usize, x_i: f64, x: &[f64], amp: f64, d: f64) -> Result<f64, PricingError> {
     let n = x.len();
-    if i == j || i >= n || j >= n || !(x_i > 0.0) {
+    if i == j || i >= n || j >= n || x_i.is_nan() || x_i <= 0.0 {
         return Err(PricingError::InstrumentInvalid { name: "get_y coin or balance", value: x_i });
     }
     let nf = n as f64;
