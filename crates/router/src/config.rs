@@ -249,3 +249,34 @@ fn curve(
     let raw = tokens.iter().zip(balances).map(|(&t, b)| u256_amount(m, t, b)).collect::<Result<Vec<_>, _>>()?;
     Ok(VenueModel::Curve(CurveStableSwap::new(id, &tokens, &decimals, amp, fee, admin_fee, &raw)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_set_parses_with_every_kind_of_venue() {
+        let market = default_venues().unwrap();
+        assert_eq!(market.venues.len(), 10);
+        for kind in ["uniswap_v2", "uniswap_v3", "curve", "order_book", "lending"] {
+            assert!(DEFAULT_VENUES_TOML.contains(&format!("kind = \"{kind}\"")));
+        }
+        // USDC has 6 decimals: 30,000,000 USDC is 3e13 raw.
+        let crate::market::VenueModel::UniswapV2(pair) = &market.venues[0] else { panic!("first venue is the v2 pair") };
+        assert_eq!(pair.reserves[0], U256::from(30_000_000_000_000u64));
+    }
+
+    #[test]
+    fn unknown_keys_tokens_and_versions_are_refused() {
+        let extra_key = DEFAULT_VENUES_TOML.replace("reserve0 = \"30000000\"", "reserve0 = \"30000000\"\nreserve2 = \"1\"");
+        assert!(matches!(parse_venues(&extra_key), Err(RouterError::ConfigParse(m)) if m.contains("reserve2")));
+        let unknown_token = DEFAULT_VENUES_TOML.replace("token1 = \"ETH\"", "token1 = \"WETH\"");
+        assert!(matches!(parse_venues(&unknown_token), Err(RouterError::UnknownToken { symbol }) if symbol == "WETH"));
+        let version = DEFAULT_VENUES_TOML.replace("version = 1", "version = 2");
+        assert!(matches!(parse_venues(&version), Err(RouterError::ConfigInvalid { .. })));
+        let too_precise = DEFAULT_VENUES_TOML.replace("reserve0 = \"30000000\"", "reserve0 = \"30000000.0000001\"");
+        assert!(matches!(parse_venues(&too_precise), Err(RouterError::Money(_))));
+        let missing = DEFAULT_VENUES_TOML.replace("reserve0 = \"30000000\"\n", "");
+        assert!(matches!(parse_venues(&missing), Err(RouterError::ConfigParse(m)) if m.contains("reserve0")));
+    }
+}

@@ -158,3 +158,28 @@ impl Venue for LendingVenue {
         Ok(Amount(self.supplied.0 - self.borrowed.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usdc_reserve() -> LendingVenue {
+        let curve = RateCurve { base_bps: 0, slope1_bps: 400, slope2_bps: 6_000, optimal_utilisation_bps: 9_000 };
+        LendingVenue::new("aave-usdc", TokenId(0), Amount(500_000_000_000_000), Amount(400_000_000_000_000), curve, 86_400).unwrap()
+    }
+
+    #[test]
+    fn a_borrow_repays_interest_at_the_post_borrow_rate() {
+        let venue = usdc_reserve();
+        // 1M USDC: utilisation 401/500 = 80.2% -> 400 x 8020 / 9000 = 356.4 -> 357 bp (rounded up);
+        // a day of it on 1e12 raw: 1e12 x 0.0357 / 365 = 97,808,219.2 -> 97,808,220 (rounded up).
+        let repaid = venue.quote(TokenId(0), TokenId(0), Amount(1_000_000_000_000)).unwrap();
+        assert_eq!(repaid, Amount(1_000_000_000_000 + 97_808_220));
+        // Above the kink the second slope applies: 95% -> 400 + 6000 x 500 / 1000 = 3,400 bp.
+        assert_eq!(venue.rates.borrow_rate_bps(9_500).unwrap(), 3_400);
+        // More than the reserve holds is refused and changes nothing.
+        let mut v = venue.clone();
+        assert!(v.execute(TokenId(0), TokenId(0), Amount(100_000_000_000_001)).is_err());
+        assert_eq!(v, venue);
+    }
+}

@@ -246,3 +246,30 @@ impl Venue for OrderBookVenue {
         Ok(Amount(mul_div(net, PIPS, PIPS - self.taker_fee_pips, Rounding::Floor)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ETH (18 decimals) against USDC (6): asks 3,000.5 x 1 ETH, 3,001 x 2 ETH; fee 5 bp.
+    fn book() -> OrderBookVenue {
+        let eth = 10i128.pow(18);
+        let asks = vec![BookLevel { price: 3_000_500_000, size: eth }, BookLevel { price: 3_001_000_000, size: 2 * eth }];
+        let bids = vec![BookLevel { price: 2_999_500_000, size: eth }];
+        OrderBookVenue::new("book", Instrument::Spot, TokenId(1), TokenId(0), 18, 500, bids, asks).unwrap()
+    }
+
+    #[test]
+    fn a_buy_walks_the_asks_after_the_fee() {
+        let mut venue = book();
+        // 6,003.5 USDC gross; fee ceil(6,003.5e6 x 5e-4) = 3,001,750 raw; net 6,000,498,250: the first
+        // level takes 3,000,500,000 for 1 ETH, the rest 2,999,998,250 buys floor(x 1e18 / 3,001e6) wei.
+        let out = venue.execute(TokenId(0), TokenId(1), Amount(6_003_500_000)).unwrap();
+        let second = 2_999_998_250i128 * 10i128.pow(18) / 3_001_000_000;
+        assert_eq!(out, Amount(10i128.pow(18) + second));
+        assert_eq!(venue.asks.len(), 1);
+        assert_eq!(venue.asks[0].size, 2 * 10i128.pow(18) - second);
+        // The bid side is untouched, and selling more than it holds is refused.
+        assert!(venue.quote(TokenId(1), TokenId(0), Amount(2 * 10i128.pow(18))).is_err());
+    }
+}
