@@ -225,7 +225,8 @@ fn equalise(market: &Market, venues: &[usize], from: TokenId, to: TokenId, amoun
     let assigned: i128 = parts.iter().sum();
     let dust = amount - assigned.min(amount);
     if assigned > amount {
-        // Depth at the upper price already exceeds the trade only through float rounding: scale down.
+        // The bracket's upper price was checked to take less than the trade; more now means the depth
+        // functions are not monotone in the price (a float artefact), which is refused, not patched.
         return Err(RouterError::NoConvergence { solver: "hop price bisection", iterations: PRICE_BISECTION_STEPS });
     }
     // The venue whose depth grows most across the final bracket is the one at the margin.
