@@ -20,6 +20,8 @@
 //!   portfolio through it beside the f64 margin ([`risk_model`]).
 //! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,
 //!   model and negative control, for every portfolio in `examples/portfolios`.
+//! - `clearhouse route --from ETH --to USDC --amount 5000 [--venues FILE] [--json]`: the liquidity
+//!   router's optimal split and its comparison with the best single venue and an equal split ([`route`]).
 //!
 //! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
 //! applying its commands.
@@ -36,6 +38,7 @@ use std::sync::mpsc;
 
 mod lines;
 mod risk_model;
+mod route;
 
 const DEMO_COMMANDS: &str = include_str!("../../../examples/commands/demo.jsonl");
 const DEFAULT_JOURNAL: &str = "clearhouse-journal.sqlite";
@@ -158,6 +161,8 @@ enum Cmd {
         #[arg(long)]
         risk_params: Option<PathBuf>,
     },
+    /// Route a trade across venues: the optimal split, its price, and the comparisons.
+    Route(route::RouteArgs),
 }
 
 fn main() {
@@ -196,6 +201,9 @@ impl std::fmt::Display for JournalLocation {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(Cmd::Route(args)) = &cli.command {
+        return route::run(args);
+    }
     let config = load_config(cli.config.as_deref())?;
     let journal = match cli.postgres {
         Some(conninfo) => JournalLocation::Postgres { conninfo, schema: cli.pg_schema },
@@ -234,6 +242,7 @@ fn real_main() -> Result<()> {
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
         }
+        Cmd::Route(args) => route::run(&args),
     }
 }
 

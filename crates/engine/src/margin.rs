@@ -61,6 +61,8 @@ pub(crate) fn margin_error(e: MarginError) -> EngineError {
         MarginError::UnknownInstrument(instrument) => EngineError::RiskModelUnknownName { name: instrument },
         MarginError::MissingPrice(symbol) => EngineError::MissingPrice { symbol },
         MarginError::InvalidModel(why) => EngineError::RiskModelRefused { why },
+        // The engine keeps no `RiskSummary` (it calls `with`), so this cannot arise from it.
+        MarginError::StaleSummary(why) => EngineError::RiskModelStale { why },
         MarginError::Overflow => EngineError::Overflow { what: "margin aggregation".into() },
     }
 }

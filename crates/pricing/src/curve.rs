@@ -269,6 +269,48 @@ pub fn get_d_f64(balances: &[f64], amp: f64) -> Result<f64, PricingError> {
     Err(PricingError::NoConvergence { solver: "curve get_D (f64)", iterations: MAX_ITERATIONS })
 }
 
+/// The marginal exchange rate dy/dx of coin j for coin i at balances `x` (fee-less, whole normalised
+/// units): the ratio of the invariant's partial derivatives, (Ann + c / x_i) / (Ann + c / x_j) with
+/// c = D^(n+1) / (n^n prod x), the same derivative the equilibrium solver uses.
+#[must_use]
+pub fn marginal_dy_dx_f64(i: usize, j: usize, x: &[f64], amp: f64, d: f64) -> f64 {
+    let nf = x.len() as f64;
+    let ann = amp * nf;
+    let c = x.iter().fold(d, |acc, &xk| acc * d / (nf * xk));
+    (ann + c / x[i]) / (ann + c / x[j])
+}
+
+/// `get_y` in f64: the balance of coin j that keeps the invariant `d` when coin i is set to `x_i`
+/// (whole normalised units), by the contract's Newton iteration y <- (y^2 + c) / (2 y + b - D).
+///
+/// # Errors
+/// `InstrumentInvalid` for bad indices or non-positive balances, `NoConvergence` after 255 iterations.
+pub fn get_y_f64(i: usize, j: usize, x_i: f64, x: &[f64], amp: f64, d: f64) -> Result<f64, PricingError> {
+    let n = x.len();
+    if i == j || i >= n || j >= n || x_i.is_nan() || x_i <= 0.0 {
+        return Err(PricingError::InstrumentInvalid { name: "get_y coin or balance", value: x_i });
+    }
+    let nf = n as f64;
+    let ann = amp * nf;
+    let (mut c, mut s) = (d, 0.0);
+    for k in (0..n).filter(|&k| k != j) {
+        let value = if k == i { x_i } else { x[k] };
+        s += value;
+        c = c * d / (value * nf);
+    }
+    c = c * d / (ann * nf);
+    let b = s + d / ann;
+    let mut y = d;
+    for _ in 0..MAX_ITERATIONS {
+        let y_prev = y;
+        y = (y * y + c) / (2.0 * y + b - d);
+        if (y - y_prev).abs() <= 1e-15 * y {
+            return Ok(y);
+        }
+    }
+    Err(PricingError::NoConvergence { solver: "curve get_y (f64)", iterations: MAX_ITERATIONS })
+}
+
 /// Iteration cap of the equilibrium solver (bracketing + safeguarded Newton; typically 4-8 steps).
 const EQUILIBRIUM_MAX_ITERATIONS: u32 = 200;
 
@@ -517,6 +559,29 @@ impl CurveLp {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn f64_get_y_and_marginal_agree_with_the_exact_pool() {
+        use ruint::aliases::U256;
+        let e18 = U256::from(10u64).pow(U256::from(18u8));
+        let xp = [U256::from(1_000_000u64) * e18, U256::from(1_300_000u64) * e18];
+        let amp = U256::from(200u16);
+        let x_new = xp[0] + U256::from(50_000u64) * e18;
+        let exact_y = super::exact::get_y(0, 1, x_new, &xp, amp).unwrap();
+        let xf = [1_000_000.0, 1_300_000.0];
+        let d = super::get_d_f64(&xf, 200.0).unwrap();
+        let y = super::get_y_f64(0, 1, 1_050_000.0, &xf, 200.0, d).unwrap();
+        let exact_whole: f64 = (exact_y / U256::from(10u64).pow(U256::from(12u8))).to::<u64>() as f64 / 1e6;
+        assert!((y - exact_whole).abs() < 1e-6, "{y} vs {exact_whole}");
+        // The derivative against a central finite difference of get_y.
+        let h = 1e-3;
+        let fd = (super::get_y_f64(0, 1, 1_000_000.0 - h, &xf, 200.0, d).unwrap()
+            - super::get_y_f64(0, 1, 1_000_000.0 + h, &xf, 200.0, d).unwrap())
+            / (2.0 * h);
+        let m = super::marginal_dy_dx_f64(0, 1, &xf, 200.0, d);
+        assert!((m - fd).abs() < 1e-6, "{m} vs {fd}");
+        assert!(m > 1.0, "coin 1 is the abundant one, so coin 0 buys more than one of it: {m}");
+    }
+
     use super::*;
 
     #[test]

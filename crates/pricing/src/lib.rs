@@ -75,6 +75,7 @@ pub mod normal;
 pub mod options;
 pub mod uniswap_v2;
 pub mod uniswap_v3;
+pub mod uniswap_v3_pool;
 pub mod vol_surface;
 
 pub use curve::CurveLp;
