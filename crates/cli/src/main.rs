@@ -3,8 +3,11 @@
 //! - `clearhouse` / `clearhouse run [FILE]`: apply a JSON-lines command file (the embedded demo
 //!   when none is given) through the journal, then print balances and the state hash. Running it
 //!   again restarts from the journal: commands already applied are answered as duplicates.
-//! - `clearhouse serve`: read JSON-lines commands on stdin, group-commit them, write one ack per
-//!   command on stdout after it is durable. A line over 64 KiB, not UTF-8, not JSON or not an
+//! - `clearhouse serve`: the broker as a network service (`crates/server`, `docs/service.md`):
+//!   signed HTTP/JSON API, WebSocket stream, price feed, metrics and dashboard, until SIGINT or
+//!   SIGTERM (which drain in-flight requests and close the journal).
+//! - `clearhouse serve --stdin`: read JSON-lines commands on stdin, group-commit them, write one
+//!   ack per command on stdout after it is durable. A line over 64 KiB, not UTF-8, not JSON or not an
 //!   envelope is answered `{"line":N,"error":{"code":...,"message":...}}` (see [`lines`]) and the
 //!   rest goes on; only a journal failure stops `serve`.
 //! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report

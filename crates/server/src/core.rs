@@ -25,7 +25,7 @@ pub struct Published {
 }
 
 enum Message {
-    Submit { envelope: Envelope, queued: Instant, reply: oneshot::Sender<Result<Ack>> },
+    Submit { envelope: Box<Envelope>, queued: Instant, reply: oneshot::Sender<Result<Ack>> },
     Stop,
 }
 
@@ -55,7 +55,7 @@ impl Core {
     pub async fn submit(&self, envelope: Envelope) -> Result<Ack> {
         let (reply, answer) = oneshot::channel();
         self.metrics.queue_depth_add(1);
-        let message = Message::Submit { envelope, queued: Instant::now(), reply };
+        let message = Message::Submit { envelope: Box::new(envelope), queued: Instant::now(), reply };
         if self.queue.send(message).await.is_err() {
             self.metrics.queue_depth_add(-1);
             return Err(ServerError::ShuttingDown);
@@ -103,7 +103,7 @@ impl Writer {
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
-                    Message::Submit { envelope, queued, reply } => batch.push((envelope, queued, reply)),
+                    Message::Submit { envelope, queued, reply } => batch.push((*envelope, queued, reply)),
                     Message::Stop => stop = true,
                 }
                 if !stop && batch.len() < batch_max {

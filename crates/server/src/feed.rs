@@ -163,11 +163,14 @@ pub async fn run(core: Arc<Core>, source: Source, hours_per_second: f64, mut sto
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = step(&core, &source, &mut ids).await {
-            match e {
-                ServerError::ShuttingDown => return,
-                e => tracing::warn!(error = %e, "feed step failed"),
+        match step(&core, &source, &mut ids).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!("the feed's history is exhausted; the feed stops and prices stay where they are");
+                return;
             }
+            Err(ServerError::ShuttingDown) => return,
+            Err(e) => tracing::warn!(error = %e, "feed step failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
@@ -176,12 +179,10 @@ pub async fn run(core: Arc<Core>, source: Source, hours_per_second: f64, mut sto
     }
 }
 
-async fn step(core: &Core, source: &Source, ids: &mut Ids) -> Result<()> {
-    let (now_ms, last_eth) = core.read(|e| (e.now_ms(), e.price("ETH").map(|(p, _)| p.to_string().parse::<f64>().unwrap_or(0.0))))?;
-    let Some((hour, [eth, steth, usdc])) = source.next(now_ms, last_eth) else {
-        tracing::info!("the feed's history is exhausted; prices stay where they are");
-        return Err(ServerError::Margin { detail: "history exhausted".into() });
-    };
+/// One tick: the next hour's prices and clock; `false` when the history is exhausted.
+async fn step(core: &Core, source: &Source, ids: &mut Ids) -> Result<bool> {
+    let (now_ms, last_eth) = core.read(|e| (e.now_ms(), e.price("ETH").and_then(|(p, _)| p.to_string().parse::<f64>().ok())))?;
+    let Some((hour, [eth, steth, usdc])) = source.next(now_ms, last_eth) else { return Ok(false) };
     let hour_ms = u64::try_from(hour).map_err(ServerError::internal)? * HOUR_MS;
     let commands = [
         Command::AdvanceTime { now_ms: hour_ms },
@@ -199,7 +200,7 @@ async fn step(core: &Core, source: &Source, ids: &mut Ids) -> Result<()> {
     if let (Ok(value), Ok(mut history)) = (insurance, core.history.lock()) {
         history.sample_insurance(hour_ms, value);
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ fn open_journal(settings: &Settings) -> Result<Box<dyn JournalStore>> {
         }
         None => {
             std::fs::create_dir_all(&settings.data_dir).map_err(|e| startup(&e))?;
-            Ok(Box::new(SqliteJournal::open(&settings.data_dir.join(JOURNAL_FILE), JournalConfig::default()).map_err(|e| startup(&e))?))
+            Ok(Box::new(SqliteJournal::open(settings.data_dir.join(JOURNAL_FILE), JournalConfig::default()).map_err(|e| startup(&e))?))
         }
     }
 }
