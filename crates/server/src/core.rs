@@ -31,7 +31,8 @@ enum Message {
 
 /// Shared by every request handler.
 pub struct Core {
-    node: Arc<Mutex<Node>>,
+    /// `None` once the writer closed it (shutdown).
+    node: Arc<Mutex<Option<Node>>>,
     queue: mpsc::Sender<Message>,
     published: broadcast::Sender<Arc<Published>>,
     pub metrics: Arc<Metrics>,
@@ -42,7 +43,7 @@ pub struct Core {
 impl Core {
     /// Starts the writer thread over a recovered node.
     pub fn start(node: Node, metrics: Arc<Metrics>) -> Core {
-        let node = Arc::new(Mutex::new(node));
+        let node = Arc::new(Mutex::new(Some(node)));
         let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (published, _) = broadcast::channel(STREAM_BATCHES_MAX);
         let history = Arc::new(Mutex::new(History::default()));
@@ -66,6 +67,7 @@ impl Core {
     /// Reads the engine under the node's lock (keep `f` short: the writer waits for it).
     pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> Result<T> {
         let node = self.node.lock().map_err(|_| ServerError::internal("the node's lock is poisoned"))?;
+        let node = node.as_ref().ok_or(ServerError::ShuttingDown)?;
         Ok(f(node.engine()))
     }
 
@@ -73,8 +75,9 @@ impl Core {
         self.published.subscribe()
     }
 
-    /// Stops the writer after the commands already queued and waits for it: the node (and its
-    /// journal) is closed when the last reference goes, which is the writer's.
+    /// Stops the writer after the commands already queued and waits for it; the writer closes
+    /// the node and its journal on its own thread (a synchronous PostgreSQL client must not be
+    /// dropped on an async worker).
     pub async fn stop(&self) {
         let _ = self.queue.send(Message::Stop).await;
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());
@@ -85,7 +88,7 @@ impl Core {
 }
 
 struct Writer {
-    node: Arc<Mutex<Node>>,
+    node: Arc<Mutex<Option<Node>>>,
     published: broadcast::Sender<Arc<Published>>,
     metrics: Arc<Metrics>,
     history: Arc<Mutex<History>>,
@@ -115,18 +118,24 @@ impl Writer {
             }
         }
         receiver.close();
-        tracing::info!("writer stopped; closing the journal");
+        let closed = self.node.lock().ok().and_then(|mut n| n.take());
+        drop(closed);
+        tracing::info!("writer stopped; journal closed");
     }
 
     fn batch_max(&self) -> usize {
-        self.node.lock().map(|n| n.engine().config().limits.batch_commands_max.max(1) as usize).unwrap_or(1)
+        let max = self.node.lock().ok().and_then(|n| n.as_ref().map(|n| n.engine().config().limits.batch_commands_max));
+        max.unwrap_or(1).max(1) as usize
     }
 
     fn commit(&self, batch: Vec<Pending>) {
         self.metrics.queue_depth_add(-(batch.len() as i64));
         let envelopes: Vec<Envelope> = batch.iter().map(|(e, _, _)| e.clone()).collect();
         let result = match self.node.lock() {
-            Ok(mut node) => node.submit_batch(&envelopes).map_err(|e| ServerError::Journal { detail: e.to_string() }),
+            Ok(mut node) => match node.as_mut() {
+                Some(node) => node.submit_batch(&envelopes).map_err(|e| ServerError::Journal { detail: e.to_string() }),
+                None => Err(ServerError::ShuttingDown),
+            },
             Err(_) => Err(ServerError::internal("the node's lock is poisoned")),
         };
         match result {
