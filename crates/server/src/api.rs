@@ -237,7 +237,7 @@ pub async fn request_registration(State(state): State<Shared>, headers: HeaderMa
 #[utoipa::path(get, path = "/v1/registrations", responses((status = 200, description = "names awaiting confirmation")))]
 pub async fn list_registrations(State(state): State<Shared>, signed: Signed) -> Result<Response> {
     signed.require_operator("list registrations")?;
-    Ok(Json(serde_json::json!({ "pending": state.auth.pending_names() })).into_response())
+    Ok(Json(serde_json::json!({ "pending": state.auth.pending().into_iter().map(|(name, key)| serde_json::json!({ "name": name, "public_key": key })).collect::<Vec<_>>() })).into_response())
 }
 
 /// Operator: confirms a registration: registers the engine principal (an owner), then

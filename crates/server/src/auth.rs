@@ -203,8 +203,14 @@ impl Auth {
             return Err(ServerError::Conflict { what: format!("key of {name}") });
         }
         let mut pending = self.pending.lock().map_err(|_| ServerError::internal("pending lock poisoned"))?;
-        if !pending.contains_key(name) && pending.len() >= PENDING_REGISTRATIONS_MAX {
-            return Err(ServerError::RateLimited { key_id: "registrations".into(), retry_after_ms: 60_000 });
+        match pending.get(name) {
+            // First come: a pending name is not taken over by another key.
+            Some(existing) if *existing != key => return Err(ServerError::Conflict { what: format!("a pending registration of {name}") }),
+            Some(_) => {}
+            None if pending.len() >= PENDING_REGISTRATIONS_MAX => {
+                return Err(ServerError::RateLimited { key_id: "registrations".into(), retry_after_ms: 60_000 });
+            }
+            None => {}
         }
         pending.insert(name.to_string(), key);
         Ok(())
@@ -215,8 +221,9 @@ impl Auth {
         pending.get(name).copied().ok_or_else(|| ServerError::NotFound { what: format!("registration of {name}") })
     }
 
-    pub fn pending_names(&self) -> Vec<String> {
-        self.pending.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    /// Pending registrations with their public keys (hex), for the operator to check out of band.
+    pub fn pending(&self) -> Vec<(String, String)> {
+        self.pending.lock().map(|p| p.iter().map(|(n, k)| (n.clone(), hex(k.as_bytes()))).collect()).unwrap_or_default()
     }
 
     /// Activates a confirmed key and writes the keys file (atomically: temp file, fsync, rename).

@@ -122,6 +122,20 @@ async fn signatures_expiry_replays_and_retries() {
     let far = alice.headers("POST", "/v1/accounts", body.as_bytes(), alice.next_nonce(), now + 3_600_000);
     let r = c.request("POST", "/v1/accounts", &far, body.as_bytes()).await.expect("request");
     assert_eq!((r.status, r.code()), (401, "expiry_too_far".to_string()));
+    // A pending registration is not taken over by another key; the operator sees the key.
+    let carol = trader("carol", 3);
+    let reg = |s: &Signer| serde_json::json!({ "name": "carol", "public_key": s.public_key_hex() });
+    assert_eq!(post(&mut c, &carol, "/v1/registrations", reg(&carol)).await.status, 202);
+    let squatter = Signer::from_seed("carol", [4; 32]);
+    let r = post(&mut c, &squatter, "/v1/registrations", reg(&squatter)).await;
+    assert_eq!((r.status, r.code()), (409, "conflict".to_string()));
+    let pending = get(&mut c, &operator(), "/v1/registrations").await.json();
+    assert_eq!(pending["pending"][0]["public_key"], carol.public_key_hex());
+    // A registration signed by another key than the one it registers is refused.
+    let r =
+        post(&mut c, &trader("dave", 5), "/v1/registrations", serde_json::json!({ "name": "dave", "public_key": carol.public_key_hex() }))
+            .await;
+    assert_eq!((r.status, r.code()), (401, "bad_signature".to_string()));
     // A signature over another body or path does not verify.
     let headers = alice.sign("POST", "/v1/accounts", body.as_bytes());
     let r = c.request("POST", "/v1/accounts", &headers, br#"{"sub":"third"}"#).await.expect("request");
