@@ -100,6 +100,22 @@ struct Bucket {
 struct Nonces {
     /// nonce -> (expiry, digest of the signature).
     seen: BTreeMap<u64, (u64, [u8; 32])>,
+    /// (expiry, nonce) in arrival order: expired entries are forgotten from the front, so a
+    /// request costs O(log n) plus what expired, not a scan of every remembered nonce.
+    arrivals: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl Nonces {
+    fn forget_expired(&mut self, now_ms: u64) {
+        while let Some(&(expiry, nonce)) = self.arrivals.front() {
+            if expiry >= now_ms {
+                break;
+            }
+            self.arrivals.pop_front();
+            self.seen.remove(&nonce);
+        }
+        assert_eq!(self.seen.len(), self.arrivals.len(), "every remembered nonce arrived once");
+    }
 }
 
 /// Keys, pending registrations, nonces and buckets.
@@ -184,7 +200,7 @@ impl Auth {
         let digest: [u8; 32] = Sha256::digest(signature.to_bytes()).into();
         let mut all = self.nonces.lock().map_err(|_| ServerError::internal("nonce lock poisoned"))?;
         let nonces = all.entry(key_id.to_string()).or_default();
-        nonces.seen.retain(|_, (expiry, _)| *expiry >= now_ms);
+        nonces.forget_expired(now_ms);
         match nonces.seen.get(&nonce) {
             Some((_, seen)) if *seen == digest && mutating => return Ok(()),
             Some(_) => return Err(ServerError::ReplayedNonce { nonce }),
@@ -194,6 +210,7 @@ impl Auth {
             return Err(ServerError::RateLimited { key_id: crate::printable(key_id), retry_after_ms: EXPIRY_AHEAD_MS_MAX });
         }
         nonces.seen.insert(nonce, (expiry_ms, digest));
+        nonces.arrivals.push_back((expiry_ms, nonce));
         Ok(())
     }
 
@@ -283,4 +300,78 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Unix time in ms from the system clock (the service's only clock; the engine has its own).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(byte: u8) -> Signature {
+        Signature::from_bytes(&[byte; 64])
+    }
+
+    fn auth() -> Auth {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let dir = tempfile::tempdir().expect("temp dir");
+        Auth::load(key, &dir.path().join("keys.json"), 0, RateLimit { burst: 2, per_second: 1 })
+            .expect("no keys file and no owners is an empty set")
+    }
+
+    #[test]
+    fn a_missing_keys_file_with_registered_owners_is_an_error() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let loaded = Auth::load(key, &dir.path().join("keys.json"), 3, RateLimit { burst: 2, per_second: 1 });
+        assert!(matches!(loaded, Err(ServerError::Startup { .. })));
+    }
+
+    #[test]
+    fn nonces_are_remembered_until_their_expiry_then_forgotten() {
+        let a = auth();
+        a.check_nonce("k", 5, 1_000, &signature(1), 0, true).expect("first use");
+        a.check_nonce("k", 5, 1_000, &signature(1), 10, true).expect("a retry of a mutating request passes on to the engine");
+        assert!(matches!(a.check_nonce("k", 5, 1_000, &signature(1), 10, false), Err(ServerError::ReplayedNonce { nonce: 5 })));
+        assert!(matches!(a.check_nonce("k", 5, 1_000, &signature(2), 10, true), Err(ServerError::ReplayedNonce { nonce: 5 })));
+        // Another key's nonce space is its own.
+        a.check_nonce("other", 5, 1_000, &signature(2), 10, true).expect("per key");
+        // After the expiry the nonce is forgotten (the request it signed can no longer be sent).
+        a.check_nonce("k", 6, 5_000, &signature(3), 1_001, true).expect("later nonce");
+        let nonces = a.nonces.lock().expect("lock");
+        assert!(!nonces["k"].seen.contains_key(&5) && nonces["k"].seen.contains_key(&6));
+    }
+
+    #[test]
+    fn token_bucket_allows_the_burst_then_refills_at_the_rate() {
+        let a = auth();
+        a.take_token("k", 0).expect("1 of burst 2");
+        a.take_token("k", 0).expect("2 of burst 2");
+        assert!(matches!(a.take_token("k", 0), Err(ServerError::RateLimited { retry_after_ms: 1000, .. })));
+        a.take_token("k", 1_000).expect("one token after one second at 1/s");
+        assert!(a.take_token("k", 1_000).is_err());
+    }
+
+    #[test]
+    fn expiry_window() {
+        assert!(check_expiry(100, 100).is_ok());
+        assert!(matches!(check_expiry(99, 100), Err(ServerError::Expired { .. })));
+        assert!(check_expiry(100 + EXPIRY_AHEAD_MS_MAX, 100).is_ok());
+        assert!(matches!(check_expiry(101 + EXPIRY_AHEAD_MS_MAX, 100), Err(ServerError::ExpiryTooFar { .. })));
+    }
+
+    #[test]
+    fn signing_message_covers_every_part() {
+        let base = signing_message("POST", "/v1/orders", b"{}", 1, 2);
+        assert_eq!(base, format!("clearhouse-v1\nPOST\n/v1/orders\n{}\n1\n2", hex(&Sha256::digest(b"{}"))));
+        for other in [
+            signing_message("GET", "/v1/orders", b"{}", 1, 2),
+            signing_message("POST", "/v1/order", b"{}", 1, 2),
+            signing_message("POST", "/v1/orders", b"{ }", 1, 2),
+            signing_message("POST", "/v1/orders", b"{}", 3, 2),
+            signing_message("POST", "/v1/orders", b"{}", 1, 3),
+        ] {
+            assert_ne!(base, other);
+        }
+        // SHA-256 of the empty body, the FIPS 180-2 test value.
+        assert!(signing_message("GET", "/", b"", 0, 0).contains("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    }
 }
