@@ -274,7 +274,7 @@ pub async fn create_account(State(state): State<Shared>, signed: Signed) -> Resu
 pub async fn deposit(State(state): State<Shared>, signed: Signed) -> Result<Response> {
     signed.require_operator("deposit")?;
     let r: DepositRequest = signed.json()?;
-    state.core.read(|e| validate::asset_amount(e, "amount", &r.asset, &r.amount))??;
+    validate::asset_amount(&state.config, "amount", &r.asset, &r.amount)?;
     let command =
         Command::Deposit { account: r.account, asset: r.asset, amount: r.amount, custodian: r.custodian, external_ref: r.external_ref };
     submit(&state, &signed.caller, command).await
@@ -284,7 +284,7 @@ pub async fn deposit(State(state): State<Shared>, signed: Signed) -> Result<Resp
 #[utoipa::path(post, path = "/v1/withdrawals", request_body = WithdrawalRequest, responses((status = 200, description = "pending")))]
 pub async fn request_withdrawal(State(state): State<Shared>, signed: Signed) -> Result<Response> {
     let r: WithdrawalRequest = signed.json()?;
-    state.core.read(|e| validate::asset_amount(e, "amount", &r.asset, &r.amount))??;
+    validate::asset_amount(&state.config, "amount", &r.asset, &r.amount)?;
     let command = Command::RequestWithdrawal {
         account: r.account,
         asset: r.asset,
@@ -315,7 +315,7 @@ pub async fn cancel_withdrawal(State(state): State<Shared>, Path(id): Path<Strin
 #[utoipa::path(post, path = "/v1/transfers", request_body = TransferRequest, responses((status = 200, description = "moved")))]
 pub async fn transfer(State(state): State<Shared>, signed: Signed) -> Result<Response> {
     let r: TransferRequest = signed.json()?;
-    state.core.read(|e| validate::asset_amount(e, "amount", &r.asset, &r.amount))??;
+    validate::asset_amount(&state.config, "amount", &r.asset, &r.amount)?;
     submit(&state, &signed.caller, Command::Transfer { from: r.from, to: r.to, asset: r.asset, amount: r.amount }).await
 }
 
@@ -324,7 +324,7 @@ pub async fn transfer(State(state): State<Shared>, signed: Signed) -> Result<Res
 #[utoipa::path(post, path = "/v1/orders", request_body = OrderRequest, responses((status = 200, description = "accepted, with fills")))]
 pub async fn place_order(State(state): State<Shared>, signed: Signed) -> Result<Response> {
     let r: OrderRequest = signed.json()?;
-    state.core.read(|e| validate::order(e, &r))??;
+    validate::order(&state.config, &r)?;
     let command = Command::PlaceOrder {
         account: r.account,
         market: r.market,

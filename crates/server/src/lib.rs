@@ -78,6 +78,8 @@ pub struct Limits {
 
 pub struct AppState {
     pub core: Arc<Core>,
+    /// The engine's configuration at start (no command of the service changes it).
+    pub config: engine::StateConfig,
     pub auth: auth::Auth,
     pub margin: Arc<margin::MarginService>,
     pub limits: Limits,
@@ -155,12 +157,14 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let margin = Arc::new(tokio::task::block_in_place(|| margin::MarginService::load(&settings.config, !history_wanted))?);
     let source = feed_source(&settings, &margin)?;
     let metrics = Arc::new(metrics::Metrics::default());
+    let config = node.engine().config().clone();
     let core = Arc::new(Core::start(node, metrics));
     let auth = auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate)?;
     let (stop, shutdown) = watch::channel(false);
     let feed_name = source.as_ref().map(|s| s.name()).unwrap_or("off");
     let state = Arc::new(AppState {
         core: core.clone(),
+        config,
         auth,
         margin,
         limits: Limits { body_bytes_max: settings.body_bytes_max },

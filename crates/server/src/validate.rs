@@ -1,10 +1,12 @@
 //! Range checks that run before a command is built, so that input the engine would reject for
 //! its form (a malformed number, off the tick or lot, out of the market's range) is a 400 and is
-//! never journalled. Business rejections (balance, holds, bands) stay the engine's.
+//! never journalled. Business rejections (balance, holds, bands) stay the engine's. They read the
+//! configuration the service started with ([`crate::AppState::config`]): the service journals no
+//! `configure` command, so the engine's configuration does not change under it.
 
 use crate::api::OrderRequest;
 use crate::error::{Result, ServerError};
-use engine::Engine;
+use engine::StateConfig;
 use money::{Amount, Scale};
 
 fn out_of_range(field: &str, why: impl Into<String>) -> ServerError {
@@ -18,9 +20,8 @@ pub fn principal_name(field: &str, name: &str) -> Result<()> {
     Err(out_of_range(field, format!("1 to {} of a-z 0-9 _ -", model::NAME_LEN_MAX)))
 }
 
-fn scale_of(engine: &Engine, field: &str, asset: &str) -> Result<Scale> {
-    let def = engine
-        .config()
+fn scale_of(config: &StateConfig, field: &str, asset: &str) -> Result<Scale> {
+    let def = config
         .assets
         .iter()
         .find(|a| a.symbol == asset)
@@ -29,8 +30,8 @@ fn scale_of(engine: &Engine, field: &str, asset: &str) -> Result<Scale> {
 }
 
 /// A positive decimal in the asset's units with at most its decimals.
-pub fn asset_amount(engine: &Engine, field: &str, asset: &str, text: &str) -> Result<()> {
-    let scale = scale_of(engine, field, asset)?;
+pub fn asset_amount(config: &StateConfig, field: &str, asset: &str, text: &str) -> Result<()> {
+    let scale = scale_of(config, field, asset)?;
     positive_units(field, text, scale).map(|_| ())
 }
 
@@ -44,14 +45,13 @@ fn positive_units(field: &str, text: &str, scale: Scale) -> Result<i128> {
 
 /// Quantity on the lot within qty_min..qty_max; price positive on the tick (or absent for a
 /// market order, present otherwise).
-pub fn order(engine: &Engine, r: &OrderRequest) -> Result<()> {
-    let market = engine
-        .config()
+pub fn order(config: &StateConfig, r: &OrderRequest) -> Result<()> {
+    let market = config
         .markets
         .iter()
         .find(|m| m.id == r.market)
         .ok_or_else(|| ServerError::NotFound { what: format!("market {}", crate::printable(&r.market)) })?;
-    let (base, quote) = (scale_of(engine, "qty", &market.base)?, scale_of(engine, "price", &market.quote)?);
+    let (base, quote) = (scale_of(config, "qty", &market.base)?, scale_of(config, "price", &market.quote)?);
     let parse_cfg = |text: &str, scale: Scale| Amount::parse(text, scale).map(Amount::units).map_err(ServerError::internal);
     let qty = positive_units("qty", &r.qty, base)?;
     let (lot, min, max) = (parse_cfg(&market.lot, base)?, parse_cfg(&market.qty_min, base)?, parse_cfg(&market.qty_max, base)?);
