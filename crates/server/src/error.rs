@@ -42,6 +42,8 @@ pub enum ServerError {
     NotFound { what: String },
     #[error("{what} already exists")]
     Conflict { what: String },
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     // -- the engine --
     #[error("{error}")]
     Rejected { seq: u64, error: EngineError },
@@ -80,6 +82,7 @@ impl ServerError {
             ServerError::BodyTooLarge { .. } => "body_too_large",
             ServerError::NotFound { .. } => "not_found",
             ServerError::Conflict { .. } => "conflict",
+            ServerError::MethodNotAllowed { .. } => "method_not_allowed",
             ServerError::Rejected { error, .. } | ServerError::Refused { error } => return engine_code(error),
             ServerError::ShuttingDown => "shutting_down",
             ServerError::Journal { .. } => "journal_failed",
@@ -105,6 +108,7 @@ impl ServerError {
             ServerError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
+            ServerError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServerError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServerError::Refused { error } => refused_status(error),
             ServerError::ShuttingDown | ServerError::Margin { .. } => StatusCode::SERVICE_UNAVAILABLE,

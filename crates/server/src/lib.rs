@@ -257,12 +257,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/operator/overview", get(operator::overview))
         .route("/v1/stream", get(stream::stream))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
 async fn not_found(request: Request) -> ServerError {
     ServerError::NotFound { what: format!("route {} {}", request.method(), printable(request.uri().path())) }
+}
+
+async fn method_not_allowed(request: Request) -> ServerError {
+    ServerError::MethodNotAllowed { method: request.method().to_string(), path: printable(request.uri().path()) }
 }
 
 /// Records the request's route template, status and latency; logs it without headers (which

@@ -82,6 +82,24 @@ async fn sign_up_deposit_trade_withdraw_and_restart() {
     assert_eq!(post(&mut c, &alice, "/v1/withdrawals", w).await.status, 200);
     let r = post(&mut c, &operator(), "/v1/withdrawals/w1/confirm", serde_json::json!({ "chain_ref": "0xc1" })).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // A withdrawal the owner voids, and a resting order it cancels.
+    let w = serde_json::json!({ "account": "alice/main", "asset": "ETH", "amount": "1", "custodian": "ethereum", "destination": "0xalice", "withdrawal_id": "w2" });
+    assert_eq!(post(&mut c, &alice, "/v1/withdrawals", w).await.status, 200);
+    let r = c.signed(&alice, "DELETE", "/v1/withdrawals/w2", b"").await.expect("request");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let rest = serde_json::json!({ "account": "alice/main", "market": "ETH/USDC", "client_order_id": 3, "side": "sell", "kind": "post_only", "price": price, "qty": "0.5" });
+    assert_eq!(post(&mut c, &alice, "/v1/orders", rest).await.status, 200);
+    let open = get(&mut c, &alice, "/v1/accounts/alice/main/orders").await.json();
+    let order_id = open[0]["order_id"].as_u64().expect("an open order");
+    assert_eq!(open[0]["qty"].as_str().map(|q| units(q, ETH)), Some(units("0.5", ETH)));
+    let path = format!("/v1/orders/{order_id}?account=alice/main&market=ETH/USDC");
+    let r = get(&mut c, &bob, &path).await;
+    assert_eq!((r.status, r.code()), (405, "method_not_allowed".to_string()), "cancel is DELETE");
+    let r = c.signed(&bob, "DELETE", &path, b"").await.expect("request");
+    assert_eq!((r.status, r.code()), (403, "unauthorized".to_string()), "bob cannot cancel alice's order");
+    let r = c.signed(&alice, "DELETE", &path, b"").await.expect("request");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(get(&mut c, &alice, "/v1/accounts/alice/main/orders").await.json(), serde_json::json!([]));
     let before_restart = get(&mut c, &alice, "/v1/accounts/alice/main/balances").await.json();
     assert_eq!(posted(&before_restart, "ETH", ETH), units("7", ETH));
     let seq = last_seq(addr).await;
