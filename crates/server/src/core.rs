@@ -19,9 +19,12 @@ pub const QUEUE_COMMANDS_MAX: usize = 16_384;
 pub const STREAM_BATCHES_MAX: usize = 1024;
 
 /// The events of one journalled batch, in order, each with its command's sequence number.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Published {
     pub events: Vec<(u64, Event)>,
+    /// The batch's public stream messages, serialised once by the first subscriber that needs
+    /// them and shared by all (fan-out costs one JSON encoding per batch, not per subscriber).
+    pub public_messages: std::sync::OnceLock<Vec<String>>,
 }
 
 enum Message {
@@ -140,10 +143,16 @@ impl Writer {
         };
         match result {
             Ok(acks) => {
-                self.publish(&acks);
+                // History first (a client that reads its fills after its answer finds them),
+                // then the answers, then the stream (its subscribers do not delay the answers).
+                let published = self.record(&acks);
                 for ((_, queued, reply), ack) in batch.into_iter().zip(acks) {
                     self.metrics.command(&ack, queued.elapsed());
                     let _ = reply.send(Ok(ack));
+                }
+                if let Some(published) = published {
+                    // No subscriber is not an error.
+                    let _ = self.published.send(published);
                 }
             }
             Err(e) => {
@@ -156,7 +165,8 @@ impl Writer {
         }
     }
 
-    fn publish(&self, acks: &[Ack]) {
+    /// Records the batch's journalled events in the history; returns them for the stream.
+    fn record(&self, acks: &[Ack]) -> Option<Arc<Published>> {
         let events: Vec<(u64, Event)> = acks
             .iter()
             .filter(|a| !a.duplicate)
@@ -167,12 +177,11 @@ impl Writer {
             .flatten()
             .collect();
         if events.is_empty() {
-            return;
+            return None;
         }
         if let Ok(mut history) = self.history.lock() {
             history.record(&events);
         }
-        // No subscriber is not an error.
-        let _ = self.published.send(Arc::new(Published { events }));
+        Some(Arc::new(Published { events, public_messages: std::sync::OnceLock::new() }))
     }
 }

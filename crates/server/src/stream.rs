@@ -72,13 +72,21 @@ async fn serve_socket(state: Shared, socket: WebSocket, owner: Option<String>) {
     loop {
         tokio::select! {
             received = events.recv() => {
-                let messages = match received {
-                    Ok(batch) => messages_of(&state, &batch.events, owner.as_deref()),
-                    Err(RecvError::Lagged(missed)) => vec![serde_json::json!({ "type": "lagged", "missed_batches": missed })],
+                let batch = match received {
+                    Ok(batch) => batch,
+                    Err(RecvError::Lagged(missed)) => {
+                        let lagged = serde_json::json!({ "type": "lagged", "missed_batches": missed });
+                        if sink.send(Message::text(lagged.to_string())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     Err(RecvError::Closed) => break,
                 };
-                for message in messages {
-                    if sink.send(Message::text(message.to_string())).await.is_err() {
+                let public = batch.public_messages.get_or_init(|| public_messages(&state, &batch.events));
+                let own = owner.as_deref().map(|o| account_messages(&batch.events, o)).unwrap_or_default();
+                for text in own.into_iter().chain(public.iter().cloned()) {
+                    if sink.send(Message::text(text)).await.is_err() {
                         return;
                     }
                 }
@@ -93,8 +101,9 @@ async fn serve_socket(state: Shared, socket: WebSocket, owner: Option<String>) {
     let _ = sink.send(Message::Close(None)).await;
 }
 
-/// The messages one subscriber gets for one journalled batch.
-pub fn messages_of(state: &Shared, events: &[(u64, Event)], owner: Option<&str>) -> Vec<serde_json::Value> {
+/// The public messages of one journalled batch: prices, trades, then the depth of every market
+/// the batch touched.
+pub fn public_messages(state: &Shared, events: &[(u64, Event)]) -> Vec<String> {
     let mut out = Vec::new();
     let mut markets = BTreeSet::new();
     for (seq, event) in events {
@@ -110,18 +119,22 @@ pub fn messages_of(state: &Shared, events: &[(u64, Event)], owner: Option<&str>)
         if let Some(market) = order_market(event) {
             markets.insert(market.to_string());
         }
-        if let Some(owner) = owner
-            && event_accounts(event).iter().any(|a| engine_owner(a) == owner)
-        {
-            out.push(serde_json::json!({ "type": "account", "seq": seq, "event": event }));
-        }
     }
     for market in markets {
         if let Ok(Ok(depth)) = state.core.read(|e| crate::views::depth_of(e, &market, 10)) {
             out.push(serde_json::json!({ "type": "depth", "market": market, "bids": depth.bids, "asks": depth.asks }));
         }
     }
-    out
+    out.into_iter().map(|m| m.to_string()).collect()
+}
+
+/// The events of one batch that touch the owner's accounts.
+pub fn account_messages(events: &[(u64, Event)], owner: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(_, event)| event_accounts(event).iter().any(|a| engine_owner(a) == owner))
+        .map(|(seq, event)| serde_json::json!({ "type": "account", "seq": seq, "event": event }).to_string())
+        .collect()
 }
 
 fn engine_owner(account: &str) -> &str {
