@@ -39,6 +39,8 @@ pub struct AccountBook {
     /// Oracle prices, USD (f64: for the risk model only).
     pub prices_usd: BTreeMap<String, f64>,
     pub now_ms: u64,
+    /// Every configured asset's scale (an asset the account does not hold has one too).
+    pub scales: BTreeMap<String, Scale>,
     /// Market id -> (base, quote, taker fee bps, half spread as a fraction of the price).
     pub markets: BTreeMap<String, MarketFacts>,
 }
@@ -220,8 +222,9 @@ fn cross_price(book: &AccountBook, facts: &MarketFacts) -> Option<f64> {
 
 fn candidate(book: &AccountBook, market: &str, facts: &MarketFacts, side: Side, fraction: f64) -> Option<HypotheticalTrade> {
     let price = cross_price(book, facts)?;
-    let (base_units, base_scale) = *book.balances.get(&facts.base).unwrap_or(&(0, Scale::new(18).ok()?));
-    let (quote_units, quote_scale) = *book.balances.get(&facts.quote).unwrap_or(&(0, Scale::new(6).ok()?));
+    let (base_scale, quote_scale) = (*book.scales.get(&facts.base)?, *book.scales.get(&facts.quote)?);
+    let base_units = book.balances.get(&facts.base).map_or(0, |b| b.0);
+    let quote_units = book.balances.get(&facts.quote).map_or(0, |b| b.0);
     let base_whole = match side {
         Side::Sell => base_units as f64 / base_scale.one() as f64,
         Side::Buy => quote_units as f64 / quote_scale.one() as f64 / price / (1.0 + f64::from(facts.taker_fee_bps) / 1e4),
@@ -247,9 +250,9 @@ fn apply_trade(book: &AccountBook, balances: &mut BTreeMap<String, (i128, Scale)
         .get(&trade.market)
         .ok_or_else(|| ServerError::NotFound { what: format!("market {}", crate::printable(&trade.market)) })?;
     let range = |field: &str, why: String| ServerError::OutOfRange { field: field.into(), why };
-    let scale_of = |asset: &str| balances.get(asset).map(|b| b.1).or_else(|| book.balances.get(asset).map(|b| b.1));
-    let base_scale = scale_of(&facts.base).or_else(|| Scale::new(18).ok()).ok_or_else(|| range("qty", "scale".into()))?;
-    let quote_scale = scale_of(&facts.quote).or_else(|| Scale::new(6).ok()).ok_or_else(|| range("price", "scale".into()))?;
+    let scale_of =
+        |asset: &str| book.scales.get(asset).copied().ok_or_else(|| ServerError::internal(format!("market asset {asset} has no scale")));
+    let (base_scale, quote_scale) = (scale_of(&facts.base)?, scale_of(&facts.quote)?);
     let qty = Amount::parse(&trade.qty, base_scale).map_err(|e| range("qty", e.to_string()))?.units();
     if qty <= 0 {
         return Err(range("qty", "must be positive".into()));
@@ -327,7 +330,7 @@ pub fn account_book(engine: &engine::Engine, account: &str) -> Result<AccountBoo
         };
         markets.insert(def.id.clone(), facts);
     }
-    Ok(AccountBook { account: account.into(), balances, prices_usd, now_ms: engine.now_ms(), markets })
+    Ok(AccountBook { account: account.into(), balances, prices_usd, now_ms: engine.now_ms(), scales, markets })
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
