@@ -12,8 +12,15 @@
 //!   rest goes on; only a journal failure stops `serve`.
 //! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report
 //!   what was verified.
+//! - `clearhouse statement ACCOUNT [--json]`: the account's statement (fills, fees, funding,
+//!   settlements, borrows, interest, deposits and withdrawals with running balances) rebuilt
+//!   from the journal's results and reconciled with the replayed ledger to the unit (logic in
+//!   the `statement` crate).
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
+//! - `clearhouse risk-model --as-of T [--out FILE] [--portfolio FILE]`: the integer risk model
+//!   the engine installs, written as postcard; `clearhouse margin FILE --model MODEL` margins a
+//!   portfolio through it beside the f64 margin ([`risk_model`]).
 //! - `clearhouse backtest [--from D] [--to D] [--markdown]`: the margin backtest on real history,
 //!   model and negative control, for every portfolio in `examples/portfolios`.
 //!
@@ -31,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 mod lines;
+mod risk_model;
 
 const DEMO_COMMANDS: &str = include_str!("../../../examples/commands/demo.jsonl");
 const DEFAULT_JOURNAL: &str = "clearhouse-journal.sqlite";
@@ -84,6 +92,14 @@ enum Cmd {
         #[arg(long)]
         expect_seq: Option<u64>,
     },
+    /// An account's statement from the journal's results, reconciled with the ledger.
+    Statement {
+        /// Trader account, `owner/sub`.
+        account: String,
+        /// Print JSON for tools instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Portfolio margin of a portfolio file, with explanation and comparators.
     Margin {
         /// Portfolio file (TOML), e.g. examples/portfolios/basis_trade.toml.
@@ -102,6 +118,29 @@ enum Cmd {
         /// market-data directory is an error.
         #[arg(long)]
         embedded_calibration: bool,
+        /// Margin through this integer risk model (postcard, from `risk-model`) and show the f64
+        /// margin beside it.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Compile the integer risk model (SPAN-style arrays) the engine installs; write it as postcard.
+    RiskModel {
+        /// As-of instant (YYYY-MM-DD or YYYY-MM-DDTHH:00:00Z); default the portfolio's with --portfolio.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output file.
+        #[arg(long, default_value = "risk-model.postcard")]
+        out: PathBuf,
+        /// Risk parameter file (TOML); default the embedded one.
+        #[arg(long)]
+        risk_params: Option<PathBuf>,
+        /// Use the embedded calibration (no FHS) instead of the market history.
+        #[arg(long)]
+        embedded_calibration: bool,
+        /// Compile the model of this book's instruments (venue balances, LP pools) instead of the
+        /// whole configuration's.
+        #[arg(long)]
+        portfolio: Option<PathBuf>,
     },
     /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
     Backtest {
@@ -313,8 +352,30 @@ fn real_main() -> Result<()> {
         Cmd::Serve(args) if args.stdin => serve(config, &journal, migrate),
         Cmd::Serve(args) => serve_http(config, &journal, migrate, *args),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
-        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration } => {
+        Cmd::Statement { account, json } => statement(&config, &journal, &account, json),
+        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: Some(model) } => {
+            let args = risk_model::MarginModelArgs {
+                portfolio: &portfolio,
+                model: &model,
+                json,
+                params: load_risk_params(risk_params.as_deref())?,
+                as_of: as_of.as_deref(),
+                embedded_calibration,
+            };
+            risk_model::margin_with_model(&config, args)
+        }
+        Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: None } => {
             margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref(), embedded_calibration)
+        }
+        Cmd::RiskModel { as_of, out, risk_params, embedded_calibration, portfolio } => {
+            let args = risk_model::RiskModelArgs {
+                as_of: as_of.as_deref(),
+                out: &out,
+                params: load_risk_params(risk_params.as_deref())?,
+                embedded_calibration,
+                portfolio: portfolio.as_deref(),
+            };
+            risk_model::risk_model(&config, args)
         }
         Cmd::Backtest { portfolios, from, to, threads, markdown, risk_params } => {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
@@ -582,6 +643,46 @@ fn verify(config: Config, journal_path: &JournalLocation, expect_seq: Option<u64
         journal_path, report.records_verified, report.snapshot_seq, report.batches_replayed, report.records_replayed
     )?;
     print_state(&mut out, &mut node)
+}
+
+/// Replays the journal read-only (verifying it), rebuilds the account's statement from the
+/// journalled results and reconciles it with the replayed ledger before printing it.
+fn statement(config: &Config, location: &JournalLocation, account: &str, json: bool) -> Result<()> {
+    let (node, _) = open_node(config, location, Access::ReadOnly, None)?;
+    if !node.engine().trader_accounts().any(|a| a == account) {
+        bail!("journal {location}: no trader account {account:?}");
+    }
+    let mut journal = open_journal_read_only(location)?;
+    let recovery = journal.recover_from_genesis().with_context(|| format!("reading journal {location}"))?;
+    let mut builder = statement::StatementBuilder::new(account);
+    for record in recovery.batches.iter().flat_map(|b| &b.records) {
+        let envelope: Envelope = serde_json::from_slice(&record.command).with_context(|| format!("command at seq {}", record.seq.0))?;
+        let outcome: Outcome = serde_json::from_slice(&record.result).with_context(|| format!("result at seq {}", record.seq.0))?;
+        builder.record(&envelope.command, &outcome)?;
+    }
+    let statement = builder.finish();
+    statement.reconcile(&node.engine().balances())?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &statement)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", statement.to_table())?;
+        writeln!(out, "reconciled with the ledger to the unit")?;
+    }
+    Ok(())
+}
+
+/// The journal alone, read-only (for reading its records).
+fn open_journal_read_only(location: &JournalLocation) -> Result<Box<dyn JournalStore>> {
+    let opened = || format!("opening journal {location}");
+    Ok(match location {
+        JournalLocation::Sqlite(path) => Box::new(SqliteJournal::open_read_only(path, JournalConfig::default()).with_context(opened)?),
+        JournalLocation::Postgres { conninfo, schema } => {
+            let pg_config = journal_pg::PgConfig::new(conninfo.clone(), schema.clone());
+            Box::new(journal_pg::PgJournal::open_read_only(&pg_config, JournalConfig::default()).with_context(opened)?)
+        }
+    })
 }
 
 /// One line read by `serve`'s reader thread.

@@ -43,7 +43,9 @@ impl Rng {
 }
 
 /// Commands of the operator (registrations, deposits, cancellations, time, prices) and of 12
-/// owners (transfers, withdrawals), every id unique across principals.
+/// owners (transfers, withdrawals, orders on the ETH/USDC spot book and the ETH-PERP book, whose
+/// positions pay funding when the clock crosses 8-hour boundaries), every id unique across
+/// principals.
 fn workload(rng: &mut Rng, count: usize) -> Vec<Envelope> {
     let traders = 12;
     let mut commands: Vec<(String, Command)> = Vec::new();
@@ -54,6 +56,9 @@ fn workload(rng: &mut Rng, count: usize) -> Vec<Envelope> {
             commands.push(operator(Command::CreateAccount { owner: format!("t{t}"), sub: sub.into() }));
         }
     }
+    commands.push(operator(Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() }));
+    commands.push(operator(Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() }));
+    let mut eth = 3000u64;
     let mut now_ms = 0u64;
     let mut withdrawals = 0u64;
     let assets = [("USDC", "ethereum"), ("ETH", "arbitrum"), ("WBTC", "ethereum")];
@@ -63,7 +68,7 @@ fn workload(rng: &mut Rng, count: usize) -> Vec<Envelope> {
         let amount = format!("{}.{}", rng.below(1000), rng.below(100));
         let k = commands.len();
         let owner = format!("t{t}");
-        let command = match rng.below(10) {
+        let command = match rng.below(13) {
             0..=2 => operator(Command::Deposit {
                 account: format!("t{t}/main"),
                 asset: asset.into(),
@@ -99,7 +104,31 @@ fn workload(rng: &mut Rng, count: usize) -> Vec<Envelope> {
                 now_ms += rng.below(40_000);
                 operator(Command::AdvanceTime { now_ms })
             }
-            _ => operator(Command::SetPrice { symbol: "ETH".into(), price_usd: format!("{}.{}", 1000 + rng.below(3000), rng.below(100)) }),
+            9 => {
+                eth = 1000 + rng.below(3000);
+                operator(Command::SetPrice { symbol: "ETH".into(), price_usd: format!("{eth}.{}", rng.below(100)) })
+            }
+            10 | 11 => {
+                let market = if rng.below(2) == 0 { "ETH-PERP" } else { "ETH/USDC" };
+                let side = if rng.below(2) == 0 { engine::markets::OrderSide::Buy } else { engine::markets::OrderSide::Sell };
+                // Within 3% of the oracle price, so that most orders pass the book's band.
+                let price = eth * (97 + rng.below(7)) / 100;
+                let order = Command::PlaceOrder {
+                    account: format!("t{t}/main"),
+                    market: market.into(),
+                    client_order_id: rng.below(8),
+                    side,
+                    kind: engine::markets::OrderKind::Limit,
+                    price: Some(price.to_string()),
+                    qty: ["0.01", "0.1", "0.5"][rng.below(3) as usize].into(),
+                };
+                (owner, order)
+            }
+            _ => {
+                // A funding boundary (every 8 hours) with open perp positions.
+                now_ms += 8 * 3_600_000;
+                operator(Command::AdvanceTime { now_ms })
+            }
         };
         commands.push(command);
     }
@@ -298,6 +327,15 @@ fn killed_at_200_points_loses_no_acknowledged_command() {
         started.elapsed()
     );
     assert!(acked_under_crashes > 0, "the crash rounds must make progress");
+    // The workload did trade and pay funding (the checks above cover orders and positions).
+    let events: Vec<engine::Event> = acked
+        .values()
+        .filter_map(|o| if let Outcome::Applied { events, .. } = o { Some(events.clone()) } else { None })
+        .flatten()
+        .collect();
+    let fills = events.iter().filter(|e| matches!(e, engine::Event::OrderFilled { .. })).count();
+    let funding = events.iter().filter(|e| matches!(e, engine::Event::FundingPaid { .. })).count();
+    assert!(fills > 0 && funding > 0, "{fills} fills, {funding} funding payments");
     assert!(killed + aborted >= rounds);
 
     // A replay in a fresh process reaches the same state hash as this process's recovery.

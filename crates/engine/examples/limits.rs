@@ -19,6 +19,20 @@ fn main() {
         engine::limits::market_result_bytes(limits.market_orders_max),
         engine::limits::RECORD_BYTES_MAX
     );
+    let markets: Vec<&model::Market> = config.markets.iter().collect();
+    let derivative_books = config.markets.iter().filter(|m| m.kind != model::MarketKind::Spot).map(|m| m.book_orders_max).max();
+    if let Some(orders) = derivative_books {
+        println!(
+            "largest derivative order {:>4} bytes (limit {})",
+            engine::limits::derivative_result_bytes(orders),
+            engine::limits::RECORD_BYTES_MAX
+        );
+    }
+    println!(
+        "largest settlement {:>10} bytes (limit {})",
+        engine::limits::settlement_result_bytes(&markets),
+        engine::limits::RECORD_BYTES_MAX
+    );
     println!("largest snapshot {:>12} bytes (limit {})", engine::limits::snapshot_bytes_bound(&counts), engine::limits::SNAPSHOT_BYTES_MAX);
     match engine::limits::reconcile(limits) {
         Ok(()) => println!("reconciled"),

@@ -268,4 +268,68 @@ pub enum Event {
     TimeAdvanced {
         now_ms: u64,
     },
+    /// A derivative position after a fill: signed quantity of the underlying, entry cost in the
+    /// settlement asset (rounded up), and what the fill realised (settled at once, `Settled`).
+    PositionChanged {
+        seq: u64,
+        market: String,
+        account: String,
+        qty: String,
+        entry_cost: String,
+        realised: String,
+    },
+    /// Perp funding of one account at a boundary, through `@clearing/<market>`: positive
+    /// received, negative paid, in `asset`; `rate` per the intervals crossed (18 decimals). The
+    /// house's rounding residue is reported as a payment to `@house`.
+    FundingPaid {
+        seq: u64,
+        market: String,
+        account: String,
+        asset: String,
+        amount: String,
+        rate: String,
+    },
+    /// Realised P&L of a derivative position settled in `asset` with `@clearing/<market>`:
+    /// positive received. `reason`: `fill`, `mark_to_market` or `expiry`; `price` the fill, mark
+    /// or settlement price (settlement asset per whole underlying).
+    Settled {
+        seq: u64,
+        market: String,
+        account: String,
+        asset: String,
+        amount: String,
+        price: String,
+        reason: String,
+    },
+    /// A borrow from `@house`: `amount` positive lent (credited to the account), negative
+    /// repaid (debited); `debt` owed after it, interest included.
+    BorrowChanged {
+        seq: u64,
+        account: String,
+        asset: String,
+        amount: String,
+        debt: String,
+    },
+    /// Interest added to a borrow since its last change (reported when it changes next).
+    InterestAccrued {
+        seq: u64,
+        account: String,
+        asset: String,
+        interest: String,
+        debt: String,
+    },
+    /// An option market settled at expiry (settlement asset per whole underlying); its
+    /// positions are closed and it takes no order again.
+    OptionExpired {
+        seq: u64,
+        market: String,
+        settlement_price: String,
+    },
+    /// An option market reached expiry without a settlement price: closed for orders, its
+    /// positions kept for an operator's settlement.
+    OptionExpiryFailed {
+        seq: u64,
+        market: String,
+        why: String,
+    },
 }

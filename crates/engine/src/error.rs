@@ -73,4 +73,6 @@ pub enum EngineError {
     OrderRefused { market: String, reason: String },
     #[error("configuration change refused at `{key}`: {why}")]
     ConfigRefused { key: String, why: String },
+    #[error("clearing of market {market} failed: {why}")]
+    ClearingFailed { market: String, why: String },
 }

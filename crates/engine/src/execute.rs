@@ -32,7 +32,7 @@ impl Engine {
             Command::Transfer { from, to, asset, amount } => self.transfer(from, to, asset, amount, seq, events),
             Command::SetPrice { symbol, price_usd } => self.set_price(symbol, price_usd, seq, events),
             Command::SetHold { account, held } => self.set_hold(account, *held, events),
-            Command::AdvanceTime { now_ms } => self.advance_time(*now_ms, events),
+            Command::AdvanceTime { now_ms } => self.advance_time(*now_ms, seq, events),
             Command::PlaceOrder { account, market, client_order_id, side, kind, price, qty } => {
                 let request = PlaceRequest {
                     account,
@@ -146,7 +146,7 @@ impl Engine {
         if let Some(error) = checks.into_iter().flatten().next() {
             return Err(error);
         }
-        let broker_max = BROKER_ACCOUNTS.len() as u32 + limits.custodians_max;
+        let broker_max = broker_accounts_max(limits);
         self.ledger.set_accounts_max(limits.accounts_max.saturating_add(broker_max)).map_err(|e| self.ledger_error(e))?;
         self.sessions.trim(limits.client_ids_window);
         self.config.limits = limits.clone();
@@ -206,6 +206,7 @@ impl Engine {
         self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
         self.use_reference(reference, seq);
         events.push(self.transferred_event(&transfer));
+        self.repay_borrow(account_idx, asset_idx, seq, events);
         Ok(())
     }
 
@@ -246,6 +247,7 @@ impl Engine {
         };
         self.ledger.post(&transfer).map_err(|e| self.ledger_error(e))?;
         events.push(self.transferred_event(&transfer));
+        self.repay_borrow(to_idx, asset_idx, seq, events);
         Ok(())
     }
 
@@ -262,6 +264,7 @@ impl Engine {
             return Err(EngineError::NonPositiveAmount { amount: price_usd.into() });
         }
         self.prices.insert(symbol.to_string(), (price, self.now_ms));
+        self.record_print(symbol, price.usd_e18());
         events.push(Event::PriceSet { symbol: symbol.into(), price_usd: price.to_string() });
         self.update_reference_prices(symbol, seq, events);
         Ok(())
@@ -279,7 +282,7 @@ impl Engine {
     }
 
     /// Moves the clock forward by at most `time_step_ms_max`; every check precedes the change.
-    fn advance_time(&mut self, now_ms: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+    fn advance_time(&mut self, now_ms: u64, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         if now_ms > TIME_MS_MAX {
             return Err(EngineError::TimeOutOfRange { given_ms: now_ms, max_ms: TIME_MS_MAX });
         }
@@ -292,9 +295,11 @@ impl Engine {
         if step_ms > max_ms && self.now_ms != 0 {
             return Err(EngineError::TimeStepTooLarge { step_ms, max_ms });
         }
+        let clearing = self.plan_clock(now_ms)?;
         self.now_ms = now_ms;
         events.push(Event::TimeAdvanced { now_ms });
         self.report_overdue(events);
+        self.apply_clock(clearing, seq, events);
         Ok(())
     }
 
@@ -366,6 +371,7 @@ impl Engine {
         let account = self.trader_account(r.account)?;
         self.check_not_held(account)?;
         let m = self.market(r.market)?;
+        self.check_derivative_order(m)?;
         let market = &self.markets[m as usize];
         let refused = |reason: String| EngineError::OrderRefused { market: r.market.into(), reason };
         let side: book::Side = r.side.into();

@@ -29,10 +29,14 @@
 //! `@fees`, `@insurance` and `@custody/<custodian>`, one per custodian.
 
 mod auth;
+mod borrows;
 mod command;
+mod derivatives;
 mod error;
 mod execute;
+mod expiry;
 mod factlog;
+mod funding;
 pub mod limits;
 pub mod markets;
 pub mod sessions;
@@ -41,8 +45,11 @@ pub mod state_config;
 mod valuation;
 mod withdrawals;
 
+pub use borrows::Borrow;
 pub use command::*;
+pub use derivatives::{Expiry, clearing_account};
 pub use error::EngineError;
+pub use expiry::PRICE_HISTORY_MAX;
 pub use snapshot::{EngineSnapshot, SnapshotError};
 pub use state_config::{ConfigChange, ConfigConflict, StateConfig};
 pub use valuation::{Valuation, ValuedBalance};
@@ -51,10 +58,10 @@ use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId
 use model::Role;
 use money::{Scale, UsdPrice};
 use sessions::{Seen, Sessions};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 2;
+pub const ENGINE_FORMAT_VERSION: u32 = 3;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
@@ -129,6 +136,15 @@ pub struct Engine {
     /// (account, market, asset) -> the pending transfer holding what its open orders need.
     order_holds: BTreeMap<markets::HoldKey, markets::Hold>,
     holds_digest: ledger::MultisetDigest,
+    /// (account, market) -> derivative position (perps and options; flat positions are absent).
+    positions: BTreeMap<(AccountIdx, u16), clearing::pnl::PerpPosition>,
+    positions_digest: ledger::MultisetDigest,
+    /// (account, asset) -> what the account borrowed from the house, scaled by the asset's index.
+    borrows: BTreeMap<(AccountIdx, AssetIdx), borrows::Borrow>,
+    borrows_digest: ledger::MultisetDigest,
+    borrow_indices: BTreeMap<AssetIdx, clearing::interest::InterestIndex>,
+    /// Oracle prints (time, USD e18) of the underlyings of live option markets, bounded.
+    price_history: BTreeMap<String, VecDeque<(u64, i128)>>,
     /// BLAKE3 of every used external reference (namespaced: deposit, withdrawal id, chain ref).
     external_refs: BTreeSet<[u8; 32]>,
     sessions: Sessions,
@@ -140,6 +156,11 @@ pub struct Engine {
     session_log: FactLog,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
+    /// The market whose book command is settling its fills: the holds released for it are not
+    /// free money, so a payment leaves what the open orders will hold again, and repayments of
+    /// borrows wait until those holds are taken. Transient (`None` between commands, asserted),
+    /// never part of the state.
+    settling_book: Option<u16>,
     now_ms: u64,
     next_seq: u64,
     next_pending: u64,
@@ -175,7 +196,7 @@ impl Engine {
                 markets_max: 1,
                 market_orders_max: 1,
             },
-            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1 },
+            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1, borrow_rate_bps: 0 },
         };
         Engine {
             initialised: false,
@@ -201,10 +222,17 @@ impl Engine {
             market_index: BTreeMap::new(),
             order_holds: BTreeMap::new(),
             holds_digest: ledger::MultisetDigest::default(),
+            positions: BTreeMap::new(),
+            positions_digest: ledger::MultisetDigest::default(),
+            borrows: BTreeMap::new(),
+            borrows_digest: ledger::MultisetDigest::default(),
+            borrow_indices: BTreeMap::new(),
+            price_history: BTreeMap::new(),
             sessions: Sessions::default(),
             books_log: FactLog::default(),
             session_log: FactLog::default(),
             scratch: Vec::new(),
+            settling_book: None,
             now_ms: 0,
             next_seq: 1,
             next_pending: 1,
@@ -291,6 +319,7 @@ impl Engine {
                 Outcome::Rejected { seq, error }
             }
         };
+        assert!(self.settling_book.is_none(), "repayments are deferred only within a book command");
         self.assert_invariants();
         outcome
     }
@@ -322,7 +351,7 @@ impl Engine {
     /// Installs a validated genesis configuration: assets, custodians, the broker's accounts
     /// in a fixed order, principals (and the node's own `@system` operator).
     fn install(&mut self, config: &StateConfig) {
-        let broker_max = BROKER_ACCOUNTS.len() as u32 + config.limits.custodians_max;
+        let broker_max = broker_accounts_max(&config.limits);
         self.ledger = Ledger::new(0, config.limits.accounts_max.saturating_add(broker_max));
         self.config = StateConfig { assets: vec![], custodians: vec![], markets: vec![], ..config.clone() };
         for asset in &config.assets {
@@ -371,6 +400,19 @@ impl Engine {
         let market = markets::MarketState::new(def, &self.asset_index, &self.assets, self.config.limits.market_orders_max)?;
         let m = u16::try_from(self.markets.len())
             .map_err(|_| EngineError::LimitExceeded { limit: "markets_max".into(), max: u16::MAX.into() })?;
+        if market.derivative.is_some() {
+            if !self.config.underlyings.contains(&def.base) {
+                return Err(EngineError::ConfigRefused {
+                    key: format!("markets.{}.base", def.id),
+                    why: format!("unknown underlying {:?}", def.base),
+                });
+            }
+            let others: Vec<&model::Market> = self.config.markets.iter().chain([def]).collect();
+            limits::check_settlement_result(&others)
+                .map_err(|e| EngineError::ConfigRefused { key: format!("markets.{}", def.id), why: e.to_string() })?;
+            let name = derivatives::clearing_account(&def.id);
+            self.open_account(name, AccountKind::Broker, AccountPolicy::MayGoNegative).map_err(|e| self.ledger_error(e))?;
+        }
         self.market_index.insert(def.id.clone(), m);
         self.markets.push(market);
         self.config.markets.push(def.clone());
@@ -483,7 +525,37 @@ impl Engine {
         }
         h.update(&(self.order_holds.len() as u64).to_le_bytes());
         h.update(&self.holds_digest.to_bytes());
+        self.hash_derivatives(&mut h);
         *h.finalize().as_bytes()
+    }
+
+    /// Derivative state: positions and borrows (multiset digests), borrow indices, each
+    /// derivative market's funding boundary and expiry, the oracle history of option underlyings.
+    fn hash_derivatives(&self, h: &mut blake3::Hasher) {
+        h.update(&(self.positions.len() as u64).to_le_bytes());
+        h.update(&self.positions_digest.to_bytes());
+        h.update(&(self.borrows.len() as u64).to_le_bytes());
+        h.update(&self.borrows_digest.to_bytes());
+        for (asset, index) in &self.borrow_indices {
+            h.update(&asset.0.to_le_bytes());
+            h.update(&index.index_ray().to_le_bytes());
+            h.update(&index.updated_s().to_le_bytes());
+        }
+        for market in &self.markets {
+            if let Some(d) = &market.derivative {
+                h.update(&d.last_funding_ms.map_or(u64::MAX, |t| t).to_le_bytes());
+                h.update(&[d.expiry as u8]);
+            }
+        }
+        for (symbol, history) in &self.price_history {
+            h.update(&(symbol.len() as u32).to_le_bytes());
+            h.update(symbol.as_bytes());
+            h.update(&(history.len() as u64).to_le_bytes());
+            for (t, p) in history {
+                h.update(&t.to_le_bytes());
+                h.update(&p.to_le_bytes());
+            }
+        }
     }
 
     /// The canonical state hash journalled after every batch: the books and the sessions.
@@ -563,6 +635,7 @@ impl Engine {
                 return Err(format!("order hold of {name} in {} differs from its open orders", market.def.id));
             }
         }
+        self.check_derivatives()?;
         for (id, w) in &self.withdrawals {
             let Some(p) = self.ledger.pending_transfer(w.pending) else { return Err(format!("withdrawal {id} has no pending transfer")) };
             if p.transfer.debit != w.account {
@@ -587,6 +660,12 @@ pub struct BalanceRow {
 /// The envelope the node journals first: the genesis configuration, sent by `@system`.
 pub fn genesis_envelope(config: StateConfig) -> Envelope {
     Envelope { client: SYSTEM_PRINCIPAL.into(), id: 1, command: Command::Genesis { config: Box::new(config) } }
+}
+
+/// Broker accounts beyond the trader accounts: the fixed ones, one custody account per
+/// custodian and one clearing account per market.
+pub(crate) fn broker_accounts_max(limits: &model::Limits) -> u32 {
+    (BROKER_ACCOUNTS.len() as u32).saturating_add(limits.custodians_max).saturating_add(limits.markets_max)
 }
 
 pub(crate) fn owner_of(account: &str) -> &str {

@@ -43,7 +43,7 @@ pub struct Counts {
 impl Counts {
     pub fn of_limits(l: &Limits) -> Counts {
         Counts {
-            accounts: l.accounts_max as u64 + BROKER_ACCOUNTS.len() as u64 + l.custodians_max as u64,
+            accounts: l.accounts_max as u64 + u64::from(broker_accounts_max(l)),
             assets: l.assets_max as u64,
             custodians: l.custodians_max as u64,
             // The node's own @system principal comes on top of the limit.
@@ -61,7 +61,10 @@ impl Counts {
 /// taker may fill against every resting order (two events per turn of the matching loop, plus
 /// acceptance and a final rest or cancel).
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
-    let bytes = market_result_bytes(market.book_orders_max);
+    let bytes = match market.kind {
+        model::MarketKind::Spot => market_result_bytes(market.book_orders_max),
+        _ => derivative_result_bytes(market.book_orders_max),
+    };
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "order result", bytes, max: RECORD_BYTES_MAX as u64 });
     }
@@ -90,6 +93,80 @@ pub fn market_result_bytes(book_orders_max: u32) -> u64 {
     let one = json_len(&filled) + 1;
     let events = 2 * (book_orders_max as u64 + 1) + 3;
     json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + events * one
+}
+
+/// Events one derivative fill may add besides its `OrderFilled`: two `PositionChanged`, two
+/// `Settled`, and a borrow or a repayment (`BorrowChanged` with `InterestAccrued`) for each of
+/// six payments (two fees, a rebate, a premium paid and received, a settlement per side) and of
+/// the two assets repaid after the book command.
+pub const DERIVATIVE_FILL_EVENTS_MAX: u64 = 2 + 2 + 2 * 6 + 2 * 2;
+
+/// The largest result of one order command on a derivative book of at most `book_orders_max`
+/// orders: every resting order filled with the events above, or reduced or cancelled, plus the
+/// taker's acceptance and final rest or cancel.
+pub fn derivative_result_bytes(book_orders_max: u32) -> u64 {
+    // `market_result_bytes(0)` is an empty outcome and five spot events, each at most a fill.
+    let one = (market_result_bytes(0) / 5).max(derivative_event_bytes());
+    let per_fill = one + derivative_event_bytes() * DERIVATIVE_FILL_EVENTS_MAX;
+    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + u64::from(book_orders_max) * (per_fill + one) + 3 * one
+}
+
+/// The longest of the events derivatives add, plus its separator.
+fn derivative_event_bytes() -> u64 {
+    let (decimal, account, name) = (|| "9".repeat(DECIMAL_TEXT_LEN_MAX), || "x".repeat(FIELD_BYTES_MAX), worst_name);
+    let seq = u64::MAX;
+    let events = [
+        Event::PositionChanged { seq, market: name(), account: account(), qty: decimal(), entry_cost: decimal(), realised: decimal() },
+        Event::FundingPaid { seq, market: name(), account: account(), asset: name(), amount: decimal(), rate: decimal() },
+        Event::Settled {
+            seq,
+            market: name(),
+            account: account(),
+            asset: name(),
+            amount: decimal(),
+            price: decimal(),
+            reason: "mark_to_market".into(),
+        },
+        Event::BorrowChanged { seq, account: account(), asset: name(), amount: decimal(), debt: decimal() },
+        Event::InterestAccrued { seq, account: account(), asset: name(), interest: decimal(), debt: decimal() },
+        Event::OptionExpired { seq, market: name(), settlement_price: decimal() },
+        Event::OptionExpiryFailed { seq, market: name(), why: "x".repeat(256) },
+        Event::OrderCancelled { market: name(), order_id: u64::MAX, account: account(), removed: decimal(), reason: "Unfilled".into() },
+    ];
+    events.iter().map(json_len).max().unwrap_or(0) + 1
+}
+
+/// The result of the `advance_time` that settles every derivative market at once (funding
+/// with variation margin per perp position, expiry per option position and the cancellation of
+/// its resting orders, each payment with its borrow or repayment) must fit a journal record.
+pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsError> {
+    let bytes = settlement_result_bytes(markets);
+    if bytes > RECORD_BYTES_MAX as u64 {
+        return Err(LimitsError::TooLarge { what: "settlement result of one advance_time", bytes, max: RECORD_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+/// The most positions one derivative market can hold: its `positions_max` is refused unless the
+/// settlement of that many positions (at least three events each) fits one record.
+pub fn positions_per_market_max() -> u64 {
+    RECORD_BYTES_MAX as u64 / (3 * derivative_event_bytes())
+}
+
+/// The largest result of an `advance_time` that settles every derivative market of `markets`.
+pub fn settlement_result_bytes(markets: &[&model::Market]) -> u64 {
+    let mut events: u64 = 0;
+    for m in markets {
+        let (positions, orders) = (u64::from(m.positions_max.unwrap_or(0)), u64::from(m.book_orders_max));
+        events += match m.kind {
+            model::MarketKind::Spot => 0,
+            model::MarketKind::Perp => 6 * positions + 3,
+            model::MarketKind::Option => 3 * positions + 3 + 5 * orders,
+        };
+    }
+    let overdue = Event::WithdrawalOverdue { withdrawal_id: worst_reference(), due_ms: u64::MAX };
+    let clock = json_len(&overdue) * (OVERDUE_REPORTS_PER_COMMAND_MAX as u64 + 1);
+    clock + events * derivative_event_bytes() + 64
 }
 
 /// The longest decimal text of an `i128` at a scale of at most 36: 39 digits, a point, a sign.
@@ -193,7 +270,7 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             markets_max: u32::MAX,
             market_orders_max: u32::MAX,
         },
-        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX },
+        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX, borrow_rate_bps: u32::MAX },
     }
 }
 
@@ -238,7 +315,20 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let order = book_order_bytes();
     let hold = postcard_len(&((AccountIdx(u32::MAX), u16::MAX, AssetIdx(u16::MAX)), (PendingId(u64::MAX), i128::MIN))) + pending;
     let market = postcard_len(&worst_market());
-    fixed
+    // Derivatives: per market at most [`positions_per_market_max`] positions (its settlement
+    // result must fit a record), a borrow per account and settlement asset (only derivative
+    // clearing lends, in a market's quote: at most one asset per market), an index per asset,
+    // and per market its clearing state and an underlying's oracle history.
+    let position =
+        postcard_len(&((AccountIdx(u32::MAX), u16::MAX), clearing::pnl::PerpPosition { quantity: i128::MIN, cost_e18: i128::MIN }));
+    let borrow = postcard_len(&((AccountIdx(u32::MAX), AssetIdx(u16::MAX)), Borrow { scaled: i128::MIN, reported: i128::MIN }));
+    let index = postcard_len(&(AssetIdx(u16::MAX), i128::MAX, u64::MAX));
+    let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled));
+    let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
+    let positions = c.markets * positions_per_market_max() * position;
+    let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
+    derivatives
+        + fixed
         + c.markets * (market + BOOK_IMAGE_FIXED_BYTES)
         + c.markets * c.orders_per_market * (order + 2 * hold)
         + config
@@ -267,6 +357,15 @@ fn worst_market() -> model::Market {
         price_band_bps: u32::MAX,
         maker_fee_bps: i32::MIN,
         taker_fee_bps: u32::MAX,
+        kind: model::MarketKind::Option,
+        instrument: Some(worst_name()),
+        funding_interval_ms: Some(u64::MAX),
+        funding_cap_bps: Some(u32::MAX),
+        strike: Some(worst_field()),
+        expiry: Some(worst_field()),
+        right: Some(model::OptionRight::Call),
+        twap_window_ms: Some(u64::MAX),
+        positions_max: Some(u32::MAX),
     }
 }
 

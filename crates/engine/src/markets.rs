@@ -68,10 +68,15 @@ pub(crate) struct MarketState {
     pub fees: clearing::fees::FeeSchedule,
     /// The larger of the two fees as a taker fee: what a buy order holds for its fee.
     pub hold_fees: clearing::fees::FeeSchedule,
+    /// Decimals of a quantity: the base asset's, or [`model::DERIVATIVE_DECIMALS`].
+    pub base_scale: Scale,
+    /// Perp and option terms and clearing state (`None` for spot). A derivative market has no
+    /// base asset: `base` is its quote, so every hold is in the settlement asset.
+    pub derivative: Option<derivatives::Derivative>,
 }
 
 /// The fees of a fill of `quote` units (`clearing::fees`): positive charged, negative a rebate.
-fn fill_fees(schedule: clearing::fees::FeeSchedule, quote: i128) -> Result<clearing::fees::FillFees, EngineError> {
+pub(crate) fn fill_fees(schedule: clearing::fees::FeeSchedule, quote: i128) -> Result<clearing::fees::FillFees, EngineError> {
     schedule.fill_fees(Amount(quote)).map_err(|e| EngineError::Overflow { what: format!("fee: {e}") })
 }
 
@@ -96,11 +101,25 @@ impl MarketState {
             }
         }
         let asset = |symbol: &str| asset_index.get(symbol).copied().ok_or_else(|| refused(format!("unknown asset {symbol:?}")));
-        let (base, quote) = (asset(&def.base)?, asset(&def.quote)?);
-        if base == quote {
-            return Err(refused("base and quote are the same asset".into()));
-        }
-        let (base_scale, quote_scale) = (assets[base.0 as usize].scale, assets[quote.0 as usize].scale);
+        let quote = asset(&def.quote)?;
+        let quote_scale = assets[quote.0 as usize].scale;
+        let derivative = derivatives::Derivative::from_def(def, quote_scale).map_err(refused)?;
+        let base = if derivative.is_some() {
+            if !model::is_identifier(&def.base, model::NAME_LEN_MAX as usize) {
+                return Err(refused("base: the underlying, 1 to 64 of A-Z a-z 0-9 _ - . @".into()));
+            }
+            quote
+        } else {
+            let base = asset(&def.base)?;
+            if base == quote {
+                return Err(refused("base and quote are the same asset".into()));
+            }
+            base
+        };
+        let base_scale = match derivative {
+            Some(_) => Scale::new(model::DERIVATIVE_DECIMALS).map_err(|e| refused(e.to_string()))?,
+            None => assets[base.0 as usize].scale,
+        };
         let parse = |field: &str, text: &str, scale: Scale| {
             Amount::parse(text, scale).map(Amount::units).map_err(|e| refused(format!("{field}: {e}")))
         };
@@ -143,7 +162,19 @@ impl MarketState {
         if min_notional <= 0 {
             return Err(refused("min_notional must be positive".into()));
         }
-        Ok(MarketState { def: def.clone(), book, base, quote, lot: to_u64("lot", lot)?, lots_per_base, min_notional, fees, hold_fees })
+        Ok(MarketState {
+            def: def.clone(),
+            book,
+            base,
+            quote,
+            lot: to_u64("lot", lot)?,
+            lots_per_base,
+            min_notional,
+            fees,
+            hold_fees,
+            base_scale,
+            derivative,
+        })
     }
 
     /// Checks a market definition against asset definitions (genesis validation).
@@ -174,8 +205,9 @@ impl MarketState {
     }
 
     /// A decimal quantity of base, in lots, exactly.
-    pub fn qty_from_decimal(&self, text: &str, assets: &[AssetInfo]) -> Result<book::Qty, EngineError> {
-        let units = Amount::parse(text, assets[self.base.0 as usize].scale)
+    /// (`_assets`: a quantity's decimals are the market's own, [`MarketState::base_scale`].)
+    pub fn qty_from_decimal(&self, text: &str, _assets: &[AssetInfo]) -> Result<book::Qty, EngineError> {
+        let units = Amount::parse(text, self.base_scale)
             .map_err(|e| EngineError::MalformedAmount { input: text.into(), reason: e.to_string() })?
             .units();
         if units <= 0 {
@@ -199,8 +231,17 @@ impl MarketState {
         money::format_decimal(i128::from(price.0) * self.lots_per_base, assets[self.quote.0 as usize].scale)
     }
 
-    pub fn qty_to_decimal(&self, qty: book::Qty, assets: &[AssetInfo]) -> String {
-        money::format_decimal(self.base_units(qty), assets[self.base.0 as usize].scale)
+    pub fn qty_to_decimal(&self, qty: book::Qty) -> String {
+        money::format_decimal(self.base_units(qty), self.base_scale)
+    }
+
+    /// A book price as an 18-decimal price of whole settlement units per whole underlying.
+    pub fn price_e18(&self, price: book::Price) -> Result<i128, EngineError> {
+        let unit_e18 = self.derivative.as_ref().map_or(1, |d| d.unit_e18);
+        i128::from(price.0)
+            .checked_mul(self.lots_per_base)
+            .and_then(|p| p.checked_mul(unit_e18))
+            .ok_or_else(|| EngineError::Overflow { what: format!("price in {}", self.def.id) })
     }
 
     /// The quote amount of `qty` lots at `price` per lot, exact.
@@ -212,6 +253,14 @@ impl MarketState {
 
     /// What an open order must hold: (asset, amount). See the module doc.
     pub fn hold_of(&self, side: Side, price: book::Price, qty: book::Qty) -> Result<(AssetIdx, i128), EngineError> {
+        if let Some(d) = &self.derivative {
+            // Fees on both sides, and an option buyer's premium, in the settlement asset.
+            let quote = self.quote_amount(price, qty)?;
+            let fee = if quote > 0 { fill_fees(self.hold_fees, quote)?.taker } else { 0 };
+            let premium = if d.is_option() && side == Side::Buy { quote } else { 0 };
+            let total = premium.checked_add(fee).and_then(|t| t.checked_add(2 * i128::from(qty.0)));
+            return Ok((self.quote, total.ok_or_else(|| EngineError::Overflow { what: "order hold".into() })?));
+        }
         match side {
             Side::Sell => Ok((self.base, self.base_units(qty))),
             Side::Buy => {
@@ -332,14 +381,28 @@ impl Engine {
         for &account in &touched {
             self.release_holds(account, m);
         }
+        self.settling_book = Some(m);
         for event in &book_events {
-            if let book::Event::Fill { .. } = event {
-                self.settle_fill(m, event, seq);
-            }
             events.push(self.order_event(m, event));
+            match event {
+                book::Event::Fill { .. } if self.markets[m as usize].derivative.is_some() => {
+                    self.settle_derivative_fill(m, event, seq, events)
+                }
+                book::Event::Fill { .. } => self.settle_fill(m, event, seq),
+                _ => {}
+            }
         }
         for &account in &touched {
             self.take_holds(account, m, seq).expect("an accepted order's holds were checked before the book was touched");
+        }
+        self.settling_book = None;
+        // What the fills credited, and holds released for good, repay borrows first.
+        let (base, quote) = (self.markets[m as usize].base, self.markets[m as usize].quote);
+        for &account in &touched {
+            self.repay_borrow(account, base, seq, events);
+            if quote != base {
+                self.repay_borrow(account, quote, seq, events);
+            }
         }
         Ok(())
     }
@@ -428,7 +491,7 @@ impl Engine {
         let market = &self.markets[m as usize];
         let name = |a: book::AccountId| self.account_names[a.0 as usize].clone();
         let price = |p| market.price_to_decimal(p, &self.assets);
-        let qty = |q| market.qty_to_decimal(q, &self.assets);
+        let qty = |q| market.qty_to_decimal(q);
         let id = market.def.id.clone();
         match *event {
             book::Event::Accepted { order_id, account, client_order_id, side, price: p, qty: q } => Event::OrderAccepted {
@@ -487,16 +550,23 @@ impl Engine {
         }
     }
 
-    /// Moves the reference price of every market of `symbol` after an oracle update.
+    /// Moves the reference price of every market of `symbol` after an oracle update. A
+    /// derivative's base is its underlying: an option's band is around the underlying's price
+    /// (a call is never worth more than the underlying; option markets set a band of 100%, so
+    /// premiums lie in (0, 2 * price]).
     pub(crate) fn update_reference_prices(&mut self, symbol: &str, seq: u64, events: &mut Vec<Event>) {
-        let Some(&asset) = self.asset_index.get(symbol) else { return };
         for m in 0..self.markets.len() as u16 {
             let market = &self.markets[m as usize];
-            if market.base != asset && market.quote != asset {
+            let base_symbol = match &market.derivative {
+                None => &self.assets[market.base.0 as usize].symbol,
+                Some(_) => &market.def.base,
+            };
+            let quote_symbol = &self.assets[market.quote.0 as usize].symbol;
+            if base_symbol != symbol && quote_symbol != symbol {
                 continue;
             }
-            let price_of = |a: AssetIdx| self.prices.get(&self.assets[a.0 as usize].symbol).map(|(p, _)| *p);
-            let (Some(base_usd), Some(quote_usd)) = (price_of(market.base), price_of(market.quote)) else { continue };
+            let price_of = |s: &str| self.prices.get(s).map(|(p, _)| *p);
+            let (Some(base_usd), Some(quote_usd)) = (price_of(base_symbol), price_of(quote_symbol)) else { continue };
             match market.reference_price(base_usd, quote_usd, &self.assets) {
                 // A lit book only moves its band on a new reference: no order can trade from it.
                 Some(reference) => self

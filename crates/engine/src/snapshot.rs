@@ -21,6 +21,14 @@ pub struct EngineSnapshot {
     /// One image per market, in the order of `config.markets`.
     pub books: Vec<book::BookImage>,
     pub order_holds: Vec<(markets::HoldKey, markets::Hold)>,
+    /// Derivative positions, borrows and their indices.
+    pub positions: Vec<((AccountIdx, u16), clearing::pnl::PerpPosition)>,
+    pub borrows: Vec<((AccountIdx, AssetIdx), Borrow)>,
+    pub borrow_indices: Vec<(AssetIdx, clearing::interest::InterestIndex)>,
+    /// Per derivative market: its index, last funding boundary and expiry state.
+    pub derivatives: Vec<(u16, Option<u64>, Expiry)>,
+    /// Oracle prints of option underlyings.
+    pub price_history: Vec<(String, Vec<(u64, i128)>)>,
     pub sessions: Vec<(String, Session)>,
     /// [`sessions::Sessions::full_digest`] of `sessions`, checked when restoring.
     pub sessions_digest: [u8; 32],
@@ -62,6 +70,13 @@ impl Engine {
             external_refs: self.external_refs.iter().copied().collect(),
             books: self.markets.iter().map(|m| m.book.image()).collect(),
             order_holds: self.order_holds.iter().map(|(k, v)| (*k, *v)).collect(),
+            positions: self.positions.iter().map(|(k, v)| (*k, *v)).collect(),
+            borrows: self.borrows.iter().map(|(k, v)| (*k, *v)).collect(),
+            borrow_indices: self.borrow_indices.iter().map(|(k, v)| (*k, *v)).collect(),
+            derivatives: (0..self.markets.len() as u16)
+                .filter_map(|m| self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry)))
+                .collect(),
+            price_history: self.price_history.iter().map(|(s, h)| (s.clone(), h.iter().copied().collect())).collect(),
             sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
             sessions_digest: self.sessions.full_digest(),
             books_log: self.books_log.clone(),
@@ -84,6 +99,7 @@ impl Engine {
         engine.restore_accounts(&s)?;
         engine.restore_custodians(&s.config)?;
         engine.restore_markets(&s)?;
+        engine.restore_derivatives(&s)?;
         engine.config = s.config;
         engine.config_digest = engine.config.digest();
         engine.prices = s.prices.into_iter().map(|(sym, p, t)| (sym, (p, t))).collect();
@@ -171,6 +187,44 @@ impl Engine {
             }
             self.holds_digest.add(&markets::hold_hash(account, m, asset, pending, amount));
             self.order_holds.insert(key, (pending, amount));
+        }
+        Ok(())
+    }
+
+    fn restore_derivatives(&mut self, s: &EngineSnapshot) -> Result<(), SnapshotError> {
+        for &(m, last_funding_ms, expiry) in &s.derivatives {
+            let d = self
+                .markets
+                .get_mut(m as usize)
+                .and_then(|market| market.derivative.as_mut())
+                .ok_or_else(|| inconsistent("derivative state of a spot market"))?;
+            d.last_funding_ms = last_funding_ms;
+            d.expiry = expiry;
+        }
+        let accounts = self.account_names.len();
+        for &((account, m), position) in &s.positions {
+            let derivative = self.markets.get(m as usize).and_then(|market| market.derivative.as_ref());
+            if account.0 as usize >= accounts || derivative.is_none_or(|d| d.holders >= d.positions_max) || position.quantity == 0 {
+                return Err(inconsistent("a position outside the derivative markets or their limits"));
+            }
+            self.set_position(account, m, position);
+        }
+        for &((account, asset), borrow) in &s.borrows {
+            if account.0 as usize >= accounts || asset.0 as usize >= self.assets.len() || borrow.scaled <= 0 {
+                return Err(inconsistent("a borrow of an unknown account or asset"));
+            }
+            self.borrows_digest.add(&borrows::borrow_hash(account, asset, borrow));
+            self.borrows.insert((account, asset), borrow);
+        }
+        self.borrow_indices = s.borrow_indices.iter().copied().collect();
+        if self.borrows.keys().any(|(_, asset)| !self.borrow_indices.contains_key(asset)) {
+            return Err(inconsistent("a borrow without its asset's index"));
+        }
+        for (symbol, history) in &s.price_history {
+            if history.len() > PRICE_HISTORY_MAX || history.windows(2).any(|w| w[0].0 >= w[1].0) {
+                return Err(inconsistent(format!("price history of {symbol}")));
+            }
+            self.price_history.insert(symbol.clone(), history.iter().copied().collect());
         }
         Ok(())
     }

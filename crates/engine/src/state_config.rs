@@ -37,6 +37,8 @@ pub struct CustodianDef {
 pub struct Settings {
     pub withdrawal_confirm_timeout_ms: u64,
     pub time_step_ms_max: u64,
+    /// Yearly rate of borrows from the house, basis points (at most 10000).
+    pub borrow_rate_bps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +61,7 @@ pub enum ConfigChange {
     AddUnderlying { symbol: String },
     AddCustodian { id: String, assets: Vec<String> },
     AllowCustodyAsset { custodian: String, asset: String },
-    AddMarket { market: model::Market },
+    AddMarket { market: Box<model::Market> },
     SetLimits { limits: Limits },
     SetSettings { settings: Settings },
 }
@@ -90,6 +92,7 @@ impl StateConfig {
             settings: Settings {
                 withdrawal_confirm_timeout_ms: config.engine.withdrawal_confirm_timeout_ms,
                 time_step_ms_max: config.engine.time_step_ms_max,
+                borrow_rate_bps: config.engine.borrow_rate_bps,
             },
         }
     }
@@ -141,9 +144,13 @@ impl StateConfig {
             if !markets.insert(m.id.as_str()) {
                 return Err(refused("markets", format!("duplicate {:?}", m.id)));
             }
+            if m.kind != model::MarketKind::Spot && !underlyings.contains(m.base.as_str()) {
+                return Err(refused(&format!("markets.{}.base", m.id), format!("unknown underlying {:?}", m.base)));
+            }
             crate::limits::check_market(m).map_err(|e| refused("markets", e.to_string()))?;
             crate::markets::MarketState::check(m, &self.assets, self.limits.market_orders_max)?;
         }
+        crate::limits::check_settlement_result(&self.markets.iter().collect::<Vec<_>>()).map_err(|e| refused("markets", e.to_string()))?;
         let mut names = BTreeSet::new();
         for p in &self.principals {
             check_principal_name(&p.name)?;
@@ -202,7 +209,7 @@ impl StateConfig {
         }
         for f in &file.markets {
             if !self.markets.iter().any(|m| m.id == f.id) {
-                changes.push(ConfigChange::AddMarket { market: f.clone() });
+                changes.push(ConfigChange::AddMarket { market: Box::new(f.clone()) });
             }
         }
         for p in &file.principals {
@@ -302,6 +309,9 @@ pub(crate) fn validate_limits(l: &Limits) -> Result<(), EngineError> {
 pub(crate) fn validate_settings(s: &Settings) -> Result<(), EngineError> {
     if s.withdrawal_confirm_timeout_ms == 0 || s.time_step_ms_max == 0 {
         return Err(EngineError::ConfigRefused { key: "settings".into(), why: "every setting must be positive".into() });
+    }
+    if s.borrow_rate_bps > 10_000 {
+        return Err(EngineError::ConfigRefused { key: "settings.borrow_rate_bps".into(), why: "at most 10000 (100% a year)".into() });
     }
     Ok(())
 }

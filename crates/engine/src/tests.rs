@@ -609,3 +609,4 @@ mod spot {
 }
 
 mod attack;
+mod derivs;

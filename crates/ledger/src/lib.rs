@@ -69,6 +69,14 @@ pub enum Reason {
     Fee,
     /// What an open order holds (a pending transfer, never posted).
     OrderHold,
+    /// Perpetual funding between a position and its market's clearing account.
+    Funding,
+    /// Realised P&L of a derivative position (a reducing fill, mark-to-market, option expiry).
+    Settlement,
+    /// The house lends an account what it owes beyond its balance (a borrow position).
+    Borrow,
+    /// An account repays its borrow to the house.
+    Repay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,6 +48,7 @@ proptest! {
             tail_ppm: 200_000, maintenance_ppm: 750_000,
             underlyings: vec![Underlying { name: "X".into(), ref_price: UsdPrice(one) }, Underlying { name: "Y".into(), ref_price: UsdPrice(one) }],
             instruments,
+            charges: Default::default(),
         };
         model.validate().unwrap();
         let prices = [Some(UsdPrice(one)), Some(UsdPrice(2 * one))];

@@ -17,10 +17,13 @@
 //! - Loss vectors are `i128` in `10^-15` USD (nano-units x micro-USD); requirements are
 //!   [`UsdValue`] (18 decimals), rounded up.
 //!
-//! Requirement (`docs/margin-core.md`):
-//! - `ES` = the mean of the `k = ceil(tail x n)` largest of the `n` FHS losses, rounded up;
-//! - `floor` = the largest `loss_f x weight_f` over the floor scenarios, rounded up;
-//! - `IM = max(ES, floor, 0)`, `MM = ceil(IM x maintenance)`.
+//! Requirement (`docs/margin-core.md`), mirroring `risk::Engine::margin`:
+//! - `ES` = expected shortfall at `tail` of the `n` equally likely FHS losses, mixed with one
+//!   entry per protocol the account has a claim on (its failure loss at its probability);
+//! - `floor` = the largest `loss_f x weight_f` over the floor scenarios;
+//! - `concentration` = the largest `failure_j x C^2 / (C^2 + K^2)` (`C` the owner's claim);
+//! - `IM = max(ES, floor, concentration, 0) + liquidity`, `MM = ceil(IM x maintenance)`;
+//!   every term an exact rational rounded up.
 //!
 //! ## Invariants
 //! - Integer only; every rounding is against the account (losses and requirements round up).
@@ -44,6 +47,18 @@ pub const PNL_DECIMALS: u32 = 6;
 pub const QTY_DECIMALS: u32 = 9;
 /// Parts per million.
 pub const PPM: u32 = 1_000_000;
+/// Parts per billion (protocol failure probabilities).
+pub const PPB: u64 = 1_000_000_000;
+/// Protocols in one model.
+pub const PROTOCOLS_MAX: usize = 256;
+/// Points of the shared liquidity grid.
+pub const LIQUIDITY_POINTS_MAX: usize = 1_024;
+/// Fine units (the loss vectors' `10^-15` USD) per micro-USD.
+pub const FINE_PER_MICRO: i128 = 1_000_000_000;
+
+mod charges;
+mod es;
+pub use charges::OwnerTotals;
 
 /// Errors of the integer margin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +115,8 @@ pub struct RiskModel {
     pub label: String,
     /// The instant the arrays were computed at (ms since the epoch).
     pub as_of_ms: u64,
-    /// The first `fhs_scenarios` columns are equally likely FHS scenarios.
+    /// The first `fhs_scenarios` columns are equally likely FHS scenarios (none in a model from
+    /// the embedded calibration).
     pub fhs_scenarios: u32,
     /// The remaining columns are floor scenarios; each loss counts at this weight (ppm).
     pub floor_weights_ppm: Vec<u32>,
@@ -111,6 +127,51 @@ pub struct RiskModel {
     pub underlyings: Vec<Underlying>,
     /// Sorted by id, unique.
     pub instruments: Vec<InstrumentArray>,
+    /// Protocol failures, concentration and liquidity (empty: market risk only).
+    pub charges: ChargeTables,
+}
+
+/// One protocol whose failure the model prices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolArray {
+    pub name: String,
+    /// Probability of failure within the margin period of risk, parts per billion (rounded up).
+    pub pd_ppb: u64,
+    /// Loss given failure as a fraction of the claim, ppm (rounded up).
+    pub lgd_ppm: u32,
+    /// Instruments lost with the protocol (claim fraction 1, or issued by it): they do not
+    /// survive into the failure scenario's market loss. Sorted, unique.
+    pub frozen: Vec<u32>,
+}
+
+/// What an instrument adds besides its scenario P&L.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstrumentCharges {
+    /// Value of one whole unit at the model's prices, micro-USD (claims on protocols).
+    pub value_musd: i64,
+    /// USD notional of one whole unit, micro-USD (the liquidity charge's size).
+    pub notional_musd: i64,
+    /// Protocols the instrument is a claim on: (protocol index, fraction at stake in ppm).
+    pub links: Vec<(u16, u32)>,
+    /// The protocol whose failure collapses the token (an unbacked token's issuer).
+    pub collapse: Option<u16>,
+    /// The extra loss of a held collapsing token, ppm of its value: `c (1 - LGD frac)`.
+    pub collapse_loss_ppm: u32,
+    /// Close-out cost at each point of [`ChargeTables::liquidity_grid_musd`], micro-USD, rounded
+    /// up; empty: no close-out cost (cash).
+    pub liquidity_cost_musd: Vec<i128>,
+}
+
+/// The tables of the charges beside the market loss.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeTables {
+    pub protocols: Vec<ProtocolArray>,
+    /// `K` of the concentration weight `C^2 / (C^2 + K^2)`, milli-USD (rounded down).
+    pub concentration_scale_musd_e3: i128,
+    /// Notional points (micro-USD, strictly increasing from 0) at which close-out costs are given.
+    pub liquidity_grid_musd: Vec<i128>,
+    /// Empty, or one entry per instrument (in the order of `RiskModel::instruments`).
+    pub instruments: Vec<InstrumentCharges>,
 }
 
 /// Index of an instrument in a model.
@@ -131,13 +192,32 @@ pub struct Requirement {
     pub maintenance: UsdValue,
     /// The scenario column of the largest loss (for the explanation).
     pub worst_scenario: u32,
+    /// Expected shortfall of the FHS scenarios mixed with protocol failures.
+    pub expected_shortfall: UsdValue,
+    /// Worst weighted floor scenario loss.
+    pub floor: UsdValue,
+    /// Largest concentration charge over protocols.
+    pub concentration: UsdValue,
+    /// Close-out cost of the positions.
+    pub liquidity: UsdValue,
 }
 
-/// An account's loss vector (`10^-15` USD per scenario column), kept to price orders
-/// incrementally.
+/// One instrument held by an account: the raw quantity (instrument units) and the effective
+/// nano-unit quantity its loss vector was built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) ix: u32,
+    pub(crate) qty: i128,
+    pub(crate) effective: i128,
+}
+
+/// An account's loss vector (`10^-15` USD per scenario column) and net holdings, kept to price
+/// orders incrementally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRisk {
     loss: Vec<i128>,
+    /// Sorted by instrument, one entry per instrument held.
+    held: Vec<Held>,
 }
 
 impl RiskModel {
@@ -150,7 +230,9 @@ impl RiskModel {
     pub fn validate(&self) -> Result<(), MarginError> {
         let bad = |m: &str| Err(MarginError::InvalidModel(m.to_string()));
         let columns = self.columns();
-        if self.fhs_scenarios == 0 || columns > SCENARIOS_MAX {
+        // No FHS columns is allowed (a model from the embedded calibration: floor scenarios and
+        // protocol failures only), no columns at all is not.
+        if columns == 0 || columns > SCENARIOS_MAX {
             return bad("scenario count out of range");
         }
         if self.tail_ppm == 0 || self.tail_ppm > PPM || self.maintenance_ppm > PPM {
@@ -181,7 +263,7 @@ impl RiskModel {
                 return bad("linear instrument names no underlying");
             }
         }
-        Ok(())
+        self.charges.validate(self.instruments.len())
     }
 
     /// BLAKE3 of the canonical (postcard) encoding: the model's identity in the journal.
@@ -203,7 +285,7 @@ impl RiskModel {
 
     /// An empty account's risk (no positions).
     pub fn empty(&self) -> AccountRisk {
-        AccountRisk { loss: vec![0; self.columns()] }
+        AccountRisk { loss: vec![0; self.columns()], held: Vec::new() }
     }
 
     /// The loss vector of `positions` at `prices` (current price per model underlying, in the
@@ -214,55 +296,128 @@ impl RiskModel {
         Ok(risk)
     }
 
-    /// Adds `positions` to an account's loss vector.
+    /// Adds `positions` to an account's loss vector and holdings.
     pub fn add(&self, risk: &mut AccountRisk, positions: &[Position], prices: &[Option<UsdPrice>]) -> Result<(), MarginError> {
         for p in positions {
             let array = self.instruments.get(p.instrument.0 as usize).ok_or(MarginError::Overflow)?;
             let q = self.effective_qty(array, p.qty, prices)?;
-            if q == 0 {
-                continue;
-            }
-            for (l, pnl) in risk.loss.iter_mut().zip(&array.pnl) {
-                let d = q.checked_mul(*pnl as i128).ok_or(MarginError::Overflow)?;
-                *l = l.checked_sub(d).ok_or(MarginError::Overflow)?;
-            }
+            subtract_scaled(&mut risk.loss, &array.pnl, q)?;
+            risk.hold(p.instrument.0, p.qty, q)?;
         }
         Ok(())
     }
 
-    /// The requirement of an account's loss vector.
+    /// The requirement of an account held alone (its owner holds nothing else).
     pub fn requirement(&self, risk: &AccountRisk) -> Result<Requirement, MarginError> {
-        let n = self.fhs_scenarios as usize;
-        let (fhs, floor) = risk.loss.split_at(n);
-        let k = (n as u128 * self.tail_ppm as u128).div_ceil(PPM as u128).max(1) as usize;
-        let mut tail: Vec<(i128, u32)> = fhs.iter().enumerate().map(|(i, l)| (*l, i as u32)).collect();
-        let key = |a: &(i128, u32), b: &(i128, u32)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if k < tail.len() {
-            tail.select_nth_unstable_by(k - 1, key);
-        }
-        tail[..k].sort_by(key);
-        let sum = tail[..k].iter().try_fold(0i128, |s, (l, _)| s.checked_add(*l)).ok_or(MarginError::Overflow)?;
-        let es = div_ceil(sum, k as i128)?;
-        let mut worst = (es, tail[0].1);
-        for (f, (l, w)) in floor.iter().zip(&self.floor_weights_ppm).enumerate() {
-            let weighted = mul_div(*l, *w as i128, PPM as i128, Rounding::Ceil)?;
-            if weighted > worst.0 {
-                worst = (weighted, (n + f) as u32);
-            }
-        }
-        let im_fine = worst.0.max(0);
-        // 10^-15 USD to 10^-18 USD: exact.
-        let initial = UsdValue(im_fine.checked_mul(1_000).ok_or(MarginError::Overflow)?);
+        let owner = self.owner_totals(&[risk])?;
+        self.requirement_in_owner(risk, &owner)
+    }
+
+    /// The requirement of one sub-account of an owner whose totals ([`RiskModel::owner_totals`])
+    /// include it: concentration and liquidity are charged at the owner's size, so splitting a
+    /// book across sub-accounts never lowers the owner's total.
+    pub fn requirement_in_owner(&self, risk: &AccountRisk, owner: &OwnerTotals) -> Result<Requirement, MarginError> {
+        let (mut top, mut buf) = (Vec::new(), Vec::new());
+        let exposed = self.exposed(risk)?;
+        let p_extra: u128 = exposed.iter().map(|e| self.charges.protocols[e.protocol].pd_ppb as u128).sum();
+        let market = self.market_terms(&risk.loss, p_extra, &mut top)?;
+        let exposures = self.failures(risk, exposed, market.es_fhs_raw, &mut buf)?;
+        let es_mix = self.es_mixed(&top, &exposures)?.max(market.es_fhs);
+        let concentration = self.concentration(&exposures, owner)?;
+        let liquidity = self.liquidity(risk, owner)?;
+        let core = es_mix.max(market.floor).max(concentration).max(0);
+        let im_fine = core.checked_add(liquidity).ok_or(MarginError::Overflow)?;
+        assert!(im_fine >= 0, "the initial margin is never negative");
+        let initial = fine_to_usd(im_fine)?;
         let maintenance = UsdValue(mul_div(initial.0, self.maintenance_ppm as i128, PPM as i128, Rounding::Ceil)?);
-        Ok(Requirement { initial, maintenance, worst_scenario: worst.1 })
+        Ok(Requirement {
+            initial,
+            maintenance,
+            worst_scenario: market.worst,
+            expected_shortfall: fine_to_usd(es_mix.max(0))?,
+            floor: fine_to_usd(market.floor)?,
+            concentration: fine_to_usd(concentration)?,
+            liquidity: fine_to_usd(liquidity)?,
+        })
     }
 
     /// The requirement of an account with `delta` added (a pre-trade check: the account's loss
     /// vector plus the order's), without changing the account's vector.
     pub fn with(&self, risk: &AccountRisk, delta: &[Position], prices: &[Option<UsdPrice>]) -> Result<Requirement, MarginError> {
-        let mut after = risk.clone();
-        self.add(&mut after, delta, prices)?;
+        let Some((first, rest)) = delta.split_first() else { return self.requirement(risk) };
+        // The first position is applied while copying the vector (one pass instead of two).
+        let array = self.instruments.get(first.instrument.0 as usize).ok_or(MarginError::Overflow)?;
+        let q = self.effective_qty(array, first.qty, prices)?;
+        let q = i64::try_from(q).map_err(|_| MarginError::Overflow)?;
+        let mut overflow = false;
+        let loss = risk
+            .loss
+            .iter()
+            .zip(&array.pnl)
+            .map(|(l, p)| {
+                let (v, o) = l.overflowing_sub(q as i128 * *p as i128);
+                overflow |= o;
+                v
+            })
+            .collect();
+        if overflow {
+            return Err(MarginError::Overflow);
+        }
+        let mut after = AccountRisk { loss, held: risk.held.clone() };
+        after.hold(first.instrument.0, first.qty, q as i128)?;
+        self.add(&mut after, rest, prices)?;
         self.requirement(&after)
+    }
+
+    /// Re-marks an account's linear instruments at new prices: each one's effective quantity is
+    /// recomputed from its raw quantity and the loss vector corrected by the difference, so the
+    /// result equals building the account afresh at `prices` (exactly when each instrument was
+    /// added once; an instrument added in several parts rounds each part, so within one nano-unit
+    /// per part).
+    pub fn remark(&self, risk: &mut AccountRisk, prices: &[Option<UsdPrice>]) -> Result<(), MarginError> {
+        for h in risk.held.iter_mut() {
+            let array = &self.instruments[h.ix as usize];
+            if array.scaling == Scaling::Fixed {
+                continue;
+            }
+            let now = self.effective_qty(array, h.qty, prices)?;
+            subtract_scaled(&mut risk.loss, &array.pnl, now - h.effective)?;
+            h.effective = now;
+        }
+        Ok(())
+    }
+
+    /// After one price update: re-marks every account and returns its requirement (each held
+    /// alone), in the order given. The batch path of the engine's health recomputation.
+    pub fn remark_batch(&self, accounts: &mut [AccountRisk], prices: &[Option<UsdPrice>]) -> Result<Vec<Requirement>, MarginError> {
+        let mut out = Vec::with_capacity(accounts.len());
+        for a in accounts.iter_mut() {
+            self.remark(a, prices)?;
+            out.push(self.requirement(a)?);
+        }
+        Ok(out)
+    }
+
+    /// After the price of one underlying moved: re-marks only the accounts holding a linear
+    /// instrument on it and returns their indices and new requirements (each held alone); the
+    /// others' requirements have not changed. The batch path of the engine's health
+    /// recomputation after one `set_price`.
+    pub fn remark_underlying(
+        &self,
+        accounts: &mut [AccountRisk],
+        underlying: u16,
+        prices: &[Option<UsdPrice>],
+    ) -> Result<Vec<(usize, Requirement)>, MarginError> {
+        let moved = |h: &Held| self.instruments[h.ix as usize].scaling == Scaling::Linear { underlying };
+        let mut out = Vec::new();
+        for (a, risk) in accounts.iter_mut().enumerate() {
+            if !risk.held.iter().any(moved) {
+                continue;
+            }
+            self.remark(risk, prices)?;
+            out.push((a, self.requirement(risk)?));
+        }
+        Ok(out)
     }
 
     /// Nano-units, away from zero, scaled by the price ratio for a linear instrument.
@@ -291,10 +446,55 @@ impl AccountRisk {
     pub fn losses(&self) -> &[i128] {
         &self.loss
     }
+
+    /// Records `qty` (raw) and `effective` (nano-units) more of instrument `ix`.
+    fn hold(&mut self, ix: u32, qty: i128, effective: i128) -> Result<(), MarginError> {
+        match self.held.binary_search_by_key(&ix, |h| h.ix) {
+            Ok(k) => {
+                let h = &mut self.held[k];
+                h.qty = h.qty.checked_add(qty).ok_or(MarginError::Overflow)?;
+                h.effective = h.effective.checked_add(effective).ok_or(MarginError::Overflow)?;
+            }
+            Err(k) => self.held.insert(k, Held { ix, qty, effective }),
+        }
+        Ok(())
+    }
 }
 
-fn div_ceil(n: i128, d: i128) -> Result<i128, MarginError> {
-    Ok(money::div_round(n, d, Rounding::Ceil)?)
+/// `loss[s] -= q x pnl[s]` for every column: i64 arrays, i128 products, checked.
+fn subtract_scaled(loss: &mut [i128], pnl: &[i64], q: i128) -> Result<(), MarginError> {
+    if q == 0 {
+        return Ok(());
+    }
+    // A quantity beyond i64 takes the checked path.
+    if let Ok(q) = i64::try_from(q) {
+        // i64 x i64 widened to i128: one multiply instruction, and the product cannot overflow.
+        let mut overflow = false;
+        for (l, p) in loss.iter_mut().zip(pnl) {
+            let (v, o) = l.overflowing_sub(q as i128 * *p as i128);
+            *l = v;
+            overflow |= o;
+        }
+        return if overflow { Err(MarginError::Overflow) } else { Ok(()) };
+    }
+    for (l, p) in loss.iter_mut().zip(pnl) {
+        let d = q.checked_mul(*p as i128).ok_or(MarginError::Overflow)?;
+        *l = l.checked_sub(d).ok_or(MarginError::Overflow)?;
+    }
+    Ok(())
+}
+
+/// `a x b / d` rounded up: in i128 when the product fits (the common case), else in 256 bits.
+pub(crate) fn mul_div_ceil(a: i128, b: i128, d: i128) -> Result<i128, MarginError> {
+    match a.checked_mul(b) {
+        Some(p) if d > 0 => Ok(money::div_round(p, d, Rounding::Ceil)?),
+        _ => Ok(mul_div(a, b, d, Rounding::Ceil)?),
+    }
+}
+
+/// Fine units (`10^-15` USD) to a [`UsdValue`] (`10^-18`): exact.
+fn fine_to_usd(x: i128) -> Result<UsdValue, MarginError> {
+    Ok(UsdValue(x.checked_mul(1_000).ok_or(MarginError::Overflow)?))
 }
 
 #[cfg(test)]

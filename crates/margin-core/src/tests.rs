@@ -27,6 +27,7 @@ fn model() -> RiskModel {
             },
             InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0, 0, 0, 0, -10_000] },
         ],
+        charges: ChargeTables::default(),
     }
 }
 
@@ -96,4 +97,92 @@ fn incremental_equals_full() {
     let inc = m.with(&acct, &order, &prices).unwrap();
     let full = m.requirement(&m.account(&[base[0], order[0]], &prices).unwrap()).unwrap();
     assert_eq!(inc, full);
+}
+
+/// The hand model with a venue (pd 10%, LGD 50%) holding the USDC, `K` = 1000 USD, and a close-out
+/// cost curve for ETH (0, 10, 40, 160 USD at 0, 1000, 2000, 4000 USD of notional).
+fn model_with_charges() -> RiskModel {
+    let mut m = model();
+    let micro = |x: i128| x * 1_000_000;
+    m.charges = ChargeTables {
+        protocols: vec![ProtocolArray { name: "venue".into(), pd_ppb: 100_000_000, lgd_ppm: 500_000, frozen: vec![1] }],
+        concentration_scale_musd_e3: 1_000_000,
+        liquidity_grid_musd: vec![0, micro(1000), micro(2000), micro(4000)],
+        instruments: vec![
+            InstrumentCharges {
+                value_musd: 2_000_000_000,
+                notional_musd: 2_000_000_000,
+                liquidity_cost_musd: vec![0, micro(10), micro(40), micro(160)],
+                ..InstrumentCharges::default()
+            },
+            InstrumentCharges { value_musd: 1_000_000, notional_musd: 1_000_000, links: vec![(0, PPM)], ..InstrumentCharges::default() },
+        ],
+    };
+    m.validate().unwrap();
+    m
+}
+
+#[test]
+fn protocol_failure_mixes_into_the_es_and_concentration_charges_half_at_the_scale() {
+    let m = model_with_charges();
+    let (eth, usdc) = (m.instrument("ETH").unwrap(), m.instrument("USDC").unwrap());
+    let prices = [Some(usd(2000))];
+    // 1 ETH + 1000 USDC on the venue. FHS losses 200, 100, -50, -300; ES(50%) of the FHS = 150.
+    // Failure: 50% x 1000 + ES of the survivors (ETH alone) 150 = 650 at probability 0.1; the
+    // scenarios weigh 0.9 / 4 = 0.225 each: (650 x 0.1 + 200 x 0.225 + 100 x 0.175) / 0.5 = 255.
+    // Concentration: C = K = 1000 USD, weight 1/2, 325. Floor: (1000 + 10) x 0.5 = 505.
+    // Liquidity: 2000 USD of ETH costs 40.
+    let r = m
+        .account(&[Position { instrument: eth, qty: 10i128.pow(18) }, Position { instrument: usdc, qty: 1_000_000_000 }], &prices)
+        .unwrap();
+    let req = m.requirement(&r).unwrap();
+    assert_eq!(req.expected_shortfall, usd_value(255));
+    assert_eq!(req.concentration, usd_value(325));
+    assert_eq!(req.floor, usd_value(505));
+    assert_eq!(req.liquidity, usd_value(40));
+    assert_eq!(req.initial, usd_value(545));
+}
+
+#[test]
+fn liquidity_interpolates_above_the_curve_and_splitting_never_lowers_it() {
+    let m = model_with_charges();
+    let eth = m.instrument("ETH").unwrap();
+    let prices = [Some(usd(2000))];
+    let part = m.account(&[Position { instrument: eth, qty: 75 * 10i128.pow(16) }], &prices).unwrap();
+    // 1500 USD: 10 + (40 - 10) x 0.5 = 25.
+    assert_eq!(m.requirement(&part).unwrap().liquidity, usd_value(25));
+    // One owner, two sub-accounts of 0.75 ETH: each pays at the owner's 3000 USD,
+    // (40 + 120 x 0.5) / 3000 x 1500 = 50; the whole in one account pays 100.
+    let owner = m.owner_totals(&[&part, &part]).unwrap();
+    assert_eq!(m.requirement_in_owner(&part, &owner).unwrap().liquidity, usd_value(50));
+    let whole = m.account(&[Position { instrument: eth, qty: 15 * 10i128.pow(17) }], &prices).unwrap();
+    assert_eq!(m.requirement(&whole).unwrap().liquidity, usd_value(100));
+    // Beyond the grid the whole notional is charged.
+    let huge = m.account(&[Position { instrument: eth, qty: 3 * 10i128.pow(18) }], &prices).unwrap();
+    assert_eq!(m.requirement(&huge).unwrap().liquidity, usd_value(6000));
+}
+
+#[test]
+fn remark_equals_a_fresh_account_at_the_new_prices() {
+    let m = model_with_charges();
+    let (eth, usdc) = (m.instrument("ETH").unwrap(), m.instrument("USDC").unwrap());
+    let book = [Position { instrument: eth, qty: -(37 * 10i128.pow(16)) }, Position { instrument: usdc, qty: 2_500_000_000 }];
+    let mut accounts = vec![m.account(&book, &[Some(usd(2000))]).unwrap()];
+    let reqs = m.remark_batch(&mut accounts, &[Some(usd(2345))]).unwrap();
+    let fresh = m.account(&book, &[Some(usd(2345))]).unwrap();
+    assert_eq!(accounts[0], fresh);
+    assert_eq!(reqs[0], m.requirement(&fresh).unwrap());
+}
+
+#[test]
+fn charge_tables_are_validated() {
+    let mut m = model_with_charges();
+    m.charges.protocols[0].pd_ppb = PPB + 1;
+    assert!(m.validate().is_err());
+    let mut m = model_with_charges();
+    m.charges.instruments[0].liquidity_cost_musd[2] = 0;
+    assert!(m.validate().is_err());
+    let mut m = model_with_charges();
+    m.charges.instruments.pop();
+    assert!(m.validate().is_err());
 }

@@ -28,8 +28,11 @@ pub struct Config {
     pub markets: Vec<Market>,
 }
 
-/// A spot market: `base` bought and sold for `quote`, both assets of the ledger. Prices are
-/// decimal strings of quote per one whole base unit; quantities of base.
+/// A market the broker crosses client orders on. Spot (the default): `base` bought and sold for
+/// `quote`, both assets of the ledger. Perp and option (`kind`): contracts on the underlying
+/// `base` (an `[[underlyings]]` symbol, counted at [`DERIVATIVE_DECIMALS`] decimals), settled in
+/// the asset `quote`; the market clears the `instrument` it names, listed at venue `clearhouse`.
+/// Prices are decimal strings of quote per one whole base unit; quantities of base.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Market {
@@ -54,6 +57,50 @@ pub struct Market {
     pub maker_fee_bps: i32,
     /// Fee of the taking side, in basis points; at least the maker rebate.
     pub taker_fee_bps: u32,
+    /// `spot` (default), `perp` or `option`.
+    #[serde(default)]
+    pub kind: MarketKind,
+    /// Perp and option: the `[[instruments]]` entry this market clears (venue `clearhouse`, the
+    /// same underlying as `base`, settlement asset `quote`).
+    #[serde(default)]
+    pub instrument: Option<String>,
+    /// Perp: funding is paid every this many milliseconds (at multiples of it since the epoch).
+    #[serde(default)]
+    pub funding_interval_ms: Option<u64>,
+    /// Perp: the largest funding rate of one interval, in basis points of the index notional.
+    #[serde(default)]
+    pub funding_cap_bps: Option<u32>,
+    /// Option: strike (quote per whole base), expiry (`YYYY-MM-DDTHH:MM:SSZ`) and right, the
+    /// instrument's own (the engine's state carries markets, not instruments; the loader checks
+    /// they agree).
+    #[serde(default)]
+    pub strike: Option<String>,
+    #[serde(default)]
+    pub expiry: Option<String>,
+    #[serde(default)]
+    pub right: Option<OptionRight>,
+    /// Option: the settlement price is the time-weighted average of the underlying's oracle
+    /// prints over this window before expiry.
+    #[serde(default)]
+    pub twap_window_ms: Option<u64>,
+    /// Perp and option: the most accounts that may hold a position on the market at once.
+    #[serde(default)]
+    pub positions_max: Option<u32>,
+}
+
+/// Decimals of a derivative market's quantities: one unit is 10^-9 of a whole underlying unit.
+pub const DERIVATIVE_DECIMALS: u8 = 9;
+
+/// What a market trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketKind {
+    #[default]
+    Spot,
+    /// A perpetual future: positions, funding every interval, mark-to-market.
+    Perp,
+    /// A European option, cash-settled at expiry.
+    Option,
 }
 
 /// A limit on everything that grows. Every value must be positive. The limits are part of the
@@ -95,6 +142,9 @@ pub struct EngineSettings {
     pub time_step_ms_max: u64,
     /// The journal takes a snapshot after this many batches (node setting, not engine state).
     pub snapshot_interval_batches: u64,
+    /// Yearly interest on what an account borrows from the house to cover a derivative loss
+    /// beyond its balance, in basis points (compounded per second by the Aave index).
+    pub borrow_rate_bps: u32,
 }
 
 /// What a principal may do (see docs/engine.md for the table).
@@ -203,6 +253,8 @@ pub enum ProtocolKind {
     PerpVenue,
     OptionVenue,
     PredictionMarket,
+    /// The broker itself clearing perps and options on its own books (`clearhouse`).
+    ClearingHouse,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

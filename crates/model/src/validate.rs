@@ -110,6 +110,9 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("engine.{name}"), "must be positive"));
         }
     }
+    if e.borrow_rate_bps > 10_000 {
+        return Err(ConfigError::invalid("engine.borrow_rate_bps", "at most 10000 (100% a year)"));
+    }
     Ok(())
 }
 
@@ -156,11 +159,14 @@ fn validate_markets(config: &Config, assets: &HashSet<&str>) -> Result<(), Confi
         if !ids.insert(m.id.as_str()) {
             return Err(ConfigError::invalid(format!("{key}.id"), format!("duplicate market {:?}", m.id)));
         }
-        for (field, symbol) in [("base", &m.base), ("quote", &m.quote)] {
+        let fields: &[(&str, &String)] =
+            if m.kind == MarketKind::Spot { &[("base", &m.base), ("quote", &m.quote)] } else { &[("quote", &m.quote)] };
+        for (field, symbol) in fields {
             if !assets.contains(symbol.as_str()) {
                 return Err(ConfigError::invalid(format!("{key}.{field}"), format!("unknown asset {symbol:?}")));
             }
         }
+        validate_market_terms(config, &key, m)?;
         if m.base == m.quote {
             return Err(ConfigError::invalid(format!("{key}.quote"), "base and quote are the same asset"));
         }
@@ -170,6 +176,64 @@ fn validate_markets(config: &Config, assets: &HashSet<&str>) -> Result<(), Confi
                 "fees are at most 1000 bps and a maker rebate at most the taker fee",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A spot market carries no derivative terms; a perp or option market names an instrument of
+/// the broker's own venue whose terms it repeats exactly.
+fn validate_market_terms(config: &Config, key: &str, m: &Market) -> Result<(), ConfigError> {
+    let invalid = |field: &str, problem: String| Err(ConfigError::invalid(format!("{key}.{field}"), problem));
+    let perp_terms = m.funding_interval_ms.is_some() || m.funding_cap_bps.is_some();
+    let option_terms = m.strike.is_some() || m.expiry.is_some() || m.right.is_some() || m.twap_window_ms.is_some();
+    let derivative_terms = m.instrument.is_some() || m.positions_max.is_some();
+    match m.kind {
+        MarketKind::Spot if perp_terms || option_terms || derivative_terms => {
+            return invalid("kind", "a spot market takes no instrument, positions, funding or option terms".into());
+        }
+        MarketKind::Spot => return Ok(()),
+        MarketKind::Perp if option_terms => return invalid("kind", "strike, expiry, right and twap_window_ms belong to options".into()),
+        MarketKind::Option if perp_terms => return invalid("kind", "funding terms belong to perps".into()),
+        _ => {}
+    }
+    let Some(id) = &m.instrument else { return invalid("instrument", "required for a perp or option market".into()) };
+    let Some(inst) = config.instrument(id) else { return invalid("instrument", format!("unknown instrument {id:?}")) };
+    let venue_kind = inst.venue.as_deref().and_then(|v| config.protocol(v)).map(|p| p.kind);
+    if venue_kind != Some(ProtocolKind::ClearingHouse) {
+        return invalid("instrument", format!("{id:?} is not cleared by the broker itself (venue of kind clearing_house)"));
+    }
+    let expected = if m.kind == MarketKind::Perp { InstrumentKind::Perpetual } else { InstrumentKind::Option };
+    if inst.kind != expected {
+        return invalid("instrument", format!("{id:?} is a {:?}, not a {expected:?}", inst.kind));
+    }
+    if inst.underlying.as_deref() != Some(m.base.as_str()) {
+        return invalid("base", format!("must be the instrument's underlying {:?}", inst.underlying));
+    }
+    if inst.settlement_asset.as_deref() != Some(m.quote.as_str()) {
+        return invalid("quote", format!("must be the instrument's settlement asset {:?}", inst.settlement_asset));
+    }
+    if m.positions_max.is_none_or(|n| n == 0) {
+        return invalid("positions_max", "required and positive for a perp or option market".into());
+    }
+    if m.kind == MarketKind::Perp {
+        if m.funding_interval_ms.is_none_or(|n| n == 0) {
+            return invalid("funding_interval_ms", "required and positive for a perp".into());
+        }
+        if m.funding_cap_bps.is_none_or(|n| n == 0 || n > 10_000) {
+            return invalid("funding_cap_bps", "required, 1 to 10000".into());
+        }
+        return Ok(());
+    }
+    if m.twap_window_ms.is_none_or(|n| n == 0) {
+        return invalid("twap_window_ms", "required and positive for an option".into());
+    }
+    for (field, mine, theirs) in [("strike", &m.strike, &inst.strike_usd), ("expiry", &m.expiry, &inst.expiry)] {
+        if mine != theirs {
+            return invalid(field, format!("must repeat the instrument's {theirs:?}"));
+        }
+    }
+    if m.right != inst.right {
+        return invalid("right", format!("must repeat the instrument's {:?}", inst.right));
     }
     Ok(())
 }
@@ -318,8 +382,8 @@ fn validate_instrument(
         }
         let kind = config.protocol(v).map(|p| p.kind);
         let fits = match inst.kind {
-            Perpetual => kind == Some(ProtocolKind::PerpVenue),
-            Option => kind == Some(ProtocolKind::OptionVenue),
+            Perpetual => matches!(kind, Some(ProtocolKind::PerpVenue | ProtocolKind::ClearingHouse)),
+            Option => matches!(kind, Some(ProtocolKind::OptionVenue | ProtocolKind::ClearingHouse)),
             LendingDeposit | LendingBorrow => kind == Some(ProtocolKind::Lending),
             LpPosition => matches!(
                 kind,

@@ -158,26 +158,27 @@ fn journal_limits_hold_the_engine_bounds() {
 fn a_migration_that_raises_a_limit_to_make_room_for_an_addition_is_applied() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
-    let base = edit(&[("markets_max = 16", "markets_max = 2")]);
+    // The default configuration has six markets (two spot, two perps, two options).
+    let base = edit(&[("markets_max = 16", "markets_max = 6")]);
     let (mut node, installed) = open(&path, &base, false).unwrap();
     assert_eq!(installed, Installed::Genesis);
     write_some(&mut node);
     drop(node);
-    // A third market, and the limit raised to hold it: the new limit must come first.
+    // A seventh market, and the limit raised to hold it: the new limit must come first.
     let third = "[[markets]]\nid = \"ETH/USDC.b\"\nbase = \"ETH\"\nquote = \"USDC\"\ntick = \"0.01\"\nlot = \"0.001\"\n\
                  qty_min = \"0.001\"\nqty_max = \"1000\"\nmin_notional = \"10\"\nopen_orders_per_account_max = 64\nbook_orders_max = 500\n\
                  price_band_bps = 500\nmaker_fee_bps = -1\ntaker_fee_bps = 5\n\n[[markets]]";
-    let evolved = edit(&[("markets_max = 16", "markets_max = 3"), ("[[markets]]", third)]);
+    let evolved = edit(&[("markets_max = 16", "markets_max = 7"), ("[[markets]]", third)]);
     let (mut node, installed) = open(&path, &evolved, true).expect("the migration is applied");
     let Installed::Migrated(changes) = installed else { panic!("{installed:?}") };
     assert_eq!(changes.len(), 2, "{changes:?}");
-    assert_eq!(node.engine().config().markets.len(), 3);
+    assert_eq!(node.engine().config().markets.len(), 7);
     let hash = node.state_hash();
     drop(node);
     assert_eq!(reopen_hash(&path, &evolved), hash);
     // A market whose parameters changed is a contradiction, named by its key.
     let changed_third = third.replace("taker_fee_bps = 5", "taker_fee_bps = 6");
-    let changed = edit(&[("markets_max = 16", "markets_max = 3"), ("[[markets]]", changed_third.as_str())]);
+    let changed = edit(&[("markets_max = 16", "markets_max = 7"), ("[[markets]]", changed_third.as_str())]);
     match open(&path, &changed, true).err().expect("a changed market is refused") {
         NodeError::ConfigConflict(conflict) => assert_eq!(conflict.key, "markets.ETH/USDC.b"),
         other => panic!("expected ConfigConflict, got {other}"),
@@ -233,4 +234,68 @@ fn a_migration_longer_than_a_batch_is_journalled_in_several() {
 fn write_some_in_batches_of_one(node: &mut Node) {
     let acks = node.submit_batch(&[op(1, Command::RegisterPrincipal { name: "alice".into(), role: model::Role::Owner })]).unwrap();
     assert!(matches!(acks[0].outcome, Outcome::Applied { .. }), "{acks:?}");
+}
+
+/// A perp market added to the file is journalled as a migration (`add_market` with its kind,
+/// instrument and funding terms), opens its clearing account, trades, and replays to the same hash.
+#[test]
+fn a_perp_market_added_to_the_file_is_migrated_and_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let full = model::DEFAULT_CONFIG_TOML;
+    let start = full.find("[[markets]]\nid = \"ETH-PERP\"").expect("the default configuration has ETH-PERP");
+    let end = start + 1 + full[start + 1..].find("[[markets]]").expect("a market follows ETH-PERP");
+    let without = format!("{}{}", &full[..start], &full[end..]);
+    let base = Config::from_toml(&without).unwrap();
+    let (mut node, _) = open(&path, &base, false).unwrap();
+    write_some(&mut node);
+    drop(node);
+    let evolved = Config::default_config();
+    let (mut node, installed) = open(&path, &evolved, true).expect("the migration is applied");
+    let Installed::Migrated(changes) = installed else { panic!("{installed:?}") };
+    assert!(
+        matches!(changes.as_slice(), [engine::ConfigChange::AddMarket { market }] if market.id == "ETH-PERP" && market.kind == model::MarketKind::Perp),
+        "{changes:?}"
+    );
+    let commands = [
+        ("operator", 10, Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() }),
+        ("operator", 11, Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() }),
+        ("operator", 12, Command::RegisterPrincipal { name: "bob".into(), role: model::Role::Owner }),
+        ("operator", 13, Command::CreateAccount { owner: "bob".into(), sub: "main".into() }),
+        (
+            "operator",
+            14,
+            Command::Deposit {
+                account: "bob/main".into(),
+                asset: "USDC".into(),
+                amount: "100".into(),
+                custodian: "ethereum".into(),
+                external_ref: "0xb".into(),
+            },
+        ),
+    ];
+    let mut envelopes: Vec<Envelope> = commands.into_iter().map(|(c, id, command)| Envelope { client: c.into(), id, command }).collect();
+    for (client, account, side) in
+        [("bob", "bob/main", engine::markets::OrderSide::Sell), ("alice", "alice/main", engine::markets::OrderSide::Buy)]
+    {
+        envelopes.push(Envelope {
+            client: client.into(),
+            id: 20,
+            command: Command::PlaceOrder {
+                account: account.into(),
+                market: "ETH-PERP".into(),
+                client_order_id: 1,
+                side,
+                kind: engine::markets::OrderKind::Limit,
+                price: Some("3000".into()),
+                qty: "0.01".into(),
+            },
+        });
+    }
+    let acks = node.submit_batch(&envelopes).unwrap();
+    assert!(acks.iter().all(|a| matches!(a.outcome, Outcome::Applied { .. })), "{acks:?}");
+    assert_eq!(node.engine().positions_of("alice/main").unwrap()[0].qty, "0.01");
+    let hash = node.state_hash();
+    drop(node);
+    assert_eq!(reopen_hash(&path, &evolved), hash);
 }

@@ -54,6 +54,10 @@ pub enum RiskError {
     /// The market-data directory is missing or unreadable (never replaced silently).
     #[error("market data unavailable: {reason}; {hint}")]
     MarketDataUnavailable { reason: String, hint: String },
+    /// The integer risk model cannot be built from the f64 engine (a value does not fit, an id
+    /// repeats) or is not in the model.
+    #[error("risk model: {problem}")]
+    RiskModelInvalid { problem: String },
     /// The backtest was asked for an empty or inverted range.
     #[error("backtest range {from} .. {to} is empty or outside the history")]
     BacktestRange { from: String, to: String },

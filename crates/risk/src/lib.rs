@@ -36,6 +36,7 @@
 //! - The guarded NLV is never above the NLV.
 //! - Every container that grows with input has a limit (`MAX_POSITIONS`, `MAX_SCENARIOS`, ...).
 
+pub mod arrays;
 pub mod backtest;
 pub mod book;
 pub mod broker;

@@ -83,6 +83,12 @@ fn one_coin_out(balances: &[f64], amp: f64, j: usize, target: f64) -> Option<f64
 ///
 /// plus the half spread `Q x bps / 10 000`. Both impacts are quadratic for small `Q`.
 pub fn close_out_cost(notional_usd: f64, depth: &MarketDepth) -> f64 {
+    close_out_cost_uncapped(notional_usd, depth).min(notional_usd.abs())
+}
+
+/// [`close_out_cost`] before the cap at the notional: convex in the notional (a chord between two
+/// sizes lies above it, which the integer model's piecewise-linear curve relies on).
+pub fn close_out_cost_uncapped(notional_usd: f64, depth: &MarketDepth) -> f64 {
     let q = notional_usd.abs();
     let spread = q * depth.half_spread_bps / 10_000.0;
     let impact = match depth.kind {
@@ -90,7 +96,7 @@ pub fn close_out_cost(notional_usd: f64, depth: &MarketDepth) -> f64 {
         DepthKind::Amm => q * q / (depth.depth_usd + q),
         DepthKind::Stableswap => q - stableswap_out(q, depth.depth_usd, depth.amp.unwrap_or(1.0)),
     };
-    (spread + impact).min(q)
+    spread + impact
 }
 
 /// Coins out of a two-coin stableswap pool holding `r` of each (at par, so `D = 2r` for any `A`)

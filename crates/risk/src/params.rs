@@ -256,7 +256,7 @@ const PEGS: [PegMechanism; 7] = [
     PegMechanism::StakingRedemption,
     PegMechanism::Algorithmic,
 ];
-const PROTOCOL_KINDS: [ProtocolKind; 11] = [
+const PROTOCOL_KINDS: [ProtocolKind; 12] = [
     ProtocolKind::StablecoinIssuer,
     ProtocolKind::WrappedCustodian,
     ProtocolKind::SyntheticIssuer,
@@ -268,6 +268,7 @@ const PROTOCOL_KINDS: [ProtocolKind; 11] = [
     ProtocolKind::PerpVenue,
     ProtocolKind::OptionVenue,
     ProtocolKind::PredictionMarket,
+    ProtocolKind::ClearingHouse,
 ];
 
 #[allow(dead_code)]
@@ -303,7 +304,8 @@ fn all_names_exhaustive(a: AssetKind, o: OracleDesign, p: PegMechanism, k: Proto
         | K::LiquidStaking
         | K::PerpVenue
         | K::OptionVenue
-        | K::PredictionMarket => {}
+        | K::PredictionMarket
+        | K::ClearingHouse => {}
     }
 }
 

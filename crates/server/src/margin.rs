@@ -310,7 +310,8 @@ pub fn account_book(engine: &engine::Engine, account: &str) -> Result<AccountBoo
         .filter_map(|(s, v)| v["price_usd"].as_str().and_then(|p| p.parse::<f64>().ok()).map(|p| (s, p)))
         .collect();
     let mut markets = BTreeMap::new();
-    for def in &engine.config().markets {
+    // Spot markets only: the hedges trade balances (derivative positions join with the engine's margin).
+    for def in engine.config().markets.iter().filter(|m| m.kind == model::MarketKind::Spot) {
         let units = crate::views::units(engine, &def.id)?;
         let depth = engine.depth(&def.id, 1).map_err(|error| ServerError::Refused { error })?;
         let half_spread = match (depth.bids.first(), depth.asks.first()) {

@@ -162,7 +162,12 @@ pub fn event_accounts(event: &Event) -> Vec<&str> {
         | Event::OrderReduced { account, .. }
         | Event::OrderCancelled { account, .. }
         | Event::OrderAmended { account, .. }
-        | Event::HoldSet { account, .. } => vec![account],
+        | Event::HoldSet { account, .. }
+        | Event::PositionChanged { account, .. }
+        | Event::FundingPaid { account, .. }
+        | Event::Settled { account, .. }
+        | Event::BorrowChanged { account, .. }
+        | Event::InterestAccrued { account, .. } => vec![account],
         Event::Transferred { debit, credit, .. } => vec![debit, credit],
         Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
         _ => vec![],

@@ -51,6 +51,11 @@ pub fn order(config: &StateConfig, r: &OrderRequest) -> Result<()> {
         .iter()
         .find(|m| m.id == r.market)
         .ok_or_else(|| ServerError::NotFound { what: format!("market {}", crate::printable(&r.market)) })?;
+    if market.kind != model::MarketKind::Spot {
+        // Perp and option quantities are contracts the engine sizes; it checks them (a rejection
+        // there is journalled like any other).
+        return Ok(());
+    }
     let (base, quote) = (scale_of(config, "qty", &market.base)?, scale_of(config, "price", &market.quote)?);
     let parse_cfg = |text: &str, scale: Scale| Amount::parse(text, scale).map(Amount::units).map_err(ServerError::internal);
     let qty = positive_units("qty", &r.qty, base)?;

@@ -119,7 +119,8 @@ pub async fn open_orders(State(state): State<Shared>, Path((owner, sub)): Path<(
     let orders = state.core.read(|e| -> Result<Vec<OpenOrder>> {
         unknown_account(e, &account)?;
         let mut out = Vec::new();
-        for market in e.config().markets.iter().map(|m| m.id.clone()) {
+        // Spot markets (their quantities are base-asset units); derivative positions are the engine's to show.
+        for market in e.config().markets.iter().filter(|m| m.kind == model::MarketKind::Spot).map(|m| m.id.clone()) {
             let u = units(e, &market)?;
             for o in e.open_orders(&market, &account).map_err(|error| ServerError::Refused { error })? {
                 let side = if o.side == book::Side::Buy { "buy" } else { "sell" };

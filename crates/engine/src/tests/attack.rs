@@ -139,11 +139,11 @@ fn defect_a_market_id_is_a_short_printable_identifier() {
     let mut long_tick = a_market("ETH-USDC-2");
     long_tick.tick = format!("0.0{}", "0".repeat(60_000));
     let cases = vec![
-        (op(20, configure(ConfigChange::AddMarket { market: a_market(&long) })), "invalid name"),
-        (op(21, configure(ConfigChange::AddMarket { market: a_market("ETH\nUSDC") })), "invalid name"),
-        (op(22, configure(ConfigChange::AddMarket { market: a_market("ETH/USDC\u{202e}") })), "invalid name"),
-        (op(23, configure(ConfigChange::AddMarket { market: a_market("") })), "invalid name"),
-        (op(24, configure(ConfigChange::AddMarket { market: long_tick })), "tick"),
+        (op(20, configure(ConfigChange::AddMarket { market: Box::new(a_market(&long)) })), "invalid name"),
+        (op(21, configure(ConfigChange::AddMarket { market: Box::new(a_market("ETH\nUSDC")) })), "invalid name"),
+        (op(22, configure(ConfigChange::AddMarket { market: Box::new(a_market("ETH/USDC\u{202e}")) })), "invalid name"),
+        (op(23, configure(ConfigChange::AddMarket { market: Box::new(a_market("")) })), "invalid name"),
+        (op(24, configure(ConfigChange::AddMarket { market: Box::new(long_tick) })), "tick"),
     ];
     all_fail(&mut e, cases);
     // A genesis from elsewhere is held to the same rule.
@@ -151,7 +151,7 @@ fn defect_a_market_id_is_a_short_printable_identifier() {
     hostile.markets[0].id = long;
     assert!(matches!(Engine::with_genesis(hostile), Err(EngineError::InvalidName { .. })));
     // An identifier with a slash, as the configuration file names markets, is fine.
-    applied(e.apply(&op(30, configure(ConfigChange::AddMarket { market: a_market("ETH/USDC.v2") }))));
+    applied(e.apply(&op(30, configure(ConfigChange::AddMarket { market: Box::new(a_market("ETH/USDC.v2")) }))));
 }
 
 /// A market BIG/USDC whose prices and quantities reach the edges of a book's integers: BIG has
@@ -177,8 +177,17 @@ fn extreme_engine() -> Engine {
         price_band_bps: 500,
         maker_fee_bps: 0,
         taker_fee_bps: 0,
+        kind: model::MarketKind::Spot,
+        instrument: None,
+        funding_interval_ms: None,
+        funding_cap_bps: None,
+        strike: None,
+        expiry: None,
+        right: None,
+        twap_window_ms: None,
+        positions_max: None,
     };
-    applied(e.apply(&op(22, configure(ConfigChange::AddMarket { market }))));
+    applied(e.apply(&op(22, configure(ConfigChange::AddMarket { market: Box::new(market) }))));
     applied(e.apply(&op(23, set_price("USDC", "1"))));
     applied(e.apply(&op(24, set_price("BIG", "8700000000000"))));
     e

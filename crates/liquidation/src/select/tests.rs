@@ -26,6 +26,7 @@ fn model() -> RiskModel {
             Underlying { name: "BTC".into(), ref_price: UsdPrice(usd(50_000)) },
         ],
         instruments: vec![array("BTC", 8, 1, [-5_000, 4_000]), array("ETH", 18, 0, [-100, 100]), array("ETH-PERP", 9, 0, [-100, 100])],
+        charges: Default::default(),
     }
 }
 

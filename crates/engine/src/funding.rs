@@ -1,0 +1,165 @@
+//! Perp funding and mark-to-market, run by `advance_time` at every funding boundary it crosses
+//! (multiples of the market's `funding_interval_ms` since the epoch; see `docs/clearing.md`,
+//! "In the engine").
+//!
+//! At a boundary, with `index` the oracle price of the underlying in settlement units
+//! (`price(underlying) / price(quote)`, floor) and `mark` the book's mid when both sides rest
+//! (else the index): `premium = (mark - index) / index` (floor, 18 decimals), `rate =
+//! clamp(premium, -cap, cap)` per interval, times the intervals crossed in this step. Longs pay
+//! shorts `|q| * index * rate` when the rate is positive, shorts pay longs when it is negative
+//! (`clearing::funding::settle_funding`: payers rounded up, receivers down, the residue to
+//! `@house`, summing to exactly zero), all through `@clearing/<market>`. Then every position's
+//! unrealised P&L at the mark is realised into the settlement asset (variation margin) and its
+//! entry reset to the mark.
+//!
+//! Everything is computed before anything moves: a missing oracle price (or an arithmetic
+//! limit) rejects the `advance_time` with nothing changed.
+
+use crate::derivatives::{Contract, SettleReason};
+use crate::*;
+use clearing::pnl::PerpPosition;
+use clearing::zero_sum::Payment;
+use clearing::{ONE_E18, Price};
+use ledger::Reason;
+use money::{Rounding, mul_div};
+
+/// What one perp market settles at a boundary, computed before anything moves.
+#[derive(Debug, Clone)]
+pub(crate) struct FundingPlan {
+    pub m: u16,
+    pub boundary_ms: u64,
+    pub rate_e18: i128,
+    pub mark_e18: i128,
+    pub payments: Vec<Payment<AccountIdx>>,
+    /// (account, realised at the mark, the position with its entry reset to the mark).
+    pub variation: Vec<(AccountIdx, i128, PerpPosition)>,
+}
+
+impl Engine {
+    /// The oracle index of a derivative market's underlying in settlement units (18 decimals).
+    pub(crate) fn index_price_e18(&self, m: u16) -> Result<i128, EngineError> {
+        let market = &self.markets[m as usize];
+        let quote = &self.assets[market.quote.0 as usize].symbol;
+        let price =
+            |symbol: &str| self.prices.get(symbol).map(|(p, _)| p.usd_e18()).ok_or(EngineError::MissingPrice { symbol: symbol.into() });
+        let (underlying_usd, quote_usd) = (price(&market.def.base)?, price(quote)?);
+        mul_div(underlying_usd, ONE_E18, quote_usd, Rounding::Floor)
+            .map_err(|e| EngineError::Overflow { what: format!("index price: {e}") })
+    }
+
+    /// The mark: the book's mid when both sides rest, else the index.
+    fn mark_price_e18(&self, m: u16, index_e18: i128) -> Result<i128, EngineError> {
+        let market = &self.markets[m as usize];
+        let (Some(bid), Some(ask)) = (market.book.best_bid(), market.book.best_ask()) else { return Ok(index_e18) };
+        let overflow = || EngineError::Overflow { what: format!("mark price of {}", market.def.id) };
+        let sum = market.price_e18(book::Price(bid.0)).and_then(|b| market.price_e18(book::Price(ask.0)).map(|a| (a, b)));
+        let (a, b) = sum.map_err(|_| overflow())?;
+        Ok(a.checked_add(b).ok_or_else(overflow)? / 2)
+    }
+
+    /// The funding of a perp market for the boundaries `now_ms` crosses (`None` if none).
+    pub(crate) fn plan_funding(&self, m: u16, now_ms: u64) -> Result<Option<FundingPlan>, EngineError> {
+        let market = &self.markets[m as usize];
+        let Some(d) = &market.derivative else { return Ok(None) };
+        let Contract::Perp { params } = d.contract else { return Ok(None) };
+        let interval_ms = params.interval_ms();
+        let boundary_ms = now_ms / interval_ms * interval_ms;
+        let empty = FundingPlan { m, boundary_ms, rate_e18: 0, mark_e18: 0, payments: vec![], variation: vec![] };
+        let last_ms = match d.last_funding_ms {
+            // The first clock reading after the market opened starts its schedule.
+            None => return Ok(Some(empty)),
+            Some(last) if boundary_ms <= last => return Ok(None),
+            Some(last) => last,
+        };
+        let positions = self.market_positions(m);
+        if positions.is_empty() {
+            return Ok(Some(empty));
+        }
+        let refused = |e: clearing::ClearingError| EngineError::ClearingFailed { market: market.def.id.clone(), why: e.to_string() };
+        let index_e18 = self.index_price_e18(m)?;
+        let mark_e18 = self.mark_price_e18(m, index_e18)?;
+        let premium = mul_div(mark_e18 - index_e18, ONE_E18, index_e18, Rounding::Floor).map_err(|e| refused(e.into()))?;
+        let intervals = i128::from((boundary_ms - last_ms) / interval_ms);
+        let rate_e18 = params.rate_from_premium(premium).map_err(refused)?.checked_mul(intervals).unwrap_or(i128::MAX);
+        let house = self.account_index[HOUSE];
+        let payments = clearing::funding::settle_funding(&positions, &house, Price(index_e18), rate_e18, d.spec).map_err(refused)?;
+        let mut variation = Vec::with_capacity(positions.len());
+        for (account, _) in &positions {
+            let position = self.position(*account, m);
+            let realised = position.unrealised(Price(mark_e18), d.spec).map_err(refused)?;
+            let cost_e18 = d.spec.value_e18(position.quantity, Price(mark_e18), Rounding::Ceil).map_err(refused)?;
+            variation.push((*account, realised, PerpPosition { quantity: position.quantity, cost_e18 }));
+        }
+        Ok(Some(FundingPlan { m, boundary_ms, rate_e18, mark_e18, payments, variation }))
+    }
+
+    /// Moves the money of a funding plan: funding, then variation margin.
+    pub(crate) fn apply_funding(&mut self, plan: FundingPlan, seq: u64, events: &mut Vec<Event>) {
+        let m = plan.m;
+        let d = self.markets[m as usize].derivative.as_mut().expect("a perp market");
+        d.last_funding_ms = Some(plan.boundary_ms);
+        let house = self.account_index[HOUSE];
+        let market = &self.markets[m as usize];
+        let (asset, id) = (market.quote, market.def.id.clone());
+        let scale = self.assets[asset.0 as usize].scale;
+        for payment in &plan.payments {
+            if payment.amount == 0 {
+                continue;
+            }
+            let event = Event::FundingPaid {
+                seq,
+                market: id.clone(),
+                account: self.account_names[payment.account.0 as usize].clone(),
+                asset: self.assets[asset.0 as usize].symbol.clone(),
+                amount: money::format_decimal(payment.amount, scale),
+                rate: money::format_decimal(plan.rate_e18, Scale::new(clearing::E18_DECIMALS).expect("18 decimals is a scale")),
+            };
+            if payment.account == house {
+                let clearing = self.account_index[&derivatives::clearing_account(&id)];
+                self.credit(clearing, house, asset, payment.amount, Reason::Funding, seq, events);
+                events.push(event);
+            } else {
+                self.settle_with_clearing(m, payment.account, payment.amount, Reason::Funding, event, seq, events);
+            }
+        }
+        for (account, realised, position) in plan.variation {
+            if realised != 0 {
+                let event = self.settled_event(m, account, realised, plan.mark_e18, SettleReason::MarkToMarket, seq);
+                self.settle_with_clearing(m, account, realised, Reason::Settlement, event, seq, events);
+            }
+            self.set_position(account, m, position);
+        }
+    }
+}
+
+/// Everything an `advance_time` clears, computed before the clock moves.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClockPlan {
+    indices: Vec<(AssetIdx, clearing::interest::InterestIndex)>,
+    funding: Vec<FundingPlan>,
+    expiries: Vec<crate::expiry::ExpiryPlan>,
+}
+
+impl Engine {
+    /// Borrow interest, funding boundaries and option expiries up to `now_ms`; an error here
+    /// rejects the `advance_time` before anything changed.
+    pub(crate) fn plan_clock(&self, now_ms: u64) -> Result<ClockPlan, EngineError> {
+        let mut plan = ClockPlan { indices: self.accrued_indices(now_ms)?, ..ClockPlan::default() };
+        for m in 0..self.markets.len() as u16 {
+            plan.funding.extend(self.plan_funding(m, now_ms)?);
+            plan.expiries.extend(self.plan_expiry(m, now_ms));
+        }
+        Ok(plan)
+    }
+
+    /// Applies a clock plan after the clock moved: interest indices, funding, expiries.
+    pub(crate) fn apply_clock(&mut self, plan: ClockPlan, seq: u64, events: &mut Vec<Event>) {
+        self.borrow_indices.extend(plan.indices);
+        for funding in plan.funding {
+            self.apply_funding(funding, seq, events);
+        }
+        for expiry in plan.expiries {
+            self.apply_expiry(expiry, seq, events);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Account statements rebuilt from the journal's results: for one trader account, every
+//! movement of its posted balances (deposits, withdrawals, transfers, fills, fees, option
+//! premiums, funding, settlements, borrows and repayments) with the running balance per asset,
+//! and the events that move no money but explain it (positions, interest added to a debt).
+//!
+//! It reads only what the engine journalled: the genesis configuration (assets, their
+//! decimals, markets and their kinds), configuration changes, and each applied command's events.
+//! It never re-executes a command, so a statement is an independent account of the ledger: its
+//! final balances must equal the engine's to the unit ([`Statement::reconcile`]; `docs/engine.md`,
+//! "Statements").
+//!
+//! Invariants: every amount is an exact integer of the asset's smallest unit; an event that
+//! names an unknown asset or market, or an amount that does not parse at its asset's scale, is a
+//! typed error, never skipped.
+
+use engine::{Command, ConfigChange, Event, Outcome};
+use money::Scale;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    #[error("the journal does not start with a genesis configuration")]
+    NoGenesis,
+    #[error("seq {seq}: unknown asset {asset:?}")]
+    UnknownAsset { seq: u64, asset: String },
+    #[error("seq {seq}: unknown market {market:?}")]
+    UnknownMarket { seq: u64, market: String },
+    #[error("seq {seq}: amount {amount:?} of {asset}: {why}")]
+    BadAmount { seq: u64, asset: String, amount: String, why: String },
+    #[error("seq {seq}: balance of {asset} overflows")]
+    Overflow { seq: u64, asset: String },
+    #[error("statement of {account} does not reconcile in {asset}: statement {statement}, ledger {ledger}")]
+    Mismatch { account: String, asset: String, statement: String, ledger: String },
+}
+
+/// What a line of a statement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    Deposit,
+    Withdrawal,
+    Transfer,
+    /// Spot delivery or payment, or an option premium.
+    Trade,
+    Fee,
+    Funding,
+    /// Realised P&L of a derivative position: a reducing fill, mark-to-market or expiry.
+    Settlement,
+    /// Lent by the house (positive) or repaid to it (negative).
+    Borrow,
+    /// No money moves: a position after a fill, or interest added to a debt.
+    Note,
+}
+
+/// One line: at `seq`, `amount` of `asset` (signed, decimal) and the balance after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub seq: u64,
+    pub kind: LineKind,
+    pub asset: String,
+    pub amount: String,
+    pub balance: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub account: String,
+    pub lines: Vec<Line>,
+    /// Final posted balance per asset (every asset the account ever moved).
+    pub balances: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct MarketInfo {
+    kind: model::MarketKind,
+    base: String,
+    quote: String,
+}
+
+/// Builds one account's statement from journalled (command, outcome) pairs, in order.
+#[derive(Debug, Clone)]
+pub struct StatementBuilder {
+    account: String,
+    decimals: BTreeMap<String, u8>,
+    markets: BTreeMap<String, MarketInfo>,
+    balances: BTreeMap<String, i128>,
+    lines: Vec<Line>,
+    initialised: bool,
+}
+
+impl StatementBuilder {
+    pub fn new(account: &str) -> StatementBuilder {
+        StatementBuilder {
+            account: account.into(),
+            decimals: BTreeMap::new(),
+            markets: BTreeMap::new(),
+            balances: BTreeMap::new(),
+            lines: Vec::new(),
+            initialised: false,
+        }
+    }
+
+    /// Takes one journalled record. Refused and duplicate outcomes are never journalled;
+    /// rejected ones moved nothing.
+    pub fn record(&mut self, command: &Command, outcome: &Outcome) -> Result<(), StatementError> {
+        if let Command::Genesis { config } = command {
+            for a in &config.assets {
+                self.decimals.insert(a.symbol.clone(), a.decimals);
+            }
+            for m in &config.markets {
+                self.add_market(m);
+            }
+            self.initialised = true;
+        }
+        if !self.initialised {
+            return Err(StatementError::NoGenesis);
+        }
+        let Outcome::Applied { seq, events } = outcome else { return Ok(()) };
+        for event in events {
+            self.event(*seq, event)?;
+        }
+        Ok(())
+    }
+
+    fn add_market(&mut self, m: &model::Market) {
+        self.markets.insert(m.id.clone(), MarketInfo { kind: m.kind, base: m.base.clone(), quote: m.quote.clone() });
+    }
+
+    fn event(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
+        let me = self.account.clone();
+        match event {
+            Event::ConfigChanged { change, .. } => match change {
+                ConfigChange::AddAsset { symbol, decimals } => {
+                    self.decimals.insert(symbol.clone(), *decimals);
+                }
+                ConfigChange::AddMarket { market } => self.add_market(market),
+                _ => {}
+            },
+            Event::Transferred { debit, credit, asset, amount, reason } => {
+                let kind = match reason {
+                    ledger::Reason::Deposit => LineKind::Deposit,
+                    ledger::Reason::Withdrawal => LineKind::Withdrawal,
+                    _ => LineKind::Transfer,
+                };
+                if *credit == me {
+                    self.post(seq, kind, asset, amount, false, format!("from {debit}"))?;
+                }
+                if *debit == me {
+                    self.post(seq, kind, asset, amount, true, format!("to {credit}"))?;
+                }
+            }
+            Event::OrderFilled { .. } => self.fill(seq, event)?,
+            Event::PositionChanged { market, account, qty, entry_cost, realised, .. } if *account == me => {
+                self.note(seq, format!("{market}: position {qty}, entry cost {entry_cost}, realised {realised}"));
+            }
+            Event::Settled { market, account, asset, amount, price, reason, .. } if *account == me => {
+                self.post(seq, LineKind::Settlement, asset, amount, false, format!("{market} {reason} at {price}"))?;
+            }
+            Event::FundingPaid { market, account, asset, amount, rate, .. } if *account == me => {
+                self.post(seq, LineKind::Funding, asset, amount, false, format!("{market} funding at rate {rate}"))?;
+            }
+            Event::BorrowChanged { account, asset, amount, debt, .. } if *account == me => {
+                self.post(seq, LineKind::Borrow, asset, amount, false, format!("owed to the house after it: {debt}"))?;
+            }
+            Event::InterestAccrued { account, asset, interest, debt, .. } if *account == me => {
+                self.note(seq, format!("interest {interest} {asset} added to the debt, now {debt}"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A fill's movements for this account: spot delivery and payment, an option's premium,
+    /// and the fees (a perp fill moves only fees; its P&L comes as `Settled`).
+    fn fill(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
+        let Event::OrderFilled { market, maker_account, taker_account, taker_side, price, qty, quote_amount, maker_fee, taker_fee, .. } =
+            event
+        else {
+            return Ok(());
+        };
+        let me = &self.account;
+        let (is_maker, is_taker) = (maker_account == me, taker_account == me);
+        if !is_maker && !is_taker {
+            return Ok(());
+        }
+        let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
+        let buys =
+            (is_taker && *taker_side == engine::markets::OrderSide::Buy) || (is_maker && *taker_side == engine::markets::OrderSide::Sell);
+        let detail = format!("{market} {} {qty} at {price}", if buys { "bought" } else { "sold" });
+        if info.kind == model::MarketKind::Spot {
+            self.post(seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
+        }
+        if info.kind != model::MarketKind::Perp {
+            self.post(seq, LineKind::Trade, &info.quote, quote_amount, buys, detail.clone())?;
+        }
+        let fee = if is_taker { taker_fee } else { maker_fee };
+        self.post(seq, LineKind::Fee, &info.quote, fee, true, format!("{market} {} fee", if is_taker { "taker" } else { "maker" }))
+    }
+
+    /// Adds (or with `debit`, subtracts) a decimal amount of `asset`; a zero moves nothing.
+    fn post(&mut self, seq: u64, kind: LineKind, asset: &str, amount: &str, debit: bool, detail: String) -> Result<(), StatementError> {
+        let decimals = *self.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
+        let scale = Scale::new(decimals).map_err(|e| StatementError::BadAmount {
+            seq,
+            asset: asset.into(),
+            amount: amount.into(),
+            why: e.to_string(),
+        })?;
+        let bad = |why: String| StatementError::BadAmount { seq, asset: asset.into(), amount: amount.into(), why };
+        let units = money::Amount::parse(amount, scale).map_err(|e| bad(e.to_string()))?.units();
+        if units == 0 {
+            return Ok(());
+        }
+        let signed = if debit { units.checked_neg().ok_or_else(|| bad("out of range".into()))? } else { units };
+        let balance = self.balances.entry(asset.to_string()).or_insert(0);
+        *balance = balance.checked_add(signed).ok_or_else(|| StatementError::Overflow { seq, asset: asset.into() })?;
+        let balance = *balance;
+        self.lines.push(Line {
+            seq,
+            kind,
+            asset: asset.into(),
+            amount: money::format_decimal(signed, scale),
+            balance: money::format_decimal(balance, scale),
+            detail,
+        });
+        Ok(())
+    }
+
+    fn note(&mut self, seq: u64, detail: String) {
+        self.lines.push(Line { seq, kind: LineKind::Note, asset: String::new(), amount: String::new(), balance: String::new(), detail });
+    }
+
+    pub fn finish(self) -> Statement {
+        let balances = self
+            .balances
+            .iter()
+            .map(|(asset, units)| {
+                let scale = Scale::new(self.decimals[asset]).expect("decimals checked when the asset was first posted");
+                (asset.clone(), money::format_decimal(*units, scale))
+            })
+            .collect();
+        Statement { account: self.account, lines: self.lines, balances }
+    }
+}
+
+impl Statement {
+    /// The statement's final balances equal the ledger's posted balances of the account, asset
+    /// by asset, to the unit (`ledger`: the engine's balance rows).
+    pub fn reconcile(&self, ledger: &[engine::BalanceRow]) -> Result<(), StatementError> {
+        let mine: BTreeMap<&str, &str> =
+            ledger.iter().filter(|r| r.account == self.account).map(|r| (r.asset.as_str(), r.posted.as_str())).collect();
+        let assets: std::collections::BTreeSet<&str> = mine.keys().copied().chain(self.balances.keys().map(String::as_str)).collect();
+        for asset in assets {
+            let statement = self.balances.get(asset).map_or("0", String::as_str);
+            let ledger = mine.get(asset).copied().unwrap_or("0");
+            if statement != ledger {
+                return Err(StatementError::Mismatch {
+                    account: self.account.clone(),
+                    asset: asset.into(),
+                    statement: statement.into(),
+                    ledger: ledger.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The statement as a table: one line per movement, then the balances.
+    pub fn to_table(&self) -> String {
+        let mut out = format!(
+            "statement of {}\n{:>8}  {:<10} {:<6} {:>24} {:>24}  {}\n",
+            self.account, "seq", "kind", "asset", "amount", "balance", "detail"
+        );
+        for l in &self.lines {
+            let kind = serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            out.push_str(&format!("{:>8}  {:<10} {:<6} {:>24} {:>24}  {}\n", l.seq, kind, l.asset, l.amount, l.balance, l.detail));
+        }
+        out.push_str("balances:\n");
+        for (asset, balance) in &self.balances {
+            out.push_str(&format!("  {asset:<6} {balance:>24}\n"));
+        }
+        out
+    }
+}
