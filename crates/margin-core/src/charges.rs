@@ -25,9 +25,9 @@ type Claims = (Vec<i128>, Vec<(i128, i128)>);
 pub struct OwnerTotals {
     /// Per protocol: the sum over sub-accounts of each one's positive claim plus its collapsing
     /// tokens' value, fine units.
-    claims: Vec<i128>,
+    pub(crate) claims: Vec<i128>,
     /// Per instrument held: the owner's net effective quantity (nano-units), sorted.
-    net: Vec<(u32, i128)>,
+    pub(crate) net: Vec<(u32, i128)>,
 }
 
 impl ChargeTables {
@@ -97,26 +97,44 @@ impl RiskModel {
 
     /// Per protocol: the signed claim (a debt on a venue offsets collateral there) and (value of
     /// the collapsing tokens it issued, their extra loss), fine units, rounded against the account.
-    fn claims(&self, risk: &AccountRisk) -> Result<Claims, MarginError> {
+    pub(crate) fn claims(&self, risk: &AccountRisk) -> Result<Claims, MarginError> {
         let np = self.charges.protocols.len();
         let (mut claims, mut ww) = (vec![0i128; np], vec![(0i128, 0i128); np]);
         if np == 0 {
             return Ok((claims, ww));
         }
         for h in &risk.held {
-            let c = &self.charges.instruments[h.ix as usize];
-            let v = h.effective.checked_mul(c.value_musd as i128).ok_or(MarginError::Overflow)?;
-            for (j, frac) in &c.links {
-                let part = mul_div(v, *frac as i128, PPM as i128, Rounding::Ceil)?;
-                claims[*j as usize] = claims[*j as usize].checked_add(part).ok_or(MarginError::Overflow)?;
-            }
-            if let (Some(j), true) = (c.collapse, v > 0) {
-                let extra = mul_div(v, c.collapse_loss_ppm as i128, PPM as i128, Rounding::Ceil)?;
-                let e = &mut ww[j as usize];
-                *e = (e.0.checked_add(v).ok_or(MarginError::Overflow)?, e.1.checked_add(extra).ok_or(MarginError::Overflow)?);
-            }
+            self.claim_parts(h.ix, h.effective, 1, &mut claims, &mut ww)?;
         }
         Ok((claims, ww))
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) the part of the claims and wrong-way terms of
+    /// `effective` nano-units of instrument `ix`. Needs charge tables (one entry per instrument).
+    pub(crate) fn claim_parts(
+        &self,
+        ix: u32,
+        effective: i128,
+        sign: i128,
+        claims: &mut [i128],
+        ww: &mut [(i128, i128)],
+    ) -> Result<(), MarginError> {
+        let c = &self.charges.instruments[ix as usize];
+        let v = effective.checked_mul(c.value_musd as i128).ok_or(MarginError::Overflow)?;
+        for (j, frac) in &c.links {
+            let part = mul_div(v, *frac as i128, PPM as i128, Rounding::Ceil)?.checked_mul(sign).ok_or(MarginError::Overflow)?;
+            claims[*j as usize] = claims[*j as usize].checked_add(part).ok_or(MarginError::Overflow)?;
+        }
+        if let (Some(j), true) = (c.collapse, v > 0) {
+            let extra =
+                mul_div(v, c.collapse_loss_ppm as i128, PPM as i128, Rounding::Ceil)?.checked_mul(sign).ok_or(MarginError::Overflow)?;
+            let e = &mut ww[j as usize];
+            *e = (
+                e.0.checked_add(v.checked_mul(sign).ok_or(MarginError::Overflow)?).ok_or(MarginError::Overflow)?,
+                e.1.checked_add(extra).ok_or(MarginError::Overflow)?,
+            );
+        }
+        Ok(())
     }
 
     /// The protocols the account is exposed to (a positive claim or collapsing tokens held),
@@ -166,7 +184,7 @@ impl RiskModel {
     /// ES of the FHS losses of the positions that survive a failure (`frozen` removed): the
     /// account's loss with the frozen positions' losses added back, computed in the one pass that
     /// selects the tail (no copy of the loss vector).
-    fn survivors_es(&self, risk: &AccountRisk, frozen: &[u32], buf: &mut Vec<i128>) -> Result<i128, MarginError> {
+    pub(crate) fn survivors_es(&self, risk: &AccountRisk, frozen: &[u32], buf: &mut Vec<i128>) -> Result<i128, MarginError> {
         let n = self.fhs_scenarios as usize;
         let mut back: Vec<(&[i64], i64)> = Vec::with_capacity(frozen.len());
         for h in risk.held.iter().filter(|h| frozen.binary_search(&h.ix).is_ok()) {
@@ -211,22 +229,40 @@ impl RiskModel {
         }
         let mut total = 0i128;
         for h in &risk.held {
-            let c = &self.charges.instruments[h.ix as usize];
-            if c.liquidity_cost_musd.is_empty() || h.effective == 0 {
-                continue;
-            }
-            let own = notional_musd(h.effective, c.notional_musd)?;
             let owner_q = owner.net.binary_search_by_key(&h.ix, |n| n.0).map_or(0, |k| owner.net[k].1);
-            let at = own.max(notional_musd(owner_q, c.notional_musd)?);
-            if at == 0 {
-                continue;
-            }
-            let cost_at = cost_on_grid(&self.charges.liquidity_grid_musd, &c.liquidity_cost_musd, at)?;
-            let cost = mul_div(own, cost_at, at, Rounding::Ceil)?;
-            total = total.checked_add(cost.checked_mul(FINE_PER_MICRO).ok_or(MarginError::Overflow)?).ok_or(MarginError::Overflow)?;
+            let cost = self.close_out(h.ix, h.effective, owner_q)?;
+            total = total.checked_add(cost).ok_or(MarginError::Overflow)?;
         }
         Ok(total)
     }
+}
+
+impl RiskModel {
+    /// Close-out cost (fine units) of `effective` nano-units of instrument `ix`, at the average
+    /// cost rate of the larger of its notional and that of the owner's net `owner_q`.
+    pub(crate) fn close_out(&self, ix: u32, effective: i128, owner_q: i128) -> Result<i128, MarginError> {
+        let Some(c) = self.charges.instruments.get(ix as usize) else { return Ok(0) };
+        if c.liquidity_cost_musd.is_empty() || effective == 0 {
+            return Ok(0);
+        }
+        let own = notional_musd(effective, c.notional_musd)?;
+        let at = own.max(notional_musd(owner_q, c.notional_musd)?);
+        if at == 0 {
+            return Ok(0);
+        }
+        let cost_at = cost_on_grid(&self.charges.liquidity_grid_musd, &c.liquidity_cost_musd, at)?;
+        let cost = mul_div(own, cost_at, at, Rounding::Ceil)?;
+        cost.checked_mul(FINE_PER_MICRO).ok_or(MarginError::Overflow)
+    }
+}
+
+/// Adds to each exposure's failure loss the known ES of its survivors (one per protocol).
+pub(crate) fn add_survivors(mut exposed: Vec<Exposure>, survivors: &[i128]) -> Result<Vec<Exposure>, MarginError> {
+    for e in exposed.iter_mut() {
+        let es = survivors.get(e.protocol).copied().ok_or(MarginError::Overflow)?;
+        e.failure = e.failure.checked_add(es.max(0)).ok_or(MarginError::Overflow)?;
+    }
+    Ok(exposed)
 }
 
 /// `|q| x notional per unit`, nano-units x micro-USD to micro-USD, rounded up.

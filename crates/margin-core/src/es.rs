@@ -74,7 +74,7 @@ fn masses(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> (u128, u128) {
 }
 
 /// How many of the largest FHS losses the ES can reach: `ceil(tail / w0) + 1`, at most `n`.
-fn k_needed(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> usize {
+pub(crate) fn k_needed(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> usize {
     let (w0, tail) = masses(n, p_extra_ppb, tail_ppm);
     if w0 > 0 { (tail.div_ceil(w0) + 1).min(n as u128) as usize } else { 0 }
 }
@@ -86,7 +86,7 @@ fn k_needed(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> usize {
 /// is full; `ES = sum(loss x taken) / tail`, each term rounded up. Computed from the largest of
 /// the `n` losses in descending order (`top`, at least as many as [`k_needed`] asks for the same
 /// extra entries).
-fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
+pub(crate) fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
     let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
     let (w0, tail) = masses(n, p_extra, tail_ppm);
     let unit = (n as u128).max(1);

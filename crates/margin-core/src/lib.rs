@@ -56,8 +56,10 @@ pub const LIQUIDITY_POINTS_MAX: usize = 1_024;
 /// Fine units (the loss vectors' `10^-15` USD) per micro-USD.
 pub const FINE_PER_MICRO: i128 = 1_000_000_000;
 
+mod bounds;
 mod charges;
 mod es;
+pub use bounds::{Decision, RiskSummary, UnitBounds};
 pub use charges::OwnerTotals;
 
 /// Errors of the integer margin.
@@ -69,6 +71,8 @@ pub enum MarginError {
     UnknownInstrument(String),
     #[error("no current price for underlying {0}")]
     MissingPrice(String),
+    #[error("account summary marked at another price of {0}: rebuild it after re-marking")]
+    StaleSummary(String),
     #[error("arithmetic overflow in the margin aggregation")]
     Overflow,
 }
@@ -317,11 +321,25 @@ impl RiskModel {
     /// include it: concentration and liquidity are charged at the owner's size, so splitting a
     /// book across sub-accounts never lowers the owner's total.
     pub fn requirement_in_owner(&self, risk: &AccountRisk, owner: &OwnerTotals) -> Result<Requirement, MarginError> {
+        self.requirement_given(risk, owner, None)
+    }
+
+    /// The requirement, with the survivors' ES per protocol when already known (`survivors`,
+    /// one per protocol, as [`RiskModel::failures`] would compute them).
+    pub(crate) fn requirement_given(
+        &self,
+        risk: &AccountRisk,
+        owner: &OwnerTotals,
+        survivors: Option<&[i128]>,
+    ) -> Result<Requirement, MarginError> {
         let (mut top, mut buf) = (Vec::new(), Vec::new());
         let exposed = self.exposed(risk)?;
         let p_extra: u128 = exposed.iter().map(|e| self.charges.protocols[e.protocol].pd_ppb as u128).sum();
         let market = self.market_terms(&risk.loss, p_extra, &mut top)?;
-        let exposures = self.failures(risk, exposed, market.es_fhs_raw, &mut buf)?;
+        let exposures = match survivors {
+            Some(es) => charges::add_survivors(exposed, es)?,
+            None => self.failures(risk, exposed, market.es_fhs_raw, &mut buf)?,
+        };
         let es_mix = self.es_mixed(&top, &exposures)?.max(market.es_fhs);
         let concentration = self.concentration(&exposures, owner)?;
         let liquidity = self.liquidity(risk, owner)?;
@@ -421,7 +439,7 @@ impl RiskModel {
     }
 
     /// Nano-units, away from zero, scaled by the price ratio for a linear instrument.
-    fn effective_qty(&self, array: &InstrumentArray, qty: i128, prices: &[Option<UsdPrice>]) -> Result<i128, MarginError> {
+    pub(crate) fn effective_qty(&self, array: &InstrumentArray, qty: i128, prices: &[Option<UsdPrice>]) -> Result<i128, MarginError> {
         let rounding = if qty >= 0 { Rounding::Ceil } else { Rounding::Floor };
         let dec = array.decimals as u32;
         let q = if dec >= QTY_DECIMALS {
@@ -449,16 +467,21 @@ impl AccountRisk {
 
     /// Records `qty` (raw) and `effective` (nano-units) more of instrument `ix`.
     fn hold(&mut self, ix: u32, qty: i128, effective: i128) -> Result<(), MarginError> {
-        match self.held.binary_search_by_key(&ix, |h| h.ix) {
-            Ok(k) => {
-                let h = &mut self.held[k];
-                h.qty = h.qty.checked_add(qty).ok_or(MarginError::Overflow)?;
-                h.effective = h.effective.checked_add(effective).ok_or(MarginError::Overflow)?;
-            }
-            Err(k) => self.held.insert(k, Held { ix, qty, effective }),
-        }
-        Ok(())
+        hold(&mut self.held, ix, qty, effective)
     }
+}
+
+/// Records `qty` (raw) and `effective` (nano-units) more of instrument `ix` in sorted holdings.
+pub(crate) fn hold(held: &mut Vec<Held>, ix: u32, qty: i128, effective: i128) -> Result<(), MarginError> {
+    match held.binary_search_by_key(&ix, |h| h.ix) {
+        Ok(k) => {
+            let h = &mut held[k];
+            h.qty = h.qty.checked_add(qty).ok_or(MarginError::Overflow)?;
+            h.effective = h.effective.checked_add(effective).ok_or(MarginError::Overflow)?;
+        }
+        Err(k) => held.insert(k, Held { ix, qty, effective }),
+    }
+    Ok(())
 }
 
 /// `loss[s] -= q x pnl[s]` for every column: i64 arrays, i128 products, checked.
@@ -493,7 +516,7 @@ pub(crate) fn mul_div_ceil(a: i128, b: i128, d: i128) -> Result<i128, MarginErro
 }
 
 /// Fine units (`10^-15` USD) to a [`UsdValue`] (`10^-18`): exact.
-fn fine_to_usd(x: i128) -> Result<UsdValue, MarginError> {
+pub(crate) fn fine_to_usd(x: i128) -> Result<UsdValue, MarginError> {
     Ok(UsdValue(x.checked_mul(1_000).ok_or(MarginError::Overflow)?))
 }
 

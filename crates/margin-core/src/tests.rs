@@ -186,3 +186,46 @@ fn charge_tables_are_validated() {
     m.charges.instruments.pop();
     assert!(m.validate().is_err());
 }
+
+#[test]
+fn pre_trade_bound_is_exact_when_the_floor_binds() {
+    let m = model();
+    let eth = m.instrument("ETH").unwrap();
+    let prices = [Some(usd(2000))];
+    let acct = m.account(&[Position { instrument: eth, qty: 2 * 10i128.pow(18) }], &prices).unwrap();
+    let bounds = m.unit_bounds();
+    let summary = m.summary(&bounds, &acct, &prices).unwrap();
+    assert_eq!(summary.initial(), usd_value(1000));
+    // One more ETH: the floor (exact in the bound) is 1500; the FHS ES is at most 300 + 200
+    // (the most one ETH loses in any FHS column) plus a few 10^-15 USD of rounding slack.
+    let order = [Position { instrument: eth, qty: 10i128.pow(18) }];
+    let up = bounds.im_upper(&m, &summary, &order, &prices).unwrap();
+    assert_eq!(up, usd_value(1500));
+    assert_eq!(m.with(&acct, &order, &prices).unwrap().initial, usd_value(1500));
+    assert_eq!(bounds.im_increase_bound(&m, &summary, &order, &prices).unwrap(), usd_value(500));
+    let refuse = m.pre_trade(&bounds, &summary, usd_value(1499), &order, &prices, || Ok::<_, MarginError>(&acct)).unwrap();
+    assert!(matches!(refuse, Decision::Exact(r) if r.initial == usd_value(1500)));
+    let accept =
+        m.pre_trade(&bounds, &summary, usd_value(1500), &order, &prices, || Err::<&AccountRisk, _>(MarginError::Overflow)).unwrap();
+    assert_eq!(accept, Decision::Accepted { im_upper: usd_value(1500) });
+    // A summary marked at another price is refused, not used.
+    let err = bounds.im_upper(&m, &summary, &order, &[Some(usd(2001))]).unwrap_err();
+    assert_eq!(err, MarginError::StaleSummary("ETH".into()));
+}
+
+#[test]
+fn a_summary_is_used_only_with_the_bounds_of_its_model() {
+    let (m, other) = (model(), model_with_charges());
+    let eth = m.instrument("ETH").unwrap();
+    let prices = [Some(usd(2000))];
+    let acct = m.account(&[Position { instrument: eth, qty: 10i128.pow(18) }], &prices).unwrap();
+    let summary = m.summary(&m.unit_bounds(), &acct, &prices).unwrap();
+    let order = [Position { instrument: eth, qty: 10i128.pow(18) }];
+    let err = other.unit_bounds().im_upper(&other, &summary, &order, &prices).unwrap_err();
+    assert!(matches!(err, MarginError::InvalidModel(_)));
+    // A summary built with another model's bounds carries that model's digest.
+    let foreign = m.summary(&other.unit_bounds(), &acct, &prices).unwrap();
+    assert!(matches!(m.unit_bounds().im_upper(&m, &foreign, &order, &prices), Err(MarginError::InvalidModel(_))));
+    let short = AccountRisk { loss: vec![0; 2], held: Vec::new() };
+    assert!(matches!(m.summary(&m.unit_bounds(), &short, &prices), Err(MarginError::InvalidModel(_))));
+}

@@ -49,5 +49,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     t.sort_unstable();
     let at = |p: f64| t[((t.len() as f64 * p) as usize).min(t.len() - 1)] as f64 / 1000.0;
     println!("pre-trade check: min {:.1} us, p50 {:.1} us, p99 {:.1} us, max {:.1} us", at(0.0), at(0.5), at(0.99), at(1.0));
+    bound_path(m, &account, &positions, &order, &prices)
+}
+
+/// The same order through the pre-trade bound (`RiskModel::pre_trade` with equity twice the IM:
+/// decided without the scenario vectors), and the bound against the exact requirement for orders
+/// of a tenth of each position, either side.
+fn bound_path(
+    m: &margin_core::RiskModel,
+    account: &margin_core::AccountRisk,
+    positions: &[Position],
+    order: &[Position],
+    prices: &[Option<money::UsdPrice>],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let bounds = m.unit_bounds();
+    let s = Instant::now();
+    let summary = m.summary(&bounds, account, prices)?;
+    println!("summary of the account: {:.1} us", s.elapsed().as_nanos() as f64 / 1000.0);
+    let equity = money::UsdValue(summary.initial().0 * 2);
+    let mut t: Vec<u128> = (0..20_000)
+        .map(|_| {
+            let s = Instant::now();
+            let d =
+                m.pre_trade(&bounds, std::hint::black_box(&summary), equity, order, prices, || Ok::<_, margin_core::MarginError>(account));
+            std::hint::black_box(d.map(|_| ())).ok();
+            s.elapsed().as_nanos()
+        })
+        .collect();
+    t.sort_unstable();
+    let at = |p: f64| t[((t.len() as f64 * p) as usize).min(t.len() - 1)] as f64 / 1000.0;
+    println!("pre-trade on the bound: min {:.1} us, p50 {:.1} us, p99 {:.1} us, max {:.1} us", at(0.0), at(0.5), at(0.99), at(1.0));
+    for p in positions.iter().chain(order) {
+        for sign in [1, -1] {
+            let o = [Position { instrument: p.instrument, qty: sign * p.qty / 10 }];
+            let exact = m.with(account, &o, prices)?.initial;
+            let up = bounds.im_upper(m, &summary, &o, prices)?;
+            let id = &m.instruments[p.instrument.0 as usize].id;
+            println!(
+                "  order {:>+4}% of {id:<26} IM before {} exact {} bound {} (+{:.2}%)",
+                sign * 10,
+                summary.initial(),
+                exact,
+                up,
+                (up.0 - exact.0) as f64 / exact.0 as f64 * 100.0
+            );
+        }
+    }
     Ok(())
 }
