@@ -3,8 +3,11 @@
 //! - `clearhouse` / `clearhouse run [FILE]`: apply a JSON-lines command file (the embedded demo
 //!   when none is given) through the journal, then print balances and the state hash. Running it
 //!   again restarts from the journal: commands already applied are answered as duplicates.
-//! - `clearhouse serve`: read JSON-lines commands on stdin, group-commit them, write one ack per
-//!   command on stdout after it is durable. A line over 64 KiB, not UTF-8, not JSON or not an
+//! - `clearhouse serve`: the broker as a network service (`crates/server`, `docs/service.md`):
+//!   signed HTTP/JSON API, WebSocket stream, price feed, metrics and dashboard, until SIGINT or
+//!   SIGTERM (which drain in-flight requests and close the journal).
+//! - `clearhouse serve --stdin`: read JSON-lines commands on stdin, group-commit them, write one
+//!   ack per command on stdout after it is durable. A line over 64 KiB, not UTF-8, not JSON or not an
 //!   envelope is answered `{"line":N,"error":{"code":...,"message":...}}` (see [`lines`]) and the
 //!   rest goes on; only a journal failure stops `serve`.
 //! - `clearhouse verify [--expect-seq N]`: recover and replay a journal opened read-only, report
@@ -81,8 +84,10 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
-    /// Serve JSON-lines commands on stdin; one ack per command on stdout, after it is durable.
-    Serve,
+    /// The broker as a service: signed HTTP/JSON API, WebSocket stream, metrics and dashboard
+    /// (docs/service.md). With --stdin: JSON-lines commands on stdin, one ack per command on
+    /// stdout after it is durable (the journal named by --journal).
+    Serve(Box<ServeArgs>),
     /// Recover and replay the journal read-only; print the state hash and what was verified.
     Verify {
         /// Fail unless the journal reaches at least this sequence number (e.g. the last one a
@@ -165,6 +170,50 @@ enum Cmd {
     Route(route::RouteArgs),
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Read JSON-lines commands on stdin instead of serving HTTP.
+    #[arg(long)]
+    stdin: bool,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Directory of the SQLite journal (journal.sqlite) and the registered keys (keys.json).
+    #[arg(long, default_value = "./clearhouse-data")]
+    data_dir: PathBuf,
+    /// The operator's ed25519 secret key, 64 hex digits, in a file (only the public key is kept
+    /// in memory; the file is never logged). Default DATA_DIR/operator.key, created (mode 0600)
+    /// with a fresh key when absent. The environment variable CLEARHOUSE_OPERATOR_KEY (hex
+    /// public key) takes precedence and needs no file.
+    #[arg(long)]
+    operator_key_file: Option<PathBuf>,
+    /// Price feed: auto (history when the market data is there, else synthetic), history,
+    /// synthetic, off.
+    #[arg(long, default_value = "auto")]
+    feed: String,
+    /// History hours the feed replays per second.
+    #[arg(long, default_value_t = 1.0)]
+    feed_hours_per_second: f64,
+    /// First hour the feed replays on a fresh journal.
+    #[arg(long, default_value = "2024-06-01T00:00:00Z")]
+    feed_start: String,
+    /// Seed of the synthetic feed.
+    #[arg(long, default_value_t = 20261201)]
+    feed_seed: u64,
+    /// Requests a key may burst.
+    #[arg(long, default_value_t = 2000)]
+    rate_burst: u32,
+    /// Requests per second a key may sustain.
+    #[arg(long, default_value_t = 1000)]
+    rate_per_second: u32,
+    /// Largest request body, bytes.
+    #[arg(long, default_value_t = server::BODY_BYTES_MAX_DEFAULT)]
+    body_bytes_max: usize,
+    /// Logs as JSON lines (otherwise human-readable); the level follows RUST_LOG (default info).
+    #[arg(long)]
+    log_json: bool,
+}
+
 fn main() {
     match real_main() {
         Ok(()) => {}
@@ -181,6 +230,102 @@ fn main() {
 /// True when the error comes from writing to a closed pipe.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// `clearhouse serve`: the HTTP service until SIGINT or SIGTERM (see `crates/server`).
+fn serve_http(config: Config, journal: &JournalLocation, migrate: bool, args: ServeArgs) -> Result<()> {
+    init_logs(args.log_json);
+    let operator_key = operator_key(&args)?;
+    let feed_mode = match args.feed.as_str() {
+        "auto" => server::feed::FeedMode::Auto,
+        "history" => server::feed::FeedMode::History,
+        "synthetic" => server::feed::FeedMode::Synthetic,
+        "off" => server::feed::FeedMode::Off,
+        other => bail!("--feed {other:?}: expected auto, history, synthetic or off"),
+    };
+    if !(args.feed_hours_per_second > 0.0 && args.feed_hours_per_second <= 10_000.0) {
+        bail!("--feed-hours-per-second must be in (0, 10000]");
+    }
+    if args.rate_burst == 0 || args.rate_per_second == 0 || args.body_bytes_max == 0 {
+        bail!("--rate-burst, --rate-per-second and --body-bytes-max must be positive");
+    }
+    let postgres = match journal {
+        JournalLocation::Postgres { conninfo, schema } => Some((conninfo.clone(), schema.clone())),
+        JournalLocation::Sqlite(_) => None,
+    };
+    let settings = server::Settings {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        postgres,
+        config,
+        migrate,
+        operator_key,
+        feed: server::feed::FeedSettings {
+            mode: feed_mode,
+            hours_per_second: args.feed_hours_per_second,
+            start: args.feed_start.clone(),
+            seed: args.feed_seed,
+        },
+        rate: server::auth::RateLimit { burst: args.rate_burst, per_second: args.rate_per_second },
+        body_bytes_max: args.body_bytes_max,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let running = server::start(settings).await?;
+        println!("clearhouse serve: listening on http://{0}  dashboard: http://{0}/dashboard", running.addr);
+        let stopper = running.stopper();
+        tokio::spawn(async move {
+            server::shutdown_signal().await;
+            let _ = stopper.send(true);
+        });
+        running.wait().await?;
+        println!("clearhouse serve: stopped, journal closed");
+        Ok::<(), server::ServerError>(())
+    })?;
+    Ok(())
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The operator's public key: from CLEARHOUSE_OPERATOR_KEY (hex public key), or derived from
+/// the secret in the key file, which is created with a fresh key when absent.
+fn operator_key(args: &ServeArgs) -> Result<ed25519_dalek::VerifyingKey> {
+    if let Ok(hex) = std::env::var("CLEARHOUSE_OPERATOR_KEY") {
+        return server::auth::parse_public_key(hex.trim()).context("CLEARHOUSE_OPERATOR_KEY is not 64 hex digits of an ed25519 public key");
+    }
+    let path = args.operator_key_file.clone().unwrap_or_else(|| args.data_dir.join("operator.key"));
+    if args.operator_key_file.is_none() && !path.exists() {
+        std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness for the operator key: {e}"))?;
+        write_secret(&path, &server::auth::hex(&seed))?;
+        eprintln!("clearhouse serve: created the operator key file {} (keep it secret)", path.display());
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the operator key file {}", path.display()))?;
+    let seed = server::auth::unhex::<32>(text.trim())
+        .with_context(|| format!("{}: expected 64 hex digits (an ed25519 secret key)", path.display()))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key())
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// Where the journal lives: the embedded SQLite file or a PostgreSQL schema.
@@ -212,7 +357,8 @@ fn real_main() -> Result<()> {
     let migrate = cli.migrate;
     match cli.command.unwrap_or(Cmd::Run { file: None, batch: 1000, verbose: false }) {
         Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose, migrate),
-        Cmd::Serve => serve(config, &journal, migrate),
+        Cmd::Serve(args) if args.stdin => serve(config, &journal, migrate),
+        Cmd::Serve(args) => serve_http(config, &journal, migrate, *args),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
         Cmd::Statement { account, json } => statement(&config, &journal, &account, json),
         Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: Some(model) } => {

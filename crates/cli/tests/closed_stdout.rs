@@ -53,7 +53,7 @@ fn run_verify_and_serve_end_quietly_on_a_closed_stdout() {
     )
     .expect("write commands");
     let stdin = std::fs::File::open(&commands).expect("open commands");
-    assert_quiet(&with_closed_stdout(&["--journal", j, "serve"], Stdio::from(stdin)), "serve");
+    assert_quiet(&with_closed_stdout(&["--journal", j, "serve", "--stdin"], Stdio::from(stdin)), "serve");
 }
 
 #[test]

@@ -163,7 +163,7 @@ fn spawn(config: &Path, journal: &Path, crash_at: Option<String>, lines: Vec<Str
         .arg(config)
         .arg("--journal")
         .arg(journal)
-        .arg("serve")
+        .args(["serve", "--stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -112,7 +112,7 @@ fn serve_answers_every_bad_line_and_acknowledges_every_good_command_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = dir.path().join("serve.sqlite");
     let (input, expected) = interleaved();
-    let output = clearhouse(&journal, &["serve"], &input);
+    let output = clearhouse(&journal, &["serve", "--stdin"], &input);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "serve must read to the end and exit 0: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -141,7 +141,7 @@ fn verify_refuses_a_main_file_copy_of_a_live_journal_and_reads_one_with_its_wal(
     let mut serve = Command::new(env!("CARGO_BIN_EXE_clearhouse"))
         .arg("--journal")
         .arg(&journal)
-        .arg("serve")
+        .args(["serve", "--stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

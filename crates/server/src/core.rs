@@ -1,0 +1,187 @@
+//! The node behind the service: one writer thread owns the journal's write path and
+//! group-commits whatever commands are queued (up to `limits.batch_commands_max`) in one durable
+//! transaction; only then are the requests answered. Readers take the node's lock briefly for
+//! views. After every batch the journalled events are published for the stream, the history
+//! (fills, trades, insurance fund) and the metrics.
+
+use crate::error::{Result, ServerError};
+use crate::history::History;
+use crate::metrics::Metrics;
+use engine::{Engine, Envelope, Event, Outcome};
+use node::{Ack, Node};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Commands waiting for the writer, at most (a full queue makes callers wait, never drops).
+pub const QUEUE_COMMANDS_MAX: usize = 16_384;
+/// Batches of events kept for slow stream subscribers before they are told they lagged.
+pub const STREAM_BATCHES_MAX: usize = 1024;
+
+/// The events of one journalled batch, in order, each with its command's sequence number.
+#[derive(Debug)]
+pub struct Published {
+    pub events: Vec<(u64, Event)>,
+    /// The batch's public stream messages, serialised once by the first subscriber that needs
+    /// them and shared by all (fan-out costs one JSON encoding per batch, not per subscriber).
+    pub public_messages: std::sync::OnceLock<Vec<String>>,
+}
+
+enum Message {
+    Submit { envelope: Box<Envelope>, queued: Instant, reply: oneshot::Sender<Result<Ack>> },
+    Stop,
+}
+
+/// Shared by every request handler.
+pub struct Core {
+    /// `None` once the writer closed it (shutdown).
+    node: Arc<Mutex<Option<Node>>>,
+    queue: mpsc::Sender<Message>,
+    published: broadcast::Sender<Arc<Published>>,
+    pub metrics: Arc<Metrics>,
+    pub history: Arc<Mutex<History>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Core {
+    /// Starts the writer thread over a recovered node.
+    pub fn start(node: Node, metrics: Arc<Metrics>) -> Core {
+        let node = Arc::new(Mutex::new(Some(node)));
+        let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let (published, _) = broadcast::channel(STREAM_BATCHES_MAX);
+        let history = Arc::new(Mutex::new(History::default()));
+        let writer = Writer { node: node.clone(), published: published.clone(), metrics: metrics.clone(), history: history.clone() };
+        let handle = std::thread::spawn(move || writer.run(receiver));
+        Core { node, queue, published, metrics, history, writer: Mutex::new(Some(handle)) }
+    }
+
+    /// Submits one command and waits until it is durable (or answered from the journal).
+    pub async fn submit(&self, envelope: Envelope) -> Result<Ack> {
+        let (reply, answer) = oneshot::channel();
+        self.metrics.queue_depth_add(1);
+        let message = Message::Submit { envelope: Box::new(envelope), queued: Instant::now(), reply };
+        if self.queue.send(message).await.is_err() {
+            self.metrics.queue_depth_add(-1);
+            return Err(ServerError::ShuttingDown);
+        }
+        answer.await.map_err(|_| ServerError::ShuttingDown)?
+    }
+
+    /// Reads the engine under the node's lock (keep `f` short: the writer waits for it).
+    pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> Result<T> {
+        let node = self.node.lock().map_err(|_| ServerError::internal("the node's lock is poisoned"))?;
+        let node = node.as_ref().ok_or(ServerError::ShuttingDown)?;
+        Ok(f(node.engine()))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.published.subscribe()
+    }
+
+    /// Stops the writer after the commands already queued and waits for it; the writer closes
+    /// the node and its journal on its own thread (a synchronous PostgreSQL client must not be
+    /// dropped on an async worker).
+    pub async fn stop(&self) {
+        let _ = self.queue.send(Message::Stop).await;
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+struct Writer {
+    node: Arc<Mutex<Option<Node>>>,
+    published: broadcast::Sender<Arc<Published>>,
+    metrics: Arc<Metrics>,
+    history: Arc<Mutex<History>>,
+}
+
+type Pending = (Envelope, Instant, oneshot::Sender<Result<Ack>>);
+
+impl Writer {
+    fn run(self, mut receiver: mpsc::Receiver<Message>) {
+        let mut stop = false;
+        while !stop {
+            let Some(first) = receiver.blocking_recv() else { break };
+            let batch_max = self.batch_max();
+            let mut batch: Vec<Pending> = Vec::new();
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Submit { envelope, queued, reply } => batch.push((*envelope, queued, reply)),
+                    Message::Stop => stop = true,
+                }
+                if !stop && batch.len() < batch_max {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
+        }
+        receiver.close();
+        let closed = self.node.lock().ok().and_then(|mut n| n.take());
+        drop(closed);
+        tracing::info!("writer stopped; journal closed");
+    }
+
+    fn batch_max(&self) -> usize {
+        let max = self.node.lock().ok().and_then(|n| n.as_ref().map(|n| n.engine().config().limits.batch_commands_max));
+        max.unwrap_or(1).max(1) as usize
+    }
+
+    fn commit(&self, batch: Vec<Pending>) {
+        self.metrics.queue_depth_add(-(batch.len() as i64));
+        let envelopes: Vec<Envelope> = batch.iter().map(|(e, _, _)| e.clone()).collect();
+        let result = match self.node.lock() {
+            Ok(mut node) => match node.as_mut() {
+                Some(node) => node.submit_batch(&envelopes).map_err(|e| ServerError::Journal { detail: e.to_string() }),
+                None => Err(ServerError::ShuttingDown),
+            },
+            Err(_) => Err(ServerError::internal("the node's lock is poisoned")),
+        };
+        match result {
+            Ok(acks) => {
+                // History first (a client that reads its fills after its answer finds them),
+                // then the answers, then the stream (its subscribers do not delay the answers).
+                let published = self.record(&acks);
+                for ((_, queued, reply), ack) in batch.into_iter().zip(acks) {
+                    self.metrics.command(&ack, queued.elapsed());
+                    let _ = reply.send(Ok(ack));
+                }
+                if let Some(published) = published {
+                    // No subscriber is not an error.
+                    let _ = self.published.send(published);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal write failed; the node refuses further work");
+                let detail = e.to_string();
+                for (_, _, reply) in batch {
+                    let _ = reply.send(Err(ServerError::Journal { detail: detail.clone() }));
+                }
+            }
+        }
+    }
+
+    /// Records the batch's journalled events in the history; returns them for the stream.
+    fn record(&self, acks: &[Ack]) -> Option<Arc<Published>> {
+        let events: Vec<(u64, Event)> = acks
+            .iter()
+            .filter(|a| !a.duplicate)
+            .filter_map(|a| match &a.outcome {
+                Outcome::Applied { seq, events } => Some(events.iter().map(|e| (*seq, e.clone())).collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if events.is_empty() {
+            return None;
+        }
+        if let Ok(mut history) = self.history.lock() {
+            history.record(&events);
+        }
+        Some(Arc::new(Published { events, public_messages: std::sync::OnceLock::new() }))
+    }
+}

@@ -1,0 +1,144 @@
+//! What the service remembers of the event stream since it started, bounded: each account's
+//! fills, each market's public trades, and the insurance fund's balance over time. The journal
+//! stays the record; this is a window for the API and the dashboard.
+
+use engine::Event;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Fills kept per account, trades per market, insurance samples.
+pub const FILLS_PER_ACCOUNT_MAX: usize = 1000;
+pub const TRADES_PER_MARKET_MAX: usize = 1000;
+pub const INSURANCE_SAMPLES_MAX: usize = 2000;
+/// Accounts whose fills are kept (the oldest account's window is dropped beyond it).
+pub const ACCOUNTS_WITH_FILLS_MAX: usize = 100_000;
+
+/// One fill as its account sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Fill {
+    pub seq: u64,
+    pub market: String,
+    pub order_id: u64,
+    pub side: String,
+    pub liquidity: String,
+    pub price: String,
+    pub qty: String,
+    pub quote_amount: String,
+    pub fee: String,
+}
+
+/// A public trade: no order ids, no owners.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Trade {
+    pub seq: u64,
+    pub market: String,
+    pub price: String,
+    pub qty: String,
+    pub taker_side: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InsuranceSample {
+    pub time_ms: u64,
+    pub value_usd: String,
+}
+
+#[derive(Debug, Default)]
+pub struct History {
+    fills: BTreeMap<String, VecDeque<Fill>>,
+    trades: BTreeMap<String, VecDeque<Trade>>,
+    insurance: VecDeque<InsuranceSample>,
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, max: usize) {
+    if queue.len() >= max {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+    assert!(queue.len() <= max, "bounded history");
+}
+
+fn side_name(side: engine::markets::OrderSide) -> &'static str {
+    match side {
+        engine::markets::OrderSide::Buy => "buy",
+        engine::markets::OrderSide::Sell => "sell",
+    }
+}
+
+fn opposite(side: engine::markets::OrderSide) -> &'static str {
+    match side {
+        engine::markets::OrderSide::Buy => "sell",
+        engine::markets::OrderSide::Sell => "buy",
+    }
+}
+
+impl History {
+    pub fn record(&mut self, events: &[(u64, Event)]) {
+        for (seq, event) in events {
+            if let Event::OrderFilled {
+                market,
+                maker_order_id,
+                maker_account,
+                taker_order_id,
+                taker_account,
+                taker_side,
+                price,
+                qty,
+                quote_amount,
+                maker_fee,
+                taker_fee,
+            } = event
+            {
+                let fill = |order_id: u64, side: &str, liquidity: &str, fee: &str| Fill {
+                    seq: *seq,
+                    market: market.clone(),
+                    order_id,
+                    side: side.into(),
+                    liquidity: liquidity.into(),
+                    price: price.clone(),
+                    qty: qty.clone(),
+                    quote_amount: quote_amount.clone(),
+                    fee: fee.into(),
+                };
+                self.push_fill(taker_account, fill(*taker_order_id, side_name(*taker_side), "taker", taker_fee));
+                self.push_fill(maker_account, fill(*maker_order_id, opposite(*taker_side), "maker", maker_fee));
+                let trade = Trade {
+                    seq: *seq,
+                    market: market.clone(),
+                    price: price.clone(),
+                    qty: qty.clone(),
+                    taker_side: side_name(*taker_side).into(),
+                };
+                push_bounded(self.trades.entry(market.clone()).or_default(), trade, TRADES_PER_MARKET_MAX);
+            }
+        }
+    }
+
+    fn push_fill(&mut self, account: &str, fill: Fill) {
+        if !self.fills.contains_key(account) && self.fills.len() >= ACCOUNTS_WITH_FILLS_MAX {
+            // Bounded: forget the first account by name (a restart forgets all of them anyway).
+            let first = self.fills.keys().next().cloned();
+            if let Some(first) = first {
+                self.fills.remove(&first);
+            }
+        }
+        push_bounded(self.fills.entry(account.to_string()).or_default(), fill, FILLS_PER_ACCOUNT_MAX);
+    }
+
+    pub fn sample_insurance(&mut self, time_ms: u64, value_usd: String) {
+        push_bounded(&mut self.insurance, InsuranceSample { time_ms, value_usd }, INSURANCE_SAMPLES_MAX);
+    }
+
+    /// Newest first, at most `limit`.
+    pub fn fills(&self, account: &str, limit: usize) -> Vec<Fill> {
+        self.fills.get(account).map(|q| q.iter().rev().take(limit).cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn trades(&self, market: &str, limit: usize) -> Vec<Trade> {
+        self.trades.get(market).map(|q| q.iter().rev().take(limit).cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn insurance(&self) -> Vec<InsuranceSample> {
+        self.insurance.iter().cloned().collect()
+    }
+}

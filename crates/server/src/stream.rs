@@ -1,0 +1,175 @@
+//! `GET /v1/stream`: a WebSocket of JSON messages. Everyone gets public market data: `price`,
+//! `trade` (price, quantity, taker side: no order ids, no owners) and `depth` (aggregated levels
+//! of a market after a batch that touched it). A subscriber that authenticated (the signed
+//! headers' values as query parameters `key`, `nonce`, `expiry`, `signature`, signed as
+//! `GET /v1/stream`; browsers cannot set WebSocket headers) also gets `account` messages: the
+//! journalled events that touch its own accounts. A subscriber too slow for
+//! [`crate::core::STREAM_BATCHES_MAX`] batches is told `lagged` and skips ahead.
+
+use crate::api::Shared;
+use crate::error::{Result, ServerError};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use engine::Event;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Subscribers at most; beyond it a new one is refused (429).
+pub const SUBSCRIBERS_MAX: u64 = 10_000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamAuth {
+    pub key: Option<String>,
+    pub nonce: Option<String>,
+    pub expiry: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// Upgrades to a WebSocket; authenticated if the query carries a signature.
+#[utoipa::path(get, path = "/v1/stream", params(StreamAuth), responses((status = 101, description = "WebSocket of price, trade, depth and account messages")))]
+pub async fn stream(State(state): State<Shared>, Query(auth): Query<StreamAuth>, ws: WebSocketUpgrade) -> Result<Response> {
+    let owner = match (&auth.key, &auth.nonce, &auth.expiry, &auth.signature) {
+        (Some(key), Some(nonce), Some(expiry), Some(signature)) => {
+            let mut headers = HeaderMap::new();
+            for (name, value) in [
+                (crate::auth::HEADER_KEY, key),
+                (crate::auth::HEADER_NONCE, nonce),
+                (crate::auth::HEADER_EXPIRY, expiry),
+                (crate::auth::HEADER_SIGNATURE, signature),
+            ] {
+                let value = value.parse().map_err(|_| ServerError::MissingAuth { header: name })?;
+                headers.insert(name, value);
+            }
+            Some(state.auth.authenticate("GET", "/v1/stream", &headers, b"", crate::auth::now_ms(), false)?.principal)
+        }
+        (None, None, None, None) => None,
+        _ => return Err(ServerError::MissingAuth { header: "key, nonce, expiry and signature together" }),
+    };
+    if state.subscribers.fetch_add(1, Ordering::SeqCst) >= SUBSCRIBERS_MAX {
+        state.subscribers.fetch_sub(1, Ordering::SeqCst);
+        return Err(ServerError::RateLimited { key_id: "stream".into(), retry_after_ms: 1000 });
+    }
+    Ok(ws.on_upgrade(move |socket| async move {
+        serve_socket(state.clone(), socket, owner).await;
+        state.subscribers.fetch_sub(1, Ordering::SeqCst);
+    }))
+}
+
+async fn serve_socket(state: Shared, socket: WebSocket, owner: Option<String>) {
+    let mut events = state.core.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    let (mut sink, mut incoming) = socket.split();
+    let hello = serde_json::json!({ "type": "hello", "owner": owner });
+    if sink.send(Message::text(hello.to_string())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = events.recv() => {
+                let batch = match received {
+                    Ok(batch) => batch,
+                    Err(RecvError::Lagged(missed)) => {
+                        let lagged = serde_json::json!({ "type": "lagged", "missed_batches": missed });
+                        if sink.send(Message::text(lagged.to_string())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                let public = batch.public_messages.get_or_init(|| public_messages(&state, &batch.events));
+                let own = owner.as_deref().map(|o| account_messages(&batch.events, o)).unwrap_or_default();
+                for text in own.into_iter().chain(public.iter().cloned()) {
+                    if sink.send(Message::text(text)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+}
+
+/// The public messages of one journalled batch: prices, trades, then the depth of every market
+/// the batch touched.
+pub fn public_messages(state: &Shared, events: &[(u64, Event)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut markets = BTreeSet::new();
+    for (seq, event) in events {
+        match event {
+            Event::PriceSet { symbol, price_usd } => {
+                out.push(serde_json::json!({ "type": "price", "seq": seq, "symbol": symbol, "price_usd": price_usd }))
+            }
+            Event::OrderFilled { market, price, qty, taker_side, .. } => {
+                out.push(serde_json::json!({ "type": "trade", "seq": seq, "market": market, "price": price, "qty": qty, "taker_side": taker_side }));
+            }
+            _ => {}
+        }
+        if let Some(market) = order_market(event) {
+            markets.insert(market.to_string());
+        }
+    }
+    for market in markets {
+        if let Ok(Ok(depth)) = state.core.read(|e| crate::views::depth_of(e, &market, 10)) {
+            out.push(serde_json::json!({ "type": "depth", "market": market, "bids": depth.bids, "asks": depth.asks }));
+        }
+    }
+    out.into_iter().map(|m| m.to_string()).collect()
+}
+
+/// The events of one batch that touch the owner's accounts.
+pub fn account_messages(events: &[(u64, Event)], owner: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(_, event)| event_accounts(event).iter().any(|a| engine_owner(a) == owner))
+        .map(|(seq, event)| serde_json::json!({ "type": "account", "seq": seq, "event": event }).to_string())
+        .collect()
+}
+
+fn engine_owner(account: &str) -> &str {
+    account.split_once('/').map(|(o, _)| o).unwrap_or(account)
+}
+
+fn order_market(event: &Event) -> Option<&str> {
+    match event {
+        Event::OrderAccepted { market, .. }
+        | Event::OrderFilled { market, .. }
+        | Event::OrderRested { market, .. }
+        | Event::OrderReduced { market, .. }
+        | Event::OrderCancelled { market, .. }
+        | Event::OrderAmended { market, .. } => Some(market),
+        _ => None,
+    }
+}
+
+/// The trader accounts an event touches (for the owner filter).
+pub fn event_accounts(event: &Event) -> Vec<&str> {
+    match event {
+        Event::AccountCreated { account }
+        | Event::WithdrawalPending { account, .. }
+        | Event::OrderAccepted { account, .. }
+        | Event::OrderReduced { account, .. }
+        | Event::OrderCancelled { account, .. }
+        | Event::OrderAmended { account, .. }
+        | Event::HoldSet { account, .. }
+        | Event::PositionChanged { account, .. }
+        | Event::FundingPaid { account, .. }
+        | Event::Settled { account, .. }
+        | Event::BorrowChanged { account, .. }
+        | Event::InterestAccrued { account, .. } => vec![account],
+        Event::Transferred { debit, credit, .. } => vec![debit, credit],
+        Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
+        _ => vec![],
+    }
+}

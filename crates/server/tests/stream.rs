@@ -1,0 +1,93 @@
+//! The WebSocket stream: public trades and depth for everyone, account events for the
+//! authenticated owner only, never order ids or owners in public messages.
+
+mod common;
+
+use common::*;
+use futures_util::StreamExt;
+use server::client::Client;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: std::net::SocketAddr, query: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/stream{query}")).await.expect("websocket");
+    socket
+}
+
+/// Messages until one of type `until` arrives (the stream is ordered: everything of a batch
+/// comes before the next batch's).
+async fn read_until(socket: &mut Socket, until: &str) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Text(text) = message {
+            let value: serde_json::Value = serde_json::from_str(&text).expect("JSON message");
+            let done = value["type"] == until;
+            seen.push(value);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("stream ended before a {until} message: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_for_everyone_account_events_for_the_owner_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = start(dir.path()).await;
+    let addr = running.addr;
+    let (alice, bob) = (trader("alice", 1), trader("bob", 2));
+    sign_up(addr, &alice).await;
+    sign_up(addr, &bob).await;
+    deposit(addr, "alice/main", "ETH", "10", "0xa1").await;
+    deposit(addr, "bob/main", "USDC", "50000", "0xb1").await;
+
+    let mut public = connect(addr, "").await;
+    let signed = alice.sign("GET", "/v1/stream", b"");
+    let field = |name: &str| signed.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).expect("header");
+    let query = format!(
+        "?key={}&nonce={}&expiry={}&signature={}",
+        field("x-ch-key"),
+        field("x-ch-nonce"),
+        field("x-ch-expiry"),
+        field("x-ch-signature")
+    );
+    let mut own = connect(addr, &query).await;
+    assert_eq!(read_until(&mut public, "hello").await[0]["owner"], serde_json::Value::Null);
+    assert_eq!(read_until(&mut own, "hello").await[0]["owner"], "alice");
+    // A forged stream signature is refused before the upgrade.
+    let forged = query.replace(&field("x-ch-nonce"), "1");
+    assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/v1/stream{forged}")).await.is_err());
+
+    let (price, _) = eth_usdc_price(addr).await;
+    let mut c = Client::new(addr);
+    let sell = serde_json::json!({ "account": "alice/main", "market": "ETH/USDC", "client_order_id": 1, "side": "sell", "kind": "limit", "price": price, "qty": "2" });
+    assert_eq!(post(&mut c, &alice, "/v1/orders", sell).await.status, 200);
+    let buy = serde_json::json!({ "account": "bob/main", "market": "ETH/USDC", "client_order_id": 1, "side": "buy", "kind": "limit", "price": price, "qty": "1" });
+    assert_eq!(post(&mut c, &bob, "/v1/orders", buy).await.status, 200);
+
+    let public_seen = read_until(&mut public, "trade").await;
+    let trade = public_seen.last().expect("a trade");
+    assert_eq!(trade["qty"].as_str().map(|q| units(q, 18)), Some(units("1", 18)));
+    assert!(public_seen.iter().all(|m| m["type"] != "account"), "no account events without a signature: {public_seen:?}");
+    let depth = read_until(&mut public, "depth").await;
+    let depth = depth.last().expect("depth");
+    assert_eq!(depth["asks"][0]["qty"].as_str().map(|q| units(q, 18)), Some(units("1", 18)), "one of alice's two ETH is left");
+    for m in public_seen.iter().chain([depth]) {
+        let text = m.to_string();
+        assert!(
+            !text.contains("alice") && !text.contains("bob") && !text.contains("order_id"),
+            "public message names no owner or order: {text}"
+        );
+    }
+
+    // Alice's own stream: her order's events and her fill; never bob's.
+    let mut mine = read_until(&mut own, "trade").await;
+    mine.extend(read_until(&mut own, "depth").await);
+    let account_events: Vec<_> = mine.iter().filter(|m| m["type"] == "account").collect();
+    assert!(account_events.iter().any(|m| m["event"]["event"] == "order_accepted"));
+    assert!(account_events.iter().any(|m| m["event"]["event"] == "order_filled"));
+    assert!(account_events.iter().all(|m| m["event"].to_string().contains("alice/")), "{account_events:?}");
+    running.shutdown().await.expect("clean shutdown");
+}
