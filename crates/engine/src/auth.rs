@@ -3,7 +3,7 @@
 //!
 //! | command | operator | owner | auditor |
 //! |---|---|---|---|
-//! | configure, register_principal, deposit, confirm_withdrawal, set_price, set_hold, advance_time | yes | no | no |
+//! | configure, register_principal, deposit, confirm_withdrawal, set_price, set_hold, advance_time, install_risk_model_part | yes | no | no |
 //! | create_account | any owner | its own name only | no |
 //! | request_withdrawal, transfer | no | its own accounts only | no |
 //! | cancel_withdrawal | yes | its own withdrawals only | no |
@@ -68,5 +68,6 @@ fn action(command: &Command) -> &'static str {
         Command::AmendOrder { .. } => "amend_order",
         Command::CancelOrder { .. } => "cancel_order",
         Command::CancelAllOrders { .. } => "cancel_all_orders",
+        Command::InstallRiskModelPart { .. } => "install_risk_model_part",
     }
 }

@@ -83,6 +83,10 @@ pub enum Command {
     CancelOrder { account: String, market: String, order_id: u64 },
     /// Owner or operator: cancels every open order of the account on the market.
     CancelAllOrders { account: String, market: String },
+    /// Operator: one part of a risk model's canonical encoding (lowercase hex of at most
+    /// `risk_model::RISK_MODEL_PART_BYTES_MAX` bytes); the last of `parts` installs the model
+    /// whose digest is `digest` (see `docs/engine.md`, "Risk model").
+    InstallRiskModelPart { digest: String, part: u32, parts: u32, data: String },
 }
 
 fn main_sub() -> String {
@@ -124,6 +128,8 @@ impl Command {
             Command::CancelOrder { account, market, .. } | Command::CancelAllOrders { account, market } => {
                 vec![("account", account), ("market", market)]
             }
+            // `data` is checked by its own rule (hex, bounded by the part size).
+            Command::InstallRiskModelPart { digest, .. } => vec![("digest", digest)],
         }
     }
 }
@@ -267,6 +273,45 @@ pub enum Event {
     },
     TimeAdvanced {
         now_ms: u64,
+    },
+    /// A part of a risk model was staged.
+    RiskModelPartReceived {
+        digest: String,
+        part: u32,
+        parts: u32,
+    },
+    /// A risk model is in force from now on.
+    RiskModelInstalled {
+        digest: String,
+        label: String,
+        as_of_ms: u64,
+        scenarios: u32,
+        instruments: u32,
+    },
+    /// `@house` filled a client order as principal (the order never entered the book).
+    HouseFilled {
+        market: String,
+        account: String,
+        client_order_id: u64,
+        side: OrderSide,
+        price: String,
+        qty: String,
+        quote_amount: String,
+        fee: String,
+    },
+    /// The house's net position in `asset` is now `exposure` (decimal, negative short).
+    HouseExposureChanged {
+        asset: String,
+        exposure: String,
+    },
+    /// An account's health flag changed (USD amounts as decimal strings).
+    HealthChanged {
+        account: String,
+        from: crate::Health,
+        to: crate::Health,
+        equity: String,
+        im: String,
+        mm: String,
     },
     /// A derivative position after a fill: signed quantity of the underlying, entry cost in the
     /// settlement asset (rounded up), and what the fill realised (settled at once, `Settled`).

@@ -73,6 +73,20 @@ pub enum EngineError {
     OrderRefused { market: String, reason: String },
     #[error("configuration change refused at `{key}`: {why}")]
     ConfigRefused { key: String, why: String },
+    #[error("risk model refused: {why}")]
+    RiskModelRefused { why: String },
+    #[error("the risk model names {name:?}, which is neither an asset nor an underlying here")]
+    RiskModelUnknownName { name: String },
+    #[error("no usable risk model: {why}")]
+    RiskModelStale { why: String },
+    #[error("insufficient margin on {account}: initial margin {required} USD, equity {available} USD")]
+    InsufficientMargin { account: String, required: String, available: String },
+    #[error("insufficient free collateral on {account}: initial margin {required} USD, equity {available} USD after it")]
+    InsufficientFreeCollateral { account: String, required: String, available: String },
+    #[error("position limit of {account} on {market}: {position} after the order, at most {limit}")]
+    PositionLimitExceeded { account: String, market: String, position: String, limit: String },
+    #[error("account {account} is {health:?}: only orders that reduce risk")]
+    ReduceOnlyAccount { account: String, health: crate::Health },
     #[error("clearing of market {market} failed: {why}")]
     ClearingFailed { market: String, why: String },
 }

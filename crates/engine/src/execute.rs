@@ -57,6 +57,10 @@ impl Engine {
                 let (account, m) = (self.trader_account(account)?, self.market(market)?);
                 self.apply_book(m, &book::Command::CancelAll { account: book::AccountId(account.0), side: None }, seq, events)
             }
+            Command::InstallRiskModelPart { digest, part, parts, data } => {
+                let part = risk_model::ModelPart { digest, part: *part, parts: *parts, data };
+                self.install_risk_model_part(&part, events)
+            }
         }
     }
 
@@ -237,6 +241,7 @@ impl Engine {
             return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
         }
         let (asset_idx, units) = self.asset_amount(asset, amount)?;
+        self.check_free_collateral(from_idx, asset_idx, units)?;
         let transfer = Transfer {
             debit: from_idx,
             credit: to_idx,
@@ -403,6 +408,11 @@ impl Engine {
         let market = &self.markets[m as usize];
         let hold = market.hold_of(side, price, qty)?;
         self.check_can_hold(account, m, hold, None)?;
+        self.check_order_risk(account, m, side, price, qty, None)?;
+        let house = house::HouseOrder { account, m, client_order_id: r.client_order_id, side, kind: r.kind, limit: price, qty };
+        if self.try_house_fill(&house, seq, events)? {
+            return Ok(());
+        }
         let order = book::NewOrder {
             account: book::AccountId(account.0),
             client_order_id: book::ClientOrderId(r.client_order_id),
@@ -440,6 +450,7 @@ impl Engine {
         let removed = state.hold_of(open.side, open.price, open.qty)?;
         let added = state.hold_of(open.side, price, qty)?;
         self.check_can_hold(account, m, added, Some(removed))?;
+        self.check_order_risk(account, m, open.side, price, qty, Some((open.order_id, removed)))?;
         let command = book::Command::Amend { account: book::AccountId(account.0), order: order_ref, price, qty };
         self.apply_book(m, &command, seq, events)
     }

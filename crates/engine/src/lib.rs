@@ -37,10 +37,15 @@ mod execute;
 mod expiry;
 mod factlog;
 mod funding;
+pub mod health;
+pub mod house;
 pub mod limits;
+pub mod margin;
 pub mod markets;
+pub mod risk_model;
 pub mod sessions;
 mod snapshot;
+pub mod stable_price;
 pub mod state_config;
 mod valuation;
 mod withdrawals;
@@ -66,6 +71,9 @@ pub const ENGINE_FORMAT_VERSION: u32 = 3;
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
+pub use health::Health;
+pub use margin::AccountMargin;
+pub use risk_model::{RiskStaging, risk_model_parts};
 /// Broker accounts opened before any custodian's.
 pub const BROKER_ACCOUNTS: [&str; 4] = [HOUSE, FEES, INSURANCE, ORDERS];
 
@@ -125,6 +133,8 @@ pub struct Engine {
     trader_accounts: u32,
     ledger: Ledger,
     prices: BTreeMap<String, (UsdPrice, u64)>,
+    /// The last `settings.stable_price_prints` prints per symbol ([`stable_price`]).
+    stable_prints: BTreeMap<String, std::collections::VecDeque<UsdPrice>>,
     holds: BTreeSet<AccountIdx>,
     withdrawals: BTreeMap<String, Withdrawal>,
     /// Withdrawals not yet reported overdue, by due time.
@@ -154,6 +164,23 @@ pub struct Engine {
     /// windows and watermarks follow from them and the configured window, so this chain
     /// commits to the sessions at the cost of appending a few bytes per command.
     session_log: FactLog,
+    /// The risk model in force and one being installed in parts.
+    risk_model: risk_model::RiskModelState,
+    /// Accounts below initial (reduce-only) or maintenance (liquidation) margin.
+    health_flags: BTreeMap<AccountIdx, Health>,
+    health_digest: ledger::MultisetDigest,
+    /// Accounts whose flag change waits for a later command (see [`health`]).
+    health_backlog: BTreeSet<AccountIdx>,
+    /// Per account, what the last full margin computation left for the health bound (a cache:
+    /// never hashed, rebuilt after a restore).
+    health_summaries: Vec<Option<health::Summary>>,
+    /// The house's net position per base asset from its fills of client orders ([`house`]).
+    house_exposure: BTreeMap<AssetIdx, i128>,
+    house_digest: ledger::MultisetDigest,
+    /// Accounts recomputed by the last health step (a statistic).
+    health_recomputed: usize,
+    /// Loss vectors of recently priced accounts (a cache).
+    margin_cache: BTreeMap<AccountIdx, margin::CachedRisk>,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
     /// The market whose book command is settling its fills: the holds released for it are not
@@ -196,7 +223,13 @@ impl Engine {
                 markets_max: 1,
                 market_orders_max: 1,
             },
-            settings: state_config::Settings { withdrawal_confirm_timeout_ms: 1, time_step_ms_max: 1, borrow_rate_bps: 0 },
+            settings: state_config::Settings {
+                withdrawal_confirm_timeout_ms: 1,
+                time_step_ms_max: 1,
+                risk_model_max_age_ms: None,
+                stable_price_prints: None,
+                borrow_rate_bps: 0,
+            },
         };
         Engine {
             initialised: false,
@@ -212,6 +245,7 @@ impl Engine {
             trader_accounts: 0,
             ledger: Ledger::new(0, 1),
             prices: BTreeMap::new(),
+            stable_prints: BTreeMap::new(),
             holds: BTreeSet::new(),
             withdrawals: BTreeMap::new(),
             overdue_queue: BTreeSet::new(),
@@ -231,6 +265,15 @@ impl Engine {
             sessions: Sessions::default(),
             books_log: FactLog::default(),
             session_log: FactLog::default(),
+            risk_model: risk_model::RiskModelState::default(),
+            health_flags: BTreeMap::new(),
+            health_digest: ledger::MultisetDigest::default(),
+            health_backlog: BTreeSet::new(),
+            health_summaries: Vec::new(),
+            margin_cache: BTreeMap::new(),
+            health_recomputed: 0,
+            house_exposure: BTreeMap::new(),
+            house_digest: ledger::MultisetDigest::default(),
             scratch: Vec::new(),
             settling_book: None,
             now_ms: 0,
@@ -312,8 +355,12 @@ impl Engine {
         self.next_seq += 1;
         self.remember(principal, envelope.id, seq, digest);
         let mut events = Vec::new();
+        let (before, price) = (self.accounts_before(&envelope.command), self.price_before(&envelope.command));
         let outcome = match self.execute(&envelope.command, seq, &mut events) {
-            Ok(()) => Outcome::Applied { seq, events },
+            Ok(()) => {
+                self.after_command(&envelope.command, before, price, &mut events);
+                Outcome::Applied { seq, events }
+            }
             Err(error) => {
                 assert!(events.is_empty(), "a rejected command emits no event");
                 Outcome::Rejected { seq, error }
@@ -526,6 +573,10 @@ impl Engine {
         h.update(&(self.order_holds.len() as u64).to_le_bytes());
         h.update(&self.holds_digest.to_bytes());
         self.hash_derivatives(&mut h);
+        self.hash_risk_model(&mut h);
+        self.hash_health(&mut h);
+        self.hash_stable_prints(&mut h);
+        self.hash_house(&mut h);
         *h.finalize().as_bytes()
     }
 
@@ -598,6 +649,12 @@ impl Engine {
         assert!(self.trader_accounts <= self.config.limits.accounts_max, "trader accounts within the limit");
         assert!(self.withdrawals.len() <= self.config.limits.pending_withdrawals_max as usize, "withdrawals within the limit");
         assert!(self.external_refs.len() as u64 <= self.config.limits.deposit_refs_max, "references within the limit");
+        assert!(self.health_flags.len() + self.health_backlog.len() <= 2 * self.trader_accounts as usize, "health of traders only");
+        assert!(self.risk_model.staging.as_ref().is_none_or(|s| s.received < s.parts), "a staging is unfinished");
+        for (asset, units) in &self.house_exposure {
+            let max = self.markets.iter().filter(|m| m.base == *asset).filter_map(|m| m.house.map(|h| h.exposure_max)).max();
+            assert!(max.is_some_and(|max| units.abs() <= max), "the house's exposure within its limit");
+        }
     }
 
     /// Checks every invariant from scratch (for tests, recovery and audits).

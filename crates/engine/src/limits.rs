@@ -62,7 +62,7 @@ impl Counts {
 /// acceptance and a final rest or cancel).
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
     let bytes = match market.kind {
-        model::MarketKind::Spot => market_result_bytes(market.book_orders_max),
+        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes(),
         _ => derivative_result_bytes(market.book_orders_max),
     };
     if bytes > RECORD_BYTES_MAX as u64 {
@@ -92,7 +92,32 @@ pub fn market_result_bytes(book_orders_max: u32) -> u64 {
     };
     let one = json_len(&filled) + 1;
     let events = 2 * (book_orders_max as u64 + 1) + 3;
-    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + events * one
+    let house = json_len(&Event::HouseFilled {
+        market: worst_name(),
+        account: account(),
+        client_order_id: u64::MAX,
+        side: markets::OrderSide::Sell,
+        price: decimal(),
+        qty: decimal(),
+        quote_amount: decimal(),
+        fee: decimal(),
+    }) + json_len(&Event::HouseExposureChanged { asset: worst_name(), exposure: decimal() })
+        + 2;
+    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + (events * one).max(house)
+}
+
+/// What the health step may add to any command's result: the most flag changes one command
+/// reports.
+pub fn health_events_bytes() -> u64 {
+    let health = Event::HealthChanged {
+        account: "x".repeat(FIELD_BYTES_MAX),
+        from: Health::Healthy,
+        to: Health::Liquidation,
+        equity: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+        im: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+        mm: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+    };
+    (json_len(&health) + 1) * health::HEALTH_EVENTS_PER_COMMAND_MAX as u64
 }
 
 /// Events one derivative fill may add besides its `OrderFilled`: two `PositionChanged`, two
@@ -106,9 +131,12 @@ pub const DERIVATIVE_FILL_EVENTS_MAX: u64 = 2 + 2 + 2 * 6 + 2 * 2;
 /// taker's acceptance and final rest or cancel.
 pub fn derivative_result_bytes(book_orders_max: u32) -> u64 {
     // `market_result_bytes(0)` is an empty outcome and five spot events, each at most a fill.
-    let one = (market_result_bytes(0) / 5).max(derivative_event_bytes());
+    let one = ((market_result_bytes(0) - json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] })) / 5).max(derivative_event_bytes());
     let per_fill = one + derivative_event_bytes() * DERIVATIVE_FILL_EVENTS_MAX;
-    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + u64::from(book_orders_max) * (per_fill + one) + 3 * one
+    json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] })
+        + u64::from(book_orders_max) * (per_fill + one)
+        + 3 * one
+        + health_events_bytes()
 }
 
 /// The longest of the events derivatives add, plus its separator.
@@ -140,7 +168,8 @@ fn derivative_event_bytes() -> u64 {
 /// with variation margin per perp position, expiry per option position and the cancellation of
 /// its resting orders, each payment with its borrow or repayment) must fit a journal record.
 pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsError> {
-    let bytes = settlement_result_bytes(markets);
+    let health = health_events_bytes() / health::HEALTH_EVENTS_PER_COMMAND_MAX as u64 * health::HEALTH_EVENTS_PER_CLOCK_MAX as u64;
+    let bytes = settlement_result_bytes(markets) + health;
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "settlement result of one advance_time", bytes, max: RECORD_BYTES_MAX as u64 });
     }
@@ -177,7 +206,7 @@ pub fn reconcile(limits: &Limits) -> Result<(), LimitsError> {
         ("result", largest_result_bytes(limits), RECORD_BYTES_MAX as u64),
         ("command", largest_command_bytes(limits), RECORD_BYTES_MAX as u64),
         ("snapshot", snapshot_bytes_bound(&Counts::of_limits(limits)), SNAPSHOT_BYTES_MAX),
-        ("order result", market_result_bytes(limits.market_orders_max), RECORD_BYTES_MAX as u64),
+        ("order result", market_result_bytes(limits.market_orders_max) + health_events_bytes(), RECORD_BYTES_MAX as u64),
     ];
     for (what, bytes, max) in checks {
         if bytes > max {
@@ -235,14 +264,26 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
             Event::Transferred { debit: f(), credit: f(), asset: f(), amount: f(), reason: Reason::Withdrawal },
         ],
     });
-    advance.max(error).max(configure).max(withdrawal)
+    let price = json_len(&Outcome::Applied {
+        seq: u64::MAX,
+        events: vec![Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) }],
+    });
+    // Any applied command may carry the health step's events on top of its own.
+    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes()
 }
 
 /// The largest journalled command: a genesis whose lists are as long as the limits (and the
 /// hard cap on configuration lists) allow, or a configuration change.
 pub fn largest_command_bytes(limits: &Limits) -> u64 {
     let config = largest_config(limits.assets_max as u64, limits.custodians_max as u64, limits.principals_max as u64);
-    json_len(&Envelope { client: worst_name(), id: u64::MAX, command: Command::Genesis { config: Box::new(config) } })
+    let genesis = json_len(&Envelope { client: worst_name(), id: u64::MAX, command: Command::Genesis { config: Box::new(config) } });
+    let part = Command::InstallRiskModelPart {
+        digest: "f".repeat(64),
+        part: u32::MAX,
+        parts: u32::MAX,
+        data: "f".repeat(2 * risk_model::RISK_MODEL_PART_BYTES_MAX),
+    };
+    genesis.max(json_len(&Envelope { client: worst_name(), id: u64::MAX, command: part }))
 }
 
 /// The longest configuration with at most these list lengths (and the hard cap on lists).
@@ -270,7 +311,13 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             markets_max: u32::MAX,
             market_orders_max: u32::MAX,
         },
-        settings: Settings { withdrawal_confirm_timeout_ms: u64::MAX, time_step_ms_max: u64::MAX, borrow_rate_bps: u32::MAX },
+        settings: Settings {
+            withdrawal_confirm_timeout_ms: u64::MAX,
+            time_step_ms_max: u64::MAX,
+            risk_model_max_age_ms: Some(u64::MAX),
+            stable_price_prints: Some(u32::MAX),
+            borrow_rate_bps: u32::MAX,
+        },
     }
 }
 
@@ -327,8 +374,19 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
     let positions = c.markets * positions_per_market_max() * position;
     let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
+    // The model in force and one in staging, each at most the largest encoding in parts; a
+    // health flag and a backlog entry per account.
+    let model = risk_model::RISK_MODEL_PARTS_MAX as u64 * risk_model::RISK_MODEL_PART_BYTES_MAX as u64 + 256;
+    let flag = postcard_len(&(AccountIdx(u32::MAX), Health::Liquidation)) + postcard_len(&AccountIdx(u32::MAX));
+    // A stable-price history per priced symbol.
+    let stable_history = stable_price::STABLE_PRICE_PRINTS_MAX as u64 * postcard_len(&UsdPrice(i128::MIN));
+    let exposure = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
     derivatives
         + fixed
+        + c.assets * exposure
+        + 2 * c.assets * stable_history
+        + 2 * model
+        + c.accounts * flag
         + c.markets * (market + BOOK_IMAGE_FIXED_BYTES)
         + c.markets * c.orders_per_market * (order + 2 * hold)
         + config
@@ -357,6 +415,8 @@ fn worst_market() -> model::Market {
         price_band_bps: u32::MAX,
         maker_fee_bps: i32::MIN,
         taker_fee_bps: u32::MAX,
+        position_max: Some(worst_field()),
+        house_quote: Some(model::HouseQuote { spread_bps: u32::MAX, size_max: worst_field(), exposure_max: worst_field() }),
         kind: model::MarketKind::Option,
         instrument: Some(worst_name()),
         funding_interval_ms: Some(u64::MAX),

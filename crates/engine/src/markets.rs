@@ -68,6 +68,10 @@ pub(crate) struct MarketState {
     pub fees: clearing::fees::FeeSchedule,
     /// The larger of the two fees as a taker fee: what a buy order holds for its fee.
     pub hold_fees: clearing::fees::FeeSchedule,
+    /// The largest net base position of one account, base units.
+    pub position_max: Option<i128>,
+    /// The house's quote, if it provides liquidity here.
+    pub house: Option<crate::house::HouseParams>,
     /// Decimals of a quantity: the base asset's, or [`model::DERIVATIVE_DECIMALS`].
     pub base_scale: Scale,
     /// Perp and option terms and clearing state (`None` for spot). A derivative market has no
@@ -162,6 +166,14 @@ impl MarketState {
         if min_notional <= 0 {
             return Err(refused("min_notional must be positive".into()));
         }
+        if derivative.is_some() && (def.position_max.is_some() || def.house_quote.is_some()) {
+            return Err(refused("position_max and house_quote are for spot markets".into()));
+        }
+        let position_max = def.position_max.as_deref().map(|t| parse("position_max", t, base_scale)).transpose()?;
+        if position_max.is_some_and(|p| p <= 0) {
+            return Err(refused("position_max must be positive".into()));
+        }
+        let house = def.house_quote.as_ref().map(|q| crate::house::HouseParams::new(q, base_scale, lot)).transpose().map_err(refused)?;
         Ok(MarketState {
             def: def.clone(),
             book,
@@ -172,6 +184,8 @@ impl MarketState {
             min_notional,
             fees,
             hold_fees,
+            position_max,
+            house,
             base_scale,
             derivative,
         })

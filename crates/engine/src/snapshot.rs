@@ -37,6 +37,13 @@ pub struct EngineSnapshot {
     pub now_ms: u64,
     pub next_seq: u64,
     pub next_pending: u64,
+    /// The risk model in force, its canonical (postcard) encoding.
+    pub risk_model: Option<Vec<u8>>,
+    pub risk_staging: Option<RiskStaging>,
+    pub health_flags: Vec<(AccountIdx, Health)>,
+    pub health_backlog: Vec<AccountIdx>,
+    pub stable_prints: Vec<(String, Vec<UsdPrice>)>,
+    pub house_exposure: Vec<(AssetIdx, i128)>,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -84,6 +91,12 @@ impl Engine {
             now_ms: self.now_ms,
             next_seq: self.next_seq,
             next_pending: self.next_pending,
+            risk_model: self.risk_model_bytes(),
+            risk_staging: self.risk_model.staging.clone(),
+            health_flags: self.health_flags.iter().map(|(a, h)| (*a, *h)).collect(),
+            health_backlog: self.health_backlog.iter().copied().collect(),
+            stable_prints: self.stable_prints_image(),
+            house_exposure: self.house_exposure.iter().map(|(a, u)| (*a, *u)).collect(),
             state_hash,
         }
     }
@@ -123,6 +136,10 @@ impl Engine {
         engine.now_ms = s.now_ms;
         engine.next_seq = s.next_seq;
         engine.next_pending = s.next_pending;
+        engine.restore_risk_model(s.risk_model.as_deref(), s.risk_staging).map_err(inconsistent)?;
+        engine.restore_health(s.health_flags, s.health_backlog).map_err(inconsistent)?;
+        engine.restore_stable_prints(s.stable_prints).map_err(inconsistent)?;
+        engine.restore_house(s.house_exposure).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));

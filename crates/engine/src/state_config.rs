@@ -37,6 +37,13 @@ pub struct CustodianDef {
 pub struct Settings {
     pub withdrawal_confirm_timeout_ms: u64,
     pub time_step_ms_max: u64,
+    /// Margin in the loop: the oldest risk model in force (see `model::EngineSettings`).
+    /// Absent: no margin is computed (accounts fully collateralized by their order holds).
+    #[serde(default)]
+    pub risk_model_max_age_ms: Option<u64>,
+    /// Prints in the stable price's median (1 to 64); absent: collateral at the oracle price.
+    #[serde(default)]
+    pub stable_price_prints: Option<u32>,
     /// Yearly rate of borrows from the house, basis points (at most 10000).
     pub borrow_rate_bps: u32,
 }
@@ -53,7 +60,9 @@ pub struct StateConfig {
     pub settings: Settings,
 }
 
-/// One journalled change of the configuration.
+/// One journalled change of the configuration. (A market is the largest variant; changes are
+/// rare and short-lived, so its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConfigChange {
@@ -92,6 +101,8 @@ impl StateConfig {
             settings: Settings {
                 withdrawal_confirm_timeout_ms: config.engine.withdrawal_confirm_timeout_ms,
                 time_step_ms_max: config.engine.time_step_ms_max,
+                risk_model_max_age_ms: config.engine.risk_model_max_age_ms,
+                stable_price_prints: config.engine.stable_price_prints,
                 borrow_rate_bps: config.engine.borrow_rate_bps,
             },
         }
@@ -307,8 +318,12 @@ pub(crate) fn validate_limits(l: &Limits) -> Result<(), EngineError> {
 }
 
 pub(crate) fn validate_settings(s: &Settings) -> Result<(), EngineError> {
-    if s.withdrawal_confirm_timeout_ms == 0 || s.time_step_ms_max == 0 {
+    if s.withdrawal_confirm_timeout_ms == 0 || s.time_step_ms_max == 0 || s.risk_model_max_age_ms == Some(0) {
         return Err(EngineError::ConfigRefused { key: "settings".into(), why: "every setting must be positive".into() });
+    }
+    if s.stable_price_prints.is_some_and(|n| n == 0 || n > crate::stable_price::STABLE_PRICE_PRINTS_MAX) {
+        let why = format!("1 to {} prints", crate::stable_price::STABLE_PRICE_PRINTS_MAX);
+        return Err(EngineError::ConfigRefused { key: "settings.stable_price_prints".into(), why });
     }
     if s.borrow_rate_bps > 10_000 {
         return Err(EngineError::ConfigRefused { key: "settings.borrow_rate_bps".into(), why: "at most 10000 (100% a year)".into() });

@@ -610,3 +610,5 @@ mod spot {
 
 mod attack;
 mod derivs;
+mod house;
+mod margin;

@@ -32,6 +32,7 @@ impl Engine {
         // The destination is well formed like a reference, and may be used again.
         crate::execute::check_reference_text(r.destination)?;
         self.check_withdrawal_room(account_idx)?;
+        self.check_free_collateral(account_idx, asset_idx, units)?;
         let due_ms = self
             .now_ms
             .checked_add(self.config.settings.withdrawal_confirm_timeout_ms)
@@ -73,6 +74,8 @@ impl Engine {
             return Err(EngineError::AccountOnHold { account: self.account_names[withdrawal.account.0 as usize].clone() });
         }
         let reference = self.new_reference("chain", chain_ref)?;
+        // Checked again when due: if it no longer passes, the withdrawal stays pending.
+        self.check_free_collateral(withdrawal.account, AssetIdx(0), 0)?;
         let transfer = self.ledger.post_pending(withdrawal.pending).map_err(|e| self.ledger_error(e))?;
         self.use_reference(reference, seq);
         self.remove_withdrawal(id);

@@ -250,3 +250,145 @@ proptest! {
         }
     }
 }
+
+/// Margin in the loop over random streams: the same principals and commands, with margin
+/// configured, a hand-made model installed and the ETH price moving far (see
+/// `src/tests/margin.rs` for the model: ETH and stETH lose up to three times their value, so
+/// spot accounts do fall below IM). After every command, every account the engine lets add risk
+/// (flag `healthy`) meets initial margin at that moment's prices, whenever its margin can be
+/// computed; the replay and snapshot claims hold as above. Collateral counts at the less
+/// favourable of the oracle and a stable price over 3 prints; the house fills immediate orders the
+/// book cannot (its exposure stays within its limit) and positions are limited.
+mod margin {
+    use super::*;
+    use margin_core::{InstrumentArray, RiskModel, Scaling, Underlying};
+
+    fn model() -> RiskModel {
+        let linear = |id: &str, worst: i64| InstrumentArray {
+            id: id.into(),
+            decimals: 18,
+            scaling: Scaling::Linear { underlying: 0 },
+            pnl: vec![worst, -600_000_000, 300_000_000, 600_000_000],
+        };
+        RiskModel {
+            label: "hand-made".into(),
+            as_of_ms: 0,
+            fhs_scenarios: 4,
+            floor_weights_ppm: vec![],
+            tail_ppm: 250_000,
+            maintenance_ppm: 500_000,
+            underlyings: vec![Underlying { name: "ETH".into(), ref_price: money::UsdPrice::parse("3000").unwrap() }],
+            instruments: vec![
+                linear("ETH", -9_000_000_000),
+                InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
+                linear("stETH", -9_900_000_000),
+            ],
+            charges: Default::default(),
+        }
+    }
+
+    fn margin_genesis() -> Engine {
+        let mut config = StateConfig::from_model(&Config::default_config());
+        config.settings.risk_model_max_age_ms = Some(400_000_000);
+        config.settings.stable_price_prints = Some(3);
+        // The house quotes ETH/USDC, and positions are limited: both in the same streams.
+        let market = config.markets.iter_mut().find(|m| m.id == "ETH/USDC").unwrap();
+        market.house_quote = Some(model::HouseQuote { spread_bps: 20, size_max: "1".into(), exposure_max: "3".into() });
+        market.position_max = Some("12".into());
+        let mut engine = Engine::with_genesis(config).unwrap();
+        let mut setup: Vec<Command> =
+            OWNERS.iter().map(|owner| Command::RegisterPrincipal { name: owner.to_string(), role: Role::Owner }).collect();
+        setup.push(Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() });
+        setup.push(Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() });
+        setup.extend(risk_model_parts(&model()));
+        // Healthy while 50,000 >= 2 x ETH held x price: alice up to 12,500, bob 2,500, carol 5,000.
+        for (owner, eth) in OWNERS.into_iter().zip(["2", "10", "5"]) {
+            setup.push(Command::CreateAccount { owner: owner.into(), sub: "main".into() });
+            for (asset, amount) in [("ETH", eth), ("USDC", "50000")] {
+                let external_ref = format!("0xgenesis-{owner}-{asset}");
+                let account = format!("{owner}/main");
+                setup.push(Command::Deposit {
+                    account,
+                    asset: asset.into(),
+                    amount: amount.into(),
+                    custodian: "ethereum".into(),
+                    external_ref,
+                });
+            }
+        }
+        for (i, command) in setup.into_iter().enumerate() {
+            let outcome = engine.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id: 10 + i as u64, command });
+            assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+        }
+        engine
+    }
+
+    fn margin_command() -> impl Strategy<Value = Command> {
+        let moves = (pick(&["ETH", "ETH", "stETH"]), pick(&["1500", "3000", "4500", "6000", "9000", "12000", "3000.003", "2999.7"]))
+            .prop_map(|(s, p)| Command::SetPrice { symbol: s.into(), price_usd: p.into() });
+        prop_oneof![3 => command(), 2 => moves, 2 => order()]
+    }
+
+    fn margin_envelopes() -> impl Strategy<Value = Vec<Envelope>> {
+        proptest::collection::vec((0u8..8, pick(&SENDERS), 0u64..60, margin_command()), 1..120).prop_map(|v| {
+            v.into_iter()
+                .map(|(dice, sender, id, command)| {
+                    let client = if dice == 0 { sender.to_string() } else { rightful(&command) };
+                    Envelope { client, id, command }
+                })
+                .collect()
+        })
+    }
+
+    /// Every account flagged healthy meets IM, where its margin can be computed now.
+    fn check_healthy_meet_im(engine: &mut Engine, after: &Envelope) -> Result<(), TestCaseError> {
+        prop_assert_eq!(engine.health_backlog(), 0);
+        let flagged: std::collections::BTreeSet<String> = engine.health_flags().into_iter().map(|(a, _)| a).collect();
+        let accounts: Vec<String> = engine.trader_accounts().map(String::from).collect();
+        for account in accounts.iter().filter(|a| !flagged.contains(*a)) {
+            if let Ok(m) = engine.account_margin(account) {
+                let free = money::UsdValue(money::parse_decimal(&m.free_collateral_usd, money::USD_SCALE).unwrap());
+                prop_assert!(free.0 >= 0, "{} healthy below IM after {:?}: {:?}", account, after, m);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn accounts_allowed_to_add_risk_meet_initial_margin(commands in margin_envelopes(), snapshot_at in 0usize..120) {
+            let mut engine = margin_genesis();
+            let mut outcomes = Vec::new();
+            let mut hashes = Vec::new();
+            let mut snapshot = None;
+            for (i, envelope) in commands.iter().enumerate() {
+                outcomes.push(engine.apply(envelope));
+                check_healthy_meet_im(&mut engine, envelope)?;
+                for (_, exposure) in engine.house_exposure() {
+                    let units = money::parse_decimal(exposure.trim_start_matches('-'), money::Scale::new(18).unwrap()).unwrap();
+                    prop_assert!(units <= 3 * 10i128.pow(18), "house exposure {} beyond its limit", exposure);
+                }
+                if let Err(broken) = engine.check_invariants() {
+                    prop_assert!(false, "after {:?}: {}", envelope, broken);
+                }
+                hashes.push(engine.state_hash());
+                if i == snapshot_at {
+                    snapshot = Some((i, engine.encode_snapshot()));
+                }
+            }
+            let mut replay = margin_genesis();
+            for (i, envelope) in commands.iter().enumerate() {
+                prop_assert_eq!(&replay.apply(envelope), &outcomes[i]);
+                prop_assert_eq!(replay.state_hash(), hashes[i]);
+            }
+            if let Some((i, bytes)) = snapshot {
+                let mut restored = Engine::decode_snapshot(&bytes).unwrap();
+                for (k, envelope) in commands.iter().enumerate().skip(i + 1) {
+                    prop_assert_eq!(&restored.apply(envelope), &outcomes[k]);
+                    prop_assert_eq!(restored.state_hash(), hashes[k]);
+                }
+            }
+        }
+    }
+}

@@ -86,6 +86,27 @@ pub struct Market {
     /// Perp and option: the most accounts that may hold a position on the market at once.
     #[serde(default)]
     pub positions_max: Option<u32>,
+    /// The largest net position in base one account may build with its orders (decimal string,
+    /// base units); absent: no limit beyond margin.
+    #[serde(default)]
+    pub position_max: Option<String>,
+    /// The house fills client market and immediate-or-cancel orders that find no internal
+    /// liquidity, as principal at the oracle price plus a spread (docs/engine.md, "House
+    /// liquidity"); absent: it never does.
+    #[serde(default)]
+    pub house_quote: Option<HouseQuote>,
+}
+
+/// The house's quote on a spot market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseQuote {
+    /// Spread around the oracle price, basis points (at most 10,000).
+    pub spread_bps: u32,
+    /// The largest quantity of one house fill (decimal string, base).
+    pub size_max: String,
+    /// The largest absolute net position the house may hold in the base (decimal string).
+    pub exposure_max: String,
 }
 
 /// Decimals of a derivative market's quantities: one unit is 10^-9 of a whole underlying unit.
@@ -142,6 +163,17 @@ pub struct EngineSettings {
     pub time_step_ms_max: u64,
     /// The journal takes a snapshot after this many batches (node setting, not engine state).
     pub snapshot_interval_batches: u64,
+    /// Margin in the loop (docs/engine.md, "Margin"): when set, every risk-increasing order and
+    /// every withdrawal or transfer out needs an installed risk model at most this old (engine
+    /// time minus the model's `as_of_ms`). Absent: accounts are fully collateralized only (order
+    /// holds), and no margin is computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_model_max_age_ms: Option<u64>,
+    /// The stable price of a symbol is the median of its last this many `set_price` prints (1 to
+    /// 64); margin values collateral at the less favourable of it and the oracle price. Absent:
+    /// no history is kept and collateral is valued at the oracle price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_price_prints: Option<u32>,
     /// Yearly interest on what an account borrows from the house to cover a derivative loss
     /// beyond its balance, in basis points (compounded per second by the Aave index).
     pub borrow_rate_bps: u32,

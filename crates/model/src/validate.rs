@@ -105,10 +105,14 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
         ("withdrawal_confirm_timeout_ms", e.withdrawal_confirm_timeout_ms),
         ("time_step_ms_max", e.time_step_ms_max),
         ("snapshot_interval_batches", e.snapshot_interval_batches),
+        ("risk_model_max_age_ms", e.risk_model_max_age_ms.unwrap_or(1)),
     ] {
         if value == 0 {
             return Err(ConfigError::invalid(format!("engine.{name}"), "must be positive"));
         }
+    }
+    if e.stable_price_prints.is_some_and(|n| n == 0 || n > 64) {
+        return Err(ConfigError::invalid("engine.stable_price_prints", "1 to 64"));
     }
     if e.borrow_rate_bps > 10_000 {
         return Err(ConfigError::invalid("engine.borrow_rate_bps", "at most 10000 (100% a year)"));

@@ -177,6 +177,8 @@ fn extreme_engine() -> Engine {
         price_band_bps: 500,
         maker_fee_bps: 0,
         taker_fee_bps: 0,
+        position_max: None,
+        house_quote: None,
         kind: model::MarketKind::Spot,
         instrument: None,
         funding_interval_ms: None,

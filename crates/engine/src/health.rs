@@ -1,0 +1,359 @@
+//! Account health, recomputed after every command that changes balances or prices: an
+//! account below initial margin is reduce-only, below maintenance margin flagged for
+//! liquidation. Flags are state (in the state hash and snapshots) and change only as
+//! [`Event::HealthChanged`] events, in account-index order.
+//!
+//! Re-marking after a price update without recomputing every account (docs/engine.md, "Health"):
+//! for each account the last full computation keeps its equity, IM and MM and, per price symbol,
+//! a sensitivity `c_s` (nano-units, rounded up) such that a move of that price by `|dp|` changes
+//! `equity - IM` and `equity - MM` by at most `c_s x |dp|`:
+//! - equity: a balance of `u` smallest units at scale `d` contributes `u / 10^d`;
+//! - IM and MM: a linear position of `q` nano-units on an underlying of reference price `ref`
+//!   contributes `q x max|pnl| x 1000 / ref` (expected shortfall, the weighted floor and their
+//!   maximum are 1-Lipschitz in the largest change of any scenario loss; MM = IM x m, m <= 1).
+//!
+//! Each move adds `ceil(c_s x |dp| / 10^9)` to the account's drift; a fixed allowance covers the
+//! roundings of both computations. While the drift and allowance cannot carry the account
+//! across a threshold its flag provably stays and nothing is recomputed; otherwise the account is
+//! recomputed in full. An account whose margin cannot be computed (a missing price, an asset not
+//! in the model) keeps its flag and is recomputed at the next chance.
+//!
+//! At most [`HEALTH_EVENTS_PER_COMMAND_MAX`] flags change per command (the journal's record
+//! limit); accounts beyond it wait in a backlog (state) and are reported by the next commands.
+//! The backlog is exactly the set of accounts whose flag differs from their health at the end
+//! of a command, so it does not depend on which accounts the bound let skip.
+
+use crate::margin::Measured;
+use crate::*;
+use margin_core::{RiskModel, Scaling};
+use money::{Rounding, mul_div};
+use std::sync::Arc;
+
+/// Flags changed by one command at most.
+pub const HEALTH_EVENTS_PER_COMMAND_MAX: usize = 256;
+/// Flags changed by one `advance_time` at most (its derivative settlements fill most of a record).
+pub const HEALTH_EVENTS_PER_CLOCK_MAX: usize = 128;
+
+const NANO: i128 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Meets initial margin.
+    Healthy,
+    /// Below initial margin: only risk-reducing orders.
+    ReduceOnly,
+    /// Below maintenance margin: flagged for liquidation.
+    Liquidation,
+}
+
+impl Health {
+    fn of(m: &Measured) -> Health {
+        if m.equity.0 < m.requirement.maintenance.0 {
+            Health::Liquidation
+        } else if m.equity.0 < m.requirement.initial.0 {
+            Health::ReduceOnly
+        } else {
+            Health::Healthy
+        }
+    }
+}
+
+/// What the last full computation of an account left for the cheap bound (a cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Summary {
+    measured: Measured,
+    /// (price symbol, sensitivity in nano-units), sorted by symbol.
+    sensitivity: Vec<(String, i128)>,
+    /// Allowance for roundings, 10^-18 USD.
+    allowance: i128,
+    /// Largest change of `equity - IM` since the computation, 10^-18 USD.
+    drift: i128,
+}
+
+impl Summary {
+    /// True while the flag provably cannot have changed.
+    fn holds(&self) -> bool {
+        let d = self.drift.saturating_add(self.allowance);
+        let (e, im, mm) = (self.measured.equity.0, self.measured.requirement.initial.0, self.measured.requirement.maintenance.0);
+        let (slack_im, slack_mm) = (e.saturating_sub(im), e.saturating_sub(mm));
+        match Health::of(&self.measured) {
+            Health::Healthy => slack_im >= d,
+            Health::ReduceOnly => slack_im.saturating_add(d) < 0 && slack_mm >= d,
+            Health::Liquidation => slack_mm.saturating_add(d) < 0,
+        }
+    }
+
+    /// Adds the bound of a move of `symbol` by `moved` (10^-18 USD); false if it cannot.
+    fn drift_by(&mut self, symbol: &str, moved: i128) -> bool {
+        let Ok(i) = self.sensitivity.binary_search_by(|(s, _)| s.as_str().cmp(symbol)) else { return true };
+        let c = self.sensitivity[i].1;
+        // The 256-bit division only when the product does not fit (both are non-negative).
+        let bound = match c.checked_mul(moved) {
+            Some(product) => product.checked_add(NANO - 1).map(|p| p / NANO),
+            None => mul_div(c, moved, NANO, Rounding::Ceil).ok(),
+        };
+        match bound.and_then(|d| self.drift.checked_add(d)) {
+            Some(drift) => {
+                self.drift = drift;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A price move for the health step: the symbol and its change (10^-18 USD), if it had a price.
+pub(crate) struct PriceMove {
+    pub symbol: String,
+    pub moved: Option<i128>,
+}
+
+impl Engine {
+    /// Health flags that are not `healthy`, by account name.
+    pub fn health_flags(&self) -> Vec<(String, Health)> {
+        self.health_flags.iter().map(|(a, h)| (self.account_names[a.0 as usize].clone(), *h)).collect()
+    }
+
+    /// Accounts recomputed in full by the last health step (a statistic, not state).
+    pub fn health_recomputed(&self) -> usize {
+        self.health_recomputed
+    }
+
+    /// Accounts whose flag change waits for a later command.
+    pub fn health_backlog(&self) -> usize {
+        self.health_backlog.len()
+    }
+
+    /// The health step after an applied command: `touched` accounts changed balances, `moved`
+    /// a price; `everything` after a new model or configuration.
+    pub(crate) fn refresh_health(
+        &mut self,
+        touched: BTreeSet<AccountIdx>,
+        moved: Option<PriceMove>,
+        everything: bool,
+        cap: usize,
+        events: &mut Vec<Event>,
+    ) {
+        if !self.margin_enabled() {
+            return;
+        }
+        let Ok(model) = self.usable_model() else { return };
+        self.health_summaries.resize(self.account_names.len(), None);
+        let mut dirty: BTreeSet<AccountIdx> = self.health_backlog.iter().copied().chain(touched).collect();
+        if everything {
+            dirty.extend((0..self.account_names.len() as u32).map(AccountIdx));
+        }
+        if let Some(m) = moved {
+            self.dirty_after_move(&m, &mut dirty);
+        }
+        let mut reported = 0;
+        self.health_recomputed = dirty.len();
+        for account in dirty {
+            if self.account_kinds[account.0 as usize] != AccountKind::Trader {
+                continue;
+            }
+            let Some(health) = self.recompute(&model, account) else { continue };
+            let flag = self.health_flags.get(&account).copied().unwrap_or(Health::Healthy);
+            if health == flag {
+                self.health_backlog.remove(&account);
+            } else if reported < cap {
+                reported += 1;
+                self.health_backlog.remove(&account);
+                self.set_flag(account, flag, health, events);
+            } else {
+                self.health_backlog.insert(account);
+            }
+        }
+    }
+
+    /// Accounts a price move may have carried across a threshold: no summary yet, or a bound
+    /// that no longer proves the flag.
+    fn dirty_after_move(&mut self, m: &PriceMove, dirty: &mut BTreeSet<AccountIdx>) {
+        for (i, slot) in self.health_summaries.iter_mut().enumerate() {
+            let stays = match (slot.as_mut(), m.moved) {
+                (None, _) => self.account_kinds[i] != AccountKind::Trader,
+                (Some(s), Some(moved)) => s.drift_by(&m.symbol, moved) && s.holds(),
+                (Some(s), None) => s.sensitivity.binary_search_by(|(x, _)| x.as_str().cmp(&m.symbol)).is_err(),
+            };
+            if !stays {
+                dirty.insert(AccountIdx(i as u32));
+            }
+        }
+    }
+
+    /// Full computation of one account; `None` (and no summary) if its margin cannot be
+    /// computed now.
+    fn recompute(&mut self, model: &Arc<RiskModel>, account: AccountIdx) -> Option<Health> {
+        let holdings = self.holdings_of(account);
+        let summary = self.summarize(model, account, &holdings).ok();
+        let health = summary.as_ref().map(|s| Health::of(&s.measured));
+        self.health_summaries[account.0 as usize] = summary;
+        health
+    }
+
+    fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Summary, EngineError> {
+        let measured = self.measure(model, account, holdings)?;
+        let mut sensitivity: BTreeMap<String, i128> = BTreeMap::new();
+        let mut allowance: i128 = 4_001;
+        let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
+        for (a, &units) in holdings.iter().enumerate().filter(|(_, u)| **u != 0) {
+            let info = &self.assets[a];
+            let c = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
+            add(sensitivity.entry(info.symbol.clone()).or_insert(0), c).ok_or_else(overflow)?;
+            allowance = allowance.checked_add(2).ok_or_else(overflow)?;
+            let Some(ix) = model.instrument(&info.symbol) else { continue };
+            let array = &model.instruments[ix.0 as usize];
+            let Scaling::Linear { underlying } = array.scaling else { continue };
+            let max_abs = array.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0);
+            let u = &model.underlyings[underlying as usize];
+            let q_nano = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
+            let per_price = q_nano.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
+            let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;
+            add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
+            allowance = allowance.checked_add(max_abs.checked_mul(2_000).ok_or_else(overflow)?).ok_or_else(overflow)?;
+        }
+        Ok(Summary { measured, sensitivity: sensitivity.into_iter().collect(), allowance, drift: 0 })
+    }
+
+    fn set_flag(&mut self, account: AccountIdx, from: Health, to: Health, events: &mut Vec<Event>) {
+        if from != Health::Healthy {
+            self.health_digest.remove(&flag_hash(account, from));
+            self.health_flags.remove(&account);
+        }
+        if to != Health::Healthy {
+            self.health_digest.add(&flag_hash(account, to));
+            self.health_flags.insert(account, to);
+        }
+        let m = self.health_summaries[account.0 as usize].as_ref().expect("a flag changes only after a computation").measured;
+        events.push(Event::HealthChanged {
+            account: self.account_names[account.0 as usize].clone(),
+            from,
+            to,
+            equity: m.equity.to_string(),
+            im: m.requirement.initial.to_string(),
+            mm: m.requirement.maintenance.to_string(),
+        });
+    }
+
+    /// Flags and backlog into the state hash (only when there are any).
+    pub(crate) fn hash_health(&self, h: &mut blake3::Hasher) {
+        if self.health_flags.is_empty() && self.health_backlog.is_empty() {
+            return;
+        }
+        h.update(b"health");
+        h.update(&(self.health_flags.len() as u64).to_le_bytes());
+        h.update(&self.health_digest.to_bytes());
+        h.update(&(self.health_backlog.len() as u64).to_le_bytes());
+        for a in &self.health_backlog {
+            h.update(&a.0.to_le_bytes());
+        }
+    }
+
+    /// Restores flags and backlog from a snapshot.
+    pub(crate) fn restore_health(&mut self, flags: Vec<(AccountIdx, Health)>, backlog: Vec<AccountIdx>) -> Result<(), String> {
+        for (account, health) in flags {
+            let trader = self.account_kinds.get(account.0 as usize) == Some(&AccountKind::Trader);
+            if !trader || health == Health::Healthy || self.health_flags.insert(account, health).is_some() {
+                return Err("health flags inconsistent".into());
+            }
+            self.health_digest.add(&flag_hash(account, health));
+        }
+        self.health_backlog = backlog.into_iter().collect();
+        Ok(())
+    }
+
+    /// The accounts a command names before it runs (a cancelled withdrawal's account is gone
+    /// from the table afterwards).
+    pub(crate) fn accounts_before(&self, command: &Command) -> Option<AccountIdx> {
+        match command {
+            Command::CancelWithdrawal { withdrawal_id } => self.withdrawals.get(withdrawal_id).map(|w| w.account),
+            _ => None,
+        }
+    }
+
+    /// The prices of a symbol before a `set_price` runs: oracle, and the collateral bounds.
+    pub(crate) fn price_before(&self, command: &Command) -> Option<(String, Option<[UsdPrice; 3]>)> {
+        match command {
+            Command::SetPrice { symbol, .. } => Some((symbol.clone(), self.symbol_prices(symbol))),
+            _ => None,
+        }
+    }
+
+    fn symbol_prices(&self, symbol: &str) -> Option<[UsdPrice; 3]> {
+        let (oracle, _) = self.prices.get(symbol).copied()?;
+        let (low, high) = self.collateral_bounds(symbol)?;
+        Some([oracle, low, high])
+    }
+
+    /// The health step of an applied command (called by `apply`).
+    pub(crate) fn after_command(
+        &mut self,
+        command: &Command,
+        before: Option<AccountIdx>,
+        price: Option<(String, Option<[UsdPrice; 3]>)>,
+        events: &mut Vec<Event>,
+    ) {
+        if let Some((symbol, _)) = &price {
+            self.record_stable_print(symbol);
+        }
+        if !self.margin_enabled() {
+            return;
+        }
+        let mut touched: BTreeSet<AccountIdx> = before.into_iter().collect();
+        for event in events.iter() {
+            for name in event_account_names(event) {
+                touched.extend(self.account_index.get(name).copied());
+            }
+        }
+        // The largest move of the oracle and of the collateral prices (the stable price moves too).
+        let moved = price.map(|(symbol, old)| {
+            let new = self.symbol_prices(&symbol);
+            let moves = old
+                .zip(new)
+                .and_then(|(o, n)| o.iter().zip(&n).map(|(a, b)| b.0.checked_sub(a.0)?.checked_abs()).collect::<Option<Vec<i128>>>());
+            let moved = moves.and_then(|m| m.into_iter().max());
+            PriceMove { moved, symbol }
+        });
+        // A new model or a configuration change: every account. Time passing never recomputes
+        // (a model that went stale freezes the flags until the next one is installed).
+        let everything = match command {
+            Command::Configure { .. } => true,
+            Command::InstallRiskModelPart { part, parts, .. } => part + 1 == *parts,
+            _ => false,
+        };
+        let cap = if matches!(command, Command::AdvanceTime { .. }) { HEALTH_EVENTS_PER_CLOCK_MAX } else { HEALTH_EVENTS_PER_COMMAND_MAX };
+        self.refresh_health(touched, moved, everything, cap, events);
+    }
+}
+
+fn add(slot: &mut i128, c: i128) -> Option<()> {
+    *slot = slot.checked_add(c)?;
+    Some(())
+}
+
+fn event_account_names(event: &Event) -> Vec<&str> {
+    match event {
+        Event::Transferred { debit, credit, .. } => vec![debit, credit],
+        Event::WithdrawalPending { account, .. }
+        | Event::OrderAccepted { account, .. }
+        | Event::OrderReduced { account, .. }
+        | Event::OrderCancelled { account, .. }
+        | Event::OrderAmended { account, .. }
+        | Event::HouseFilled { account, .. }
+        | Event::PositionChanged { account, .. }
+        | Event::FundingPaid { account, .. }
+        | Event::Settled { account, .. }
+        | Event::BorrowChanged { account, .. }
+        | Event::InterestAccrued { account, .. } => vec![account],
+        Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
+        _ => vec![],
+    }
+}
+
+fn flag_hash(account: AccountIdx, health: Health) -> [u8; 32] {
+    let mut bytes = [0u8; 5];
+    bytes[..4].copy_from_slice(&account.0.to_le_bytes());
+    bytes[4] = health as u8;
+    *blake3::hash(&bytes).as_bytes()
+}

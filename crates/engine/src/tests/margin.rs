@@ -1,0 +1,287 @@
+//! Margin in the loop against a small hand-made model whose numbers can be checked by hand.
+//!
+//! The model: four equally likely scenarios, 75% ES (`k = ceil(4 x 0.25) = 1`: IM is the worst
+//! loss), maintenance at half of IM. ETH is linear on the ETH price with a worst loss of three
+//! times its value (9,000 USD per ETH at the reference 3,000: a stand-in for the leveraged
+//! exposure derivatives bring, so that spot accounts can fall below IM); USDC carries no risk.
+//! An account of `X` USDC and `y` ETH at price `p` has equity `X + y p`, IM `3 y p`, MM
+//! `1.5 y p`: healthy iff `X >= 2 y p`, liquidation iff `X < 0.5 y p` (up to the rounding of
+//! `y p / 3000` up to the nano-ETH, which hand-computed cases avoid).
+
+use super::*;
+use margin_core::{InstrumentArray, RiskModel, Scaling, Underlying};
+use markets::{OrderKind::*, OrderSide::*};
+
+const DAY_MS: u64 = 86_400_000;
+
+fn model(as_of_ms: u64) -> RiskModel {
+    RiskModel {
+        label: "hand-made".into(),
+        as_of_ms,
+        fhs_scenarios: 4,
+        floor_weights_ppm: vec![],
+        tail_ppm: 250_000,
+        maintenance_ppm: 500_000,
+        underlyings: vec![Underlying { name: "ETH".into(), ref_price: UsdPrice::parse("3000").unwrap() }],
+        instruments: vec![
+            InstrumentArray {
+                id: "ETH".into(),
+                decimals: 18,
+                scaling: Scaling::Linear { underlying: 0 },
+                pnl: vec![-9_000_000_000, -600_000_000, 300_000_000, 600_000_000],
+            },
+            InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
+        ],
+        charges: Default::default(),
+    }
+}
+
+fn order(account: &str, cid: u64, side: markets::OrderSide, price: &str, qty: &str) -> Command {
+    Command::PlaceOrder {
+        account: account.into(),
+        market: "ETH/USDC".into(),
+        client_order_id: cid,
+        side,
+        kind: Limit,
+        price: Some(price.into()),
+        qty: qty.into(),
+    }
+}
+
+fn price(symbol: &str, p: &str) -> Command {
+    Command::SetPrice { symbol: symbol.into(), price_usd: p.into() }
+}
+
+fn install(e: &mut Engine, model: &RiskModel, first_id: u64) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (i, part) in risk_model_parts(model).into_iter().enumerate() {
+        events.extend(applied(e.apply(&op(first_id + i as u64, part))));
+    }
+    events
+}
+
+/// Margin configured (a day's model age), bob with 10,000 USDC, ETH at 3,000, the model in force.
+/// alice (1,000 USDC, no ETH yet) is healthy.
+fn margin_engine() -> Engine {
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(10, deposit("bob/main", "USDC", "10000", USDC_ETH, "0xusdc"))));
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    applied(e.apply(&op(12, price("ETH", "3000"))));
+    install(&mut e, &model(0), 100);
+    e
+}
+
+fn health_events(events: &[Event]) -> Vec<(String, Health, Health, String, String, String)> {
+    events
+        .iter()
+        .filter_map(|ev| match ev {
+            Event::HealthChanged { account, from, to, equity, im, mm } => {
+                Some((account.clone(), *from, *to, equity.clone(), im.clone(), mm.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_order_breaking_initial_margin_is_refused_with_its_numbers_then_accepted_after_a_deposit() {
+    let mut e = margin_engine();
+    // 2 ETH at 3,000 hold 6,000 + 3 (5 bps) + 0.004 of slack; equity after the fill at the
+    // oracle price 10,000 - 6,003.004 + 6,000 = 9,996.996 against IM 3 x 2 x 3,000 = 18,000.
+    let buy = order("bob/main", 1, Buy, "3000", "2");
+    assert_eq!(
+        rejected(e.apply(&as_("bob", 1, buy.clone()))),
+        EngineError::InsufficientMargin { account: "bob/main".into(), required: "18000".into(), available: "9996.996".into() }
+    );
+    // 8,003.004 more makes equity after exactly IM: accepted (>=).
+    applied(e.apply(&op(20, deposit("bob/main", "USDC", "8003.004", USDC_ETH, "0xmore"))));
+    let events = applied(e.apply(&as_("bob", 2, buy)));
+    assert!(events.iter().any(|ev| matches!(ev, Event::OrderAccepted { .. })), "{events:?}");
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn a_risk_reducing_order_is_accepted_even_below_initial_margin() {
+    let mut e = margin_engine();
+    // bob: 2,000 USDC (8,000 pending withdrawal) and 1 ETH at 3,000: equity 5,000 between MM
+    // 4,500 and IM 9,000: reduce-only at once.
+    applied(e.apply(&as_("bob", 1, withdraw("bob/main", "USDC", "8000", USDC_ETH, "w1"))));
+    let events = applied(e.apply(&op(21, deposit("bob/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    let changes = health_events(&events);
+    assert_eq!(changes, vec![("bob/main".into(), Health::Healthy, Health::ReduceOnly, "5000".into(), "9000".into(), "4500".into())]);
+    // Buying more is refused for the flag; selling the ETH reduces risk and is accepted.
+    let error = rejected(e.apply(&as_("bob", 2, order("bob/main", 1, Buy, "3000", "0.1"))));
+    assert_eq!(error, EngineError::ReduceOnlyAccount { account: "bob/main".into(), health: Health::ReduceOnly });
+    let events = applied(e.apply(&as_("bob", 3, order("bob/main", 2, Sell, "3000", "1"))));
+    // The resting sale holds the ETH: nothing at risk, the account is healthy again.
+    assert_eq!(health_events(&events)[0].2, Health::Healthy);
+}
+
+#[test]
+fn withdrawals_only_of_free_collateral_and_checked_again_at_confirmation() {
+    let mut e = margin_engine();
+    applied(e.apply(&op(21, deposit("bob/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    // 10,000 USDC + 1 ETH at 3,000: equity 13,000, IM 9,000, free 4,000.
+    let m = e.account_margin("bob/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str(), m.free_collateral_usd.as_str()), ("13000", "9000", "4000"));
+    assert_eq!(
+        rejected(e.apply(&as_("bob", 1, withdraw("bob/main", "USDC", "4000.000001", USDC_ETH, "w1")))),
+        EngineError::InsufficientFreeCollateral { account: "bob/main".into(), required: "9000".into(), available: "8999.999999".into() }
+    );
+    applied(e.apply(&as_("bob", 2, withdraw("bob/main", "USDC", "4000", USDC_ETH, "w2"))));
+    // ETH to 3,100: equity 6,000 + 3,100 = 9,100 < IM 9,300: reduce-only, and the pending
+    // withdrawal no longer passes: its confirmation is refused and it stays pending. (IM is
+    // 9,300.000006: 1 ETH is 1.0333... ETH at the reference price, rounded up to the nano-ETH.)
+    let events = applied(e.apply(&op(22, price("ETH", "3100"))));
+    assert_eq!(health_events(&events)[0].2, Health::ReduceOnly);
+    let confirm = Command::ConfirmWithdrawal { withdrawal_id: "w2".into(), chain_ref: "0xc".into() };
+    assert_eq!(
+        rejected(e.apply(&op(23, confirm.clone()))),
+        EngineError::InsufficientFreeCollateral { account: "bob/main".into(), required: "9300.000006".into(), available: "9100".into() }
+    );
+    assert_eq!(e.balances().into_iter().find(|r| r.account == "bob/main" && r.asset == "USDC").unwrap().reserved, "4000");
+    // Back to 3,000: it passes again.
+    applied(e.apply(&op(24, price("ETH", "3000"))));
+    applied(e.apply(&op(25, confirm)));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn transfers_out_only_of_free_collateral() {
+    let mut e = margin_engine();
+    applied(e.apply(&op(21, deposit("alice/main", "ETH", "0.1", USDC_ETH, "0xeth"))));
+    // alice: 1,000 USDC + 0.1 ETH at 3,000: equity 1,300, IM 900, free 400.
+    let error = rejected(e.apply(&as_("alice", 11, transfer("alice/main", "alice/hedge", "400.5"))));
+    assert!(matches!(error, EngineError::InsufficientFreeCollateral { .. }), "{error:?}");
+    applied(e.apply(&as_("alice", 12, transfer("alice/main", "alice/hedge", "400"))));
+}
+
+#[test]
+fn health_flags_follow_the_price_hand_computed() {
+    let mut e = margin_engine();
+    applied(e.apply(&op(20, deposit("bob/main", "USDC", "2000", USDC_ETH, "0xmore"))));
+    applied(e.apply(&op(21, deposit("bob/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    // X = 12,000, y = 1: healthy up to p = 6,000 (X = 2 y p), liquidation above 24,000. The
+    // prices are exact multiples of the reference 3,000 in nano-units, so nothing rounds.
+    assert!(health_events(&applied(e.apply(&op(22, price("ETH", "6000"))))).is_empty());
+    let events = applied(e.apply(&op(23, price("ETH", "6000.003"))));
+    assert_eq!(
+        health_events(&events),
+        vec![("bob/main".into(), Health::Healthy, Health::ReduceOnly, "18000.003".into(), "18000.009".into(), "9000.0045".into())]
+    );
+    assert!(health_events(&applied(e.apply(&op(24, price("ETH", "24000"))))).is_empty());
+    let events = applied(e.apply(&op(25, price("ETH", "24000.003"))));
+    assert_eq!(
+        health_events(&events),
+        vec![("bob/main".into(), Health::ReduceOnly, Health::Liquidation, "36000.003".into(), "72000.009".into(), "36000.0045".into())]
+    );
+    assert_eq!(e.health_flags(), vec![("bob/main".to_string(), Health::Liquidation)]);
+    let events = applied(e.apply(&op(26, price("ETH", "3000"))));
+    let change = &health_events(&events)[0];
+    assert_eq!((change.1, change.2), (Health::Liquidation, Health::Healthy));
+    assert!(e.health_flags().is_empty());
+}
+
+#[test]
+fn a_stale_or_missing_model_blocks_risk_and_withdrawals() {
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    applied(e.apply(&op(12, price("ETH", "3000"))));
+    let stale = |error: EngineError| matches!(error, EngineError::RiskModelStale { .. });
+    assert!(stale(rejected(e.apply(&as_("alice", 11, withdraw("alice/main", "USDC", "1", USDC_ETH, "w1"))))));
+    assert!(stale(rejected(e.apply(&as_("alice", 12, order("alice/main", 1, Buy, "3000", "0.1"))))));
+    install(&mut e, &model(0), 100);
+    applied(e.apply(&as_("alice", 13, withdraw("alice/main", "USDC", "1", USDC_ETH, "w3"))));
+    applied(e.apply(&op(13, Command::AdvanceTime { now_ms: DAY_MS + 1 })));
+    assert!(stale(rejected(e.apply(&as_("alice", 14, withdraw("alice/main", "USDC", "1", USDC_ETH, "w4"))))));
+    install(&mut e, &model(DAY_MS), 200);
+    applied(e.apply(&as_("alice", 15, withdraw("alice/main", "USDC", "1", USDC_ETH, "w5"))));
+}
+
+#[test]
+fn a_model_is_installed_in_parts_in_order_with_its_digest_checked() {
+    let mut e = margin_engine();
+    let m = RiskModel { label: "three parts".into(), ..model(5) };
+    let bytes = postcard::to_allocvec(&m).unwrap();
+    let digest = hex(&m.digest());
+    let third = bytes.len().div_ceil(3);
+    let part = |i: usize, digest: &str| Command::InstallRiskModelPart {
+        digest: digest.into(),
+        part: i as u32,
+        parts: 3,
+        data: hex(&bytes[i * third..((i + 1) * third).min(bytes.len())]),
+    };
+    let before = e.books_hash();
+    // Part 1 without part 0, and a part of another digest, change nothing.
+    assert!(matches!(rejected(e.apply(&op(300, part(1, &digest)))), EngineError::RiskModelRefused { .. }));
+    assert_eq!(e.books_hash(), before);
+    applied(e.apply(&op(301, part(0, &digest))));
+    assert!(matches!(rejected(e.apply(&op(302, part(1, &"0".repeat(64))))), EngineError::RiskModelRefused { .. }));
+    assert!(matches!(rejected(e.apply(&op(303, part(2, &digest)))), EngineError::RiskModelRefused { .. }));
+    applied(e.apply(&op(304, part(1, &digest))));
+    assert_ne!(e.books_hash(), before, "the staging is state");
+    let events = applied(e.apply(&op(305, part(2, &digest))));
+    assert!(events.iter().any(|ev| matches!(ev, Event::RiskModelInstalled { label, .. } if label == "three parts")));
+    assert_eq!(e.risk_model_digest(), m.digest());
+    // A model naming an asset the engine does not have is refused, naming it.
+    let mut unknown = model(5);
+    unknown.instruments.push(InstrumentArray { id: "ZZZ".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] });
+    let parts = risk_model_parts(&unknown);
+    assert_eq!(rejected(e.apply(&op(310, parts[0].clone()))), EngineError::RiskModelUnknownName { name: "ZZZ".into() });
+    // Owners may not install models.
+    assert!(matches!(refused(e.apply(&as_("alice", 9, parts[0].clone()))), EngineError::Unauthorized { .. }));
+}
+
+#[test]
+fn snapshot_with_model_and_flags_restores_and_replays_identically() {
+    let mut e = margin_engine();
+    applied(e.apply(&op(21, deposit("bob/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    applied(e.apply(&op(22, price("ETH", "6000"))));
+    assert_eq!(e.health_flags().len(), 1);
+    let mut restored = Engine::decode_snapshot(&e.encode_snapshot()).unwrap();
+    assert_eq!(restored.state_hash(), e.state_hash());
+    let tail = [
+        op(23, price("ETH", "25000")),
+        as_("alice", 11, order("alice/main", 1, Buy, "3000", "0.01")),
+        op(24, price("ETH", "3000")),
+        as_("bob", 1, withdraw("bob/main", "USDC", "3000", USDC_ETH, "w1")),
+    ];
+    for envelope in &tail {
+        assert_eq!(e.apply(envelope), restored.apply(envelope));
+        assert_eq!(e.state_hash(), restored.state_hash());
+    }
+    assert!(e.health_flags().is_empty());
+}
+
+#[test]
+fn collateral_counts_at_the_less_favourable_of_oracle_and_stable_price() {
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    c.settings.stable_price_prints = Some(3);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    for (i, p) in ["3000", "3000", "3000"].into_iter().enumerate() {
+        applied(e.apply(&op(12 + i as u64, price("ETH", p))));
+    }
+    install(&mut e, &model(0), 100);
+    applied(e.apply(&op(20, deposit("alice/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    // 1,000 USDC + 1 ETH: a print of 6,000 does not raise the collateral (median of 3,000,
+    // 3,000, 6,000 is 3,000), but IM follows the oracle at once: 3 x 6,000 = 18,000.
+    applied(e.apply(&op(21, price("ETH", "6000"))));
+    assert_eq!(e.stable_price("ETH"), Some(UsdPrice::parse("3000").unwrap()));
+    let m = e.account_margin("alice/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("4000", "18000"));
+    // A second print makes it the median; a drop counts at once (the oracle is then lower).
+    applied(e.apply(&op(22, price("ETH", "6000"))));
+    assert_eq!(e.account_margin("alice/main").unwrap().equity_usd, "7000");
+    applied(e.apply(&op(23, price("ETH", "1500"))));
+    let m = e.account_margin("alice/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("2500", "4500"));
+    // The history is state: a snapshot carries it.
+    let restored = Engine::decode_snapshot(&e.encode_snapshot()).unwrap();
+    assert_eq!(restored.stable_price("ETH"), Some(UsdPrice::parse("6000").unwrap()));
+}
