@@ -185,8 +185,7 @@ impl Engine {
     /// Full computation of one account; `None` (and no summary) if its margin cannot be
     /// computed now.
     fn recompute(&mut self, model: &Arc<RiskModel>, account: AccountIdx) -> Option<Health> {
-        let holdings = self.holdings_of(account);
-        let summary = self.summarize(model, account, &holdings).ok();
+        let summary = self.holdings_of(account).and_then(|holdings| self.summarize(model, account, &holdings)).ok();
         let health = summary.as_ref().map(|s| Health::of(&s.measured));
         self.health_summaries[account.0 as usize] = summary;
         health
@@ -213,7 +212,47 @@ impl Engine {
             add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
             allowance = allowance.checked_add(max_abs.checked_mul(2_000).ok_or_else(overflow)?).ok_or_else(overflow)?;
         }
+        self.derivative_sensitivity(model, account, &mut sensitivity, &mut allowance)?;
         Ok(Summary { measured, sensitivity: sensitivity.into_iter().collect(), allowance, drift: 0 })
+    }
+
+    /// Perp positions move equity by `|q|` nano-units per unit of the underlying's price (their
+    /// unrealised P&L) and IM as any linear instrument; an option's equity is its model value
+    /// and its array is fixed, so neither moves with the price.
+    fn derivative_sensitivity(
+        &self,
+        model: &RiskModel,
+        account: AccountIdx,
+        sensitivity: &mut BTreeMap<String, i128>,
+        allowance: &mut i128,
+    ) -> Result<(), EngineError> {
+        let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
+        for (&(_, m), position) in self.positions.range((account, 0)..=(account, u16::MAX)) {
+            let market = &self.markets[m as usize];
+            if market.derivative.as_ref().is_none_or(|d| d.is_option()) {
+                continue;
+            }
+            let q = position.quantity.checked_abs().ok_or_else(overflow)?;
+            add(sensitivity.entry(market.def.base.clone()).or_insert(0), q).ok_or_else(overflow)?;
+            let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
+            let Some(ix) = model.instrument(id) else { continue };
+            let array = &model.instruments[ix.0 as usize];
+            let Scaling::Linear { underlying } = array.scaling else { continue };
+            let max_abs = array.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0);
+            let u = &model.underlyings[underlying as usize];
+            let per_price = q.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
+            let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;
+            add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
+            // The array rounds as a holding's; the unrealised P&L rounds down to one settlement
+            // unit in each of the two computations the bound compares: twice the unit's value
+            // at the settlement asset's price, doubled for the price's own move since.
+            let quote = &self.assets[market.quote.0 as usize];
+            let quote_price = self.prices.get(&quote.symbol).map_or(0, |(p, _)| p.0);
+            let unit_value = quote_price.checked_add(quote.scale.one() - 1).ok_or_else(overflow)? / quote.scale.one();
+            let rounding = max_abs.checked_mul(2_000).and_then(|a| a.checked_add(unit_value.checked_mul(4)?)).ok_or_else(overflow)?;
+            *allowance = allowance.checked_add(rounding).ok_or_else(overflow)?;
+        }
+        Ok(())
     }
 
     fn set_flag(&mut self, account: AccountIdx, from: Health, to: Health, events: &mut Vec<Event>) {

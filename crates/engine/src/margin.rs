@@ -5,8 +5,12 @@
 //! What margin counts of an account (its *holdings*): per asset, the posted balance minus
 //! everything reserved (pending withdrawals and the holds of open orders count as gone). Its
 //! equity is their value at the oracle prices, each rounded down; its positions for
-//! `margin-core` are the same quantities, the asset's symbol being the instrument's id.
-//! Derivative positions join in [`Engine::margin_positions_of`].
+//! `margin-core` are the same quantities, the asset's symbol being the instrument's id. A borrow
+//! from the house counts as a negative holding of its asset; a perp position's unrealised P&L at
+//! the oracle index (rounded down) as a holding of its settlement asset, and the position itself
+//! as a position in its market's instrument (10^-9 of the underlying); an option position as a
+//! position in its instrument, valued at the installed model's value of one unit (the model's
+//! age is bounded by `risk_model_max_age_ms`).
 //!
 //! Gates (when `engine.risk_model_max_age_ms` is set; without it no margin is computed and
 //! the order holds alone keep every account fully collateralized):
@@ -77,16 +81,68 @@ impl Engine {
         self.config.settings.risk_model_max_age_ms.is_some()
     }
 
-    /// What margin counts of each asset of an account: posted minus reserved.
-    pub(crate) fn holdings_of(&self, account: AccountIdx) -> Vec<i128> {
-        (0..self.assets.len()).map(|a| self.ledger.balance(account, AssetIdx(a as u16)).available()).collect()
+    /// What margin counts of each asset of an account: posted minus reserved, minus what it owes
+    /// the house, plus its perps' unrealised P&L at the oracle index in their settlement asset.
+    pub(crate) fn holdings_of(&self, account: AccountIdx) -> Result<Vec<i128>, EngineError> {
+        let mut holdings: Vec<i128> =
+            (0..self.assets.len()).map(|a| self.ledger.balance(account, AssetIdx(a as u16)).available()).collect();
+        let overflow = || EngineError::Overflow { what: "margin holdings".into() };
+        for (asset, debt) in self.borrows_of(account) {
+            let slot = &mut holdings[asset.0 as usize];
+            *slot = slot.checked_sub(debt).ok_or_else(overflow)?;
+        }
+        for (&(_, m), position) in self.positions.range((account, 0)..=(account, u16::MAX)) {
+            let market = &self.markets[m as usize];
+            let Some(d) = market.derivative.as_ref().filter(|d| !d.is_option()) else { continue };
+            let index = self.index_price_e18(m)?;
+            let unrealised = position.unrealised(clearing::Price(index), d.spec).map_err(|_| overflow())?;
+            let slot = &mut holdings[market.quote.0 as usize];
+            *slot = slot.checked_add(unrealised).ok_or_else(overflow)?;
+        }
+        Ok(holdings)
+    }
+
+    /// An account's derivative positions in the model (with `delta`, a market and a quantity an
+    /// order would add) and the value of its options at the model's unit values, 10^-18 USD.
+    pub(crate) fn derivative_margin_positions(
+        &self,
+        model: &RiskModel,
+        account: AccountIdx,
+        delta: Option<(u16, i128)>,
+    ) -> Result<(Vec<Position>, i128), EngineError> {
+        let overflow = || EngineError::Overflow { what: "derivative positions".into() };
+        let mut quantities: Vec<(u16, i128)> =
+            self.positions.range((account, 0)..=(account, u16::MAX)).map(|(&(_, m), p)| (m, p.quantity)).collect();
+        if let Some((m, q)) = delta {
+            match quantities.iter_mut().find(|(x, _)| *x == m) {
+                Some(slot) => slot.1 = slot.1.checked_add(q).ok_or_else(overflow)?,
+                None => quantities.push((m, q)),
+            }
+        }
+        let (mut positions, mut option_value) = (Vec::new(), 0i128);
+        for (m, qty) in quantities.into_iter().filter(|(_, q)| *q != 0) {
+            let market = &self.markets[m as usize];
+            let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
+            let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
+            positions.push(Position { instrument, qty });
+            if market.derivative.as_ref().is_some_and(|d| d.is_option()) {
+                let unit = model.charges.instruments.get(instrument.0 as usize).map(|c| c.value_musd);
+                let unit = unit.ok_or_else(|| EngineError::MissingPrice { symbol: id.into() })?;
+                // 10^-9 units x micro-USD = 10^-15 USD: times 1000 for 10^-18, exact.
+                let value = qty.checked_mul(i128::from(unit)).and_then(|v| v.checked_mul(1_000)).ok_or_else(overflow)?;
+                option_value = option_value.checked_add(value).ok_or_else(overflow)?;
+            }
+        }
+        Ok((positions, option_value))
     }
 
     /// The account's positions in the model in force (token balances, pending withdrawals and
     /// order holds counted as gone).
     pub fn margin_positions_of(&self, account: AccountIdx) -> Result<Vec<Position>, EngineError> {
         let model = self.usable_model()?;
-        self.positions_from(&model, &self.holdings_of(account))
+        let mut positions = self.positions_from(&model, &self.holdings_of(account)?)?;
+        positions.extend(self.derivative_margin_positions(&model, account, None)?.0);
+        Ok(positions)
     }
 
     /// Positions of holdings: one per non-zero asset, the asset's symbol being the instrument.
@@ -97,8 +153,6 @@ impl Engine {
             let instrument = model.instrument(symbol).ok_or_else(|| EngineError::RiskModelUnknownName { name: symbol.clone() })?;
             positions.push(Position { instrument, qty: units });
         }
-        // DERIVATIVE POSITIONS JOIN HERE: for (id, qty_e9) in self.derivative_positions(account),
-        // `model.instrument(id)` (an unknown id is an error) with the quantity at 9 decimals.
         Ok(positions)
     }
 
@@ -131,7 +185,9 @@ impl Engine {
     /// Equity and requirement of holdings; the account's loss vector for them is left in the
     /// cache (computed unless the cached one has the same positions, prices and model).
     pub(crate) fn measure(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Measured, EngineError> {
-        let positions = self.positions_from(model, holdings)?;
+        let mut positions = self.positions_from(model, holdings)?;
+        let (derivatives, option_value) = self.derivative_margin_positions(model, account, None)?;
+        positions.extend(derivatives);
         let prices = self.underlying_prices(model);
         let key = (positions, prices, self.risk_model.digest);
         let requirement = match self.margin_cache.get(&account).filter(|c| c.key == key) {
@@ -146,27 +202,35 @@ impl Engine {
                 requirement
             }
         };
-        Ok(Measured { equity: self.equity_of(holdings)?, requirement })
+        Ok(Measured { equity: add_usd(self.equity_of(holdings)?, option_value)?, requirement })
     }
 
     pub(crate) fn margin_cache_clear(&mut self) {
         self.margin_cache.clear();
     }
 
-    /// The pre-trade gate of an order that changes holdings by `deltas` when fully filled.
-    pub(crate) fn check_order_margin(&mut self, account: AccountIdx, deltas: &[(AssetIdx, i128)]) -> Result<(), EngineError> {
+    /// The pre-trade gate of an order with `effect` when fully filled.
+    pub(crate) fn check_order_margin(&mut self, account: AccountIdx, effect: &OrderEffect) -> Result<(), EngineError> {
         if !self.margin_enabled() {
             return Ok(());
         }
         let model = self.usable_model()?;
-        let before = self.holdings_of(account);
-        let after = apply_deltas(&before, deltas)?;
+        let before = self.holdings_of(account)?;
+        let after = apply_deltas(&before, &effect.assets)?;
         let now = self.measure(&model, account, &before)?;
         let prices = self.underlying_prices(&model);
-        let delta_positions = self.positions_from(&model, &deltas_as_holdings(self.assets.len(), deltas))?;
+        let mut delta_positions = self.positions_from(&model, &deltas_as_holdings(self.assets.len(), &effect.assets))?;
+        let (_, option_value_after) = self.derivative_margin_positions(&model, account, effect.derivative)?;
+        if let Some((m, qty)) = effect.derivative {
+            let market = &self.markets[m as usize].def;
+            let id = market.instrument.as_deref().unwrap_or(market.id.as_str());
+            let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
+            delta_positions.push(Position { instrument, qty });
+        }
         let cached = &self.margin_cache[&account]; // `measure` just left it there (evicting another).
         let requirement = model.with(&cached.risk, &delta_positions, &prices).map_err(margin_error)?;
-        let flips = before.iter().zip(&after).any(|(b, a)| (*b > 0 && *a < 0) || (*b < 0 && *a > 0));
+        let flips =
+            before.iter().zip(&after).any(|(b, a)| (*b > 0 && *a < 0) || (*b < 0 && *a > 0)) || self.derivative_flips(account, effect);
         if requirement.initial <= now.requirement.initial && !flips {
             return Ok(());
         }
@@ -174,7 +238,7 @@ impl Engine {
         if let Some(health) = self.health_flags.get(&account).filter(|h| **h != health::Health::Healthy) {
             return Err(EngineError::ReduceOnlyAccount { account: name.clone(), health: *health });
         }
-        let equity = self.equity_of(&after)?;
+        let equity = add_usd(self.equity_of(&after)?, option_value_after)?;
         if equity.0 < requirement.initial.0 {
             return Err(EngineError::InsufficientMargin {
                 account: name.clone(),
@@ -192,7 +256,7 @@ impl Engine {
             return Ok(());
         }
         let model = self.usable_model()?;
-        let after = apply_deltas(&self.holdings_of(account), &[(asset, -units)])?;
+        let after = apply_deltas(&self.holdings_of(account)?, &[(asset, -units)])?;
         let measured = self.measure(&model, account, &after)?;
         if measured.equity.0 < measured.requirement.initial.0 {
             return Err(EngineError::InsufficientFreeCollateral {
@@ -208,7 +272,7 @@ impl Engine {
     pub fn account_margin(&mut self, account: &str) -> Result<AccountMargin, EngineError> {
         let idx = self.trader_account(account)?;
         let model = self.usable_model()?;
-        let holdings = self.holdings_of(idx);
+        let holdings = self.holdings_of(idx)?;
         let m = self.measure(&model, idx, &holdings)?;
         let free =
             m.equity.0.checked_sub(m.requirement.initial.0).ok_or_else(|| EngineError::Overflow { what: "free collateral".into() })?;
@@ -234,6 +298,18 @@ fn apply_deltas(holdings: &[i128], deltas: &[(AssetIdx, i128)]) -> Result<Vec<i1
     Ok(after)
 }
 
+/// What an order changes when fully filled: its account's assets and, on a derivative market,
+/// its position there (market, signed quantity in 10^-9 of the underlying).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrderEffect {
+    pub assets: Vec<(AssetIdx, i128)>,
+    pub derivative: Option<(u16, i128)>,
+}
+
+fn add_usd(value: UsdValue, more: i128) -> Result<UsdValue, EngineError> {
+    value.0.checked_add(more).map(UsdValue).ok_or_else(|| EngineError::Overflow { what: "equity".into() })
+}
+
 fn deltas_as_holdings(assets: usize, deltas: &[(AssetIdx, i128)]) -> Vec<i128> {
     let mut v = vec![0i128; assets];
     for &(asset, delta) in deltas {
@@ -245,15 +321,39 @@ fn deltas_as_holdings(assets: usize, deltas: &[(AssetIdx, i128)]) -> Vec<i128> {
 impl Engine {
     /// How an order changes its account's holdings when fully filled at `price`: what it holds
     /// is spent, what it buys received (a sale's proceeds less the larger of the two fees).
-    pub(crate) fn order_deltas(
+    pub(crate) fn order_effect(
         &self,
+        account: AccountIdx,
         m: u16,
         side: book::Side,
         price: book::Price,
         qty: book::Qty,
-    ) -> Result<Vec<(AssetIdx, i128)>, EngineError> {
+    ) -> Result<OrderEffect, EngineError> {
         let market = &self.markets[m as usize];
         let (held_asset, held) = market.hold_of(side, price, qty)?;
+        if let Some(d) = &market.derivative {
+            // The hold (fees, an option buyer's premium) is spent; an option seller receives the
+            // premium less the larger fee; the position moves by the quantity.
+            let mut assets = vec![(held_asset, -held)];
+            if d.is_option() && side == book::Side::Sell {
+                let premium = market.quote_amount(price, qty)?;
+                let fee = markets::fill_fees(market.hold_fees, premium)?.taker;
+                assets.push((market.quote, premium - fee));
+            }
+            // The account's other open orders on the same side of this market could fill too:
+            // the order is priced as if they all did (an amended order counts twice, which only
+            // errs on the side of caution).
+            let open: i128 = market
+                .book
+                .open_orders(book::AccountId(account.0))
+                .iter()
+                .filter(|o| o.side == side)
+                .map(|o| market.base_units(o.qty))
+                .sum();
+            let units = market.base_units(qty).checked_add(open).ok_or_else(|| EngineError::Overflow { what: "open quantity".into() })?;
+            let signed = if side == book::Side::Buy { units } else { -units };
+            return Ok(OrderEffect { assets, derivative: Some((m, signed)) });
+        }
         let received = match side {
             book::Side::Buy => (market.base, market.base_units(qty)),
             book::Side::Sell => {
@@ -262,7 +362,15 @@ impl Engine {
                 (market.quote, quote - fee)
             }
         };
-        Ok(vec![(held_asset, -held), received])
+        Ok(OrderEffect { assets: vec![(held_asset, -held), received], derivative: None })
+    }
+
+    /// Whether an order's derivative quantity would carry the account's position across zero.
+    fn derivative_flips(&self, account: AccountIdx, effect: &OrderEffect) -> bool {
+        let Some((m, qty)) = effect.derivative else { return false };
+        let before = self.position(account, m).quantity;
+        let after = before.saturating_add(qty);
+        (before > 0 && after < 0) || (before < 0 && after > 0)
     }
 }
 
@@ -281,8 +389,8 @@ impl Engine {
         let m = self.market(market)?;
         let state = &self.markets[m as usize];
         let (price, qty) = (state.price_from_decimal(price, &self.assets)?, state.qty_from_decimal(qty, &self.assets)?);
-        let deltas = self.order_deltas(m, side.into(), price, qty)?;
-        self.check_order_margin(account, &deltas)
+        let effect = self.order_effect(account, m, side.into(), price, qty)?;
+        self.check_order_margin(account, &effect)
     }
 }
 
@@ -299,9 +407,9 @@ impl Engine {
         replaces: Option<(book::OrderId, (AssetIdx, i128))>,
     ) -> Result<(), EngineError> {
         self.check_position_limit(account, m, side, qty, replaces.map(|r| r.0))?;
-        let mut deltas = self.order_deltas(m, side, price, qty)?;
-        deltas.extend(replaces.map(|r| r.1));
-        self.check_order_margin(account, &deltas)
+        let mut effect = self.order_effect(account, m, side, price, qty)?;
+        effect.assets.extend(replaces.map(|r| r.1));
+        self.check_order_margin(account, &effect)
     }
 
     /// A buy may not take the account's net base position (posted, plus what its open buys and

@@ -148,14 +148,20 @@ impl Engine {
         Ok(model)
     }
 
-    /// Every instrument is a known asset (of the same decimals) and every underlying a symbol
-    /// `set_price` accepts. Derivative instruments join here when the engine holds them.
+    /// Every instrument is a known asset (of the same decimals), the instrument of a derivative
+    /// market (at [`model::DERIVATIVE_DECIMALS`]), or a position on an external venue
+    /// (`id@venue`, which the engine does not hold: inert here); every underlying is a symbol
+    /// `set_price` accepts.
     fn check_model_names(&self, model: &RiskModel) -> Result<(), EngineError> {
         for i in &model.instruments {
-            let asset = self.asset_index.get(&i.id).ok_or_else(|| EngineError::RiskModelUnknownName { name: i.id.clone() })?;
-            let decimals = self.assets[asset.0 as usize].scale.decimals();
+            let decimals = match self.asset_index.get(&i.id) {
+                Some(asset) => self.assets[asset.0 as usize].scale.decimals(),
+                None if self.markets.iter().any(|m| m.def.instrument.as_deref() == Some(i.id.as_str())) => model::DERIVATIVE_DECIMALS,
+                None if i.id.contains('@') => continue,
+                None => return Err(EngineError::RiskModelUnknownName { name: i.id.clone() }),
+            };
             if decimals != i.decimals {
-                return Err(refused(format!("instrument {} has {} decimals, the asset {decimals}", i.id, i.decimals)));
+                return Err(refused(format!("instrument {} has {} decimals, the engine counts {decimals}", i.id, i.decimals)));
             }
         }
         for u in &model.underlyings {

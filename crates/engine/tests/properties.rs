@@ -280,6 +280,7 @@ mod margin {
             underlyings: vec![Underlying { name: "ETH".into(), ref_price: money::UsdPrice::parse("3000").unwrap() }],
             instruments: vec![
                 linear("ETH", -9_000_000_000),
+                InstrumentArray { decimals: 9, ..linear("ETH-PERP@clearhouse", -9_000_000_000) },
                 InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
                 linear("stETH", -9_900_000_000),
             ],
@@ -301,8 +302,9 @@ mod margin {
         setup.push(Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() });
         setup.push(Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() });
         setup.extend(risk_model_parts(&model()));
-        // Healthy while 50,000 >= 2 x ETH held x price: alice up to 12,500, bob 2,500, carol 5,000.
-        for (owner, eth) in OWNERS.into_iter().zip(["2", "10", "5"]) {
+        // Healthy while 50,000 >= 2 x ETH held x price: alice up to 12,500, bob 2,500; carol holds
+        // almost no ETH, so her perp positions alone carry her exposure to the ETH price.
+        for (owner, eth) in OWNERS.into_iter().zip(["2", "10", "0.001"]) {
             setup.push(Command::CreateAccount { owner: owner.into(), sub: "main".into() });
             for (asset, amount) in [("ETH", eth), ("USDC", "50000")] {
                 let external_ref = format!("0xgenesis-{owner}-{asset}");
@@ -326,7 +328,24 @@ mod margin {
     fn margin_command() -> impl Strategy<Value = Command> {
         let moves = (pick(&["ETH", "ETH", "stETH"]), pick(&["1500", "3000", "4500", "6000", "9000", "12000", "3000.003", "2999.7"]))
             .prop_map(|(s, p)| Command::SetPrice { symbol: s.into(), price_usd: p.into() });
-        prop_oneof![3 => command(), 2 => moves, 2 => order()]
+        // The same orders on the broker's ETH perp: positions margined with their unrealised P&L.
+        // Prices at each level the oracle moves to, so that orders stay within the band, and sizes
+        // above the minimum notional: positions open, grow, flip and close across price moves.
+        let perp_price = pick(&["1500", "3000", "3000", "3010", "4500", "6000", "9000", "12000"]).prop_map(String::from);
+        let perp_qty = pick(&["0.5", "1", "1", "2.5"]).prop_map(String::from);
+        let side = prop_oneof![Just(engine::markets::OrderSide::Buy), Just(engine::markets::OrderSide::Sell)];
+        let perp = (pick(&OWNERS), 0u64..4, side, perp_price, perp_qty).prop_map(|(owner, client_order_id, side, price, qty)| {
+            Command::PlaceOrder {
+                account: format!("{owner}/main"),
+                market: "ETH-PERP".into(),
+                client_order_id,
+                side,
+                kind: engine::markets::OrderKind::Limit,
+                price: Some(price),
+                qty,
+            }
+        });
+        prop_oneof![3 => command(), 2 => moves, 2 => order(), 2 => perp]
     }
 
     fn margin_envelopes() -> impl Strategy<Value = Vec<Envelope>> {

@@ -285,3 +285,69 @@ fn collateral_counts_at_the_less_favourable_of_oracle_and_stable_price() {
     let restored = Engine::decode_snapshot(&e.encode_snapshot()).unwrap();
     assert_eq!(restored.stable_price("ETH"), Some(UsdPrice::parse("6000").unwrap()));
 }
+
+/// The hand-made model with the ETH perp of the broker's own venue: the same array as ETH, per
+/// whole ETH of the position (10^-9 units).
+fn perp_model(as_of_ms: u64) -> RiskModel {
+    let mut m = model(as_of_ms);
+    let eth = m.instruments[0].pnl.clone();
+    let perp = InstrumentArray { id: "ETH-PERP@clearhouse".into(), decimals: 9, scaling: Scaling::Linear { underlying: 0 }, pnl: eth };
+    m.instruments.insert(1, perp);
+    m
+}
+
+fn perp_order(account: &str, cid: u64, side: markets::OrderSide, price: &str, qty: &str) -> Command {
+    match order(account, cid, side, price, qty) {
+        Command::PlaceOrder { account, client_order_id, side, kind, price, qty, .. } => {
+            Command::PlaceOrder { account, market: "ETH-PERP".into(), client_order_id, side, kind, price, qty }
+        }
+        _ => unreachable!("order builds a place_order"),
+    }
+}
+
+#[test]
+fn perp_positions_are_margined_with_their_unrealised_pnl() {
+    const T0: u64 = 1_767_225_600_000;
+    let mut e = margin_engine();
+    applied(e.apply(&op(30, Command::AdvanceTime { now_ms: T0 })));
+    install(&mut e, &perp_model(T0), 200);
+    // bob rests a sale of 1 ETH-PERP at 3,000 (a short: its worst loss is 600).
+    applied(e.apply(&as_("bob", 101, perp_order("bob/main", 1, Sell, "3000", "1"))));
+    // alice (1,000 USDC) buying 1 would need IM 9,000; the order holds the 5 bps taker fee (1.5)
+    // and 0.002 of slack, so equity after is 998.498.
+    assert_eq!(
+        rejected(e.apply(&as_("alice", 101, perp_order("alice/main", 1, Buy, "3000", "1")))),
+        EngineError::InsufficientMargin { account: "alice/main".into(), required: "9000".into(), available: "998.498".into() }
+    );
+    // 0.1 needs 900: accepted and filled against bob's sale.
+    let events = applied(e.apply(&as_("alice", 102, perp_order("alice/main", 2, Buy, "3000", "0.1"))));
+    assert!(events.iter().any(|ev| matches!(ev, Event::PositionChanged { .. })), "{events:?}");
+    let m = e.account_margin("alice/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("999.85", "900"));
+    // ETH at 4,000: unrealised +100, equity 1,099.85; IM 0.1 x 9,000 x 4/3 = 1,200 (the nano-ETH
+    // rounded up): below IM, above MM: reduce-only.
+    let events = applied(e.apply(&op(31, price("ETH", "4000"))));
+    let alice: Vec<_> = health_events(&events).into_iter().filter(|h| h.0 == "alice/main").collect();
+    assert_eq!(alice.len(), 1, "{events:?}");
+    assert_eq!((alice[0].2, alice[0].3.as_str()), (Health::ReduceOnly, "1099.85"));
+    assert!(alice[0].4.starts_with("1200.00000"), "{}", alice[0].4);
+    // More risk is refused for the flag; closing is a reduction and passes the gate.
+    let error = rejected(e.apply(&as_("alice", 103, perp_order("alice/main", 3, Buy, "4000", "0.01"))));
+    assert_eq!(error, EngineError::ReduceOnlyAccount { account: "alice/main".into(), health: Health::ReduceOnly });
+    applied(e.apply(&as_("alice", 104, perp_order("alice/main", 4, Sell, "4000", "0.1"))));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn a_model_may_carry_external_venue_positions_but_not_unknown_assets() {
+    let mut e = margin_engine();
+    let mut m = perp_model(5);
+    let venue = InstrumentArray { id: "ETH-PERP@dydx".into(), decimals: 9, scaling: Scaling::Linear { underlying: 0 }, pnl: vec![0; 4] };
+    m.instruments.insert(2, venue);
+    install(&mut e, &m, 400);
+    assert_eq!(e.risk_model_digest(), m.digest());
+    let mut wrong = perp_model(6);
+    wrong.instruments[1].decimals = 6;
+    let parts = risk_model_parts(&wrong);
+    assert!(matches!(rejected(e.apply(&op(420, parts[0].clone()))), EngineError::RiskModelRefused { .. }));
+}
