@@ -177,9 +177,10 @@ impl Engine {
         Ok(if units >= 0 { low } else { high })
     }
 
-    /// Current prices of the model's underlyings, in the model's order.
+    /// Current prices of the model's underlyings, in the model's order (the numeraire at 1).
     pub(crate) fn underlying_prices(&self, model: &RiskModel) -> Vec<Option<UsdPrice>> {
-        model.underlyings.iter().map(|u| self.prices.get(&u.name).map(|(p, _)| *p)).collect()
+        let one = UsdPrice(money::USD_SCALE.one());
+        model.underlyings.iter().map(|u| if u.name == NUMERAIRE { Some(one) } else { self.prices.get(&u.name).map(|(p, _)| *p) }).collect()
     }
 
     /// Equity and requirement of holdings; the account's loss vector for them is left in the

@@ -165,7 +165,7 @@ impl Engine {
             }
         }
         for u in &model.underlyings {
-            let known = self.asset_index.contains_key(&u.name) || self.config.underlyings.contains(&u.name);
+            let known = u.name == NUMERAIRE || self.asset_index.contains_key(&u.name) || self.config.underlyings.contains(&u.name);
             if !known {
                 return Err(EngineError::RiskModelUnknownName { name: u.name.clone() });
             }
