@@ -201,16 +201,8 @@ impl Engine {
             let c = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
             add(sensitivity.entry(info.symbol.clone()).or_insert(0), c).ok_or_else(overflow)?;
             allowance = allowance.checked_add(2).ok_or_else(overflow)?;
-            let Some(ix) = model.instrument(&info.symbol) else { continue };
-            let array = &model.instruments[ix.0 as usize];
-            let Scaling::Linear { underlying } = array.scaling else { continue };
-            let max_abs = array.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0);
-            let u = &model.underlyings[underlying as usize];
             let q_nano = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
-            let per_price = q_nano.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
-            let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;
-            add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
-            allowance = allowance.checked_add(max_abs.checked_mul(2_000).ok_or_else(overflow)?).ok_or_else(overflow)?;
+            linear_sensitivity(model, &info.symbol, q_nano, &mut sensitivity, &mut allowance)?;
         }
         self.derivative_sensitivity(model, account, &mut sensitivity, &mut allowance)?;
         Ok(Summary { measured, sensitivity: sensitivity.into_iter().collect(), allowance, drift: 0 })
@@ -235,22 +227,16 @@ impl Engine {
             let q = position.quantity.checked_abs().ok_or_else(overflow)?;
             add(sensitivity.entry(market.def.base.clone()).or_insert(0), q).ok_or_else(overflow)?;
             let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
-            let Some(ix) = model.instrument(id) else { continue };
-            let array = &model.instruments[ix.0 as usize];
-            let Scaling::Linear { underlying } = array.scaling else { continue };
-            let max_abs = array.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0);
-            let u = &model.underlyings[underlying as usize];
-            let per_price = q.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
-            let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;
-            add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
-            // The array rounds as a holding's; the unrealised P&L rounds down to one settlement
-            // unit in each of the two computations the bound compares: twice the unit's value
-            // at the settlement asset's price, doubled for the price's own move since.
+            if !linear_sensitivity(model, id, q, sensitivity, allowance)? {
+                continue;
+            }
+            // The unrealised P&L rounds down to one settlement unit in each of the two
+            // computations the bound compares: twice the unit's value at the settlement asset's
+            // price, doubled for the price's own move since.
             let quote = &self.assets[market.quote.0 as usize];
             let quote_price = self.prices.get(&quote.symbol).map_or(0, |(p, _)| p.0);
             let unit_value = quote_price.checked_add(quote.scale.one() - 1).ok_or_else(overflow)? / quote.scale.one();
-            let rounding = max_abs.checked_mul(2_000).and_then(|a| a.checked_add(unit_value.checked_mul(4)?)).ok_or_else(overflow)?;
-            *allowance = allowance.checked_add(rounding).ok_or_else(overflow)?;
+            *allowance = unit_value.checked_mul(4).and_then(|r| allowance.checked_add(r)).ok_or_else(overflow)?;
         }
         Ok(())
     }
@@ -395,4 +381,27 @@ fn flag_hash(account: AccountIdx, health: Health) -> [u8; 32] {
     bytes[..4].copy_from_slice(&account.0.to_le_bytes());
     bytes[4] = health as u8;
     *blake3::hash(&bytes).as_bytes()
+}
+
+/// The IM term of `q_nano` nano-units of a linear instrument of the model: `q x max|pnl| x 1000 /
+/// ref` on its underlying's sensitivity, and `2000 x max|pnl|` of rounding allowance. False (and
+/// nothing added) if the model lacks the instrument or it is not linear.
+fn linear_sensitivity(
+    model: &RiskModel,
+    id: &str,
+    q_nano: i128,
+    sensitivity: &mut BTreeMap<String, i128>,
+    allowance: &mut i128,
+) -> Result<bool, EngineError> {
+    let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
+    let Some(ix) = model.instrument(id) else { return Ok(false) };
+    let array = &model.instruments[ix.0 as usize];
+    let Scaling::Linear { underlying } = array.scaling else { return Ok(false) };
+    let max_abs = array.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0);
+    let u = &model.underlyings[underlying as usize];
+    let per_price = q_nano.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
+    let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;
+    add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
+    *allowance = max_abs.checked_mul(2_000).and_then(|a| allowance.checked_add(a)).ok_or_else(overflow)?;
+    Ok(true)
 }

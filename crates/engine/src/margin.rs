@@ -122,8 +122,7 @@ impl Engine {
         let (mut positions, mut option_value) = (Vec::new(), 0i128);
         for (m, qty) in quantities.into_iter().filter(|(_, q)| *q != 0) {
             let market = &self.markets[m as usize];
-            let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
-            let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
+            let (instrument, id) = self.market_instrument(model, m)?;
             positions.push(Position { instrument, qty });
             if market.derivative.as_ref().is_some_and(|d| d.is_option()) {
                 let unit = model.charges.instruments.get(instrument.0 as usize).map(|c| c.value_musd);
@@ -134,6 +133,14 @@ impl Engine {
             }
         }
         Ok((positions, option_value))
+    }
+
+    /// The model instrument a derivative market clears, and its id.
+    fn market_instrument(&self, model: &RiskModel, m: u16) -> Result<(margin_core::InstrumentIx, &str), EngineError> {
+        let def = &self.markets[m as usize].def;
+        let id = def.instrument.as_deref().unwrap_or(def.id.as_str());
+        let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
+        Ok((instrument, id))
     }
 
     /// The account's positions in the model in force (token balances, pending withdrawals and
@@ -223,10 +230,7 @@ impl Engine {
         let mut delta_positions = self.positions_from(&model, &deltas_as_holdings(self.assets.len(), &effect.assets))?;
         let (_, option_value_after) = self.derivative_margin_positions(&model, account, effect.derivative)?;
         if let Some((m, qty)) = effect.derivative {
-            let market = &self.markets[m as usize].def;
-            let id = market.instrument.as_deref().unwrap_or(market.id.as_str());
-            let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
-            delta_positions.push(Position { instrument, qty });
+            delta_positions.push(Position { instrument: self.market_instrument(&model, m)?.0, qty });
         }
         let cached = &self.margin_cache[&account]; // `measure` just left it there (evicting another).
         let requirement = model.with(&cached.risk, &delta_positions, &prices).map_err(margin_error)?;

@@ -6,6 +6,8 @@
 //! `cargo run --release -p server --example load -- [SECONDS] [CONNECTIONS]` (default 10 s, 32).
 //! Prints requests/s and latency percentiles; client and server share the machine.
 
+mod common;
+
 use server::client::{Client, Signer};
 use std::time::{Duration, Instant};
 
@@ -15,35 +17,10 @@ async fn main() {
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
     let dir = tempfile::tempdir().expect("temp dir");
-    let operator_seed = [7u8; 32];
-    let settings = server::Settings {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        data_dir: dir.path().to_path_buf(),
-        postgres: None,
-        config: model::Config::default_config(),
-        migrate: false,
-        operator_key: ed25519_dalek::SigningKey::from_bytes(&operator_seed).verifying_key(),
-        feed: server::feed::FeedSettings {
-            mode: server::feed::FeedMode::Synthetic,
-            hours_per_second: 0.001,
-            start: String::new(),
-            seed: 1,
-        },
-        rate: server::auth::RateLimit { burst: 1_000_000, per_second: 1_000_000 },
-        body_bytes_max: server::BODY_BYTES_MAX_DEFAULT,
-    };
-    let running = server::start(settings).await.expect("server starts");
+    let (running, operator) = common::start(dir.path()).await;
     let addr = running.addr;
-    let operator = Signer::from_seed("operator", operator_seed);
     let mut c = Client::new(addr);
-    let price = loop {
-        let p = c.request("GET", "/v1/prices", &[], b"").await.expect("prices").json();
-        if let (Some(eth), Some(usdc)) = (p["prices"]["ETH"]["price_usd"].as_str(), p["prices"]["USDC"]["price_usd"].as_str()) {
-            let cross = eth.parse::<f64>().expect("ETH") / usdc.parse::<f64>().expect("USDC");
-            break format!("{:.2}", cross * 0.97);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let price = format!("{:.2}", common::eth_in_usdc(&mut c).await * 0.97);
     let mut traders = Vec::new();
     for k in 0..connections {
         let name = format!("bot{k}");
