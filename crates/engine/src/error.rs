@@ -89,4 +89,8 @@ pub enum EngineError {
     ReduceOnlyAccount { account: String, health: crate::Health },
     #[error("clearing of market {market} failed: {why}")]
     ClearingFailed { market: String, why: String },
+    #[error("no outstanding hedge {hedge_id}")]
+    UnknownHedge { hedge_id: u64 },
+    #[error("execution of hedge {hedge_id} refused: {why}")]
+    HedgeRefused { hedge_id: u64, why: String },
 }

@@ -62,7 +62,7 @@ impl Counts {
 /// acceptance and a final rest or cancel).
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
     let bytes = match market.kind {
-        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes(),
+        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
         _ => derivative_result_bytes(market.book_orders_max),
     };
     if bytes > RECORD_BYTES_MAX as u64 {
@@ -206,7 +206,11 @@ pub fn reconcile(limits: &Limits) -> Result<(), LimitsError> {
         ("result", largest_result_bytes(limits), RECORD_BYTES_MAX as u64),
         ("command", largest_command_bytes(limits), RECORD_BYTES_MAX as u64),
         ("snapshot", snapshot_bytes_bound(&Counts::of_limits(limits)), SNAPSHOT_BYTES_MAX),
-        ("order result", market_result_bytes(limits.market_orders_max) + health_events_bytes(), RECORD_BYTES_MAX as u64),
+        (
+            "order result",
+            market_result_bytes(limits.market_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
+            RECORD_BYTES_MAX as u64,
+        ),
     ];
     for (what, bytes, max) in checks {
         if bytes > max {
@@ -269,7 +273,7 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
         events: vec![Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) }],
     });
     // Any applied command may carry the health step's events on top of its own.
-    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes()
+    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes() + hedging::worst_result_bytes()
 }
 
 /// The largest journalled command: a genesis whose lists are as long as the limits (and the
@@ -383,6 +387,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let exposure = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
     derivatives
         + fixed
+        + hedging::worst_image_bytes()
         + c.assets * exposure
         + 2 * c.assets * stable_history
         + 2 * model

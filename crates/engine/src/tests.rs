@@ -610,5 +610,6 @@ mod spot {
 
 mod attack;
 mod derivs;
+mod hedging;
 mod house;
 mod margin;

@@ -26,6 +26,9 @@ pub struct Config {
     /// Markets the broker crosses client orders on (engine state, like assets).
     #[serde(default)]
     pub markets: Vec<Market>,
+    /// The house's hedging limits (absent: the engine requests no hedge).
+    #[serde(default)]
+    pub hedging: Option<crate::Hedging>,
 }
 
 /// A market the broker crosses client orders on. Spot (the default): `base` bought and sold for
