@@ -68,24 +68,24 @@ async fn a_house_fill_requests_a_hedge_that_the_operator_routes_and_reports() {
     let r = get(&mut c, &op, "/v1/operator/route?from=USDC&to=NOPE&amount=6000").await;
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
 
-    // An execution of 1.5 ETH at exactly the limit price, then its replay and an over-execution.
-    let paid = limit * 3 / 2;
-    let report = serde_json::json!({ "venue": "ethereum", "asset_in": "USDC", "amount_in": decimal(paid, USDC), "asset_out": "ETH", "amount_out": "1.5", "chain_ref": "0xswap1" });
+    // An execution of 1 ETH at exactly the limit price, then its replay and an over-execution.
+    let paid = limit;
+    let report = serde_json::json!({ "venue": "ethereum", "asset_in": "USDC", "amount_in": decimal(paid, USDC), "asset_out": "ETH", "amount_out": "1", "chain_ref": "0xswap1" });
     let path = format!("/v1/operator/hedges/{id}/executions");
     let r = post(&mut c, &op, &path, report.clone()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.json()["events"].as_array().expect("events").iter().any(|e| e["event"] == "hedge_filled" && e["rest"] == "0.5"));
+    assert!(r.json()["events"].as_array().expect("events").iter().any(|e| e["event"] == "hedge_filled" && e["rest"] == "1"));
     let r = post(&mut c, &op, &path, report).await;
     assert_eq!(r.code(), "duplicate_reference", "{}", String::from_utf8_lossy(&r.body));
-    let over = serde_json::json!({ "venue": "ethereum", "asset_in": "USDC", "amount_in": "1", "asset_out": "ETH", "amount_out": "0.6", "chain_ref": "0xswap2" });
+    let over = serde_json::json!({ "venue": "ethereum", "asset_in": "USDC", "amount_in": "1", "asset_out": "ETH", "amount_out": "1.1", "chain_ref": "0xswap2" });
     assert_eq!(post(&mut c, &op, &path, over.clone()).await.code(), "hedge_refused");
     assert_eq!(post(&mut c, &bob, &path, over).await.status, 403);
     let h = get(&mut c, &op, "/v1/operator/hedges").await.json();
-    assert_eq!((h["house_exposure"]["ETH"].as_str(), h["hedges"][0]["rest"].as_str()), (Some("-0.5"), Some("0.5")));
+    assert_eq!((h["house_exposure"]["ETH"].as_str(), h["hedges"][0]["rest"].as_str()), (Some("-1"), Some("1")));
     // The custody account at ethereum paid the venue and received the ETH.
     let b = get(&mut c, &op, "/v1/operator/overview").await.json();
     assert_eq!(units(b["custody"]["ethereum"]["USDC"].as_str().expect("USDC"), USDC), units("50000", USDC) - paid);
-    assert_eq!(units(b["custody"]["ethereum"]["ETH"].as_str().expect("ETH"), ETH), units("1.5", ETH));
+    assert_eq!(units(b["custody"]["ethereum"]["ETH"].as_str().expect("ETH"), ETH), units("1", ETH));
     let r = client_delete(&mut c, &op, &format!("/v1/operator/hedges/{id}")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     running.shutdown().await.expect("clean shutdown");
