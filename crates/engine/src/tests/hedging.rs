@@ -161,7 +161,8 @@ fn bad_execution_reports_are_typed_errors_that_change_nothing() {
         EngineError::HedgeRefused { why, .. } => why,
         other => panic!("expected hedge_refused, got {other:?}"),
     };
-    let cases: Vec<(Command, Box<dyn Fn(EngineError) -> bool>)> = vec![
+    type Check = Box<dyn Fn(EngineError) -> bool>;
+    let cases: Vec<(Command, Check)> = vec![
         (executed(9, "ethereum", "USDC", "1500", "ETH", "0.5", "0xa"), Box::new(|e| e == EngineError::UnknownHedge { hedge_id: 9 })),
         (executed(1, "dydx", "USDC", "1500", "ETH", "0.5", "0xb"), Box::new(move |e| refused_why(e).contains("not allowed"))),
         (
