@@ -212,6 +212,10 @@ struct ServeArgs {
     /// Logs as JSON lines (otherwise human-readable); the level follows RUST_LOG (default info).
     #[arg(long)]
     log_json: bool,
+    /// A risk model (postcard, from `clearhouse risk-model`) installed at start unless the
+    /// journal has it; with `engine.risk_model_max_age_ms` configured it gates orders.
+    #[arg(long)]
+    risk_model: Option<PathBuf>,
 }
 
 fn main() {
@@ -268,6 +272,13 @@ fn serve_http(config: Config, journal: &JournalLocation, migrate: bool, args: Se
         },
         rate: server::auth::RateLimit { burst: args.rate_burst, per_second: args.rate_per_second },
         body_bytes_max: args.body_bytes_max,
+        risk_model: match &args.risk_model {
+            Some(path) => {
+                let bytes = std::fs::read(path).with_context(|| format!("reading the risk model {}", path.display()))?;
+                Some(postcard::from_bytes(&bytes).with_context(|| format!("decoding the risk model {}", path.display()))?)
+            }
+            None => None,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -21,6 +21,7 @@ pub mod core;
 mod dashboard;
 pub mod error;
 pub mod feed;
+pub mod gating;
 pub mod history;
 pub mod margin;
 pub mod metrics;
@@ -68,6 +69,9 @@ pub struct Settings {
     pub feed: feed::FeedSettings,
     pub rate: auth::RateLimit,
     pub body_bytes_max: usize,
+    /// A risk model (from `clearhouse risk-model`) installed at start unless the engine has it:
+    /// with `engine.risk_model_max_age_ms` set, it is the margin that gates orders.
+    pub risk_model: Option<margin_core::RiskModel>,
 }
 
 /// Limits the handlers read.
@@ -177,8 +181,11 @@ pub async fn start(settings: Settings) -> Result<Running> {
         .await
         .map_err(|e| ServerError::Startup { detail: format!("binding {}: {e}", settings.listen) })?;
     let addr = listener.local_addr().map_err(ServerError::internal)?;
-    if source.is_some() {
+    if source.is_some() || settings.risk_model.is_some() {
         feed::ensure_principal(&core).await?;
+    }
+    if let Some(model) = &settings.risk_model {
+        feed::install_risk_model(&core, model).await?;
     }
     let feed_task = source.map(|s| tokio::spawn(feed::run(core.clone(), s, settings.feed.hours_per_second, shutdown.clone())));
     tracing::info!(%addr, feed = feed_name, margin_data = state.margin.source, "listening");

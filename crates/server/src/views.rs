@@ -84,7 +84,12 @@ pub fn units(engine: &Engine, market: &str) -> Result<Units> {
             .ok_or_else(|| ServerError::internal("market asset not configured"))?;
         Scale::new(decimals).map_err(ServerError::internal)
     };
-    let (base, quote) = (scale(&def.base)?, scale(&def.quote)?);
+    // A derivative market's quantity counts its underlying at the derivative decimals.
+    let base = match def.kind {
+        model::MarketKind::Spot => scale(&def.base)?,
+        _ => Scale::new(model::DERIVATIVE_DECIMALS).map_err(ServerError::internal)?,
+    };
+    let quote = scale(&def.quote)?;
     let lot_units = money::Amount::parse(&def.lot, base).map_err(ServerError::internal)?.units();
     if lot_units <= 0 || base.one() % lot_units != 0 {
         return Err(ServerError::internal("a configured lot divides one whole base unit"));
