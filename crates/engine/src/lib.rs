@@ -53,7 +53,7 @@ mod withdrawals;
 
 pub use borrows::Borrow;
 pub use command::*;
-pub use derivatives::{Expiry, clearing_account};
+pub use derivatives::{Expiry, PositionView, clearing_account};
 pub use error::EngineError;
 pub use expiry::PRICE_HISTORY_MAX;
 pub use snapshot::{EngineSnapshot, SnapshotError};
