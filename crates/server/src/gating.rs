@@ -229,7 +229,7 @@ pub async fn engine_hedges(core: &crate::core::Core, account: &str) -> Result<(V
     let candidates = core.read(|e| candidates(e, account, equity))??;
     let mut hedges = Vec::new();
     for (trade, cost) in candidates {
-        let after = core.read(|e| what_if(e, std::slice::from_ref(&trade)).and_then(|w| Ok(e.margin_explained(account, &w).ok())))?;
+        let after = core.read(|e| what_if(e, std::slice::from_ref(&trade)).map(|w| e.margin_explained(account, &w).ok()))?;
         let Ok(Some(after)) = after else { continue };
         let reduction = initial - usd_units(&after.margin.initial_usd)?;
         if reduction > 0 && cost > 0.0 {

@@ -139,7 +139,12 @@ impl Metrics {
         let configured = u8::from(gauges.insurance_fund_usd.is_some()).to_string();
         gauge(&mut out, "clearhouse_insurance_fund_configured", "1 when the insurance fund exists and is priced.", configured);
         if let Some(usd) = gauges.insurance_fund_usd {
-            gauge(&mut out, "clearhouse_insurance_fund_usd", "Insurance fund at the engine's prices (f64 of the exact value).", usd.to_string());
+            gauge(
+                &mut out,
+                "clearhouse_insurance_fund_usd",
+                "Insurance fund at the engine's prices (f64 of the exact value).",
+                usd.to_string(),
+            );
         }
         out.push_str("# HELP clearhouse_accounts_near_liquidation Accounts by engine health flag, and within NEAR_MM_PERCENT of maintenance margin.\n");
         out.push_str("# TYPE clearhouse_accounts_near_liquidation gauge\n");
