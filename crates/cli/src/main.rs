@@ -39,6 +39,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+mod client;
 mod lines;
 mod risk_model;
 mod route;
@@ -73,6 +74,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Talk to a running `clearhouse serve` through its signed API (keygen, register, deposit,
+    /// order, cancel, balances, positions, margin, simulate, statement).
+    Client(client::ClientArgs),
     /// Apply a JSON-lines command file through the journal and print balances and the state hash.
     Run {
         /// Command file; the embedded demo when omitted.
@@ -360,6 +364,7 @@ fn real_main() -> Result<()> {
     if let Some(Cmd::Route(args)) = &cli.command {
         return route::run(args);
     }
+
     let config = load_config(cli.config.as_deref())?;
     let journal = match cli.postgres {
         Some(conninfo) => JournalLocation::Postgres { conninfo, schema: cli.pg_schema },
@@ -400,6 +405,7 @@ fn real_main() -> Result<()> {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
         }
         Cmd::Route(args) => route::run(&args),
+        Cmd::Client(args) => client::run(args),
     }
 }
 
