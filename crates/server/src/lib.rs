@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bot;
 pub mod client;
 pub mod core;
 mod dashboard;
