@@ -124,6 +124,44 @@ async fn the_engines_margin_explains_simulates_hedges_and_survives_a_restart() {
         assert_eq!(r.status, status, "{trades}: {}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.code(), code, "{trades}");
     }
+    // Malformed, wrong fields, too many trades, a replayed signed request: typed, nothing changed.
+    let raw = |body: &str| body.as_bytes().to_vec();
+    let cases = [
+        (raw("{\"account\": \"alice/main\", \"trades\": ["), 400, "malformed_json"),
+        (raw("{\"account\": \"alice/main\", \"trades\": [], \"extra\": 1}"), 400, "invalid_body"),
+        (
+            raw("{\"account\": \"alice/main\", \"trades\": [{\"market\": \"ETH/USDC\", \"side\": \"up\", \"qty\": \"1\"}]}"),
+            400,
+            "invalid_body",
+        ),
+        (
+            sim(serde_json::json!(vec![serde_json::json!({ "market": "ETH/USDC", "side": "sell", "qty": "0.001" }); 17]))
+                .to_string()
+                .into_bytes(),
+            400,
+            "out_of_range",
+        ),
+        (sim(serde_json::json!([])).to_string().into_bytes(), 400, "out_of_range"),
+    ];
+    for (body, status, code) in cases {
+        let r = c.signed(&alice, "POST", "/v1/margin/simulate", &body).await.unwrap();
+        assert_eq!((r.status, r.code()), (status, code.to_string()), "{}", String::from_utf8_lossy(&body));
+    }
+    let body = sim(serde_json::json!([{ "market": "ETH/USDC", "side": "sell", "qty": "1" }])).to_string();
+    let headers = alice.sign("POST", "/v1/margin/simulate", body.as_bytes());
+    assert_eq!(c.request("POST", "/v1/margin/simulate", &headers, body.as_bytes()).await.unwrap().status, 200);
+    // An exact retry of a read-only POST is answered again; the nonce with another body is a replay.
+    let nonce: u64 = headers.iter().find(|(k, _)| k == "x-ch-nonce").map(|(_, v)| v.parse().unwrap()).unwrap();
+    let other = sim(serde_json::json!([{ "market": "ETH/USDC", "side": "sell", "qty": "2" }])).to_string();
+    let forged = alice.headers("POST", "/v1/margin/simulate", other.as_bytes(), nonce, server::auth::now_ms() + 30_000);
+    let replayed = c.request("POST", "/v1/margin/simulate", &forged, other.as_bytes()).await.unwrap();
+    assert_eq!(replayed.code(), "replayed_nonce", "a nonce reused for another request");
+    let op = operator();
+    for path in ["/v1/accounts/nobody/main/statement", "/v1/accounts/nobody/main/positions", "/v1/accounts/nobody/main/margin"] {
+        let r = get(&mut c, &op, path).await;
+        assert_eq!((r.status, r.code()), (404, "not_found".to_string()), "{path}");
+    }
+    assert_eq!(c.request("GET", "/v1/accounts/alice/main/statement", &[], b"").await.unwrap().status, 401, "unsigned");
     let r = post(&mut c, &bob, "/v1/margin/simulate", sim(serde_json::json!([{ "market": "ETH/USDC", "side": "sell", "qty": "1" }]))).await;
     assert_eq!(r.status, 403, "another account's what-if");
 
