@@ -134,7 +134,37 @@ impl History {
     /// Funding sums and liquidation-kind events (every event but fills is looked at by kind).
     fn record_other(&mut self, seq: u64, event: &Event) {
         match event {
-            Event::OrderFilled { .. } => {}
+            // The kinds known today that are not liquidation's are skipped without serialising
+            // them (the writer's hot path); any other kind is looked at by its name.
+            Event::Initialised { .. }
+            | Event::ConfigChanged { .. }
+            | Event::PrincipalRegistered { .. }
+            | Event::AccountCreated { .. }
+            | Event::Transferred { .. }
+            | Event::WithdrawalPending { .. }
+            | Event::WithdrawalConfirmed { .. }
+            | Event::WithdrawalVoided { .. }
+            | Event::WithdrawalOverdue { .. }
+            | Event::PriceSet { .. }
+            | Event::OrderAccepted { .. }
+            | Event::OrderFilled { .. }
+            | Event::OrderRested { .. }
+            | Event::OrderReduced { .. }
+            | Event::OrderCancelled { .. }
+            | Event::OrderAmended { .. }
+            | Event::HoldSet { .. }
+            | Event::TimeAdvanced { .. }
+            | Event::RiskModelPartReceived { .. }
+            | Event::RiskModelInstalled { .. }
+            | Event::HouseFilled { .. }
+            | Event::HouseExposureChanged { .. }
+            | Event::HealthChanged { .. }
+            | Event::PositionChanged { .. }
+            | Event::Settled { .. }
+            | Event::BorrowChanged { .. }
+            | Event::InterestAccrued { .. }
+            | Event::OptionExpired { .. }
+            | Event::OptionExpiryFailed { .. } => {}
             Event::FundingPaid { market, account, asset, amount, .. } => {
                 let Ok(units) = money::parse_decimal(amount, FUNDING_SCALE) else { return };
                 if !self.funding.contains_key(account) && self.funding.len() >= ACCOUNTS_WITH_FUNDING_MAX {
@@ -143,6 +173,9 @@ impl History {
                 let slot = self.funding.entry(account.clone()).or_default().entry((market.clone(), asset.clone())).or_insert(0);
                 *slot = slot.saturating_add(units);
             }
+            // Every kind of today is listed above; kinds the engine adds later (liquidation,
+            // auction, waterfall) arrive here.
+            #[allow(unreachable_patterns)]
             other => {
                 let Ok(value) = serde_json::to_value(other) else { return };
                 let kind = value.get("event").and_then(|k| k.as_str()).unwrap_or_default();
@@ -190,5 +223,38 @@ impl History {
 
     pub fn insurance(&self) -> Vec<InsuranceSample> {
         self.insurance.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liquidation_kinds_are_told_by_name() {
+        for kind in ["liquidation_started", "auction_settled", "waterfall_step", "insurance_fund_drawn"] {
+            assert!(is_liquidation_kind(kind), "{kind}");
+        }
+        for kind in ["order_filled", "funding_paid", "health_changed", "settled"] {
+            assert!(!is_liquidation_kind(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn funding_is_summed_exactly_per_market_and_asset() {
+        let paid = |amount: &str| Event::FundingPaid {
+            seq: 1,
+            market: "ETH-PERP".into(),
+            account: "alice/main".into(),
+            asset: "USDC".into(),
+            amount: amount.into(),
+            rate: "0".into(),
+        };
+        let mut h = History::default();
+        h.record(&[(1, paid("-1.000001")), (2, paid("0.25")), (3, paid("-0.1"))]);
+        let sums = h.funding("alice/main");
+        assert_eq!(sums.get(&("ETH-PERP".into(), "USDC".into())), Some(&-850_001_000_000_000_000), "-0.850001 at 18 decimals");
+        assert!(h.funding("bob/main").is_empty());
+        assert!(h.liquidations(10).is_empty(), "funding is not a liquidation event");
     }
 }
