@@ -41,6 +41,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+mod client;
 mod hedge_replay;
 mod lines;
 mod risk_model;
@@ -76,6 +77,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Talk to a running `clearhouse serve` through its signed API (keygen, register, deposit,
+    /// order, cancel, balances, positions, margin, simulate, statement).
+    Client(client::ClientArgs),
     /// Apply a JSON-lines command file through the journal and print balances and the state hash.
     Run {
         /// Command file; the embedded demo when omitted.
@@ -217,6 +221,10 @@ struct ServeArgs {
     /// Logs as JSON lines (otherwise human-readable); the level follows RUST_LOG (default info).
     #[arg(long)]
     log_json: bool,
+    /// A risk model (postcard, from `clearhouse risk-model`) installed at start unless the
+    /// journal has it; with `engine.risk_model_max_age_ms` configured it gates orders.
+    #[arg(long)]
+    risk_model: Option<PathBuf>,
 }
 
 fn main() {
@@ -273,6 +281,13 @@ fn serve_http(config: Config, journal: &JournalLocation, migrate: bool, args: Se
         },
         rate: server::auth::RateLimit { burst: args.rate_burst, per_second: args.rate_per_second },
         body_bytes_max: args.body_bytes_max,
+        risk_model: match &args.risk_model {
+            Some(path) => {
+                let bytes = std::fs::read(path).with_context(|| format!("reading the risk model {}", path.display()))?;
+                Some(postcard::from_bytes(&bytes).with_context(|| format!("decoding the risk model {}", path.display()))?)
+            }
+            None => None,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -398,6 +413,7 @@ fn real_main() -> Result<()> {
         }
         Cmd::Route(args) => route::run(&args),
         Cmd::HedgeReplay(args) => hedge_replay::run(&args),
+        Cmd::Client(args) => client::run(args),
     }
 }
 

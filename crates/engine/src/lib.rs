@@ -42,6 +42,7 @@ pub mod hedging;
 pub mod house;
 pub mod limits;
 pub mod margin;
+pub mod margin_view;
 pub mod markets;
 pub mod risk_model;
 pub mod sessions;
@@ -53,7 +54,7 @@ mod withdrawals;
 
 pub use borrows::Borrow;
 pub use command::*;
-pub use derivatives::{Expiry, clearing_account};
+pub use derivatives::{Expiry, PositionView, clearing_account};
 pub use error::EngineError;
 pub use expiry::PRICE_HISTORY_MAX;
 pub use snapshot::{EngineSnapshot, SnapshotError};
@@ -74,6 +75,7 @@ pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
 pub use health::Health;
 pub use margin::AccountMargin;
+pub use margin_view::{MarginCharges, MarginContribution, MarginExplained, MarginWhatIf};
 pub use risk_model::{RiskStaging, risk_model_parts};
 /// Broker accounts opened before any custodian's.
 pub const BROKER_ACCOUNTS: [&str; 4] = [HOUSE, FEES, INSURANCE, ORDERS];

@@ -45,11 +45,11 @@ pub struct Core {
 
 impl Core {
     /// Starts the writer thread over a recovered node.
-    pub fn start(node: Node, metrics: Arc<Metrics>) -> Core {
+    pub fn start(node: Node, metrics: Arc<Metrics>, history: History) -> Core {
         let node = Arc::new(Mutex::new(Some(node)));
         let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (published, _) = broadcast::channel(STREAM_BATCHES_MAX);
-        let history = Arc::new(Mutex::new(History::default()));
+        let history = Arc::new(Mutex::new(history));
         let writer = Writer { node: node.clone(), published: published.clone(), metrics: metrics.clone(), history: history.clone() };
         let handle = std::thread::spawn(move || writer.run(receiver));
         Core { node, queue, published, metrics, history, writer: Mutex::new(Some(handle)) }

@@ -155,6 +155,24 @@ pub async fn ensure_principal(core: &Core) -> Result<()> {
     }
 }
 
+/// Installs `model` as the feed principal (an operator), part by part, unless the engine
+/// already has it; a refusal or rejection stops the start.
+pub async fn install_risk_model(core: &Core, model: &margin_core::RiskModel) -> Result<()> {
+    if core.read(|e| e.risk_model_digest())? == model.digest() {
+        return Ok(());
+    }
+    let mut ids = Ids { last: 0 };
+    for command in engine::risk_model_parts(model) {
+        let ack = core.submit(Envelope { client: FEED_PRINCIPAL.into(), id: ids.next(), command }).await?;
+        if !matches!(ack.outcome, Outcome::Applied { .. }) {
+            let outcome = serde_json::to_string(&ack.outcome).unwrap_or_default();
+            return Err(ServerError::Startup { detail: format!("installing the risk model: {outcome}") });
+        }
+    }
+    tracing::info!(label = %model.label, "risk model installed");
+    Ok(())
+}
+
 /// Runs until `stop` turns true or the history ends.
 pub async fn run(core: Arc<Core>, source: Source, hours_per_second: f64, mut stop: watch::Receiver<bool>) {
     let tick = Duration::from_secs_f64(1.0 / hours_per_second.max(1e-3));

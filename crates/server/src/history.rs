@@ -10,6 +10,13 @@ use std::collections::{BTreeMap, VecDeque};
 pub const FILLS_PER_ACCOUNT_MAX: usize = 1000;
 pub const TRADES_PER_MARKET_MAX: usize = 1000;
 pub const INSURANCE_SAMPLES_MAX: usize = 2000;
+/// Liquidation, auction and waterfall events kept.
+pub const LIQUIDATION_EVENTS_MAX: usize = 1000;
+/// Accounts whose funding is summed (beyond it the first account by name is forgotten).
+pub const ACCOUNTS_WITH_FUNDING_MAX: usize = 100_000;
+/// Funding sums are kept at 18 decimals (every asset has at most 18): exact.
+pub const FUNDING_SCALE: money::Scale = money::USD_SCALE;
+
 /// Accounts whose fills are kept (the oldest account's window is dropped beyond it).
 pub const ACCOUNTS_WITH_FILLS_MAX: usize = 100_000;
 
@@ -48,6 +55,15 @@ pub struct History {
     fills: BTreeMap<String, VecDeque<Fill>>,
     trades: BTreeMap<String, VecDeque<Trade>>,
     insurance: VecDeque<InsuranceSample>,
+    liquidations: VecDeque<serde_json::Value>,
+    /// account -> (market, asset) -> funding received (negative paid) at [`FUNDING_SCALE`].
+    funding: BTreeMap<String, BTreeMap<(String, String), i128>>,
+}
+
+/// True for an event of the liquidation machinery, by its kind's name (read generically, so
+/// kinds added by the engine later appear without a change here).
+pub fn is_liquidation_kind(kind: &str) -> bool {
+    ["liquidat", "auction", "waterfall", "insurance"].iter().any(|k| kind.contains(k))
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, max: usize) {
@@ -75,6 +91,7 @@ fn opposite(side: engine::markets::OrderSide) -> &'static str {
 impl History {
     pub fn record(&mut self, events: &[(u64, Event)]) {
         for (seq, event) in events {
+            self.record_other(*seq, event);
             if let Event::OrderFilled {
                 market,
                 maker_order_id,
@@ -114,6 +131,72 @@ impl History {
         }
     }
 
+    /// Funding sums and liquidation-kind events (every event but fills is looked at by kind).
+    fn record_other(&mut self, seq: u64, event: &Event) {
+        match event {
+            // The kinds known today that are not liquidation's are skipped without serialising
+            // them (the writer's hot path); any other kind is looked at by its name.
+            Event::Initialised { .. }
+            | Event::ConfigChanged { .. }
+            | Event::PrincipalRegistered { .. }
+            | Event::AccountCreated { .. }
+            | Event::Transferred { .. }
+            | Event::WithdrawalPending { .. }
+            | Event::WithdrawalConfirmed { .. }
+            | Event::WithdrawalVoided { .. }
+            | Event::WithdrawalOverdue { .. }
+            | Event::PriceSet { .. }
+            | Event::OrderAccepted { .. }
+            | Event::OrderFilled { .. }
+            | Event::OrderRested { .. }
+            | Event::OrderReduced { .. }
+            | Event::OrderCancelled { .. }
+            | Event::OrderAmended { .. }
+            | Event::HoldSet { .. }
+            | Event::TimeAdvanced { .. }
+            | Event::RiskModelPartReceived { .. }
+            | Event::RiskModelInstalled { .. }
+            | Event::HouseFilled { .. }
+            | Event::HouseExposureChanged { .. }
+            | Event::HealthChanged { .. }
+            | Event::PositionChanged { .. }
+            | Event::Settled { .. }
+            | Event::BorrowChanged { .. }
+            | Event::InterestAccrued { .. }
+            | Event::OptionExpired { .. }
+            | Event::OptionExpiryFailed { .. } => {}
+            Event::FundingPaid { market, account, asset, amount, .. } => {
+                let Ok(units) = money::parse_decimal(amount, FUNDING_SCALE) else { return };
+                if !self.funding.contains_key(account) && self.funding.len() >= ACCOUNTS_WITH_FUNDING_MAX {
+                    self.funding.pop_first();
+                }
+                let slot = self.funding.entry(account.clone()).or_default().entry((market.clone(), asset.clone())).or_insert(0);
+                *slot = slot.saturating_add(units);
+            }
+            // Every kind of today is listed above; kinds the engine adds later (liquidation,
+            // auction, waterfall) arrive here.
+            #[allow(unreachable_patterns)]
+            other => {
+                let Ok(value) = serde_json::to_value(other) else { return };
+                let kind = value.get("event").and_then(|k| k.as_str()).unwrap_or_default();
+                if is_liquidation_kind(kind) {
+                    let record = serde_json::json!({ "seq": seq, "kind": kind, "event": value });
+                    push_bounded(&mut self.liquidations, record, LIQUIDATION_EVENTS_MAX);
+                }
+            }
+        }
+    }
+
+    /// Liquidation-kind events, newest first, at most `limit`.
+    pub fn liquidations(&self, limit: usize) -> Vec<serde_json::Value> {
+        self.liquidations.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// Funding received (negative paid) by an account, per (market, asset), at [`FUNDING_SCALE`].
+    pub fn funding(&self, account: &str) -> BTreeMap<(String, String), i128> {
+        self.funding.get(account).cloned().unwrap_or_default()
+    }
+
     fn push_fill(&mut self, account: &str, fill: Fill) {
         if !self.fills.contains_key(account) && self.fills.len() >= ACCOUNTS_WITH_FILLS_MAX {
             // Bounded: forget the first account by name (a restart forgets all of them anyway).
@@ -140,5 +223,38 @@ impl History {
 
     pub fn insurance(&self) -> Vec<InsuranceSample> {
         self.insurance.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liquidation_kinds_are_told_by_name() {
+        for kind in ["liquidation_started", "auction_settled", "waterfall_step", "insurance_fund_drawn"] {
+            assert!(is_liquidation_kind(kind), "{kind}");
+        }
+        for kind in ["order_filled", "funding_paid", "health_changed", "settled"] {
+            assert!(!is_liquidation_kind(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn funding_is_summed_exactly_per_market_and_asset() {
+        let paid = |amount: &str| Event::FundingPaid {
+            seq: 1,
+            market: "ETH-PERP".into(),
+            account: "alice/main".into(),
+            asset: "USDC".into(),
+            amount: amount.into(),
+            rate: "0".into(),
+        };
+        let mut h = History::default();
+        h.record(&[(1, paid("-1.000001")), (2, paid("0.25")), (3, paid("-0.1"))]);
+        let sums = h.funding("alice/main");
+        assert_eq!(sums.get(&("ETH-PERP".into(), "USDC".into())), Some(&-850_001_000_000_000_000), "-0.850001 at 18 decimals");
+        assert!(h.funding("bob/main").is_empty());
+        assert!(h.liquidations(10).is_empty(), "funding is not a liquidation event");
     }
 }

@@ -16,16 +16,19 @@
 
 pub mod api;
 pub mod auth;
+pub mod bot;
 pub mod client;
 pub mod core;
 mod dashboard;
 pub mod error;
 pub mod feed;
+pub mod gating;
 pub mod history;
 pub mod margin;
 pub mod metrics;
 mod openapi;
 mod operator;
+pub mod replay;
 mod routes_hedge;
 pub mod stream;
 mod validate;
@@ -69,6 +72,9 @@ pub struct Settings {
     pub feed: feed::FeedSettings,
     pub rate: auth::RateLimit,
     pub body_bytes_max: usize,
+    /// A risk model (from `clearhouse risk-model`) installed at start unless the engine has it:
+    /// with `engine.risk_model_max_age_ms` set, it is the margin that gates orders.
+    pub risk_model: Option<margin_core::RiskModel>,
 }
 
 /// Limits the handlers read.
@@ -88,6 +94,8 @@ pub struct AppState {
     pub subscribers: AtomicU64,
     pub shutdown: watch::Receiver<bool>,
     pub feed_source: &'static str,
+    /// The journal, to read back read-only (statements).
+    pub journal_source: replay::JournalSource,
 }
 
 /// A running service: its address, and the handle that stops it.
@@ -159,7 +167,12 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let source = feed_source(&settings, &margin)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let config = node.engine().config().clone();
-    let core = Arc::new(Core::start(node, metrics));
+    let journal_source = match &settings.postgres {
+        Some((conninfo, schema)) => replay::JournalSource::Postgres { conninfo: conninfo.clone(), schema: schema.clone() },
+        None => replay::JournalSource::Sqlite(settings.data_dir.join(JOURNAL_FILE)),
+    };
+    let history = tokio::task::block_in_place(|| replay::history(&journal_source, report.last_seq))?;
+    let core = Arc::new(Core::start(node, metrics, history));
     let auth = auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate)?;
     let (stop, shutdown) = watch::channel(false);
     let feed_name = source.as_ref().map(|s| s.name()).unwrap_or("off");
@@ -173,13 +186,17 @@ pub async fn start(settings: Settings) -> Result<Running> {
         subscribers: AtomicU64::new(0),
         shutdown: shutdown.clone(),
         feed_source: feed_name,
+        journal_source,
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| ServerError::Startup { detail: format!("binding {}: {e}", settings.listen) })?;
     let addr = listener.local_addr().map_err(ServerError::internal)?;
-    if source.is_some() {
+    if source.is_some() || settings.risk_model.is_some() {
         feed::ensure_principal(&core).await?;
+    }
+    if let Some(model) = &settings.risk_model {
+        feed::install_risk_model(&core, model).await?;
     }
     let feed_task = source.map(|s| tokio::spawn(feed::run(core.clone(), s, settings.feed.hours_per_second, shutdown.clone())));
     tracing::info!(%addr, feed = feed_name, margin_data = state.margin.source, "listening");
@@ -241,6 +258,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/accounts/{owner}/{sub}/orders", get(views::open_orders))
         .route("/v1/accounts/{owner}/{sub}/fills", get(views::fills))
         .route("/v1/accounts/{owner}/{sub}/margin", get(margin::account_margin))
+        .route("/v1/accounts/{owner}/{sub}/statement", get(views::statement))
+        .route("/v1/accounts/{owner}/{sub}/positions", get(views::positions))
         .route("/v1/deposits", post(api::deposit))
         .route("/v1/withdrawals", post(api::request_withdrawal))
         .route("/v1/withdrawals/{id}/confirm", post(api::confirm_withdrawal))
@@ -255,6 +274,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/markets/{base}/{quote}/trades", get(views::trades))
         .route("/v1/prices", get(views::prices))
         .route("/v1/insurance", get(views::insurance))
+        .route("/v1/liquidations", get(views::liquidations))
         .route("/v1/operator/overview", get(operator::overview))
         .route("/v1/stream", get(stream::stream))
         .merge(routes_hedge::routes())
@@ -298,13 +318,40 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<Response> {
-    let gauges = state.core.read(|e| metrics::Gauges {
-        last_seq: e.next_seq().saturating_sub(1),
-        engine_time_ms: e.now_ms(),
-        insurance_fund_usd: e.valuation(engine::INSURANCE).ok().and_then(|v| v.total_usd.parse().ok()).unwrap_or(f64::NAN),
-        trader_accounts: e.trader_accounts().count() as u64,
-        stream_subscribers: state.subscribers.load(Ordering::Relaxed),
+    let gauges = state.core.read(|e| {
+        let flags = e.health_flags();
+        let count = |h: engine::Health| flags.iter().filter(|(_, f)| *f == h).count() as u64;
+        metrics::Gauges {
+            last_seq: e.next_seq().saturating_sub(1),
+            engine_time_ms: e.now_ms(),
+            insurance_fund_usd: e.valuation(engine::INSURANCE).ok().and_then(|v| v.total_usd.parse().ok()),
+            accounts_reduce_only: count(engine::Health::ReduceOnly),
+            accounts_liquidation: count(engine::Health::Liquidation),
+            accounts_near_maintenance: near_maintenance(e),
+            trader_accounts: e.trader_accounts().count() as u64,
+            stream_subscribers: state.subscribers.load(Ordering::Relaxed),
+        }
     })?;
     let text = state.core.metrics.render(&gauges);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Accounts (of the first [`metrics::NEAR_SCAN_ACCOUNTS_MAX`]) whose equity is below
+/// maintenance margin times `1 + NEAR_MM_PERCENT / 100`, exactly; `None` without a usable
+/// engine margin.
+fn near_maintenance(e: &engine::Engine) -> Option<u64> {
+    let mut near = 0;
+    for account in e.trader_accounts().take(metrics::NEAR_SCAN_ACCOUNTS_MAX) {
+        let m = match e.margin_explained(account, &engine::MarginWhatIf::default()) {
+            Ok(explained) => explained.margin,
+            Err(engine::EngineError::RiskModelStale { .. }) => return None,
+            Err(_) => continue,
+        };
+        let parse = |t: &str| money::parse_decimal(t, money::USD_SCALE).ok();
+        let (Some(equity), Some(mm)) = (parse(&m.equity_usd), parse(&m.maintenance_usd)) else { continue };
+        if mm > 0 && equity.saturating_mul(100) < mm.saturating_mul(100 + metrics::NEAR_MM_PERCENT) {
+            near += 1;
+        }
+    }
+    Some(near)
 }

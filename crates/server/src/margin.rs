@@ -338,33 +338,63 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f).await.map_err(ServerError::internal)?
 }
 
-/// The account's margin with its explanation.
+/// The account's margin: the engine's (`gating`, the numbers that gate its orders) with its
+/// explanation, and the risk crate's f64 report of its balances (`detail`: scenario and
+/// factor detail the integer model does not keep; it gates nothing).
 #[utoipa::path(get, path = "/v1/accounts/{owner}/{sub}/margin", params(("owner" = String, Path), ("sub" = String, Path)),
-    responses((status = 200, description = "margin report (risk crate, f64 estimates)")))]
+    responses((status = 200, description = "the engine's margin (gates orders) and the risk crate's f64 detail")))]
 pub async fn account_margin(
     State(state): State<Shared>,
     axum::extract::Path((owner, sub)): axum::extract::Path<(String, String)>,
     signed: Signed,
 ) -> Result<Response> {
     let account = crate::views::readable_account(&signed, &owner, &sub)?;
-    let book = state.core.read(|e| account_book(e, &account))??;
+    let (gating, book) = state.core.read(|e| -> Result<_> {
+        let book = account_book(e, &account)?;
+        Ok((crate::gating::engine_margin(e, &account, &engine::MarginWhatIf::default())?, book))
+    })??;
     let service = state.margin.clone();
-    let report = blocking(move || service.report(&book, &book.balances)).await?;
-    Ok(Json(serde_json::json!({ "account": account, "summary": MarginService::summary(&report), "report": report })).into_response())
+    let detail = match blocking(move || service.report(&book, &book.balances)).await {
+        Ok(report) => serde_json::json!({ "summary": MarginService::summary(&report), "report": report }),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    };
+    Ok(Json(serde_json::json!({ "account": account, "gating": gating, "detail": detail })).into_response())
 }
 
-/// Margin before and after hypothetical trades.
+fn request_account(signed: &Signed, account: &str) -> Result<String> {
+    let (owner, sub) =
+        account.split_once('/').ok_or_else(|| ServerError::OutOfRange { field: "account".into(), why: "owner/sub".into() })?;
+    crate::views::readable_account(signed, owner, sub)
+}
+
+/// Margin before and after hypothetical trades (spot, perp or option): the engine's (`gating`)
+/// and, when every trade is spot, the risk crate's f64 summaries (`detail`).
 #[utoipa::path(post, path = "/v1/margin/simulate", request_body = SimulateRequest,
     responses((status = 200, description = "before and after", body = Object)))]
 pub async fn simulate(State(state): State<Shared>, signed: Signed) -> Result<Response> {
     let request: SimulateRequest = signed.json()?;
-    let (owner, sub) =
-        request.account.split_once('/').ok_or_else(|| ServerError::OutOfRange { field: "account".into(), why: "owner/sub".into() })?;
-    let account = crate::views::readable_account(&signed, owner, sub)?;
-    let book = state.core.read(|e| account_book(e, &account))??;
-    let service = state.margin.clone();
-    let (before, after) = blocking(move || service.simulate(&book, &request.trades)).await?;
-    Ok(Json(serde_json::json!({ "account": account, "before": before, "after": after })).into_response())
+    let account = request_account(&signed, &request.account)?;
+    if request.trades.is_empty() || request.trades.len() > SIMULATED_TRADES_MAX {
+        return Err(ServerError::OutOfRange { field: "trades".into(), why: format!("1 to {SIMULATED_TRADES_MAX} trades") });
+    }
+    let (before, after, book) = state.core.read(|e| -> Result<_> {
+        let book = account_book(e, &account)?;
+        let what_if = crate::gating::what_if(e, &request.trades)?;
+        let before = crate::gating::engine_margin(e, &account, &engine::MarginWhatIf::default())?;
+        Ok((before, crate::gating::engine_margin(e, &account, &what_if)?, book))
+    })??;
+    let spot_only = request.trades.iter().all(|t| book.markets.contains_key(&t.market));
+    let detail = if spot_only {
+        let service = state.margin.clone();
+        match blocking(move || service.simulate(&book, &request.trades)).await {
+            Ok((b, a)) => serde_json::json!({ "before": b, "after": a }),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        }
+    } else {
+        serde_json::json!({ "error": "the f64 detail covers spot trades only" })
+    };
+    let gating = serde_json::json!({ "before": before, "after": after });
+    Ok(Json(serde_json::json!({ "account": account, "gating": gating, "detail": detail })).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -373,14 +403,20 @@ pub struct HedgeQuery {
     pub account: String,
 }
 
-/// The few trades that lower the account's initial margin most per USD of expected cost.
+/// The few trades (spot and perp markets) that lower the account's initial margin most per USD
+/// of expected cost, priced with the engine's margin. Without it (`gating.state` not `ok`), the
+/// risk crate's f64 suggestions on spot balances, marked as estimates that gate nothing.
 #[utoipa::path(get, path = "/v1/margin/hedges", params(HedgeQuery), responses((status = 200, description = "suggestions", body = Object)))]
 pub async fn hedges(State(state): State<Shared>, Query(q): Query<HedgeQuery>, signed: Signed) -> Result<Response> {
-    let (owner, sub) =
-        q.account.split_once('/').ok_or_else(|| ServerError::OutOfRange { field: "account".into(), why: "owner/sub".into() })?;
-    let account = crate::views::readable_account(&signed, owner, sub)?;
+    let account = request_account(&signed, &q.account)?;
+    let (before, hedges) = crate::gating::engine_hedges(&state.core, &account).await?;
+    if before["state"] == "ok" {
+        return Ok(Json(serde_json::json!({ "account": account, "source": "engine", "before": before, "hedges": hedges })).into_response());
+    }
     let book = state.core.read(|e| account_book(e, &account))??;
     let service = state.margin.clone();
-    let (before, hedges) = blocking(move || service.hedges(&book)).await?;
-    Ok(Json(serde_json::json!({ "account": account, "before": before, "hedges": hedges })).into_response())
+    let (estimate_before, estimates) = blocking(move || service.hedges(&book)).await?;
+    Ok(Json(serde_json::json!({ "account": account, "source": "risk crate estimate (gates nothing)", "gating": before,
+        "before": estimate_before, "hedges": estimates }))
+    .into_response())
 }

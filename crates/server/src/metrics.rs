@@ -52,11 +52,23 @@ pub struct Metrics {
     queue_depth: AtomicI64,
 }
 
+/// "Near liquidation": equity below maintenance margin times (1 + this / 100).
+pub const NEAR_MM_PERCENT: i128 = 10;
+/// Accounts margined per scrape for the near-maintenance gauge.
+pub const NEAR_SCAN_ACCOUNTS_MAX: usize = 256;
+
 /// Values read from the engine at scrape time.
 pub struct Gauges {
     pub last_seq: u64,
     pub engine_time_ms: u64,
-    pub insurance_fund_usd: f64,
+    /// `None` without an `@insurance` account or a price for its holdings (no gauge, never 0).
+    pub insurance_fund_usd: Option<f64>,
+    /// Accounts flagged reduce-only and liquidation by the engine's health step.
+    pub accounts_reduce_only: u64,
+    pub accounts_liquidation: u64,
+    /// Accounts whose equity is within [`NEAR_MM_PERCENT`]% above maintenance margin (of the
+    /// first [`NEAR_SCAN_ACCOUNTS_MAX`]); `None` without a usable engine margin.
+    pub accounts_near_maintenance: Option<u64>,
     pub trader_accounts: u64,
     pub stream_subscribers: u64,
 }
@@ -124,12 +136,23 @@ impl Metrics {
         gauge(&mut out, "clearhouse_queue_depth", "Commands queued for the writer.", self.queue_depth.load(Ordering::Relaxed).to_string());
         gauge(&mut out, "clearhouse_journal_last_seq", "Sequence number of the last journalled command.", gauges.last_seq.to_string());
         gauge(&mut out, "clearhouse_engine_time_ms", "The engine's clock (advance_time), Unix ms.", gauges.engine_time_ms.to_string());
-        gauge(
-            &mut out,
-            "clearhouse_insurance_fund_usd",
-            "Insurance fund at the engine's prices (f64 estimate).",
-            gauges.insurance_fund_usd.to_string(),
-        );
+        let configured = u8::from(gauges.insurance_fund_usd.is_some()).to_string();
+        gauge(&mut out, "clearhouse_insurance_fund_configured", "1 when the insurance fund exists and is priced.", configured);
+        if let Some(usd) = gauges.insurance_fund_usd {
+            gauge(
+                &mut out,
+                "clearhouse_insurance_fund_usd",
+                "Insurance fund at the engine's prices (f64 of the exact value).",
+                usd.to_string(),
+            );
+        }
+        out.push_str("# HELP clearhouse_accounts_near_liquidation Accounts by engine health flag, and within NEAR_MM_PERCENT of maintenance margin.\n");
+        out.push_str("# TYPE clearhouse_accounts_near_liquidation gauge\n");
+        let _ = writeln!(out, "clearhouse_accounts_near_liquidation{{state=\"reduce_only\"}} {}", gauges.accounts_reduce_only);
+        let _ = writeln!(out, "clearhouse_accounts_near_liquidation{{state=\"liquidation\"}} {}", gauges.accounts_liquidation);
+        if let Some(n) = gauges.accounts_near_maintenance {
+            let _ = writeln!(out, "clearhouse_accounts_near_liquidation{{state=\"within_{NEAR_MM_PERCENT}pct_of_mm\"}} {n}");
+        }
         gauge(&mut out, "clearhouse_trader_accounts", "Trader accounts open.", gauges.trader_accounts.to_string());
         gauge(&mut out, "clearhouse_stream_subscribers", "WebSocket subscribers connected.", gauges.stream_subscribers.to_string());
         out

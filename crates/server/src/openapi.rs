@@ -31,6 +31,9 @@ use utoipa::OpenApi;
         crate::views::depth,
         crate::views::trades,
         crate::views::insurance,
+        crate::views::liquidations,
+        crate::views::statement,
+        crate::views::positions,
         crate::margin::account_margin,
         crate::margin::simulate,
         crate::margin::hedges,
@@ -54,6 +57,8 @@ use utoipa::OpenApi;
         crate::views::Level,
         crate::history::Fill,
         crate::history::Trade,
+        crate::views::PositionRow,
+        crate::gating::EngineHedge,
     ))
 )]
 pub struct ApiDoc;

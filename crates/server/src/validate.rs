@@ -44,19 +44,19 @@ fn positive_units(field: &str, text: &str, scale: Scale) -> Result<i128> {
 }
 
 /// Quantity on the lot within qty_min..qty_max; price positive on the tick (or absent for a
-/// market order, present otherwise).
+/// market order, present otherwise); spot, perp and option markets alike.
 pub fn order(config: &StateConfig, r: &OrderRequest) -> Result<()> {
     let market = config
         .markets
         .iter()
         .find(|m| m.id == r.market)
         .ok_or_else(|| ServerError::NotFound { what: format!("market {}", crate::printable(&r.market)) })?;
-    if market.kind != model::MarketKind::Spot {
-        // Perp and option quantities are contracts the engine sizes; it checks them (a rejection
-        // there is journalled like any other).
-        return Ok(());
-    }
-    let (base, quote) = (scale_of(config, "qty", &market.base)?, scale_of(config, "price", &market.quote)?);
+    // A derivative's quantity counts its underlying at the derivative decimals.
+    let base = match market.kind {
+        model::MarketKind::Spot => scale_of(config, "qty", &market.base)?,
+        _ => Scale::new(model::DERIVATIVE_DECIMALS).map_err(ServerError::internal)?,
+    };
+    let quote = scale_of(config, "price", &market.quote)?;
     let parse_cfg = |text: &str, scale: Scale| Amount::parse(text, scale).map(Amount::units).map_err(ServerError::internal);
     let qty = positive_units("qty", &r.qty, base)?;
     let (lot, min, max) = (parse_cfg(&market.lot, base)?, parse_cfg(&market.qty_min, base)?, parse_cfg(&market.qty_max, base)?);

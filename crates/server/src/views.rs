@@ -84,7 +84,12 @@ pub fn units(engine: &Engine, market: &str) -> Result<Units> {
             .ok_or_else(|| ServerError::internal("market asset not configured"))?;
         Scale::new(decimals).map_err(ServerError::internal)
     };
-    let (base, quote) = (scale(&def.base)?, scale(&def.quote)?);
+    // A derivative market's quantity counts its underlying at the derivative decimals.
+    let base = match def.kind {
+        model::MarketKind::Spot => scale(&def.base)?,
+        _ => Scale::new(model::DERIVATIVE_DECIMALS).map_err(ServerError::internal)?,
+    };
+    let quote = scale(&def.quote)?;
     let lot_units = money::Amount::parse(&def.lot, base).map_err(ServerError::internal)?.units();
     if lot_units <= 0 || base.one() % lot_units != 0 {
         return Err(ServerError::internal("a configured lot divides one whole base unit"));
@@ -233,13 +238,126 @@ pub async fn trades(
     Ok(Json(trades).into_response())
 }
 
-/// The insurance fund: balances, value at the oracle prices, and its value over time.
+/// The insurance fund: balances, value at the oracle prices, and its value over time;
+/// `state` is `not_configured` when the engine has no `@insurance` account (never a zero).
 #[utoipa::path(get, path = "/v1/insurance", responses((status = 200, description = "insurance fund")))]
 pub async fn insurance(State(state): State<Shared>) -> Result<Response> {
-    let (rows, valuation) = state.core.read(|e| {
+    let (present, rows, valuation) = state.core.read(|e| {
+        let present = insurance_present(e);
         let rows: Vec<_> = e.balances().into_iter().filter(|r| r.account == engine::INSURANCE).collect();
-        (rows, e.valuation(engine::INSURANCE).map(|v| v.total_usd).map_err(|err| err.to_string()))
+        (present, rows, e.valuation(engine::INSURANCE).map(|v| v.total_usd).map_err(|err| err.to_string()))
     })?;
+    if !present {
+        return Ok(Json(serde_json::json!({ "account": engine::INSURANCE, "state": "not_configured" })).into_response());
+    }
     let series = state.core.history.lock().map_err(|_| ServerError::internal("history lock"))?.insurance();
-    Ok(Json(serde_json::json!({ "account": engine::INSURANCE, "balances": rows, "value_usd": valuation.as_ref().ok(), "valuation_error": valuation.err(), "series": series })).into_response())
+    Ok(Json(serde_json::json!({ "account": engine::INSURANCE, "state": "configured", "balances": rows, "value_usd": valuation.as_ref().ok(), "valuation_error": valuation.err(), "series": series })).into_response())
+}
+
+/// Whether the engine keeps an insurance fund account.
+pub fn insurance_present(engine: &Engine) -> bool {
+    !matches!(engine.valuation(engine::INSURANCE), Err(engine::EngineError::UnknownAccount { .. }))
+}
+
+/// Liquidation, auction and waterfall events (read from the event stream by kind), newest
+/// first, with the insurance fund's state.
+#[utoipa::path(get, path = "/v1/liquidations", params(ListQuery), responses((status = 200, description = "liquidation events")))]
+pub async fn liquidations(State(state): State<Shared>, Query(q): Query<ListQuery>) -> Result<Response> {
+    let limit = list_limit(q.limit)?;
+    let (present, flags) = state.core.read(|e| (insurance_present(e), e.health_flags()))?;
+    let events = state.core.history.lock().map_err(|_| ServerError::internal("history lock"))?.liquidations(limit);
+    let flagged: Vec<_> = flags.into_iter().map(|(account, health)| serde_json::json!({ "account": account, "health": health })).collect();
+    let insurance = if present { "configured" } else { "not_configured" };
+    Ok(Json(serde_json::json!({ "events": events, "flagged_accounts": flagged, "insurance_fund": insurance })).into_response())
+}
+
+/// The account's statement from the journal (as `clearhouse statement --json`), reconciled with
+/// the ledger at the same seq.
+#[utoipa::path(get, path = "/v1/accounts/{owner}/{sub}/statement", params(("owner" = String, Path), ("sub" = String, Path)),
+    responses((status = 200, description = "statement lines and final balances")))]
+pub async fn statement(State(state): State<Shared>, Path((owner, sub)): Path<(String, String)>, signed: Signed) -> Result<Response> {
+    let account = readable_account(&signed, &owner, &sub)?;
+    let (last_seq, ledger) = state.core.read(|e| -> Result<_> {
+        unknown_account(e, &account)?;
+        let rows: Vec<_> = e.balances().into_iter().filter(|r| r.account == account).collect();
+        Ok((e.next_seq().saturating_sub(1), rows))
+    })??;
+    let source = state.journal_source.clone();
+    let statement = tokio::task::spawn_blocking(move || crate::replay::statement(&source, &account, last_seq, &ledger))
+        .await
+        .map_err(ServerError::internal)??;
+    Ok(Json(statement).into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PositionRow {
+    pub market: String,
+    pub kind: String,
+    pub instrument: String,
+    /// Signed quantity of the underlying.
+    pub qty: String,
+    /// Entry cost in the settlement asset (rounded up) and per whole underlying (rounded down).
+    pub entry_cost: String,
+    pub entry_price: Option<String>,
+    /// Perps: the oracle index (settlement asset per whole underlying); options: none (margin
+    /// values them at the model's unit value).
+    pub mark: Option<String>,
+    /// Perps: `qty x mark - entry cost`, rounded down (within a unit of the engine's).
+    pub unrealised_pnl: Option<String>,
+    /// Funding received (negative paid) since the history began (the journal's newest records).
+    pub funding: String,
+    pub settlement_asset: String,
+}
+
+/// Derivative positions (with entry, mark, unrealised P&L, funding) and borrows of an account.
+#[utoipa::path(get, path = "/v1/accounts/{owner}/{sub}/positions", params(("owner" = String, Path), ("sub" = String, Path)),
+    responses((status = 200, description = "positions and borrows")))]
+pub async fn positions(State(state): State<Shared>, Path((owner, sub)): Path<(String, String)>, signed: Signed) -> Result<Response> {
+    let account = readable_account(&signed, &owner, &sub)?;
+    let funding = state.core.history.lock().map_err(|_| ServerError::internal("history lock"))?.funding(&account);
+    let body = state.core.read(|e| -> Result<serde_json::Value> {
+        unknown_account(e, &account)?;
+        let views = e.positions_of(&account).map_err(|error| ServerError::Refused { error })?;
+        let rows = views.into_iter().map(|v| position_row(e, v, &funding)).collect::<Result<Vec<_>>>()?;
+        let mut borrows = serde_json::Map::new();
+        for asset in &e.config().assets {
+            let debt = e.debt(&account, &asset.symbol).map_err(|error| ServerError::Refused { error })?;
+            if debt != 0 {
+                let scale = Scale::new(asset.decimals).map_err(ServerError::internal)?;
+                borrows.insert(asset.symbol.clone(), serde_json::json!(format_decimal(debt, scale)));
+            }
+        }
+        Ok(serde_json::json!({ "account": account, "positions": rows, "borrows": borrows }))
+    })??;
+    Ok(Json(body).into_response())
+}
+
+fn position_row(e: &Engine, v: engine::PositionView, funding: &std::collections::BTreeMap<(String, String), i128>) -> Result<PositionRow> {
+    let def = e.config().markets.iter().find(|m| m.id == v.market).ok_or_else(|| ServerError::internal("position in an unknown market"))?;
+    let u = units(e, &def.id)?;
+    let parse = |t: &str, scale: Scale| money::Amount::parse(t, scale).map(|a| a.units()).map_err(ServerError::internal);
+    let (qty, cost) = (parse(&v.qty, u.base)?, parse(&v.entry_cost, u.quote)?);
+    let entry_price = (qty != 0)
+        .then(|| money::mul_div(cost, u.base.one(), qty, money::Rounding::Floor).map(|p| format_decimal(p, u.quote)).ok())
+        .flatten();
+    let (mark, unrealised) = if def.kind == model::MarketKind::Perp {
+        let index = crate::gating::index_units(e, &def.base, &def.quote, u.quote)?;
+        let value = money::mul_div(qty, index, u.base.one(), money::Rounding::Floor).map_err(ServerError::internal)?;
+        (Some(format_decimal(index, u.quote)), Some(format_decimal(value - cost, u.quote)))
+    } else {
+        (None, None)
+    };
+    let paid = funding.iter().filter(|((m, _), _)| *m == v.market).map(|(_, units)| *units).sum::<i128>();
+    Ok(PositionRow {
+        kind: format!("{:?}", def.kind).to_lowercase(),
+        instrument: v.instrument,
+        qty: v.qty,
+        entry_cost: v.entry_cost,
+        entry_price,
+        mark,
+        unrealised_pnl: unrealised,
+        funding: format_decimal(paid, crate::history::FUNDING_SCALE),
+        settlement_asset: def.quote.clone(),
+        market: v.market,
+    })
 }

@@ -78,7 +78,15 @@ async function loadTrader() {
   const fills = await signedFetch("GET", `${base}/fills`);
   rows("fills", fills, (f) => [f.market, f.side, f.liquidity, f.price, f.qty, f.fee]);
   try {
-    const m = (await signedFetch("GET", `${base}/margin`)).summary;
+    const report = await signedFetch("GET", `${base}/margin`);
+    const g = report.gating;
+    $("gating").textContent = g.state === "ok"
+      ? `equity ${g.margin.equity_usd}, IM ${g.margin.initial_usd}, MM ${g.margin.maintenance_usd}, free ${g.margin.free_collateral_usd} (${g.margin.health})`
+      : `${g.state}: ${g.why}`;
+    const positions = await signedFetch("GET", `${base}/positions`);
+    rows("positions", positions.positions, (p) => [p.market, p.qty, p.entry_price || "-", p.mark || "-", p.unrealised_pnl || "-", p.funding], (p) => p.market);
+    if (report.detail.error) throw new Error(report.detail.error);
+    const m = report.detail.summary;
     $("margin-asof").textContent = `as of ${m.as_of} (${m.data})`;
     $("nlv").textContent = usd(m.net_liquidation_value);
     $("im").textContent = usd(m.initial_margin);
@@ -101,6 +109,10 @@ async function loadOperator() {
   lineChart("insurance-chart", o.insurance_series.map((s) => [s.time_ms, Number(s.value_usd)]));
   const last = o.insurance_series[o.insurance_series.length - 1];
   $("insurance-now").textContent = last ? last.value_usd : "-";
+  const l = await signedFetch("GET", "/v1/liquidations");
+  $("insurance-state").textContent = l.insurance_fund;
+  rows("flagged", l.flagged_accounts, (f) => [f.account, f.health], (f) => f.account);
+  rows("liquidations", l.events, (e) => [e.seq, e.kind, JSON.stringify(e.event)]);
   rows("nearest", o.nearest_liquidation, (n) => [n.account, usd(n.health_usd), usd(n.initial_margin), usd(n.net_liquidation_value)], (n) => n.account);
 }
 
@@ -109,7 +121,10 @@ async function whatIf(event) {
   const trade = { market: $("wi-market").value, side: $("wi-side").value, qty: $("wi-qty").value };
   try {
     const r = await signedFetch("POST", "/v1/margin/simulate", { account: `${signer.name}/main`, trades: [trade] });
-    $("wi-result").textContent = `initial margin ${usd(r.before.initial_margin)} -> ${usd(r.after.initial_margin)} USD`;
+    const g = r.gating;
+    $("wi-result").textContent = g.after.state === "ok"
+      ? `initial margin (engine, gates orders) ${g.before.margin.initial_usd} -> ${g.after.margin.initial_usd} USD`
+      : `initial margin (f64 estimate) ${usd(r.detail.before.initial_margin)} -> ${usd(r.detail.after.initial_margin)} USD`;
   } catch (e) {
     $("wi-result").textContent = e.message;
   }

@@ -62,14 +62,17 @@ async fn sign_up_deposit_trade_withdraw_and_restart() {
     // Margin, what-if and hedges on the embedded calibration.
     let m = get(&mut c, &alice, "/v1/accounts/alice/main/margin").await;
     assert_eq!(m.status, 200, "{}", String::from_utf8_lossy(&m.body));
-    let im = m.json()["summary"]["initial_margin"].as_f64().expect("IM");
+    let m = m.json();
+    assert_eq!(m["gating"]["state"], "not_configured", "the shipped configuration has no margin in the loop: {m}");
+    assert_eq!(m["gating"]["gates_orders"], false);
+    let im = m["detail"]["summary"]["initial_margin"].as_f64().expect("IM");
     assert!(im > 0.0);
     let what_if = serde_json::json!({ "account": "alice/main", "trades": [{ "market": "ETH/USDC", "side": "sell", "qty": "5" }] });
     let s = post(&mut c, &alice, "/v1/margin/simulate", what_if).await;
     assert_eq!(s.status, 200, "{}", String::from_utf8_lossy(&s.body));
     let s = s.json();
-    assert!((s["before"]["initial_margin"].as_f64().expect("before") - im).abs() < 1e-9 * im.max(1.0));
-    assert!(s["after"]["initial_margin"].as_f64().expect("after") < im, "selling half the ETH lowers IM: {s}");
+    assert!((s["detail"]["before"]["initial_margin"].as_f64().expect("before") - im).abs() < 1e-9 * im.max(1.0));
+    assert!(s["detail"]["after"]["initial_margin"].as_f64().expect("after") < im, "selling half the ETH lowers IM: {s}");
     let h = get(&mut c, &alice, "/v1/margin/hedges?account=alice/main").await;
     assert_eq!(h.status, 200, "{}", String::from_utf8_lossy(&h.body));
     let hedges = h.json();
@@ -266,6 +269,9 @@ async fn openapi_document_lists_every_v1_route() {
         "/v1/orders/{order_id}",
         "/v1/margin/simulate",
         "/v1/margin/hedges",
+        "/v1/accounts/{owner}/{sub}/statement",
+        "/v1/accounts/{owner}/{sub}/positions",
+        "/v1/liquidations",
         "/v1/stream",
         "/v1/registrations/{name}/confirm",
         "/v1/accounts/{owner}/{sub}/balances",

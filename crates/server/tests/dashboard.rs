@@ -96,7 +96,8 @@ async fn dashboard_renders_the_apis_numbers() {
         assert_eq!(cells[2], row["reserved"].as_str().expect("reserved"), "{asset} reserved");
     }
     assert_eq!(element_text(&dom, "total-usd"), balances["valuation"]["total_usd"].as_str().expect("total"));
-    let summary = &margin["summary"];
+    let summary = &margin["detail"]["summary"];
+    assert!(element_text(&dom, "gating").starts_with("not_configured"), "the engine margin's state is shown");
     assert_eq!(element_text(&dom, "im"), format!("{:.2}", summary["initial_margin"].as_f64().expect("IM")));
     assert_eq!(element_text(&dom, "mm"), format!("{:.2}", summary["maintenance_margin"].as_f64().expect("MM")));
     assert_eq!(element_text(&dom, "nlv"), format!("{:.2}", summary["net_liquidation_value"].as_f64().expect("NLV")));
@@ -112,6 +113,8 @@ async fn dashboard_renders_the_apis_numbers() {
     let nearest = &overview["nearest_liquidation"][0];
     let cells = row_cells(&dom, "nearest", nearest["account"].as_str().expect("account"));
     assert_eq!(cells[1], format!("{:.2}", nearest["health_usd"].as_f64().expect("health")));
+    let liquidations = c.request("GET", "/v1/liquidations", &[], b"").await.expect("liquidations").json();
+    assert_eq!(element_text(&dom, "insurance-state"), liquidations["insurance_fund"].as_str().expect("state"));
     screenshot(&url, "dashboard-operator.png");
     running.shutdown().await.expect("clean shutdown");
 }

@@ -351,3 +351,31 @@ fn a_model_may_carry_external_venue_positions_but_not_unknown_assets() {
     let parts = risk_model_parts(&wrong);
     assert!(matches!(rejected(e.apply(&op(420, parts[0].clone()))), EngineError::RiskModelRefused { .. }));
 }
+
+#[test]
+fn margin_explained_matches_the_gates_and_prices_what_ifs_by_hand() {
+    const T0: u64 = 1_767_225_600_000;
+    let mut e = margin_engine();
+    applied(e.apply(&op(30, Command::AdvanceTime { now_ms: T0 })));
+    install(&mut e, &perp_model(T0), 200);
+    // Nothing added: exactly the gates' numbers (bob: 10,000 USDC, no risk).
+    let now = e.margin_explained("bob/main", &MarginWhatIf::default()).unwrap();
+    assert_eq!(now.margin, e.account_margin("bob/main").unwrap());
+    assert_eq!((now.margin.equity_usd.as_str(), now.margin.initial_usd.as_str()), ("10000", "0"));
+    // Buying 1 ETH for 3,000 USDC: equity 10,000, IM 3 x 3,000, MM half of it; ETH alone is the IM.
+    let spot = MarginWhatIf { assets: vec![("ETH".into(), 10i128.pow(18)), ("USDC".into(), -3_000_000_000)], derivatives: vec![] };
+    let m = e.margin_explained("bob/main", &spot).unwrap();
+    assert_eq!((m.margin.equity_usd.as_str(), m.margin.initial_usd.as_str(), m.margin.maintenance_usd.as_str()), ("10000", "9000", "4500"));
+    assert_eq!((m.margin.free_collateral_usd.as_str(), m.margin.health), ("1000", Health::Healthy));
+    let eth = m.contributions.iter().find(|c| c.instrument == "ETH").unwrap();
+    assert_eq!((eth.qty.as_str(), eth.standalone_initial_usd.as_str()), ("1", "9000"));
+    // A perp long of 0.1 opened at the index: no equity change, IM 0.1 x 9,000.
+    let perp = MarginWhatIf { assets: vec![], derivatives: vec![("ETH-PERP".into(), 100_000_000)] };
+    let m = e.margin_explained("bob/main", &perp).unwrap();
+    assert_eq!((m.margin.equity_usd.as_str(), m.margin.initial_usd.as_str()), ("10000", "900"));
+    // A spot market is not a derivative; a what-if changed nothing.
+    let wrong = MarginWhatIf { assets: vec![], derivatives: vec![("ETH/USDC".into(), 1)] };
+    assert!(matches!(e.margin_explained("bob/main", &wrong), Err(EngineError::MalformedField { .. })));
+    assert_eq!(e.account_margin("bob/main").unwrap(), now.margin);
+    e.check_invariants().unwrap();
+}
