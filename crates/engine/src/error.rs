@@ -89,4 +89,20 @@ pub enum EngineError {
     ReduceOnlyAccount { account: String, health: crate::Health },
     #[error("clearing of market {market} failed: {why}")]
     ClearingFailed { market: String, why: String },
+    #[error("liquidation is not configured (no [liquidation] section at genesis)")]
+    LiquidationDisabled,
+    #[error("no open liquidation auction {auction_id}")]
+    UnknownAuction { auction_id: u64 },
+    #[error("account {account} is not a registered liquidator")]
+    NotALiquidator { account: String },
+    #[error("{account} may not bid for {liquidated}: the same owner")]
+    OwnLiquidation { account: String, liquidated: String },
+    #[error("liquidation auction {auction_id} has ended; the rest goes to the house")]
+    AuctionEnded { auction_id: u64 },
+    #[error("bid of {qty} on liquidation auction {auction_id}: only {left} left")]
+    BidQuantityTooLarge { auction_id: u64, qty: String, left: String },
+    #[error("bid on liquidation auction {auction_id} refused: {why}")]
+    BidRefused { auction_id: u64, why: String },
+    #[error("liquidation failed: {why}")]
+    LiquidationFailed { why: String },
 }

@@ -61,6 +61,11 @@ impl Engine {
                 let part = risk_model::ModelPart { digest, part: *part, parts: *parts, data };
                 self.install_risk_model_part(&part, events)
             }
+            Command::RegisterLiquidator { account, approved } => self.register_liquidator(account, *approved, events),
+            Command::BidLiquidation { auction_id, account, qty, limit_price } => {
+                let bid = liquidate::Bid { auction_id: *auction_id, account, qty, limit_price };
+                self.bid_liquidation(&bid, seq, events)
+            }
         }
     }
 

@@ -39,7 +39,9 @@ mod factlog;
 mod funding;
 pub mod health;
 pub mod house;
+mod insurance;
 pub mod limits;
+pub mod liquidate;
 pub mod margin;
 pub mod markets;
 pub mod risk_model;
@@ -48,6 +50,7 @@ mod snapshot;
 pub mod stable_price;
 pub mod state_config;
 mod valuation;
+mod waterfall;
 mod withdrawals;
 
 pub use borrows::Borrow;
@@ -66,12 +69,14 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 3;
+pub const ENGINE_FORMAT_VERSION: u32 = 4;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
 pub use health::Health;
+pub use insurance::Cover2Report;
+pub use liquidate::AuctionView;
 pub use margin::AccountMargin;
 pub use risk_model::{RiskStaging, risk_model_parts};
 /// Broker accounts opened before any custodian's.
@@ -177,6 +182,8 @@ pub struct Engine {
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
+    /// Liquidation auctions, liquidators and cases in progress ([`liquidate`]).
+    liq: liquidate::LiquidationState,
     /// Accounts recomputed by the last health step (a statistic).
     health_recomputed: usize,
     /// Loss vectors of recently priced accounts (a cache).
@@ -230,6 +237,7 @@ impl Engine {
                 stable_price_prints: None,
                 borrow_rate_bps: 0,
             },
+            liquidation: None,
         };
         Engine {
             initialised: false,
@@ -274,6 +282,7 @@ impl Engine {
             health_recomputed: 0,
             house_exposure: BTreeMap::new(),
             house_digest: ledger::MultisetDigest::default(),
+            liq: liquidate::LiquidationState::default(),
             scratch: Vec::new(),
             settling_book: None,
             now_ms: 0,
@@ -359,6 +368,7 @@ impl Engine {
         let outcome = match self.execute(&envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
+                self.liquidation_step(seq, &mut events);
                 Outcome::Applied { seq, events }
             }
             Err(error) => {
@@ -577,6 +587,7 @@ impl Engine {
         self.hash_health(&mut h);
         self.hash_stable_prints(&mut h);
         self.hash_house(&mut h);
+        self.hash_liquidation(&mut h);
         *h.finalize().as_bytes()
     }
 

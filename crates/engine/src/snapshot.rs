@@ -44,6 +44,7 @@ pub struct EngineSnapshot {
     pub health_backlog: Vec<AccountIdx>,
     pub stable_prints: Vec<(String, Vec<UsdPrice>)>,
     pub house_exposure: Vec<(AssetIdx, i128)>,
+    pub liquidation: liquidate::LiquidationState,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -97,6 +98,7 @@ impl Engine {
             health_backlog: self.health_backlog.iter().copied().collect(),
             stable_prints: self.stable_prints_image(),
             house_exposure: self.house_exposure.iter().map(|(a, u)| (*a, *u)).collect(),
+            liquidation: self.liq.clone(),
             state_hash,
         }
     }
@@ -140,6 +142,7 @@ impl Engine {
         engine.restore_health(s.health_flags, s.health_backlog).map_err(inconsistent)?;
         engine.restore_stable_prints(s.stable_prints).map_err(inconsistent)?;
         engine.restore_house(s.house_exposure).map_err(inconsistent)?;
+        engine.restore_liquidation(s.liquidation).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));
