@@ -231,9 +231,19 @@ impl Engine {
             .collect();
         let house = self.account_index[HOUSE];
         for id in ended {
-            let mut a = self.liq.auctions[&id].auction.clone();
+            let open = self.liq.auctions[&id].clone();
+            let mut a = open.auction.clone();
             let fill = auction::house_takeover(&mut a).expect("an open auction has something left");
-            touched.insert(self.liq.auctions[&id].account);
+            if !self.has_room(open.market, house, open.account, fill.qty) {
+                let account = self.account_names[open.account.0 as usize].clone();
+                let why = format!(
+                    "positions_max of {} reached: the house cannot take the position yet",
+                    self.markets[open.market as usize].def.id
+                );
+                events.push(Event::LiquidationDeferred { seq, account, why });
+                continue;
+            }
+            touched.insert(open.account);
             self.close_chunk(config, id, house, fill, seq, events);
         }
     }
@@ -402,11 +412,24 @@ impl Engine {
             liquidation::LiquidationError::AuctionEnded => EngineError::AuctionEnded { auction_id: bid.auction_id },
             other => EngineError::BidRefused { auction_id: bid.auction_id, why: other.to_string() },
         })?;
+        if !self.has_room(open.market, bidder, open.account, fill.qty) {
+            let market = &self.markets[open.market as usize];
+            let max = market.derivative.as_ref().map_or(0, |d| d.positions_max);
+            return Err(EngineError::LimitExceeded { limit: format!("positions_max of {}", market.def.id), max: max.into() });
+        }
         let taken = if open.auction.side == Side::Sell { fill.qty } else { -fill.qty };
         self.check_bidder_margin(bidder, open.market, taken)?;
         self.close_chunk(&config, bid.auction_id, bidder, fill, seq, events);
         // The liquidation step after this command checks the account again (bankruptcy included).
         Ok(())
+    }
+
+    /// Whether `filler` may take `qty` of the liquidated account's position on market `m`
+    /// within the market's `positions_max`: it holds a position there already, the market has
+    /// room, or the fill closes the liquidated account's whole position (freeing its place).
+    fn has_room(&self, m: u16, filler: AccountIdx, liquidated: AccountIdx, qty: i128) -> bool {
+        let d = self.markets[m as usize].derivative.as_ref().expect("auctions are on perps");
+        self.position(filler, m).quantity != 0 || d.holders < d.positions_max || self.position(liquidated, m).quantity.abs() == qty
     }
 
     /// A bid's quantity (10^-9 of the underlying, positive) and limit (18-decimal price).
