@@ -573,3 +573,21 @@ mod properties {
         }
     }
 }
+
+/// Cover-2 at 2900 (alice reduce-only): in scenario 0 (ETH -10%) alice's long loses
+/// 3 x 300 x 2900 / 3000 = 870 against an equity of 995.5 - 300 = 695.5: 174.5 uncovered; bob's
+/// short loses only in scenario 1 and is covered. No fund, no capital: the shortfall is 174.5,
+/// all of it charged to alice.
+#[test]
+fn cover2_finds_the_uncovered_default() {
+    let mut w = alice_long();
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2900".into() });
+    let report = w.engine.cover2_report().unwrap();
+    assert_eq!(report.scenario, Some(0));
+    assert_eq!(report.defaulters, vec![("alice".to_string(), "174.5".to_string())]);
+    assert_eq!((report.cover2_usd.as_str(), report.requirement_usd.as_str()), ("174.5", "174.5"));
+    assert_eq!((report.insurance_fund_usd.as_str(), report.broker_capital_usd.as_str()), ("0", "0"));
+    assert_eq!(report.shortfall_usd, "174.5");
+    assert_eq!(report.add_ons, vec![("alice".to_string(), "174.5".to_string())]);
+    assert_eq!(report.largest_protocol, None);
+}
