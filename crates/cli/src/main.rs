@@ -16,6 +16,8 @@
 //!   settlements, borrows, interest, deposits and withdrawals with running balances) rebuilt
 //!   from the journal's results and reconciled with the replayed ledger to the unit (logic in
 //!   the `statement` crate).
+//! - `clearhouse cover2 [--json]`: insurance fund sizing, cover-2 on the replayed accounts and
+//!   the installed risk model (requirement, fund and capital, shortfall, add-ons).
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
 //! - `clearhouse risk-model --as-of T [--out FILE] [--portfolio FILE]`: the integer risk model
@@ -106,6 +108,13 @@ enum Cmd {
     Statement {
         /// Trader account, `owner/sub`.
         account: String,
+        /// Print JSON for tools instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Insurance fund sizing: cover-2 on the journal's accounts and the installed risk model
+    /// (docs/liquidation.md, "Cover-2 in the engine").
+    Cover2 {
         /// Print JSON for tools instead of the table.
         #[arg(long)]
         json: bool,
@@ -384,6 +393,7 @@ fn real_main() -> Result<()> {
         Cmd::Serve(args) => serve_http(config, &journal, migrate, *args),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
         Cmd::Statement { account, json } => statement(&config, &journal, &account, json),
+        Cmd::Cover2 { json } => cover2(&config, &journal, json),
         Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: Some(model) } => {
             let args = risk_model::MarginModelArgs {
                 portfolio: &portfolio,
@@ -703,6 +713,32 @@ fn statement(config: &Config, location: &JournalLocation, account: &str, json: b
     } else {
         write!(out, "{}", statement.to_table())?;
         writeln!(out, "reconciled with the ledger to the unit")?;
+    }
+    Ok(())
+}
+
+/// Replays the journal read-only and prints the cover-2 report of its accounts.
+fn cover2(config: &Config, location: &JournalLocation, json: bool) -> Result<()> {
+    let (node, _) = open_node(config, location, Access::ReadOnly, None)?;
+    let mut engine = node.engine().clone();
+    let report = engine.cover2_report().with_context(|| format!("cover-2 on journal {location}"))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        return Ok(writeln!(out)?);
+    }
+    writeln!(out, "cover-2 on risk model {} (scenario column {:?})", report.model_digest, report.scenario)?;
+    for (owner, usd) in &report.defaulters {
+        writeln!(out, "  defaulter {owner}: uncovered {usd} USD")?;
+    }
+    if let Some((protocol, usd)) = &report.largest_protocol {
+        writeln!(out, "  largest protocol failure {protocol}: {usd} USD")?;
+    }
+    writeln!(out, "requirement {} USD (cover-2 {} USD)", report.requirement_usd, report.cover2_usd)?;
+    writeln!(out, "insurance fund {} USD + broker capital {} USD", report.insurance_fund_usd, report.broker_capital_usd)?;
+    writeln!(out, "shortfall {} USD", report.shortfall_usd)?;
+    for (owner, usd) in &report.add_ons {
+        writeln!(out, "  add-on {owner}: {usd} USD of initial margin")?;
     }
     Ok(())
 }

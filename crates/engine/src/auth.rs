@@ -19,7 +19,11 @@ impl Engine {
             (_, Command::Genesis { .. }) => Err(EngineError::AlreadyInitialised),
             (
                 Role::Operator,
-                Command::RequestWithdrawal { .. } | Command::Transfer { .. } | Command::PlaceOrder { .. } | Command::AmendOrder { .. },
+                Command::RequestWithdrawal { .. }
+                | Command::Transfer { .. }
+                | Command::PlaceOrder { .. }
+                | Command::AmendOrder { .. }
+                | Command::BidLiquidation { .. },
             ) => Err(refuse("only the account's owner moves its funds")),
             (Role::Operator, _) => Ok(()),
             (Role::Owner, Command::CreateAccount { owner, .. }) => own(principal, owner).ok_or_else(|| refuse("not its own name")),
@@ -34,7 +38,8 @@ impl Engine {
                 Command::PlaceOrder { account, .. }
                 | Command::AmendOrder { account, .. }
                 | Command::CancelOrder { account, .. }
-                | Command::CancelAllOrders { account, .. },
+                | Command::CancelAllOrders { account, .. }
+                | Command::BidLiquidation { account, .. },
             ) => own(principal, owner_of(account)).ok_or_else(|| refuse("not its own account")),
             (Role::Owner, Command::CancelWithdrawal { withdrawal_id }) => {
                 let owner = self.withdrawal_owner(withdrawal_id);
@@ -72,5 +77,7 @@ fn action(command: &Command) -> &'static str {
         Command::SetHedging { .. } => "set_hedging",
         Command::HedgeExecuted { .. } => "hedge_executed",
         Command::CancelHedge { .. } => "cancel_hedge",
+        Command::RegisterLiquidator { .. } => "register_liquidator",
+        Command::BidLiquidation { .. } => "bid_liquidation",
     }
 }

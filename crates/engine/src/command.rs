@@ -103,6 +103,13 @@ pub enum Command {
     },
     /// Operator: closes what is left of an outstanding hedge.
     CancelHedge { hedge_id: u64 },
+    /// Operator: approves (or withdraws) a trader account as a liquidator, which may then bid
+    /// in liquidation auctions (see `docs/liquidation.md`, "In the engine").
+    RegisterLiquidator { account: String, approved: bool },
+    /// Owner of a registered liquidator account: takes `qty` (of the underlying) of auction
+    /// `auction_id` at its current price if that is within `limit_price` (settlement asset per
+    /// whole underlying: at most it when the liquidated account sells, at least it when it buys).
+    BidLiquidation { auction_id: u64, account: String, qty: String, limit_price: String },
 }
 
 fn main_sub() -> String {
@@ -156,6 +163,10 @@ impl Command {
                 ("amount_out", amount_out),
                 ("chain_ref", chain_ref),
             ],
+            Command::RegisterLiquidator { account, .. } => vec![("account", account)],
+            Command::BidLiquidation { account, qty, limit_price, .. } => {
+                vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
+            }
         }
     }
 }
@@ -440,5 +451,96 @@ pub enum Event {
     HedgeBlocked {
         factor: String,
         why: String,
+    },
+    /// An account was approved as a liquidator (or its approval withdrawn).
+    LiquidatorRegistered {
+        account: String,
+        approved: bool,
+    },
+    /// An account below maintenance is being liquidated (USD amounts at the start);
+    /// `target_reached`: the chunks put up for auction bring it back to the configured target.
+    LiquidationStarted {
+        seq: u64,
+        account: String,
+        equity: String,
+        im: String,
+        mm: String,
+        target_reached: bool,
+    },
+    /// A liquidation of this account could not proceed now (a missing price, say); retried by
+    /// the next command.
+    LiquidationDeferred {
+        seq: u64,
+        account: String,
+        why: String,
+    },
+    /// A Dutch auction for a chunk of a position: `side` is the liquidated account's (`sell`
+    /// closes a long), `mark` the index at the start (settlement asset per whole underlying).
+    AuctionOpened {
+        seq: u64,
+        auction_id: u64,
+        account: String,
+        market: String,
+        side: String,
+        qty: String,
+        mark: String,
+        ends_ms: u64,
+    },
+    /// A liquidator took `qty` at `price`; the liquidated account paid `penalty`, of which
+    /// `insurance_share` to `@insurance` and the rest to the liquidator.
+    AuctionFilled {
+        seq: u64,
+        auction_id: u64,
+        account: String,
+        liquidator: String,
+        market: String,
+        qty: String,
+        price: String,
+        penalty: String,
+        insurance_share: String,
+    },
+    /// The auction ended: `@house` took the rest over at the mark, with the penalty's
+    /// non-insurance share.
+    AuctionHouseTakeover {
+        seq: u64,
+        auction_id: u64,
+        account: String,
+        market: String,
+        qty: String,
+        price: String,
+        penalty: String,
+        insurance_share: String,
+    },
+    /// The account has no open auction left.
+    LiquidationEnded {
+        seq: u64,
+        account: String,
+    },
+    /// One step of the default waterfall covering `account`'s deficit: `step` is `collateral`,
+    /// `penalty`, `insurance_fund`, `broker_capital`, `socialised`, `deleveraged` or
+    /// `house_uncovered`.
+    WaterfallStep {
+        seq: u64,
+        account: String,
+        step: String,
+        asset: String,
+        amount: String,
+    },
+    /// A holder's share of a socialised loss.
+    Socialised {
+        seq: u64,
+        account: String,
+        holder: String,
+        asset: String,
+        amount: String,
+    },
+    /// A profitable opposite position's share of a deficit (auto-deleveraging).
+    Deleveraged {
+        seq: u64,
+        account: String,
+        holder: String,
+        market: String,
+        asset: String,
+        amount: String,
     },
 }

@@ -296,7 +296,15 @@ impl Engine {
     }
 
     /// One side of a fill: the position moves; on a perp, what it realises is settled.
-    fn fill_position(&mut self, m: u16, account: AccountIdx, quantity: i128, price_e18: i128, seq: u64, events: &mut Vec<Event>) {
+    pub(crate) fn fill_position(
+        &mut self,
+        m: u16,
+        account: AccountIdx,
+        quantity: i128,
+        price_e18: i128,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) {
         let d = self.markets[m as usize].derivative.as_ref().expect("a derivative market");
         let (spec, is_option) = (d.spec, d.is_option());
         let before = self.position(account, m);

@@ -93,4 +93,20 @@ pub enum EngineError {
     UnknownHedge { hedge_id: u64 },
     #[error("execution of hedge {hedge_id} refused: {why}")]
     HedgeRefused { hedge_id: u64, why: String },
+    #[error("liquidation is not configured (no [liquidation] section at genesis)")]
+    LiquidationDisabled,
+    #[error("no open liquidation auction {auction_id}")]
+    UnknownAuction { auction_id: u64 },
+    #[error("account {account} is not a registered liquidator")]
+    NotALiquidator { account: String },
+    #[error("{account} may not bid for {liquidated}: the same owner")]
+    OwnLiquidation { account: String, liquidated: String },
+    #[error("liquidation auction {auction_id} has ended; the rest goes to the house")]
+    AuctionEnded { auction_id: u64 },
+    #[error("bid of {qty} on liquidation auction {auction_id}: only {left} left")]
+    BidQuantityTooLarge { auction_id: u64, qty: String, left: String },
+    #[error("bid on liquidation auction {auction_id} refused: {why}")]
+    BidRefused { auction_id: u64, why: String },
+    #[error("liquidation failed: {why}")]
+    LiquidationFailed { why: String },
 }

@@ -40,7 +40,9 @@ mod funding;
 pub mod health;
 pub mod hedging;
 pub mod house;
+mod insurance;
 pub mod limits;
+pub mod liquidate;
 pub mod margin;
 pub mod margin_view;
 pub mod markets;
@@ -50,6 +52,7 @@ mod snapshot;
 pub mod stable_price;
 pub mod state_config;
 mod valuation;
+mod waterfall;
 mod withdrawals;
 
 pub use borrows::Borrow;
@@ -68,12 +71,14 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 3;
+pub const ENGINE_FORMAT_VERSION: u32 = 4;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
 pub use health::Health;
+pub use insurance::Cover2Report;
+pub use liquidate::AuctionView;
 pub use margin::AccountMargin;
 pub use margin_view::{MarginCharges, MarginContribution, MarginExplained, MarginWhatIf};
 pub use risk_model::{RiskStaging, risk_model_parts};
@@ -182,6 +187,8 @@ pub struct Engine {
     house_digest: ledger::MultisetDigest,
     /// `[hedging]` limits, outstanding hedges and their id counter ([`hedging`]).
     hedging: hedging::HedgingState,
+    /// Liquidation auctions, liquidators and cases in progress ([`liquidate`]).
+    liq: liquidate::LiquidationState,
     /// Accounts recomputed by the last health step (a statistic).
     health_recomputed: usize,
     /// Loss vectors of recently priced accounts (a cache).
@@ -235,6 +242,7 @@ impl Engine {
                 stable_price_prints: None,
                 borrow_rate_bps: 0,
             },
+            liquidation: None,
         };
         Engine {
             initialised: false,
@@ -280,6 +288,7 @@ impl Engine {
             house_exposure: BTreeMap::new(),
             house_digest: ledger::MultisetDigest::default(),
             hedging: hedging::HedgingState::default(),
+            liq: liquidate::LiquidationState::default(),
             scratch: Vec::new(),
             settling_book: None,
             now_ms: 0,
@@ -365,6 +374,7 @@ impl Engine {
         let outcome = match self.execute(&envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
+                self.liquidation_step(seq, &mut events);
                 self.after_hedging(&envelope.command, &mut events);
                 Outcome::Applied { seq, events }
             }
@@ -585,6 +595,7 @@ impl Engine {
         self.hash_stable_prints(&mut h);
         self.hash_house(&mut h);
         self.hash_hedging(&mut h);
+        self.hash_liquidation(&mut h);
         *h.finalize().as_bytes()
     }
 

@@ -322,6 +322,19 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             stable_price_prints: Some(u32::MAX),
             borrow_rate_bps: u32::MAX,
         },
+        liquidation: Some(model::LiquidationConfig {
+            target_ppm: u32::MAX,
+            step_ppm: u32::MAX,
+            throttle_ppm: u32::MAX,
+            start_discount_bps: u32::MAX,
+            growth_bps_per_s: u32::MAX,
+            cap_bps: u32::MAX,
+            duration_ms: u64::MAX,
+            penalty_bps: u32::MAX,
+            insurance_ppm: u32::MAX,
+            accounts_per_command_max: u32::MAX,
+            last_resort: model::LastResort::Socialise,
+        }),
     }
 }
 

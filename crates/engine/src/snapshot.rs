@@ -46,6 +46,7 @@ pub struct EngineSnapshot {
     pub house_exposure: Vec<(AssetIdx, i128)>,
     /// `[hedging]` limits and outstanding hedges (absent before limits are installed).
     pub hedging: Option<hedging::HedgingImage>,
+    pub liquidation: liquidate::LiquidationState,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -100,6 +101,7 @@ impl Engine {
             stable_prints: self.stable_prints_image(),
             house_exposure: self.house_exposure.iter().map(|(a, u)| (*a, *u)).collect(),
             hedging: self.hedging_image(),
+            liquidation: self.liq.clone(),
             state_hash,
         }
     }
@@ -144,6 +146,7 @@ impl Engine {
         engine.restore_stable_prints(s.stable_prints).map_err(inconsistent)?;
         engine.restore_house(s.house_exposure).map_err(inconsistent)?;
         engine.restore_hedging(s.hedging).map_err(inconsistent)?;
+        engine.restore_liquidation(s.liquidation).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));

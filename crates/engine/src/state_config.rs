@@ -58,6 +58,9 @@ pub struct StateConfig {
     pub markets: Vec<model::Market>,
     pub limits: Limits,
     pub settings: Settings,
+    /// Liquidation parameters (genesis only; absent: no liquidation, see [`crate::liquidate`]).
+    #[serde(default)]
+    pub liquidation: Option<model::LiquidationConfig>,
 }
 
 /// One journalled change of the configuration. (A market is the largest variant; changes are
@@ -105,6 +108,7 @@ impl StateConfig {
                 stable_price_prints: config.engine.stable_price_prints,
                 borrow_rate_bps: config.engine.borrow_rate_bps,
             },
+            liquidation: config.liquidation.clone(),
         }
     }
 
@@ -125,6 +129,9 @@ impl StateConfig {
         }
         validate_limits(&self.limits)?;
         validate_settings(&self.settings)?;
+        if let Some(l) = &self.liquidation {
+            crate::liquidate::validate(l)?;
+        }
         let mut symbols = BTreeSet::new();
         for a in &self.assets {
             check_asset(a, &symbols)?;

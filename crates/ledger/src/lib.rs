@@ -77,6 +77,10 @@ pub enum Reason {
     Borrow,
     /// An account repays its borrow to the house.
     Repay,
+    /// A liquidation penalty: from the liquidated account to `@insurance` and the filler.
+    LiquidationPenalty,
+    /// A step of the default waterfall covering a bankrupt account's deficit.
+    Waterfall,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,6 +29,49 @@ pub struct Config {
     /// The house's hedging limits (absent: the engine requests no hedge).
     #[serde(default)]
     pub hedging: Option<crate::Hedging>,
+    /// Liquidation in the engine (docs/liquidation.md, "In the engine"). Absent: accounts below
+    /// maintenance are flagged but nothing is closed out.
+    #[serde(default)]
+    pub liquidation: Option<LiquidationConfig>,
+}
+
+/// Every parameter of the engine's liquidation, all required (no default is invented): the
+/// target of a partial liquidation, the chunking and throttle of `liquidation::select`, the Dutch
+/// auction of `liquidation::auction`, the last resort of the waterfall and the work bound per
+/// command. The engine validates them (docs/liquidation.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidationConfig {
+    /// A partial liquidation ends at `equity - costs >= target x IM` (ppm; 10^6 = back to IM).
+    pub target_ppm: u32,
+    /// Chunk size, ppm of a group's size when the liquidation started.
+    pub step_ppm: u32,
+    /// The most of a group one liquidation round may put up for auction, ppm.
+    pub throttle_ppm: u32,
+    /// Dutch auction: discount at the start, growth per second, cap (bps of the mark).
+    pub start_discount_bps: u32,
+    pub growth_bps_per_s: u32,
+    pub cap_bps: u32,
+    /// After this long the house takes the rest over at the mark.
+    pub duration_ms: u64,
+    /// Penalty on the notional at mark, paid by the liquidated account (bps).
+    pub penalty_bps: u32,
+    /// Share of the penalty paid to `@insurance` (ppm); the rest goes to the filler.
+    pub insurance_ppm: u32,
+    /// Accounts a single command starts liquidating, and auctions it hands to the house, at most.
+    pub accounts_per_command_max: u32,
+    /// Who bears what the insurance fund and the broker's capital cannot.
+    pub last_resort: LastResort,
+}
+
+/// The last step of the default waterfall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LastResort {
+    /// Spread across the holders of the defaulter's markets, pro rata to their position size.
+    Socialise,
+    /// Charged to the most profitable opposite positions (profit x leverage), each up to its profit.
+    Adl,
 }
 
 /// A market the broker crosses client orders on. Spot (the default): `base` bought and sold for

@@ -49,6 +49,11 @@ pub enum LineKind {
     Settlement,
     /// Lent by the house (positive) or repaid to it (negative).
     Borrow,
+    /// A liquidation penalty paid (or, to a liquidator, received).
+    Penalty,
+    /// A step of the default waterfall: a bankrupt account's deficit covered, or a share of it
+    /// borne (socialised or deleveraged).
+    Waterfall,
     /// No money moves: a position after a fill, or interest added to a debt.
     Note,
 }
@@ -142,6 +147,8 @@ impl StatementBuilder {
                 let kind = match reason {
                     ledger::Reason::Deposit => LineKind::Deposit,
                     ledger::Reason::Withdrawal => LineKind::Withdrawal,
+                    ledger::Reason::LiquidationPenalty => LineKind::Penalty,
+                    ledger::Reason::Waterfall => LineKind::Waterfall,
                     _ => LineKind::Transfer,
                 };
                 if *credit == me {
@@ -163,6 +170,15 @@ impl StatementBuilder {
             }
             Event::BorrowChanged { account, asset, amount, debt, .. } if *account == me => {
                 self.post(seq, LineKind::Borrow, asset, amount, false, format!("owed to the house after it: {debt}"))?;
+            }
+            Event::AuctionFilled { account, liquidator, market, qty, price, .. } if *account == me || *liquidator == me => {
+                self.note(seq, format!("{market}: liquidation fill of {qty} at {price} ({account} to {liquidator})"));
+            }
+            Event::AuctionHouseTakeover { account, market, qty, price, .. } if *account == me => {
+                self.note(seq, format!("{market}: {qty} taken over by the house at {price}"));
+            }
+            Event::WaterfallStep { account, step, asset, amount, .. } if *account == me => {
+                self.note(seq, format!("default waterfall, {step}: {amount} {asset}"));
             }
             Event::InterestAccrued { account, asset, interest, debt, .. } if *account == me => {
                 self.note(seq, format!("interest {interest} {asset} added to the debt, now {debt}"));

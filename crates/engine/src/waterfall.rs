@@ -1,0 +1,358 @@
+//! The default waterfall in the engine (docs/liquidation.md, "In the engine"): an account whose
+//! liquidation left it without perp positions or open auctions, with negative equity and a debt
+//! to the house, is bankrupt. Per asset it owes, the deficit (the debt after its own balance of
+//! that asset repaid what it could) is met by `liquidation::waterfall::allocate`:
+//!
+//! 1. `collateral`: the defaulter's other tokens, sold to `@house` at their collateral price
+//!    (rounded down): the tokens to the house, their value in the owed asset to the defaulter;
+//! 2. `penalty`: the insurance share of the penalties this liquidation collected, back from
+//!    `@insurance`;
+//! 3. `insurance_fund`: the rest of `@insurance`'s balance of the asset;
+//! 4. `broker_capital`: `@house`'s own capital in the asset (its balance plus everything it
+//!    lent, never below zero);
+//! 5. `socialised` or `deleveraged` (configured): the holders of the defaulter's markets, pro
+//!    rata to their position size, or the most profitable opposite positions (profit x
+//!    leverage), each up to its profit; what nobody can bear is `house_uncovered`, paid by
+//!    `@house` beyond its capital and reported as such.
+//!
+//! Each step is one ledger transfer to the defaulter (a `transferred` event with reason
+//! `waterfall`) and one `waterfall_step` event; the defaulter then repays its debt. The steps
+//! sum to the deficit exactly (asserted in release builds), so every unit of loss is traceable
+//! to a step, an account and the command's sequence number.
+
+use crate::*;
+use ledger::Reason;
+use liquidation::waterfall::{self, AdlCandidate, Resources};
+use money::{Rounding, mul_div};
+
+impl Engine {
+    /// The bankruptcy check of an account whose liquidation has nothing left to auction.
+    pub(crate) fn settle_bankruptcy(
+        &mut self,
+        config: &model::LiquidationConfig,
+        account: AccountIdx,
+        seq: u64,
+        events: &mut Vec<Event>,
+        touched: &mut BTreeSet<AccountIdx>,
+    ) -> Result<(), EngineError> {
+        if self.has_perps(account) || self.liq.auctions.values().any(|a| a.account == account) {
+            return Ok(());
+        }
+        let case = self.liq.cases.get(&account).cloned().unwrap_or_default();
+        let model = self.usable_model()?;
+        let holdings = self.holdings_of(account)?;
+        let equity = self.measure(&model, account, &holdings)?.equity;
+        if equity.0 >= 0 {
+            self.liq.cases.remove(&account);
+            return Ok(());
+        }
+        let owed: Vec<AssetIdx> = self.borrows_of(account).map(|(a, _)| a).collect();
+        for asset in owed {
+            self.repay_borrow(account, asset, seq, events);
+            let deficit = self.debt_of(account, asset);
+            if deficit > 0 {
+                self.cover_deficit(config, account, asset, deficit, &case, seq, events, touched)?;
+            }
+        }
+        self.liq.cases.remove(&account);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cover_deficit(
+        &mut self,
+        config: &model::LiquidationConfig,
+        account: AccountIdx,
+        asset: AssetIdx,
+        deficit: i128,
+        case: &liquidate::Case,
+        seq: u64,
+        events: &mut Vec<Event>,
+        touched: &mut BTreeSet<AccountIdx>,
+    ) -> Result<(), EngineError> {
+        let (house, insurance) = (self.account_index[HOUSE], self.account_index[INSURANCE]);
+        let collateral = self.collateral_value(account, asset)?;
+        let fund = self.ledger.balance(insurance, asset).posted.max(0);
+        let penalty = case.penalties.get(&asset).copied().unwrap_or(0).min(fund);
+        let resources = Resources {
+            collateral: collateral.iter().map(|(_, _, v)| v).sum(),
+            penalty,
+            insurance_fund: fund - penalty,
+            broker_capital: self.house_capital(asset)?,
+        };
+        let plan = waterfall::allocate(deficit, &resources).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        self.sell_collateral(account, asset, &collateral, plan.collateral, seq, events);
+        self.waterfall_step(account, asset, "penalty", insurance, plan.penalty, seq, events);
+        self.waterfall_step(account, asset, "insurance_fund", insurance, plan.insurance_fund, seq, events);
+        self.waterfall_step(account, asset, "broker_capital", house, plan.broker_capital, seq, events);
+        let last = match config.last_resort {
+            model::LastResort::Socialise => self.socialise(account, asset, plan.last_resort, case, seq, events, touched)?,
+            model::LastResort::Adl => self.deleverage(account, asset, plan.last_resort, case, seq, events, touched)?,
+        };
+        self.waterfall_step(account, asset, "house_uncovered", house, plan.last_resort - last, seq, events);
+        self.repay_borrow(account, asset, seq, events);
+        assert_eq!(plan.total().ok(), Some(deficit), "waterfall steps sum to the deficit");
+        assert_eq!(self.debt_of(account, asset), 0, "the waterfall covers the whole deficit");
+        Ok(())
+    }
+
+    /// One step: `amount` from `from` to the defaulter, reported.
+    #[allow(clippy::too_many_arguments)]
+    fn waterfall_step(
+        &mut self,
+        account: AccountIdx,
+        asset: AssetIdx,
+        step: &str,
+        from: AccountIdx,
+        amount: i128,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) {
+        if amount <= 0 {
+            return;
+        }
+        let t = Transfer { debit: from, credit: account, asset, amount, reason: Reason::Waterfall, command_seq: seq };
+        self.ledger.post(&t).expect("broker accounts may go negative and a credit fits what custody holds");
+        events.push(self.transferred_event(&t));
+        events.push(self.step_event(account, asset, step, amount, seq));
+    }
+
+    /// A waterfall payment from a trader account: what it lacks is lent by the house first (as
+    /// every derivative payment); the receiver repays nothing yet, so the defaulter's debt is
+    /// repaid once, in full, after the last step (a partial repayment rounds against it).
+    fn charge(&mut self, from: AccountIdx, to: AccountIdx, asset: AssetIdx, amount: i128, seq: u64, events: &mut Vec<Event>) {
+        if amount <= 0 {
+            return;
+        }
+        let available = self.ledger.balance(from, asset).available();
+        if available < amount {
+            self.borrow(from, asset, amount - available.max(0), seq, events);
+        }
+        let t = Transfer { debit: from, credit: to, asset, amount, reason: Reason::Waterfall, command_seq: seq };
+        self.ledger.post(&t).expect("the shortfall was borrowed just before");
+        events.push(self.transferred_event(&t));
+    }
+
+    fn step_event(&self, account: AccountIdx, asset: AssetIdx, step: &str, amount: i128, seq: u64) -> Event {
+        Event::WaterfallStep {
+            seq,
+            account: self.account_names[account.0 as usize].clone(),
+            step: step.into(),
+            asset: self.assets[asset.0 as usize].symbol.clone(),
+            amount: self.format(asset, amount),
+        }
+    }
+
+    /// The defaulter's other tokens: (asset, units, value in `owed` units at the collateral
+    /// prices, rounded down), in asset order.
+    fn collateral_value(&self, account: AccountIdx, owed: AssetIdx) -> Result<Vec<(AssetIdx, i128, i128)>, EngineError> {
+        let owed_info = &self.assets[owed.0 as usize];
+        let owed_price = self.collateral_price(&owed_info.symbol, -1)?.0;
+        let mut out = Vec::new();
+        for a in (0..self.assets.len() as u16).map(AssetIdx).filter(|a| *a != owed) {
+            let units = self.ledger.balance(account, a).available();
+            if units <= 0 || self.debt_of(account, a) > 0 {
+                continue;
+            }
+            let info = &self.assets[a.0 as usize];
+            let usd = money::value_usd(money::Amount(units), info.scale, self.collateral_price(&info.symbol, units)?, Rounding::Floor)
+                .map_err(|_| EngineError::Overflow { what: "collateral value".into() })?;
+            let value = mul_div(usd.0, owed_info.scale.one(), owed_price, Rounding::Floor)
+                .map_err(|_| EngineError::Overflow { what: "collateral value".into() })?;
+            out.push((a, units, value));
+        }
+        Ok(out)
+    }
+
+    /// Step 1: the house buys the defaulter's tokens at their value (all of them while the
+    /// deficit needs their value; the last one in proportion, rounded up in units).
+    fn sell_collateral(
+        &mut self,
+        account: AccountIdx,
+        owed: AssetIdx,
+        collateral: &[(AssetIdx, i128, i128)],
+        mut amount: i128,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) {
+        let house = self.account_index[HOUSE];
+        let total = amount;
+        for &(asset, units, value) in collateral {
+            if amount == 0 {
+                break;
+            }
+            let (take_value, take_units) = if value <= amount {
+                (value, units)
+            } else {
+                (amount, mul_div(units, amount, value, Rounding::Ceil).expect("a fraction of a balance").min(units))
+            };
+            amount -= take_value;
+            let tokens = Transfer { debit: account, credit: house, asset, amount: take_units, reason: Reason::Waterfall, command_seq: seq };
+            self.ledger.post(&tokens).expect("the defaulter's own available tokens");
+            events.push(self.transferred_event(&tokens));
+            if take_value > 0 {
+                let paid = Transfer {
+                    debit: house,
+                    credit: account,
+                    asset: owed,
+                    amount: take_value,
+                    reason: Reason::Waterfall,
+                    command_seq: seq,
+                };
+                self.ledger.post(&paid).expect("the house may go negative");
+                events.push(self.transferred_event(&paid));
+            }
+        }
+        assert_eq!(amount, 0, "the collateral step takes at most what the tokens are worth");
+        if total > 0 {
+            events.push(self.step_event(account, owed, "collateral", total, seq));
+        }
+    }
+
+    /// The house's capital in an asset: its balance plus everything lent (the defaulter's debt
+    /// included: the deficit is the part of it the other steps do not return), never below zero.
+    pub(crate) fn house_capital(&self, asset: AssetIdx) -> Result<i128, EngineError> {
+        let house = self.account_index[HOUSE];
+        let mut capital = self.ledger.balance(house, asset).posted;
+        for &(a, x) in self.borrows.keys() {
+            if x == asset {
+                capital = capital.checked_add(self.debt_of(a, x)).ok_or_else(|| EngineError::Overflow { what: "house capital".into() })?;
+            }
+        }
+        Ok(capital.max(0))
+    }
+
+    /// Trader accounts other than the defaulter holding positions on its markets: (account,
+    /// market, signed quantity), in account order.
+    fn holders(&self, defaulter: AccountIdx, case: &liquidate::Case) -> Vec<(AccountIdx, u16, i128)> {
+        let mut out = Vec::new();
+        for &m in case.markets.keys() {
+            for (a, q) in self.market_positions(m) {
+                if a != defaulter && self.account_kinds[a.0 as usize] == AccountKind::Trader {
+                    out.push((a, m, q));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Last resort, socialised: the holders pay shares pro rata to their position sizes (rounded
+    /// up; the residue goes on to `@house`). Returns what they bore.
+    #[allow(clippy::too_many_arguments)]
+    fn socialise(
+        &mut self,
+        account: AccountIdx,
+        asset: AssetIdx,
+        amount: i128,
+        case: &liquidate::Case,
+        seq: u64,
+        events: &mut Vec<Event>,
+        touched: &mut BTreeSet<AccountIdx>,
+    ) -> Result<i128, EngineError> {
+        if amount == 0 {
+            return Ok(0);
+        }
+        let mut weights: BTreeMap<AccountIdx, i128> = BTreeMap::new();
+        for (a, _, q) in self.holders(account, case) {
+            *weights.entry(a).or_insert(0) += q.abs();
+        }
+        let holders: Vec<(AccountIdx, i128)> = weights.into_iter().collect();
+        if holders.is_empty() {
+            return Ok(0);
+        }
+        let (shares, residue) =
+            waterfall::socialise(amount, &holders).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        for share in shares.iter().filter(|s| s.amount > 0) {
+            touched.insert(share.account);
+            self.charge(share.account, account, asset, share.amount, seq, events);
+            events.push(Event::Socialised {
+                seq,
+                account: self.account_names[account.0 as usize].clone(),
+                holder: self.account_names[share.account.0 as usize].clone(),
+                asset: self.assets[asset.0 as usize].symbol.clone(),
+                amount: self.format(asset, share.amount),
+            });
+        }
+        events.push(self.step_event(account, asset, "socialised", amount, seq));
+        let house = self.account_index[HOUSE];
+        self.charge(account, house, asset, residue, seq, events);
+        Ok(amount)
+    }
+
+    /// Last resort, auto-deleveraging: the opposite positions of the defaulter's markets in the
+    /// order of `liquidation::waterfall::adl_queue`, each paying up to its unrealised profit at
+    /// the index. Returns what they bore.
+    #[allow(clippy::too_many_arguments)]
+    fn deleverage(
+        &mut self,
+        account: AccountIdx,
+        asset: AssetIdx,
+        amount: i128,
+        case: &liquidate::Case,
+        seq: u64,
+        events: &mut Vec<Event>,
+        touched: &mut BTreeSet<AccountIdx>,
+    ) -> Result<i128, EngineError> {
+        if amount == 0 {
+            return Ok(0);
+        }
+        let candidates = self.adl_candidates(account, asset, case)?;
+        let queue = waterfall::adl_queue(&candidates).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        let mut left = amount;
+        for i in queue {
+            let c = &candidates[i];
+            let take = left.min(c.unrealised_pnl.max(0));
+            if take == 0 {
+                continue;
+            }
+            left -= take;
+            let (holder, m) = c.account;
+            touched.insert(holder);
+            self.charge(holder, account, asset, take, seq, events);
+            events.push(Event::Deleveraged {
+                seq,
+                account: self.account_names[account.0 as usize].clone(),
+                holder: self.account_names[holder.0 as usize].clone(),
+                market: self.markets[m as usize].def.id.clone(),
+                asset: self.assets[asset.0 as usize].symbol.clone(),
+                amount: self.format(asset, take),
+            });
+        }
+        let borne = amount - left;
+        if borne > 0 {
+            events.push(self.step_event(account, asset, "deleveraged", borne, seq));
+        }
+        Ok(borne)
+    }
+
+    /// Opposite positions settled in `asset`, with profit, cost, notional and equity in
+    /// settlement units (equity: what margin counts of the asset, unrealised P&L included).
+    fn adl_candidates(
+        &self,
+        account: AccountIdx,
+        asset: AssetIdx,
+        case: &liquidate::Case,
+    ) -> Result<Vec<AdlCandidate<(AccountIdx, u16)>>, EngineError> {
+        let overflow = || EngineError::Overflow { what: "deleveraging candidates".into() };
+        let mut out = Vec::new();
+        for (holder, m, q) in self.holders(account, case) {
+            let defaulter_sign = i128::from(case.markets[&m]);
+            if q.signum() == defaulter_sign || self.markets[m as usize].quote != asset {
+                continue;
+            }
+            let d = self.markets[m as usize].derivative.as_ref().expect("cases are on perps");
+            let position = self.position(holder, m);
+            let index = clearing::Price(self.index_price_e18(m)?);
+            let pnl = position.unrealised(index, d.spec).map_err(|_| overflow())?;
+            let entry_cost = d.spec.to_settlement_units(position.cost_e18.abs(), Rounding::Ceil).map_err(|_| overflow())?;
+            let notional = d.spec.settlement_value(q.abs(), index, Rounding::Ceil).map_err(|_| overflow())?;
+            let equity = self.holdings_of(holder)?[asset.0 as usize];
+            if entry_cost <= 0 || notional <= 0 {
+                continue;
+            }
+            out.push(AdlCandidate { account: (holder, m), qty: q.abs(), unrealised_pnl: pnl, entry_cost, notional, equity });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,115 @@
+//! Statements of a liquidation reconcile with the ledger: a liquidator's fill and its penalty
+//! share, the house's takeover, and a bankruptcy through the default waterfall with a socialised
+//! last step (the engine's `tests/liquidation.rs` hand-computes the amounts).
+
+use engine::markets::{OrderKind, OrderSide};
+use engine::*;
+use margin_core::{InstrumentArray, RiskModel, Scaling, Underlying};
+use model::{Config, LastResort, LiquidationConfig, Role};
+use statement::{LineKind, StatementBuilder};
+
+fn model() -> RiskModel {
+    let linear = |id: &str, decimals: u8| InstrumentArray {
+        id: id.into(),
+        decimals,
+        scaling: Scaling::Linear { underlying: 0 },
+        pnl: vec![-300_000_000, 300_000_000, 0, 0],
+    };
+    RiskModel {
+        label: "hand-made".into(),
+        as_of_ms: 0,
+        fhs_scenarios: 4,
+        floor_weights_ppm: vec![],
+        tail_ppm: 250_000,
+        maintenance_ppm: 500_000,
+        underlyings: vec![Underlying { name: "ETH".into(), ref_price: money::UsdPrice::parse("3000").unwrap() }],
+        instruments: vec![
+            linear("ETH", 18),
+            linear("ETH-PERP@clearhouse", 9),
+            InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
+        ],
+        charges: Default::default(),
+    }
+}
+
+#[test]
+fn liquidation_statements_reconcile_with_the_ledger() {
+    let mut config = StateConfig::from_model(&Config::default_config());
+    config.settings.risk_model_max_age_ms = Some(400_000_000);
+    config.liquidation = Some(LiquidationConfig {
+        target_ppm: 1_000_000,
+        step_ppm: 250_000,
+        throttle_ppm: 1_000_000,
+        start_discount_bps: 50,
+        growth_bps_per_s: 10,
+        cap_bps: 100,
+        duration_ms: 60_000,
+        penalty_bps: 50,
+        insurance_ppm: 500_000,
+        accounts_per_command_max: 8,
+        last_resort: LastResort::Socialise,
+    });
+    let mut engine = Engine::new();
+    let first = genesis_envelope(config);
+    let mut records = vec![(first.command.clone(), engine.apply(&first))];
+    let mut commands: Vec<(&str, Command)> = vec![(SYSTEM_PRINCIPAL, Command::AdvanceTime { now_ms: 1_000_000 })];
+    for owner in ["alice", "bob", "carol", "dave"] {
+        commands.push((SYSTEM_PRINCIPAL, Command::RegisterPrincipal { name: owner.into(), role: Role::Owner }));
+        commands.push((SYSTEM_PRINCIPAL, Command::CreateAccount { owner: owner.into(), sub: "main".into() }));
+    }
+    commands.push((SYSTEM_PRINCIPAL, Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() }));
+    commands.push((SYSTEM_PRINCIPAL, Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() }));
+    commands.extend(risk_model_parts(&model()).into_iter().map(|c| (SYSTEM_PRINCIPAL, c)));
+    for (owner, asset, amount) in [
+        ("bob", "USDC", "100000"),
+        ("carol", "USDC", "100000"),
+        ("alice", "USDC", "1000"),
+        ("alice", "ETH", "0.1"),
+        ("dave", "USDC", "1800"),
+    ] {
+        let deposit = Command::Deposit {
+            account: format!("{owner}/main"),
+            asset: asset.into(),
+            amount: amount.into(),
+            custodian: "ethereum".into(),
+            external_ref: format!("0x{owner}-{asset}"),
+        };
+        commands.push((SYSTEM_PRINCIPAL, deposit));
+    }
+    commands.push((SYSTEM_PRINCIPAL, Command::RegisterLiquidator { account: "carol/main".into(), approved: true }));
+    for (owner, side, qty) in [("bob", OrderSide::Sell, "6"), ("alice", OrderSide::Buy, "3"), ("dave", OrderSide::Buy, "3")] {
+        let order = Command::PlaceOrder {
+            account: format!("{owner}/main"),
+            market: "ETH-PERP".into(),
+            client_order_id: 1,
+            side,
+            kind: OrderKind::Limit,
+            price: Some("3000".into()),
+            qty: qty.into(),
+        };
+        commands.push((owner, order));
+    }
+    commands.push((SYSTEM_PRINCIPAL, Command::SetPrice { symbol: "ETH".into(), price_usd: "2500".into() }));
+    let bid = Command::BidLiquidation { auction_id: 1, account: "carol/main".into(), qty: "1".into(), limit_price: "2500".into() };
+    commands.push(("carol", bid));
+    commands.push((SYSTEM_PRINCIPAL, Command::AdvanceTime { now_ms: 1_060_000 }));
+    for (i, (client, command)) in commands.into_iter().enumerate() {
+        let outcome = engine.apply(&Envelope { client: client.into(), id: 10 + i as u64, command: command.clone() });
+        assert!(matches!(outcome, Outcome::Applied { .. }), "{command:?}: {outcome:?}");
+        records.push((command, outcome));
+    }
+    let mut kinds = Vec::new();
+    for account in ["alice/main", "bob/main", "carol/main", "dave/main"] {
+        let mut builder = StatementBuilder::new(account);
+        for (command, outcome) in &records {
+            builder.record(command, outcome).unwrap();
+        }
+        let statement = builder.finish();
+        statement.reconcile(&engine.balances()).unwrap_or_else(|e| panic!("{e}\n{}", statement.to_table()));
+        kinds.extend(statement.lines.iter().map(|l| (account, l.kind)));
+    }
+    for expected in [("alice/main", LineKind::Penalty), ("alice/main", LineKind::Waterfall), ("carol/main", LineKind::Penalty)] {
+        assert!(kinds.contains(&expected), "{expected:?} missing");
+    }
+    assert!(kinds.contains(&("bob/main", LineKind::Waterfall)), "bob's socialised share");
+}
