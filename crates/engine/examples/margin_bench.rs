@@ -132,14 +132,19 @@ fn main() {
 
     // 1. Pre-trade check (what-if) and whole place_order + cancel.
     println!("trader: {:?}", e.account_margin("trader/main"));
-    let mut checks = Vec::new();
-    for i in 0..2_000 {
-        let qty = if i % 2 == 0 { "1" } else { "1.001" };
-        let t = Instant::now();
-        e.order_margin_check("trader/main", "ETH/USDC", OrderSide::Buy, "3000", qty).expect("the trader has margin");
-        checks.push(t.elapsed().as_nanos());
+    for (label, mode) in [("bound first", PreTrade::BoundFirst), ("exact only", PreTrade::ExactOnly)] {
+        let mut checks = Vec::new();
+        for i in 0..20_000 {
+            let qty = ["1", "1.001", "7.5", "20"][i % 4];
+            let t = Instant::now();
+            e.order_margin_check("trader/main", "ETH/USDC", OrderSide::Buy, "3000", qty, mode).expect("the trader has margin");
+            checks.push(t.elapsed().as_nanos());
+            if mode == PreTrade::ExactOnly && i == 2_000 {
+                break;
+            }
+        }
+        println!("pre-trade margin check, {label} (10 positions, {SCENARIOS} scenarios): {}", percentiles(checks));
     }
-    println!("pre-trade margin check (10 positions, {SCENARIOS} scenarios): {}", percentiles(checks));
     let mut places = Vec::new();
     for i in 0..500u64 {
         let place = Command::PlaceOrder {

@@ -55,6 +55,8 @@ pub use command::*;
 pub use derivatives::{Expiry, clearing_account};
 pub use error::EngineError;
 pub use expiry::PRICE_HISTORY_MAX;
+pub use funding::{PREMIUM_PRINT_MAX, PremiumAverage};
+pub use margin::PreTrade;
 pub use snapshot::{EngineSnapshot, SnapshotError};
 pub use state_config::{ConfigChange, ConfigConflict, StateConfig};
 pub use valuation::{Valuation, ValuedBalance};
@@ -66,7 +68,7 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 3;
+pub const ENGINE_FORMAT_VERSION: u32 = 4;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
@@ -596,6 +598,10 @@ impl Engine {
             if let Some(d) = &market.derivative {
                 h.update(&d.last_funding_ms.map_or(u64::MAX, |t| t).to_le_bytes());
                 h.update(&[d.expiry as u8]);
+                let (t, p) = d.premium.last.unwrap_or((u64::MAX, 0));
+                for part in [d.premium.sum_e18_ms.to_le_bytes(), i128::from(d.premium.since_ms).to_le_bytes(), i128::from(t).to_le_bytes(), p.to_le_bytes()] {
+                    h.update(&part);
+                }
             }
         }
         for (symbol, history) in &self.price_history {

@@ -373,6 +373,26 @@ mod margin {
         Ok(())
     }
 
+    /// The pre-trade gate decides every candidate order (spot and perp, both sides, sizes from
+    /// far inside to far beyond each account's limit) exactly as the exact requirement alone.
+    fn check_bound_decides_as_exact(engine: &mut Engine) -> Result<(), TestCaseError> {
+        use engine::PreTrade;
+        use engine::markets::OrderSide;
+        let accounts: Vec<String> = engine.trader_accounts().map(String::from).collect();
+        for account in &accounts {
+            for (market, price) in [("ETH/USDC", "3000"), ("ETH-PERP", "3000")] {
+                for side in [OrderSide::Buy, OrderSide::Sell] {
+                    for qty in ["0.5", "1", "2", "3.5", "5", "8", "12"] {
+                        let bound = engine.order_margin_check(account, market, side, price, qty, PreTrade::BoundFirst);
+                        let exact = engine.order_margin_check(account, market, side, price, qty, PreTrade::ExactOnly);
+                        prop_assert_eq!(&bound, &exact, "{} {} {:?} {} at {}", account, market, side, qty, price);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
         #[test]
@@ -384,6 +404,7 @@ mod margin {
             for (i, envelope) in commands.iter().enumerate() {
                 outcomes.push(engine.apply(envelope));
                 check_healthy_meet_im(&mut engine, envelope)?;
+                check_bound_decides_as_exact(&mut engine)?;
                 for (_, exposure) in engine.house_exposure() {
                     let units = money::parse_decimal(exposure.trim_start_matches('-'), money::Scale::new(18).unwrap()).unwrap();
                     prop_assert!(units <= 3 * 10i128.pow(18), "house exposure {} beyond its limit", exposure);
