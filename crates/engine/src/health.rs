@@ -111,7 +111,8 @@ impl Summary {
         let Ok(i) = self.sensitivity.binary_search_by(|e| e.symbol.as_str().cmp(symbol)) else { return true };
         let e = &mut self.sensitivity[i];
         let (Some(at), Some(now)) = (e.at, now) else { return false };
-        let moved = at.iter().zip(&now).map(|(a, b)| b.0.checked_sub(a.0).and_then(i128::checked_abs)).try_fold(0i128, |m, d| Some(m.max(d?)));
+        let moved =
+            at.iter().zip(&now).map(|(a, b)| b.0.checked_sub(a.0).and_then(i128::checked_abs)).try_fold(0i128, |m, d| Some(m.max(d?)));
         let Some(moved) = moved else { return false };
         // The 256-bit division only when the product does not fit (both are non-negative).
         let term = match e.c.checked_mul(moved) {
@@ -223,13 +224,19 @@ impl Engine {
         for sibling in self.siblings_of(account) {
             linked.extend(self.sensitivity_of(model, sibling, &self.holdings_of(sibling)?)?.0.into_keys());
         }
-        let sensitivity = sensitivity.into_iter().map(|(symbol, c)| Exposure { at: self.symbol_prices(&symbol), symbol, c, term: 0 }).collect();
+        let sensitivity =
+            sensitivity.into_iter().map(|(symbol, c)| Exposure { at: self.symbol_prices(&symbol), symbol, c, term: 0 }).collect();
         Ok(Summary { measured, sensitivity, allowance, drift: 0, linked: linked.into_iter().collect() })
     }
 
     /// Per price symbol, how much a move of it can change the account's `equity - IM`, and the
     /// rounding allowance (module doc).
-    fn sensitivity_of(&self, model: &RiskModel, account: AccountIdx, holdings: &[i128]) -> Result<(BTreeMap<String, i128>, i128), EngineError> {
+    fn sensitivity_of(
+        &self,
+        model: &RiskModel,
+        account: AccountIdx,
+        holdings: &[i128],
+    ) -> Result<(BTreeMap<String, i128>, i128), EngineError> {
         let mut sensitivity: BTreeMap<String, i128> = BTreeMap::new();
         let mut allowance: i128 = 4_001;
         let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
@@ -369,11 +376,8 @@ impl Engine {
             }
         }
         // An owner's sub-accounts are charged concentration and liquidity at its total size.
-        let siblings: Vec<AccountIdx> = touched
-            .iter()
-            .filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader)
-            .flat_map(|a| self.siblings_of(*a))
-            .collect();
+        let siblings: Vec<AccountIdx> =
+            touched.iter().filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader).flat_map(|a| self.siblings_of(*a)).collect();
         touched.extend(siblings);
         // The symbol's oracle and collateral prices now (the stable price moves too).
         let moved = price.map(|(symbol, _)| PriceMove { now: self.symbol_prices(&symbol), symbol });
@@ -435,7 +439,8 @@ fn linear_sensitivity(
     let Some(ix) = model.instrument(id) else { return Ok(false) };
     let array = &model.instruments[ix.0 as usize];
     let Scaling::Linear { underlying } = array.scaling else { return Ok(false) };
-    let max_abs = pnl_max.get(ix.0 as usize).copied().ok_or_else(|| EngineError::RiskModelStale { why: "bounds of another model".into() })?;
+    let max_abs =
+        pnl_max.get(ix.0 as usize).copied().ok_or_else(|| EngineError::RiskModelStale { why: "bounds of another model".into() })?;
     let u = &model.underlyings[underlying as usize];
     let per_price = q_nano.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
     let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;

@@ -599,7 +599,12 @@ impl Engine {
                 h.update(&d.last_funding_ms.map_or(u64::MAX, |t| t).to_le_bytes());
                 h.update(&[d.expiry as u8]);
                 let (t, p) = d.premium.last.unwrap_or((u64::MAX, 0));
-                for part in [d.premium.sum_e18_ms.to_le_bytes(), i128::from(d.premium.since_ms).to_le_bytes(), i128::from(t).to_le_bytes(), p.to_le_bytes()] {
+                for part in [
+                    d.premium.sum_e18_ms.to_le_bytes(),
+                    i128::from(d.premium.since_ms).to_le_bytes(),
+                    i128::from(t).to_le_bytes(),
+                    p.to_le_bytes(),
+                ] {
                     h.update(&part);
                 }
             }

@@ -297,7 +297,8 @@ impl Engine {
         }
         let equity_after = add_usd(self.equity_of(&after)?, option_value_after)?;
         let flagged = self.health_flags.get(&account).copied().filter(|h| *h != health::Health::Healthy);
-        if mode == PreTrade::BoundFirst && flagged.is_none() && self.bound_accepts(&model, account, &delta_positions, &prices, equity_after) {
+        if mode == PreTrade::BoundFirst && flagged.is_none() && self.bound_accepts(&model, account, &delta_positions, &prices, equity_after)
+        {
             return Ok(());
         }
         let cached = &self.margin_cache[&account]; // `measure` just left it there (evicting another).
@@ -489,7 +490,11 @@ impl Engine {
                 (market.quote, quote - fee)
             }
         };
-        Ok(OrderEffect { assets: vec![(held_asset, -held), received], derivative: None, elsewhere: self.open_derivative_orders(account, None) })
+        Ok(OrderEffect {
+            assets: vec![(held_asset, -held), received],
+            derivative: None,
+            elsewhere: self.open_derivative_orders(account, None),
+        })
     }
 
     /// The account's open orders on every derivative market but `except`, as the position each

@@ -359,15 +359,26 @@ mod margin {
         })
     }
 
-    /// Every account flagged healthy meets IM, where its margin can be computed now.
+    /// Every account's flag equals its health computed from scratch at this moment's prices
+    /// (healthy: meets IM; reduce-only: meets MM only; liquidation: below MM), where its margin
+    /// can be computed now: the bound that skips accounts never leaves a stale flag.
     fn check_healthy_meet_im(engine: &mut Engine, after: &Envelope) -> Result<(), TestCaseError> {
         prop_assert_eq!(engine.health_backlog(), 0);
-        let flagged: std::collections::BTreeSet<String> = engine.health_flags().into_iter().map(|(a, _)| a).collect();
+        let flags: std::collections::BTreeMap<String, Health> = engine.health_flags().into_iter().collect();
         let accounts: Vec<String> = engine.trader_accounts().map(String::from).collect();
-        for account in accounts.iter().filter(|a| !flagged.contains(*a)) {
+        let usd = |text: &str| money::parse_decimal(text, money::USD_SCALE).unwrap();
+        for account in &accounts {
             if let Ok(m) = engine.account_margin(account) {
-                let free = money::UsdValue(money::parse_decimal(&m.free_collateral_usd, money::USD_SCALE).unwrap());
-                prop_assert!(free.0 >= 0, "{} healthy below IM after {:?}: {:?}", account, after, m);
+                let (equity, im, mm) = (usd(&m.equity_usd), usd(&m.initial_usd), usd(&m.maintenance_usd));
+                let health = if equity < mm {
+                    Health::Liquidation
+                } else if equity < im {
+                    Health::ReduceOnly
+                } else {
+                    Health::Healthy
+                };
+                let flag = flags.get(account).copied().unwrap_or(Health::Healthy);
+                prop_assert_eq!(flag, health, "{} flagged {:?}, health {:?} after {:?}: {:?}", account, flag, health, after, m);
             }
         }
         Ok(())
