@@ -70,15 +70,16 @@ pub(crate) struct Summary {
     /// Largest change of `equity - IM` since the computation, 10^-18 USD: the sum of the
     /// exposures' terms.
     drift: i128,
-    /// Price symbols the owner's other sub-accounts are exposed to, sorted: their positions
-    /// set the concentration and liquidity charged here, so any move of one recomputes.
-    linked: Vec<String>,
+    /// Price symbols the owner's other sub-accounts are exposed to: their positions set the
+    /// concentration and liquidity charged here, so any move of one recomputes.
+    linked: Vec<u16>,
 }
 
 /// One price symbol of a summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Exposure {
-    symbol: String,
+    /// The symbol's index in `Engine::health_symbols`.
+    symbol: u16,
     /// Sensitivity, nano-units: `equity - IM` moves by at most `c x |dp|`.
     c: i128,
     /// The symbol's oracle and collateral prices at the computation.
@@ -100,16 +101,15 @@ impl Summary {
         }
     }
 
-    fn linked_to(&self, symbol: &str) -> bool {
-        self.linked.binary_search_by(|s| s.as_str().cmp(symbol)).is_ok()
+    fn linked_to(&self, symbol: u16) -> bool {
+        self.linked.contains(&symbol)
     }
 
     /// Re-bounds the term of `symbol` at its prices `now` (the distance from the prices of the
     /// computation, not the sum of the moves since: a price that comes back costs nothing);
     /// false if it cannot be bounded (a price missing then or now, an overflow).
-    fn drift_to(&mut self, symbol: &str, now: Option<[UsdPrice; 3]>) -> bool {
-        let Ok(i) = self.sensitivity.binary_search_by(|e| e.symbol.as_str().cmp(symbol)) else { return true };
-        let e = &mut self.sensitivity[i];
+    fn drift_to(&mut self, symbol: u16, now: Option<[UsdPrice; 3]>) -> bool {
+        let Some(e) = self.sensitivity.iter_mut().find(|e| e.symbol == symbol) else { return true };
         let (Some(at), Some(now)) = (e.at, now) else { return false };
         let moved =
             at.iter().zip(&now).map(|(a, b)| b.0.checked_sub(a.0).and_then(i128::checked_abs)).try_fold(0i128, |m, d| Some(m.max(d?)));
@@ -197,10 +197,13 @@ impl Engine {
     /// Accounts a price move may have carried across a threshold: no summary yet, or a bound
     /// that no longer proves the flag.
     fn dirty_after_move(&mut self, m: &PriceMove, dirty: &mut BTreeSet<AccountIdx>) {
+        // A symbol no summary names moves no summarised account.
+        let symbol = self.health_symbols.iter().position(|s| *s == m.symbol).map(|i| i as u16);
         for (i, slot) in self.health_summaries.iter_mut().enumerate() {
-            let stays = match slot.as_mut() {
-                None => self.account_kinds[i] != AccountKind::Trader,
-                Some(s) => !s.linked_to(&m.symbol) && s.drift_to(&m.symbol, m.now) && s.holds(),
+            let stays = match (slot.as_mut(), symbol) {
+                (None, _) => self.account_kinds[i] != AccountKind::Trader,
+                (Some(_), None) => true,
+                (Some(s), Some(symbol)) => !s.linked_to(symbol) && s.drift_to(symbol, m.now) && s.holds(),
             };
             if !stays {
                 dirty.insert(AccountIdx(i as u32));
@@ -222,11 +225,25 @@ impl Engine {
         let (sensitivity, allowance) = self.sensitivity_of(model, account, holdings)?;
         let mut linked = BTreeSet::new();
         for sibling in self.siblings_of(account) {
-            linked.extend(self.sensitivity_of(model, sibling, &self.holdings_of(sibling)?)?.0.into_keys());
+            for symbol in self.sensitivity_of(model, sibling, &self.holdings_of(sibling)?)?.0.into_keys() {
+                linked.insert(self.health_symbol(&symbol)?);
+            }
         }
-        let sensitivity =
-            sensitivity.into_iter().map(|(symbol, c)| Exposure { at: self.symbol_prices(&symbol), symbol, c, term: 0 }).collect();
-        Ok(Summary { measured, sensitivity, allowance, drift: 0, linked: linked.into_iter().collect() })
+        let mut exposures = Vec::with_capacity(sensitivity.len());
+        for (symbol, c) in sensitivity {
+            exposures.push(Exposure { at: self.symbol_prices(&symbol), symbol: self.health_symbol(&symbol)?, c, term: 0 });
+        }
+        Ok(Summary { measured, sensitivity: exposures, allowance, drift: 0, linked: linked.into_iter().collect() })
+    }
+
+    /// The index of a price symbol in the summaries' table (added at its first use).
+    fn health_symbol(&mut self, symbol: &str) -> Result<u16, EngineError> {
+        if let Some(i) = self.health_symbols.iter().position(|s| s == symbol) {
+            return Ok(i as u16);
+        }
+        let i = u16::try_from(self.health_symbols.len()).map_err(|_| EngineError::Overflow { what: "health symbols".into() })?;
+        self.health_symbols.push(symbol.to_string());
+        Ok(i)
     }
 
     /// Per price symbol, how much a move of it can change the account's `equity - IM`, and the

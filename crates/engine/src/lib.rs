@@ -176,6 +176,8 @@ pub struct Engine {
     /// Per account, what the last full margin computation left for the health bound (a cache:
     /// never hashed, rebuilt after a restore).
     health_summaries: Vec<Option<health::Summary>>,
+    /// The price symbols the summaries name, by their index there (a cache, like them).
+    health_symbols: Vec<String>,
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
@@ -272,6 +274,7 @@ impl Engine {
             health_digest: ledger::MultisetDigest::default(),
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
+            health_symbols: Vec::new(),
             margin_cache: BTreeMap::new(),
             health_recomputed: 0,
             house_exposure: BTreeMap::new(),
