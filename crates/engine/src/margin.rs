@@ -502,8 +502,12 @@ impl Engine {
     /// position further from zero (the buys on a tie). This is the worst fill per market for a
     /// book whose risk grows with each position's size; it is not a search over every
     /// combination of partial fills across markets.
+    /// Empty when margin is off (nothing reads it then).
     fn open_derivative_orders(&self, account: AccountIdx, except: Option<u16>) -> Vec<(u16, i128)> {
         let mut out = Vec::new();
+        if !self.margin_enabled() {
+            return out;
+        }
         for (m, market) in self.markets.iter().enumerate().filter(|(m, mk)| mk.derivative.is_some() && Some(*m as u16) != except) {
             let open = market.book.open_orders(book::AccountId(account.0));
             if open.is_empty() {

@@ -419,3 +419,41 @@ fn sub_accounts_pay_liquidity_at_the_owners_size() {
     assert_eq!(e.order_margin_check("alice/main", "ETH/USDC", Buy, "3000", "0.1", PreTrade::ExactOnly), Ok(()));
     assert_eq!(e.order_margin_check("alice/main", "ETH/USDC", Buy, "3000", "0.1", PreTrade::BoundFirst), Ok(()));
 }
+
+/// The gate counts the account's open orders on every derivative market. The hand model with
+/// ETH-PERP (the same worst loss, 9,000 USD per ETH). alice (1,000 USDC) rests a perp buy of 0.1
+/// ETH at 2,900 (IM 900: accepted). A spot buy of 0.05 ETH alone would need IM 450; with the
+/// perp order filled too the exposure is 0.15 ETH: IM 1,350 > equity, refused with that figure.
+/// Cancelling the perp order lets the same buy through.
+#[test]
+fn open_derivative_orders_elsewhere_count_in_the_gate() {
+    let mut m = model(0);
+    let mut perp = m.instruments[0].clone();
+    perp.id = "ETH-PERP@clearhouse".into();
+    perp.decimals = 9;
+    m.instruments.push(perp);
+    m.instruments.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    applied(e.apply(&op(12, price("ETH", "3000"))));
+    install(&mut e, &m, 100);
+    let perp_buy = Command::PlaceOrder {
+        account: "alice/main".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 1,
+        side: Buy,
+        kind: Limit,
+        price: Some("2900".into()),
+        qty: "0.1".into(),
+    };
+    let events = applied(e.apply(&as_("alice", 10, perp_buy)));
+    let Some(Event::OrderAccepted { order_id, .. }) = events.first() else { panic!("{events:?}") };
+    let order_id = *order_id;
+    let error = rejected(e.apply(&as_("alice", 11, order("alice/main", 2, Buy, "3000", "0.05"))));
+    assert!(matches!(&error, EngineError::InsufficientMargin { required, .. } if required == "1350"), "{error:?}");
+    let cancel = Command::CancelOrder { account: "alice/main".into(), market: "ETH-PERP".into(), order_id };
+    applied(e.apply(&as_("alice", 12, cancel)));
+    applied(e.apply(&as_("alice", 13, order("alice/main", 3, Buy, "3000", "0.05"))));
+}
