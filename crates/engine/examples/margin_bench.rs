@@ -4,7 +4,7 @@
 //! 2. one `set_price` re-marking the health of 100,000 accounts (goal: under 50 ms), for a small
 //!    move (the bound proves every flag) and a large one (some accounts recomputed).
 //!
-//! `cargo run --release -p engine --example margin_bench [-- ACCOUNTS]`
+//! `cargo run --release -p engine --example margin_bench [-- ACCOUNTS [small]]`
 
 use engine::markets::{OrderKind, OrderSide};
 use engine::*;
@@ -132,14 +132,19 @@ fn main() {
 
     // 1. Pre-trade check (what-if) and whole place_order + cancel.
     println!("trader: {:?}", e.account_margin("trader/main"));
-    let mut checks = Vec::new();
-    for i in 0..2_000 {
-        let qty = if i % 2 == 0 { "1" } else { "1.001" };
-        let t = Instant::now();
-        e.order_margin_check("trader/main", "ETH/USDC", OrderSide::Buy, "3000", qty).expect("the trader has margin");
-        checks.push(t.elapsed().as_nanos());
+    for (label, mode) in [("bound first", PreTrade::BoundFirst), ("exact only", PreTrade::ExactOnly)] {
+        let mut checks = Vec::new();
+        for i in 0..20_000 {
+            let qty = ["1", "1.001", "7.5", "20"][i % 4];
+            let t = Instant::now();
+            e.order_margin_check("trader/main", "ETH/USDC", OrderSide::Buy, "3000", qty, mode).expect("the trader has margin");
+            checks.push(t.elapsed().as_nanos());
+            if mode == PreTrade::ExactOnly && i == 2_000 {
+                break;
+            }
+        }
+        println!("pre-trade margin check, {label} (10 positions, {SCENARIOS} scenarios): {}", percentiles(checks));
     }
-    println!("pre-trade margin check (10 positions, {SCENARIOS} scenarios): {}", percentiles(checks));
     let mut places = Vec::new();
     for i in 0..500u64 {
         let place = Command::PlaceOrder {
@@ -171,9 +176,10 @@ fn main() {
     println!("full margin computation of one account (2 positions, {SCENARIOS} scenarios): {}", percentiles(full));
 
     // 2. Health re-mark of every account on one price update.
-    for (label, prices) in
-        [("small moves (0.1%)", ["3003", "3000", "3003", "3000"]), ("large moves (+-25%)", ["3750", "2250", "3750", "3000"])]
-    {
+    // `-- ACCOUNTS small`: the small moves only (for profiling the bound path).
+    let small_only = std::env::args().nth(2).is_some_and(|a| a == "small");
+    let moves = [("small moves (0.1%)", ["3003", "3000", "3003", "3000"]), ("large moves (+-25%)", ["3750", "2250", "3750", "3000"])];
+    for (label, prices) in moves.into_iter().take(if small_only { 1 } else { 2 }) {
         for p in prices {
             id += 1;
             let t = Instant::now();

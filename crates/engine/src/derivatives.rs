@@ -59,6 +59,10 @@ pub(crate) struct Derivative {
     /// Accounts holding a position, and the sum of the long quantities.
     pub holders: u32,
     pub open_interest: i128,
+    /// The market's open-interest cap, 10^-9 of the underlying (`open_interest_max`).
+    pub open_interest_max: Option<i128>,
+    /// Perp: the premium prints of the current funding interval ([`crate::funding`]).
+    pub premium: crate::funding::PremiumAverage,
 }
 
 impl Derivative {
@@ -67,8 +71,8 @@ impl Derivative {
         let perp_terms = def.funding_interval_ms.is_some() || def.funding_cap_bps.is_some();
         let option_terms = def.strike.is_some() || def.expiry.is_some() || def.right.is_some() || def.twap_window_ms.is_some();
         if def.kind == model::MarketKind::Spot {
-            if perp_terms || option_terms || def.instrument.is_some() || def.positions_max.is_some() {
-                return Err("a spot market takes no instrument, positions, funding or option terms".into());
+            if perp_terms || option_terms || def.instrument.is_some() || def.positions_max.is_some() || def.open_interest_max.is_some() {
+                return Err("a spot market takes no instrument, positions, open-interest cap, funding or option terms".into());
             }
             return Ok(None);
         }
@@ -77,6 +81,7 @@ impl Derivative {
             return Err(format!("instrument: 1 to {} of A-Z a-z 0-9 _ - . @", model::NAME_LEN_MAX));
         }
         let positions_max = def.positions_max.filter(|n| *n > 0).ok_or("positions_max: required and positive")?;
+        let open_interest_max = def.open_interest_max.as_deref().map(open_interest_cap).transpose()?;
         let spec = ContractSpec::new(model::DERIVATIVE_DECIMALS, quote_scale.decimals()).map_err(|e| e.to_string())?;
         let unit_e18 = 10i128.pow(u32::from(clearing::E18_DECIMALS - quote_scale.decimals()));
         let contract = match def.kind {
@@ -93,6 +98,8 @@ impl Derivative {
             expiry: Expiry::Live,
             holders: 0,
             open_interest: 0,
+            open_interest_max,
+            premium: crate::funding::PremiumAverage::default(),
         };
         Ok(Some(derivative))
     }
@@ -100,6 +107,16 @@ impl Derivative {
     pub fn is_option(&self) -> bool {
         matches!(self.contract, Contract::Option { .. })
     }
+}
+
+/// `open_interest_max`: a positive decimal in whole underlying units, on the 10^-9 grid.
+fn open_interest_cap(text: &str) -> Result<i128, String> {
+    let scale = Scale::new(model::DERIVATIVE_DECIMALS).map_err(|e| e.to_string())?;
+    let cap = money::parse_decimal(text, scale).map_err(|e| format!("open_interest_max: {e}"))?;
+    if cap <= 0 {
+        return Err("open_interest_max: must be positive".into());
+    }
+    Ok(cap)
 }
 
 fn perp_contract(def: &model::Market) -> Result<Contract, String> {

@@ -85,6 +85,8 @@ pub enum EngineError {
     InsufficientFreeCollateral { account: String, required: String, available: String },
     #[error("position limit of {account} on {market}: {position} after the order, at most {limit}")]
     PositionLimitExceeded { account: String, market: String, position: String, limit: String },
+    #[error("open-interest cap of {market}: open interest {open_interest}, the order opens {opening}, cap {cap}")]
+    OpenInterestCap { market: String, open_interest: String, opening: String, cap: String },
     #[error("account {account} is {health:?}: only orders that reduce risk")]
     ReduceOnlyAccount { account: String, health: crate::Health },
     #[error("clearing of market {market} failed: {why}")]

@@ -283,6 +283,7 @@ impl Engine {
         self.record_print(symbol, price.usd_e18());
         events.push(Event::PriceSet { symbol: symbol.into(), price_usd: price.to_string() });
         self.update_reference_prices(symbol, seq, events);
+        self.record_premiums(symbol);
         Ok(())
     }
 

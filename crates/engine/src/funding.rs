@@ -2,10 +2,16 @@
 //! (multiples of the market's `funding_interval_ms` since the epoch; see `docs/clearing.md`,
 //! "In the engine").
 //!
-//! At a boundary, with `index` the oracle price of the underlying in settlement units
-//! (`price(underlying) / price(quote)`, floor) and `mark` the book's mid when both sides rest
-//! (else the index): `premium = (mark - index) / index` (floor, 18 decimals), `rate =
-//! clamp(premium, -cap, cap)` per interval, times the intervals crossed in this step. Longs pay
+//! With `index` the oracle price of the underlying in settlement units (`price(underlying) /
+//! price(quote)`, floor) and `mark` the book's mid when both sides rest (else the index), a
+//! *premium print* `p = (mark - index) / index` (floor, 18 decimals) is taken after every
+//! `set_price` of the underlying or the settlement asset. The premium of a funding step from the
+//! last boundary `L` to the boundary `B` is their time-weighted average: each print holds until
+//! the next one (the last print before `L` holds from `L`),
+//! `premium = floor(sum_i p_i x (t_(i+1) - t_i) / (B - S))` over `[S, B)`, where `S = max(L, time
+//! of the market's first print)`; with no print before `B`, or `S = B`, the premium is the print
+//! in force at `B` (taken at the boundary when there was none). Then `rate = clamp(premium, -cap,
+//! cap)` per interval, times the intervals crossed in this step. Longs pay
 //! shorts `|q| * index * rate` when the rate is positive, shorts pay longs when it is negative
 //! (`clearing::funding::settle_funding`: payers rounded up, receivers down, the residue to
 //! `@house`, summing to exactly zero), all through `@clearing/<market>`. Then every position's
@@ -22,6 +28,63 @@ use clearing::zero_sum::Payment;
 use clearing::{ONE_E18, Price};
 use ledger::Reason;
 use money::{Rounding, mul_div};
+
+/// The largest premium print, 10^-18 (100%: a mark at twice the index or at zero); a print
+/// beyond it counts as it. The rate is capped at 100% per interval anyway (`funding_cap_bps`).
+pub const PREMIUM_PRINT_MAX: i128 = ONE_E18;
+
+/// The premium prints of a perp's current funding interval, summed over time (state: hashed and
+/// in snapshots).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PremiumAverage {
+    /// `sum p_i x duration_i` (10^-18 x ms) over the interval, up to the last print's time.
+    pub sum_e18_ms: i128,
+    /// When the sum starts: the last boundary, or the market's first print if later.
+    pub since_ms: u64,
+    /// The last print: (time, premium 10^-18); it holds until the next print.
+    pub last: Option<(u64, i128)>,
+}
+
+impl PremiumAverage {
+    /// Adds a print at `now_ms` (never before the previous one). Prints are within
+    /// [`PREMIUM_PRINT_MAX`] and times below 2200-01-01 (about 7.3 x 10^12 ms), so the sum stays
+    /// below 10^31: it cannot overflow.
+    fn print(&mut self, now_ms: u64, premium_e18: i128) {
+        assert!(premium_e18.abs() <= PREMIUM_PRINT_MAX, "a premium print is clamped");
+        if let Some((t, p)) = self.last {
+            let held = now_ms.checked_sub(t.max(self.since_ms)).expect("prints in time order, never before the interval");
+            self.sum_e18_ms += p * i128::from(held);
+        } else {
+            self.since_ms = now_ms;
+        }
+        self.last = Some((now_ms, premium_e18));
+    }
+
+    /// The average over `[since, boundary)` (the last print holding to the boundary, floor), or
+    /// `None` without a print or for an interval of no length.
+    fn average(&self, boundary_ms: u64) -> Option<i128> {
+        let (t, p) = self.last?;
+        let span = boundary_ms.checked_sub(self.since_ms).filter(|s| *s > 0)?;
+        let held = boundary_ms.checked_sub(t.max(self.since_ms))?;
+        Some((self.sum_e18_ms + p * i128::from(held)).div_euclid(i128::from(span)))
+    }
+
+    /// What a snapshot may carry: a print within bounds, at or after the start of the sum.
+    pub(crate) fn well_formed(&self) -> bool {
+        match self.last {
+            None => self.sum_e18_ms == 0,
+            Some((_, p)) => p.abs() <= PREMIUM_PRINT_MAX && self.sum_e18_ms.abs() <= PREMIUM_PRINT_MAX * i128::from(u64::MAX),
+        }
+    }
+
+    /// Starts the next interval at `boundary_ms`, the last print holding into it.
+    fn restart(&mut self, boundary_ms: u64) {
+        self.sum_e18_ms = 0;
+        if self.last.is_some() {
+            self.since_ms = boundary_ms;
+        }
+    }
+}
 
 /// What one perp market settles at a boundary, computed before anything moves.
 #[derive(Debug, Clone)]
@@ -57,6 +120,27 @@ impl Engine {
         Ok(a.checked_add(b).ok_or_else(overflow)? / 2)
     }
 
+    /// Takes a premium print on every live perp market whose index `symbol` moves (its
+    /// underlying or settlement asset), after a `set_price`. A market whose index is not known
+    /// yet (the other price missing) takes none.
+    pub(crate) fn record_premiums(&mut self, symbol: &str) {
+        for m in 0..self.markets.len() as u16 {
+            let market = &self.markets[m as usize];
+            let perp = market.derivative.as_ref().is_some_and(|d| matches!(d.contract, Contract::Perp { .. }));
+            if !perp || (market.def.base != symbol && self.assets[market.quote.0 as usize].symbol != symbol) {
+                continue;
+            }
+            // No index yet (the other price missing), or a mark beyond 18-decimal arithmetic
+            // (not for book prices within the market's limits): no print.
+            let Ok(index_e18) = self.index_price_e18(m) else { continue };
+            let Ok(mark_e18) = self.mark_price_e18(m, index_e18) else { continue };
+            let premium = premium_of(mark_e18, index_e18);
+            let now_ms = self.now_ms;
+            let d = self.markets[m as usize].derivative.as_mut().expect("a perp market");
+            d.premium.print(now_ms, premium);
+        }
+    }
+
     /// The funding of a perp market for the boundaries `now_ms` crosses (`None` if none).
     pub(crate) fn plan_funding(&self, m: u16, now_ms: u64) -> Result<Option<FundingPlan>, EngineError> {
         let market = &self.markets[m as usize];
@@ -78,7 +162,10 @@ impl Engine {
         let refused = |e: clearing::ClearingError| EngineError::ClearingFailed { market: market.def.id.clone(), why: e.to_string() };
         let index_e18 = self.index_price_e18(m)?;
         let mark_e18 = self.mark_price_e18(m, index_e18)?;
-        let premium = mul_div(mark_e18 - index_e18, ONE_E18, index_e18, Rounding::Floor).map_err(|e| refused(e.into()))?;
+        let premium = match d.premium.average(boundary_ms) {
+            Some(average) => average,
+            None => d.premium.last.map_or_else(|| premium_of(mark_e18, index_e18), |(_, p)| p),
+        };
         let intervals = i128::from((boundary_ms - last_ms) / interval_ms);
         let rate_e18 = params.rate_from_premium(premium).map_err(refused)?.checked_mul(intervals).unwrap_or(i128::MAX);
         let house = self.account_index[HOUSE];
@@ -98,6 +185,7 @@ impl Engine {
         let m = plan.m;
         let d = self.markets[m as usize].derivative.as_mut().expect("a perp market");
         d.last_funding_ms = Some(plan.boundary_ms);
+        d.premium.restart(plan.boundary_ms);
         let house = self.account_index[HOUSE];
         let market = &self.markets[m as usize];
         let (asset, id) = (market.quote, market.def.id.clone());
@@ -130,6 +218,14 @@ impl Engine {
             self.set_position(account, m, position);
         }
     }
+}
+
+/// `(mark - index) / index`, 18 decimals, floor, within [`PREMIUM_PRINT_MAX`] (the index is
+/// positive: a price quotient of positive prices).
+fn premium_of(mark_e18: i128, index_e18: i128) -> i128 {
+    let limit = if mark_e18 >= index_e18 { PREMIUM_PRINT_MAX } else { -PREMIUM_PRINT_MAX };
+    let premium = mark_e18.checked_sub(index_e18).and_then(|d| mul_div(d, ONE_E18, index_e18.max(1), Rounding::Floor).ok());
+    premium.map_or(limit, |p| p.clamp(-PREMIUM_PRINT_MAX, PREMIUM_PRINT_MAX))
 }
 
 /// Everything an `advance_time` clears, computed before the clock moves.

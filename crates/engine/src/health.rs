@@ -63,12 +63,29 @@ impl Health {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
     measured: Measured,
-    /// (price symbol, sensitivity in nano-units), sorted by symbol.
-    sensitivity: Vec<(String, i128)>,
+    /// Per price symbol the account is exposed to, sorted by symbol.
+    sensitivity: Vec<Exposure>,
     /// Allowance for roundings, 10^-18 USD.
     allowance: i128,
-    /// Largest change of `equity - IM` since the computation, 10^-18 USD.
+    /// Largest change of `equity - IM` since the computation, 10^-18 USD: the sum of the
+    /// exposures' terms.
     drift: i128,
+    /// Price symbols the owner's other sub-accounts are exposed to: their positions set the
+    /// concentration and liquidity charged here, so any move of one recomputes.
+    linked: Vec<u16>,
+}
+
+/// One price symbol of a summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Exposure {
+    /// The symbol's index in `Engine::health_symbols`.
+    symbol: u16,
+    /// Sensitivity, nano-units: `equity - IM` moves by at most `c x |dp|`.
+    c: i128,
+    /// The symbol's oracle and collateral prices at the computation.
+    at: Option<[UsdPrice; 3]>,
+    /// `ceil(c x d / 10^9)` for `d` the largest distance of the three prices now from `at`.
+    term: i128,
 }
 
 impl Summary {
@@ -84,17 +101,27 @@ impl Summary {
         }
     }
 
-    /// Adds the bound of a move of `symbol` by `moved` (10^-18 USD); false if it cannot.
-    fn drift_by(&mut self, symbol: &str, moved: i128) -> bool {
-        let Ok(i) = self.sensitivity.binary_search_by(|(s, _)| s.as_str().cmp(symbol)) else { return true };
-        let c = self.sensitivity[i].1;
+    fn linked_to(&self, symbol: u16) -> bool {
+        self.linked.contains(&symbol)
+    }
+
+    /// Re-bounds the term of `symbol` at its prices `now` (the distance from the prices of the
+    /// computation, not the sum of the moves since: a price that comes back costs nothing);
+    /// false if it cannot be bounded (a price missing then or now, an overflow).
+    fn drift_to(&mut self, symbol: u16, now: Option<[UsdPrice; 3]>) -> bool {
+        let Some(e) = self.sensitivity.iter_mut().find(|e| e.symbol == symbol) else { return true };
+        let (Some(at), Some(now)) = (e.at, now) else { return false };
+        let moved =
+            at.iter().zip(&now).map(|(a, b)| b.0.checked_sub(a.0).and_then(i128::checked_abs)).try_fold(0i128, |m, d| Some(m.max(d?)));
+        let Some(moved) = moved else { return false };
         // The 256-bit division only when the product does not fit (both are non-negative).
-        let bound = match c.checked_mul(moved) {
+        let term = match e.c.checked_mul(moved) {
             Some(product) => product.checked_add(NANO - 1).map(|p| p / NANO),
-            None => mul_div(c, moved, NANO, Rounding::Ceil).ok(),
+            None => mul_div(e.c, moved, NANO, Rounding::Ceil).ok(),
         };
-        match bound.and_then(|d| self.drift.checked_add(d)) {
-            Some(drift) => {
+        match term.and_then(|t| self.drift.checked_sub(e.term)?.checked_add(t).map(|d| (t, d))) {
+            Some((t, drift)) => {
+                e.term = t;
                 self.drift = drift;
                 true
             }
@@ -103,10 +130,10 @@ impl Summary {
     }
 }
 
-/// A price move for the health step: the symbol and its change (10^-18 USD), if it had a price.
+/// A price move for the health step: the symbol and its oracle and collateral prices now.
 pub(crate) struct PriceMove {
     pub symbol: String,
-    pub moved: Option<i128>,
+    pub now: Option<[UsdPrice; 3]>,
 }
 
 impl Engine {
@@ -170,11 +197,13 @@ impl Engine {
     /// Accounts a price move may have carried across a threshold: no summary yet, or a bound
     /// that no longer proves the flag.
     fn dirty_after_move(&mut self, m: &PriceMove, dirty: &mut BTreeSet<AccountIdx>) {
+        // A symbol no summary names moves no summarised account.
+        let symbol = self.health_symbols.iter().position(|s| *s == m.symbol).map(|i| i as u16);
         for (i, slot) in self.health_summaries.iter_mut().enumerate() {
-            let stays = match (slot.as_mut(), m.moved) {
+            let stays = match (slot.as_mut(), symbol) {
                 (None, _) => self.account_kinds[i] != AccountKind::Trader,
-                (Some(s), Some(moved)) => s.drift_by(&m.symbol, moved) && s.holds(),
-                (Some(s), None) => s.sensitivity.binary_search_by(|(x, _)| x.as_str().cmp(&m.symbol)).is_err(),
+                (Some(_), None) => true,
+                (Some(s), Some(symbol)) => !s.linked_to(symbol) && s.drift_to(symbol, m.now) && s.holds(),
             };
             if !stays {
                 dirty.insert(AccountIdx(i as u32));
@@ -193,6 +222,38 @@ impl Engine {
 
     fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Summary, EngineError> {
         let measured = self.measure(model, account, holdings)?;
+        let (sensitivity, allowance) = self.sensitivity_of(model, account, holdings)?;
+        let mut linked = BTreeSet::new();
+        for sibling in self.siblings_of(account) {
+            for symbol in self.sensitivity_of(model, sibling, &self.holdings_of(sibling)?)?.0.into_keys() {
+                linked.insert(self.health_symbol(&symbol)?);
+            }
+        }
+        let mut exposures = Vec::with_capacity(sensitivity.len());
+        for (symbol, c) in sensitivity {
+            exposures.push(Exposure { at: self.symbol_prices(&symbol), symbol: self.health_symbol(&symbol)?, c, term: 0 });
+        }
+        Ok(Summary { measured, sensitivity: exposures, allowance, drift: 0, linked: linked.into_iter().collect() })
+    }
+
+    /// The index of a price symbol in the summaries' table (added at its first use).
+    fn health_symbol(&mut self, symbol: &str) -> Result<u16, EngineError> {
+        if let Some(i) = self.health_symbols.iter().position(|s| s == symbol) {
+            return Ok(i as u16);
+        }
+        let i = u16::try_from(self.health_symbols.len()).map_err(|_| EngineError::Overflow { what: "health symbols".into() })?;
+        self.health_symbols.push(symbol.to_string());
+        Ok(i)
+    }
+
+    /// Per price symbol, how much a move of it can change the account's `equity - IM`, and the
+    /// rounding allowance (module doc).
+    fn sensitivity_of(
+        &self,
+        model: &RiskModel,
+        account: AccountIdx,
+        holdings: &[i128],
+    ) -> Result<(BTreeMap<String, i128>, i128), EngineError> {
         let mut sensitivity: BTreeMap<String, i128> = BTreeMap::new();
         let mut allowance: i128 = 4_001;
         let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
@@ -202,10 +263,10 @@ impl Engine {
             add(sensitivity.entry(info.symbol.clone()).or_insert(0), c).ok_or_else(overflow)?;
             allowance = allowance.checked_add(2).ok_or_else(overflow)?;
             let q_nano = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
-            linear_sensitivity(model, &info.symbol, q_nano, &mut sensitivity, &mut allowance)?;
+            linear_sensitivity(model, &self.risk_model.pnl_max, &info.symbol, q_nano, &mut sensitivity, &mut allowance)?;
         }
         self.derivative_sensitivity(model, account, &mut sensitivity, &mut allowance)?;
-        Ok(Summary { measured, sensitivity: sensitivity.into_iter().collect(), allowance, drift: 0 })
+        Ok((sensitivity, allowance))
     }
 
     /// Perp positions move equity by `|q|` nano-units per unit of the underlying's price (their
@@ -227,7 +288,7 @@ impl Engine {
             let q = position.quantity.checked_abs().ok_or_else(overflow)?;
             add(sensitivity.entry(market.def.base.clone()).or_insert(0), q).ok_or_else(overflow)?;
             let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
-            if !linear_sensitivity(model, id, q, sensitivity, allowance)? {
+            if !linear_sensitivity(model, &self.risk_model.pnl_max, id, q, sensitivity, allowance)? {
                 continue;
             }
             // The unrealised P&L rounds down to one settlement unit in each of the two
@@ -331,15 +392,12 @@ impl Engine {
                 touched.extend(self.account_index.get(name).copied());
             }
         }
-        // The largest move of the oracle and of the collateral prices (the stable price moves too).
-        let moved = price.map(|(symbol, old)| {
-            let new = self.symbol_prices(&symbol);
-            let moves = old
-                .zip(new)
-                .and_then(|(o, n)| o.iter().zip(&n).map(|(a, b)| b.0.checked_sub(a.0)?.checked_abs()).collect::<Option<Vec<i128>>>());
-            let moved = moves.and_then(|m| m.into_iter().max());
-            PriceMove { moved, symbol }
-        });
+        // An owner's sub-accounts are charged concentration and liquidity at its total size.
+        let siblings: Vec<AccountIdx> =
+            touched.iter().filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader).flat_map(|a| self.siblings_of(*a)).collect();
+        touched.extend(siblings);
+        // The symbol's oracle and collateral prices now (the stable price moves too).
+        let moved = price.map(|(symbol, _)| PriceMove { now: self.symbol_prices(&symbol), symbol });
         // A new model or a configuration change: every account. Time passing never recomputes
         // (a model that went stale freezes the flags until the next one is installed).
         let everything = match command {
@@ -388,6 +446,7 @@ fn flag_hash(account: AccountIdx, health: Health) -> [u8; 32] {
 /// nothing added) if the model lacks the instrument or it is not linear.
 fn linear_sensitivity(
     model: &RiskModel,
+    pnl_max: &[i128],
     id: &str,
     q_nano: i128,
     sensitivity: &mut BTreeMap<String, i128>,
@@ -397,7 +456,8 @@ fn linear_sensitivity(
     let Some(ix) = model.instrument(id) else { return Ok(false) };
     let array = &model.instruments[ix.0 as usize];
     let Scaling::Linear { underlying } = array.scaling else { return Ok(false) };
-    let max_abs = array.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0);
+    let max_abs =
+        pnl_max.get(ix.0 as usize).copied().ok_or_else(|| EngineError::RiskModelStale { why: "bounds of another model".into() })?;
     let u = &model.underlyings[underlying as usize];
     let per_price = q_nano.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
     let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;

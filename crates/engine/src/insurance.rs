@@ -49,7 +49,7 @@ impl Engine {
             let holdings = self.holdings_of(account)?;
             let equity = self.measure(&model, account, &holdings)?.equity.0;
             let mut positions = self.positions_from(&model, &holdings)?;
-            positions.extend(self.derivative_margin_positions(&model, account, None)?.0);
+            positions.extend(self.derivative_margin_positions(&model, account, &[])?.0);
             let risk = model.account(&positions, &prices).map_err(margin::margin_error)?;
             let owner = owner_of(&self.account_names[i]).to_string();
             let entry = owners.entry(owner.clone()).or_insert_with(|| StressedAccount {

@@ -60,6 +60,8 @@ pub use command::*;
 pub use derivatives::{Expiry, PositionView, clearing_account};
 pub use error::EngineError;
 pub use expiry::PRICE_HISTORY_MAX;
+pub use funding::{PREMIUM_PRINT_MAX, PremiumAverage};
+pub use margin::PreTrade;
 pub use snapshot::{EngineSnapshot, SnapshotError};
 pub use state_config::{ConfigChange, ConfigConflict, StateConfig};
 pub use valuation::{Valuation, ValuedBalance};
@@ -182,6 +184,8 @@ pub struct Engine {
     /// Per account, what the last full margin computation left for the health bound (a cache:
     /// never hashed, rebuilt after a restore).
     health_summaries: Vec<Option<health::Summary>>,
+    /// The price symbols the summaries name, by their index there (a cache, like them).
+    health_symbols: Vec<String>,
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
@@ -283,6 +287,7 @@ impl Engine {
             health_digest: ledger::MultisetDigest::default(),
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
+            health_symbols: Vec::new(),
             margin_cache: BTreeMap::new(),
             health_recomputed: 0,
             house_exposure: BTreeMap::new(),
@@ -615,6 +620,15 @@ impl Engine {
             if let Some(d) = &market.derivative {
                 h.update(&d.last_funding_ms.map_or(u64::MAX, |t| t).to_le_bytes());
                 h.update(&[d.expiry as u8]);
+                let (t, p) = d.premium.last.unwrap_or((u64::MAX, 0));
+                for part in [
+                    d.premium.sum_e18_ms.to_le_bytes(),
+                    i128::from(d.premium.since_ms).to_le_bytes(),
+                    i128::from(t).to_le_bytes(),
+                    p.to_le_bytes(),
+                ] {
+                    h.update(&part);
+                }
             }
         }
         for (symbol, history) in &self.price_history {

@@ -387,7 +387,8 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
         postcard_len(&((AccountIdx(u32::MAX), u16::MAX), clearing::pnl::PerpPosition { quantity: i128::MIN, cost_e18: i128::MIN }));
     let borrow = postcard_len(&((AccountIdx(u32::MAX), AssetIdx(u16::MAX)), Borrow { scaled: i128::MIN, reported: i128::MIN }));
     let index = postcard_len(&(AssetIdx(u16::MAX), i128::MAX, u64::MAX));
-    let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled));
+    let premium = crate::funding::PremiumAverage { sum_e18_ms: i128::MIN, since_ms: u64::MAX, last: Some((u64::MAX, i128::MIN)) };
+    let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled, premium));
     let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
     let positions = c.markets * positions_per_market_max() * position;
     let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
@@ -444,6 +445,7 @@ fn worst_market() -> model::Market {
         right: Some(model::OptionRight::Call),
         twap_window_ms: Some(u64::MAX),
         positions_max: Some(u32::MAX),
+        open_interest_max: Some(worst_field()),
     }
 }
 

@@ -266,7 +266,7 @@ impl Engine {
             return Ok(());
         }
         let mut positions = self.positions_from(&model, &holdings)?;
-        positions.extend(self.derivative_margin_positions(&model, account, None)?.0);
+        positions.extend(self.derivative_margin_positions(&model, account, &[])?.0);
         let prices = self.underlying_prices(&model);
         let perps = self.perp_instruments(&model, account)?;
         let groups = self.closable_groups(config, &model, &positions, &perps)?;
@@ -455,7 +455,7 @@ impl Engine {
         let model = self.usable_model()?;
         let holdings = self.holdings_of(bidder)?;
         let mut positions = self.positions_from(&model, &holdings)?;
-        let (derivatives, option_value) = self.derivative_margin_positions(&model, bidder, Some((m, qty)))?;
+        let (derivatives, option_value) = self.derivative_margin_positions(&model, bidder, &[(m, qty)])?;
         positions.extend(derivatives);
         let prices = self.underlying_prices(&model);
         let risk = model.account(&positions, &prices).map_err(margin::margin_error)?;

@@ -24,7 +24,7 @@
 //! Every rounding is against the account: values down, requirements up.
 
 use crate::*;
-use margin_core::{AccountRisk, MarginError, Position, Requirement, RiskModel};
+use margin_core::{AccountRisk, MarginError, OwnerTotals, Position, Requirement, RiskModel, RiskSummary};
 use money::{Amount, Rounding, UsdValue};
 use std::sync::Arc;
 
@@ -52,12 +52,34 @@ pub(crate) struct Measured {
     pub requirement: Requirement,
 }
 
-/// A cached loss vector: valid while the positions, prices and model are the same.
+/// What an account's loss vector and requirement depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RiskKey {
+    positions: Vec<Position>,
+    /// Every underlying's price, in the model's order.
+    prices: Vec<Option<UsdPrice>>,
+    model: [u8; 32],
+    /// The positions of the owner's other sub-accounts that hold any (none: priced alone).
+    siblings: Vec<Vec<Position>>,
+}
+
+/// A cached loss vector: valid while the positions (its own and its siblings'), prices and model
+/// are the same.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedRisk {
-    key: (Vec<Position>, Vec<Option<UsdPrice>>, [u8; 32]),
+    key: RiskKey,
     risk: AccountRisk,
     requirement: Requirement,
+    /// The pre-trade bound's summary of `risk` (built at the first order that needs it).
+    summary: Option<RiskSummary>,
+}
+
+/// Which way the pre-trade gate decides: the bound first (the engine's way), or always the exact
+/// requirement (for comparison in tests and benchmarks; the decisions are the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreTrade {
+    BoundFirst,
+    ExactOnly,
 }
 
 pub(crate) fn margin_error(e: MarginError) -> EngineError {
@@ -65,7 +87,7 @@ pub(crate) fn margin_error(e: MarginError) -> EngineError {
         MarginError::UnknownInstrument(instrument) => EngineError::RiskModelUnknownName { name: instrument },
         MarginError::MissingPrice(symbol) => EngineError::MissingPrice { symbol },
         MarginError::InvalidModel(why) => EngineError::RiskModelRefused { why },
-        // The engine keeps no `RiskSummary` (it calls `with`), so this cannot arise from it.
+        // The engine's summaries are keyed by every price of the model, so this cannot arise.
         MarginError::StaleSummary(why) => EngineError::RiskModelStale { why },
         MarginError::Overflow => EngineError::Overflow { what: "margin aggregation".into() },
     }
@@ -102,18 +124,18 @@ impl Engine {
         Ok(holdings)
     }
 
-    /// An account's derivative positions in the model (with `delta`, a market and a quantity an
-    /// order would add) and the value of its options at the model's unit values, 10^-18 USD.
+    /// An account's derivative positions in the model (with `deltas`, markets and quantities
+    /// orders would add) and the value of its options at the model's unit values, 10^-18 USD.
     pub(crate) fn derivative_margin_positions(
         &self,
         model: &RiskModel,
         account: AccountIdx,
-        delta: Option<(u16, i128)>,
+        deltas: &[(u16, i128)],
     ) -> Result<(Vec<Position>, i128), EngineError> {
         let overflow = || EngineError::Overflow { what: "derivative positions".into() };
         let mut quantities: Vec<(u16, i128)> =
             self.positions.range((account, 0)..=(account, u16::MAX)).map(|(&(_, m), p)| (m, p.quantity)).collect();
-        if let Some((m, q)) = delta {
+        for &(m, q) in deltas {
             match quantities.iter_mut().find(|(x, _)| *x == m) {
                 Some(slot) => slot.1 = slot.1.checked_add(q).ok_or_else(overflow)?,
                 None => quantities.push((m, q)),
@@ -148,7 +170,7 @@ impl Engine {
     pub fn margin_positions_of(&self, account: AccountIdx) -> Result<Vec<Position>, EngineError> {
         let model = self.usable_model()?;
         let mut positions = self.positions_from(&model, &self.holdings_of(account)?)?;
-        positions.extend(self.derivative_margin_positions(&model, account, None)?.0);
+        positions.extend(self.derivative_margin_positions(&model, account, &[])?.0);
         Ok(positions)
     }
 
@@ -194,19 +216,24 @@ impl Engine {
     /// cache (computed unless the cached one has the same positions, prices and model).
     pub(crate) fn measure(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Measured, EngineError> {
         let mut positions = self.positions_from(model, holdings)?;
-        let (derivatives, option_value) = self.derivative_margin_positions(model, account, None)?;
+        let (derivatives, option_value) = self.derivative_margin_positions(model, account, &[])?;
         positions.extend(derivatives);
         let prices = self.underlying_prices(model);
-        let key = (positions, prices, self.risk_model.digest);
+        let siblings = self.sibling_positions(model, account)?;
+        let key = RiskKey { positions, prices, model: self.risk_model.digest, siblings };
         let requirement = match self.margin_cache.get(&account).filter(|c| c.key == key) {
             Some(c) => c.requirement,
             None => {
-                let risk = model.account(&key.0, &key.1).map_err(margin_error)?;
-                let requirement = model.requirement(&risk).map_err(margin_error)?;
+                let risk = model.account(&key.positions, &key.prices).map_err(margin_error)?;
+                let requirement = match owner_totals(model, &key, &[])? {
+                    None => model.requirement(&risk),
+                    Some(owner) => model.requirement_in_owner(&risk, &owner),
+                }
+                .map_err(margin_error)?;
                 if self.margin_cache.len() >= MARGIN_CACHE_ACCOUNTS_MAX && !self.margin_cache.contains_key(&account) {
                     self.margin_cache.pop_first();
                 }
-                self.margin_cache.insert(account, CachedRisk { key, risk, requirement });
+                self.margin_cache.insert(account, CachedRisk { key, risk, requirement, summary: None });
                 requirement
             }
         };
@@ -217,8 +244,37 @@ impl Engine {
         self.margin_cache.clear();
     }
 
-    /// The pre-trade gate of an order with `effect` when fully filled.
-    pub(crate) fn check_order_margin(&mut self, account: AccountIdx, effect: &OrderEffect) -> Result<(), EngineError> {
+    /// The positions of the owner's other trader sub-accounts, those that hold any, in name
+    /// order: concentration and liquidity are charged at the owner's total (docs/engine.md,
+    /// "Owners").
+    pub(crate) fn sibling_positions(&self, model: &RiskModel, account: AccountIdx) -> Result<Vec<Vec<Position>>, EngineError> {
+        let mut out = Vec::new();
+        for sibling in self.siblings_of(account) {
+            let mut positions = self.positions_from(model, &self.holdings_of(sibling)?)?;
+            positions.extend(self.derivative_margin_positions(model, sibling, &[])?.0);
+            if !positions.is_empty() {
+                out.push(positions);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The owner's other trader sub-accounts.
+    pub(crate) fn siblings_of(&self, account: AccountIdx) -> Vec<AccountIdx> {
+        let prefix = format!("{}/", owner_of(&self.account_names[account.0 as usize]));
+        self.account_index
+            .range(prefix.clone()..)
+            .take_while(|(name, _)| name.starts_with(&prefix))
+            .map(|(_, a)| *a)
+            .filter(|a| *a != account && self.account_kinds[a.0 as usize] == AccountKind::Trader)
+            .collect()
+    }
+
+    /// The pre-trade gate of an order with `effect` when fully filled. With the bound first, an
+    /// account that is not flagged is accepted when its equity after the order covers
+    /// [`margin_core::UnitBounds::im_upper`] (at least the exact IM after, so the exact path would
+    /// accept too); otherwise the exact requirement decides.
+    pub(crate) fn check_order_margin(&mut self, account: AccountIdx, effect: &OrderEffect, mode: PreTrade) -> Result<(), EngineError> {
         if !self.margin_enabled() {
             return Ok(());
         }
@@ -228,30 +284,72 @@ impl Engine {
         let now = self.measure(&model, account, &before)?;
         let prices = self.underlying_prices(&model);
         let mut delta_positions = self.positions_from(&model, &deltas_as_holdings(self.assets.len(), &effect.assets))?;
-        let (_, option_value_after) = self.derivative_margin_positions(&model, account, effect.derivative)?;
+        let mut deltas = effect.elsewhere.clone();
+        deltas.extend(effect.derivative);
+        let (_, option_value_after) = self.derivative_margin_positions(&model, account, &deltas)?;
+        let mut open_elsewhere = Vec::with_capacity(effect.elsewhere.len());
+        for &(m, qty) in &effect.elsewhere {
+            open_elsewhere.push(Position { instrument: self.market_instrument(&model, m)?.0, qty });
+        }
+        delta_positions.extend(open_elsewhere.iter().copied());
         if let Some((m, qty)) = effect.derivative {
             delta_positions.push(Position { instrument: self.market_instrument(&model, m)?.0, qty });
         }
+        let equity_after = add_usd(self.equity_of(&after)?, option_value_after)?;
+        let flagged = self.health_flags.get(&account).copied().filter(|h| *h != health::Health::Healthy);
+        if mode == PreTrade::BoundFirst && flagged.is_none() && self.bound_accepts(&model, account, &delta_positions, &prices, equity_after)
+        {
+            return Ok(());
+        }
         let cached = &self.margin_cache[&account]; // `measure` just left it there (evicting another).
-        let requirement = model.with(&cached.risk, &delta_positions, &prices).map_err(margin_error)?;
+        let requirement = requirement_with(&model, cached, &delta_positions)?;
+        // Reducing risk is judged with the open orders elsewhere filled on both sides of the
+        // comparison (they would fill with or without this order).
+        let before_im = match open_elsewhere.is_empty() {
+            true => now.requirement.initial,
+            false => requirement_with(&model, cached, &open_elsewhere)?.initial,
+        };
         let flips =
             before.iter().zip(&after).any(|(b, a)| (*b > 0 && *a < 0) || (*b < 0 && *a > 0)) || self.derivative_flips(account, effect);
-        if requirement.initial <= now.requirement.initial && !flips {
+        if requirement.initial <= before_im && !flips {
             return Ok(());
         }
         let name = &self.account_names[account.0 as usize];
-        if let Some(health) = self.health_flags.get(&account).filter(|h| **h != health::Health::Healthy) {
-            return Err(EngineError::ReduceOnlyAccount { account: name.clone(), health: *health });
+        if let Some(health) = flagged {
+            return Err(EngineError::ReduceOnlyAccount { account: name.clone(), health });
         }
-        let equity = add_usd(self.equity_of(&after)?, option_value_after)?;
-        if equity.0 < requirement.initial.0 {
+        if equity_after.0 < requirement.initial.0 {
             return Err(EngineError::InsufficientMargin {
                 account: name.clone(),
                 required: usd(requirement.initial.0),
-                available: usd(equity.0),
+                available: usd(equity_after.0),
             });
         }
         Ok(())
+    }
+
+    /// Whether the bound alone accepts: `equity_after >= im_upper` from the account's summary
+    /// (built from its cached loss vector, which `measure` just left, at the first order that
+    /// needs it; invalid, like the vector, once positions, a price or the model change). A bound
+    /// that cannot be computed (an overflow) decides nothing: the exact path then decides, and
+    /// reports its own error if it has one.
+    fn bound_accepts(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        delta: &[Position],
+        prices: &[Option<UsdPrice>],
+        equity_after: UsdValue,
+    ) -> bool {
+        let Some(bounds) = self.risk_model.bounds.clone() else { return false };
+        // The bound charges concentration and liquidity at the account's own size: an owner with
+        // other sub-accounts holding positions is decided exactly.
+        let Some(cached) = self.margin_cache.get_mut(&account).filter(|c| c.key.siblings.is_empty()) else { return false };
+        if cached.summary.is_none() {
+            cached.summary = model.summary(&bounds, &cached.risk, &cached.key.prices).ok();
+        }
+        let Some(summary) = cached.summary.as_ref() else { return false };
+        bounds.im_upper(model, summary, delta, prices).is_ok_and(|im_upper| equity_after.0 >= im_upper.0)
     }
 
     /// The gate on moving `units` of `asset` out of `account` (0 units: a confirmation of what
@@ -294,6 +392,28 @@ impl Engine {
     }
 }
 
+/// The owner's totals with `delta` added to the cached account (`None`: no sibling holds
+/// anything, the account is priced alone).
+fn owner_totals(model: &RiskModel, key: &RiskKey, delta: &[Position]) -> Result<Option<OwnerTotals>, EngineError> {
+    if key.siblings.is_empty() {
+        return Ok(None);
+    }
+    let mut own = key.positions.clone();
+    own.extend_from_slice(delta);
+    let mut subs: Vec<&[Position]> = vec![&own];
+    subs.extend(key.siblings.iter().map(Vec::as_slice));
+    model.owner_totals_of(&subs, &key.prices).map(Some).map_err(margin_error)
+}
+
+/// The exact requirement of the cached account with `delta` added, in its owner.
+fn requirement_with(model: &RiskModel, cached: &CachedRisk, delta: &[Position]) -> Result<Requirement, EngineError> {
+    match owner_totals(model, &cached.key, delta)? {
+        None => model.with(&cached.risk, delta, &cached.key.prices),
+        Some(owner) => model.with_in_owner(&cached.risk, delta, &cached.key.prices, &owner),
+    }
+    .map_err(margin_error)
+}
+
 fn apply_deltas(holdings: &[i128], deltas: &[(AssetIdx, i128)]) -> Result<Vec<i128>, EngineError> {
     let mut after = holdings.to_vec();
     for &(asset, delta) in deltas {
@@ -309,6 +429,9 @@ fn apply_deltas(holdings: &[i128], deltas: &[(AssetIdx, i128)]) -> Result<Vec<i1
 pub(crate) struct OrderEffect {
     pub assets: Vec<(AssetIdx, i128)>,
     pub derivative: Option<(u16, i128)>,
+    /// The account's open orders on the other derivative markets, as positions they would add
+    /// (per market, the side that takes the position furthest from zero).
+    pub elsewhere: Vec<(u16, i128)>,
 }
 
 fn add_usd(value: UsdValue, more: i128) -> Result<UsdValue, EngineError> {
@@ -357,7 +480,7 @@ impl Engine {
                 .sum();
             let units = market.base_units(qty).checked_add(open).ok_or_else(|| EngineError::Overflow { what: "open quantity".into() })?;
             let signed = if side == book::Side::Buy { units } else { -units };
-            return Ok(OrderEffect { assets, derivative: Some((m, signed)) });
+            return Ok(OrderEffect { assets, derivative: Some((m, signed)), elsewhere: self.open_derivative_orders(account, Some(m)) });
         }
         let received = match side {
             book::Side::Buy => (market.base, market.base_units(qty)),
@@ -367,7 +490,38 @@ impl Engine {
                 (market.quote, quote - fee)
             }
         };
-        Ok(OrderEffect { assets: vec![(held_asset, -held), received], derivative: None })
+        Ok(OrderEffect {
+            assets: vec![(held_asset, -held), received],
+            derivative: None,
+            elsewhere: self.open_derivative_orders(account, None),
+        })
+    }
+
+    /// The account's open orders on every derivative market but `except`, as the position each
+    /// market's orders would add: per market, all the buys or all the sells, whichever takes the
+    /// position further from zero (the buys on a tie). This is the worst fill per market for a
+    /// book whose risk grows with each position's size; it is not a search over every
+    /// combination of partial fills across markets.
+    /// Empty when margin is off (nothing reads it then).
+    fn open_derivative_orders(&self, account: AccountIdx, except: Option<u16>) -> Vec<(u16, i128)> {
+        let mut out = Vec::new();
+        if !self.margin_enabled() {
+            return out;
+        }
+        for (m, market) in self.markets.iter().enumerate().filter(|(m, mk)| mk.derivative.is_some() && Some(*m as u16) != except) {
+            let open = market.book.open_orders(book::AccountId(account.0));
+            if open.is_empty() {
+                continue;
+            }
+            let side = |s: book::Side| -> i128 { open.iter().filter(|o| o.side == s).map(|o| market.base_units(o.qty)).sum() };
+            let position = self.position(account, m as u16).quantity;
+            let (buys, sells) = (side(book::Side::Buy), side(book::Side::Sell));
+            let delta = if position.saturating_add(buys).abs() >= position.saturating_sub(sells).abs() { buys } else { -sells };
+            if delta != 0 {
+                out.push((m as u16, delta));
+            }
+        }
+        out
     }
 
     /// Whether an order's derivative quantity would carry the account's position across zero.
@@ -381,7 +535,8 @@ impl Engine {
 
 impl Engine {
     /// The pre-trade margin gate of a limit order, without placing it (a what-if for clients
-    /// and benchmarks): `Ok` if a `place_order` of it would pass the margin gate.
+    /// and benchmarks): `Ok` if a `place_order` of it would pass the margin gate. `mode`:
+    /// the engine's way ([`PreTrade::BoundFirst`]) or the exact requirement alone (same decision).
     pub fn order_margin_check(
         &mut self,
         account: &str,
@@ -389,13 +544,14 @@ impl Engine {
         side: markets::OrderSide,
         price: &str,
         qty: &str,
+        mode: PreTrade,
     ) -> Result<(), EngineError> {
         let account = self.trader_account(account)?;
         let m = self.market(market)?;
         let state = &self.markets[m as usize];
         let (price, qty) = (state.price_from_decimal(price, &self.assets)?, state.qty_from_decimal(qty, &self.assets)?);
         let effect = self.order_effect(account, m, side.into(), price, qty)?;
-        self.check_order_margin(account, &effect)
+        self.check_order_margin(account, &effect, mode)
     }
 }
 
@@ -412,9 +568,34 @@ impl Engine {
         replaces: Option<(book::OrderId, (AssetIdx, i128))>,
     ) -> Result<(), EngineError> {
         self.check_position_limit(account, m, side, qty, replaces.map(|r| r.0))?;
+        self.check_open_interest(account, m, side, qty)?;
         let mut effect = self.order_effect(account, m, side, price, qty)?;
         effect.assets.extend(replaces.map(|r| r.1));
-        self.check_order_margin(account, &effect)
+        self.check_order_margin(account, &effect, PreTrade::BoundFirst)
+    }
+
+    /// On a derivative market with an open-interest cap, the part of an order beyond what
+    /// reduces the account's position (its *opening* quantity) must fit under the cap with
+    /// today's open interest. This keeps the open interest at or below the cap: a fill in which
+    /// one side only reduces cannot raise it, so the fills of a taker raise it by at most the
+    /// taker's opening quantity, and a resting order changes it only when a taker (checked at
+    /// its placement) fills it.
+    fn check_open_interest(&self, account: AccountIdx, m: u16, side: book::Side, qty: book::Qty) -> Result<(), EngineError> {
+        let market = &self.markets[m as usize];
+        let Some(d) = market.derivative.as_ref() else { return Ok(()) };
+        let Some(cap) = d.open_interest_max else { return Ok(()) };
+        let position = self.position(account, m).quantity;
+        let reducible = if side == book::Side::Buy { position.min(0).saturating_neg() } else { position.max(0) };
+        let opening = market.base_units(qty).saturating_sub(reducible).max(0);
+        if opening > 0 && d.open_interest.saturating_add(opening) > cap {
+            return Err(EngineError::OpenInterestCap {
+                market: market.def.id.clone(),
+                open_interest: money::format_decimal(d.open_interest, market.base_scale),
+                opening: money::format_decimal(opening, market.base_scale),
+                cap: money::format_decimal(cap, market.base_scale),
+            });
+        }
+        Ok(())
     }
 
     /// A buy may not take the account's net base position (posted, plus what its open buys and

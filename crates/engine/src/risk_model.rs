@@ -17,7 +17,7 @@
 //! Invariants: the model in force passed every check above; its digest is `digest()` of it.
 
 use crate::*;
-use margin_core::RiskModel;
+use margin_core::{RiskModel, UnitBounds};
 use std::sync::Arc;
 
 /// Bytes of the model's encoding in one part (twice as many hex characters: 512 KiB, half the
@@ -44,6 +44,17 @@ pub(crate) struct RiskModelState {
     pub model: Option<Arc<RiskModel>>,
     pub digest: [u8; 32],
     pub staging: Option<RiskStaging>,
+    /// The model's unit bounds for the pre-trade bound (a pure function of the model, computed
+    /// once when it is installed or restored; not serialized).
+    pub bounds: Option<Arc<UnitBounds>>,
+    /// Per instrument of the model: the largest `|pnl|` of its array (the health bound's
+    /// sensitivity), computed with the bounds.
+    pub pnl_max: Arc<Vec<i128>>,
+}
+
+/// The largest `|pnl|` of each instrument's array.
+fn pnl_max(model: &RiskModel) -> Arc<Vec<i128>> {
+    Arc::new(model.instruments.iter().map(|a| a.pnl.iter().map(|p| i128::from(*p).abs()).max().unwrap_or(0)).collect())
 }
 
 /// One part of an `install_risk_model_part` command.
@@ -129,7 +140,8 @@ impl Engine {
             scenarios: model.columns() as u32,
             instruments: model.instruments.len() as u32,
         });
-        self.risk_model = RiskModelState { model: Some(Arc::new(model)), digest, staging: None };
+        let (bounds, pnl_max) = (Some(Arc::new(model.unit_bounds())), pnl_max(&model));
+        self.risk_model = RiskModelState { model: Some(Arc::new(model)), digest, staging: None, bounds, pnl_max };
         self.margin_cache_clear();
         Ok(())
     }
@@ -200,6 +212,8 @@ impl Engine {
             let model: RiskModel = postcard::from_bytes(bytes).map_err(|e| format!("risk model: {e}"))?;
             model.validate().map_err(|e| e.to_string())?;
             self.risk_model.digest = model.digest();
+            self.risk_model.bounds = Some(Arc::new(model.unit_bounds()));
+            self.risk_model.pnl_max = pnl_max(&model);
             self.risk_model.model = Some(Arc::new(model));
         }
         if let Some(s) = &staging {

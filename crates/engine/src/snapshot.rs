@@ -25,8 +25,8 @@ pub struct EngineSnapshot {
     pub positions: Vec<((AccountIdx, u16), clearing::pnl::PerpPosition)>,
     pub borrows: Vec<((AccountIdx, AssetIdx), Borrow)>,
     pub borrow_indices: Vec<(AssetIdx, clearing::interest::InterestIndex)>,
-    /// Per derivative market: its index, last funding boundary and expiry state.
-    pub derivatives: Vec<(u16, Option<u64>, Expiry)>,
+    /// Per derivative market: its index, last funding boundary, expiry state and premium prints.
+    pub derivatives: Vec<(u16, Option<u64>, Expiry, crate::funding::PremiumAverage)>,
     /// Oracle prints of option underlyings.
     pub price_history: Vec<(String, Vec<(u64, i128)>)>,
     pub sessions: Vec<(String, Session)>,
@@ -84,7 +84,7 @@ impl Engine {
             borrows: self.borrows.iter().map(|(k, v)| (*k, *v)).collect(),
             borrow_indices: self.borrow_indices.iter().map(|(k, v)| (*k, *v)).collect(),
             derivatives: (0..self.markets.len() as u16)
-                .filter_map(|m| self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry)))
+                .filter_map(|m| self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry, d.premium)))
                 .collect(),
             price_history: self.price_history.iter().map(|(s, h)| (s.clone(), h.iter().copied().collect())).collect(),
             sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
@@ -216,7 +216,7 @@ impl Engine {
     }
 
     fn restore_derivatives(&mut self, s: &EngineSnapshot) -> Result<(), SnapshotError> {
-        for &(m, last_funding_ms, expiry) in &s.derivatives {
+        for &(m, last_funding_ms, expiry, premium) in &s.derivatives {
             let d = self
                 .markets
                 .get_mut(m as usize)
@@ -224,6 +224,10 @@ impl Engine {
                 .ok_or_else(|| inconsistent("derivative state of a spot market"))?;
             d.last_funding_ms = last_funding_ms;
             d.expiry = expiry;
+            if !premium.well_formed() {
+                return Err(inconsistent("a premium average out of range"));
+            }
+            d.premium = premium;
         }
         let accounts = self.account_names.len();
         for &((account, m), position) in &s.positions {

@@ -6,6 +6,7 @@
 //!   clearing accounts sum to what custody holds, and what the house lent is exactly what it is
 //!   owed minus the interest and residues it earned;
 //! - a rejected command leaves the books unchanged;
+//! - ETH-PERP's open interest never exceeds its cap ([`OI_CAP`]), and orders do reach it;
 //! - a replay from scratch, or from a snapshot taken midway, gives the same outcomes and hashes.
 
 use engine::markets::{OrderKind, OrderSide};
@@ -19,6 +20,8 @@ const MARKETS: [&str; 5] = ["ETH/USDC", "ETH-PERP", "BTC-PERP", "ETH-20261225-30
 /// 2026-12-25T08:00:00Z, the options' expiry; sessions start 12 hours before it.
 const EXPIRY: u64 = 1_798_185_600_000;
 const START: u64 = EXPIRY - 12 * 3_600_000;
+/// ETH-PERP's open-interest cap (whole ETH): low enough for the sessions to reach it.
+const OI_CAP: &str = "2.5";
 
 fn pick<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = T> {
     (0..items.len()).prop_map(move |i| items[i].clone())
@@ -97,7 +100,10 @@ fn envelopes() -> impl Strategy<Value = Vec<Envelope>> {
 }
 
 fn genesis() -> Engine {
-    let mut engine = Engine::with_genesis(StateConfig::from_model(&Config::default_config())).unwrap();
+    let mut config = StateConfig::from_model(&Config::default_config());
+    let perp = config.markets.iter_mut().find(|m| m.id == "ETH-PERP").unwrap();
+    perp.open_interest_max = Some(OI_CAP.into());
+    let mut engine = Engine::with_genesis(config).unwrap();
     let mut setup: Vec<Command> =
         OWNERS.iter().map(|owner| Command::RegisterPrincipal { name: owner.to_string(), role: Role::Owner }).collect();
     setup.push(Command::AdvanceTime { now_ms: START });
@@ -171,6 +177,8 @@ proptest! {
                     prop_assert!(false, "after {:?}: {}", envelope, broken);
                 }
                 check_money(&engine)?;
+                let oi = engine.open_interest("ETH-PERP").unwrap();
+                prop_assert!(oi <= units(OI_CAP, 9), "ETH-PERP open interest {} above the cap after {:?}", oi, envelope);
                 outcomes.push(outcome);
             }
             hashes.push(engine.state_hash());
@@ -206,10 +214,14 @@ proptest! {
 fn the_sessions_trade_fund_expire_and_borrow() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut fills, mut funding, mut expired, mut borrows) = (std::collections::BTreeSet::new(), 0, 0, 0);
+    let (mut capped, mut at_cap) = (0, 0);
     for _ in 0..40 {
         let mut engine = genesis();
         for envelope in envelopes().new_tree(&mut runner).unwrap().current() {
-            let Outcome::Applied { events, .. } = engine.apply(&envelope) else { continue };
+            let outcome = engine.apply(&envelope);
+            capped += usize::from(matches!(&outcome, Outcome::Rejected { error: EngineError::OpenInterestCap { .. }, .. }));
+            at_cap += usize::from(engine.open_interest("ETH-PERP").unwrap() * 2 > units(OI_CAP, 9));
+            let Outcome::Applied { events, .. } = outcome else { continue };
             for event in events {
                 match event {
                     Event::OrderFilled { market, .. } => {
@@ -225,4 +237,5 @@ fn the_sessions_trade_fund_expire_and_borrow() {
     }
     assert_eq!(fills.len(), MARKETS.len(), "fills on {fills:?}");
     assert!(funding > 0 && expired > 0 && borrows > 0, "funding {funding}, expiries {expired}, borrows {borrows}");
+    assert!(capped > 0 && at_cap > 0, "open-interest cap refusals {capped}, commands above half the cap {at_cap}");
 }

@@ -359,15 +359,46 @@ mod margin {
         })
     }
 
-    /// Every account flagged healthy meets IM, where its margin can be computed now.
+    /// Every account's flag equals its health computed from scratch at this moment's prices
+    /// (healthy: meets IM; reduce-only: meets MM only; liquidation: below MM), where its margin
+    /// can be computed now: the bound that skips accounts never leaves a stale flag.
     fn check_healthy_meet_im(engine: &mut Engine, after: &Envelope) -> Result<(), TestCaseError> {
         prop_assert_eq!(engine.health_backlog(), 0);
-        let flagged: std::collections::BTreeSet<String> = engine.health_flags().into_iter().map(|(a, _)| a).collect();
+        let flags: std::collections::BTreeMap<String, Health> = engine.health_flags().into_iter().collect();
         let accounts: Vec<String> = engine.trader_accounts().map(String::from).collect();
-        for account in accounts.iter().filter(|a| !flagged.contains(*a)) {
+        let usd = |text: &str| money::parse_decimal(text, money::USD_SCALE).unwrap();
+        for account in &accounts {
             if let Ok(m) = engine.account_margin(account) {
-                let free = money::UsdValue(money::parse_decimal(&m.free_collateral_usd, money::USD_SCALE).unwrap());
-                prop_assert!(free.0 >= 0, "{} healthy below IM after {:?}: {:?}", account, after, m);
+                let (equity, im, mm) = (usd(&m.equity_usd), usd(&m.initial_usd), usd(&m.maintenance_usd));
+                let health = if equity < mm {
+                    Health::Liquidation
+                } else if equity < im {
+                    Health::ReduceOnly
+                } else {
+                    Health::Healthy
+                };
+                let flag = flags.get(account).copied().unwrap_or(Health::Healthy);
+                prop_assert_eq!(flag, health, "{} flagged {:?}, health {:?} after {:?}: {:?}", account, flag, health, after, m);
+            }
+        }
+        Ok(())
+    }
+
+    /// The pre-trade gate decides every candidate order (spot and perp, both sides, sizes from
+    /// far inside to far beyond each account's limit) exactly as the exact requirement alone.
+    fn check_bound_decides_as_exact(engine: &mut Engine) -> Result<(), TestCaseError> {
+        use engine::PreTrade;
+        use engine::markets::OrderSide;
+        let accounts: Vec<String> = engine.trader_accounts().map(String::from).collect();
+        for account in &accounts {
+            for (market, price) in [("ETH/USDC", "3000"), ("ETH-PERP", "3000")] {
+                for side in [OrderSide::Buy, OrderSide::Sell] {
+                    for qty in ["0.5", "1", "2", "3.5", "5", "8", "12"] {
+                        let bound = engine.order_margin_check(account, market, side, price, qty, PreTrade::BoundFirst);
+                        let exact = engine.order_margin_check(account, market, side, price, qty, PreTrade::ExactOnly);
+                        prop_assert_eq!(&bound, &exact, "{} {} {:?} {} at {}", account, market, side, qty, price);
+                    }
+                }
             }
         }
         Ok(())
@@ -384,6 +415,7 @@ mod margin {
             for (i, envelope) in commands.iter().enumerate() {
                 outcomes.push(engine.apply(envelope));
                 check_healthy_meet_im(&mut engine, envelope)?;
+                check_bound_decides_as_exact(&mut engine)?;
                 for (_, exposure) in engine.house_exposure() {
                     let units = money::parse_decimal(exposure.trim_start_matches('-'), money::Scale::new(18).unwrap()).unwrap();
                     prop_assert!(units <= 3 * 10i128.pow(18), "house exposure {} beyond its limit", exposure);

@@ -362,7 +362,33 @@ impl RiskModel {
     /// The requirement of an account with `delta` added (a pre-trade check: the account's loss
     /// vector plus the order's), without changing the account's vector.
     pub fn with(&self, risk: &AccountRisk, delta: &[Position], prices: &[Option<UsdPrice>]) -> Result<Requirement, MarginError> {
-        let Some((first, rest)) = delta.split_first() else { return self.requirement(risk) };
+        if delta.is_empty() {
+            return self.requirement(risk);
+        }
+        let after = self.with_delta(risk, delta, prices)?;
+        self.requirement(&after)
+    }
+
+    /// [`RiskModel::with`] for one sub-account of an owner: `owner` are the owner's totals with
+    /// the order added ([`RiskModel::owner_totals_of`] over the sub-accounts' positions, this one's
+    /// with `delta`).
+    pub fn with_in_owner(
+        &self,
+        risk: &AccountRisk,
+        delta: &[Position],
+        prices: &[Option<UsdPrice>],
+        owner: &OwnerTotals,
+    ) -> Result<Requirement, MarginError> {
+        if delta.is_empty() {
+            return self.requirement_in_owner(risk, owner);
+        }
+        let after = self.with_delta(risk, delta, prices)?;
+        self.requirement_in_owner(&after, owner)
+    }
+
+    /// A copy of the account with `delta` added.
+    fn with_delta(&self, risk: &AccountRisk, delta: &[Position], prices: &[Option<UsdPrice>]) -> Result<AccountRisk, MarginError> {
+        let Some((first, rest)) = delta.split_first() else { return Ok(risk.clone()) };
         // The first position is applied while copying the vector (one pass instead of two).
         let array = self.instruments.get(first.instrument.0 as usize).ok_or(MarginError::Overflow)?;
         let q = self.effective_qty(array, first.qty, prices)?;
@@ -384,7 +410,24 @@ impl RiskModel {
         let mut after = AccountRisk { loss, held: risk.held.clone() };
         after.hold(first.instrument.0, first.qty, q as i128)?;
         self.add(&mut after, rest, prices)?;
-        self.requirement(&after)
+        Ok(after)
+    }
+
+    /// The totals of an owner whose sub-accounts hold `sub_accounts` at `prices`, from the
+    /// holdings alone (no loss vector is built): equal to [`RiskModel::owner_totals`] of the
+    /// sub-accounts built with [`RiskModel::account`] from the same positions.
+    pub fn owner_totals_of(&self, sub_accounts: &[&[Position]], prices: &[Option<UsdPrice>]) -> Result<OwnerTotals, MarginError> {
+        let mut risks = Vec::with_capacity(sub_accounts.len());
+        for positions in sub_accounts {
+            let mut risk = AccountRisk { loss: Vec::new(), held: Vec::new() };
+            for p in positions.iter() {
+                let array = self.instruments.get(p.instrument.0 as usize).ok_or(MarginError::Overflow)?;
+                let q = self.effective_qty(array, p.qty, prices)?;
+                risk.hold(p.instrument.0, p.qty, q)?;
+            }
+            risks.push(risk);
+        }
+        self.owner_totals(&risks.iter().collect::<Vec<_>>())
     }
 
     /// Re-marks an account's linear instruments at new prices: each one's effective quantity is

@@ -229,3 +229,26 @@ fn a_summary_is_used_only_with_the_bounds_of_its_model() {
     let short = AccountRisk { loss: vec![0; 2], held: Vec::new() };
     assert!(matches!(m.summary(&m.unit_bounds(), &short, &prices), Err(MarginError::InvalidModel(_))));
 }
+
+/// The owner's totals from positions alone equal those of the built accounts, and the
+/// pre-trade requirement in the owner equals the requirement in the owner of the account built
+/// with the order (two sub-accounts of 0.75 ETH; the order adds 0.25 ETH to the first).
+#[test]
+fn owner_totals_of_positions_and_with_in_owner_equal_the_built_accounts() {
+    let m = model_with_charges();
+    let eth = m.instrument("ETH").unwrap();
+    let prices = [Some(usd(2000))];
+    let part = [Position { instrument: eth, qty: 75 * 10i128.pow(16) }];
+    let order = [Position { instrument: eth, qty: 25 * 10i128.pow(16) }];
+    let built = m.account(&part, &prices).unwrap();
+    assert_eq!(m.owner_totals_of(&[&part, &part], &prices).unwrap(), m.owner_totals(&[&built, &built]).unwrap());
+    let with_order: Vec<Position> = part.iter().chain(&order).copied().collect();
+    let owner_after = m.owner_totals_of(&[&with_order, &part], &prices).unwrap();
+    let after = m.account(&with_order, &prices).unwrap();
+    let exact = m.requirement_in_owner(&after, &owner_after).unwrap();
+    assert_eq!(m.with_in_owner(&built, &order, &prices, &owner_after).unwrap(), exact);
+    // At the owner's 1.75 ETH (3,500 USD: 40 + 120 x 0.75 = 130) the first pays 130 x 2,000 /
+    // 3,500 = 74.29 (rounded up); alone (1 ETH, 2,000 USD) it would pay 40.
+    assert!(exact.liquidity > usd_value(74) && exact.liquidity < usd_value(75), "{exact:?}");
+    assert_eq!(m.with(&built, &order, &prices).unwrap().liquidity, usd_value(40));
+}

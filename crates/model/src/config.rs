@@ -132,6 +132,11 @@ pub struct Market {
     /// Perp and option: the most accounts that may hold a position on the market at once.
     #[serde(default)]
     pub positions_max: Option<u32>,
+    /// Perp and option: the largest open interest (sum of the long positions, decimal string in
+    /// whole underlying units); an order that could open positions beyond it is refused
+    /// (`open_interest_cap`). Absent: no cap beyond `positions_max` and margin.
+    #[serde(default)]
+    pub open_interest_max: Option<String>,
     /// The largest net position in base one account may build with its orders (decimal string,
     /// base units); absent: no limit beyond margin.
     #[serde(default)]

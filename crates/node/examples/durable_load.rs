@@ -3,7 +3,12 @@
 //! Prints commands/s and the per-batch acknowledgement latency (p50/p99): a command is
 //! acknowledged when its batch's transaction is durable.
 //!
-//! `cargo run --release -p node --example durable_load [-- TOTAL_COMMANDS]`
+//! `cargo run --release -p node --example durable_load [-- TOTAL_COMMANDS [SCENARIOS [BATCH...]]]`
+//!
+//! With `SCENARIOS`, margin is on (`risk_model_max_age_ms`) with a synthetic model of that many
+//! scenarios over every asset (each linear on its own price): every transfer out passes the
+//! free-collateral gate and both accounts are re-marked after it. `BATCH...`: the batch sizes
+//! (default 1, 10, 100, 1000, 10000).
 
 use engine::{Command, Envelope};
 use journal::{JournalConfig, SqliteJournal};
@@ -13,11 +18,14 @@ use std::time::Instant;
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let accounts = 1000u64;
+    let scenarios: Option<u32> = std::env::args().nth(2).map(|s| s.parse().expect("SCENARIOS"));
+    let batches: Vec<usize> = std::env::args().skip(3).map(|s| s.parse().expect("BATCH")).collect();
+    let batches = if batches.is_empty() { vec![1, 10, 100, 1000, 10_000] } else { batches };
     println!(
         "{:>10} {:>12} {:>14} {:>12} {:>12} {:>16}",
         "batch", "commands", "durable cmd/s", "p50 ack ms", "p99 ack ms", "in-memory cmd/s"
     );
-    for batch in [1usize, 10, 100, 1000, 10_000] {
+    for batch in batches {
         let commands_here = if batch == 1 {
             total.min(5_000)
         } else if batch == 10 {
@@ -31,6 +39,9 @@ fn main() {
         let journal = SqliteJournal::open(&path, JournalConfig::default()).expect("open journal");
         let mut config = model::Config::default_config();
         config.engine.snapshot_interval_batches = u64::MAX;
+        if scenarios.is_some() {
+            config.engine.risk_model_max_age_ms = Some(u64::MAX / 2);
+        }
         let (mut node, _) = Node::open(node::NodeOptions::from_config(&config), Box::new(journal)).expect("open node");
         node.install(&config, false).expect("genesis");
         let mut id = 0u64;
@@ -39,6 +50,14 @@ fn main() {
             Envelope { client: client.into(), id, command }
         };
         let mut setup = Vec::new();
+        if let Some(n) = scenarios {
+            for a in &config.assets {
+                setup.push(next("operator", Command::SetPrice { symbol: a.symbol.clone(), price_usd: "1".into() }));
+            }
+            for part in engine::risk_model_parts(&margin_model(&config, n)) {
+                setup.push(next("operator", part));
+            }
+        }
         for i in 0..accounts {
             let owner = format!("t{i}");
             setup.push(next("operator", Command::RegisterPrincipal { name: owner.clone(), role: model::Role::Owner }));
@@ -108,5 +127,39 @@ fn main() {
         );
         drop(node);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Every asset linear on its own price (reference 1 USD), P&L within +-30% of its value.
+fn margin_model(config: &model::Config, scenarios: u32) -> margin_core::RiskModel {
+    let mut state = 7u64;
+    let mut unit = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut assets: Vec<(String, u8)> = config.assets.iter().map(|a| (a.symbol.clone(), a.decimals)).collect();
+    assets.sort();
+    let one = money::UsdPrice::parse("1").expect("a price");
+    let underlyings = assets.iter().map(|(s, _)| margin_core::Underlying { name: s.clone(), ref_price: one }).collect();
+    let instruments = assets
+        .iter()
+        .enumerate()
+        .map(|(i, (s, d))| margin_core::InstrumentArray {
+            id: s.clone(),
+            decimals: *d,
+            scaling: margin_core::Scaling::Linear { underlying: i as u16 },
+            pnl: (0..scenarios).map(|_| ((unit() - 0.5) * 0.6e6) as i64).collect(),
+        })
+        .collect();
+    margin_core::RiskModel {
+        label: "durable-load".into(),
+        as_of_ms: 0,
+        fhs_scenarios: scenarios,
+        floor_weights_ppm: vec![],
+        tail_ppm: 10_000,
+        maintenance_ppm: 600_000,
+        underlyings,
+        instruments,
+        charges: Default::default(),
     }
 }

@@ -179,6 +179,7 @@ fn extreme_engine() -> Engine {
         taker_fee_bps: 0,
         position_max: None,
         house_quote: None,
+        open_interest_max: None,
         kind: model::MarketKind::Spot,
         instrument: None,
         funding_interval_ms: None,

@@ -85,10 +85,11 @@ fn a_perp_round_trip_pays_fees_funding_and_variation_margin_to_the_unit() {
     assert_eq!(e.open_interest(PERP).unwrap(), 1_000_000_000);
     assert_eq!(e.derivative_exposures("bob/main").unwrap(), vec![("ETH-PERP@clearhouse".to_string(), -1_000_000_000)]);
 
-    // The index moves to 3100; a bid at 3110 and an ask at 3130 make the mark 3120.
-    applied(e.apply(&op(20, price("ETH", "3100"))));
+    // A bid at 3110 and an ask at 3130 make the mark 3120; then the index moves to 3100, and its
+    // print takes the premium, which holds for the whole interval.
     applied(e.apply(&as_("alice", 102, place(PERP, "alice/main", 2, Buy, PostOnly, "3110", "0.01"))));
     applied(e.apply(&as_("bob", 102, place(PERP, "bob/main", 2, Sell, PostOnly, "3130", "0.01"))));
+    applied(e.apply(&op(20, price("ETH", "3100"))));
     // First boundary: premium (3120 - 3100) / 3100 = 0.006451612903225806 (below the 0.75% cap).
     // The long pays 1 * 3100 * rate = 19.99999999999999866 -> 20.000000 (up); the short gets
     // 19.999999 (down); the house the residue 0.000001. Variation margin at the mark 3120:
@@ -343,4 +344,75 @@ fn positions_per_market_are_bounded_by_the_record_limit() {
     // A perp settles six events per position: a quarter of the bound fits.
     perp.positions_max = Some((max / 4) as u32);
     Engine::with_genesis(config).unwrap();
+}
+
+/// ETH-PERP capped at 1.5 ETH of open interest: alice opens 1 long against bob's short; another
+/// order opening 1 more is refused with the numbers (1 + 1 > 1.5); bob's buy of 1.5 covers his
+/// short of 1 and opens only 0.5 (1 + 0.5 = 1.5, accepted); a sale that reduces alice's long is
+/// accepted at the cap, and the open interest never exceeds it.
+#[test]
+fn the_open_interest_cap_refuses_orders_that_open_beyond_it() {
+    let mut c = config();
+    c.markets.iter_mut().find(|m| m.id == PERP).unwrap().open_interest_max = Some("1.5".into());
+    let mut e = engine_from(c);
+    applied(e.apply(&op(10, deposit("bob/main", "USDC", "1000", USDC_ETH, "0xbob"))));
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    applied(e.apply(&op(12, price("ETH", "3000"))));
+    applied(e.apply(&op(13, clock(T0))));
+    applied(e.apply(&as_("bob", 101, place(PERP, "bob/main", 1, Sell, Limit, "3000", "1"))));
+    applied(e.apply(&as_("alice", 101, place(PERP, "alice/main", 1, Buy, Limit, "3000", "1"))));
+    assert_eq!(e.open_interest(PERP).unwrap(), 1_000_000_000);
+    // alice would open 1 more long: refused, whatever the book holds.
+    let error = rejected(e.apply(&as_("alice", 102, place(PERP, "alice/main", 2, Buy, Limit, "2990", "1"))));
+    assert_eq!(
+        error,
+        EngineError::OpenInterestCap { market: PERP.into(), open_interest: "1".into(), opening: "1".into(), cap: "1.5".into() }
+    );
+    // bob's buy of 1.5 covers his short of 1 first: it opens 0.5, which fits exactly.
+    applied(e.apply(&as_("bob", 102, place(PERP, "bob/main", 2, Buy, Limit, "2990", "1.5"))));
+    // ... and a sale of 2 by alice opens 1 beyond her long of 1: refused.
+    let error = rejected(e.apply(&as_("alice", 103, place(PERP, "alice/main", 3, Sell, Limit, "2990", "2"))));
+    assert!(matches!(error, EngineError::OpenInterestCap { ref opening, .. } if opening == "1"), "{error:?}");
+    // A sale of 1 only reduces her long: accepted; it fills 1 of bob's bid, which covers his
+    // short (bob -1 + 1 = 0, alice 1 - 1 = 0); the rest of his bid stays on the book.
+    applied(e.apply(&as_("alice", 104, place(PERP, "alice/main", 4, Sell, Limit, "2990", "1"))));
+    assert_eq!(e.open_interest(PERP).unwrap(), 0);
+    assert_eq!(position(&e, "alice/main", PERP), None);
+    assert_eq!(position(&e, "bob/main", PERP), None);
+    // A spot market takes no cap.
+    let mut c = config();
+    c.markets.iter_mut().find(|m| m.id == "ETH/USDC").unwrap().open_interest_max = Some("1".into());
+    assert!(Engine::with_genesis(c).is_err());
+}
+
+/// The funding premium is the time-weighted average of the interval's prints, not a sample at
+/// the boundary. alice long 1 and bob short 1 at 3000; a bid at 3010 and an ask at 3030 make the
+/// mark 3020. Prints: at T0 the index 3000 (premium 20 / 3000 = 0.006666666666666666, floor), at
+/// T0 + 6h the index 3020 (premium 0). Average over the 8 hours: 0.006666666666666666 x 6 / 8 =
+/// 0.0049999999999999995 -> 0.004999999999999999 (floor). The long pays 1 x 3020 x that =
+/// 15.09999999999999698 -> 15.1 (up), the short gets 15.099999 (down), the house 0.000001.
+/// Sampled once at the boundary (mark 3020 = index 3020) the premium would be zero.
+#[test]
+fn funding_uses_the_time_weighted_premium_of_the_interval() {
+    let mut e = derivs_engine(T0);
+    applied(e.apply(&as_("bob", 101, place(PERP, "bob/main", 1, Sell, Limit, "3000", "1"))));
+    applied(e.apply(&as_("alice", 101, place(PERP, "alice/main", 1, Buy, Limit, "3000", "1"))));
+    applied(e.apply(&as_("alice", 102, place(PERP, "alice/main", 2, Buy, PostOnly, "3010", "0.01"))));
+    applied(e.apply(&as_("bob", 102, place(PERP, "bob/main", 2, Sell, PostOnly, "3030", "0.01"))));
+    applied(e.apply(&op(20, price("ETH", "3000"))));
+    applied(e.apply(&op(21, clock(T0 + 6 * HOUR))));
+    applied(e.apply(&op(22, price("ETH", "3020"))));
+    let events = applied(e.apply(&op(23, clock(T0 + 8 * HOUR))));
+    assert_eq!(funding(&events, "alice/main"), vec!["-15.1"]);
+    assert_eq!(funding(&events, "bob/main"), vec!["15.099999"]);
+    assert_eq!(funding(&events, HOUSE), vec!["0.000001"]);
+    let rate = events.iter().find_map(|ev| match ev {
+        Event::FundingPaid { rate, .. } => Some(rate.clone()),
+        _ => None,
+    });
+    assert_eq!(rate.as_deref(), Some("0.004999999999999999"));
+    // The next interval starts from the print in force (premium 0): no funding.
+    let events = applied(e.apply(&op(24, clock(T0 + 16 * HOUR))));
+    assert!(funding(&events, "alice/main").is_empty(), "{events:?}");
+    e.check_invariants().unwrap();
 }

@@ -379,3 +379,109 @@ fn margin_explained_matches_the_gates_and_prices_what_ifs_by_hand() {
     assert_eq!(e.account_margin("bob/main").unwrap(), now.margin);
     e.check_invariants().unwrap();
 }
+
+/// The hand model with a close-out cost curve for ETH (0, 10, 40, 160 USD at 0, 1,000, 2,000,
+/// 4,000 USD of notional; one ETH is 3,000 USD of notional).
+fn model_with_liquidity() -> RiskModel {
+    let micro = |x: i128| x * 1_000_000;
+    let mut m = model(0);
+    m.charges = margin_core::ChargeTables {
+        liquidity_grid_musd: vec![0, micro(1000), micro(2000), micro(4000)],
+        instruments: vec![
+            margin_core::InstrumentCharges {
+                value_musd: 3_000_000_000,
+                notional_musd: 3_000_000_000,
+                liquidity_cost_musd: vec![0, micro(10), micro(40), micro(160)],
+                ..Default::default()
+            },
+            margin_core::InstrumentCharges { value_musd: 1_000_000, notional_musd: 1_000_000, ..Default::default() },
+        ],
+        ..Default::default()
+    };
+    m
+}
+
+/// An owner's book split over two sub-accounts pays the liquidity of the whole. 0.5 ETH alone
+/// (1,500 USD) costs 10 + 30 x 0.5 = 25 to close; the owner's 1 ETH (3,000 USD) costs
+/// 40 + 120 x 0.5 = 100, of which each half pays 50. IM = worst loss 4,500 + liquidity: 4,550
+/// each in the owner (9,100 together, as one account holding 1 ETH), 4,525 each if priced alone.
+/// The pre-trade gate and the withdrawal gate use the same owner-level figures.
+#[test]
+fn sub_accounts_pay_liquidity_at_the_owners_size() {
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    applied(e.apply(&op(12, price("ETH", "3000"))));
+    install(&mut e, &model_with_liquidity(), 100);
+    applied(e.apply(&op(20, deposit("alice/main", "USDC", "9000", USDC_ETH, "0xu1"))));
+    applied(e.apply(&op(21, deposit("alice/main", "ETH", "0.5", USDC_ETH, "0xe1"))));
+    // alice/main alone: 4,525.
+    assert_eq!(e.account_margin("alice/main").unwrap().initial_usd, "4525");
+    applied(e.apply(&op(22, deposit("alice/hedge", "USDC", "10000", USDC_ETH, "0xu2"))));
+    applied(e.apply(&op(23, deposit("alice/hedge", "ETH", "0.5", USDC_ETH, "0xe2"))));
+    for account in ["alice/main", "alice/hedge"] {
+        assert_eq!(e.account_margin(account).unwrap().initial_usd, "4550", "{account}");
+    }
+    // The whole book in one account: 9,000 + 100.
+    applied(e.apply(&op(24, deposit("bob/main", "ETH", "1", USDC_ETH, "0xe3"))));
+    applied(e.apply(&op(25, deposit("bob/main", "USDC", "20000", USDC_ETH, "0xu3"))));
+    assert_eq!(e.account_margin("bob/main").unwrap().initial_usd, "9100");
+    // alice/main: equity 9,000 + 1,000 + 1,500 = 11,500 - 4,550 = 6,950 free at the owner's
+    // size (6,975 alone): a withdrawal of 6,960 USDC is refused with the owner-level IM.
+    let withdraw = Command::RequestWithdrawal {
+        account: "alice/main".into(),
+        asset: "USDC".into(),
+        amount: "6960".into(),
+        custodian: USDC_ETH.into(),
+        destination: "0xdest".into(),
+        withdrawal_id: "w-split".into(),
+    };
+    let error = rejected(e.apply(&as_("alice", 30, withdraw)));
+    assert_eq!(
+        error,
+        EngineError::InsufficientFreeCollateral { account: "alice/main".into(), required: "4550".into(), available: "4540".into() }
+    );
+    // An order: both ways of deciding agree (the bound is not used for an owner with other
+    // sub-accounts holding positions: it prices the account alone).
+    assert_eq!(e.order_margin_check("alice/main", "ETH/USDC", Buy, "3000", "0.1", PreTrade::ExactOnly), Ok(()));
+    assert_eq!(e.order_margin_check("alice/main", "ETH/USDC", Buy, "3000", "0.1", PreTrade::BoundFirst), Ok(()));
+}
+
+/// The gate counts the account's open orders on every derivative market. The hand model with
+/// ETH-PERP (the same worst loss, 9,000 USD per ETH). alice (1,000 USDC) rests a perp buy of 0.1
+/// ETH at 2,900 (IM 900: accepted). A spot buy of 0.05 ETH alone would need IM 450; with the
+/// perp order filled too the exposure is 0.15 ETH: IM 1,350 > equity, refused with that figure.
+/// Cancelling the perp order lets the same buy through.
+#[test]
+fn open_derivative_orders_elsewhere_count_in_the_gate() {
+    let mut m = model(0);
+    let mut perp = m.instruments[0].clone();
+    perp.id = "ETH-PERP@clearhouse".into();
+    perp.decimals = 9;
+    m.instruments.push(perp);
+    m.instruments.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut c = config();
+    c.settings.risk_model_max_age_ms = Some(DAY_MS);
+    let mut e = engine_from(c);
+    applied(e.apply(&op(11, price("USDC", "1"))));
+    applied(e.apply(&op(12, price("ETH", "3000"))));
+    install(&mut e, &m, 100);
+    let perp_buy = Command::PlaceOrder {
+        account: "alice/main".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 1,
+        side: Buy,
+        kind: Limit,
+        price: Some("2900".into()),
+        qty: "0.1".into(),
+    };
+    let events = applied(e.apply(&as_("alice", 10, perp_buy)));
+    let Some(Event::OrderAccepted { order_id, .. }) = events.first() else { panic!("{events:?}") };
+    let order_id = *order_id;
+    let error = rejected(e.apply(&as_("alice", 11, order("alice/main", 2, Buy, "3000", "0.05"))));
+    assert!(matches!(&error, EngineError::InsufficientMargin { required, .. } if required == "1350"), "{error:?}");
+    let cancel = Command::CancelOrder { account: "alice/main".into(), market: "ETH-PERP".into(), order_id };
+    applied(e.apply(&as_("alice", 12, cancel)));
+    applied(e.apply(&as_("alice", 13, order("alice/main", 3, Buy, "3000", "0.05"))));
+}
