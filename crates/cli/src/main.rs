@@ -144,6 +144,11 @@ enum Cmd {
         /// whole configuration's.
         #[arg(long)]
         portfolio: Option<PathBuf>,
+        /// Treat the broker's own venue (`clearhouse`, launched 2026-01-01) as live on the as-of
+        /// date, so a historical model has its perps and options (for replays; printed and
+        /// named in the model's label).
+        #[arg(long)]
+        assume_venue_live: bool,
     },
     /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
     Backtest {
@@ -375,13 +380,14 @@ fn real_main() -> Result<()> {
         Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: None } => {
             margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref(), embedded_calibration)
         }
-        Cmd::RiskModel { as_of, out, risk_params, embedded_calibration, portfolio } => {
+        Cmd::RiskModel { as_of, out, risk_params, embedded_calibration, portfolio, assume_venue_live } => {
             let args = risk_model::RiskModelArgs {
                 as_of: as_of.as_deref(),
                 out: &out,
                 params: load_risk_params(risk_params.as_deref())?,
                 embedded_calibration,
                 portfolio: portfolio.as_deref(),
+                assume_venue_live,
             };
             risk_model::risk_model(&config, args)
         }

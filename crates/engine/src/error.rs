@@ -89,4 +89,6 @@ pub enum EngineError {
     ReduceOnlyAccount { account: String, health: crate::Health },
     #[error("clearing of market {market} failed: {why}")]
     ClearingFailed { market: String, why: String },
+    #[error("price print of {symbol} by {principal:?} rejected: {why}")]
+    PricePrintRejected { symbol: String, principal: String, why: String },
 }

@@ -42,6 +42,7 @@ pub mod house;
 pub mod limits;
 pub mod margin;
 pub mod markets;
+mod oracle_feed;
 pub mod risk_model;
 pub mod sessions;
 mod snapshot;
@@ -135,6 +136,8 @@ pub struct Engine {
     prices: BTreeMap<String, (UsdPrice, u64)>,
     /// The last `settings.stable_price_prints` prints per symbol ([`stable_price`]).
     stable_prints: BTreeMap<String, std::collections::VecDeque<UsdPrice>>,
+    /// The guard of every symbol with a configured oracle (`oracle_feed`).
+    oracle_guards: BTreeMap<String, oracle::Guard>,
     holds: BTreeSet<AccountIdx>,
     withdrawals: BTreeMap<String, Withdrawal>,
     /// Withdrawals not yet reported overdue, by due time.
@@ -230,6 +233,7 @@ impl Engine {
                 stable_price_prints: None,
                 borrow_rate_bps: 0,
             },
+            oracles: vec![],
         };
         Engine {
             initialised: false,
@@ -246,6 +250,7 @@ impl Engine {
             ledger: Ledger::new(0, 1),
             prices: BTreeMap::new(),
             stable_prints: BTreeMap::new(),
+            oracle_guards: BTreeMap::new(),
             holds: BTreeSet::new(),
             withdrawals: BTreeMap::new(),
             overdue_queue: BTreeSet::new(),
@@ -356,7 +361,7 @@ impl Engine {
         self.remember(principal, envelope.id, seq, digest);
         let mut events = Vec::new();
         let (before, price) = (self.accounts_before(&envelope.command), self.price_before(&envelope.command));
-        let outcome = match self.execute(&envelope.command, seq, &mut events) {
+        let outcome = match self.execute(principal, &envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
                 Outcome::Applied { seq, events }
@@ -417,6 +422,7 @@ impl Engine {
         for p in &config.principals {
             self.register(&p.name, p.role);
         }
+        self.install_oracle_guards();
         self.initialised = true;
         self.config_digest = self.config.digest();
         assert_eq!(&self.config, config, "the installed configuration is the genesis one");
@@ -576,6 +582,7 @@ impl Engine {
         self.hash_risk_model(&mut h);
         self.hash_health(&mut h);
         self.hash_stable_prints(&mut h);
+        self.hash_oracle_guards(&mut h);
         self.hash_house(&mut h);
         *h.finalize().as_bytes()
     }

@@ -58,6 +58,10 @@ pub struct StateConfig {
     pub markets: Vec<model::Market>,
     pub limits: Limits,
     pub settings: Settings,
+    /// Guarded oracles, one per symbol at most (`oracle_feed`); none: every symbol is priced by
+    /// the operators' `set_price` alone.
+    #[serde(default)]
+    pub oracles: Vec<model::OracleDef>,
 }
 
 /// One journalled change of the configuration. (A market is the largest variant; changes are
@@ -66,13 +70,35 @@ pub struct StateConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConfigChange {
-    AddAsset { symbol: String, decimals: u8 },
-    AddUnderlying { symbol: String },
-    AddCustodian { id: String, assets: Vec<String> },
-    AllowCustodyAsset { custodian: String, asset: String },
-    AddMarket { market: Box<model::Market> },
-    SetLimits { limits: Limits },
-    SetSettings { settings: Settings },
+    AddAsset {
+        symbol: String,
+        decimals: u8,
+    },
+    AddUnderlying {
+        symbol: String,
+    },
+    AddCustodian {
+        id: String,
+        assets: Vec<String>,
+    },
+    AllowCustodyAsset {
+        custodian: String,
+        asset: String,
+    },
+    AddMarket {
+        market: Box<model::Market>,
+    },
+    SetLimits {
+        limits: Limits,
+    },
+    SetSettings {
+        settings: Settings,
+    },
+    /// Adds the oracle guard of a symbol, or replaces it (a replaced guard starts empty: its
+    /// sources print again before the symbol has a guarded price).
+    SetOracle {
+        oracle: model::OracleDef,
+    },
 }
 
 /// A difference between the journal's configuration and a file's that no migration can make.
@@ -105,6 +131,7 @@ impl StateConfig {
                 stable_price_prints: config.engine.stable_price_prints,
                 borrow_rate_bps: config.engine.borrow_rate_bps,
             },
+            oracles: config.oracles.clone(),
         }
     }
 
@@ -118,6 +145,7 @@ impl StateConfig {
             ("custodians", self.custodians.len()),
             ("principals", self.principals.len()),
             ("markets", self.markets.len()),
+            ("oracles", self.oracles.len()),
         ] {
             if len > CONFIG_LIST_LEN_MAX {
                 return Err(refused(key, format!("{len} entries, at most {CONFIG_LIST_LEN_MAX}")));
@@ -148,6 +176,13 @@ impl StateConfig {
             }
             if !custodians.insert(c.id.as_str()) {
                 return Err(refused("custodians", format!("duplicate {:?}", c.id)));
+            }
+        }
+        let mut oracles = BTreeSet::new();
+        for o in &self.oracles {
+            crate::oracle_feed::check_oracle(o, &|s| symbols.contains(s) || underlyings.contains(s))?;
+            if !oracles.insert(o.symbol.as_str()) {
+                return Err(refused("oracles", format!("duplicate {:?}", o.symbol)));
             }
         }
         let mut markets = BTreeSet::new();
@@ -233,6 +268,16 @@ impl StateConfig {
         }
         if self.settings != file.settings {
             changes.push(ConfigChange::SetSettings { settings: file.settings.clone() });
+        }
+        for o in &self.oracles {
+            if !file.oracles.iter().any(|f| f.symbol == o.symbol) {
+                return Err(conflict(format!("oracles.{}", o.symbol), "a guarded oracle", "none (oracles are never removed)"));
+            }
+        }
+        for f in &file.oracles {
+            if !self.oracles.contains(f) {
+                changes.push(ConfigChange::SetOracle { oracle: f.clone() });
+            }
         }
         Ok(changes)
     }

@@ -612,3 +612,4 @@ mod attack;
 mod derivs;
 mod house;
 mod margin;
+mod oracle;
