@@ -76,7 +76,8 @@ pub fn assume_venue(config: &Config, assumption: VenueAssumption, as_of: marketd
 }
 
 /// [`compile`] under a venue assumption; an assumption that changes the configuration is named
-/// in the model's label (and so in its digest) and returned, never applied silently.
+/// in the model's label (`... assuming clearhouse live`, and so in its digest) and returned as a
+/// note to print, never applied silently.
 pub fn compile_assuming(
     config: &Config,
     params: &RiskParams,
@@ -86,8 +87,10 @@ pub fn compile_assuming(
 ) -> Result<(Compiled, Option<String>), RiskError> {
     let (assumed, note) = assume_venue(config, assumption, as_of)?;
     let mut compiled = compile(&assumed, params, data, as_of)?;
-    if let Some(note) = &note {
-        compiled.model.label = format!("{} ({note})", compiled.model.label);
+    if note.is_some() {
+        // Bounded by the model's name length (64): `clearhouse <as-of> assuming clearhouse live`.
+        compiled.model.label = format!("{} assuming {OWN_VENUE} live", compiled.model.label);
+        compiled.model.validate().map_err(|e| invalid(e.to_string()))?;
     }
     Ok((compiled, note))
 }
