@@ -36,12 +36,14 @@ pub struct DayPrices {
     pub source: String,
 }
 
-
 /// The market data: the directory's history, or the embedded calibration (explicitly, or
 /// because the directory is absent, with the notice printed by the caller).
 pub fn market_data(config: &Config, params: &risk::RiskParams, embedded: bool) -> Result<(risk::MarketData, Option<String>)> {
     if embedded {
-        return Ok((risk::MarketData::embedded_calibration()?, Some("the embedded calibration was chosen (--embedded-calibration)".into())));
+        return Ok((
+            risk::MarketData::embedded_calibration()?,
+            Some("the embedded calibration was chosen (--embedded-calibration)".into()),
+        ));
     }
     match risk::MarketData::load_for(config, params) {
         Ok(data) => Ok((data, None)),
@@ -71,7 +73,9 @@ pub fn day_prices(data: &risk::MarketData) -> Result<DayPrices> {
             Ok(DayPrices { start, eth: series("price:ETH")?, btc: series("price:BTC")?, source })
         }
         risk::MarketData::Calibration(c) => {
-            let level = |name: &str| c.factors.iter().find(|f| f.name == name).map(|f| f.level_at_end.exp()).context(format!("no {name} in the calibration"));
+            let level = |name: &str| {
+                c.factors.iter().find(|f| f.name == name).map(|f| f.level_at_end.exp()).context(format!("no {name} in the calibration"))
+            };
             let (eth, btc) = (level("price:ETH")?, level("price:BTC")?);
             let source = format!("the embedded calibration's levels at {} (flat)", c.data_end.to_iso());
             Ok(DayPrices { start: c.data_end.plus_hours(-24), eth: vec![eth; 25], btc: vec![btc; 25], source })
@@ -93,7 +97,11 @@ fn usd(p: f64) -> String {
 pub fn day_config(base: &Config, prices: &DayPrices) -> Result<(Config, String)> {
     let mut c = base.clone();
     c.engine.risk_model_max_age_ms = Some(48 * HOUR_MS);
-    let call = base.markets.iter().find(|m| m.kind == MarketKind::Option && m.right == Some(OptionRight::Call)).context("no call market to copy")?;
+    let call = base
+        .markets
+        .iter()
+        .find(|m| m.kind == MarketKind::Option && m.right == Some(OptionRight::Call))
+        .context("no call market to copy")?;
     let inst = call.instrument.as_deref().and_then(|i| base.instrument(i)).context("the call's instrument")?;
     let end = prices.start.plus_hours(24);
     let strike = (prices.eth[0] / 100.0).round() * 100.0;
@@ -152,7 +160,10 @@ impl Script {
     fn withdraw(&mut self, owner: &str, amount: &str, id: &str) {
         let account = format!("{owner}/main");
         let (asset, custodian, destination) = ("USDC".to_string(), CUSTODIAN.to_string(), format!("0x{owner}"));
-        self.send(owner, Command::RequestWithdrawal { account, asset, amount: amount.into(), custodian, destination, withdrawal_id: id.into() });
+        self.send(
+            owner,
+            Command::RequestWithdrawal { account, asset, amount: amount.into(), custodian, destination, withdrawal_id: id.into() },
+        );
     }
 }
 
@@ -177,7 +188,9 @@ fn morning(p: &DayPrices, model: &margin_core::RiskModel, option: &str) -> Resul
         custodian: CUSTODIAN.into(),
         external_ref: r.into(),
     };
-    for (account, asset, amount) in [("alice", "USDC", "250000"), ("bob", "USDC", "250000"), ("bob", "ETH", "20"), ("carol", "USDC", "2000")] {
+    for (account, asset, amount) in
+        [("alice", "USDC", "250000"), ("bob", "USDC", "250000"), ("bob", "ETH", "20"), ("carol", "USDC", "2000")]
+    {
         s.op(deposit(&format!("{account}/main"), asset, amount, &format!("0xday-{account}-{asset}")));
     }
     let eth = usd(p.eth[0]);
@@ -267,11 +280,7 @@ pub fn run_day(base: &Config, params: &risk::RiskParams, dir: &Path, embedded: b
     report(&mut node, &journal, out)?;
     let state_hash = node::hex(&node.state_hash());
     writeln!(out, "state hash {state_hash}")?;
-    writeln!(
-        out,
-        "replay it: clearhouse --config {0}/config.toml --journal {0}/journal.sqlite verify",
-        dir.display()
-    )?;
+    writeln!(out, "replay it: clearhouse --config {0}/config.toml --journal {0}/journal.sqlite verify", dir.display())?;
     out.flush()?;
     Ok(())
 }
