@@ -64,6 +64,18 @@ pub struct StateConfig {
     pub oracles: Vec<model::OracleDef>,
 }
 
+/// The fields of a [`StateConfig`] before `oracles`, in their order (for [`StateConfig::digest`]).
+#[derive(Serialize)]
+struct WithoutOracles<'a> {
+    assets: &'a [AssetDef],
+    underlyings: &'a [String],
+    custodians: &'a [CustodianDef],
+    principals: &'a [PrincipalConfig],
+    markets: &'a [model::Market],
+    limits: &'a Limits,
+    settings: &'a Settings,
+}
+
 /// One journalled change of the configuration. (A market is the largest variant; changes are
 /// rare and short-lived, so its size does not matter.)
 #[allow(clippy::large_enum_variant)]
@@ -224,9 +236,24 @@ impl StateConfig {
     }
 
     /// Canonical digest (BLAKE3 over the canonical JSON; struct fields in declaration order).
+    /// Without oracles the JSON is the one before `oracles` existed, so the digests of existing
+    /// journals' configurations are unchanged.
     pub fn digest(&self) -> [u8; 32] {
-        let json = serde_json::to_vec(self).expect("a StateConfig always serialises");
-        *blake3::hash(&json).as_bytes()
+        let json = if self.oracles.is_empty() {
+            let c = WithoutOracles {
+                assets: &self.assets,
+                underlyings: &self.underlyings,
+                custodians: &self.custodians,
+                principals: &self.principals,
+                markets: &self.markets,
+                limits: &self.limits,
+                settings: &self.settings,
+            };
+            serde_json::to_vec(&c)
+        } else {
+            serde_json::to_vec(self)
+        };
+        *blake3::hash(&json.expect("a StateConfig always serialises")).as_bytes()
     }
 
     /// The changes that bring `self` (the journal's configuration) to `file`, or the first
