@@ -27,6 +27,8 @@
 //!   model and negative control, for every portfolio in `examples/portfolios`.
 //! - `clearhouse route --from ETH --to USDC --amount 5000 [--venues FILE] [--json]`: the liquidity
 //!   router's optimal split and its comparison with the best single venue and an equal split ([`route`]).
+//! - `clearhouse hedge-replay [--amount 500] [--horizon-hours 6]`: the house's hedge replayed on
+//!   March 2020 hourly prices, scheduled against immediate ([`hedge_replay`]).
 //!
 //! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
 //! applying its commands.
@@ -42,6 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 mod day;
+mod hedge_replay;
 mod lines;
 mod risk_model;
 mod route;
@@ -188,6 +191,8 @@ enum Cmd {
     },
     /// Route a trade across venues: the optimal split, its price, and the comparisons.
     Route(route::RouteArgs),
+    /// Replay the house hedging an ETH exposure on hourly prices (March 2020): scheduled against immediate.
+    HedgeReplay(hedge_replay::ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -369,6 +374,9 @@ fn real_main() -> Result<()> {
     if let Some(Cmd::Route(args)) = &cli.command {
         return route::run(args);
     }
+    if let Some(Cmd::HedgeReplay(args)) = &cli.command {
+        return hedge_replay::run(args);
+    }
     let config = load_config(cli.config.as_deref())?;
     let journal = match cli.postgres {
         Some(conninfo) => JournalLocation::Postgres { conninfo, schema: cli.pg_schema },
@@ -418,6 +426,7 @@ fn real_main() -> Result<()> {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
         }
         Cmd::Route(args) => route::run(&args),
+        Cmd::HedgeReplay(args) => hedge_replay::run(&args),
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! | command | operator | owner | auditor |
 //! |---|---|---|---|
-//! | configure, register_principal, deposit, confirm_withdrawal, set_price, set_hold, advance_time, install_risk_model_part | yes | no | no |
+//! | configure, register_principal, deposit, confirm_withdrawal, set_price, set_hold, advance_time, install_risk_model_part, set_hedging, hedge_executed, cancel_hedge | yes | no | no |
 //! | create_account | any owner | its own name only | no |
 //! | request_withdrawal, transfer | no | its own accounts only | no |
 //! | cancel_withdrawal | yes | its own withdrawals only | no |
@@ -73,5 +73,8 @@ fn action(command: &Command) -> &'static str {
         Command::CancelOrder { .. } => "cancel_order",
         Command::CancelAllOrders { .. } => "cancel_all_orders",
         Command::InstallRiskModelPart { .. } => "install_risk_model_part",
+        Command::SetHedging { .. } => "set_hedging",
+        Command::HedgeExecuted { .. } => "hedge_executed",
+        Command::CancelHedge { .. } => "cancel_hedge",
     }
 }

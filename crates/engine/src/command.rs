@@ -89,6 +89,22 @@ pub enum Command {
     /// `risk_model::RISK_MODEL_PART_BYTES_MAX` bytes); the last of `parts` installs the model
     /// whose digest is `digest` (see `docs/engine.md`, "Risk model").
     InstallRiskModelPart { digest: String, part: u32, parts: u32, data: String },
+    /// Operator: installs the house's `[hedging]` limits (cancels every outstanding hedge).
+    SetHedging { config: model::Hedging },
+    /// Operator (the hedge executor's feed): one execution of hedge `hedge_id` on `venue` (a
+    /// custodian): the house paid `amount_in` of `asset_in` and received `amount_out` of
+    /// `asset_out`, on chain as `chain_ref` (used once).
+    HedgeExecuted {
+        hedge_id: u64,
+        venue: String,
+        asset_in: String,
+        amount_in: String,
+        asset_out: String,
+        amount_out: String,
+        chain_ref: String,
+    },
+    /// Operator: closes what is left of an outstanding hedge.
+    CancelHedge { hedge_id: u64 },
 }
 
 fn main_sub() -> String {
@@ -132,6 +148,16 @@ impl Command {
             }
             // `data` is checked by its own rule (hex, bounded by the part size).
             Command::InstallRiskModelPart { digest, .. } => vec![("digest", digest)],
+            // The hedging configuration is checked by its own validation (known assets, custodians).
+            Command::SetHedging { .. } | Command::CancelHedge { .. } => vec![],
+            Command::HedgeExecuted { venue, asset_in, amount_in, asset_out, amount_out, chain_ref, .. } => vec![
+                ("venue", venue),
+                ("asset_in", asset_in),
+                ("amount_in", amount_in),
+                ("asset_out", asset_out),
+                ("amount_out", amount_out),
+                ("chain_ref", chain_ref),
+            ],
         }
     }
 }
@@ -392,6 +418,44 @@ pub enum Event {
     OptionExpiryFailed {
         seq: u64,
         market: String,
+        why: String,
+    },
+    /// `[hedging]` limits are in force (`factors` of them).
+    HedgingSet {
+        factors: u32,
+    },
+    /// The house asks for a hedge of `qty` of `factor` against `quote` on one of `venues`, at a
+    /// price no worse than `limit_price` (quote per whole factor unit), before `expires_ms`.
+    HedgeRequested {
+        hedge_id: u64,
+        factor: String,
+        quote: String,
+        side: OrderSide,
+        qty: String,
+        limit_price: String,
+        max_cost_bps: u32,
+        venues: Vec<String>,
+        expires_ms: u64,
+    },
+    /// An execution of a hedge was booked; `rest` is left of it (closed at zero).
+    HedgeFilled {
+        hedge_id: u64,
+        venue: String,
+        qty: String,
+        rest: String,
+        chain_ref: String,
+    },
+    /// What was left of a hedge is closed: `operator`, `expired`, `exposure_changed` or
+    /// `limits_changed`.
+    HedgeCancelled {
+        hedge_id: u64,
+        rest: String,
+        reason: String,
+    },
+    /// A factor beyond its residual limit could not be hedged (no oracle price, too many
+    /// outstanding hedges); looked at again when its exposure or price changes.
+    HedgeBlocked {
+        factor: String,
         why: String,
     },
 }

@@ -91,4 +91,8 @@ pub enum EngineError {
     ClearingFailed { market: String, why: String },
     #[error("price print of {symbol} by {principal:?} rejected: {why}")]
     PricePrintRejected { symbol: String, principal: String, why: String },
+    #[error("no outstanding hedge {hedge_id}")]
+    UnknownHedge { hedge_id: u64 },
+    #[error("execution of hedge {hedge_id} refused: {why}")]
+    HedgeRefused { hedge_id: u64, why: String },
 }

@@ -61,6 +61,12 @@ impl Engine {
                 let part = risk_model::ModelPart { digest, part: *part, parts: *parts, data };
                 self.install_risk_model_part(&part, events)
             }
+            Command::SetHedging { config } => self.set_hedging(config, events),
+            Command::HedgeExecuted { hedge_id, venue, asset_in, amount_in, asset_out, amount_out, chain_ref } => {
+                let x = hedging::Execution { hedge_id: *hedge_id, venue, asset_in, amount_in, asset_out, amount_out, chain_ref };
+                self.hedge_executed(&x, seq, events)
+            }
+            Command::CancelHedge { hedge_id } => self.cancel_hedge(*hedge_id, events),
         }
     }
 
@@ -218,7 +224,7 @@ impl Engine {
     /// What all custodians hold of an asset for clients, plus `units`, stays within an `i128`.
     /// Every other balance of the asset is at least zero and together they sum to that total, so
     /// no balance can overflow when a trade or a fee credits it.
-    fn check_held_for_clients(&self, asset: AssetIdx, units: i128) -> Result<(), EngineError> {
+    pub(crate) fn check_held_for_clients(&self, asset: AssetIdx, units: i128) -> Result<(), EngineError> {
         let held = self.custodians.values().try_fold(0i128, |sum, c| sum.checked_sub(self.ledger.balance(c.account, asset).posted));
         match held.and_then(|h| h.checked_add(units)) {
             Some(_) => Ok(()),

@@ -160,7 +160,7 @@ impl Engine {
         }
     }
 
-    fn set_house_exposure(&mut self, asset: AssetIdx, before: i128, after: i128) {
+    pub(crate) fn set_house_exposure(&mut self, asset: AssetIdx, before: i128, after: i128) {
         if before != 0 {
             self.house_digest.remove(&exposure_hash(asset, before));
             self.house_exposure.remove(&asset);

@@ -38,6 +38,7 @@ mod expiry;
 mod factlog;
 mod funding;
 pub mod health;
+pub mod hedging;
 pub mod house;
 pub mod limits;
 pub mod margin;
@@ -180,6 +181,8 @@ pub struct Engine {
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
+    /// `[hedging]` limits, outstanding hedges and their id counter ([`hedging`]).
+    hedging: hedging::HedgingState,
     /// Accounts recomputed by the last health step (a statistic).
     health_recomputed: usize,
     /// Loss vectors of recently priced accounts (a cache).
@@ -279,6 +282,7 @@ impl Engine {
             health_recomputed: 0,
             house_exposure: BTreeMap::new(),
             house_digest: ledger::MultisetDigest::default(),
+            hedging: hedging::HedgingState::default(),
             scratch: Vec::new(),
             settling_book: None,
             now_ms: 0,
@@ -364,6 +368,7 @@ impl Engine {
         let outcome = match self.execute(principal, &envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
+                self.after_hedging(&envelope.command, &mut events);
                 Outcome::Applied { seq, events }
             }
             Err(error) => {
@@ -584,6 +589,7 @@ impl Engine {
         self.hash_stable_prints(&mut h);
         self.hash_oracle_guards(&mut h);
         self.hash_house(&mut h);
+        self.hash_hedging(&mut h);
         *h.finalize().as_bytes()
     }
 

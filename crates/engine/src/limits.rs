@@ -62,7 +62,7 @@ impl Counts {
 /// acceptance and a final rest or cancel).
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
     let bytes = match market.kind {
-        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes(),
+        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
         _ => derivative_result_bytes(market.book_orders_max),
     };
     if bytes > RECORD_BYTES_MAX as u64 {
@@ -206,7 +206,11 @@ pub fn reconcile(limits: &Limits) -> Result<(), LimitsError> {
         ("result", largest_result_bytes(limits), RECORD_BYTES_MAX as u64),
         ("command", largest_command_bytes(limits), RECORD_BYTES_MAX as u64),
         ("snapshot", snapshot_bytes_bound(&Counts::of_limits(limits)), SNAPSHOT_BYTES_MAX),
-        ("order result", market_result_bytes(limits.market_orders_max) + health_events_bytes(), RECORD_BYTES_MAX as u64),
+        (
+            "order result",
+            market_result_bytes(limits.market_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
+            RECORD_BYTES_MAX as u64,
+        ),
     ];
     for (what, bytes, max) in checks {
         if bytes > max {
@@ -277,7 +281,7 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
         ],
     });
     // Any applied command may carry the health step's events on top of its own.
-    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes()
+    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes() + hedging::worst_result_bytes()
 }
 
 /// The largest journalled command: a genesis whose lists are as long as the limits (and the
@@ -416,6 +420,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     derivatives
         + guards
         + fixed
+        + hedging::worst_image_bytes()
         + c.assets * exposure
         + 2 * c.assets * stable_history
         + 2 * model

@@ -46,6 +46,8 @@ pub struct EngineSnapshot {
     pub house_exposure: Vec<(AssetIdx, i128)>,
     /// The guard of every configured oracle.
     pub oracle_guards: Vec<(String, oracle::Guard)>,
+    /// `[hedging]` limits and outstanding hedges (absent before limits are installed).
+    pub hedging: Option<hedging::HedgingImage>,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -100,6 +102,7 @@ impl Engine {
             stable_prints: self.stable_prints_image(),
             house_exposure: self.house_exposure.iter().map(|(a, u)| (*a, *u)).collect(),
             oracle_guards: self.oracle_guards_image(),
+            hedging: self.hedging_image(),
             state_hash,
         }
     }
@@ -144,6 +147,7 @@ impl Engine {
         engine.restore_stable_prints(s.stable_prints).map_err(inconsistent)?;
         engine.restore_house(s.house_exposure).map_err(inconsistent)?;
         engine.restore_oracle_guards(s.oracle_guards).map_err(inconsistent)?;
+        engine.restore_hedging(s.hedging).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));

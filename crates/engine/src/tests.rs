@@ -610,6 +610,7 @@ mod spot {
 
 mod attack;
 mod derivs;
+mod hedging;
 mod house;
 mod margin;
 mod oracle;

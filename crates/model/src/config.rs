@@ -26,6 +26,9 @@ pub struct Config {
     /// Markets the broker crosses client orders on (engine state, like assets).
     #[serde(default)]
     pub markets: Vec<Market>,
+    /// The house's hedging limits (absent: the engine requests no hedge).
+    #[serde(default)]
+    pub hedging: Option<crate::Hedging>,
     /// Guarded oracles (`docs/oracle-guards.md`, "In the engine"): the symbols whose price is the
     /// median of several named sources under staleness and move limits. A symbol without one is
     /// priced by any operator's `set_price` alone (the single-operator feed).

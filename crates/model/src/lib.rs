@@ -21,9 +21,11 @@
 //! USD; nothing here treats a stablecoin as USD.
 
 mod config;
+mod hedging;
 mod validate;
 
 pub use config::*;
+pub use hedging::{HEDGE_FACTORS_MAX, HEDGE_VENUES_MAX, HEDGES_OUTSTANDING_MAX, HedgeFactor, Hedging};
 pub use validate::{NAME_LEN_MAX, is_identifier, is_principal_name, parse_date, parse_datetime_ms, printable};
 
 /// The configuration shipped with clearhouse. Users copy `config/default.toml` and edit it.

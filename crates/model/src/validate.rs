@@ -72,6 +72,10 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         validate_instrument(config, &key, inst, &underlyings, &assets, &protocols)?;
     }
     validate_markets(config, &assets)?;
+    if let Some(h) = &config.hedging {
+        let holds = |c: &str, a: &str| config.custodians.iter().any(|k| k.id == c && k.assets.iter().any(|x| x == a));
+        h.check(|a| assets.contains(a), holds).map_err(|(key, problem)| ConfigError::invalid(key, problem))?;
+    }
     Ok(())
 }
 

@@ -184,8 +184,30 @@ impl Node {
 
     /// Brings the journal's configuration to the file's: genesis on an empty journal; on a
     /// journal with one, nothing if they agree, the journalled migration if `migrate`, and
-    /// otherwise [`NodeError::ConfigDiffers`] naming the first differing key.
+    /// otherwise [`NodeError::ConfigDiffers`] naming the first differing key. Then the file's
+    /// `[hedging]` limits, journalled as `set_hedging` when they differ from the journal's (on a
+    /// journal with a configuration, only if `migrate`).
     pub fn install(&mut self, config: &Config, migrate: bool) -> Result<Installed, NodeError> {
+        let installed = self.install_state(config, migrate)?;
+        let Some(hedging) = &config.hedging else { return Ok(installed) };
+        if self.engine.hedging_config() == Some(hedging) {
+            return Ok(installed);
+        }
+        if !migrate && installed != Installed::Genesis {
+            return Err(NodeError::ConfigDiffers { key: "hedging".into(), change: "new hedging limits".into() });
+        }
+        let envelope = Envelope {
+            client: SYSTEM_PRINCIPAL.into(),
+            id: self.engine.next_seq(),
+            command: Command::SetHedging { config: hedging.clone() },
+        };
+        if let Outcome::Refused { error } | Outcome::Rejected { error, .. } = &self.apply_batch(&[envelope], true)?[0].outcome {
+            return Err(NodeError::ConfigRefused { error: error.clone() });
+        }
+        Ok(installed)
+    }
+
+    fn install_state(&mut self, config: &Config, migrate: bool) -> Result<Installed, NodeError> {
         let file = StateConfig::from_model(config);
         if !self.engine.is_initialised() {
             let acks = self.apply_batch(&[engine::genesis_envelope(file)], true)?;

@@ -12,6 +12,8 @@
 //! - [`slicer`]: execution against leakage (internal crossing first, randomised slices from a seed
 //!   passed in, a visible-footprint cap per venue per slice) and the cost model.
 //! - [`hedge`]: hedge orders from the house's net exposure per factor under limits.
+//! - [`replay`]: a hedge replayed on an hourly price path, immediate against scheduled.
+//! - [`report`]: the route report shared by `clearhouse route` and the operator's service.
 //!
 //! ## What this crate must never do
 //! - No I/O, no clock, no threads, no randomness of its own: a seed arrives as an argument, so the same
@@ -29,12 +31,16 @@ pub mod config;
 pub mod error;
 pub mod hedge;
 pub mod market;
+pub mod replay;
+pub mod report;
 pub mod slicer;
+pub mod solve;
 pub mod split;
 pub mod venue;
 
 pub use config::{default_venues, parse_venues};
 pub use error::RouterError;
 pub use market::{Market, Token, VenueModel};
+pub use report::{RouteReport, route_report};
 pub use split::{RoutePlan, best_single, equal_split, route};
 pub use venue::{TokenId, Venue};

@@ -17,6 +17,7 @@
 
 use crate::error::RouterError;
 use crate::market::Market;
+use crate::solve::{Bracket, illinois};
 use crate::venue::{TokenId, Venue};
 use money::Amount;
 
@@ -155,6 +156,38 @@ fn total_depth(market: &Market, venues: &[usize], from: TokenId, to: TokenId, pr
     venues.iter().map(|&v| market.venues[v].depth_to_price(from, to, price).map(|a| a.0)).collect()
 }
 
+/// Sum of the venues' depths to `price`, without a temporary vector.
+fn depth_sum(market: &Market, venues: &[usize], from: TokenId, to: TokenId, price: f64) -> Result<i128, RouterError> {
+    let mut sum = 0i128;
+    for &v in venues {
+        sum += market.venues[v].depth_to_price(from, to, price)?.0;
+    }
+    Ok(sum)
+}
+
+/// Narrows the price bracket `[lo, hi]` (depth sums at least `amount` at `lo`, below it at `hi`) to
+/// [`PRICE_RELATIVE_TOLERANCE`] or an exact hit, by the Illinois method on the log price
+/// ([`crate::solve`]); the ends returned are prices the depths were evaluated at.
+fn narrow_price(
+    market: &Market,
+    venues: &[usize],
+    (from, to): (TokenId, TokenId),
+    amount: i128,
+    (lo, s_lo): (f64, i128),
+    (hi, s_hi): (f64, i128),
+) -> Result<(f64, f64), RouterError> {
+    if hi / lo - 1.0 < PRICE_RELATIVE_TOLERANCE {
+        return Ok((lo, hi));
+    }
+    let start = Bracket { lo: lo.ln(), hi: hi.ln(), f_lo: (s_lo - amount) as f64, f_hi: (s_hi - amount) as f64 };
+    let done = |b: &Bracket| b.hi - b.lo < PRICE_RELATIVE_TOLERANCE || b.f_lo == 0.0;
+    let f = |u: f64| depth_sum(market, venues, from, to, u.exp()).map(|s| (s - amount) as f64);
+    let (b, _) = illinois(start, PRICE_BISECTION_STEPS, done, f)?;
+    // An end the search never moved keeps its exact starting price.
+    let end = |u: f64, first: f64, exact: f64| if u == first { exact } else { u.exp() };
+    Ok((end(b.lo, start.lo, lo), end(b.hi, start.hi, hi)))
+}
+
 /// Route `amount` across the parallel `venues` of one hop by equalising marginal prices.
 ///
 /// # Errors
@@ -201,24 +234,18 @@ fn equalise(market: &Market, venues: &[usize], from: TokenId, to: TokenId, amoun
     if hi <= 0.0 {
         return Err(RouterError::InsufficientLiquidity { venue: "all venues of the hop".into(), requested: amount, available: 0 });
     }
-    let mut lo = hi;
+    let (mut lo, mut s_lo, mut s_hi) = (hi, 0i128, 0i128);
     for _ in 0..200 {
-        if total_depth(market, venues, from, to, lo)?.iter().sum::<i128>() >= amount {
+        s_lo = depth_sum(market, venues, from, to, lo)?;
+        if s_lo >= amount {
             break;
         }
-        hi = lo;
+        (hi, s_hi) = (lo, s_lo);
         lo /= 2.0;
     }
-    for _ in 0..PRICE_BISECTION_STEPS {
-        if hi / lo - 1.0 < PRICE_RELATIVE_TOLERANCE {
-            break;
-        }
-        let mid = (lo * hi).sqrt();
-        if total_depth(market, venues, from, to, mid)?.iter().sum::<i128>() >= amount {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
+    let (lo, hi) = narrow_price(market, venues, (from, to), amount, (lo, s_lo), (hi, s_hi))?;
+    if depth_sum(market, venues, from, to, lo)? == amount {
+        return total_depth(market, venues, from, to, lo);
     }
     let mut parts = total_depth(market, venues, from, to, hi)?;
     let lower = total_depth(market, venues, from, to, lo)?;

@@ -26,6 +26,7 @@ pub mod margin;
 pub mod metrics;
 mod openapi;
 mod operator;
+mod routes_hedge;
 pub mod stream;
 mod validate;
 pub mod views;
@@ -256,6 +257,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/insurance", get(views::insurance))
         .route("/v1/operator/overview", get(operator::overview))
         .route("/v1/stream", get(stream::stream))
+        .merge(routes_hedge::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))

@@ -59,5 +59,5 @@ use utoipa::OpenApi;
 pub struct ApiDoc;
 
 pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(ApiDoc::openapi().merge_from(crate::routes_hedge::HedgeDoc::openapi()))
 }

@@ -5,6 +5,7 @@ use super::{
     DEPTH_BISECTION_STEPS, TokenId, Venue, VenueKind, check_limit_price, contract, pair_not_traded, positive_input, to_amount, u256_to_f64,
 };
 use crate::error::RouterError;
+use crate::solve::{Bracket, illinois};
 use money::Amount;
 use pricing::curve::exact::StableSwapPool;
 use pricing::curve::{MAX_COINS, get_d_f64, get_y_f64, marginal_dy_dx_f64};
@@ -20,6 +21,9 @@ pub struct CurveStableSwap {
     /// The pool's integer state.
     pub pool: StableSwapPool,
 }
+
+/// Floor of the log gap to the limit price in the depth search (a marginal of zero or a failed solve).
+const GAP_FLOOR: f64 = 50.0;
 
 impl CurveStableSwap {
     /// A pool from its coins, their decimals, contract A, fee and admin fee (1e10 precision) and
@@ -135,24 +139,28 @@ impl Venue for CurveStableSwap {
         }
         let max = self.max_input(from, to)?.0;
         let raw_to_whole = u256_to_f64(self.pool.rates[i]) / 1e36;
-        let (mut lo, mut hi) = (0.0f64, max as f64);
-        for _ in 0..DEPTH_BISECTION_STEPS {
-            if hi - lo <= 1.0 || hi - lo <= hi * 1e-12 {
-                break;
-            }
-            let mid = 0.5 * (lo + hi);
+        // ln(marginal / limit) after an input of `a`: decreasing in `a`; a failed solve counts as
+        // far below the limit.
+        let gap = |a: f64| -> Result<f64, RouterError> {
             let mut after = x;
-            after[i] = x[i] + mid * raw_to_whole;
+            after[i] = x[i] + a * raw_to_whole;
             let priced = get_y_f64(i, j, after[i], &x[..self.pool.n_coins], self.amp_f64(), d).map(|y| {
                 after[j] = y;
                 self.raw_marginal(i, j, &after, d)
             });
-            match priced {
-                Ok(m) if m > limit_price => lo = mid,
-                _ => hi = mid,
-            }
+            Ok(match priced {
+                Ok(m) if m > 0.0 => (m / limit_price).ln().max(-GAP_FLOOR),
+                _ => -GAP_FLOOR,
+            })
+        };
+        let (top, at_max) = (max as f64, gap(max as f64)?);
+        if at_max >= 0.0 {
+            return Ok(Amount(max));
         }
-        Ok(Amount((lo.floor() as i128).min(max)))
+        let start = Bracket { lo: 0.0, hi: top, f_lo: (self.raw_marginal(i, j, &x, d) / limit_price).ln(), f_hi: at_max };
+        let done = |b: &Bracket| b.hi - b.lo <= 1.0 || b.hi - b.lo <= b.hi * 1e-12;
+        let (b, _) = illinois(start, DEPTH_BISECTION_STEPS, done, gap)?;
+        Ok(Amount((b.lo.floor() as i128).min(max)))
     }
 }
 
