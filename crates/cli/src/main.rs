@@ -1,8 +1,10 @@
 //! `clearhouse`: the broker's command-line entry point.
 //!
-//! - `clearhouse` / `clearhouse run [FILE]`: apply a JSON-lines command file (the embedded demo
-//!   when none is given) through the journal, then print balances and the state hash. Running it
-//!   again restarts from the journal: commands already applied are answered as duplicates.
+//! - `clearhouse` / `clearhouse day [--data-dir DIR] [--embedded-calibration]`: the scripted day
+//!   on real prices through a fresh journal ([`day`]): statements, margins, the house's exposure.
+//! - `clearhouse run [FILE]`: apply a JSON-lines command file (the embedded demo when none is
+//!   given) through the journal, then print balances and the state hash. Running it again
+//!   restarts from the journal: commands already applied are answered as duplicates.
 //! - `clearhouse serve`: the broker as a network service (`crates/server`, `docs/service.md`):
 //!   signed HTTP/JSON API, WebSocket stream, price feed, metrics and dashboard, until SIGINT or
 //!   SIGTERM (which drain in-flight requests and close the journal).
@@ -44,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 mod client;
+mod day;
 mod hedge_replay;
 mod lines;
 mod risk_model;
@@ -82,6 +85,18 @@ enum Cmd {
     /// Talk to a running `clearhouse serve` through its signed API (keygen, register, deposit,
     /// order, cancel, balances, positions, margin, simulate, statement).
     Client(client::ClientArgs),
+    /// The scripted day on real prices (the default without a command): genesis, a risk model
+    /// compiled for the day, deposits, trades, funding, an expiry, refusals for margin,
+    /// statements, margins and the house's exposure, all through a fresh journal.
+    Day {
+        /// Directory for the day's journal and configuration (empty or new); default a fresh
+        /// temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Use the embedded calibration's levels instead of the market-data directory.
+        #[arg(long)]
+        embedded_calibration: bool,
+    },
     /// Apply a JSON-lines command file through the journal and print balances and the state hash.
     Run {
         /// Command file; the embedded demo when omitted.
@@ -160,6 +175,11 @@ enum Cmd {
         /// whole configuration's.
         #[arg(long)]
         portfolio: Option<PathBuf>,
+        /// Treat the broker's own venue (`clearhouse`, launched 2026-01-01) as live on the as-of
+        /// date, so a historical model has its perps and options (for replays; printed and
+        /// named in the model's label).
+        #[arg(long)]
+        assume_venue_live: bool,
     },
     /// Backtest the margin of every portfolio in a directory on real history (and the negative control).
     Backtest {
@@ -387,7 +407,15 @@ fn real_main() -> Result<()> {
         None => JournalLocation::Sqlite(cli.journal),
     };
     let migrate = cli.migrate;
-    match cli.command.unwrap_or(Cmd::Run { file: None, batch: 1000, verbose: false }) {
+    match cli.command.unwrap_or(Cmd::Day { data_dir: None, embedded_calibration: false }) {
+        Cmd::Day { data_dir, embedded_calibration } => {
+            let dir = match data_dir {
+                Some(dir) => dir,
+                None => day::temp_dir()?,
+            };
+            let mut out = QuietStdout { out: std::io::stdout().lock(), closed: false };
+            day::run_day(&config, &load_risk_params(None)?, &dir, embedded_calibration, &mut out)
+        }
         Cmd::Run { file, batch, verbose } => run(config, &journal, file.as_deref(), batch, verbose, migrate),
         Cmd::Serve(args) if args.stdin => serve(config, &journal, migrate),
         Cmd::Serve(args) => serve_http(config, &journal, migrate, *args),
@@ -408,13 +436,14 @@ fn real_main() -> Result<()> {
         Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: None } => {
             margin(&config, &portfolio, json, risk_params.as_deref(), as_of.as_deref(), embedded_calibration)
         }
-        Cmd::RiskModel { as_of, out, risk_params, embedded_calibration, portfolio } => {
+        Cmd::RiskModel { as_of, out, risk_params, embedded_calibration, portfolio, assume_venue_live } => {
             let args = risk_model::RiskModelArgs {
                 as_of: as_of.as_deref(),
                 out: &out,
                 params: load_risk_params(risk_params.as_deref())?,
                 embedded_calibration,
                 portfolio: portfolio.as_deref(),
+                assume_venue_live,
             };
             risk_model::risk_model(&config, args)
         }
@@ -693,6 +722,25 @@ fn verify(config: Config, journal_path: &JournalLocation, expect_seq: Option<u64
 /// journalled results and reconciles it with the replayed ledger before printing it.
 fn statement(config: &Config, location: &JournalLocation, account: &str, json: bool) -> Result<()> {
     let (node, _) = open_node(config, location, Access::ReadOnly, None)?;
+    let statement = reconciled_statement(&node, location, account)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &statement)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", statement.to_table())?;
+        writeln!(out, "reconciled with the ledger to the unit")?;
+    }
+    Ok(())
+}
+
+/// An account's statement as a table, reconciled with the node's ledger.
+fn statement_table(node: &Node, location: &JournalLocation, account: &str) -> Result<String> {
+    Ok(format!("{}reconciled with the ledger to the unit\n", reconciled_statement(node, location, account)?.to_table()))
+}
+
+/// An account's statement from the journal's results, reconciled with the node's ledger.
+fn reconciled_statement(node: &Node, location: &JournalLocation, account: &str) -> Result<statement::Statement> {
     if !node.engine().trader_accounts().any(|a| a == account) {
         bail!("journal {location}: no trader account {account:?}");
     }
@@ -706,15 +754,7 @@ fn statement(config: &Config, location: &JournalLocation, account: &str, json: b
     }
     let statement = builder.finish();
     statement.reconcile(&node.engine().balances())?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &statement)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{}", statement.to_table())?;
-        writeln!(out, "reconciled with the ledger to the unit")?;
-    }
-    Ok(())
+    Ok(statement)
 }
 
 /// Replays the journal read-only and prints the cover-2 report of its accounts.

@@ -33,6 +33,8 @@ pub struct RiskModelArgs<'a> {
     pub params: risk::RiskParams,
     pub embedded_calibration: bool,
     pub portfolio: Option<&'a Path>,
+    /// Treat the broker's own venue as live on the as-of date (`--assume-venue-live`).
+    pub assume_venue_live: bool,
 }
 
 /// Compiles the model (of the whole configuration, or of one book with `--portfolio`), writes it
@@ -40,9 +42,23 @@ pub struct RiskModelArgs<'a> {
 pub fn risk_model(config: &Config, args: RiskModelArgs<'_>) -> Result<()> {
     let data = market_data(config, &args.params, args.embedded_calibration)?;
     let as_of = args.as_of.map(|t| risk::portfolio::parse_as_of(t, "--as-of")).transpose()?;
+    if args.assume_venue_live && args.portfolio.is_some() {
+        bail!("--assume-venue-live applies to the model of the whole configuration (--as-of), not to --portfolio");
+    }
     let compiled = match (args.portfolio, as_of) {
         (Some(p), _) => risk::arrays::compile_portfolio(config, &args.params, &data, &read_portfolio(p)?, as_of)?,
-        (None, Some(t)) => risk::arrays::compile(config, &args.params, &data, t)?,
+        (None, Some(t)) => {
+            let assumption = if args.assume_venue_live {
+                risk::arrays::VenueAssumption::OwnVenueLive
+            } else {
+                risk::arrays::VenueAssumption::AsConfigured
+            };
+            let (compiled, note) = risk::arrays::compile_assuming(config, &args.params, &data, t, assumption)?;
+            if let Some(note) = note {
+                eprintln!("notice: {note}: its perps and options are in the model");
+            }
+            compiled
+        }
         (None, None) => bail!("give --as-of (or --portfolio FILE to compile the model of one book as of its date)"),
     };
     let m = &compiled.model;

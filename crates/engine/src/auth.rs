@@ -7,6 +7,8 @@
 //! | create_account | any owner | its own name only | no |
 //! | request_withdrawal, transfer | no | its own accounts only | no |
 //! | cancel_withdrawal | yes | its own withdrawals only | no |
+//!
+//! A `feed` principal sends `set_price` only (an oracle source, `oracle_feed`).
 
 use crate::{Command, Engine, EngineError, owner_of};
 use model::Role;
@@ -16,6 +18,8 @@ impl Engine {
         let refuse = |why: &str| EngineError::Unauthorized { principal: principal.into(), action: action(command).into(), why: why.into() };
         match (role, command) {
             (Role::Auditor, _) => Err(refuse("an auditor only reads")),
+            (Role::Feed, Command::SetPrice { .. }) => Ok(()),
+            (Role::Feed, _) => Err(refuse("a feed only prints prices")),
             (_, Command::Genesis { .. }) => Err(EngineError::AlreadyInitialised),
             (
                 Role::Operator,

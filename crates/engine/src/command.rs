@@ -57,7 +57,9 @@ pub enum Command {
     CancelWithdrawal { withdrawal_id: String },
     /// Owner: moves an asset between two of its own sub-accounts.
     Transfer { from: String, to: String, asset: String, amount: String },
-    /// Operator: an oracle price for an asset or an underlying (not USD), in USD per whole unit.
+    /// Operator or feed: an oracle price for an asset or an underlying (not USD), in USD per
+    /// whole unit. For a symbol with a configured oracle the sender is the source and the
+    /// print goes through the guard (`docs/oracle-guards.md`, "In the engine").
     SetPrice { symbol: String, price_usd: String },
     /// Operator: puts an account on hold (nothing moves out: no withdrawal requested or confirmed,
     /// no transfer from it, no new or amended order) or releases it.
@@ -250,6 +252,21 @@ pub enum Event {
     PriceSet {
         symbol: String,
         price_usd: String,
+    },
+    /// A guarded symbol's median moved further than `max_move_bps`: the price set is the
+    /// clamped one (`oracle_feed`).
+    PriceClamped {
+        symbol: String,
+        median_usd: String,
+        guarded_usd: String,
+    },
+    /// A source's print was recorded, but fewer than `quorum` sources are fresh: the symbol's
+    /// price did not move.
+    PricePrintPending {
+        symbol: String,
+        source: String,
+        fresh: usize,
+        quorum: usize,
     },
     OrderAccepted {
         market: String,

@@ -91,6 +91,8 @@ pub enum EngineError {
     ReduceOnlyAccount { account: String, health: crate::Health },
     #[error("clearing of market {market} failed: {why}")]
     ClearingFailed { market: String, why: String },
+    #[error("price print of {symbol} by {principal:?} rejected: {why}")]
+    PricePrintRejected { symbol: String, principal: String, why: String },
     #[error("no outstanding hedge {hedge_id}")]
     UnknownHedge { hedge_id: u64 },
     #[error("execution of hedge {hedge_id} refused: {why}")]

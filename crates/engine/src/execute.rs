@@ -14,7 +14,7 @@ pub const REFERENCE_LEN_MAX: usize = 128;
 pub const TIME_MS_MAX: u64 = 7_258_118_400_000;
 
 impl Engine {
-    pub(crate) fn execute(&mut self, command: &Command, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+    pub(crate) fn execute(&mut self, principal: &str, command: &Command, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         match command {
             Command::Genesis { .. } => Err(EngineError::AlreadyInitialised),
             Command::Configure { change } => self.configure(change, events),
@@ -30,7 +30,7 @@ impl Engine {
             Command::ConfirmWithdrawal { withdrawal_id, chain_ref } => self.confirm_withdrawal(withdrawal_id, chain_ref, seq, events),
             Command::CancelWithdrawal { withdrawal_id } => self.cancel_withdrawal(withdrawal_id, events),
             Command::Transfer { from, to, asset, amount } => self.transfer(from, to, asset, amount, seq, events),
-            Command::SetPrice { symbol, price_usd } => self.set_price(symbol, price_usd, seq, events),
+            Command::SetPrice { symbol, price_usd } => self.set_price(principal, symbol, price_usd, seq, events),
             Command::SetHold { account, held } => self.set_hold(account, *held, events),
             Command::AdvanceTime { now_ms } => self.advance_time(*now_ms, seq, events),
             Command::PlaceOrder { account, market, client_order_id, side, kind, price, qty } => {
@@ -116,6 +116,7 @@ impl Engine {
                 state_config::validate_settings(settings)?;
                 self.config.settings = settings.clone();
             }
+            ConfigChange::SetOracle { oracle } => self.set_oracle(oracle)?,
         }
         self.config_digest = self.config.digest();
         events.push(Event::ConfigChanged { change: change.clone(), config_digest: hex(&self.config_digest) });
@@ -267,7 +268,8 @@ impl Engine {
         Ok(())
     }
 
-    fn set_price(&mut self, symbol: &str, price_usd: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+    /// A print: through the symbol's guard where it has one (`oracle_feed`), else the price.
+    fn set_price(&mut self, principal: &str, symbol: &str, price_usd: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         if symbol == NUMERAIRE {
             return Err(EngineError::NumerairePrice { symbol: symbol.into() });
         }
@@ -279,11 +281,40 @@ impl Engine {
         if price.usd_e18() <= 0 {
             return Err(EngineError::NonPositiveAmount { amount: price_usd.into() });
         }
+        if self.oracle_def(symbol).is_some() {
+            return self.guarded_print(principal, symbol, price, seq, events);
+        }
+        if self.sessions.role(principal) == Some(Role::Feed) {
+            let why = "a feed prints only symbols whose oracle names it".into();
+            return Err(EngineError::PricePrintRejected { symbol: symbol.into(), principal: principal.into(), why });
+        }
+        self.apply_price(symbol, price, seq, events);
+        Ok(())
+    }
+
+    /// The engine's price of `symbol` becomes `price` (recorded for expiry, references moved).
+    pub(crate) fn apply_price(&mut self, symbol: &str, price: UsdPrice, seq: u64, events: &mut Vec<Event>) {
         self.prices.insert(symbol.to_string(), (price, self.now_ms));
         self.record_print(symbol, price.usd_e18());
         events.push(Event::PriceSet { symbol: symbol.into(), price_usd: price.to_string() });
         self.update_reference_prices(symbol, seq, events);
         self.record_premiums(symbol);
+    }
+
+    /// Adds or replaces the guard of a symbol.
+    fn set_oracle(&mut self, def: &model::OracleDef) -> Result<(), EngineError> {
+        let priced = |s: &str| self.asset_index.contains_key(s) || self.config.underlyings.iter().any(|u| u == s);
+        crate::oracle_feed::check_oracle(def, &priced)?;
+        let existing = self.config.oracles.iter().position(|o| o.symbol == def.symbol);
+        if existing.is_none() {
+            check_room("oracles", self.config.oracles.len(), self.config.limits.assets_max)?;
+        }
+        match existing {
+            Some(i) => self.config.oracles[i] = def.clone(),
+            None => self.config.oracles.push(def.clone()),
+        }
+        self.oracle_guards.remove(&def.symbol);
+        self.install_oracle_guards();
         Ok(())
     }
 

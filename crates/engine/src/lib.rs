@@ -46,6 +46,7 @@ pub mod liquidate;
 pub mod margin;
 pub mod margin_view;
 pub mod markets;
+mod oracle_feed;
 pub mod risk_model;
 pub mod sessions;
 mod snapshot;
@@ -145,6 +146,8 @@ pub struct Engine {
     prices: BTreeMap<String, (UsdPrice, u64)>,
     /// The last `settings.stable_price_prints` prints per symbol ([`stable_price`]).
     stable_prints: BTreeMap<String, std::collections::VecDeque<UsdPrice>>,
+    /// The guard of every symbol with a configured oracle (`oracle_feed`).
+    oracle_guards: BTreeMap<String, oracle::Guard>,
     holds: BTreeSet<AccountIdx>,
     withdrawals: BTreeMap<String, Withdrawal>,
     /// Withdrawals not yet reported overdue, by due time.
@@ -247,6 +250,7 @@ impl Engine {
                 borrow_rate_bps: 0,
             },
             liquidation: None,
+            oracles: vec![],
         };
         Engine {
             initialised: false,
@@ -263,6 +267,7 @@ impl Engine {
             ledger: Ledger::new(0, 1),
             prices: BTreeMap::new(),
             stable_prints: BTreeMap::new(),
+            oracle_guards: BTreeMap::new(),
             holds: BTreeSet::new(),
             withdrawals: BTreeMap::new(),
             overdue_queue: BTreeSet::new(),
@@ -376,7 +381,7 @@ impl Engine {
         self.remember(principal, envelope.id, seq, digest);
         let mut events = Vec::new();
         let (before, price) = (self.accounts_before(&envelope.command), self.price_before(&envelope.command));
-        let outcome = match self.execute(&envelope.command, seq, &mut events) {
+        let outcome = match self.execute(principal, &envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
                 self.liquidation_step(seq, &mut events);
@@ -439,6 +444,7 @@ impl Engine {
         for p in &config.principals {
             self.register(&p.name, p.role);
         }
+        self.install_oracle_guards();
         self.initialised = true;
         self.config_digest = self.config.digest();
         assert_eq!(&self.config, config, "the installed configuration is the genesis one");
@@ -598,6 +604,7 @@ impl Engine {
         self.hash_risk_model(&mut h);
         self.hash_health(&mut h);
         self.hash_stable_prints(&mut h);
+        self.hash_oracle_guards(&mut h);
         self.hash_house(&mut h);
         self.hash_hedging(&mut h);
         self.hash_liquidation(&mut h);

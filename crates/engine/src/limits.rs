@@ -255,6 +255,7 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
         EngineError::Unauthorized { principal: f(), action: f(), why: f() },
         EngineError::MalformedAmount { input: f(), reason: f() },
         EngineError::ConfigRefused { key: f(), why: f() },
+        EngineError::PricePrintRejected { symbol: f(), principal: f(), why: f() },
     ];
     let error = errors.into_iter().map(|error| json_len(&Outcome::Rejected { seq: u64::MAX, error })).max().unwrap_or(0);
     let custodian = CustodianDef { id: worst_name(), assets: vec![worst_name(); limits.assets_max as usize] };
@@ -270,7 +271,14 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
     });
     let price = json_len(&Outcome::Applied {
         seq: u64::MAX,
-        events: vec![Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) }],
+        events: vec![
+            Event::PriceClamped {
+                symbol: f(),
+                median_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+                guarded_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX),
+            },
+            Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) },
+        ],
     });
     // Any applied command may carry the health step's events on top of its own.
     advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes() + hedging::worst_result_bytes()
@@ -335,7 +343,29 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             accounts_per_command_max: u32::MAX,
             last_resort: model::LastResort::Socialise,
         }),
+        oracles: vec![worst_oracle(); 2 * assets],
     }
+}
+
+/// The longest oracle entry: the most sources, each of the longest name.
+fn worst_oracle() -> model::OracleDef {
+    model::OracleDef {
+        symbol: worst_name(),
+        sources: vec![worst_name(); oracle::SOURCES_MAX],
+        quorum: u32::MAX,
+        staleness_ms: u64::MAX,
+        max_move_bps: u32::MAX,
+        stable_growth_bps_per_hour: u32::MAX,
+    }
+}
+
+/// The largest guard image: every source printed, a reading taken.
+fn worst_guard_bytes() -> u64 {
+    let print = postcard_len(&Some((i128::MIN, u64::MAX)));
+    let reading =
+        postcard_len(&Some((oracle::Reading { median: i128::MIN, guarded: i128::MIN, stable: i128::MIN, fresh: usize::MAX }, u64::MAX)));
+    let params = postcard_len(&(usize::MAX, usize::MAX, u64::MAX, u32::MAX, u32::MAX));
+    postcard_len(&worst_name()) + params + 10 + oracle::SOURCES_MAX as u64 * print + reading
 }
 
 /// An upper bound of the encoded snapshot of an engine with at most these counts.
@@ -399,7 +429,10 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     // A stable-price history per priced symbol.
     let stable_history = stable_price::STABLE_PRICE_PRINTS_MAX as u64 * postcard_len(&UsdPrice(i128::MIN));
     let exposure = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
+    // A guard per priced symbol.
+    let guards = 2 * c.assets * worst_guard_bytes();
     derivatives
+        + guards
         + fixed
         + hedging::worst_image_bytes()
         + c.assets * exposure

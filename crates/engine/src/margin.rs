@@ -7,7 +7,7 @@
 //! equity is their value at the oracle prices, each rounded down; its positions for
 //! `margin-core` are the same quantities, the asset's symbol being the instrument's id. A borrow
 //! from the house counts as a negative holding of its asset; a perp position's unrealised P&L at
-//! the oracle index (rounded down) as a holding of its settlement asset, and the position itself
+//! the less favourable of the oracle and stable index (rounded down; `stable_price.rs`) as a holding of its settlement asset, and the position itself
 //! as a position in its market's instrument (10^-9 of the underlying); an option position as a
 //! position in its instrument, valued at the installed model's value of one unit (the model's
 //! age is bounded by `risk_model_max_age_ms`).
@@ -116,7 +116,7 @@ impl Engine {
         for (&(_, m), position) in self.positions.range((account, 0)..=(account, u16::MAX)) {
             let market = &self.markets[m as usize];
             let Some(d) = market.derivative.as_ref().filter(|d| !d.is_option()) else { continue };
-            let index = self.index_price_e18(m)?;
+            let index = self.margin_index_price_e18(m, position.quantity)?;
             let unrealised = position.unrealised(clearing::Price(index), d.spec).map_err(|_| overflow())?;
             let slot = &mut holdings[market.quote.0 as usize];
             *slot = slot.checked_add(unrealised).ok_or_else(overflow)?;

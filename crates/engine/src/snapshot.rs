@@ -44,6 +44,8 @@ pub struct EngineSnapshot {
     pub health_backlog: Vec<AccountIdx>,
     pub stable_prints: Vec<(String, Vec<UsdPrice>)>,
     pub house_exposure: Vec<(AssetIdx, i128)>,
+    /// The guard of every configured oracle.
+    pub oracle_guards: Vec<(String, oracle::Guard)>,
     /// `[hedging]` limits and outstanding hedges (absent before limits are installed).
     pub hedging: Option<hedging::HedgingImage>,
     pub liquidation: liquidate::LiquidationState,
@@ -100,6 +102,7 @@ impl Engine {
             health_backlog: self.health_backlog.iter().copied().collect(),
             stable_prints: self.stable_prints_image(),
             house_exposure: self.house_exposure.iter().map(|(a, u)| (*a, *u)).collect(),
+            oracle_guards: self.oracle_guards_image(),
             hedging: self.hedging_image(),
             liquidation: self.liq.clone(),
             state_hash,
@@ -145,6 +148,7 @@ impl Engine {
         engine.restore_health(s.health_flags, s.health_backlog).map_err(inconsistent)?;
         engine.restore_stable_prints(s.stable_prints).map_err(inconsistent)?;
         engine.restore_house(s.house_exposure).map_err(inconsistent)?;
+        engine.restore_oracle_guards(s.oracle_guards).map_err(inconsistent)?;
         engine.restore_hedging(s.hedging).map_err(inconsistent)?;
         engine.restore_liquidation(s.liquidation).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;

@@ -5,6 +5,11 @@
 //! in the client's favour is thereby ignored until it is the median, i.e. until it has held for
 //! half the window; a move against the client counts at once.
 //!
+//! One stable price per symbol: a symbol with a configured oracle takes the guard's rate-limited
+//! stable price (`oracle_feed`; no window of prints is kept for it), every other symbol the
+//! median of its window. Expiry's time-stamped history (`expiry.rs`) stays a separate record of
+//! the applied prices (guarded ones included), used only for the settlement TWAP.
+//!
 //! Bounded: at most [`STABLE_PRICE_PRINTS_MAX`] prints per symbol, one history per priced
 //! symbol (assets and underlyings, both bounded by `assets_max`). Without the setting no history
 //! is kept and the oracle price is the collateral price.
@@ -19,6 +24,9 @@ impl Engine {
     /// (`None` without the setting or any print; a history longer than a window lowered since
     /// counts only its last prints).
     pub fn stable_price(&self, symbol: &str) -> Option<UsdPrice> {
+        if let Some(guard) = self.oracle_guards.get(symbol) {
+            return guard.last_reading().map(|r| UsdPrice(r.stable));
+        }
         let window = self.config.settings.stable_price_prints? as usize;
         let prints = self.stable_prints.get(symbol)?;
         let mut sorted: Vec<UsdPrice> = prints.iter().skip(prints.len().saturating_sub(window)).copied().collect();
@@ -29,6 +37,9 @@ impl Engine {
     /// Records an applied oracle print, keeping the configured window.
     pub(crate) fn record_stable_print(&mut self, symbol: &str) {
         let Some(window) = self.config.settings.stable_price_prints else { return };
+        if self.oracle_guards.contains_key(symbol) {
+            return;
+        }
         let Some((price, _)) = self.prices.get(symbol).copied() else { return };
         let prints = self.stable_prints.entry(symbol.to_string()).or_default();
         prints.push_back(price);
@@ -44,6 +55,20 @@ impl Engine {
         let (oracle, _) = self.prices.get(symbol).copied()?;
         let stable = self.stable_price(symbol).unwrap_or(oracle);
         Some((oracle.min(stable), oracle.max(stable)))
+    }
+
+    /// The index a perp position's unrealised P&L counts at in margin: the underlying at the
+    /// less favourable of its oracle and stable price for the position (the lower for a long,
+    /// the higher for a short) over the settlement asset's oracle price, rounded down. A pumped
+    /// print thereby lends no collateral until the stable price follows (the Mango attack).
+    pub(crate) fn margin_index_price_e18(&self, m: u16, quantity: i128) -> Result<i128, EngineError> {
+        let market = &self.markets[m as usize];
+        let (base, quote) = (&market.def.base, &self.assets[market.quote.0 as usize].symbol);
+        let (low, high) = self.collateral_bounds(base).ok_or_else(|| EngineError::MissingPrice { symbol: base.clone() })?;
+        let underlying = if quantity >= 0 { low } else { high };
+        let (quote_usd, _) = self.prices.get(quote).ok_or_else(|| EngineError::MissingPrice { symbol: quote.clone() })?;
+        money::mul_div(underlying.usd_e18(), clearing::ONE_E18, quote_usd.usd_e18(), money::Rounding::Floor)
+            .map_err(|e| EngineError::Overflow { what: format!("margin index price: {e}") })
     }
 
     /// The price histories into the state hash (only when the setting keeps any).

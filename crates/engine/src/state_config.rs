@@ -61,6 +61,24 @@ pub struct StateConfig {
     /// Liquidation parameters (genesis only; absent: no liquidation, see [`crate::liquidate`]).
     #[serde(default)]
     pub liquidation: Option<model::LiquidationConfig>,
+    /// Guarded oracles, one per symbol at most (`oracle_feed`); none: every symbol is priced by
+    /// the operators' `set_price` alone.
+    #[serde(default)]
+    pub oracles: Vec<model::OracleDef>,
+}
+
+/// The fields of a [`StateConfig`] before `oracles`, in their order (for [`StateConfig::digest`]).
+#[derive(Serialize)]
+struct WithoutOracles<'a> {
+    assets: &'a [AssetDef],
+    underlyings: &'a [String],
+    custodians: &'a [CustodianDef],
+    principals: &'a [PrincipalConfig],
+    markets: &'a [model::Market],
+    limits: &'a Limits,
+    settings: &'a Settings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liquidation: &'a Option<model::LiquidationConfig>,
 }
 
 /// One journalled change of the configuration. (A market is the largest variant; changes are
@@ -69,13 +87,35 @@ pub struct StateConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConfigChange {
-    AddAsset { symbol: String, decimals: u8 },
-    AddUnderlying { symbol: String },
-    AddCustodian { id: String, assets: Vec<String> },
-    AllowCustodyAsset { custodian: String, asset: String },
-    AddMarket { market: Box<model::Market> },
-    SetLimits { limits: Limits },
-    SetSettings { settings: Settings },
+    AddAsset {
+        symbol: String,
+        decimals: u8,
+    },
+    AddUnderlying {
+        symbol: String,
+    },
+    AddCustodian {
+        id: String,
+        assets: Vec<String>,
+    },
+    AllowCustodyAsset {
+        custodian: String,
+        asset: String,
+    },
+    AddMarket {
+        market: Box<model::Market>,
+    },
+    SetLimits {
+        limits: Limits,
+    },
+    SetSettings {
+        settings: Settings,
+    },
+    /// Adds the oracle guard of a symbol, or replaces it (a replaced guard starts empty: its
+    /// sources print again before the symbol has a guarded price).
+    SetOracle {
+        oracle: model::OracleDef,
+    },
 }
 
 /// A difference between the journal's configuration and a file's that no migration can make.
@@ -109,6 +149,7 @@ impl StateConfig {
                 borrow_rate_bps: config.engine.borrow_rate_bps,
             },
             liquidation: config.liquidation.clone(),
+            oracles: config.oracles.clone(),
         }
     }
 
@@ -122,6 +163,7 @@ impl StateConfig {
             ("custodians", self.custodians.len()),
             ("principals", self.principals.len()),
             ("markets", self.markets.len()),
+            ("oracles", self.oracles.len()),
         ] {
             if len > CONFIG_LIST_LEN_MAX {
                 return Err(refused(key, format!("{len} entries, at most {CONFIG_LIST_LEN_MAX}")));
@@ -155,6 +197,13 @@ impl StateConfig {
             }
             if !custodians.insert(c.id.as_str()) {
                 return Err(refused("custodians", format!("duplicate {:?}", c.id)));
+            }
+        }
+        let mut oracles = BTreeSet::new();
+        for o in &self.oracles {
+            crate::oracle_feed::check_oracle(o, &|s| symbols.contains(s) || underlyings.contains(s))?;
+            if !oracles.insert(o.symbol.as_str()) {
+                return Err(refused("oracles", format!("duplicate {:?}", o.symbol)));
             }
         }
         let mut markets = BTreeSet::new();
@@ -196,9 +245,25 @@ impl StateConfig {
     }
 
     /// Canonical digest (BLAKE3 over the canonical JSON; struct fields in declaration order).
+    /// Without oracles the JSON is the one before `oracles` existed, so the digests of existing
+    /// journals' configurations are unchanged.
     pub fn digest(&self) -> [u8; 32] {
-        let json = serde_json::to_vec(self).expect("a StateConfig always serialises");
-        *blake3::hash(&json).as_bytes()
+        let json = if self.oracles.is_empty() {
+            let c = WithoutOracles {
+                assets: &self.assets,
+                underlyings: &self.underlyings,
+                custodians: &self.custodians,
+                principals: &self.principals,
+                markets: &self.markets,
+                limits: &self.limits,
+                settings: &self.settings,
+                liquidation: &self.liquidation,
+            };
+            serde_json::to_vec(&c)
+        } else {
+            serde_json::to_vec(self)
+        };
+        *blake3::hash(&json.expect("a StateConfig always serialises")).as_bytes()
     }
 
     /// The changes that bring `self` (the journal's configuration) to `file`, or the first
@@ -240,6 +305,16 @@ impl StateConfig {
         }
         if self.settings != file.settings {
             changes.push(ConfigChange::SetSettings { settings: file.settings.clone() });
+        }
+        for o in &self.oracles {
+            if !file.oracles.iter().any(|f| f.symbol == o.symbol) {
+                return Err(conflict(format!("oracles.{}", o.symbol), "a guarded oracle", "none (oracles are never removed)"));
+            }
+        }
+        for f in &file.oracles {
+            if !self.oracles.contains(f) {
+                changes.push(ConfigChange::SetOracle { oracle: f.clone() });
+            }
         }
         Ok(changes)
     }

@@ -613,3 +613,4 @@ mod derivs;
 mod hedging;
 mod house;
 mod margin;
+mod oracle;

@@ -33,6 +33,11 @@ pub struct Config {
     /// maintenance are flagged but nothing is closed out.
     #[serde(default)]
     pub liquidation: Option<LiquidationConfig>,
+    /// Guarded oracles (`docs/oracle-guards.md`, "In the engine"): the symbols whose price is the
+    /// median of several named sources under staleness and move limits. A symbol without one is
+    /// priced by any operator's `set_price` alone (the single-operator feed).
+    #[serde(default)]
+    pub oracles: Vec<OracleDef>,
 }
 
 /// Every parameter of the engine's liquidation, all required (no default is invented): the
@@ -72,6 +77,25 @@ pub enum LastResort {
     Socialise,
     /// Charged to the most profitable opposite positions (profit x leverage), each up to its profit.
     Adl,
+}
+
+/// The oracle guard of one symbol: which principals are its sources (role `feed` or
+/// `operator`; a source's `set_price` is its print) and the guard's parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OracleDef {
+    /// An asset or underlying symbol.
+    pub symbol: String,
+    /// Principal names, at most 16, distinct.
+    pub sources: Vec<String>,
+    /// Fresh sources needed for a price (1 to the number of sources).
+    pub quorum: u32,
+    /// A source's print counts for this long after it was applied.
+    pub staleness_ms: u64,
+    /// The largest move of the guarded price per applied print, basis points (1 to 9999).
+    pub max_move_bps: u32,
+    /// The stable price follows the guarded one by at most this much per hour, basis points.
+    pub stable_growth_bps_per_hour: u32,
 }
 
 /// A market the broker crosses client orders on. Spot (the default): `base` bought and sold for
@@ -242,6 +266,8 @@ pub enum Role {
     Owner,
     /// Reads only; every command is refused.
     Auditor,
+    /// An oracle source: sends `set_price` prints for the symbols whose guard names it, nothing else.
+    Feed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,11 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration as TOML text (`from_toml` reads it back to the same value).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Parse { message: e.to_string() })
+    }
+
     /// The shipped default configuration.
     pub fn default_config() -> Config {
         // The shipped file is validated by this crate's tests, so failing here is a build defect.

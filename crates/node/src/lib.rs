@@ -388,6 +388,10 @@ fn describe_change(journal: &StateConfig, change: &ConfigChange) -> (String, Str
         ConfigChange::AddMarket { market } => (format!("markets.{}", market.id), "new market".into()),
         ConfigChange::SetLimits { limits } => first_difference("limits", &journal.limits, limits),
         ConfigChange::SetSettings { settings } => first_difference("engine", &journal.settings, settings),
+        ConfigChange::SetOracle { oracle } => match journal.oracles.iter().find(|o| o.symbol == oracle.symbol) {
+            Some(old) => first_difference(&format!("oracles.{}", oracle.symbol), old, oracle),
+            None => (format!("oracles.{}", oracle.symbol), "new oracle".into()),
+        },
     }
 }
 

@@ -127,6 +127,16 @@ impl Guard {
         Ok(Guard { params, last: vec![None; params.sources], previous: None })
     }
 
+    /// The parameters the guard was built with.
+    pub fn params(&self) -> GuardParams {
+        self.params
+    }
+
+    /// The last reading (`None` before the first quorum).
+    pub fn last_reading(&self) -> Option<Reading> {
+        self.previous.map(|(r, _)| r)
+    }
+
     /// Records a print of `source` taken at `at_ms`, seen at `now_ms`.
     pub fn observe(&mut self, source: usize, price: i128, at_ms: u64, now_ms: u64) -> Result<(), OracleError> {
         let slot = self.last.get_mut(source).ok_or(OracleError::UnknownSource(source))?;

@@ -40,6 +40,61 @@ fn invalid(problem: impl Into<String>) -> RiskError {
     RiskError::RiskModelInvalid { problem: problem.into() }
 }
 
+/// The broker's own venue (protocol `clearhouse`, the venue of its perps and options).
+pub const OWN_VENUE: &str = "clearhouse";
+
+/// Whether [`compile_assuming`] treats a venue launched after the as-of date as live then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VenueAssumption {
+    /// As configured: an instrument on a venue not yet launched is skipped.
+    AsConfigured,
+    /// The broker's own venue is taken as live on the as-of date (historical replays of its
+    /// own markets, `docs/margin-core.md`, "Historical models of the broker's own venue"): its
+    /// `launched` date becomes the as-of date, so it keeps its failure profile at the youngest
+    /// age the protocol model knows. The model's label says so.
+    OwnVenueLive,
+}
+
+/// The configuration a [`VenueAssumption`] compiles with, and the label suffix that names it
+/// (`None` when the assumption changes nothing: the venue was launched by then).
+pub fn assume_venue(config: &Config, assumption: VenueAssumption, as_of: marketdata::Hour) -> Result<(Config, Option<String>), RiskError> {
+    let mut assumed = config.clone();
+    if assumption == VenueAssumption::AsConfigured {
+        return Ok((assumed, None));
+    }
+    let day = as_of.0.div_euclid(24);
+    let prot =
+        assumed.protocols.iter_mut().find(|p| p.id == OWN_VENUE).ok_or_else(|| invalid("no protocol `clearhouse` to assume live"))?;
+    let launched = model::parse_date(&prot.risk.launched).map_err(invalid)?;
+    if day >= launched {
+        return Ok((assumed, None));
+    }
+    let date = as_of.to_iso().get(..10).ok_or_else(|| invalid("an as-of instant outside the calendar"))?.to_string();
+    let note = format!("venue {OWN_VENUE} assumed live on {date} (launched {})", prot.risk.launched);
+    prot.risk.launched = date;
+    Ok((assumed, Some(note)))
+}
+
+/// [`compile`] under a venue assumption; an assumption that changes the configuration is named
+/// in the model's label (`... assuming clearhouse live`, and so in its digest) and returned as a
+/// note to print, never applied silently.
+pub fn compile_assuming(
+    config: &Config,
+    params: &RiskParams,
+    data: &MarketData,
+    as_of: marketdata::Hour,
+    assumption: VenueAssumption,
+) -> Result<(Compiled, Option<String>), RiskError> {
+    let (assumed, note) = assume_venue(config, assumption, as_of)?;
+    let mut compiled = compile(&assumed, params, data, as_of)?;
+    if note.is_some() {
+        // Bounded by the model's name length (64): `clearhouse <as-of> assuming clearhouse live`.
+        compiled.model.label = format!("{} assuming {OWN_VENUE} live", compiled.model.label);
+        compiled.model.validate().map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok((compiled, note))
+}
+
 /// The model of the whole configuration as of `as_of`: every asset (as a balance held by the
 /// broker, decimals = its ledger scale, id = its symbol; and on every venue of an instrument,
 /// id `ASSET@venue`), the USD claim on each perpetual venue (`USD@venue`) and every `[[instruments]]` entry

@@ -159,6 +159,7 @@ impl StatementBuilder {
                 }
             }
             Event::OrderFilled { .. } => self.fill(seq, event)?,
+            Event::HouseFilled { account, .. } if *account == me => self.house_fill(seq, event)?,
             Event::PositionChanged { market, account, qty, entry_cost, realised, .. } if *account == me => {
                 self.note(seq, format!("{market}: position {qty}, entry cost {entry_cost}, realised {realised}"));
             }
@@ -213,6 +214,17 @@ impl StatementBuilder {
         }
         let fee = if is_taker { taker_fee } else { maker_fee };
         self.post(seq, LineKind::Fee, &info.quote, fee, true, format!("{market} {} fee", if is_taker { "taker" } else { "maker" }))
+    }
+
+    /// A fill by the house as principal (spot): delivery, payment and the taker fee.
+    fn house_fill(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
+        let Event::HouseFilled { market, side, price, qty, quote_amount, fee, .. } = event else { return Ok(()) };
+        let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
+        let buys = *side == engine::markets::OrderSide::Buy;
+        let detail = format!("{market} {} {qty} at {price} from the house", if buys { "bought" } else { "sold" });
+        self.post(seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
+        self.post(seq, LineKind::Trade, &info.quote, quote_amount, buys, detail)?;
+        self.post(seq, LineKind::Fee, &info.quote, fee, true, format!("{market} taker fee"))
     }
 
     /// Adds (or with `debit`, subtracts) a decimal amount of `asset`; a zero moves nothing.
