@@ -18,14 +18,11 @@
 use anyhow::{Context, Result, bail};
 use engine::markets::{OrderKind, OrderSide};
 use engine::{Command, Envelope, Outcome};
-use model::{Config, MarketKind, OptionRight};
-use std::collections::BTreeMap;
+use model::Config;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const HOUR_MS: u64 = 3_600_000;
-const MINUTE_MS: u64 = 60_000;
-const CUSTODIAN: &str = "ethereum";
+use crate::script::{CUSTODIAN, HOUR_MS, MINUTE_MS, Script, checked_toml, usd, with_one_call};
 
 /// The prices of the day: 25 hourly levels (hour 0 to hour 24) of ETH and BTC, USD.
 pub struct DayPrices {
@@ -84,87 +81,19 @@ pub fn day_prices(data: &risk::MarketData) -> Result<DayPrices> {
 }
 
 fn start_ms(p: &DayPrices) -> Result<u64> {
-    u64::try_from(p.start.0).ok().and_then(|h| h.checked_mul(HOUR_MS)).context("a day before 1970")
-}
-
-/// A USD price as the decimal text of a print (two decimals: the data's hourly closes are
-/// floats; the engine's prices are exact from here on).
-fn usd(p: f64) -> String {
-    format!("{p:.2}")
+    crate::script::hour_ms(p.start)
 }
 
 /// The day's configuration (see the module documentation).
 pub fn day_config(base: &Config, prices: &DayPrices) -> Result<(Config, String)> {
     let mut c = base.clone();
     c.engine.risk_model_max_age_ms = Some(48 * HOUR_MS);
-    let call = base
-        .markets
-        .iter()
-        .find(|m| m.kind == MarketKind::Option && m.right == Some(OptionRight::Call))
-        .context("no call market to copy")?;
-    let inst = call.instrument.as_deref().and_then(|i| base.instrument(i)).context("the call's instrument")?;
-    let end = prices.start.plus_hours(24);
     let strike = (prices.eth[0] / 100.0).round() * 100.0;
-    let id = format!("ETH-{}-{strike:.0}-C", end.to_date().replace('-', ""));
-    let (mut market, mut instrument) = (call.clone(), inst.clone());
-    market.id = id.clone();
-    market.instrument = Some(format!("{id}@clearhouse"));
-    market.strike = Some(format!("{strike:.0}"));
-    market.expiry = Some(end.to_iso());
-    instrument.id = format!("{id}@clearhouse");
-    instrument.strike_usd = Some(format!("{strike:.0}"));
-    instrument.expiry = Some(end.to_iso());
-    c.markets.retain(|m| m.kind != MarketKind::Option);
-    c.markets.push(market);
-    c.instruments.retain(|i| !(i.venue.as_deref() == Some(risk::arrays::OWN_VENUE) && i.expiry.is_some()));
-    c.instruments.push(instrument);
+    let id = with_one_call(&mut c, strike, prices.start.plus_hours(24))?;
     let spot = c.markets.iter_mut().find(|m| m.id == "ETH/USDC").context("no ETH/USDC market")?;
     spot.house_quote = Some(model::HouseQuote { spread_bps: 20, size_max: "5".into(), exposure_max: "50".into() });
-    let text = c.to_toml().context("writing the day's configuration")?;
-    let checked = Config::from_toml(&text).context("the day's configuration")?;
-    if checked != c {
-        bail!("the day's configuration does not survive its TOML text");
-    }
+    checked_toml(&c).context("the day's configuration")?;
     Ok((c, id))
-}
-
-/// Commands with per-principal ids.
-#[derive(Default)]
-struct Script {
-    lines: Vec<Envelope>,
-    ids: BTreeMap<String, u64>,
-}
-
-impl Script {
-    fn send(&mut self, client: &str, command: Command) {
-        let id = self.ids.entry(client.to_string()).or_default();
-        *id += 1;
-        self.lines.push(Envelope { client: client.into(), id: *id, command });
-    }
-
-    fn op(&mut self, command: Command) {
-        self.send("operator", command);
-    }
-
-    fn price(&mut self, symbol: &str, p: f64) {
-        self.op(Command::SetPrice { symbol: symbol.into(), price_usd: usd(p) });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn order(&mut self, owner: &str, market: &str, side: OrderSide, kind: OrderKind, price: Option<String>, qty: &str) {
-        let cid = self.ids.get(owner).copied().unwrap_or(0) + 1;
-        let account = format!("{owner}/main");
-        self.send(owner, Command::PlaceOrder { account, market: market.into(), client_order_id: cid, side, kind, price, qty: qty.into() });
-    }
-
-    fn withdraw(&mut self, owner: &str, amount: &str, id: &str) {
-        let account = format!("{owner}/main");
-        let (asset, custodian, destination) = ("USDC".to_string(), CUSTODIAN.to_string(), format!("0x{owner}"));
-        self.send(
-            owner,
-            Command::RequestWithdrawal { account, asset, amount: amount.into(), custodian, destination, withdrawal_id: id.into() },
-        );
-    }
 }
 
 /// The morning: clock, prices, the model by parts, clients, deposits, trades, a refused order.
@@ -286,22 +215,20 @@ pub fn run_day(base: &Config, params: &risk::RiskParams, dir: &Path, embedded: b
 }
 
 fn submit(node: &mut node::Node, lines: &[Envelope], out: &mut dyn Write) -> Result<()> {
-    for (envelope, ack) in lines.iter().zip(node.submit_batch(lines)?) {
-        let kind = serde_json::to_value(&envelope.command)?.get("type").and_then(|t| t.as_str()).unwrap_or("?").to_string();
-        match ack.outcome {
+    crate::script::submit(node, lines, &mut |envelope, outcome| {
+        match outcome {
             Outcome::Rejected { error, .. } => {
-                writeln!(out, "rejected: {} {kind}: {error}", envelope.client)?;
+                writeln!(out, "rejected: {} {}: {error}", envelope.client, crate::script::kind_of(&envelope.command))?;
             }
             Outcome::Applied { seq, events } => {
                 for event in events.iter().filter(|e| reported(e)) {
                     writeln!(out, "seq {seq}: {}", serde_json::to_string(event)?)?;
                 }
             }
-            Outcome::Refused { error } => bail!("{} {kind} refused: {error}", envelope.client),
             _ => {}
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The events the day prints as they happen: fills against the house, funding, expiries,
@@ -335,8 +262,5 @@ fn report(node: &mut node::Node, journal: &crate::JournalLocation, out: &mut dyn
 
 /// A fresh directory for the day's journal under the system's temporary directory.
 pub fn temp_dir() -> Result<PathBuf> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("clearhouse-day-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    crate::script::temp_dir("day")
 }

@@ -1,5 +1,7 @@
 //! `clearhouse`: the broker's command-line entry point.
 //!
+//! - `clearhouse crisis-replay [--episode E|all] [--accounts N] [--seed S] [--out DIR]`: the crisis
+//!   replay through the engine on hourly real prices ([`crisis`], `docs/crisis-replay.md`).
 //! - `clearhouse` / `clearhouse day [--data-dir DIR] [--embedded-calibration]`: the scripted day
 //!   on real prices through a fresh journal ([`day`]): statements, margins, the house's exposure.
 //! - `clearhouse run [FILE]`: apply a JSON-lines command file (the embedded demo when none is
@@ -46,11 +48,15 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 mod client;
+mod crisis;
+mod crisis_population;
+mod crisis_svg;
 mod day;
 mod hedge_replay;
 mod lines;
 mod risk_model;
 mod route;
+mod script;
 
 const DEMO_COMMANDS: &str = include_str!("../../../examples/commands/demo.jsonl");
 const DEFAULT_JOURNAL: &str = "clearhouse-journal.sqlite";
@@ -206,6 +212,11 @@ enum Cmd {
     Route(route::RouteArgs),
     /// Replay the house hedging an ETH exposure on hourly prices (March 2020): scheduled against immediate.
     HedgeReplay(hedge_replay::ReplayArgs),
+    /// The crisis replay through the engine: a seeded population on hourly real prices of
+    /// March 2020, May, June and November 2022 and March 2023, liquidations by the registered
+    /// liquidator and the house, the default waterfall; one table and one plot per episode
+    /// (docs/crisis-replay.md). Needs the market-data directory.
+    CrisisReplay(crisis::CrisisArgs),
 }
 
 #[derive(clap::Args)]
@@ -452,6 +463,10 @@ fn real_main() -> Result<()> {
         }
         Cmd::Route(args) => route::run(&args),
         Cmd::HedgeReplay(args) => hedge_replay::run(&args),
+        Cmd::CrisisReplay(args) => {
+            let mut out = QuietStdout { out: std::io::stdout().lock(), closed: false };
+            crisis::run(&config, &load_risk_params(None)?, &args, &mut out)
+        }
         Cmd::Client(args) => client::run(args),
     }
 }

@@ -1,0 +1,151 @@
+//! The crisis replay's population (`docs/crisis-replay.md`, "The population"): accounts drawn
+//! from a seeded stream, opened through real commands (deposits, orders crossed with each other
+//! or with the house's quote), in pairs so every derivative position has a generated
+//! counterparty. The registered liquidator is opened first.
+
+use crate::script::{Script, usd};
+use anyhow::{Context, Result};
+use engine::Command;
+use engine::markets::{OrderKind, OrderSide};
+use std::collections::BTreeMap;
+
+/// A deterministic pseudo-random stream (no dependency, no clock).
+struct Lcg(u64);
+
+impl Lcg {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        let i = ((self.unit() * items.len() as f64) as usize).min(items.len() - 1);
+        items[i]
+    }
+}
+
+/// Collateral at the opening as a multiple of the position's initial margin then.
+const CUSHIONS: [f64; 5] = [1.05, 1.15, 1.3, 1.6, 2.0];
+
+/// Initial margin per USD of notional of one position held alone, long and short, by market
+/// (read from the engine's margin what-if before the opening).
+pub type ImRates = BTreeMap<String, (f64, f64)>;
+
+/// The registered liquidator: an owner with USDC, approved by the operator.
+pub fn liquidator(s: &mut Script) {
+    new_account(s, crate::crisis::LIQUIDATOR_NAME);
+    s.deposit(crate::crisis::LIQUIDATOR_NAME, "USDC", LIQUIDATOR_USDC);
+    s.op(Command::RegisterLiquidator { account: format!("{}/main", crate::crisis::LIQUIDATOR_NAME), approved: true });
+}
+/// The liquidator's capital, USDC.
+pub const LIQUIDATOR_USDC: &str = "5000000";
+
+/// Opens `accounts` generated accounts (pairs; an odd last one is a USDC holder without a
+/// position). Returns the count per kind.
+pub fn open(
+    s: &mut Script,
+    seed: u64,
+    accounts: u32,
+    prices: &BTreeMap<&str, Vec<f64>>,
+    call: &str,
+    im: &ImRates,
+) -> Result<BTreeMap<String, u32>> {
+    let p = |symbol: &str| prices.get(symbol).and_then(|l| l.first()).copied().context("no opening price");
+    let (eth, btc) = (p("ETH")?, p("BTC")?);
+    let mut rng = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut kinds = BTreeMap::new();
+    let rate = |market: &str| im.get(market).copied().context("no initial-margin rate for a market");
+    for pair in 0..accounts / 2 {
+        let (a, b) = (format!("a{:04}", 2 * pair), format!("a{:04}", 2 * pair + 1));
+        new_account(s, &a);
+        new_account(s, &b);
+        let notional = 10_000.0 + rng.unit() * 190_000.0;
+        let kind = rng.pick(&["perp", "perp", "perp", "basis", "option", "stable"]);
+        match kind {
+            "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, "USDC", rate("BTC-PERP")?),
+            "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, "USDC", rate("ETH-PERP")?),
+            "stable" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, "USDT", rate("ETH-PERP")?),
+            "basis" => basis(s, &mut rng, &a, &b, eth, rate("ETH-PERP")?),
+            _ => option(s, &mut rng, &a, &b, eth, call, rate(call)?)?,
+        }
+        let label = match kind {
+            "perp" => "leveraged perp pairs (long + short)",
+            "stable" => "stablecoin books (USDT collateral, ETH perp pair)",
+            "basis" => "basis traders (spot long + perp short, with a leveraged long)",
+            _ => "option sellers (with a buyer)",
+        };
+        *kinds.entry(label.to_string()).or_insert(0) += 1;
+    }
+    if accounts % 2 == 1 {
+        let owner = format!("a{:04}", accounts - 1);
+        new_account(s, &owner);
+        s.deposit(&owner, "USDC", "10000");
+        *kinds.entry("USDC holders without a position".to_string()).or_insert(0) += 1;
+    }
+    Ok(kinds)
+}
+
+fn new_account(s: &mut Script, owner: &str) {
+    s.op(Command::RegisterPrincipal { name: owner.into(), role: model::Role::Owner });
+    s.op(Command::CreateAccount { owner: owner.into(), sub: "main".into() });
+}
+
+/// Tick and lot of the markets the population trades (the default configuration's).
+fn price_text(market: &str, p: f64) -> String {
+    if market.starts_with("BTC") { format!("{p:.1}") } else { usd(p) }
+}
+
+fn qty_text(market: &str, q: f64) -> String {
+    if market.starts_with("BTC") { format!("{q:.4}") } else { format!("{q:.3}") }
+}
+
+/// `long` buys `notional` of `market` from `short` at the index, each with collateral in
+/// `collateral` of its initial margin times its own cushion; what the maker has left resting
+/// (the taker refused for margin) is cancelled.
+#[allow(clippy::too_many_arguments)]
+fn perp_pair(
+    s: &mut Script,
+    rng: &mut Lcg,
+    [long, short]: [&str; 2],
+    market: &str,
+    index: f64,
+    notional: f64,
+    collateral: &str,
+    im: (f64, f64),
+) {
+    let (cl, cs) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
+    s.deposit(long, collateral, &format!("{:.0}", notional * im.0 * cl));
+    s.deposit(short, collateral, &format!("{:.0}", notional * im.1 * cs));
+    cross(s, long, short, market, price_text(market, index), &qty_text(market, notional / index));
+}
+
+/// `maker` sells `qty` at `price`, `taker` buys it; the maker's rest is cancelled.
+fn cross(s: &mut Script, taker: &str, maker: &str, market: &str, price: String, qty: &str) {
+    s.order(maker, market, OrderSide::Sell, OrderKind::Limit, Some(price.clone()), qty);
+    s.order(taker, market, OrderSide::Buy, OrderKind::Limit, Some(price), qty);
+    s.send(maker, Command::CancelAllOrders { account: format!("{maker}/main"), market: market.into() });
+}
+
+/// `basis` buys up to 5 ETH from the house's quote and sells the same quantity of ETH-PERP to
+/// `long`, a leveraged long.
+fn basis(s: &mut Script, rng: &mut Lcg, basis: &str, long: &str, eth: f64, im: (f64, f64)) {
+    let qty = qty_text("ETH", 1.0 + rng.unit() * 4.0);
+    let q: f64 = qty.parse().unwrap_or(1.0);
+    let cl = rng.pick(&CUSHIONS);
+    s.deposit(basis, "USDC", &format!("{:.0}", q * eth * 1.3));
+    s.deposit(long, "USDC", &format!("{:.0}", q * eth * im.0 * cl));
+    s.order(basis, "ETH/USDC", OrderSide::Buy, OrderKind::Market, None, &qty);
+    cross(s, long, basis, "ETH-PERP", usd(eth), &qty);
+}
+
+/// `seller` writes calls (at the money, a week past the window) to `buyer` at intrinsic value
+/// plus 5% of the spot, with its initial margin times a cushion.
+fn option(s: &mut Script, rng: &mut Lcg, seller: &str, buyer: &str, eth: f64, call: &str, im: (f64, f64)) -> Result<()> {
+    let strike: f64 = call.split('-').nth(2).and_then(|k| k.parse().ok()).context("the call's strike")?;
+    let q = (1.0 + rng.unit() * 19.0).floor();
+    let premium = (eth - strike).max(0.0) + 0.05 * eth;
+    s.deposit(seller, "USDC", &format!("{:.0}", q * eth * im.1 * rng.pick(&CUSHIONS)));
+    s.deposit(buyer, "USDC", &format!("{:.0}", q * premium * 1.2));
+    cross(s, buyer, seller, call, format!("{premium:.1}"), &format!("{q:.2}"));
+    Ok(())
+}
