@@ -154,7 +154,10 @@ impl Driver {
         crate::script::submit(&mut self.node, &lines, &mut |envelope, outcome| {
             match outcome {
                 Outcome::Rejected { error, .. } => {
-                    let kind = crate::script::kind_of(&envelope.command);
+                    let mut kind = crate::script::kind_of(&envelope.command);
+                    if let Command::PlaceOrder { market, .. } = &envelope.command {
+                        kind = format!("{kind} {market}");
+                    }
                     *stats.rejected.entry(format!("{kind}: {}", error_kind(error))).or_default() += 1;
                 }
                 Outcome::Applied { events, .. } => {

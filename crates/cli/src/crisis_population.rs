@@ -24,6 +24,13 @@ impl Lcg {
     }
 }
 
+/// Collateral assets and their shares of an account's deposit.
+type Collateral = &'static [(&'static str, f64)];
+const USDC_ONLY: Collateral = &[("USDC", 1.0)];
+/// A stablecoin book: a quarter in the settlement asset (perp order holds and payments are in
+/// USDC), the rest in USDT and DAI.
+const STABLES: Collateral = &[("USDC", 0.25), ("USDT", 0.4), ("DAI", 0.35)];
+
 /// Collateral at the opening as a multiple of the position's initial margin then.
 const CUSHIONS: [f64; 5] = [1.05, 1.15, 1.3, 1.6, 2.0];
 
@@ -62,15 +69,15 @@ pub fn open(
         let notional = 10_000.0 + rng.unit() * 190_000.0;
         let kind = rng.pick(&["perp", "perp", "perp", "basis", "option", "stable"]);
         match kind {
-            "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, "USDC", rate("BTC-PERP")?),
-            "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, "USDC", rate("ETH-PERP")?),
-            "stable" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, "USDT", rate("ETH-PERP")?),
+            "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, USDC_ONLY, rate("BTC-PERP")?),
+            "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, USDC_ONLY, rate("ETH-PERP")?),
+            "stable" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, STABLES, rate("ETH-PERP")?),
             "basis" => basis(s, &mut rng, &a, &b, eth, rate("ETH-PERP")?),
             _ => option(s, &mut rng, &a, &b, eth, call, rate(call)?)?,
         }
         let label = match kind {
             "perp" => "leveraged perp pairs (long + short)",
-            "stable" => "stablecoin books (USDT collateral, ETH perp pair)",
+            "stable" => "stablecoin books (USDC, USDT and DAI collateral, ETH perp pair)",
             "basis" => "basis traders (spot long + perp short, with a leveraged long)",
             _ => "option sellers (with a buyer)",
         };
@@ -110,12 +117,14 @@ fn perp_pair(
     market: &str,
     index: f64,
     notional: f64,
-    collateral: &str,
+    collateral: Collateral,
     im: (f64, f64),
 ) {
     let (cl, cs) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
-    s.deposit(long, collateral, &format!("{:.0}", notional * im.0 * cl));
-    s.deposit(short, collateral, &format!("{:.0}", notional * im.1 * cs));
+    for (asset, share) in collateral {
+        s.deposit(long, asset, &format!("{:.0}", notional * im.0 * cl * share));
+        s.deposit(short, asset, &format!("{:.0}", notional * im.1 * cs * share));
+    }
     cross(s, long, short, market, price_text(market, index), &qty_text(market, notional / index));
 }
 
