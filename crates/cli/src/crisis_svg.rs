@@ -45,7 +45,7 @@ fn series(svg: &mut String, points: impl Iterator<Item = (f64, f64)> + Clone, co
     let span = if hi > lo { hi - lo } else { 1.0 };
     let (top, bottom) = (PAD, H - PAD);
     let xy = |(x, y): (f64, f64)| (PAD + x * (W - 2.0 * PAD), bottom - (y - lo) / span * (bottom - top));
-    let coords: Vec<String> = points.map(|p| xy(p)).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+    let coords: Vec<String> = points.map(xy).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
     let _ = write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#, coords.join(" "));
     for (v, y) in [(hi, top), (lo, bottom)] {
         let _ = write!(svg, "\n<text x=\"{label_x}\" y=\"{:.1}\" fill=\"{colour}\" text-anchor=\"{anchor}\">{v:.0}</text>", y + 4.0);

@@ -32,6 +32,9 @@ fn replay(dir: &Path, out: &Path, seed: &str) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
+/// Amounts by (account, asset), in the asset's units.
+type Sums = BTreeMap<(String, String), i128>;
+
 fn units(amount: &str, decimals: u8) -> i128 {
     money::parse_decimal(amount, money::Scale::new(decimals).unwrap()).unwrap()
 }
@@ -84,7 +87,7 @@ fn the_crisis_replay_conserves_attributes_every_loss_and_replays() {
     }
     assert!(totals.values().all(|t| *t == 0), "every asset's balances sum to zero: {totals:?}");
 
-    let (mut steps, mut transfers): (BTreeMap<(String, String), i128>, BTreeMap<(String, String), i128>) = Default::default();
+    let (mut steps, mut transfers) = (Sums::new(), Sums::new());
     let (mut started, mut ended) = (0, 0);
     for event in &events {
         match event {
