@@ -134,6 +134,7 @@ pub struct Stats {
     pub deleveraged: u32,
     pub rejected: BTreeMap<String, u32>,
     pub other_events: BTreeMap<String, u32>,
+    /// `@insurance` valued after the opening, then after every hour (USD, 18 decimals).
     pub insurance_usd: Vec<i128>,
     pub house_start_usd: i128,
     pub house_end_usd: i128,
@@ -351,7 +352,9 @@ pub fn run_episode(
     d.stats.accounts = args.accounts;
     d.submit(s)?;
     d.stats.opened = opened(d.node.engine())?;
-    let mut path = vec![(0, insurance_usd(d.node.engine())? as f64 / 1e18, prices.at("ETH", 0))];
+    let fund = insurance_usd(d.node.engine())?;
+    d.stats.insurance_usd.push(fund);
+    let mut path = vec![(0, fund as f64 / 1e18, prices.at("ETH", 0))];
     for h in 1..=ep.hours {
         let now = hour_ms(start.plus_hours(h))?;
         let mut s = d.script();
@@ -506,7 +509,8 @@ impl Report {
         row("socialised shares / deleveraged shares (events)", format!("{} / {}", s.socialised, s.deleveraged));
         let min = s.insurance_usd.iter().min().copied().unwrap_or(0);
         let end = s.insurance_usd.last().copied().unwrap_or(0);
-        row("insurance fund USD: start / min / end", format!("0.00 / {} / {}", dollars(min), dollars(end)));
+        let start = s.insurance_usd.first().copied().unwrap_or(0);
+        row("insurance fund USD: start / min / end", format!("{} / {} / {}", dollars(start), dollars(min), dollars(end)));
         row("house P&L, USD (equity change of @house)", dollars(s.house_end_usd - s.house_start_usd));
         let rej: Vec<String> = s.rejected.iter().map(|(k, v)| format!("{v} {k}")).collect();
         row("commands rejected", if rej.is_empty() { "none".into() } else { rej.join("; ") });
