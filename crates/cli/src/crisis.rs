@@ -24,7 +24,7 @@ pub struct CrisisArgs {
     #[arg(long, default_value = "all")]
     pub episode: String,
     /// Generated accounts per episode (besides the liquidator).
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 100)]
     pub accounts: u32,
     /// Seed of the population.
     #[arg(long, default_value_t = 1)]
@@ -287,8 +287,11 @@ pub fn crisis_config(base: &Config, eth0: f64, end: marketdata::Hour, accounts: 
     let call = with_one_call(&mut c, (eth0 / 10.0).round() * 10.0, end.plus_hours(24 * 7))?;
     let spot = c.markets.iter_mut().find(|m| m.id == "ETH/USDC").context("no ETH/USDC market")?;
     spot.house_quote = Some(model::HouseQuote { spread_bps: 20, size_max: "5".into(), exposure_max: "2000".into() });
+    // Room for every account on a perp, and for the option pairs (a sixth of the pairs): the
+    // journal bounds what one settlement may write, so no more than needed.
     for m in c.markets.iter_mut().filter(|m| m.kind != MarketKind::Spot) {
-        m.positions_max = Some(m.positions_max.unwrap_or(0).max(accounts + 16));
+        let room = if m.kind == MarketKind::Option { accounts / 2 + 8 } else { accounts + 8 };
+        m.positions_max = Some(m.positions_max.unwrap_or(0).max(room));
     }
     c.limits.accounts_max = c.limits.accounts_max.max(accounts + 16);
     c.limits.principals_max = c.limits.principals_max.max(accounts + 16);
