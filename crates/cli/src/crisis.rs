@@ -256,6 +256,9 @@ impl Prices {
         let i1 = panel
             .index_of(start.plus_hours(hours))
             .with_context(|| format!("the market data does not cover {}", start.plus_hours(hours).to_iso()))?;
+        if i64::try_from(i1 - i0).ok() != Some(hours) {
+            bail!("the market data's grid is not hourly over {} .. {}", start.to_iso(), start.plus_hours(hours).to_iso());
+        }
         let mut levels = BTreeMap::new();
         for (symbol, factor) in PRINTS {
             let f = panel.factor_index(factor)?;
@@ -519,7 +522,7 @@ impl Report {
         row("commands rejected", if rej.is_empty() { "none".into() } else { rej.join("; ") });
         let other: Vec<String> = s.other_events.iter().map(|(k, v)| format!("{v} {k}")).collect();
         row("other events by kind", if other.is_empty() { "none".into() } else { other.join(", ") });
-        row("journal (last seq, state hash)", format!("{}, `{}`", self.final_seq, &self.state_hash[..16]));
+        row("journal (last seq, state hash)", format!("{}, `{}`", self.final_seq, self.state_hash.get(..16).unwrap_or(&self.state_hash)));
         let mut t = format!("### {} ({}), {} hours from {}\n\n| | |\n|---|---|\n", ep.name, ep.what, ep.hours, ep.from);
         for (k, v) in rows {
             t.push_str(&format!("| {k} | {v} |\n"));
