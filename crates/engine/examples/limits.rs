@@ -33,6 +33,16 @@ fn main() {
         engine::limits::settlement_result_bytes(&markets),
         engine::limits::RECORD_BYTES_MAX
     );
+    println!(
+        "one liquidation  {:>12} bytes and an auction chunk {} bytes, on top of the largest result and {} bytes reserved",
+        engine::limits::liquidation_account_bytes(&markets, limits.assets_max.into()),
+        engine::limits::liquidation_chunk_bytes(),
+        engine::limits::liquidation_reserve_bytes()
+    );
+    match engine::limits::check_liquidation(&markets, limits) {
+        Ok(()) => println!("a [liquidation] section fits"),
+        Err(e) => println!("a [liquidation] section is refused: {e}"),
+    }
     println!("largest snapshot {:>12} bytes (limit {})", engine::limits::snapshot_bytes_bound(&counts), engine::limits::SNAPSHOT_BYTES_MAX);
     match engine::limits::reconcile(limits) {
         Ok(()) => println!("reconciled"),
