@@ -659,7 +659,7 @@ fn a_liquidation_whose_worst_case_does_not_fit_is_refused_at_genesis() {
     if let Err(e) = Engine::with_genesis(config_with(low)) {
         panic!("at {low}: {e:?}");
     }
-    let error = Engine::with_genesis(config_with(low + 1)).err().expect("one more position does not fit");
+    let Err(error) = Engine::with_genesis(config_with(low + 1)) else { panic!("one more position does not fit") };
     assert!(matches!(&error, EngineError::ConfigRefused { key, .. } if key == "liquidation"), "{error:?}");
     // Without liquidation the same market is accepted: only the liquidation bound refused it.
     let mut plain = config_with(low + 1);
