@@ -39,6 +39,15 @@ fn main() {
         engine::limits::liquidation_chunk_bytes(),
         engine::limits::liquidation_reserve_bytes()
     );
+    if let Some(perp) = config.markets.iter().find(|m| m.kind == model::MarketKind::Perp) {
+        let mut wider = perp.clone();
+        wider.positions_max = wider.positions_max.map(|n| n + 1);
+        let mut with: Vec<&model::Market> = markets.iter().copied().filter(|m| m.id != perp.id).collect();
+        with.push(&wider);
+        let each = engine::limits::liquidation_account_bytes(&with, limits.assets_max.into())
+            - engine::limits::liquidation_account_bytes(&markets, limits.assets_max.into());
+        println!("each further perp position adds {each} bytes to one liquidation at its worst");
+    }
     match engine::limits::check_liquidation(&markets, limits) {
         Ok(()) => println!("a [liquidation] section fits"),
         Err(e) => println!("a [liquidation] section is refused: {e}"),
