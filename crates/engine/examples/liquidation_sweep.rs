@@ -173,6 +173,7 @@ fn main() {
 
     let t = Instant::now();
     let mut commands = 0;
+    let mut largest = result_bytes(&events);
     loop {
         let busy = !b.e.liquidation_auctions().is_empty();
         let waiting = b.e.health_flags().iter().any(|(a, h)| *h == Health::Liquidation && a.starts_with('p'));
@@ -182,6 +183,7 @@ fn main() {
         let now = b.e.now_ms() + 1_000;
         let events = b.op(Command::AdvanceTime { now_ms: now });
         count(&events, &mut started, &mut takeovers, &mut steps);
+        largest = largest.max(result_bytes(&events));
         commands += 1;
     }
     let sweep = t.elapsed().as_secs_f64();
@@ -190,5 +192,11 @@ fn main() {
         "liquidation: {started} started, {takeovers} auctions taken over by the house, {steps} waterfall steps, in {commands} commands, {sweep:.3} s: {:.0} liquidations/s ({perp_left} perp accounts keep a position)",
         takeovers as f64 / sweep.max(1e-9)
     );
+    println!("largest result of those commands: {largest} bytes (journal record: {})", engine::limits::RECORD_BYTES_MAX);
     b.e.check_invariants().expect("invariants hold after the sweep");
+}
+
+/// The journalled size of an applied command's result.
+fn result_bytes(events: &[Event]) -> usize {
+    serde_json::to_vec(&Outcome::Applied { seq: u64::MAX, events: events.to_vec() }).expect("events serialise").len()
 }
