@@ -63,12 +63,20 @@ impl Counts {
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
     let bytes = match market.kind {
         model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
-        _ => derivative_result_bytes(market.book_orders_max),
+        _ => derivative_result_bytes(market.book_orders_max) + auctions_ended_bytes(market.book_orders_max),
     };
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "order result", bytes, max: RECORD_BYTES_MAX as u64 });
     }
     Ok(())
+}
+
+/// The `liquidation_ended` reports of the auctions an order command shrinks to nothing before the
+/// liquidation step measures anything: one per account whose position it moved (every maker
+/// and the taker).
+pub fn auctions_ended_bytes(book_orders_max: u32) -> u64 {
+    let ended = Event::LiquidationEnded { seq: u64::MAX, account: "x".repeat(FIELD_BYTES_MAX) };
+    (u64::from(book_orders_max) + 1) * (json_len(&ended) + 1)
 }
 
 /// The largest result of one order command on a book of at most `book_orders_max` orders.
