@@ -330,10 +330,14 @@ fn oracle_configuration_is_validated_and_changed_by_command() {
 
 #[test]
 fn a_configuration_without_oracles_keeps_its_digest() {
-    // The JSON the digest was taken over before `oracles` existed is today's without the field.
+    // The JSON the digest was taken over before `liquidation` and `oracles` existed is today's
+    // without the two fields (both absent here).
     let c = config();
     let full = serde_json::to_string(&c).unwrap();
-    let before = full.strip_suffix(",\"oracles\":[]}").map(|s| format!("{s}}}")).expect("oracles is the last field");
+    let before = full
+        .strip_suffix(",\"liquidation\":null,\"oracles\":[]}")
+        .map(|s| format!("{s}}}"))
+        .expect("liquidation and oracles are the last fields");
     assert_eq!(c.digest(), *blake3::hash(before.as_bytes()).as_bytes());
     let guarded = oracle_config(true);
     assert_eq!(guarded.digest(), *blake3::hash(serde_json::to_string(&guarded).unwrap().as_bytes()).as_bytes());
