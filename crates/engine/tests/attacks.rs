@@ -250,6 +250,56 @@ fn executed(amount_in: &str, amount_out: &str, chain_ref: &str) -> Command {
     }
 }
 
+fn withdraw(w: &mut World, withdrawal_id: &str) {
+    w.ok(
+        "bob",
+        Command::RequestWithdrawal {
+            account: "bob/main".into(),
+            asset: "USDC".into(),
+            amount: "10".into(),
+            custodian: "ethereum".into(),
+            destination: "0xbob".into(),
+            withdrawal_id: withdrawal_id.into(),
+        },
+    );
+}
+
+fn confirm(withdrawal_id: &str, chain_ref: &str) -> Command {
+    Command::ConfirmWithdrawal { withdrawal_id: withdrawal_id.into(), chain_ref: chain_ref.into() }
+}
+
+/// One on-chain transaction settles one thing: a chain reference used to confirm a withdrawal
+/// cannot also report a hedge execution, nor the reverse.
+#[test]
+fn a_chain_reference_is_one_transaction_across_withdrawals_and_hedges() {
+    let mut w = hedging_world();
+    let market_buy = Command::PlaceOrder {
+        account: "bob/main".into(),
+        market: "ETH/USDC".into(),
+        client_order_id: 1,
+        side: OrderSide::Buy,
+        kind: OrderKind::Market,
+        price: None,
+        qty: "2".into(),
+    };
+    w.ok("bob", market_buy);
+    assert_eq!(w.engine.hedges().len(), 1, "the house is 2 short: one buy of 2 requested");
+    withdraw(&mut w, "bob-w1");
+    w.ok(SYSTEM_PRINCIPAL, confirm("bob-w1", "0xtx1"));
+    let before = w.engine.books_hash();
+    let error = rejected(w.send(SYSTEM_PRINCIPAL, executed("1500", "0.5", "0xtx1")));
+    assert!(matches!(error, EngineError::DuplicateReference { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    // The reverse: a hedge's transaction then a withdrawal confirmed with it.
+    w.ok(SYSTEM_PRINCIPAL, executed("1500", "0.5", "0xtx2"));
+    withdraw(&mut w, "bob-w2");
+    let before = w.engine.books_hash();
+    let error = rejected(w.send(SYSTEM_PRINCIPAL, confirm("bob-w2", "0xtx2")));
+    assert!(matches!(error, EngineError::DuplicateReference { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    w.check();
+}
+
 /// A cancelled hedge cannot be executed afterwards; an execution rounding the house's book
 /// against it (paying a micro-USDC over the limit for 10^-18 ETH) is refused.
 #[test]
