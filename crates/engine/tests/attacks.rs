@@ -6,7 +6,7 @@
 
 use engine::markets::{OrderKind, OrderSide};
 use engine::*;
-use model::{Config, LastResort, Role};
+use model::{Config, LastResort, LiquidationConfig, Role};
 
 mod common;
 use common::*;
@@ -349,4 +349,37 @@ fn one_feed_printing_every_millisecond_cannot_compound_the_move_limit() {
     // One step of 5% at most: 3150.
     let price = e.price("ETH").unwrap().0;
     assert!(price <= money::UsdPrice::parse("3150").unwrap(), "one feed moved ETH to {price}");
+}
+
+/// No penalty, so no insurance fund and no house capital from penalties: alice (long 3 at 3000,
+/// 995.5 USDC) crashes to 2000 and is taken over in full; her deficit 3 x 1000 - 995.5 = 2004.5
+/// falls through empty steps to the last resort, bob's short being the only holder. Every step
+/// sums to the deficit, nobody is left with a debt, and the books replay to the same hash.
+#[test]
+fn an_empty_waterfall_reaches_the_last_resort_on_one_holder() {
+    for last_resort in [LastResort::Socialise, LastResort::Adl] {
+        let mut w = World::new(LiquidationConfig { penalty_bps: 0, ..liquidation_config(last_resort) });
+        w.deposit("bob", "USDC", "100000");
+        w.deposit("alice", "USDC", "1000");
+        w.perp("bob", OrderSide::Sell, "3");
+        w.perp("alice", OrderSide::Buy, "3");
+        let mut events = w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2000".into() });
+        for minute in 1..=8 {
+            events.extend(w.op(Command::AdvanceTime { now_ms: START + minute * 60_000 }));
+        }
+        assert!(w.engine.liquidation_auctions().is_empty(), "{last_resort:?}");
+        let steps: i128 = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::WaterfallStep { amount, .. } => Some(usdc(amount)),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(steps, usdc("2004.5"), "{last_resort:?}: {events:?}");
+        assert_eq!(w.balance("@insurance", "USDC"), 0);
+        for account in ["alice/main", "bob/main"] {
+            assert_eq!(w.engine.debt(account, "USDC").unwrap(), 0, "{account}");
+        }
+        w.check();
+    }
 }
