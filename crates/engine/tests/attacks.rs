@@ -383,3 +383,44 @@ fn an_empty_waterfall_reaches_the_last_resort_on_one_holder() {
         w.check();
     }
 }
+
+/// ETH-PERP capped at 5 of open interest: an order opening exactly to the cap passes; one lot
+/// more, or a close that flips beyond it, is refused with the cap's error and changes nothing.
+#[test]
+fn the_open_interest_cap_holds_at_its_exact_edge() {
+    let mut w = World::configured(liquidation_config(LastResort::Socialise), |c| {
+        let perp = c.markets.iter_mut().find(|m| m.id == "ETH-PERP").unwrap();
+        perp.open_interest_max = Some("5".into());
+    });
+    for owner in ["bob", "carol", "dave"] {
+        w.deposit(owner, "USDC", "100000");
+    }
+    w.perp("bob", OrderSide::Sell, "5");
+    w.perp("carol", OrderSide::Buy, "5");
+    assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 5_000_000_000);
+    let before = w.engine.books_hash();
+    let over = |account: &str, side: OrderSide, qty: &str| Command::PlaceOrder {
+        account: format!("{account}/main"),
+        market: "ETH-PERP".into(),
+        client_order_id: 77,
+        side,
+        kind: OrderKind::Limit,
+        price: Some("3000".into()),
+        qty: qty.into(),
+    };
+    let error = rejected(w.send("dave", over("dave", OrderSide::Buy, "1")));
+    assert!(matches!(error, EngineError::OpenInterestCap { .. }), "{error:?}");
+    // carol closes 5 and would open 1 short: beyond the cap.
+    let error = rejected(w.send("carol", over("carol", OrderSide::Sell, "6")));
+    assert!(matches!(error, EngineError::OpenInterestCap { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    // Closing passes: carol sells 1 back to bob (OI 4); dave, opening 1 within the freed room,
+    // buys another of carol's (she reduces, OI stays 4).
+    w.perp("carol", OrderSide::Sell, "1");
+    w.perp("bob", OrderSide::Buy, "1");
+    assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 4_000_000_000);
+    w.perp("carol", OrderSide::Sell, "1");
+    w.perp("dave", OrderSide::Buy, "1");
+    assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 4_000_000_000);
+    w.check();
+}
