@@ -24,7 +24,7 @@ fn main() {
     if let Some(orders) = derivative_books {
         println!(
             "largest derivative order {:>4} bytes (limit {})",
-            engine::limits::derivative_result_bytes(orders),
+            engine::limits::derivative_result_bytes(orders) + engine::limits::auctions_ended_bytes(orders),
             engine::limits::RECORD_BYTES_MAX
         );
     }
@@ -33,6 +33,25 @@ fn main() {
         engine::limits::settlement_result_bytes(&markets),
         engine::limits::RECORD_BYTES_MAX
     );
+    println!(
+        "one liquidation  {:>12} bytes and an auction chunk {} bytes, on top of the largest result and {} bytes reserved",
+        engine::limits::liquidation_account_bytes(&markets, limits.assets_max.into()),
+        engine::limits::liquidation_chunk_bytes(),
+        engine::limits::liquidation_reserve_bytes()
+    );
+    if let Some(perp) = config.markets.iter().find(|m| m.kind == model::MarketKind::Perp) {
+        let mut wider = perp.clone();
+        wider.positions_max = wider.positions_max.map(|n| n + 1);
+        let mut with: Vec<&model::Market> = markets.iter().copied().filter(|m| m.id != perp.id).collect();
+        with.push(&wider);
+        let each = engine::limits::liquidation_account_bytes(&with, limits.assets_max.into())
+            - engine::limits::liquidation_account_bytes(&markets, limits.assets_max.into());
+        println!("each further perp position adds {each} bytes to one liquidation at its worst");
+    }
+    match engine::limits::check_liquidation(&markets, limits) {
+        Ok(()) => println!("a [liquidation] section fits"),
+        Err(e) => println!("a [liquidation] section is refused: {e}"),
+    }
     println!("largest snapshot {:>12} bytes (limit {})", engine::limits::snapshot_bytes_bound(&counts), engine::limits::SNAPSHOT_BYTES_MAX);
     match engine::limits::reconcile(limits) {
         Ok(()) => println!("reconciled"),

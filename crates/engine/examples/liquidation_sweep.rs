@@ -7,7 +7,7 @@
 //! the house: liquidations processed per second.
 //!
 //! `cargo run --release -p engine --example liquidation_sweep [-- ACCOUNTS PERPS SCENARIOS CRASH_TO]`
-//! (defaults 100000 300 1000 2100; the engine's snapshot limit refuses a crowd much above 200,000)
+//! (defaults 100000 200 1000 2100; at most about 215 perp accounts fit the liquidation bound of one journal record; the engine's snapshot limit refuses a crowd much above 200,000)
 
 use engine::markets::{OrderKind, OrderSide};
 use engine::*;
@@ -153,7 +153,7 @@ fn count(events: &[Event], started: &mut usize, takeovers: &mut usize, steps: &m
 
 fn main() {
     let arg = |i: usize, default: u32| std::env::args().nth(i).map_or(default, |a| a.parse().expect("a number"));
-    let (accounts, perps, scenarios) = (arg(1, 100_000), arg(2, 300), arg(3, 1_000));
+    let (accounts, perps, scenarios) = (arg(1, 100_000), arg(2, 200), arg(3, 1_000));
     let t = Instant::now();
     let mut b = setup(accounts, perps, scenarios);
     println!("setup: {accounts} spot + {perps} perp accounts, {scenarios} scenarios, in {:.1} s", t.elapsed().as_secs_f64());
@@ -173,6 +173,7 @@ fn main() {
 
     let t = Instant::now();
     let mut commands = 0;
+    let mut largest = result_bytes(&events);
     loop {
         let busy = !b.e.liquidation_auctions().is_empty();
         let waiting = b.e.health_flags().iter().any(|(a, h)| *h == Health::Liquidation && a.starts_with('p'));
@@ -182,6 +183,7 @@ fn main() {
         let now = b.e.now_ms() + 1_000;
         let events = b.op(Command::AdvanceTime { now_ms: now });
         count(&events, &mut started, &mut takeovers, &mut steps);
+        largest = largest.max(result_bytes(&events));
         commands += 1;
     }
     let sweep = t.elapsed().as_secs_f64();
@@ -190,5 +192,11 @@ fn main() {
         "liquidation: {started} started, {takeovers} auctions taken over by the house, {steps} waterfall steps, in {commands} commands, {sweep:.3} s: {:.0} liquidations/s ({perp_left} perp accounts keep a position)",
         takeovers as f64 / sweep.max(1e-9)
     );
+    println!("largest result of those commands: {largest} bytes (journal record: {})", engine::limits::RECORD_BYTES_MAX);
     b.e.check_invariants().expect("invariants hold after the sweep");
+}
+
+/// The journalled size of an applied command's result.
+fn result_bytes(events: &[Event]) -> usize {
+    serde_json::to_vec(&Outcome::Applied { seq: u64::MAX, events: events.to_vec() }).expect("events serialise").len()
 }

@@ -109,6 +109,9 @@ impl Engine {
                 check_room("markets_max", self.markets.len(), limits.markets_max)?;
                 crate::limits::check_market(market)
                     .map_err(|e| EngineError::ConfigRefused { key: format!("markets.{}", market.id), why: e.to_string() })?;
+                let mut markets: Vec<&model::Market> = self.markets.iter().map(|m| &m.def).collect();
+                markets.push(market);
+                self.check_liquidation_room(&markets, &limits)?;
                 self.add_market(market)?;
             }
             ConfigChange::SetLimits { limits } => self.set_limits(limits)?,
@@ -138,9 +141,20 @@ impl Engine {
     }
 
     /// New limits must hold what exists already and must reconcile with the journal's limits.
+    /// With liquidation configured, one account's liquidation at its worst must fit a record
+    /// beside the largest ordinary result (`limits::check_liquidation`).
+    fn check_liquidation_room(&self, markets: &[&model::Market], limits: &model::Limits) -> Result<(), EngineError> {
+        if self.config.liquidation.is_none() {
+            return Ok(());
+        }
+        crate::limits::check_liquidation(markets, limits)
+            .map_err(|e| EngineError::ConfigRefused { key: "liquidation".into(), why: e.to_string() })
+    }
+
     fn set_limits(&mut self, limits: &model::Limits) -> Result<(), EngineError> {
         state_config::validate_limits(limits)?;
         self.config.check_counts(limits)?;
+        self.check_liquidation_room(&self.markets.iter().map(|m| &m.def).collect::<Vec<_>>(), limits)?;
         let too_small = |key: &str, used: u64, max: u64| {
             (used > max).then(|| EngineError::ConfigRefused { key: format!("limits.{key}"), why: format!("{used} already in use") })
         };

@@ -63,12 +63,20 @@ impl Counts {
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
     let bytes = match market.kind {
         model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
-        _ => derivative_result_bytes(market.book_orders_max),
+        _ => derivative_result_bytes(market.book_orders_max) + auctions_ended_bytes(market.book_orders_max),
     };
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "order result", bytes, max: RECORD_BYTES_MAX as u64 });
     }
     Ok(())
+}
+
+/// The `liquidation_ended` reports of the auctions an order command shrinks to nothing before the
+/// liquidation step measures anything: one per account whose position it moved (every maker
+/// and the taker).
+pub fn auctions_ended_bytes(book_orders_max: u32) -> u64 {
+    let ended = Event::LiquidationEnded { seq: u64::MAX, account: "x".repeat(FIELD_BYTES_MAX) };
+    (u64::from(book_orders_max) + 1) * (json_len(&ended) + 1)
 }
 
 /// The largest result of one order command on a book of at most `book_orders_max` orders.
@@ -421,6 +429,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled, premium));
     let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
     let positions = c.markets * positions_per_market_max() * position;
+    let liquidation = liquidation_state_bytes(c);
     let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
     // The model in force and one in staging, each at most the largest encoding in parts; a
     // health flag and a backlog entry per account.
@@ -432,6 +441,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     // A guard per priced symbol.
     let guards = 2 * c.assets * worst_guard_bytes();
     derivatives
+        + liquidation
         + guards
         + fixed
         + hedging::worst_image_bytes()
@@ -447,6 +457,26 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
         + 2 * c.assets * price
         + c.references * 32
         + c.principals * (session + c.ids_per_principal * id)
+}
+
+/// An upper bound of the liquidation state: an auction per position at most (an auction never
+/// offers more than its account holds, and each account has at most one per market); per
+/// account a case naming at most every market and a penalty per settlement asset, and a
+/// liquidator entry; the id counter and the round-robin cursor.
+fn liquidation_state_bytes(c: &Counts) -> u64 {
+    let account = AccountIdx(u32::MAX);
+    let auction = liquidation::auction::Auction {
+        side: liquidation::auction::Side::Sell,
+        qty_left: i128::MIN,
+        mark: i128::MIN,
+        started_ms: u64::MAX,
+    };
+    let auction = postcard_len(&(u64::MAX, liquidate::LiquidationAuction { account, market: u16::MAX, auction }));
+    let case_entry = postcard_len(&(u16::MAX, i8::MIN));
+    let penalty = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
+    let case = postcard_len(&account) + 10 + c.markets * case_entry + c.markets.min(c.assets) * penalty;
+    let fixed = 32 + postcard_len(&Some(account));
+    fixed + c.markets * positions_per_market_max() * auction + c.accounts * (case + postcard_len(&account))
 }
 
 /// Bytes of a book image without orders (spec, counters, reference price), bounded above.
@@ -512,4 +542,144 @@ fn book_order_bytes() -> u64 {
     };
     b.apply(&book::Command::Place(order), &mut events).expect("a valid order");
     postcard_len(&b.image()).saturating_sub(empty) + 16
+}
+
+/// The longest `why` a `liquidation_deferred` event carries: longer reasons are cut.
+pub const DEFERRED_WHY_BYTES_MAX: usize = 256;
+
+/// Encoded sizes (with separator) of the liquidation step's events at their worst.
+struct LiquidationEvents {
+    started: u64,
+    deferred: u64,
+    opened: u64,
+    /// A fill's events, a takeover, an end: the events of an auction chunk.
+    chunk: u64,
+    /// A transfer, a borrow change, accrued interest, a waterfall step.
+    movement: u64,
+    /// A socialised or deleveraged share.
+    share: u64,
+}
+
+fn liquidation_events() -> LiquidationEvents {
+    let (decimal, account, name) = (|| "9".repeat(DECIMAL_TEXT_LEN_MAX), || "x".repeat(FIELD_BYTES_MAX), worst_name);
+    let seq = u64::MAX;
+    let len = |e: Event| json_len(&e) + 1;
+    let takeover = len(Event::AuctionFilled {
+        seq,
+        auction_id: u64::MAX,
+        account: account(),
+        liquidator: account(),
+        market: name(),
+        qty: decimal(),
+        price: decimal(),
+        penalty: decimal(),
+        insurance_share: decimal(),
+    });
+    let movement = [
+        len(Event::Transferred {
+            debit: account(),
+            credit: account(),
+            asset: name(),
+            amount: decimal(),
+            reason: Reason::LiquidationPenalty,
+        }),
+        len(Event::BorrowChanged { seq, account: account(), asset: name(), amount: decimal(), debt: decimal() }),
+        len(Event::InterestAccrued { seq, account: account(), asset: name(), interest: decimal(), debt: decimal() }),
+        len(Event::WaterfallStep { seq, account: account(), step: "house_uncovered".into(), asset: name(), amount: decimal() }),
+    ];
+    let share = len(Event::Socialised { seq, account: account(), holder: account(), asset: name(), amount: decimal() })
+        .max(len(Event::Deleveraged { seq, account: account(), holder: account(), market: name(), asset: name(), amount: decimal() }));
+    LiquidationEvents {
+        started: len(Event::LiquidationStarted {
+            seq,
+            account: account(),
+            equity: decimal(),
+            im: decimal(),
+            mm: decimal(),
+            target_reached: false,
+        }),
+        deferred: len(Event::LiquidationDeferred { seq, account: account(), why: "\"".repeat(DEFERRED_WHY_BYTES_MAX) }),
+        opened: len(Event::AuctionOpened {
+            seq,
+            auction_id: u64::MAX,
+            account: account(),
+            market: name(),
+            side: "sell".into(),
+            qty: decimal(),
+            mark: decimal(),
+            ends_ms: u64::MAX,
+        }),
+        chunk: takeover.max(derivative_event_bytes()),
+        movement: movement.into_iter().max().unwrap_or(0),
+        share,
+    }
+}
+
+/// Events of one auction chunk handed to the house (or filled by a bid): a fill on each side,
+/// two penalty payments with their borrows and repayments, the takeover and the end of the case.
+pub const LIQUIDATION_CHUNK_EVENTS_MAX: u64 = DERIVATIVE_FILL_EVENTS_MAX + 2 * 5 + 2;
+
+/// The most bytes one auction chunk adds to a result (a deferral instead is shorter or counted).
+pub fn liquidation_chunk_bytes() -> u64 {
+    let e = liquidation_events();
+    LIQUIDATION_CHUNK_EVENTS_MAX * e.chunk + e.deferred
+}
+
+/// The most bytes starting one account's liquidation adds to a result: the start, an auction
+/// per perp market and a deferral; or the bankruptcy of the account in every settlement asset
+/// it may owe. Per asset: two repayments (two events each), the collateral sold (two transfers
+/// per other asset and a step), four steps of two events, the residue charged to the house
+/// (three) and the last resort's step; and the last resort over every position of every perp
+/// market (the holders of the defaulter's markets): a share, a borrow of two events and a
+/// transfer each.
+pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) -> u64 {
+    let e = liquidation_events();
+    let derivatives: Vec<&&model::Market> = markets.iter().filter(|m| m.kind != model::MarketKind::Spot).collect();
+    let perps = derivatives.iter().filter(|m| m.kind == model::MarketKind::Perp).count() as u64;
+    let quotes = derivatives.iter().map(|m| m.quote.as_str()).collect::<BTreeSet<&str>>().len() as u64;
+    let holders: u64 =
+        derivatives.iter().filter(|m| m.kind == model::MarketKind::Perp).map(|m| u64::from(m.positions_max.unwrap_or(0))).sum();
+    let start = e.started + perps * e.opened + e.deferred;
+    let per_asset = (4 + 2 * assets_max + 1 + 8 + 3 + 1) * e.movement + holders * (e.share + 3 * e.movement);
+    start.max(e.started + e.deferred + quotes * per_asset)
+}
+
+/// What the liquidation step keeps free after the work it starts: one health refresh and the
+/// hedging step that follow it.
+pub fn liquidation_reserve_bytes() -> u64 {
+    health_events_bytes() + hedging::worst_result_bytes()
+}
+
+/// A `[liquidation]` is refused unless the largest ordinary result still leaves room for one
+/// auction handed to the house and one account's liquidation at its worst (the step measures
+/// the bytes it emits and defers the rest to later commands, so it always makes progress).
+pub fn check_liquidation(markets: &[&model::Market], limits: &Limits) -> Result<(), LimitsError> {
+    let work = liquidation_chunk_bytes() + liquidation_account_bytes(markets, limits.assets_max as u64);
+    let bytes = largest_result_bytes(limits) + liquidation_reserve_bytes() + work;
+    if bytes > RECORD_BYTES_MAX as u64 {
+        return Err(LimitsError::TooLarge { what: "result of a command with one liquidation", bytes, max: RECORD_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+/// The bytes of a command's result so far, counted as its events are appended.
+#[derive(Debug)]
+pub(crate) struct ResultRoom {
+    counted: usize,
+    bytes: u64,
+}
+
+impl ResultRoom {
+    pub(crate) fn new() -> ResultRoom {
+        ResultRoom { counted: 0, bytes: json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) }
+    }
+
+    /// Whether `more` bytes (and the liquidation reserve) still fit the record after `events`.
+    pub(crate) fn fits(&mut self, events: &[Event], more: u64) -> bool {
+        for e in &events[self.counted..] {
+            self.bytes += json_len(e) + 1;
+        }
+        self.counted = events.len();
+        self.bytes + more + liquidation_reserve_bytes() <= RECORD_BYTES_MAX as u64
+    }
 }

@@ -45,11 +45,17 @@ pub struct LiquidationState {
     /// Trader accounts the operator approved as liquidators.
     pub liquidators: BTreeSet<AccountIdx>,
     pub cases: BTreeMap<AccountIdx, Case>,
+    /// The last flagged account the liquidation step took: the next command starts after it.
+    pub cursor: Option<AccountIdx>,
 }
 
 impl LiquidationState {
     fn is_empty(&self) -> bool {
-        self.auctions.is_empty() && self.liquidators.is_empty() && self.cases.is_empty() && self.next_auction_id == 0
+        self.auctions.is_empty()
+            && self.liquidators.is_empty()
+            && self.cases.is_empty()
+            && self.next_auction_id == 0
+            && self.cursor.is_none()
     }
 }
 
@@ -101,6 +107,18 @@ fn side_name(side: Side) -> &'static str {
         Side::Sell => "sell",
         Side::Buy => "buy",
     }
+}
+
+/// A deferral's reason, cut to [`limits::DEFERRED_WHY_BYTES_MAX`] bytes at a character boundary.
+fn deferred_why(mut why: String) -> String {
+    if why.len() > limits::DEFERRED_WHY_BYTES_MAX {
+        let mut end = limits::DEFERRED_WHY_BYTES_MAX;
+        while !why.is_char_boundary(end) {
+            end -= 1;
+        }
+        why.truncate(end);
+    }
+    why
 }
 
 fn overflow(what: &str) -> EngineError {
@@ -165,7 +183,8 @@ impl Engine {
     }
 
     /// The liquidation step of an applied command: hand expired auctions to the house, then start
-    /// liquidating flagged accounts, both bounded per command; then the health of what moved.
+    /// liquidating flagged accounts, both bounded per command (by `accounts_per_command_max` and
+    /// by the room left in the command's journal record, measured); then the health of what moved.
     pub(crate) fn liquidation_step(&mut self, seq: u64, events: &mut Vec<Event>) {
         let Some(config) = self.config.liquidation.clone() else { return };
         if !self.margin_enabled() {
@@ -173,12 +192,14 @@ impl Engine {
         }
         let mut budget = config.accounts_per_command_max as usize;
         let mut touched = BTreeSet::new();
+        let mut room = limits::ResultRoom::new();
         self.reconcile_auctions(seq, events);
-        self.expire_auctions(&config, budget, seq, events, &mut touched);
+        self.expire_auctions(&config, budget, seq, events, &mut touched, &mut room);
         // Passes until no flagged account is left untaken (each account once per command): what a
         // pass moves (a socialised share, say) is re-marked before the next pass looks.
         let mut done = BTreeSet::new();
-        loop {
+        let mut full = false;
+        while !full {
             if !touched.is_empty() {
                 self.refresh_health(std::mem::take(&mut touched), None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
             }
@@ -186,25 +207,43 @@ impl Engine {
             if due.is_empty() {
                 break;
             }
-            budget -= due.len();
             for account in due {
+                if !room.fits(events, self.liquidation_account_bytes()) {
+                    full = true;
+                    break;
+                }
+                budget -= 1;
                 done.insert(account);
                 touched.insert(account);
+                self.liq.cursor = Some(account);
                 if let Err(why) = self.start_liquidation(&config, account, seq, events, &mut touched) {
                     let account = self.account_names[account.0 as usize].clone();
-                    events.push(Event::LiquidationDeferred { seq, account, why: why.to_string() });
+                    events.push(Event::LiquidationDeferred { seq, account, why: deferred_why(why.to_string()) });
                 }
             }
         }
+        if !touched.is_empty() {
+            self.refresh_health(touched, None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
+        }
+    }
+
+    /// The most bytes starting one account's liquidation may add to a result.
+    fn liquidation_account_bytes(&self) -> u64 {
+        let markets: Vec<&model::Market> = self.markets.iter().map(|m| &m.def).collect();
+        limits::liquidation_account_bytes(&markets, u64::from(self.config.limits.assets_max))
     }
 
     /// Accounts flagged `liquidation` without an open auction, holding perps or with a
-    /// liquidation in progress, not yet taken by this command: in account-index order, at most
-    /// `budget`.
+    /// liquidation in progress, not yet taken by this command: at most `budget`, in account-index
+    /// order starting after the last account taken (round robin), so accounts that stay flagged
+    /// without anything to auction (a basis waiting with its spot leg) never keep the others out.
     fn due_accounts(&self, done: &BTreeSet<AccountIdx>, budget: usize) -> Vec<AccountIdx> {
         let busy: BTreeSet<AccountIdx> = self.liq.auctions.values().map(|a| a.account).collect();
-        self.health_flags
-            .iter()
+        let start = self.liq.cursor.map_or(0, |a| a.0.saturating_add(1));
+        let after = self.health_flags.range(AccountIdx(start)..);
+        let before = self.health_flags.range(..AccountIdx(start));
+        after
+            .chain(before)
             .filter(|(a, h)| **h == Health::Liquidation && !busy.contains(a) && !done.contains(*a))
             .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_perps(**a))
             .map(|(a, _)| *a)
@@ -219,6 +258,7 @@ impl Engine {
         seq: u64,
         events: &mut Vec<Event>,
         touched: &mut BTreeSet<AccountIdx>,
+        room: &mut limits::ResultRoom,
     ) {
         let now = self.now_ms;
         let ended: Vec<u64> = self
@@ -230,7 +270,11 @@ impl Engine {
             .take(budget)
             .collect();
         let house = self.account_index[HOUSE];
+        let chunk = limits::liquidation_chunk_bytes();
         for id in ended {
+            if !room.fits(events, chunk) {
+                return;
+            }
             let open = self.liq.auctions[&id].clone();
             let mut a = open.auction.clone();
             let fill = auction::house_takeover(&mut a).expect("an open auction has something left");
@@ -587,7 +631,8 @@ impl Engine {
         let trader = |a: &AccountIdx| self.account_kinds.get(a.0 as usize) == Some(&AccountKind::Trader);
         let perp = |m: u16| self.markets.get(m as usize).and_then(|x| x.derivative.as_ref()).is_some_and(|d| !d.is_option());
         let auctions_ok = state.auctions.iter().all(|(id, a)| *id < state.next_auction_id && trader(&a.account) && perp(a.market));
-        if !auctions_ok || !state.liquidators.iter().all(trader) || !state.cases.keys().all(trader) {
+        let cursor_ok = state.cursor.is_none_or(|a| (a.0 as usize) < self.account_kinds.len());
+        if !auctions_ok || !cursor_ok || !state.liquidators.iter().all(trader) || !state.cases.keys().all(trader) {
             return Err("liquidation state names unknown accounts or markets".into());
         }
         self.liq = state;

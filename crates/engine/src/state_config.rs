@@ -218,6 +218,10 @@ impl StateConfig {
             crate::markets::MarketState::check(m, &self.assets, self.limits.market_orders_max)?;
         }
         crate::limits::check_settlement_result(&self.markets.iter().collect::<Vec<_>>()).map_err(|e| refused("markets", e.to_string()))?;
+        if self.liquidation.is_some() {
+            crate::limits::check_liquidation(&self.markets.iter().collect::<Vec<_>>(), &self.limits)
+                .map_err(|e| refused("liquidation", e.to_string()))?;
+        }
         let mut names = BTreeSet::new();
         for p in &self.principals {
             check_principal_name(&p.name)?;

@@ -285,6 +285,34 @@ fn finding_8_limits_are_reconciled() {
     ));
 }
 
+/// The liquidation step's measure of a result is the length of the journalled outcome (one
+/// byte per event above it at most: the separators), and it says no exactly when the work asked
+/// for and the reserve would pass the record limit.
+#[test]
+fn the_liquidation_step_measures_its_result_against_the_record() {
+    let mut events = Vec::new();
+    let mut room = limits::ResultRoom::new();
+    let reserve = limits::liquidation_reserve_bytes();
+    for i in 0..2_000u64 {
+        events.push(Event::LiquidationEnded { seq: i, account: format!("owner{i}/main") });
+        events.push(Event::TimeAdvanced { now_ms: i * 7 });
+    }
+    let outcome = serde_json::to_vec(&Outcome::Applied { seq: u64::MAX, events: events.clone() }).unwrap().len() as u64;
+    let left = limits::RECORD_BYTES_MAX as u64 - outcome - reserve;
+    // Measured in two goes, as the step does between the pieces of work it adds.
+    assert!(room.fits(&events[..1_000], 0));
+    assert!(room.fits(&events, left - events.len() as u64));
+    assert!(!room.fits(&events, left + 1));
+    // Nearly full: one account's liquidation at its worst no longer fits, a chunk still does.
+    let markets: Vec<model::Market> = config().markets;
+    let markets: Vec<&model::Market> = markets.iter().collect();
+    let worst = limits::liquidation_account_bytes(&markets, 32);
+    let filler = limits::RECORD_BYTES_MAX as u64 - outcome - reserve - worst + 1;
+    events.push(Event::LiquidationDeferred { seq: 0, account: "x/y".into(), why: "z".repeat(filler as usize - 64) });
+    assert!(!room.fits(&events, worst));
+    assert!(room.fits(&events, limits::liquidation_chunk_bytes()));
+}
+
 #[test]
 fn finding_8_snapshot_bound_holds_for_a_real_engine() {
     // A real state with long names, many withdrawals and references: its encoded snapshot is

@@ -446,3 +446,78 @@ fn cover2_finds_the_uncovered_default() {
     assert_eq!(report.add_ons, vec![("alice".to_string(), "174.5".to_string())]);
     assert_eq!(report.largest_protocol, None);
 }
+
+/// More flagged accounts than `accounts_per_command_max` that cannot be auctioned (a basis of
+/// spot ETH and a perp short: one hedge group, never split) do not keep the others out: the
+/// step takes flagged accounts round robin. Here one per command: alice (basis, lower index)
+/// first, dave (perp only) at the next command.
+#[test]
+fn flagged_accounts_that_cannot_be_auctioned_do_not_block_the_others() {
+    let mut w = World::new(LiquidationConfig { accounts_per_command_max: 1, ..liquidation_config(LastResort::Socialise) });
+    w.deposit("alice", "ETH", "1");
+    w.deposit("alice", "USDC", "500");
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("dave", "USDC", "400");
+    // alice rests a sell of 3 that bob takes: spot long 1, perp short 3; dave the same with 1.
+    w.perp("alice", OrderSide::Sell, "3");
+    w.perp("bob", OrderSide::Buy, "3");
+    w.perp("dave", OrderSide::Sell, "1");
+    w.perp("bob", OrderSide::Buy, "1");
+    // At 4800 alice's equity is at most 500 + 4800 - 3 x 1800 = -100 < MM (net short 2: 2 x 480 / 2)
+    // and dave's at most 400 - 1800 < 0: both flagged.
+    let first = w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "4800".into() });
+    let flagged = |events: &[Event], who: &str| {
+        events.iter().any(|e| matches!(e, Event::HealthChanged { account, to: Health::Liquidation, .. } if account == who))
+    };
+    assert!(flagged(&first, "alice/main") && flagged(&first, "dave/main"), "{first:?}");
+    let auctioned = |events: &[Event], who: &str| opened(events).iter().any(|o| o.1 == who);
+    assert!(!auctioned(&first, "alice/main") && !auctioned(&first, "dave/main"), "alice, first in index order, is planned only");
+    let second = w.op(Command::AdvanceTime { now_ms: START + 1_000 });
+    assert!(auctioned(&second, "dave/main"), "{second:?}");
+    // alice stays flagged, with nothing auctioned, and is taken again at her turn.
+    let third = w.op(Command::AdvanceTime { now_ms: START + 2_000 });
+    assert!(opened(&third).is_empty(), "{third:?}");
+    assert!(w.engine.liquidation_auctions().iter().all(|a| a.account == "dave/main"));
+    w.check();
+}
+
+/// A `[liquidation]` is refused at genesis when one account's liquidation at its worst (every
+/// holder of every perp market sharing a loss) would not fit a journal record beside the
+/// largest ordinary result: at the edge found by the bound itself, one more position on a perp
+/// market is refused (and accepted without liquidation).
+#[test]
+fn a_liquidation_whose_worst_case_does_not_fit_is_refused_at_genesis() {
+    let config_with = |positions: u32| {
+        let mut config = StateConfig::from_model(&Config::default_config());
+        config.liquidation = Some(liquidation_config(LastResort::Adl));
+        // Without option markets the settlement of one advance_time leaves the perps room
+        // enough for the liquidation bound to be the one that binds.
+        config.markets.retain(|m| m.kind != model::MarketKind::Option);
+        let perp = config.markets.iter_mut().find(|m| m.id == "ETH-PERP").unwrap();
+        perp.positions_max = Some(positions);
+        config
+    };
+    let fits = |positions: u32| {
+        let config = config_with(positions);
+        let markets: Vec<&model::Market> = config.markets.iter().collect();
+        limits::check_liquidation(&markets, &config.limits).is_ok()
+    };
+    let (mut low, mut high) = (1u32, 100_000u32);
+    assert!(fits(low) && !fits(high));
+    while high - low > 1 {
+        let mid = (low + high) / 2;
+        if fits(mid) { low = mid } else { high = mid }
+    }
+    // Each further position adds a share, a borrow and a transfer: a few hundred bytes at
+    // least, so the edge is well below what one record holds.
+    assert!((64..2_000).contains(&low), "edge at {low}");
+    if let Err(e) = Engine::with_genesis(config_with(low)) {
+        panic!("at {low}: {e:?}");
+    }
+    let Err(error) = Engine::with_genesis(config_with(low + 1)) else { panic!("one more position does not fit") };
+    assert!(matches!(&error, EngineError::ConfigRefused { key, .. } if key == "liquidation"), "{error:?}");
+    // Without liquidation the same market is accepted: only the liquidation bound refused it.
+    let mut plain = config_with(low + 1);
+    plain.liquidation = None;
+    assert!(Engine::with_genesis(plain).is_ok());
+}

@@ -121,7 +121,7 @@ fn genesis() -> (Engine, Vec<(Command, Outcome)>) {
     for account in ACCOUNTS {
         let (owner, sub) = account.split_once('/').unwrap();
         setup.push(Command::CreateAccount { owner: owner.into(), sub: sub.into() });
-        for (asset, amount) in [("ETH", "10"), ("USDC", if owner == "carol" { "100" } else { "20000" })] {
+        for (asset, amount) in [("ETH", "10"), ("USDC", if owner == "carol" { "20" } else { "20000" })] {
             let external_ref = format!("0xgenesis-{account}-{asset}").replace('/', "-");
             setup.push(Command::Deposit {
                 account: account.into(),
