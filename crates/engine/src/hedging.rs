@@ -24,7 +24,8 @@
 //!   first: a known hedge, an allowed venue, the hedge's two assets in its direction, positive
 //!   amounts, no more than the rest, a price within the limit (the executor sends it as the
 //!   venue's minimum output or limit price, so a report beyond it is malformed), the custodian
-//!   holding what it pays, and a chain reference never used before.
+//!   holding what it pays, and a chain reference never used before (by an execution or a
+//!   withdrawal's confirmation: one namespace, `chain`).
 //! - [`Command::CancelHedge`] (operator) and expiry by time (`expiry_ms` after the request,
 //!   on `advance_time`) close a hedge's rest.
 
@@ -181,7 +182,7 @@ impl Engine {
     /// `hedge_executed`: every check, then the two transfers, the exposure and the hedge's rest.
     pub(crate) fn hedge_executed(&mut self, x: &Execution<'_>, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
         let (h, base_qty, paid, received) = self.check_execution(x)?;
-        let reference = self.new_reference("hedge", x.chain_ref)?;
+        let reference = self.new_reference("chain", x.chain_ref)?;
         let custody = self.custodians[x.venue].account;
         let house = self.account_index[HOUSE];
         let out = Transfer { debit: house, credit: custody, asset: paid.0, amount: paid.1, reason: Reason::Trade, command_seq: seq };

@@ -1,0 +1,426 @@
+//! The broker loop attacked as a hostile liquidator, a hostile client and a hostile feed, on the
+//! liquidation world of `tests/liquidation.rs` (ETH at 3000, IM 10% of the notional, MM half;
+//! auctions start at 0.5% discount; penalty 0.5%, half of it to `@insurance`). Each refused
+//! attack is a typed error that leaves the books' hash as it was; each accepted one keeps the
+//! invariants and what it must not gain.
+
+use engine::markets::{OrderKind, OrderSide};
+use engine::*;
+use model::{Config, LastResort, LiquidationConfig, Role};
+
+mod common;
+use common::*;
+
+/// alice long 3 at 3000 falls to 2805: auction 0 sells 2.25 of it; carol is a liquidator.
+fn auctioned() -> World {
+    let mut w = alice_long();
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    w.op(Command::RegisterLiquidator { account: "carol/main".into(), approved: true });
+    assert_eq!(w.engine.liquidation_auctions().len(), 1);
+    w
+}
+
+fn equity(w: &mut World, account: &str) -> i128 {
+    units(&w.engine.account_margin(account).unwrap().equity_usd, 18)
+}
+
+fn rejected(outcome: Outcome) -> EngineError {
+    match outcome {
+        Outcome::Rejected { error, .. } | Outcome::Refused { error } => error,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Buying 2.25 in 2,250 one-milli-ETH bids or in one bid: the liquidator ends with no more
+/// equity, the insurance fund with no less, and every penalty rounding goes up (to the fund).
+/// One bid: penalty 31.55625, 15.778125 to the fund (see `a_liquidator_fills_at_the_discounted_price`).
+#[test]
+fn grinding_a_penalty_in_small_bids_gains_the_liquidator_nothing() {
+    let mut once = auctioned();
+    assert!(matches!(once.bid("carol", 0, "2.25", "2791"), Outcome::Applied { .. }));
+    let mut ground = auctioned();
+    for _ in 0..2_250 {
+        let outcome = ground.bid("carol", 0, "0.001", "2791");
+        assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    }
+    assert!(ground.engine.liquidation_auctions().is_empty());
+    assert_eq!(ground.qty("carol/main"), once.qty("carol/main"));
+    // Per bid: notional 2.805, penalty ceil(0.014025, 6 dp) = 0.014025, fund ceil(0.0070125) = 0.007013.
+    assert_eq!(once.balance("@insurance", "USDC"), usdc("15.778125"));
+    assert_eq!(ground.balance("@insurance", "USDC"), 2_250 * usdc("0.007013"));
+    assert!(equity(&mut ground, "carol/main") <= equity(&mut once, "carol/main"));
+    ground.check();
+}
+
+/// A one-unit bid (10^-9 ETH, notional 0.000002805 USDC): the penalty rounds up to one micro-USDC
+/// and all of it goes to the fund, none to the liquidator.
+#[test]
+fn a_dust_bid_pays_its_rounding_to_the_insurance_fund() {
+    let mut w = auctioned();
+    let before = w.balance("carol/main", "USDC");
+    let Outcome::Applied { events, .. } = w.bid("carol", 0, "0.000000001", "2791") else { panic!("the bid fills") };
+    let filled = events.iter().find_map(|e| match e {
+        Event::AuctionFilled { penalty, insurance_share, .. } => Some((penalty.clone(), insurance_share.clone())),
+        _ => None,
+    });
+    assert_eq!(filled, Some(("0.000001".to_string(), "0.000001".to_string())));
+    assert_eq!(w.balance("@insurance", "USDC"), 1);
+    assert!(w.balance("carol/main", "USDC") <= before);
+    w.check();
+}
+
+/// dave (400 USDC) is long 1 at 3000; at 2805 his equity 203 is under IM 280.5 and over MM:
+/// reduce-only. Buying more of alice's long through the auction adds risk: refused, nothing moves.
+#[test]
+fn a_reduce_only_liquidator_cannot_add_risk_by_bidding() {
+    let mut w = alice_long();
+    w.deposit("dave", "USDC", "400");
+    w.perp("bob", OrderSide::Sell, "1");
+    w.perp("dave", OrderSide::Buy, "1");
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    assert!(w.engine.health_flags().contains(&("dave/main".to_string(), Health::ReduceOnly)), "{:?}", w.engine.health_flags());
+    w.op(Command::RegisterLiquidator { account: "dave/main".into(), approved: true });
+    let before = w.engine.books_hash();
+    let error = rejected(w.bid("dave", 0, "0.1", "2791"));
+    assert!(matches!(error, EngineError::InsufficientFreeCollateral { .. } | EngineError::ReduceOnlyAccount { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+}
+
+/// A liquidator cannot bid and then take out the collateral that carried its margin: after the
+/// fill its withdrawal is gated by IM like anyone's.
+#[test]
+fn a_liquidator_cannot_withdraw_the_margin_of_what_it_bought() {
+    let mut w = alice_long();
+    w.deposit("dave", "USDC", "300");
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    w.op(Command::RegisterLiquidator { account: "dave/main".into(), approved: true });
+    // 1 ETH at 2790.975: IM 280.5 under 300 (+ 7.01 of penalty share).
+    assert!(matches!(w.bid("dave", 0, "1", "2791"), Outcome::Applied { .. }));
+    let before = w.engine.books_hash();
+    let withdrawal = Command::RequestWithdrawal {
+        account: "dave/main".into(),
+        asset: "USDC".into(),
+        amount: "100".into(),
+        custodian: "ethereum".into(),
+        destination: "0xdave".into(),
+        withdrawal_id: "dave-w1".into(),
+    };
+    let error = rejected(w.send("dave", withdrawal));
+    assert!(matches!(error, EngineError::InsufficientFreeCollateral { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    w.check();
+}
+
+/// A reduce-only account may close but not flip: selling 4 of a long 3 is refused.
+#[test]
+fn a_reduce_only_account_cannot_flip_its_position() {
+    let mut w = alice_long();
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2900".into() });
+    assert_eq!(w.engine.health_flags(), vec![("alice/main".to_string(), Health::ReduceOnly)]);
+    w.perp("bob", OrderSide::Buy, "4");
+    let before = w.engine.books_hash();
+    let flip = Command::PlaceOrder {
+        account: "alice/main".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 9_001,
+        side: OrderSide::Sell,
+        kind: OrderKind::ImmediateOrCancel,
+        price: Some("3000".into()),
+        qty: "4".into(),
+    };
+    let error = rejected(w.send("alice", flip));
+    assert!(matches!(error, EngineError::ReduceOnlyAccount { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+}
+
+/// ETH guarded by three feeds, quorum 2, 5% per print, on the default configuration.
+fn guarded_engine() -> (Engine, u64) {
+    let mut config = StateConfig::from_model(&Config::default_config());
+    config.oracles = vec![model::OracleDef {
+        symbol: "ETH".into(),
+        sources: vec!["feed-a".into(), "feed-b".into(), "feed-c".into()],
+        quorum: 2,
+        staleness_ms: 60_000,
+        max_move_bps: 500,
+        stable_growth_bps_per_hour: 1_000,
+    }];
+    let mut e = Engine::with_genesis(config).unwrap();
+    let mut id = 10;
+    let mut op = |e: &mut Engine, client: &str, command: Command| {
+        id += 1;
+        assert!(matches!(e.apply(&Envelope { client: client.into(), id, command }), Outcome::Applied { .. }));
+    };
+    op(&mut e, SYSTEM_PRINCIPAL, Command::AdvanceTime { now_ms: START });
+    for feed in ["feed-a", "feed-b", "feed-c", "feed-x"] {
+        op(&mut e, SYSTEM_PRINCIPAL, Command::RegisterPrincipal { name: feed.into(), role: Role::Feed });
+    }
+    op(&mut e, SYSTEM_PRINCIPAL, Command::RegisterPrincipal { name: "bob".into(), role: Role::Owner });
+    op(&mut e, "feed-a", Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() });
+    op(&mut e, "feed-b", Command::SetPrice { symbol: "ETH".into(), price_usd: "3000".into() });
+    op(&mut e, SYSTEM_PRINCIPAL, Command::AdvanceTime { now_ms: START + 1 });
+    assert_eq!(e.price("ETH").unwrap().0.to_string(), "3000");
+    (e, id)
+}
+
+/// Absurd prints, foreign principals and an operator on a guarded symbol: typed errors, nothing moves.
+#[test]
+fn absurd_and_foreign_prints_are_refused() {
+    let (mut e, mut id) = guarded_engine();
+    let before = e.books_hash();
+    let cases = [
+        ("feed-c", "0"),
+        ("feed-c", "-3000"),
+        ("feed-c", "1e30"),
+        ("feed-c", "3000.0000000000000000001"),
+        ("feed-c", "1000000000000000000000000000000"),
+        ("feed-c", ""),
+        ("feed-c", "NaN"),
+        ("feed-c", " 3000"),
+        ("feed-x", "3000"),
+        (SYSTEM_PRINCIPAL, "3000"),
+        ("bob", "3000"),
+    ];
+    for (client, price) in cases {
+        id += 1;
+        let command = Command::SetPrice { symbol: "ETH".into(), price_usd: price.into() };
+        let outcome = e.apply(&Envelope { client: client.into(), id, command });
+        assert!(matches!(outcome, Outcome::Rejected { .. } | Outcome::Refused { .. }), "{client} {price:?}: {outcome:?}");
+        assert_eq!(e.books_hash(), before, "{client} {price:?} changed the books");
+    }
+    // A feed prints only the symbols that name it.
+    id += 1;
+    let usdc =
+        e.apply(&Envelope { client: "feed-a".into(), id, command: Command::SetPrice { symbol: "USDC".into(), price_usd: "1".into() } });
+    assert!(matches!(usdc, Outcome::Rejected { error: EngineError::PricePrintRejected { .. }, .. }), "{usdc:?}");
+    assert_eq!(e.price("ETH").unwrap().0.to_string(), "3000");
+}
+
+/// One feed alone cannot move the price: three agreeing at 3000, one printing 1 or 10^12 leaves
+/// the median; after the others go stale its print alone is below quorum and changes no price.
+#[test]
+fn one_hostile_feed_cannot_move_the_guarded_price() {
+    let (mut e, mut id) = guarded_engine();
+    let mut print = |e: &mut Engine, feed: &str, price: &str| {
+        id += 1;
+        e.apply(&Envelope { client: feed.into(), id, command: Command::SetPrice { symbol: "ETH".into(), price_usd: price.into() } })
+    };
+    assert!(matches!(print(&mut e, "feed-c", "3000"), Outcome::Applied { .. }));
+    for (ms, price) in [(2, "1"), (3, "1000000000000"), (4, "0.000000000000000001")] {
+        e.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id: 1_000 + ms, command: Command::AdvanceTime { now_ms: START + ms } });
+        assert!(matches!(print(&mut e, "feed-c", price), Outcome::Applied { .. }));
+        assert_eq!(e.price("ETH").unwrap().0.to_string(), "3000", "feed-c at {price}");
+    }
+    // a and b go stale: feed-c alone is below quorum.
+    e.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id: 2_000, command: Command::AdvanceTime { now_ms: START + 120_000 } });
+    let Outcome::Applied { events, .. } = print(&mut e, "feed-c", "1") else { panic!("kept as pending") };
+    assert!(events.iter().any(|ev| matches!(ev, Event::PricePrintPending { fresh: 1, quorum: 2, .. })), "{events:?}");
+    assert_eq!(e.price("ETH").unwrap().0.to_string(), "3000");
+    e.check_invariants().unwrap();
+}
+
+/// The liquidation world with the house quoting ETH/USDC (20 bps, 5 a fill, 8 net) and hedging
+/// its ETH back within 0.5 of flat on `ethereum`; dave holds 2 ETH there.
+fn hedging_world() -> World {
+    let mut w = World::configured(liquidation_config(LastResort::Socialise), |c| {
+        let market = c.markets.iter_mut().find(|m| m.id == "ETH/USDC").unwrap();
+        market.house_quote = Some(model::HouseQuote { spread_bps: 20, size_max: "5".into(), exposure_max: "8".into() });
+    });
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("dave", "ETH", "2");
+    let factor = model::HedgeFactor {
+        asset: "ETH".into(),
+        quote: "USDC".into(),
+        residual_delta_max: "0.5".into(),
+        max_cost_bps: 50,
+        venues: vec!["ethereum".into()],
+    };
+    w.op(Command::SetHedging { config: model::Hedging { expiry_ms: 60_000, outstanding_max: 4, factors: vec![factor] } });
+    w
+}
+
+fn executed(amount_in: &str, amount_out: &str, chain_ref: &str) -> Command {
+    Command::HedgeExecuted {
+        hedge_id: 1,
+        venue: "ethereum".into(),
+        asset_in: "USDC".into(),
+        amount_in: amount_in.into(),
+        asset_out: "ETH".into(),
+        amount_out: amount_out.into(),
+        chain_ref: chain_ref.into(),
+    }
+}
+
+fn withdraw(w: &mut World, withdrawal_id: &str) {
+    w.ok(
+        "bob",
+        Command::RequestWithdrawal {
+            account: "bob/main".into(),
+            asset: "USDC".into(),
+            amount: "10".into(),
+            custodian: "ethereum".into(),
+            destination: "0xbob".into(),
+            withdrawal_id: withdrawal_id.into(),
+        },
+    );
+}
+
+fn confirm(withdrawal_id: &str, chain_ref: &str) -> Command {
+    Command::ConfirmWithdrawal { withdrawal_id: withdrawal_id.into(), chain_ref: chain_ref.into() }
+}
+
+/// One on-chain transaction settles one thing: a chain reference used to confirm a withdrawal
+/// cannot also report a hedge execution, nor the reverse.
+#[test]
+fn a_chain_reference_is_one_transaction_across_withdrawals_and_hedges() {
+    let mut w = hedging_world();
+    let market_buy = Command::PlaceOrder {
+        account: "bob/main".into(),
+        market: "ETH/USDC".into(),
+        client_order_id: 1,
+        side: OrderSide::Buy,
+        kind: OrderKind::Market,
+        price: None,
+        qty: "2".into(),
+    };
+    w.ok("bob", market_buy);
+    assert_eq!(w.engine.hedges().len(), 1, "the house is 2 short: one buy of 2 requested");
+    withdraw(&mut w, "bob-w1");
+    w.ok(SYSTEM_PRINCIPAL, confirm("bob-w1", "0xtx1"));
+    let before = w.engine.books_hash();
+    let error = rejected(w.send(SYSTEM_PRINCIPAL, executed("1500", "0.5", "0xtx1")));
+    assert!(matches!(error, EngineError::DuplicateReference { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    // The reverse: a hedge's transaction then a withdrawal confirmed with it.
+    w.ok(SYSTEM_PRINCIPAL, executed("1500", "0.5", "0xtx2"));
+    withdraw(&mut w, "bob-w2");
+    let before = w.engine.books_hash();
+    let error = rejected(w.send(SYSTEM_PRINCIPAL, confirm("bob-w2", "0xtx2")));
+    assert!(matches!(error, EngineError::DuplicateReference { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    w.check();
+}
+
+/// A cancelled hedge cannot be executed afterwards; an execution rounding the house's book
+/// against it (paying a micro-USDC over the limit for 10^-18 ETH) is refused.
+#[test]
+fn a_cancelled_hedge_and_a_rounding_execution_are_refused() {
+    let mut w = hedging_world();
+    let market_buy = Command::PlaceOrder {
+        account: "bob/main".into(),
+        market: "ETH/USDC".into(),
+        client_order_id: 1,
+        side: OrderSide::Buy,
+        kind: OrderKind::Market,
+        price: None,
+        qty: "2".into(),
+    };
+    w.ok("bob", market_buy);
+    let before = w.engine.books_hash();
+    // 10^-18 ETH at most 3015 costs floor(3.015e-15, 6 dp) = 0: any positive payment is beyond it.
+    let error = rejected(w.send(SYSTEM_PRINCIPAL, executed("0.000001", "0.000000000000000001", "0xdust")));
+    assert!(matches!(error, EngineError::HedgeRefused { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    w.ok(SYSTEM_PRINCIPAL, Command::CancelHedge { hedge_id: 1 });
+    let before = w.engine.books_hash();
+    let error = rejected(w.send(SYSTEM_PRINCIPAL, executed("1500", "0.5", "0xlate")));
+    assert!(matches!(error, EngineError::UnknownHedge { hedge_id: 1 }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    w.check();
+}
+
+/// Open finding (docs/oracle-guards.md, "Limits"): with two fresh sources of three the median is
+/// their mean, and the move limit is per applied print, so one hostile feed printing every
+/// millisecond steps the guarded price 5% a print toward half its print: from 3000, 100 prints
+/// of 10^12 in 100 ms would take the liability price past 390,000. The right behaviour asserted
+/// here (one source alone moves the price one step until another source prints) needs the guard
+/// to remember which source made its last move: a change of its state and snapshot image, left to
+/// the oracle's owner. `cargo test -p engine --test attacks -- --ignored` shows it (394,503.77).
+#[test]
+#[ignore = "open finding: one feed's repeated prints compound the per-print move limit"]
+fn one_feed_printing_every_millisecond_cannot_compound_the_move_limit() {
+    let (mut e, mut id) = guarded_engine();
+    for ms in 2..102 {
+        id += 1;
+        e.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id, command: Command::AdvanceTime { now_ms: START + ms } });
+        id += 1;
+        let print = Command::SetPrice { symbol: "ETH".into(), price_usd: "1000000000000".into() };
+        assert!(matches!(e.apply(&Envelope { client: "feed-a".into(), id, command: print }), Outcome::Applied { .. }));
+    }
+    // One step of 5% at most: 3150.
+    let price = e.price("ETH").unwrap().0;
+    assert!(price <= money::UsdPrice::parse("3150").unwrap(), "one feed moved ETH to {price}");
+}
+
+/// No penalty, so no insurance fund and no house capital from penalties: alice (long 3 at 3000,
+/// 995.5 USDC) crashes to 2000 and is taken over in full; her deficit 3 x 1000 - 995.5 = 2004.5
+/// falls through empty steps to the last resort, bob's short being the only holder. Every step
+/// sums to the deficit, nobody is left with a debt, and the books replay to the same hash.
+#[test]
+fn an_empty_waterfall_reaches_the_last_resort_on_one_holder() {
+    for last_resort in [LastResort::Socialise, LastResort::Adl] {
+        let mut w = World::new(LiquidationConfig { penalty_bps: 0, ..liquidation_config(last_resort) });
+        w.deposit("bob", "USDC", "100000");
+        w.deposit("alice", "USDC", "1000");
+        w.perp("bob", OrderSide::Sell, "3");
+        w.perp("alice", OrderSide::Buy, "3");
+        let mut events = w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2000".into() });
+        for minute in 1..=8 {
+            events.extend(w.op(Command::AdvanceTime { now_ms: START + minute * 60_000 }));
+        }
+        assert!(w.engine.liquidation_auctions().is_empty(), "{last_resort:?}");
+        let steps: i128 = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::WaterfallStep { amount, .. } => Some(usdc(amount)),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(steps, usdc("2004.5"), "{last_resort:?}: {events:?}");
+        assert_eq!(w.balance("@insurance", "USDC"), 0);
+        for account in ["alice/main", "bob/main"] {
+            assert_eq!(w.engine.debt(account, "USDC").unwrap(), 0, "{account}");
+        }
+        w.check();
+    }
+}
+
+/// ETH-PERP capped at 5 of open interest: an order opening exactly to the cap passes; one lot
+/// more, or a close that flips beyond it, is refused with the cap's error and changes nothing.
+#[test]
+fn the_open_interest_cap_holds_at_its_exact_edge() {
+    let mut w = World::configured(liquidation_config(LastResort::Socialise), |c| {
+        let perp = c.markets.iter_mut().find(|m| m.id == "ETH-PERP").unwrap();
+        perp.open_interest_max = Some("5".into());
+    });
+    for owner in ["bob", "carol", "dave"] {
+        w.deposit(owner, "USDC", "100000");
+    }
+    w.perp("bob", OrderSide::Sell, "5");
+    w.perp("carol", OrderSide::Buy, "5");
+    assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 5_000_000_000);
+    let before = w.engine.books_hash();
+    let over = |account: &str, side: OrderSide, qty: &str| Command::PlaceOrder {
+        account: format!("{account}/main"),
+        market: "ETH-PERP".into(),
+        client_order_id: 77,
+        side,
+        kind: OrderKind::Limit,
+        price: Some("3000".into()),
+        qty: qty.into(),
+    };
+    let error = rejected(w.send("dave", over("dave", OrderSide::Buy, "1")));
+    assert!(matches!(error, EngineError::OpenInterestCap { .. }), "{error:?}");
+    // carol closes 5 and would open 1 short: beyond the cap.
+    let error = rejected(w.send("carol", over("carol", OrderSide::Sell, "6")));
+    assert!(matches!(error, EngineError::OpenInterestCap { .. }), "{error:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    // Closing passes: carol sells 1 back to bob (OI 4); dave, opening 1 within the freed room,
+    // buys another of carol's (she reduces, OI stays 4).
+    w.perp("carol", OrderSide::Sell, "1");
+    w.perp("bob", OrderSide::Buy, "1");
+    assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 4_000_000_000);
+    w.perp("carol", OrderSide::Sell, "1");
+    w.perp("dave", OrderSide::Buy, "1");
+    assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 4_000_000_000);
+    w.check();
+}
