@@ -328,15 +328,11 @@ fn a_cancelled_hedge_and_a_rounding_execution_are_refused() {
     w.check();
 }
 
-/// Open finding (docs/oracle-guards.md, "Limits"): with two fresh sources of three the median is
-/// their mean, and the move limit is per applied print, so one hostile feed printing every
-/// millisecond steps the guarded price 5% a print toward half its print: from 3000, 100 prints
-/// of 10^12 in 100 ms would take the liability price past 390,000. The right behaviour asserted
-/// here (one source alone moves the price one step until another source prints) needs the guard
-/// to remember which source made its last move: a change of its state and snapshot image, left to
-/// the oracle's owner. `cargo test -p engine --test attacks -- --ignored` shows it (394,503.77).
+/// With two fresh sources of three, one hostile feed printing every millisecond used to step the
+/// guarded price 5% a print toward the two prints' mean: 100 prints of 10^12 in 100 ms took ETH
+/// from 3000 to 394,503.77. The guard now moves only to the nearest of the two middle prints
+/// (`oracle` crate doc, "Median"), so one source of two moves nothing however often it prints.
 #[test]
-#[ignore = "open finding: one feed's repeated prints compound the per-print move limit"]
 fn one_feed_printing_every_millisecond_cannot_compound_the_move_limit() {
     let (mut e, mut id) = guarded_engine();
     for ms in 2..102 {

@@ -6,8 +6,11 @@
 //! 1. **Staleness:** a source whose latest print is older than `staleness_ms_max` does not count;
 //!    with fewer than `quorum` fresh sources there is no price (a typed error, never the last
 //!    price silently reused).
-//! 2. **Median** of the fresh sources (the mean of the two middle prints for an even count,
-//!    rounded down): one bad source among three moves nothing.
+//! 2. **Median** of the fresh sources: one bad source among three moves nothing. With an even
+//!    count the two middle prints bound an interval and no majority names a price inside it, so
+//!    the guarded price moves only to the nearest point of that interval (not at all when it is
+//!    already inside): one hostile source of two fresh ones cannot drag the price, however often
+//!    it prints. The reported `median` is the interval's midpoint, rounded down.
 //! 3. **Maximum move per update:** the guarded price moves from the previous guarded price by at
 //!    most `max_move_bps`; a larger move is reached over several updates.
 //! 4. **Stable price** (after Mango v4's stable-price model, without its delay buffer): it
@@ -157,12 +160,17 @@ impl Guard {
 
     /// The reading at `now_ms` (advances the guarded and stable prices).
     pub fn update(&mut self, now_ms: u64) -> Result<Reading, OracleError> {
-        let (median, fresh) = self.median(now_ms)?;
+        let (low, high, fresh) = self.median(now_ms)?;
+        let median = low + (high - low) / 2;
         let reading = match self.previous {
             None => Reading { median, guarded: median, stable: median, fresh },
             Some((prev, at)) => {
                 let elapsed = now_ms.checked_sub(at).ok_or(OracleError::TimeBackwards)?;
-                let guarded = clamp_move(prev.guarded, median, self.params.max_move_bps as i128, BPS)?;
+                // With an even count of fresh sources no majority names a price inside the two
+                // middle prints: the guarded price moves only as far as the nearest of them, so one
+                // source of two cannot drag it (module doc, "Median").
+                let target = prev.guarded.clamp(low, high);
+                let guarded = clamp_move(prev.guarded, target, self.params.max_move_bps as i128, BPS)?;
                 let growth = self.params.stable_growth_bps_per_hour as i128 * elapsed as i128;
                 let stable = clamp_move(prev.stable, guarded, growth, HOUR_MS * BPS)?;
                 Reading { median, guarded, stable, fresh }
@@ -173,7 +181,8 @@ impl Guard {
         Ok(reading)
     }
 
-    fn median(&self, now_ms: u64) -> Result<(i128, usize), OracleError> {
+    /// The two middle fresh prints (equal for an odd count) and how many are fresh.
+    fn median(&self, now_ms: u64) -> Result<(i128, i128, usize), OracleError> {
         let mut fresh: Vec<i128> = self
             .last
             .iter()
@@ -186,8 +195,8 @@ impl Guard {
         }
         fresh.sort_unstable();
         let n = fresh.len();
-        let median = if n % 2 == 1 { fresh[n / 2] } else { fresh[n / 2 - 1] + (fresh[n / 2] - fresh[n / 2 - 1]) / 2 };
-        Ok((median, n))
+        let (low, high) = if n % 2 == 1 { (fresh[n / 2], fresh[n / 2]) } else { (fresh[n / 2 - 1], fresh[n / 2]) };
+        Ok((low, high, n))
     }
 
     fn check(&self, r: &Reading) {
