@@ -76,7 +76,7 @@ fn finding_7_configuration_changes_keep_the_journal_alive() {
 
     // A raised limit, a new asset held at a custodian, a new instrument and a new operator.
     let evolved = edit(&[
-        ("accounts_max = 100000 ", "accounts_max = 120000 "),
+        ("accounts_max = 100000 ", "accounts_max = 102000 "),
         (
             "[[assets]]",
             "[[assets]]\nsymbol = \"USDe\"\nname = \"Ethena USDe\"\ndecimals = 18\nkind = \"stablecoin\"\ntracks = \"USD\"\nprotocol = \"makerdao\"\n\n[[assets]]",
@@ -123,7 +123,7 @@ fn finding_7_configuration_changes_keep_the_journal_alive() {
         other => panic!("expected ConfigConflict, got {other}"),
     }
     let decimals = edit(&[
-        ("accounts_max = 100000 ", "accounts_max = 120000 "),
+        ("accounts_max = 100000 ", "accounts_max = 102000 "),
         (
             "[[assets]]",
             "[[assets]]\nsymbol = \"USDe\"\nname = \"Ethena USDe\"\ndecimals = 6\nkind = \"stablecoin\"\ntracks = \"USD\"\nprotocol = \"makerdao\"\n\n[[assets]]",
@@ -200,7 +200,7 @@ fn a_client_cannot_act_as_the_node_and_block_its_migrations() {
     let acks = node.submit_batch(&forged).unwrap();
     assert!(acks.iter().all(|a| matches!(&a.outcome, Outcome::Refused { error: engine::EngineError::Unauthorized { .. } })), "{acks:?}");
     drop(node);
-    let evolved = edit(&[("accounts_max = 100000 ", "accounts_max = 120000 ")]);
+    let evolved = edit(&[("accounts_max = 100000 ", "accounts_max = 102000 ")]);
     let (_, installed) = open(&path, &evolved, true).expect("the migration is applied");
     assert!(matches!(installed, Installed::Migrated(_)), "{installed:?}");
 }
