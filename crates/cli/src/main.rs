@@ -265,6 +265,10 @@ struct ServeArgs {
     /// journal has it; with `engine.risk_model_max_age_ms` configured it gates orders.
     #[arg(long)]
     risk_model: Option<PathBuf>,
+    /// Venue file (TOML, the `clearhouse route --venues` format) for the operator's route
+    /// endpoint; default the router's embedded set. A missing or invalid file stops the start.
+    #[arg(long)]
+    venues: Option<PathBuf>,
 }
 
 fn main() {
@@ -328,6 +332,7 @@ fn serve_http(config: Config, journal: &JournalLocation, migrate: bool, args: Se
             }
             None => None,
         },
+        venues: args.venues.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -24,6 +24,7 @@ pub async fn start(dir: &std::path::Path) -> (server::Running, Signer) {
         rate: server::auth::RateLimit { burst: 1_000_000, per_second: 1_000_000 },
         body_bytes_max: server::BODY_BYTES_MAX_DEFAULT,
         risk_model: None,
+        venues: None,
     };
     let running = server::start(settings).await.expect("server starts");
     (running, Signer::from_seed("operator", OPERATOR_SEED))
