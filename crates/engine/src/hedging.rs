@@ -148,6 +148,9 @@ impl Engine {
         }
         self.hedging.config = Some(config.clone());
         self.hedging.factors = factors;
+        // Every factor of the new limits is looked at after this command; a deferred factor of
+        // the old ones may be gone.
+        self.hedging.deferred.clear();
         events.push(Event::HedgingSet { factors: config.factors.len() as u32 });
         Ok(())
     }

@@ -294,6 +294,13 @@ fn a_review_that_does_not_fit_the_record_waits_for_the_next_command() {
     let restored = Engine::decode_snapshot(&e.encode_snapshot()).unwrap();
     let mut restored = restored;
     assert_eq!(restored.state_hash(), e.state_hash());
+    // New limits while the review waits: every hedge is cancelled and the factors looked at
+    // again (on a copy; the deferral is cleared, nothing refers to a factor no longer set).
+    let mut reset = e.clone();
+    reset.hedging.record_bytes_max = None;
+    let events = applied(reset.apply(&op(40, Command::SetHedging { config: hedging() })));
+    assert_eq!(cancelled(&events), vec![(2, "limits_changed".to_string())]);
+    assert_eq!(requested(&events), vec![(3, Buy, "0.6".to_string(), "3015".to_string())]);
     // The next command, with the whole record, finishes the review from where the first left
     // it: hedge 2 alone (a buy of 0.6) now reduces the short 0.6 exactly, so it stays and
     // nothing more is requested; its execution is then accepted and the house is flat.
