@@ -559,5 +559,12 @@ pub enum Event {
         market: String,
         asset: String,
         amount: String,
+        /// The quantity of the holder's position closed against `@house`, and the bankrupt
+        /// price it was closed at (the index moved against the holder by `amount / qty`).
+        /// Absent in results journalled before positions were closed.
+        #[serde(default)]
+        qty: String,
+        #[serde(default)]
+        price: String,
     },
 }

@@ -248,16 +248,25 @@ fn bankruptcy_deleverages_the_most_profitable_opposite_positions() {
     let (mut w, events) = crash(LastResort::Adl);
     let last = steps(&events).pop();
     assert_eq!(last, Some(("deleveraged".into(), "226.375".into())));
-    // The only opposite (short) position is bob's, 3000 in profit at 2500: it bears all of it.
-    let adl: Vec<(String, String)> = events
+    // The bankrupt position is what the house took over on alice's side: alice's 3 and dave's
+    // 2.25 long at 2500. The only opposite (short) position is bob's 6, 3000 in profit at 2500:
+    // it closes 5.25 of them at the bankrupt price 2500 + 226.375 / 5.25 = 2543.1190476...
+    // (rounded away from the index in 18 decimals, shown to 6), paying all 226.375.
+    let adl: Vec<(String, String, String, String)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Deleveraged { holder, amount, .. } => Some((holder.clone(), amount.clone())),
+            Event::Deleveraged { holder, amount, qty, price, .. } => Some((holder.clone(), amount.clone(), qty.clone(), price.clone())),
             _ => None,
         })
         .collect();
-    assert_eq!(adl, vec![("bob/main".into(), "226.375".into())]);
-    assert_eq!(w.balance("bob/main", "USDC"), usdc("100000") - usdc("226.375"));
+    assert_eq!(adl, vec![("bob/main".into(), "226.375".into(), "5.25".into(), "2543.119047".into())]);
+    // bob's short shrinks by 5.25 and the house's long is closed: open interest falls from 6
+    // to 0.75 a side.
+    assert_eq!(w.qty("bob/main"), -750_000_000);
+    assert_eq!(w.qty("@house"), 0);
+    assert_eq!((w.qty("alice/main"), w.qty("dave/main")), (0, 750_000_000));
+    // bob: 100000 deposited, 5.25 x 500 realised on the close at the index, less the share.
+    assert_eq!(w.balance("bob/main", "USDC"), usdc("100000") + usdc("2625") - usdc("226.375"));
     w.check();
 }
 
