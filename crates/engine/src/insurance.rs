@@ -35,6 +35,36 @@ fn overflow() -> EngineError {
 }
 
 impl Engine {
+    /// Operator: `amount` of `asset` from `@house` to `@insurance`, one journalled transfer
+    /// (reason `insurance_funding`). Refused, with nothing moved, beyond the house's capital in
+    /// the asset (`house_capital`: its balance plus what it lent).
+    pub(crate) fn fund_insurance(&mut self, asset: &str, amount: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let (idx, units) = self.asset_amount(asset, amount)?;
+        let capital = self.house_capital(idx)?;
+        if units > capital {
+            return Err(EngineError::InsufficientBalance {
+                account: HOUSE.into(),
+                asset: asset.into(),
+                needed: self.format(idx, units),
+                available: self.format(idx, capital),
+            });
+        }
+        let (house, insurance) = (self.account_index[HOUSE], self.account_index[INSURANCE]);
+        let before = self.ledger.balance(insurance, idx).posted;
+        let t = ledger::Transfer {
+            debit: house,
+            credit: insurance,
+            asset: idx,
+            amount: units,
+            reason: ledger::Reason::InsuranceFunding,
+            command_seq: seq,
+        };
+        self.ledger.post(&t).map_err(|e| self.ledger_error(e))?;
+        assert_eq!(self.ledger.balance(insurance, idx).posted, before + units, "the fund grows by the top-up exactly");
+        events.push(self.transferred_event(&t));
+        Ok(())
+    }
+
     /// Runs cover-2 on every trader account at the engine's prices and the model in force.
     pub fn cover2_report(&mut self) -> Result<Cover2Report, EngineError> {
         let model = self.usable_model()?;

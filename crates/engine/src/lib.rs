@@ -537,7 +537,7 @@ impl Engine {
         }
     }
 
-    fn ledger_error(&self, e: LedgerError) -> EngineError {
+    pub(crate) fn ledger_error(&self, e: LedgerError) -> EngineError {
         let name = |a: AccountIdx| self.account_names.get(a.0 as usize).cloned().unwrap_or_else(|| format!("#{}", a.0));
         let symbol = |s: AssetIdx| self.assets.get(s.0 as usize).map(|a| a.symbol.clone()).unwrap_or_else(|| format!("#{}", s.0));
         match e {

@@ -530,3 +530,29 @@ fn a_liquidation_whose_worst_case_does_not_fit_is_refused_at_genesis() {
     plain.liquidation = None;
     assert!(Engine::with_genesis(plain).is_ok());
 }
+
+/// The operator tops the fund up from the house's capital: in full up to that capital, refused
+/// (nothing moved) one unit beyond it.
+#[test]
+fn the_operator_funds_the_insurance_fund_from_house_capital() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    let before = w.engine.books_hash();
+    let refused = w.send(SYSTEM_PRINCIPAL, Command::FundInsurance { asset: "USDC".into(), amount: "1".into() });
+    assert!(
+        matches!(&refused, Outcome::Rejected { error: EngineError::InsufficientBalance { needed, available, .. }, .. } if needed == "1" && available == "0"),
+        "{refused:?}"
+    );
+    assert_eq!(w.engine.books_hash(), before, "a refused top-up changes nothing");
+    // After the crash the house holds alice's 0.1 ETH bought in the collateral step (and no
+    // USDC: its penalty shares went to the broker-capital step).
+    let (mut w, _) = crash(LastResort::Socialise);
+    assert_eq!(w.balance("@house", "ETH"), units("0.1", 18));
+    let over = w.send(SYSTEM_PRINCIPAL, Command::FundInsurance { asset: "ETH".into(), amount: "0.100000000000000001".into() });
+    assert!(matches!(over, Outcome::Rejected { error: EngineError::InsufficientBalance { .. }, .. }), "{over:?}");
+    let owner = w.send("bob", Command::FundInsurance { asset: "ETH".into(), amount: "0.1".into() });
+    assert!(matches!(owner, Outcome::Refused { error: EngineError::Unauthorized { .. } }), "{owner:?}");
+    let events = w.op(Command::FundInsurance { asset: "ETH".into(), amount: "0.1".into() });
+    assert!(events.iter().any(|e| matches!(e, Event::Transferred { debit, credit, amount, .. } if debit == "@house" && credit == "@insurance" && amount == "0.1")), "{events:?}");
+    assert_eq!((w.balance("@house", "ETH"), w.balance("@insurance", "ETH")), (0, units("0.1", 18)));
+    w.check();
+}
