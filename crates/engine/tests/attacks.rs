@@ -420,3 +420,24 @@ fn the_open_interest_cap_holds_at_its_exact_edge() {
     assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 4_000_000_000);
     w.check();
 }
+
+/// alice registers a second sub-account as a liquidator and bids on her own main account's
+/// auction through it (buying her own position back at the discount, the penalty paid to
+/// herself): refused, nothing moved, and the auction still open for others.
+#[test]
+fn a_liquidator_cannot_bid_against_itself_through_another_sub_account() {
+    let mut w = auctioned();
+    w.op(Command::CreateAccount { owner: "alice".into(), sub: "liq".into() });
+    w.op(Command::RegisterLiquidator { account: "alice/liq".into(), approved: true });
+    let before = w.engine.books_hash();
+    let command = Command::BidLiquidation { auction_id: 0, account: "alice/liq".into(), qty: "0.001".into(), limit_price: "2791".into() };
+    let error = rejected(w.send("alice", command));
+    assert!(
+        matches!(&error, EngineError::OwnLiquidation { account, liquidated } if account == "alice/liq" && liquidated == "alice/main"),
+        "{error:?}"
+    );
+    assert_eq!(w.engine.books_hash(), before);
+    assert_eq!(w.engine.liquidation_auctions().len(), 1);
+    assert!(matches!(w.bid("carol", 0, "2.25", "2791"), Outcome::Applied { .. }));
+    w.check();
+}
