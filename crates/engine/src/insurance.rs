@@ -35,6 +35,29 @@ fn overflow() -> EngineError {
 }
 
 impl Engine {
+    /// The fund's share of a fill's net fee (`insurance_fee_ppm`, rounded up): from `@fees` to
+    /// `@insurance`, posted without an event as the fees themselves are (a reader derives it
+    /// from the fill's fees and the configuration). Returns the share.
+    pub(crate) fn fee_share_to_insurance(&mut self, asset: AssetIdx, taker_fee: i128, maker_fee: i128, seq: u64) -> i128 {
+        let Some(ppm) = self.config.liquidation.as_ref().and_then(|l| l.insurance_fee_ppm) else { return 0 };
+        let net = taker_fee + maker_fee;
+        let share = liquidation::auction::insurance_fee_share(net, ppm).expect("a validated share of a fee that fits");
+        if share == 0 {
+            return 0;
+        }
+        let (fees, insurance) = (self.account_index[FEES], self.account_index[INSURANCE]);
+        let t = ledger::Transfer {
+            debit: fees,
+            credit: insurance,
+            asset,
+            amount: share,
+            reason: ledger::Reason::InsuranceFunding,
+            command_seq: seq,
+        };
+        self.ledger.post(&t).expect("`@fees` may go negative and the fund's credit is within the fee just paid");
+        share
+    }
+
     /// Operator: `amount` of `asset` from `@house` to `@insurance`, one journalled transfer
     /// (reason `insurance_funding`). Refused, with nothing moved, beyond the house's capital in
     /// the asset (`house_capital`: its balance plus what it lent).

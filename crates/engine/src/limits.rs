@@ -350,6 +350,7 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             insurance_ppm: u32::MAX,
             accounts_per_command_max: u32::MAX,
             last_resort: model::LastResort::Socialise,
+            insurance_fee_ppm: Some(u32::MAX),
         }),
         oracles: vec![worst_oracle(); 2 * assets],
     }

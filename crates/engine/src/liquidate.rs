@@ -89,6 +89,9 @@ pub(crate) fn validate(c: &model::LiquidationConfig) -> Result<(), EngineError> 
     if !(1_000_000..=10_000_000).contains(&c.target_ppm) {
         return Err(refused("target_ppm", format!("{}, expected 1000000 (back to IM) to 10000000", c.target_ppm)));
     }
+    if let Some(ppm) = c.insurance_fee_ppm.filter(|p| *p > 1_000_000) {
+        return Err(refused("insurance_fee_ppm", format!("{ppm}, expected 0 to 1000000")));
+    }
     if c.accounts_per_command_max == 0 || c.accounts_per_command_max > 64 {
         return Err(refused("accounts_per_command_max", format!("{}, expected 1 to 64", c.accounts_per_command_max)));
     }

@@ -290,6 +290,7 @@ fn the_configuration_is_validated() {
         LiquidationConfig { target_ppm: 500_000, ..liquidation_config(LastResort::Adl) },
         LiquidationConfig { accounts_per_command_max: 0, ..liquidation_config(LastResort::Adl) },
         LiquidationConfig { duration_ms: 0, ..liquidation_config(LastResort::Adl) },
+        LiquidationConfig { insurance_fee_ppm: Some(1_000_001), ..liquidation_config(LastResort::Adl) },
     ] {
         config.liquidation = Some(bad.clone());
         assert!(matches!(Engine::with_genesis(config.clone()), Err(EngineError::ConfigRefused { .. })), "{bad:?}");
@@ -554,5 +555,23 @@ fn the_operator_funds_the_insurance_fund_from_house_capital() {
     let events = w.op(Command::FundInsurance { asset: "ETH".into(), amount: "0.1".into() });
     assert!(events.iter().any(|e| matches!(e, Event::Transferred { debit, credit, amount, .. } if debit == "@house" && credit == "@insurance" && amount == "0.1")), "{events:?}");
     assert_eq!((w.balance("@house", "ETH"), w.balance("@insurance", "ETH")), (0, units("0.1", 18)));
+    w.check();
+}
+
+/// With `insurance_fee_ppm` = 333,333 every fill moves a third of its net fee, rounded up, from
+/// `@fees` to `@insurance`. alice takes bob's 3 at 3000 on ETH-PERP: notional 9,000, taker fee
+/// 5 bps = 4.5 USDC, maker fee 0: the fund gets ceil(4,500,000 x 333,333 / 10^6) = 1,499,999
+/// units = 1.499999 USDC (4,499,998.5 rounded up), `@fees` keeps 3.000001. Nothing is created.
+#[test]
+fn a_share_of_every_fee_funds_the_insurance_fund() {
+    let config = LiquidationConfig { insurance_fee_ppm: Some(333_333), ..liquidation_config(LastResort::Socialise) };
+    let mut w = World::new(config);
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "1000");
+    w.perp("bob", OrderSide::Sell, "3");
+    w.perp("alice", OrderSide::Buy, "3");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("995.5"));
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("1.499999"));
+    assert_eq!(w.balance("@fees", "USDC"), usdc("3.000001"));
     w.check();
 }

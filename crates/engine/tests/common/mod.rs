@@ -46,6 +46,7 @@ pub fn liquidation_config(last_resort: LastResort) -> LiquidationConfig {
         insurance_ppm: 500_000,
         accounts_per_command_max: 8,
         last_resort,
+        insurance_fee_ppm: None,
     }
 }
 
