@@ -10,14 +10,16 @@ mod common;
 use common::{START, liquidation_config, model};
 use engine::markets::{OrderKind, OrderSide};
 use engine::*;
-use model::{Config, LastResort, Role};
+use model::{Config, LastResort, LiquidationConfig, Role};
 use statement::{LineKind, StatementBuilder};
 
 #[test]
 fn liquidation_statements_reconcile_with_the_ledger() {
     let mut config = StateConfig::from_model(&Config::default_config());
     config.settings.risk_model_max_age_ms = Some(400_000_000);
-    config.liquidation = Some(liquidation_config(LastResort::Socialise));
+    // A third of every net fee to the insurance fund, shown on `@insurance`'s and `@fees`'
+    // statements.
+    config.liquidation = Some(LiquidationConfig { insurance_fee_ppm: Some(333_333), ..liquidation_config(LastResort::Socialise) });
     let mut engine = Engine::new();
     let first = genesis_envelope(config);
     let mut records = vec![(first.command.clone(), engine.apply(&first))];
@@ -68,7 +70,7 @@ fn liquidation_statements_reconcile_with_the_ledger() {
         records.push((command, outcome));
     }
     let mut kinds = Vec::new();
-    for account in ["alice/main", "bob/main", "carol/main", "dave/main"] {
+    for account in ["alice/main", "bob/main", "carol/main", "dave/main", "@insurance"] {
         let mut builder = StatementBuilder::new(account);
         for (command, outcome) in &records {
             builder.record(command, outcome).unwrap();
@@ -81,4 +83,5 @@ fn liquidation_statements_reconcile_with_the_ledger() {
         assert!(kinds.contains(&expected), "{expected:?} missing");
     }
     assert!(kinds.contains(&("bob/main", LineKind::Waterfall)), "bob's socialised share");
+    assert!(kinds.contains(&("@insurance", LineKind::Fee)), "the fund's share of the fees");
 }
