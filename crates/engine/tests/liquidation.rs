@@ -575,3 +575,91 @@ fn a_share_of_every_fee_funds_the_insurance_fund() {
     assert_eq!(w.balance("@fees", "USDC"), usdc("3.000001"));
     w.check();
 }
+
+/// The hand model with a close-out cost for the perp (0, 10, 40, 160 USD at 0, 1,000, 2,000,
+/// 4,000 USD of notional; one ETH-PERP is 3,000 USD of notional).
+fn model_with_perp_liquidity() -> margin_core::RiskModel {
+    let micro = |x: i128| x * 1_000_000;
+    let mut m = model();
+    let plain = margin_core::InstrumentCharges { value_musd: 3_000_000_000, notional_musd: 3_000_000_000, ..Default::default() };
+    m.charges = margin_core::ChargeTables {
+        liquidity_grid_musd: vec![0, micro(1000), micro(2000), micro(4000)],
+        instruments: vec![
+            plain.clone(),
+            margin_core::InstrumentCharges { value_musd: 0, liquidity_cost_musd: vec![0, micro(10), micro(40), micro(160)], ..plain },
+            margin_core::InstrumentCharges { value_musd: 1_000_000, notional_musd: 1_000_000, ..Default::default() },
+        ],
+        ..Default::default()
+    };
+    m
+}
+
+/// A liquidator's bid is sized at its owner's totals. carol/two already holds 0.5 ETH-PERP
+/// long; carol/bid (180 USDC, a liquidator) bids for 0.5 more at ETH 2805 (the notional moves
+/// with the price). Alone, 0.5 (1,402.5 USD of notional) costs 10 + 30 x 0.4025 = 22.075 to
+/// close: IM 0.5 x 280.5 + 22.075 = 162.325 <= 180, which the old per-account check allowed.
+/// In the owner the 1 ETH (2,805 USD) costs 40 + 120 x 0.4025 = 88.3, half of it carol/bid's:
+/// IM 140.25 + 44.15 = 184.4 > 180: refused, nothing moved.
+#[test]
+fn a_liquidator_bid_is_margined_at_its_owners_size() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "1000");
+    w.perp("bob", OrderSide::Sell, "3.5");
+    w.perp("alice", OrderSide::Buy, "3");
+    for sub in ["two", "bid"] {
+        w.op(Command::CreateAccount { owner: "carol".into(), sub: sub.into() });
+    }
+    let deposit = |account: &str, amount: &str, n: u64| Command::Deposit {
+        account: account.into(),
+        asset: "USDC".into(),
+        amount: amount.into(),
+        custodian: "ethereum".into(),
+        external_ref: format!("0xcarol-{n}"),
+    };
+    w.op(deposit("carol/two", "10000", 1));
+    w.op(deposit("carol/bid", "180", 2));
+    let buy = Command::PlaceOrder {
+        account: "carol/two".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 7,
+        side: OrderSide::Buy,
+        kind: OrderKind::Limit,
+        price: Some("3000".into()),
+        qty: "0.5".into(),
+    };
+    w.ok("carol", buy);
+    assert_eq!(w.qty("carol/two"), 500_000_000);
+    // ETH falls to 2805 (alice's auction opens at that mark), then the model with the
+    // close-out cost is installed.
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    for part in risk_model_parts(&model_with_perp_liquidity()) {
+        w.op(part);
+    }
+    w.op(Command::RegisterLiquidator { account: "carol/bid".into(), approved: true });
+    let auction = w.engine.liquidation_auctions().into_iter().find(|a| a.account == "alice/main").expect("alice is auctioned");
+    let before = w.engine.books_hash();
+    let bid = Command::BidLiquidation {
+        auction_id: auction.auction_id,
+        account: "carol/bid".into(),
+        qty: "0.5".into(),
+        limit_price: "2791".into(),
+    };
+    let refused = w.send("carol", bid);
+    let expected =
+        EngineError::InsufficientFreeCollateral { account: "carol/bid".into(), required: "184.4".into(), available: "180".into() };
+    assert!(matches!(&refused, Outcome::Rejected { error, .. } if *error == expected), "{refused:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    // Half of it fits: 0.25 in the owner's 0.75 (2,103.75 USD: 40 + 120 x 0.051875 = 46.225, a
+    // third of it 15.408333...) and 0.25 x 280.5 = 70.125: IM about 85.53 <= 180.
+    let half = Command::BidLiquidation {
+        auction_id: auction.auction_id,
+        account: "carol/bid".into(),
+        qty: "0.25".into(),
+        limit_price: "2791".into(),
+    };
+    let outcome = w.send("carol", half);
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    assert_eq!(w.qty("carol/bid"), 250_000_000);
+    w.check();
+}
