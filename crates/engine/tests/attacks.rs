@@ -461,13 +461,7 @@ fn a_deficit_with_no_other_holder_in_the_market_is_the_houses_explicitly() {
         w.op(Command::RegisterLiquidator { account: "bob/main".into(), approved: true });
         w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2500".into() });
         let Outcome::Applied { events, .. } = w.bid("bob", 0, "3", "2500") else { panic!("bob's bid fills") };
-        let steps: Vec<(String, String)> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::WaterfallStep { step, amount, .. } => Some((step.clone(), amount.clone())),
-                _ => None,
-            })
-            .collect();
+        let steps = waterfall_steps(&events, "alice/main");
         let expected: Vec<(String, String)> = [("collateral", "250"), ("penalty", "18.75"), ("house_uncovered", "310.75")]
             .iter()
             .map(|(s, a)| (s.to_string(), a.to_string()))

@@ -201,13 +201,7 @@ fn crash(last_resort: LastResort) -> (World, Vec<Event>) {
 }
 
 fn steps(events: &[Event]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::WaterfallStep { account, step, amount, .. } if account == "alice/main" => Some((step.clone(), amount.clone())),
-            _ => None,
-        })
-        .collect()
+    waterfall_steps(events, "alice/main")
 }
 
 #[test]
@@ -639,26 +633,20 @@ fn a_liquidator_bid_is_margined_at_its_owners_size() {
     w.op(Command::RegisterLiquidator { account: "carol/bid".into(), approved: true });
     let auction = w.engine.liquidation_auctions().into_iter().find(|a| a.account == "alice/main").expect("alice is auctioned");
     let before = w.engine.books_hash();
-    let bid = Command::BidLiquidation {
+    let bid = |qty: &str| Command::BidLiquidation {
         auction_id: auction.auction_id,
         account: "carol/bid".into(),
-        qty: "0.5".into(),
+        qty: qty.into(),
         limit_price: "2791".into(),
     };
-    let refused = w.send("carol", bid);
+    let refused = w.send("carol", bid("0.5"));
     let expected =
         EngineError::InsufficientFreeCollateral { account: "carol/bid".into(), required: "184.4".into(), available: "180".into() };
     assert!(matches!(&refused, Outcome::Rejected { error, .. } if *error == expected), "{refused:?}");
     assert_eq!(w.engine.books_hash(), before);
     // Half of it fits: 0.25 in the owner's 0.75 (2,103.75 USD: 40 + 120 x 0.051875 = 46.225, a
     // third of it 15.408333...) and 0.25 x 280.5 = 70.125: IM about 85.53 <= 180.
-    let half = Command::BidLiquidation {
-        auction_id: auction.auction_id,
-        account: "carol/bid".into(),
-        qty: "0.25".into(),
-        limit_price: "2791".into(),
-    };
-    let outcome = w.send("carol", half);
+    let outcome = w.send("carol", bid("0.25"));
     assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
     assert_eq!(w.qty("carol/bid"), 250_000_000);
     w.check();

@@ -140,6 +140,17 @@ impl World {
     }
 }
 
+/// The `waterfall_step`s of `account` in `events`: (step, amount).
+pub fn waterfall_steps(events: &[Event], account: &str) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WaterfallStep { account: a, step, amount, .. } if a == account => Some((step.clone(), amount.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn units(text: &str, decimals: u8) -> i128 {
     money::Amount::parse(text, money::Scale::new(decimals).unwrap()).unwrap().units()
 }
