@@ -473,3 +473,49 @@ fn a_deficit_with_no_other_holder_in_the_market_is_the_houses_explicitly() {
         w.check();
     }
 }
+
+/// Splitting a position across sub-accounts to dodge liquidation: alice holds 0.5 ETH-PERP in
+/// alice/main (183.25 USDC) and 0.5 in alice/two (10,000 USDC), both bought at 3000; ETH falls to
+/// 2805 and the model charges a close-out cost (0, 10, 40, 160 USD at 0, 1,000, 2,000, 4,000 USD
+/// of notional). alice/main's equity: 183.25 - 0.75 fee - 0.5 x 195 = 85. Alone its 0.5 (1,402.5
+/// USD) would cost 22.075 to close: IM 140.25 + 22.075 = 162.325, MM 81.1625 < 85, healthy. At
+/// the owner's 1 ETH (2,805 USD: 88.3, half of it alice/main's) IM is 184.4 and MM 92.2 > 85:
+/// flagged and auctioned all the same.
+#[test]
+fn splitting_a_position_across_sub_accounts_does_not_dodge_liquidation() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "183.25");
+    w.op(Command::CreateAccount { owner: "alice".into(), sub: "two".into() });
+    let deposit = Command::Deposit {
+        account: "alice/two".into(),
+        asset: "USDC".into(),
+        amount: "10000".into(),
+        custodian: "ethereum".into(),
+        external_ref: "0xalice-two".into(),
+    };
+    w.op(deposit);
+    w.perp("bob", OrderSide::Sell, "1");
+    w.perp("alice", OrderSide::Buy, "0.5");
+    let buy = Command::PlaceOrder {
+        account: "alice/two".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 9,
+        side: OrderSide::Buy,
+        kind: OrderKind::Limit,
+        price: Some("3000".into()),
+        qty: "0.5".into(),
+    };
+    w.ok("alice", buy);
+    assert_eq!((w.qty("alice/main"), w.qty("alice/two")), (500_000_000, 500_000_000));
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    for part in risk_model_parts(&model_with_perp_liquidity()) {
+        w.op(part);
+    }
+    // Any command after the install re-marks and liquidates what is flagged.
+    w.op(Command::AdvanceTime { now_ms: START + 1 });
+    let margin = w.engine.account_margin("alice/main").unwrap();
+    assert_eq!((margin.equity_usd.as_str(), margin.initial_usd.as_str(), margin.maintenance_usd.as_str()), ("85", "184.4", "92.2"));
+    assert!(w.engine.liquidation_auctions().iter().any(|a| a.account == "alice/main"), "{:?}", w.engine.health_flags());
+    w.check();
+}

@@ -570,24 +570,6 @@ fn a_share_of_every_fee_funds_the_insurance_fund() {
     w.check();
 }
 
-/// The hand model with a close-out cost for the perp (0, 10, 40, 160 USD at 0, 1,000, 2,000,
-/// 4,000 USD of notional; one ETH-PERP is 3,000 USD of notional).
-fn model_with_perp_liquidity() -> margin_core::RiskModel {
-    let micro = |x: i128| x * 1_000_000;
-    let mut m = model();
-    let plain = margin_core::InstrumentCharges { value_musd: 3_000_000_000, notional_musd: 3_000_000_000, ..Default::default() };
-    m.charges = margin_core::ChargeTables {
-        liquidity_grid_musd: vec![0, micro(1000), micro(2000), micro(4000)],
-        instruments: vec![
-            plain.clone(),
-            margin_core::InstrumentCharges { value_musd: 0, liquidity_cost_musd: vec![0, micro(10), micro(40), micro(160)], ..plain },
-            margin_core::InstrumentCharges { value_musd: 1_000_000, notional_musd: 1_000_000, ..Default::default() },
-        ],
-        ..Default::default()
-    };
-    m
-}
-
 /// A liquidator's bid is sized at its owner's totals. carol/two already holds 0.5 ETH-PERP
 /// long; carol/bid (180 USDC, a liquidator) bids for 0.5 more at ETH 2805 (the notional moves
 /// with the price). Alone, 0.5 (1,402.5 USD of notional) costs 10 + 30 x 0.4025 = 22.075 to

@@ -33,6 +33,24 @@ pub fn model() -> RiskModel {
     }
 }
 
+/// The hand model with a close-out cost for the perp (0, 10, 40, 160 USD at 0, 1,000, 2,000,
+/// 4,000 USD of notional; one ETH-PERP is 3,000 USD of notional).
+pub fn model_with_perp_liquidity() -> RiskModel {
+    let micro = |x: i128| x * 1_000_000;
+    let mut m = model();
+    let plain = margin_core::InstrumentCharges { value_musd: 3_000_000_000, notional_musd: 3_000_000_000, ..Default::default() };
+    m.charges = margin_core::ChargeTables {
+        liquidity_grid_musd: vec![0, micro(1000), micro(2000), micro(4000)],
+        instruments: vec![
+            plain.clone(),
+            margin_core::InstrumentCharges { value_musd: 0, liquidity_cost_musd: vec![0, micro(10), micro(40), micro(160)], ..plain },
+            margin_core::InstrumentCharges { value_musd: 1_000_000, notional_musd: 1_000_000, ..Default::default() },
+        ],
+        ..Default::default()
+    };
+    m
+}
+
 pub fn liquidation_config(last_resort: LastResort) -> LiquidationConfig {
     LiquidationConfig {
         target_ppm: 1_000_000,
