@@ -311,6 +311,7 @@ pub fn crisis_config(base: &Config, eth0: f64, end: marketdata::Hour, accounts: 
         insurance_ppm: 500_000,
         accounts_per_command_max: 64,
         last_resort: model::LastResort::Socialise,
+        insurance_fee_ppm: None,
     });
     checked_toml(&c).context("the crisis configuration")?;
     Ok((c, call))

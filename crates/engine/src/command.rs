@@ -112,6 +112,9 @@ pub enum Command {
     /// `auction_id` at its current price if that is within `limit_price` (settlement asset per
     /// whole underlying: at most it when the liquidated account sells, at least it when it buys).
     BidLiquidation { auction_id: u64, account: String, qty: String, limit_price: String },
+    /// Operator: moves `amount` of `asset` from `@house`'s capital (its balance plus what it
+    /// lent) into the insurance fund `@insurance` (docs/liquidation.md, "Funding the fund").
+    FundInsurance { asset: String, amount: String },
 }
 
 fn main_sub() -> String {
@@ -166,6 +169,7 @@ impl Command {
                 ("chain_ref", chain_ref),
             ],
             Command::RegisterLiquidator { account, .. } => vec![("account", account)],
+            Command::FundInsurance { asset, amount } => vec![("asset", asset), ("amount", amount)],
             Command::BidLiquidation { account, qty, limit_price, .. } => {
                 vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
             }
@@ -559,5 +563,12 @@ pub enum Event {
         market: String,
         asset: String,
         amount: String,
+        /// The quantity of the holder's position closed against `@house`, and the bankrupt
+        /// price it was closed at (the index moved against the holder by `amount / qty`).
+        /// Absent in results journalled before positions were closed.
+        #[serde(default)]
+        qty: String,
+        #[serde(default)]
+        price: String,
     },
 }

@@ -305,6 +305,7 @@ impl Engine {
         if fees.maker < 0 {
             self.credit(fees_account, maker, asset, -fees.maker, Reason::Fee, seq, events);
         }
+        self.fee_share_to_insurance(asset, fees.taker, fees.maker, seq);
         if is_option {
             self.pay(buyer, seller, asset, quote, Reason::Trade, seq, events);
         }

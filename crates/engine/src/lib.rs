@@ -74,7 +74,7 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 4;
+pub const ENGINE_FORMAT_VERSION: u32 = 5;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
@@ -537,7 +537,7 @@ impl Engine {
         }
     }
 
-    fn ledger_error(&self, e: LedgerError) -> EngineError {
+    pub(crate) fn ledger_error(&self, e: LedgerError) -> EngineError {
         let name = |a: AccountIdx| self.account_names.get(a.0 as usize).cloned().unwrap_or_else(|| format!("#{}", a.0));
         let symbol = |s: AssetIdx| self.assets.get(s.0 as usize).map(|a| a.symbol.clone()).unwrap_or_else(|| format!("#{}", s.0));
         match e {

@@ -372,6 +372,7 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             insurance_ppm: u32::MAX,
             accounts_per_command_max: u32::MAX,
             last_resort: model::LastResort::Socialise,
+            insurance_fee_ppm: Some(u32::MAX),
         }),
         oracles: vec![worst_oracle(); 2 * assets],
     }
@@ -483,8 +484,9 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
 
 /// An upper bound of the liquidation state: an auction per position at most (an auction never
 /// offers more than its account holds, and each account has at most one per market); per
-/// account a case naming at most every market and a penalty per settlement asset, and a
-/// liquidator entry; the id counter and the round-robin cursor.
+/// account a case naming at most every market and a penalty per
+/// settlement asset, and a liquidator entry; a queued deleveraging close per position; the id
+/// counter and the round-robin cursor.
 fn liquidation_state_bytes(c: &Counts) -> u64 {
     let account = AccountIdx(u32::MAX);
     let auction = liquidation::auction::Auction {
@@ -498,7 +500,9 @@ fn liquidation_state_bytes(c: &Counts) -> u64 {
     let penalty = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
     let case = postcard_len(&account) + 10 + c.markets * case_entry + c.markets.min(c.assets) * penalty;
     let fixed = 32 + postcard_len(&Some(account));
-    fixed + c.markets * positions_per_market_max() * auction + c.accounts * (case + postcard_len(&account))
+    // A queued deleveraging close per position at most: (holder, market) and a quantity.
+    let adl = postcard_len(&((account, u16::MAX), i128::MIN));
+    fixed + c.markets * positions_per_market_max() * (auction + adl) + c.accounts * (case + postcard_len(&account))
 }
 
 /// Bytes of a book image without orders (spec, counters, reference price), bounded above.
@@ -609,8 +613,18 @@ fn liquidation_events() -> LiquidationEvents {
         len(Event::InterestAccrued { seq, account: account(), asset: name(), interest: decimal(), debt: decimal() }),
         len(Event::WaterfallStep { seq, account: account(), step: "house_uncovered".into(), asset: name(), amount: decimal() }),
     ];
-    let share = len(Event::Socialised { seq, account: account(), holder: account(), asset: name(), amount: decimal() })
-        .max(len(Event::Deleveraged { seq, account: account(), holder: account(), market: name(), asset: name(), amount: decimal() }));
+    let deleveraged = Event::Deleveraged {
+        seq,
+        account: account(),
+        holder: account(),
+        market: name(),
+        asset: name(),
+        amount: decimal(),
+        qty: decimal(),
+        price: decimal(),
+    };
+    let share =
+        len(Event::Socialised { seq, account: account(), holder: account(), asset: name(), amount: decimal() }).max(len(deleveraged));
     LiquidationEvents {
         started: len(Event::LiquidationStarted {
             seq,
@@ -653,7 +667,8 @@ pub fn liquidation_chunk_bytes() -> u64 {
 /// per other asset and a step), four steps of two events, the residue charged to the house
 /// (three) and the last resort's step; and the last resort over every position of every perp
 /// market (the holders of the defaulter's markets): a share, a borrow of two events and a
-/// transfer each.
+/// transfer each. (A deleveraged holder's close is queued and measured on its own:
+/// [`adl_close_bytes`].)
 pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) -> u64 {
     let e = liquidation_events();
     let derivatives: Vec<&&model::Market> = markets.iter().filter(|m| m.kind != model::MarketKind::Spot).collect();
@@ -664,6 +679,15 @@ pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) ->
     let start = e.started + perps * e.opened + e.deferred;
     let per_asset = (4 + 2 * assets_max + 1 + 8 + 3 + 1) * e.movement + holders * (e.share + 3 * e.movement);
     start.max(e.started + e.deferred + quotes * per_asset)
+}
+
+/// Events of one deleveraged holder's close against `@house`: per side a position change, a
+/// settlement, and a borrow or a repayment with its accrued interest.
+pub const ADL_CLOSE_EVENTS_MAX: u64 = 2 * 4;
+
+/// The most bytes one deleveraged holder's close adds to a result.
+pub fn adl_close_bytes() -> u64 {
+    ADL_CLOSE_EVENTS_MAX * derivative_event_bytes()
 }
 
 /// What the liquidation step keeps free after the work it starts: one health refresh and the

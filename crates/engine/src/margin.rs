@@ -158,7 +158,7 @@ impl Engine {
     }
 
     /// The model instrument a derivative market clears, and its id.
-    fn market_instrument(&self, model: &RiskModel, m: u16) -> Result<(margin_core::InstrumentIx, &str), EngineError> {
+    pub(crate) fn market_instrument(&self, model: &RiskModel, m: u16) -> Result<(margin_core::InstrumentIx, &str), EngineError> {
         let def = &self.markets[m as usize].def;
         let id = def.instrument.as_deref().unwrap_or(def.id.as_str());
         let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
@@ -406,7 +406,7 @@ fn owner_totals(model: &RiskModel, key: &RiskKey, delta: &[Position]) -> Result<
 }
 
 /// The exact requirement of the cached account with `delta` added, in its owner.
-fn requirement_with(model: &RiskModel, cached: &CachedRisk, delta: &[Position]) -> Result<Requirement, EngineError> {
+pub(crate) fn requirement_with(model: &RiskModel, cached: &CachedRisk, delta: &[Position]) -> Result<Requirement, EngineError> {
     match owner_totals(model, &cached.key, delta)? {
         None => model.with(&cached.risk, delta, &cached.key.prices),
         Some(owner) => model.with_in_owner(&cached.risk, delta, &cached.key.prices, &owner),
