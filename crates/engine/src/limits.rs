@@ -175,29 +175,30 @@ fn derivative_event_bytes() -> u64 {
 
 /// The result of the `advance_time` that crosses every derivative market's boundary or expiry
 /// at once (a funding index per perp, an expiry per option with the cancellation of its resting
-/// orders; the holders settle later, [`crate::settle`]) must fit a journal record, and no market
-/// may allow more than [`POSITIONS_PER_MARKET_MAX`] positions.
+/// orders; the holders settle later, [`crate::settle`]) must fit a journal record, and the
+/// markets together may allow at most [`POSITIONS_TOTAL_MAX`] positions.
 pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsError> {
     let health = health_events_bytes() / health::HEALTH_EVENTS_PER_COMMAND_MAX as u64 * health::HEALTH_EVENTS_PER_CLOCK_MAX as u64;
     let bytes = settlement_result_bytes(markets) + health;
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "settlement result of one advance_time", bytes, max: RECORD_BYTES_MAX as u64 });
     }
-    let most = markets.iter().filter_map(|m| m.positions_max).map(u64::from).max().unwrap_or(0);
-    if most > positions_per_market_max() {
-        return Err(LimitsError::TooLarge { what: "positions of one market", bytes: most, max: positions_per_market_max() });
+    let total: u64 = markets.iter().filter_map(|m| m.positions_max).map(u64::from).sum();
+    if total > POSITIONS_TOTAL_MAX {
+        return Err(LimitsError::TooLarge { what: "positions_max summed over the markets", bytes: total, max: POSITIONS_TOTAL_MAX });
     }
     Ok(())
 }
 
-/// The most positions one derivative market may allow. No command's result grows with them
-/// (they settle lazily, [`crate::settle`]); the bound keeps the snapshot's share of positions
-/// within its limit ([`snapshot_bytes_bound`]).
-pub const POSITIONS_PER_MARKET_MAX: u64 = 1 << 15;
+/// The most positions all derivative markets together may allow (the sum of their
+/// `positions_max`). No command's result grows with them (they settle lazily,
+/// [`crate::settle`]); the bound keeps the snapshot's share of positions, about 104 bytes each,
+/// within its limit up to about 102,000 accounts ([`snapshot_bytes_bound`]).
+pub const POSITIONS_TOTAL_MAX: u64 = 49_152;
 
-/// [`POSITIONS_PER_MARKET_MAX`].
+/// The most positions one derivative market may allow: all of [`POSITIONS_TOTAL_MAX`].
 pub fn positions_per_market_max() -> u64 {
-    POSITIONS_PER_MARKET_MAX
+    POSITIONS_TOTAL_MAX
 }
 
 /// The most one position's settlement adds to a result ([`crate::settle`]): the sweep settles
@@ -434,7 +435,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let order = book_order_bytes();
     let hold = postcard_len(&((AccountIdx(u32::MAX), u16::MAX, AssetIdx(u16::MAX)), (PendingId(u64::MAX), i128::MIN))) + pending;
     let market = postcard_len(&worst_market());
-    // Derivatives: per market at most [`positions_per_market_max`] positions, each with the
+    // Derivatives: at most [`POSITIONS_TOTAL_MAX`] positions over all markets, each with the
     // indices it settled at, and the sweep's cursor; a borrow per account and settlement asset (only derivative
     // clearing lends, in a market's quote: at most one asset per market), an index per asset,
     // and per market its clearing state and an underlying's oracle history.
@@ -459,7 +460,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     };
     let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled, premium, indices)) + postcard_len(&(u32::MAX, u16::MAX));
     let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
-    let positions = (c.markets * positions_per_market_max()).min(c.accounts.saturating_mul(c.markets)) * position;
+    let positions = POSITIONS_TOTAL_MAX.min(c.accounts.saturating_mul(c.markets)) * position;
     let liquidation = liquidation_state_bytes(c);
     let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
     // The model in force and one in staging, each at most the largest encoding in parts; a
@@ -507,7 +508,7 @@ fn liquidation_state_bytes(c: &Counts) -> u64 {
     let penalty = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
     let case = postcard_len(&account) + 10 + c.markets * case_entry + c.markets.min(c.assets) * penalty;
     let fixed = 32 + postcard_len(&Some(account));
-    fixed + c.markets * positions_per_market_max() * auction + c.accounts * (case + postcard_len(&account))
+    fixed + POSITIONS_TOTAL_MAX.min(c.accounts.saturating_mul(c.markets)) * auction + c.accounts * (case + postcard_len(&account))
 }
 
 /// Bytes of a book image without orders (spec, counters, reference price), bounded above.
@@ -676,7 +677,7 @@ pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) ->
 
 /// Opposite positions one bankruptcy deleverages at most per settlement asset; what they leave
 /// is the house's (`house_uncovered`).
-pub const ADL_SHARES_MAX: u64 = 256;
+pub const ADL_SHARES_MAX: u64 = 64;
 
 /// What the liquidation step keeps free after the work it starts: one health refresh and the
 /// hedging step that follow it.
