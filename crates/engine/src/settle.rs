@@ -197,8 +197,9 @@ impl Engine {
             let event = self.settled_event(m, account, p.social, 0, SettleReason::Socialised, seq);
             self.settle_with_clearing(m, account, p.social, Reason::Waterfall, event, seq, events);
         }
+        // An expired option's holder is reported even when out of the money: it closes.
         if let Some(price) = ix.expiry_price_e18 {
-            if p.expiry != 0 {
+            {
                 let event = self.settled_event(m, account, p.expiry, price, SettleReason::Expiry, seq);
                 self.settle_with_clearing(m, account, p.expiry, Reason::Settlement, event, seq, events);
             }
