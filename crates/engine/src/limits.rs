@@ -671,7 +671,8 @@ pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) ->
     let perps = derivatives.iter().filter(|m| m.kind == model::MarketKind::Perp).count() as u64;
     let quotes = derivatives.iter().map(|m| m.quote.as_str()).collect::<BTreeSet<&str>>().len() as u64;
     let start = e.started + perps * e.opened + e.deferred;
-    let per_asset = (4 + 2 * assets_max + 1 + 8 + 3 + 1) * e.movement + perps * (e.share + e.movement) + ADL_SHARES_MAX * (e.share + 3 * e.movement);
+    let per_asset =
+        (4 + 2 * assets_max + 1 + 8 + 3 + 1) * e.movement + perps * (e.share + e.movement) + ADL_SHARES_MAX * (e.share + 3 * e.movement);
     start.max(e.started + e.deferred + quotes * per_asset)
 }
 

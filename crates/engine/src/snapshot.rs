@@ -90,7 +90,9 @@ impl Engine {
             borrows: self.borrows.iter().map(|(k, v)| (*k, *v)).collect(),
             borrow_indices: self.borrow_indices.iter().map(|(k, v)| (*k, *v)).collect(),
             derivatives: (0..self.markets.len() as u16)
-                .filter_map(|m| self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry, d.premium, d.indices)))
+                .filter_map(|m| {
+                    self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry, d.premium, d.indices))
+                })
                 .collect(),
             price_history: self.price_history.iter().map(|(s, h)| (s.clone(), h.iter().copied().collect())).collect(),
             sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),

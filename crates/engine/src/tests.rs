@@ -642,3 +642,9 @@ mod hedging;
 mod house;
 mod margin;
 mod oracle;
+mod settle;
+
+/// The hand-made model of `margin`'s perp tests, for other test modules.
+fn margin_tests_model(as_of_ms: u64) -> margin_core::RiskModel {
+    margin::perp_model_for(as_of_ms)
+}

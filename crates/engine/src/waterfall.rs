@@ -301,7 +301,9 @@ impl Engine {
                 asset: self.assets[asset.0 as usize].symbol.clone(),
                 amount: self.format(asset, share),
             });
-            touched.extend(self.market_positions(m).into_iter().map(|(a, _)| a).filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader));
+            touched.extend(
+                self.market_positions(m).into_iter().map(|(a, _)| a).filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader),
+            );
         }
         events.push(self.step_event(account, asset, "socialised", amount, seq));
         Ok(amount)
