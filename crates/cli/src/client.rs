@@ -71,6 +71,16 @@ pub enum ClientCmd {
     Simulate { account: String, market: String, side: String, qty: String },
     /// The account's statement (reconciled).
     Statement { account: String },
+    /// The WebSocket stream, one JSON message per line: prices, trades and depth for everyone,
+    /// and (signed as --name) the events of that owner's accounts.
+    Stream {
+        /// Stop after this many messages (the first is `hello`); without it, until the server closes.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Subscribe without signing: public market data only.
+        #[arg(long)]
+        public: bool,
+    },
 }
 
 fn read_key(args: &ClientArgs) -> Result<Signer> {
@@ -99,7 +109,7 @@ fn request(args: &ClientArgs, signer: &Signer) -> Result<(&'static str, String, 
         Ok(format!("/v1/accounts/{owner}/{sub}/{what}"))
     };
     Ok(match &args.command {
-        ClientCmd::Keygen => bail!("keygen sends no request"),
+        ClientCmd::Keygen | ClientCmd::Stream { .. } => bail!("{:?} sends no HTTP request", args.command),
         ClientCmd::Register => ("POST", "/v1/registrations".into(), json!({ "name": args.name, "public_key": signer.public_key_hex() })),
         ClientCmd::Confirm { name } => ("POST", format!("/v1/registrations/{name}/confirm"), serde_json::Value::Null),
         ClientCmd::Open { sub } => ("POST", "/v1/accounts".into(), json!({ "sub": sub })),
@@ -135,6 +145,10 @@ pub fn run(args: ClientArgs) -> Result<()> {
     if matches!(args.command, ClientCmd::Keygen) {
         return keygen(&args);
     }
+    if let ClientCmd::Stream { count, public } = args.command {
+        let query = if public { String::new() } else { read_key(&args)?.stream_query() };
+        return stream(args.server, &query, count);
+    }
     let signer = read_key(&args)?;
     let (method, path, body) = request(&args, &signer)?;
     let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
@@ -150,4 +164,33 @@ pub fn run(args: ClientArgs) -> Result<()> {
     }
     println!("{text}");
     Ok(())
+}
+
+/// Prints the stream's text messages, one per line, until `count` or the server's close. A
+/// refused upgrade (bad signature, too many subscribers) is an error with the server's status.
+fn stream(server: std::net::SocketAddr, query: &str, count: Option<u64>) -> Result<()> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    use tokio_tungstenite::tungstenite::Message;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let url = format!("ws://{server}/v1/stream{query}");
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(url.as_str()).await.with_context(|| format!("GET /v1/stream at {server}"))?;
+        let mut out = std::io::stdout().lock();
+        let mut seen = 0u64;
+        while count.is_none_or(|c| seen < c) {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    writeln!(out, "{text}")?;
+                    out.flush()?;
+                    seen += 1;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the stream")),
+            }
+        }
+        Ok(())
+    })
 }

@@ -105,6 +105,19 @@ fn a_user_scripts_the_broker_with_clearhouse_client() {
     let margin = ok(client(&addr, "alice", &alice_key, &["margin", "alice/main"]));
     assert_eq!(margin["gating"]["state"], "not_configured", "{margin}");
 
+    // The stream: signed, the hello names the owner; public, it names nobody; signed with
+    // another principal's name and alice's key, the upgrade is refused.
+    let hello = |o: std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        serde_json::from_str(text.trim()).expect("one JSON line")
+    };
+    assert_eq!(hello(client(&addr, "alice", &alice_key, &["stream", "--count", "1"]))["owner"], "alice");
+    assert_eq!(hello(client(&addr, "alice", &alice_key, &["stream", "--count", "1", "--public"]))["owner"], serde_json::Value::Null);
+    let forged = client(&addr, "operator", &alice_key, &["stream", "--count", "1"]);
+    assert!(!forged.status.success(), "a stream signed with the wrong key is refused");
+
     // Refusals: another account's data, an order off the tick.
     let o = client(&addr, "alice", &alice_key, &["balances", "operator/main"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("403 forbidden"), "{}", String::from_utf8_lossy(&o.stderr));

@@ -4,7 +4,7 @@
 //! 2. one `set_price` re-marking the health of 100,000 accounts (goal: under 50 ms), for a small
 //!    move (the bound proves every flag) and a large one (some accounts recomputed).
 //!
-//! `cargo run --release -p engine --example margin_bench [-- ACCOUNTS [small]]`
+//! `cargo run --release -p engine --example margin_bench [-- ACCOUNTS [small [ROUNDS]]]`
 
 use engine::markets::{OrderKind, OrderSide};
 use engine::*;
@@ -179,8 +179,11 @@ fn main() {
     // `-- ACCOUNTS small`: the small moves only (for profiling the bound path).
     let small_only = std::env::args().nth(2).is_some_and(|a| a == "small");
     let moves = [("small moves (0.1%)", ["3003", "3000", "3003", "3000"]), ("large moves (+-25%)", ["3750", "2250", "3750", "3000"])];
+    // `-- ACCOUNTS small N`: the small moves N times over (for a profile of the re-mark alone).
+    let rounds: usize = std::env::args().nth(3).map_or(1, |n| n.parse().expect("ROUNDS"));
     for (label, prices) in moves.into_iter().take(if small_only { 1 } else { 2 }) {
-        for p in prices {
+        let rounds = if small_only { rounds } else { 1 };
+        for p in prices.iter().cycle().take(4 * rounds).copied() {
             id += 1;
             let t = Instant::now();
             let events = ok(e.apply(&Envelope {

@@ -17,8 +17,12 @@ use model::{Limits, NAME_LEN_MAX, PrincipalConfig};
 
 /// The largest command and the largest result the engine journals, in bytes.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
-/// The largest snapshot the engine writes, in bytes.
-pub const SNAPSHOT_BYTES_MAX: u64 = 512 << 20;
+/// The largest snapshot the engine writes, in bytes: 6 GiB, room for 1,000,000 accounts and
+/// 1,000,000 principals at the default 32 assets (a bound of 4.17 GB, about 4.1 KB per account
+/// with its owner at their worst). The journal stores it in chunks (`docs/journal.md`,
+/// "Chunked snapshots"); writing one holds the encoding and the state in memory at once, so the
+/// bound is sized for a machine of 24 GiB (`docs/performance.md`, "1M accounts").
+pub const SNAPSHOT_BYTES_MAX: u64 = 6 << 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitsError {

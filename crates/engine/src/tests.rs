@@ -285,6 +285,24 @@ fn finding_8_limits_are_reconciled() {
     ));
 }
 
+/// A million accounts, each with its own owner, fit the snapshot limit now that the journal stores
+/// snapshots in chunks (issue 10's 1M-account benchmark); the bound is linear in the accounts, so
+/// ten times as many are still refused.
+#[test]
+fn a_million_accounts_pass_genesis() {
+    let mut limits = Config::default_config().limits;
+    limits.accounts_max = 1_000_000;
+    limits.principals_max = 1_000_000;
+    limits::reconcile(&limits).unwrap();
+    let bound = limits::snapshot_bytes_bound(&limits::Counts::of_limits(&limits));
+    assert!(bound > 512 << 20, "a million accounts did not fit the old 512 MiB limit: {bound}");
+    let mut config = config();
+    config.limits = limits.clone();
+    assert!(Engine::with_genesis(config).is_ok());
+    limits.accounts_max = 10_000_000;
+    assert!(matches!(limits::reconcile(&limits), Err(limits::LimitsError::TooLarge { what: "snapshot", .. })));
+}
+
 /// The liquidation step's measure of a result is the length of the journalled outcome (one
 /// byte per event above it at most: the separators), and it says no exactly when the work asked
 /// for and the reserve would pass the record limit.

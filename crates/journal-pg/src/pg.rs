@@ -4,7 +4,11 @@
 //! - `meta(key text PRIMARY KEY, value bigint)`: `format_version`;
 //! - `records(seq bigint PRIMARY KEY, batch_id, prev_hash bytea, hash bytea, command bytea, result bytea)`;
 //! - `batches(batch_id bigint PRIMARY KEY, first_seq, last_seq, state_hash, last_hash, checksum)`;
-//! - `snapshots(last_seq bigint PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state bytea)`;
+//! - `snapshots(last_seq bigint PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state bytea)`, where
+//!   `state` is the snapshot's chunk 0 (the whole state when it fits one chunk);
+//! - `snapshot_chunks(last_seq, chunk_index, bytes bytea, PRIMARY KEY (last_seq, chunk_index))`: chunks 1, 2,
+//!   ... of larger snapshots, written in the snapshot's transaction (added to older journals by a writer's
+//!   open; a reader treats its absence as "no chunks");
 //! - `head(id int PRIMARY KEY CHECK (id = 0), last_seq, last_batch_id, last_hash, checksum)`: one row.
 //!
 //! The columns and their meaning are those of the SQLite backend, and every verdict on them is reached by
@@ -218,6 +222,11 @@ struct Sql {
     select_snapshots: String,
     insert_snapshot: String,
     prune_snapshots: String,
+    insert_chunk: String,
+    prune_chunks: String,
+    has_chunk_table: String,
+    chunk_bytes: String,
+    select_chunks: String,
     last_record: String,
     max_batch: String,
     max_snapshot_seq: String,
@@ -287,6 +296,11 @@ impl Sql {
                 "DELETE FROM {s}.snapshots WHERE last_seq NOT IN \
                  (SELECT last_seq FROM {s}.snapshots ORDER BY last_seq DESC LIMIT $1)"
             ),
+            insert_chunk: format!("INSERT INTO {s}.snapshot_chunks (last_seq, chunk_index, bytes) VALUES ($1, $2, $3)"),
+            prune_chunks: format!("DELETE FROM {s}.snapshot_chunks WHERE last_seq NOT IN (SELECT last_seq FROM {s}.snapshots)"),
+            has_chunk_table: format!("SELECT to_regclass('{s}.snapshot_chunks') IS NOT NULL"),
+            chunk_bytes: format!("SELECT coalesce(sum(octet_length(bytes)), 0)::int8 FROM {s}.snapshot_chunks WHERE last_seq = $1"),
+            select_chunks: format!("SELECT chunk_index, bytes FROM {s}.snapshot_chunks WHERE last_seq = $1 ORDER BY chunk_index"),
             last_record: format!("SELECT seq, hash FROM {s}.records ORDER BY seq DESC LIMIT 1"),
             max_batch: format!("SELECT max(batch_id) FROM {s}.batches"),
             max_snapshot_seq: format!("SELECT max(last_seq) FROM {s}.snapshots"),
@@ -378,6 +392,17 @@ CREATE TABLE {s}.head (
     last_batch_id bigint NOT NULL,
     last_hash     bytea NOT NULL,
     checksum      bytea NOT NULL
+);
+";
+
+/// The table of snapshot chunks after the first, created with the schema and added to journals created
+/// before it.
+const CHUNKS_DDL: &str = "
+CREATE TABLE IF NOT EXISTS {s}.snapshot_chunks (
+    last_seq    bigint NOT NULL,
+    chunk_index bigint NOT NULL,
+    bytes       bytea NOT NULL,
+    PRIMARY KEY (last_seq, chunk_index)
 );
 ";
 
@@ -636,14 +661,22 @@ impl PgJournal {
         let last_seq_sql = to_sql_int("seq", snapshot.last_seq.0)?;
         let batch_id_sql = to_sql_int("batch id", snapshot.batch_id.0)?;
         let client = self.client.get_mut();
+        let mut chunks = verify::snapshot_chunks(snapshot.state, self.config.snapshot_chunk_bytes);
+        let (_, first) = chunks.next().ok_or(JournalError::SnapshotCorrupt { last_seq: snapshot.last_seq.0 })?;
         let mut tx = client.transaction().map_err(pg("begin snapshot"))?;
         tx.execute(
             &self.sql.insert_snapshot,
-            &[&last_seq_sql, &batch_id_sql, &&snapshot.state_hash.0[..], &&chain_hash.0[..], &&checksum[..], &snapshot.state],
+            &[&last_seq_sql, &batch_id_sql, &&snapshot.state_hash.0[..], &&chain_hash.0[..], &&checksum[..], &first],
         )
         .map_err(pg("insert snapshot"))?;
         failpoint::hit(names::MID_SNAPSHOT);
+        let insert_chunk = tx.prepare(&self.sql.insert_chunk).map_err(pg("prepare chunk insert"))?;
+        for (index, bytes) in chunks {
+            tx.execute(&insert_chunk, &[&last_seq_sql, &to_sql_int("chunk index", index)?, &bytes]).map_err(pg("insert snapshot chunk"))?;
+            failpoint::hit(names::MID_SNAPSHOT_CHUNKS);
+        }
         tx.execute(&self.sql.prune_snapshots, &[&keep]).map_err(pg("prune snapshots"))?;
+        tx.execute(&self.sql.prune_chunks, &[]).map_err(pg("prune snapshot chunks"))?;
         tx.commit().map_err(pg("commit snapshot"))
     }
 
@@ -768,6 +801,7 @@ fn init_or_check_schema(client: &mut Client, schema: &str) -> Result<(), Journal
     } else {
         check_schema(&mut tx, schema)?;
     }
+    tx.batch_execute(&CHUNKS_DDL.replace("{s}", schema)).map_err(pg("create snapshot_chunks"))?;
     tx.commit().map_err(pg("commit schema"))
 }
 
@@ -945,17 +979,49 @@ fn walk(
 }
 
 /// Verifies every snapshot's checksum and returns the latest one. Any corrupt snapshot is an error, as in
-/// the SQLite backend. Snapshots are fetched one per round trip: each may be hundreds of megabytes, and
-/// only the latest is kept.
+/// the SQLite backend. Snapshots and their chunks are fetched one row per round trip: a snapshot may be
+/// gigabytes, and only the latest is kept.
 fn verified_latest_snapshot(tx: &mut Transaction<'_>, sql: &Sql) -> Result<Option<RecoveredSnapshot>, JournalError> {
+    let chunked: bool = tx.query_one(sql.has_chunk_table.as_str(), &[]).and_then(|r| r.try_get(0)).map_err(pg("read schema"))?;
     let portal = tx.bind(sql.select_snapshots.as_str(), &[]).map_err(pg("read snapshots"))?;
     let mut latest = None;
     loop {
         let rows = tx.query_portal(&portal, 1).map_err(pg("read snapshots"))?;
         let Some(row) = rows.first() else { break };
-        verify::verify_snapshot_row(PgRow(row), &mut latest)?;
+        let key = PgRow(row).get_u64(0, "snapshots", 0, "last_seq")?;
+        let first = PgRow(row).get_blob(5, "snapshots", key, "state")?.len() as u64;
+        let rest = if chunked { chunk_bytes(tx, sql, key)? } else { 0 };
+        let total = first.checked_add(rest).ok_or(JournalError::SnapshotCorrupt { last_seq: key })?;
+        let mut check = verify::SnapshotCheck::start(PgRow(row), total, latest.is_none())?;
+        if chunked {
+            feed_chunks(tx, sql, &mut check)?;
+        }
+        let snapshot = check.finish()?;
+        latest.get_or_insert(snapshot);
     }
     Ok(latest)
+}
+
+/// The bytes stored in the chunks after the first of the snapshot at `last_seq`.
+fn chunk_bytes(tx: &mut Transaction<'_>, sql: &Sql, last_seq: u64) -> Result<u64, JournalError> {
+    let total: i64 = tx
+        .query_one(sql.chunk_bytes.as_str(), &[&to_sql_int("seq", last_seq)?])
+        .and_then(|r| r.try_get(0))
+        .map_err(pg("read snapshot chunks"))?;
+    u64::try_from(total).map_err(|_| JournalError::SnapshotCorrupt { last_seq })
+}
+
+/// Streams the chunks after the first of the snapshot being checked, in index order, one per round trip.
+fn feed_chunks(tx: &mut Transaction<'_>, sql: &Sql, check: &mut verify::SnapshotCheck) -> Result<(), JournalError> {
+    let last_seq = check.last_seq();
+    let portal = tx.bind(sql.select_chunks.as_str(), &[&to_sql_int("seq", last_seq)?]).map_err(pg("read snapshot chunks"))?;
+    loop {
+        let rows = tx.query_portal(&portal, 1).map_err(pg("read snapshot chunks"))?;
+        let Some(row) = rows.first() else { break };
+        let index = PgRow(row).get_u64(0, "snapshot_chunks", last_seq, "chunk_index")?;
+        check.add(index, PgRow(row).get_blob(1, "snapshot_chunks", last_seq, "bytes")?)?;
+    }
+    Ok(())
 }
 
 /// Checks that a snapshot names an existing batch, ends at that batch's last record, and agrees with the

@@ -67,8 +67,25 @@ pub fn head_checksum(last_seq: Seq, last_batch_id: BatchId, last_hash: &ChainHas
     finish(&h)
 }
 
-/// Checksum of a snapshot row, covering the state bytes.
+/// Checksum of a snapshot, covering the whole state (all its stored chunks, in order).
 pub fn snapshot_checksum(last_seq: Seq, batch_id: BatchId, state_hash: &StateHash, chain_hash: &ChainHash, state: &[u8]) -> [u8; 32] {
+    // usize -> u64 is lossless on every supported (<= 64-bit) target.
+    let mut h = snapshot_hasher(last_seq, batch_id, state_hash, chain_hash, state.len() as u64);
+    // Large snapshots benefit from blake3's SIMD-friendly chunking; update handles any size.
+    h.update(state);
+    finish(&h)
+}
+
+/// The snapshot checksum's hasher after everything but the state bytes, for a state of `state_bytes`
+/// bytes: feed it the state's chunks in order and finalize to get [`snapshot_checksum`]. A chunked
+/// snapshot has the same checksum as the same bytes stored in one piece.
+pub fn snapshot_hasher(
+    last_seq: Seq,
+    batch_id: BatchId,
+    state_hash: &StateHash,
+    chain_hash: &ChainHash,
+    state_bytes: u64,
+) -> blake3::Hasher {
     let mut h = blake3::Hasher::new();
     h.update(TAG_SNAPSHOT);
     h.update(&FORMAT_VERSION.to_le_bytes());
@@ -76,10 +93,8 @@ pub fn snapshot_checksum(last_seq: Seq, batch_id: BatchId, state_hash: &StateHas
     h.update(&batch_id.0.to_le_bytes());
     h.update(&state_hash.0);
     h.update(&chain_hash.0);
-    h.update(&len_prefix(state));
-    // Large snapshots benefit from blake3's SIMD-friendly chunking; update handles any size.
-    h.update(state);
-    finish(&h)
+    h.update(&state_bytes.to_le_bytes());
+    h
 }
 
 #[cfg(test)]

@@ -611,6 +611,117 @@ pub fn a_journal_found_corrupt_refuses_further_writes(b: &dyn Backend) {
     assert_eq!(make_batches(25, &[1], 30)[0].append(j.as_mut()), Err(JournalError::Poisoned));
 }
 
+// ----- chunked snapshots -----
+
+/// A deterministic snapshot state of `len` bytes.
+fn state_bytes(len: usize, salt: u8) -> Vec<u8> {
+    (0..len).map(|k| (k as u8).wrapping_mul(31).wrapping_add(salt)).collect()
+}
+
+/// How many chunk rows (beyond the first chunk) the snapshot at `last_seq` has, counted by a statement
+/// that changes nothing.
+fn chunk_rows(b: &dyn Backend, last_seq: i64) -> u64 {
+    b.execute("UPDATE snapshot_chunks SET chunk_index = chunk_index WHERE last_seq = $1", &[Param::Int(last_seq)])
+}
+
+pub fn chunked_snapshots_round_trip_under_any_chunk_size(b: &dyn Backend) {
+    // Chunks of 8 bytes: 61 bytes are 8 chunks, 17 are 3, an empty state is one empty chunk, 40 are 5.
+    let config = JournalConfig { snapshot_chunk_bytes: 8, keep_snapshots: 2, ..JournalConfig::default() };
+    let lens = [61usize, 17, 0, 40];
+    let batches = make_batches(1, &[2, 2, 2, 2], 40);
+    for (i, batch) in batches.iter().enumerate() {
+        let mut j = b.open(config).expect("open");
+        batch.append(j.as_mut()).expect("append");
+        let state = state_bytes(lens[i], i as u8);
+        let last_seq = Seq(2 * i as u64 + 2);
+        j.write_snapshot(&SnapshotIn { last_seq, batch_id: BatchId(i as u64 + 1), state_hash: batch.state_hash, state: &state })
+            .expect("chunked snapshot");
+        drop(j);
+        // Read back under another chunk size: chunking is a matter of storage, not of format.
+        let snap = recover(b).expect("recover").snapshot.expect("snapshot");
+        assert_eq!((snap.last_seq, snap.state), (last_seq, state));
+    }
+    // Pruning took the chunks of the pruned snapshots with them; the newest keeps its 4 further chunks.
+    assert_eq!([2, 4, 6, 8].map(|seq| chunk_rows(b, seq)), [0, 0, 0, 4]);
+    // The checksum is the one of the whole state in one piece.
+    let chain = hash32(b.read_blob("SELECT chain_hash FROM snapshots WHERE last_seq = $1", 8));
+    let whole = snapshot_checksum(Seq(8), BatchId(4), &batches[3].state_hash, &chain, &state_bytes(40, 3));
+    assert_eq!(b.read_blob("SELECT checksum FROM snapshots WHERE last_seq = $1", 8), whole.to_vec());
+    // A reader sees the same.
+    let mut reader = b.open_read_only(JournalConfig::default()).expect("reader");
+    assert_eq!(reader.recover().expect("read-only recovery").snapshot.expect("snapshot").state, state_bytes(40, 3));
+}
+
+/// Two batches and a snapshot of 40 bytes in chunks of 8 after the second (seq 4): chunk 0 in the
+/// snapshot row, chunks 1-4 in `snapshot_chunks`.
+fn chunked_journal(b: &dyn Backend) -> Vec<u8> {
+    let mut j = b.open(JournalConfig { snapshot_chunk_bytes: 8, ..JournalConfig::default() }).expect("open");
+    let batches = make_batches(1, &[2, 2], 41);
+    for batch in &batches {
+        batch.append(j.as_mut()).expect("append");
+    }
+    let state = state_bytes(40, 9);
+    j.write_snapshot(&SnapshotIn { last_seq: Seq(4), batch_id: BatchId(2), state_hash: batches[1].state_hash, state: &state })
+        .expect("snapshot");
+    state
+}
+
+fn chunk(b: &dyn Backend, index: i64) -> Vec<u8> {
+    b.read_blob("SELECT bytes FROM snapshot_chunks WHERE last_seq = 4 AND chunk_index = $1", index)
+}
+
+fn put_chunk(b: &dyn Backend, index: i64, bytes: Vec<u8>) {
+    tamper(b, "INSERT INTO snapshot_chunks (last_seq, chunk_index, bytes) VALUES (4, $1, $2)", &[Param::Int(index), Param::Blob(bytes)]);
+}
+
+fn assert_snapshot_corrupt(b: &dyn Backend, what: &str) {
+    assert_eq!(recover(b).map(|r| r.snapshot.map(|s| s.last_seq)), Err(JournalError::SnapshotCorrupt { last_seq: 4 }), "{what}");
+}
+
+pub fn missing_or_damaged_snapshot_chunk_is_snapshot_corruption(b: &dyn Backend) {
+    let state = chunked_journal(b);
+    assert_eq!(recover(b).expect("intact").snapshot.expect("snapshot").state, state);
+    let middle = chunk(b, 2);
+    flip_column(b, "snapshot_chunks", "bytes", "last_seq = 4 AND chunk_index", 2, 3);
+    assert_snapshot_corrupt(b, "a flipped byte in chunk 2");
+    tamper(b, "UPDATE snapshot_chunks SET bytes = $1 WHERE last_seq = 4 AND chunk_index = 2", &[Param::Blob(middle.clone())]);
+    assert_eq!(recover(b).expect("restored").snapshot.expect("snapshot").state, state);
+    for (what, index) in [("the middle chunk deleted", 2), ("the last chunk deleted", 4)] {
+        let bytes = chunk(b, index);
+        tamper(b, "DELETE FROM snapshot_chunks WHERE last_seq = 4 AND chunk_index = $1", &[Param::Int(index)]);
+        assert_snapshot_corrupt(b, what);
+        put_chunk(b, index, bytes);
+    }
+    put_chunk(b, 5, b"extra".to_vec());
+    assert_snapshot_corrupt(b, "an extra chunk");
+    tamper(b, "DELETE FROM snapshot_chunks WHERE last_seq = 4 AND chunk_index = 5", &[]);
+    tamper(b, "UPDATE snapshot_chunks SET chunk_index = 7 WHERE last_seq = 4 AND chunk_index = 4", &[]);
+    assert_snapshot_corrupt(b, "the last chunk renumbered");
+    // The documented way out still works: ignore snapshots and replay the whole log.
+    let full = open(b).recover_from_genesis().expect("full replay");
+    assert!(full.snapshot.is_none());
+    assert_batches_eq(&full.batches, &make_batches(1, &[2, 2], 41));
+}
+
+pub fn journal_without_the_chunk_table_is_read_and_upgraded(b: &dyn Backend) {
+    // A journal written before snapshots were chunked: no snapshot_chunks table, one-piece snapshots.
+    let batches = standard_journal(b);
+    b.execute("DROP TABLE snapshot_chunks", &[]);
+    let mut reader = b.open_read_only(JournalConfig::default()).expect("reader");
+    let snap = reader.recover().expect("read-only recovery").snapshot.expect("snapshot");
+    assert_eq!(snap.state, b"snapshot-state-bytes-after-batch-3");
+    drop(reader);
+    // A writer adds the table and writes chunked snapshots from then on.
+    let mut j = b.open(JournalConfig { snapshot_chunk_bytes: 5, ..JournalConfig::default() }).expect("writer");
+    j.recover().expect("writer recovery");
+    let state = state_bytes(23, 1);
+    j.write_snapshot(&SnapshotIn { last_seq: Seq(24), batch_id: BatchId(6), state_hash: batches[5].state_hash, state: &state })
+        .expect("chunked snapshot");
+    drop(j);
+    assert_eq!(chunk_rows(b, 24), 4);
+    assert_eq!(recover(b).expect("recover").snapshot.expect("snapshot").state, state);
+}
+
 // ----- crashes -----
 
 /// Names the journal the crash child writes (absent in normal test runs, where `crash_child` does nothing).
@@ -622,9 +733,10 @@ const CRASH_BATCH_SIZES: [usize; 5] = [3, 4, 2, 5, 3];
 /// pages spill to the WAL before COMMIT; recovery must still ignore them.
 const BIG_BATCH: usize = 20_000;
 
-/// Five batches, with a snapshot after batch 2 and after batch 4.
+/// Five batches, with a snapshot after batch 2 and after batch 4, each stored in 5 chunks of 4 bytes (so
+/// [`names::MID_SNAPSHOT_CHUNKS`] is hit 4 times per snapshot).
 fn crash_workload(b: &dyn Backend) {
-    let mut j = open(b);
+    let mut j = b.open(JournalConfig { snapshot_chunk_bytes: 4, ..JournalConfig::default() }).expect("open journal");
     let mut last_seq = 0u64;
     for (i, batch) in make_batches(1, &CRASH_BATCH_SIZES, 21).iter().enumerate() {
         batch.append(j.as_mut()).expect("append");
@@ -738,6 +850,18 @@ pub fn crash_mid_snapshot_keeps_the_previous_snapshot(b: &dyn Backend) {
     assert_recovers_to(b, 4, Some(2));
 }
 
+pub fn crash_mid_chunked_snapshot_keeps_the_previous_snapshot(b: &dyn Backend) {
+    // Hit 6 is the second chunk row of the second snapshot: its row and first chunks were written, uncommitted.
+    crash_at(b, names::MID_SNAPSHOT_CHUNKS, 6, false);
+    assert_recovers_to(b, 4, Some(2));
+    assert_eq!(recover(b).expect("recover").snapshot.expect("snapshot").state, b"state after batch 2");
+}
+
+pub fn crash_mid_chunks_of_the_first_snapshot_leaves_no_snapshot(b: &dyn Backend) {
+    crash_at(b, names::MID_SNAPSHOT_CHUNKS, 3, false);
+    assert_recovers_to(b, 2, None);
+}
+
 pub fn crash_mid_first_snapshot_leaves_no_snapshot(b: &dyn Backend) {
     crash_at(b, names::MID_SNAPSHOT, 1, false);
     assert_recovers_to(b, 2, None);
@@ -822,6 +946,11 @@ macro_rules! conformance_tests {
             crash_after_the_last_commit_keeps_everything,
             crash_mid_snapshot_keeps_the_previous_snapshot,
             crash_mid_first_snapshot_leaves_no_snapshot,
+            crash_mid_chunked_snapshot_keeps_the_previous_snapshot,
+            crash_mid_chunks_of_the_first_snapshot_leaves_no_snapshot,
+            chunked_snapshots_round_trip_under_any_chunk_size,
+            missing_or_damaged_snapshot_chunk_is_snapshot_corruption,
+            journal_without_the_chunk_table_is_read_and_upgraded,
             crash_before_commit_of_a_big_batch_loses_it_entirely,
             crash_after_commit_of_a_big_batch_keeps_it_entirely,
         );

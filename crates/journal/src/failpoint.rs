@@ -27,6 +27,8 @@ pub mod names {
     pub const AFTER_COMMIT: &str = "journal.after_commit";
     /// In `write_snapshot`, after the snapshot row is written, before COMMIT.
     pub const MID_SNAPSHOT: &str = "journal.mid_snapshot";
+    /// In `write_snapshot`, after each chunk row beyond the first, before COMMIT.
+    pub const MID_SNAPSHOT_CHUNKS: &str = "journal.mid_snapshot_chunks";
 }
 
 /// An armed failpoint: abort at the `nth` hit of `name`.

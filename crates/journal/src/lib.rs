@@ -92,7 +92,7 @@ pub use error::JournalError;
 pub use sqlite::SqliteJournal;
 pub use types::{
     BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, JournalStats, RecordIn, RecoveredBatch, RecoveredSnapshot, Recovery,
-    Seq, SnapshotIn, StateHash, StoredRecord,
+    SNAPSHOT_CHUNK_BYTES_MAX, Seq, SnapshotIn, StateHash, StoredRecord,
 };
 
 /// Durable storage of the engine's journal: batches of (command, result) records, hash-chained, plus

@@ -11,7 +11,11 @@
 //! - `meta(key TEXT PRIMARY KEY, value INTEGER)`: `format_version`;
 //! - `records(seq INTEGER PRIMARY KEY, batch_id, prev_hash BLOB(32), hash BLOB(32), command BLOB, result BLOB)`;
 //! - `batches(batch_id INTEGER PRIMARY KEY, first_seq, last_seq, state_hash BLOB(32), last_hash BLOB(32), checksum BLOB(32))`;
-//! - `snapshots(last_seq INTEGER PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state BLOB)`;
+//! - `snapshots(last_seq INTEGER PRIMARY KEY, batch_id, state_hash, chain_hash, checksum, state BLOB)`, where
+//!   `state` is the snapshot's chunk 0 (the whole state when it fits one chunk);
+//! - `snapshot_chunks(last_seq, chunk_index, bytes BLOB, PRIMARY KEY (last_seq, chunk_index))`: chunks 1, 2,
+//!   ... of snapshots larger than one chunk, written in the snapshot's transaction. A journal created before
+//!   this table existed gets it when a writer opens it; a reader treats its absence as "no chunks";
 //! - `head(id INTEGER PRIMARY KEY CHECK (id = 0), last_seq, last_batch_id, last_hash, checksum)`: one row.
 //!
 //! The `meta` key `writer_state` is 1 while a writer has the journal open and 0 after it closed cleanly. The
@@ -64,6 +68,12 @@ CREATE TABLE snapshots (
     checksum   BLOB NOT NULL,
     state      BLOB NOT NULL
 );
+CREATE TABLE snapshot_chunks (
+    last_seq    INTEGER NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    bytes       BLOB NOT NULL,
+    PRIMARY KEY (last_seq, chunk_index)
+) WITHOUT ROWID;
 CREATE TABLE head (
     id            INTEGER PRIMARY KEY CHECK (id = 0),
     last_seq      INTEGER NOT NULL,
@@ -74,6 +84,15 @@ CREATE TABLE head (
 ";
 
 const TABLES: [&str; 5] = ["meta", "records", "batches", "snapshots", "head"];
+
+/// The table of snapshot chunks after the first; added to journals created before it (see the module
+/// documentation).
+const SQL_CREATE_CHUNKS: &str = "CREATE TABLE IF NOT EXISTS snapshot_chunks (
+    last_seq    INTEGER NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    bytes       BLOB NOT NULL,
+    PRIMARY KEY (last_seq, chunk_index)
+) WITHOUT ROWID";
 
 /// The `meta` key of the open/closed marker (see the module documentation).
 const META_WRITER_STATE: &str = "writer_state";
@@ -448,6 +467,7 @@ impl SqliteJournal {
             .map_err(sql("create schema"))?;
         } else {
             check_schema(&tx)?;
+            tx.execute_batch(SQL_CREATE_CHUNKS).map_err(sql("create snapshot_chunks"))?;
         }
         tx.commit().map_err(sql("commit schema"))
     }
@@ -551,27 +571,41 @@ impl SqliteJournal {
     fn write_snapshot_tx(&mut self, snapshot: &SnapshotIn<'_>, chain_hash: ChainHash) -> Result<(), JournalError> {
         let checksum = snapshot_checksum(snapshot.last_seq, snapshot.batch_id, &snapshot.state_hash, &chain_hash, snapshot.state);
         let keep = i64::try_from(self.config.keep_snapshots).unwrap_or(i64::MAX);
+        let last_seq_sql = to_sql_int("seq", snapshot.last_seq.0)?;
+        let mut chunks = verify::snapshot_chunks(snapshot.state, self.config.snapshot_chunk_bytes);
+        let (_, first) = chunks.next().ok_or(JournalError::SnapshotCorrupt { last_seq: snapshot.last_seq.0 })?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql("begin snapshot"))?;
         tx.execute(
             "INSERT INTO snapshots (last_seq, batch_id, state_hash, chain_hash, checksum, state) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
-                to_sql_int("seq", snapshot.last_seq.0)?,
+                last_seq_sql,
                 to_sql_int("batch id", snapshot.batch_id.0)?,
                 &snapshot.state_hash.0[..],
                 &chain_hash.0[..],
                 &checksum[..],
-                snapshot.state
+                first
             ],
         )
         .map_err(sql("insert snapshot"))?;
         failpoint::hit(names::MID_SNAPSHOT);
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO snapshot_chunks (last_seq, chunk_index, bytes) VALUES (?1, ?2, ?3)")
+                .map_err(sql("prepare chunk insert"))?;
+            for (index, bytes) in chunks {
+                insert.execute(params![last_seq_sql, to_sql_int("chunk index", index)?, bytes]).map_err(sql("insert snapshot chunk"))?;
+                failpoint::hit(names::MID_SNAPSHOT_CHUNKS);
+            }
+        }
         tx.execute(
             "DELETE FROM snapshots WHERE last_seq NOT IN \
              (SELECT last_seq FROM snapshots ORDER BY last_seq DESC LIMIT ?1)",
             [keep],
         )
         .map_err(sql("prune snapshots"))?;
+        tx.execute("DELETE FROM snapshot_chunks WHERE last_seq NOT IN (SELECT last_seq FROM snapshots)", [])
+            .map_err(sql("prune snapshot chunks"))?;
         tx.commit().map_err(sql("commit snapshot"))
     }
 
@@ -612,6 +646,7 @@ impl SqliteJournal {
     /// Verifies every snapshot's checksum and returns the latest one. Any corrupt snapshot is an error:
     /// corruption anywhere means the storage cannot be trusted, and falling back silently would hide it.
     fn verified_latest_snapshot(&self) -> Result<Option<RecoveredSnapshot>, JournalError> {
+        let chunked = self.has_chunk_table()?;
         let mut stmt = self
             .conn
             .prepare(
@@ -622,9 +657,55 @@ impl SqliteJournal {
         let mut rows = stmt.query([]).map_err(sql("read snapshots"))?;
         let mut latest = None;
         while let Some(row) = rows.next().map_err(sql("read snapshots"))? {
-            verify::verify_snapshot_row(row, &mut latest)?;
+            let key = row.get_u64(0, "snapshots", 0, "last_seq")?;
+            let first = row.get_blob(5, "snapshots", key, "state")?.len() as u64;
+            let rest = if chunked { self.chunk_bytes(key)? } else { 0 };
+            let total = first.checked_add(rest).ok_or(JournalError::SnapshotCorrupt { last_seq: key })?;
+            let mut check = verify::SnapshotCheck::start(row, total, latest.is_none())?;
+            if chunked {
+                self.feed_chunks(&mut check)?;
+            }
+            let snapshot = check.finish()?;
+            latest.get_or_insert(snapshot);
         }
         Ok(latest)
+    }
+
+    /// Whether the journal has the `snapshot_chunks` table (one created before it, opened read-only, has not).
+    fn has_chunk_table(&self) -> Result<bool, JournalError> {
+        let present: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'snapshot_chunks'", [], |r| r.get(0))
+            .map_err(sql("read schema"))?;
+        Ok(present == 1)
+    }
+
+    /// The bytes stored in the chunks after the first of the snapshot at `last_seq`.
+    fn chunk_bytes(&self, last_seq: u64) -> Result<u64, JournalError> {
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT coalesce(sum(length(bytes)), 0) FROM snapshot_chunks WHERE last_seq = ?1",
+                [to_sql_int("seq", last_seq)?],
+                |r| r.get(0),
+            )
+            .map_err(sql("read snapshot chunks"))?;
+        u64::try_from(total).map_err(|_| JournalError::SnapshotCorrupt { last_seq })
+    }
+
+    /// Streams the chunks after the first of the snapshot being checked, in index order.
+    fn feed_chunks(&self, check: &mut verify::SnapshotCheck) -> Result<(), JournalError> {
+        let last_seq = check.last_seq();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT chunk_index, bytes FROM snapshot_chunks WHERE last_seq = ?1 ORDER BY chunk_index")
+            .map_err(sql("read snapshot chunks"))?;
+        let mut rows = stmt.query([to_sql_int("seq", last_seq)?]).map_err(sql("read snapshot chunks"))?;
+        while let Some(row) = rows.next().map_err(sql("read snapshot chunks"))? {
+            let index = row.get_u64(0, "snapshot_chunks", last_seq, "chunk_index")?;
+            check.add(index, row.get_blob(1, "snapshot_chunks", last_seq, "bytes")?)?;
+        }
+        Ok(())
     }
 
     /// Checks that a snapshot names an existing batch, ends at that batch's last record, and agrees with

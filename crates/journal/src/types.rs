@@ -162,6 +162,10 @@ pub struct JournalStats {
     pub storage_bytes: u64,
 }
 
+/// The largest chunk a snapshot is stored in: well below the largest value SQLite (1e9 bytes) and
+/// PostgreSQL (1 GiB) store in one column.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 512 << 20;
+
 /// Limits and policies of a journal. Every limit guards something that would otherwise grow unbounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JournalConfig {
@@ -173,8 +177,12 @@ pub struct JournalConfig {
     pub max_command_bytes: usize,
     /// Maximum encoded size of one result.
     pub max_result_bytes: usize,
-    /// Maximum encoded size of one snapshot (SQLite's own blob limit is 1e9 bytes).
+    /// Maximum encoded size of one snapshot. A snapshot is stored in chunks of `snapshot_chunk_bytes`,
+    /// so this is not bound by a storage engine's limit on one value (SQLite 1e9 bytes, PostgreSQL 1 GiB).
     pub max_snapshot_bytes: usize,
+    /// Size of the chunks a snapshot is stored in (the last one may be shorter), at least 1 and at most
+    /// [`SNAPSHOT_CHUNK_BYTES_MAX`]. Only writing depends on it: any chunking reads back the same.
+    pub snapshot_chunk_bytes: usize,
     /// Maximum records recovery will load into memory after the snapshot; beyond this, snapshot more
     /// often (or raise the limit).
     pub max_recovery_tail_records: u64,
@@ -193,7 +201,8 @@ impl Default for JournalConfig {
             max_batch_records: 65_536,
             max_command_bytes: 1 << 20,
             max_result_bytes: 1 << 20,
-            max_snapshot_bytes: 512 << 20,
+            max_snapshot_bytes: 6 << 30,
+            snapshot_chunk_bytes: 64 << 20,
             max_recovery_tail_records: 20_000_000,
             verify_full_chain: true,
             storage_check_on_recover: true,

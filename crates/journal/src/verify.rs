@@ -10,10 +10,10 @@
 //! Nothing here does I/O: rows come in as arguments, verdicts go out as values.
 
 use crate::JournalError;
-use crate::chain::{GENESIS_HASH, batch_checksum, head_checksum, record_hash, snapshot_checksum};
+use crate::chain::{GENESIS_HASH, batch_checksum, head_checksum, record_hash, snapshot_hasher};
 use crate::types::{
-    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, RecoveredBatch, RecoveredSnapshot, Recovery, Seq, SnapshotIn,
-    StateHash, StoredRecord,
+    BatchId, BatchIn, BatchReceipt, ChainHash, Head, JournalConfig, RecoveredBatch, RecoveredSnapshot, Recovery, SNAPSHOT_CHUNK_BYTES_MAX,
+    Seq, SnapshotIn, StateHash, StoredRecord,
 };
 
 /// Converts a counter to the storage's signed 64-bit integer, failing with
@@ -134,26 +134,81 @@ pub fn head_row<'r>(row: impl Columns<'r>) -> Result<Head, JournalError> {
     Ok(head)
 }
 
-/// Verifies one row of `SELECT last_seq, batch_id, state_hash, chain_hash, checksum, state FROM snapshots
-/// ORDER BY last_seq DESC` and keeps it in `latest` if it is the first (newest) one. Any corrupt snapshot
-/// is an error: corruption anywhere means the storage cannot be trusted, and falling back silently would
-/// hide it. Only the newest snapshot's state is copied.
-pub fn verify_snapshot_row<'r>(row: impl Columns<'r>, latest: &mut Option<RecoveredSnapshot>) -> Result<(), JournalError> {
-    let last_seq = row.get_u64(0, "snapshots", 0, "last_seq")?;
-    let batch_id = row.get_u64(1, "snapshots", last_seq, "batch_id")?;
-    let state_hash = StateHash(row.get_hash(2, "snapshots", last_seq, "state_hash")?);
-    let chain_hash = ChainHash(row.get_hash(3, "snapshots", last_seq, "chain_hash")?);
-    let checksum = row.get_hash(4, "snapshots", last_seq, "checksum")?;
-    let state = row.get_blob(5, "snapshots", last_seq, "state")?;
-    let expected = snapshot_checksum(Seq(last_seq), BatchId(batch_id), &state_hash, &chain_hash, state);
-    if checksum != expected {
-        return Err(JournalError::SnapshotCorrupt { last_seq });
+/// A stored snapshot being verified: its row of `SELECT last_seq, batch_id, state_hash, chain_hash,
+/// checksum, state FROM snapshots` (whose `state` holds chunk 0), then its further chunks from
+/// `snapshot_chunks` in index order (1, 2, ...). The checksum covers the whole state, so a missing,
+/// extra, reordered or damaged chunk is [`JournalError::SnapshotCorrupt`], like a damaged single blob.
+/// A snapshot stored before chunking existed is a row without chunks and verifies the same way.
+pub struct SnapshotCheck {
+    snapshot: RecoveredSnapshot,
+    checksum: [u8; 32],
+    hasher: blake3::Hasher,
+    state_bytes: u64,
+    seen_bytes: u64,
+    next_index: u64,
+    keep_state: bool,
+}
+
+impl SnapshotCheck {
+    /// Starts on a snapshot row whose state totals `state_bytes` over its row and chunks (as the storage
+    /// reports it). `keep_state`: copy the state out (only the newest snapshot's is).
+    pub fn start<'r>(row: impl Columns<'r>, state_bytes: u64, keep_state: bool) -> Result<SnapshotCheck, JournalError> {
+        let last_seq = row.get_u64(0, "snapshots", 0, "last_seq")?;
+        let batch_id = BatchId(row.get_u64(1, "snapshots", last_seq, "batch_id")?);
+        let state_hash = StateHash(row.get_hash(2, "snapshots", last_seq, "state_hash")?);
+        let chain_hash = ChainHash(row.get_hash(3, "snapshots", last_seq, "chain_hash")?);
+        let checksum = row.get_hash(4, "snapshots", last_seq, "checksum")?;
+        let first = row.get_blob(5, "snapshots", last_seq, "state")?;
+        let hasher = snapshot_hasher(Seq(last_seq), batch_id, &state_hash, &chain_hash, state_bytes);
+        let snapshot = RecoveredSnapshot { last_seq: Seq(last_seq), batch_id, state_hash, chain_hash, state: Vec::new() };
+        let mut check = SnapshotCheck { snapshot, checksum, hasher, state_bytes, seen_bytes: 0, next_index: 0, keep_state };
+        if keep_state {
+            check.snapshot.state.reserve_exact(usize::try_from(state_bytes).map_err(|_| check.corrupt())?);
+        }
+        check.add(0, first)?;
+        Ok(check)
     }
-    if latest.is_none() {
-        *latest =
-            Some(RecoveredSnapshot { last_seq: Seq(last_seq), batch_id: BatchId(batch_id), state_hash, chain_hash, state: state.to_vec() });
+
+    /// The seq the snapshot is keyed by.
+    pub fn last_seq(&self) -> u64 {
+        self.snapshot.last_seq.0
     }
-    Ok(())
+
+    fn corrupt(&self) -> JournalError {
+        JournalError::SnapshotCorrupt { last_seq: self.snapshot.last_seq.0 }
+    }
+
+    /// Adds the next chunk: its stored index must be the next one, and the bytes must not run past the total.
+    pub fn add(&mut self, index: u64, bytes: &[u8]) -> Result<(), JournalError> {
+        let seen = self.seen_bytes.checked_add(bytes.len() as u64);
+        match seen {
+            Some(seen) if index == self.next_index && seen <= self.state_bytes => self.seen_bytes = seen,
+            _ => return Err(self.corrupt()),
+        }
+        self.next_index += 1;
+        self.hasher.update(bytes);
+        if self.keep_state {
+            self.snapshot.state.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    /// Ends the check: every byte seen and the checksum matches. Returns the snapshot, with its state
+    /// if it was kept.
+    pub fn finish(self) -> Result<RecoveredSnapshot, JournalError> {
+        if self.seen_bytes != self.state_bytes || *self.hasher.finalize().as_bytes() != self.checksum {
+            return Err(self.corrupt());
+        }
+        Ok(self.snapshot)
+    }
+}
+
+/// Splits a snapshot's state into the chunks it is stored in: at least one (an empty state is one empty
+/// chunk), each `chunk_bytes` long but the last.
+pub fn snapshot_chunks(state: &[u8], chunk_bytes: usize) -> impl Iterator<Item = (u64, &[u8])> {
+    assert!(chunk_bytes >= 1, "validate_config refuses a chunk size of 0");
+    let count = state.len().div_ceil(chunk_bytes).max(1);
+    (0..count).map(move |i| (i as u64, &state[i * chunk_bytes..state.len().min((i + 1) * chunk_bytes)]))
 }
 
 /// Refuses configurations no backend can honour.
@@ -163,6 +218,9 @@ pub fn validate_config(config: &JournalConfig) -> Result<(), JournalError> {
     }
     if config.max_batch_records == 0 {
         return Err(JournalError::ConfigInvalid { reason: "max_batch_records must be at least 1" });
+    }
+    if config.snapshot_chunk_bytes == 0 || config.snapshot_chunk_bytes > SNAPSHOT_CHUNK_BYTES_MAX {
+        return Err(JournalError::ConfigInvalid { reason: "snapshot_chunk_bytes must be between 1 and SNAPSHOT_CHUNK_BYTES_MAX" });
     }
     Ok(())
 }

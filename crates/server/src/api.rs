@@ -213,7 +213,7 @@ impl From<Kind> for engine::markets::OrderKind {
 /// Asks for a key: the request is signed by the key in its body (key id = the name). The
 /// operator confirms it with `POST /v1/registrations/{name}/confirm`.
 #[utoipa::path(post, path = "/v1/registrations", request_body = RegistrationRequest,
-    responses((status = 202, description = "awaiting the operator"), (status = 401, description = "not signed by the key")))]
+    responses((status = 202, description = "awaiting the operator"), (status = 401, description = "not signed by the key", body = crate::openapi::ErrorBody)))]
 pub async fn request_registration(State(state): State<Shared>, headers: HeaderMap, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, state.limits.body_bytes_max).await?;

@@ -57,6 +57,20 @@ impl Signer {
     pub fn sign(&self, method: &str, path: &str, body: &[u8]) -> Vec<(String, String)> {
         self.headers(method, path, body, self.next_nonce(), crate::auth::now_ms() + EXPIRY_AHEAD_MS)
     }
+
+    /// The query string (`?key=..&nonce=..&expiry=..&signature=..`) that authenticates a
+    /// WebSocket upgrade of `GET /v1/stream` (browsers cannot set headers on an upgrade).
+    pub fn stream_query(&self) -> String {
+        let signed = self.sign("GET", "/v1/stream", b"");
+        let field = |name: &str| signed.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+        format!(
+            "?key={}&nonce={}&expiry={}&signature={}",
+            field(HEADER_KEY),
+            field(HEADER_NONCE),
+            field(HEADER_EXPIRY),
+            field(HEADER_SIGNATURE)
+        )
+    }
 }
 
 #[derive(Debug, Clone)]

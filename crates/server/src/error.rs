@@ -34,6 +34,8 @@ pub enum ServerError {
     MalformedJson { detail: String },
     #[error("the body does not match the request schema: {detail}")]
     InvalidBody { detail: String },
+    #[error("the request's path or query is invalid: {detail}")]
+    InvalidRequest { detail: String },
     #[error("field {field}: {why}")]
     OutOfRange { field: String, why: String },
     #[error("the body is over the limit of {limit} bytes")]
@@ -78,6 +80,7 @@ impl ServerError {
             ServerError::RateLimited { .. } => "rate_limited",
             ServerError::MalformedJson { .. } => "malformed_json",
             ServerError::InvalidBody { .. } => "invalid_body",
+            ServerError::InvalidRequest { .. } => "invalid_request",
             ServerError::OutOfRange { .. } => "out_of_range",
             ServerError::BodyTooLarge { .. } => "body_too_large",
             ServerError::NotFound { .. } => "not_found",
@@ -104,7 +107,10 @@ impl ServerError {
             | ServerError::NonceTooOld { .. } => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ServerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ServerError::MalformedJson { .. } | ServerError::InvalidBody { .. } | ServerError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
+            ServerError::MalformedJson { .. }
+            | ServerError::InvalidBody { .. }
+            | ServerError::InvalidRequest { .. }
+            | ServerError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
             ServerError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,

@@ -280,8 +280,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes_hedge::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(json_rejections))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Longest extractor rejection text kept in the JSON error.
+const REJECTION_BYTES_MAX: usize = 1024;
+
+/// axum's own extractors (a path segment that is not a number, a missing query field) answer
+/// 400 in plain text; every error of this API is the JSON `{"error":{...}}`, so those become
+/// `invalid_request` with axum's text as the message (found by the schema-driven fuzzing).
+async fn json_rejections(response: Response) -> Response {
+    let json = response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() != axum::http::StatusCode::BAD_REQUEST || json {
+        return response;
+    }
+    let detail = match axum::body::to_bytes(response.into_body(), REJECTION_BYTES_MAX).await {
+        Ok(bytes) => printable(&String::from_utf8_lossy(&bytes)),
+        Err(_) => "the request could not be read".to_string(),
+    };
+    error::ServerError::InvalidRequest { detail }.into_response()
 }
 
 async fn not_found(request: Request) -> ServerError {

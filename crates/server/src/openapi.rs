@@ -64,5 +64,67 @@ use utoipa::OpenApi;
 pub struct ApiDoc;
 
 pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi().merge_from(crate::routes_hedge::HedgeDoc::openapi()))
+    axum::Json(full())
+}
+
+/// The whole document: every operation, each with the error answers it can give.
+pub fn full() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi().merge_from(crate::routes_hedge::HedgeDoc::openapi());
+    with_error_responses(&mut doc);
+    doc
+}
+
+/// The error body every failing request gets (`crate::error::ServerError`'s JSON).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// A stable machine code, e.g. `malformed_json`, `bad_signature`, `insufficient_margin`.
+    code: String,
+    message: String,
+}
+
+/// Statuses any operation can answer, from `ServerError::status`: a bad body or parameter,
+/// missing or bad authentication, another principal's resource, an unknown resource, a
+/// conflict, an oversized body, a refusal by the engine, the rate limit, and unavailable
+/// (shutting down, margin model not ready). 500 is never documented: the fuzzing fails on it.
+const ERROR_STATUSES: [(&str, &str); 9] = [
+    ("400", "malformed request: bad JSON, unknown field, out-of-range value"),
+    ("401", "missing, expired, replayed or badly signed authentication"),
+    ("403", "the principal may not act on this resource"),
+    ("404", "unknown account, order, market or registration"),
+    ("409", "conflicts with the current state (e.g. already registered)"),
+    ("413", "body too large"),
+    ("422", "refused by the engine, with its typed reason"),
+    ("429", "rate limited (retry-after)"),
+    ("503", "shutting down, or the margin model is not available"),
+];
+
+fn with_error_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder, schema::Ref};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in ERROR_STATUSES {
+                operation.responses.responses.entry(status.to_string()).or_insert_with(|| RefOr::T(error(description)));
+            }
+        }
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, schema) in
+        [("ErrorBody", <ErrorBody as utoipa::PartialSchema>::schema()), ("ErrorDetail", <ErrorDetail as utoipa::PartialSchema>::schema())]
+    {
+        components.schemas.insert(name.to_string(), schema);
+    }
 }

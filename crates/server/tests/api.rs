@@ -253,6 +253,14 @@ async fn bad_input_is_a_4xx_with_a_code_and_journals_nothing() {
     assert_eq!((r.status, r.code().as_str()), (400, "out_of_range"));
     let r = c.request("GET", "/v1/nothing", &[], b"").await.expect("request");
     assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
+    // axum's own extractor rejections are the API's JSON errors too (found by the fuzzing).
+    for (method, path) in
+        [("DELETE", "/v1/orders/-1?account=alice/main&market=ETH/USDC"), ("DELETE", "/v1/orders/7"), ("GET", "/v1/margin/hedges")]
+    {
+        let r = c.signed(&alice, method, path, b"").await.expect("request");
+        assert_eq!((r.status, r.code().as_str()), (400, "invalid_request"), "{method} {path}: {}", String::from_utf8_lossy(&r.body));
+        assert!(r.header("content-type").is_some_and(|t| t.starts_with("application/json")), "{method} {path}");
+    }
     assert_eq!(last_seq(addr).await, seq, "nothing was journalled");
     running.shutdown().await.expect("clean shutdown");
 }
@@ -279,6 +287,17 @@ async fn openapi_document_lists_every_v1_route() {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }
     assert!(doc["components"]["schemas"]["OrderRequest"]["properties"]["qty"].is_object());
+    // Every operation documents its error answers with the error body (never a 500).
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let responses = &operation["responses"];
+            for status in ["400", "401", "403", "404", "422", "429"] {
+                assert!(responses[status]["content"]["application/json"].is_object(), "{method} {path} lacks {status}");
+            }
+            assert!(responses["500"].is_null(), "{method} {path} documents a 500");
+        }
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["error"].is_object());
     running.shutdown().await.expect("clean shutdown");
 }
 
