@@ -197,7 +197,7 @@ pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsE
 /// The most positions all derivative markets together may allow (the sum of their
 /// `positions_max`). No command's result grows with them (they settle lazily,
 /// [`crate::settle`]); the bound keeps the snapshot's share of positions, about 104 bytes each,
-/// within its limit up to about 102,000 accounts ([`snapshot_bytes_bound`]).
+/// modest (about 5 MB, [`snapshot_bytes_bound`]).
 pub const POSITIONS_TOTAL_MAX: u64 = 49_152;
 
 /// The most positions one derivative market may allow: all of [`POSITIONS_TOTAL_MAX`].
