@@ -381,9 +381,10 @@ pub enum Event {
         entry_cost: String,
         realised: String,
     },
-    /// Perp funding of one account at a boundary, through `@clearing/<market>`: positive
-    /// received, negative paid, in `asset`; `rate` per the intervals crossed (18 decimals). The
-    /// house's rounding residue is reported as a payment to `@house`.
+    /// Perp funding of one account as its position settles, through `@clearing/<market>`:
+    /// positive received, negative paid, in `asset`; `rate` the change of the market's funding
+    /// index since the position last settled (settlement asset per whole underlying, 18
+    /// decimals). The rounding residue stays in the clearing account.
     FundingPaid {
         seq: u64,
         market: String,
@@ -391,6 +392,19 @@ pub enum Event {
         asset: String,
         amount: String,
         rate: String,
+    },
+    /// A perp funding boundary moved the market's indices (O(1) in its holders, who settle
+    /// later, each with `funding_paid` and a `mark_to_market` `settled`): `rate` per the
+    /// intervals crossed (18 decimals), the oracle `index` and the `mark` the positions settle
+    /// at (settlement asset per whole underlying), and the cumulative `funding_index`
+    /// (settlement asset per whole underlying, 18 decimals).
+    FundingIndexMoved {
+        seq: u64,
+        market: String,
+        rate: String,
+        index: String,
+        mark: String,
+        funding_index: String,
     },
     /// Realised P&L of a derivative position settled in `asset` with `@clearing/<market>`:
     /// positive received. `reason`: `fill`, `mark_to_market` or `expiry`; `price` the fill, mark

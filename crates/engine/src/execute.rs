@@ -268,6 +268,7 @@ impl Engine {
             return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
         }
         let (asset_idx, units) = self.asset_amount(asset, amount)?;
+        self.check_pending_owed(from_idx, asset_idx, units)?;
         self.check_free_collateral(from_idx, asset_idx, units)?;
         let transfer = Transfer {
             debit: from_idx,

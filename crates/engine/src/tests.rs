@@ -660,6 +660,7 @@ mod hedging;
 mod house;
 mod margin;
 mod oracle;
+mod settle;
 
 #[test]
 fn a_liquidation_without_the_fee_share_keeps_its_digest() {
@@ -720,4 +721,9 @@ fn a_liquidation_without_the_fee_share_keeps_its_digest() {
     assert_eq!(c.digest(), *blake3::hash(&bytes).as_bytes());
     c.liquidation = Some(model::LiquidationConfig { insurance_fee_ppm: Some(0), ..liquidation });
     assert_ne!(c.digest(), *blake3::hash(&bytes).as_bytes(), "the key, once set, enters the digest");
+}
+
+/// The hand-made model of `margin`'s perp tests, for other test modules.
+fn margin_tests_model(as_of_ms: u64) -> margin_core::RiskModel {
+    margin::perp_model_for(as_of_ms)
 }

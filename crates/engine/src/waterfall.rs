@@ -247,8 +247,12 @@ impl Engine {
         out
     }
 
-    /// Last resort, socialised: the holders pay shares pro rata to their position sizes (rounded
-    /// up; the residue goes on to `@house`). Returns what they bore.
+    /// Last resort, socialised through the market indices (`crate::settle`): each of the
+    /// defaulter's perp markets settled in `asset` advances its share (pro rata to the market's
+    /// `|quantity|` held by traders, the house's position excepted) from its clearing account
+    /// at once and raises its socialised-loss index by `ceil(share x 10^9 x unit / weight)`
+    /// per whole unit, so each holder pays its share, rounded up, when its position settles.
+    /// O(markets) in this command. Returns what the holders bear.
     #[allow(clippy::too_many_arguments)]
     fn socialise(
         &mut self,
@@ -263,31 +267,64 @@ impl Engine {
         if amount == 0 {
             return Ok(0);
         }
-        let mut weights: BTreeMap<AccountIdx, i128> = BTreeMap::new();
-        for (a, _, q) in self.holders(account, case) {
-            *weights.entry(a).or_insert(0) += q.abs();
-        }
-        let holders: Vec<(AccountIdx, i128)> = weights.into_iter().collect();
-        if holders.is_empty() {
+        let weights: Vec<(u16, i128)> = case
+            .markets
+            .keys()
+            .filter(|m| self.markets[**m as usize].quote == asset)
+            .map(|&m| (m, self.social_weight(m)))
+            .filter(|(_, w)| *w > 0)
+            .collect();
+        let total: i128 = weights.iter().map(|(_, w)| w).sum();
+        if total == 0 {
             return Ok(0);
         }
-        let (shares, residue) =
-            waterfall::socialise(amount, &holders).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
-        for share in shares.iter().filter(|s| s.amount > 0) {
-            touched.insert(share.account);
-            self.charge(share.account, account, asset, share.amount, seq, events);
+        let failed = |what: &str| EngineError::LiquidationFailed { why: format!("socialising: {what}") };
+        let mut shares = Vec::with_capacity(weights.len());
+        for &(m, w) in &weights {
+            shares.push((m, w, mul_div(amount, w, total, Rounding::Floor).map_err(|_| failed("share overflow"))?));
+        }
+        shares[0].2 += amount - shares.iter().map(|s| s.2).sum::<i128>();
+        let mut steps = Vec::with_capacity(shares.len());
+        for &(m, w, share) in &shares {
+            let d = self.markets[m as usize].derivative.as_ref().expect("cases are on perps");
+            let per_unit = 1_000_000_000i128.checked_mul(d.unit_e18).ok_or_else(|| failed("unit"))?;
+            let step = mul_div(share, per_unit, w, Rounding::Ceil).map_err(|_| failed("index overflow"))?;
+            let index = d.indices.social_e18.checked_add(step).ok_or_else(|| failed("index overflow"))?;
+            steps.push((m, share, index));
+        }
+        for (m, share, index) in steps {
+            if share == 0 {
+                continue;
+            }
+            let clearing = self.account_index[&derivatives::clearing_account(&self.markets[m as usize].def.id)];
+            let d = self.markets[m as usize].derivative.as_mut().expect("cases are on perps");
+            d.indices.social_e18 = index;
+            d.indices.social_due += share;
+            self.bump_epoch(m);
+            let t = Transfer { debit: clearing, credit: account, asset, amount: share, reason: Reason::Waterfall, command_seq: seq };
+            self.ledger.post(&t).expect("a clearing account may go negative and a credit fits what custody holds");
+            events.push(self.transferred_event(&t));
             events.push(Event::Socialised {
                 seq,
                 account: self.account_names[account.0 as usize].clone(),
-                holder: self.account_names[share.account.0 as usize].clone(),
+                holder: self.account_names[clearing.0 as usize].clone(),
                 asset: self.assets[asset.0 as usize].symbol.clone(),
-                amount: self.format(asset, share.amount),
+                amount: self.format(asset, share),
             });
+            touched.extend(
+                self.market_positions(m).into_iter().map(|(a, _)| a).filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader),
+            );
         }
         events.push(self.step_event(account, asset, "socialised", amount, seq));
-        let house = self.account_index[HOUSE];
-        self.charge(account, house, asset, residue, seq, events);
         Ok(amount)
+    }
+
+    /// What a market's socialised loss is spread over: `|quantity|` of every position but the
+    /// house's (the defaulter holds none when it is bankrupt).
+    fn social_weight(&self, m: u16) -> i128 {
+        let d = self.markets[m as usize].derivative.as_ref().expect("a derivative market");
+        let house = self.position(self.account_index[HOUSE], m).quantity.abs();
+        2 * d.open_interest - house
     }
 
     /// Last resort, auto-deleveraging (docs/liquidation.md, "Auto-deleveraging"): the bankrupt
@@ -314,7 +351,10 @@ impl Engine {
             return Ok(0);
         }
         let candidates = self.adl_candidates(account, asset, case)?;
-        let queue = waterfall::adl_queue(&candidates).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        let mut queue = waterfall::adl_queue(&candidates).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        // The record bound: at most `ADL_SHARES_MAX` opposite positions bear a share (each
+        // candidate is on one market, so it is charged once at most); the rest is the house's.
+        queue.truncate(limits::ADL_SHARES_MAX as usize);
         let mut shares = self.adl_shares(asset, amount, case)?;
         if shares.is_empty() {
             // Liquidators bought the bankrupt position: nothing is left to close, the opposite

@@ -218,8 +218,11 @@ fn bankruptcy_runs_every_waterfall_step_socialised() {
     .map(|(s, a)| (s.to_string(), a.to_string()))
     .collect();
     assert_eq!(steps(&events), expected, "{events:?}");
-    // Pro rata to |position|: bob 6, dave 0.75 of 6.75, rounded up: 201.222223 and 25.152778,
-    // one unit of residue to the house.
+    // The clearing account advances the loss at once and raises the market's socialised-loss
+    // index by ceil(226.375 x 10^9 x 10^12 / 6.75 x 10^9) per whole ETH; the holders bear it pro
+    // rata to |position| (bob 6, dave 0.75 of 6.75), rounded up, as their positions settle (here
+    // by the sweep of the same command): 201.222223 and 25.152778, one unit of residue left in
+    // the clearing account.
     let shares: Vec<(String, String)> = events
         .iter()
         .filter_map(|e| match e {
@@ -227,7 +230,15 @@ fn bankruptcy_runs_every_waterfall_step_socialised() {
             _ => None,
         })
         .collect();
-    assert_eq!(shares, vec![("bob/main".into(), "201.222223".into()), ("dave/main".into(), "25.152778".into())]);
+    assert_eq!(shares, vec![("@clearing/ETH-PERP".into(), "226.375".into())]);
+    let charged: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Settled { account, amount, reason, .. } if reason == "socialised" => Some((account.clone(), amount.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(charged, vec![("bob/main".into(), "-201.222223".into()), ("dave/main".into(), "-25.152778".into())]);
     assert_eq!(w.engine.debt("alice/main", "USDC").unwrap(), 0);
     assert_eq!(w.balance("alice/main", "ETH"), 0);
     assert_eq!(w.balance("@house", "ETH"), units("0.1", 18));
@@ -485,52 +496,32 @@ fn flagged_accounts_that_cannot_be_auctioned_do_not_block_the_others() {
     w.check();
 }
 
-/// A `[liquidation]` is refused at genesis when one account's liquidation at its worst (every
-/// holder of every perp market sharing a loss) would not fit a journal record beside the
-/// largest ordinary result: at the edge found by the bound itself, one more position on a perp
-/// market is refused (and accepted without liquidation).
+/// One account's liquidation at its worst no longer grows with the holders of the perp markets
+/// (a socialised loss moves one index per market): the liquidation bound is the same at one
+/// position as at the most the markets may allow, and with liquidation on the sum of the
+/// markets' `positions_max` is accepted up to [`limits::POSITIONS_TOTAL_MAX`] and refused one
+/// above (the snapshot's bound on positions).
 #[test]
-fn a_liquidation_whose_worst_case_does_not_fit_is_refused_at_genesis() {
-    let config_with = |positions: u32| {
+fn a_liquidation_bound_does_not_grow_with_the_holders() {
+    let config_with = |perp_positions: u32| {
         let mut config = StateConfig::from_model(&Config::default_config());
-        config.liquidation = Some(liquidation_config(LastResort::Adl));
-        // Without option markets the settlement of one advance_time leaves the perps room
-        // enough for the liquidation bound to be the one that binds.
-        config.markets.retain(|m| m.kind != model::MarketKind::Option);
-        // The other perp settles in USDT: one bankruptcy's worst case then covers two settlement
-        // assets, so it binds before the settlement of the same positions does (with one, the
-        // settlement bound is reached first now that the hedging step defers what does not fit).
-        for m in config.markets.iter_mut().filter(|m| m.kind == model::MarketKind::Perp && m.id != "ETH-PERP") {
-            m.positions_max = Some(1);
-            m.quote = "USDT".into();
-        }
+        config.liquidation = Some(liquidation_config(LastResort::Socialise));
+        let others: u32 = config.markets.iter().filter(|m| m.id != "ETH-PERP").filter_map(|m| m.positions_max).sum();
         let perp = config.markets.iter_mut().find(|m| m.id == "ETH-PERP").unwrap();
-        perp.positions_max = Some(positions);
+        perp.positions_max = Some(perp_positions - others);
         config
     };
-    let fits = |positions: u32| {
-        let config = config_with(positions);
+    let bound = |total: u32| {
+        let config = config_with(total);
         let markets: Vec<&model::Market> = config.markets.iter().collect();
-        limits::check_liquidation(&markets, &config.limits).is_ok()
+        limits::liquidation_account_bytes(&markets, config.limits.assets_max.into())
     };
-    let (mut low, mut high) = (1u32, 100_000u32);
-    assert!(fits(low) && !fits(high));
-    while high - low > 1 {
-        let mid = (low + high) / 2;
-        if fits(mid) { low = mid } else { high = mid }
-    }
-    // Each further position adds a share, a borrow and a transfer: a few hundred bytes at
-    // least, so the edge is well below what one record holds.
-    assert!((64..2_000).contains(&low), "edge at {low}");
-    if let Err(e) = Engine::with_genesis(config_with(low)) {
-        panic!("at {low}: {e:?}");
-    }
-    let Err(error) = Engine::with_genesis(config_with(low + 1)) else { panic!("one more position does not fit") };
-    assert!(matches!(&error, EngineError::ConfigRefused { key, .. } if key == "liquidation"), "{error:?}");
-    // Without liquidation the same market is accepted: only the liquidation bound refused it.
-    let mut plain = config_with(low + 1);
-    plain.liquidation = None;
-    assert!(Engine::with_genesis(plain).is_ok());
+    let edge = limits::POSITIONS_TOTAL_MAX as u32;
+    assert_eq!(bound(30_000), bound(edge));
+    let e = Engine::with_genesis(config_with(edge)).unwrap_or_else(|e| panic!("at {edge}: {e:?}"));
+    assert!(e.config().markets.iter().any(|m| m.id == "ETH-PERP" && m.positions_max >= Some(10_000)));
+    let Err(error) = Engine::with_genesis(config_with(edge + 1)) else { panic!("one more position fits") };
+    assert!(matches!(&error, EngineError::ConfigRefused { .. }), "{error:?}");
 }
 
 /// The operator tops the fund up from the house's capital: in full up to that capital, refused

@@ -168,6 +168,11 @@ impl StatementBuilder {
             Event::PositionChanged { market, account, qty, entry_cost, realised, .. } if *account == me => {
                 self.note(seq, format!("{market}: position {qty}, entry cost {entry_cost}, realised {realised}"));
             }
+            // A holder's share of a socialised loss is charged when its position settles
+            // (engine `settle`): a waterfall line.
+            Event::Settled { market, account, asset, amount, reason, .. } if *account == me && reason == "socialised" => {
+                self.post(seq, LineKind::Waterfall, asset, amount, false, format!("{market} socialised loss share"))?;
+            }
             Event::Settled { market, account, asset, amount, price, reason, .. } if *account == me => {
                 self.post(seq, LineKind::Settlement, asset, amount, false, format!("{market} {reason} at {price}"))?;
             }
