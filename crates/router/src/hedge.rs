@@ -220,8 +220,11 @@ fn orders_of(market: &Market, hop: &HopPlan, underlying: &str, side: Side, base_
         .iter()
         .map(|a| {
             let venue = &market.venues[a.venue];
-            // Marginal output per input after the order, as quote per whole base.
-            let m = marginal_price_after(venue, hop.from, hop.to, a.amount_in);
+            // Marginal output per input after the order, as quote per whole base; where the
+            // order takes all the venue has (nothing after it), the price of its last units: a
+            // limit of 0 (sell) or infinity (buy) would protect nothing.
+            let after = marginal_price_after(venue, hop.from, hop.to, a.amount_in);
+            let m = if after > 0.0 { after } else { crate::venue::marginal_price_at_end(venue, hop.from, hop.to, a.amount_in) };
             let limit_price = match side {
                 Side::Sell => m * base_one / quote_one,
                 Side::Buy if m > 0.0 => base_one / (m * quote_one),

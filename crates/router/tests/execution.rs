@@ -145,3 +145,38 @@ fn expensive_hedges_and_missing_limits_are_refused() {
     exposure.delta.insert("WBTC".into(), Amount(100_000_000));
     assert!(matches!(hedge_orders(&market, &exposure, &limits("0", 500.0)), Err(RouterError::ParameterInvalid { .. })));
 }
+
+/// A hedge that sweeps a whole order book gets the price of the book's last level as its limit,
+/// never 0 (a sell limit of 0 would accept any price). Found when a hedge sized to the whole book
+/// came back with `limit_price` 0.
+#[test]
+fn a_hedge_that_sweeps_a_whole_book_is_limited_at_its_last_level() {
+    let text = r#"
+version = 1
+[[token]]
+symbol = "USDC"
+decimals = 6
+reference_usd = 1.0
+[[token]]
+symbol = "ETH"
+decimals = 18
+reference_usd = 3000.0
+[[venue]]
+kind = "order_book"
+id = "book"
+instrument = "spot"
+base = "ETH"
+quote = "USDC"
+taker_fee_pips = 0
+bids = [["3000", "1"], ["2990", "2"]]
+asks = [["3010", "1"], ["3020", "2"]]
+"#;
+    let market = router::config::parse_venues(text).unwrap();
+    let eth = market.token("ETH").unwrap();
+    let mut exposure = Exposure::default();
+    exposure.delta.insert("ETH".into(), market.parse_amount(eth, "3").unwrap());
+    let hedges = hedge_orders(&market, &exposure, &limits("0", 10_000.0)).unwrap();
+    let order = &hedges[0].orders[0];
+    assert_eq!((order.side, order.amount_in), (Side::Sell, market.parse_amount(eth, "3").unwrap()));
+    assert!((order.limit_price - 2990.0).abs() < 1e-6, "limit {}", order.limit_price);
+}

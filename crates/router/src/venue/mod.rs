@@ -107,6 +107,23 @@ fn marginal_after<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, a: i
     Some((out_hi - out_lo) as f64 / (hi - a) as f64)
 }
 
+/// The marginal price of the last units of an input of `amount_in` (the step before it ends,
+/// from two exact quotes): the price the order's worst units trade at. Unlike the price after
+/// the order, it exists when the order takes all a venue has (a book swept to its last level).
+#[must_use]
+pub fn marginal_price_at_end<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, amount_in: Amount) -> f64 {
+    let a = amount_in.0;
+    let step = (a / 1_000_000).max(1_000).min(a);
+    if step <= 0 {
+        return 0.0;
+    }
+    let quote = |x: i128| if x == 0 { Some(0) } else { venue.quote(from, to, Amount(x)).ok().map(|o| o.0) };
+    match (quote(a), quote(a - step)) {
+        (Some(hi), Some(lo)) => (hi - lo) as f64 / step as f64,
+        _ => 0.0,
+    }
+}
+
 /// Bisection on the input for the marginal price `limit_price`, using exact quotes.
 ///
 /// # Errors
