@@ -35,7 +35,7 @@ impl FromRequest<Shared> for Signed {
         let body = read_body(body, state.limits.body_bytes_max).await?;
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mutating = parts.method != Method::GET;
-        let caller = state.auth.authenticate(parts.method.as_str(), path, &parts.headers, &body, crate::auth::now_ms(), mutating)?;
+        let caller = state.auth.authenticate(parts.method.as_str(), path, &parts.headers, &body, crate::auth::now_ms(), mutating).await?;
         Ok(Signed { caller, body })
     }
 }

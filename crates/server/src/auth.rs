@@ -12,7 +12,7 @@
 //! owners (they register public keys), and no key or signature is ever logged.
 
 use crate::error::{Result, ServerError};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -127,12 +127,20 @@ pub struct Auth {
     nonces: Mutex<HashMap<String, Nonces>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     rate: RateLimit,
+    verifier: crate::verify::Verifier,
 }
 
 impl Auth {
     /// Loads the registered keys from `keys_file`. The file must exist once any owner is
     /// registered in the journal (`owners_registered`): its absence is an error, not an empty set.
-    pub fn load(operator: VerifyingKey, keys_file: &Path, owners_registered: usize, rate: RateLimit) -> Result<Auth> {
+    /// Signatures are checked in batches of up to `signature_batch_max` (1: one by one).
+    pub fn load(
+        operator: VerifyingKey,
+        keys_file: &Path,
+        owners_registered: usize,
+        rate: RateLimit,
+        signature_batch_max: usize,
+    ) -> Result<Auth> {
         let keys = match std::fs::read_to_string(keys_file) {
             Ok(text) => parse_keys_file(&text)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && owners_registered == 0 => BTreeMap::new(),
@@ -142,6 +150,8 @@ impl Auth {
             }
         };
         assert!(rate.burst > 0 && rate.per_second > 0, "rate limits are positive (checked by the caller)");
+        let verifier = crate::verify::Verifier::start(signature_batch_max)
+            .map_err(|e| ServerError::Startup { detail: format!("starting the signature verifier: {e}") })?;
         Ok(Auth {
             operator,
             keys_file: keys_file.to_path_buf(),
@@ -150,11 +160,12 @@ impl Auth {
             nonces: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             rate,
+            verifier,
         })
     }
 
     /// Checks a request's signature, expiry, nonce and rate; returns its principal.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         method: &str,
         path_and_query: &str,
@@ -167,8 +178,13 @@ impl Auth {
         let key = self.key(signed.key_id)?;
         self.take_token(signed.key_id, now_ms)?;
         check_expiry(signed.expiry_ms, now_ms)?;
-        let message = signing_message(method, path_and_query, body, signed.nonce, signed.expiry_ms);
-        key.verify(message.as_bytes(), &signed.signature).map_err(|_| ServerError::BadSignature)?;
+        let message = signing_message(method, path_and_query, body, signed.nonce, signed.expiry_ms).into_bytes();
+        let item = crate::verify::Item { key, message, signature: signed.signature };
+        match self.verifier.verify(item).await {
+            Some(true) => {}
+            Some(false) => return Err(ServerError::BadSignature),
+            None => return Err(ServerError::ShuttingDown),
+        }
         self.check_nonce(signed.key_id, signed.nonce, signed.expiry_ms, &signed.signature, now_ms, mutating)?;
         Ok(Caller { principal: signed.key_id.to_string(), nonce: signed.nonce, is_operator: signed.key_id == OPERATOR_KEY_ID })
     }
@@ -313,7 +329,7 @@ mod tests {
     fn auth() -> Auth {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
         let dir = tempfile::tempdir().expect("temp dir");
-        Auth::load(key, &dir.path().join("keys.json"), 0, RateLimit { burst: 2, per_second: 1 })
+        Auth::load(key, &dir.path().join("keys.json"), 0, RateLimit { burst: 2, per_second: 1 }, 1)
             .expect("no keys file and no owners is an empty set")
     }
 
@@ -321,7 +337,7 @@ mod tests {
     fn a_missing_keys_file_with_registered_owners_is_an_error() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
         let dir = tempfile::tempdir().expect("temp dir");
-        let loaded = Auth::load(key, &dir.path().join("keys.json"), 3, RateLimit { burst: 2, per_second: 1 });
+        let loaded = Auth::load(key, &dir.path().join("keys.json"), 3, RateLimit { burst: 2, per_second: 1 }, 1);
         assert!(matches!(loaded, Err(ServerError::Startup { .. })));
     }
 

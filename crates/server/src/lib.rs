@@ -32,6 +32,7 @@ pub mod replay;
 mod routes_hedge;
 pub mod stream;
 mod validate;
+pub mod verify;
 pub mod views;
 
 pub use error::ServerError;
@@ -75,6 +76,9 @@ pub struct Settings {
     /// A risk model (from `clearhouse risk-model`) installed at start unless the engine has it:
     /// with `engine.risk_model_max_age_ms` set, it is the margin that gates orders.
     pub risk_model: Option<margin_core::RiskModel>,
+    /// Signatures checked by one batch equation, at most (1: each in its request's handler);
+    /// [`verify::SIGNATURE_BATCH_MAX_DEFAULT`] unless told.
+    pub signature_batch_max: usize,
 }
 
 /// Limits the handlers read.
@@ -173,7 +177,8 @@ pub async fn start(settings: Settings) -> Result<Running> {
     };
     let history = tokio::task::block_in_place(|| replay::history(&journal_source, report.last_seq))?;
     let core = Arc::new(Core::start(node, metrics, history));
-    let auth = auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate)?;
+    let auth =
+        auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate, settings.signature_batch_max)?;
     let (stop, shutdown) = watch::channel(false);
     let feed_name = source.as_ref().map(|s| s.name()).unwrap_or("off");
     let state = Arc::new(AppState {

@@ -190,6 +190,43 @@ async fn signatures_expiry_replays_and_retries() {
     running.shutdown().await.expect("clean shutdown");
 }
 
+/// Requests sent together are verified together (one batch equation); the bad signatures among
+/// them are each refused alone (401) and change nothing, and every good one is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_in_a_batch_is_refused_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = start(dir.path()).await;
+    let addr = running.addr;
+    let alice = trader("alice", 1);
+    sign_up(addr, &alice).await;
+    let bad = |k: usize| k % 5 == 2;
+    let mut tasks = Vec::new();
+    for k in 0..40usize {
+        let alice = trader("alice", 1);
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::json!({ "sub": format!("s{k}") }).to_string();
+            // A bad one is signed over another body than the one sent.
+            let signed_body = if bad(k) { format!("{body} ") } else { body.clone() };
+            let headers = alice.sign("POST", "/v1/accounts", signed_body.as_bytes());
+            let mut c = Client::new(addr);
+            c.request("POST", "/v1/accounts", &headers, body.as_bytes()).await.expect("request")
+        }));
+    }
+    let mut c = Client::new(addr);
+    for (k, task) in tasks.into_iter().enumerate() {
+        let r = task.await.expect("task");
+        let balances = get(&mut c, &alice, &format!("/v1/accounts/alice/s{k}/balances")).await;
+        if bad(k) {
+            assert_eq!((r.status, r.code()), (401, "bad_signature".to_string()), "request {k}");
+            assert_eq!(balances.status, 404, "account s{k} of a refused request does not exist");
+        } else {
+            assert_eq!(r.status, 200, "request {k}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(balances.status, 200, "account s{k} exists");
+        }
+    }
+    running.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_per_key() {
     let dir = tempfile::tempdir().expect("temp dir");
