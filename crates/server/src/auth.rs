@@ -38,7 +38,13 @@ pub fn signing_message(method: &str, path_and_query: &str, body: &[u8], nonce: u
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -200,7 +206,10 @@ impl Auth {
     fn take_token(&self, key_id: &str, now_ms: u64) -> Result<()> {
         let mut buckets = self.buckets.lock().map_err(|_| ServerError::internal("rate lock poisoned"))?;
         let burst = f64::from(self.rate.burst);
-        let bucket = buckets.entry(key_id.to_string()).or_insert(Bucket { tokens: burst, at_ms: now_ms });
+        if !buckets.contains_key(key_id) {
+            buckets.insert(key_id.to_string(), Bucket { tokens: burst, at_ms: now_ms });
+        }
+        let bucket = buckets.get_mut(key_id).ok_or_else(|| ServerError::internal("the bucket just inserted"))?;
         let elapsed_s = now_ms.saturating_sub(bucket.at_ms) as f64 / 1000.0;
         bucket.tokens = (bucket.tokens + elapsed_s * f64::from(self.rate.per_second)).min(burst);
         bucket.at_ms = bucket.at_ms.max(now_ms);
@@ -215,7 +224,10 @@ impl Auth {
     fn check_nonce(&self, key_id: &str, nonce: u64, expiry_ms: u64, signature: &Signature, now_ms: u64, mutating: bool) -> Result<()> {
         let digest: [u8; 32] = Sha256::digest(signature.to_bytes()).into();
         let mut all = self.nonces.lock().map_err(|_| ServerError::internal("nonce lock poisoned"))?;
-        let nonces = all.entry(key_id.to_string()).or_default();
+        if !all.contains_key(key_id) {
+            all.insert(key_id.to_string(), Nonces::default());
+        }
+        let nonces = all.get_mut(key_id).ok_or_else(|| ServerError::internal("the nonces just inserted"))?;
         nonces.forget_expired(now_ms);
         match nonces.seen.get(&nonce) {
             Some((_, seen)) if *seen == digest && mutating => return Ok(()),
@@ -388,6 +400,7 @@ mod tests {
             assert_ne!(base, other);
         }
         // SHA-256 of the empty body, the FIPS 180-2 test value.
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert!(signing_message("GET", "/", b"", 0, 0).contains("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
     }
 }

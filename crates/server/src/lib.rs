@@ -320,11 +320,12 @@ async fn method_not_allowed(request: Request) -> ServerError {
 /// carry signatures) or bodies.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_string();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
-    state.core.metrics.request(&method, &route, response.status().as_u16(), elapsed);
+    let route = route.as_ref().map(|p| p.as_str()).unwrap_or("unmatched");
+    state.core.metrics.request(method.as_str(), route, response.status().as_u16(), elapsed);
     tracing::debug!(%method, %route, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
     response
 }
