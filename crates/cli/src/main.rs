@@ -33,6 +33,8 @@
 //!   router's optimal split and its comparison with the best single venue and an equal split ([`route`]).
 //! - `clearhouse hedge-replay [--amount 500] [--horizon-hours 6]`: the house's hedge replayed on
 //!   March 2020 hourly prices, scheduled against immediate ([`hedge_replay`]).
+//! - `clearhouse exposure [--portfolios DIR | FILE...] [--json]`: the broker's total claim per
+//!   protocol over portfolio files, the caps, cover-1 and cover-2 ([`exposure`]).
 //!
 //! A closed stdout (`clearhouse verify | head -1`) ends a command quietly with exit 0; `run` keeps
 //! applying its commands.
@@ -52,6 +54,7 @@ mod crisis;
 mod crisis_population;
 mod crisis_svg;
 mod day;
+mod exposure;
 mod hedge_replay;
 mod lines;
 mod risk_model;
@@ -210,6 +213,9 @@ enum Cmd {
     },
     /// Route a trade across venues: the optimal split, its price, and the comparisons.
     Route(route::RouteArgs),
+    /// The broker's total claim on each protocol over portfolio files (one account each), its
+    /// caps, and the insurance fund's cover-1 and cover-2.
+    Exposure(exposure::ExposureArgs),
     /// Replay the house hedging an ETH exposure on hourly prices (March 2020): scheduled against immediate.
     HedgeReplay(hedge_replay::ReplayArgs),
     /// The crisis replay through the engine: a seeded population on hourly real prices of
@@ -268,6 +274,10 @@ struct ServeArgs {
     /// journal has it; with `engine.risk_model_max_age_ms` configured it gates orders.
     #[arg(long)]
     risk_model: Option<PathBuf>,
+    /// Venue file (TOML, the `clearhouse route --venues` format) for the operator's route
+    /// endpoint; default the router's embedded set. A missing or invalid file stops the start.
+    #[arg(long)]
+    venues: Option<PathBuf>,
 }
 
 fn main() {
@@ -332,6 +342,7 @@ fn serve_http(config: Config, journal: &JournalLocation, migrate: bool, args: Se
             }
             None => None,
         },
+        venues: args.venues.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -466,6 +477,7 @@ fn real_main() -> Result<()> {
             backtest(&config, &portfolios, &from, &to, threads, markdown, risk_params.as_deref())
         }
         Cmd::Route(args) => route::run(&args),
+        Cmd::Exposure(args) => exposure::run(&config, &load_risk_params(args.risk_params.as_deref())?, &args),
         Cmd::HedgeReplay(args) => hedge_replay::run(&args),
         Cmd::CrisisReplay(args) => {
             let mut out = QuietStdout { out: std::io::stdout().lock(), closed: false };

@@ -24,7 +24,7 @@ fn main() {
     if let Some(orders) = derivative_books {
         println!(
             "largest derivative order {:>4} bytes (limit {})",
-            engine::limits::derivative_result_bytes(orders) + engine::limits::auctions_ended_bytes(orders),
+            engine::limits::derivative_order_bytes(orders),
             engine::limits::RECORD_BYTES_MAX
         );
     }

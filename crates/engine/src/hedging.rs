@@ -67,6 +67,12 @@ pub(crate) struct HedgingState {
     hedges: BTreeMap<u64, Hedge>,
     /// The last hedge id given (ids start at 1).
     next_id: u64,
+    /// Factors whose review did not fit the last command's record: looked at first by the next
+    /// command; their hedges take no execution until then.
+    deferred: BTreeSet<AssetIdx>,
+    /// Tests only: a smaller record than the journal's, to reach the deferral.
+    #[cfg(test)]
+    pub(crate) record_bytes_max: Option<u64>,
 }
 
 /// The hedging state in a snapshot.
@@ -75,6 +81,8 @@ pub struct HedgingImage {
     pub config: model::Hedging,
     pub hedges: Vec<(u64, Hedge)>,
     pub next_id: u64,
+    /// Factors whose review waits for the next command (see [`Engine::hedges`]).
+    pub deferred: Vec<AssetIdx>,
 }
 
 /// An outstanding hedge as the service shows it.
@@ -140,6 +148,9 @@ impl Engine {
         }
         self.hedging.config = Some(config.clone());
         self.hedging.factors = factors;
+        // Every factor of the new limits is looked at after this command; a deferred factor of
+        // the old ones may be gone.
+        self.hedging.deferred.clear();
         events.push(Event::HedgingSet { factors: config.factors.len() as u32 });
         Ok(())
     }
@@ -222,6 +233,12 @@ impl Engine {
     fn check_execution(&self, x: &Execution<'_>) -> Result<(Hedge, i128, (AssetIdx, i128), (AssetIdx, i128)), EngineError> {
         let h = *self.hedging.hedges.get(&x.hedge_id).ok_or(EngineError::UnknownHedge { hedge_id: x.hedge_id })?;
         let refused = |why: String| EngineError::HedgeRefused { hedge_id: x.hedge_id, why };
+        if self.hedging.deferred.contains(&h.factor) {
+            return Err(refused("the factor's hedges are under review until the next command".into()));
+        }
+        if h.expires_ms <= self.now_ms {
+            return Err(refused("the hedge has expired (its cancellation waits for room)".into()));
+        }
         let factor = &self.hedging.factors[&h.factor];
         if !factor.venues.iter().any(|v| v == x.venue) {
             return Err(refused(format!("venue {:?} is not allowed for this factor", x.venue)));
@@ -272,20 +289,55 @@ impl Engine {
         Ok(())
     }
 
-    /// After a command: expire due hedges, then look again at every factor it concerns.
-    pub(crate) fn after_hedging(&mut self, command: &Command, events: &mut Vec<Event>) {
+    /// The hedging step after a command: expire due hedges, then look again at every factor the
+    /// command concerns (and those deferred by the last one). Each cancellation and each request
+    /// is measured against the room left in the command's record first; what does not fit waits
+    /// for the next command, in the same order (hedge id, then factor), so one command's hedging
+    /// adds at most what fits and every command makes progress ([`step_bytes`] is reserved).
+    pub(crate) fn after_hedging(&mut self, _command: &Command, events: &mut Vec<Event>) {
         if self.hedging.config.is_none() {
             return;
         }
-        let mut touched: BTreeSet<AssetIdx> = BTreeSet::new();
-        if matches!(command, Command::AdvanceTime { .. }) {
-            let due: Vec<u64> = self.hedging.hedges.iter().filter(|(_, h)| h.expires_ms <= self.now_ms).map(|(id, _)| *id).collect();
-            for hedge_id in due {
-                touched.insert(self.hedging.hedges[&hedge_id].factor);
-                self.close_hedge(hedge_id, "expired", events);
+        let mut room = self.hedging_room();
+        let mut touched = std::mem::take(&mut self.hedging.deferred);
+        if !self.expire_hedges(events, &mut room) {
+            touched.extend(self.hedging.factors.keys().copied());
+        }
+        touched.extend(self.touched_factors(events));
+        let mut deferred = BTreeSet::new();
+        for factor in touched {
+            if !deferred.is_empty() || !self.review_factor(factor, events, &mut room) {
+                deferred.insert(factor);
             }
         }
-        for event in events.iter() {
+        self.hedging.deferred = deferred;
+        self.assert_hedges();
+    }
+
+    fn hedging_room(&self) -> limits::ResultRoom {
+        #[cfg(test)]
+        if let Some(max) = self.hedging.record_bytes_max {
+            return limits::ResultRoom::within(max, 0);
+        }
+        limits::ResultRoom::within(limits::RECORD_BYTES_MAX as u64, 0)
+    }
+
+    /// Closes the hedges due by time, in id order, while they fit; false when some had to wait.
+    fn expire_hedges(&mut self, events: &mut Vec<Event>, room: &mut limits::ResultRoom) -> bool {
+        let due: Vec<u64> = self.hedging.hedges.iter().filter(|(_, h)| h.expires_ms <= self.now_ms).map(|(id, _)| *id).collect();
+        for hedge_id in due {
+            if !room.fits(events, cancelled_bytes()) {
+                return false;
+            }
+            self.close_hedge(hedge_id, "expired", events);
+        }
+        true
+    }
+
+    /// The factors whose exposure, price or hedges the command's events moved.
+    fn touched_factors(&self, events: &[Event]) -> BTreeSet<AssetIdx> {
+        let mut touched: BTreeSet<AssetIdx> = BTreeSet::new();
+        for event in events {
             let symbol = match event {
                 Event::HouseExposureChanged { asset, .. } => asset.as_str(),
                 Event::HedgeCancelled { .. } | Event::HedgingSet { .. } => {
@@ -299,22 +351,23 @@ impl Engine {
             let quoted = self.hedging.factors.iter().filter(|(_, f)| f.quote == asset).map(|(a, _)| *a);
             touched.extend(quoted.chain([asset]).filter(|a| self.hedging.factors.contains_key(a)).collect::<Vec<_>>());
         }
-        for factor in touched {
-            self.review_factor(factor, events);
-        }
-        self.assert_hedges();
+        touched
     }
 
     /// Cancels hedges that no longer reduce the exposure; requests one for what is uncovered.
-    fn review_factor(&mut self, asset: AssetIdx, events: &mut Vec<Event>) {
+    /// False when the record had no room for the next event (the factor waits for the next
+    /// command).
+    fn review_factor(&mut self, asset: AssetIdx, events: &mut Vec<Event>, room: &mut limits::ResultRoom) -> bool {
         let exposure = self.house_exposure.get(&asset).copied().unwrap_or(0);
         let mine: Vec<(u64, Hedge)> = self.hedging.hedges.iter().filter(|(_, h)| h.factor == asset).map(|(i, h)| (*i, *h)).collect();
         let covered: i128 = mine.iter().map(|(_, h)| signed(h)).sum();
-        let reduces = covered == 0 || (covered.signum() == -exposure.signum() && covered.abs() <= exposure.abs());
-        let covered = if reduces {
+        let covered = if reduces(covered, exposure) {
             covered
         } else {
             for (hedge_id, _) in &mine {
+                if !room.fits(events, cancelled_bytes()) {
+                    return false;
+                }
                 self.close_hedge(*hedge_id, "exposure_changed", events);
             }
             0
@@ -322,8 +375,17 @@ impl Engine {
         let uncovered = exposure + covered;
         let factor = self.hedging.factors[&asset].clone();
         if uncovered.abs() <= factor.residual {
-            return;
+            return true;
         }
+        if !room.fits(events, request_bytes()) {
+            return false;
+        }
+        self.request_hedge(asset, &factor, uncovered, events);
+        true
+    }
+
+    /// Requests a hedge of `uncovered` back to flat, or says why it cannot.
+    fn request_hedge(&mut self, asset: AssetIdx, factor: &Factor, uncovered: i128, events: &mut Vec<Event>) {
         let symbol = self.assets[asset.0 as usize].symbol.clone();
         let outstanding_max = self.hedging.config.as_ref().map_or(0, |c| c.outstanding_max);
         if self.hedging.hedges.len() >= outstanding_max as usize {
@@ -386,19 +448,18 @@ impl Engine {
         Ok(limit)
     }
 
-    /// Outstanding hedges of a factor reduce its exposure and never exceed it (release builds).
+    /// Outstanding hedges of a factor reduce its exposure and never exceed it (release builds),
+    /// unless the factor's review waits for the next command (its hedges take no execution).
     fn assert_hedges(&self) {
         assert!(
             self.hedging.hedges.len() <= self.hedging.config.as_ref().map_or(0, |c| c.outstanding_max as usize),
             "hedges within the limit"
         );
-        for asset in self.hedging.factors.keys() {
+        assert!(self.hedging.deferred.iter().all(|a| self.hedging.factors.contains_key(a)), "deferred factors are configured");
+        for asset in self.hedging.factors.keys().filter(|a| !self.hedging.deferred.contains(a)) {
             let covered: i128 = self.hedging.hedges.values().filter(|h| h.factor == *asset).map(signed).sum();
             let exposure = self.house_exposure.get(asset).copied().unwrap_or(0);
-            assert!(
-                covered == 0 || (covered.signum() == -exposure.signum() && covered.abs() <= exposure.abs()),
-                "hedges reduce the exposure"
-            );
+            assert!(reduces(covered, exposure), "hedges reduce the exposure");
         }
     }
 
@@ -419,11 +480,20 @@ impl Engine {
             }
             h.update(&x.expires_ms.to_le_bytes());
         }
+        // Hashed only when some review waits, so states without deferral hash as before.
+        if !self.hedging.deferred.is_empty() {
+            h.update(b"deferred");
+            h.update(&(self.hedging.deferred.len() as u64).to_le_bytes());
+            for a in &self.hedging.deferred {
+                h.update(&a.0.to_le_bytes());
+            }
+        }
     }
 
     pub(crate) fn hedging_image(&self) -> Option<HedgingImage> {
         let config = self.hedging.config.clone()?;
-        Some(HedgingImage { config, hedges: self.hedging.hedges.iter().map(|(i, h)| (*i, *h)).collect(), next_id: self.hedging.next_id })
+        let hedges = self.hedging.hedges.iter().map(|(i, h)| (*i, *h)).collect();
+        Some(HedgingImage { config, hedges, next_id: self.hedging.next_id, deferred: self.hedging.deferred.iter().copied().collect() })
     }
 
     pub(crate) fn restore_hedging(&mut self, image: Option<HedgingImage>) -> Result<(), String> {
@@ -437,12 +507,23 @@ impl Engine {
                 && h.rest <= h.qty
                 && h.limit > 0
         });
-        if !consistent || hedges.len() > image.config.outstanding_max as usize {
+        let deferred: BTreeSet<AssetIdx> = image.deferred.iter().copied().collect();
+        let known = deferred.len() == image.deferred.len() && deferred.iter().all(|a| factors.contains_key(a));
+        if !consistent || !known || hedges.len() > image.config.outstanding_max as usize {
             return Err("hedges inconsistent".into());
         }
-        self.hedging = HedgingState { config: Some(image.config), factors, hedges, next_id: image.next_id };
+        self.hedging.config = Some(image.config);
+        self.hedging.factors = factors;
+        self.hedging.hedges = hedges;
+        self.hedging.next_id = image.next_id;
+        self.hedging.deferred = deferred;
         Ok(())
     }
+}
+
+/// Whether hedges covering `covered` (signed) reduce `exposure` without passing flat.
+fn reduces(covered: i128, exposure: i128) -> bool {
+    covered == 0 || (covered.signum() == -exposure.signum() && covered.abs() <= exposure.abs())
 }
 
 /// A hedge's rest with the sign of what it adds to the exposure (a sell lowers it).
@@ -474,30 +555,52 @@ pub(crate) fn worst_image_bytes() -> u64 {
         limit: i128::MIN,
         expires_ms: u64::MAX,
     };
-    let image =
-        HedgingImage { config: worst_config(), hedges: vec![(u64::MAX, hedge); model::HEDGES_OUTSTANDING_MAX as usize], next_id: u64::MAX };
+    let image = HedgingImage {
+        config: worst_config(),
+        hedges: vec![(u64::MAX, hedge); model::HEDGES_OUTSTANDING_MAX as usize],
+        next_id: u64::MAX,
+        deferred: vec![AssetIdx(u16::MAX); model::HEDGE_FACTORS_MAX],
+    };
     postcard::to_allocvec(&Some(image)).expect("plain data serialises").len() as u64
 }
 
-/// Bound of one command's result with hedging: `set_hedging` cancelling every outstanding hedge
-/// and requesting (or blocking) one per factor (for [`crate::limits`]).
-pub(crate) fn worst_result_bytes() -> u64 {
+/// The longest `hedge_cancelled` event, with its separator.
+pub(crate) fn cancelled_bytes() -> u64 {
+    let cancelled = Event::HedgeCancelled { hedge_id: u64::MAX, rest: "9".repeat(FIELD_BYTES_MAX), reason: "exposure_changed".into() };
+    serde_json::to_vec(&cancelled).expect("plain data serialises").len() as u64 + 1
+}
+
+/// The longest `hedge_requested` or `hedge_blocked` event, with its separator.
+pub(crate) fn request_bytes() -> u64 {
     // Amounts and prices are formatted decimals (never escaped in JSON), names identifiers.
     let (field, name) = ("9".repeat(FIELD_BYTES_MAX), "x".repeat(model::NAME_LEN_MAX as usize));
-    let cancelled = Event::HedgeCancelled { hedge_id: u64::MAX, rest: field.clone(), reason: "exposure_changed".into() };
     let requested = Event::HedgeRequested {
         hedge_id: u64::MAX,
         factor: name.clone(),
         quote: name.clone(),
         side: OrderSide::Sell,
         qty: field.clone(),
-        limit_price: field.clone(),
+        limit_price: field,
         max_cost_bps: u32::MAX,
         venues: vec![name.clone(); model::HEDGE_VENUES_MAX],
         expires_ms: u64::MAX,
     };
     let blocked = Event::HedgeBlocked { factor: name, why: format!("no oracle price for {}", "x".repeat(model::NAME_LEN_MAX as usize)) };
     let len = |e: &Event| serde_json::to_vec(e).expect("plain data serialises").len() as u64 + 1;
-    let per_factor = len(&requested).max(len(&blocked));
-    64 + model::HEDGES_OUTSTANDING_MAX as u64 * len(&cancelled) + model::HEDGE_FACTORS_MAX as u64 * per_factor
+    len(&requested).max(len(&blocked))
+}
+
+/// What the hedging step must find free in any command's record to make progress: one
+/// cancellation and one request (for [`crate::limits`]); the step measures everything it adds
+/// and defers the rest.
+pub(crate) fn step_bytes() -> u64 {
+    cancelled_bytes() + request_bytes()
+}
+
+/// The result of `set_hedging` itself: every outstanding hedge cancelled and `hedging_set`
+/// (for [`crate::limits`]).
+pub(crate) fn set_hedging_result_bytes() -> u64 {
+    let set = Event::HedgingSet { factors: u32::MAX };
+    let set = serde_json::to_vec(&set).expect("plain data serialises").len() as u64 + 1;
+    64 + model::HEDGES_OUTSTANDING_MAX as u64 * cancelled_bytes() + set
 }

@@ -66,13 +66,20 @@ impl Counts {
 /// acceptance and a final rest or cancel).
 pub fn check_market(market: &model::Market) -> Result<(), LimitsError> {
     let bytes = match market.kind {
-        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
-        _ => derivative_result_bytes(market.book_orders_max) + auctions_ended_bytes(market.book_orders_max),
+        model::MarketKind::Spot => market_result_bytes(market.book_orders_max) + health_events_bytes() + hedging::step_bytes(),
+        _ => derivative_order_bytes(market.book_orders_max),
     };
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "order result", bytes, max: RECORD_BYTES_MAX as u64 });
     }
     Ok(())
+}
+
+/// The largest result of one order command on a derivative book, with the reports of the
+/// auctions it ends and the hedging step's reserve (one cancellation and one request: the step
+/// measures what it adds and defers the rest).
+pub fn derivative_order_bytes(book_orders_max: u32) -> u64 {
+    derivative_result_bytes(book_orders_max) + auctions_ended_bytes(book_orders_max) + hedging::step_bytes()
 }
 
 /// The `liquidation_ended` reports of the auctions an order command shrinks to nothing before the
@@ -220,7 +227,7 @@ pub fn reconcile(limits: &Limits) -> Result<(), LimitsError> {
         ("snapshot", snapshot_bytes_bound(&Counts::of_limits(limits)), SNAPSHOT_BYTES_MAX),
         (
             "order result",
-            market_result_bytes(limits.market_orders_max) + health_events_bytes() + hedging::worst_result_bytes(),
+            market_result_bytes(limits.market_orders_max) + health_events_bytes() + hedging::step_bytes(),
             RECORD_BYTES_MAX as u64,
         ),
     ];
@@ -292,8 +299,19 @@ pub fn largest_result_bytes(limits: &Limits) -> u64 {
             Event::PriceSet { symbol: f(), price_usd: "9".repeat(DECIMAL_TEXT_LEN_MAX) },
         ],
     });
-    // Any applied command may carry the health step's events on top of its own.
-    advance.max(error).max(configure).max(withdrawal).max(price) + health_events_bytes() + hedging::worst_result_bytes()
+    let execution = json_len(&Outcome::Applied {
+        seq: u64::MAX,
+        events: vec![
+            Event::Transferred { debit: f(), credit: f(), asset: f(), amount: f(), reason: Reason::Trade },
+            Event::Transferred { debit: f(), credit: f(), asset: f(), amount: f(), reason: Reason::Trade },
+            Event::HedgeFilled { hedge_id: u64::MAX, venue: f(), qty: f(), rest: f(), chain_ref: worst_reference() },
+            Event::HouseExposureChanged { asset: f(), exposure: f() },
+        ],
+    });
+    let own = advance.max(error).max(configure).max(withdrawal).max(price).max(execution).max(hedging::set_hedging_result_bytes());
+    // Any applied command may carry the health step's events and the hedging step's on top of
+    // its own.
+    own + health_events_bytes() + hedging::step_bytes()
 }
 
 /// The largest journalled command: a genesis whose lists are as long as the limits (and the
@@ -651,7 +669,7 @@ pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) ->
 /// What the liquidation step keeps free after the work it starts: one health refresh and the
 /// hedging step that follow it.
 pub fn liquidation_reserve_bytes() -> u64 {
-    health_events_bytes() + hedging::worst_result_bytes()
+    health_events_bytes() + hedging::step_bytes()
 }
 
 /// A `[liquidation]` is refused unless the largest ordinary result still leaves room for one
@@ -671,19 +689,28 @@ pub fn check_liquidation(markets: &[&model::Market], limits: &Limits) -> Result<
 pub(crate) struct ResultRoom {
     counted: usize,
     bytes: u64,
+    /// The record's size and what must stay free after the work measured.
+    record: u64,
+    reserve: u64,
 }
 
 impl ResultRoom {
+    /// The liquidation step's room: the journal's record, keeping the liquidation reserve free.
     pub(crate) fn new() -> ResultRoom {
-        ResultRoom { counted: 0, bytes: json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }) }
+        ResultRoom::within(RECORD_BYTES_MAX as u64, liquidation_reserve_bytes())
     }
 
-    /// Whether `more` bytes (and the liquidation reserve) still fit the record after `events`.
+    /// A room of `record` bytes keeping `reserve` free (the hedging step keeps nothing back).
+    pub(crate) fn within(record: u64, reserve: u64) -> ResultRoom {
+        ResultRoom { counted: 0, bytes: json_len(&Outcome::Applied { seq: u64::MAX, events: vec![] }), record, reserve }
+    }
+
+    /// Whether `more` bytes (and the reserve) still fit the record after `events`.
     pub(crate) fn fits(&mut self, events: &[Event], more: u64) -> bool {
         for e in &events[self.counted..] {
             self.bytes += json_len(e) + 1;
         }
         self.counted = events.len();
-        self.bytes + more + liquidation_reserve_bytes() <= RECORD_BYTES_MAX as u64
+        self.bytes + more + self.reserve <= self.record
     }
 }

@@ -1,10 +1,12 @@
 //! Hedge orders from the house's net exposure per factor.
 //!
-//! The engine knows the house's net delta per underlying; the router turns what exceeds the configured
+//! The engine knows the house's net delta per underlying; the router turns a delta beyond the configured
 //! residual into orders on external venues (spot venues and perpetual books of the underlying against
 //! the quote token), routed by the optimal split, with a limit price per order and the expected cost.
-//! Only the excess over the residual limit is traded (the cheapest hedge that meets the limit). A hedge
-//! whose expected cost exceeds the cost limit is refused with the numbers, never shrunk silently.
+//! One rule with the engine (`engine::hedging`): the residual is a band, and a delta outside it is
+//! hedged back to flat, never beyond (a buy's output is at most the delta, so the engine's check
+//! against the hedge's rest always accepts it). A hedge whose expected cost exceeds the cost limit is
+//! refused with the numbers, never shrunk silently.
 
 use crate::error::RouterError;
 use crate::market::Market;
@@ -82,7 +84,8 @@ pub struct FactorHedge {
     pub cost_bps: f64,
 }
 
-/// Hedge every factor whose |delta| exceeds its residual limit.
+/// Hedge every factor whose |delta| exceeds its residual limit, back to flat (the engine's rule: a band,
+/// then all of it, so the band is not re-crossed by the next small trade).
 ///
 /// # Errors
 /// `LimitExceeded` for too many factors or a hedge above the cost limit, `ParameterInvalid` for a factor
@@ -117,12 +120,12 @@ pub fn hedge_orders(market: &Market, exposure: &Exposure, limits: &HedgeLimits) 
                 reason: "must be non-negative",
             });
         }
-        let excess = delta.0.unsigned_abs().saturating_sub(residual.0.unsigned_abs());
-        if excess == 0 {
+        if delta.0.unsigned_abs() <= residual.0.unsigned_abs() {
             continue;
         }
-        let excess = i128::try_from(excess).map_err(|_| RouterError::AmountInvalid { amount: delta.0, reason: "delta too large" })?;
-        hedges.push(hedge_factor(market, underlying, quote, delta, excess, limits)?);
+        let whole = i128::try_from(delta.0.unsigned_abs())
+            .map_err(|_| RouterError::AmountInvalid { amount: delta.0, reason: "delta too large" })?;
+        hedges.push(hedge_factor(market, underlying, quote, delta, whole, limits)?);
     }
     Ok(hedges)
 }
@@ -148,7 +151,7 @@ fn hedge_factor(
     underlying: &str,
     quote: TokenId,
     delta: Amount,
-    excess: i128,
+    qty: i128,
     limits: &HedgeLimits,
 ) -> Result<FactorHedge, RouterError> {
     let base = market.token(underlying)?;
@@ -157,15 +160,15 @@ fn hedge_factor(
         return Err(RouterError::NoRoute { from: underlying.to_string(), to: limits.quote_token.clone() });
     }
     let (side, hop) = if delta.0 > 0 {
-        (Side::Sell, route_hop(market, &venues, base, quote, Amount(excess))?)
+        (Side::Sell, route_hop(market, &venues, base, quote, Amount(qty))?)
     } else {
-        (Side::Buy, size_buy(market, &venues, base, quote, excess)?)
+        (Side::Buy, size_buy(market, &venues, base, quote, qty)?)
     };
     let bought = if side == Side::Buy { hop.amount_out() } else { -hop.amount_in() };
     let delta_after = Amount(delta.0 + bought);
     assert!(delta_after.0.unsigned_abs() <= delta.0.unsigned_abs(), "a hedge must reduce the exposure");
     let (base_info, quote_info) = (market.token_info(base)?, market.token_info(quote)?);
-    let hedged_usd = excess as f64 / base_info.scale.one() as f64 * base_info.reference_usd;
+    let hedged_usd = qty as f64 / base_info.scale.one() as f64 * base_info.reference_usd;
     let value = |token: TokenId, amount: i128| market.token_info(token).map(|t| amount as f64 / t.scale.one() as f64 * t.reference_usd);
     let cost_usd = value(hop.from, hop.amount_in())? - value(hop.to, hop.amount_out())?;
     let cost_bps = cost_usd / hedged_usd * 1e4;
@@ -180,23 +183,36 @@ fn hedge_factor(
     Ok(FactorHedge { underlying: underlying.to_string(), delta_before: delta, delta_after, orders, cost_usd, cost_bps })
 }
 
-/// The smallest quote input (to within one raw unit) whose optimal route buys at least `needed` base.
+/// The largest quote input (to within one raw unit) whose optimal route buys at most `needed` base:
+/// exact-input venues cannot hit a quantity exactly, and buying past it would carry the house beyond
+/// flat (the engine refuses an execution above the hedge's rest), so what is left is a few raw units,
+/// far inside any band.
 fn size_buy(market: &Market, venues: &[usize], base: TokenId, quote: TokenId, needed: i128) -> Result<HopPlan, RouterError> {
     let capacity: i128 = venues.iter().map(|&v| market.venues[v].max_input(quote, base).map_or(0, |a| a.0)).sum();
-    let mut hi = capacity;
-    let buys = |input: i128| route_hop(market, venues, quote, base, Amount(input)).map(|h| h.amount_out() >= needed).unwrap_or(false);
-    if !buys(hi) {
-        return Err(RouterError::InsufficientLiquidity { venue: "hedge venues".into(), requested: needed, available: 0 });
+    let bought = |input: i128| route_hop(market, venues, quote, base, Amount(input)).map(|h| h.amount_out()).unwrap_or(0);
+    let short = || RouterError::InsufficientLiquidity { venue: "hedge venues".into(), requested: needed, available: 0 };
+    let at_capacity = bought(capacity);
+    if at_capacity < needed {
+        return Err(short());
     }
-    let mut lo = 0i128;
+    if at_capacity == needed {
+        return route_hop(market, venues, quote, base, Amount(capacity));
+    }
+    // Invariant: bought(lo) <= needed < bought(hi).
+    let (mut lo, mut hi) = (0i128, capacity);
     for _ in 0..BUY_SIZING_STEPS {
         if hi - lo <= 1 {
             break;
         }
         let mid = lo + (hi - lo) / 2;
-        if buys(mid) { hi = mid } else { lo = mid }
+        if bought(mid) > needed { hi = mid } else { lo = mid }
     }
-    route_hop(market, venues, quote, base, Amount(hi))
+    if lo == 0 {
+        return Err(short());
+    }
+    let plan = route_hop(market, venues, quote, base, Amount(lo))?;
+    assert!(plan.amount_out() <= needed, "a hedge buy never passes flat");
+    Ok(plan)
 }
 
 fn orders_of(market: &Market, hop: &HopPlan, underlying: &str, side: Side, base_one: f64, quote_one: f64) -> Vec<HedgeOrder> {

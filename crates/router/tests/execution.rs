@@ -91,15 +91,16 @@ fn limits(eth_residual: &str, cost_bps: f64) -> HedgeLimits {
 }
 
 #[test]
-fn a_long_exposure_is_sold_down_to_the_residual_limit() {
+fn a_long_exposure_beyond_the_band_is_sold_back_to_flat() {
     let market = default_venues().unwrap();
     let eth = market.token("ETH").unwrap();
     let mut exposure = Exposure::default();
-    exposure.delta.insert("ETH".into(), market.parse_amount(eth, "1200").unwrap());
+    exposure.delta.insert("ETH".into(), market.parse_amount(eth, "1000").unwrap());
     let hedges = hedge_orders(&market, &exposure, &limits("200", 50.0)).unwrap();
     assert_eq!(hedges.len(), 1);
     let h = &hedges[0];
-    assert_eq!(h.delta_after, market.parse_amount(eth, "200").unwrap());
+    // The engine's rule: beyond the band of 200, all 1,000 are sold (back to flat).
+    assert_eq!(h.delta_after, Amount(0));
     assert!(h.orders.iter().all(|o| o.side == Side::Sell));
     assert!(h.orders.iter().any(|o| o.venue == "perp-eth-usdc"), "the perp book is a hedge venue: {:?}", h.orders);
     let sold: i128 = h.orders.iter().map(|o| o.amount_in.0).sum();
@@ -118,10 +119,20 @@ fn a_short_exposure_is_bought_and_within_limits_nothing_trades() {
     let hedges = hedge_orders(&market, &exposure, &limits("100", 50.0)).unwrap();
     let h = &hedges[0];
     assert!(h.orders.iter().all(|o| o.side == Side::Buy));
-    // At least the 600 ETH over the limit is bought; the residual is within the limit.
-    assert!(h.delta_after.0 <= 0 && h.delta_after.0 >= -market.parse_amount(eth, "100").unwrap().0);
+    // All 700 are bought back to flat, never beyond it: what is left is less than the ETH one raw
+    // USDC buys (the sizing's resolution), here under 10^-9 ETH.
+    let bought: i128 = h.orders.iter().map(|o| o.amount_out.0).sum();
+    assert!(bought <= market.parse_amount(eth, "700").unwrap().0, "{bought}");
+    assert_eq!(h.delta_after.0, bought - market.parse_amount(eth, "700").unwrap().0);
+    assert!(h.delta_after.0 <= 0 && h.delta_after.0 > -1_000_000_000, "{:?}", h.delta_after);
+    // The band's edge, as in the engine: |delta| equal to the residual stays; one raw unit more is
+    // hedged whole.
     let small = hedge_orders(&market, &exposure, &limits("700", 50.0)).unwrap();
     assert!(small.is_empty());
+    let mut beyond = limits("700", 50.0);
+    beyond.residual_delta_max.insert("ETH".into(), Amount(market.parse_amount(eth, "700").unwrap().0 - 1));
+    let whole = hedge_orders(&market, &exposure, &beyond).unwrap();
+    assert!(whole[0].delta_after.0 <= 0 && whole[0].delta_after.0 > -1_000_000_000, "{:?}", whole[0].delta_after);
 }
 
 #[test]

@@ -79,6 +79,9 @@ pub struct Settings {
     /// Signatures checked by one batch equation, at most (1: each in its request's handler);
     /// [`verify::SIGNATURE_BATCH_MAX_DEFAULT`] unless told.
     pub signature_batch_max: usize,
+    /// The router's venue file (`clearhouse route --venues` format) for the operator's route
+    /// endpoint; `None` is the router's embedded set. A missing or invalid file stops the start.
+    pub venues: Option<PathBuf>,
 }
 
 /// Limits the handlers read.
@@ -100,6 +103,8 @@ pub struct AppState {
     pub feed_source: &'static str,
     /// The journal, to read back read-only (statements).
     pub journal_source: replay::JournalSource,
+    /// The venue set the operator's route endpoint routes over.
+    pub venues: Arc<router::Market>,
 }
 
 /// A running service: its address, and the handle that stops it.
@@ -156,8 +161,23 @@ fn feed_source(settings: &Settings, margin: &margin::MarginService) -> Result<Op
     }
 }
 
+/// The router's venues: those of the file named (same format and checks as `clearhouse route
+/// --venues`), or the embedded set when none is named; never the embedded set in place of a file.
+///
+/// # Errors
+/// `Startup` naming the file: unreadable, or not a valid venue file.
+pub fn load_venues(path: Option<&std::path::Path>) -> Result<router::Market> {
+    let Some(path) = path else {
+        return router::default_venues().map_err(|e| ServerError::Startup { detail: format!("the embedded venue set: {e}") });
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServerError::Startup { detail: format!("reading the venue file {}: {e}", path.display()) })?;
+    router::parse_venues(&text).map_err(|e| ServerError::Startup { detail: format!("venue file {}: {e}", path.display()) })
+}
+
 /// Recovers the node, binds the listener and starts serving. Returns once listening.
 pub async fn start(settings: Settings) -> Result<Running> {
+    let venues = Arc::new(load_venues(settings.venues.as_deref())?);
     let (node, report) = tokio::task::block_in_place(|| -> Result<_> {
         let (mut node, report) = node::Node::open(node::NodeOptions::from_config(&settings.config), open_journal(&settings)?)
             .map_err(|e| ServerError::Startup { detail: format!("recovering the journal: {e}") })?;
@@ -192,6 +212,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         shutdown: shutdown.clone(),
         feed_source: feed_name,
         journal_source,
+        venues,
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

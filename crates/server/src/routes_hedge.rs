@@ -1,5 +1,5 @@
 //! The operator's hedging endpoints (docs/service.md, "Hedging"): the router's split for a trade
-//! (the same report as `clearhouse route --json`, over the router's embedded venue set), the
+//! (the same report as `clearhouse route --json`, over the venue set of `serve --venues`), the
 //! outstanding hedges with the house's exposure and limits, and the execution reports that become
 //! journalled `hedge_executed` commands (or `cancel_hedge`). Operator only, signed like every
 //! request; the engine checks every report (docs/engine.md, "Hedging").
@@ -12,7 +12,6 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use engine::Command;
 use serde::Deserialize;
-use std::sync::OnceLock;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// Longest token symbol or amount text a route query may carry.
@@ -23,12 +22,13 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/v1/operator/route", get(route))
         .route("/v1/operator/hedges", get(hedges))
+        .route("/v1/operator/hedging", get(hedging_limits).post(set_hedging))
         .route("/v1/operator/hedges/{hedge_id}/executions", post(execution))
         .route("/v1/operator/hedges/{hedge_id}", delete(cancel))
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(route, hedges, execution, cancel), components(schemas(ExecutionReport)))]
+#[openapi(paths(route, hedges, hedging_limits, set_hedging, execution, cancel), components(schemas(ExecutionReport)))]
 pub struct HedgeDoc;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,24 +63,18 @@ fn operator(signed: &Signed, action: &str) -> Result<()> {
     Err(ServerError::Forbidden { principal: signed.caller.principal.clone(), action: action.into() })
 }
 
-/// The router's venue set, parsed once (the embedded `crates/router/venues/default.toml`).
-fn venues() -> Result<&'static router::Market> {
-    static MARKET: OnceLock<std::result::Result<router::Market, String>> = OnceLock::new();
-    MARKET.get_or_init(|| router::default_venues().map_err(|e| e.to_string())).as_ref().map_err(|e| ServerError::internal(e.clone()))
-}
-
 /// Operator: the optimal split of a trade across the router's venues, its expected price, and the
 /// comparison with the best single venue and an equal split (as `clearhouse route --json`).
 #[utoipa::path(get, path = "/v1/operator/route", params(RouteQuery), responses((status = 200, description = "route report")))]
-pub async fn route(State(_state): State<Shared>, Query(q): Query<RouteQuery>, signed: Signed) -> Result<Response> {
+pub async fn route(State(state): State<Shared>, Query(q): Query<RouteQuery>, signed: Signed) -> Result<Response> {
     operator(&signed, "route trades")?;
     for (field, text) in [("from", &q.from), ("to", &q.to), ("amount", &q.amount)] {
         if text.is_empty() || text.len() > ROUTE_FIELD_BYTES_MAX {
             return Err(ServerError::OutOfRange { field: field.into(), why: format!("1 to {ROUTE_FIELD_BYTES_MAX} bytes") });
         }
     }
-    let market = venues()?;
-    let report = tokio::task::spawn_blocking(move || router::route_report(market, &q.from, &q.to, &q.amount))
+    let market = state.venues.clone();
+    let report = tokio::task::spawn_blocking(move || router::route_report(&market, &q.from, &q.to, &q.amount))
         .await
         .map_err(ServerError::internal)?
         .map_err(|e| ServerError::OutOfRange { field: "route".into(), why: e.to_string() })?;
@@ -96,6 +90,23 @@ pub async fn hedges(State(state): State<Shared>, signed: Signed) -> Result<Respo
         serde_json::json!({ "hedges": e.hedges(), "house_exposure": exposure, "hedging": e.hedging_config() })
     })?;
     Ok(Json(body).into_response())
+}
+
+/// Operator: the `[hedging]` limits in force (`null` before any are installed).
+#[utoipa::path(get, path = "/v1/operator/hedging", responses((status = 200, description = "the hedging limits")))]
+pub async fn hedging_limits(State(state): State<Shared>, signed: Signed) -> Result<Response> {
+    operator(&signed, "read hedging limits")?;
+    let body = state.core.read(|e| serde_json::json!({ "hedging": e.hedging_config() }))?;
+    Ok(Json(body).into_response())
+}
+
+/// Operator: new hedging limits (the `[hedging]` section as JSON, unknown keys refused);
+/// journalled as `set_hedging`, which the engine checks and which cancels every outstanding hedge.
+#[utoipa::path(post, path = "/v1/operator/hedging", responses((status = 200, description = "installed: the cancellations, hedging_set, new requests")))]
+pub async fn set_hedging(State(state): State<Shared>, signed: Signed) -> Result<Response> {
+    operator(&signed, "set hedging limits")?;
+    let config: model::Hedging = signed.json()?;
+    submit(&state, &signed.caller, Command::SetHedging { config }).await
 }
 
 /// Operator: reports one execution of hedge `hedge_id`; journalled as `hedge_executed`.

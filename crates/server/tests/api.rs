@@ -323,6 +323,7 @@ async fn openapi_document_lists_every_v1_route() {
         "/v1/stream",
         "/v1/registrations/{name}/confirm",
         "/v1/accounts/{owner}/{sub}/balances",
+        "/v1/operator/hedging",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }

@@ -258,3 +258,98 @@ fn the_configuration_file_takes_a_hedging_section() {
     let venue = text.replace("venues = [\"ethereum\"]", "venues = [\"dydx\"]");
     assert!(model::Config::from_toml(&venue).unwrap_err().to_string().contains("hedging.factors[0].venues"));
 }
+
+/// The house short 2.6 ETH under two buys (2 and 0.6); alice then sells it 2, so both hedges
+/// pass flat: two cancellations and a request of 0.6 in the hedging step.
+fn two_hedges_then_exposure_drops(e: &mut Engine) {
+    applied(e.apply(&as_("bob", 1, order("bob/main", 1, Buy, Market, None, "2"))));
+    let events = applied(e.apply(&as_("bob", 2, order("bob/main", 2, Buy, Market, None, "0.6"))));
+    assert_eq!(requested(&events), vec![(2, Buy, "0.6".to_string(), "3015".to_string())]);
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> u64 {
+    serde_json::to_vec(value).unwrap().len() as u64
+}
+
+#[test]
+fn a_review_that_does_not_fit_the_record_waits_for_the_next_command() {
+    let mut e = hedge_engine();
+    two_hedges_then_exposure_drops(&mut e);
+    let sell = as_("alice", 11, order("alice/main", 1, Sell, ImmediateOrCancel, Some("2900"), "2"));
+    let whole = applied(e.clone().apply(&sell));
+    assert_eq!(cancelled(&whole), vec![(1, "exposure_changed".to_string()), (2, "exposure_changed".to_string())]);
+    assert_eq!(requested(&whole), vec![(3, Buy, "0.6".to_string(), "3015".to_string())]);
+    // The command's own events, measured as the step measures them; room for one cancellation.
+    let own: Vec<Event> =
+        whole.iter().filter(|ev| !matches!(ev, Event::HedgeCancelled { .. } | Event::HedgeRequested { .. })).cloned().collect();
+    let bytes = json_bytes(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + own.iter().map(|ev| json_bytes(ev) + 1).sum::<u64>();
+    e.hedging.record_bytes_max = Some(bytes + crate::hedging::cancelled_bytes());
+    let first = applied(e.apply(&sell));
+    assert_eq!(cancelled(&first), vec![(1, "exposure_changed".to_string())], "one cancellation fits: {first:?}");
+    assert!(requested(&first).is_empty(), "{first:?}");
+    // The rest of the factor's hedges takes no execution while its review waits.
+    let report = executed(2, "ethereum", "USDC", "1800", "ETH", "0.6", "0xwait");
+    assert!(matches!(rejected(e.apply(&op(30, report))), EngineError::HedgeRefused { hedge_id: 2, .. }));
+    // The deferral is state: a snapshot keeps it.
+    let restored = Engine::decode_snapshot(&e.encode_snapshot()).unwrap();
+    let mut restored = restored;
+    assert_eq!(restored.state_hash(), e.state_hash());
+    // New limits while the review waits: every hedge is cancelled and the factors looked at
+    // again (on a copy; the deferral is cleared, nothing refers to a factor no longer set).
+    let mut reset = e.clone();
+    reset.hedging.record_bytes_max = None;
+    let events = applied(reset.apply(&op(40, Command::SetHedging { config: hedging() })));
+    assert_eq!(cancelled(&events), vec![(2, "limits_changed".to_string())]);
+    assert_eq!(requested(&events), vec![(3, Buy, "0.6".to_string(), "3015".to_string())]);
+    // The next command, with the whole record, finishes the review from where the first left
+    // it: hedge 2 alone (a buy of 0.6) now reduces the short 0.6 exactly, so it stays and
+    // nothing more is requested; its execution is then accepted and the house is flat.
+    e.hedging.record_bytes_max = None;
+    let later = applied(e.apply(&op(31, Command::AdvanceTime { now_ms: T0 + 1 })));
+    assert!(cancelled(&later).is_empty() && requested(&later).is_empty(), "{later:?}");
+    let views = e.hedges();
+    assert_eq!((views.len(), views[0].hedge_id, views[0].rest.as_str()), (1, 2, "0.6"));
+    let events = applied(e.apply(&op(32, executed(2, "ethereum", "USDC", "1800", "ETH", "0.6", "0xwait"))));
+    assert!(events.contains(&Event::HouseExposureChanged { asset: "ETH".into(), exposure: "0".into() }), "{events:?}");
+    assert!(e.hedges().is_empty());
+}
+
+#[test]
+fn a_request_that_does_not_fit_is_made_by_the_next_command() {
+    let mut e = hedge_engine();
+    let buy = as_("bob", 1, order("bob/main", 1, Buy, Market, None, "2"));
+    let whole = applied(e.clone().apply(&buy));
+    let own: Vec<Event> = whole.iter().filter(|ev| !matches!(ev, Event::HedgeRequested { .. })).cloned().collect();
+    let bytes = json_bytes(&Outcome::Applied { seq: u64::MAX, events: vec![] }) + own.iter().map(|ev| json_bytes(ev) + 1).sum::<u64>();
+    // Exactly the worst request left: made.
+    let mut edge = e.clone();
+    edge.hedging.record_bytes_max = Some(bytes + crate::hedging::request_bytes());
+    assert_eq!(requested(&applied(edge.apply(&buy))), vec![(1, Buy, "2".to_string(), "3015".to_string())]);
+    // One byte less: it waits, and the next command (with room) makes it.
+    e.hedging.record_bytes_max = Some(bytes + crate::hedging::request_bytes() - 1);
+    let first = applied(e.apply(&buy));
+    assert!(requested(&first).is_empty(), "{first:?}");
+    assert!(e.hedges().is_empty());
+    e.hedging.record_bytes_max = None;
+    let later = applied(e.apply(&op(31, Command::AdvanceTime { now_ms: T0 + 1 })));
+    assert_eq!(requested(&later), vec![(1, Buy, "2".to_string(), "3015".to_string())]);
+}
+
+#[test]
+fn a_derivative_book_is_refused_where_its_order_and_the_hedging_step_pass_the_record() {
+    let record = limits::RECORD_BYTES_MAX as u64;
+    // The largest derivative book whose order result, with the hedging step's reserve, fits.
+    let fits = (1..100_000u32).take_while(|n| limits::derivative_order_bytes(*n) <= record).last().unwrap();
+    let without_hedging = |n: u32| limits::derivative_result_bytes(n) + limits::auctions_ended_bytes(n);
+    assert_eq!(limits::derivative_order_bytes(fits) - without_hedging(fits), crate::hedging::step_bytes());
+    let mut perp = model::Config::default_config()
+        .markets
+        .into_iter()
+        .find(|m| m.kind == model::MarketKind::Perp)
+        .expect("a perp in the default config");
+    perp.book_orders_max = fits;
+    limits::check_market(&perp).unwrap();
+    perp.book_orders_max = fits + 1;
+    let error = limits::check_market(&perp).unwrap_err();
+    assert!(matches!(error, limits::LimitsError::TooLarge { what: "order result", .. }), "{error}");
+}

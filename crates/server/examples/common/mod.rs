@@ -26,6 +26,7 @@ pub async fn start(dir: &std::path::Path, signature_batch_max: usize) -> (server
         body_bytes_max: server::BODY_BYTES_MAX_DEFAULT,
         signature_batch_max,
         risk_model: None,
+        venues: None,
     };
     let running = server::start(settings).await.expect("server starts");
     (running, Signer::from_seed("operator", OPERATOR_SEED))

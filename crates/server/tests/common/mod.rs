@@ -36,6 +36,7 @@ pub fn settings(dir: &Path, rate: (u32, u32)) -> server::Settings {
         body_bytes_max: server::BODY_BYTES_MAX_DEFAULT,
         signature_batch_max: server::verify::SIGNATURE_BATCH_MAX_DEFAULT,
         risk_model: None,
+        venues: None,
     }
 }
 
