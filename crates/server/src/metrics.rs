@@ -43,11 +43,14 @@ impl Histogram {
     }
 }
 
+/// method -> route template -> status -> count.
+type RequestCounts = BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// method -> route template -> status -> count (nested so that counting a request allocates
     /// nothing once its method, route and status were seen).
-    requests: Mutex<BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>>,
+    requests: Mutex<RequestCounts>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     commands: Mutex<BTreeMap<&'static str, u64>>,
     commit: Mutex<Histogram>,
@@ -86,15 +89,15 @@ pub struct Gauges {
 
 impl Metrics {
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        if let Ok(mut r) = self.requests.lock() {
-            if let Some(statuses) = entry(&mut r, method).and_then(|routes| entry(routes, route)) {
-                *statuses.entry(status).or_default() += 1;
-            }
+        if let Ok(mut r) = self.requests.lock()
+            && let Some(statuses) = entry(&mut r, method).and_then(|routes| entry(routes, route))
+        {
+            *statuses.entry(status).or_default() += 1;
         }
-        if let Ok(mut l) = self.latency.lock() {
-            if let Some(h) = entry(&mut l, route) {
-                h.observe(elapsed.as_secs_f64());
-            }
+        if let Ok(mut l) = self.latency.lock()
+            && let Some(h) = entry(&mut l, route)
+        {
+            h.observe(elapsed.as_secs_f64());
         }
     }
 
