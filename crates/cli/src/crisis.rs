@@ -212,7 +212,10 @@ impl Stats {
             Event::Transferred { credit, asset, amount, reason, .. } if format!("{reason:?}") == "Waterfall" => {
                 *self.waterfall_transfers.entry((credit.clone(), asset.clone())).or_default() += units(amount, dec(asset)?)?;
             }
-            Event::Socialised { .. } => self.socialised += 1,
+            // A socialised loss is advanced by the market's clearing account (`socialised`) and
+            // charged to each holder as its position settles: the shares are those charges.
+            Event::Settled { reason, .. } if reason == "socialised" => self.socialised += 1,
+            Event::Socialised { .. } => {}
             Event::Deleveraged { .. } => self.deleveraged += 1,
             Event::HealthChanged { .. }
             | Event::PriceSet { .. }
@@ -311,6 +314,7 @@ pub fn crisis_config(base: &Config, eth0: f64, end: marketdata::Hour, accounts: 
         insurance_ppm: 500_000,
         accounts_per_command_max: 64,
         last_resort: model::LastResort::Socialise,
+        insurance_fee_ppm: None,
     });
     checked_toml(&c).context("the crisis configuration")?;
     Ok((c, call))

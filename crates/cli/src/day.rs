@@ -231,11 +231,20 @@ fn submit(node: &mut node::Node, lines: &[Envelope], out: &mut dyn Write) -> Res
     })
 }
 
-/// The events the day prints as they happen: fills against the house, funding, expiries,
+/// The events the day prints as they happen: fills against the house, funding boundaries and
+/// payments, expiries,
 /// health changes.
 fn reported(event: &engine::Event) -> bool {
     use engine::Event::*;
-    matches!(event, HouseFilled { .. } | FundingPaid { .. } | OptionExpired { .. } | OptionExpiryFailed { .. } | HealthChanged { .. })
+    matches!(
+        event,
+        HouseFilled { .. }
+            | FundingIndexMoved { .. }
+            | FundingPaid { .. }
+            | OptionExpired { .. }
+            | OptionExpiryFailed { .. }
+            | HealthChanged { .. }
+    )
 }
 
 /// Statements (reconciled with the ledger), margins and the house's exposure.

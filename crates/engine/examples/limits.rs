@@ -39,14 +39,14 @@ fn main() {
         engine::limits::liquidation_chunk_bytes(),
         engine::limits::liquidation_reserve_bytes()
     );
-    if let Some(perp) = config.markets.iter().find(|m| m.kind == model::MarketKind::Perp) {
-        let mut wider = perp.clone();
-        wider.positions_max = wider.positions_max.map(|n| n + 1);
-        let mut with: Vec<&model::Market> = markets.iter().copied().filter(|m| m.id != perp.id).collect();
-        with.push(&wider);
-        let each = engine::limits::liquidation_account_bytes(&with, limits.assets_max.into())
-            - engine::limits::liquidation_account_bytes(&markets, limits.assets_max.into());
-        println!("each further perp position adds {each} bytes to one liquidation at its worst");
+    let positions: u64 = config.markets.iter().filter_map(|m| m.positions_max).map(u64::from).sum();
+    println!(
+        "positions_max over the markets {positions} (limit {}); one position's settlement at most {} bytes",
+        engine::limits::POSITIONS_TOTAL_MAX,
+        engine::limits::settlement_position_bytes()
+    );
+    for m in config.markets.iter().filter(|m| m.kind != model::MarketKind::Spot) {
+        println!("  {:<24} positions_max {:>6}", m.id, m.positions_max.unwrap_or(0));
     }
     match engine::limits::check_liquidation(&markets, limits) {
         Ok(()) => println!("a [liquidation] section fits"),

@@ -123,6 +123,7 @@ fn setup(accounts: u32, perps: u32, scenarios: u32) -> Bench {
         insurance_ppm: 500_000,
         accounts_per_command_max: 64,
         last_resort: model::LastResort::Socialise,
+        insurance_fee_ppm: None,
     });
     let mut b = Bench { e: Engine::with_genesis(config).expect("a valid configuration"), id: 10 };
     b.op(Command::AdvanceTime { now_ms: 1_000_000 });

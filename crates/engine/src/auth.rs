@@ -83,5 +83,6 @@ fn action(command: &Command) -> &'static str {
         Command::CancelHedge { .. } => "cancel_hedge",
         Command::RegisterLiquidator { .. } => "register_liquidator",
         Command::BidLiquidation { .. } => "bid_liquidation",
+        Command::FundInsurance { .. } => "fund_insurance",
     }
 }

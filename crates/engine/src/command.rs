@@ -112,6 +112,9 @@ pub enum Command {
     /// `auction_id` at its current price if that is within `limit_price` (settlement asset per
     /// whole underlying: at most it when the liquidated account sells, at least it when it buys).
     BidLiquidation { auction_id: u64, account: String, qty: String, limit_price: String },
+    /// Operator: moves `amount` of `asset` from `@house`'s capital (its balance plus what it
+    /// lent) into the insurance fund `@insurance` (docs/liquidation.md, "Funding the fund").
+    FundInsurance { asset: String, amount: String },
 }
 
 fn main_sub() -> String {
@@ -166,6 +169,7 @@ impl Command {
                 ("chain_ref", chain_ref),
             ],
             Command::RegisterLiquidator { account, .. } => vec![("account", account)],
+            Command::FundInsurance { asset, amount } => vec![("asset", asset), ("amount", amount)],
             Command::BidLiquidation { account, qty, limit_price, .. } => {
                 vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
             }
@@ -377,9 +381,10 @@ pub enum Event {
         entry_cost: String,
         realised: String,
     },
-    /// Perp funding of one account at a boundary, through `@clearing/<market>`: positive
-    /// received, negative paid, in `asset`; `rate` per the intervals crossed (18 decimals). The
-    /// house's rounding residue is reported as a payment to `@house`.
+    /// Perp funding of one account as its position settles, through `@clearing/<market>`:
+    /// positive received, negative paid, in `asset`; `rate` the change of the market's funding
+    /// index since the position last settled (settlement asset per whole underlying, 18
+    /// decimals). The rounding residue stays in the clearing account.
     FundingPaid {
         seq: u64,
         market: String,
@@ -387,6 +392,19 @@ pub enum Event {
         asset: String,
         amount: String,
         rate: String,
+    },
+    /// A perp funding boundary moved the market's indices (O(1) in its holders, who settle
+    /// later, each with `funding_paid` and a `mark_to_market` `settled`): `rate` per the
+    /// intervals crossed (18 decimals), the oracle `index` and the `mark` the positions settle
+    /// at (settlement asset per whole underlying), and the cumulative `funding_index`
+    /// (settlement asset per whole underlying, 18 decimals).
+    FundingIndexMoved {
+        seq: u64,
+        market: String,
+        rate: String,
+        index: String,
+        mark: String,
+        funding_index: String,
     },
     /// Realised P&L of a derivative position settled in `asset` with `@clearing/<market>`:
     /// positive received. `reason`: `fill`, `mark_to_market` or `expiry`; `price` the fill, mark
@@ -559,5 +577,12 @@ pub enum Event {
         market: String,
         asset: String,
         amount: String,
+        /// The quantity of the holder's position closed against `@house`, and the bankrupt
+        /// price it was closed at (the index moved against the holder by `amount / qty`).
+        /// Absent in results journalled before positions were closed.
+        #[serde(default)]
+        qty: String,
+        #[serde(default)]
+        price: String,
     },
 }

@@ -15,6 +15,7 @@
 //! beyond its available balance is lent by the house ([`crate::borrows`]), so no amount owed is
 //! ever lost and no trader balance goes below zero.
 
+use crate::settle::SettledAt;
 use crate::*;
 use clearing::options::OptionKind;
 use clearing::pnl::PerpPosition;
@@ -63,6 +64,8 @@ pub(crate) struct Derivative {
     pub open_interest_max: Option<i128>,
     /// Perp: the premium prints of the current funding interval ([`crate::funding`]).
     pub premium: crate::funding::PremiumAverage,
+    /// Cumulative funding, mark, socialised-loss and expiry indices ([`crate::settle`]).
+    pub indices: crate::settle::MarketIndices,
 }
 
 impl Derivative {
@@ -100,6 +103,7 @@ impl Derivative {
             open_interest: 0,
             open_interest_max,
             premium: crate::funding::PremiumAverage::default(),
+            indices: crate::settle::MarketIndices::default(),
         };
         Ok(Some(derivative))
     }
@@ -152,12 +156,13 @@ fn option_contract(def: &model::Market, quote_scale: Scale, unit_e18: i128) -> R
 }
 
 /// The hash of one position in the multiset digest of positions.
-pub(crate) fn position_hash(account: AccountIdx, m: u16, position: PerpPosition) -> [u8; 32] {
-    let mut bytes = [0u8; 4 + 2 + 16 + 16];
+pub(crate) fn position_hash(account: AccountIdx, m: u16, position: PerpPosition, at: &SettledAt) -> [u8; 32] {
+    let mut bytes = [0u8; 4 + 2 + 16 + 16 + 48];
     bytes[0..4].copy_from_slice(&account.0.to_le_bytes());
     bytes[4..6].copy_from_slice(&m.to_le_bytes());
     bytes[6..22].copy_from_slice(&position.quantity.to_le_bytes());
     bytes[22..38].copy_from_slice(&position.cost_e18.to_le_bytes());
+    bytes[38..86].copy_from_slice(&at.bytes());
     *blake3::hash(&bytes).as_bytes()
 }
 
@@ -225,15 +230,28 @@ impl Engine {
         self.positions.get(&(account, m)).copied().unwrap_or(PerpPosition::FLAT)
     }
 
-    /// Replaces a position, keeping the digest, the holder count and the open interest.
+    /// Replaces a position after it settled (or as it opens), keeping the indices it settled
+    /// at (current ones for a new position), the digest, the holder count and the open interest.
     pub(crate) fn set_position(&mut self, account: AccountIdx, m: u16, new: PerpPosition) {
+        let d = self.markets[m as usize].derivative.as_ref().expect("positions exist on derivative markets only");
+        let at = self.settled.get(&(account, m)).copied().unwrap_or_else(|| SettledAt::current(&d.indices));
+        self.set_position_at(account, m, new, at);
+    }
+
+    /// Replaces a position and the indices it settled at.
+    pub(crate) fn set_position_at(&mut self, account: AccountIdx, m: u16, new: PerpPosition, at: SettledAt) {
         let old = self.position(account, m);
-        if old.quantity != 0 {
-            self.positions_digest.remove(&position_hash(account, m, old));
+        let epoch = self.markets[m as usize].derivative.as_ref().expect("a derivative market").indices.epoch;
+        let mut behind: i64 = 0;
+        if let Some(old_at) = self.settled.remove(&(account, m)) {
+            self.positions_digest.remove(&position_hash(account, m, old, &old_at));
+            behind -= i64::from(old_at.epoch != epoch);
         }
         if new.quantity != 0 {
-            self.positions_digest.add(&position_hash(account, m, new));
+            self.positions_digest.add(&position_hash(account, m, new, &at));
             self.positions.insert((account, m), new);
+            self.settled.insert((account, m), at);
+            behind += i64::from(at.epoch != epoch);
         } else {
             assert_eq!(new.cost_e18, 0, "a flat position has no cost");
             self.positions.remove(&(account, m));
@@ -241,7 +259,9 @@ impl Engine {
         let d = self.markets[m as usize].derivative.as_mut().expect("positions exist on derivative markets only");
         d.holders = d.holders + u32::from(new.quantity != 0) - u32::from(old.quantity != 0);
         d.open_interest += new.quantity.max(0) - old.quantity.max(0);
+        d.indices.unsettled = u32::try_from(i64::from(d.indices.unsettled) + behind).expect("the unsettled count stays within the holders");
         assert!(d.holders <= d.positions_max, "positions within the market's limit");
+        assert!(d.indices.unsettled <= d.holders, "unsettled positions are held");
         assert!(d.open_interest >= 0, "open interest is never negative");
     }
 
@@ -305,6 +325,7 @@ impl Engine {
         if fees.maker < 0 {
             self.credit(fees_account, maker, asset, -fees.maker, Reason::Fee, seq, events);
         }
+        self.fee_share_to_insurance(asset, fees.taker, fees.maker, seq);
         if is_option {
             self.pay(buyer, seller, asset, quote, Reason::Trade, seq, events);
         }
@@ -322,6 +343,8 @@ impl Engine {
         seq: u64,
         events: &mut Vec<Event>,
     ) {
+        // A fill touches the position: what is pending settles first, at the indices.
+        self.settle_position(account, m, seq, events).expect("pending amounts of a position within the market's sizes fit");
         let d = self.markets[m as usize].derivative.as_ref().expect("a derivative market");
         let (spec, is_option) = (d.spec, d.is_option());
         let before = self.position(account, m);
@@ -462,6 +485,7 @@ pub(crate) enum SettleReason {
     Fill,
     MarkToMarket,
     Expiry,
+    Socialised,
 }
 
 impl SettleReason {
@@ -470,6 +494,7 @@ impl SettleReason {
             SettleReason::Fill => "fill",
             SettleReason::MarkToMarket => "mark_to_market",
             SettleReason::Expiry => "expiry",
+            SettleReason::Socialised => "socialised",
         }
     }
 }

@@ -68,6 +68,7 @@ impl Engine {
             }
             Command::CancelHedge { hedge_id } => self.cancel_hedge(*hedge_id, events),
             Command::RegisterLiquidator { account, approved } => self.register_liquidator(account, *approved, events),
+            Command::FundInsurance { asset, amount } => self.fund_insurance(asset, amount, seq, events),
             Command::BidLiquidation { auction_id, account, qty, limit_price } => {
                 let bid = liquidate::Bid { auction_id: *auction_id, account, qty, limit_price };
                 self.bid_liquidation(&bid, seq, events)
@@ -267,6 +268,7 @@ impl Engine {
             return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
         }
         let (asset_idx, units) = self.asset_amount(asset, amount)?;
+        self.check_pending_owed(from_idx, asset_idx, units)?;
         self.check_free_collateral(from_idx, asset_idx, units)?;
         let transfer = Transfer {
             debit: from_idx,

@@ -6,20 +6,17 @@
 //! after expiry, the settlement price is the time-weighted average of those prints over the
 //! market's `twap_window_ms` before expiry (`clearing::options::settlement_price`, floor), no
 //! print standing in for longer than the window, converted to the settlement asset at its
-//! oracle price (floor). Longs are paid the intrinsic value by shorts through
-//! `@clearing/<market>` (`clearing::options::settle_expiry`: payers up, receivers down, the
-//! residue to `@house`), every position is closed and every resting order cancelled; the market
-//! takes no order again. Without a settlement price (the window not covered, no price of the
+//! oracle price (floor). The price is fixed once (state), every resting order is cancelled and
+//! the market takes no order again; each position is then paid its intrinsic value through
+//! `@clearing/<market>` when it settles (`crate::settle`: payers up, receivers down, the residue
+//! left in the clearing account) and closed. Without a settlement price (the window not covered, no price of the
 //! settlement asset) the market closes for orders all the same, keeps its positions and reports
 //! `OptionExpiryFailed`: missing data is never replaced by a plausible price.
 
-use crate::derivatives::{Contract, Expiry, SettleReason};
+use crate::derivatives::{Contract, Expiry};
 use crate::*;
-use clearing::options::{PriceObservation, settle_expiry, settlement_price};
-use clearing::pnl::PerpPosition;
-use clearing::zero_sum::Payment;
+use clearing::options::{OptionKind, PriceObservation, settlement_price};
 use clearing::{ONE_E18, Price};
-use ledger::Reason;
 use money::{Rounding, mul_div};
 
 /// Oracle prints kept per underlying of a live option market.
@@ -29,8 +26,8 @@ pub const PRICE_HISTORY_MAX: usize = 4096;
 #[derive(Debug, Clone)]
 pub(crate) struct ExpiryPlan {
     pub m: u16,
-    /// The settlement price (settlement units, 18 decimals) and the payments, or why none.
-    pub settlement: Result<(i128, Vec<Payment<AccountIdx>>), String>,
+    /// The settlement price (settlement units, 18 decimals), or why none.
+    pub settlement: Result<i128, String>,
 }
 
 impl Engine {
@@ -72,10 +69,13 @@ impl Engine {
             let quote = &self.assets[market.quote.0 as usize].symbol;
             let quote_usd = self.prices.get(quote).map(|(p, _)| p.usd_e18()).ok_or(format!("no oracle price of {quote}"))?;
             let price = mul_div(usd.e18(), ONE_E18, quote_usd, Rounding::Floor).map_err(|e| e.to_string())?;
-            let house = self.account_index[HOUSE];
-            let payments =
-                settle_expiry(&self.market_positions(m), &house, kind, strike, Price(price), d.spec).map_err(|e| e.to_string())?;
-            Ok((price, payments))
+            // Every holder's payment must be computable: the largest is the open interest's.
+            let intrinsic = match kind {
+                OptionKind::Call => price - strike.0,
+                OptionKind::Put => strike.0 - price,
+            };
+            d.spec.value_e18(d.open_interest, Price(intrinsic.max(0)), Rounding::Ceil).map_err(|e| e.to_string())?;
+            Ok(price)
         })();
         Some(ExpiryPlan { m, settlement })
     }
@@ -85,7 +85,7 @@ impl Engine {
         let m = plan.m;
         let id = self.markets[m as usize].def.id.clone();
         self.cancel_every_order(m, seq, events);
-        let (price, payments) = match plan.settlement {
+        let price = match plan.settlement {
             Ok(settled) => settled,
             Err(why) => {
                 self.markets[m as usize].derivative.as_mut().expect("an option market").expiry = Expiry::Unsettled;
@@ -93,22 +93,12 @@ impl Engine {
                 return;
             }
         };
-        let house = self.account_index[HOUSE];
-        for payment in &payments {
-            if payment.account == house {
-                let (clearing, asset) = (self.account_index[&derivatives::clearing_account(&id)], self.markets[m as usize].quote);
-                self.credit(clearing, house, asset, payment.amount, Reason::Settlement, seq, events);
-                continue;
-            }
-            let event = self.settled_event(m, payment.account, payment.amount, price, SettleReason::Expiry, seq);
-            self.settle_with_clearing(m, payment.account, payment.amount, Reason::Settlement, event, seq, events);
-            self.set_position(payment.account, m, PerpPosition::FLAT);
-        }
         let scale = self.assets[self.markets[m as usize].quote.0 as usize].scale;
         let d = self.markets[m as usize].derivative.as_mut().expect("an option market");
         d.expiry = Expiry::Settled;
-        assert_eq!((d.holders, d.open_interest), (0, 0), "an expired option has no position left");
+        d.indices.expiry_price_e18 = Some(price);
         let unit_e18 = d.unit_e18;
+        self.bump_epoch(m);
         events.push(Event::OptionExpired { seq, market: id, settlement_price: money::format_decimal(price / unit_e18, scale) });
     }
 

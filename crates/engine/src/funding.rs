@@ -21,12 +21,9 @@
 //! Everything is computed before anything moves: a missing oracle price (or an arithmetic
 //! limit) rejects the `advance_time` with nothing changed.
 
-use crate::derivatives::{Contract, SettleReason};
+use crate::derivatives::Contract;
 use crate::*;
-use clearing::pnl::PerpPosition;
-use clearing::zero_sum::Payment;
 use clearing::{ONE_E18, Price};
-use ledger::Reason;
 use money::{Rounding, mul_div};
 
 /// The largest premium print, 10^-18 (100%: a mark at twice the index or at zero); a print
@@ -86,16 +83,16 @@ impl PremiumAverage {
     }
 }
 
-/// What one perp market settles at a boundary, computed before anything moves.
+/// What one perp market's indices do at a boundary, computed before anything moves.
 #[derive(Debug, Clone)]
 pub(crate) struct FundingPlan {
     pub m: u16,
     pub boundary_ms: u64,
     pub rate_e18: i128,
     pub mark_e18: i128,
-    pub payments: Vec<Payment<AccountIdx>>,
-    /// (account, realised at the mark, the position with its entry reset to the mark).
-    pub variation: Vec<(AccountIdx, i128, PerpPosition)>,
+    pub index_e18: i128,
+    /// The funding index after the boundary; `None` without holders (only the clock moves).
+    pub funding_e18: Option<i128>,
 }
 
 impl Engine {
@@ -148,15 +145,14 @@ impl Engine {
         let Contract::Perp { params } = d.contract else { return Ok(None) };
         let interval_ms = params.interval_ms();
         let boundary_ms = now_ms / interval_ms * interval_ms;
-        let empty = FundingPlan { m, boundary_ms, rate_e18: 0, mark_e18: 0, payments: vec![], variation: vec![] };
+        let empty = FundingPlan { m, boundary_ms, rate_e18: 0, mark_e18: 0, index_e18: 0, funding_e18: None };
         let last_ms = match d.last_funding_ms {
             // The first clock reading after the market opened starts its schedule.
             None => return Ok(Some(empty)),
             Some(last) if boundary_ms <= last => return Ok(None),
             Some(last) => last,
         };
-        let positions = self.market_positions(m);
-        if positions.is_empty() {
+        if d.holders == 0 {
             return Ok(Some(empty));
         }
         let refused = |e: clearing::ClearingError| EngineError::ClearingFailed { market: market.def.id.clone(), why: e.to_string() };
@@ -168,58 +164,40 @@ impl Engine {
         };
         let intervals = i128::from((boundary_ms - last_ms) / interval_ms);
         let rate_e18 = params.rate_from_premium(premium).map_err(refused)?.checked_mul(intervals).unwrap_or(i128::MAX);
-        let house = self.account_index[HOUSE];
-        let payments = clearing::funding::settle_funding(&positions, &house, Price(index_e18), rate_e18, d.spec).map_err(refused)?;
-        let mut variation = Vec::with_capacity(positions.len());
-        for (account, _) in &positions {
-            let position = self.position(*account, m);
-            let realised = position.unrealised(Price(mark_e18), d.spec).map_err(refused)?;
-            let cost_e18 = d.spec.value_e18(position.quantity, Price(mark_e18), Rounding::Ceil).map_err(refused)?;
-            variation.push((*account, realised, PerpPosition { quantity: position.quantity, cost_e18 }));
-        }
-        Ok(Some(FundingPlan { m, boundary_ms, rate_e18, mark_e18, payments, variation }))
+        let overflow = || EngineError::Overflow { what: format!("funding index of {}", market.def.id) };
+        let step = crate::settle::funding_step(index_e18, rate_e18).map_err(|_| overflow())?;
+        let funding_e18 = d.indices.funding_e18.checked_add(step).ok_or_else(overflow)?;
+        // The mark must value every position the market may hold (as a fill would).
+        d.spec.value_e18(d.open_interest, Price(mark_e18), Rounding::Ceil).map_err(refused)?;
+        Ok(Some(FundingPlan { m, boundary_ms, rate_e18, mark_e18, index_e18, funding_e18: Some(funding_e18) }))
     }
 
-    /// Moves the money of a funding plan: funding, then variation margin.
+    /// Applies a funding plan: the clock of the market, and with holders its funding index and
+    /// mark in O(1); the holders settle later ([`crate::settle`]).
     pub(crate) fn apply_funding(&mut self, plan: FundingPlan, seq: u64, events: &mut Vec<Event>) {
         let m = plan.m;
         let d = self.markets[m as usize].derivative.as_mut().expect("a perp market");
         d.last_funding_ms = Some(plan.boundary_ms);
         d.premium.restart(plan.boundary_ms);
-        let house = self.account_index[HOUSE];
+        let Some(funding_e18) = plan.funding_e18 else { return };
+        d.indices.funding_e18 = funding_e18;
+        d.indices.mark_e18 = plan.mark_e18;
+        d.indices.boundaries += 1;
+        self.bump_epoch(m);
         let market = &self.markets[m as usize];
-        let (asset, id) = (market.quote, market.def.id.clone());
-        let scale = self.assets[asset.0 as usize].scale;
-        for payment in &plan.payments {
-            if payment.amount == 0 {
-                continue;
-            }
-            let event = Event::FundingPaid {
-                seq,
-                market: id.clone(),
-                account: self.account_names[payment.account.0 as usize].clone(),
-                asset: self.assets[asset.0 as usize].symbol.clone(),
-                amount: money::format_decimal(payment.amount, scale),
-                rate: money::format_decimal(plan.rate_e18, Scale::new(clearing::E18_DECIMALS).expect("18 decimals is a scale")),
-            };
-            if payment.account == house {
-                let clearing = self.account_index[&derivatives::clearing_account(&id)];
-                self.credit(clearing, house, asset, payment.amount, Reason::Funding, seq, events);
-                events.push(event);
-            } else {
-                self.settle_with_clearing(m, payment.account, payment.amount, Reason::Funding, event, seq, events);
-            }
-        }
-        for (account, realised, position) in plan.variation {
-            if realised != 0 {
-                let event = self.settled_event(m, account, realised, plan.mark_e18, SettleReason::MarkToMarket, seq);
-                self.settle_with_clearing(m, account, realised, Reason::Settlement, event, seq, events);
-            }
-            self.set_position(account, m, position);
-        }
+        let scale = self.assets[market.quote.0 as usize].scale;
+        let e18 = Scale::new(clearing::E18_DECIMALS).expect("18 decimals is a scale");
+        let unit_e18 = market.derivative.as_ref().expect("a perp market").unit_e18;
+        events.push(Event::FundingIndexMoved {
+            seq,
+            market: market.def.id.clone(),
+            rate: money::format_decimal(plan.rate_e18, e18),
+            index: money::format_decimal(plan.index_e18 / unit_e18, scale),
+            mark: money::format_decimal(plan.mark_e18 / unit_e18, scale),
+            funding_index: money::format_decimal(funding_e18, e18),
+        });
     }
 }
-
 /// `(mark - index) / index`, 18 decimals, floor, within [`PREMIUM_PRINT_MAX`] (the index is
 /// positive: a price quotient of positive prices).
 fn premium_of(mark_e18: i128, index_e18: i128) -> i128 {

@@ -418,6 +418,11 @@ impl Engine {
             for name in event_account_names(event) {
                 touched.extend(self.account_index.get(name).copied());
             }
+            // An index moved: every holder's pending amounts, so its equity, changed.
+            if let Event::FundingIndexMoved { market, .. } | Event::OptionExpired { market, .. } = event {
+                let m = self.market_index[market];
+                touched.extend(self.market_positions(m).into_iter().map(|(a, _)| a));
+            }
         }
         // An owner's sub-accounts are charged concentration and liquidity at its total size.
         let siblings: Vec<AccountIdx> =

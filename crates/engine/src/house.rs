@@ -109,6 +109,7 @@ impl Engine {
             // negative; no client balance can overflow (`check_held_for_clients`).
             self.ledger.post(&t).expect("a house fill is covered by the order's hold check");
         }
+        self.fee_share_to_insurance(quote_asset, fee, 0, seq);
         let exposure = self.house_exposure.get(&base_asset).copied().unwrap_or(0);
         let delta = if o.side == book::Side::Buy { -base_units } else { base_units };
         let after = exposure.checked_add(delta).ok_or_else(|| EngineError::Overflow { what: "house exposure".into() })?;

@@ -35,6 +35,59 @@ fn overflow() -> EngineError {
 }
 
 impl Engine {
+    /// The fund's share of a fill's net fee (`insurance_fee_ppm`, rounded up): from `@fees` to
+    /// `@insurance`, posted without an event as the fees themselves are (a reader derives it
+    /// from the fill's fees and the configuration). Returns the share.
+    pub(crate) fn fee_share_to_insurance(&mut self, asset: AssetIdx, taker_fee: i128, maker_fee: i128, seq: u64) -> i128 {
+        let Some(ppm) = self.config.liquidation.as_ref().and_then(|l| l.insurance_fee_ppm) else { return 0 };
+        let net = taker_fee + maker_fee;
+        let share = liquidation::auction::insurance_fee_share(net, ppm).expect("a validated share of a fee that fits");
+        if share == 0 {
+            return 0;
+        }
+        let (fees, insurance) = (self.account_index[FEES], self.account_index[INSURANCE]);
+        let t = ledger::Transfer {
+            debit: fees,
+            credit: insurance,
+            asset,
+            amount: share,
+            reason: ledger::Reason::InsuranceFunding,
+            command_seq: seq,
+        };
+        self.ledger.post(&t).expect("`@fees` may go negative and the fund's credit is within the fee just paid");
+        share
+    }
+
+    /// Operator: `amount` of `asset` from `@house` to `@insurance`, one journalled transfer
+    /// (reason `insurance_funding`). Refused, with nothing moved, beyond the house's capital in
+    /// the asset (`house_capital`: its balance plus what it lent).
+    pub(crate) fn fund_insurance(&mut self, asset: &str, amount: &str, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let (idx, units) = self.asset_amount(asset, amount)?;
+        let capital = self.house_capital(idx)?;
+        if units > capital {
+            return Err(EngineError::InsufficientBalance {
+                account: HOUSE.into(),
+                asset: asset.into(),
+                needed: self.format(idx, units),
+                available: self.format(idx, capital),
+            });
+        }
+        let (house, insurance) = (self.account_index[HOUSE], self.account_index[INSURANCE]);
+        let before = self.ledger.balance(insurance, idx).posted;
+        let t = ledger::Transfer {
+            debit: house,
+            credit: insurance,
+            asset: idx,
+            amount: units,
+            reason: ledger::Reason::InsuranceFunding,
+            command_seq: seq,
+        };
+        self.ledger.post(&t).map_err(|e| self.ledger_error(e))?;
+        assert_eq!(self.ledger.balance(insurance, idx).posted, before + units, "the fund grows by the top-up exactly");
+        events.push(self.transferred_event(&t));
+        Ok(())
+    }
+
     /// Runs cover-2 on every trader account at the engine's prices and the model in force.
     pub fn cover2_report(&mut self) -> Result<Cover2Report, EngineError> {
         let model = self.usable_model()?;

@@ -49,6 +49,7 @@ pub mod markets;
 mod oracle_feed;
 pub mod risk_model;
 pub mod sessions;
+pub mod settle;
 mod snapshot;
 pub mod stable_price;
 pub mod state_config;
@@ -74,7 +75,7 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 4;
+pub const ENGINE_FORMAT_VERSION: u32 = 5;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
@@ -162,6 +163,11 @@ pub struct Engine {
     /// (account, market) -> derivative position (perps and options; flat positions are absent).
     positions: BTreeMap<(AccountIdx, u16), clearing::pnl::PerpPosition>,
     positions_digest: ledger::MultisetDigest,
+    /// (account, market) -> the indices the position last settled at ([`settle`]); exactly the
+    /// keys of `positions`, hashed with them.
+    settled: BTreeMap<(AccountIdx, u16), settle::SettledAt>,
+    /// Where the next sweep starts ([`settle`]).
+    sweep_cursor: (AccountIdx, u16),
     /// (account, asset) -> what the account borrowed from the house, scaled by the asset's index.
     borrows: BTreeMap<(AccountIdx, AssetIdx), borrows::Borrow>,
     borrows_digest: ledger::MultisetDigest,
@@ -280,6 +286,8 @@ impl Engine {
             holds_digest: ledger::MultisetDigest::default(),
             positions: BTreeMap::new(),
             positions_digest: ledger::MultisetDigest::default(),
+            settled: BTreeMap::new(),
+            sweep_cursor: (AccountIdx(0), 0),
             borrows: BTreeMap::new(),
             borrows_digest: ledger::MultisetDigest::default(),
             borrow_indices: BTreeMap::new(),
@@ -385,6 +393,7 @@ impl Engine {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
                 self.liquidation_step(seq, &mut events);
+                self.sweep(seq, &mut events);
                 self.after_hedging(&envelope.command, &mut events);
                 Outcome::Applied { seq, events }
             }
@@ -537,7 +546,7 @@ impl Engine {
         }
     }
 
-    fn ledger_error(&self, e: LedgerError) -> EngineError {
+    pub(crate) fn ledger_error(&self, e: LedgerError) -> EngineError {
         let name = |a: AccountIdx| self.account_names.get(a.0 as usize).cloned().unwrap_or_else(|| format!("#{}", a.0));
         let symbol = |s: AssetIdx| self.assets.get(s.0 as usize).map(|a| a.symbol.clone()).unwrap_or_else(|| format!("#{}", s.0));
         match e {
@@ -627,6 +636,13 @@ impl Engine {
             if let Some(d) = &market.derivative {
                 h.update(&d.last_funding_ms.map_or(u64::MAX, |t| t).to_le_bytes());
                 h.update(&[d.expiry as u8]);
+                let ix = &d.indices;
+                for part in [ix.funding_e18, ix.mark_e18, ix.social_e18, ix.social_due, ix.expiry_price_e18.unwrap_or(i128::MIN)] {
+                    h.update(&part.to_le_bytes());
+                }
+                for part in [ix.epoch, ix.boundaries, u64::from(ix.unsettled)] {
+                    h.update(&part.to_le_bytes());
+                }
                 let (t, p) = d.premium.last.unwrap_or((u64::MAX, 0));
                 for part in [
                     d.premium.sum_e18_ms.to_le_bytes(),
@@ -638,6 +654,8 @@ impl Engine {
                 }
             }
         }
+        h.update(&self.sweep_cursor.0.0.to_le_bytes());
+        h.update(&self.sweep_cursor.1.to_le_bytes());
         for (symbol, history) in &self.price_history {
             h.update(&(symbol.len() as u32).to_le_bytes());
             h.update(symbol.as_bytes());
@@ -733,6 +751,7 @@ impl Engine {
             }
         }
         self.check_derivatives()?;
+        self.check_settlement()?;
         for (id, w) in &self.withdrawals {
             let Some(p) = self.ledger.pending_transfer(w.pending) else { return Err(format!("withdrawal {id} has no pending transfer")) };
             if p.transfer.debit != w.account {

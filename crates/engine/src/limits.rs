@@ -177,39 +177,57 @@ fn derivative_event_bytes() -> u64 {
         Event::BorrowChanged { seq, account: account(), asset: name(), amount: decimal(), debt: decimal() },
         Event::InterestAccrued { seq, account: account(), asset: name(), interest: decimal(), debt: decimal() },
         Event::OptionExpired { seq, market: name(), settlement_price: decimal() },
+        Event::FundingIndexMoved { seq, market: name(), rate: decimal(), index: decimal(), mark: decimal(), funding_index: decimal() },
         Event::OptionExpiryFailed { seq, market: name(), why: "x".repeat(256) },
         Event::OrderCancelled { market: name(), order_id: u64::MAX, account: account(), removed: decimal(), reason: "Unfilled".into() },
     ];
     events.iter().map(json_len).max().unwrap_or(0) + 1
 }
 
-/// The result of the `advance_time` that settles every derivative market at once (funding
-/// with variation margin per perp position, expiry per option position and the cancellation of
-/// its resting orders, each payment with its borrow or repayment) must fit a journal record.
+/// The result of the `advance_time` that crosses every derivative market's boundary or expiry
+/// at once (a funding index per perp, an expiry per option with the cancellation of its resting
+/// orders; the holders settle later, [`crate::settle`]) must fit a journal record, and the
+/// markets together may allow at most [`POSITIONS_TOTAL_MAX`] positions.
 pub fn check_settlement_result(markets: &[&model::Market]) -> Result<(), LimitsError> {
     let health = health_events_bytes() / health::HEALTH_EVENTS_PER_COMMAND_MAX as u64 * health::HEALTH_EVENTS_PER_CLOCK_MAX as u64;
     let bytes = settlement_result_bytes(markets) + health;
     if bytes > RECORD_BYTES_MAX as u64 {
         return Err(LimitsError::TooLarge { what: "settlement result of one advance_time", bytes, max: RECORD_BYTES_MAX as u64 });
     }
+    let total: u64 = markets.iter().filter_map(|m| m.positions_max).map(u64::from).sum();
+    if total > POSITIONS_TOTAL_MAX {
+        return Err(LimitsError::TooLarge { what: "positions_max summed over the markets", bytes: total, max: POSITIONS_TOTAL_MAX });
+    }
     Ok(())
 }
 
-/// The most positions one derivative market can hold: its `positions_max` is refused unless the
-/// settlement of that many positions (at least three events each) fits one record.
+/// The most positions all derivative markets together may allow (the sum of their
+/// `positions_max`). No command's result grows with them (they settle lazily,
+/// [`crate::settle`]); the bound keeps the snapshot's share of positions, about 104 bytes each,
+/// modest (about 5 MB, [`snapshot_bytes_bound`]).
+pub const POSITIONS_TOTAL_MAX: u64 = 49_152;
+
+/// The most positions one derivative market may allow: all of [`POSITIONS_TOTAL_MAX`].
 pub fn positions_per_market_max() -> u64 {
-    RECORD_BYTES_MAX as u64 / (3 * derivative_event_bytes())
+    POSITIONS_TOTAL_MAX
 }
 
-/// The largest result of an `advance_time` that settles every derivative market of `markets`.
+/// The most one position's settlement adds to a result ([`crate::settle`]): the sweep settles
+/// another position only while this much room is left.
+pub fn settlement_position_bytes() -> u64 {
+    crate::settle::settlement_events_max() * derivative_event_bytes()
+}
+
+/// The largest result of an `advance_time` that crosses a boundary of every derivative market
+/// of `markets`: O(markets), whatever their holders.
 pub fn settlement_result_bytes(markets: &[&model::Market]) -> u64 {
     let mut events: u64 = 0;
     for m in markets {
-        let (positions, orders) = (u64::from(m.positions_max.unwrap_or(0)), u64::from(m.book_orders_max));
+        let orders = u64::from(m.book_orders_max);
         events += match m.kind {
             model::MarketKind::Spot => 0,
-            model::MarketKind::Perp => 6 * positions + 3,
-            model::MarketKind::Option => 3 * positions + 3 + 5 * orders,
+            model::MarketKind::Perp => 1,
+            model::MarketKind::Option => 1 + 5 * orders,
         };
     }
     let overdue = Event::WithdrawalOverdue { withdrawal_id: worst_reference(), due_ms: u64::MAX };
@@ -372,6 +390,7 @@ fn largest_config(assets: u64, custodians: u64, principals: u64) -> StateConfig 
             insurance_ppm: u32::MAX,
             accounts_per_command_max: u32::MAX,
             last_resort: model::LastResort::Socialise,
+            insurance_fee_ppm: Some(u32::MAX),
         }),
         oracles: vec![worst_oracle(); 2 * assets],
     }
@@ -439,18 +458,32 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let order = book_order_bytes();
     let hold = postcard_len(&((AccountIdx(u32::MAX), u16::MAX, AssetIdx(u16::MAX)), (PendingId(u64::MAX), i128::MIN))) + pending;
     let market = postcard_len(&worst_market());
-    // Derivatives: per market at most [`positions_per_market_max`] positions (its settlement
-    // result must fit a record), a borrow per account and settlement asset (only derivative
+    // Derivatives: at most [`POSITIONS_TOTAL_MAX`] positions over all markets, each with the
+    // indices it settled at, and the sweep's cursor; a borrow per account and settlement asset (only derivative
     // clearing lends, in a market's quote: at most one asset per market), an index per asset,
     // and per market its clearing state and an underlying's oracle history.
-    let position =
-        postcard_len(&((AccountIdx(u32::MAX), u16::MAX), clearing::pnl::PerpPosition { quantity: i128::MIN, cost_e18: i128::MIN }));
+    let settled = crate::settle::SettledAt { epoch: u64::MAX, boundaries: u64::MAX, funding_e18: i128::MIN, social_e18: i128::MIN };
+    let position = postcard_len(&(
+        (AccountIdx(u32::MAX), u16::MAX),
+        clearing::pnl::PerpPosition { quantity: i128::MIN, cost_e18: i128::MIN },
+        settled,
+    ));
     let borrow = postcard_len(&((AccountIdx(u32::MAX), AssetIdx(u16::MAX)), Borrow { scaled: i128::MIN, reported: i128::MIN }));
     let index = postcard_len(&(AssetIdx(u16::MAX), i128::MAX, u64::MAX));
     let premium = crate::funding::PremiumAverage { sum_e18_ms: i128::MIN, since_ms: u64::MAX, last: Some((u64::MAX, i128::MIN)) };
-    let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled, premium));
+    let indices = crate::settle::MarketIndices {
+        epoch: u64::MAX,
+        boundaries: u64::MAX,
+        funding_e18: i128::MIN,
+        mark_e18: i128::MIN,
+        social_e18: i128::MIN,
+        social_due: i128::MIN,
+        expiry_price_e18: Some(i128::MIN),
+        unsettled: u32::MAX,
+    };
+    let derivative = postcard_len(&(u16::MAX, Some(u64::MAX), Expiry::Unsettled, premium, indices)) + postcard_len(&(u32::MAX, u16::MAX));
     let history = postcard_len(&worst_name()) + 10 + PRICE_HISTORY_MAX as u64 * postcard_len(&(u64::MAX, i128::MIN));
-    let positions = c.markets * positions_per_market_max() * position;
+    let positions = POSITIONS_TOTAL_MAX.min(c.accounts.saturating_mul(c.markets)) * position;
     let liquidation = liquidation_state_bytes(c);
     let derivatives = positions + c.accounts * c.markets.min(c.assets) * borrow + c.assets * index + c.markets * (derivative + history);
     // The model in force and one in staging, each at most the largest encoding in parts; a
@@ -483,8 +516,9 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
 
 /// An upper bound of the liquidation state: an auction per position at most (an auction never
 /// offers more than its account holds, and each account has at most one per market); per
-/// account a case naming at most every market and a penalty per settlement asset, and a
-/// liquidator entry; the id counter and the round-robin cursor.
+/// account a case naming at most every market and a penalty per
+/// settlement asset, and a liquidator entry; a queued deleveraging close per position; the id
+/// counter and the round-robin cursor.
 fn liquidation_state_bytes(c: &Counts) -> u64 {
     let account = AccountIdx(u32::MAX);
     let auction = liquidation::auction::Auction {
@@ -498,7 +532,9 @@ fn liquidation_state_bytes(c: &Counts) -> u64 {
     let penalty = postcard_len(&(AssetIdx(u16::MAX), i128::MIN));
     let case = postcard_len(&account) + 10 + c.markets * case_entry + c.markets.min(c.assets) * penalty;
     let fixed = 32 + postcard_len(&Some(account));
-    fixed + c.markets * positions_per_market_max() * auction + c.accounts * (case + postcard_len(&account))
+    // A queued deleveraging close per position at most: (holder, market) and a quantity.
+    let adl = postcard_len(&((account, u16::MAX), i128::MIN));
+    fixed + POSITIONS_TOTAL_MAX.min(c.accounts.saturating_mul(c.markets)) * (auction + adl) + c.accounts * (case + postcard_len(&account))
 }
 
 /// Bytes of a book image without orders (spec, counters, reference price), bounded above.
@@ -609,8 +645,18 @@ fn liquidation_events() -> LiquidationEvents {
         len(Event::InterestAccrued { seq, account: account(), asset: name(), interest: decimal(), debt: decimal() }),
         len(Event::WaterfallStep { seq, account: account(), step: "house_uncovered".into(), asset: name(), amount: decimal() }),
     ];
-    let share = len(Event::Socialised { seq, account: account(), holder: account(), asset: name(), amount: decimal() })
-        .max(len(Event::Deleveraged { seq, account: account(), holder: account(), market: name(), asset: name(), amount: decimal() }));
+    let deleveraged = Event::Deleveraged {
+        seq,
+        account: account(),
+        holder: account(),
+        market: name(),
+        asset: name(),
+        amount: decimal(),
+        qty: decimal(),
+        price: decimal(),
+    };
+    let share =
+        len(Event::Socialised { seq, account: account(), holder: account(), asset: name(), amount: decimal() }).max(len(deleveraged));
     LiquidationEvents {
         started: len(Event::LiquidationStarted {
             seq,
@@ -651,20 +697,35 @@ pub fn liquidation_chunk_bytes() -> u64 {
 /// per perp market and a deferral; or the bankruptcy of the account in every settlement asset
 /// it may owe. Per asset: two repayments (two events each), the collateral sold (two transfers
 /// per other asset and a step), four steps of two events, the residue charged to the house
-/// (three) and the last resort's step; and the last resort over every position of every perp
-/// market (the holders of the defaulter's markets): a share, a borrow of two events and a
-/// transfer each.
+/// (three) and the last resort's step; and the last resort: socialised, a share per perp market
+/// advanced by its clearing account (its holders are charged later by the market's index,
+/// [`crate::settle`]); deleveraged, at most [`ADL_SHARES_MAX`] opposite positions, each a
+/// share, a borrow of two events and a transfer. (A deleveraged holder's close is queued and
+/// measured on its own: [`adl_close_bytes`].)
 pub fn liquidation_account_bytes(markets: &[&model::Market], assets_max: u64) -> u64 {
     let e = liquidation_events();
     let derivatives: Vec<&&model::Market> = markets.iter().filter(|m| m.kind != model::MarketKind::Spot).collect();
     let perps = derivatives.iter().filter(|m| m.kind == model::MarketKind::Perp).count() as u64;
     let quotes = derivatives.iter().map(|m| m.quote.as_str()).collect::<BTreeSet<&str>>().len() as u64;
-    let holders: u64 =
-        derivatives.iter().filter(|m| m.kind == model::MarketKind::Perp).map(|m| u64::from(m.positions_max.unwrap_or(0))).sum();
     let start = e.started + perps * e.opened + e.deferred;
-    let per_asset = (4 + 2 * assets_max + 1 + 8 + 3 + 1) * e.movement + holders * (e.share + 3 * e.movement);
+    let per_asset =
+        (4 + 2 * assets_max + 1 + 8 + 3 + 1) * e.movement + perps * (e.share + e.movement) + ADL_SHARES_MAX * (e.share + 3 * e.movement);
     start.max(e.started + e.deferred + quotes * per_asset)
 }
+
+/// Events of one deleveraged holder's close against `@house`: per side a position change, a
+/// settlement, and a borrow or a repayment with its accrued interest; and before it, per side,
+/// the position's pending amounts settled at the indices ([`crate::settle`]).
+pub const ADL_CLOSE_EVENTS_MAX: u64 = 2 * 4;
+
+/// The most bytes one deleveraged holder's close adds to a result.
+pub fn adl_close_bytes() -> u64 {
+    (ADL_CLOSE_EVENTS_MAX + 2 * crate::settle::settlement_events_max()) * derivative_event_bytes()
+}
+
+/// Opposite positions one bankruptcy deleverages at most per settlement asset; what they leave
+/// is the house's (`house_uncovered`).
+pub const ADL_SHARES_MAX: u64 = 64;
 
 /// What the liquidation step keeps free after the work it starts: one health refresh and the
 /// hedging step that follow it.

@@ -47,6 +47,9 @@ pub struct LiquidationState {
     pub cases: BTreeMap<AccountIdx, Case>,
     /// The last flagged account the liquidation step took: the next command starts after it.
     pub cursor: Option<AccountIdx>,
+    /// Deleveraged positions still to close against `@house`: (holder, market) to the signed
+    /// quantity (the holder's side). Closed by the liquidation step as its record room allows.
+    pub adl_pending: BTreeMap<(AccountIdx, u16), i128>,
 }
 
 impl LiquidationState {
@@ -56,6 +59,7 @@ impl LiquidationState {
             && self.cases.is_empty()
             && self.next_auction_id == 0
             && self.cursor.is_none()
+            && self.adl_pending.is_empty()
     }
 }
 
@@ -84,6 +88,9 @@ pub(crate) fn validate(c: &model::LiquidationConfig) -> Result<(), EngineError> 
     }
     if !(1_000_000..=10_000_000).contains(&c.target_ppm) {
         return Err(refused("target_ppm", format!("{}, expected 1000000 (back to IM) to 10000000", c.target_ppm)));
+    }
+    if let Some(ppm) = c.insurance_fee_ppm.filter(|p| *p > 1_000_000) {
+        return Err(refused("insurance_fee_ppm", format!("{ppm}, expected 0 to 1000000")));
     }
     if c.accounts_per_command_max == 0 || c.accounts_per_command_max > 64 {
         return Err(refused("accounts_per_command_max", format!("{}, expected 1 to 64", c.accounts_per_command_max)));
@@ -163,7 +170,7 @@ impl Engine {
     }
 
     /// A price in 18-decimal settlement units as a decimal of the settlement asset.
-    fn format_price(&self, m: u16, price_e18: i128) -> String {
+    pub(crate) fn format_price(&self, m: u16, price_e18: i128) -> String {
         let market = &self.markets[m as usize];
         let unit_e18 = market.derivative.as_ref().map_or(1, |d| d.unit_e18);
         money::format_decimal(price_e18 / unit_e18, self.assets[market.quote.0 as usize].scale)
@@ -222,8 +229,28 @@ impl Engine {
                 }
             }
         }
+        self.run_adl_closes(seq, events, &mut room, &mut touched);
         if !touched.is_empty() {
             self.refresh_health(touched, None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
+        }
+    }
+
+    /// Closes queued deleveraged positions against `@house` while the record has room; the
+    /// rest stay queued (and their holders' positions open) for the next command. A queued
+    /// quantity is cut to what the holder still holds on its side.
+    fn run_adl_closes(&mut self, seq: u64, events: &mut Vec<Event>, room: &mut limits::ResultRoom, touched: &mut BTreeSet<AccountIdx>) {
+        let queued: Vec<((AccountIdx, u16), i128)> = self.liq.adl_pending.iter().map(|(k, q)| (*k, *q)).collect();
+        for ((holder, m), qty) in queued {
+            if !room.fits(events, limits::adl_close_bytes()) {
+                return;
+            }
+            let held = self.position(holder, m).quantity;
+            let close = if qty < 0 { qty.max(-held.max(0)) } else { qty.min((-held).max(0)) };
+            if close != 0 && !self.adl_close(holder, m, close, seq, events) {
+                continue;
+            }
+            self.liq.adl_pending.remove(&(holder, m));
+            touched.insert(holder);
         }
     }
 
@@ -494,16 +521,17 @@ impl Engine {
     }
 
     /// The bidder's equity must cover its initial margin with the position it takes (its gain
-    /// from the discount and the penalty share not counted).
+    /// from the discount and the penalty share not counted), sized at its owner's totals as the
+    /// order gate sizes them (`RiskModel::with_in_owner`), so a bid split across sub-accounts
+    /// of one owner cannot take on more than the owner could in one.
     fn check_bidder_margin(&mut self, bidder: AccountIdx, m: u16, qty: i128) -> Result<(), EngineError> {
         let model = self.usable_model()?;
         let holdings = self.holdings_of(bidder)?;
-        let mut positions = self.positions_from(&model, &holdings)?;
-        let (derivatives, option_value) = self.derivative_margin_positions(&model, bidder, &[(m, qty)])?;
-        positions.extend(derivatives);
-        let prices = self.underlying_prices(&model);
-        let risk = model.account(&positions, &prices).map_err(margin::margin_error)?;
-        let im = model.requirement(&risk).map_err(margin::margin_error)?.initial;
+        self.measure(&model, bidder, &holdings)?;
+        let (_, option_value) = self.derivative_margin_positions(&model, bidder, &[(m, qty)])?;
+        let delta = [Position { instrument: self.market_instrument(&model, m)?.0, qty }];
+        let cached = self.margin_cache.get(&bidder).expect("`measure` just cached the bidder");
+        let im = margin::requirement_with(&model, cached, &delta)?.initial;
         let equity = self.equity_of(&holdings)?.0.checked_add(option_value).ok_or_else(|| overflow("equity"))?;
         if equity < im.0 {
             return Err(EngineError::InsufficientFreeCollateral {
@@ -631,7 +659,8 @@ impl Engine {
         let trader = |a: &AccountIdx| self.account_kinds.get(a.0 as usize) == Some(&AccountKind::Trader);
         let perp = |m: u16| self.markets.get(m as usize).and_then(|x| x.derivative.as_ref()).is_some_and(|d| !d.is_option());
         let auctions_ok = state.auctions.iter().all(|(id, a)| *id < state.next_auction_id && trader(&a.account) && perp(a.market));
-        let cursor_ok = state.cursor.is_none_or(|a| (a.0 as usize) < self.account_kinds.len());
+        let cursor_ok = state.cursor.is_none_or(|a| (a.0 as usize) < self.account_kinds.len())
+            && state.adl_pending.keys().all(|(a, m)| trader(a) && perp(*m));
         if !auctions_ok || !cursor_ok || !state.liquidators.iter().all(trader) || !state.cases.keys().all(trader) {
             return Err("liquidation state names unknown accounts or markets".into());
         }

@@ -104,7 +104,9 @@ impl Engine {
     }
 
     /// What margin counts of each asset of an account: posted minus reserved, minus what it owes
-    /// the house, plus its perps' unrealised P&L at the oracle index in their settlement asset.
+    /// the house, plus what its positions have pending (`crate::settle`), plus its perps'
+    /// unrealised P&L at the oracle index in their settlement asset (from the entry its pending
+    /// mark-to-market leaves).
     pub(crate) fn holdings_of(&self, account: AccountIdx) -> Result<Vec<i128>, EngineError> {
         let mut holdings: Vec<i128> =
             (0..self.assets.len()).map(|a| self.ledger.balance(account, AssetIdx(a as u16)).available()).collect();
@@ -113,12 +115,15 @@ impl Engine {
             let slot = &mut holdings[asset.0 as usize];
             *slot = slot.checked_sub(debt).ok_or_else(overflow)?;
         }
-        for (&(_, m), position) in self.positions.range((account, 0)..=(account, u16::MAX)) {
+        for (&(_, m), _) in self.positions.range((account, 0)..=(account, u16::MAX)) {
             let market = &self.markets[m as usize];
-            let Some(d) = market.derivative.as_ref().filter(|d| !d.is_option()) else { continue };
+            // Pending funding, marks, socialised shares and expiry count as settled.
+            let (pending, position) = self.settled_view(account, m)?;
+            let slot = &mut holdings[market.quote.0 as usize];
+            *slot = slot.checked_add(pending).ok_or_else(overflow)?;
+            let Some(d) = market.derivative.as_ref().filter(|d| !d.is_option() && position.quantity != 0) else { continue };
             let index = self.margin_index_price_e18(m, position.quantity)?;
             let unrealised = position.unrealised(clearing::Price(index), d.spec).map_err(|_| overflow())?;
-            let slot = &mut holdings[market.quote.0 as usize];
             *slot = slot.checked_add(unrealised).ok_or_else(overflow)?;
         }
         Ok(holdings)
@@ -133,8 +138,11 @@ impl Engine {
         deltas: &[(u16, i128)],
     ) -> Result<(Vec<Position>, i128), EngineError> {
         let overflow = || EngineError::Overflow { what: "derivative positions".into() };
-        let mut quantities: Vec<(u16, i128)> =
-            self.positions.range((account, 0)..=(account, u16::MAX)).map(|(&(_, m), p)| (m, p.quantity)).collect();
+        let mut quantities: Vec<(u16, i128)> = Vec::new();
+        for (&(_, m), _) in self.positions.range((account, 0)..=(account, u16::MAX)) {
+            // An expired option's position is its pending payment, counted in the holdings.
+            quantities.push((m, self.settled_view(account, m)?.1.quantity));
+        }
         for &(m, q) in deltas {
             match quantities.iter_mut().find(|(x, _)| *x == m) {
                 Some(slot) => slot.1 = slot.1.checked_add(q).ok_or_else(overflow)?,
@@ -158,7 +166,7 @@ impl Engine {
     }
 
     /// The model instrument a derivative market clears, and its id.
-    fn market_instrument(&self, model: &RiskModel, m: u16) -> Result<(margin_core::InstrumentIx, &str), EngineError> {
+    pub(crate) fn market_instrument(&self, model: &RiskModel, m: u16) -> Result<(margin_core::InstrumentIx, &str), EngineError> {
         let def = &self.markets[m as usize].def;
         let id = def.instrument.as_deref().unwrap_or(def.id.as_str());
         let instrument = model.instrument(id).ok_or_else(|| EngineError::RiskModelUnknownName { name: id.into() })?;
@@ -406,7 +414,7 @@ fn owner_totals(model: &RiskModel, key: &RiskKey, delta: &[Position]) -> Result<
 }
 
 /// The exact requirement of the cached account with `delta` added, in its owner.
-fn requirement_with(model: &RiskModel, cached: &CachedRisk, delta: &[Position]) -> Result<Requirement, EngineError> {
+pub(crate) fn requirement_with(model: &RiskModel, cached: &CachedRisk, delta: &[Position]) -> Result<Requirement, EngineError> {
     match owner_totals(model, &cached.key, delta)? {
         None => model.with(&cached.risk, delta, &cached.key.prices),
         Some(owner) => model.with_in_owner(&cached.risk, delta, &cached.key.prices, &owner),

@@ -118,8 +118,10 @@ impl Engine {
         account: AccountIdx,
         added: &[(String, i128)],
     ) -> Result<(Vec<Position>, i128), EngineError> {
-        let mut quantities: BTreeMap<u16, i128> =
-            self.positions.range((account, 0)..=(account, u16::MAX)).map(|(&(_, m), p)| (m, p.quantity)).collect();
+        let mut quantities: BTreeMap<u16, i128> = BTreeMap::new();
+        for (&(_, m), _) in self.positions.range((account, 0)..=(account, u16::MAX)) {
+            quantities.insert(m, self.settled_view(account, m)?.1.quantity);
+        }
         for (market, qty) in added {
             let m = self.market(market)?;
             if self.markets[m as usize].derivative.is_none() {

@@ -499,6 +499,7 @@ impl Engine {
         post(taker, fees, quote_asset, taker_fee, Reason::Fee);
         post(maker, fees, quote_asset, maker_fee, Reason::Fee);
         post(fees, maker, quote_asset, -maker_fee, Reason::Fee);
+        self.fee_share_to_insurance(quote_asset, taker_fee, maker_fee, seq);
     }
 
     fn order_event(&self, m: u16, event: &book::Event) -> Event {

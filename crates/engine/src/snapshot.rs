@@ -22,11 +22,14 @@ pub struct EngineSnapshot {
     pub books: Vec<book::BookImage>,
     pub order_holds: Vec<(markets::HoldKey, markets::Hold)>,
     /// Derivative positions, borrows and their indices.
-    pub positions: Vec<((AccountIdx, u16), clearing::pnl::PerpPosition)>,
+    pub positions: Vec<((AccountIdx, u16), clearing::pnl::PerpPosition, crate::settle::SettledAt)>,
     pub borrows: Vec<((AccountIdx, AssetIdx), Borrow)>,
     pub borrow_indices: Vec<(AssetIdx, clearing::interest::InterestIndex)>,
-    /// Per derivative market: its index, last funding boundary, expiry state and premium prints.
-    pub derivatives: Vec<(u16, Option<u64>, Expiry, crate::funding::PremiumAverage)>,
+    /// Per derivative market: its index, last funding boundary, expiry state, premium prints
+    /// and settlement indices.
+    pub derivatives: Vec<(u16, Option<u64>, Expiry, crate::funding::PremiumAverage, crate::settle::MarketIndices)>,
+    /// Where the next settlement sweep starts.
+    pub sweep_cursor: (AccountIdx, u16),
     /// Oracle prints of option underlyings.
     pub price_history: Vec<(String, Vec<(u64, i128)>)>,
     pub sessions: Vec<(String, Session)>,
@@ -82,11 +85,14 @@ impl Engine {
             external_refs: self.external_refs.iter().copied().collect(),
             books: self.markets.iter().map(|m| m.book.image()).collect(),
             order_holds: self.order_holds.iter().map(|(k, v)| (*k, *v)).collect(),
-            positions: self.positions.iter().map(|(k, v)| (*k, *v)).collect(),
+            positions: self.positions.iter().map(|(k, v)| (*k, *v, self.settled[k])).collect(),
+            sweep_cursor: self.sweep_cursor,
             borrows: self.borrows.iter().map(|(k, v)| (*k, *v)).collect(),
             borrow_indices: self.borrow_indices.iter().map(|(k, v)| (*k, *v)).collect(),
             derivatives: (0..self.markets.len() as u16)
-                .filter_map(|m| self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry, d.premium)))
+                .filter_map(|m| {
+                    self.markets[m as usize].derivative.as_ref().map(|d| (m, d.last_funding_ms, d.expiry, d.premium, d.indices))
+                })
                 .collect(),
             price_history: self.price_history.iter().map(|(s, h)| (s.clone(), h.iter().copied().collect())).collect(),
             sessions: self.sessions.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
@@ -220,7 +226,8 @@ impl Engine {
     }
 
     fn restore_derivatives(&mut self, s: &EngineSnapshot) -> Result<(), SnapshotError> {
-        for &(m, last_funding_ms, expiry, premium) in &s.derivatives {
+        let mut unsettled = Vec::new();
+        for &(m, last_funding_ms, expiry, premium, indices) in &s.derivatives {
             let d = self
                 .markets
                 .get_mut(m as usize)
@@ -232,15 +239,25 @@ impl Engine {
                 return Err(inconsistent("a premium average out of range"));
             }
             d.premium = premium;
+            // The count is rebuilt as the positions are restored, then compared.
+            d.indices = crate::settle::MarketIndices { unsettled: 0, ..indices };
+            unsettled.push((m, indices.unsettled));
         }
         let accounts = self.account_names.len();
-        for &((account, m), position) in &s.positions {
+        for &((account, m), position, at) in &s.positions {
             let derivative = self.markets.get(m as usize).and_then(|market| market.derivative.as_ref());
-            if account.0 as usize >= accounts || derivative.is_none_or(|d| d.holders >= d.positions_max) || position.quantity == 0 {
+            let outside = derivative.is_none_or(|d| d.holders >= d.positions_max || at.epoch > d.indices.epoch);
+            if account.0 as usize >= accounts || outside || position.quantity == 0 {
                 return Err(inconsistent("a position outside the derivative markets or their limits"));
             }
-            self.set_position(account, m, position);
+            self.set_position_at(account, m, position, at);
         }
+        for (m, count) in unsettled {
+            if self.markets[m as usize].derivative.as_ref().is_none_or(|d| d.indices.unsettled != count) {
+                return Err(inconsistent("the count of unsettled positions"));
+            }
+        }
+        self.sweep_cursor = s.sweep_cursor;
         for &((account, asset), borrow) in &s.borrows {
             if account.0 as usize >= accounts || asset.0 as usize >= self.assets.len() || borrow.scaled <= 0 {
                 return Err(inconsistent("a borrow of an unknown account or asset"));

@@ -660,3 +660,70 @@ mod hedging;
 mod house;
 mod margin;
 mod oracle;
+mod settle;
+
+#[test]
+fn a_liquidation_without_the_fee_share_keeps_its_digest() {
+    // The digest as it was before `insurance_fee_ppm` existed: the configuration without
+    // `[liquidation]`, then `"liquidation"` with the old section's eleven keys in their order.
+    #[derive(serde::Serialize)]
+    struct OldLiquidation {
+        target_ppm: u32,
+        step_ppm: u32,
+        throttle_ppm: u32,
+        start_discount_bps: u32,
+        growth_bps_per_s: u32,
+        cap_bps: u32,
+        duration_ms: u64,
+        penalty_bps: u32,
+        insurance_ppm: u32,
+        accounts_per_command_max: u32,
+        last_resort: model::LastResort,
+    }
+    let old = OldLiquidation {
+        target_ppm: 1_200_000,
+        step_ppm: 250_000,
+        throttle_ppm: 500_000,
+        start_discount_bps: 50,
+        growth_bps_per_s: 10,
+        cap_bps: 300,
+        duration_ms: 60_000,
+        penalty_bps: 50,
+        insurance_ppm: 500_000,
+        accounts_per_command_max: 8,
+        last_resort: model::LastResort::Adl,
+    };
+    let mut c = config();
+    c.liquidation = None;
+    let mut bytes = serde_json::to_vec(&c).unwrap();
+    let tail: &[u8] = br#","liquidation":null,"oracles":[]}"#;
+    assert!(bytes.ends_with(tail));
+    bytes.truncate(bytes.len() - tail.len());
+    bytes.extend_from_slice(b",\"liquidation\":");
+    bytes.extend(serde_json::to_vec(&old).unwrap());
+    bytes.push(b'}');
+    let liquidation = model::LiquidationConfig {
+        target_ppm: old.target_ppm,
+        step_ppm: old.step_ppm,
+        throttle_ppm: old.throttle_ppm,
+        start_discount_bps: old.start_discount_bps,
+        growth_bps_per_s: old.growth_bps_per_s,
+        cap_bps: old.cap_bps,
+        duration_ms: old.duration_ms,
+        penalty_bps: old.penalty_bps,
+        insurance_ppm: old.insurance_ppm,
+        accounts_per_command_max: old.accounts_per_command_max,
+        last_resort: old.last_resort,
+        insurance_fee_ppm: None,
+    };
+    assert!(c.oracles.is_empty(), "the digest of a configuration without oracles");
+    c.liquidation = Some(liquidation.clone());
+    assert_eq!(c.digest(), *blake3::hash(&bytes).as_bytes());
+    c.liquidation = Some(model::LiquidationConfig { insurance_fee_ppm: Some(0), ..liquidation });
+    assert_ne!(c.digest(), *blake3::hash(&bytes).as_bytes(), "the key, once set, enters the digest");
+}
+
+/// The hand-made model of `margin`'s perp tests, for other test modules.
+fn margin_tests_model(as_of_ms: u64) -> margin_core::RiskModel {
+    margin::perp_model_for(as_of_ms)
+}

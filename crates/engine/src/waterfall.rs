@@ -25,6 +25,16 @@ use ledger::Reason;
 use liquidation::waterfall::{self, AdlCandidate, Resources};
 use money::{Rounding, mul_div};
 
+/// One market's part of a deficit deleveraged: the bankrupt quantity closed there, its share
+/// of the deficit, the index and the sign of the bankrupt position.
+struct AdlShare {
+    market: u16,
+    closed: i128,
+    share: i128,
+    index: i128,
+    sign: i128,
+}
+
 impl Engine {
     /// The bankruptcy check of an account whose liquidation has nothing left to auction.
     pub(crate) fn settle_bankruptcy(
@@ -237,8 +247,12 @@ impl Engine {
         out
     }
 
-    /// Last resort, socialised: the holders pay shares pro rata to their position sizes (rounded
-    /// up; the residue goes on to `@house`). Returns what they bore.
+    /// Last resort, socialised through the market indices (`crate::settle`): each of the
+    /// defaulter's perp markets settled in `asset` advances its share (pro rata to the market's
+    /// `|quantity|` held by traders, the house's position excepted) from its clearing account
+    /// at once and raises its socialised-loss index by `ceil(share x 10^9 x unit / weight)`
+    /// per whole unit, so each holder pays its share, rounded up, when its position settles.
+    /// O(markets) in this command. Returns what the holders bear.
     #[allow(clippy::too_many_arguments)]
     fn socialise(
         &mut self,
@@ -253,36 +267,75 @@ impl Engine {
         if amount == 0 {
             return Ok(0);
         }
-        let mut weights: BTreeMap<AccountIdx, i128> = BTreeMap::new();
-        for (a, _, q) in self.holders(account, case) {
-            *weights.entry(a).or_insert(0) += q.abs();
-        }
-        let holders: Vec<(AccountIdx, i128)> = weights.into_iter().collect();
-        if holders.is_empty() {
+        let weights: Vec<(u16, i128)> = case
+            .markets
+            .keys()
+            .filter(|m| self.markets[**m as usize].quote == asset)
+            .map(|&m| (m, self.social_weight(m)))
+            .filter(|(_, w)| *w > 0)
+            .collect();
+        let total: i128 = weights.iter().map(|(_, w)| w).sum();
+        if total == 0 {
             return Ok(0);
         }
-        let (shares, residue) =
-            waterfall::socialise(amount, &holders).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
-        for share in shares.iter().filter(|s| s.amount > 0) {
-            touched.insert(share.account);
-            self.charge(share.account, account, asset, share.amount, seq, events);
+        let failed = |what: &str| EngineError::LiquidationFailed { why: format!("socialising: {what}") };
+        let mut shares = Vec::with_capacity(weights.len());
+        for &(m, w) in &weights {
+            shares.push((m, w, mul_div(amount, w, total, Rounding::Floor).map_err(|_| failed("share overflow"))?));
+        }
+        shares[0].2 += amount - shares.iter().map(|s| s.2).sum::<i128>();
+        let mut steps = Vec::with_capacity(shares.len());
+        for &(m, w, share) in &shares {
+            let d = self.markets[m as usize].derivative.as_ref().expect("cases are on perps");
+            let per_unit = 1_000_000_000i128.checked_mul(d.unit_e18).ok_or_else(|| failed("unit"))?;
+            let step = mul_div(share, per_unit, w, Rounding::Ceil).map_err(|_| failed("index overflow"))?;
+            let index = d.indices.social_e18.checked_add(step).ok_or_else(|| failed("index overflow"))?;
+            steps.push((m, share, index));
+        }
+        for (m, share, index) in steps {
+            if share == 0 {
+                continue;
+            }
+            let clearing = self.account_index[&derivatives::clearing_account(&self.markets[m as usize].def.id)];
+            let d = self.markets[m as usize].derivative.as_mut().expect("cases are on perps");
+            d.indices.social_e18 = index;
+            d.indices.social_due += share;
+            self.bump_epoch(m);
+            let t = Transfer { debit: clearing, credit: account, asset, amount: share, reason: Reason::Waterfall, command_seq: seq };
+            self.ledger.post(&t).expect("a clearing account may go negative and a credit fits what custody holds");
+            events.push(self.transferred_event(&t));
             events.push(Event::Socialised {
                 seq,
                 account: self.account_names[account.0 as usize].clone(),
-                holder: self.account_names[share.account.0 as usize].clone(),
+                holder: self.account_names[clearing.0 as usize].clone(),
                 asset: self.assets[asset.0 as usize].symbol.clone(),
-                amount: self.format(asset, share.amount),
+                amount: self.format(asset, share),
             });
+            touched.extend(
+                self.market_positions(m).into_iter().map(|(a, _)| a).filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader),
+            );
         }
         events.push(self.step_event(account, asset, "socialised", amount, seq));
-        let house = self.account_index[HOUSE];
-        self.charge(account, house, asset, residue, seq, events);
         Ok(amount)
     }
 
-    /// Last resort, auto-deleveraging: the opposite positions of the defaulter's markets in the
-    /// order of `liquidation::waterfall::adl_queue`, each paying up to its unrealised profit at
-    /// the index. Returns what they bore.
+    /// What a market's socialised loss is spread over: `|quantity|` of every position but the
+    /// house's (the defaulter holds none when it is bankrupt).
+    fn social_weight(&self, m: u16) -> i128 {
+        let d = self.markets[m as usize].derivative.as_ref().expect("a derivative market");
+        let house = self.position(self.account_index[HOUSE], m).quantity.abs();
+        2 * d.open_interest - house
+    }
+
+    /// Last resort, auto-deleveraging (docs/liquidation.md, "Auto-deleveraging"): the bankrupt
+    /// position (the quantity the case's auctions closed, per market) is closed against the
+    /// opposite positions in the order of `liquidation::waterfall::adl_queue`, at the bankrupt
+    /// price. The deficit is split over the case's markets pro rata to that quantity's notional
+    /// at the index; on a market, a holder closing `qty` of the bankrupt `closed` pays
+    /// `ceil(share x qty / closed)` (never more than its profit at the index), and `qty` of
+    /// its position is queued to close against `@house` at the index (which holds the bankrupt
+    /// position it took over); the liquidation step closes it as its record room allows
+    /// (`Engine::run_adl_closes`). Returns what the holders bore; the rest is the house's.
     #[allow(clippy::too_many_arguments)]
     fn deleverage(
         &mut self,
@@ -298,32 +351,145 @@ impl Engine {
             return Ok(0);
         }
         let candidates = self.adl_candidates(account, asset, case)?;
-        let queue = waterfall::adl_queue(&candidates).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
-        let mut left = amount;
-        for i in queue {
-            let c = &candidates[i];
-            let take = left.min(c.unrealised_pnl.max(0));
-            if take == 0 {
-                continue;
-            }
-            left -= take;
-            let (holder, m) = c.account;
-            touched.insert(holder);
-            self.charge(holder, account, asset, take, seq, events);
-            events.push(Event::Deleveraged {
-                seq,
-                account: self.account_names[account.0 as usize].clone(),
-                holder: self.account_names[holder.0 as usize].clone(),
-                market: self.markets[m as usize].def.id.clone(),
-                asset: self.assets[asset.0 as usize].symbol.clone(),
-                amount: self.format(asset, take),
-            });
+        let mut queue = waterfall::adl_queue(&candidates).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        // The record bound: at most `ADL_SHARES_MAX` opposite positions bear a share (each
+        // candidate is on one market, so it is charged once at most); the rest is the house's.
+        queue.truncate(limits::ADL_SHARES_MAX as usize);
+        let mut shares = self.adl_shares(asset, amount, case)?;
+        if shares.is_empty() {
+            // Liquidators bought the bankrupt position: nothing is left to close, the opposite
+            // positions give up profit without closing (`qty` 0), as a last resort still.
+            shares = self.adl_profit_shares(amount, case);
         }
-        let borne = amount - left;
+        let mut borne = 0i128;
+        for share in shares {
+            borne += self.deleverage_market(account, asset, &share, amount - borne, &candidates, &queue, seq, events, touched)?;
+        }
+        assert!((0..=amount).contains(&borne), "deleveraging bears at most the deficit");
         if borne > 0 {
             events.push(self.step_event(account, asset, "deleveraged", borne, seq));
         }
         Ok(borne)
+    }
+
+    /// The deficit's share per market of the case settled in `asset`: the bankrupt quantity
+    /// there is what `@house` holds on the defaulter's side (the auctions' remainders it took
+    /// over), and each market's share is that quantity's notional at the index over the total,
+    /// floored, the last market taking the remainder. Empty when the house holds none of it.
+    fn adl_shares(&self, asset: AssetIdx, amount: i128, case: &liquidate::Case) -> Result<Vec<AdlShare>, EngineError> {
+        let overflow = || EngineError::Overflow { what: "deleveraging shares".into() };
+        let house = self.account_index[HOUSE];
+        let mut markets = Vec::new();
+        let mut total = 0i128;
+        for (&m, &sign) in case.markets.iter().filter(|(m, _)| self.markets[**m as usize].quote == asset) {
+            let sign = i128::from(sign);
+            let closed = (self.position(house, m).quantity * sign).max(0);
+            if closed == 0 {
+                continue;
+            }
+            let d = self.markets[m as usize].derivative.as_ref().expect("cases are on perps");
+            let index = self.index_price_e18(m)?;
+            let notional = d.spec.settlement_value(closed, clearing::Price(index), Rounding::Ceil).map_err(|_| overflow())?.max(1);
+            total = total.checked_add(notional).ok_or_else(overflow)?;
+            markets.push((m, closed, notional, index, sign));
+        }
+        let mut left = amount;
+        let mut out = Vec::with_capacity(markets.len());
+        for (k, (market, closed, notional, index, sign)) in markets.iter().copied().enumerate() {
+            let share =
+                if k + 1 == markets.len() { left } else { mul_div(amount, notional, total, Rounding::Floor).map_err(|_| overflow())? };
+            left -= share;
+            out.push(AdlShare { market, closed, share, index, sign });
+        }
+        Ok(out)
+    }
+
+    /// The whole deficit on every market of the case with nothing to close (`closed` 0): the
+    /// holders in queue order each give up to their profit.
+    fn adl_profit_shares(&self, amount: i128, case: &liquidate::Case) -> Vec<AdlShare> {
+        let markets: Vec<(u16, i8)> = case.markets.iter().map(|(m, s)| (*m, *s)).collect();
+        markets.into_iter().map(|(market, sign)| AdlShare { market, closed: 0, share: amount, index: 0, sign: i128::from(sign) }).collect()
+    }
+
+    /// One market's share: the queue's holders on it close the bankrupt quantity in order.
+    #[allow(clippy::too_many_arguments)]
+    fn deleverage_market(
+        &mut self,
+        account: AccountIdx,
+        asset: AssetIdx,
+        s: &AdlShare,
+        budget: i128,
+        candidates: &[AdlCandidate<(AccountIdx, u16)>],
+        queue: &[usize],
+        seq: u64,
+        events: &mut Vec<Event>,
+        touched: &mut BTreeSet<AccountIdx>,
+    ) -> Result<i128, EngineError> {
+        let overflow = || EngineError::Overflow { what: "deleveraging".into() };
+        let price = if s.closed > 0 { self.bankrupt_price(s)? } else { 0 };
+        let (mut qty_left, mut left) = (s.closed, s.share.min(budget));
+        for c in queue.iter().map(|&i| &candidates[i]).filter(|c| c.account.1 == s.market) {
+            if (s.closed > 0 && qty_left == 0) || left == 0 {
+                break;
+            }
+            let qty = c.qty.min(qty_left);
+            let due = match s.closed {
+                0 => left,
+                _ => mul_div(s.share, qty, s.closed, Rounding::Ceil).map_err(|_| overflow())?.min(left),
+            };
+            let take = due.min(c.unrealised_pnl.max(0));
+            let holder = c.account.0;
+            if take == 0 {
+                continue;
+            }
+            if qty > 0 {
+                *self.liq.adl_pending.entry((holder, s.market)).or_insert(0) += s.sign * qty;
+            }
+            qty_left -= qty;
+            left -= take;
+            touched.insert(holder);
+            self.charge(holder, account, asset, take, seq, events);
+            let market = &self.markets[s.market as usize];
+            events.push(Event::Deleveraged {
+                seq,
+                account: self.account_names[account.0 as usize].clone(),
+                holder: self.account_names[holder.0 as usize].clone(),
+                market: market.def.id.clone(),
+                asset: self.assets[asset.0 as usize].symbol.clone(),
+                amount: self.format(asset, take),
+                qty: money::format_decimal(qty, market.base_scale),
+                price: if qty > 0 { self.format_price(s.market, price) } else { String::new() },
+            });
+        }
+        Ok(s.share.min(budget) - left)
+    }
+
+    /// The bankrupt price: the index moved against the opposite side by the share per unit
+    /// closed (rounded away from the index), in 18-decimal settlement units per underlying.
+    fn bankrupt_price(&self, s: &AdlShare) -> Result<i128, EngineError> {
+        let d = self.markets[s.market as usize].derivative.as_ref().expect("cases are on perps");
+        let per_unit = s.share.checked_mul(d.unit_e18).and_then(|x| x.checked_mul(1_000_000_000)).map(|x| {
+            let q = x / s.closed;
+            if x % s.closed == 0 { q } else { q + 1 }
+        });
+        let per_unit = per_unit.ok_or_else(|| EngineError::Overflow { what: "bankrupt price".into() })?;
+        Ok(s.index + s.sign * per_unit)
+    }
+
+    /// Closes `qty` (signed, the holder's side) of a holder's position against `@house` at the
+    /// index, as a fill on both sides; false (nothing moved) if the house has no place left on
+    /// the market or the index is missing.
+    pub(crate) fn adl_close(&mut self, holder: AccountIdx, m: u16, qty: i128, seq: u64, events: &mut Vec<Event>) -> bool {
+        let house = self.account_index[HOUSE];
+        let d = self.markets[m as usize].derivative.as_ref().expect("deleveraging is on perps");
+        let frees = self.position(holder, m).quantity == -qty;
+        if self.position(house, m).quantity == 0 && d.holders >= d.positions_max && !frees {
+            return false;
+        }
+        let Ok(index) = self.index_price_e18(m) else { return false };
+        self.fill_position(m, holder, qty, index, seq, events);
+        self.fill_position(m, house, -qty, index, seq, events);
+        true
     }
 
     /// Opposite positions settled in `asset`, with profit, cost, notional and equity in

@@ -32,6 +32,7 @@ impl Engine {
         // The destination is well formed like a reference, and may be used again.
         crate::execute::check_reference_text(r.destination)?;
         self.check_withdrawal_room(account_idx)?;
+        self.check_pending_owed(account_idx, asset_idx, units)?;
         self.check_free_collateral(account_idx, asset_idx, units)?;
         let due_ms = self
             .now_ms

@@ -420,3 +420,102 @@ fn the_open_interest_cap_holds_at_its_exact_edge() {
     assert_eq!(w.engine.open_interest("ETH-PERP").unwrap(), 4_000_000_000);
     w.check();
 }
+
+/// alice registers a second sub-account as a liquidator and bids on her own main account's
+/// auction through it (buying her own position back at the discount, the penalty paid to
+/// herself): refused, nothing moved, and the auction still open for others.
+#[test]
+fn a_liquidator_cannot_bid_against_itself_through_another_sub_account() {
+    let mut w = auctioned();
+    w.op(Command::CreateAccount { owner: "alice".into(), sub: "liq".into() });
+    w.op(Command::RegisterLiquidator { account: "alice/liq".into(), approved: true });
+    let before = w.engine.books_hash();
+    let command = Command::BidLiquidation { auction_id: 0, account: "alice/liq".into(), qty: "0.001".into(), limit_price: "2791".into() };
+    let error = rejected(w.send("alice", command));
+    assert!(
+        matches!(&error, EngineError::OwnLiquidation { account, liquidated } if account == "alice/liq" && liquidated == "alice/main"),
+        "{error:?}"
+    );
+    assert_eq!(w.engine.books_hash(), before);
+    assert_eq!(w.engine.liquidation_auctions().len(), 1);
+    assert!(matches!(w.bid("carol", 0, "2.25", "2791"), Outcome::Applied { .. }));
+    w.check();
+}
+
+/// The defaulter's only counterparty closes its own position by buying the bankrupt one in
+/// the auction, so nobody else holds the market when the deficit reaches the last resort.
+/// alice (995.5 USDC after the fee, 0.1 ETH) long 3 at 3000 against bob's short 3; ETH 2500;
+/// bob buys all 3 at 2487.5 (0.5% under the mark): alice realises 3 x -512.5 = -1,537.5 and
+/// pays the penalty 37.5 (18.75 to the fund): she owes 579.5. Collateral 250, penalty 18.75,
+/// fund and capital nothing, and with no holder neither socialising nor deleveraging finds
+/// anyone: the house bears 310.75, as its own explicit step; no debt is left, nothing breaks.
+#[test]
+fn a_deficit_with_no_other_holder_in_the_market_is_the_houses_explicitly() {
+    for last_resort in [LastResort::Socialise, LastResort::Adl] {
+        let mut w = World::new(liquidation_config(last_resort));
+        w.deposit("bob", "USDC", "100000");
+        w.deposit("alice", "USDC", "1000");
+        w.deposit("alice", "ETH", "0.1");
+        w.perp("bob", OrderSide::Sell, "3");
+        w.perp("alice", OrderSide::Buy, "3");
+        w.op(Command::RegisterLiquidator { account: "bob/main".into(), approved: true });
+        w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2500".into() });
+        let Outcome::Applied { events, .. } = w.bid("bob", 0, "3", "2500") else { panic!("bob's bid fills") };
+        let steps = waterfall_steps(&events, "alice/main");
+        let expected: Vec<(String, String)> = [("collateral", "250"), ("penalty", "18.75"), ("house_uncovered", "310.75")]
+            .iter()
+            .map(|(s, a)| (s.to_string(), a.to_string()))
+            .collect();
+        assert_eq!(steps, expected, "{last_resort:?}: {events:?}");
+        assert!(!events.iter().any(|e| matches!(e, Event::Socialised { .. } | Event::Deleveraged { .. })));
+        assert_eq!((w.qty("alice/main"), w.qty("bob/main")), (0, 0));
+        assert_eq!(w.engine.debt("alice/main", "USDC").unwrap(), 0);
+        w.check();
+    }
+}
+
+/// Splitting a position across sub-accounts to dodge liquidation: alice holds 0.5 ETH-PERP in
+/// alice/main (183.25 USDC) and 0.5 in alice/two (10,000 USDC), both bought at 3000; ETH falls to
+/// 2805 and the model charges a close-out cost (0, 10, 40, 160 USD at 0, 1,000, 2,000, 4,000 USD
+/// of notional). alice/main's equity: 183.25 - 0.75 fee - 0.5 x 195 = 85. Alone its 0.5 (1,402.5
+/// USD) would cost 22.075 to close: IM 140.25 + 22.075 = 162.325, MM 81.1625 < 85, healthy. At
+/// the owner's 1 ETH (2,805 USD: 88.3, half of it alice/main's) IM is 184.4 and MM 92.2 > 85:
+/// flagged and auctioned all the same.
+#[test]
+fn splitting_a_position_across_sub_accounts_does_not_dodge_liquidation() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "183.25");
+    w.op(Command::CreateAccount { owner: "alice".into(), sub: "two".into() });
+    let deposit = Command::Deposit {
+        account: "alice/two".into(),
+        asset: "USDC".into(),
+        amount: "10000".into(),
+        custodian: "ethereum".into(),
+        external_ref: "0xalice-two".into(),
+    };
+    w.op(deposit);
+    w.perp("bob", OrderSide::Sell, "1");
+    w.perp("alice", OrderSide::Buy, "0.5");
+    let buy = Command::PlaceOrder {
+        account: "alice/two".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 9,
+        side: OrderSide::Buy,
+        kind: OrderKind::Limit,
+        price: Some("3000".into()),
+        qty: "0.5".into(),
+    };
+    w.ok("alice", buy);
+    assert_eq!((w.qty("alice/main"), w.qty("alice/two")), (500_000_000, 500_000_000));
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    for part in risk_model_parts(&model_with_perp_liquidity()) {
+        w.op(part);
+    }
+    // Any command after the install re-marks and liquidates what is flagged.
+    w.op(Command::AdvanceTime { now_ms: START + 1 });
+    let margin = w.engine.account_margin("alice/main").unwrap();
+    assert_eq!((margin.equity_usd.as_str(), margin.initial_usd.as_str(), margin.maintenance_usd.as_str()), ("85", "184.4", "92.2"));
+    assert!(w.engine.liquidation_auctions().iter().any(|a| a.account == "alice/main"), "{:?}", w.engine.health_flags());
+    w.check();
+}

@@ -201,13 +201,7 @@ fn crash(last_resort: LastResort) -> (World, Vec<Event>) {
 }
 
 fn steps(events: &[Event]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::WaterfallStep { account, step, amount, .. } if account == "alice/main" => Some((step.clone(), amount.clone())),
-            _ => None,
-        })
-        .collect()
+    waterfall_steps(events, "alice/main")
 }
 
 #[test]
@@ -224,8 +218,11 @@ fn bankruptcy_runs_every_waterfall_step_socialised() {
     .map(|(s, a)| (s.to_string(), a.to_string()))
     .collect();
     assert_eq!(steps(&events), expected, "{events:?}");
-    // Pro rata to |position|: bob 6, dave 0.75 of 6.75, rounded up: 201.222223 and 25.152778,
-    // one unit of residue to the house.
+    // The clearing account advances the loss at once and raises the market's socialised-loss
+    // index by ceil(226.375 x 10^9 x 10^12 / 6.75 x 10^9) per whole ETH; the holders bear it pro
+    // rata to |position| (bob 6, dave 0.75 of 6.75), rounded up, as their positions settle (here
+    // by the sweep of the same command): 201.222223 and 25.152778, one unit of residue left in
+    // the clearing account.
     let shares: Vec<(String, String)> = events
         .iter()
         .filter_map(|e| match e {
@@ -233,7 +230,15 @@ fn bankruptcy_runs_every_waterfall_step_socialised() {
             _ => None,
         })
         .collect();
-    assert_eq!(shares, vec![("bob/main".into(), "201.222223".into()), ("dave/main".into(), "25.152778".into())]);
+    assert_eq!(shares, vec![("@clearing/ETH-PERP".into(), "226.375".into())]);
+    let charged: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Settled { account, amount, reason, .. } if reason == "socialised" => Some((account.clone(), amount.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(charged, vec![("bob/main".into(), "-201.222223".into()), ("dave/main".into(), "-25.152778".into())]);
     assert_eq!(w.engine.debt("alice/main", "USDC").unwrap(), 0);
     assert_eq!(w.balance("alice/main", "ETH"), 0);
     assert_eq!(w.balance("@house", "ETH"), units("0.1", 18));
@@ -248,16 +253,25 @@ fn bankruptcy_deleverages_the_most_profitable_opposite_positions() {
     let (mut w, events) = crash(LastResort::Adl);
     let last = steps(&events).pop();
     assert_eq!(last, Some(("deleveraged".into(), "226.375".into())));
-    // The only opposite (short) position is bob's, 3000 in profit at 2500: it bears all of it.
-    let adl: Vec<(String, String)> = events
+    // The bankrupt position is what the house took over on alice's side: alice's 3 and dave's
+    // 2.25 long at 2500. The only opposite (short) position is bob's 6, 3000 in profit at 2500:
+    // it closes 5.25 of them at the bankrupt price 2500 + 226.375 / 5.25 = 2543.1190476...
+    // (rounded away from the index in 18 decimals, shown to 6), paying all 226.375.
+    let adl: Vec<(String, String, String, String)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Deleveraged { holder, amount, .. } => Some((holder.clone(), amount.clone())),
+            Event::Deleveraged { holder, amount, qty, price, .. } => Some((holder.clone(), amount.clone(), qty.clone(), price.clone())),
             _ => None,
         })
         .collect();
-    assert_eq!(adl, vec![("bob/main".into(), "226.375".into())]);
-    assert_eq!(w.balance("bob/main", "USDC"), usdc("100000") - usdc("226.375"));
+    assert_eq!(adl, vec![("bob/main".into(), "226.375".into(), "5.25".into(), "2543.119047".into())]);
+    // bob's short shrinks by 5.25 and the house's long is closed: open interest falls from 6
+    // to 0.75 a side.
+    assert_eq!(w.qty("bob/main"), -750_000_000);
+    assert_eq!(w.qty("@house"), 0);
+    assert_eq!((w.qty("alice/main"), w.qty("dave/main")), (0, 750_000_000));
+    // bob: 100000 deposited, 5.25 x 500 realised on the close at the index, less the share.
+    assert_eq!(w.balance("bob/main", "USDC"), usdc("100000") + usdc("2625") - usdc("226.375"));
     w.check();
 }
 
@@ -281,6 +295,7 @@ fn the_configuration_is_validated() {
         LiquidationConfig { target_ppm: 500_000, ..liquidation_config(LastResort::Adl) },
         LiquidationConfig { accounts_per_command_max: 0, ..liquidation_config(LastResort::Adl) },
         LiquidationConfig { duration_ms: 0, ..liquidation_config(LastResort::Adl) },
+        LiquidationConfig { insurance_fee_ppm: Some(1_000_001), ..liquidation_config(LastResort::Adl) },
     ] {
         config.liquidation = Some(bad.clone());
         assert!(matches!(Engine::with_genesis(config.clone()), Err(EngineError::ConfigRefused { .. })), "{bad:?}");
@@ -481,50 +496,138 @@ fn flagged_accounts_that_cannot_be_auctioned_do_not_block_the_others() {
     w.check();
 }
 
-/// A `[liquidation]` is refused at genesis when one account's liquidation at its worst (every
-/// holder of every perp market sharing a loss) would not fit a journal record beside the
-/// largest ordinary result: at the edge found by the bound itself, one more position on a perp
-/// market is refused (and accepted without liquidation).
+/// One account's liquidation at its worst no longer grows with the holders of the perp markets
+/// (a socialised loss moves one index per market): the liquidation bound is the same at one
+/// position as at the most the markets may allow, and with liquidation on the sum of the
+/// markets' `positions_max` is accepted up to [`limits::POSITIONS_TOTAL_MAX`] and refused one
+/// above (the snapshot's bound on positions).
 #[test]
-fn a_liquidation_whose_worst_case_does_not_fit_is_refused_at_genesis() {
-    let config_with = |positions: u32| {
+fn a_liquidation_bound_does_not_grow_with_the_holders() {
+    let config_with = |perp_positions: u32| {
         let mut config = StateConfig::from_model(&Config::default_config());
-        config.liquidation = Some(liquidation_config(LastResort::Adl));
-        // Without option markets the settlement of one advance_time leaves the perps room
-        // enough for the liquidation bound to be the one that binds.
-        config.markets.retain(|m| m.kind != model::MarketKind::Option);
-        // The other perp settles in USDT: one bankruptcy's worst case then covers two settlement
-        // assets, so it binds before the settlement of the same positions does (with one, the
-        // settlement bound is reached first now that the hedging step defers what does not fit).
-        for m in config.markets.iter_mut().filter(|m| m.kind == model::MarketKind::Perp && m.id != "ETH-PERP") {
-            m.positions_max = Some(1);
-            m.quote = "USDT".into();
-        }
+        config.liquidation = Some(liquidation_config(LastResort::Socialise));
+        let others: u32 = config.markets.iter().filter(|m| m.id != "ETH-PERP").filter_map(|m| m.positions_max).sum();
         let perp = config.markets.iter_mut().find(|m| m.id == "ETH-PERP").unwrap();
-        perp.positions_max = Some(positions);
+        perp.positions_max = Some(perp_positions - others);
         config
     };
-    let fits = |positions: u32| {
-        let config = config_with(positions);
+    let bound = |total: u32| {
+        let config = config_with(total);
         let markets: Vec<&model::Market> = config.markets.iter().collect();
-        limits::check_liquidation(&markets, &config.limits).is_ok()
+        limits::liquidation_account_bytes(&markets, config.limits.assets_max.into())
     };
-    let (mut low, mut high) = (1u32, 100_000u32);
-    assert!(fits(low) && !fits(high));
-    while high - low > 1 {
-        let mid = (low + high) / 2;
-        if fits(mid) { low = mid } else { high = mid }
+    let edge = limits::POSITIONS_TOTAL_MAX as u32;
+    assert_eq!(bound(30_000), bound(edge));
+    let e = Engine::with_genesis(config_with(edge)).unwrap_or_else(|e| panic!("at {edge}: {e:?}"));
+    assert!(e.config().markets.iter().any(|m| m.id == "ETH-PERP" && m.positions_max >= Some(10_000)));
+    let Err(error) = Engine::with_genesis(config_with(edge + 1)) else { panic!("one more position fits") };
+    assert!(matches!(&error, EngineError::ConfigRefused { .. }), "{error:?}");
+}
+
+/// The operator tops the fund up from the house's capital: in full up to that capital, refused
+/// (nothing moved) one unit beyond it.
+#[test]
+fn the_operator_funds_the_insurance_fund_from_house_capital() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    let before = w.engine.books_hash();
+    let refused = w.send(SYSTEM_PRINCIPAL, Command::FundInsurance { asset: "USDC".into(), amount: "1".into() });
+    assert!(
+        matches!(&refused, Outcome::Rejected { error: EngineError::InsufficientBalance { needed, available, .. }, .. } if needed == "1" && available == "0"),
+        "{refused:?}"
+    );
+    assert_eq!(w.engine.books_hash(), before, "a refused top-up changes nothing");
+    // After the crash the house holds alice's 0.1 ETH bought in the collateral step (and no
+    // USDC: its penalty shares went to the broker-capital step).
+    let (mut w, _) = crash(LastResort::Socialise);
+    assert_eq!(w.balance("@house", "ETH"), units("0.1", 18));
+    let over = w.send(SYSTEM_PRINCIPAL, Command::FundInsurance { asset: "ETH".into(), amount: "0.100000000000000001".into() });
+    assert!(matches!(over, Outcome::Rejected { error: EngineError::InsufficientBalance { .. }, .. }), "{over:?}");
+    let owner = w.send("bob", Command::FundInsurance { asset: "ETH".into(), amount: "0.1".into() });
+    assert!(matches!(owner, Outcome::Refused { error: EngineError::Unauthorized { .. } }), "{owner:?}");
+    let events = w.op(Command::FundInsurance { asset: "ETH".into(), amount: "0.1".into() });
+    assert!(events.iter().any(|e| matches!(e, Event::Transferred { debit, credit, amount, .. } if debit == "@house" && credit == "@insurance" && amount == "0.1")), "{events:?}");
+    assert_eq!((w.balance("@house", "ETH"), w.balance("@insurance", "ETH")), (0, units("0.1", 18)));
+    w.check();
+}
+
+/// With `insurance_fee_ppm` = 333,333 every fill moves a third of its net fee, rounded up, from
+/// `@fees` to `@insurance`. alice takes bob's 3 at 3000 on ETH-PERP: notional 9,000, taker fee
+/// 5 bps = 4.5 USDC, maker fee 0: the fund gets ceil(4,500,000 x 333,333 / 10^6) = 1,499,999
+/// units = 1.499999 USDC (4,499,998.5 rounded up), `@fees` keeps 3.000001. Nothing is created.
+#[test]
+fn a_share_of_every_fee_funds_the_insurance_fund() {
+    let config = LiquidationConfig { insurance_fee_ppm: Some(333_333), ..liquidation_config(LastResort::Socialise) };
+    let mut w = World::new(config);
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "1000");
+    w.perp("bob", OrderSide::Sell, "3");
+    w.perp("alice", OrderSide::Buy, "3");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("995.5"));
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("1.499999"));
+    assert_eq!(w.balance("@fees", "USDC"), usdc("3.000001"));
+    w.check();
+}
+
+/// A liquidator's bid is sized at its owner's totals. carol/two already holds 0.5 ETH-PERP
+/// long; carol/bid (180 USDC, a liquidator) bids for 0.5 more at ETH 2805 (the notional moves
+/// with the price). Alone, 0.5 (1,402.5 USD of notional) costs 10 + 30 x 0.4025 = 22.075 to
+/// close: IM 0.5 x 280.5 + 22.075 = 162.325 <= 180, which the old per-account check allowed.
+/// In the owner the 1 ETH (2,805 USD) costs 40 + 120 x 0.4025 = 88.3, half of it carol/bid's:
+/// IM 140.25 + 44.15 = 184.4 > 180: refused, nothing moved.
+#[test]
+fn a_liquidator_bid_is_margined_at_its_owners_size() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "1000");
+    w.perp("bob", OrderSide::Sell, "3.5");
+    w.perp("alice", OrderSide::Buy, "3");
+    for sub in ["two", "bid"] {
+        w.op(Command::CreateAccount { owner: "carol".into(), sub: sub.into() });
     }
-    // Each further position adds a share, a borrow and a transfer: a few hundred bytes at
-    // least, so the edge is well below what one record holds.
-    assert!((64..2_000).contains(&low), "edge at {low}");
-    if let Err(e) = Engine::with_genesis(config_with(low)) {
-        panic!("at {low}: {e:?}");
+    let deposit = |account: &str, amount: &str, n: u64| Command::Deposit {
+        account: account.into(),
+        asset: "USDC".into(),
+        amount: amount.into(),
+        custodian: "ethereum".into(),
+        external_ref: format!("0xcarol-{n}"),
+    };
+    w.op(deposit("carol/two", "10000", 1));
+    w.op(deposit("carol/bid", "180", 2));
+    let buy = Command::PlaceOrder {
+        account: "carol/two".into(),
+        market: "ETH-PERP".into(),
+        client_order_id: 7,
+        side: OrderSide::Buy,
+        kind: OrderKind::Limit,
+        price: Some("3000".into()),
+        qty: "0.5".into(),
+    };
+    w.ok("carol", buy);
+    assert_eq!(w.qty("carol/two"), 500_000_000);
+    // ETH falls to 2805 (alice's auction opens at that mark), then the model with the
+    // close-out cost is installed.
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    for part in risk_model_parts(&model_with_perp_liquidity()) {
+        w.op(part);
     }
-    let Err(error) = Engine::with_genesis(config_with(low + 1)) else { panic!("one more position does not fit") };
-    assert!(matches!(&error, EngineError::ConfigRefused { key, .. } if key == "liquidation"), "{error:?}");
-    // Without liquidation the same market is accepted: only the liquidation bound refused it.
-    let mut plain = config_with(low + 1);
-    plain.liquidation = None;
-    assert!(Engine::with_genesis(plain).is_ok());
+    w.op(Command::RegisterLiquidator { account: "carol/bid".into(), approved: true });
+    let auction = w.engine.liquidation_auctions().into_iter().find(|a| a.account == "alice/main").expect("alice is auctioned");
+    let before = w.engine.books_hash();
+    let bid = |qty: &str| Command::BidLiquidation {
+        auction_id: auction.auction_id,
+        account: "carol/bid".into(),
+        qty: qty.into(),
+        limit_price: "2791".into(),
+    };
+    let refused = w.send("carol", bid("0.5"));
+    let expected =
+        EngineError::InsufficientFreeCollateral { account: "carol/bid".into(), required: "184.4".into(), available: "180".into() };
+    assert!(matches!(&refused, Outcome::Rejected { error, .. } if *error == expected), "{refused:?}");
+    assert_eq!(w.engine.books_hash(), before);
+    // Half of it fits: 0.25 in the owner's 0.75 (2,103.75 USD: 40 + 120 x 0.051875 = 46.225, a
+    // third of it 15.408333...) and 0.25 x 280.5 = 70.125: IM about 85.53 <= 180.
+    let outcome = w.send("carol", bid("0.25"));
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    assert_eq!(w.qty("carol/bid"), 250_000_000);
+    w.check();
 }

@@ -81,6 +81,8 @@ pub enum Reason {
     LiquidationPenalty,
     /// A step of the default waterfall covering a bankrupt account's deficit.
     Waterfall,
+    /// Capital the operator moves from `@house` into `@insurance` (`fund_insurance`).
+    InsuranceFunding,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

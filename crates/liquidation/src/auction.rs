@@ -149,9 +149,34 @@ pub fn penalty(params: &AuctionParams, notional: i128) -> Result<(i128, i128), L
     Ok((insurance, total - insurance))
 }
 
+/// The insurance fund's share of a fill's net trading fee `net` (smallest units) at `ppm`:
+/// `ceil(net x ppm / 10^6)`, rounded in the fund's favour and never above `net`; nothing on a
+/// net rebate.
+pub fn insurance_fee_share(net: i128, ppm: u32) -> Result<i128, LiquidationError> {
+    if i128::from(ppm) > PPM {
+        return Err(LiquidationError::InvalidParameter("insurance_fee_ppm above 10^6"));
+    }
+    if net <= 0 {
+        return Ok(0);
+    }
+    let share = mul_div(net, i128::from(ppm), PPM, Rounding::Ceil)?;
+    assert!((0..=net).contains(&share), "the fund's share is part of the fee");
+    Ok(share)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fee_share_rounds_up_to_the_fund() {
+        // 1.5 USDC (1,500,000 units) at 10%: 150,000; 7 units at 10%: 0.7 -> 1; a rebate: none.
+        assert_eq!(insurance_fee_share(1_500_000, 100_000), Ok(150_000));
+        assert_eq!(insurance_fee_share(7, 100_000), Ok(1));
+        assert_eq!(insurance_fee_share(7, 1_000_000), Ok(7));
+        assert_eq!(insurance_fee_share(-3, 100_000), Ok(0));
+        assert!(insurance_fee_share(7, 1_000_001).is_err());
+    }
 
     fn params() -> AuctionParams {
         AuctionParams {

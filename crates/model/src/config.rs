@@ -67,6 +67,11 @@ pub struct LiquidationConfig {
     pub accounts_per_command_max: u32,
     /// Who bears what the insurance fund and the broker's capital cannot.
     pub last_resort: LastResort,
+    /// Share of every fill's net trading fee (taker fee plus maker fee, a rebate counted
+    /// negative) moved from `@fees` to `@insurance` at the fill (ppm, 0 to 10^6, rounded up:
+    /// in the fund's favour). Absent: none (and the configuration's digest is as before).
+    #[serde(default)]
+    pub insurance_fee_ppm: Option<u32>,
 }
 
 /// The last step of the default waterfall.

@@ -164,7 +164,8 @@ impl History {
             | Event::BorrowChanged { .. }
             | Event::InterestAccrued { .. }
             | Event::OptionExpired { .. }
-            | Event::OptionExpiryFailed { .. } => {}
+            | Event::OptionExpiryFailed { .. }
+            | Event::FundingIndexMoved { .. } => {}
             Event::FundingPaid { market, account, asset, amount, .. } => {
                 let Ok(units) = money::parse_decimal(amount, FUNDING_SCALE) else { return };
                 if !self.funding.contains_key(account) && self.funding.len() >= ACCOUNTS_WITH_FUNDING_MAX {

@@ -153,7 +153,8 @@ fn order_market(event: &Event) -> Option<&str> {
     }
 }
 
-/// The trader accounts an event touches (for the owner filter).
+/// The trader accounts an event touches (for the owner filter). Exhaustive on purpose: a new
+/// event must say whose it is, or no owner would ever see it.
 pub fn event_accounts(event: &Event) -> Vec<&str> {
     match event {
         Event::AccountCreated { account }
@@ -163,13 +164,47 @@ pub fn event_accounts(event: &Event) -> Vec<&str> {
         | Event::OrderCancelled { account, .. }
         | Event::OrderAmended { account, .. }
         | Event::HoldSet { account, .. }
+        | Event::HouseFilled { account, .. }
+        | Event::HealthChanged { account, .. }
         | Event::PositionChanged { account, .. }
         | Event::FundingPaid { account, .. }
         | Event::Settled { account, .. }
         | Event::BorrowChanged { account, .. }
-        | Event::InterestAccrued { account, .. } => vec![account],
+        | Event::InterestAccrued { account, .. }
+        | Event::LiquidatorRegistered { account, .. }
+        | Event::LiquidationStarted { account, .. }
+        | Event::LiquidationDeferred { account, .. }
+        | Event::AuctionOpened { account, .. }
+        | Event::AuctionHouseTakeover { account, .. }
+        | Event::LiquidationEnded { account, .. }
+        | Event::WaterfallStep { account, .. } => vec![account],
         Event::Transferred { debit, credit, .. } => vec![debit, credit],
         Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
-        _ => vec![],
+        Event::AuctionFilled { account, liquidator, .. } => vec![account, liquidator],
+        Event::Socialised { account, holder, .. } | Event::Deleveraged { account, holder, .. } => vec![account, holder],
+        // Market-wide, house or configuration events: nobody's account in particular (their
+        // effect on an account, if any, comes as its own transfer or settlement event).
+        Event::Initialised { .. }
+        | Event::ConfigChanged { .. }
+        | Event::PrincipalRegistered { .. }
+        | Event::WithdrawalConfirmed { .. }
+        | Event::WithdrawalVoided { .. }
+        | Event::WithdrawalOverdue { .. }
+        | Event::PriceSet { .. }
+        | Event::PriceClamped { .. }
+        | Event::PricePrintPending { .. }
+        | Event::OrderRested { .. }
+        | Event::TimeAdvanced { .. }
+        | Event::RiskModelPartReceived { .. }
+        | Event::RiskModelInstalled { .. }
+        | Event::HouseExposureChanged { .. }
+        | Event::OptionExpired { .. }
+        | Event::OptionExpiryFailed { .. }
+        | Event::FundingIndexMoved { .. }
+        | Event::HedgingSet { .. }
+        | Event::HedgeRequested { .. }
+        | Event::HedgeFilled { .. }
+        | Event::HedgeCancelled { .. }
+        | Event::HedgeBlocked { .. } => vec![],
     }
 }

@@ -93,6 +93,9 @@ pub struct StatementBuilder {
     balances: BTreeMap<String, i128>,
     lines: Vec<Line>,
     initialised: bool,
+    /// The configuration's `insurance_fee_ppm`: the fund's share of each fill's net fee, moved
+    /// without an event from `@fees` to `@insurance` (shown on the fund's statement).
+    insurance_fee_ppm: Option<u32>,
 }
 
 impl StatementBuilder {
@@ -104,6 +107,7 @@ impl StatementBuilder {
             balances: BTreeMap::new(),
             lines: Vec::new(),
             initialised: false,
+            insurance_fee_ppm: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl StatementBuilder {
             for m in &config.markets {
                 self.add_market(m);
             }
+            self.insurance_fee_ppm = config.liquidation.as_ref().and_then(|l| l.insurance_fee_ppm);
             self.initialised = true;
         }
         if !self.initialised {
@@ -163,6 +168,11 @@ impl StatementBuilder {
             Event::PositionChanged { market, account, qty, entry_cost, realised, .. } if *account == me => {
                 self.note(seq, format!("{market}: position {qty}, entry cost {entry_cost}, realised {realised}"));
             }
+            // A holder's share of a socialised loss is charged when its position settles
+            // (engine `settle`): a waterfall line.
+            Event::Settled { market, account, asset, amount, reason, .. } if *account == me && reason == "socialised" => {
+                self.post(seq, LineKind::Waterfall, asset, amount, false, format!("{market} socialised loss share"))?;
+            }
             Event::Settled { market, account, asset, amount, price, reason, .. } if *account == me => {
                 self.post(seq, LineKind::Settlement, asset, amount, false, format!("{market} {reason} at {price}"))?;
             }
@@ -197,12 +207,13 @@ impl StatementBuilder {
         else {
             return Ok(());
         };
+        let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
+        self.fee_share(seq, &info.quote, &[taker_fee, maker_fee], market)?;
         let me = &self.account;
         let (is_maker, is_taker) = (maker_account == me, taker_account == me);
         if !is_maker && !is_taker {
             return Ok(());
         }
-        let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
         let buys =
             (is_taker && *taker_side == engine::markets::OrderSide::Buy) || (is_maker && *taker_side == engine::markets::OrderSide::Sell);
         let detail = format!("{market} {} {qty} at {price}", if buys { "bought" } else { "sold" });
@@ -220,11 +231,45 @@ impl StatementBuilder {
     fn house_fill(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
         let Event::HouseFilled { market, side, price, qty, quote_amount, fee, .. } = event else { return Ok(()) };
         let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
+        self.fee_share(seq, &info.quote, &[fee], market)?;
         let buys = *side == engine::markets::OrderSide::Buy;
         let detail = format!("{market} {} {qty} at {price} from the house", if buys { "bought" } else { "sold" });
         self.post(seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
         self.post(seq, LineKind::Trade, &info.quote, quote_amount, buys, detail)?;
         self.post(seq, LineKind::Fee, &info.quote, fee, true, format!("{market} taker fee"))
+    }
+
+    /// The insurance fund's share of a fill's net fee (the engine's `fee_share_to_insurance`:
+    /// `ceil(net x ppm / 10^6)`, nothing on a net rebate), credited on the statement of
+    /// `@insurance`. (A statement of `@fees` shows neither the fees nor this share.)
+    fn fee_share(&mut self, seq: u64, asset: &str, fees: &[&String], market: &str) -> Result<(), StatementError> {
+        let Some(ppm) = self.insurance_fee_ppm else { return Ok(()) };
+        if self.account != "@insurance" {
+            return Ok(());
+        }
+        let decimals = *self.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
+        let scale = money::Scale::new(decimals).map_err(|_| StatementError::UnknownAsset { seq, asset: asset.into() })?;
+        let mut net = 0i128;
+        for fee in fees {
+            let units = money::Amount::parse(fee, scale).map_err(|e| StatementError::BadAmount {
+                seq,
+                asset: asset.into(),
+                amount: fee.to_string(),
+                why: e.to_string(),
+            })?;
+            net += units.units();
+        }
+        if net <= 0 || ppm == 0 {
+            return Ok(());
+        }
+        let share = money::mul_div(net, i128::from(ppm), 1_000_000, money::Rounding::Ceil).map_err(|e| StatementError::BadAmount {
+            seq,
+            asset: asset.into(),
+            amount: net.to_string(),
+            why: e.to_string(),
+        })?;
+        let text = money::format_decimal(share, scale);
+        self.post(seq, LineKind::Fee, asset, &text, false, format!("{market} fee: the insurance fund's share"))
     }
 
     /// Adds (or with `debit`, subtracts) a decimal amount of `asset`; a zero moves nothing.

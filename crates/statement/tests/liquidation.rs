@@ -2,57 +2,28 @@
 //! share, the house's takeover, and a bankruptcy through the default waterfall with a socialised
 //! last step (the engine's `tests/liquidation.rs` hand-computes the amounts).
 
+// The engine's liquidation fixture (the hand-made model and the liquidation parameters),
+// shared rather than repeated.
+#[path = "../../engine/tests/common/mod.rs"]
+mod common;
+
+use common::{START, liquidation_config, model};
 use engine::markets::{OrderKind, OrderSide};
 use engine::*;
-use margin_core::{InstrumentArray, RiskModel, Scaling, Underlying};
 use model::{Config, LastResort, LiquidationConfig, Role};
 use statement::{LineKind, StatementBuilder};
-
-fn model() -> RiskModel {
-    let linear = |id: &str, decimals: u8| InstrumentArray {
-        id: id.into(),
-        decimals,
-        scaling: Scaling::Linear { underlying: 0 },
-        pnl: vec![-300_000_000, 300_000_000, 0, 0],
-    };
-    RiskModel {
-        label: "hand-made".into(),
-        as_of_ms: 0,
-        fhs_scenarios: 4,
-        floor_weights_ppm: vec![],
-        tail_ppm: 250_000,
-        maintenance_ppm: 500_000,
-        underlyings: vec![Underlying { name: "ETH".into(), ref_price: money::UsdPrice::parse("3000").unwrap() }],
-        instruments: vec![
-            linear("ETH", 18),
-            linear("ETH-PERP@clearhouse", 9),
-            InstrumentArray { id: "USDC".into(), decimals: 6, scaling: Scaling::Fixed, pnl: vec![0; 4] },
-        ],
-        charges: Default::default(),
-    }
-}
 
 #[test]
 fn liquidation_statements_reconcile_with_the_ledger() {
     let mut config = StateConfig::from_model(&Config::default_config());
     config.settings.risk_model_max_age_ms = Some(400_000_000);
-    config.liquidation = Some(LiquidationConfig {
-        target_ppm: 1_000_000,
-        step_ppm: 250_000,
-        throttle_ppm: 1_000_000,
-        start_discount_bps: 50,
-        growth_bps_per_s: 10,
-        cap_bps: 100,
-        duration_ms: 60_000,
-        penalty_bps: 50,
-        insurance_ppm: 500_000,
-        accounts_per_command_max: 8,
-        last_resort: LastResort::Socialise,
-    });
+    // A third of every net fee to the insurance fund, shown on `@insurance`'s and `@fees`'
+    // statements.
+    config.liquidation = Some(LiquidationConfig { insurance_fee_ppm: Some(333_333), ..liquidation_config(LastResort::Socialise) });
     let mut engine = Engine::new();
     let first = genesis_envelope(config);
     let mut records = vec![(first.command.clone(), engine.apply(&first))];
-    let mut commands: Vec<(&str, Command)> = vec![(SYSTEM_PRINCIPAL, Command::AdvanceTime { now_ms: 1_000_000 })];
+    let mut commands: Vec<(&str, Command)> = vec![(SYSTEM_PRINCIPAL, Command::AdvanceTime { now_ms: START })];
     for owner in ["alice", "bob", "carol", "dave"] {
         commands.push((SYSTEM_PRINCIPAL, Command::RegisterPrincipal { name: owner.into(), role: Role::Owner }));
         commands.push((SYSTEM_PRINCIPAL, Command::CreateAccount { owner: owner.into(), sub: "main".into() }));
@@ -99,7 +70,7 @@ fn liquidation_statements_reconcile_with_the_ledger() {
         records.push((command, outcome));
     }
     let mut kinds = Vec::new();
-    for account in ["alice/main", "bob/main", "carol/main", "dave/main"] {
+    for account in ["alice/main", "bob/main", "carol/main", "dave/main", "@insurance"] {
         let mut builder = StatementBuilder::new(account);
         for (command, outcome) in &records {
             builder.record(command, outcome).unwrap();
@@ -112,4 +83,5 @@ fn liquidation_statements_reconcile_with_the_ledger() {
         assert!(kinds.contains(&expected), "{expected:?} missing");
     }
     assert!(kinds.contains(&("bob/main", LineKind::Waterfall)), "bob's socialised share");
+    assert!(kinds.contains(&("@insurance", LineKind::Fee)), "the fund's share of the fees");
 }

@@ -92,12 +92,13 @@ fn a_perp_round_trip_pays_fees_funding_and_variation_margin_to_the_unit() {
     applied(e.apply(&op(20, price("ETH", "3100"))));
     // First boundary: premium (3120 - 3100) / 3100 = 0.006451612903225806 (below the 0.75% cap).
     // The long pays 1 * 3100 * rate = 19.99999999999999866 -> 20.000000 (up); the short gets
-    // 19.999999 (down); the house the residue 0.000001. Variation margin at the mark 3120:
-    // alice +120, bob -120.
+    // 19.999999 (down); the residue 0.000001 stays in the clearing account. Variation margin at
+    // the mark 3120: alice +120, bob -120. The boundary moves the index; the sweep after the
+    // command settles both holders in the same result.
     let events = applied(e.apply(&op(21, clock(T0 + 8 * HOUR))));
     assert_eq!(funding(&events, "alice/main"), vec!["-20"]);
     assert_eq!(funding(&events, "bob/main"), vec!["19.999999"]);
-    assert_eq!(funding(&events, HOUSE), vec!["0.000001"]);
+    assert!(funding(&events, HOUSE).is_empty());
     assert_eq!(settled(&events, "alice/main", "mark_to_market"), vec!["120"]);
     assert_eq!(settled(&events, "bob/main", "mark_to_market"), vec!["-120"]);
     assert_eq!((posted(&e, "alice/main", "USDC"), posted(&e, "bob/main", "USDC")), ("1098.5".into(), "899.999999".into()));
@@ -123,10 +124,10 @@ fn a_perp_round_trip_pays_fees_funding_and_variation_margin_to_the_unit() {
     assert_eq!((posted(&e, "alice/main", "USDC"), posted(&e, "bob/main", "USDC")), ("1006".into(), "990.974999".into()));
     assert_eq!((position(&e, "alice/main", PERP), position(&e, "bob/main", PERP)), (None, None));
     assert_eq!(e.open_interest(PERP).unwrap(), 0);
-    // The clearing account is flat, the fees 1.5 + 1.525, the house the funding residue.
-    assert_eq!(posted(&e, "@clearing/ETH-PERP", "USDC"), "0");
+    // The clearing account keeps the funding residue, the fees 1.5 + 1.525.
+    assert_eq!(posted(&e, "@clearing/ETH-PERP", "USDC"), "0.000001");
     assert_eq!(posted(&e, FEES, "USDC"), "3.025");
-    assert_eq!(posted(&e, HOUSE, "USDC"), "0.000001");
+    assert_eq!(posted(&e, HOUSE, "USDC"), "0");
     e.check_invariants().unwrap();
 }
 
@@ -390,7 +391,8 @@ fn the_open_interest_cap_refuses_orders_that_open_beyond_it() {
 /// mark 3020. Prints: at T0 the index 3000 (premium 20 / 3000 = 0.006666666666666666, floor), at
 /// T0 + 6h the index 3020 (premium 0). Average over the 8 hours: 0.006666666666666666 x 6 / 8 =
 /// 0.0049999999999999995 -> 0.004999999999999999 (floor). The long pays 1 x 3020 x that =
-/// 15.09999999999999698 -> 15.1 (up), the short gets 15.099999 (down), the house 0.000001.
+/// 15.09999999999999698 -> 15.1 (up), the short gets 15.099999 (down), the clearing account
+/// keeps 0.000001.
 /// Sampled once at the boundary (mark 3020 = index 3020) the premium would be zero.
 #[test]
 fn funding_uses_the_time_weighted_premium_of_the_interval() {
@@ -405,9 +407,9 @@ fn funding_uses_the_time_weighted_premium_of_the_interval() {
     let events = applied(e.apply(&op(23, clock(T0 + 8 * HOUR))));
     assert_eq!(funding(&events, "alice/main"), vec!["-15.1"]);
     assert_eq!(funding(&events, "bob/main"), vec!["15.099999"]);
-    assert_eq!(funding(&events, HOUSE), vec!["0.000001"]);
+    assert!(funding(&events, HOUSE).is_empty());
     let rate = events.iter().find_map(|ev| match ev {
-        Event::FundingPaid { rate, .. } => Some(rate.clone()),
+        Event::FundingIndexMoved { rate, .. } => Some(rate.clone()),
         _ => None,
     });
     assert_eq!(rate.as_deref(), Some("0.004999999999999999"));

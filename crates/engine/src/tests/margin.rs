@@ -485,3 +485,7 @@ fn open_derivative_orders_elsewhere_count_in_the_gate() {
     applied(e.apply(&as_("alice", 12, cancel)));
     applied(e.apply(&as_("alice", 13, order("alice/main", 3, Buy, "3000", "0.05"))));
 }
+
+pub(super) fn perp_model_for(as_of_ms: u64) -> RiskModel {
+    perp_model(as_of_ms)
+}

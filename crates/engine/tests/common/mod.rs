@@ -33,6 +33,24 @@ pub fn model() -> RiskModel {
     }
 }
 
+/// The hand model with a close-out cost for the perp (0, 10, 40, 160 USD at 0, 1,000, 2,000,
+/// 4,000 USD of notional; one ETH-PERP is 3,000 USD of notional).
+pub fn model_with_perp_liquidity() -> RiskModel {
+    let micro = |x: i128| x * 1_000_000;
+    let mut m = model();
+    let plain = margin_core::InstrumentCharges { value_musd: 3_000_000_000, notional_musd: 3_000_000_000, ..Default::default() };
+    m.charges = margin_core::ChargeTables {
+        liquidity_grid_musd: vec![0, micro(1000), micro(2000), micro(4000)],
+        instruments: vec![
+            plain.clone(),
+            margin_core::InstrumentCharges { value_musd: 0, liquidity_cost_musd: vec![0, micro(10), micro(40), micro(160)], ..plain },
+            margin_core::InstrumentCharges { value_musd: 1_000_000, notional_musd: 1_000_000, ..Default::default() },
+        ],
+        ..Default::default()
+    };
+    m
+}
+
 pub fn liquidation_config(last_resort: LastResort) -> LiquidationConfig {
     LiquidationConfig {
         target_ppm: 1_000_000,
@@ -46,6 +64,7 @@ pub fn liquidation_config(last_resort: LastResort) -> LiquidationConfig {
         insurance_ppm: 500_000,
         accounts_per_command_max: 8,
         last_resort,
+        insurance_fee_ppm: None,
     }
 }
 
@@ -137,6 +156,17 @@ impl World {
         let mut restored = Engine::from_snapshot(snapshot).unwrap();
         assert_eq!(restored.state_hash(), hash, "a snapshot restores the same state");
     }
+}
+
+/// The `waterfall_step`s of `account` in `events`: (step, amount).
+pub fn waterfall_steps(events: &[Event], account: &str) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WaterfallStep { account: a, step, amount, .. } if a == account => Some((step.clone(), amount.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn units(text: &str, decimals: u8) -> i128 {
