@@ -264,6 +264,9 @@ struct ServeArgs {
     /// Largest request body, bytes.
     #[arg(long, default_value_t = server::BODY_BYTES_MAX_DEFAULT)]
     body_bytes_max: usize,
+    /// Signatures checked by one ed25519 batch equation, at most (1: each on its own).
+    #[arg(long, default_value_t = server::verify::SIGNATURE_BATCH_MAX_DEFAULT as u64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    signature_batch_max: u64,
     /// Logs as JSON lines (otherwise human-readable); the level follows RUST_LOG (default info).
     #[arg(long)]
     log_json: bool,
@@ -331,6 +334,7 @@ fn serve_http(config: Config, journal: &JournalLocation, migrate: bool, args: Se
         },
         rate: server::auth::RateLimit { burst: args.rate_burst, per_second: args.rate_per_second },
         body_bytes_max: args.body_bytes_max,
+        signature_batch_max: args.signature_batch_max as usize,
         risk_model: match &args.risk_model {
             Some(path) => {
                 let bytes = std::fs::read(path).with_context(|| format!("reading the risk model {}", path.display()))?;

@@ -16,7 +16,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rounds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (running, operator) = common::start(dir.path()).await;
+    let (running, operator) = common::start(dir.path(), server::verify::SIGNATURE_BATCH_MAX_DEFAULT).await;
     let mut c = Client::new(running.addr);
     common::eth_in_usdc(&mut c).await;
     let bot = Signer::from_seed("bot", [42; 32]);

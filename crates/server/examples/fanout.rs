@@ -24,7 +24,7 @@ async fn sign_up(c: &mut Client, operator: &Signer, signer: &Signer, asset: &str
 async fn main() {
     let subscribers: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (running, operator) = common::start(dir.path()).await;
+    let (running, operator) = common::start(dir.path(), server::verify::SIGNATURE_BATCH_MAX_DEFAULT).await;
     let addr = running.addr;
     let (alice, bob) = (Signer::from_seed("alice", [1; 32]), Signer::from_seed("bob", [2; 32]));
     let mut c = Client::new(addr);

@@ -3,21 +3,43 @@
 //! immediate-or-cancel buys 3% under the oracle price (inside the band, never filled, nothing
 //! rests), one after another; every order is signed, checked, journalled and group-committed.
 //!
-//! `cargo run --release -p server --example load -- [SECONDS] [CONNECTIONS]` (default 10 s, 32).
-//! Prints requests/s and latency percentiles; client and server share the machine.
+//! `cargo run --release -p server --example load -- [SECONDS] [CONNECTIONS] [MODE] [BATCH]`
+//! (default 10 s, 32 connections, `sign`, batch 64).
+//!
+//! - MODE `sign`: each connection signs each order just before sending it (the client's
+//!   ed25519 signing, about 15-20 µs an order, shares the machine with the server and the clock).
+//! - MODE `presigned`: every order of the run is signed (fresh nonce, expiry within the
+//!   server's 60 s window) and encoded before the clock starts, as a client on another machine
+//!   would; the timed window measures the server and the loopback. A connection stops at the
+//!   deadline or when its orders run out (rate = orders / the longest connection's time).
+//! - BATCH: the server's `signature_batch_max` (1 verifies each signature in its handler).
+//!
+//! Prints requests/s and latency percentiles.
 
 mod common;
 
-use server::client::{Client, Signer};
+use server::client::{Client, Signer, encode_request};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// Orders signed beforehand in `presigned` mode, over all connections (about 70 MB).
+const PRESIGNED_ORDERS: usize = 240_000;
+/// Presigned orders expire this long after they are signed (the server allows 60 s ahead).
+const PRESIGNED_EXPIRY_MS: u64 = 59_000;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+    let presigned = match args.get(3).map(String::as_str) {
+        None | Some("sign") => false,
+        Some("presigned") => true,
+        Some(other) => panic!("MODE is sign or presigned, not {other}"),
+    };
+    let batch: usize = args.get(4).map(|s| s.parse().expect("BATCH is a count")).unwrap_or(server::verify::SIGNATURE_BATCH_MAX_DEFAULT);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (running, operator) = common::start(dir.path()).await;
+    let (running, operator) = common::start(dir.path(), batch).await;
     let addr = running.addr;
     let mut c = Client::new(addr);
     let price = format!("{:.2}", common::eth_in_usdc(&mut c).await * 0.97);
@@ -33,37 +55,30 @@ async fn main() {
         assert_eq!(c.signed(&operator, "POST", "/v1/deposits", dep.as_bytes()).await.expect("deposit").status, 200);
         traders.push(signer);
     }
-    println!("{connections} connections, {seconds} s, IOC buys at {price} (3% under the oracle)");
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mode = if presigned { "presigned" } else { "signed in the window" };
+    println!("{connections} connections, {seconds} s, {mode}, signature batch {batch}, IOC buys at {price} (3% under the oracle)");
+    let orders = if presigned { Some(presign(addr, &traders, &price, PRESIGNED_ORDERS / connections)) } else { None };
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for signer in traders {
+    for (k, signer) in traders.into_iter().enumerate() {
         let price = price.clone();
+        let requests = orders.as_ref().map(|o| o[k].clone());
         tasks.push(tokio::spawn(async move {
-            let mut client = Client::new(addr);
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut id = 0u64;
-            while Instant::now() < deadline {
-                id += 1;
-                let body = format!(
-                    r#"{{"account":"{}/main","market":"ETH/USDC","client_order_id":{id},"side":"buy","kind":"immediate_or_cancel","price":"{price}","qty":"0.01"}}"#,
-                    signer.key_id
-                );
-                let started = Instant::now();
-                match client.signed(&signer, "POST", "/v1/orders", body.as_bytes()).await {
-                    Ok(r) if r.status == 200 => latencies.push(started.elapsed()),
-                    _ => errors += 1,
-                }
+            match requests {
+                Some(requests) => send_presigned(addr, requests, deadline).await,
+                None => sign_and_send(addr, signer, price, deadline).await,
             }
-            (latencies, errors)
         }));
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
+    let mut elapsed = Duration::ZERO;
     for t in tasks {
-        let (l, e) = t.await.expect("task");
+        let (l, e, took) = t.await.expect("task");
         latencies.extend(l);
         errors += e;
+        elapsed = elapsed.max(took.duration_since(started));
     }
     latencies.sort();
     let pct =
@@ -72,11 +87,81 @@ async fn main() {
         "{} orders acknowledged ({} errors): {:.0} orders/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         errors,
-        latencies.len() as f64 / seconds as f64,
+        latencies.len() as f64 / elapsed.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.90).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("window {:.2} s; load average {}", elapsed.as_secs_f64(), load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     running.shutdown().await.expect("shutdown");
+}
+
+type Outcome = (Vec<Duration>, u64, Instant);
+
+fn order_body(signer: &Signer, id: u64, price: &str) -> String {
+    format!(
+        r#"{{"account":"{}/main","market":"ETH/USDC","client_order_id":{id},"side":"buy","kind":"immediate_or_cancel","price":"{price}","qty":"0.01"}}"#,
+        signer.key_id
+    )
+}
+
+async fn sign_and_send(addr: SocketAddr, signer: Signer, price: String, deadline: Instant) -> Outcome {
+    let mut client = Client::new(addr);
+    let mut latencies = Vec::new();
+    let mut errors = 0u64;
+    let mut id = 0u64;
+    while Instant::now() < deadline {
+        id += 1;
+        let body = order_body(&signer, id, &price);
+        let started = Instant::now();
+        match client.signed(&signer, "POST", "/v1/orders", body.as_bytes()).await {
+            Ok(r) if r.status == 200 => latencies.push(started.elapsed()),
+            _ => errors += 1,
+        }
+    }
+    (latencies, errors, Instant::now())
+}
+
+/// Each connection's orders, signed and encoded (on every core, before the clock starts).
+fn presign(addr: SocketAddr, traders: &[Signer], price: &str, per_connection: usize) -> Vec<std::sync::Arc<Vec<Vec<u8>>>> {
+    let started = Instant::now();
+    let expiry = server::auth::now_ms() + PRESIGNED_EXPIRY_MS;
+    let signed: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = traders
+            .iter()
+            .map(|signer| {
+                scope.spawn(move || {
+                    (1..=per_connection as u64)
+                        .map(|id| {
+                            let body = order_body(signer, id, price);
+                            let headers = signer.headers("POST", "/v1/orders", body.as_bytes(), signer.next_nonce(), expiry);
+                            encode_request(addr, "POST", "/v1/orders", &headers, body.as_bytes())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| std::sync::Arc::new(t.join().expect("signing thread"))).collect()
+    });
+    println!("presigned {} orders in {:.1} s", per_connection * traders.len(), started.elapsed().as_secs_f64());
+    signed
+}
+
+async fn send_presigned(addr: SocketAddr, requests: std::sync::Arc<Vec<Vec<u8>>>, deadline: Instant) -> Outcome {
+    let mut client = Client::new(addr);
+    let mut latencies = Vec::with_capacity(requests.len());
+    let mut errors = 0u64;
+    for request in requests.iter() {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let started = Instant::now();
+        match client.request_raw(request).await {
+            Ok(r) if r.status == 200 => latencies.push(started.elapsed()),
+            _ => errors += 1,
+        }
+    }
+    (latencies, errors, Instant::now())
 }

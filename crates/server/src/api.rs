@@ -35,7 +35,7 @@ impl FromRequest<Shared> for Signed {
         let body = read_body(body, state.limits.body_bytes_max).await?;
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mutating = parts.method != Method::GET;
-        let caller = state.auth.authenticate(parts.method.as_str(), path, &parts.headers, &body, crate::auth::now_ms(), mutating)?;
+        let caller = state.auth.authenticate(parts.method.as_str(), path, &parts.headers, &body, crate::auth::now_ms(), mutating).await?;
         Ok(Signed { caller, body })
     }
 }
@@ -75,9 +75,17 @@ pub async fn submit(state: &Shared, caller: &Caller, command: Command) -> Result
     answer(ack.outcome, ack.duplicate)
 }
 
+/// The body of an applied command, serialised straight from the events (no intermediate
+/// `serde_json::Value`).
+#[derive(serde::Serialize)]
+struct Applied<'a> {
+    events: &'a [engine::Event],
+    seq: u64,
+}
+
 pub fn answer(outcome: Outcome, duplicate: bool) -> Result<Response> {
     let mut response = match outcome {
-        Outcome::Applied { seq, events } => Json(serde_json::json!({ "seq": seq, "events": events })).into_response(),
+        Outcome::Applied { seq, events } => Json(Applied { events: &events, seq }).into_response(),
         Outcome::Rejected { seq, error } => ServerError::Rejected { seq, error }.into_response(),
         Outcome::Refused { error } => return Err(ServerError::from_refusal(error)),
         Outcome::Duplicate { first_seq } => {

@@ -12,7 +12,7 @@
 //! owners (they register public keys), and no key or signature is ever logged.
 
 use crate::error::{Result, ServerError};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -38,7 +38,13 @@ pub fn signing_message(method: &str, path_and_query: &str, body: &[u8], nonce: u
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -127,12 +133,20 @@ pub struct Auth {
     nonces: Mutex<HashMap<String, Nonces>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     rate: RateLimit,
+    verifier: crate::verify::Verifier,
 }
 
 impl Auth {
     /// Loads the registered keys from `keys_file`. The file must exist once any owner is
     /// registered in the journal (`owners_registered`): its absence is an error, not an empty set.
-    pub fn load(operator: VerifyingKey, keys_file: &Path, owners_registered: usize, rate: RateLimit) -> Result<Auth> {
+    /// Signatures are checked in batches of up to `signature_batch_max` (1: one by one).
+    pub fn load(
+        operator: VerifyingKey,
+        keys_file: &Path,
+        owners_registered: usize,
+        rate: RateLimit,
+        signature_batch_max: usize,
+    ) -> Result<Auth> {
         let keys = match std::fs::read_to_string(keys_file) {
             Ok(text) => parse_keys_file(&text)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && owners_registered == 0 => BTreeMap::new(),
@@ -142,6 +156,8 @@ impl Auth {
             }
         };
         assert!(rate.burst > 0 && rate.per_second > 0, "rate limits are positive (checked by the caller)");
+        let verifier = crate::verify::Verifier::start(signature_batch_max)
+            .map_err(|e| ServerError::Startup { detail: format!("starting the signature verifier: {e}") })?;
         Ok(Auth {
             operator,
             keys_file: keys_file.to_path_buf(),
@@ -150,11 +166,12 @@ impl Auth {
             nonces: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             rate,
+            verifier,
         })
     }
 
     /// Checks a request's signature, expiry, nonce and rate; returns its principal.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         method: &str,
         path_and_query: &str,
@@ -167,8 +184,13 @@ impl Auth {
         let key = self.key(signed.key_id)?;
         self.take_token(signed.key_id, now_ms)?;
         check_expiry(signed.expiry_ms, now_ms)?;
-        let message = signing_message(method, path_and_query, body, signed.nonce, signed.expiry_ms);
-        key.verify(message.as_bytes(), &signed.signature).map_err(|_| ServerError::BadSignature)?;
+        let message = signing_message(method, path_and_query, body, signed.nonce, signed.expiry_ms).into_bytes();
+        let item = crate::verify::Item { key, message, signature: signed.signature };
+        match self.verifier.verify(item).await {
+            Some(true) => {}
+            Some(false) => return Err(ServerError::BadSignature),
+            None => return Err(ServerError::ShuttingDown),
+        }
         self.check_nonce(signed.key_id, signed.nonce, signed.expiry_ms, &signed.signature, now_ms, mutating)?;
         Ok(Caller { principal: signed.key_id.to_string(), nonce: signed.nonce, is_operator: signed.key_id == OPERATOR_KEY_ID })
     }
@@ -184,7 +206,10 @@ impl Auth {
     fn take_token(&self, key_id: &str, now_ms: u64) -> Result<()> {
         let mut buckets = self.buckets.lock().map_err(|_| ServerError::internal("rate lock poisoned"))?;
         let burst = f64::from(self.rate.burst);
-        let bucket = buckets.entry(key_id.to_string()).or_insert(Bucket { tokens: burst, at_ms: now_ms });
+        if !buckets.contains_key(key_id) {
+            buckets.insert(key_id.to_string(), Bucket { tokens: burst, at_ms: now_ms });
+        }
+        let bucket = buckets.get_mut(key_id).ok_or_else(|| ServerError::internal("the bucket just inserted"))?;
         let elapsed_s = now_ms.saturating_sub(bucket.at_ms) as f64 / 1000.0;
         bucket.tokens = (bucket.tokens + elapsed_s * f64::from(self.rate.per_second)).min(burst);
         bucket.at_ms = bucket.at_ms.max(now_ms);
@@ -199,7 +224,10 @@ impl Auth {
     fn check_nonce(&self, key_id: &str, nonce: u64, expiry_ms: u64, signature: &Signature, now_ms: u64, mutating: bool) -> Result<()> {
         let digest: [u8; 32] = Sha256::digest(signature.to_bytes()).into();
         let mut all = self.nonces.lock().map_err(|_| ServerError::internal("nonce lock poisoned"))?;
-        let nonces = all.entry(key_id.to_string()).or_default();
+        if !all.contains_key(key_id) {
+            all.insert(key_id.to_string(), Nonces::default());
+        }
+        let nonces = all.get_mut(key_id).ok_or_else(|| ServerError::internal("the nonces just inserted"))?;
         nonces.forget_expired(now_ms);
         match nonces.seen.get(&nonce) {
             Some((_, seen)) if *seen == digest && mutating => return Ok(()),
@@ -313,7 +341,7 @@ mod tests {
     fn auth() -> Auth {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
         let dir = tempfile::tempdir().expect("temp dir");
-        Auth::load(key, &dir.path().join("keys.json"), 0, RateLimit { burst: 2, per_second: 1 })
+        Auth::load(key, &dir.path().join("keys.json"), 0, RateLimit { burst: 2, per_second: 1 }, 1)
             .expect("no keys file and no owners is an empty set")
     }
 
@@ -321,7 +349,7 @@ mod tests {
     fn a_missing_keys_file_with_registered_owners_is_an_error() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
         let dir = tempfile::tempdir().expect("temp dir");
-        let loaded = Auth::load(key, &dir.path().join("keys.json"), 3, RateLimit { burst: 2, per_second: 1 });
+        let loaded = Auth::load(key, &dir.path().join("keys.json"), 3, RateLimit { burst: 2, per_second: 1 }, 1);
         assert!(matches!(loaded, Err(ServerError::Startup { .. })));
     }
 
@@ -372,6 +400,7 @@ mod tests {
             assert_ne!(base, other);
         }
         // SHA-256 of the empty body, the FIPS 180-2 test value.
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert!(signing_message("GET", "/", b"", 0, 0).contains("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
     }
 }

@@ -106,11 +106,7 @@ impl Client {
     }
 
     pub async fn request(&mut self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> io::Result<Response> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(self.addr).await?;
-            stream.set_nodelay(true)?;
-            self.stream = Some(BufReader::new(stream));
-        }
+        self.connect().await?;
         let result = self.exchange(method, path, headers, body).await;
         if result.is_err() {
             self.stream = None;
@@ -119,19 +115,34 @@ impl Client {
     }
 
     async fn exchange(&mut self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> io::Result<Response> {
+        let bytes = encode_request(self.addr, method, path, headers, body);
+        self.exchange_raw(&bytes).await
+    }
+
+    async fn exchange_raw(&mut self, request: &[u8]) -> io::Result<Response> {
         let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("not connected"))?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n", self.addr, body.len());
-        if !body.is_empty() {
-            head.push_str("content-type: application/json\r\n");
-        }
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(body);
-        stream.get_mut().write_all(&bytes).await?;
+        stream.get_mut().write_all(request).await?;
         read_response(stream).await
+    }
+
+    /// Sends a request encoded beforehand by [`encode_request`] (the load tool signs and encodes
+    /// its requests before it starts the clock).
+    pub async fn request_raw(&mut self, request: &[u8]) -> io::Result<Response> {
+        self.connect().await?;
+        let result = self.exchange_raw(request).await;
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn connect(&mut self) -> io::Result<()> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(self.addr).await?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(BufReader::new(stream));
+        }
+        Ok(())
     }
 
     /// A signed request with a fresh nonce.
@@ -139,6 +150,21 @@ impl Client {
         let headers = signer.sign(method, path, body);
         self.request(method, path, &headers, body).await
     }
+}
+
+/// The bytes of one HTTP/1.1 request to `addr`.
+pub fn encode_request(addr: SocketAddr, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
+    if !body.is_empty() {
+        head.push_str("content-type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 async fn read_response(stream: &mut BufReader<TcpStream>) -> io::Result<Response> {

@@ -133,7 +133,7 @@ impl Writer {
 
     fn commit(&self, batch: Vec<Pending>) {
         self.metrics.queue_depth_add(-(batch.len() as i64));
-        let envelopes: Vec<Envelope> = batch.iter().map(|(e, _, _)| e.clone()).collect();
+        let (envelopes, waiting): (Vec<Envelope>, Vec<_>) = batch.into_iter().map(|(e, queued, reply)| (e, (queued, reply))).unzip();
         let result = match self.node.lock() {
             Ok(mut node) => match node.as_mut() {
                 Some(node) => node.submit_batch(&envelopes).map_err(|e| ServerError::Journal { detail: e.to_string() }),
@@ -146,7 +146,7 @@ impl Writer {
                 // History first (a client that reads its fills after its answer finds them),
                 // then the answers, then the stream (its subscribers do not delay the answers).
                 let published = self.record(&acks);
-                for ((_, queued, reply), ack) in batch.into_iter().zip(acks) {
+                for ((queued, reply), ack) in waiting.into_iter().zip(acks) {
                     self.metrics.command(&ack, queued.elapsed());
                     let _ = reply.send(Ok(ack));
                 }
@@ -158,7 +158,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "journal write failed; the node refuses further work");
                 let detail = e.to_string();
-                for (_, _, reply) in batch {
+                for (_, reply) in waiting {
                     let _ = reply.send(Err(ServerError::Journal { detail: detail.clone() }));
                 }
             }

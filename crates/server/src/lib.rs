@@ -32,6 +32,7 @@ pub mod replay;
 mod routes_hedge;
 pub mod stream;
 mod validate;
+pub mod verify;
 pub mod views;
 
 pub use error::ServerError;
@@ -75,6 +76,9 @@ pub struct Settings {
     /// A risk model (from `clearhouse risk-model`) installed at start unless the engine has it:
     /// with `engine.risk_model_max_age_ms` set, it is the margin that gates orders.
     pub risk_model: Option<margin_core::RiskModel>,
+    /// Signatures checked by one batch equation, at most (1: each in its request's handler);
+    /// [`verify::SIGNATURE_BATCH_MAX_DEFAULT`] unless told.
+    pub signature_batch_max: usize,
     /// The router's venue file (`clearhouse route --venues` format) for the operator's route
     /// endpoint; `None` is the router's embedded set. A missing or invalid file stops the start.
     pub venues: Option<PathBuf>,
@@ -193,7 +197,8 @@ pub async fn start(settings: Settings) -> Result<Running> {
     };
     let history = tokio::task::block_in_place(|| replay::history(&journal_source, report.last_seq))?;
     let core = Arc::new(Core::start(node, metrics, history));
-    let auth = auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate)?;
+    let auth =
+        auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate, settings.signature_batch_max)?;
     let (stop, shutdown) = watch::channel(false);
     let feed_name = source.as_ref().map(|s| s.name()).unwrap_or("off");
     let state = Arc::new(AppState {
@@ -336,11 +341,12 @@ async fn method_not_allowed(request: Request) -> ServerError {
 /// carry signatures) or bodies.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_string();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
-    state.core.metrics.request(&method, &route, response.status().as_u16(), elapsed);
+    let route = route.as_ref().map(|p| p.as_str()).unwrap_or("unmatched");
+    state.core.metrics.request(method.as_str(), route, response.status().as_u16(), elapsed);
     tracing::debug!(%method, %route, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
     response
 }

@@ -43,13 +43,27 @@ impl Histogram {
     }
 }
 
+/// method -> route template -> status -> count.
+type RequestCounts = BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// method -> route template -> status -> count (nested so that counting a request allocates
+    /// nothing once its method, route and status were seen).
+    requests: Mutex<RequestCounts>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     commands: Mutex<BTreeMap<&'static str, u64>>,
     commit: Mutex<Histogram>,
     queue_depth: AtomicI64,
+}
+
+/// The value at `key`, inserted as the default when missing (the key is copied only then;
+/// `None` is impossible: the key is in the map when it is looked up).
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
 }
 
 /// "Near liquidation": equity below maintenance margin times (1 + this / 100).
@@ -75,11 +89,15 @@ pub struct Gauges {
 
 impl Metrics {
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        if let Ok(mut r) = self.requests.lock() {
-            *r.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+        if let Ok(mut r) = self.requests.lock()
+            && let Some(statuses) = entry(&mut r, method).and_then(|routes| entry(routes, route))
+        {
+            *statuses.entry(status).or_default() += 1;
         }
-        if let Ok(mut l) = self.latency.lock() {
-            l.entry(route.to_string()).or_default().observe(elapsed.as_secs_f64());
+        if let Ok(mut l) = self.latency.lock()
+            && let Some(h) = entry(&mut l, route)
+        {
+            h.observe(elapsed.as_secs_f64());
         }
     }
 
@@ -107,8 +125,15 @@ impl Metrics {
         out.push_str("# HELP clearhouse_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE clearhouse_http_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {
-            for ((method, route, status), n) in r.iter() {
-                let _ = writeln!(out, "clearhouse_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
+            for (method, routes) in r.iter() {
+                for (route, statuses) in routes {
+                    for (status, n) in statuses {
+                        let _ = writeln!(
+                            out,
+                            "clearhouse_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                        );
+                    }
+                }
             }
         }
         out.push_str("# HELP clearhouse_http_request_duration_seconds Time from request to response, by route template.\n");

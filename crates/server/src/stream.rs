@@ -46,7 +46,7 @@ pub async fn stream(State(state): State<Shared>, Query(auth): Query<StreamAuth>,
                 let value = value.parse().map_err(|_| ServerError::MissingAuth { header: name })?;
                 headers.insert(name, value);
             }
-            Some(state.auth.authenticate("GET", "/v1/stream", &headers, b"", crate::auth::now_ms(), false)?.principal)
+            Some(state.auth.authenticate("GET", "/v1/stream", &headers, b"", crate::auth::now_ms(), false).await?.principal)
         }
         (None, None, None, None) => None,
         _ => return Err(ServerError::MissingAuth { header: "key, nonce, expiry and signature together" }),

@@ -190,6 +190,46 @@ async fn signatures_expiry_replays_and_retries() {
     running.shutdown().await.expect("clean shutdown");
 }
 
+/// Requests sent together are verified together (one batch equation); the bad signatures among
+/// them are each refused alone (401) and change nothing, and every good one is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_in_a_batch_is_refused_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = start(dir.path()).await;
+    let addr = running.addr;
+    // One trader per request: one key's concurrent nonces could arrive out of the engine's window.
+    let traders: Vec<Signer> = (0..40u8).map(|k| trader(&format!("t{k}"), k + 10)).collect();
+    for t in &traders {
+        sign_up(addr, t).await;
+    }
+    let bad = |k: usize| k % 5 == 2;
+    let mut tasks = Vec::new();
+    for k in 0..traders.len() {
+        let signer = trader(&format!("t{k}"), k as u8 + 10);
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::json!({ "sub": "side" }).to_string();
+            // A bad one is signed over another body than the one sent.
+            let signed_body = if bad(k) { format!("{body} ") } else { body.clone() };
+            let headers = signer.sign("POST", "/v1/accounts", signed_body.as_bytes());
+            let mut c = Client::new(addr);
+            c.request("POST", "/v1/accounts", &headers, body.as_bytes()).await.expect("request")
+        }));
+    }
+    let mut c = Client::new(addr);
+    for (k, task) in tasks.into_iter().enumerate() {
+        let r = task.await.expect("task");
+        let balances = get(&mut c, &traders[k], &format!("/v1/accounts/t{k}/side/balances")).await;
+        if bad(k) {
+            assert_eq!((r.status, r.code()), (401, "bad_signature".to_string()), "request {k}");
+            assert_eq!(balances.status, 404, "the account of a refused request does not exist (t{k})");
+        } else {
+            assert_eq!(r.status, 200, "request {k}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(balances.status, 200, "t{k}/side exists");
+        }
+    }
+    running.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_per_key() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 const OPERATOR_SEED: [u8; 32] = [7; 32];
 
-/// Starts the server in `dir`; returns it and the operator's signer.
-pub async fn start(dir: &std::path::Path) -> (server::Running, Signer) {
+/// Starts the server in `dir` (signatures checked in batches of up to `signature_batch_max`);
+/// returns it and the operator's signer.
+pub async fn start(dir: &std::path::Path, signature_batch_max: usize) -> (server::Running, Signer) {
     let settings = server::Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: dir.to_path_buf(),
@@ -23,6 +24,7 @@ pub async fn start(dir: &std::path::Path) -> (server::Running, Signer) {
         },
         rate: server::auth::RateLimit { burst: 1_000_000, per_second: 1_000_000 },
         body_bytes_max: server::BODY_BYTES_MAX_DEFAULT,
+        signature_batch_max,
         risk_model: None,
         venues: None,
     };

@@ -34,6 +34,7 @@ pub fn settings(dir: &Path, rate: (u32, u32)) -> server::Settings {
         },
         rate: server::auth::RateLimit { burst: rate.0, per_second: rate.1 },
         body_bytes_max: server::BODY_BYTES_MAX_DEFAULT,
+        signature_batch_max: server::verify::SIGNATURE_BATCH_MAX_DEFAULT,
         risk_model: None,
         venues: None,
     }
