@@ -238,6 +238,19 @@ fn hedging_world() -> World {
     w
 }
 
+/// bob's market buy of 2 ETH, filled by the house: the house is left 2 ETH short.
+fn bob_buys_two_eth_from_the_house() -> Command {
+    Command::PlaceOrder {
+        account: "bob/main".into(),
+        market: "ETH/USDC".into(),
+        client_order_id: 1,
+        side: OrderSide::Buy,
+        kind: OrderKind::Market,
+        price: None,
+        qty: "2".into(),
+    }
+}
+
 fn executed(amount_in: &str, amount_out: &str, chain_ref: &str) -> Command {
     Command::HedgeExecuted {
         hedge_id: 1,
@@ -273,16 +286,7 @@ fn confirm(withdrawal_id: &str, chain_ref: &str) -> Command {
 #[test]
 fn a_chain_reference_is_one_transaction_across_withdrawals_and_hedges() {
     let mut w = hedging_world();
-    let market_buy = Command::PlaceOrder {
-        account: "bob/main".into(),
-        market: "ETH/USDC".into(),
-        client_order_id: 1,
-        side: OrderSide::Buy,
-        kind: OrderKind::Market,
-        price: None,
-        qty: "2".into(),
-    };
-    w.ok("bob", market_buy);
+    w.ok("bob", bob_buys_two_eth_from_the_house());
     assert_eq!(w.engine.hedges().len(), 1, "the house is 2 short: one buy of 2 requested");
     withdraw(&mut w, "bob-w1");
     w.ok(SYSTEM_PRINCIPAL, confirm("bob-w1", "0xtx1"));
@@ -305,16 +309,7 @@ fn a_chain_reference_is_one_transaction_across_withdrawals_and_hedges() {
 #[test]
 fn a_cancelled_hedge_and_a_rounding_execution_are_refused() {
     let mut w = hedging_world();
-    let market_buy = Command::PlaceOrder {
-        account: "bob/main".into(),
-        market: "ETH/USDC".into(),
-        client_order_id: 1,
-        side: OrderSide::Buy,
-        kind: OrderKind::Market,
-        price: None,
-        qty: "2".into(),
-    };
-    w.ok("bob", market_buy);
+    w.ok("bob", bob_buys_two_eth_from_the_house());
     let before = w.engine.books_hash();
     // 10^-18 ETH at most 3015 costs floor(3.015e-15, 6 dp) = 0: any positive payment is beyond it.
     let error = rejected(w.send(SYSTEM_PRINCIPAL, executed("0.000001", "0.000000000000000001", "0xdust")));

@@ -44,20 +44,13 @@ async fn trades_for_everyone_account_events_for_the_owner_only() {
     deposit(addr, "bob/main", "USDC", "50000", "0xb1").await;
 
     let mut public = connect(addr, "").await;
-    let signed = alice.sign("GET", "/v1/stream", b"");
-    let field = |name: &str| signed.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).expect("header");
-    let query = format!(
-        "?key={}&nonce={}&expiry={}&signature={}",
-        field("x-ch-key"),
-        field("x-ch-nonce"),
-        field("x-ch-expiry"),
-        field("x-ch-signature")
-    );
+    let query = alice.stream_query();
     let mut own = connect(addr, &query).await;
     assert_eq!(read_until(&mut public, "hello").await[0]["owner"], serde_json::Value::Null);
     assert_eq!(read_until(&mut own, "hello").await[0]["owner"], "alice");
     // A forged stream signature is refused before the upgrade.
-    let forged = query.replace(&field("x-ch-nonce"), "1");
+    let nonce = query.split('&').find_map(|p| p.strip_prefix("nonce=")).expect("a nonce");
+    let forged = query.replace(&format!("nonce={nonce}"), "nonce=1");
     assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/v1/stream{forged}")).await.is_err());
 
     let (price, _) = eth_usdc_price(addr).await;

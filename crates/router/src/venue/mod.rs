@@ -97,14 +97,22 @@ pub trait Venue: std::fmt::Debug {
 
 /// Marginal price after an input of `a`, from two exact quotes a small step apart.
 fn marginal_after<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, a: i128, max: i128) -> Option<f64> {
-    let step = (a / 1_000_000).max(1_000);
-    let hi = (a + step).min(max);
-    if hi <= a {
+    slope(venue, from, to, a, (a + marginal_step(a)).min(max))
+}
+
+/// The step of a marginal price around an input of `a`: a millionth of it, at least 1,000 units.
+fn marginal_step(a: i128) -> i128 {
+    (a / 1_000_000).max(1_000)
+}
+
+/// Output per unit of input between inputs `lo < hi`, from two exact quotes (none if `hi <= lo`
+/// or a quote fails).
+fn slope<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, lo: i128, hi: i128) -> Option<f64> {
+    if hi <= lo {
         return None;
     }
-    let out_hi = venue.quote(from, to, Amount(hi)).ok()?.0;
-    let out_lo = if a == 0 { 0 } else { venue.quote(from, to, Amount(a)).ok()?.0 };
-    Some((out_hi - out_lo) as f64 / (hi - a) as f64)
+    let out = |x: i128| if x == 0 { Some(0) } else { venue.quote(from, to, Amount(x)).ok().map(|o| o.0) };
+    Some((out(hi)? - out(lo)?) as f64 / (hi - lo) as f64)
 }
 
 /// The marginal price of the last units of an input of `amount_in` (the step before it ends,
@@ -113,15 +121,7 @@ fn marginal_after<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, a: i
 #[must_use]
 pub fn marginal_price_at_end<V: Venue + ?Sized>(venue: &V, from: TokenId, to: TokenId, amount_in: Amount) -> f64 {
     let a = amount_in.0;
-    let step = (a / 1_000_000).max(1_000).min(a);
-    if step <= 0 {
-        return 0.0;
-    }
-    let quote = |x: i128| if x == 0 { Some(0) } else { venue.quote(from, to, Amount(x)).ok().map(|o| o.0) };
-    match (quote(a), quote(a - step)) {
-        (Some(hi), Some(lo)) => (hi - lo) as f64 / step as f64,
-        _ => 0.0,
-    }
+    slope(venue, from, to, a - marginal_step(a).min(a), a).unwrap_or(0.0)
 }
 
 /// Bisection on the input for the marginal price `limit_price`, using exact quotes.
