@@ -21,7 +21,8 @@
 //!   from the journal's results and reconciled with the replayed ledger to the unit (logic in
 //!   the `statement` crate).
 //! - `clearhouse cover2 [--json]`: insurance fund sizing, cover-2 on the replayed accounts and
-//!   the installed risk model (requirement, fund and capital, shortfall, add-ons).
+//!   the installed risk model (requirement, fund and capital, shortfall, add-ons);
+//!   `--emit-commands --first-id N` prints the add-ons as `set_margin_add_on` commands ([`add_ons`]).
 //! - `clearhouse margin PORTFOLIO.toml [--json]`: portfolio margin with explanation and comparators
 //!   (logic in the `risk` crate).
 //! - `clearhouse risk-model --as-of T [--out FILE] [--portfolio FILE]`: the integer risk model
@@ -49,6 +50,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+mod add_ons;
 mod client;
 mod crisis;
 mod crisis_population;
@@ -142,6 +144,12 @@ enum Cmd {
         /// Print JSON for tools instead of the table.
         #[arg(long)]
         json: bool,
+        /// Print the add-ons as `set_margin_add_on` operator commands (JSON lines) instead.
+        #[arg(long, requires = "first_id", conflicts_with = "json")]
+        emit_commands: bool,
+        /// The id of the first emitted command (the operator's next unused id).
+        #[arg(long)]
+        first_id: Option<u64>,
     },
     /// Portfolio margin of a portfolio file, with explanation and comparators.
     Margin {
@@ -447,7 +455,7 @@ fn real_main() -> Result<()> {
         Cmd::Serve(args) => serve_http(config, &journal, migrate, *args),
         Cmd::Verify { expect_seq } => verify(config, &journal, expect_seq),
         Cmd::Statement { account, json } => statement(&config, &journal, &account, json),
-        Cmd::Cover2 { json } => cover2(&config, &journal, json),
+        Cmd::Cover2 { json, emit_commands, first_id } => cover2(&config, &journal, json, first_id.filter(|_| emit_commands)),
         Cmd::Margin { portfolio, json, risk_params, as_of, embedded_calibration, model: Some(model) } => {
             let args = risk_model::MarginModelArgs {
                 portfolio: &portfolio,
@@ -789,11 +797,17 @@ fn reconciled_statement(node: &Node, location: &JournalLocation, account: &str) 
 }
 
 /// Replays the journal read-only and prints the cover-2 report of its accounts.
-fn cover2(config: &Config, location: &JournalLocation, json: bool) -> Result<()> {
+fn cover2(config: &Config, location: &JournalLocation, json: bool, emit_from: Option<u64>) -> Result<()> {
     let (node, _) = open_node(config, location, Access::ReadOnly, None)?;
     let mut engine = node.engine().clone();
     let report = engine.cover2_report().with_context(|| format!("cover-2 on journal {location}"))?;
     let mut out = std::io::stdout().lock();
+    if let Some(first_id) = emit_from {
+        for envelope in add_ons::add_on_commands(&report.add_ons, &engine.margin_add_ons(), first_id) {
+            writeln!(out, "{}", serde_json::to_string(&envelope)?)?;
+        }
+        return Ok(());
+    }
     if json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         return Ok(writeln!(out)?);

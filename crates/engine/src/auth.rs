@@ -84,5 +84,6 @@ fn action(command: &Command) -> &'static str {
         Command::RegisterLiquidator { .. } => "register_liquidator",
         Command::BidLiquidation { .. } => "bid_liquidation",
         Command::FundInsurance { .. } => "fund_insurance",
+        Command::SetMarginAddOn { .. } => "set_margin_add_on",
     }
 }

@@ -115,6 +115,10 @@ pub enum Command {
     /// Operator: moves `amount` of `asset` from `@house`'s capital (its balance plus what it
     /// lent) into the insurance fund `@insurance` (docs/liquidation.md, "Funding the fund").
     FundInsurance { asset: String, amount: String },
+    /// Operator: sets the initial-margin add-on of owner `owner` to `amount_usd` (USD; 0 removes
+    /// it), charged to each of its sub-accounts that holds risk (docs/liquidation.md, "Margin
+    /// add-ons"; e.g. from `clearhouse cover2 --emit-commands`).
+    SetMarginAddOn { owner: String, amount_usd: String },
 }
 
 fn main_sub() -> String {
@@ -170,6 +174,7 @@ impl Command {
             ],
             Command::RegisterLiquidator { account, .. } => vec![("account", account)],
             Command::FundInsurance { asset, amount } => vec![("asset", asset), ("amount", amount)],
+            Command::SetMarginAddOn { owner, amount_usd } => vec![("owner", owner), ("amount_usd", amount_usd)],
             Command::BidLiquidation { account, qty, limit_price, .. } => {
                 vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
             }
@@ -486,6 +491,24 @@ pub enum Event {
     HedgeBlocked {
         factor: String,
         why: String,
+    },
+    /// `@house` took over a token leg of a liquidated account at once (`sell`: the account's
+    /// holding; `buy`: what it borrowed), at `price` (quote per whole unit) less the penalty.
+    TokenLegTakenOver {
+        seq: u64,
+        account: String,
+        asset: String,
+        side: String,
+        qty: String,
+        price: String,
+        value: String,
+        penalty: String,
+        insurance_share: String,
+    },
+    /// An owner's initial-margin add-on was set (`"0"`: removed).
+    MarginAddOnSet {
+        owner: String,
+        amount_usd: String,
     },
     /// An account was approved as a liquidator (or its approval withdrawn).
     LiquidatorRegistered {

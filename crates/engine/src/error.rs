@@ -113,4 +113,8 @@ pub enum EngineError {
     BidRefused { auction_id: u64, why: String },
     #[error("liquidation failed: {why}")]
     LiquidationFailed { why: String },
+    #[error("unknown owner {owner:?} (not a registered owner principal)")]
+    UnknownOwner { owner: String },
+    #[error("margin add-on {amount} USD out of range: 0 to {max} USD")]
+    MarginAddOnOutOfRange { amount: String, max: String },
 }

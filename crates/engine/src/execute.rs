@@ -69,6 +69,7 @@ impl Engine {
             Command::CancelHedge { hedge_id } => self.cancel_hedge(*hedge_id, events),
             Command::RegisterLiquidator { account, approved } => self.register_liquidator(account, *approved, events),
             Command::FundInsurance { asset, amount } => self.fund_insurance(asset, amount, seq, events),
+            Command::SetMarginAddOn { owner, amount_usd } => self.set_margin_add_on(owner, amount_usd, events),
             Command::BidLiquidation { auction_id, account, qty, limit_price } => {
                 let bid = liquidate::Bid { auction_id: *auction_id, account, qty, limit_price };
                 self.bid_liquidation(&bid, seq, events)

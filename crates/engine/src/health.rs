@@ -424,6 +424,10 @@ impl Engine {
                 touched.extend(self.market_positions(m).into_iter().map(|(a, _)| a));
             }
         }
+        // An owner's add-on changes the initial margin of its sub-accounts.
+        if let Command::SetMarginAddOn { owner, .. } = command {
+            touched.extend(self.owner_accounts(owner));
+        }
         // An owner's sub-accounts are charged concentration and liquidity at its total size.
         let siblings: Vec<AccountIdx> =
             touched.iter().filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader).flat_map(|a| self.siblings_of(*a)).collect();

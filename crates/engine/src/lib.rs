@@ -28,6 +28,7 @@
 //! Account names: trader accounts are `owner/sub`; the broker's own accounts are `@house`,
 //! `@fees`, `@insurance` and `@custody/<custodian>`, one per custodian.
 
+mod add_ons;
 mod auth;
 mod borrows;
 mod command;
@@ -43,6 +44,7 @@ pub mod house;
 mod insurance;
 pub mod limits;
 pub mod liquidate;
+mod liquidate_legs;
 pub mod margin;
 pub mod margin_view;
 pub mod markets;
@@ -75,10 +77,11 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 5;
+pub const ENGINE_FORMAT_VERSION: u32 = 6;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
+pub use add_ons::MARGIN_ADD_ON_USD_MAX;
 pub use factlog::{FactLog, LOG_CHUNK_FACTS};
 pub use health::Health;
 pub use insurance::Cover2Report;
@@ -202,6 +205,8 @@ pub struct Engine {
     hedging: hedging::HedgingState,
     /// Liquidation auctions, liquidators and cases in progress ([`liquidate`]).
     liq: liquidate::LiquidationState,
+    /// Initial-margin add-ons by owner, 10^-18 USD, each positive ([`add_ons`]).
+    margin_add_ons: BTreeMap<String, i128>,
     /// Accounts recomputed by the last health step (a statistic).
     health_recomputed: usize,
     /// Loss vectors of recently priced accounts (a cache).
@@ -307,6 +312,7 @@ impl Engine {
             house_digest: ledger::MultisetDigest::default(),
             hedging: hedging::HedgingState::default(),
             liq: liquidate::LiquidationState::default(),
+            margin_add_ons: BTreeMap::new(),
             scratch: Vec::new(),
             settling_book: None,
             now_ms: 0,
@@ -617,6 +623,7 @@ impl Engine {
         self.hash_house(&mut h);
         self.hash_hedging(&mut h);
         self.hash_liquidation(&mut h);
+        self.hash_add_ons(&mut h);
         *h.finalize().as_bytes()
     }
 

@@ -451,6 +451,8 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
     let session =
         postcard_len(&(worst_name(), Session { role: model::Role::Auditor, window: Default::default(), watermark: Some(u64::MAX) }));
     let id = postcard_len(&(u64::MAX, (u64::MAX, [u8::MAX; COMMAND_DIGEST_LEN])));
+    // An initial-margin add-on per owner principal at most.
+    let add_on = postcard_len(&(worst_name(), i128::MIN));
     let fact = 1 + 4 + 2 * NAME_LEN_MAX as u64 + 1 + 16;
     // Two fact logs (books, sessions), each with at most one partial chunk.
     let fixed = 256 + 2 * LOG_CHUNK_FACTS as u64 * fact;
@@ -511,7 +513,7 @@ pub fn snapshot_bytes_bound(c: &Counts) -> u64 {
         + c.withdrawals * (pending + withdrawal)
         + 2 * c.assets * price
         + c.references * 32
-        + c.principals * (session + c.ids_per_principal * id)
+        + c.principals * (session + c.ids_per_principal * id + add_on)
 }
 
 /// An upper bound of the liquidation state: an auction per position at most (an auction never
@@ -681,6 +683,24 @@ fn liquidation_events() -> LiquidationEvents {
         movement: movement.into_iter().max().unwrap_or(0),
         share,
     }
+}
+
+/// The largest event of a token leg's close (docs/liquidation.md, "Token legs"): a movement or
+/// the takeover itself.
+pub(crate) fn liquidation_movement_bytes() -> u64 {
+    let (decimal, account, name) = (|| "9".repeat(DECIMAL_TEXT_LEN_MAX), || "x".repeat(FIELD_BYTES_MAX), worst_name);
+    let takeover = json_len(&Event::TokenLegTakenOver {
+        seq: u64::MAX,
+        account: account(),
+        asset: name(),
+        side: "sell".into(),
+        qty: decimal(),
+        price: decimal(),
+        value: decimal(),
+        penalty: decimal(),
+        insurance_share: decimal(),
+    }) + 1;
+    liquidation_events().movement.max(takeover)
 }
 
 /// Events of one auction chunk handed to the house (or filled by a bid): a fill on each side,

@@ -7,9 +7,12 @@
 //! to the filler. An account left without derivative positions and with negative equity is
 //! bankrupt: its deficit is covered by the default waterfall ([`crate::waterfall`]).
 //!
-//! What is closed: perpetual positions. Tokens, options and borrows enter the plan's risk (the
-//! same positions margin builds), but only groups made of perps alone are put up for auction, so
-//! a basis of spot and perp is never split: its perp leg waits with the spot leg.
+//! What is closed: perpetual positions by auction; tokens (spot collateral and borrows of an
+//! asset with a spot market) by `@house` at once at the guarded index less the penalty
+//! ([`crate::liquidate_legs`]); a hedge with a token leg (a basis) closes all its legs at once,
+//! its perp legs handed to the house in the same command, so the riskier leg is never left alone.
+//! Options enter the plan's risk (the same positions margin builds) but are not closed: a group
+//! with an option leg waits.
 
 use crate::*;
 use ledger::Reason;
@@ -223,7 +226,7 @@ impl Engine {
                 done.insert(account);
                 touched.insert(account);
                 self.liq.cursor = Some(account);
-                if let Err(why) = self.start_liquidation(&config, account, seq, events, &mut touched) {
+                if let Err(why) = self.start_liquidation(&config, account, seq, events, &mut touched, &mut room) {
                     let account = self.account_names[account.0 as usize].clone();
                     events.push(Event::LiquidationDeferred { seq, account, why: deferred_why(why.to_string()) });
                 }
@@ -272,7 +275,7 @@ impl Engine {
         after
             .chain(before)
             .filter(|(a, h)| **h == Health::Liquidation && !busy.contains(a) && !done.contains(*a))
-            .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_perps(**a))
+            .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_perps(**a) || self.has_token_legs(**a))
             .map(|(a, _)| *a)
             .take(budget)
             .collect()
@@ -328,6 +331,7 @@ impl Engine {
         seq: u64,
         events: &mut Vec<Event>,
         touched: &mut BTreeSet<AccountIdx>,
+        room: &mut limits::ResultRoom,
     ) -> Result<(), EngineError> {
         let model = self.usable_model()?;
         let holdings = self.holdings_of(account)?;
@@ -336,11 +340,16 @@ impl Engine {
             self.liq.cases.remove(&account);
             return Ok(());
         }
+        // Bankrupt with no perp left: the waterfall sells the remaining tokens (its first step).
+        if measured.equity.0 < 0 && !self.has_perps(account) {
+            return self.settle_bankruptcy(config, account, seq, events, touched);
+        }
         let mut positions = self.positions_from(&model, &holdings)?;
         positions.extend(self.derivative_margin_positions(&model, account, &[])?.0);
         let prices = self.underlying_prices(&model);
         let perps = self.perp_instruments(&model, account)?;
-        let groups = self.closable_groups(config, &model, &positions, &perps)?;
+        let tokens = self.token_legs(&model);
+        let groups = self.closable_groups(config, &model, &positions, &perps, &tokens)?;
         if groups.is_empty() {
             return self.settle_bankruptcy(config, account, seq, events, touched);
         }
@@ -348,12 +357,27 @@ impl Engine {
         let params = SelectParams { target_ppm: config.target_ppm, step_ppm: config.step_ppm, throttle_ppm: config.throttle_ppm };
         let plan = select::plan(&model, &risk, measured.equity, &groups, &prices, &params)
             .map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
-        let closes: Vec<Position> = if plan.reached || !plan.steps.is_empty() {
-            plan.steps.iter().flat_map(|s| s.closes.iter().copied()).collect()
+        let chosen: Vec<(usize, Position)> = if plan.reached || !plan.steps.is_empty() {
+            plan.steps.iter().flat_map(|s| s.closes.iter().map(|c| (s.group, *c))).collect()
         } else {
             // Nothing lowers IM and the target is missed: close every closable group in full.
-            groups.iter().flat_map(|g| g.legs.iter().map(|p| Position { instrument: p.instrument, qty: -p.qty })).collect()
+            let all = groups.iter().enumerate().flat_map(|(g, x)| x.legs.iter().map(move |p| (g, p)));
+            all.map(|(g, p)| (g, Position { instrument: p.instrument, qty: -p.qty })).collect()
         };
+        // A group with a token leg closes at once (perp legs handed to the house); the others
+        // go to auction.
+        let has_token = |g: usize| groups[g].legs.iter().any(|p| tokens.iter().any(|l| l.instrument == p.instrument));
+        let later: Vec<Position> = chosen.iter().filter(|(g, _)| !has_token(*g)).map(|(_, c)| *c).collect();
+        let (by_market, _) = self.split_closes(&later, &perps, &tokens);
+        let now: Vec<(usize, Position)> = chosen.iter().filter(|(g, _)| has_token(*g)).copied().collect();
+        let (priced, now_perps, waiting) = self.immediate_closes(config, account, &now, &perps, &tokens);
+        let bytes = now_perps.len() as u64 * limits::liquidation_chunk_bytes() + priced.len() as u64 * liquidate_legs::token_close_bytes();
+        if let Some(why) = waiting.clone().filter(|_| by_market.is_empty() && priced.is_empty()) {
+            return Err(EngineError::LiquidationFailed { why });
+        }
+        if !room.fits(events, bytes) {
+            return Err(EngineError::LiquidationFailed { why: "no room left in this command's record: next command".into() });
+        }
         events.push(Event::LiquidationStarted {
             seq,
             account: self.account_names[account.0 as usize].clone(),
@@ -362,12 +386,20 @@ impl Engine {
             mm: measured.requirement.maintenance.to_string(),
             target_reached: plan.reached,
         });
-        let mut by_market: BTreeMap<u16, i128> = BTreeMap::new();
-        for c in closes {
-            let m = perps.iter().find(|(i, _)| *i == c.instrument).map(|(_, m)| *m).expect("closes are of closable legs");
-            *by_market.entry(m).or_insert(0) += c.qty;
+        if let Some(why) = waiting {
+            events.push(Event::LiquidationDeferred {
+                seq,
+                account: self.account_names[account.0 as usize].clone(),
+                why: deferred_why(why),
+            });
         }
-        for (m, qty) in by_market.into_iter().filter(|(_, q)| *q != 0) {
+        for c in &priced {
+            self.close_token(account, c, seq, events);
+        }
+        for (m, qty) in now_perps {
+            self.take_over_perp(config, account, m, qty, seq, events)?;
+        }
+        for (m, qty) in by_market {
             self.open_auction(config, account, m, qty, seq, events)?;
         }
         if !self.liq.auctions.values().any(|a| a.account == account) {
@@ -404,14 +436,21 @@ impl Engine {
         model: &RiskModel,
         positions: &[Position],
         perps: &[(margin_core::InstrumentIx, u16)],
+        tokens: &[liquidate_legs::TokenLeg],
     ) -> Result<Vec<Group>, EngineError> {
         let mut groups = Vec::new();
         for legs in select::hedge_groups(model, positions) {
-            if !legs.iter().all(|p| perps.iter().any(|(i, _)| *i == p.instrument)) {
+            let perp = |p: &Position| perps.iter().any(|(i, _)| *i == p.instrument);
+            let token = |p: &Position| tokens.iter().find(|l| l.instrument == p.instrument);
+            if !legs.iter().all(|p| perp(p) || token(p).is_some()) {
                 continue;
             }
             let mut notional = 0i128;
             for p in &legs {
+                if let Some(leg) = token(p) {
+                    notional = notional.checked_add(self.token_notional(leg, p.qty)?).ok_or_else(|| overflow("notional"))?;
+                    continue;
+                }
                 let m = perps.iter().find(|(i, _)| *i == p.instrument).map(|(_, m)| *m).expect("a perp leg");
                 let base = &self.markets[m as usize].def.base;
                 let price = self.prices.get(base).map(|(p, _)| p.usd_e18()).ok_or(EngineError::MissingPrice { symbol: base.clone() })?;
@@ -425,7 +464,7 @@ impl Engine {
         Ok(groups)
     }
 
-    fn open_auction(
+    pub(crate) fn open_auction(
         &mut self,
         config: &model::LiquidationConfig,
         account: AccountIdx,
@@ -498,7 +537,7 @@ impl Engine {
     /// Whether `filler` may take `qty` of the liquidated account's position on market `m`
     /// within the market's `positions_max`: it holds a position there already, the market has
     /// room, or the fill closes the liquidated account's whole position (freeing its place).
-    fn has_room(&self, m: u16, filler: AccountIdx, liquidated: AccountIdx, qty: i128) -> bool {
+    pub(crate) fn has_room(&self, m: u16, filler: AccountIdx, liquidated: AccountIdx, qty: i128) -> bool {
         let d = self.markets[m as usize].derivative.as_ref().expect("auctions are on perps");
         self.position(filler, m).quantity != 0 || d.holders < d.positions_max || self.position(liquidated, m).quantity.abs() == qty
     }
@@ -531,7 +570,7 @@ impl Engine {
         let (_, option_value) = self.derivative_margin_positions(&model, bidder, &[(m, qty)])?;
         let delta = [Position { instrument: self.market_instrument(&model, m)?.0, qty }];
         let cached = self.margin_cache.get(&bidder).expect("`measure` just cached the bidder");
-        let im = margin::requirement_with(&model, cached, &delta)?.initial;
+        let im = self.with_add_on(bidder, margin::requirement_with(&model, cached, &delta)?)?.initial;
         let equity = self.equity_of(&holdings)?.0.checked_add(option_value).ok_or_else(|| overflow("equity"))?;
         if equity < im.0 {
             return Err(EngineError::InsufficientFreeCollateral {
@@ -546,7 +585,7 @@ impl Engine {
     /// Moves a filled chunk from the liquidated account to the filler at the fill price, like a
     /// trade (realised P&L settled with the clearing account), and the penalty on the notional
     /// at mark: the insurance share to `@insurance`, the rest to the filler.
-    fn close_chunk(
+    pub(crate) fn close_chunk(
         &mut self,
         config: &model::LiquidationConfig,
         id: u64,

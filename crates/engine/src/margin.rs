@@ -245,6 +245,8 @@ impl Engine {
                 requirement
             }
         };
+        // The owner's add-on is added after the cache: the cached loss vector stays the model's.
+        let requirement = self.with_add_on(account, requirement)?;
         Ok(Measured { equity: add_usd(self.equity_of(holdings)?, option_value)?, requirement })
     }
 
@@ -310,12 +312,12 @@ impl Engine {
             return Ok(());
         }
         let cached = &self.margin_cache[&account]; // `measure` just left it there (evicting another).
-        let requirement = requirement_with(&model, cached, &delta_positions)?;
+        let requirement = self.with_add_on(account, requirement_with(&model, cached, &delta_positions)?)?;
         // Reducing risk is judged with the open orders elsewhere filled on both sides of the
         // comparison (they would fill with or without this order).
         let before_im = match open_elsewhere.is_empty() {
             true => now.requirement.initial,
-            false => requirement_with(&model, cached, &open_elsewhere)?.initial,
+            false => self.with_add_on(account, requirement_with(&model, cached, &open_elsewhere)?)?.initial,
         };
         let flips =
             before.iter().zip(&after).any(|(b, a)| (*b > 0 && *a < 0) || (*b < 0 && *a > 0)) || self.derivative_flips(account, effect);
@@ -350,6 +352,8 @@ impl Engine {
         equity_after: UsdValue,
     ) -> bool {
         let Some(bounds) = self.risk_model.bounds.clone() else { return false };
+        // The owner's add-on on top of the bound (an upper bound still: added even at IM zero).
+        let add_on = self.add_on_of(account);
         // The bound charges concentration and liquidity at the account's own size: an owner with
         // other sub-accounts holding positions is decided exactly.
         let Some(cached) = self.margin_cache.get_mut(&account).filter(|c| c.key.siblings.is_empty()) else { return false };
@@ -357,7 +361,9 @@ impl Engine {
             cached.summary = model.summary(&bounds, &cached.risk, &cached.key.prices).ok();
         }
         let Some(summary) = cached.summary.as_ref() else { return false };
-        bounds.im_upper(model, summary, delta, prices).is_ok_and(|im_upper| equity_after.0 >= im_upper.0)
+        bounds
+            .im_upper(model, summary, delta, prices)
+            .is_ok_and(|im_upper| im_upper.0.checked_add(add_on).is_some_and(|im| equity_after.0 >= im))
     }
 
     /// The gate on moving `units` of `asset` out of `account` (0 units: a confirmation of what

@@ -30,6 +30,14 @@ pub struct MarginCharges {
     pub floor_usd: String,
     pub concentration_usd: String,
     pub liquidity_usd: String,
+    /// The owner's add-on (`set_margin_add_on`), included in `initial_usd` when the account
+    /// holds risk ("0" otherwise).
+    #[serde(default = "zero")]
+    pub add_on_usd: String,
+}
+
+fn zero() -> String {
+    "0".into()
 }
 
 /// One position's requirement if it were held alone.
@@ -68,7 +76,9 @@ impl Engine {
         let (derivatives, option_value) = self.what_if_derivatives(&model, idx, &what_if.derivatives)?;
         positions.extend(derivatives);
         let prices = self.underlying_prices(&model);
-        let requirement = model.requirement(&model.account(&positions, &prices).map_err(margin_error)?).map_err(margin_error)?;
+        let model_requirement = model.requirement(&model.account(&positions, &prices).map_err(margin_error)?).map_err(margin_error)?;
+        let requirement = self.with_add_on(idx, model_requirement)?;
+        let add_on = requirement.initial.0 - model_requirement.initial.0;
         let equity = self.equity_of(&holdings)?.0.checked_add(option_value).ok_or_else(|| overflow("equity"))?;
         let (initial, maintenance) = (requirement.initial.0, requirement.maintenance.0);
         assert!(maintenance <= initial, "maintenance margin never exceeds initial margin");
@@ -94,6 +104,7 @@ impl Engine {
             floor_usd: usd(requirement.floor.0),
             concentration_usd: usd(requirement.concentration.0),
             liquidity_usd: usd(requirement.liquidity.0),
+            add_on_usd: usd(add_on),
         };
         let contributions = positions.iter().map(|p| contribution(&model, p, &prices)).collect::<Result<_, _>>()?;
         Ok(MarginExplained { margin, charges, contributions })

@@ -52,6 +52,8 @@ pub struct EngineSnapshot {
     /// `[hedging]` limits and outstanding hedges (absent before limits are installed).
     pub hedging: Option<hedging::HedgingImage>,
     pub liquidation: liquidate::LiquidationState,
+    /// Initial-margin add-ons by owner (10^-18 USD, positive), in owner order (format 6).
+    pub margin_add_ons: Vec<(String, i128)>,
     /// The state hash at the moment of the snapshot, checked again after restoring.
     pub state_hash: [u8; 32],
 }
@@ -111,6 +113,7 @@ impl Engine {
             oracle_guards: self.oracle_guards_image(),
             hedging: self.hedging_image(),
             liquidation: self.liq.clone(),
+            margin_add_ons: self.margin_add_ons.iter().map(|(o, u)| (o.clone(), *u)).collect(),
             state_hash,
         }
     }
@@ -157,6 +160,7 @@ impl Engine {
         engine.restore_oracle_guards(s.oracle_guards).map_err(inconsistent)?;
         engine.restore_hedging(s.hedging).map_err(inconsistent)?;
         engine.restore_liquidation(s.liquidation).map_err(inconsistent)?;
+        engine.restore_add_ons(s.margin_add_ons).map_err(inconsistent)?;
         engine.check_invariants().map_err(inconsistent)?;
         if engine.state_hash() != s.state_hash {
             return Err(inconsistent("restored state hash differs from the recorded one"));

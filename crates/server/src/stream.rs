@@ -177,11 +177,14 @@ pub fn event_accounts(event: &Event) -> Vec<&str> {
         | Event::AuctionOpened { account, .. }
         | Event::AuctionHouseTakeover { account, .. }
         | Event::LiquidationEnded { account, .. }
-        | Event::WaterfallStep { account, .. } => vec![account],
+        | Event::WaterfallStep { account, .. }
+        | Event::TokenLegTakenOver { account, .. } => vec![account],
         Event::Transferred { debit, credit, .. } => vec![debit, credit],
         Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
         Event::AuctionFilled { account, liquidator, .. } => vec![account, liquidator],
         Event::Socialised { account, holder, .. } | Event::Deleveraged { account, holder, .. } => vec![account, holder],
+        // An owner's add-on: the owner's name is its own owner.
+        Event::MarginAddOnSet { owner, .. } => vec![owner],
         // Market-wide, house or configuration events: nobody's account in particular (their
         // effect on an account, if any, comes as its own transfer or settlement event).
         Event::Initialised { .. }

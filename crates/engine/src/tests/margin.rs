@@ -489,3 +489,117 @@ fn open_derivative_orders_elsewhere_count_in_the_gate() {
 pub(super) fn perp_model_for(as_of_ms: u64) -> RiskModel {
     perp_model(as_of_ms)
 }
+
+fn add_on(owner: &str, amount: &str) -> Command {
+    Command::SetMarginAddOn { owner: owner.into(), amount_usd: amount.into() }
+}
+
+#[test]
+fn an_add_on_refuses_an_order_the_model_alone_accepts_and_removing_it_accepts_it_again() {
+    let mut e = margin_engine();
+    // Buying 1 ETH at 3,000 holds 3,000 + 1.5 (5 bps) + 0.002 of slack: equity after
+    // 10,000 - 3,001.502 + 3,000 = 9,998.498 against IM 3 x 3,000 = 9,000: accepted.
+    let buy = order("bob/main", 1, Buy, "3000", "1");
+    let before = e.order_margin_check("bob/main", "ETH/USDC", Buy, "3000", "1", PreTrade::ExactOnly);
+    assert_eq!(before, Ok(()));
+    // An add-on of 1,000: IM 9,000 + 1,000 = 10,000 > 9,998.498.
+    let events = applied(e.apply(&op(30, add_on("bob", "1000"))));
+    assert!(events.contains(&Event::MarginAddOnSet { owner: "bob".into(), amount_usd: "1000".into() }), "{events:?}");
+    assert_eq!(
+        rejected(e.apply(&as_("bob", 1, buy.clone()))),
+        EngineError::InsufficientMargin { account: "bob/main".into(), required: "10000".into(), available: "9998.498".into() }
+    );
+    // 998.498 makes IM after exactly equity after: accepted (>=) by the bound and the exact path.
+    applied(e.apply(&op(31, add_on("bob", "998.498"))));
+    for mode in [PreTrade::BoundFirst, PreTrade::ExactOnly] {
+        assert_eq!(e.order_margin_check("bob/main", "ETH/USDC", Buy, "3000", "1", mode), Ok(()));
+    }
+    applied(e.apply(&op(32, add_on("bob", "998.498000000000000001"))));
+    assert!(matches!(rejected(e.apply(&as_("bob", 2, buy.clone()))), EngineError::InsufficientMargin { .. }));
+    // Removed (0): the order passes as before, and nothing is left in the state.
+    let events = applied(e.apply(&op(33, add_on("bob", "0"))));
+    assert!(events.contains(&Event::MarginAddOnSet { owner: "bob".into(), amount_usd: "0".into() }));
+    assert!(e.margin_add_ons().is_empty());
+    applied(e.apply(&as_("bob", 3, buy)));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn an_add_on_gates_withdrawals_and_transfers_and_shows_in_the_explanation() {
+    let mut e = margin_engine();
+    applied(e.apply(&op(21, deposit("bob/main", "ETH", "1", USDC_ETH, "0xeth"))));
+    applied(e.apply(&as_("bob", 1, create("bob", "b"))));
+    // 10,000 USDC + 1 ETH at 3,000: equity 13,000, IM 9,000 + add-on 1,000 = 10,000, free 3,000.
+    applied(e.apply(&op(30, add_on("bob", "1000"))));
+    let m = e.account_margin("bob/main").unwrap();
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str(), m.free_collateral_usd.as_str()), ("13000", "10000", "3000"));
+    assert_eq!(m.maintenance_usd, "4500", "maintenance margin carries no add-on");
+    let explained = e.margin_explained("bob/main", &MarginWhatIf::default()).unwrap();
+    assert_eq!((explained.margin.initial_usd.as_str(), explained.charges.add_on_usd.as_str()), ("10000", "1000"));
+    // bob/b holds nothing at risk: no add-on there.
+    let idle = e.margin_explained("bob/b", &MarginWhatIf::default()).unwrap();
+    assert_eq!((idle.margin.initial_usd.as_str(), idle.charges.add_on_usd.as_str()), ("0", "0"));
+    let required = |available: &str| EngineError::InsufficientFreeCollateral {
+        account: "bob/main".into(),
+        required: "10000".into(),
+        available: available.into(),
+    };
+    assert_eq!(rejected(e.apply(&as_("bob", 2, withdraw("bob/main", "USDC", "3000.000001", USDC_ETH, "w1")))), required("9999.999999"));
+    assert_eq!(rejected(e.apply(&as_("bob", 3, transfer("bob/main", "bob/b", "3000.000001")))), required("9999.999999"));
+    applied(e.apply(&as_("bob", 4, transfer("bob/main", "bob/b", "3000"))));
+    // At IM exactly the account is healthy; one more unit of add-on makes it reduce-only.
+    let events = applied(e.apply(&op(31, add_on("bob", "1000.000001"))));
+    assert_eq!(
+        health_events(&events),
+        vec![("bob/main".into(), Health::Healthy, Health::ReduceOnly, "10000".into(), "10000.000001".into(), "4500".into())]
+    );
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn add_ons_are_refused_for_unknown_owners_and_out_of_range_amounts_and_change_nothing() {
+    let mut e = margin_engine();
+    let books = e.books_hash();
+    assert_eq!(rejected(e.apply(&op(30, add_on("mallory", "10")))), EngineError::UnknownOwner { owner: "mallory".into() });
+    // An operator is a principal but not an owner.
+    assert_eq!(rejected(e.apply(&op(31, add_on("operator", "10")))), EngineError::UnknownOwner { owner: "operator".into() });
+    let max = "1000000000000";
+    let out_of_range = |amount: &str| EngineError::MarginAddOnOutOfRange { amount: amount.into(), max: max.into() };
+    assert_eq!(rejected(e.apply(&op(32, add_on("bob", "-0.000000000000000001")))), out_of_range("-0.000000000000000001"));
+    assert_eq!(
+        rejected(e.apply(&op(33, add_on("bob", "1000000000000.000000000000000001")))),
+        out_of_range("1000000000000.000000000000000001")
+    );
+    assert!(matches!(rejected(e.apply(&op(34, add_on("bob", "1e3")))), EngineError::MalformedAmount { .. }));
+    // An owner may not set its own.
+    assert!(matches!(refused(e.apply(&as_("bob", 1, add_on("bob", "0")))), EngineError::Unauthorized { .. }));
+    // Rejections are journalled but change no state beyond the sequence number.
+    assert_eq!(e.books_hash(), books);
+    applied(e.apply(&op(35, add_on("bob", max))));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn add_ons_survive_a_snapshot_and_a_replay_with_the_same_state_hash() {
+    let script = |e: &mut Engine| {
+        applied(e.apply(&op(21, deposit("bob/main", "ETH", "1", USDC_ETH, "0xeth"))));
+        applied(e.apply(&op(30, add_on("bob", "1234.5"))));
+        applied(e.apply(&op(31, add_on("alice", "7"))));
+        applied(e.apply(&op(32, add_on("alice", "0"))));
+        rejected(e.apply(&as_("bob", 1, withdraw("bob/main", "USDC", "2765.500001", USDC_ETH, "w1"))));
+    };
+    let (mut a, mut b) = (margin_engine(), margin_engine());
+    let without = a.state_hash();
+    script(&mut a);
+    script(&mut b);
+    assert_eq!(a.state_hash(), b.state_hash());
+    assert_ne!(a.state_hash(), without);
+    assert_eq!(a.margin_add_ons(), vec![("bob".to_string(), "1234.5".to_string())]);
+    let mut restored = Engine::decode_snapshot(&a.encode_snapshot()).unwrap();
+    assert_eq!(restored.state_hash(), a.state_hash());
+    assert_eq!(restored.margin_add_ons(), a.margin_add_ons());
+    // The restored engine gates as the original does: free 13,000 - (9,000 + 1,234.5) = 2,765.5.
+    let w = as_("bob", 2, withdraw("bob/main", "USDC", "2765.5", USDC_ETH, "w2"));
+    assert_eq!(restored.apply(&w), a.apply(&w));
+    assert_eq!(restored.state_hash(), a.state_hash());
+}

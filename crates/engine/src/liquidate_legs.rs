@@ -1,0 +1,246 @@
+//! Token legs in liquidation (docs/liquidation.md, "Token legs"): spot collateral the account
+//! holds (a long) and what it borrowed of an asset (a short) are closed by `@house` at once, at
+//! the guarded index less the penalty, paid in the quote of the asset's spot market:
+//!
+//!     P_sell = min(oracle, stable) (closing a long),  P_buy = max(oracle, stable) (a borrow)
+//!     value  = q x P / P_quote in quote units (down for a sale, up for a buy-back)
+//!     penalty = ceil(value x penalty_bps / 10^4): insurance_ppm of it to `@insurance`, the rest
+//!     to `@house` (the filler)
+//!
+//! A sale moves `q` of the asset from the account to `@house` and `value` of the quote back; a
+//! buy-back moves `value` of the quote to `@house` and `q` of the asset to the account, which
+//! repays its borrow. The legs of a hedge with a token leg (a basis: spot long, perp short) are
+//! closed together in the same command: the perp leg is opened as an auction and handed to the
+//! house at once. Everything is checked before anything moves: the house must hold what it pays
+//! (no silent overdraft of the broker's capital: else the account's liquidation is deferred with
+//! the reason and retried after the next command), and the result record must have room.
+//! Option legs are not closed here (they wait, as before, in their own groups).
+
+use crate::*;
+use ledger::Reason;
+use liquidation::auction;
+use margin_core::{InstrumentIx, Position, RiskModel, Scaling};
+use money::{Amount, Rounding, UsdValue, mul_div};
+
+/// A token the liquidation can close: the asset, its model instrument and the spot market whose
+/// quote pays for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenLeg {
+    pub asset: AssetIdx,
+    pub quote: AssetIdx,
+    pub instrument: InstrumentIx,
+}
+
+/// A token close priced and checked, ready to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenClose {
+    pub leg: TokenLeg,
+    /// Signed, opposite to the holding (negative sells a long).
+    pub qty: i128,
+    /// Quote units per whole asset unit (collateral price over the quote's price), 18 decimals.
+    pub price_usd: UsdPrice,
+    pub value: i128,
+    pub to_insurance: i128,
+    pub to_house: i128,
+}
+
+/// Bytes one token close adds to a result: the takeover, two exchange transfers, two penalty
+/// transfers, and a borrow change with its accrued interest on each side.
+pub(crate) fn token_close_bytes() -> u64 {
+    8 * limits::liquidation_movement_bytes()
+}
+
+impl Engine {
+    /// Tokens of the model that have a spot market (not fixed-value instruments such as the
+    /// stablecoin that pays for them).
+    pub(crate) fn token_legs(&self, model: &RiskModel) -> Vec<TokenLeg> {
+        let mut out = Vec::new();
+        for market in self.markets.iter().filter(|m| m.derivative.is_none()) {
+            let symbol = &self.assets[market.base.0 as usize].symbol;
+            let Some(instrument) = model.instrument(symbol) else { continue };
+            let linear = model.instruments.get(instrument.0 as usize).is_some_and(|a| !matches!(a.scaling, Scaling::Fixed));
+            if linear && !out.iter().any(|l: &TokenLeg| l.asset == market.base) {
+                out.push(TokenLeg { asset: market.base, quote: market.quote, instrument });
+            }
+        }
+        out
+    }
+
+    /// Whether the account holds or owes any asset that is the base of a spot market.
+    pub(crate) fn has_token_legs(&self, account: AccountIdx) -> bool {
+        self.markets
+            .iter()
+            .filter(|m| m.derivative.is_none())
+            .any(|m| self.ledger.balance(account, m.base).posted != 0 || self.borrows.contains_key(&(account, m.base)))
+    }
+
+    /// The notional of a token position at its guarded price, rounded up (10^-18 USD).
+    pub(crate) fn token_notional(&self, leg: &TokenLeg, qty: i128) -> Result<i128, EngineError> {
+        let info = &self.assets[leg.asset.0 as usize];
+        let (_, high) = self.collateral_bounds(&info.symbol).ok_or_else(|| EngineError::MissingPrice { symbol: info.symbol.clone() })?;
+        Ok(money::value_usd(Amount(qty.abs()), info.scale, high, Rounding::Ceil).map_err(|_| overflow("token notional"))?.0)
+    }
+
+    /// Prices a token close and checks that the house holds what it pays.
+    pub(crate) fn price_token_close(
+        &self,
+        config: &model::LiquidationConfig,
+        leg: TokenLeg,
+        qty: i128,
+        spent: &mut BTreeMap<AssetIdx, i128>,
+    ) -> Result<TokenClose, EngineError> {
+        let (info, quote) = (&self.assets[leg.asset.0 as usize], &self.assets[leg.quote.0 as usize]);
+        let missing = |s: &str| EngineError::MissingPrice { symbol: s.into() };
+        let (low, high) = self.collateral_bounds(&info.symbol).ok_or_else(|| missing(&info.symbol))?;
+        let (quote_usd, _) = self.prices.get(&quote.symbol).copied().ok_or_else(|| missing(&quote.symbol))?;
+        let sale = qty < 0;
+        let (price, rounding) = if sale { (low, Rounding::Floor) } else { (high, Rounding::Ceil) };
+        let usd = money::value_usd(Amount(qty.abs()), info.scale, price, rounding).map_err(|_| overflow("token value"))?;
+        let value = money::amount_for_value(usd, quote.scale, quote_usd, rounding).map_err(|_| overflow("token value"))?.0;
+        let notional = money::amount_for_value(
+            money::value_usd(Amount(qty.abs()), info.scale, high, Rounding::Ceil).map_err(|_| overflow("token notional"))?,
+            quote.scale,
+            quote_usd,
+            Rounding::Ceil,
+        )
+        .map_err(|_| overflow("token notional"))?
+        .0;
+        let (to_insurance, to_house) = auction::penalty(&liquidate::auction_params(config), notional)
+            .map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        let house = self.account_index[HOUSE];
+        let (pays, owed) = if sale { (leg.quote, value) } else { (leg.asset, qty) };
+        let held = self.ledger.balance(house, pays).available() - spent.get(&pays).copied().unwrap_or(0);
+        if held < owed {
+            let symbol = &self.assets[pays.0 as usize].symbol;
+            return Err(EngineError::LiquidationFailed {
+                why: format!(
+                    "the house holds {} {symbol}, {} needed to take over the {} leg",
+                    self.format(pays, held),
+                    self.format(pays, owed),
+                    info.symbol
+                ),
+            });
+        }
+        *spent.entry(pays).or_insert(0) += owed;
+        let price_usd = UsdPrice(mul_div(price.0, 1_000_000_000_000_000_000, quote_usd.0, rounding).map_err(|_| overflow("token price"))?);
+        Ok(TokenClose { leg, qty, price_usd, value, to_insurance, to_house })
+    }
+
+    /// Moves a priced token close: the exchange with `@house`, then the penalty. The account's
+    /// holding of the asset moves by `qty` exactly (asserted).
+    pub(crate) fn close_token(&mut self, account: AccountIdx, c: &TokenClose, seq: u64, events: &mut Vec<Event>) {
+        let (house, insurance) = (self.account_index[HOUSE], self.account_index[INSURANCE]);
+        let before = self.holdings_of(account).map(|h| h[c.leg.asset.0 as usize]).expect("a liquidated account's holdings");
+        if c.qty < 0 {
+            self.pay_reported(account, house, c.leg.asset, -c.qty, Reason::Trade, seq, events);
+            self.pay_reported(house, account, c.leg.quote, c.value, Reason::Trade, seq, events);
+        } else {
+            self.pay_reported(account, house, c.leg.quote, c.value, Reason::Trade, seq, events);
+            self.pay_reported(house, account, c.leg.asset, c.qty, Reason::Trade, seq, events);
+        }
+        self.pay_reported(account, insurance, c.leg.quote, c.to_insurance, Reason::LiquidationPenalty, seq, events);
+        self.pay_reported(account, house, c.leg.quote, c.to_house, Reason::LiquidationPenalty, seq, events);
+        let after = self.holdings_of(account).map(|h| h[c.leg.asset.0 as usize]).expect("a liquidated account's holdings");
+        assert_eq!(after - before, c.qty, "a token close moves exactly the closed quantity");
+        *self.liq.cases.entry(account).or_default().penalties.entry(c.leg.quote).or_insert(0) += c.to_insurance;
+        let (info, quote) = (&self.assets[c.leg.asset.0 as usize], &self.assets[c.leg.quote.0 as usize]);
+        events.push(Event::TokenLegTakenOver {
+            seq,
+            account: self.account_names[account.0 as usize].clone(),
+            asset: info.symbol.clone(),
+            side: if c.qty < 0 { "sell" } else { "buy" }.into(),
+            qty: money::format_decimal(c.qty.abs(), info.scale),
+            price: UsdValue(c.price_usd.0).to_string(),
+            value: money::format_decimal(c.value, quote.scale),
+            penalty: money::format_decimal(c.to_insurance + c.to_house, quote.scale),
+            insurance_share: money::format_decimal(c.to_insurance, quote.scale),
+        });
+    }
+
+    /// The house takes over a perp leg of a hedge at once: an auction opened and handed to the
+    /// house in the same command (its events as any takeover's).
+    pub(crate) fn take_over_perp(
+        &mut self,
+        config: &model::LiquidationConfig,
+        account: AccountIdx,
+        m: u16,
+        close: i128,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        let id = self.liq.next_auction_id;
+        self.open_auction(config, account, m, close, seq, events)?;
+        let mut a = self.liq.auctions[&id].auction.clone();
+        let fill = auction::house_takeover(&mut a).map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
+        let house = self.account_index[HOUSE];
+        self.close_chunk(config, id, house, fill, seq, events);
+        Ok(())
+    }
+
+    /// The closes of the groups with a token leg that can move now, group by group: its token
+    /// closes priced (the house holding what it pays, counted over the groups before) and its
+    /// perp legs within the house's `positions_max`. A group that cannot is left whole, and the
+    /// first reason is returned (the account's other groups go on).
+    pub(crate) fn immediate_closes(
+        &self,
+        config: &model::LiquidationConfig,
+        account: AccountIdx,
+        chosen: &[(usize, Position)],
+        perps: &[(InstrumentIx, u16)],
+        tokens: &[TokenLeg],
+    ) -> (Vec<TokenClose>, BTreeMap<u16, i128>, Option<String>) {
+        let (mut priced, mut by_market, mut why) = (Vec::new(), BTreeMap::new(), None);
+        let mut spent: BTreeMap<AssetIdx, i128> = BTreeMap::new();
+        let house = self.account_index[HOUSE];
+        let groups: BTreeSet<usize> = chosen.iter().map(|(g, _)| *g).collect();
+        for g in groups {
+            let closes: Vec<Position> = chosen.iter().filter(|(x, _)| *x == g).map(|(_, c)| *c).collect();
+            let (markets, assets) = self.split_closes(&closes, perps, tokens);
+            let mut trial = spent.clone();
+            let group = assets.values().map(|(leg, q)| self.price_token_close(config, *leg, *q, &mut trial)).collect::<Result<Vec<_>, _>>();
+            let full = markets.iter().find(|(m, q)| !self.has_room(**m, house, account, q.abs()));
+            match (group, full) {
+                (Ok(group), None) => {
+                    spent = trial;
+                    priced.extend(group);
+                    by_market.extend(markets);
+                }
+                (Err(EngineError::LiquidationFailed { why: reason }), _) => {
+                    why.get_or_insert(reason);
+                }
+                (Err(e), _) => {
+                    why.get_or_insert(e.to_string());
+                }
+                (_, Some((m, _))) => {
+                    let id = &self.markets[*m as usize].def.id;
+                    why.get_or_insert(format!("positions_max of {id} reached: the house cannot take the hedge leg yet"));
+                }
+            }
+        }
+        (priced, by_market, why)
+    }
+
+    /// Closes of `positions` (by instrument) split into perps (by market) and tokens.
+    pub(crate) fn split_closes(
+        &self,
+        closes: &[Position],
+        perps: &[(InstrumentIx, u16)],
+        tokens: &[TokenLeg],
+    ) -> (BTreeMap<u16, i128>, BTreeMap<AssetIdx, (TokenLeg, i128)>) {
+        let (mut by_market, mut by_asset) = (BTreeMap::new(), BTreeMap::new());
+        for c in closes {
+            if let Some((_, m)) = perps.iter().find(|(i, _)| *i == c.instrument) {
+                *by_market.entry(*m).or_insert(0) += c.qty;
+            } else if let Some(leg) = tokens.iter().find(|l| l.instrument == c.instrument) {
+                by_asset.entry(leg.asset).or_insert((*leg, 0)).1 += c.qty;
+            }
+        }
+        by_market.retain(|_, q| *q != 0);
+        by_asset.retain(|_, (_, q)| *q != 0);
+        (by_market, by_asset)
+    }
+}
+
+fn overflow(what: &str) -> EngineError {
+    EngineError::Overflow { what: what.into() }
+}
