@@ -7,10 +7,11 @@
 //! to the filler. An account left without derivative positions and with negative equity is
 //! bankrupt: its deficit is covered by the default waterfall ([`crate::waterfall`]).
 //!
-//! What is closed: perpetual positions by auction; tokens (spot collateral and borrows of an
-//! asset with a spot market) by `@house` at once at the guarded index less the penalty
-//! ([`crate::liquidate_legs`]); a hedge with a token leg (a basis) closes all its legs at once,
-//! its perp legs handed to the house in the same command, so the riskier leg is never left alone.
+//! What is closed: perpetual positions by auction; the token legs of a hedge with perps (a
+//! basis: spot collateral or a borrow of an asset with a spot market against a perp) by `@house`
+//! at once at the guarded index less the penalty ([`crate::liquidate_legs`]), with the hedge's
+//! perp legs handed to the house in the same command, so the riskier leg is never left alone.
+//! A token held alone is sold by the waterfall's first step if the account goes bankrupt.
 //! Options enter the plan's risk (the same positions margin builds) but are not closed: a group
 //! with an option leg waits.
 
@@ -275,7 +276,7 @@ impl Engine {
         after
             .chain(before)
             .filter(|(a, h)| **h == Health::Liquidation && !busy.contains(a) && !done.contains(*a))
-            .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_perps(**a) || self.has_token_legs(**a))
+            .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_perps(**a))
             .map(|(a, _)| *a)
             .take(budget)
             .collect()
@@ -442,7 +443,9 @@ impl Engine {
         for legs in select::hedge_groups(model, positions) {
             let perp = |p: &Position| perps.iter().any(|(i, _)| *i == p.instrument);
             let token = |p: &Position| tokens.iter().find(|l| l.instrument == p.instrument);
-            if !legs.iter().all(|p| perp(p) || token(p).is_some()) {
+            // Perps alone, or a hedge of perps and tokens (a basis); a token held alone is sold by
+            // the waterfall's first step if the account goes bankrupt.
+            if !legs.iter().all(|p| perp(p) || token(p).is_some()) || !legs.iter().any(perp) {
                 continue;
             }
             let mut notional = 0i128;

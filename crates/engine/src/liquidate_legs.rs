@@ -1,6 +1,7 @@
-//! Token legs in liquidation (docs/liquidation.md, "Token legs"): spot collateral the account
-//! holds (a long) and what it borrowed of an asset (a short) are closed by `@house` at once, at
-//! the guarded index less the penalty, paid in the quote of the asset's spot market:
+//! Token legs in liquidation (docs/liquidation.md, "Token legs"): the token legs of a hedge with
+//! perps (a basis), spot collateral the account holds (a long) or what it borrowed of an asset
+//! (a short), are closed by `@house` at once, at the guarded index less the penalty, paid in the
+//! quote of the asset's spot market:
 //!
 //!     P_sell = min(oracle, stable) (closing a long),  P_buy = max(oracle, stable) (a borrow)
 //!     value  = q x P / P_quote in quote units (down for a sale, up for a buy-back)
@@ -11,9 +12,11 @@
 //! buy-back moves `value` of the quote to `@house` and `q` of the asset to the account, which
 //! repays its borrow. The legs of a hedge with a token leg (a basis: spot long, perp short) are
 //! closed together in the same command: the perp leg is opened as an auction and handed to the
-//! house at once. Everything is checked before anything moves: the house must hold what it pays
-//! (no silent overdraft of the broker's capital: else the account's liquidation is deferred with
-//! the reason and retried after the next command), and the result record must have room.
+//! house at once. Everything is checked before anything moves (prices, the house's
+//! `positions_max` for a perp leg, the result record's room); a group that cannot move is left
+//! whole with a `liquidation_deferred` reason. The house pays from its capital as it does for a
+//! perp takeover or a borrow: an empty house goes below zero in the quote, explicitly (the
+//! transfers and the `token_leg_taken_over` event), holding the token in exchange.
 //! Option legs are not closed here (they wait, as before, in their own groups).
 
 use crate::*;
@@ -66,14 +69,6 @@ impl Engine {
         out
     }
 
-    /// Whether the account holds or owes any asset that is the base of a spot market.
-    pub(crate) fn has_token_legs(&self, account: AccountIdx) -> bool {
-        self.markets
-            .iter()
-            .filter(|m| m.derivative.is_none())
-            .any(|m| self.ledger.balance(account, m.base).posted != 0 || self.borrows.contains_key(&(account, m.base)))
-    }
-
     /// The notional of a token position at its guarded price, rounded up (10^-18 USD).
     pub(crate) fn token_notional(&self, leg: &TokenLeg, qty: i128) -> Result<i128, EngineError> {
         let info = &self.assets[leg.asset.0 as usize];
@@ -81,14 +76,8 @@ impl Engine {
         Ok(money::value_usd(Amount(qty.abs()), info.scale, high, Rounding::Ceil).map_err(|_| overflow("token notional"))?.0)
     }
 
-    /// Prices a token close and checks that the house holds what it pays.
-    pub(crate) fn price_token_close(
-        &self,
-        config: &model::LiquidationConfig,
-        leg: TokenLeg,
-        qty: i128,
-        spent: &mut BTreeMap<AssetIdx, i128>,
-    ) -> Result<TokenClose, EngineError> {
+    /// Prices a token close: the exchange value and the penalty on it.
+    pub(crate) fn price_token_close(&self, config: &model::LiquidationConfig, leg: TokenLeg, qty: i128) -> Result<TokenClose, EngineError> {
         let (info, quote) = (&self.assets[leg.asset.0 as usize], &self.assets[leg.quote.0 as usize]);
         let missing = |s: &str| EngineError::MissingPrice { symbol: s.into() };
         let (low, high) = self.collateral_bounds(&info.symbol).ok_or_else(|| missing(&info.symbol))?;
@@ -97,31 +86,8 @@ impl Engine {
         let (price, rounding) = if sale { (low, Rounding::Floor) } else { (high, Rounding::Ceil) };
         let usd = money::value_usd(Amount(qty.abs()), info.scale, price, rounding).map_err(|_| overflow("token value"))?;
         let value = money::amount_for_value(usd, quote.scale, quote_usd, rounding).map_err(|_| overflow("token value"))?.0;
-        let notional = money::amount_for_value(
-            money::value_usd(Amount(qty.abs()), info.scale, high, Rounding::Ceil).map_err(|_| overflow("token notional"))?,
-            quote.scale,
-            quote_usd,
-            Rounding::Ceil,
-        )
-        .map_err(|_| overflow("token notional"))?
-        .0;
-        let (to_insurance, to_house) = auction::penalty(&liquidate::auction_params(config), notional)
+        let (to_insurance, to_house) = auction::penalty(&liquidate::auction_params(config), value)
             .map_err(|e| EngineError::LiquidationFailed { why: e.to_string() })?;
-        let house = self.account_index[HOUSE];
-        let (pays, owed) = if sale { (leg.quote, value) } else { (leg.asset, qty) };
-        let held = self.ledger.balance(house, pays).available() - spent.get(&pays).copied().unwrap_or(0);
-        if held < owed {
-            let symbol = &self.assets[pays.0 as usize].symbol;
-            return Err(EngineError::LiquidationFailed {
-                why: format!(
-                    "the house holds {} {symbol}, {} needed to take over the {} leg",
-                    self.format(pays, held),
-                    self.format(pays, owed),
-                    info.symbol
-                ),
-            });
-        }
-        *spent.entry(pays).or_insert(0) += owed;
         let price_usd = UsdPrice(mul_div(price.0, 1_000_000_000_000_000_000, quote_usd.0, rounding).map_err(|_| overflow("token price"))?);
         Ok(TokenClose { leg, qty, price_usd, value, to_insurance, to_house })
     }
@@ -178,8 +144,7 @@ impl Engine {
     }
 
     /// The closes of the groups with a token leg that can move now, group by group: its token
-    /// closes priced (the house holding what it pays, counted over the groups before) and its
-    /// perp legs within the house's `positions_max`. A group that cannot is left whole, and the
+    /// closes priced and its perp legs within the house's `positions_max`. A group that cannot is left whole, and the
     /// first reason is returned (the account's other groups go on).
     pub(crate) fn immediate_closes(
         &self,
@@ -190,18 +155,15 @@ impl Engine {
         tokens: &[TokenLeg],
     ) -> (Vec<TokenClose>, BTreeMap<u16, i128>, Option<String>) {
         let (mut priced, mut by_market, mut why) = (Vec::new(), BTreeMap::new(), None);
-        let mut spent: BTreeMap<AssetIdx, i128> = BTreeMap::new();
         let house = self.account_index[HOUSE];
         let groups: BTreeSet<usize> = chosen.iter().map(|(g, _)| *g).collect();
         for g in groups {
             let closes: Vec<Position> = chosen.iter().filter(|(x, _)| *x == g).map(|(_, c)| *c).collect();
             let (markets, assets) = self.split_closes(&closes, perps, tokens);
-            let mut trial = spent.clone();
-            let group = assets.values().map(|(leg, q)| self.price_token_close(config, *leg, *q, &mut trial)).collect::<Result<Vec<_>, _>>();
+            let group = assets.values().map(|(leg, q)| self.price_token_close(config, *leg, *q)).collect::<Result<Vec<_>, _>>();
             let full = markets.iter().find(|(m, q)| !self.has_room(**m, house, account, q.abs()));
             match (group, full) {
                 (Ok(group), None) => {
-                    spent = trial;
                     priced.extend(group);
                     by_market.extend(markets);
                 }

@@ -462,12 +462,12 @@ fn cover2_finds_the_uncovered_default() {
     assert_eq!(report.largest_protocol, None);
 }
 
-/// More flagged accounts than `accounts_per_command_max` that cannot be auctioned (a basis of
-/// spot ETH and a perp short: one hedge group, never split) do not keep the others out: the
-/// step takes flagged accounts round robin. Here one per command: alice (basis, lower index)
-/// first, dave (perp only) at the next command.
+/// More flagged accounts than `accounts_per_command_max` are taken round robin, one per command
+/// here: alice (a basis of spot ETH and a perp short, lower index) first, both her legs closed
+/// together through the house in that command (before, the basis waited for its token leg and
+/// the account stayed flagged); dave (perp only) at the next command.
 #[test]
-fn flagged_accounts_that_cannot_be_auctioned_do_not_block_the_others() {
+fn flagged_accounts_are_taken_round_robin_and_a_basis_no_longer_waits() {
     let mut w = World::new(LiquidationConfig { accounts_per_command_max: 1, ..liquidation_config(LastResort::Socialise) });
     w.deposit("alice", "ETH", "1");
     w.deposit("alice", "USDC", "500");
@@ -486,12 +486,12 @@ fn flagged_accounts_that_cannot_be_auctioned_do_not_block_the_others() {
     };
     assert!(flagged(&first, "alice/main") && flagged(&first, "dave/main"), "{first:?}");
     let auctioned = |events: &[Event], who: &str| opened(events).iter().any(|o| o.1 == who);
-    assert!(!auctioned(&first, "alice/main") && !auctioned(&first, "dave/main"), "alice, first in index order, is planned only");
+    assert!(auctioned(&first, "alice/main") && !auctioned(&first, "dave/main"), "alice, first in index order, only: {first:?}");
+    let sold = first.iter().any(|e| matches!(e, Event::TokenLegTakenOver { account, qty, .. } if account == "alice/main" && qty == "1"));
+    assert!(sold, "{first:?}");
+    assert_eq!((w.balance("alice/main", "ETH"), w.qty("alice/main")), (0, 0), "both legs of the basis closed together");
     let second = w.op(Command::AdvanceTime { now_ms: START + 1_000 });
     assert!(auctioned(&second, "dave/main"), "{second:?}");
-    // alice stays flagged, with nothing auctioned, and is taken again at her turn.
-    let third = w.op(Command::AdvanceTime { now_ms: START + 2_000 });
-    assert!(opened(&third).is_empty(), "{third:?}");
     assert!(w.engine.liquidation_auctions().iter().all(|a| a.account == "dave/main"));
     w.check();
 }
@@ -629,5 +629,62 @@ fn a_liquidator_bid_is_margined_at_its_owners_size() {
     let outcome = w.send("carol", bid("0.25"));
     assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
     assert_eq!(w.qty("carol/bid"), 250_000_000);
+    w.check();
+}
+
+/// The token leg sold to the house in `events`: (asset, side, qty, price, value, penalty,
+/// insurance share).
+fn token_takeovers(events: &[Event]) -> Vec<[String; 7]> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TokenLegTakenOver { asset, side, qty, price, value, penalty, insurance_share, .. } => {
+                Some([asset, side, qty, price, value, penalty, insurance_share].map(|s| s.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// An unbalanced basis: alice holds 1 ETH and 200 USDC and sells 2 ETH-PERP to bob at 3000
+/// (taker fee 3): USDC 197, net short 1 ETH. At price P her equity is 197 + P + 2 (3000 - P) =
+/// 6197 - P, IM 0.1 P and MM 0.05 P. At 5950: equity 247 < MM 297.5. The plan closes the basis
+/// group (1 ETH, -2 ETH-PERP) in 25% chunks; equity - cost never reaches IM (cost 1.5% of
+/// 17,850 = 267.75 in full), so every chunk is taken: the whole basis closes in this command.
+/// The ETH leg to the house at 5950: value 5950, penalty 0.5% = 29.75 (14.875 to the fund);
+/// the perp leg handed to the house at the mark 5950: realised 2 x (3000 - 5950) = -5900,
+/// penalty 0.5% of 11,900 = 59.5 (29.75 to the fund). alice ends flat with
+/// 197 + 5950 - 29.75 - 5900 - 59.5 = 157.75 USDC = 247 - 29.75 - 59.5. The house (empty before)
+/// holds 1 ETH, short 2 ETH-PERP at 5950, and 14.875 + 29.75 - 5950 = -5905.375 USDC.
+#[test]
+fn a_basis_closes_both_legs_together_the_spot_leg_through_the_house() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    w.deposit("bob", "USDC", "100000");
+    w.deposit("alice", "USDC", "200");
+    w.deposit("alice", "ETH", "1");
+    w.perp("bob", OrderSide::Buy, "2");
+    w.perp("alice", OrderSide::Sell, "2");
+    assert_eq!((w.balance("alice/main", "USDC"), w.qty("alice/main")), (usdc("197"), -2_000_000_000));
+    let events = w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "5950".into() });
+    let started = events.iter().find_map(|e| match e {
+        Event::LiquidationStarted { equity, mm, .. } => Some((equity.clone(), mm.clone())),
+        _ => None,
+    });
+    // (The model scales its losses by P / 3000 to 10^-9: MM is 297.49999995.)
+    assert_eq!(started, Some(("247".into(), "297.49999995".into())), "{events:?}");
+    assert_eq!(token_takeovers(&events), vec![["ETH", "sell", "1", "5950", "5950", "29.75", "14.875"].map(String::from)], "{events:?}");
+    let takeover = events.iter().find_map(|e| match e {
+        Event::AuctionHouseTakeover { qty, price, penalty, insurance_share, .. } => {
+            Some([qty, price, penalty, insurance_share].map(|s| s.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(takeover, Some(["2", "5950", "59.5", "29.75"].map(String::from)));
+    assert_eq!((w.balance("alice/main", "ETH"), w.qty("alice/main")), (0, 0), "both legs closed in one command");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("157.75"));
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("44.625"));
+    assert_eq!((w.balance("@house", "ETH"), w.qty("@house")), (units("1", 18), -2_000_000_000));
+    assert_eq!(w.balance("@house", "USDC"), usdc("-5905.375"));
+    assert!(w.engine.liquidation_auctions().is_empty());
     w.check();
 }
