@@ -358,14 +358,22 @@ impl Engine {
         equity_after: UsdValue,
     ) -> bool {
         let Some(bounds) = self.risk_model.bounds.clone() else { return false };
-        // The bound charges concentration and liquidity at the account's own size: an owner with
-        // other sub-accounts holding positions is decided exactly.
-        let Some(cached) = self.margin_cache.get_mut(&account).filter(|c| c.key.siblings.is_empty()) else { return false };
+        let Some(cached) = self.margin_cache.get_mut(&account) else { return false };
         if cached.summary.is_none() {
             cached.summary = model.summary(&bounds, &cached.risk, &cached.key.prices).ok();
         }
         let Some(summary) = cached.summary.as_ref() else { return false };
-        bounds.im_upper(model, summary, delta, prices).is_ok_and(|im_upper| equity_after.0 >= im_upper.0)
+        if cached.key.siblings.is_empty() {
+            return bounds.im_upper(model, summary, delta, prices).is_ok_and(|im_upper| equity_after.0 >= im_upper.0);
+        }
+        // In an owner with other sub-accounts holding positions: the whole book after the order,
+        // concentration and liquidity at the owner's totals with it.
+        let mut target = cached.key.positions.clone();
+        target.extend_from_slice(delta);
+        let mut subs: Vec<&[Position]> = vec![&target];
+        subs.extend(cached.key.siblings.iter().map(Vec::as_slice));
+        let Ok(owner) = model.owner_totals_of(&subs, prices) else { return false };
+        bounds.im_upper_target(model, summary, &target, prices, &owner).is_ok_and(|im_upper| equity_after.0 >= im_upper.0)
     }
 
     /// The gate on moving `units` of `asset` out of `account` (0 units: a confirmation of what

@@ -445,6 +445,7 @@ mod margin {
                 prop_assert_eq!(&outcome, &exact.apply(envelope), "{:?}", envelope);
                 prop_assert_eq!(bound.state_hash(), exact.state_hash(), "after {:?}", envelope);
                 check_healthy_meet_im(&mut bound, envelope)?;
+                check_bound_decides_as_exact(&mut bound)?;
             }
         }
     }
