@@ -45,9 +45,14 @@ pub struct RiskParams {
     /// How each receipt-issuing lending protocol's receipts accrue: `rebasing` (aTokens: one
     /// receipt = one underlying) or `exchange_rate` (cTokens: underlying = receipts x rate).
     pub receipt_model: BTreeMap<String, ReceiptModel>,
-    /// Factor a missing factor follows (e.g. `peg:WBTC` -> `peg:sBTC`).
+    /// Factor a missing price, basis, funding or vol factor follows (never a peg: pegs are named
+    /// per asset in `peg_sources`).
     #[serde(default)]
     pub factor_proxies: BTreeMap<String, String>,
+    /// Where each pegged asset's peg ratio comes from, by asset symbol: its own history factor, or
+    /// an explicit proxy with its reason. Every asset of a pegged kind needs an entry.
+    #[serde(default)]
+    pub peg_sources: BTreeMap<String, PegSource>,
     /// Protocol failure model.
     pub protocol: ProtocolParams,
     /// Close-out cost model.
@@ -80,6 +85,34 @@ pub struct HypotheticalParams {
     /// An underlying with less own price history than this (days) gets at least `young_scan_range`.
     pub min_own_history_days: f64,
     pub young_scan_range: f64,
+}
+
+/// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
+/// (its own history, e.g. `peg:USDC`) or `proxy` (another asset whose peg it follows), and a proxy
+/// needs its `reason` (listed in the report as an override).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PegSource {
+    #[serde(default)]
+    pub factor: Option<String>,
+    #[serde(default)]
+    pub proxy: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl PegSource {
+    fn validate(&self, asset: &str) -> Result<(), RiskError> {
+        let key = format!("peg_sources.{asset}");
+        match (&self.factor, &self.proxy, &self.reason) {
+            (Some(f), None, _) if f.starts_with("peg:") && f.len() > 4 => Ok(()),
+            (Some(f), None, _) => bad(&key, &format!("factor {f:?} must name a peg factor (`peg:SYMBOL`)")),
+            (None, Some(p), Some(r)) if !p.is_empty() && p != asset && !r.trim().is_empty() => Ok(()),
+            (None, Some(_), Some(_)) => bad(&key, "a proxy names another asset and gives its reason"),
+            (None, Some(_), None) => bad(&key, "a proxy needs its `reason` (it is listed in the report)"),
+            _ => bad(&key, "give exactly one of `factor` (its own history) or `proxy` (with `reason`)"),
+        }
+    }
 }
 
 /// How a lending receipt relates to its underlying.
@@ -457,8 +490,14 @@ impl RiskParams {
         range("vol_shock.quantile", self.vol_shock.quantile, 0.5, 0.9999)?;
         int("vol_shock.min_observed_windows", self.vol_shock.min_observed_windows as i64, 20, 100_000)?;
         int("vol_shock.min_proxy_windows", self.vol_shock.min_proxy_windows as i64, 20, 100_000)?;
-        if self.liquidity.markets.len() + self.factor_proxies.len() > MAX_PARAM_ENTRIES {
+        if self.liquidity.markets.len() + self.factor_proxies.len() + self.peg_sources.len() > MAX_PARAM_ENTRIES {
             return bad("liquidity.markets", "too many entries");
+        }
+        if let Some(k) = self.factor_proxies.keys().find(|k| k.starts_with("peg:")) {
+            return bad(&format!("factor_proxies.{k}"), "a peg is named per asset in [peg_sources], not proxied by factor");
+        }
+        for (asset, src) in &self.peg_sources {
+            src.validate(asset)?;
         }
         range("broker.claim_cap_usd_default", self.broker.claim_cap_usd_default, 0.0, 1e15)?;
         for (k, v) in &self.broker.claim_cap_usd {

@@ -108,6 +108,27 @@ impl MarketData {
     }
 }
 
+/// The `[market]` overrides, then every peg proxy (`[peg_sources]`) of an asset the portfolio holds,
+/// trades or provides liquidity with.
+fn overrides_of(config: &Config, portfolio: &Portfolio, c: &Computed) -> Vec<String> {
+    let mut named: Vec<&str> = portfolio.balances.iter().map(|b| b.asset.as_str()).collect();
+    for p in &portfolio.positions {
+        if let Some(i) = config.instruments.iter().find(|i| i.id == p.instrument) {
+            named.extend(i.asset.as_deref());
+            named.extend(i.settlement_asset.as_deref());
+        }
+    }
+    let pools: Vec<&str> = named
+        .iter()
+        .filter_map(|a| config.asset(a))
+        .flat_map(|a| a.pool_assets.iter().flatten().map(String::as_str).chain(a.underlying_asset.as_deref()))
+        .collect();
+    named.extend(pools);
+    let mut out = c.base.overrides.clone();
+    out.extend(c.universe.peg_proxies.iter().filter(|p| named.contains(&p.asset.as_str())).map(|p| p.describe()));
+    out
+}
+
 /// Comparators shown next to the portfolio margin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparators {
@@ -247,7 +268,7 @@ pub fn report_of(config: &Config, params: &RiskParams, portfolio: &Portfolio, da
         data: data.describe(),
         mpor_hours: params.mpor_hours,
         confidence: params.confidence,
-        overrides: c.base.overrides.clone(),
+        overrides: overrides_of(config, portfolio, c),
         fhs_scenarios: c.scenarios.n_fhs,
         floor_scenarios: c.scenarios.len() - c.scenarios.n_fhs,
         net_liquidation_value: m.net_liquidation_value,
