@@ -72,6 +72,9 @@ pub struct HypotheticalParams {
     /// The extreme move, in scan ranges, and the weight of its loss.
     pub extreme_multiple: f64,
     pub extreme_weight: f64,
+    /// The weight of the extreme move's down side (the first-of-a-kind crash; calibrated in
+    /// `docs/margin-methodology.md` section 4.6); `extreme_weight` weighs the up side.
+    pub extreme_weight_down: f64,
     /// Anti-procyclical floor: the range is at least this fraction of the largest unscaled move
     /// ever observed for the underlying (and the spread move of a pair likewise).
     pub stressed_floor_fraction: f64,
@@ -513,6 +516,7 @@ impl RiskParams {
         range("hypothetical.scan_quantile", h.scan_quantile, 0.5, 1.0)?;
         range("hypothetical.extreme_multiple", h.extreme_multiple, 1.0, 10.0)?;
         range("hypothetical.extreme_weight", h.extreme_weight, 0.0, 1.0)?;
+        range("hypothetical.extreme_weight_down", h.extreme_weight_down, 0.0, 1.0)?;
         range("hypothetical.stressed_floor_fraction", h.stressed_floor_fraction, 0.0, 1.0)?;
         range("hypothetical.scan_range_min", h.scan_range_min, 0.0, 2.0)?;
         range("hypothetical.decorrelation_min", h.decorrelation_min, 0.0, 2.0)?;
