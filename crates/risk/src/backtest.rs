@@ -327,7 +327,7 @@ fn stress_coverage(
 }
 
 /// [`CapitalEfficiency`] of a compiled book whose initial margin is `im`.
-fn capital_efficiency(config: &Config, book: &Book, engine: &Engine, im: f64) -> CapitalEfficiency {
+pub fn capital_efficiency(config: &Config, book: &Book, engine: &Engine, im: f64) -> CapitalEfficiency {
     let is_collateral = |q: &crate::book::BookPosition| {
         let inst = &book.instruments[q.instrument];
         q.is_balance && inst.asset.as_deref().and_then(|a| config.asset(a)).is_some_and(|a| a.kind == model::AssetKind::Stablecoin)
