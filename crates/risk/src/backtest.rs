@@ -93,13 +93,17 @@ pub struct CapitalEfficiency {
     pub initial_margin: f64,
     /// IM of the book without its stablecoin balances (the positions and any other holdings).
     pub position_margin: f64,
-    /// `initial_margin - position_margin`: the depeg of the collateral and its claim on the venue.
+    /// `initial_margin - position_margin`: the depeg of the collateral and its claim on the venue
+    /// (slightly negative when the collateral diversifies the book's own risk).
     pub collateral_haircut: f64,
     /// Stablecoin balances, USD.
     pub collateral_usd: f64,
     /// Of the position margin: the outright charge for the concentrated failure of one protocol
     /// (e.g. the issuer of a synthetic leg), when it is what binds (0 otherwise).
     pub issuer_charge: f64,
+    /// The position margin the book would need without that outright charge: the larger of the
+    /// ES with protocol failures and the floor, plus the liquidity charge.
+    pub position_margin_ex_issuer: f64,
     /// Isolated margin (each venue's own rules on its own positions).
     pub isolated: f64,
     /// `collateral_haircut / collateral_usd` x the collateral the isolated venues require (their
@@ -111,6 +115,10 @@ impl CapitalEfficiency {
     /// Position margin over isolated venue margin (the goal of issue 8: at most 0.10 for hedged books).
     pub fn position_ratio(&self) -> f64 {
         self.position_margin / self.isolated.max(1e-9)
+    }
+    /// The same without the outright issuer charge.
+    pub fn ex_issuer_ratio(&self) -> f64 {
+        self.position_margin_ex_issuer / self.isolated.max(1e-9)
     }
     /// IM over isolated margin plus the same collateral haircut.
     pub fn total_ratio(&self) -> f64 {
@@ -341,14 +349,15 @@ pub fn capital_efficiency(config: &Config, book: &Book, engine: &Engine, im: f64
     let base_values: Vec<f64> = book.positions.iter().map(|q| engine.rv.base_values[q.instrument]).collect();
     let notional: Vec<f64> = book.positions.iter().map(|q| engine.unit_notional[q.instrument]).collect();
     let isolated = comparators::isolated(config, &held, &base_values, &notional, &engine.spot_usd).initial_margin;
-    let collateral_haircut = (im - pm.initial_margin).max(0.0);
-    let rate = if collateral_usd > 0.0 { collateral_haircut / collateral_usd } else { 0.0 };
+    let collateral_haircut = im - pm.initial_margin;
+    let rate = if collateral_usd > 0.0 { collateral_haircut.max(0.0) / collateral_usd } else { 0.0 };
     CapitalEfficiency {
         initial_margin: im,
         position_margin: pm.initial_margin,
         collateral_haircut,
         collateral_usd,
         issuer_charge,
+        position_margin_ex_issuer: pm.es_with_protocols.max(pm.floor_loss) + pm.liquidity_charge,
         isolated,
         isolated_collateral_haircut: rate * isolated,
     }
@@ -633,18 +642,18 @@ fn render_coverage(o: &mut String, b: &Backtest) {
 fn render_efficiency(o: &mut String, b: &Backtest) {
     let _ = writeln!(
         o,
-        "\nCapital efficiency on the reference day (2024-12-31, books as written; docs/margin-methodology.md section 6.3): IM = position margin (the book without its stablecoin balances) + collateral haircut (what holding the stablecoins adds: their depeg, their claim on the venue); the issuer charge is the outright concentration charge inside the position margin when it binds; isolated = each venue's own margin on its own positions, and the same haircut rate applied to the collateral those margins require. Goal for hedged books: position margin / isolated at most 0.10.\n"
+        "\nCapital efficiency on the reference day (2024-12-31, books as written; docs/margin-methodology.md section 6.3): IM = position margin (the book without its stablecoin balances) + collateral haircut (what holding the stablecoins adds: their depeg, their claim on the venue); the issuer charge is the outright concentration charge inside the position margin when it binds (a synthetic or wrapped leg pays for its issuer in size), shown beside the ratio without it; isolated = each venue's own margin on its own positions, and the same haircut rate applied to the collateral those margins require. Goal for hedged books: position margin / isolated at most 0.10.\n"
     );
     let _ = writeln!(
         o,
-        "| portfolio | IM | position margin | collateral haircut (on collateral) | issuer charge | isolated venue margin | isolated collateral haircut | position margin / isolated | IM / (isolated + haircut) |"
+        "| portfolio | IM | position margin | collateral haircut (on collateral) | issuer charge | isolated venue margin | isolated collateral haircut | position margin / isolated | without issuer charge | IM / (isolated + haircut) |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
     for p in &b.portfolios {
         let Some(e) = &p.capital_efficiency else { continue };
         let _ = writeln!(
             o,
-            "| `{}` | {} | {} | {} ({}) | {} | {} | {} | {:.3} | {:.2} |",
+            "| `{}` | {} | {} | {} ({}) | {} | {} | {} | {:.3} | {:.3} | {:.2} |",
             p.portfolio,
             f0(e.initial_margin),
             f0(e.position_margin),
@@ -654,6 +663,7 @@ fn render_efficiency(o: &mut String, b: &Backtest) {
             f0(e.isolated),
             f0(e.isolated_collateral_haircut),
             e.position_ratio(),
+            e.ex_issuer_ratio(),
             e.total_ratio()
         );
     }
