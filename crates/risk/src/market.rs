@@ -73,12 +73,17 @@ impl PegProxy {
 fn peg_factor(params: &RiskParams, factor_names: &[String], asset: &str) -> Result<(usize, Option<PegProxy>), RiskError> {
     let err = |problem: String| RiskError::PegSource { asset: asset.to_string(), problem };
     let src = params.peg_sources.get(asset).ok_or_else(|| err("no entry in [peg_sources]".into()))?;
-    let own = |factor: &Option<String>| -> Option<usize> { factor.as_deref().and_then(|f| index_of(factor_names, f)) };
-    match (&src.factor, &src.proxy) {
-        (Some(f), _) => own(&src.factor).map(|i| (i, None)).ok_or_else(|| err(format!("its factor {f} is not in the market data"))),
+    let own_file = src.file.as_ref().map(|_| format!("peg:{asset}"));
+    match (src.factor.as_ref().or(own_file.as_ref()), &src.proxy) {
+        (Some(f), _) => index_of(factor_names, f).map(|i| (i, None)).ok_or_else(|| {
+            let hint = if own_file.is_some() { "; load the market data with MarketData::load_for(config, params)" } else { "" };
+            err(format!("its factor {f} is not in the market data{hint}"))
+        }),
         (None, Some(p)) => {
             let target = params.peg_sources.get(p).ok_or_else(|| err(format!("its proxy {p} has no entry in [peg_sources]")))?;
-            let f = own(&target.factor)
+            let name = target.factor.clone().or_else(|| target.file.as_ref().map(|_| format!("peg:{p}")));
+            let f = name
+                .and_then(|n| index_of(factor_names, &n))
                 .ok_or_else(|| err(format!("its proxy {p} has no peg history of its own (a proxy of a proxy is refused)")))?;
             let reason = src.reason.clone().unwrap_or_default();
             Ok((f, Some(PegProxy { asset: asset.to_string(), follows: p.clone(), reason })))

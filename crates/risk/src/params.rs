@@ -91,13 +91,18 @@ pub struct HypotheticalParams {
 }
 
 /// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
-/// (its own history, e.g. `peg:USDC`) or `proxy` (another asset whose peg it follows), and a proxy
-/// needs its `reason` (listed in the report as an override).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// (its own history already in the panel, e.g. `peg:USDC`), `file` and `column` (its own series in
+/// the market-data directory, loaded as `peg:ASSET`) or `proxy` (another asset whose peg it
+/// follows); a proxy needs its `reason` (listed in the report as an override).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PegSource {
     #[serde(default)]
     pub factor: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub column: Option<String>,
     #[serde(default)]
     pub proxy: Option<String>,
     #[serde(default)]
@@ -107,13 +112,25 @@ pub struct PegSource {
 impl PegSource {
     fn validate(&self, asset: &str) -> Result<(), RiskError> {
         let key = format!("peg_sources.{asset}");
-        match (&self.factor, &self.proxy, &self.reason) {
-            (Some(f), None, _) if f.starts_with("peg:") && f.len() > 4 => Ok(()),
-            (Some(f), None, _) => bad(&key, &format!("factor {f:?} must name a peg factor (`peg:SYMBOL`)")),
-            (None, Some(p), Some(r)) if !p.is_empty() && p != asset && !r.trim().is_empty() => Ok(()),
-            (None, Some(_), Some(_)) => bad(&key, "a proxy names another asset and gives its reason"),
-            (None, Some(_), None) => bad(&key, "a proxy needs its `reason` (it is listed in the report)"),
-            _ => bad(&key, "give exactly one of `factor` (its own history) or `proxy` (with `reason`)"),
+        let own_file = self.file.is_some() || self.column.is_some();
+        let given = [self.factor.is_some(), own_file, self.proxy.is_some()].iter().filter(|x| **x).count();
+        if given != 1 {
+            return bad(
+                &key,
+                "give exactly one of `factor` (its own history), `file` and `column` (its own series) or `proxy` (with `reason`)",
+            );
+        }
+        if self.reason.is_some() && self.proxy.is_none() {
+            return bad(&key, "`reason` belongs to a proxy");
+        }
+        match (&self.factor, &self.file, &self.column, &self.proxy, &self.reason) {
+            (Some(f), ..) if f.starts_with("peg:") && f.len() > 4 => Ok(()),
+            (Some(f), ..) => bad(&key, &format!("factor {f:?} must name a peg factor (`peg:SYMBOL`)")),
+            (_, Some(f), Some(c), ..) if !f.is_empty() && !c.is_empty() => Ok(()),
+            (_, Some(_), ..) | (_, _, Some(_), ..) => bad(&key, "an own series needs both `file` and `column`"),
+            (.., Some(p), Some(r)) if !p.is_empty() && p != asset && !r.trim().is_empty() => Ok(()),
+            (.., Some(_), None) => bad(&key, "a proxy needs its `reason` (it is listed in the report)"),
+            _ => bad(&key, "a proxy names another asset and gives its reason"),
         }
     }
 }

@@ -47,7 +47,8 @@ impl MarketData {
     }
 
     /// [`MarketData::load`] plus the price sources the configuration names (every underlying with a
-    /// `price_source` becomes a factor `price:SYMBOL` with its own history).
+    /// `price_source` becomes a factor `price:SYMBOL` with its own history) and the peg series the
+    /// risk parameters name (every `[peg_sources]` entry with `file` and `column` becomes `peg:ASSET`).
     pub fn load_for(config: &Config, params: &RiskParams) -> Result<MarketData, RiskError> {
         let dir = find_dir()?;
         let sources: Vec<(String, String, String, bool)> = config
@@ -57,7 +58,10 @@ impl MarketData {
                 u.price_source.as_ref().map(|p| (u.symbol.clone(), p.file.clone(), p.column.clone(), p.quote == model::PriceQuote::Usdt))
             })
             .collect();
-        MarketData::from_panel(FactorPanel::load(&dir)?.with_price_sources(&dir, &sources)?, params)
+        let pegs: Vec<(String, String, String)> =
+            params.peg_sources.iter().filter_map(|(asset, s)| Some((asset.clone(), s.file.clone()?, s.column.clone()?))).collect();
+        let panel = FactorPanel::load(&dir)?.with_price_sources(&dir, &sources)?.with_peg_sources(&dir, &pegs)?;
+        MarketData::from_panel(panel, params)
     }
 
     /// [`MarketData::load_default`] with the EWMA estimator of `params`.

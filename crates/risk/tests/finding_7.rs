@@ -120,7 +120,7 @@ fn with_pyusd() -> model::Config {
 }
 
 fn peg_proxy(proxy: &str, reason: &str) -> risk::params::PegSource {
-    risk::params::PegSource { factor: None, proxy: Some(proxy.into()), reason: Some(reason.into()) }
+    risk::params::PegSource { proxy: Some(proxy.into()), reason: Some(reason.into()), ..Default::default() }
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn finding_7_a_pegged_asset_without_a_peg_source_is_refused_at_load() {
     let e = risk::market::Universe::new(&config, &params, &names, &kinds).expect_err("no peg source");
     assert!(matches!(&e, RiskError::PegSource { asset, .. } if asset == "PYUSD"), "{e}");
     // Its own factor must exist in the market data.
-    let own = risk::params::PegSource { factor: Some("peg:PYUSD".into()), proxy: None, reason: None };
+    let own = risk::params::PegSource { factor: Some("peg:PYUSD".into()), ..Default::default() };
     params.peg_sources.insert("PYUSD".into(), own);
     let e = risk::market::Universe::new(&config, &params, &names, &kinds).expect_err("no such factor");
     assert!(matches!(&e, RiskError::PegSource { problem, .. } if problem.contains("peg:PYUSD")), "{e}");
@@ -172,6 +172,11 @@ fn finding_7_a_peg_proxy_needs_its_reason_and_pegs_are_never_factor_proxies() {
     assert!(e.to_string().contains("peg_sources.USDC"), "{e}");
     let both = base.replace("USDC = { factor = \"peg:USDC\" }", "USDC = { factor = \"peg:USDC\", proxy = \"DAI\", reason = \"x\" }");
     assert!(RiskParams::from_toml(&both).is_err());
+    let half = base.replace("USDC = { factor = \"peg:USDC\" }", "USDC = { file = \"usdc.csv\" }");
+    let e = RiskParams::from_toml(&half).expect_err("file without column");
+    assert!(e.to_string().contains("both `file` and `column`"), "{e}");
+    let stray = base.replace("USDC = { factor = \"peg:USDC\" }", "USDC = { factor = \"peg:USDC\", reason = \"x\" }");
+    assert!(RiskParams::from_toml(&stray).expect_err("reason without proxy").to_string().contains("belongs to a proxy"));
     let old = base.replace("[factor_proxies]\n", "[factor_proxies]\n\"peg:WBTC\" = \"peg:sBTC\"\n");
     assert_ne!(old, base);
     let e = RiskParams::from_toml(&old).expect_err("peg factor proxy");
