@@ -31,6 +31,13 @@ const USDC_ONLY: Collateral = &[("USDC", 1.0)];
 /// USDC), the rest in USDT and DAI.
 const STABLES: Collateral = &[("USDC", 0.25), ("USDT", 0.4), ("DAI", 0.35)];
 
+/// The kinds of pairs, drawn with equal weight (so leveraged perp pairs 3 in 8).
+const KINDS: [&str; 8] = ["perp", "perp", "perp", "basis", "option", "stable", "lp", "steth"];
+/// The AMM share the LP hedgers hold (the configuration's constant-product pool).
+pub const LP_SHARE: &str = "UNI-V2-ETH-DAI";
+/// Leverage of a stETH loop: stETH held over the loop's own equity.
+const LOOP_LEVERAGE: [f64; 4] = [2.0, 3.0, 4.0, 5.0];
+
 /// Collateral at the opening as a multiple of the position's initial margin then.
 const CUSHIONS: [f64; 5] = [1.05, 1.15, 1.3, 1.6, 2.0];
 
@@ -67,18 +74,22 @@ pub fn open(
         new_account(s, &a);
         new_account(s, &b);
         let notional = 10_000.0 + rng.unit() * 190_000.0;
-        let kind = rng.pick(&["perp", "perp", "perp", "basis", "option", "stable"]);
+        let kind = rng.pick(&KINDS);
         match kind {
             "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, USDC_ONLY, rate("BTC-PERP")?),
             "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, USDC_ONLY, rate("ETH-PERP")?),
             "stable" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, STABLES, rate("ETH-PERP")?),
             "basis" => basis(s, &mut rng, &a, &b, eth, rate("ETH-PERP")?),
+            "lp" => lp_hedger(s, &mut rng, [&a, &b], p(LP_SHARE)?, eth, notional, rate("ETH-PERP")?),
+            "steth" => steth_loop(s, &mut rng, [&a, &b], p("stETH")?, eth, notional, rate("ETH-PERP")?),
             _ => option(s, &mut rng, &a, &b, eth, call, rate(call)?)?,
         }
         let label = match kind {
             "perp" => "leveraged perp pairs (long + short)",
             "stable" => "stablecoin books (USDC, USDT and DAI collateral, ETH perp pair)",
             "basis" => "basis traders (spot long + perp short, with a leveraged long)",
+            "lp" => "LP hedgers (Uniswap v2 ETH/DAI share + ETH-PERP short of its delta, with a leveraged long)",
+            "steth" => "stETH loops (stETH collateral + ETH-PERP short as the ETH borrow, with a leveraged long)",
             _ => "option sellers (with a buyer)",
         };
         *kinds.entry(label.to_string()).or_insert(0) += 1;
@@ -157,4 +168,31 @@ fn option(s: &mut Script, rng: &mut Lcg, seller: &str, buyer: &str, eth: f64, ca
     s.deposit(buyer, "USDC", &format!("{:.0}", q * premium * 1.2));
     cross(s, buyer, seller, call, format!("{premium:.1}"), &format!("{q:.2}"));
     Ok(())
+}
+
+/// `hedger` deposits `notional` of the LP share (priced `share` USD) and sells ETH-PERP of its
+/// ETH delta to `long`, a leveraged long. A constant-product share of value `V` holds `V / 2`
+/// in ETH, so the hedge is `notional / (2 x eth)` ETH (static: the delta of the share moves
+/// with the price, the hedge does not). The perp's margin is in USDC.
+fn lp_hedger(s: &mut Script, rng: &mut Lcg, [hedger, long]: [&str; 2], share: f64, eth: f64, notional: f64, im: (f64, f64)) {
+    let hedge = notional / 2.0;
+    let (ch, cl) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
+    s.deposit(hedger, LP_SHARE, &format!("{:.6}", notional / share));
+    s.deposit(hedger, "USDC", &format!("{:.0}", hedge * im.1 * ch));
+    s.deposit(long, "USDC", &format!("{:.0}", hedge * im.0 * cl));
+    cross(s, long, hedger, "ETH-PERP", usd(eth), &qty_text("ETH", hedge / eth));
+}
+
+/// A stETH loop of `notional` (the stETH held) at a leverage `L`: `looper` deposits the stETH
+/// and sells ETH-PERP worth `notional x (L - 1) / L` to `long` in place of the ETH borrow
+/// (the engine lends no ETH on demand; a short perp has the debt's exposure to the ETH price).
+/// The perp's margin is in USDC.
+fn steth_loop(s: &mut Script, rng: &mut Lcg, [looper, long]: [&str; 2], steth: f64, eth: f64, notional: f64, im: (f64, f64)) {
+    let leverage = rng.pick(&LOOP_LEVERAGE);
+    let borrow = notional * (leverage - 1.0) / leverage;
+    let (ch, cl) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
+    s.deposit(looper, "stETH", &format!("{:.6}", notional / steth));
+    s.deposit(looper, "USDC", &format!("{:.0}", borrow * im.1 * ch));
+    s.deposit(long, "USDC", &format!("{:.0}", borrow * im.0 * cl));
+    cross(s, long, looper, "ETH-PERP", usd(eth), &qty_text("ETH", borrow / eth));
 }
