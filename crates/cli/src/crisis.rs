@@ -198,6 +198,9 @@ impl Driver {
 
 /// The error's variant name (`InsufficientMargin`), without its numbers.
 fn error_kind(error: &engine::EngineError) -> String {
+    if let engine::EngineError::OrderRefused { reason, .. } = error {
+        return format!("OrderRefused ({})", reason.split([':', '(']).next().unwrap_or_default().trim());
+    }
     format!("{error:?}").split([' ', '{', '(']).next().unwrap_or_default().to_string()
 }
 
@@ -384,14 +387,16 @@ pub fn run_episode(
     d.submit(s)?;
     let rates = im_rates(d.node.engine(), &config, &prices)?;
     let mut s = d.script();
-    d.stats.population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates)?;
+    let population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates)?;
+    d.stats.population = population.kinds;
     d.stats.accounts = args.accounts;
     d.submit(s)?;
     d.stats.opened = opened(d.node.engine())?;
     let fund = insurance_usd(d.node.engine())?;
     d.stats.insurance_usd.push(fund);
     let mut path = vec![(0, fund as f64 / 1e18, prices.at("ETH", 0))];
-    let venue_params = crate::crisis_venues::VenueParams { latency_hours: args.venue_latency_hours, ..crate::crisis_venues::DEFAULT_PARAMS };
+    let venue_params =
+        crate::crisis_venues::VenueParams { latency_hours: args.venue_latency_hours, ..crate::crisis_venues::DEFAULT_PARAMS };
     let mut venues = crate::crisis_venues::Venues::new(&HEDGED, venue_params);
     hedge_on_venues(&mut venues, 0, d.node.engine(), &prices)?;
     for h in 1..=ep.hours {
@@ -405,6 +410,8 @@ pub fn run_episode(
         }
         prices.print(&mut s, h as usize);
         s.op(Command::AdvanceTime { now_ms: now + 10 * MINUTE_MS });
+        d.submit(s)?;
+        let s = rebalance_replicas(&mut d, &population.replicas, prices.at("ETH", h as usize))?;
         d.submit(s)?;
         let s = bids(&mut d);
         d.submit(s)?;
@@ -433,6 +440,17 @@ pub fn run_episode(
         legs: venues.legs,
         venue_pnl,
     })
+}
+
+/// The LP replicas' hourly rebalancing (`crisis_population::rebalance`), at the hour's ETH.
+fn rebalance_replicas(d: &mut Driver, replicas: &[crate::crisis_population::LpReplica], eth: f64) -> Result<Script> {
+    let mut s = d.script();
+    for r in replicas {
+        let account = format!("{}/main", r.owner);
+        let held = d.node.engine().valuation(&account)?.balances.iter().find(|b| b.asset == "ETH").map(|b| b.amount.parse::<f64>());
+        crate::crisis_population::rebalance(&mut s, r, held.transpose()?.unwrap_or(0.0), eth);
+    }
+    Ok(s)
 }
 
 /// The underlyings the house hedges on the venues.
@@ -635,7 +653,15 @@ impl Report {
             .flat_map(|l| &l.liquidations)
             .map(|x| {
                 let qty = money::format_decimal(x.qty, Scale::new(18).unwrap_or(money::USD_SCALE));
-                format!("{} {} hour {}: {qty} at {}, penalty {}, left {}", x.venue, x.underlying, x.hour, usdc(x.price), usdc(x.penalty), usdc(x.left))
+                format!(
+                    "{} {} hour {}: {qty} at {}, penalty {}, left {}",
+                    x.venue,
+                    x.underlying,
+                    x.hour,
+                    usdc(x.price),
+                    usdc(x.penalty),
+                    usdc(x.left)
+                )
             })
             .collect();
         vec![
@@ -644,9 +670,10 @@ impl Report {
                 if liquidations.is_empty() { "0".into() } else { format!("{} ({})", liquidations.len(), liquidations.join("; ")) },
             ),
             ("venue top-ups (count, USDC)".into(), per_venue(&|l| format!("{} ({})", l.top_ups, usdc(l.top_up_sent)))),
-            ("house collateral posted per venue at the end, USDC (in flight)".into(), per_venue(&|l| {
-                format!("{} ({})", usdc(l.collateral), usdc(l.in_flight.iter().map(|(_, a)| a).sum()))
-            })),
+            (
+                "house collateral posted per venue at the end, USDC (in flight)".into(),
+                per_venue(&|l| format!("{} ({})", usdc(l.collateral), usdc(l.in_flight.iter().map(|(_, a)| a).sum()))),
+            ),
             ("hours a hedge leg was wanted but not open".into(), per_venue(&|l| l.hours_unhedged.to_string())),
             ("house P&L on the venue legs, USDC (equity at the end + in flight - sent)".into(), usdc(self.venue_pnl)),
         ]

@@ -41,7 +41,12 @@ pub struct VenueSpec {
 /// dYdX v3's ETH-USD market (IMF 5%, MMF 3%, a liquidation fee up to 1% of the notional) and
 /// Aave v2's ETH (LTV 80%, liquidation bonus 5%), half the hedge each.
 pub const VENUES: [VenueSpec; 2] = [
-    VenueSpec { name: "dydx", rules: VenueRules::Perp { initial_ppm: 50_000, maintenance_ppm: 30_000 }, penalty_bps: 100, share_ppm: 500_000 },
+    VenueSpec {
+        name: "dydx",
+        rules: VenueRules::Perp { initial_ppm: 50_000, maintenance_ppm: 30_000 },
+        penalty_bps: 100,
+        share_ppm: 500_000,
+    },
     VenueSpec { name: "aave", rules: VenueRules::Lending { ltv_ppm: 800_000 }, penalty_bps: 500, share_ppm: 500_000 },
 ];
 
