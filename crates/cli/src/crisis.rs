@@ -129,6 +129,8 @@ pub struct Report {
     /// last prices plus collateral in flight, minus everything sent.
     pub legs: Vec<crate::crisis_venues::Leg>,
     pub venue_pnl: i128,
+    /// The venue legs' P&L valued at the last USDC print (USD, 18 decimals).
+    pub venue_pnl_usd: i128,
 }
 
 /// Counts and exact sums from the events (USD amounts at 18 decimals, asset amounts in units).
@@ -200,6 +202,9 @@ impl Driver {
 fn error_kind(error: &engine::EngineError) -> String {
     if let engine::EngineError::OrderRefused { reason, .. } = error {
         return format!("OrderRefused ({})", reason.split([':', '(']).next().unwrap_or_default().trim());
+    }
+    if let engine::EngineError::RiskModelUnknownName { name } = error {
+        return format!("RiskModelUnknownName ({name})");
     }
     format!("{error:?}").split([' ', '{', '(']).next().unwrap_or_default().to_string()
 }
@@ -439,6 +444,7 @@ pub fn run_episode(
         decimals,
         legs: venues.legs,
         venue_pnl,
+        venue_pnl_usd: value(venue_pnl, 6, price_of(d.node.engine(), "USDC")?)?,
     })
 }
 
@@ -676,6 +682,10 @@ impl Report {
             ),
             ("hours a hedge leg was wanted but not open".into(), per_venue(&|l| l.hours_unhedged.to_string())),
             ("house P&L on the venue legs, USDC (equity at the end + in flight - sent)".into(), usdc(self.venue_pnl)),
+            (
+                "house P&L with its venue legs, USD".into(),
+                dollars(self.stats.house_end_usd - self.stats.house_start_usd + self.venue_pnl_usd),
+            ),
         ]
     }
 }
