@@ -250,6 +250,14 @@ impl Engine {
 
     pub(crate) fn margin_cache_clear(&mut self) {
         self.margin_cache.clear();
+        self.bound_anchors.clear();
+    }
+
+    /// The pre-trade summary of the account's cached loss vector (built now if the order gate
+    /// has not built it).
+    pub(crate) fn cached_summary(&self, model: &RiskModel, bounds: &margin_core::UnitBounds, account: AccountIdx) -> Option<RiskSummary> {
+        let cached = self.margin_cache.get(&account)?;
+        cached.summary.clone().or_else(|| model.summary(bounds, &cached.risk, &cached.key.prices).ok())
     }
 
     /// The positions of the owner's other trader sub-accounts, those that hold any, in name
@@ -368,6 +376,10 @@ impl Engine {
         }
         let model = self.usable_model()?;
         let after = apply_deltas(&self.holdings_of(account)?, &[(asset, -units)])?;
+        // The bound accepts only what the exact computation would (`headroom.rs`).
+        if self.bound_covers(&model, account, &after) {
+            return Ok(());
+        }
         let measured = self.measure(&model, account, &after)?;
         if measured.equity.0 < measured.requirement.initial.0 {
             return Err(EngineError::InsufficientFreeCollateral {
@@ -376,6 +388,7 @@ impl Engine {
                 available: usd(measured.equity.0),
             });
         }
+        self.anchor_from_cache(&model, account);
         Ok(())
     }
 
