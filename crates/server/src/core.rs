@@ -50,7 +50,8 @@ pub struct Core {
 impl Core {
     /// Starts the writer thread over a recovered node.
     pub fn start(node: Node, metrics: Arc<Metrics>, history: History, statements: StatementIndex) -> Core {
-        assert_eq!(statements.last_seq(), node.engine().next_seq() - 1, "the statement index starts at the node's last seq");
+        let last_seq = node.engine().next_seq() - 1;
+        assert!(statements.is_stopped() || statements.last_seq() == last_seq, "the statement index starts at the node's last seq");
         let node = Arc::new(Mutex::new(Some(node)));
         let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (published, _) = broadcast::channel(STREAM_BATCHES_MAX);

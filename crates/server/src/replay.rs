@@ -81,7 +81,9 @@ pub fn rebuild(source: &JournalSource, last_seq: u64) -> Result<(crate::history:
     let history_from = last_seq.saturating_sub(HISTORY_REBUILD_RECORDS_MAX);
     for (seq, envelope, outcome) in source.records(0, last_seq)? {
         // A stopped index refuses statements with its reason; the start goes on.
-        if let Err(e) = index.record(seq, &envelope.command, &outcome) {
+        if !index.is_stopped()
+            && let Err(e) = index.record(seq, &envelope.command, &outcome)
+        {
             tracing::warn!(error = %e, "the statement index stopped while rebuilding");
         }
         if seq < history_from {

@@ -436,6 +436,11 @@ impl StatementIndex {
         Ok(())
     }
 
+    /// Whether it stopped (full, or a record it could not read): it then refuses statements.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+
     /// The last seq taken.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
