@@ -194,7 +194,7 @@ impl Engine {
         }
         let Ok(model) = self.usable_model() else { return };
         self.health_summaries.resize(self.account_names.len(), None);
-        let mut dirty: BTreeSet<AccountIdx> = self.health_backlog.iter().copied().chain(touched).collect();
+        let mut dirty: BTreeSet<AccountIdx> = self.health_backlog.iter().copied().chain(touched.iter().copied()).collect();
         if everything {
             dirty.extend((0..self.account_names.len() as u32).map(AccountIdx));
         }
@@ -207,8 +207,23 @@ impl Engine {
             if self.account_kinds[account.0 as usize] != AccountKind::Trader {
                 continue;
             }
-            let Some(health) = self.recompute(&model, account) else { continue };
             let flag = self.health_flags.get(&account).copied().unwrap_or(Health::Healthy);
+            // A healthy account the headroom bound still shows healthy keeps its flag
+            // (`headroom.rs`); else the exact computation decides.
+            let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account) {
+                true => Health::Healthy,
+                false => match self.recompute(&model, account) {
+                    Some(h) => {
+                        // A book that changed by a command (not a price) may change again
+                        // soon: its summary lets the bound decide the next time.
+                        if h == Health::Healthy && touched.contains(&account) {
+                            self.anchor_from_cache(&model, account);
+                        }
+                        h
+                    }
+                    None => continue,
+                },
+            };
             if health == flag {
                 self.health_backlog.remove(&account);
             } else if reported < cap {

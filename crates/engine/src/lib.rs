@@ -37,6 +37,7 @@ mod execute;
 mod expiry;
 mod factlog;
 mod funding;
+pub mod headroom;
 pub mod health;
 pub mod hedging;
 pub mod house;
@@ -206,6 +207,12 @@ pub struct Engine {
     health_recomputed: usize,
     /// Loss vectors of recently priced accounts (a cache).
     margin_cache: BTreeMap<AccountIdx, margin::CachedRisk>,
+    /// Summaries of earlier books for the headroom bound (a cache, [`headroom`]).
+    bound_anchors: BTreeMap<AccountIdx, margin_core::RiskSummary>,
+    /// Whether the headroom bound may decide (a setting for comparisons, not state).
+    headroom_bound: bool,
+    /// Margin decisions the headroom bound took (a statistic).
+    headroom_decided: u64,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
     /// The market whose book command is settling its fills: the holds released for it are not
@@ -302,6 +309,9 @@ impl Engine {
             health_summaries: Vec::new(),
             health_symbols: Vec::new(),
             margin_cache: BTreeMap::new(),
+            bound_anchors: BTreeMap::new(),
+            headroom_bound: true,
+            headroom_decided: 0,
             health_recomputed: 0,
             house_exposure: BTreeMap::new(),
             house_digest: ledger::MultisetDigest::default(),

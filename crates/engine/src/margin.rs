@@ -250,6 +250,14 @@ impl Engine {
 
     pub(crate) fn margin_cache_clear(&mut self) {
         self.margin_cache.clear();
+        self.bound_anchors.clear();
+    }
+
+    /// The pre-trade summary of the account's cached loss vector (built now if the order gate
+    /// has not built it).
+    pub(crate) fn cached_summary(&self, model: &RiskModel, bounds: &margin_core::UnitBounds, account: AccountIdx) -> Option<RiskSummary> {
+        let cached = self.margin_cache.get(&account)?;
+        cached.summary.clone().or_else(|| model.summary(bounds, &cached.risk, &cached.key.prices).ok())
     }
 
     /// The positions of the owner's other trader sub-accounts, those that hold any, in name
@@ -350,14 +358,22 @@ impl Engine {
         equity_after: UsdValue,
     ) -> bool {
         let Some(bounds) = self.risk_model.bounds.clone() else { return false };
-        // The bound charges concentration and liquidity at the account's own size: an owner with
-        // other sub-accounts holding positions is decided exactly.
-        let Some(cached) = self.margin_cache.get_mut(&account).filter(|c| c.key.siblings.is_empty()) else { return false };
+        let Some(cached) = self.margin_cache.get_mut(&account) else { return false };
         if cached.summary.is_none() {
             cached.summary = model.summary(&bounds, &cached.risk, &cached.key.prices).ok();
         }
         let Some(summary) = cached.summary.as_ref() else { return false };
-        bounds.im_upper(model, summary, delta, prices).is_ok_and(|im_upper| equity_after.0 >= im_upper.0)
+        if cached.key.siblings.is_empty() {
+            return bounds.im_upper(model, summary, delta, prices).is_ok_and(|im_upper| equity_after.0 >= im_upper.0);
+        }
+        // In an owner with other sub-accounts holding positions: the whole book after the order,
+        // concentration and liquidity at the owner's totals with it.
+        let mut target = cached.key.positions.clone();
+        target.extend_from_slice(delta);
+        let mut subs: Vec<&[Position]> = vec![&target];
+        subs.extend(cached.key.siblings.iter().map(Vec::as_slice));
+        let Ok(owner) = model.owner_totals_of(&subs, prices) else { return false };
+        bounds.im_upper_target(model, summary, &target, prices, &owner).is_ok_and(|im_upper| equity_after.0 >= im_upper.0)
     }
 
     /// The gate on moving `units` of `asset` out of `account` (0 units: a confirmation of what
@@ -368,6 +384,10 @@ impl Engine {
         }
         let model = self.usable_model()?;
         let after = apply_deltas(&self.holdings_of(account)?, &[(asset, -units)])?;
+        // The bound accepts only what the exact computation would (`headroom.rs`).
+        if self.bound_covers(&model, account, &after) {
+            return Ok(());
+        }
         let measured = self.measure(&model, account, &after)?;
         if measured.equity.0 < measured.requirement.initial.0 {
             return Err(EngineError::InsufficientFreeCollateral {
@@ -376,6 +396,7 @@ impl Engine {
                 available: usd(measured.equity.0),
             });
         }
+        self.anchor_from_cache(&model, account);
         Ok(())
     }
 

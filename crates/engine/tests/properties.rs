@@ -404,6 +404,52 @@ mod margin {
         Ok(())
     }
 
+    /// Transfers between an owner's sub-accounts and withdrawals, of sizes from far inside to
+    /// beyond what the margin frees, among the other commands.
+    fn transfer_envelopes() -> impl Strategy<Value = Vec<Envelope>> {
+        const AMOUNTS: [&str; 10] = ["0.01", "1", "250", "1000", "5000", "12500", "20000", "35000", "49999.999999", "60000"];
+        let transfer = (pick(&OWNERS), any::<bool>(), pick(&["USDC", "USDC", "ETH", "stETH"]), pick(&AMOUNTS)).prop_map(
+            |(owner, back, asset, amount)| {
+                let (from, to) = if back { ("hedge", "main") } else { ("main", "hedge") };
+                let (from, to) = (format!("{owner}/{from}"), format!("{owner}/{to}"));
+                Command::Transfer { from, to, asset: asset.into(), amount: amount.into() }
+            },
+        );
+        let withdrawal = (pick(&OWNERS), pick(&AMOUNTS), 0u8..8).prop_map(|(owner, amount, w)| Command::RequestWithdrawal {
+            account: format!("{owner}/main"),
+            asset: "USDC".into(),
+            amount: amount.into(),
+            custodian: "ethereum".into(),
+            destination: "0xd".into(),
+            withdrawal_id: format!("w{w}"),
+        });
+        let hedge = pick(&OWNERS).prop_map(|o| Command::CreateAccount { owner: o.into(), sub: "hedge".into() });
+        let step = prop_oneof![4 => transfer, 1 => withdrawal, 1 => hedge, 3 => margin_command()];
+        proptest::collection::vec(step, 1..100).prop_map(|v| {
+            v.into_iter().enumerate().map(|(i, command)| Envelope { client: rightful(&command), id: i as u64, command }).collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        /// The headroom bound (`src/headroom.rs`) decides as the exact computation alone: an
+        /// engine with it and one without give the same outcome, flags and state hash after
+        /// every command, and every flag is the exact health.
+        #[test]
+        fn transfers_decide_as_the_exact_gate(commands in transfer_envelopes()) {
+            let mut bound = margin_genesis();
+            let mut exact = margin_genesis();
+            exact.set_headroom_bound(false);
+            for envelope in &commands {
+                let outcome = bound.apply(envelope);
+                prop_assert_eq!(&outcome, &exact.apply(envelope), "{:?}", envelope);
+                prop_assert_eq!(bound.state_hash(), exact.state_hash(), "after {:?}", envelope);
+                check_healthy_meet_im(&mut bound, envelope)?;
+                check_bound_decides_as_exact(&mut bound)?;
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
         #[test]

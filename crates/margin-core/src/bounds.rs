@@ -3,7 +3,7 @@
 //! vectors. Derivation and proof: `docs/margin-core.md` ("Pre-trade bound").
 
 use crate::charges::{Exposure, OwnerTotals};
-use crate::es::{es_from_top, k_needed};
+use crate::es::{es_from_top, es_upper_from_top, k_needed};
 use crate::{AccountRisk, Held, MarginError, PPB, PPM, Position, Requirement, RiskModel, Scaling, fine_to_usd, mul_div_ceil};
 use money::{Rounding, UsdPrice, UsdValue, mul_div};
 use std::borrow::Borrow;
@@ -219,6 +219,89 @@ impl UnitBounds {
         fine_to_usd(core.checked_add(after.liquidity).ok_or(MarginError::Overflow)?)
     }
 
+    /// An upper bound of the initial margin of an account that now holds `target` (its whole
+    /// book, not a change), in an owner whose totals with `target` are `owner`, from the summary
+    /// of an earlier state of the same account at the same prices. The change per instrument is
+    /// the difference of the effective quantities, so the loss vector it bounds is the one the
+    /// exact requirement builds from `target`; the floor, claims, liquidity and owner totals
+    /// are exact, the FHS losses bounded as in [`UnitBounds::im_upper`], and concentration and
+    /// liquidity are charged at the owner's size as in [`RiskModel::requirement_in_owner`].
+    pub fn im_upper_target(
+        &self,
+        model: &RiskModel,
+        summary: &RiskSummary,
+        target: &[Position],
+        prices: &[Option<UsdPrice>],
+        owner: &OwnerTotals,
+    ) -> Result<UsdValue, MarginError> {
+        self.check(model, summary, prices)?;
+        let after = self.after_target(model, summary, target, prices, owner)?;
+        let exposures = self.exposures(model, summary, &after)?;
+        let es = self.es_upper(model, summary, &after, &exposures)?;
+        let mut floor = 0i128;
+        for (l, w) in after.floor.iter().zip(&model.floor_weights_ppm) {
+            floor = floor.max(mul_div_ceil(*l, *w as i128, PPM as i128)?);
+        }
+        let concentration = model.concentration(&exposures, owner)?;
+        let core = es.max(floor).max(concentration).max(0);
+        fine_to_usd(core.checked_add(after.liquidity).ok_or(MarginError::Overflow)?)
+    }
+
+    /// The account holding `target`, as far as the bound needs it: holdings, floor losses,
+    /// claims and liquidity (at the owner's size) exactly; one line per instrument whose
+    /// effective quantity differs from the summary's.
+    fn after_target(
+        &self,
+        model: &RiskModel,
+        summary: &RiskSummary,
+        target: &[Position],
+        prices: &[Option<UsdPrice>],
+        owner: &OwnerTotals,
+    ) -> Result<After, MarginError> {
+        let n = model.fhs_scenarios as usize;
+        let mut held: Vec<Held> = Vec::with_capacity(target.len());
+        for p in target {
+            let array =
+                model.instruments.get(p.instrument.0 as usize).ok_or(MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
+            crate::hold(&mut held, p.instrument.0, p.qty, model.effective_qty(array, p.qty, prices)?)?;
+        }
+        let now = AccountRisk { loss: Vec::new(), held };
+        let (claims, ww) = model.claims(&now)?;
+        let mut a = After {
+            floor: summary.floor.clone(),
+            claims,
+            ww,
+            liquidity: model.liquidity(&now, owner)?,
+            held: now.held,
+            lines: Vec::new(),
+            up_all: 0,
+            up_survivors: vec![0; model.charges.protocols.len()],
+        };
+        let effective = |h: &[Held], ix: u32| h.binary_search_by_key(&ix, |x| x.ix).map_or(0, |k| h[k].effective);
+        let mut ixs: Vec<u32> = a.held.iter().chain(&summary.held).map(|h| h.ix).collect();
+        ixs.sort_unstable();
+        ixs.dedup();
+        for ix in ixs {
+            let q = effective(&a.held, ix).checked_sub(effective(&summary.held, ix)).ok_or(MarginError::Overflow)?;
+            if q == 0 {
+                continue;
+            }
+            let pnl = &model.instruments[ix as usize].pnl;
+            for (l, p) in a.floor.iter_mut().zip(&pnl[n..]) {
+                *l = l.checked_sub(q.checked_mul(*p as i128).ok_or(MarginError::Overflow)?).ok_or(MarginError::Overflow)?;
+            }
+            a.lines.push((ix, q));
+            let up = self.max_loss(ix, q)?;
+            a.up_all = a.up_all.checked_add(up).ok_or(MarginError::Overflow)?;
+            for (j, proto) in model.charges.protocols.iter().enumerate() {
+                if proto.frozen.binary_search(&ix).is_err() {
+                    a.up_survivors[j] = a.up_survivors[j].checked_add(up).ok_or(MarginError::Overflow)?;
+                }
+            }
+        }
+        Ok(a)
+    }
+
     /// The summary was built with these bounds, of a model of `model`'s shape (the bounds are
     /// installed with their model), at the current prices of its linear holdings.
     fn check(&self, model: &RiskModel, summary: &RiskSummary, prices: &[Option<UsdPrice>]) -> Result<(), MarginError> {
@@ -342,8 +425,8 @@ impl UnitBounds {
         }
         let top = self.top_after(model, summary, after)?;
         let extra: Vec<(i128, u64)> = exposures.iter().map(|e| (e.failure, model.charges.protocols[e.protocol].pd_ppb)).collect();
-        let mixed = es_from_top(&top, n, &extra, model.tail_ppm)?;
-        let fhs = es_from_top(&top, n, &[], model.tail_ppm)?.max(0);
+        let mixed = es_upper_from_top(&top, n, &extra, model.tail_ppm)?;
+        let fhs = es_upper_from_top(&top, n, &[], model.tail_ppm)?.max(0);
         mixed.max(fhs).checked_add(self.slack).ok_or(MarginError::Overflow)
     }
 }

@@ -117,6 +117,43 @@ pub(crate) fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_pp
     Ok(sum)
 }
 
+/// An upper bound of [`es_from_top`] with one division instead of one per term: the unrounded
+/// sum rounded up, plus one per term taken (each term of `es_from_top` is its unrounded value
+/// rounded up, so less than one above it). Where the sum does not fit in i128, `es_from_top`.
+pub(crate) fn es_upper_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
+    let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
+    let (w0, tail) = masses(n, p_extra, tail_ppm);
+    let unit = (n as u128).max(1);
+    let mut sorted: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * unit)).collect();
+    sorted.sort_unstable_by_key(|e| Reverse(e.0));
+    let (mut i, mut j, mut mass, mut sum, mut terms) = (0usize, 0usize, 0u128, 0i128, 0i128);
+    while mass < tail {
+        let (l, w) = match (top.get(i).filter(|_| w0 > 0), sorted.get(j)) {
+            (Some(a), Some(b)) if b.0 > *a => {
+                j += 1;
+                *b
+            }
+            (Some(a), _) => {
+                i += 1;
+                (*a, w0)
+            }
+            (None, Some(b)) => {
+                j += 1;
+                *b
+            }
+            (None, None) => break,
+        };
+        let take = w.min(tail - mass);
+        mass += take;
+        terms += 1;
+        let Some(next) = i128::try_from(take).ok().and_then(|t| l.checked_mul(t)).and_then(|p| sum.checked_add(p)) else {
+            return es_from_top(top, n, extra, tail_ppm);
+        };
+        sum = next;
+    }
+    Ok(money::div_round(sum, tail as i128, money::Rounding::Ceil)? + terms)
+}
+
 /// The `k` largest of a sequence of losses, in descending order, into `buf` (exactly
 /// `min(k, n)` entries): one pass keeping the `k` largest seen in a min-heap, so most losses
 /// cost one comparison with the smallest kept (the tail is about 1% of the scenarios).

@@ -252,3 +252,26 @@ fn owner_totals_of_positions_and_with_in_owner_equal_the_built_accounts() {
     assert!(exact.liquidity > usd_value(74) && exact.liquidity < usd_value(75), "{exact:?}");
     assert_eq!(m.with(&built, &order, &prices).unwrap().liquidity, usd_value(40));
 }
+
+/// The one-division ES bound of the pre-trade and headroom bounds is never below the ES with
+/// every term rounded up, and never more than one fine unit per term above it: random tails,
+/// losses of both signs and extra entries.
+#[test]
+fn es_upper_from_top_bounds_es_from_top_within_one_unit_per_term() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |m: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 17) % m
+    };
+    for _ in 0..2_000 {
+        let n = 1 + next(500) as usize;
+        let tail_ppm = 1 + next(400_000) as u32;
+        let mut top: Vec<i128> = (0..n).map(|_| next(2_000_000_000_000_000_000) as i128 - 500_000_000_000_000_000).collect();
+        top.sort_unstable_by(|a, b| b.cmp(a));
+        let extra: Vec<(i128, u64)> = (0..next(4)).map(|_| (next(1 << 60) as i128, next(30_000_000))).collect();
+        let exact = crate::es::es_from_top(&top, n, &extra, tail_ppm).unwrap();
+        let upper = crate::es::es_upper_from_top(&top, n, &extra, tail_ppm).unwrap();
+        let terms = (n + extra.len()) as i128;
+        assert!(upper >= exact && upper <= exact + terms, "n {n} tail {tail_ppm}: upper {upper}, exact {exact}");
+    }
+}

@@ -153,3 +153,58 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+    /// The bound of a whole new book (the engine's margin of a transfer or of the health step
+    /// after one): from the summary of an earlier book of the account, for any book it holds now
+    /// and any sibling in its owner, never below the exact requirement in the owner.
+    #[test]
+    fn the_target_bound_is_never_below_the_exact_requirement_in_the_owner(
+        s in shape(),
+        anchor in positions(0..8),
+        target in positions(0..8),
+        sibling in positions(0..4),
+        price in 500i128..2000,
+    ) {
+        let m = model(&s);
+        let prices = [Some(usd(price))];
+        let bounds = m.unit_bounds();
+        let summary = m.summary(&bounds, &m.account(&book(&m, &anchor), &prices).unwrap(), &prices).unwrap();
+        let (target, sibling) = (book(&m, &target), book(&m, &sibling));
+        let owner = m.owner_totals_of(&[&target, &sibling], &prices).unwrap();
+        let exact = m.requirement_in_owner(&m.account(&target, &prices).unwrap(), &owner).unwrap().initial;
+        let upper = bounds.im_upper_target(&m, &summary, &target, &prices, &owner).unwrap();
+        prop_assert!(upper >= exact, "bound {} below exact {}", upper.0, exact.0);
+        // An empty book requires nothing, whatever its owner holds (the engine decides it
+        // without an anchor).
+        prop_assert_eq!(m.requirement_in_owner(&m.account(&[], &prices).unwrap(), &owner).unwrap().initial, UsdValue(0));
+        // Alone in its owner, the unchanged book is bounded by its own requirement plus the
+        // ES rounding slack only.
+        let anchor = book(&m, &anchor);
+        let alone = m.owner_totals_of(&[&anchor], &prices).unwrap();
+        let same = bounds.im_upper_target(&m, &summary, &anchor, &prices, &alone).unwrap();
+        prop_assert!(same >= summary.initial());
+        prop_assert!(same.0 - summary.initial().0 <= 10i128.pow(6), "unchanged book bound {} vs exact {}", same.0, summary.initial().0);
+    }
+}
+
+#[test]
+fn the_target_bound_refuses_a_summary_marked_at_other_prices() {
+    let s = Shape {
+        fhs: 10,
+        tail_ppm: 100_000,
+        pnl: (0..INSTRUMENTS).map(|i| (0..13).map(|c| (c as i64 - 6) * 1_000_000 * (i as i64 + 1)).collect()).collect(),
+        protocols: vec![(1_000_000, 500_000, 0); PROTOCOLS],
+        links: vec![(vec![(0, 1_000_000)], None); INSTRUMENTS],
+        scale_usd: 1_000,
+    };
+    let m = model(&s);
+    let bounds = m.unit_bounds();
+    let held = book(&m, &[(0, 100)]);
+    let summary = m.summary(&bounds, &m.account(&held, &[Some(usd(1000))]).unwrap(), &[Some(usd(1000))]).unwrap();
+    let owner = m.owner_totals_of(&[&held], &[Some(usd(1001))]).unwrap();
+    let err = bounds.im_upper_target(&m, &summary, &held, &[Some(usd(1001))], &owner).unwrap_err();
+    assert!(matches!(err, MarginError::StaleSummary(_)), "{err:?}");
+}

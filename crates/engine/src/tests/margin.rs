@@ -158,6 +158,43 @@ fn transfers_out_only_of_free_collateral() {
     applied(e.apply(&as_("alice", 12, transfer("alice/main", "alice/hedge", "400"))));
 }
 
+/// The headroom bound (`headroom.rs`) decides the transfers far from the edge and leaves the
+/// edge to the exact computation. alice: 1,000 USDC + 0.1 ETH at 3,000, equity 1,300, IM 900,
+/// free 400. The first transfer out of each account is exact and leaves its anchor; then the
+/// bound decides the gate and the health steps of both accounts. At the edge the exact path
+/// refuses 300.000001 more with its numbers and accepts 300; an engine without the bound gives
+/// the same outcomes and state hash.
+#[test]
+fn transfers_far_from_the_edge_are_decided_by_the_bound() {
+    let run = |bound: bool| {
+        let mut e = margin_engine();
+        e.set_headroom_bound(bound);
+        let before = e.headroom_decided();
+        applied(e.apply(&op(21, deposit("alice/main", "ETH", "0.1", USDC_ETH, "0xeth"))));
+        let mut outcomes = Vec::new();
+        for i in 0..10u64 {
+            let (from, to) = if i % 2 == 0 { ("alice/main", "alice/hedge") } else { ("alice/hedge", "alice/main") };
+            outcomes.push(e.apply(&as_("alice", 100 + i, transfer(from, to, "100"))));
+        }
+        outcomes.push(e.apply(&as_("alice", 200, transfer("alice/main", "alice/hedge", "100"))));
+        outcomes.push(e.apply(&as_("alice", 201, transfer("alice/main", "alice/hedge", "300.000001"))));
+        outcomes.push(e.apply(&as_("alice", 202, transfer("alice/main", "alice/hedge", "300"))));
+        (outcomes, e.state_hash(), e.headroom_decided() - before, e.account_margin("alice/main").unwrap())
+    };
+    let (outcomes, hash, decided, m) = run(true);
+    assert!(outcomes[..11].iter().all(|o| matches!(o, Outcome::Applied { .. })), "{outcomes:?}");
+    assert_eq!(
+        rejected(outcomes[11].clone()),
+        EngineError::InsufficientFreeCollateral { account: "alice/main".into(), required: "900".into(), available: "899.999999".into() }
+    );
+    assert!(matches!(outcomes[12], Outcome::Applied { .. }));
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str(), m.free_collateral_usd.as_str()), ("900", "900", "0"));
+    // 9 of the 10 round-trip gates, and health steps of both accounts after them.
+    assert!(decided >= 9 + 2 * 8, "{decided} decisions by the bound");
+    let (exact_outcomes, exact_hash, exact_decided, _) = run(false);
+    assert_eq!((exact_outcomes, exact_hash, exact_decided), (outcomes, hash, 0));
+}
+
 #[test]
 fn health_flags_follow_the_price_hand_computed() {
     let mut e = margin_engine();

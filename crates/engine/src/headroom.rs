@@ -1,0 +1,112 @@
+//! The headroom bound (docs/engine.md, "Margin without the scenario vectors"): a transfer out
+//! and the health step after it decided from an earlier summary of the account, without
+//! rebuilding its loss vector.
+//!
+//! An *anchor* is the [`RiskSummary`] of one earlier book of an account (its largest losses,
+//! floor losses, survivors' ES per protocol), valid while the prices of its linear holdings
+//! and the model are those it was built at. [`margin_core::UnitBounds::im_upper_target`] bounds
+//! the initial margin of the account's book now, in its owner, from the anchor: the change of
+//! each instrument's effective quantity moves every scenario loss by at most its largest P&L,
+//! and the floor, claims, liquidity and owner totals are exact. When the equity covers that
+//! bound it covers the exact requirement, so:
+//! - the free-collateral gate accepts without the exact computation (the exact one would accept);
+//! - the health step keeps a `healthy` flag without recomputing (the exact health is
+//!   `healthy`); the account's price-move summary is dropped, so the next price move recomputes it.
+//!
+//! Otherwise the exact path decides, so every outcome, flag and state hash is the one the exact
+//! computation alone gives (tested: `transfers_decide_as_the_exact_gate` in
+//! crates/engine/tests/properties.rs). Anchors are a cache: not state, never hashed or journalled.
+
+use crate::*;
+use margin_core::{Position, RiskModel};
+use money::UsdValue;
+use std::sync::Arc;
+
+/// Anchors kept at most (a cache; the lowest account index is evicted first).
+pub const BOUND_ANCHORS_MAX: usize = 16_384;
+
+impl Engine {
+    /// True when the bound shows that `account`, holding `holdings` of its own assets (its
+    /// derivatives and its owner's other sub-accounts as they are now), meets initial margin.
+    /// False when it does not show it or cannot be computed (no anchor at these prices, a
+    /// missing price, an overflow): the exact path then decides.
+    pub(crate) fn bound_covers(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> bool {
+        if !self.headroom_bound {
+            return false;
+        }
+        let Ok((target, equity)) = self.margin_book(model, account, holdings) else { return false };
+        if target.is_empty() {
+            // An empty book requires nothing under any model, in any owner (no loss, claim or
+            // close-out; tested in margin-core): this is the exact decision.
+            self.headroom_decided += u64::from(equity.0 >= 0);
+            return equity.0 >= 0;
+        }
+        let Some(bounds) = self.risk_model.bounds.clone() else { return false };
+        let Some(summary) = self.bound_anchors.get(&account) else { return false };
+        let prices = self.underlying_prices(model);
+        let Ok(siblings) = self.sibling_positions(model, account) else { return false };
+        let mut subs: Vec<&[Position]> = vec![&target];
+        subs.extend(siblings.iter().map(Vec::as_slice));
+        let Ok(owner) = model.owner_totals_of(&subs, &prices) else { return false };
+        match bounds.im_upper_target(model, summary, &target, &prices, &owner) {
+            Ok(upper) => {
+                let covered = equity.0 >= upper.0;
+                self.headroom_decided += u64::from(covered);
+                covered
+            }
+            Err(_) => {
+                // Marked at other prices or of another model: of no further use.
+                self.bound_anchors.remove(&account);
+                false
+            }
+        }
+    }
+
+    /// Turns the bound off (every transfer, withdrawal and health step then computes exactly)
+    /// or on (the default): for comparison in tests and benchmarks, the outcomes are the same.
+    pub fn set_headroom_bound(&mut self, on: bool) {
+        self.headroom_bound = on;
+        self.bound_anchors.clear();
+    }
+
+    /// How many margin decisions the bound has taken without the exact computation since
+    /// genesis or restart (a statistic, not state).
+    pub fn headroom_decided(&self) -> u64 {
+        self.headroom_decided
+    }
+
+    /// The account's margin positions and equity with `holdings` of its own assets.
+    fn margin_book(&self, model: &RiskModel, account: AccountIdx, holdings: &[i128]) -> Result<(Vec<Position>, UsdValue), EngineError> {
+        let mut positions = self.positions_from(model, holdings)?;
+        let (derivatives, option_value) = self.derivative_margin_positions(model, account, &[])?;
+        positions.extend(derivatives);
+        let equity = self.equity_of(holdings)?;
+        let equity = equity.0.checked_add(option_value).ok_or_else(|| EngineError::Overflow { what: "equity".into() })?;
+        Ok((positions, UsdValue(equity)))
+    }
+
+    /// Makes the account's cached loss vector (left by the exact computation just made) its
+    /// anchor, unless it already has one.
+    pub(crate) fn anchor_from_cache(&mut self, model: &RiskModel, account: AccountIdx) {
+        if self.bound_anchors.contains_key(&account) {
+            return;
+        }
+        let Some(bounds) = self.risk_model.bounds.clone() else { return };
+        let Some(summary) = self.cached_summary(model, &bounds, account) else { return };
+        if self.bound_anchors.len() >= BOUND_ANCHORS_MAX {
+            self.bound_anchors.pop_first();
+        }
+        self.bound_anchors.insert(account, summary);
+    }
+
+    /// The health step's shortcut: a `healthy` account the bound still shows healthy keeps its
+    /// flag without the exact computation; its price-move summary no longer describes its book.
+    pub(crate) fn bound_keeps_healthy(&mut self, model: &Arc<RiskModel>, account: AccountIdx) -> bool {
+        let Ok(holdings) = self.holdings_of(account) else { return false };
+        if !self.bound_covers(model, account, &holdings) {
+            return false;
+        }
+        self.health_summaries[account.0 as usize] = None;
+        true
+    }
+}
