@@ -31,6 +31,29 @@ const USDC_ONLY: Collateral = &[("USDC", 1.0)];
 /// USDC), the rest in USDT and DAI.
 const STABLES: Collateral = &[("USDC", 0.25), ("USDT", 0.4), ("DAI", 0.35)];
 
+/// The kinds of pairs, drawn with equal weight (so leveraged perp pairs 3 in 8).
+const KINDS: [&str; 8] = ["perp", "perp", "perp", "basis", "option", "stable", "lp", "steth"];
+/// The configuration's constant-product LP share: priced every hour for reference. The
+/// engine's risk model cannot value the share as a balance (`risk::arrays::compile` skips it:
+/// it needs its pool's state), so LP hedgers hold a replica of an ETH/USDC pool instead.
+pub const LP_SHARE: &str = "UNI-V2-ETH-DAI";
+
+/// An LP hedger's replica of a constant-product ETH/USDC share of liquidity `liquidity`
+/// (`sqrt(ETH x USDC)` of its reserves): at the price `P` it holds `liquidity / sqrt(P)` ETH.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LpReplica {
+    pub owner: String,
+    pub liquidity: f64,
+}
+
+/// What the population needs after the opening: the count per kind, the LP replicas.
+pub struct Opened {
+    pub kinds: BTreeMap<String, u32>,
+    pub replicas: Vec<LpReplica>,
+}
+/// Leverage of a stETH loop: stETH held over the loop's own equity.
+const LOOP_LEVERAGE: [f64; 4] = [2.0, 3.0, 4.0, 5.0];
+
 /// Collateral at the opening as a multiple of the position's initial margin then.
 const CUSHIONS: [f64; 5] = [1.05, 1.15, 1.3, 1.6, 2.0];
 
@@ -49,36 +72,34 @@ pub const LIQUIDATOR_USDC: &str = "5000000";
 
 /// Opens `accounts` generated accounts (pairs; an odd last one is a USDC holder without a
 /// position). Returns the count per kind.
-pub fn open(
-    s: &mut Script,
-    seed: u64,
-    accounts: u32,
-    prices: &BTreeMap<&str, Vec<f64>>,
-    call: &str,
-    im: &ImRates,
-) -> Result<BTreeMap<String, u32>> {
+pub fn open(s: &mut Script, seed: u64, accounts: u32, prices: &BTreeMap<&str, Vec<f64>>, call: &str, im: &ImRates) -> Result<Opened> {
     let p = |symbol: &str| prices.get(symbol).and_then(|l| l.first()).copied().context("no opening price");
     let (eth, btc) = (p("ETH")?, p("BTC")?);
     let mut rng = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut kinds = BTreeMap::new();
+    let mut replicas = Vec::new();
     let rate = |market: &str| im.get(market).copied().context("no initial-margin rate for a market");
     for pair in 0..accounts / 2 {
         let (a, b) = (format!("a{:04}", 2 * pair), format!("a{:04}", 2 * pair + 1));
         new_account(s, &a);
         new_account(s, &b);
         let notional = 10_000.0 + rng.unit() * 190_000.0;
-        let kind = rng.pick(&["perp", "perp", "perp", "basis", "option", "stable"]);
+        let kind = rng.pick(&KINDS);
         match kind {
             "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, USDC_ONLY, rate("BTC-PERP")?),
             "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, USDC_ONLY, rate("ETH-PERP")?),
             "stable" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, STABLES, rate("ETH-PERP")?),
             "basis" => basis(s, &mut rng, &a, &b, eth, rate("ETH-PERP")?),
+            "lp" => replicas.push(lp_hedger(s, &mut rng, [&a, &b], eth, notional, rate("ETH-PERP")?)),
+            "steth" => steth_loop(s, &mut rng, [&a, &b], p("stETH")?, eth, notional, rate("ETH-PERP")?),
             _ => option(s, &mut rng, &a, &b, eth, call, rate(call)?)?,
         }
         let label = match kind {
             "perp" => "leveraged perp pairs (long + short)",
             "stable" => "stablecoin books (USDC, USDT and DAI collateral, ETH perp pair)",
             "basis" => "basis traders (spot long + perp short, with a leveraged long)",
+            "lp" => "LP hedgers (constant-product ETH/USDC replica rebalanced hourly + ETH-PERP short of its delta, with a leveraged long)",
+            "steth" => "stETH loops (stETH collateral + ETH-PERP short as the ETH borrow, with a leveraged long)",
             _ => "option sellers (with a buyer)",
         };
         *kinds.entry(label.to_string()).or_insert(0) += 1;
@@ -89,7 +110,7 @@ pub fn open(
         s.deposit(&owner, "USDC", "10000");
         *kinds.entry("USDC holders without a position".to_string()).or_insert(0) += 1;
     }
-    Ok(kinds)
+    Ok(Opened { kinds, replicas })
 }
 
 fn new_account(s: &mut Script, owner: &str) {
@@ -157,4 +178,58 @@ fn option(s: &mut Script, rng: &mut Lcg, seller: &str, buyer: &str, eth: f64, ca
     s.deposit(buyer, "USDC", &format!("{:.0}", q * premium * 1.2));
     cross(s, buyer, seller, call, format!("{premium:.1}"), &format!("{q:.2}"));
     Ok(())
+}
+
+/// `hedger` deposits the reserves of a constant-product ETH/USDC share worth `notional` (half
+/// ETH, half USDC: liquidity `notional / (2 sqrt(eth))`) and sells ETH-PERP of its ETH delta to
+/// `long`, a leveraged long. The replica is rebalanced like the pool every hour against the
+/// house's quote ([`rebalance`]); the hedge is static (the pool's delta moves with the price,
+/// the hedge does not). The perp's margin is in USDC, besides the reserve.
+fn lp_hedger(s: &mut Script, rng: &mut Lcg, [hedger, long]: [&str; 2], eth: f64, notional: f64, im: (f64, f64)) -> LpReplica {
+    let half = notional / 2.0;
+    let (ch, cl) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
+    let eth_qty = qty_text("ETH", half / eth);
+    s.deposit(hedger, "ETH", &eth_qty);
+    s.deposit(hedger, "USDC", &format!("{:.0}", half + half * im.1 * ch));
+    s.deposit(long, "USDC", &format!("{:.0}", half * im.0 * cl));
+    cross(s, long, hedger, "ETH-PERP", usd(eth), &eth_qty);
+    LpReplica { owner: hedger.into(), liquidity: half / eth.sqrt() }
+}
+
+/// The house quote's largest order (the crisis configuration's `size_max`), ETH.
+const REBALANCE_ORDER_MAX: f64 = 5.0;
+/// The smallest rebalancing order, USD.
+const REBALANCE_NOTIONAL_MIN: f64 = 20.0;
+/// Orders per replica and hour at most; what is left waits for the next hour.
+const REBALANCE_ORDERS_MAX: u32 = 8;
+
+/// Market orders that bring the replica's ETH from `held` to `liquidity / sqrt(eth)`, as the
+/// pool would (it buys ETH as the price falls and sells as it rises), in orders of at most
+/// [`REBALANCE_ORDER_MAX`]; an order under [`REBALANCE_NOTIONAL_MIN`] waits (the market's
+/// `min_notional` is 10 USDC).
+pub fn rebalance(s: &mut Script, r: &LpReplica, held: f64, eth: f64) {
+    let mut rest = r.liquidity / eth.sqrt() - held;
+    let side = if rest > 0.0 { OrderSide::Buy } else { OrderSide::Sell };
+    for _ in 0..REBALANCE_ORDERS_MAX {
+        if rest.abs().min(REBALANCE_ORDER_MAX) * eth < REBALANCE_NOTIONAL_MIN {
+            break;
+        }
+        let q = rest.abs().min(REBALANCE_ORDER_MAX);
+        s.order(&r.owner, "ETH/USDC", side, OrderKind::Market, None, &qty_text("ETH", q));
+        rest -= q.copysign(rest);
+    }
+}
+
+/// A stETH loop of `notional` (the stETH held) at a leverage `L`: `looper` deposits the stETH
+/// and sells ETH-PERP worth `notional x (L - 1) / L` to `long` in place of the ETH borrow
+/// (the engine lends no ETH on demand; a short perp has the debt's exposure to the ETH price).
+/// The perp's margin is in USDC.
+fn steth_loop(s: &mut Script, rng: &mut Lcg, [looper, long]: [&str; 2], steth: f64, eth: f64, notional: f64, im: (f64, f64)) {
+    let leverage = rng.pick(&LOOP_LEVERAGE);
+    let borrow = notional * (leverage - 1.0) / leverage;
+    let (ch, cl) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
+    s.deposit(looper, "stETH", &format!("{:.6}", notional / steth));
+    s.deposit(looper, "USDC", &format!("{:.0}", borrow * im.1 * ch));
+    s.deposit(long, "USDC", &format!("{:.0}", borrow * im.0 * cl));
+    cross(s, long, looper, "ETH-PERP", usd(eth), &qty_text("ETH", borrow / eth));
 }

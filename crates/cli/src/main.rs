@@ -55,6 +55,7 @@ mod client;
 mod crisis;
 mod crisis_population;
 mod crisis_svg;
+mod crisis_venues;
 mod day;
 mod exposure;
 mod hedge_replay;

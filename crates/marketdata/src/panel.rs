@@ -653,36 +653,70 @@ impl FactorPanel {
         }
         let usdt = self.factor_index("peg:USDT")?;
         for (symbol, file, column, in_usdt) in sources {
-            let bad = |problem: String| MarketDataError::PriceSourceInvalid { symbol: symbol.clone(), problem };
-            let name = format!("price:{symbol}");
-            if self.names.contains(&name) {
-                return Err(bad(format!("{name} is already a factor of the panel")));
-            }
-            if file.is_empty() || file.contains('/') || file.contains('\\') || file.starts_with('.') {
-                return Err(bad(format!("{file:?} must be a file name in the market-data directory")));
-            }
-            let obs = loader::CsvTable::read(&dir.join(file))?.obs(column, 1, true)?;
-            let mut col = align(&obs, self.start, self.len, EXTRA_MAX_STALE_HOURS);
-            for i in 0..self.len {
-                if col.v[i].is_finite() {
-                    let fx = if *in_usdt { self.levels[usdt][i] } else { 1.0 };
-                    col.v[i] = (col.v[i] * fx).ln();
-                }
-            }
-            col.close_gaps(&name)?;
-            let kind = FactorKind::Price;
-            let moves: Vec<f64> = std::iter::once(0.0).chain(col.v.windows(2).map(|w| kind.move_between(w[0], w[1]))).collect();
-            if !moves.iter().all(|m| m.is_finite()) {
-                return Err(bad("non-finite move".into()));
-            }
-            self.names.push(name);
-            self.kinds.push(kind);
-            self.levels.push(col.v);
-            self.sources.push(col.s);
-            self.moves.push(moves);
-            self.daily_range.push(None);
+            let fx: Vec<f64> = if *in_usdt { self.levels[usdt].clone() } else { vec![1.0; self.len] };
+            self.add_series(dir, symbol, format!("price:{symbol}"), FactorKind::Price, file, column, |v, i| (v * fx[i]).ln())?;
         }
         Ok(self)
+    }
+
+    /// Adds a factor `peg:SYMBOL` for every configured peg source (`sources`: asset symbol, file
+    /// name in `dir`, column): the column is the asset's ratio to what it tracks (a stablecoin's USD
+    /// price, a wrapped coin's price in the coin), read like [`FactorPanel::with_price_sources`]
+    /// (hourly bars stamped at their open, carried forward at most [`EXTRA_MAX_STALE_HOURS`],
+    /// levels before the first observation a backward fill flagged `Proxy`). A symbol that already
+    /// has a peg factor, a path instead of a file name, or too many sources is an error.
+    pub fn with_peg_sources(mut self, dir: &Path, sources: &[(String, String, String)]) -> Result<FactorPanel> {
+        if sources.len() > MAX_EXTRA_FACTORS {
+            return Err(MarketDataError::PriceSourceInvalid {
+                symbol: "*".into(),
+                problem: format!("more than {MAX_EXTRA_FACTORS} sources"),
+            });
+        }
+        for (symbol, file, column) in sources {
+            self.add_series(dir, symbol, format!("peg:{symbol}"), FactorKind::Peg, file, column, |v, _| v)?;
+        }
+        Ok(self)
+    }
+
+    /// Reads one configured series into a new factor `name` of `kind`; `level(value, i)` turns
+    /// the observation at grid index `i` into the factor's level.
+    #[allow(clippy::too_many_arguments)]
+    fn add_series(
+        &mut self,
+        dir: &Path,
+        symbol: &str,
+        name: String,
+        kind: FactorKind,
+        file: &str,
+        column: &str,
+        level: impl Fn(f64, usize) -> f64,
+    ) -> Result<()> {
+        let bad = |problem: String| MarketDataError::PriceSourceInvalid { symbol: symbol.to_string(), problem };
+        if self.names.contains(&name) {
+            return Err(bad(format!("{name} is already a factor of the panel")));
+        }
+        if file.is_empty() || file.contains('/') || file.contains('\\') || file.starts_with('.') {
+            return Err(bad(format!("{file:?} must be a file name in the market-data directory")));
+        }
+        let obs = loader::CsvTable::read(&dir.join(file))?.obs(column, 1, true)?;
+        let mut col = align(&obs, self.start, self.len, EXTRA_MAX_STALE_HOURS);
+        for i in 0..self.len {
+            if col.v[i].is_finite() {
+                col.v[i] = level(col.v[i], i);
+            }
+        }
+        col.close_gaps(&name)?;
+        let moves: Vec<f64> = std::iter::once(0.0).chain(col.v.windows(2).map(|w| kind.move_between(w[0], w[1]))).collect();
+        if !moves.iter().all(|m| m.is_finite()) {
+            return Err(bad("non-finite move".into()));
+        }
+        self.names.push(name);
+        self.kinds.push(kind);
+        self.levels.push(col.v);
+        self.sources.push(col.s);
+        self.moves.push(moves);
+        self.daily_range.push(None);
+        Ok(())
     }
 
     /// Number of grid instants.

@@ -76,10 +76,54 @@ pub struct PortfolioBacktest {
     /// weighted loss, USD, and the initial margin it is compared with.
     pub stress_coverage: Vec<(String, f64)>,
     pub reference_initial_margin: f64,
+    /// Capital efficiency on the reference day (the portfolio as written).
+    pub capital_efficiency: Option<CapitalEfficiency>,
     /// IM over the worst realised loss of the look-back (`im_to_worst_loss`), summarised over the
     /// days that have one: `None` when no day has.
     pub im_to_worst_loss: Option<RatioSummary>,
     pub days: Vec<Day>,
+}
+
+/// The capital efficiency of a book as written, on its reference day
+/// (`docs/margin-methodology.md` section 6.3): the initial margin split into what the positions
+/// need and what holding the stablecoin collateral adds, beside the isolated venue margins with the
+/// same haircut rate on the collateral those venues would require.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CapitalEfficiency {
+    pub initial_margin: f64,
+    /// IM of the book without its stablecoin balances (the positions and any other holdings).
+    pub position_margin: f64,
+    /// `initial_margin - position_margin`: the depeg of the collateral and its claim on the venue
+    /// (slightly negative when the collateral diversifies the book's own risk).
+    pub collateral_haircut: f64,
+    /// Stablecoin balances, USD.
+    pub collateral_usd: f64,
+    /// Of the position margin: the outright charge for the concentrated failure of one protocol
+    /// (e.g. the issuer of a synthetic leg), when it is what binds (0 otherwise).
+    pub issuer_charge: f64,
+    /// The position margin the book would need without that outright charge: the larger of the
+    /// ES with protocol failures and the floor, plus the liquidity charge.
+    pub position_margin_ex_issuer: f64,
+    /// Isolated margin (each venue's own rules on its own positions).
+    pub isolated: f64,
+    /// `collateral_haircut / collateral_usd` x the collateral the isolated venues require (their
+    /// margins), i.e. the same haircut rate on the collateral an isolated book must post.
+    pub isolated_collateral_haircut: f64,
+}
+
+impl CapitalEfficiency {
+    /// Position margin over isolated venue margin (the goal of issue 8: at most 0.10 for hedged books).
+    pub fn position_ratio(&self) -> f64 {
+        self.position_margin / self.isolated.max(1e-9)
+    }
+    /// The same without the outright issuer charge.
+    pub fn ex_issuer_ratio(&self) -> f64 {
+        self.position_margin_ex_issuer / self.isolated.max(1e-9)
+    }
+    /// IM over isolated margin plus the same collateral haircut.
+    pub fn total_ratio(&self) -> f64 {
+        self.initial_margin / (self.isolated + self.isolated_collateral_haircut).max(1e-9)
+    }
 }
 
 /// Median, smallest and largest of a per-day ratio, the number of days it was measured on and
@@ -233,7 +277,8 @@ pub fn run(
     for (k, p) in portfolios.iter().enumerate() {
         let series: Vec<Day> = per_day.iter().map(|d| d[k].clone()).collect();
         let mut st = statistics(&p.name, series, params.tail())?;
-        (st.stress_coverage, st.reference_initial_margin) = stress_coverage(config, params, &universe, panel, vol_model, p)?;
+        let reference = stress_coverage(config, params, &universe, panel, vol_model, p)?;
+        (st.stress_coverage, st.reference_initial_margin, st.capital_efficiency) = reference;
         out.push(st);
     }
     Ok(Backtest {
@@ -247,8 +292,11 @@ pub fn run(
     })
 }
 
+/// Per group of floor scenarios the largest weighted loss, the initial margin, the capital efficiency.
+type Reference = (Vec<(String, f64)>, f64, Option<CapitalEfficiency>);
+
 /// The floor scenarios of a portfolio as written, on its own as-of day: per group, the largest
-/// weighted loss; and its initial margin.
+/// weighted loss; its initial margin; its capital efficiency.
 fn stress_coverage(
     config: &Config,
     params: &RiskParams,
@@ -256,7 +304,7 @@ fn stress_coverage(
     panel: &FactorPanel,
     vol_model: &VolModel,
     p: &Portfolio,
-) -> Result<(Vec<(String, f64)>, f64), RiskError> {
+) -> Result<Reference, RiskError> {
     let t = p.as_of_hour()?;
     let base = BaseMarket::from_panel(universe, panel, t, params, &p.market)?;
     let book = Book::compile(config, params, universe, &base, p, None)?;
@@ -282,7 +330,37 @@ fn stress_coverage(
         }
     }
     let m = engine.margin(&positions, &[], false, &mut Scratch::default());
-    Ok((groups, m.initial_margin))
+    let efficiency = capital_efficiency(config, &book, &engine, m.initial_margin);
+    Ok((groups, m.initial_margin, Some(efficiency)))
+}
+
+/// [`CapitalEfficiency`] of a compiled book whose initial margin is `im`.
+pub fn capital_efficiency(config: &Config, book: &Book, engine: &Engine, im: f64) -> CapitalEfficiency {
+    let is_collateral = |q: &crate::book::BookPosition| {
+        let inst = &book.instruments[q.instrument];
+        q.is_balance && inst.asset.as_deref().and_then(|a| config.asset(a)).is_some_and(|a| a.kind == model::AssetKind::Stablecoin)
+    };
+    let kept: Vec<(usize, f64)> = book.positions.iter().filter(|q| !is_collateral(q)).map(|q| (q.instrument, q.quantity)).collect();
+    let collateral_usd: f64 =
+        book.positions.iter().filter(|q| is_collateral(q)).map(|q| q.quantity * engine.rv.base_values[q.instrument]).sum();
+    let pm = engine.margin(&kept, &[], false, &mut Scratch::default());
+    let issuer_charge = if pm.binding.contains("concentrat") { pm.concentrated_failure_loss } else { 0.0 };
+    let held: Vec<Held<'_>> = book.positions.iter().map(|q| (&book.instruments[q.instrument], q.quantity, q.is_balance)).collect();
+    let base_values: Vec<f64> = book.positions.iter().map(|q| engine.rv.base_values[q.instrument]).collect();
+    let notional: Vec<f64> = book.positions.iter().map(|q| engine.unit_notional[q.instrument]).collect();
+    let isolated = comparators::isolated(config, &held, &base_values, &notional, &engine.spot_usd).initial_margin;
+    let collateral_haircut = im - pm.initial_margin;
+    let rate = if collateral_usd > 0.0 { collateral_haircut.max(0.0) / collateral_usd } else { 0.0 };
+    CapitalEfficiency {
+        initial_margin: im,
+        position_margin: pm.initial_margin,
+        collateral_haircut,
+        collateral_usd,
+        issuer_charge,
+        position_margin_ex_issuer: pm.es_with_protocols.max(pm.floor_loss) + pm.liquidity_charge,
+        isolated,
+        isolated_collateral_haircut: rate * isolated,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -410,6 +488,7 @@ fn statistics(name: &str, days: Vec<Day>, tail: f64) -> Result<PortfolioBacktest
         crises: crisis_rows(&days),
         stress_coverage: Vec::new(),
         reference_initial_margin: 0.0,
+        capital_efficiency: None,
         im_to_worst_loss: summarise(&im_to_worst_loss(&days).iter().map(|r| r.1).collect::<Vec<_>>()),
         days,
     })
@@ -464,6 +543,7 @@ pub fn render_markdown(runs: &[Backtest]) -> String {
         render_worst_loss_ratio(&mut o, b);
         if b.stress_floor {
             render_coverage(&mut o, b);
+            render_efficiency(&mut o, b);
         }
         let march = im_exceedances_between(b, "2020-03-01", "2020-04-01");
         let _ = writeln!(
@@ -554,6 +634,38 @@ fn render_coverage(o: &mut String, b: &Backtest) {
             .map(|g| p.stress_coverage.iter().find(|x| &x.0 == g).map_or("".to_string(), |x| format!("{:.0}%", 100.0 * x.1.max(0.0) / im)))
             .collect();
         let _ = writeln!(o, "| `{}` | {} | {} |", p.portfolio, f0(p.reference_initial_margin), cells.join(" | "));
+    }
+}
+
+/// Capital efficiency on the reference day: position margin and collateral haircut apart, against
+/// the isolated venue margins and the same haircut on the collateral those venues require.
+fn render_efficiency(o: &mut String, b: &Backtest) {
+    let _ = writeln!(
+        o,
+        "\nCapital efficiency on the reference day (2024-12-31, books as written; docs/margin-methodology.md section 6.3): IM = position margin (the book without its stablecoin balances) + collateral haircut (what holding the stablecoins adds: their depeg, their claim on the venue); the issuer charge is the outright concentration charge inside the position margin when it binds (a synthetic or wrapped leg pays for its issuer in size), shown beside the ratio without it; isolated = each venue's own margin on its own positions, and the same haircut rate applied to the collateral those margins require. Goal for hedged books: position margin / isolated at most 0.10.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| portfolio | IM | position margin | collateral haircut (on collateral) | issuer charge | isolated venue margin | isolated collateral haircut | position margin / isolated | without issuer charge | IM / (isolated + haircut) |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+    for p in &b.portfolios {
+        let Some(e) = &p.capital_efficiency else { continue };
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | {} ({}) | {} | {} | {} | {:.3} | {:.3} | {:.2} |",
+            p.portfolio,
+            f0(e.initial_margin),
+            f0(e.position_margin),
+            f0(e.collateral_haircut),
+            f0(e.collateral_usd),
+            f0(e.issuer_charge),
+            f0(e.isolated),
+            f0(e.isolated_collateral_haircut),
+            e.position_ratio(),
+            e.ex_issuer_ratio(),
+            e.total_ratio()
+        );
     }
 }
 

@@ -35,6 +35,10 @@ pub enum RiskError {
     /// An instrument needs market data that is neither in the history nor in the overrides.
     #[error("no market data for {what}: {hint}")]
     MarketDataMissing { what: String, hint: String },
+    /// An asset of a pegged kind names no peg source (`[peg_sources]` in the risk parameters), or a
+    /// source that does not resolve to a peg history.
+    #[error("peg of {asset}: {problem}; name its own peg factor or an explicit proxy with its reason in [peg_sources]")]
+    PegSource { asset: String, problem: String },
     /// More underlyings, pegs or outcomes than the pricing market state holds.
     #[error("too many {what}: {count} (capacity {capacity})")]
     CapacityExceeded { what: &'static str, count: usize, capacity: usize },

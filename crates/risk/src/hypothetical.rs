@@ -127,7 +127,8 @@ fn priced_row(inp: &Inputs<'_>, u: UnderlyingId, f: usize, mv: f64, vol: i8) -> 
 }
 
 /// Two-sided scan: `+-k R` for every scan point `k`, each with implied vol up and down; the extreme
-/// move `+-extreme_multiple R` (vol up) at `extreme_weight`.
+/// move `+-extreme_multiple R` (vol up), its down side at `extreme_weight_down` (the first-of-a-kind
+/// crash), its up side at `extreme_weight`.
 fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usize, r: f64, out: &mut Vec<Hypothetical>) {
     let sym = name_of(inp, u).to_string();
     for &k in &p.scan_points {
@@ -149,9 +150,10 @@ fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usiz
     }
     for sign in [-1.0, 1.0] {
         let mv = sign * p.extreme_multiple * r;
+        let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
         out.push(Hypothetical {
-            name: format!("extreme {sym} {:+.1}% ({} x range), at weight {}", 100.0 * mv.exp_m1(), p.extreme_multiple, p.extreme_weight),
-            weight: p.extreme_weight,
+            name: format!("extreme {sym} {:+.1}% ({} x range), at weight {weight}", 100.0 * mv.exp_m1(), p.extreme_multiple),
+            weight,
             moves: priced_row(inp, u, f, mv, 1),
         });
     }

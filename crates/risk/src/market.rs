@@ -47,6 +47,49 @@ pub struct Universe {
     /// Per underlying id: its price follows another coin's factor (`[factor_proxies]`), so its level
     /// and stable price must be given explicitly (never the proxy's).
     pub proxied_spot: Vec<bool>,
+    /// Pegged assets whose peg follows another asset's (`[peg_sources]` proxies), each with the
+    /// asset it follows and the documented reason (listed in the report as overrides).
+    pub peg_proxies: Vec<PegProxy>,
+}
+
+/// A pegged asset whose peg ratio follows another asset's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PegProxy {
+    pub asset: String,
+    pub follows: String,
+    pub reason: String,
+}
+
+impl PegProxy {
+    /// The report line.
+    pub fn describe(&self) -> String {
+        format!("peg of {} follows peg of {} (proxy: {})", self.asset, self.follows, self.reason)
+    }
+}
+
+/// The history factor of a pegged asset's peg, from its `[peg_sources]` entry: its own factor, or
+/// the own factor of the asset it is proxied to (one step; a proxy of a proxy is refused). No entry,
+/// or a factor absent from the market data, is an error: there is no fallback by asset kind.
+fn peg_factor(params: &RiskParams, factor_names: &[String], asset: &str) -> Result<(usize, Option<PegProxy>), RiskError> {
+    let err = |problem: String| RiskError::PegSource { asset: asset.to_string(), problem };
+    let src = params.peg_sources.get(asset).ok_or_else(|| err("no entry in [peg_sources]".into()))?;
+    let own_file = src.file.as_ref().map(|_| format!("peg:{asset}"));
+    match (src.factor.as_ref().or(own_file.as_ref()), &src.proxy) {
+        (Some(f), _) => index_of(factor_names, f).map(|i| (i, None)).ok_or_else(|| {
+            let hint = if own_file.is_some() { "; load the market data with MarketData::load_for(config, params)" } else { "" };
+            err(format!("its factor {f} is not in the market data{hint}"))
+        }),
+        (None, Some(p)) => {
+            let target = params.peg_sources.get(p).ok_or_else(|| err(format!("its proxy {p} has no entry in [peg_sources]")))?;
+            let name = target.factor.clone().or_else(|| target.file.as_ref().map(|_| format!("peg:{p}")));
+            let f = name
+                .and_then(|n| index_of(factor_names, &n))
+                .ok_or_else(|| err(format!("its proxy {p} has no peg history of its own (a proxy of a proxy is refused)")))?;
+            let reason = src.reason.clone().unwrap_or_default();
+            Ok((f, Some(PegProxy { asset: asset.to_string(), follows: p.clone(), reason })))
+        }
+        (None, None) => Err(err("the entry names neither a factor nor a proxy".into())),
+    }
 }
 
 fn index_of(names: &[String], name: &str) -> Option<usize> {
@@ -54,10 +97,10 @@ fn index_of(names: &[String], name: &str) -> Option<usize> {
 }
 
 impl Universe {
-    /// Builds the mapping. A peg, basis or funding factor without its own history follows, in
-    /// order: `params.factor_proxies`, then the documented default for its kind (stablecoin:
-    /// `peg:DAI`; wrapped and synthetic: `peg:sBTC`; staking derivative: `peg:stETH`; perp basis and
-    /// funding: the ETH perp's). A price or implied-vol factor without history needs a proxy entry.
+    /// Builds the mapping. Every pegged asset's peg comes from its `[peg_sources]` entry (its own
+    /// factor or a named proxy; none is an error). A basis or funding factor without its own history
+    /// follows `params.factor_proxies`, then the ETH perp's; a price or implied-vol factor without
+    /// history needs a `[factor_proxies]` entry.
     pub fn new(config: &Config, params: &RiskParams, factor_names: &[String], factor_kinds: &[FactorKind]) -> Result<Universe, RiskError> {
         let mut underlyings = vec!["USD".to_string()];
         underlyings.extend(config.underlyings.iter().filter(|u| u.symbol != "USD").map(|u| u.symbol.clone()));
@@ -98,16 +141,11 @@ impl Universe {
                 targets.push((Target::Vol(u), f));
             }
         }
+        let mut peg_proxies = Vec::new();
         for (i, sym) in pegs.iter().enumerate().skip(1) {
-            let kind = config.asset(sym).map(|a| a.kind);
-            let fallback = match kind {
-                Some(AssetKind::Stablecoin) => "peg:DAI",
-                Some(AssetKind::StakingDerivative) => "peg:stETH",
-                _ => "peg:sBTC",
-            };
-            if let Some(f) = resolve(&format!("peg:{sym}"), Some(fallback)) {
-                targets.push((Target::Peg(PegId(i as u16)), f));
-            }
+            let (f, proxy) = peg_factor(params, factor_names, sym)?;
+            targets.push((Target::Peg(PegId(i as u16)), f));
+            peg_proxies.extend(proxy);
         }
         Ok(Universe {
             underlyings,
@@ -117,6 +155,7 @@ impl Universe {
             factor_kinds: factor_kinds.to_vec(),
             targets,
             proxied_spot,
+            peg_proxies,
         })
     }
 

@@ -45,9 +45,14 @@ pub struct RiskParams {
     /// How each receipt-issuing lending protocol's receipts accrue: `rebasing` (aTokens: one
     /// receipt = one underlying) or `exchange_rate` (cTokens: underlying = receipts x rate).
     pub receipt_model: BTreeMap<String, ReceiptModel>,
-    /// Factor a missing factor follows (e.g. `peg:WBTC` -> `peg:sBTC`).
+    /// Factor a missing price, basis, funding or vol factor follows (never a peg: pegs are named
+    /// per asset in `peg_sources`).
     #[serde(default)]
     pub factor_proxies: BTreeMap<String, String>,
+    /// Where each pegged asset's peg ratio comes from, by asset symbol: its own history factor, or
+    /// an explicit proxy with its reason. Every asset of a pegged kind needs an entry.
+    #[serde(default)]
+    pub peg_sources: BTreeMap<String, PegSource>,
     /// Protocol failure model.
     pub protocol: ProtocolParams,
     /// Close-out cost model.
@@ -67,6 +72,9 @@ pub struct HypotheticalParams {
     /// The extreme move, in scan ranges, and the weight of its loss.
     pub extreme_multiple: f64,
     pub extreme_weight: f64,
+    /// The weight of the extreme move's down side (the first-of-a-kind crash; calibrated in
+    /// `docs/margin-methodology.md` section 4.6); `extreme_weight` weighs the up side.
+    pub extreme_weight_down: f64,
     /// Anti-procyclical floor: the range is at least this fraction of the largest unscaled move
     /// ever observed for the underlying (and the spread move of a pair likewise).
     pub stressed_floor_fraction: f64,
@@ -80,6 +88,51 @@ pub struct HypotheticalParams {
     /// An underlying with less own price history than this (days) gets at least `young_scan_range`.
     pub min_own_history_days: f64,
     pub young_scan_range: f64,
+}
+
+/// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
+/// (its own history already in the panel, e.g. `peg:USDC`), `file` and `column` (its own series in
+/// the market-data directory, loaded as `peg:ASSET`) or `proxy` (another asset whose peg it
+/// follows); a proxy needs its `reason` (listed in the report as an override).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PegSource {
+    #[serde(default)]
+    pub factor: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub proxy: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl PegSource {
+    fn validate(&self, asset: &str) -> Result<(), RiskError> {
+        let key = format!("peg_sources.{asset}");
+        let own_file = self.file.is_some() || self.column.is_some();
+        let given = [self.factor.is_some(), own_file, self.proxy.is_some()].iter().filter(|x| **x).count();
+        if given != 1 {
+            return bad(
+                &key,
+                "give exactly one of `factor` (its own history), `file` and `column` (its own series) or `proxy` (with `reason`)",
+            );
+        }
+        if self.reason.is_some() && self.proxy.is_none() {
+            return bad(&key, "`reason` belongs to a proxy");
+        }
+        match (&self.factor, &self.file, &self.column, &self.proxy, &self.reason) {
+            (Some(f), ..) if f.starts_with("peg:") && f.len() > 4 => Ok(()),
+            (Some(f), ..) => bad(&key, &format!("factor {f:?} must name a peg factor (`peg:SYMBOL`)")),
+            (_, Some(f), Some(c), ..) if !f.is_empty() && !c.is_empty() => Ok(()),
+            (_, Some(_), ..) | (_, _, Some(_), ..) => bad(&key, "an own series needs both `file` and `column`"),
+            (.., Some(p), Some(r)) if !p.is_empty() && p != asset && !r.trim().is_empty() => Ok(()),
+            (.., Some(_), None) => bad(&key, "a proxy needs its `reason` (it is listed in the report)"),
+            _ => bad(&key, "a proxy names another asset and gives its reason"),
+        }
+    }
 }
 
 /// How a lending receipt relates to its underlying.
@@ -457,8 +510,14 @@ impl RiskParams {
         range("vol_shock.quantile", self.vol_shock.quantile, 0.5, 0.9999)?;
         int("vol_shock.min_observed_windows", self.vol_shock.min_observed_windows as i64, 20, 100_000)?;
         int("vol_shock.min_proxy_windows", self.vol_shock.min_proxy_windows as i64, 20, 100_000)?;
-        if self.liquidity.markets.len() + self.factor_proxies.len() > MAX_PARAM_ENTRIES {
+        if self.liquidity.markets.len() + self.factor_proxies.len() + self.peg_sources.len() > MAX_PARAM_ENTRIES {
             return bad("liquidity.markets", "too many entries");
+        }
+        if let Some(k) = self.factor_proxies.keys().find(|k| k.starts_with("peg:")) {
+            return bad(&format!("factor_proxies.{k}"), "a peg is named per asset in [peg_sources], not proxied by factor");
+        }
+        for (asset, src) in &self.peg_sources {
+            src.validate(asset)?;
         }
         range("broker.claim_cap_usd_default", self.broker.claim_cap_usd_default, 0.0, 1e15)?;
         for (k, v) in &self.broker.claim_cap_usd {
@@ -474,6 +533,7 @@ impl RiskParams {
         range("hypothetical.scan_quantile", h.scan_quantile, 0.5, 1.0)?;
         range("hypothetical.extreme_multiple", h.extreme_multiple, 1.0, 10.0)?;
         range("hypothetical.extreme_weight", h.extreme_weight, 0.0, 1.0)?;
+        range("hypothetical.extreme_weight_down", h.extreme_weight_down, 0.0, 1.0)?;
         range("hypothetical.stressed_floor_fraction", h.stressed_floor_fraction, 0.0, 1.0)?;
         range("hypothetical.scan_range_min", h.scan_range_min, 0.0, 2.0)?;
         range("hypothetical.decorrelation_min", h.decorrelation_min, 0.0, 2.0)?;

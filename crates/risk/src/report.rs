@@ -47,7 +47,8 @@ impl MarketData {
     }
 
     /// [`MarketData::load`] plus the price sources the configuration names (every underlying with a
-    /// `price_source` becomes a factor `price:SYMBOL` with its own history).
+    /// `price_source` becomes a factor `price:SYMBOL` with its own history) and the peg series the
+    /// risk parameters name (every `[peg_sources]` entry with `file` and `column` becomes `peg:ASSET`).
     pub fn load_for(config: &Config, params: &RiskParams) -> Result<MarketData, RiskError> {
         let dir = find_dir()?;
         let sources: Vec<(String, String, String, bool)> = config
@@ -57,7 +58,10 @@ impl MarketData {
                 u.price_source.as_ref().map(|p| (u.symbol.clone(), p.file.clone(), p.column.clone(), p.quote == model::PriceQuote::Usdt))
             })
             .collect();
-        MarketData::from_panel(FactorPanel::load(&dir)?.with_price_sources(&dir, &sources)?, params)
+        let pegs: Vec<(String, String, String)> =
+            params.peg_sources.iter().filter_map(|(asset, s)| Some((asset.clone(), s.file.clone()?, s.column.clone()?))).collect();
+        let panel = FactorPanel::load(&dir)?.with_price_sources(&dir, &sources)?.with_peg_sources(&dir, &pegs)?;
+        MarketData::from_panel(panel, params)
     }
 
     /// [`MarketData::load_default`] with the EWMA estimator of `params`.
@@ -106,6 +110,27 @@ impl MarketData {
             MarketData::Calibration(c) => format!("embedded calibration (chosen explicitly; no FHS), levels of {}", c.data_end.to_iso()),
         }
     }
+}
+
+/// The `[market]` overrides, then every peg proxy (`[peg_sources]`) of an asset the portfolio holds,
+/// trades or provides liquidity with.
+fn overrides_of(config: &Config, portfolio: &Portfolio, c: &Computed) -> Vec<String> {
+    let mut named: Vec<&str> = portfolio.balances.iter().map(|b| b.asset.as_str()).collect();
+    for p in &portfolio.positions {
+        if let Some(i) = config.instruments.iter().find(|i| i.id == p.instrument) {
+            named.extend(i.asset.as_deref());
+            named.extend(i.settlement_asset.as_deref());
+        }
+    }
+    let pools: Vec<&str> = named
+        .iter()
+        .filter_map(|a| config.asset(a))
+        .flat_map(|a| a.pool_assets.iter().flatten().map(String::as_str).chain(a.underlying_asset.as_deref()))
+        .collect();
+    named.extend(pools);
+    let mut out = c.base.overrides.clone();
+    out.extend(c.universe.peg_proxies.iter().filter(|p| named.contains(&p.asset.as_str())).map(|p| p.describe()));
+    out
 }
 
 /// Comparators shown next to the portfolio margin.
@@ -247,7 +272,7 @@ pub fn report_of(config: &Config, params: &RiskParams, portfolio: &Portfolio, da
         data: data.describe(),
         mpor_hours: params.mpor_hours,
         confidence: params.confidence,
-        overrides: c.base.overrides.clone(),
+        overrides: overrides_of(config, portfolio, c),
         fhs_scenarios: c.scenarios.n_fhs,
         floor_scenarios: c.scenarios.len() - c.scenarios.n_fhs,
         net_liquidation_value: m.net_liquidation_value,

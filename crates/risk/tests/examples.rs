@@ -15,7 +15,8 @@ fn load(name: &str) -> Portfolio {
     Portfolio::from_toml(&text).unwrap()
 }
 
-const EXAMPLES: [&str; 12] = [
+const EXAMPLES: [&str; 13] = [
+    "eth_spot_perp_basis.toml",
     "btc_eth_pair.toml",
     "short_eth_calls_near_expiry.toml",
     "short_eth_perp.toml",
@@ -68,5 +69,30 @@ fn margins_are_bit_identical_across_runs() {
         let b = margin_portfolio(&config, &params, &p, &data).unwrap();
         assert_eq!(a.initial_margin.to_bits(), b.initial_margin.to_bits(), "{name}");
         assert_eq!(render_json(&a).unwrap(), render_json(&b).unwrap(), "{name}");
+    }
+}
+
+#[test]
+fn hedged_books_capital_efficiency_splits_position_margin_from_the_collateral_haircut() {
+    // Issue 8, goal 3: a spot/perp basis trade on a native coin needs at most 10% of the isolated
+    // venue margin; the collateral's own depeg is shown apart, never hidden.
+    let Some(data) = common::history() else { return };
+    let config = model::Config::default_config();
+    let params = RiskParams::default_params();
+    for (name, collateral) in [("eth_spot_perp_basis.toml", 10_000.0), ("flat_across_venues.toml", 200_000.0)] {
+        let p = load(name);
+        let c = risk::report::compute(&config, &params, &p, &data, None, None).unwrap();
+        let r = risk::report::report_of(&config, &params, &p, &data, &c);
+        let e = risk::backtest::capital_efficiency(&config, &c.book, &c.engine, r.initial_margin);
+        assert_eq!(e.initial_margin, r.initial_margin, "{name}");
+        assert!((e.position_margin + e.collateral_haircut - e.initial_margin).abs() < 1e-6, "{name}");
+        assert!((e.collateral_usd - collateral).abs() < 0.01 * collateral, "{name}: collateral {}", e.collateral_usd);
+        assert_eq!(e.isolated, r.comparators.isolated.initial_margin, "{name}");
+        assert!(e.position_ratio() <= 0.10, "{name}: position margin {} / isolated {}", e.position_margin, e.isolated);
+        // The haircut is the fiat-backed peg break (USDC's 0.88 low of March 2023: 11.9-12.3%) on
+        // the collateral, give or take the venue claim it also carries.
+        let rate = e.collateral_haircut / e.collateral_usd;
+        assert!((0.10..=0.14).contains(&rate), "{name}: haircut rate {rate}");
+        assert!((e.isolated_collateral_haircut - rate * e.isolated).abs() < 1e-6, "{name}");
     }
 }

@@ -288,7 +288,10 @@ venue = "newperp"
 settlement_asset = "PYUSD"
 "#;
     let config = model::Config::from_toml(&format!("{}\n{extra}", model::DEFAULT_CONFIG_TOML)).unwrap();
-    let params = RiskParams::default_params();
+    let mut params = RiskParams::default_params();
+    // A new fiat-backed stablecoin names its peg source explicitly (no fallback by kind).
+    let reason = Some("PYUSD/USD has no series in the market data; USDC is the nearest fiat-backed peg".to_string());
+    params.peg_sources.insert("PYUSD".into(), risk::params::PegSource { proxy: Some("USDC".into()), reason, ..Default::default() });
     let Some(d) = history() else { return };
     let p = portfolio(
         "[[positions]]\ninstrument = \"ETH-PERP@newperp\"\nquantity = \"5\"\n[[balances]]\nasset = \"PYUSD\"\namount = \"10000\"\nvenue = \"newperp\"\n",

@@ -58,6 +58,7 @@ async fn main() {
     let mode = if presigned { "presigned" } else { "signed in the window" };
     println!("{connections} connections, {seconds} s, {mode}, signature batch {batch}, IOC buys at {price} (3% under the oracle)");
     let orders = if presigned { Some(presign(addr, &traders, &price, PRESIGNED_ORDERS / connections)) } else { None };
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -80,6 +81,7 @@ async fn main() {
         errors += e;
         elapsed = elapsed.max(took.duration_since(started));
     }
+    let cpu = cpu_seconds() - cpu_before;
     latencies.sort();
     let pct =
         |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
@@ -93,12 +95,27 @@ async fn main() {
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+    println!(
+        "CPU in the window {cpu:.2} s (user + system, client and server): {:.0} us per order",
+        cpu / latencies.len().max(1) as f64 * 1e6
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("window {:.2} s; load average {}", elapsed.as_secs_f64(), load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     running.shutdown().await.expect("shutdown");
 }
 
 type Outcome = (Vec<Duration>, u64, Instant);
+
+/// CPU time of this process so far (user + system, every thread), from `/proc/self/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("the command name ends with )") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the line are the 12th and 13th after the name and state.
+    let ticks = |i: usize| fields[i].parse::<f64>().expect("clock ticks");
+    (ticks(11) + ticks(12)) / 100.0
+}
 
 fn order_body(signer: &Signer, id: u64, price: &str) -> String {
     format!(

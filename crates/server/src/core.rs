@@ -9,6 +9,7 @@ use crate::history::History;
 use crate::metrics::Metrics;
 use engine::{Engine, Envelope, Event, Outcome};
 use node::{Ack, Node};
+use statement::StatementIndex;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -40,19 +41,31 @@ pub struct Core {
     published: broadcast::Sender<Arc<Published>>,
     pub metrics: Arc<Metrics>,
     pub history: Arc<Mutex<History>>,
+    /// Every account's statement, fed under the node's lock with each journalled batch (so a
+    /// reader under that lock sees the index and the engine at the same seq).
+    pub statements: Arc<Mutex<StatementIndex>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Core {
     /// Starts the writer thread over a recovered node.
-    pub fn start(node: Node, metrics: Arc<Metrics>, history: History) -> Core {
+    pub fn start(node: Node, metrics: Arc<Metrics>, history: History, statements: StatementIndex) -> Core {
+        let last_seq = node.engine().next_seq() - 1;
+        assert!(statements.is_stopped() || statements.last_seq() == last_seq, "the statement index starts at the node's last seq");
         let node = Arc::new(Mutex::new(Some(node)));
         let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (published, _) = broadcast::channel(STREAM_BATCHES_MAX);
         let history = Arc::new(Mutex::new(history));
-        let writer = Writer { node: node.clone(), published: published.clone(), metrics: metrics.clone(), history: history.clone() };
+        let statements = Arc::new(Mutex::new(statements));
+        let writer = Writer {
+            node: node.clone(),
+            published: published.clone(),
+            metrics: metrics.clone(),
+            history: history.clone(),
+            statements: statements.clone(),
+        };
         let handle = std::thread::spawn(move || writer.run(receiver));
-        Core { node, queue, published, metrics, history, writer: Mutex::new(Some(handle)) }
+        Core { node, queue, published, metrics, history, statements, writer: Mutex::new(Some(handle)) }
     }
 
     /// Submits one command and waits until it is durable (or answered from the journal).
@@ -95,6 +108,7 @@ struct Writer {
     published: broadcast::Sender<Arc<Published>>,
     metrics: Arc<Metrics>,
     history: Arc<Mutex<History>>,
+    statements: Arc<Mutex<StatementIndex>>,
 }
 
 type Pending = (Envelope, Instant, oneshot::Sender<Result<Ack>>);
@@ -136,7 +150,13 @@ impl Writer {
         let (envelopes, waiting): (Vec<Envelope>, Vec<_>) = batch.into_iter().map(|(e, queued, reply)| (e, (queued, reply))).unzip();
         let result = match self.node.lock() {
             Ok(mut node) => match node.as_mut() {
-                Some(node) => node.submit_batch(&envelopes).map_err(|e| ServerError::Journal { detail: e.to_string() }),
+                Some(node) => {
+                    let acks = node.submit_batch(&envelopes).map_err(|e| ServerError::Journal { detail: e.to_string() });
+                    if let Ok(acks) = &acks {
+                        self.index_statements(&envelopes, acks);
+                    }
+                    acks
+                }
                 None => Err(ServerError::ShuttingDown),
             },
             Err(_) => Err(ServerError::internal("the node's lock is poisoned")),
@@ -161,6 +181,20 @@ impl Writer {
                 for (_, reply) in waiting {
                     let _ = reply.send(Err(ServerError::Journal { detail: detail.clone() }));
                 }
+            }
+        }
+    }
+
+    /// Feeds the batch's journalled records to the statement index (called under the node's
+    /// lock). An index that stops (full, or a record it cannot read) refuses statements from
+    /// then on; the orders and the journal go on.
+    fn index_statements(&self, envelopes: &[Envelope], acks: &[Ack]) {
+        let Ok(mut index) = self.statements.lock() else { return };
+        for (envelope, ack) in envelopes.iter().zip(acks).filter(|(_, a)| !a.duplicate) {
+            let Some(seq) = ack.outcome.seq().filter(|_| ack.outcome.is_journalled()) else { continue };
+            if let Err(e) = index.record(seq, &envelope.command, &ack.outcome) {
+                tracing::error!(error = %e, seq, "the statement index stopped");
+                return;
             }
         }
     }

@@ -152,7 +152,7 @@ fn usd_units(text: &str) -> Result<i128> {
     money::parse_decimal(text, money::USD_SCALE).map_err(ServerError::internal)
 }
 
-/// Candidate trades: for every spot and perp market, each side, quarter, half and all of the
+/// Candidate trades (options: [`option_candidates`]): for every spot and perp market, each side, quarter, half and all of the
 /// account's equity in notional (a spot sale at most what it holds, a spot buy at most its
 /// quote), on the lot and at least the market's minimum.
 fn candidates(engine: &Engine, account: &str, equity_usd: i128) -> Result<Vec<(HypotheticalTrade, f64)>> {
@@ -180,6 +180,86 @@ fn candidates(engine: &Engine, account: &str, equity_usd: i128) -> Result<Vec<(H
         }
     }
     Ok(out)
+}
+
+/// Option candidates: every configured option series, each side, a quarter, half and all of
+/// the sizing quantity (the account's largest derivative position on the series' underlying, or
+/// without one its equity in the underlying's notional), on the lot and at least the minimum.
+/// The premium is the best price of the book's other side, or without one the model's unit
+/// value (rounded to the tick against the trader); the cost is the half spread (the band without
+/// a two-sided book) and the taker fee, on the premium's notional.
+fn option_candidates(engine: &Engine, account: &str, equity_usd: i128) -> Result<Vec<(HypotheticalTrade, f64)>> {
+    let positions = engine.positions_of(account).map_err(|error| ServerError::Refused { error })?;
+    let mut out = Vec::new();
+    for def in engine.config().markets.iter().filter(|m| m.kind == model::MarketKind::Option) {
+        let units = crate::views::units(engine, &def.id)?;
+        let (Some((base_usd, _)), Some((quote_usd, _))) = (engine.price(&def.base), engine.price(&def.quote)) else { continue };
+        if base_usd.0 <= 0 || quote_usd.0 <= 0 {
+            continue;
+        }
+        let held = largest_position(engine, &positions, &def.base, units.base)?;
+        let sizing = match held {
+            Some(qty) => qty,
+            None => money::mul_div(equity_usd.max(0), units.base.one(), base_usd.0, Rounding::Floor).map_err(ServerError::internal)?,
+        };
+        let cost_fraction = half_spread(engine, def)? + f64::from(def.taker_fee_bps) / 1e4;
+        let qty_min = Amount::parse(&def.qty_min, units.base).map_err(ServerError::internal)?.units();
+        for side in [Side::Buy, Side::Sell] {
+            let Some(premium) = option_premium(engine, def, side, &units, quote_usd.0)? else { continue };
+            for (num, den) in HEDGE_FRACTIONS {
+                let qty = sizing / den * num / units.lot_units * units.lot_units;
+                if qty < qty_min.max(1) {
+                    continue;
+                }
+                let premium_usd =
+                    qty as f64 / units.base.one() as f64 * premium as f64 / units.quote.one() as f64 * quote_usd.0 as f64 / 1e18;
+                let price = Some(money::format_decimal(premium, units.quote));
+                let trade = HypotheticalTrade { market: def.id.clone(), side, qty: money::format_decimal(qty, units.base), price };
+                out.push((trade, premium_usd * cost_fraction));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The largest |quantity| of the account's derivative positions on `underlying`, in 10^-9 of
+/// it; `None` without one.
+fn largest_position(engine: &Engine, positions: &[engine::PositionView], underlying: &str, scale: Scale) -> Result<Option<i128>> {
+    let mut largest = None;
+    for p in positions {
+        let Some(def) = engine.config().markets.iter().find(|m| m.id == p.market) else { continue };
+        if def.base != underlying {
+            continue;
+        }
+        let qty = Amount::parse(&p.qty, scale).map_err(ServerError::internal)?.units().abs();
+        largest = largest.max(Some(qty).filter(|q| *q > 0));
+    }
+    Ok(largest)
+}
+
+/// The premium of a hypothetical option trade, quote units per whole underlying: the best ask
+/// (buy) or bid (sell) of the book, or the model's unit value rounded to the tick against the
+/// trader; `None` when neither is known or it is not positive.
+fn option_premium(engine: &Engine, def: &model::Market, side: Side, units: &crate::views::Units, quote_usd: i128) -> Result<Option<i128>> {
+    let depth = engine.depth(&def.id, 1).map_err(|error| ServerError::Refused { error })?;
+    let best = match side {
+        Side::Buy => depth.asks.first(),
+        Side::Sell => depth.bids.first(),
+    };
+    if let Some(level) = best {
+        // Book prices are quote units per lot.
+        return Ok(Some(i128::from(level.price.0) * units.lots_per_base).filter(|p| *p > 0));
+    }
+    let Some(model) = engine.risk_model() else { return Ok(None) };
+    let Some(instrument) = def.instrument.as_deref().and_then(|id| model.instrument(id)) else { return Ok(None) };
+    let Some(charges) = model.charges.instruments.get(instrument.0 as usize) else { return Ok(None) };
+    // micro-USD per whole underlying -> 10^-18 USD -> quote units at the quote's USD price.
+    let value_e18 = i128::from(charges.value_musd) * 1_000_000_000_000;
+    let tick = Amount::parse(&def.tick, units.quote).map_err(ServerError::internal)?.units();
+    let rounding = if side == Side::Buy { Rounding::Ceil } else { Rounding::Floor };
+    let premium = money::mul_div(value_e18, units.quote.one(), quote_usd, rounding).map_err(ServerError::internal)?;
+    let on_tick = money::mul_div(premium, 1, tick.max(1), rounding).map_err(ServerError::internal)? * tick.max(1);
+    Ok(Some(on_tick).filter(|p| *p > 0))
 }
 
 /// What a spot trade may use at most: the base held (sale) or the quote held at the oracle
@@ -226,7 +306,8 @@ pub async fn engine_hedges(core: &crate::core::Core, account: &str) -> Result<(V
     let text = |v: &Value, key: &str| v["margin"][key].as_str().map(str::to_string).ok_or_else(|| ServerError::internal("margin field"));
     let (equity, initial_before) = (usd_units(&text(&before, "equity_usd")?)?, text(&before, "initial_usd")?);
     let initial = usd_units(&initial_before)?;
-    let candidates = core.read(|e| candidates(e, account, equity))??;
+    let mut candidates = core.read(|e| candidates(e, account, equity))??;
+    candidates.extend(core.read(|e| option_candidates(e, account, equity))??);
     let mut hedges = Vec::new();
     for (trade, cost) in candidates {
         let after = core.read(|e| what_if(e, std::slice::from_ref(&trade)).map(|w| e.margin_explained(account, &w).ok()))?;

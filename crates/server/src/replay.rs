@@ -1,7 +1,8 @@
-//! The journal read back, read-only, beside the writer: the statement of an account (the
-//! `statement` crate, exactly what `clearhouse statement --json` prints, reconciled with the
-//! ledger) and, at start, the fills and trades history rebuilt from the journalled events so a
-//! restart keeps them (bounded like the live window).
+//! The journal read back, read-only, beside the writer: at start, the statement index (every
+//! account's statement, as the `statement` crate builds it) and the fills and trades history
+//! rebuilt from the journalled events so a restart keeps them (bounded like the live window);
+//! and a fresh statement of one account read from the journal (`clearhouse statement --json`),
+//! the reference the index is tested against.
 //!
 //! Reading verifies the hash chain from genesis; a journal beyond [`RECORDS_READ_MAX`] records
 //! is refused with a pointer to the offline command rather than read into memory.
@@ -13,6 +14,8 @@ use std::path::PathBuf;
 
 /// Records read back at most (statements and the history rebuild).
 pub const RECORDS_READ_MAX: u64 = 2_000_000;
+/// Statement lines the server's index keeps, over all accounts (about 200 bytes each).
+pub const STATEMENT_INDEX_LINES_MAX: usize = statement::INDEX_LINES_MAX_DEFAULT;
 /// Records whose events rebuild the history at start (the newest ones).
 pub const HISTORY_REBUILD_RECORDS_MAX: u64 = 200_000;
 
@@ -70,15 +73,26 @@ pub fn statement(source: &JournalSource, account: &str, up_to: u64, ledger: &[en
     Ok(statement)
 }
 
-/// The history window rebuilt from the newest journalled events.
-pub fn history(source: &JournalSource, last_seq: u64) -> Result<crate::history::History> {
+/// The history window rebuilt from the newest journalled events, and the statement index
+/// rebuilt from every record, in one read of the journal up to `last_seq`.
+pub fn rebuild(source: &JournalSource, last_seq: u64) -> Result<(crate::history::History, statement::StatementIndex)> {
     let mut history = crate::history::History::default();
-    let from = last_seq.saturating_sub(HISTORY_REBUILD_RECORDS_MAX);
-    for (seq, _, outcome) in source.records(from, last_seq)? {
+    let mut index = statement::StatementIndex::new(STATEMENT_INDEX_LINES_MAX);
+    let history_from = last_seq.saturating_sub(HISTORY_REBUILD_RECORDS_MAX);
+    for (seq, envelope, outcome) in source.records(0, last_seq)? {
+        // A stopped index refuses statements with its reason; the start goes on.
+        if !index.is_stopped()
+            && let Err(e) = index.record(seq, &envelope.command, &outcome)
+        {
+            tracing::warn!(error = %e, "the statement index stopped while rebuilding");
+        }
+        if seq < history_from {
+            continue;
+        }
         if let Outcome::Applied { events, .. } = outcome {
             let events: Vec<_> = events.into_iter().map(|e| (seq, e)).collect();
             history.record(&events);
         }
     }
-    Ok(history)
+    Ok((history, index))
 }

@@ -271,21 +271,26 @@ pub async fn liquidations(State(state): State<Shared>, Query(q): Query<ListQuery
     Ok(Json(serde_json::json!({ "events": events, "flagged_accounts": flagged, "insurance_fund": insurance })).into_response())
 }
 
-/// The account's statement from the journal (as `clearhouse statement --json`), reconciled with
-/// the ledger at the same seq.
+/// The account's statement (as `clearhouse statement --json` prints it from the journal), from
+/// the server's statement index, reconciled with the ledger at the same seq.
 #[utoipa::path(get, path = "/v1/accounts/{owner}/{sub}/statement", params(("owner" = String, Path), ("sub" = String, Path)),
     responses((status = 200, description = "statement lines and final balances")))]
 pub async fn statement(State(state): State<Shared>, Path((owner, sub)): Path<(String, String)>, signed: Signed) -> Result<Response> {
     let account = readable_account(&signed, &owner, &sub)?;
-    let (last_seq, ledger) = state.core.read(|e| -> Result<_> {
+    let index = state.core.statements.clone();
+    let unavailable = |e: statement::StatementError| ServerError::Margin { detail: format!("statement: {e}") };
+    // The engine and the index at the same seq (the writer feeds the index under this lock);
+    // the lines, which are only appended, are copied after it is released.
+    let (ledger, position) = state.core.read(|e| -> Result<_> {
         unknown_account(e, &account)?;
         let rows: Vec<_> = e.balances().into_iter().filter(|r| r.account == account).collect();
-        Ok((e.next_seq().saturating_sub(1), rows))
+        let index = index.lock().map_err(|_| ServerError::internal("statement index lock"))?;
+        Ok((rows, index.position(&account).map_err(unavailable)?))
     })??;
-    let source = state.journal_source.clone();
-    let statement = tokio::task::spawn_blocking(move || crate::replay::statement(&source, &account, last_seq, &ledger))
-        .await
-        .map_err(ServerError::internal)??;
+    let statement = index.lock().map_err(|_| ServerError::internal("statement index lock"))?.statement_at(&account, &position);
+    let statement = statement.map_err(unavailable)?;
+    // A mismatch is a broken invariant of the ledger or of the statement: never served.
+    statement.reconcile(&ledger).map_err(|e| ServerError::internal(format!("statement: {e}")))?;
     Ok(Json(statement).into_response())
 }
 

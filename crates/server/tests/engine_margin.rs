@@ -22,12 +22,17 @@ fn config() -> model::Config {
 }
 
 fn model() -> margin_core::RiskModel {
+    model_with(&[])
+}
+
+/// The model of a book naming the broker's perps and the `extra` instruments.
+fn model_with(extra: &[&str]) -> margin_core::RiskModel {
     let config = config();
     let params = risk::RiskParams::default_params();
     let data = risk::MarketData::embedded_calibration().expect("the embedded calibration");
     // The model of a book naming the broker's perps, so that they are instruments of it.
     let mut book = format!("name = \"service\"\nas_of = \"{AS_OF}\"\n");
-    for perp in ["ETH-PERP@clearhouse", "BTC-PERP@clearhouse"] {
+    for perp in ["ETH-PERP@clearhouse", "BTC-PERP@clearhouse"].iter().chain(extra) {
         book.push_str(&format!("\n[[positions]]\ninstrument = \"{perp}\"\nquantity = \"1\"\n"));
     }
     for asset in ["USDC", "ETH", "stETH", "WBTC"] {
@@ -238,5 +243,62 @@ async fn the_engines_margin_explains_simulates_hedges_and_survives_a_restart() {
     assert_eq!(get(&mut c, &bob, "/v1/accounts/bob/main/fills").await.json(), fills);
     assert_eq!(c.request("GET", "/v1/markets/ETH/USDC/trades", &[], b"").await.unwrap().json(), trades);
     assert_eq!(get(&mut c, &bob, "/v1/accounts/bob/main/statement").await.json()["balances"], s["balances"]);
+    running.shutdown().await.unwrap();
+}
+
+const CALL: &str = "ETH-20261225-3000-C";
+const PUT: &str = "ETH-20261225-2500-P";
+
+/// A short strangle (a call and a put sold): the hedges include buying options, each with the
+/// margin before and after; the same trade through `POST /v1/margin/simulate` gives exactly the
+/// same numbers; a resting ask prices the buy of its series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_are_hedge_candidates_of_a_short_strangle_and_agree_with_the_what_if() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_with(&["ETH-20261225-3000-C@clearhouse", "ETH-20261225-2500-P@clearhouse"]);
+    let running = start_with(margined(dir.path(), &model)).await;
+    let addr = running.addr;
+    let (alice, bob) = (trader("alice", 1), trader("bob", 2));
+    sign_up(addr, &alice).await;
+    sign_up(addr, &bob).await;
+    deposit(addr, "alice/main", "USDC", "100000", "0xa1").await;
+    deposit(addr, "bob/main", "USDC", "100000", "0xb1").await;
+    let mut c = Client::new(addr);
+    for (k, (market, premium)) in [(CALL, "350"), (PUT, "250")].into_iter().enumerate() {
+        place(&mut c, &alice, market, "sell", premium, "2", 10 + k as u64).await;
+        let fill = place(&mut c, &bob, market, "buy", premium, "2", 10 + k as u64).await;
+        assert!(fill["events"].as_array().unwrap().iter().any(|e| e["event"] == "order_filled"), "{fill}");
+    }
+    // Bob offers one call again, above the model: alice buying the call pays his ask.
+    place(&mut c, &bob, CALL, "sell", "999.9", "1", 20).await;
+
+    let h = get(&mut c, &alice, "/v1/margin/hedges?account=alice/main").await.json();
+    assert_eq!(h["source"], "engine", "{h}");
+    let initial = usd(&h["before"]["margin"]["initial_usd"]);
+    assert!(initial > 0, "{h}");
+    let hedges = h["hedges"].as_array().unwrap();
+    let options: Vec<_> = hedges.iter().filter(|x| [CALL, PUT].contains(&x["trade"]["market"].as_str().unwrap())).collect();
+    assert!(!options.is_empty(), "buying options back hedges a short strangle: {h}");
+    for hedge in hedges {
+        let trade = &hedge["trade"];
+        assert_eq!(usd(&hedge["initial_margin_before_usd"]), initial);
+        let after = usd(&hedge["initial_margin_after_usd"]);
+        assert!(after < initial, "{hedge}");
+        // The same trade through the what-if: exactly the same margin before and after.
+        let body = serde_json::json!({ "account": "alice/main", "trades": [trade] });
+        let r = post(&mut c, &alice, "/v1/margin/simulate", body).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_eq!(usd(&v["gating"]["before"]["margin"]["initial_usd"]), initial, "{v}");
+        assert_eq!(usd(&v["gating"]["after"]["margin"]["initial_usd"]), after, "{trade}: {v}");
+    }
+    for hedge in &options {
+        assert_eq!(hedge["trade"]["side"], "buy", "a short option is hedged by buying: {hedge}");
+        if hedge["trade"]["market"] == CALL {
+            assert_eq!(hedge["trade"]["price"], "999.9", "the resting ask prices the call: {hedge}");
+        } else {
+            assert!(hedge["trade"]["price"].as_str().is_some_and(|p| units(p, 6) > 0), "the model prices the put: {hedge}");
+        }
+    }
     running.shutdown().await.unwrap();
 }

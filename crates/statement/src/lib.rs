@@ -30,6 +30,10 @@ pub enum StatementError {
     BadAmount { seq: u64, asset: String, amount: String, why: String },
     #[error("seq {seq}: balance of {asset} overflows")]
     Overflow { seq: u64, asset: String },
+    #[error("the statement index holds {lines_max} lines at most and was full at seq {seq}; use `clearhouse statement` offline")]
+    IndexFull { lines_max: usize, seq: u64 },
+    #[error("the statement index stopped at seq {seq}: {error}")]
+    IndexBroken { seq: u64, error: Box<StatementError> },
     #[error("statement of {account} does not reconcile in {asset}: statement {statement}, ledger {ledger}")]
     Mismatch { account: String, asset: String, statement: String, ledger: String },
 }
@@ -84,36 +88,21 @@ struct MarketInfo {
     quote: String,
 }
 
-/// Builds one account's statement from journalled (command, outcome) pairs, in order.
-#[derive(Debug, Clone)]
-pub struct StatementBuilder {
-    account: String,
+/// What every account's statement reads of the configuration: asset decimals, markets, and the
+/// insurance fund's share of fees. Taken from the genesis command and configuration changes.
+#[derive(Debug, Clone, Default)]
+struct Terms {
     decimals: BTreeMap<String, u8>,
     markets: BTreeMap<String, MarketInfo>,
-    balances: BTreeMap<String, i128>,
-    lines: Vec<Line>,
     initialised: bool,
     /// The configuration's `insurance_fee_ppm`: the fund's share of each fill's net fee, moved
     /// without an event from `@fees` to `@insurance` (shown on the fund's statement).
     insurance_fee_ppm: Option<u32>,
 }
 
-impl StatementBuilder {
-    pub fn new(account: &str) -> StatementBuilder {
-        StatementBuilder {
-            account: account.into(),
-            decimals: BTreeMap::new(),
-            markets: BTreeMap::new(),
-            balances: BTreeMap::new(),
-            lines: Vec::new(),
-            initialised: false,
-            insurance_fee_ppm: None,
-        }
-    }
-
-    /// Takes one journalled record. Refused and duplicate outcomes are never journalled;
-    /// rejected ones moved nothing.
-    pub fn record(&mut self, command: &Command, outcome: &Outcome) -> Result<(), StatementError> {
+impl Terms {
+    /// The configuration of a genesis command; `NoGenesis` for any record before one.
+    fn command(&mut self, command: &Command) -> Result<(), StatementError> {
         if let Command::Genesis { config } = command {
             for a in &config.assets {
                 self.decimals.insert(a.symbol.clone(), a.decimals);
@@ -127,10 +116,6 @@ impl StatementBuilder {
         if !self.initialised {
             return Err(StatementError::NoGenesis);
         }
-        let Outcome::Applied { seq, events } = outcome else { return Ok(()) };
-        for event in events {
-            self.event(*seq, event)?;
-        }
         Ok(())
     }
 
@@ -138,16 +123,64 @@ impl StatementBuilder {
         self.markets.insert(m.id.clone(), MarketInfo { kind: m.kind, base: m.base.clone(), quote: m.quote.clone() });
     }
 
-    fn event(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
+    /// A configuration change an event carries (new assets and markets).
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::ConfigChanged { change: ConfigChange::AddAsset { symbol, decimals }, .. } => {
+                self.decimals.insert(symbol.clone(), *decimals);
+            }
+            Event::ConfigChanged { change: ConfigChange::AddMarket { market }, .. } => self.add_market(market),
+            _ => {}
+        }
+    }
+}
+
+/// One account's lines and running balances.
+#[derive(Debug, Clone)]
+struct Book {
+    account: String,
+    balances: BTreeMap<String, i128>,
+    lines: Vec<Line>,
+}
+
+/// Builds one account's statement from journalled (command, outcome) pairs, in order.
+#[derive(Debug, Clone)]
+pub struct StatementBuilder {
+    terms: Terms,
+    book: Book,
+}
+
+impl StatementBuilder {
+    pub fn new(account: &str) -> StatementBuilder {
+        StatementBuilder { terms: Terms::default(), book: Book::new(account) }
+    }
+
+    /// Takes one journalled record. Refused and duplicate outcomes are never journalled;
+    /// rejected ones moved nothing.
+    pub fn record(&mut self, command: &Command, outcome: &Outcome) -> Result<(), StatementError> {
+        self.terms.command(command)?;
+        let Outcome::Applied { seq, events } = outcome else { return Ok(()) };
+        for event in events {
+            self.terms.event(event);
+            self.book.event(&self.terms, *seq, event)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Statement {
+        self.book.statement(&self.terms)
+    }
+}
+
+impl Book {
+    fn new(account: &str) -> Book {
+        Book { account: account.into(), balances: BTreeMap::new(), lines: Vec::new() }
+    }
+
+    /// The event's lines for this account (the terms already carry any change it makes).
+    fn event(&mut self, terms: &Terms, seq: u64, event: &Event) -> Result<(), StatementError> {
         let me = self.account.clone();
         match event {
-            Event::ConfigChanged { change, .. } => match change {
-                ConfigChange::AddAsset { symbol, decimals } => {
-                    self.decimals.insert(symbol.clone(), *decimals);
-                }
-                ConfigChange::AddMarket { market } => self.add_market(market),
-                _ => {}
-            },
             Event::Transferred { debit, credit, asset, amount, reason } => {
                 let kind = match reason {
                     ledger::Reason::Deposit => LineKind::Deposit,
@@ -157,30 +190,30 @@ impl StatementBuilder {
                     _ => LineKind::Transfer,
                 };
                 if *credit == me {
-                    self.post(seq, kind, asset, amount, false, format!("from {debit}"))?;
+                    self.post(terms, seq, kind, asset, amount, false, format!("from {debit}"))?;
                 }
                 if *debit == me {
-                    self.post(seq, kind, asset, amount, true, format!("to {credit}"))?;
+                    self.post(terms, seq, kind, asset, amount, true, format!("to {credit}"))?;
                 }
             }
-            Event::OrderFilled { .. } => self.fill(seq, event)?,
-            Event::HouseFilled { account, .. } if *account == me => self.house_fill(seq, event)?,
+            Event::OrderFilled { .. } => self.fill(terms, seq, event)?,
+            Event::HouseFilled { account, .. } if *account == me => self.house_fill(terms, seq, event)?,
             Event::PositionChanged { market, account, qty, entry_cost, realised, .. } if *account == me => {
                 self.note(seq, format!("{market}: position {qty}, entry cost {entry_cost}, realised {realised}"));
             }
             // A holder's share of a socialised loss is charged when its position settles
             // (engine `settle`): a waterfall line.
             Event::Settled { market, account, asset, amount, reason, .. } if *account == me && reason == "socialised" => {
-                self.post(seq, LineKind::Waterfall, asset, amount, false, format!("{market} socialised loss share"))?;
+                self.post(terms, seq, LineKind::Waterfall, asset, amount, false, format!("{market} socialised loss share"))?;
             }
             Event::Settled { market, account, asset, amount, price, reason, .. } if *account == me => {
-                self.post(seq, LineKind::Settlement, asset, amount, false, format!("{market} {reason} at {price}"))?;
+                self.post(terms, seq, LineKind::Settlement, asset, amount, false, format!("{market} {reason} at {price}"))?;
             }
             Event::FundingPaid { market, account, asset, amount, rate, .. } if *account == me => {
-                self.post(seq, LineKind::Funding, asset, amount, false, format!("{market} funding at rate {rate}"))?;
+                self.post(terms, seq, LineKind::Funding, asset, amount, false, format!("{market} funding at rate {rate}"))?;
             }
             Event::BorrowChanged { account, asset, amount, debt, .. } if *account == me => {
-                self.post(seq, LineKind::Borrow, asset, amount, false, format!("owed to the house after it: {debt}"))?;
+                self.post(terms, seq, LineKind::Borrow, asset, amount, false, format!("owed to the house after it: {debt}"))?;
             }
             Event::AuctionFilled { account, liquidator, market, qty, price, .. } if *account == me || *liquidator == me => {
                 self.note(seq, format!("{market}: liquidation fill of {qty} at {price} ({account} to {liquidator})"));
@@ -201,14 +234,14 @@ impl StatementBuilder {
 
     /// A fill's movements for this account: spot delivery and payment, an option's premium,
     /// and the fees (a perp fill moves only fees; its P&L comes as `Settled`).
-    fn fill(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
+    fn fill(&mut self, terms: &Terms, seq: u64, event: &Event) -> Result<(), StatementError> {
         let Event::OrderFilled { market, maker_account, taker_account, taker_side, price, qty, quote_amount, maker_fee, taker_fee, .. } =
             event
         else {
             return Ok(());
         };
-        let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
-        self.fee_share(seq, &info.quote, &[taker_fee, maker_fee], market)?;
+        let info = terms.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
+        self.fee_share(terms, seq, &info.quote, &[taker_fee, maker_fee], market)?;
         let me = &self.account;
         let (is_maker, is_taker) = (maker_account == me, taker_account == me);
         if !is_maker && !is_taker {
@@ -218,36 +251,36 @@ impl StatementBuilder {
             (is_taker && *taker_side == engine::markets::OrderSide::Buy) || (is_maker && *taker_side == engine::markets::OrderSide::Sell);
         let detail = format!("{market} {} {qty} at {price}", if buys { "bought" } else { "sold" });
         if info.kind == model::MarketKind::Spot {
-            self.post(seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
+            self.post(terms, seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
         }
         if info.kind != model::MarketKind::Perp {
-            self.post(seq, LineKind::Trade, &info.quote, quote_amount, buys, detail.clone())?;
+            self.post(terms, seq, LineKind::Trade, &info.quote, quote_amount, buys, detail.clone())?;
         }
         let fee = if is_taker { taker_fee } else { maker_fee };
-        self.post(seq, LineKind::Fee, &info.quote, fee, true, format!("{market} {} fee", if is_taker { "taker" } else { "maker" }))
+        self.post(terms, seq, LineKind::Fee, &info.quote, fee, true, format!("{market} {} fee", if is_taker { "taker" } else { "maker" }))
     }
 
     /// A fill by the house as principal (spot): delivery, payment and the taker fee.
-    fn house_fill(&mut self, seq: u64, event: &Event) -> Result<(), StatementError> {
+    fn house_fill(&mut self, terms: &Terms, seq: u64, event: &Event) -> Result<(), StatementError> {
         let Event::HouseFilled { market, side, price, qty, quote_amount, fee, .. } = event else { return Ok(()) };
-        let info = self.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
-        self.fee_share(seq, &info.quote, &[fee], market)?;
+        let info = terms.markets.get(market).cloned().ok_or_else(|| StatementError::UnknownMarket { seq, market: market.clone() })?;
+        self.fee_share(terms, seq, &info.quote, &[fee], market)?;
         let buys = *side == engine::markets::OrderSide::Buy;
         let detail = format!("{market} {} {qty} at {price} from the house", if buys { "bought" } else { "sold" });
-        self.post(seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
-        self.post(seq, LineKind::Trade, &info.quote, quote_amount, buys, detail)?;
-        self.post(seq, LineKind::Fee, &info.quote, fee, true, format!("{market} taker fee"))
+        self.post(terms, seq, LineKind::Trade, &info.base, qty, !buys, detail.clone())?;
+        self.post(terms, seq, LineKind::Trade, &info.quote, quote_amount, buys, detail)?;
+        self.post(terms, seq, LineKind::Fee, &info.quote, fee, true, format!("{market} taker fee"))
     }
 
     /// The insurance fund's share of a fill's net fee (the engine's `fee_share_to_insurance`:
     /// `ceil(net x ppm / 10^6)`, nothing on a net rebate), credited on the statement of
     /// `@insurance`. (A statement of `@fees` shows neither the fees nor this share.)
-    fn fee_share(&mut self, seq: u64, asset: &str, fees: &[&String], market: &str) -> Result<(), StatementError> {
-        let Some(ppm) = self.insurance_fee_ppm else { return Ok(()) };
+    fn fee_share(&mut self, terms: &Terms, seq: u64, asset: &str, fees: &[&String], market: &str) -> Result<(), StatementError> {
+        let Some(ppm) = terms.insurance_fee_ppm else { return Ok(()) };
         if self.account != "@insurance" {
             return Ok(());
         }
-        let decimals = *self.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
+        let decimals = *terms.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
         let scale = money::Scale::new(decimals).map_err(|_| StatementError::UnknownAsset { seq, asset: asset.into() })?;
         let mut net = 0i128;
         for fee in fees {
@@ -269,12 +302,22 @@ impl StatementBuilder {
             why: e.to_string(),
         })?;
         let text = money::format_decimal(share, scale);
-        self.post(seq, LineKind::Fee, asset, &text, false, format!("{market} fee: the insurance fund's share"))
+        self.post(terms, seq, LineKind::Fee, asset, &text, false, format!("{market} fee: the insurance fund's share"))
     }
 
     /// Adds (or with `debit`, subtracts) a decimal amount of `asset`; a zero moves nothing.
-    fn post(&mut self, seq: u64, kind: LineKind, asset: &str, amount: &str, debit: bool, detail: String) -> Result<(), StatementError> {
-        let decimals = *self.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
+    #[allow(clippy::too_many_arguments)]
+    fn post(
+        &mut self,
+        terms: &Terms,
+        seq: u64,
+        kind: LineKind,
+        asset: &str,
+        amount: &str,
+        debit: bool,
+        detail: String,
+    ) -> Result<(), StatementError> {
+        let decimals = *terms.decimals.get(asset).ok_or_else(|| StatementError::UnknownAsset { seq, asset: asset.into() })?;
         let scale = Scale::new(decimals).map_err(|e| StatementError::BadAmount {
             seq,
             asset: asset.into(),
@@ -305,16 +348,160 @@ impl StatementBuilder {
         self.lines.push(Line { seq, kind: LineKind::Note, asset: String::new(), amount: String::new(), balance: String::new(), detail });
     }
 
-    pub fn finish(self) -> Statement {
-        let balances = self
-            .balances
+    /// The statement so far.
+    fn statement(&self, terms: &Terms) -> Statement {
+        self.statement_of(terms, self.lines.len(), &self.balances)
+    }
+
+    /// The statement made of the first `lines` lines and the `balances` after them.
+    fn statement_of(&self, terms: &Terms, lines: usize, balances: &BTreeMap<String, i128>) -> Statement {
+        let balances = balances
             .iter()
             .map(|(asset, units)| {
-                let scale = Scale::new(self.decimals[asset]).expect("decimals checked when the asset was first posted");
+                // An asset is posted only with known, valid decimals (`post`) and never removed.
+                let scale = Scale::new(terms.decimals[asset]).expect("decimals checked when the asset was first posted");
                 (asset.clone(), money::format_decimal(*units, scale))
             })
             .collect();
-        Statement { account: self.account, lines: self.lines, balances }
+        Statement { account: self.account.clone(), lines: self.lines[..lines].to_vec(), balances }
+    }
+}
+
+/// Lines a [`StatementIndex`] keeps by default, over all accounts (some 200 bytes each).
+pub const INDEX_LINES_MAX_DEFAULT: usize = 2_000_000;
+
+/// Where one account's statement stood at a moment: its line count and balances. Lines are
+/// only ever appended, so the first `lines` lines of a later index are the lines at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    lines: usize,
+    balances: BTreeMap<String, i128>,
+}
+
+/// Every account's statement, kept up to date record by record (`docs/service.md`,
+/// "Statements"): the same lines a [`StatementBuilder`] of each account makes from the same
+/// records, each event dispatched only to the accounts it names. Bounded: past `lines_max`
+/// lines in all, or after a record it cannot read, it refuses statements (a typed error naming
+/// the seq) rather than serve an incomplete one.
+#[derive(Debug, Clone)]
+pub struct StatementIndex {
+    terms: Terms,
+    books: std::collections::HashMap<String, Book>,
+    lines: usize,
+    lines_max: usize,
+    last_seq: u64,
+    stopped: Option<StatementError>,
+}
+
+impl StatementIndex {
+    pub fn new(lines_max: usize) -> StatementIndex {
+        let books = std::collections::HashMap::new();
+        StatementIndex { terms: Terms::default(), books, lines: 0, lines_max, last_seq: 0, stopped: None }
+    }
+
+    /// Takes one journalled record (seq, command, outcome), in order. Once stopped (full, or a
+    /// record it could not read), it takes nothing more and returns why.
+    pub fn record(&mut self, seq: u64, command: &Command, outcome: &Outcome) -> Result<(), StatementError> {
+        if let Some(stopped) = &self.stopped {
+            return Err(stopped.clone());
+        }
+        assert!(seq > self.last_seq, "records come in order: seq {seq} after {}", self.last_seq);
+        if let Err(error) = self.apply(command, outcome) {
+            let stopped = match error {
+                full @ StatementError::IndexFull { .. } => full,
+                error => StatementError::IndexBroken { seq, error: Box::new(error) },
+            };
+            self.stopped = Some(stopped.clone());
+            return Err(stopped);
+        }
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    fn apply(&mut self, command: &Command, outcome: &Outcome) -> Result<(), StatementError> {
+        self.terms.command(command)?;
+        let Outcome::Applied { seq, events } = outcome else { return Ok(()) };
+        for event in events {
+            self.terms.event(event);
+            for account in touched(event, self.terms.insurance_fee_ppm.is_some()).into_iter().flatten() {
+                let book = self.books.entry(account.to_string()).or_insert_with(|| Book::new(account));
+                let before = book.lines.len();
+                book.event(&self.terms, *seq, event)?;
+                self.lines += book.lines.len() - before;
+            }
+            if self.lines > self.lines_max {
+                return Err(StatementError::IndexFull { lines_max: self.lines_max, seq: *seq });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether it stopped (full, or a record it could not read): it then refuses statements.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    /// The last seq taken.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Lines held, over all accounts.
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// Where `account`'s statement stands now (cheap: its balances, not its lines).
+    pub fn position(&self, account: &str) -> Result<Position, StatementError> {
+        if let Some(stopped) = &self.stopped {
+            return Err(stopped.clone());
+        }
+        Ok(self
+            .books
+            .get(account)
+            .map_or(Position { lines: 0, balances: BTreeMap::new() }, |b| Position { lines: b.lines.len(), balances: b.balances.clone() }))
+    }
+
+    /// `account`'s statement as it stood at `position` (taken from this index earlier).
+    pub fn statement_at(&self, account: &str, position: &Position) -> Result<Statement, StatementError> {
+        if let Some(stopped) = &self.stopped {
+            return Err(stopped.clone());
+        }
+        let empty = Book::new(account);
+        let book = self.books.get(account).unwrap_or(&empty);
+        assert!(position.lines <= book.lines.len(), "a position of this index: lines are only appended");
+        Ok(book.statement_of(&self.terms, position.lines, &position.balances))
+    }
+
+    /// `account`'s statement now.
+    pub fn statement(&self, account: &str) -> Result<Statement, StatementError> {
+        self.statement_at(account, &self.position(account)?)
+    }
+}
+
+/// The accounts whose statement an event can move or annotate (those [`Book::event`] matches
+/// on), each once; the insurance fund on every fill when it takes a share of fees.
+fn touched(event: &Event, insurance_share: bool) -> [Option<&str>; 3] {
+    fn pair<'e>(a: &'e str, b: &'e str) -> [Option<&'e str>; 3] {
+        [Some(a), (a != b).then_some(b), None]
+    }
+    match event {
+        Event::Transferred { debit, credit, .. } => pair(debit, credit),
+        Event::OrderFilled { maker_account, taker_account, .. } => {
+            let [a, b, _] = pair(maker_account, taker_account);
+            let fund = insurance_share && maker_account != "@insurance" && taker_account != "@insurance";
+            [a, b, fund.then_some("@insurance")]
+        }
+        Event::AuctionFilled { account, liquidator, .. } => pair(account, liquidator),
+        Event::HouseFilled { account, .. }
+        | Event::PositionChanged { account, .. }
+        | Event::Settled { account, .. }
+        | Event::FundingPaid { account, .. }
+        | Event::BorrowChanged { account, .. }
+        | Event::AuctionHouseTakeover { account, .. }
+        | Event::WaterfallStep { account, .. }
+        | Event::InterestAccrued { account, .. } => [Some(account), None, None],
+        _ => [None, None, None],
     }
 }
 

@@ -70,12 +70,15 @@ fn liquidation_statements_reconcile_with_the_ledger() {
         records.push((command, outcome));
     }
     let mut kinds = Vec::new();
+    let index = index_of(&records, statement::INDEX_LINES_MAX_DEFAULT).unwrap();
     for account in ["alice/main", "bob/main", "carol/main", "dave/main", "@insurance"] {
         let mut builder = StatementBuilder::new(account);
         for (command, outcome) in &records {
             builder.record(command, outcome).unwrap();
         }
         let statement = builder.finish();
+        // The index, fed every record once, has the same statement for every account.
+        assert_eq!(index.statement(account).unwrap(), statement, "{account}");
         statement.reconcile(&engine.balances()).unwrap_or_else(|e| panic!("{e}\n{}", statement.to_table()));
         kinds.extend(statement.lines.iter().map(|l| (account, l.kind)));
     }
@@ -84,4 +87,57 @@ fn liquidation_statements_reconcile_with_the_ledger() {
     }
     assert!(kinds.contains(&("bob/main", LineKind::Waterfall)), "bob's socialised share");
     assert!(kinds.contains(&("@insurance", LineKind::Fee)), "the fund's share of the fees");
+}
+
+/// Every journalled record into one index holding at most `lines_max` lines.
+fn index_of(records: &[(Command, Outcome)], lines_max: usize) -> Result<statement::StatementIndex, statement::StatementError> {
+    let mut index = statement::StatementIndex::new(lines_max);
+    for (command, outcome) in records.iter().filter(|(_, o)| o.is_journalled()) {
+        index.record(outcome.seq().expect("a journalled outcome has a seq"), command, outcome)?;
+    }
+    Ok(index)
+}
+
+/// Past its bound the index stops at the record that crossed it and refuses statements (never
+/// an incomplete one); below it, it holds exactly the lines of every account.
+#[test]
+fn the_statement_index_is_bounded_and_refuses_statements_past_its_bound() {
+    let mut engine = Engine::new();
+    let first = genesis_envelope(StateConfig::from_model(&Config::default_config()));
+    let mut records = vec![(first.command.clone(), engine.apply(&first))];
+    for (i, (owner, amount)) in [("alice", "100"), ("bob", "200"), ("alice", "300")].into_iter().enumerate() {
+        let setup = [
+            Command::RegisterPrincipal { name: owner.into(), role: Role::Owner },
+            Command::CreateAccount { owner: owner.into(), sub: "main".into() },
+            Command::Deposit {
+                account: format!("{owner}/main"),
+                asset: "USDC".into(),
+                amount: amount.into(),
+                custodian: "ethereum".into(),
+                external_ref: format!("0x{i}"),
+            },
+        ];
+        for (k, command) in setup.into_iter().enumerate() {
+            let outcome =
+                engine.apply(&Envelope { client: SYSTEM_PRINCIPAL.into(), id: 2 + 3 * i as u64 + k as u64, command: command.clone() });
+            records.push((command, outcome));
+        }
+    }
+    let full = index_of(&records, usize::MAX).unwrap();
+    let lines = full.lines();
+    assert_eq!(full.statement("alice/main").unwrap().lines.len(), 2, "two deposits");
+    assert_eq!(full.statement("alice/main").unwrap().balances["USDC"], "400");
+    assert!(lines >= 3, "three deposits at least, one line each: {lines}");
+    // One line fewer than needed: the last deposit crosses the bound.
+    let last_seq = records.last().and_then(|(_, o)| o.seq()).unwrap();
+    match index_of(&records, lines - 1) {
+        Err(statement::StatementError::IndexFull { lines_max, seq }) => assert_eq!((lines_max, seq), (lines - 1, last_seq)),
+        other => panic!("expected the index to be full at seq {last_seq}, got {other:?}"),
+    }
+    let mut stopped = statement::StatementIndex::new(lines - 1);
+    for (command, outcome) in records.iter().filter(|(_, o)| o.is_journalled()) {
+        let _ = stopped.record(outcome.seq().unwrap(), command, outcome);
+    }
+    assert!(stopped.is_stopped());
+    assert!(matches!(stopped.statement("bob/main"), Err(statement::StatementError::IndexFull { .. })), "refused, not served short");
 }

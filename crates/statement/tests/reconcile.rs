@@ -143,12 +143,20 @@ fn genesis() -> (Engine, Vec<(Command, Outcome)>) {
 
 fn statements_reconcile(engine: &Engine, records: &[(Command, Outcome)]) -> Result<usize, TestCaseError> {
     let mut lines = 0;
+    // One index fed every journalled record once (the service's), against one builder per account.
+    let mut index = statement::StatementIndex::new(statement::INDEX_LINES_MAX_DEFAULT);
+    for (command, outcome) in records.iter().filter(|(_, o)| o.is_journalled()) {
+        let seq = outcome.seq().ok_or_else(|| TestCaseError::fail("a journalled outcome without a seq"))?;
+        index.record(seq, command, outcome).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
     for account in ACCOUNTS {
         let mut builder = StatementBuilder::new(account);
         for (command, outcome) in records {
             builder.record(command, outcome).map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
         let statement = builder.finish();
+        let indexed = index.statement(account).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&indexed, &statement, "the index's statement of {}", account);
         if let Err(e) = statement.reconcile(&engine.balances()) {
             return Err(TestCaseError::fail(format!("{e}\n{}", statement.to_table())));
         }
