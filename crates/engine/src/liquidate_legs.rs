@@ -3,10 +3,12 @@
 //! (a short), are closed by `@house` at once, at the guarded index less the penalty, paid in the
 //! quote of the asset's spot market:
 //!
-//!     P_sell = min(oracle, stable) (closing a long),  P_buy = max(oracle, stable) (a borrow)
-//!     value  = q x P / P_quote in quote units (down for a sale, up for a buy-back)
-//!     penalty = ceil(value x penalty_bps / 10^4): insurance_ppm of it to `@insurance`, the rest
-//!     to `@house` (the filler)
+//! ```text
+//! P_sell = min(oracle, stable) (closing a long),  P_buy = max(oracle, stable) (a borrow)
+//! value  = q x P / P_quote in quote units (down for a sale, up for a buy-back)
+//! penalty = ceil(value x penalty_bps / 10^4): insurance_ppm of it to `@insurance`, the rest
+//!           to `@house` (the filler)
+//! ```
 //!
 //! A sale moves `q` of the asset from the account to `@house` and `value` of the quote back; a
 //! buy-back moves `value` of the quote to `@house` and `q` of the asset to the account, which
