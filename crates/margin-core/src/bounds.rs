@@ -208,13 +208,19 @@ impl UnitBounds {
     ) -> Result<UsdValue, MarginError> {
         self.check(model, summary, prices)?;
         let after = self.after(model, summary, delta, prices)?;
-        let exposures = self.exposures(model, summary, &after)?;
-        let es = self.es_upper(model, summary, &after, &exposures)?;
+        self.upper_of(model, summary, &after, &OwnerTotals { claims: Vec::new(), net: Vec::new() })
+    }
+
+    /// `max(ES_up, floor, concentration_up, 0) + liquidity` of the account `after`, concentration
+    /// at the owner's claims.
+    fn upper_of(&self, model: &RiskModel, summary: &RiskSummary, after: &After, owner: &OwnerTotals) -> Result<UsdValue, MarginError> {
+        let exposures = self.exposures(model, summary, after)?;
+        let es = self.es_upper(model, summary, after, &exposures)?;
         let mut floor = 0i128;
         for (l, w) in after.floor.iter().zip(&model.floor_weights_ppm) {
             floor = floor.max(mul_div_ceil(*l, *w as i128, PPM as i128)?);
         }
-        let concentration = model.concentration(&exposures, &OwnerTotals { claims: Vec::new(), net: Vec::new() })?;
+        let concentration = model.concentration(&exposures, owner)?;
         let core = es.max(floor).max(concentration).max(0);
         fine_to_usd(core.checked_add(after.liquidity).ok_or(MarginError::Overflow)?)
     }
@@ -236,15 +242,7 @@ impl UnitBounds {
     ) -> Result<UsdValue, MarginError> {
         self.check(model, summary, prices)?;
         let after = self.after_target(model, summary, target, prices, owner)?;
-        let exposures = self.exposures(model, summary, &after)?;
-        let es = self.es_upper(model, summary, &after, &exposures)?;
-        let mut floor = 0i128;
-        for (l, w) in after.floor.iter().zip(&model.floor_weights_ppm) {
-            floor = floor.max(mul_div_ceil(*l, *w as i128, PPM as i128)?);
-        }
-        let concentration = model.concentration(&exposures, owner)?;
-        let core = es.max(floor).max(concentration).max(0);
-        fine_to_usd(core.checked_add(after.liquidity).ok_or(MarginError::Overflow)?)
+        self.upper_of(model, summary, &after, owner)
     }
 
     /// The account holding `target`, as far as the bound needs it: holdings, floor losses,

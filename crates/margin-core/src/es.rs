@@ -87,12 +87,48 @@ pub(crate) fn k_needed(n: usize, p_extra_ppb: u128, tail_ppm: u32) -> usize {
 /// the `n` losses in descending order (`top`, at least as many as [`k_needed`] asks for the same
 /// extra entries).
 pub(crate) fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
+    let mut sum = 0i128;
+    tail_terms(top, n, extra, tail_ppm, |l, take, tail| {
+        let term = mul_div_ceil(l, take as i128, tail as i128)?;
+        sum = sum.checked_add(term).ok_or(MarginError::Overflow)?;
+        Ok::<(), MarginError>(())
+    })?;
+    Ok(sum)
+}
+
+/// An upper bound of [`es_from_top`] with one division instead of one per term: the unrounded
+/// sum rounded up, plus one per term taken (each term of `es_from_top` is its unrounded value
+/// rounded up, so less than one above it). Where the sum does not fit in i128, `es_from_top`.
+pub(crate) fn es_upper_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
+    let (mut sum, mut terms) = (0i128, 0i128);
+    let walked = tail_terms(top, n, extra, tail_ppm, |l, take, _| {
+        terms += 1;
+        let product = i128::try_from(take).ok().and_then(|t| l.checked_mul(t));
+        sum = product.and_then(|p| sum.checked_add(p)).ok_or(())?;
+        Ok(())
+    });
+    match walked {
+        Ok(tail) => Ok(money::div_round(sum, tail as i128, money::Rounding::Ceil)? + terms),
+        Err(()) => es_from_top(top, n, extra, tail_ppm),
+    }
+}
+
+/// Walks the entries the ES takes, largest first (the `n` equally likely losses `top` merged with
+/// the `extra` entries), calling `term(loss, mass taken, tail)` until the tail is full; returns
+/// the tail's mass.
+fn tail_terms<E>(
+    top: &[i128],
+    n: usize,
+    extra: &[(i128, u64)],
+    tail_ppm: u32,
+    mut term: impl FnMut(i128, u128, u128) -> Result<(), E>,
+) -> Result<u128, E> {
     let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
     let (w0, tail) = masses(n, p_extra, tail_ppm);
     let unit = (n as u128).max(1);
     let mut extra: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * unit)).collect();
     extra.sort_unstable_by_key(|e| Reverse(e.0));
-    let (mut i, mut j, mut mass, mut sum) = (0usize, 0usize, 0u128, 0i128);
+    let (mut i, mut j, mut mass) = (0usize, 0usize, 0u128);
     while mass < tail {
         let (l, w) = match (top.get(i).filter(|_| w0 > 0), extra.get(j)) {
             (Some(a), Some(b)) if b.0 > *a => {
@@ -111,47 +147,9 @@ pub(crate) fn es_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_pp
         };
         let take = w.min(tail - mass);
         mass += take;
-        let term = mul_div_ceil(l, take as i128, tail as i128)?;
-        sum = sum.checked_add(term).ok_or(MarginError::Overflow)?;
+        term(l, take, tail)?;
     }
-    Ok(sum)
-}
-
-/// An upper bound of [`es_from_top`] with one division instead of one per term: the unrounded
-/// sum rounded up, plus one per term taken (each term of `es_from_top` is its unrounded value
-/// rounded up, so less than one above it). Where the sum does not fit in i128, `es_from_top`.
-pub(crate) fn es_upper_from_top(top: &[i128], n: usize, extra: &[(i128, u64)], tail_ppm: u32) -> Result<i128, MarginError> {
-    let p_extra: u128 = extra.iter().map(|e| e.1 as u128).sum();
-    let (w0, tail) = masses(n, p_extra, tail_ppm);
-    let unit = (n as u128).max(1);
-    let mut sorted: Vec<(i128, u128)> = extra.iter().map(|e| (e.0, e.1 as u128 * unit)).collect();
-    sorted.sort_unstable_by_key(|e| Reverse(e.0));
-    let (mut i, mut j, mut mass, mut sum, mut terms) = (0usize, 0usize, 0u128, 0i128, 0i128);
-    while mass < tail {
-        let (l, w) = match (top.get(i).filter(|_| w0 > 0), sorted.get(j)) {
-            (Some(a), Some(b)) if b.0 > *a => {
-                j += 1;
-                *b
-            }
-            (Some(a), _) => {
-                i += 1;
-                (*a, w0)
-            }
-            (None, Some(b)) => {
-                j += 1;
-                *b
-            }
-            (None, None) => break,
-        };
-        let take = w.min(tail - mass);
-        mass += take;
-        terms += 1;
-        let Some(next) = i128::try_from(take).ok().and_then(|t| l.checked_mul(t)).and_then(|p| sum.checked_add(p)) else {
-            return es_from_top(top, n, extra, tail_ppm);
-        };
-        sum = next;
-    }
-    Ok(money::div_round(sum, tail as i128, money::Rounding::Ceil)? + terms)
+    Ok(tail)
 }
 
 /// The `k` largest of a sequence of losses, in descending order, into `buf` (exactly
