@@ -1,7 +1,7 @@
 //! Prints the generated tables of `docs/market-data.md` (markdown) from the embedded calibration,
 //! so the numbers in the document are the committed ones.
 //!
-//! `cargo run -p marketdata --example doc_tables`
+//! `cargo run -p marketdata --example market_doc_tables`
 
 use marketdata::Calibration;
 use marketdata::panel::FactorKind;
