@@ -45,12 +45,7 @@ async fn main() {
     let price = format!("{:.2}", common::eth_in_usdc(&mut c).await * 0.97);
     let mut traders = Vec::new();
     for k in 0..connections {
-        let name = format!("bot{k}");
-        let signer = Signer::from_seed(&name, [(k % 250) as u8 + 1; 32]);
-        let reg = serde_json::json!({ "name": name, "public_key": signer.public_key_hex() }).to_string();
-        assert_eq!(c.signed(&signer, "POST", "/v1/registrations", reg.as_bytes()).await.expect("register").status, 202);
-        assert_eq!(c.signed(&operator, "POST", &format!("/v1/registrations/{name}/confirm"), b"").await.expect("confirm").status, 200);
-        assert_eq!(c.signed(&signer, "POST", "/v1/accounts", br#"{"sub":"main"}"#).await.expect("account").status, 200);
+        let (name, signer) = common::register_trader(&mut c, &operator, k).await;
         let dep = serde_json::json!({ "account": format!("{name}/main"), "asset": "USDC", "amount": "100000000", "custodian": "ethereum", "external_ref": format!("0x{k}") }).to_string();
         assert_eq!(c.signed(&operator, "POST", "/v1/deposits", dep.as_bytes()).await.expect("deposit").status, 200);
         traders.push(signer);

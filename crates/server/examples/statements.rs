@@ -32,12 +32,7 @@ async fn main() {
     let price = format!("{:.2}", common::eth_in_usdc(&mut c).await * 0.97);
     let mut traders = Vec::new();
     for k in 0..TRADERS {
-        let name = format!("bot{k}");
-        let signer = Signer::from_seed(&name, [(k % 250) as u8 + 1; 32]);
-        let reg = serde_json::json!({ "name": name, "public_key": signer.public_key_hex() }).to_string();
-        assert_eq!(c.signed(&signer, "POST", "/v1/registrations", reg.as_bytes()).await.expect("register").status, 202);
-        assert_eq!(c.signed(&operator, "POST", &format!("/v1/registrations/{name}/confirm"), b"").await.expect("confirm").status, 200);
-        assert_eq!(c.signed(&signer, "POST", "/v1/accounts", br#"{"sub":"main"}"#).await.expect("account").status, 200);
+        let (_, signer) = common::register_trader(&mut c, &operator, k).await;
         traders.push(signer);
     }
     let started = Instant::now();

@@ -42,3 +42,17 @@ pub async fn eth_in_usdc(c: &mut Client) -> f64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Registers trader `bot{k}` (a key from a fixed seed), has the operator confirm it and opens
+/// its `main` account: its name and signer. (Not every example that includes this module
+/// registers traders.)
+#[allow(dead_code)]
+pub async fn register_trader(c: &mut Client, operator: &Signer, k: usize) -> (String, Signer) {
+    let name = format!("bot{k}");
+    let signer = Signer::from_seed(&name, [(k % 250) as u8 + 1; 32]);
+    let reg = serde_json::json!({ "name": name, "public_key": signer.public_key_hex() }).to_string();
+    assert_eq!(c.signed(&signer, "POST", "/v1/registrations", reg.as_bytes()).await.expect("register").status, 202);
+    assert_eq!(c.signed(operator, "POST", &format!("/v1/registrations/{name}/confirm"), b"").await.expect("confirm").status, 200);
+    assert_eq!(c.signed(&signer, "POST", "/v1/accounts", br#"{"sub":"main"}"#).await.expect("account").status, 200);
+    (name, signer)
+}
