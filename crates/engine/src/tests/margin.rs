@@ -649,8 +649,10 @@ fn add_ons_survive_a_snapshot_and_a_replay_with_the_same_state_hash() {
 /// - 0.01 ETH to hedge: main 900 + 90 = 990 <= 1,070; hedge 0 + 90 <= 230: three by the step.
 /// - 0.02 ETH more: main 900 + 270 = 1,170 > 1,010, the step declines and the target bound
 ///   decides (the exact IM is 630); hedge 0 + 270 <= 290 by the step.
+///
 /// At the edge (main: equity 1,010, IM 630) 380.000001 USDC is refused exactly, 380 accepted
-/// (main exactly; hedge, 0 + 270 <= 670, by the step); an engine without the bound gives the same outcomes and state hash.
+/// (main exactly; hedge, 0 + 270 <= 670, by the step); an engine without the bound gives the
+/// same outcomes and state hash.
 #[test]
 fn eth_transfers_are_decided_by_the_step_bound() {
     let run = |bound: bool| {
