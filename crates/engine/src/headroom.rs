@@ -11,7 +11,8 @@
 //! bound it covers the exact requirement, so:
 //! - the free-collateral gate accepts without the exact computation (the exact one would accept);
 //! - the health step keeps a `healthy` flag without recomputing (the exact health is
-//!   `healthy`); the account's price-move summary is dropped, so the next price move recomputes it.
+//!   `healthy`); the account's price-move summary is rebuilt on the bound, so the next price
+//!   move recomputes it only if the move can take it below the bound.
 //!
 //! Before that bound, the step bound ([`margin_core::UnitBounds::im_upper_step`]): the
 //! anchor's exact IM plus, per instrument, a constant times how far its effective quantity has
@@ -37,49 +38,50 @@ impl Engine {
     /// False when it does not show it or cannot be computed (no anchor at these prices, a
     /// missing price, an overflow): the exact path then decides.
     pub(crate) fn bound_covers(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> bool {
+        self.covering_bound(model, account, holdings).is_some()
+    }
+
+    /// The account's equity and an upper bound of its initial margin (add-on included) that
+    /// the equity covers, when the bound shows it meets initial margin (see [`Self::bound_covers`]).
+    fn covering_bound(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Option<(UsdValue, i128)> {
         if !self.headroom_bound {
-            return false;
+            return None;
         }
-        let Ok((target, equity)) = self.margin_book(model, account, holdings) else { return false };
+        let (target, equity) = self.margin_book(model, account, holdings).ok()?;
         if target.is_empty() {
             // An empty book requires nothing under any model, in any owner (no loss, claim or
             // close-out; tested in margin-core): this is the exact decision.
             self.headroom_decided += u64::from(equity.0 >= 0);
-            return equity.0 >= 0;
+            return (equity.0 >= 0).then_some((equity, 0));
         }
-        let Some(bounds) = self.risk_model.bounds.clone() else { return false };
-        let Some(summary) = self.bound_anchors.get(&account) else { return false };
+        let bounds = self.risk_model.bounds.clone()?;
+        let summary = self.bound_anchors.get(&account)?;
         let prices = self.underlying_prices(model);
         let add_on = self.add_on_of(account);
-        let covers = |upper: UsdValue| upper.0.checked_add(add_on).is_some_and(|im| equity.0 >= im);
+        // The owner's add-on on top (an upper bound still: added even where IM is zero).
+        let covering = |upper: UsdValue| upper.0.checked_add(add_on).filter(|im| equity.0 >= *im);
         // The step bound first: no scenario and no sibling read (none of its instruments is
         // charged at the owner's size).
         match bounds.im_upper_step(model, summary, &target, &prices) {
-            Ok(Some(upper)) if covers(upper) => {
+            Ok(Some(upper)) if covering(upper).is_some() => {
                 self.headroom_decided += 1;
                 self.headroom_stepped += 1;
-                return true;
+                return covering(upper).map(|im| (equity, im));
             }
             Ok(_) => {}
             Err(_) => {
                 // Marked at other prices or of another model: of no further use.
                 self.bound_anchors.remove(&account);
-                return false;
+                return None;
             }
         }
-        let Ok(siblings) = self.sibling_positions(model, account) else { return false };
+        let siblings = self.sibling_positions(model, account).ok()?;
         let mut subs: Vec<&[Position]> = vec![&target];
         subs.extend(siblings.iter().map(Vec::as_slice));
-        let Ok(owner) = model.owner_totals_of(&subs, &prices) else { return false };
-        match bounds.im_upper_target(model, summary, &target, &prices, &owner) {
-            // The owner's add-on on top (an upper bound still: added even where IM is zero).
-            Ok(upper) => {
-                let covered = covers(upper);
-                self.headroom_decided += u64::from(covered);
-                covered
-            }
-            Err(_) => false,
-        }
+        let owner = model.owner_totals_of(&subs, &prices).ok()?;
+        let im = covering(bounds.im_upper_target(model, summary, &target, &prices, &owner).ok()?)?;
+        self.headroom_decided += 1;
+        Some((equity, im))
     }
 
     /// Turns the bound off (every transfer, withdrawal and health step then computes exactly)
@@ -126,13 +128,14 @@ impl Engine {
     }
 
     /// The health step's shortcut: a `healthy` account the bound still shows healthy keeps its
-    /// flag without the exact computation; its price-move summary no longer describes its book.
+    /// flag without the exact computation. Its price-move summary is rebuilt on the bound in
+    /// place of the exact requirement (`equity - bound <= equity - IM`, so every later move it
+    /// lets pass keeps the exact health `healthy` too); without one, the next move recomputes it.
     pub(crate) fn bound_keeps_healthy(&mut self, model: &Arc<RiskModel>, account: AccountIdx) -> bool {
         let Ok(holdings) = self.holdings_of(account) else { return false };
-        if !self.bound_covers(model, account, &holdings) {
-            return false;
-        }
-        self.health_summaries[account.0 as usize] = None;
+        let Some((equity, im)) = self.covering_bound(model, account, &holdings) else { return false };
+        let summary = self.summary_on_bound(model, account, &holdings, equity, UsdValue(im));
+        self.health_summaries[account.0 as usize] = summary.ok();
         true
     }
 }

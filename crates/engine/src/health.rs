@@ -26,7 +26,7 @@
 use crate::margin::Measured;
 use crate::*;
 use margin_core::{RiskModel, Scaling};
-use money::{Rounding, mul_div};
+use money::{Rounding, UsdValue, mul_div};
 use std::sync::Arc;
 
 /// Flags changed by one command at most.
@@ -264,6 +264,42 @@ impl Engine {
 
     fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Summary, EngineError> {
         let measured = self.measure(model, account, holdings)?;
+        self.summary_of(model, account, holdings, measured)
+    }
+
+    /// The summary of a healthy account from an upper bound `im` of its initial margin that
+    /// its `equity` covers (the headroom bound): a requirement of `im` for both initial and
+    /// maintenance margin, so the summary holds only while `equity - im` covers the drift,
+    /// which implies the exact `equity - IM` does.
+    pub(crate) fn summary_on_bound(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        holdings: &[i128],
+        equity: UsdValue,
+        im: UsdValue,
+    ) -> Result<Summary, EngineError> {
+        assert!(equity.0 >= im.0, "a bound summary is of a healthy account");
+        let zero = UsdValue(0);
+        let requirement = margin_core::Requirement {
+            initial: im,
+            maintenance: im,
+            worst_scenario: 0,
+            expected_shortfall: zero,
+            floor: zero,
+            concentration: zero,
+            liquidity: zero,
+        };
+        self.summary_of(model, account, holdings, Measured { equity, requirement })
+    }
+
+    fn summary_of(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        holdings: &[i128],
+        measured: Measured,
+    ) -> Result<Summary, EngineError> {
         let (sensitivity, allowance) = self.sensitivity_of(model, account, holdings)?;
         let mut linked = BTreeSet::new();
         for sibling in self.siblings_of(account) {
