@@ -172,7 +172,8 @@ fn reduce_only_accounts_cannot_withdraw() {
 }
 
 /// Two longs crash from 3000 to 2500 (see the module doc of `waterfall`): dave (1800 USDC) is
-/// partially taken over and stays solvent; alice (1000 USDC and 0.1 ETH) is closed in full at
+/// partially taken over and stays solvent; alice (1000 USDC, and 0.1 ETH deposited while her
+/// auction runs) is closed in full at
 /// 2500 and owes 1500 + 37.5 - 995.5 = 542. Its waterfall: collateral 0.1 ETH x 2500 = 250,
 /// penalty 18.75 (her insurance share), insurance fund 14.0625 (dave's), broker capital 32.8125
 /// (the house's penalty shares), and 226.375 last.
@@ -180,12 +181,14 @@ fn crash(last_resort: LastResort) -> (World, Vec<Event>) {
     let mut w = World::new(liquidation_config(last_resort));
     w.deposit("bob", "USDC", "100000");
     w.deposit("alice", "USDC", "1000");
-    w.deposit("alice", "ETH", "0.1");
     w.deposit("dave", "USDC", "1800");
     w.perp("bob", OrderSide::Sell, "6");
     w.perp("alice", OrderSide::Buy, "3");
     w.perp("dave", OrderSide::Buy, "3");
     let events = w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2500".into() });
+    // The ETH arrives while the auctions run: the liquidation did not sell it (a token held
+    // when it starts is sold with the penalty), so the waterfall's first step does.
+    w.deposit("alice", "ETH", "0.1");
     // dave: equity 295.5, IM 750: closing 75% reaches IM (187.5 <= 295.5 - 84.375); alice: all.
     let mut auctions = opened(&events);
     auctions.sort();
