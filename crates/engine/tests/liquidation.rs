@@ -691,3 +691,105 @@ fn a_basis_closes_both_legs_together_the_spot_leg_through_the_house() {
     assert!(w.engine.liquidation_auctions().is_empty());
     w.check();
 }
+
+/// The hand model with the 3000 call of 2026-12-25 (`ETH-20261225-3000-C`, a fixed array: its
+/// P&L per call held long is -150 if ETH falls 10%, +400 if it rises) worth `call_usd`, at the
+/// ETH reference `eth` (the delta-one arrays are 10% of it). A re-priced model (after a rise)
+/// is the same with a higher reference, value and arrays.
+fn option_model(eth: &str, call_usd: i64, call_pnl: [i64; 2]) -> margin_core::RiskModel {
+    let micro = |x: i64| x * 1_000_000;
+    let mut m = common::model();
+    let reference = money::UsdPrice::parse(eth).unwrap();
+    let tenth = i64::try_from(reference.0 / 10_i128.pow(13)).unwrap();
+    m.underlyings[0].ref_price = reference;
+    for a in m.instruments.iter_mut().take(2) {
+        // ETH and the perp.
+        a.pnl = vec![-tenth, tenth, 0, 0];
+    }
+    // Sorted by id: ETH, the call, the perp, USDC.
+    let call = margin_core::InstrumentArray {
+        id: "ETH-20261225-3000-C@clearhouse".into(),
+        decimals: 9,
+        scaling: margin_core::Scaling::Fixed,
+        pnl: vec![micro(call_pnl[0]), micro(call_pnl[1]), 0, 0],
+    };
+    m.instruments.insert(1, call);
+    let value = |v: i64| margin_core::InstrumentCharges { value_musd: v, notional_musd: v, ..Default::default() };
+    m.charges = margin_core::ChargeTables {
+        instruments: vec![value(tenth * 10), value(micro(call_usd)), value(0), value(micro(1))],
+        ..Default::default()
+    };
+    m
+}
+
+fn install(w: &mut World, model: &margin_core::RiskModel) -> Vec<Event> {
+    risk_model_parts(model).into_iter().flat_map(|part| w.op(part)).collect()
+}
+
+fn option_order(w: &mut World, owner: &str, side: OrderSide, qty: &str, price: &str) -> Vec<Event> {
+    let command = Command::PlaceOrder {
+        account: format!("{owner}/main"),
+        market: "ETH-20261225-3000-C".into(),
+        client_order_id: w.id,
+        side,
+        kind: OrderKind::Limit,
+        price: Some(price.into()),
+        qty: qty.into(),
+    };
+    w.ok(owner, command)
+}
+
+fn option_takeovers(events: &[Event]) -> Vec<[String; 7]> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OptionLegTakenOver { market, side, qty, price, value, penalty, insurance_share, .. } => {
+                Some([market, side, qty, price, value, penalty, insurance_share].map(|s| s.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn option_qty(w: &World, account: &str) -> i128 {
+    let positions = w.engine.positions_of(account).unwrap();
+    positions.iter().find(|p| p.market == "ETH-20261225-3000-C").map_or(0, |p| units(&p.qty, 9))
+}
+
+/// alice (600 USDC) sells one 3000 call at 200 to bob (she is the maker: no fee): 800 USDC,
+/// short 1 call worth 200, equity 600 against IM 400 (the rise scenario). ETH rises to 3300 and
+/// the model is re-priced: the call is worth 520 and loses 600 held short if ETH rises 10% more.
+/// Equity 800 - 520 = 280 < MM 300 (IM 600), found when the model is installed. The call is its own group; closing cost 1.5% of
+/// 520 = 7.8 a call. After 25%: IM 450 > 280 - 1.95; 50%: 300 > 276.1; 75%: 150 <= 274.15. So
+/// 0.75 call is bought back by the house at the mark 520: premium 390, penalty ceil(0.5% of
+/// 390) = 1.95, 0.975 to the fund. alice: 800 - 390 - 1.95 = 408.05 USDC, short 0.25 call worth
+/// 130: equity 278.05 >= IM 150, healthy. The house takes the short over: short 0.75 call
+/// (worth -390) against 390.975 USDC.
+#[test]
+fn a_short_call_is_bought_back_by_the_house_at_the_models_mark() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    install(&mut w, &option_model("3000", 200, [-150, 400]));
+    w.deposit("alice", "USDC", "600");
+    w.deposit("bob", "USDC", "100000");
+    option_order(&mut w, "alice", OrderSide::Sell, "1", "200");
+    option_order(&mut w, "bob", OrderSide::Buy, "1", "200");
+    assert_eq!((w.balance("alice/main", "USDC"), option_qty(&w, "alice/main")), (usdc("800"), -1_000_000_000));
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "3300".into() });
+    assert!(w.engine.health_flags().is_empty(), "a fixed array does not move with the price");
+    let events = install(&mut w, &option_model("3300", 520, [-300, 600]));
+    let started = events.iter().find_map(|e| match e {
+        Event::LiquidationStarted { equity, im, mm, target_reached, .. } => Some((equity.clone(), im.clone(), mm.clone(), *target_reached)),
+        _ => None,
+    });
+    assert_eq!(started, Some(("280".into(), "600".into(), "300".into(), true)), "{events:?}");
+    let expected = ["ETH-20261225-3000-C", "buy", "0.75", "520", "390", "1.95", "0.975"].map(String::from);
+    assert_eq!(option_takeovers(&events), vec![expected], "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::LiquidationEnded { account, .. } if account == "alice/main")));
+    assert_eq!((w.balance("alice/main", "USDC"), option_qty(&w, "alice/main")), (usdc("408.05"), -250_000_000));
+    assert_eq!(w.engine.account_margin("alice/main").unwrap().equity_usd, "278.05");
+    assert!(w.engine.health_flags().is_empty(), "{:?}", w.engine.health_flags());
+    assert_eq!((w.balance("@house", "USDC"), option_qty(&w, "@house")), (usdc("390.975"), -750_000_000));
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("0.975"));
+    assert!(w.engine.liquidation_auctions().is_empty());
+    w.check();
+}
