@@ -793,3 +793,51 @@ fn a_short_call_is_bought_back_by_the_house_at_the_models_mark() {
     assert!(w.engine.liquidation_auctions().is_empty());
     w.check();
 }
+
+/// An option hedged by a perp closes with it, in proportion, in one command. alice (600 USDC)
+/// sells one 3000 call at 200 (maker, no fee) and buys 0.5 ETH-PERP at 3000 against it (taker
+/// fee 0.75): 799.25 USDC. ETH rises to 3300 (the perp gains 150) and the model is re-priced:
+/// the call is worth 700 and loses 800 held short on a further 10% rise. Scenario losses: the
+/// perp (-165, +165), the short call (+300, -800): together (135, -635), IM 635, MM 317.5;
+/// equity 799.25 + 150 - 700 = 249.25 < MM. One group (the short call's delta is negative, the
+/// perp's positive); closing cost 1.5% of 0.5 x 3300 + 700 = 35.25. After 25%: IM 476.25 >
+/// 240.4375; 50%: 317.5 > 231.625; 75%: 158.75 <= 222.8125: 0.75 call bought back at 700
+/// (premium 525, penalty 2.625, 1.3125 to the fund) and 0.375 ETH-PERP handed to the house at
+/// 3300 (realised +112.5, penalty 6.1875, 3.09375 to the fund). alice: 799.25 - 525 - 2.625 +
+/// 112.5 - 6.1875 = 377.9375 USDC, long 0.125 (+37.5), short 0.25 call (-175): equity 240.4375
+/// >= IM 158.75.
+#[test]
+fn a_call_hedged_by_a_perp_closes_with_it_in_proportion() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    install(&mut w, &option_model("3000", 200, [-150, 400]));
+    w.deposit("alice", "USDC", "600");
+    w.deposit("bob", "USDC", "100000");
+    option_order(&mut w, "alice", OrderSide::Sell, "1", "200");
+    option_order(&mut w, "bob", OrderSide::Buy, "1", "200");
+    w.perp("bob", OrderSide::Sell, "0.5");
+    w.perp("alice", OrderSide::Buy, "0.5");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("799.25"));
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "3300".into() });
+    let events = install(&mut w, &option_model("3300", 700, [-300, 800]));
+    let started = events.iter().find_map(|e| match e {
+        Event::LiquidationStarted { equity, im, mm, target_reached, .. } => Some((equity.clone(), im.clone(), mm.clone(), *target_reached)),
+        _ => None,
+    });
+    assert_eq!(started, Some(("249.25".into(), "635".into(), "317.5".into(), true)), "{events:?}");
+    let expected = ["ETH-20261225-3000-C", "buy", "0.75", "700", "525", "2.625", "1.3125"].map(String::from);
+    assert_eq!(option_takeovers(&events), vec![expected], "{events:?}");
+    let takeover = events.iter().find_map(|e| match e {
+        Event::AuctionHouseTakeover { qty, price, penalty, insurance_share, .. } => {
+            Some([qty, price, penalty, insurance_share].map(|s| s.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(takeover, Some(["0.375", "3300", "6.1875", "3.09375"].map(String::from)), "{events:?}");
+    assert_eq!((w.qty("alice/main"), option_qty(&w, "alice/main")), (125_000_000, -250_000_000), "both legs closed 75%");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("377.9375"));
+    assert_eq!(w.engine.account_margin("alice/main").unwrap().equity_usd, "240.4375");
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("4.40625"));
+    assert!(w.engine.health_flags().is_empty(), "{:?}", w.engine.health_flags());
+    assert!(w.engine.liquidation_auctions().is_empty());
+    w.check();
+}
