@@ -305,13 +305,16 @@ fn the_configuration_is_validated() {
     }
 }
 
-/// Random books and price paths (a proptest): bob, carol, dave and erin trade ETH-PERP against
-/// each other at 3000 from random deposits, then ETH moves along a random path while time passes
-/// and carol (a liquidator) bids on whatever is open. After every command: conservation and every
-/// invariant; every account with perps below MM has an open auction; no account without perps
-/// or auctions is left with negative equity (its deficit went through the waterfall) or a debt;
-/// every `waterfall_step` is of an account that ends with no debt. The whole run replays to the
-/// same hash in a fresh engine.
+/// Random books and price paths (a proptest): bob, dave and erin trade ETH-PERP and the 3000
+/// call against alice (a market maker) at 3000 and 200 from random deposits, then ETH moves along
+/// a random path, the model is re-priced (the call's value and its loss on a rise) while time
+/// passes and carol (a liquidator) bids on whatever is open. After every command: conservation
+/// and every invariant; every account with perps below MM has an open auction; an account with
+/// options only is not left below MM (they close at once); no account without perps, options or
+/// auctions is left with negative equity (its deficit went through the waterfall) or a debt;
+/// every `waterfall_step` is of an account that ends with no debt; a liquidation never raises
+/// the account's IM above what it was when it started (the same command, the same prices). The
+/// whole run replays to the same hash in a fresh engine.
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -321,6 +324,8 @@ mod properties {
         Price(u32),
         Wait(u64),
         Bid(u64, u8, u32),
+        /// The call re-priced: its value in USD (its loss held short on a rise is twice that).
+        Model(i64),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -328,24 +333,32 @@ mod properties {
             3 => (1500u32..4500).prop_map(Step::Price),
             2 => (1u64..90).prop_map(|s| Step::Wait(s * 1_000)),
             2 => (0u64..6, 1u8..=4, 0u32..200).prop_map(|(id, quarter, over)| Step::Bid(id, quarter, over)),
+            1 => (20i64..1500).prop_map(Step::Model),
         ]
     }
 
-    fn book() -> impl Strategy<Value = Vec<(u32, i8, u8)>> {
-        // Per trader (bob, dave, erin): USDC deposit (hundreds), side, size in ETH.
-        proptest::collection::vec((4u32..40, prop_oneof![Just(1i8), Just(-1i8)], 1u8..4), 3)
+    fn book() -> impl Strategy<Value = Vec<(u32, i8, u8, i8)>> {
+        // Per trader (bob, dave, erin): USDC deposit (hundreds), side, size in ETH, calls held
+        // (negative: sold).
+        proptest::collection::vec((4u32..40, prop_oneof![Just(1i8), Just(-1i8)], 1u8..4, -2i8..=2), 3)
     }
 
-    fn setup(last_resort: LastResort, book: &[(u32, i8, u8)]) -> World {
+    fn call_model(call_usd: i64) -> margin_core::RiskModel {
+        option_model("3000", call_usd, [-call_usd / 2, 2 * call_usd])
+    }
+
+    fn setup(last_resort: LastResort, book: &[(u32, i8, u8, i8)]) -> World {
         let mut w = World::new(liquidation_config(last_resort));
+        install(&mut w, &call_model(200));
         w.op(Command::RegisterPrincipal { name: "erin".into(), role: Role::Owner });
         w.op(Command::CreateAccount { owner: "erin".into(), sub: "main".into() });
         w.deposit("carol", "USDC", "1000000");
         w.op(Command::RegisterLiquidator { account: "carol/main".into(), approved: true });
         // A market maker (alice, rich) takes the other side of every trader's position.
         w.deposit("alice", "USDC", "1000000");
-        for (owner, (hundreds, side, size)) in ["bob", "dave", "erin"].iter().zip(book) {
+        for (owner, (hundreds, side, size, calls)) in ["bob", "dave", "erin"].iter().zip(book) {
             w.deposit(owner, "USDC", &(u64::from(*hundreds) * 100).to_string());
+            trade_calls(&mut w, owner, *calls);
             let (maker, taker) = if *side > 0 { (OrderSide::Sell, OrderSide::Buy) } else { (OrderSide::Buy, OrderSide::Sell) };
             let qty = size.to_string();
             w.perp("alice", maker, &qty);
@@ -367,8 +380,40 @@ mod properties {
         w
     }
 
+    /// The trader buys (`calls > 0`) or sells calls at 200 against alice; a refused order is
+    /// cancelled on alice's side.
+    fn trade_calls(w: &mut World, owner: &str, calls: i8) {
+        if calls == 0 {
+            return;
+        }
+        let (maker, taker) = if calls > 0 { (OrderSide::Sell, OrderSide::Buy) } else { (OrderSide::Buy, OrderSide::Sell) };
+        let qty = calls.unsigned_abs().to_string();
+        option_order(w, "alice", maker, &qty, "200");
+        let command = Command::PlaceOrder {
+            account: format!("{owner}/main"),
+            market: "ETH-20261225-3000-C".into(),
+            client_order_id: 2,
+            side: taker,
+            kind: OrderKind::Limit,
+            price: Some("200".into()),
+            qty,
+        };
+        if !matches!(w.send(owner, command), Outcome::Applied { .. }) {
+            w.op(Command::CancelAllOrders { account: "alice/main".into(), market: "ETH-20261225-3000-C".into() });
+        }
+    }
+
+    /// The commands of one step (a model is installed in parts).
+    fn commands(w: &World, step: &Step) -> Vec<(String, Command)> {
+        match step {
+            Step::Model(v) => risk_model_parts(&call_model(*v)).into_iter().map(|c| (SYSTEM_PRINCIPAL.to_string(), c)).collect(),
+            other => vec![command(w, other)],
+        }
+    }
+
     fn command(w: &World, step: &Step) -> (String, Command) {
         match step {
+            Step::Model(_) => unreachable!("a model is installed by `commands`"),
             Step::Price(p) => (SYSTEM_PRINCIPAL.into(), Command::SetPrice { symbol: "ETH".into(), price_usd: p.to_string() }),
             Step::Wait(ms) => (SYSTEM_PRINCIPAL.into(), Command::AdvanceTime { now_ms: w.engine.now_ms() + ms }),
             Step::Bid(id, quarter, over) => {
@@ -403,11 +448,15 @@ mod properties {
             let equity = units(&margin.equity_usd, 18);
             let mm = units(&margin.maintenance_usd, 18);
             let has_perps = w.qty(&account) != 0;
+            let has_options = option_qty(w, &account) != 0;
             let auctioned = auctions.iter().any(|a| a.account == account);
             if has_perps && equity < mm {
                 prop_assert!(auctioned, "{account} below MM ({equity} < {mm}) without an auction: {events:?}");
             }
-            if !has_perps && !auctioned {
+            if has_options && !has_perps && owner != "alice" {
+                prop_assert!(equity >= mm, "{account} with options only below MM ({equity} < {mm}): {events:?}");
+            }
+            if !has_perps && !has_options && !auctioned {
                 prop_assert!(equity >= 0, "{account} left with negative equity {equity}: {events:?}");
                 prop_assert_eq!(w.engine.debt(&account, "USDC").unwrap(), 0, "{} left with a debt", account);
             }
@@ -415,6 +464,11 @@ mod properties {
         for e in events {
             if let Event::WaterfallStep { account, .. } = e {
                 prop_assert_eq!(w.engine.debt(account, "USDC").unwrap(), 0);
+            }
+            if let Event::LiquidationStarted { account, im, .. } = e {
+                let after = w.engine.account_margin(account).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let (before, after) = (units(im, 18), units(&after.initial_usd, 18));
+                prop_assert!(after <= before, "{account}'s liquidation raised IM from {before} to {after}: {events:?}");
             }
         }
         Ok(())
@@ -428,14 +482,15 @@ mod properties {
             let mut w = setup(last_resort, &book);
             let mut sent = Vec::new();
             for s in &steps {
-                let (client, command) = command(&w, s);
-                let outcome = w.send(&client, command.clone());
-                sent.push((client, command));
-                let events = match outcome {
-                    Outcome::Applied { events, .. } => events,
-                    _ => Vec::new(),
-                };
-                check_after(&mut w, &events)?;
+                for (client, command) in commands(&w, s) {
+                    let outcome = w.send(&client, command.clone());
+                    sent.push((client, command));
+                    let events = match outcome {
+                        Outcome::Applied { events, .. } => events,
+                        _ => Vec::new(),
+                    };
+                    check_after(&mut w, &events)?;
+                }
             }
             let mut replay = setup(last_resort, &book);
             for (client, command) in sent {
