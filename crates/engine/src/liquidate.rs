@@ -7,13 +7,12 @@
 //! to the filler. An account left without derivative positions and with negative equity is
 //! bankrupt: its deficit is covered by the default waterfall ([`crate::waterfall`]).
 //!
-//! What is closed: perpetual positions by auction; the token legs of a hedge with perps (a
-//! basis: spot collateral or a borrow of an asset with a spot market against a perp) by `@house`
-//! at once at the guarded index less the penalty ([`crate::liquidate_legs`]), with the hedge's
-//! perp legs handed to the house in the same command, so the riskier leg is never left alone.
-//! A token held alone is sold by the waterfall's first step if the account goes bankrupt.
-//! Options enter the plan's risk (the same positions margin builds) but are not closed: a group
-//! with an option leg waits.
+//! What is closed: perpetual positions by auction; tokens with a spot market (held or borrowed,
+//! alone or the legs of a basis) by `@house` at once at the guarded index less the penalty
+//! ([`crate::liquidate_legs`]); live options by `@house` at once at the model's mark, the penalty
+//! on the premium ([`crate::liquidate_options`]). The perp legs of a group with a token or option
+//! leg are handed to the house in the same command, so the riskier leg of a hedge is never left
+//! alone.
 
 use crate::*;
 use ledger::Reason;

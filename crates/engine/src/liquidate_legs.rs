@@ -1,5 +1,5 @@
 //! Token legs in liquidation (docs/liquidation.md, "Token legs"): the token legs of a hedge with
-//! perps (a basis), spot collateral the account holds (a long) or what it borrowed of an asset
+//! perps (a basis) or held alone, spot collateral the account holds (a long) or what it borrowed of an asset
 //! (a short), are closed by `@house` at once, at the guarded index less the penalty, paid in the
 //! quote of the asset's spot market:
 //!
@@ -19,7 +19,8 @@
 //! whole with a `liquidation_deferred` reason. The house pays from its capital as it does for a
 //! perp takeover or a borrow: an empty house goes below zero in the quote, explicitly (the
 //! transfers and the `token_leg_taken_over` event), holding the token in exchange.
-//! Option legs are not closed here (they wait, as before, in their own groups).
+//! A token held alone (or a borrow held alone) closes the same way, without a perp leg. Option
+//! legs are closed by [`crate::liquidate_options`].
 
 use crate::liquidate_options::{OptionClose, OptionLeg};
 use crate::*;
