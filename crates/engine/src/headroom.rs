@@ -13,6 +13,12 @@
 //! - the health step keeps a `healthy` flag without recomputing (the exact health is
 //!   `healthy`); the account's price-move summary is dropped, so the next price move recomputes it.
 //!
+//! Before that bound, the step bound ([`margin_core::UnitBounds::im_upper_step`]): the
+//! anchor's exact IM plus, per instrument, a constant times how far its effective quantity has
+//! moved since the anchor; no scenario and no sibling read. It answers only for books free of
+//! claims and close-out costs, whose requirement does not depend on the owner's totals; the
+//! scalar headroom `equity - that bound - add-on` then decides while it is non-negative.
+//!
 //! Otherwise the exact path decides, so every outcome, flag and state hash is the one the exact
 //! computation alone gives (tested: `transfers_decide_as_the_exact_gate` in
 //! crates/engine/tests/properties.rs). Anchors are a cache: not state, never hashed or journalled.
@@ -44,22 +50,35 @@ impl Engine {
         let Some(bounds) = self.risk_model.bounds.clone() else { return false };
         let Some(summary) = self.bound_anchors.get(&account) else { return false };
         let prices = self.underlying_prices(model);
+        let add_on = self.add_on_of(account);
+        let covers = |upper: UsdValue| upper.0.checked_add(add_on).is_some_and(|im| equity.0 >= im);
+        // The step bound first: no scenario and no sibling read (none of its instruments is
+        // charged at the owner's size).
+        match bounds.im_upper_step(model, summary, &target, &prices) {
+            Ok(Some(upper)) if covers(upper) => {
+                self.headroom_decided += 1;
+                self.headroom_stepped += 1;
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                // Marked at other prices or of another model: of no further use.
+                self.bound_anchors.remove(&account);
+                return false;
+            }
+        }
         let Ok(siblings) = self.sibling_positions(model, account) else { return false };
         let mut subs: Vec<&[Position]> = vec![&target];
         subs.extend(siblings.iter().map(Vec::as_slice));
         let Ok(owner) = model.owner_totals_of(&subs, &prices) else { return false };
         match bounds.im_upper_target(model, summary, &target, &prices, &owner) {
+            // The owner's add-on on top (an upper bound still: added even where IM is zero).
             Ok(upper) => {
-                // The owner's add-on on top (an upper bound still: added even where IM is zero).
-                let covered = upper.0.checked_add(self.add_on_of(account)).is_some_and(|im| equity.0 >= im);
+                let covered = covers(upper);
                 self.headroom_decided += u64::from(covered);
                 covered
             }
-            Err(_) => {
-                // Marked at other prices or of another model: of no further use.
-                self.bound_anchors.remove(&account);
-                false
-            }
+            Err(_) => false,
         }
     }
 
@@ -74,6 +93,12 @@ impl Engine {
     /// genesis or restart (a statistic, not state).
     pub fn headroom_decided(&self) -> u64 {
         self.headroom_decided
+    }
+
+    /// How many of those the step bound took alone, without the bound's scenarios (a
+    /// statistic, not state).
+    pub fn headroom_stepped(&self) -> u64 {
+        self.headroom_stepped
     }
 
     /// The account's margin positions and equity with `holdings` of its own assets.

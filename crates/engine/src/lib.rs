@@ -219,6 +219,8 @@ pub struct Engine {
     headroom_bound: bool,
     /// Margin decisions the headroom bound took (a statistic).
     headroom_decided: u64,
+    /// Of those, decided by the step bound alone (a statistic).
+    headroom_stepped: u64,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
     /// The market whose book command is settling its fills: the holds released for it are not
@@ -318,6 +320,7 @@ impl Engine {
             bound_anchors: BTreeMap::new(),
             headroom_bound: true,
             headroom_decided: 0,
+            headroom_stepped: 0,
             health_recomputed: 0,
             house_exposure: BTreeMap::new(),
             house_digest: ledger::MultisetDigest::default(),

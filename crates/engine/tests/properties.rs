@@ -424,7 +424,18 @@ mod margin {
             withdrawal_id: format!("w{w}"),
         });
         let hedge = pick(&OWNERS).prop_map(|o| Command::CreateAccount { owner: o.into(), sub: "hedge".into() });
-        let step = prop_oneof![4 => transfer, 1 => withdrawal, 1 => hedge, 3 => margin_command()];
+        // Risky holdings on the hedge side too: the step bound then prices the destination's
+        // change of ETH or stETH, not only the source's.
+        let deposit = (pick(&OWNERS), pick(&["ETH", "stETH", "USDC"]), pick(&["0.5", "3", "1000"]), any::<u32>()).prop_map(
+            |(owner, asset, amount, n)| Command::Deposit {
+                account: format!("{owner}/hedge"),
+                asset: asset.into(),
+                amount: amount.into(),
+                custodian: "ethereum".into(),
+                external_ref: format!("0xhedge{n}"),
+            },
+        );
+        let step = prop_oneof![4 => transfer, 1 => withdrawal, 1 => hedge, 1 => deposit, 3 => margin_command()];
         proptest::collection::vec(step, 1..100).prop_map(|v| {
             v.into_iter().enumerate().map(|(i, command)| Envelope { client: rightful(&command), id: i as u64, command }).collect()
         })
@@ -447,6 +458,9 @@ mod margin {
                 check_healthy_meet_im(&mut bound, envelope)?;
                 check_bound_decides_as_exact(&mut bound)?;
             }
+            // The step bound is part of the headroom bound: off with it.
+            prop_assert!(bound.headroom_stepped() <= bound.headroom_decided());
+            prop_assert_eq!(exact.headroom_stepped(), 0);
         }
     }
 

@@ -208,3 +208,102 @@ fn the_target_bound_refuses_a_summary_marked_at_other_prices() {
     let err = bounds.im_upper_target(&m, &summary, &held, &[Some(usd(1001))], &owner).unwrap_err();
     assert!(matches!(err, MarginError::StaleSummary(_)), "{err:?}");
 }
+
+/// `model(s)` with the instruments of `uncharged` (a bit mask) stripped of links, issuer and
+/// close-out cost: the instruments the step bound covers.
+fn model_uncharged(s: &Shape, uncharged: u8) -> RiskModel {
+    let mut m = model(s);
+    for (i, c) in m.charges.instruments.iter_mut().enumerate().filter(|(i, _)| uncharged & (1 << i) != 0) {
+        c.links.clear();
+        c.collapse = None;
+        c.collapse_loss_ppm = 0;
+        c.liquidity_cost_musd.clear();
+        assert!(i < INSTRUMENTS);
+    }
+    m.validate().expect("the random model is valid");
+    m
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+    /// The step bound (no scenario read): whenever every instrument of the earlier and the new
+    /// book has a step constant, it is never below the exact requirement of the new book in its
+    /// owner, whatever the sibling holds (charged instruments included); otherwise it declines.
+    #[test]
+    fn the_step_bound_is_never_below_the_exact_requirement_in_the_owner(
+        s in shape(),
+        uncharged in 0u8..32,
+        anchor in positions(0..8),
+        target in positions(0..8),
+        sibling in positions(0..4),
+        price in 500i128..2000,
+    ) {
+        let m = model_uncharged(&s, uncharged);
+        let prices = [Some(usd(price))];
+        let bounds = m.unit_bounds();
+        let summary = m.summary(&bounds, &m.account(&book(&m, &anchor), &prices).unwrap(), &prices).unwrap();
+        let (target_book, sibling) = (book(&m, &target), book(&m, &sibling));
+        let owner = m.owner_totals_of(&[&target_book, &sibling], &prices).unwrap();
+        let exact = m.requirement_in_owner(&m.account(&target_book, &prices).unwrap(), &owner).unwrap().initial;
+        let free = |i: u32| {
+            let c = &m.charges.instruments[i as usize];
+            c.links.is_empty() && c.collapse.is_none() && c.liquidity_cost_musd.is_empty()
+        };
+        let covered = anchor.iter().chain(&target).all(|(i, _)| free(*i));
+        match bounds.im_upper_step(&m, &summary, &target_book, &prices).unwrap() {
+            Some(upper) => {
+                prop_assert!(covered, "a book with a charged instrument has no step bound");
+                prop_assert!(upper >= exact, "step bound {} below exact {}", upper.0, exact.0);
+            }
+            None => prop_assert!(!covered, "every instrument has a step constant"),
+        }
+    }
+}
+
+/// Hand-computed: 10 units of A (P&L per unit -2, 1, 0.5, 0 USD over four FHS columns, tail one
+/// column) require 20 USD; the step constant of A is 2 USD per unit, the rounding slack
+/// `T = k + P + 1 = 3 + 1 + 1` fine units (one protocol). Holding 13 or 7 units, the step bound is
+/// `20 + 2 x 3 + 5e-15` USD; the exact requirements are 26 and 14. B, linked to a protocol, has
+/// no step constant.
+#[test]
+fn the_step_bound_is_the_summary_plus_the_step_of_each_changed_instrument() {
+    let instrument =
+        |id: &str| InstrumentArray { id: id.into(), decimals: 9, scaling: Scaling::Fixed, pnl: vec![-2_000_000, 1_000_000, 500_000, 0] };
+    let uncharged = InstrumentCharges {
+        value_musd: 1_000_000,
+        notional_musd: 1_000_000,
+        links: vec![],
+        collapse: None,
+        collapse_loss_ppm: 0,
+        liquidity_cost_musd: vec![],
+    };
+    let m = RiskModel {
+        label: "step".into(),
+        as_of_ms: 0,
+        fhs_scenarios: 4,
+        floor_weights_ppm: vec![],
+        tail_ppm: 250_000,
+        maintenance_ppm: 500_000,
+        underlyings: vec![],
+        instruments: vec![instrument("A"), instrument("B")],
+        charges: ChargeTables {
+            protocols: vec![ProtocolArray { name: "P".into(), pd_ppb: 1_000, lgd_ppm: 500_000, frozen: vec![] }],
+            concentration_scale_musd_e3: 1_000_000,
+            liquidity_grid_musd: vec![],
+            instruments: vec![uncharged.clone(), InstrumentCharges { links: vec![(0, 1_000_000)], ..uncharged }],
+        },
+    };
+    m.validate().unwrap();
+    let units = |i: u32, n: i128| Position { instrument: InstrumentIx(i), qty: n * 1_000_000_000 };
+    let bounds = m.unit_bounds();
+    let summary = m.summary(&bounds, &m.account(&[units(0, 10)], &[]).unwrap(), &[]).unwrap();
+    let one_usd = 10i128.pow(18);
+    assert_eq!(summary.initial(), UsdValue(20 * one_usd));
+    for (n, exact) in [(13, 26), (7, 14)] {
+        let upper = bounds.im_upper_step(&m, &summary, &[units(0, n)], &[]).unwrap();
+        assert_eq!(upper, Some(UsdValue(26 * one_usd + 5_000)), "{n} units");
+        assert_eq!(m.requirement(&m.account(&[units(0, n)], &[]).unwrap()).unwrap().initial, UsdValue(exact * one_usd));
+    }
+    assert_eq!(bounds.im_upper_step(&m, &summary, &[units(0, 10), units(1, 1)], &[]).unwrap(), None);
+}

@@ -48,6 +48,8 @@ pub struct Day {
     pub realised_loss: f64,
     pub isolated: f64,
     pub weighted: f64,
+    /// The term that set the IM that day (`Margin::binding`: the floor scenario, the ES or a charge).
+    pub binding: String,
 }
 
 /// Statistics of one portfolio under one setting.
@@ -427,6 +429,7 @@ fn one_day(
             realised_loss,
             isolated: iso,
             weighted: wei,
+            binding: m.binding.clone(),
         });
     }
     Ok(out)
@@ -706,7 +709,16 @@ mod tests {
     use super::*;
 
     fn day(k: usize, im: f64, loss: f64) -> Day {
-        Day { as_of: format!("day{k:04}"), initial_margin: im, var: 0.0, es: 0.0, realised_loss: loss, isolated: 0.0, weighted: 0.0 }
+        Day {
+            as_of: format!("day{k:04}"),
+            initial_margin: im,
+            var: 0.0,
+            es: 0.0,
+            realised_loss: loss,
+            isolated: 0.0,
+            weighted: 0.0,
+            binding: String::new(),
+        }
     }
 
     #[test]

@@ -34,18 +34,51 @@ pub struct Inputs<'a> {
     pub short_dated: &'a [(UnderlyingId, f64, f64)],
 }
 
-/// The scan range of an underlying's log price: the `scan_quantile` quantile of the absolute FHS
-/// moves (the whole history, stress periods included, rescaled to today's volatility), floored at
-/// `stressed_floor_fraction` x the largest unscaled move ever observed and at `scan_range_min`.
+/// The scan range of an underlying's log price, one per direction: a crash is scanned over `down`,
+/// a rise (a short squeeze) over `up` (`docs/margin-methodology.md` sections 4.5-4.6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScanRange {
+    pub up: f64,
+    pub down: f64,
+}
+
+impl ScanRange {
+    /// The range on the side of a move of sign `sign` (up for a positive sign, down otherwise).
+    pub fn toward(&self, sign: f64) -> f64 {
+        if sign > 0.0 { self.up } else { self.down }
+    }
+}
+
+/// The scan ranges of an underlying's log price, each side from its own tail:
+/// `down = max(q |FHS falls|, stressed_floor_fraction x worst unscaled fall, scan_range_min)` and
+/// `up = max(q |FHS rises|, up_floor_fraction x worst unscaled rise, scan_range_min)`, with `q` the
+/// `scan_quantile` quantile of that side's moves (the whole history, stress periods included,
+/// rescaled to today's volatility; a move of the other sign counts as 0).
 ///
-/// An underlying with less than `min_own_history_days` of its own (non-proxy) price history
-/// before as-of gets at least `young_scan_range`: its history cannot yet show its tail.
-pub fn scan_range(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> f64 {
+/// A young underlying (less own, non-proxy history than `min_own_history_days` for the crash side,
+/// `min_own_history_days_up` for the rise) gets at least `young_scan_range` down and
+/// `young_scan_range_up` up: its history cannot yet show that tail.
+pub fn scan_range(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> ScanRange {
     let nf = inp.universe.factor_names.len();
-    let rescaled = quantile(inp.fhs_moves.chunks(nf).map(|r| r[f].abs()).collect(), p.scan_quantile);
-    let unscaled = worst_unscaled(inp, f, |m| m.abs());
-    let r = rescaled.max(p.stressed_floor_fraction * unscaled).max(p.scan_range_min);
-    if own_history_days(inp, f) < p.min_own_history_days { r.max(p.young_scan_range) } else { r }
+    let side = |sign: f64, fraction: f64| {
+        let rescaled = quantile(inp.fhs_moves.chunks(nf).map(|r| (sign * r[f]).max(0.0)).collect(), p.scan_quantile);
+        rescaled.max(fraction * worst_unscaled(inp, f, |m| sign * m)).max(p.scan_range_min)
+    };
+    let (mut up, mut down) = (side(1.0, p.up_floor_fraction), side(-1.0, p.stressed_floor_fraction));
+    let own = own_history_days(inp, f);
+    if own < p.min_own_history_days {
+        down = down.max(p.young_scan_range);
+    }
+    if own < p.min_own_history_days_up {
+        up = up.max(p.young_scan_range_up);
+    }
+    ScanRange { up, down }
+}
+
+/// The ranges of an underlying with no price history of its own (a proxied price): young on both
+/// sides, whatever its proxy's age.
+fn proxied(r: ScanRange, p: &HypotheticalParams) -> ScanRange {
+    ScanRange { up: r.up.max(p.young_scan_range_up), down: r.down.max(p.young_scan_range) }
 }
 
 /// Days of the factor's own (observed or carried, not proxy) history up to as-of.
@@ -90,7 +123,7 @@ pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> 
     for &(u, f) in &priced {
         // A proxied price has no history of its own at all: it is young whatever its proxy's age.
         let own = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
-        let r = if own { scan_range(inp, p, f) } else { scan_range(inp, p, f).max(p.young_scan_range) };
+        let r = if own { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) };
         ranges.push(r);
         price_scan(inp, p, u, f, r, &mut out);
     }
@@ -126,13 +159,14 @@ fn priced_row(inp: &Inputs<'_>, u: UnderlyingId, f: usize, mv: f64, vol: i8) -> 
     row
 }
 
-/// Two-sided scan: `+-k R` for every scan point `k`, each with implied vol up and down; the extreme
-/// move `+-extreme_multiple R` (vol up), its down side at `extreme_weight_down` (the first-of-a-kind
-/// crash), its up side at `extreme_weight`.
-fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usize, r: f64, out: &mut Vec<Hypothetical>) {
+/// Two-sided scan: `+k R_up` and `-k R_down` for every scan point `k`, each with implied vol up and
+/// down; the extreme moves `+extreme_multiple R_up` at `extreme_weight` and `-extreme_multiple
+/// R_down` at `extreme_weight_down` (the first-of-a-kind crash), vol up.
+fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usize, range: ScanRange, out: &mut Vec<Hypothetical>) {
     let sym = name_of(inp, u).to_string();
     for &k in &p.scan_points {
         for sign in [-1.0, 1.0] {
+            let r = range.toward(sign);
             for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
                 let mv = sign * k * r;
                 out.push(Hypothetical {
@@ -149,7 +183,7 @@ fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usiz
         }
     }
     for sign in [-1.0, 1.0] {
-        let mv = sign * p.extreme_multiple * r;
+        let mv = sign * p.extreme_multiple * range.toward(sign);
         let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
         out.push(Hypothetical {
             name: format!("extreme {sym} {:+.1}% ({} x range), at weight {weight}", 100.0 * mv.exp_m1(), p.extreme_multiple),
@@ -161,12 +195,13 @@ fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usiz
 
 /// Decorrelation of a pair: the legs move apart by the stressed spread move `D` (the
 /// `scan_quantile` quantile of the rescaled FHS moves of `ln(a) - ln(b)`, floored like a scan
-/// range, at most the sum of the two ranges), half each way, in both directions.
+/// range, at most the sum of the rising leg's up range and the falling leg's down range), half each
+/// way, in both directions.
 fn decorrelation(
     inp: &Inputs<'_>,
     p: &HypotheticalParams,
-    ((ua, fa), ra): ((UnderlyingId, usize), f64),
-    ((ub, fb), rb): ((UnderlyingId, usize), f64),
+    ((ua, fa), ra): ((UnderlyingId, usize), ScanRange),
+    ((ub, fb), rb): ((UnderlyingId, usize), ScanRange),
     out: &mut Vec<Hypothetical>,
 ) {
     let nf = inp.universe.factor_names.len();
@@ -182,9 +217,10 @@ fn decorrelation(
         }
         _ => 0.0,
     };
-    let d = rescaled.max(p.stressed_floor_fraction * unscaled).max(p.decorrelation_min).min(ra + rb);
+    let d = rescaled.max(p.stressed_floor_fraction * unscaled).max(p.decorrelation_min);
     let (sa, sb) = (name_of(inp, ua).to_string(), name_of(inp, ub).to_string());
     for sign in [1.0, -1.0] {
+        let d = d.min(ra.toward(sign) + rb.toward(-sign));
         let mut row = vec![0.0; nf];
         row[fa] = sign * 0.5 * d;
         row[fb] = -sign * 0.5 * d;
@@ -264,17 +300,19 @@ fn worst_daily_low(inp: &Inputs<'_>, f: usize) -> f64 {
 }
 
 /// A short-dated option's underlying moved to its strike and a third of a range either side, implied
-/// vol up (gap risk to expiry); at full weight within the scan range, else at the extreme weight.
+/// vol up (gap risk to expiry); at full weight within the scan range on the strike's side, else at
+/// the extreme weight.
 fn through_strike(
     inp: &Inputs<'_>,
     p: &HypotheticalParams,
     (u, f): (UnderlyingId, usize),
-    r: f64,
+    range: ScanRange,
     strike: f64,
     spot: f64,
     out: &mut Vec<Hypothetical>,
 ) {
     let m = (strike / spot).ln();
+    let r = range.toward(m);
     for k in [-1.0, 0.0, 1.0] {
         let mv = m + k * r / 3.0;
         if mv.abs() > p.extreme_multiple * r {

@@ -85,9 +85,17 @@ pub struct HypotheticalParams {
     pub peg_break_min: f64,
     /// Options expiring within this many days are scanned through their strike.
     pub short_dated_days: f64,
-    /// An underlying with less own price history than this (days) gets at least `young_scan_range`.
+    /// An underlying with less own price history than this (days) gets at least `young_scan_range`
+    /// on its crash side (the down range).
     pub min_own_history_days: f64,
     pub young_scan_range: f64,
+    /// The up range's anti-procyclical floor: at least this fraction of the largest unscaled rise
+    /// ever observed (`stressed_floor_fraction` is the down range's).
+    pub up_floor_fraction: f64,
+    /// An underlying with less own price history than this (days) gets at least
+    /// `young_scan_range_up` on its rising side (the up range).
+    pub min_own_history_days_up: f64,
+    pub young_scan_range_up: f64,
 }
 
 /// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
@@ -541,6 +549,9 @@ impl RiskParams {
         range("hypothetical.short_dated_days", h.short_dated_days, 0.0, 365.0)?;
         range("hypothetical.min_own_history_days", h.min_own_history_days, 0.0, 3650.0)?;
         range("hypothetical.young_scan_range", h.young_scan_range, 0.0, 2.0)?;
+        range("hypothetical.up_floor_fraction", h.up_floor_fraction, 0.0, 1.0)?;
+        range("hypothetical.min_own_history_days_up", h.min_own_history_days_up, 0.0, 3650.0)?;
+        range("hypothetical.young_scan_range_up", h.young_scan_range_up, 0.0, 2.0)?;
         self.liquidity.validate()?;
         self.protocol.validate()?;
         self.weights.validate()

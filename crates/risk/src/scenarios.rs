@@ -11,14 +11,14 @@ use marketdata::stress::VolShockDirection;
 use marketdata::{FactorPanel, FhsParams, Hour, VolShockParams};
 use pricing::{Factor, Resolution, Shift};
 
-/// Per factor: the scan range of a price factor (None for other factors or without `hypo`).
+/// Per factor: the scan ranges of a price factor (None for other factors or without `hypo`).
 fn scan_ranges(
     panel: &FactorPanel,
     as_of: Hour,
     params: &RiskParams,
     fhs_moves: &[f64],
     hypo: Option<&HypotheticalContext<'_>>,
-) -> Vec<Option<f64>> {
+) -> Vec<Option<crate::hypothetical::ScanRange>> {
     let Some(h) = hypo else { return Vec::new() };
     let inputs = crate::hypothetical::Inputs {
         config: h.config,
@@ -162,8 +162,9 @@ impl ScenarioBook {
             for st in marketdata::stress_scenarios(panel, as_of, params.mpor_hours)? {
                 assert_eq!(st.moves.len(), nf, "stress moves in panel factor order");
                 for (f, m) in st.moves.iter().enumerate() {
-                    // A named crash is never larger than today's scan range of its price factor.
-                    moves.push(match ranges.get(f).copied().flatten() {
+                    // A named move is never larger than today's scan range of its price factor on
+                    // its side (a crash against the down range, a rise against the up range).
+                    moves.push(match ranges.get(f).copied().flatten().map(|r| r.toward(*m)) {
                         Some(r) if m.abs() > r => m.signum() * r,
                         _ => *m,
                     });

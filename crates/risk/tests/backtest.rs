@@ -45,7 +45,7 @@ fn the_negative_control_fails_in_march_2020() {
 fn the_first_of_a_kind_crash_is_mostly_covered_with_only_2019_behind_it() {
     // Issue 8, goal 2: 2020-03-12, Black Thursday, with only 2019 in the history. With a one-year
     // minimum of own history (the earlier rule) the long ETH perp lost 28,771 against IM 15,280
-    // (13,491 uncovered); with two years ETH is still young that day and scanned over 0.5 (log).
+    // (13,491 uncovered); with two years ETH is still young that day and scanned down over 0.58 (log).
     let Some(MarketData::Panel { panel, vol_model }) = common::history() else { return };
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");
     let p = Portfolio::from_toml(&std::fs::read_to_string(dir.join("naked_long_eth_perp.toml")).unwrap()).unwrap();

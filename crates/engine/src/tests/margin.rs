@@ -640,3 +640,48 @@ fn add_ons_survive_a_snapshot_and_a_replay_with_the_same_state_hash() {
     assert_eq!(restored.apply(&w), a.apply(&w));
     assert_eq!(restored.state_hash(), a.state_hash());
 }
+
+/// The step bound (`headroom.rs`, margin-core section 9 "The step bound"): ETH's step constant
+/// is 9,000 USD per ETH (its largest loss per unit), USDC's 0. alice/main: 1,000 USDC + 0.1 ETH
+/// at 3,000, anchored at IM 900.
+/// - 200 USDC to alice/hedge: main's bound 900 + 0 against equity 1,100 (gate and health step
+///   by the step bound); hedge has no anchor yet (exact: IM 0).
+/// - 0.01 ETH to hedge: main 900 + 90 = 990 <= 1,070; hedge 0 + 90 <= 230: three by the step.
+/// - 0.02 ETH more: main 900 + 270 = 1,170 > 1,010, the step declines and the target bound
+///   decides (the exact IM is 630); hedge 0 + 270 <= 290 by the step.
+///
+/// At the edge (main: equity 1,010, IM 630) 380.000001 USDC is refused exactly, 380 accepted
+/// (main exactly; hedge, 0 + 270 <= 670, by the step); an engine without the bound gives the
+/// same outcomes and state hash.
+#[test]
+fn eth_transfers_are_decided_by_the_step_bound() {
+    let run = |bound: bool| {
+        let mut e = margin_engine();
+        e.set_headroom_bound(bound);
+        let decided = e.headroom_decided();
+        applied(e.apply(&op(21, deposit("alice/main", "ETH", "0.1", USDC_ETH, "0xeth"))));
+        let mut outcomes = Vec::new();
+        let mut stepped = Vec::new();
+        let steps = [("USDC", "200"), ("ETH", "0.01"), ("ETH", "0.02"), ("USDC", "380.000001"), ("USDC", "380")];
+        for (i, (asset, amount)) in steps.into_iter().enumerate() {
+            let before = e.headroom_stepped();
+            let transfer =
+                Command::Transfer { from: "alice/main".into(), to: "alice/hedge".into(), asset: asset.into(), amount: amount.into() };
+            outcomes.push(e.apply(&as_("alice", 100 + i as u64, transfer)));
+            stepped.push(e.headroom_stepped() - before);
+        }
+        (outcomes, e.state_hash(), stepped, e.headroom_decided() - decided, e.account_margin("alice/main").unwrap())
+    };
+    let (outcomes, hash, stepped, decided, m) = run(true);
+    assert!(outcomes[..3].iter().all(|o| matches!(o, Outcome::Applied { .. })), "{outcomes:?}");
+    assert_eq!(
+        rejected(outcomes[3].clone()),
+        EngineError::InsufficientFreeCollateral { account: "alice/main".into(), required: "630".into(), available: "629.999999".into() }
+    );
+    assert!(matches!(outcomes[4], Outcome::Applied { .. }));
+    assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("630", "630"));
+    assert_eq!(stepped, vec![2, 3, 1, 0, 1]);
+    assert!(decided >= 8, "{decided}");
+    let (exact_outcomes, exact_hash, exact_stepped, exact_decided, _) = run(false);
+    assert_eq!((exact_outcomes, exact_hash, exact_stepped, exact_decided), (outcomes, hash, vec![0; 5], 0));
+}
