@@ -505,6 +505,20 @@ pub enum Event {
         penalty: String,
         insurance_share: String,
     },
+    /// `@house` took over an option leg of a liquidated account at once (`buy`: a short bought
+    /// back; `sell`: a long sold) at the risk model's mark `price` (settlement asset per whole
+    /// underlying), the account paying `penalty` on the premium `value`.
+    OptionLegTakenOver {
+        seq: u64,
+        account: String,
+        market: String,
+        side: String,
+        qty: String,
+        price: String,
+        value: String,
+        penalty: String,
+        insurance_share: String,
+    },
     /// An owner's initial-margin add-on was set (`"0"`: removed).
     MarginAddOnSet {
         owner: String,

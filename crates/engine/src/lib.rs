@@ -46,6 +46,7 @@ mod insurance;
 pub mod limits;
 pub mod liquidate;
 mod liquidate_legs;
+mod liquidate_options;
 pub mod margin;
 pub mod margin_view;
 pub mod markets;

@@ -700,7 +700,18 @@ pub(crate) fn liquidation_movement_bytes() -> u64 {
         penalty: decimal(),
         insurance_share: decimal(),
     }) + 1;
-    liquidation_events().movement.max(takeover)
+    let option = json_len(&Event::OptionLegTakenOver {
+        seq: u64::MAX,
+        account: account(),
+        market: name(),
+        side: "sell".into(),
+        qty: decimal(),
+        price: decimal(),
+        value: decimal(),
+        penalty: decimal(),
+        insurance_share: decimal(),
+    }) + 1;
+    liquidation_events().movement.max(takeover).max(option)
 }
 
 /// Events of one auction chunk handed to the house (or filled by a bid): a fill on each side,

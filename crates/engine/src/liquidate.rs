@@ -7,13 +7,12 @@
 //! to the filler. An account left without derivative positions and with negative equity is
 //! bankrupt: its deficit is covered by the default waterfall ([`crate::waterfall`]).
 //!
-//! What is closed: perpetual positions by auction; the token legs of a hedge with perps (a
-//! basis: spot collateral or a borrow of an asset with a spot market against a perp) by `@house`
-//! at once at the guarded index less the penalty ([`crate::liquidate_legs`]), with the hedge's
-//! perp legs handed to the house in the same command, so the riskier leg is never left alone.
-//! A token held alone is sold by the waterfall's first step if the account goes bankrupt.
-//! Options enter the plan's risk (the same positions margin builds) but are not closed: a group
-//! with an option leg waits.
+//! What is closed: perpetual positions by auction; tokens with a spot market (held or borrowed,
+//! alone or the legs of a basis) by `@house` at once at the guarded index less the penalty
+//! ([`crate::liquidate_legs`]); live options by `@house` at once at the model's mark, the penalty
+//! on the premium ([`crate::liquidate_options`]). The perp legs of a group with a token or option
+//! leg are handed to the house in the same command, so the riskier leg of a hedge is never left
+//! alone.
 
 use crate::*;
 use ledger::Reason;
@@ -276,7 +275,7 @@ impl Engine {
         after
             .chain(before)
             .filter(|(a, h)| **h == Health::Liquidation && !busy.contains(a) && !done.contains(*a))
-            .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_perps(**a))
+            .filter(|(a, _)| self.liq.cases.contains_key(a) || self.has_closable(**a))
             .map(|(a, _)| *a)
             .take(budget)
             .collect()
@@ -341,16 +340,20 @@ impl Engine {
             self.liq.cases.remove(&account);
             return Ok(());
         }
-        // Bankrupt with no perp left: the waterfall sells the remaining tokens (its first step).
-        if measured.equity.0 < 0 && !self.has_perps(account) {
+        // Bankrupt with no perp or option left: the waterfall sells the remaining tokens (its
+        // first step).
+        if measured.equity.0 < 0 && !self.has_perps(account) && !self.has_live_options(account) {
             return self.settle_bankruptcy(config, account, seq, events, touched);
         }
         let mut positions = self.positions_from(&model, &holdings)?;
         positions.extend(self.derivative_margin_positions(&model, account, &[])?.0);
         let prices = self.underlying_prices(&model);
-        let perps = self.perp_instruments(&model, account)?;
-        let tokens = self.token_legs(&model);
-        let groups = self.closable_groups(config, &model, &positions, &perps, &tokens)?;
+        let legs = liquidate_legs::Legs {
+            perps: self.perp_instruments(&model, account)?,
+            tokens: self.token_legs(&model),
+            options: self.option_legs(&model, account)?,
+        };
+        let groups = self.closable_groups(config, &model, &positions, &legs)?;
         if groups.is_empty() {
             return self.settle_bankruptcy(config, account, seq, events, touched);
         }
@@ -365,41 +368,32 @@ impl Engine {
             let all = groups.iter().enumerate().flat_map(|(g, x)| x.legs.iter().map(move |p| (g, p)));
             all.map(|(g, p)| (g, Position { instrument: p.instrument, qty: -p.qty })).collect()
         };
-        // A group with a token leg closes at once (perp legs handed to the house); the others
-        // go to auction.
-        let has_token = |g: usize| groups[g].legs.iter().any(|p| tokens.iter().any(|l| l.instrument == p.instrument));
-        let later: Vec<Position> = chosen.iter().filter(|(g, _)| !has_token(*g)).map(|(_, c)| *c).collect();
-        let (by_market, _) = self.split_closes(&later, &perps, &tokens);
-        let now: Vec<(usize, Position)> = chosen.iter().filter(|(g, _)| has_token(*g)).copied().collect();
-        let (priced, now_perps, waiting) = self.immediate_closes(config, account, &now, &perps, &tokens);
-        let bytes = now_perps.len() as u64 * limits::liquidation_chunk_bytes() + priced.len() as u64 * liquidate_legs::token_close_bytes();
-        if let Some(why) = waiting.clone().filter(|_| by_market.is_empty() && priced.is_empty()) {
+        // A group with a token or option leg closes at once (its perp legs handed to the
+        // house); the others go to auction.
+        let immediate = |g: usize| groups[g].legs.iter().any(|p| legs.is_immediate(p));
+        let later: Vec<Position> = chosen.iter().filter(|(g, _)| !immediate(*g)).map(|(_, c)| *c).collect();
+        let by_market = self.split_closes(&later, &legs).perps;
+        let now: Vec<(usize, Position)> = chosen.iter().filter(|(g, _)| immediate(*g)).copied().collect();
+        let closes = self.immediate_closes(config, &model, account, &now, &legs);
+        let bytes = closes.perps.len() as u64 * limits::liquidation_chunk_bytes()
+            + closes.tokens.len() as u64 * liquidate_legs::token_close_bytes()
+            + closes.options.len() as u64 * liquidate_options::option_close_bytes();
+        let nothing_now = closes.tokens.is_empty() && closes.options.is_empty();
+        if let Some(why) = closes.why.clone().filter(|_| by_market.is_empty() && nothing_now) {
             return Err(EngineError::LiquidationFailed { why });
         }
         if !room.fits(events, bytes) {
             return Err(EngineError::LiquidationFailed { why: "no room left in this command's record: next command".into() });
         }
-        events.push(Event::LiquidationStarted {
-            seq,
-            account: self.account_names[account.0 as usize].clone(),
-            equity: measured.equity.to_string(),
-            im: measured.requirement.initial.to_string(),
-            mm: measured.requirement.maintenance.to_string(),
-            target_reached: plan.reached,
-        });
-        if let Some(why) = waiting {
+        self.liquidation_started(account, &measured, plan.reached, seq, events);
+        if let Some(why) = closes.why.clone() {
             events.push(Event::LiquidationDeferred {
                 seq,
                 account: self.account_names[account.0 as usize].clone(),
                 why: deferred_why(why),
             });
         }
-        for c in &priced {
-            self.close_token(account, c, seq, events);
-        }
-        for (m, qty) in now_perps {
-            self.take_over_perp(config, account, m, qty, seq, events)?;
-        }
+        self.close_at_once(config, account, &closes, seq, events)?;
         for (m, qty) in by_market {
             self.open_auction(config, account, m, qty, seq, events)?;
         }
@@ -407,6 +401,51 @@ impl Engine {
             return self.settle_bankruptcy(config, account, seq, events, touched);
         }
         Ok(())
+    }
+
+    fn liquidation_started(&self, account: AccountIdx, measured: &margin::Measured, reached: bool, seq: u64, events: &mut Vec<Event>) {
+        events.push(Event::LiquidationStarted {
+            seq,
+            account: self.account_names[account.0 as usize].clone(),
+            equity: measured.equity.to_string(),
+            im: measured.requirement.initial.to_string(),
+            mm: measured.requirement.maintenance.to_string(),
+            target_reached: reached,
+        });
+    }
+
+    /// The closes through the house: tokens, options, then the perp legs of their hedges. A
+    /// liquidation that closed only tokens and options (no auction) ends here.
+    fn close_at_once(
+        &mut self,
+        config: &model::LiquidationConfig,
+        account: AccountIdx,
+        closes: &liquidate_legs::Immediate,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        for c in &closes.tokens {
+            self.close_token(account, c, seq, events);
+        }
+        for c in &closes.options {
+            self.close_option(account, c, seq, events);
+        }
+        for (&m, &qty) in &closes.perps {
+            self.take_over_perp(config, account, m, qty, seq, events)?;
+        }
+        let moved = !closes.tokens.is_empty() || !closes.options.is_empty();
+        if moved && closes.perps.is_empty() && !self.liq.auctions.values().any(|a| a.account == account) {
+            events.push(Event::LiquidationEnded { seq, account: self.account_names[account.0 as usize].clone() });
+        }
+        Ok(())
+    }
+
+    /// Whether the account holds something liquidation may close: a derivative position, a
+    /// borrow, or a token that is the base of a spot market.
+    fn has_closable(&self, account: AccountIdx) -> bool {
+        self.positions.range((account, 0)..=(account, u16::MAX)).next().is_some()
+            || self.borrows_of(account).next().is_some()
+            || self.markets.iter().any(|m| m.derivative.is_none() && self.ledger.balance(account, m.base).posted != 0)
     }
 
     pub(crate) fn has_perps(&self, account: AccountIdx) -> bool {
@@ -429,42 +468,50 @@ impl Engine {
         Ok(out)
     }
 
-    /// Hedge groups made of perps only, each with its closing cost: penalty plus the auction's
-    /// largest discount on the notional at the index.
+    /// Hedge groups of legs liquidation can close (perps, tokens with a spot market, live
+    /// options; see [`liquidate_options::groups_with_options`]), each with its closing cost:
+    /// penalty plus the auction's largest discount on the notional (perps at the index, tokens at
+    /// the higher of oracle and stable price, options at the model's mark).
     fn closable_groups(
         &self,
         config: &model::LiquidationConfig,
         model: &RiskModel,
         positions: &[Position],
-        perps: &[(margin_core::InstrumentIx, u16)],
-        tokens: &[liquidate_legs::TokenLeg],
+        legs: &liquidate_legs::Legs,
     ) -> Result<Vec<Group>, EngineError> {
         let mut groups = Vec::new();
-        for legs in select::hedge_groups(model, positions) {
-            let perp = |p: &Position| perps.iter().any(|(i, _)| *i == p.instrument);
-            let token = |p: &Position| tokens.iter().find(|l| l.instrument == p.instrument);
-            // Perps alone, or a hedge of perps and tokens (a basis); a token held alone is sold by
-            // the waterfall's first step if the account goes bankrupt.
-            if !legs.iter().all(|p| perp(p) || token(p).is_some()) || !legs.iter().any(perp) {
-                continue;
-            }
+        for group in liquidate_options::groups_with_options(model, positions, &legs.options) {
             let mut notional = 0i128;
-            for p in &legs {
-                if let Some(leg) = token(p) {
-                    notional = notional.checked_add(self.token_notional(leg, p.qty)?).ok_or_else(|| overflow("notional"))?;
-                    continue;
+            let mut closable = true;
+            for p in &group {
+                match self.leg_notional(model, legs, p)? {
+                    Some(value) => notional = notional.checked_add(value).ok_or_else(|| overflow("notional"))?,
+                    None => closable = false,
                 }
-                let m = perps.iter().find(|(i, _)| *i == p.instrument).map(|(_, m)| *m).expect("a perp leg");
-                let base = &self.markets[m as usize].def.base;
-                let price = self.prices.get(base).map(|(p, _)| p.usd_e18()).ok_or(EngineError::MissingPrice { symbol: base.clone() })?;
-                let value = mul_div(p.qty.abs(), price, 1_000_000_000, Rounding::Ceil).map_err(|_| overflow("notional"))?;
-                notional = notional.checked_add(value).ok_or_else(|| overflow("notional"))?;
+            }
+            if !closable {
+                continue;
             }
             let bps = i128::from(config.penalty_bps) + i128::from(config.cap_bps);
             let cost = mul_div(notional, bps, 10_000, Rounding::Ceil).map_err(|_| overflow("closing cost"))?;
-            groups.push(Group { legs, close_cost: UsdValue(cost) });
+            groups.push(Group { legs: group, close_cost: UsdValue(cost) });
         }
         Ok(groups)
+    }
+
+    /// The notional of one leg in 10^-18 USD, rounded up; `None` for a leg liquidation does not
+    /// close (a fixed-value token such as the stablecoin, an expired option).
+    fn leg_notional(&self, model: &RiskModel, legs: &liquidate_legs::Legs, p: &Position) -> Result<Option<i128>, EngineError> {
+        if let Some(leg) = legs.tokens.iter().find(|l| l.instrument == p.instrument) {
+            return self.token_notional(leg, p.qty).map(Some);
+        }
+        if let Some(leg) = legs.options.iter().find(|l| l.instrument == p.instrument) {
+            return self.option_notional_usd(model, leg, p.qty).map(Some);
+        }
+        let Some(&(_, m)) = legs.perps.iter().find(|(i, _)| *i == p.instrument) else { return Ok(None) };
+        let base = &self.markets[m as usize].def.base;
+        let price = self.prices.get(base).map(|(p, _)| p.usd_e18()).ok_or(EngineError::MissingPrice { symbol: base.clone() })?;
+        mul_div(p.qty.abs(), price, 1_000_000_000, Rounding::Ceil).map(Some).map_err(|_| overflow("notional"))
     }
 
     pub(crate) fn open_auction(

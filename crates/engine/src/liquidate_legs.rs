@@ -1,5 +1,5 @@
 //! Token legs in liquidation (docs/liquidation.md, "Token legs"): the token legs of a hedge with
-//! perps (a basis), spot collateral the account holds (a long) or what it borrowed of an asset
+//! perps (a basis) or held alone, spot collateral the account holds (a long) or what it borrowed of an asset
 //! (a short), are closed by `@house` at once, at the guarded index less the penalty, paid in the
 //! quote of the asset's spot market:
 //!
@@ -19,8 +19,10 @@
 //! whole with a `liquidation_deferred` reason. The house pays from its capital as it does for a
 //! perp takeover or a borrow: an empty house goes below zero in the quote, explicitly (the
 //! transfers and the `token_leg_taken_over` event), holding the token in exchange.
-//! Option legs are not closed here (they wait, as before, in their own groups).
+//! A token held alone (or a borrow held alone) closes the same way, without a perp leg. Option
+//! legs are closed by [`crate::liquidate_options`].
 
+use crate::liquidate_options::{OptionClose, OptionLeg};
 use crate::*;
 use ledger::Reason;
 use liquidation::auction;
@@ -145,64 +147,119 @@ impl Engine {
         Ok(())
     }
 
-    /// The closes of the groups with a token leg that can move now, group by group: its token
-    /// closes priced and its perp legs within the house's `positions_max`. A group that cannot is left whole, and the
-    /// first reason is returned (the account's other groups go on).
+    /// The closes of the groups with a token or option leg that can move now, group by group:
+    /// its token and option closes priced, its perp and option legs within the house's
+    /// `positions_max`. A group that cannot is left whole, and the first reason is returned (the
+    /// account's other groups go on).
     pub(crate) fn immediate_closes(
         &self,
         config: &model::LiquidationConfig,
+        model: &RiskModel,
         account: AccountIdx,
         chosen: &[(usize, Position)],
-        perps: &[(InstrumentIx, u16)],
-        tokens: &[TokenLeg],
-    ) -> (Vec<TokenClose>, BTreeMap<u16, i128>, Option<String>) {
-        let (mut priced, mut by_market, mut why) = (Vec::new(), BTreeMap::new(), None);
-        let house = self.account_index[HOUSE];
+        legs: &Legs,
+    ) -> Immediate {
+        let mut out = Immediate::default();
         let groups: BTreeSet<usize> = chosen.iter().map(|(g, _)| *g).collect();
         for g in groups {
             let closes: Vec<Position> = chosen.iter().filter(|(x, _)| *x == g).map(|(_, c)| *c).collect();
-            let (markets, assets) = self.split_closes(&closes, perps, tokens);
-            let group = assets.values().map(|(leg, q)| self.price_token_close(config, *leg, *q)).collect::<Result<Vec<_>, _>>();
-            let full = markets.iter().find(|(m, q)| !self.has_room(**m, house, account, q.abs()));
-            match (group, full) {
-                (Ok(group), None) => {
-                    priced.extend(group);
-                    by_market.extend(markets);
+            match self.price_group(config, model, account, &closes, legs) {
+                Ok((tokens, options, perps)) => {
+                    out.tokens.extend(tokens);
+                    out.options.extend(options);
+                    out.perps.extend(perps);
                 }
-                (Err(EngineError::LiquidationFailed { why: reason }), _) => {
-                    why.get_or_insert(reason);
+                Err(EngineError::LiquidationFailed { why }) => {
+                    out.why.get_or_insert(why);
                 }
-                (Err(e), _) => {
-                    why.get_or_insert(e.to_string());
-                }
-                (_, Some((m, _))) => {
-                    let id = &self.markets[*m as usize].def.id;
-                    why.get_or_insert(format!("positions_max of {id} reached: the house cannot take the hedge leg yet"));
+                Err(e) => {
+                    out.why.get_or_insert(e.to_string());
                 }
             }
         }
-        (priced, by_market, why)
+        out
     }
 
-    /// Closes of `positions` (by instrument) split into perps (by market) and tokens.
-    pub(crate) fn split_closes(
+    /// One group's immediate closes, priced, with the house's room checked on every derivative
+    /// leg it takes.
+    #[allow(clippy::type_complexity)]
+    fn price_group(
         &self,
+        config: &model::LiquidationConfig,
+        model: &RiskModel,
+        account: AccountIdx,
         closes: &[Position],
-        perps: &[(InstrumentIx, u16)],
-        tokens: &[TokenLeg],
-    ) -> (BTreeMap<u16, i128>, BTreeMap<AssetIdx, (TokenLeg, i128)>) {
-        let (mut by_market, mut by_asset) = (BTreeMap::new(), BTreeMap::new());
-        for c in closes {
-            if let Some((_, m)) = perps.iter().find(|(i, _)| *i == c.instrument) {
-                *by_market.entry(*m).or_insert(0) += c.qty;
-            } else if let Some(leg) = tokens.iter().find(|l| l.instrument == c.instrument) {
-                by_asset.entry(leg.asset).or_insert((*leg, 0)).1 += c.qty;
+        legs: &Legs,
+    ) -> Result<(Vec<TokenClose>, Vec<OptionClose>, BTreeMap<u16, i128>), EngineError> {
+        let house = self.account_index[HOUSE];
+        let split = self.split_closes(closes, legs);
+        let tokens = split.tokens.values().map(|(leg, q)| self.price_token_close(config, *leg, *q)).collect::<Result<Vec<_>, _>>()?;
+        let options =
+            split.options.values().map(|(leg, q)| self.price_option_close(config, model, *leg, *q)).collect::<Result<Vec<_>, _>>()?;
+        let derivative_legs = split.perps.iter().map(|(m, q)| (*m, *q)).chain(split.options.iter().map(|(m, (_, q))| (*m, *q)));
+        for (m, q) in derivative_legs {
+            if !self.has_room(m, house, account, q.abs()) {
+                let id = &self.markets[m as usize].def.id;
+                return Err(EngineError::LiquidationFailed {
+                    why: format!("positions_max of {id} reached: the house cannot take the hedge leg yet"),
+                });
             }
         }
-        by_market.retain(|_, q| *q != 0);
-        by_asset.retain(|_, (_, q)| *q != 0);
-        (by_market, by_asset)
+        Ok((tokens, options, split.perps))
     }
+
+    /// Closes of `positions` (by instrument) split into perps (by market), tokens (by asset) and
+    /// options (by market).
+    pub(crate) fn split_closes(&self, closes: &[Position], legs: &Legs) -> Split {
+        let mut split = Split::default();
+        for c in closes {
+            if let Some((_, m)) = legs.perps.iter().find(|(i, _)| *i == c.instrument) {
+                *split.perps.entry(*m).or_insert(0) += c.qty;
+            } else if let Some(leg) = legs.tokens.iter().find(|l| l.instrument == c.instrument) {
+                split.tokens.entry(leg.asset).or_insert((*leg, 0)).1 += c.qty;
+            } else if let Some(leg) = legs.options.iter().find(|l| l.instrument == c.instrument) {
+                split.options.entry(leg.market).or_insert((*leg, 0)).1 += c.qty;
+            }
+        }
+        split.perps.retain(|_, q| *q != 0);
+        split.tokens.retain(|_, (_, q)| *q != 0);
+        split.options.retain(|_, (_, q)| *q != 0);
+        split
+    }
+}
+
+/// The legs liquidation can close, by kind.
+pub(crate) struct Legs {
+    /// (model instrument, market).
+    pub perps: Vec<(InstrumentIx, u16)>,
+    pub tokens: Vec<TokenLeg>,
+    pub options: Vec<OptionLeg>,
+}
+
+impl Legs {
+    /// Whether a position is a leg liquidation closes at once through the house (a token or
+    /// an option), not by auction.
+    pub(crate) fn is_immediate(&self, p: &Position) -> bool {
+        self.tokens.iter().any(|l| l.instrument == p.instrument) || self.options.iter().any(|l| l.instrument == p.instrument)
+    }
+}
+
+/// Closes by kind: perps by market, tokens by asset, options by market.
+#[derive(Debug, Default)]
+pub(crate) struct Split {
+    pub perps: BTreeMap<u16, i128>,
+    pub tokens: BTreeMap<AssetIdx, (TokenLeg, i128)>,
+    pub options: BTreeMap<u16, (OptionLeg, i128)>,
+}
+
+/// What a liquidation closes at once: token and option closes priced, the perp legs of their
+/// hedges by market, and the first reason a group had to wait.
+#[derive(Debug, Default)]
+pub(crate) struct Immediate {
+    pub tokens: Vec<TokenClose>,
+    pub options: Vec<OptionClose>,
+    pub perps: BTreeMap<u16, i128>,
+    pub why: Option<String>,
 }
 
 fn overflow(what: &str) -> EngineError {

@@ -658,6 +658,7 @@ mod attack;
 mod derivs;
 mod hedging;
 mod house;
+mod liquidate_tokens;
 mod margin;
 mod oracle;
 mod settle;

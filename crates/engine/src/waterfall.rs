@@ -45,7 +45,7 @@ impl Engine {
         events: &mut Vec<Event>,
         touched: &mut BTreeSet<AccountIdx>,
     ) -> Result<(), EngineError> {
-        if self.has_perps(account) || self.liq.auctions.values().any(|a| a.account == account) {
+        if self.has_perps(account) || self.has_live_options(account) || self.liq.auctions.values().any(|a| a.account == account) {
             return Ok(());
         }
         let case = self.liq.cases.get(&account).cloned().unwrap_or_default();

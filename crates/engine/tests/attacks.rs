@@ -439,7 +439,7 @@ fn a_liquidator_cannot_bid_against_itself_through_another_sub_account() {
 
 /// The defaulter's only counterparty closes its own position by buying the bankrupt one in
 /// the auction, so nobody else holds the market when the deficit reaches the last resort.
-/// alice (995.5 USDC after the fee, 0.1 ETH) long 3 at 3000 against bob's short 3; ETH 2500;
+/// alice (995.5 USDC after the fee, and 0.1 ETH deposited during the auction) long 3 at 3000 against bob's short 3; ETH 2500;
 /// bob buys all 3 at 2487.5 (0.5% under the mark): alice realises 3 x -512.5 = -1,537.5 and
 /// pays the penalty 37.5 (18.75 to the fund): she owes 579.5. Collateral 250, penalty 18.75,
 /// fund and capital nothing, and with no holder neither socialising nor deleveraging finds
@@ -450,11 +450,12 @@ fn a_deficit_with_no_other_holder_in_the_market_is_the_houses_explicitly() {
         let mut w = World::new(liquidation_config(last_resort));
         w.deposit("bob", "USDC", "100000");
         w.deposit("alice", "USDC", "1000");
-        w.deposit("alice", "ETH", "0.1");
         w.perp("bob", OrderSide::Sell, "3");
         w.perp("alice", OrderSide::Buy, "3");
         w.op(Command::RegisterLiquidator { account: "bob/main".into(), approved: true });
         w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2500".into() });
+        // Deposited while the auction runs, so the waterfall's first step sells it.
+        w.deposit("alice", "ETH", "0.1");
         let Outcome::Applied { events, .. } = w.bid("bob", 0, "3", "2500") else { panic!("bob's bid fills") };
         let steps = waterfall_steps(&events, "alice/main");
         let expected: Vec<(String, String)> = [("collateral", "250"), ("penalty", "18.75"), ("house_uncovered", "310.75")]

@@ -172,7 +172,8 @@ fn reduce_only_accounts_cannot_withdraw() {
 }
 
 /// Two longs crash from 3000 to 2500 (see the module doc of `waterfall`): dave (1800 USDC) is
-/// partially taken over and stays solvent; alice (1000 USDC and 0.1 ETH) is closed in full at
+/// partially taken over and stays solvent; alice (1000 USDC, and 0.1 ETH deposited while her
+/// auction runs) is closed in full at
 /// 2500 and owes 1500 + 37.5 - 995.5 = 542. Its waterfall: collateral 0.1 ETH x 2500 = 250,
 /// penalty 18.75 (her insurance share), insurance fund 14.0625 (dave's), broker capital 32.8125
 /// (the house's penalty shares), and 226.375 last.
@@ -180,12 +181,14 @@ fn crash(last_resort: LastResort) -> (World, Vec<Event>) {
     let mut w = World::new(liquidation_config(last_resort));
     w.deposit("bob", "USDC", "100000");
     w.deposit("alice", "USDC", "1000");
-    w.deposit("alice", "ETH", "0.1");
     w.deposit("dave", "USDC", "1800");
     w.perp("bob", OrderSide::Sell, "6");
     w.perp("alice", OrderSide::Buy, "3");
     w.perp("dave", OrderSide::Buy, "3");
     let events = w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2500".into() });
+    // The ETH arrives while the auctions run: the liquidation did not sell it (a token held
+    // when it starts is sold with the penalty), so the waterfall's first step does.
+    w.deposit("alice", "ETH", "0.1");
     // dave: equity 295.5, IM 750: closing 75% reaches IM (187.5 <= 295.5 - 84.375); alice: all.
     let mut auctions = opened(&events);
     auctions.sort();
@@ -302,13 +305,16 @@ fn the_configuration_is_validated() {
     }
 }
 
-/// Random books and price paths (a proptest): bob, carol, dave and erin trade ETH-PERP against
-/// each other at 3000 from random deposits, then ETH moves along a random path while time passes
-/// and carol (a liquidator) bids on whatever is open. After every command: conservation and every
-/// invariant; every account with perps below MM has an open auction; no account without perps
-/// or auctions is left with negative equity (its deficit went through the waterfall) or a debt;
-/// every `waterfall_step` is of an account that ends with no debt. The whole run replays to the
-/// same hash in a fresh engine.
+/// Random books and price paths (a proptest): bob, dave and erin trade ETH-PERP and the 3000
+/// call against alice (a market maker) at 3000 and 200 from random deposits, then ETH moves along
+/// a random path, the model is re-priced (the call's value and its loss on a rise) while time
+/// passes and carol (a liquidator) bids on whatever is open. After every command: conservation
+/// and every invariant; every account with perps below MM has an open auction; an account with
+/// options only is not left below MM (they close at once); no account without perps, options or
+/// auctions is left with negative equity (its deficit went through the waterfall) or a debt;
+/// every `waterfall_step` is of an account that ends with no debt; a liquidation never raises
+/// the account's IM above what it was when it started (the same command, the same prices). The
+/// whole run replays to the same hash in a fresh engine.
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -318,6 +324,8 @@ mod properties {
         Price(u32),
         Wait(u64),
         Bid(u64, u8, u32),
+        /// The call re-priced: its value in USD (its loss held short on a rise is twice that).
+        Model(i64),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -325,24 +333,32 @@ mod properties {
             3 => (1500u32..4500).prop_map(Step::Price),
             2 => (1u64..90).prop_map(|s| Step::Wait(s * 1_000)),
             2 => (0u64..6, 1u8..=4, 0u32..200).prop_map(|(id, quarter, over)| Step::Bid(id, quarter, over)),
+            1 => (20i64..1500).prop_map(Step::Model),
         ]
     }
 
-    fn book() -> impl Strategy<Value = Vec<(u32, i8, u8)>> {
-        // Per trader (bob, dave, erin): USDC deposit (hundreds), side, size in ETH.
-        proptest::collection::vec((4u32..40, prop_oneof![Just(1i8), Just(-1i8)], 1u8..4), 3)
+    fn book() -> impl Strategy<Value = Vec<(u32, i8, u8, i8)>> {
+        // Per trader (bob, dave, erin): USDC deposit (hundreds), side, size in ETH, calls held
+        // (negative: sold).
+        proptest::collection::vec((4u32..40, prop_oneof![Just(1i8), Just(-1i8)], 1u8..4, -2i8..=2), 3)
     }
 
-    fn setup(last_resort: LastResort, book: &[(u32, i8, u8)]) -> World {
+    fn call_model(call_usd: i64) -> margin_core::RiskModel {
+        option_model("3000", call_usd, [-call_usd / 2, 2 * call_usd])
+    }
+
+    fn setup(last_resort: LastResort, book: &[(u32, i8, u8, i8)]) -> World {
         let mut w = World::new(liquidation_config(last_resort));
+        install(&mut w, &call_model(200));
         w.op(Command::RegisterPrincipal { name: "erin".into(), role: Role::Owner });
         w.op(Command::CreateAccount { owner: "erin".into(), sub: "main".into() });
         w.deposit("carol", "USDC", "1000000");
         w.op(Command::RegisterLiquidator { account: "carol/main".into(), approved: true });
         // A market maker (alice, rich) takes the other side of every trader's position.
         w.deposit("alice", "USDC", "1000000");
-        for (owner, (hundreds, side, size)) in ["bob", "dave", "erin"].iter().zip(book) {
+        for (owner, (hundreds, side, size, calls)) in ["bob", "dave", "erin"].iter().zip(book) {
             w.deposit(owner, "USDC", &(u64::from(*hundreds) * 100).to_string());
+            trade_calls(&mut w, owner, *calls);
             let (maker, taker) = if *side > 0 { (OrderSide::Sell, OrderSide::Buy) } else { (OrderSide::Buy, OrderSide::Sell) };
             let qty = size.to_string();
             w.perp("alice", maker, &qty);
@@ -364,8 +380,40 @@ mod properties {
         w
     }
 
+    /// The trader buys (`calls > 0`) or sells calls at 200 against alice; a refused order is
+    /// cancelled on alice's side.
+    fn trade_calls(w: &mut World, owner: &str, calls: i8) {
+        if calls == 0 {
+            return;
+        }
+        let (maker, taker) = if calls > 0 { (OrderSide::Sell, OrderSide::Buy) } else { (OrderSide::Buy, OrderSide::Sell) };
+        let qty = calls.unsigned_abs().to_string();
+        option_order(w, "alice", maker, &qty, "200");
+        let command = Command::PlaceOrder {
+            account: format!("{owner}/main"),
+            market: "ETH-20261225-3000-C".into(),
+            client_order_id: 2,
+            side: taker,
+            kind: OrderKind::Limit,
+            price: Some("200".into()),
+            qty,
+        };
+        if !matches!(w.send(owner, command), Outcome::Applied { .. }) {
+            w.op(Command::CancelAllOrders { account: "alice/main".into(), market: "ETH-20261225-3000-C".into() });
+        }
+    }
+
+    /// The commands of one step (a model is installed in parts).
+    fn commands(w: &World, step: &Step) -> Vec<(String, Command)> {
+        match step {
+            Step::Model(v) => risk_model_parts(&call_model(*v)).into_iter().map(|c| (SYSTEM_PRINCIPAL.to_string(), c)).collect(),
+            other => vec![command(w, other)],
+        }
+    }
+
     fn command(w: &World, step: &Step) -> (String, Command) {
         match step {
+            Step::Model(_) => unreachable!("a model is installed by `commands`"),
             Step::Price(p) => (SYSTEM_PRINCIPAL.into(), Command::SetPrice { symbol: "ETH".into(), price_usd: p.to_string() }),
             Step::Wait(ms) => (SYSTEM_PRINCIPAL.into(), Command::AdvanceTime { now_ms: w.engine.now_ms() + ms }),
             Step::Bid(id, quarter, over) => {
@@ -400,11 +448,15 @@ mod properties {
             let equity = units(&margin.equity_usd, 18);
             let mm = units(&margin.maintenance_usd, 18);
             let has_perps = w.qty(&account) != 0;
+            let has_options = option_qty(w, &account) != 0;
             let auctioned = auctions.iter().any(|a| a.account == account);
             if has_perps && equity < mm {
                 prop_assert!(auctioned, "{account} below MM ({equity} < {mm}) without an auction: {events:?}");
             }
-            if !has_perps && !auctioned {
+            if has_options && !has_perps && owner != "alice" {
+                prop_assert!(equity >= mm, "{account} with options only below MM ({equity} < {mm}): {events:?}");
+            }
+            if !has_perps && !has_options && !auctioned {
                 prop_assert!(equity >= 0, "{account} left with negative equity {equity}: {events:?}");
                 prop_assert_eq!(w.engine.debt(&account, "USDC").unwrap(), 0, "{} left with a debt", account);
             }
@@ -412,6 +464,11 @@ mod properties {
         for e in events {
             if let Event::WaterfallStep { account, .. } = e {
                 prop_assert_eq!(w.engine.debt(account, "USDC").unwrap(), 0);
+            }
+            if let Event::LiquidationStarted { account, im, .. } = e {
+                let after = w.engine.account_margin(account).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let (before, after) = (units(im, 18), units(&after.initial_usd, 18));
+                prop_assert!(after <= before, "{account}'s liquidation raised IM from {before} to {after}: {events:?}");
             }
         }
         Ok(())
@@ -425,14 +482,15 @@ mod properties {
             let mut w = setup(last_resort, &book);
             let mut sent = Vec::new();
             for s in &steps {
-                let (client, command) = command(&w, s);
-                let outcome = w.send(&client, command.clone());
-                sent.push((client, command));
-                let events = match outcome {
-                    Outcome::Applied { events, .. } => events,
-                    _ => Vec::new(),
-                };
-                check_after(&mut w, &events)?;
+                for (client, command) in commands(&w, s) {
+                    let outcome = w.send(&client, command.clone());
+                    sent.push((client, command));
+                    let events = match outcome {
+                        Outcome::Applied { events, .. } => events,
+                        _ => Vec::new(),
+                    };
+                    check_after(&mut w, &events)?;
+                }
             }
             let mut replay = setup(last_resort, &book);
             for (client, command) in sent {
@@ -685,6 +743,156 @@ fn a_basis_closes_both_legs_together_the_spot_leg_through_the_house() {
     assert_eq!(w.balance("@insurance", "USDC"), usdc("44.625"));
     assert_eq!((w.balance("@house", "ETH"), w.qty("@house")), (units("1", 18), -2_000_000_000));
     assert_eq!(w.balance("@house", "USDC"), usdc("-5905.375"));
+    assert!(w.engine.liquidation_auctions().is_empty());
+    w.check();
+}
+
+/// The hand model with the 3000 call of 2026-12-25 (`ETH-20261225-3000-C`, a fixed array: its
+/// P&L per call held long is -150 if ETH falls 10%, +400 if it rises) worth `call_usd`, at the
+/// ETH reference `eth` (the delta-one arrays are 10% of it). A re-priced model (after a rise)
+/// is the same with a higher reference, value and arrays.
+fn option_model(eth: &str, call_usd: i64, call_pnl: [i64; 2]) -> margin_core::RiskModel {
+    let micro = |x: i64| x * 1_000_000;
+    let mut m = common::model();
+    let reference = money::UsdPrice::parse(eth).unwrap();
+    let tenth = i64::try_from(reference.0 / 10_i128.pow(13)).unwrap();
+    m.underlyings[0].ref_price = reference;
+    for a in m.instruments.iter_mut().take(2) {
+        // ETH and the perp.
+        a.pnl = vec![-tenth, tenth, 0, 0];
+    }
+    // Sorted by id: ETH, the call, the perp, USDC.
+    let call = margin_core::InstrumentArray {
+        id: "ETH-20261225-3000-C@clearhouse".into(),
+        decimals: 9,
+        scaling: margin_core::Scaling::Fixed,
+        pnl: vec![micro(call_pnl[0]), micro(call_pnl[1]), 0, 0],
+    };
+    m.instruments.insert(1, call);
+    let value = |v: i64| margin_core::InstrumentCharges { value_musd: v, notional_musd: v, ..Default::default() };
+    m.charges = margin_core::ChargeTables {
+        instruments: vec![value(tenth * 10), value(micro(call_usd)), value(0), value(micro(1))],
+        ..Default::default()
+    };
+    m
+}
+
+fn install(w: &mut World, model: &margin_core::RiskModel) -> Vec<Event> {
+    risk_model_parts(model).into_iter().flat_map(|part| w.op(part)).collect()
+}
+
+fn option_order(w: &mut World, owner: &str, side: OrderSide, qty: &str, price: &str) -> Vec<Event> {
+    let command = Command::PlaceOrder {
+        account: format!("{owner}/main"),
+        market: "ETH-20261225-3000-C".into(),
+        client_order_id: w.id,
+        side,
+        kind: OrderKind::Limit,
+        price: Some(price.into()),
+        qty: qty.into(),
+    };
+    w.ok(owner, command)
+}
+
+fn option_takeovers(events: &[Event]) -> Vec<[String; 7]> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OptionLegTakenOver { market, side, qty, price, value, penalty, insurance_share, .. } => {
+                Some([market, side, qty, price, value, penalty, insurance_share].map(|s| s.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn option_qty(w: &World, account: &str) -> i128 {
+    let positions = w.engine.positions_of(account).unwrap();
+    positions.iter().find(|p| p.market == "ETH-20261225-3000-C").map_or(0, |p| units(&p.qty, 9))
+}
+
+/// alice (600 USDC) sells one 3000 call at 200 to bob (she is the maker: no fee): 800 USDC,
+/// short 1 call worth 200, equity 600 against IM 400 (the rise scenario). ETH rises to 3300 and
+/// the model is re-priced: the call is worth 520 and loses 600 held short if ETH rises 10% more.
+/// Equity 800 - 520 = 280 < MM 300 (IM 600), found when the model is installed. The call is its own group; closing cost 1.5% of
+/// 520 = 7.8 a call. After 25%: IM 450 > 280 - 1.95; 50%: 300 > 276.1; 75%: 150 <= 274.15. So
+/// 0.75 call is bought back by the house at the mark 520: premium 390, penalty ceil(0.5% of
+/// 390) = 1.95, 0.975 to the fund. alice: 800 - 390 - 1.95 = 408.05 USDC, short 0.25 call worth
+/// 130: equity 278.05 >= IM 150, healthy. The house takes the short over: short 0.75 call
+/// (worth -390) against 390.975 USDC.
+#[test]
+fn a_short_call_is_bought_back_by_the_house_at_the_models_mark() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    install(&mut w, &option_model("3000", 200, [-150, 400]));
+    w.deposit("alice", "USDC", "600");
+    w.deposit("bob", "USDC", "100000");
+    option_order(&mut w, "alice", OrderSide::Sell, "1", "200");
+    option_order(&mut w, "bob", OrderSide::Buy, "1", "200");
+    assert_eq!((w.balance("alice/main", "USDC"), option_qty(&w, "alice/main")), (usdc("800"), -1_000_000_000));
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "3300".into() });
+    assert!(w.engine.health_flags().is_empty(), "a fixed array does not move with the price");
+    let events = install(&mut w, &option_model("3300", 520, [-300, 600]));
+    let started = events.iter().find_map(|e| match e {
+        Event::LiquidationStarted { equity, im, mm, target_reached, .. } => Some((equity.clone(), im.clone(), mm.clone(), *target_reached)),
+        _ => None,
+    });
+    assert_eq!(started, Some(("280".into(), "600".into(), "300".into(), true)), "{events:?}");
+    let expected = ["ETH-20261225-3000-C", "buy", "0.75", "520", "390", "1.95", "0.975"].map(String::from);
+    assert_eq!(option_takeovers(&events), vec![expected], "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::LiquidationEnded { account, .. } if account == "alice/main")));
+    assert_eq!((w.balance("alice/main", "USDC"), option_qty(&w, "alice/main")), (usdc("408.05"), -250_000_000));
+    assert_eq!(w.engine.account_margin("alice/main").unwrap().equity_usd, "278.05");
+    assert!(w.engine.health_flags().is_empty(), "{:?}", w.engine.health_flags());
+    assert_eq!((w.balance("@house", "USDC"), option_qty(&w, "@house")), (usdc("390.975"), -750_000_000));
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("0.975"));
+    assert!(w.engine.liquidation_auctions().is_empty());
+    w.check();
+}
+
+/// An option hedged by a perp closes with it, in proportion, in one command. alice (600 USDC)
+/// sells one 3000 call at 200 (maker, no fee) and buys 0.5 ETH-PERP at 3000 against it (taker
+/// fee 0.75): 799.25 USDC. ETH rises to 3300 (the perp gains 150) and the model is re-priced:
+/// the call is worth 700 and loses 800 held short on a further 10% rise. Scenario losses: the
+/// perp (-165, +165), the short call (+300, -800): together (135, -635), IM 635, MM 317.5;
+/// equity 799.25 + 150 - 700 = 249.25 < MM. One group (the short call's delta is negative, the
+/// perp's positive); closing cost 1.5% of 0.5 x 3300 + 700 = 35.25. After 25%: IM 476.25 >
+/// 240.4375; 50%: 317.5 > 231.625; 75%: 158.75 <= 222.8125: 0.75 call bought back at 700
+/// (premium 525, penalty 2.625, 1.3125 to the fund) and 0.375 ETH-PERP handed to the house at
+/// 3300 (realised +112.5, penalty 6.1875, 3.09375 to the fund). alice: 799.25 - 525 - 2.625 +
+/// 112.5 - 6.1875 = 377.9375 USDC, long 0.125 (+37.5), short 0.25 call (-175): equity 240.4375
+/// >= IM 158.75.
+#[test]
+fn a_call_hedged_by_a_perp_closes_with_it_in_proportion() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    install(&mut w, &option_model("3000", 200, [-150, 400]));
+    w.deposit("alice", "USDC", "600");
+    w.deposit("bob", "USDC", "100000");
+    option_order(&mut w, "alice", OrderSide::Sell, "1", "200");
+    option_order(&mut w, "bob", OrderSide::Buy, "1", "200");
+    w.perp("bob", OrderSide::Sell, "0.5");
+    w.perp("alice", OrderSide::Buy, "0.5");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("799.25"));
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "3300".into() });
+    let events = install(&mut w, &option_model("3300", 700, [-300, 800]));
+    let started = events.iter().find_map(|e| match e {
+        Event::LiquidationStarted { equity, im, mm, target_reached, .. } => Some((equity.clone(), im.clone(), mm.clone(), *target_reached)),
+        _ => None,
+    });
+    assert_eq!(started, Some(("249.25".into(), "635".into(), "317.5".into(), true)), "{events:?}");
+    let expected = ["ETH-20261225-3000-C", "buy", "0.75", "700", "525", "2.625", "1.3125"].map(String::from);
+    assert_eq!(option_takeovers(&events), vec![expected], "{events:?}");
+    let takeover = events.iter().find_map(|e| match e {
+        Event::AuctionHouseTakeover { qty, price, penalty, insurance_share, .. } => {
+            Some([qty, price, penalty, insurance_share].map(|s| s.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(takeover, Some(["0.375", "3300", "6.1875", "3.09375"].map(String::from)), "{events:?}");
+    assert_eq!((w.qty("alice/main"), option_qty(&w, "alice/main")), (125_000_000, -250_000_000), "both legs closed 75%");
+    assert_eq!(w.balance("alice/main", "USDC"), usdc("377.9375"));
+    assert_eq!(w.engine.account_margin("alice/main").unwrap().equity_usd, "240.4375");
+    assert_eq!(w.balance("@insurance", "USDC"), usdc("4.40625"));
+    assert!(w.engine.health_flags().is_empty(), "{:?}", w.engine.health_flags());
     assert!(w.engine.liquidation_auctions().is_empty());
     w.check();
 }

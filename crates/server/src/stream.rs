@@ -178,7 +178,8 @@ pub fn event_accounts(event: &Event) -> Vec<&str> {
         | Event::AuctionHouseTakeover { account, .. }
         | Event::LiquidationEnded { account, .. }
         | Event::WaterfallStep { account, .. }
-        | Event::TokenLegTakenOver { account, .. } => vec![account],
+        | Event::TokenLegTakenOver { account, .. }
+        | Event::OptionLegTakenOver { account, .. } => vec![account],
         Event::Transferred { debit, credit, .. } => vec![debit, credit],
         Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
         Event::AuctionFilled { account, liquidator, .. } => vec![account, liquidator],
