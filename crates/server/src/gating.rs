@@ -185,9 +185,11 @@ fn candidates(engine: &Engine, account: &str, equity_usd: i128) -> Result<Vec<(H
 /// Option candidates: every configured option series, each side, a quarter, half and all of
 /// the sizing quantity (the account's largest derivative position on the series' underlying, or
 /// without one its equity in the underlying's notional), on the lot and at least the minimum.
-/// The premium is the best price of the book's other side, or without one the model's unit
-/// value (rounded to the tick against the trader); the cost is the half spread (the band without
-/// a two-sided book) and the taker fee, on the premium's notional.
+/// With resting orders on the side the trade takes, it walks the book ([`walk_book`]): the
+/// premium is the average price over the levels it consumes and a size beyond the book's depth
+/// is capped at it. Without any, the premium is the model's unit value (rounded to the tick
+/// against the trader). The cost is the half spread (the band without a two-sided book) and the
+/// taker fee on the premium's notional, plus the walk's slippage beyond the best level.
 fn option_candidates(engine: &Engine, account: &str, equity_usd: i128) -> Result<Vec<(HypotheticalTrade, f64)>> {
     let positions = engine.positions_of(account).map_err(|error| ServerError::Refused { error })?;
     let mut out = Vec::new();
@@ -204,22 +206,76 @@ fn option_candidates(engine: &Engine, account: &str, equity_usd: i128) -> Result
         };
         let cost_fraction = half_spread(engine, def)? + f64::from(def.taker_fee_bps) / 1e4;
         let qty_min = Amount::parse(&def.qty_min, units.base).map_err(ServerError::internal)?.units();
+        let quote_to_usd = |quote_units: f64| quote_units / units.quote.one() as f64 * quote_usd.0 as f64 / 1e18;
+        let depth = engine.depth(&def.id, usize::MAX).map_err(|error| ServerError::Refused { error })?;
         for side in [Side::Buy, Side::Sell] {
-            let Some(premium) = option_premium(engine, def, side, &units, quote_usd.0)? else { continue };
+            let levels = if side == Side::Buy { &depth.asks } else { &depth.bids };
+            let model_premium = if levels.is_empty() { model_premium(engine, def, side, &units, quote_usd.0)? } else { None };
+            let mut sizes: Vec<i128> = Vec::new();
             for (num, den) in HEDGE_FRACTIONS {
                 let qty = sizing / den * num / units.lot_units * units.lot_units;
-                if qty < qty_min.max(1) {
-                    continue;
+                let qty = if levels.is_empty() { qty } else { qty.min(book_depth(levels) * units.lot_units) };
+                if qty >= qty_min.max(1) && !sizes.contains(&qty) {
+                    sizes.push(qty);
                 }
-                let premium_usd =
-                    qty as f64 / units.base.one() as f64 * premium as f64 / units.quote.one() as f64 * quote_usd.0 as f64 / 1e18;
-                let price = Some(money::format_decimal(premium, units.quote));
+            }
+            for qty in sizes {
+                let priced = match model_premium {
+                    Some(premium) => Some(Walk { average: premium, total: 0, at_best: 0 }),
+                    None => walk_book(levels, side, qty / units.lot_units, &units)?,
+                };
+                let Some(walk) = priced.filter(|w| w.average > 0) else { continue };
+                let premium = qty as f64 / units.base.one() as f64 * walk.average as f64;
+                let slippage = (walk.total - walk.at_best).abs() as f64;
+                let cost = quote_to_usd(premium) * cost_fraction + quote_to_usd(slippage);
+                let price = Some(money::format_decimal(walk.average, units.quote));
                 let trade = HypotheticalTrade { market: def.id.clone(), side, qty: money::format_decimal(qty, units.base), price };
-                out.push((trade, premium_usd * cost_fraction));
+                out.push((trade, cost));
             }
         }
     }
     Ok(out)
+}
+
+/// The price of taking `lots` from the book's levels on one side (best first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Walk {
+    /// Quote units per whole base: the exact cost divided by the quantity, rounded against the
+    /// trader (up for a buy, down for a sell), so the what-if's premium is never kinder than the
+    /// book.
+    pub average: i128,
+    /// Quote units the trade pays (buy) or receives (sell) over the levels it consumes.
+    pub total: i128,
+    /// Quote units the same quantity would cost at the best level alone.
+    pub at_best: i128,
+}
+
+/// Lots resting on one side of the book.
+fn book_depth(levels: &[book::DepthLevel]) -> i128 {
+    levels.iter().map(|l| i128::from(l.qty.0)).sum()
+}
+
+/// Walks the levels (best first; prices in quote units per lot): `None` when they hold fewer
+/// than `lots` or `lots` is not positive.
+pub(crate) fn walk_book(levels: &[book::DepthLevel], side: Side, lots: i128, units: &crate::views::Units) -> Result<Option<Walk>> {
+    let Some(best) = levels.first() else { return Ok(None) };
+    if lots <= 0 || book_depth(levels) < lots {
+        return Ok(None);
+    }
+    let (mut left, mut total) = (lots, 0i128);
+    for level in levels {
+        let take = left.min(i128::from(level.qty.0));
+        total += take * i128::from(level.price.0);
+        left -= take;
+        if left == 0 {
+            break;
+        }
+    }
+    assert_eq!(left, 0, "the levels hold the quantity (checked above)");
+    let rounding = if side == Side::Buy { Rounding::Ceil } else { Rounding::Floor };
+    // total / (lots x lot_units) x one = total x lots_per_base / lots.
+    let average = money::mul_div(total, units.lots_per_base, lots, rounding).map_err(ServerError::internal)?;
+    Ok(Some(Walk { average, total, at_best: lots * i128::from(best.price.0) }))
 }
 
 /// The largest |quantity| of the account's derivative positions on `underlying`, in 10^-9 of
@@ -237,19 +293,9 @@ fn largest_position(engine: &Engine, positions: &[engine::PositionView], underly
     Ok(largest)
 }
 
-/// The premium of a hypothetical option trade, quote units per whole underlying: the best ask
-/// (buy) or bid (sell) of the book, or the model's unit value rounded to the tick against the
-/// trader; `None` when neither is known or it is not positive.
-fn option_premium(engine: &Engine, def: &model::Market, side: Side, units: &crate::views::Units, quote_usd: i128) -> Result<Option<i128>> {
-    let depth = engine.depth(&def.id, 1).map_err(|error| ServerError::Refused { error })?;
-    let best = match side {
-        Side::Buy => depth.asks.first(),
-        Side::Sell => depth.bids.first(),
-    };
-    if let Some(level) = best {
-        // Book prices are quote units per lot.
-        return Ok(Some(i128::from(level.price.0) * units.lots_per_base).filter(|p| *p > 0));
-    }
+/// The model's unit value of an option, quote units per whole underlying, rounded to the tick
+/// against the trader; `None` when the model does not know it or it is not positive.
+fn model_premium(engine: &Engine, def: &model::Market, side: Side, units: &crate::views::Units, quote_usd: i128) -> Result<Option<i128>> {
     let Some(model) = engine.risk_model() else { return Ok(None) };
     let Some(instrument) = def.instrument.as_deref().and_then(|id| model.instrument(id)) else { return Ok(None) };
     let Some(charges) = model.charges.instruments.get(instrument.0 as usize) else { return Ok(None) };
@@ -329,4 +375,44 @@ pub async fn engine_hedges(core: &crate::core::Core, account: &str) -> Result<(V
     hedges.sort_by(|a, b| b.reduction_per_cost.total_cmp(&a.reduction_per_cost));
     hedges.truncate(crate::margin::HEDGES_MAX);
     Ok((before, hedges))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use book::{DepthLevel, Price, Qty};
+
+    /// Base in 10^-9, a lot of 0.1 (10 lots per whole base), quote in 10^-6.
+    fn units() -> crate::views::Units {
+        crate::views::Units { lots_per_base: 10, lot_units: 100_000_000, base: Scale::new(9).unwrap(), quote: Scale::new(6).unwrap() }
+    }
+
+    fn level(price_per_base: i64, lots: u64) -> DepthLevel {
+        // Book prices are quote units per lot: a tenth of the price per whole base.
+        DepthLevel { price: Price(price_per_base * 1_000_000 / 10), qty: Qty(lots) }
+    }
+
+    #[test]
+    fn a_buy_of_one_and_a_half_walks_two_levels_at_their_average() {
+        // 1 at 990 and 0.5 at 999.9: 990 + 499.95 = 1489.95 USDC, 993.30 a whole unit.
+        let asks = [level(990, 10), DepthLevel { price: Price(99_990_000), qty: Qty(10) }];
+        let walk = walk_book(&asks, Side::Buy, 15, &units()).unwrap().unwrap();
+        assert_eq!(walk.total, 1_489_950_000);
+        assert_eq!(walk.average, 993_300_000);
+        assert_eq!(walk.at_best, 15 * 99_000_000);
+        // Within the first level: its price.
+        assert_eq!(walk_book(&asks, Side::Buy, 10, &units()).unwrap().unwrap().average, 990_000_000);
+        // Beyond the book's 20 lots: refused.
+        assert_eq!(walk_book(&asks, Side::Buy, 21, &units()).unwrap(), None);
+        assert_eq!(walk_book(&asks, Side::Buy, 0, &units()).unwrap(), None);
+        assert_eq!(walk_book(&[], Side::Buy, 1, &units()).unwrap(), None);
+    }
+
+    #[test]
+    fn the_average_is_rounded_against_the_trader() {
+        // 1 lot at 1 unit and 2 lots at 2: 5 units for 3 lots = 16.67 units a whole base.
+        let levels = [DepthLevel { price: Price(1), qty: Qty(1) }, DepthLevel { price: Price(2), qty: Qty(2) }];
+        assert_eq!(walk_book(&levels, Side::Buy, 3, &units()).unwrap().unwrap().average, 17);
+        assert_eq!(walk_book(&levels, Side::Sell, 3, &units()).unwrap().unwrap().average, 16);
+    }
 }

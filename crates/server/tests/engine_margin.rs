@@ -302,3 +302,46 @@ async fn options_are_hedge_candidates_of_a_short_strangle_and_agree_with_the_wha
     }
     running.shutdown().await.unwrap();
 }
+
+/// An option hedge larger than the best level walks the book: alice, short 2 calls, is offered
+/// half a call at 990 and half at 999.9. Buying 1 costs 495 + 499.95 = 994.95 (by hand); buying
+/// half takes the best level alone; buying all 2 is capped at the book's 1. The margin before and
+/// after each equals the what-if of the same trade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_option_hedge_beyond_the_best_level_is_priced_through_the_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_with(&["ETH-20261225-3000-C@clearhouse"]);
+    let running = start_with(margined(dir.path(), &model)).await;
+    let addr = running.addr;
+    let (alice, bob) = (trader("alice", 1), trader("bob", 2));
+    sign_up(addr, &alice).await;
+    sign_up(addr, &bob).await;
+    deposit(addr, "alice/main", "USDC", "100000", "0xa1").await;
+    deposit(addr, "bob/main", "USDC", "100000", "0xb1").await;
+    let mut c = Client::new(addr);
+    place(&mut c, &alice, CALL, "sell", "350", "2", 10).await;
+    let fill = place(&mut c, &bob, CALL, "buy", "350", "2", 10).await;
+    assert!(fill["events"].as_array().unwrap().iter().any(|e| e["event"] == "order_filled"), "{fill}");
+    place(&mut c, &bob, CALL, "sell", "990", "0.5", 20).await;
+    place(&mut c, &bob, CALL, "sell", "999.9", "0.5", 21).await;
+
+    let h = get(&mut c, &alice, "/v1/margin/hedges?account=alice/main").await.json();
+    let initial = usd(&h["before"]["margin"]["initial_usd"]);
+    let calls: Vec<_> = h["hedges"].as_array().unwrap().iter().filter(|x| x["trade"]["market"] == CALL).collect();
+    let price_of = |qty: &str| calls.iter().find(|x| x["trade"]["qty"] == qty).map(|x| x["trade"]["price"].clone());
+    assert_eq!(price_of("1"), Some(serde_json::json!("994.95")), "one call walks both levels: {h}");
+    if let Some(price) = price_of("0.5") {
+        assert_eq!(price, "990", "half a call takes the best level alone: {h}");
+    }
+    assert!(calls.iter().all(|x| x["trade"]["qty"].as_str().unwrap().parse::<f64>().unwrap() <= 1.0), "never beyond the book's depth: {h}");
+    for hedge in &calls {
+        let trade = &hedge["trade"];
+        let body = serde_json::json!({ "account": "alice/main", "trades": [trade] });
+        let r = post(&mut c, &alice, "/v1/margin/simulate", body).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_eq!(usd(&v["gating"]["before"]["margin"]["initial_usd"]), initial, "{v}");
+        assert_eq!(usd(&hedge["initial_margin_after_usd"]), usd(&v["gating"]["after"]["margin"]["initial_usd"]), "{trade}: {v}");
+    }
+    running.shutdown().await.unwrap();
+}
