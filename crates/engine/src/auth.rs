@@ -85,5 +85,8 @@ fn action(command: &Command) -> &'static str {
         Command::BidLiquidation { .. } => "bid_liquidation",
         Command::FundInsurance { .. } => "fund_insurance",
         Command::SetMarginAddOn { .. } => "set_margin_add_on",
+        Command::VenueFund { .. } => "venue_fund",
+        Command::VenueDefund { .. } => "venue_defund",
+        Command::VenueLiquidated { .. } => "venue_liquidated",
     }
 }

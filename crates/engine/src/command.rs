@@ -119,6 +119,15 @@ pub enum Command {
     /// it), charged to each of its sub-accounts that holds risk (docs/liquidation.md, "Margin
     /// add-ons"; e.g. from `clearhouse cover2 --emit-commands`).
     SetMarginAddOn { owner: String, amount_usd: String },
+    /// Operator: moves `amount` of `asset` from `@house`'s capital to its collateral at `venue`
+    /// (`@house/<venue>`), the coins from custodian `custodian` to the venue's custody
+    /// (docs/liquidation.md, "The house's venue collateral on the ledger").
+    VenueFund { venue: String, asset: String, amount: String, custodian: String },
+    /// Operator: the reverse of `venue_fund`, back to `@house` and custodian `custodian`.
+    VenueDefund { venue: String, asset: String, amount: String, custodian: String },
+    /// Operator (the venue's report): `venue` liquidated the house's leg and kept `loss` of
+    /// `asset` of its collateral there; `external_ref` (the venue's id of it) is used once.
+    VenueLiquidated { venue: String, asset: String, loss: String, external_ref: String },
 }
 
 fn main_sub() -> String {
@@ -175,6 +184,12 @@ impl Command {
             Command::RegisterLiquidator { account, .. } => vec![("account", account)],
             Command::FundInsurance { asset, amount } => vec![("asset", asset), ("amount", amount)],
             Command::SetMarginAddOn { owner, amount_usd } => vec![("owner", owner), ("amount_usd", amount_usd)],
+            Command::VenueFund { venue, asset, amount, custodian } | Command::VenueDefund { venue, asset, amount, custodian } => {
+                vec![("venue", venue), ("asset", asset), ("amount", amount), ("custodian", custodian)]
+            }
+            Command::VenueLiquidated { venue, asset, loss, external_ref } => {
+                vec![("venue", venue), ("asset", asset), ("loss", loss), ("external_ref", external_ref)]
+            }
             Command::BidLiquidation { account, qty, limit_price, .. } => {
                 vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
             }
@@ -520,6 +535,15 @@ pub enum Event {
         insurance_share: String,
     },
     /// An owner's initial-margin add-on was set (`"0"`: removed).
+    /// The house's collateral at `venue` changed by `amount` (`action`: `fund`, `defund` or
+    /// `liquidated`); `posted` is what `@house/<venue>` holds after it.
+    VenueCollateralChanged {
+        venue: String,
+        asset: String,
+        action: String,
+        amount: String,
+        posted: String,
+    },
     MarginAddOnSet {
         owner: String,
         amount_usd: String,

@@ -70,6 +70,16 @@ impl Engine {
             Command::RegisterLiquidator { account, approved } => self.register_liquidator(account, *approved, events),
             Command::FundInsurance { asset, amount } => self.fund_insurance(asset, amount, seq, events),
             Command::SetMarginAddOn { owner, amount_usd } => self.set_margin_add_on(owner, amount_usd, events),
+            Command::VenueFund { venue, asset, amount, custodian } => {
+                self.venue_fund(&venue_collateral::VenueMove { venue, asset, amount, custodian }, seq, events)
+            }
+            Command::VenueDefund { venue, asset, amount, custodian } => {
+                self.venue_defund(&venue_collateral::VenueMove { venue, asset, amount, custodian }, seq, events)
+            }
+            Command::VenueLiquidated { venue, asset, loss, external_ref } => {
+                let m = venue_collateral::VenueMove { venue, asset, amount: loss, custodian: venue };
+                self.venue_liquidated(&m, external_ref, seq, events)
+            }
             Command::BidLiquidation { auction_id, account, qty, limit_price } => {
                 let bid = liquidate::Bid { auction_id: *auction_id, account, qty, limit_price };
                 self.bid_liquidation(&bid, seq, events)

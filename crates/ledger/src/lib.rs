@@ -83,6 +83,10 @@ pub enum Reason {
     Waterfall,
     /// Capital the operator moves from `@house` into `@insurance` (`fund_insurance`).
     InsuranceFunding,
+    /// The house's collateral posted at (or withdrawn from) an external venue (`venue_fund`).
+    VenueCollateral,
+    /// Collateral a venue kept when it liquidated the house's leg (`venue_liquidated`).
+    VenueLiquidation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
