@@ -87,6 +87,7 @@ fn action(command: &Command) -> &'static str {
         Command::SetMarginAddOn { .. } => "set_margin_add_on",
         Command::VenueFund { .. } => "venue_fund",
         Command::VenueDefund { .. } => "venue_defund",
-        Command::VenueLiquidated { .. } => "venue_liquidated",
+        Command::VenueSettled { .. } => "venue_settled",
+        Command::DepositHouseCapital { .. } => "deposit_house_capital",
     }
 }

@@ -125,9 +125,13 @@ pub enum Command {
     VenueFund { venue: String, asset: String, amount: String, custodian: String },
     /// Operator: the reverse of `venue_fund`, back to `@house` and custodian `custodian`.
     VenueDefund { venue: String, asset: String, amount: String, custodian: String },
-    /// Operator (the venue's report): `venue` liquidated the house's leg and kept `loss` of
-    /// `asset` of its collateral there; `external_ref` (the venue's id of it) is used once.
-    VenueLiquidated { venue: String, asset: String, loss: String, external_ref: String },
+    /// Operator (the venue's report): the house's collateral of `asset` at `venue` is now
+    /// `balance` (after the P&L the venue realised, and, with `liquidated`, what it kept when it
+    /// liquidated the house's leg); the difference is booked. `external_ref` is used once.
+    VenueSettled { venue: String, asset: String, balance: String, liquidated: bool, external_ref: String },
+    /// Operator: `amount` of `asset` of the broker's own capital, observed at `custodian`,
+    /// credited to `@house`; idempotent on `external_ref` as a deposit.
+    DepositHouseCapital { asset: String, amount: String, custodian: String, external_ref: String },
 }
 
 fn main_sub() -> String {
@@ -187,8 +191,11 @@ impl Command {
             Command::VenueFund { venue, asset, amount, custodian } | Command::VenueDefund { venue, asset, amount, custodian } => {
                 vec![("venue", venue), ("asset", asset), ("amount", amount), ("custodian", custodian)]
             }
-            Command::VenueLiquidated { venue, asset, loss, external_ref } => {
-                vec![("venue", venue), ("asset", asset), ("loss", loss), ("external_ref", external_ref)]
+            Command::VenueSettled { venue, asset, balance, external_ref, .. } => {
+                vec![("venue", venue), ("asset", asset), ("balance", balance), ("external_ref", external_ref)]
+            }
+            Command::DepositHouseCapital { asset, amount, custodian, external_ref } => {
+                vec![("asset", asset), ("amount", amount), ("custodian", custodian), ("external_ref", external_ref)]
             }
             Command::BidLiquidation { account, qty, limit_price, .. } => {
                 vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
@@ -535,8 +542,9 @@ pub enum Event {
         insurance_share: String,
     },
     /// An owner's initial-margin add-on was set (`"0"`: removed).
-    /// The house's collateral at `venue` changed by `amount` (`action`: `fund`, `defund` or
-    /// `liquidated`); `posted` is what `@house/<venue>` holds after it.
+    /// The house's collateral at `venue` changed by `amount` (`action`: `fund`, `defund`,
+    /// `settled` or `liquidated`; signed for the last two); `posted` is what `@house/<venue>`
+    /// holds after it.
     VenueCollateralChanged {
         venue: String,
         asset: String,

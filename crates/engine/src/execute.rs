@@ -76,9 +76,12 @@ impl Engine {
             Command::VenueDefund { venue, asset, amount, custodian } => {
                 self.venue_defund(&venue_collateral::VenueMove { venue, asset, amount, custodian }, seq, events)
             }
-            Command::VenueLiquidated { venue, asset, loss, external_ref } => {
-                let m = venue_collateral::VenueMove { venue, asset, amount: loss, custodian: venue };
-                self.venue_liquidated(&m, external_ref, seq, events)
+            Command::VenueSettled { venue, asset, balance, liquidated, external_ref } => {
+                let s = venue_collateral::VenueSettlement { venue, asset, balance, liquidated: *liquidated, external_ref };
+                self.venue_settled(&s, seq, events)
+            }
+            Command::DepositHouseCapital { asset, amount, custodian, external_ref } => {
+                self.deposit_house_capital(asset, amount, custodian, external_ref, seq, events)
             }
             Command::BidLiquidation { auction_id, account, qty, limit_price } => {
                 let bid = liquidate::Bid { auction_id: *auction_id, account, qty, limit_price };

@@ -804,9 +804,7 @@ pub fn genesis_envelope(config: StateConfig) -> Envelope {
 /// custodian, one house venue account (`@house/<venue>`) per custodian and one clearing account
 /// per market.
 pub(crate) fn broker_accounts_max(limits: &model::Limits) -> u32 {
-    (BROKER_ACCOUNTS.len() as u32)
-        .saturating_add(limits.custodians_max.saturating_mul(2))
-        .saturating_add(limits.markets_max)
+    (BROKER_ACCOUNTS.len() as u32).saturating_add(limits.custodians_max.saturating_mul(2)).saturating_add(limits.markets_max)
 }
 
 pub(crate) fn owner_of(account: &str) -> &str {

@@ -7,6 +7,9 @@
 //! collateral actually posted on the ledger, and every unit that leaves it is traceable to a
 //! command:
 //!
+//! - [`Command::DepositHouseCapital`] (operator): the broker's own capital, observed at a
+//!   custodian, credited to `@house` like a client's deposit (the capital the house posts at
+//!   venues and funds `@insurance` from).
 //! - [`Command::VenueFund`] (operator): `amount` of `asset` moves from `@house` to
 //!   `@house/<venue>`, and the coins move from custodian `custodian` to the venue's custody
 //!   (`@custody/<venue>` debited, `@custody/<custodian>` credited): two transfers, each
@@ -14,19 +17,31 @@
 //!   it lent, as `fund_insurance`) or what the source custodian holds after pending withdrawals.
 //! - [`Command::VenueDefund`] (operator): the reverse, at most what is posted at the venue and
 //!   what the venue's custody holds.
-//! - [`Command::VenueLiquidated`] (operator, the venue's report): the venue liquidated the
-//!   house's leg and kept `loss` of the collateral posted (the leg's loss plus its penalty). The
-//!   coins are gone: `@house/<venue>` is debited and `@custody/<venue>` credited (reason
-//!   `venue_liquidation`), so the loss lands in the house's capital at the command's sequence
-//!   number. `external_ref` (the venue's liquidation id) is used once (namespace `venue`).
-//!   Never more than is posted: a venue keeps at most its sub-account's collateral.
+//! - [`Command::VenueSettled`] (operator, the venue's report): the house's collateral at the
+//!   venue is now `balance` (the P&L the venue realised on the house's legs, its fees, and, with
+//!   `liquidated`, what it kept when it liquidated a leg). The difference from `@house/<venue>`
+//!   is booked against `@custody/<venue>`: a loss debits `@house/<venue>` (the coins are gone,
+//!   reason `venue_liquidation` or `venue_settlement`), a gain credits it; so every unit the
+//!   house loses at a venue lands in its capital at the command's sequence number. The balance
+//!   is never negative (a venue keeps at most its sub-account's collateral); `external_ref`
+//!   (the venue's id of the report) is used once (namespace `venue`).
 
 use crate::*;
 use ledger::Reason;
+use money::Amount;
 
 /// The house's account holding what it posted at `venue`.
 pub fn venue_account(venue: &str) -> String {
     format!("{HOUSE}/{venue}")
+}
+
+/// A venue's report of the house's collateral there.
+pub(crate) struct VenueSettlement<'a> {
+    pub venue: &'a str,
+    pub asset: &'a str,
+    pub balance: &'a str,
+    pub liquidated: bool,
+    pub external_ref: &'a str,
 }
 
 /// A venue command's arguments.
@@ -82,29 +97,62 @@ impl Engine {
         Ok(())
     }
 
-    /// The venue kept `loss` of the house's collateral when it liquidated the house's leg.
-    pub(crate) fn venue_liquidated(
+    /// The venue reports the house's collateral there as `balance` (after the P&L it realised,
+    /// its fees and any liquidation): the difference from what is posted on the ledger is booked.
+    pub(crate) fn venue_settled(&mut self, s: &VenueSettlement<'_>, seq: u64, events: &mut Vec<Event>) -> Result<(), EngineError> {
+        let asset = *self.asset_index.get(s.asset).ok_or_else(|| EngineError::UnknownAsset { symbol: s.asset.into() })?;
+        let balance = Amount::parse(s.balance, self.assets[asset.0 as usize].scale)
+            .map_err(|e| EngineError::MalformedAmount { input: s.balance.into(), reason: e.to_string() })?
+            .units();
+        if balance < 0 {
+            return Err(EngineError::MalformedAmount { input: s.balance.into(), reason: "a venue balance is never negative".into() });
+        }
+        let venue_custody = self.custody_for(s.venue, asset)?;
+        let posted = self.venue_collateral(s.venue, s.asset)?;
+        let Some(account) = self.account_index.get(&venue_account(s.venue)).copied() else {
+            return Err(self.short(&venue_account(s.venue), asset, balance, 0));
+        };
+        let change = balance - posted;
+        if change > 0 {
+            self.check_held_for_clients(asset, change)?;
+        } else {
+            self.check_custody_holds(s.venue, venue_custody, asset, -change)?;
+        }
+        let reference = self.new_reference("venue", s.external_ref)?;
+        let reason = if s.liquidated { Reason::VenueLiquidation } else { Reason::VenueSettlement };
+        let pair = if change > 0 { (venue_custody, account) } else { (account, venue_custody) };
+        if change != 0 {
+            self.post_venue(&[pair], asset, change.abs(), reason, seq, events);
+        }
+        self.use_reference(reference, seq);
+        assert_eq!(self.ledger.balance(account, asset).posted, balance, "the ledger holds what the venue reported");
+        let action = if s.liquidated { "liquidated" } else { "settled" };
+        let m = VenueMove { venue: s.venue, asset: s.asset, amount: "", custodian: s.venue };
+        events.push(self.venue_event(&m, asset, account, action, change));
+        Ok(())
+    }
+
+    /// The broker's own capital observed at `custodian`, credited to `@house` (the source of what
+    /// it posts at venues and of `fund_insurance`); a deposit reference, used once.
+    pub(crate) fn deposit_house_capital(
         &mut self,
-        m: &VenueMove<'_>,
+        asset: &str,
+        amount: &str,
+        custodian: &str,
         external_ref: &str,
         seq: u64,
         events: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
-        let (asset, units) = self.asset_amount(m.asset, m.amount)?;
-        let venue_custody = self.custody_for(m.venue, asset)?;
-        let name = venue_account(m.venue);
-        let posted = self.venue_collateral(m.venue, m.asset)?;
-        if units > posted {
-            return Err(self.short(&name, asset, units, posted));
-        }
-        self.check_custody_holds(m.venue, venue_custody, asset, units)?;
-        let reference = self.new_reference("venue", external_ref)?;
-        let account = self.account_index[&name];
-        let custody_before = self.ledger.balance(venue_custody, asset).posted;
-        self.post_venue(&[(account, venue_custody)], asset, units, Reason::VenueLiquidation, seq, events);
+        let (asset, units) = self.asset_amount(asset, amount)?;
+        let custody = self.custody_for(custodian, asset)?;
+        self.check_held_for_clients(asset, units)?;
+        let house = self.account_index[HOUSE];
+        self.ledger.balance(house, asset).posted.checked_add(units).ok_or_else(|| EngineError::Overflow { what: "house".into() })?;
+        let reference = self.new_reference("deposit", external_ref)?;
+        let t = Transfer { debit: custody, credit: house, asset, amount: units, reason: Reason::Deposit, command_seq: seq };
+        self.ledger.post(&t).map_err(|e| self.ledger_error(e))?;
         self.use_reference(reference, seq);
-        assert_eq!(self.ledger.balance(venue_custody, asset).posted, custody_before + units, "the coins left the venue");
-        events.push(self.venue_event(m, asset, account, "liquidated", units));
+        events.push(self.transferred_event(&t));
         Ok(())
     }
 
@@ -152,7 +200,15 @@ impl Engine {
     }
 
     /// Posts `(debit, credit)` pairs of `units`; the caller checked every balance's room.
-    fn post_venue(&mut self, pairs: &[(AccountIdx, AccountIdx)], asset: AssetIdx, units: i128, reason: Reason, seq: u64, events: &mut Vec<Event>) {
+    fn post_venue(
+        &mut self,
+        pairs: &[(AccountIdx, AccountIdx)],
+        asset: AssetIdx,
+        units: i128,
+        reason: Reason,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) {
         for &(debit, credit) in pairs {
             let t = Transfer { debit, credit, asset, amount: units, reason, command_seq: seq };
             // Checked above: the venue account and the debited custodian hold the amount,

@@ -85,7 +85,9 @@ pub enum Reason {
     InsuranceFunding,
     /// The house's collateral posted at (or withdrawn from) an external venue (`venue_fund`).
     VenueCollateral,
-    /// Collateral a venue kept when it liquidated the house's leg (`venue_liquidated`).
+    /// P&L a venue realised on the house's legs there (`venue_settled`).
+    VenueSettlement,
+    /// Collateral a venue kept when it liquidated the house's leg (`venue_settled`).
     VenueLiquidation,
 }
 
