@@ -478,13 +478,17 @@ pub fn run_episode(
     })
 }
 
-/// The LP replicas' hourly rebalancing (`crisis_population::rebalance`), at the hour's ETH.
+/// The LP replicas' hourly rebalancing (`crisis_population::rebalance`) and their hedges' on
+/// the band (`crisis_population::rebalance_hedge`), at the hour's ETH.
 fn rebalance_replicas(d: &mut Driver, replicas: &[crate::crisis_population::LpReplica], eth: f64) -> Result<Script> {
     let mut s = d.script();
     for r in replicas {
         let account = format!("{}/main", r.owner);
         let held = d.node.engine().valuation(&account)?.balances.iter().find(|b| b.asset == "ETH").map(|b| b.amount.parse::<f64>());
         crate::crisis_population::rebalance(&mut s, r, held.transpose()?.unwrap_or(0.0), eth);
+        let perp = d.node.engine().positions_of(&account)?.into_iter().find(|p| p.market == "ETH-PERP");
+        let short = -perp.map(|p| p.qty.parse::<f64>()).transpose()?.unwrap_or(0.0);
+        crate::crisis_population::rebalance_hedge(&mut s, r, short, eth);
     }
     Ok(s)
 }
