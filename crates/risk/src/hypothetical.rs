@@ -29,8 +29,6 @@ pub struct Inputs<'a> {
     pub mpor_hours: i64,
     /// FHS moves (rescaled to today's volatility), row-major scenarios x factors.
     pub fhs_moves: &'a [f64],
-    /// Per factor, the floored EWMA volatility of today (hourly) that rescaled the FHS moves.
-    pub sigma_now_hourly: &'a [f64],
     pub vol_shock: Option<VolShockParams>,
     /// Short-dated options of the book: (underlying, strike USD, spot USD).
     pub short_dated: &'a [(UnderlyingId, f64, f64)],
@@ -67,7 +65,6 @@ pub fn scan_range(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> ScanRan
         rescaled.max(fraction * worst_unscaled(inp, f, |m| sign * m)).max(p.scan_range_min)
     };
     let (mut up, mut down) = (side(1.0, p.up_floor_fraction), side(-1.0, p.stressed_floor_fraction));
-    up = up.max(p.kind_rise_fraction * kind_rise(inp, p, f));
     let own = own_history_days(inp, f);
     if own < p.min_own_history_days {
         down = down.max(p.young_scan_range);
@@ -76,32 +73,6 @@ pub fn scan_range(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> ScanRan
         up = up.max(p.young_scan_range_up);
     }
     ScanRange { up, down }
-}
-
-/// The squeeze of the kind carried to factor `f` in volatility units (section 4.7):
-/// `Z x sigma_now(f)` with `Z = max over the underlyings c of the kind with their own history of
-/// q_scan_quantile( max(0, FHS move of c) / sigma_now(c) )`. An FHS move is the historical move
-/// `m x sigma_now / sigma_then`, so the quotient is `m / sigma_then`: the rise in units of the
-/// coin's volatility at the time. The kind of an underlying is the price of a coin: every priced
-/// underlying of the universe with its own (non-proxy) history is pooled. 0 when disabled.
-fn kind_rise(inp: &Inputs<'_>, p: &HypotheticalParams, f: usize) -> f64 {
-    if p.kind_rise_fraction == 0.0 || inp.sigma_now_hourly.is_empty() {
-        return 0.0;
-    }
-    let nf = inp.universe.factor_names.len();
-    assert_eq!(inp.sigma_now_hourly.len(), nf, "one sigma_now per factor");
-    let peers = (1..inp.universe.underlyings.len()).filter_map(|u| {
-        let own = !inp.universe.proxied_spot.get(u).copied().unwrap_or(false);
-        inp.universe.factor_of(Target::Spot(UnderlyingId(u as u16))).filter(|&g| own && own_history_days(inp, g) > 0.0)
-    });
-    let z = peers
-        .filter(|&g| inp.sigma_now_hourly[g] > 0.0)
-        .map(|g| {
-            let units = inp.fhs_moves.chunks(nf).map(|r| r[g].max(0.0) / inp.sigma_now_hourly[g]).collect();
-            quantile(units, p.scan_quantile)
-        })
-        .fold(0.0, f64::max);
-    z * inp.sigma_now_hourly[f]
 }
 
 /// The ranges of an underlying with no price history of its own (a proxied price): young on both
@@ -149,17 +120,12 @@ pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> 
         })
         .collect();
     let mut ranges = Vec::with_capacity(priced.len());
-    let mut legs = Vec::with_capacity(priced.len());
     for &(u, f) in &priced {
         // A proxied price has no history of its own at all: it is young whatever its proxy's age.
         let own = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
-        let range = if own { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) };
-        let mature_down = own && own_history_days(inp, f) >= p.min_own_history_days;
-        ranges.push(range);
-        legs.push(ScanLeg { u, f, range, mature_down });
-    }
-    for sign in [-1.0, 1.0] {
-        market_scan(inp, p, &legs, sign, &mut out);
+        let r = if own { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) };
+        ranges.push(r);
+        price_scan(inp, p, u, f, r, &mut out);
     }
     for a in 0..priced.len() {
         for b in a + 1..priced.len() {
@@ -182,12 +148,6 @@ fn name_of<'a>(inp: &Inputs<'a>, u: UnderlyingId) -> &'a str {
 /// A price move of `mv` (log) on factor `f` with implied vol `vol` (0: unchanged, 1 up, -1 down).
 fn priced_row(inp: &Inputs<'_>, u: UnderlyingId, f: usize, mv: f64, vol: i8) -> Vec<f64> {
     let mut row = vec![0.0; inp.universe.factor_names.len()];
-    set_move(inp, &mut row, u, f, mv, vol);
-    row
-}
-
-/// Sets the price move `mv` of factor `f` and the implied-vol move `vol` of underlying `u` in `row`.
-fn set_move(inp: &Inputs<'_>, row: &mut [f64], u: UnderlyingId, f: usize, mv: f64, vol: i8) {
     row[f] = mv;
     if let (Some(vf), Some(vs)) = (inp.universe.factor_of(Target::Vol(u)), inp.vol_shock) {
         row[vf] = match vol {
@@ -196,79 +156,41 @@ fn set_move(inp: &Inputs<'_>, row: &mut [f64], u: UnderlyingId, f: usize, mv: f6
             _ => 0.0,
         };
     }
-}
-
-/// One underlying of the price scan: its factor, its ranges, and whether it has left the young
-/// rule on its crash side (`min_own_history_days` of its own history).
-#[derive(Debug, Clone, Copy)]
-struct ScanLeg {
-    u: UnderlyingId,
-    f: usize,
-    range: ScanRange,
-    mature_down: bool,
-}
-
-/// The price scan on the side `sign` (-1: the crash, +1: the squeeze). With `joint_crash_scan`,
-/// the underlyings that are mature on the crash side fall together along the market factor, each
-/// by `k` times its own down range (a stressed beta of 1 in range units: in 2019-2024 no 24h fall
-/// of BTC or ETH beyond 15% came with the other within 3%), and their spread is left to the
-/// decorrelation scenarios. Rises are scanned one coin at a time: squeezes are a coin's own (ETH
-/// rose more than 15% in 24h with BTC within 3% in 4 of 20 windows, 2021-01 and 2024-05). A young
-/// underlying is scanned alone on both sides: its idiosyncratic tail is unknown. A book on one
-/// underlying sees the same moves either way (`docs/margin-methodology.md` section 4.7).
-fn market_scan(inp: &Inputs<'_>, p: &HypotheticalParams, legs: &[ScanLeg], sign: f64, out: &mut Vec<Hypothetical>) {
-    let joint: Vec<ScanLeg> = legs.iter().copied().filter(|l| p.joint_crash_scan && sign < 0.0 && l.mature_down).collect();
-    if joint.len() > 1 {
-        side_scan(inp, p, &joint, sign, out);
-    }
-    for leg in legs {
-        if joint.len() <= 1 || !joint.iter().any(|j| j.u == leg.u) {
-            side_scan(inp, p, std::slice::from_ref(leg), sign, out);
-        }
-    }
-}
-
-/// The scan of one side for the legs moving together: `sign k R` for every scan point `k` (`R` each
-/// leg's range on that side), each with implied vol up and down, and the extreme move `sign
-/// extreme_multiple R` (vol up) at `extreme_weight` (up) or `extreme_weight_down` (down, the
-/// first-of-a-kind crash).
-fn side_scan(inp: &Inputs<'_>, p: &HypotheticalParams, legs: &[ScanLeg], sign: f64, out: &mut Vec<Hypothetical>) {
-    assert!(!legs.is_empty(), "a scan moves at least one underlying");
-    for &k in &p.scan_points {
-        for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
-            out.push(Hypothetical {
-                name: format!("scan {} ({:+.2} of range), implied vol {word}", leg_moves(inp, legs, sign * k), sign * k),
-                weight: 1.0,
-                moves: joint_row(inp, legs, sign * k, vol),
-            });
-        }
-    }
-    let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
-    let m = sign * p.extreme_multiple;
-    out.push(Hypothetical {
-        name: format!("extreme {} ({} x range), at weight {weight}", leg_moves(inp, legs, m), p.extreme_multiple),
-        weight,
-        moves: joint_row(inp, legs, m, 1),
-    });
-}
-
-/// `BTC -25.7% (range 29.7%)`, joined by ` / ` for a joint move of `m` ranges.
-fn leg_moves(inp: &Inputs<'_>, legs: &[ScanLeg], m: f64) -> String {
-    let one = |l: &ScanLeg| {
-        let r = l.range.toward(m);
-        format!("{} {:+.1}% (range {:.1}%)", name_of(inp, l.u), 100.0 * (m * r).exp_m1(), 100.0 * r)
-    };
-    let parts: Vec<String> = legs.iter().map(one).collect();
-    if legs.len() > 1 { format!("market {}", parts.join(" / ")) } else { parts.concat() }
-}
-
-/// Every leg moved by `m` times its range on the side of `m`, each leg's implied vol as `vol`.
-fn joint_row(inp: &Inputs<'_>, legs: &[ScanLeg], m: f64, vol: i8) -> Vec<f64> {
-    let mut row = vec![0.0; inp.universe.factor_names.len()];
-    for l in legs {
-        set_move(inp, &mut row, l.u, l.f, m * l.range.toward(m), vol);
-    }
     row
+}
+
+/// Two-sided scan: `+k R_up` and `-k R_down` for every scan point `k`, each with implied vol up and
+/// down; the extreme moves `+extreme_multiple R_up` at `extreme_weight` and `-extreme_multiple
+/// R_down` at `extreme_weight_down` (the first-of-a-kind crash), vol up.
+fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usize, range: ScanRange, out: &mut Vec<Hypothetical>) {
+    let sym = name_of(inp, u).to_string();
+    for &k in &p.scan_points {
+        for sign in [-1.0, 1.0] {
+            let r = range.toward(sign);
+            for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
+                let mv = sign * k * r;
+                out.push(Hypothetical {
+                    name: format!(
+                        "scan {sym} {:+.1}% ({:+.2} of range {:.1}%), implied vol {word}",
+                        100.0 * mv.exp_m1(),
+                        sign * k,
+                        100.0 * r
+                    ),
+                    weight: 1.0,
+                    moves: priced_row(inp, u, f, mv, vol),
+                });
+            }
+        }
+    }
+    for sign in [-1.0, 1.0] {
+        let mv = sign * p.extreme_multiple * range.toward(sign);
+        let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
+        out.push(Hypothetical {
+            name: format!("extreme {sym} {:+.1}% ({} x range), at weight {weight}", 100.0 * mv.exp_m1(), p.extreme_multiple),
+            weight,
+            moves: priced_row(inp, u, f, mv, 1),
+        });
+    }
 }
 
 /// Decorrelation of a pair: the legs move apart by the stressed spread move `D` (the

@@ -96,12 +96,6 @@ pub struct HypotheticalParams {
     /// `young_scan_range_up` on its rising side (the up range).
     pub min_own_history_days_up: f64,
     pub young_scan_range_up: f64,
-    /// Whether the underlyings mature on the crash side fall together along the market factor,
-    /// each by its own down range (section 4.7); rises and young underlyings are scanned alone.
-    pub joint_crash_scan: bool,
-    /// The up range is at least this fraction of the largest rise of any coin in units of its
-    /// volatility at the time, at this coin's volatility today (section 4.7; 0 disables).
-    pub kind_rise_fraction: f64,
 }
 
 /// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
@@ -558,7 +552,6 @@ impl RiskParams {
         range("hypothetical.up_floor_fraction", h.up_floor_fraction, 0.0, 1.0)?;
         range("hypothetical.min_own_history_days_up", h.min_own_history_days_up, 0.0, 3650.0)?;
         range("hypothetical.young_scan_range_up", h.young_scan_range_up, 0.0, 2.0)?;
-        range("hypothetical.kind_rise_fraction", h.kind_rise_fraction, 0.0, 2.0)?;
         self.liquidity.validate()?;
         self.protocol.validate()?;
         self.weights.validate()

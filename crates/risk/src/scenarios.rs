@@ -17,7 +17,6 @@ fn scan_ranges(
     as_of: Hour,
     params: &RiskParams,
     fhs_moves: &[f64],
-    sigma_now_hourly: &[f64],
     hypo: Option<&HypotheticalContext<'_>>,
 ) -> Vec<Option<crate::hypothetical::ScanRange>> {
     let Some(h) = hypo else { return Vec::new() };
@@ -28,7 +27,6 @@ fn scan_ranges(
         as_of,
         mpor_hours: params.mpor_hours,
         fhs_moves,
-        sigma_now_hourly,
         vol_shock: None,
         short_dated: &[],
     };
@@ -156,12 +154,11 @@ impl ScenarioBook {
         let fhs = marketdata::fhs_scenarios_with(panel, vol_model, as_of, &fhs_params)?;
         let nf = fhs.n_factors();
         let mut kinds: Vec<ScenarioKind> = fhs.window_start.iter().map(|w| ScenarioKind::Fhs { window_start: *w }).collect();
-        let sigma_now_hourly = fhs.sigma_now_hourly;
         let mut moves = fhs.moves;
         let n_fhs = kinds.len();
         let mut vol_shock = None;
         if params.stress_floor {
-            let ranges = scan_ranges(panel, as_of, params, &moves[..n_fhs * nf], &sigma_now_hourly, hypo);
+            let ranges = scan_ranges(panel, as_of, params, &moves[..n_fhs * nf], hypo);
             for st in marketdata::stress_scenarios(panel, as_of, params.mpor_hours)? {
                 assert_eq!(st.moves.len(), nf, "stress moves in panel factor order");
                 for (f, m) in st.moves.iter().enumerate() {
@@ -183,7 +180,6 @@ impl ScenarioBook {
                     as_of,
                     mpor_hours: params.mpor_hours,
                     fhs_moves: &moves[..n_fhs * nf],
-                    sigma_now_hourly: &sigma_now_hourly,
                     vol_shock,
                     short_dated: &h.short_dated,
                 };

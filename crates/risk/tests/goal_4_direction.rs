@@ -22,17 +22,12 @@ fn range_of(c: &Computed, sign: &str) -> (usize, f64) {
     let s = (c.scenarios.n_fhs..c.scenarios.len())
         .find(|&s| {
             let l = c.scenarios.label(s);
-            l.contains("scan ") && l.contains("ETH ") && l.contains(&format!("({sign}1.00 of range")) && l.ends_with("implied vol up")
+            l.contains("scan ETH") && l.contains(&format!("({sign}1.00 of range")) && l.ends_with("implied vol up")
         })
         .unwrap();
-    (s, range_in(&c.scenarios.label(s), "ETH").unwrap() / 100.0)
-}
-
-/// The range (percent) of `sym` printed in a scan label, alone (`scan ETH -25.7% (range 29.7%) ...`)
-/// or in a joint market scan (`scan market BTC ... / ETH -25.7% (range 29.7%) ...`).
-fn range_in(label: &str, sym: &str) -> Option<f64> {
-    let rest = label.split(&format!("{sym} ")).nth(1)?;
-    rest.split("(range ").nth(1)?.split('%').next()?.parse().ok()
+    let l = c.scenarios.label(s);
+    let pct = l.split("range ").nth(1).and_then(|x| x.split('%').next()).and_then(|x| x.parse::<f64>().ok()).unwrap();
+    (s, pct / 100.0)
 }
 
 /// Loss of the book in scenario `s` (one instrument).
