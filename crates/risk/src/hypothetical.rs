@@ -119,31 +119,20 @@ pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> 
             inp.universe.factor_of(Target::Spot(id)).map(|f| (id, f))
         })
         .collect();
-    let mut pegs_out = Vec::new();
-    let breaks = peg_breaks(inp, p, &mut pegs_out);
     let mut ranges = Vec::with_capacity(priced.len());
     for &(u, f) in &priced {
         // A proxied price has no history of its own at all: it is young whatever its proxy's age.
         let own = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
         let r = if own { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) };
         ranges.push(r);
-        let start = out.len();
         price_scan(inp, p, u, f, r, &mut out);
-        if p.crash_with_peg_break {
-            let depeg = tracking_pegs(inp, u, &breaks);
-            for h in out[start..].iter_mut().filter(|h| h.moves[f] < 0.0) {
-                for &(pf, w) in &depeg {
-                    h.moves[pf] = -w;
-                }
-            }
-        }
     }
     for a in 0..priced.len() {
         for b in a + 1..priced.len() {
             decorrelation(inp, p, (priced[a], ranges[a]), (priced[b], ranges[b]), &mut out);
         }
     }
-    out.extend(pegs_out);
+    peg_breaks(inp, p, &mut out);
     for &(u, strike, spot) in inp.short_dated {
         if let Some(k) = priced.iter().position(|x| x.0 == u) {
             through_strike(inp, p, priced[k], ranges[k], strike, spot, &mut out);
@@ -264,8 +253,7 @@ pub fn peg_kind(config: &Config, symbol: &str) -> Option<String> {
 /// Per peg kind: every asset of the kind breaks together by the worst break of any peg factor that
 /// drives an asset of that kind (the larger of its worst 24h fall and its deepest intraday low below
 /// par, history before as-of), at least `peg_break_min`.
-fn peg_breaks(inp: &Inputs<'_>, p: &HypotheticalParams, out: &mut Vec<Hypothetical>) -> Vec<(usize, f64)> {
-    let mut by_factor = Vec::new();
+fn peg_breaks(inp: &Inputs<'_>, p: &HypotheticalParams, out: &mut Vec<Hypothetical>) {
     let mut kinds: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, sym) in inp.universe.pegs.iter().enumerate().skip(1) {
         let (Some(kind), Some(f)) = (peg_kind(inp.config, sym), inp.universe.factor_of(Target::Peg(PegId(i as u16)))) else { continue };
@@ -285,7 +273,6 @@ fn peg_breaks(inp: &Inputs<'_>, p: &HypotheticalParams, out: &mut Vec<Hypothetic
         let mut row = vec![0.0; inp.universe.factor_names.len()];
         for &f in &factors {
             row[f] = -worst;
-            by_factor.push((f, worst));
         }
         let members: Vec<&str> = inp
             .universe
@@ -302,30 +289,6 @@ fn peg_breaks(inp: &Inputs<'_>, p: &HypotheticalParams, out: &mut Vec<Hypothetic
             moves: row,
         });
     }
-    by_factor
-}
-
-/// Peg factors of the non-stablecoin assets whose underlying is `u`, with their kind's break.
-fn tracking_pegs(inp: &Inputs<'_>, u: UnderlyingId, breaks: &[(usize, f64)]) -> Vec<(usize, f64)> {
-    let sym = name_of(inp, u);
-    inp.universe
-        .pegs
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter_map(|(i, a)| {
-            let asset = inp.config.asset(a)?;
-            if asset.kind == AssetKind::Stablecoin {
-                return None;
-            }
-            let under = asset
-                .tracks
-                .clone()
-                .or_else(|| asset.underlying_asset.as_deref().and_then(|x| inp.config.asset(x)).and_then(|x| x.tracks.clone()))?;
-            let f = inp.universe.factor_of(Target::Peg(PegId(i as u16)))?;
-            (under == sym).then(|| breaks.iter().find(|b| b.0 == f).copied()).flatten()
-        })
-        .collect()
 }
 
 /// The deepest intraday break below par in the daily ranges of a peg factor (days that ended by

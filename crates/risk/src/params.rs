@@ -96,8 +96,6 @@ pub struct HypotheticalParams {
     /// `young_scan_range_up` on its rising side (the up range).
     pub min_own_history_days_up: f64,
     pub young_scan_range_up: f64,
-    /// Whether a crash scan of an underlying also breaks the pegs of the derivatives tracking it.
-    pub crash_with_peg_break: bool,
 }
 
 /// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
