@@ -161,6 +161,8 @@ pub struct Stats {
     pub house_start_usd: i128,
     /// `@insurance`'s seed: the first day's cover-2 figure, USDC units.
     pub insurance_seed_usdc: i128,
+    /// Why the fund was not seeded, if it was not.
+    pub insurance_seed_note: Option<String>,
     pub house_end_usd: i128,
 }
 
@@ -605,7 +607,16 @@ const HOUSE_CUSTODIAN: &str = "ethereum";
 /// Seeds `@insurance` with the cover-2 figure after the opening (USDC at its print, rounded
 /// up to the unit) from the house's capital; returns the seed's value (USD, 18 decimals).
 fn seed_insurance(d: &mut Driver) -> Result<i128> {
-    let report = d.node.engine().clone().cover2_report()?;
+    let report = match d.node.engine().clone().cover2_report() {
+        Ok(report) => report,
+        // An account holds an asset the day's model does not price (stETH before Lido's
+        // launch): cover-2 cannot be computed, the fund is not seeded, and the table says why.
+        Err(engine::EngineError::RiskModelUnknownName { name }) => {
+            d.stats.insurance_seed_note = Some(format!("not seeded: cover-2 not computable, the model does not price {name}"));
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let cover2 = UsdValue::parse(&report.cover2_usd)?.0;
     let usdc = price_of(d.node.engine(), "USDC")?;
     let units = money::mul_div(cover2, 1_000_000, usdc.0, Rounding::Ceil)?;
@@ -779,7 +790,11 @@ impl Report {
         let end = s.insurance_usd.last().copied().unwrap_or(0);
         let start = s.insurance_usd.first().copied().unwrap_or(0);
         row("insurance fund USD: start / min / end", format!("{} / {} / {}", dollars(start), dollars(min), dollars(end)));
-        row("insurance fund seed (first day's cover-2), USDC", usdc(s.insurance_seed_usdc));
+        let seed = match &s.insurance_seed_note {
+            Some(note) => note.clone(),
+            None => usdc(s.insurance_seed_usdc),
+        };
+        row("insurance fund seed (first day's cover-2), USDC", seed);
         row("house P&L, USD (equity change of @house and its venue collateral)", dollars(s.house_end_usd - s.house_start_usd));
         for (k, v) in self.venue_rows() {
             row(&k, v);
