@@ -415,7 +415,8 @@ pub fn run_episode(
     d.submit(s)?;
     let rates = im_rates(d.node.engine(), &config, &prices)?;
     let mut s = d.script();
-    let population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates)?;
+    let steth_priced = d.node.engine().risk_model().is_some_and(|m| m.instrument("stETH").is_some());
+    let population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates, steth_priced)?;
     d.stats.population = population.kinds;
     d.stats.accounts = args.accounts;
     d.submit(s)?;

@@ -73,8 +73,19 @@ pub fn liquidator(s: &mut Script) {
 pub const LIQUIDATOR_USDC: &str = "5000000";
 
 /// Opens `accounts` generated accounts (pairs; an odd last one is a USDC holder without a
-/// position). Returns the count per kind.
-pub fn open(s: &mut Script, seed: u64, accounts: u32, prices: &BTreeMap<&str, Vec<f64>>, call: &str, im: &ImRates) -> Result<Opened> {
+/// position). Returns the count per kind. `steth_priced` says whether the day's risk model
+/// prices stETH: before Lido's launch (December 2020) it does not, and a stETH loop's slot is
+/// an ETH perp pair instead (nobody held stETH then; a deposit the model cannot value would also
+/// leave the first day's cover-2 uncomputable).
+pub fn open(
+    s: &mut Script,
+    seed: u64,
+    accounts: u32,
+    prices: &BTreeMap<&str, Vec<f64>>,
+    call: &str,
+    im: &ImRates,
+    steth_priced: bool,
+) -> Result<Opened> {
     let p = |symbol: &str| prices.get(symbol).and_then(|l| l.first()).copied().context("no opening price");
     let (eth, btc) = (p("ETH")?, p("BTC")?);
     let mut rng = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
@@ -86,7 +97,10 @@ pub fn open(s: &mut Script, seed: u64, accounts: u32, prices: &BTreeMap<&str, Ve
         new_account(s, &a);
         new_account(s, &b);
         let notional = 10_000.0 + rng.unit() * 190_000.0;
-        let kind = rng.pick(&KINDS);
+        let kind = match rng.pick(&KINDS) {
+            "steth" if !steth_priced => "perp",
+            k => k,
+        };
         match kind {
             "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, USDC_ONLY, rate("BTC-PERP")?),
             "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, USDC_ONLY, rate("ETH-PERP")?),
