@@ -344,7 +344,8 @@ impl Engine {
             add(sensitivity.entry(info.symbol.clone()).or_insert(0), c).ok_or_else(overflow)?;
             allowance = allowance.checked_add(2).ok_or_else(overflow)?;
             let q_nano = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
-            linear_sensitivity(model, &self.risk_model.pnl_max, &info.symbol, q_nano, &mut sensitivity, &mut allowance)?;
+            let ix = self.asset_instrument(model, a);
+            linear_sensitivity(model, &self.risk_model.pnl_max, ix, q_nano, &mut sensitivity, &mut allowance)?;
         }
         self.derivative_sensitivity(model, account, &mut sensitivity, &mut allowance)?;
         Ok((sensitivity, allowance))
@@ -369,7 +370,7 @@ impl Engine {
             let q = position.quantity.checked_abs().ok_or_else(overflow)?;
             add(sensitivity.entry(market.def.base.clone()).or_insert(0), q).ok_or_else(overflow)?;
             let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
-            if !linear_sensitivity(model, &self.risk_model.pnl_max, id, q, sensitivity, allowance)? {
+            if !linear_sensitivity(model, &self.risk_model.pnl_max, model.instrument(id), q, sensitivity, allowance)? {
                 continue;
             }
             // The unrealised P&L rounds down to one settlement unit in each of the two
@@ -590,19 +591,19 @@ fn flag_hash(account: AccountIdx, health: Health) -> [u8; 32] {
     *blake3::hash(&bytes).as_bytes()
 }
 
-/// The IM term of `q_nano` nano-units of a linear instrument of the model: `q x max|pnl| x 1000 /
-/// ref` on its underlying's sensitivity, and `2000 x max|pnl|` of rounding allowance. False (and
-/// nothing added) if the model lacks the instrument or it is not linear.
+/// The IM term of `q_nano` nano-units of a linear instrument `ix` of the model: `q x max|pnl| x
+/// 1000 / ref` on its underlying's sensitivity, and `2000 x max|pnl|` of rounding allowance.
+/// False (and nothing added) if the model lacks the instrument (`None`) or it is not linear.
 fn linear_sensitivity(
     model: &RiskModel,
     pnl_max: &[i128],
-    id: &str,
+    ix: Option<margin_core::InstrumentIx>,
     q_nano: i128,
     sensitivity: &mut BTreeMap<String, i128>,
     allowance: &mut i128,
 ) -> Result<bool, EngineError> {
     let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
-    let Some(ix) = model.instrument(id) else { return Ok(false) };
+    let Some(ix) = ix else { return Ok(false) };
     let array = &model.instruments[ix.0 as usize];
     let Scaling::Linear { underlying } = array.scaling else { return Ok(false) };
     let max_abs =

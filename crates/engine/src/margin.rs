@@ -188,19 +188,21 @@ impl Engine {
 
     /// Positions of holdings: one per non-zero asset, the asset's symbol being the instrument.
     pub(crate) fn positions_from(&self, model: &RiskModel, holdings: &[i128]) -> Result<Vec<Position>, EngineError> {
-        let cached = self
-            .asset_instruments_cache
-            .as_ref()
-            .filter(|(m, ixs)| std::ptr::eq(Arc::as_ptr(m), model) && ixs.len() == self.assets.len())
-            .map(|(_, ixs)| ixs.as_slice());
         let mut positions = Vec::new();
         for (a, &units) in holdings.iter().enumerate().filter(|(_, u)| **u != 0) {
-            let symbol = &self.assets[a].symbol;
-            let instrument = cached.map_or_else(|| model.instrument(symbol), |ixs| ixs[a]);
-            let instrument = instrument.ok_or_else(|| EngineError::RiskModelUnknownName { name: symbol.clone() })?;
+            let instrument = self.asset_instrument(model, a);
+            let instrument = instrument.ok_or_else(|| EngineError::RiskModelUnknownName { name: self.assets[a].symbol.clone() })?;
             positions.push(Position { instrument, qty: units });
         }
         Ok(positions)
+    }
+
+    /// The instrument of asset `a` in `model` (from the cache when it is of this model).
+    pub(crate) fn asset_instrument(&self, model: &RiskModel, a: usize) -> Option<margin_core::InstrumentIx> {
+        match &self.asset_instruments_cache {
+            Some((m, ixs)) if std::ptr::eq(Arc::as_ptr(m), model) && ixs.len() == self.assets.len() => ixs[a],
+            _ => model.instrument(&self.assets[a].symbol),
+        }
     }
 
     /// Fills the cache [`Self::positions_from`] reads: each asset's instrument in `model`,
