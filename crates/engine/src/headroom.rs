@@ -43,12 +43,19 @@ impl Engine {
     /// False when it does not show it or cannot be computed (no anchor at these prices, a
     /// missing price, an overflow): the exact path then decides.
     pub(crate) fn bound_covers(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> bool {
-        self.covering_bound(model, account, holdings).is_some()
+        self.covering_bound(model, account, holdings, true).is_some()
     }
 
     /// The account's equity and an upper bound of its initial margin (add-on included) that
     /// the equity covers, when the bound shows it meets initial margin (see [`Self::bound_covers`]).
-    fn covering_bound(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Option<(UsdValue, i128)> {
+    /// `from_empty`: whether an account without an anchor may be measured from the empty book.
+    fn covering_bound(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        holdings: &[i128],
+        from_empty: bool,
+    ) -> Option<(UsdValue, i128)> {
         if !self.headroom_bound {
             return None;
         }
@@ -67,7 +74,8 @@ impl Engine {
         // computation of an account is so deferred until a step from nothing does not cover.
         let (summary, own) = match self.bound_anchors.get(&account) {
             Some(anchor) => (anchor, true),
-            None => (bounds.empty_book()?, false),
+            None if from_empty => (bounds.empty_book()?, false),
+            None => return None,
         };
         let add_on = self.add_on_of(account);
         // The owner's add-on on top (an upper bound still: added even where IM is zero).
@@ -144,9 +152,18 @@ impl Engine {
     /// flag without the exact computation. Its price-move summary is rebuilt on the bound in
     /// place of the exact requirement (`equity - bound <= equity - IM`, so every later move it
     /// lets pass keeps the exact health `healthy` too); without one, the next move recomputes it.
-    pub(crate) fn bound_keeps_healthy(&mut self, model: &Arc<RiskModel>, account: AccountIdx, memo: &mut health::HealthMemo) -> bool {
+    /// `from_empty` (an account a command changed): the empty book may stand in for a missing
+    /// anchor. Not after a price move: a summary on that gross bound would leave so little room
+    /// that every later move recomputed the account, where one exact computation keeps it quiet.
+    pub(crate) fn bound_keeps_healthy(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        memo: &mut health::HealthMemo,
+        from_empty: bool,
+    ) -> bool {
         let Ok(holdings) = memo.holdings(self, account) else { return false };
-        let Some((equity, im)) = self.covering_bound(model, account, holdings) else { return false };
+        let Some((equity, im)) = self.covering_bound(model, account, holdings, from_empty) else { return false };
         let summary = self.summary_on_bound(model, account, memo, equity, UsdValue(im));
         self.health_summaries[account.0 as usize] = summary.ok();
         true

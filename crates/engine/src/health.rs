@@ -211,7 +211,8 @@ impl Engine {
             let flag = self.health_flags.get(&account).copied().unwrap_or(Health::Healthy);
             // A healthy account the headroom bound still shows healthy keeps its flag
             // (`headroom.rs`); else the exact computation decides.
-            let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account, &mut memo) {
+            let from_empty = touched.contains(&account);
+            let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account, &mut memo, from_empty) {
                 true => Health::Healthy,
                 false => match self.recompute(&model, account, &mut memo) {
                     Some(h) => {
