@@ -61,13 +61,7 @@ impl Engine {
 
     /// The trader sub-accounts of an owner (its add-on changes their initial margin).
     pub(crate) fn owner_accounts(&self, owner: &str) -> Vec<AccountIdx> {
-        let prefix = format!("{owner}/");
-        self.account_index
-            .range(prefix.clone()..)
-            .take_while(|(name, _)| name.starts_with(&prefix))
-            .map(|(_, a)| *a)
-            .filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader)
-            .collect()
+        self.owners.subs_named(owner).to_vec()
     }
 
     /// The add-ons in force, by owner (USD, decimal).

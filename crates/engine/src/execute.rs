@@ -278,7 +278,7 @@ impl Engine {
         let from_idx = self.trader_account(from)?;
         self.check_not_held(from_idx)?;
         let to_idx = self.trader_account(to)?;
-        if owner_of(from) != owner_of(to) {
+        if !self.owners.same_owner(from_idx, to_idx) {
             return Err(EngineError::DifferentOwners { from: from.into(), to: to.into() });
         }
         let (asset_idx, units) = self.asset_amount(asset, amount)?;
@@ -325,6 +325,7 @@ impl Engine {
     /// The engine's price of `symbol` becomes `price` (recorded for expiry, references moved).
     pub(crate) fn apply_price(&mut self, symbol: &str, price: UsdPrice, seq: u64, events: &mut Vec<Event>) {
         self.prices.insert(symbol.to_string(), (price, self.now_ms));
+        self.underlying_prices_cache = None;
         self.record_print(symbol, price.usd_e18());
         events.push(Event::PriceSet { symbol: symbol.into(), price_usd: price.to_string() });
         self.update_reference_prices(symbol, seq, events);

@@ -20,6 +20,11 @@
 //! claims and close-out costs, whose requirement does not depend on the owner's totals; the
 //! scalar headroom `equity - that bound - add-on` then decides while it is non-negative.
 //!
+//! An account with no anchor of its own is measured from the empty book's summary
+//! ([`margin_core::UnitBounds::empty_book`], IM exactly zero), by the step bound alone: its
+//! first exact computation waits until a step from nothing does not cover (docs/margin-core.md
+//! §9, "The empty anchor").
+//!
 //! Otherwise the exact path decides, so every outcome, flag and state hash is the one the exact
 //! computation alone gives (tested: `transfers_decide_as_the_exact_gate` in
 //! crates/engine/tests/properties.rs). Anchors are a cache: not state, never hashed or journalled.
@@ -38,15 +43,23 @@ impl Engine {
     /// False when it does not show it or cannot be computed (no anchor at these prices, a
     /// missing price, an overflow): the exact path then decides.
     pub(crate) fn bound_covers(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> bool {
-        self.covering_bound(model, account, holdings).is_some()
+        self.covering_bound(model, account, holdings, true).is_some()
     }
 
     /// The account's equity and an upper bound of its initial margin (add-on included) that
     /// the equity covers, when the bound shows it meets initial margin (see [`Self::bound_covers`]).
-    fn covering_bound(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Option<(UsdValue, i128)> {
+    /// `from_empty`: whether an account without an anchor may be measured from the empty book.
+    fn covering_bound(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        holdings: &[i128],
+        from_empty: bool,
+    ) -> Option<(UsdValue, i128)> {
         if !self.headroom_bound {
             return None;
         }
+        self.cache_asset_instruments(model);
         let (target, equity) = self.margin_book(model, account, holdings).ok()?;
         if target.is_empty() {
             // An empty book requires nothing under any model, in any owner (no loss, claim or
@@ -55,8 +68,15 @@ impl Engine {
             return (equity.0 >= 0).then_some((equity, 0));
         }
         let bounds = self.risk_model.bounds.clone()?;
-        let summary = self.bound_anchors.get(&account)?;
-        let prices = self.underlying_prices(model);
+        let prices = self.underlying_prices_shared(model);
+        // Without an anchor of its own, the account's book is measured from the empty book's
+        // (IM exactly zero): the step bound alone, the exact path behind it. The first exact
+        // computation of an account is so deferred until a step from nothing does not cover.
+        let (summary, own) = match self.bound_anchors.get(&account) {
+            Some(anchor) => (anchor, true),
+            None if from_empty => (bounds.empty_book()?, false),
+            None => return None,
+        };
         let add_on = self.add_on_of(account);
         // The owner's add-on on top (an upper bound still: added even where IM is zero).
         let covering = |upper: UsdValue| upper.0.checked_add(add_on).filter(|im| equity.0 >= *im);
@@ -68,7 +88,8 @@ impl Engine {
                 self.headroom_stepped += 1;
                 return covering(upper).map(|im| (equity, im));
             }
-            Ok(_) => {}
+            Ok(_) if own => {}
+            Ok(_) => return None,
             Err(_) => {
                 // Marked at other prices or of another model: of no further use.
                 self.bound_anchors.remove(&account);
@@ -131,10 +152,19 @@ impl Engine {
     /// flag without the exact computation. Its price-move summary is rebuilt on the bound in
     /// place of the exact requirement (`equity - bound <= equity - IM`, so every later move it
     /// lets pass keeps the exact health `healthy` too); without one, the next move recomputes it.
-    pub(crate) fn bound_keeps_healthy(&mut self, model: &Arc<RiskModel>, account: AccountIdx) -> bool {
-        let Ok(holdings) = self.holdings_of(account) else { return false };
-        let Some((equity, im)) = self.covering_bound(model, account, &holdings) else { return false };
-        let summary = self.summary_on_bound(model, account, &holdings, equity, UsdValue(im));
+    /// `from_empty` (an account a command changed): the empty book may stand in for a missing
+    /// anchor. Not after a price move: a summary on that gross bound would leave so little room
+    /// that every later move recomputed the account, where one exact computation keeps it quiet.
+    pub(crate) fn bound_keeps_healthy(
+        &mut self,
+        model: &Arc<RiskModel>,
+        account: AccountIdx,
+        memo: &mut health::HealthMemo,
+        from_empty: bool,
+    ) -> bool {
+        let Ok(holdings) = memo.holdings(self, account) else { return false };
+        let Some((equity, im)) = self.covering_bound(model, account, holdings, from_empty) else { return false };
+        let summary = self.summary_on_bound(model, account, memo, equity, UsdValue(im));
         self.health_summaries[account.0 as usize] = summary.ok();
         true
     }

@@ -203,6 +203,7 @@ impl Engine {
         }
         let mut reported = 0;
         self.health_recomputed = dirty.len();
+        let mut memo = HealthMemo::default();
         for account in dirty {
             if self.account_kinds[account.0 as usize] != AccountKind::Trader {
                 continue;
@@ -210,9 +211,10 @@ impl Engine {
             let flag = self.health_flags.get(&account).copied().unwrap_or(Health::Healthy);
             // A healthy account the headroom bound still shows healthy keeps its flag
             // (`headroom.rs`); else the exact computation decides.
-            let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account) {
+            let from_empty = touched.contains(&account);
+            let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account, &mut memo, from_empty) {
                 true => Health::Healthy,
-                false => match self.recompute(&model, account) {
+                false => match self.recompute(&model, account, &mut memo) {
                     Some(h) => {
                         // A book that changed by a command (not a price) may change again
                         // soon: its summary lets the bound decide the next time.
@@ -255,16 +257,17 @@ impl Engine {
 
     /// Full computation of one account; `None` (and no summary) if its margin cannot be
     /// computed now.
-    fn recompute(&mut self, model: &Arc<RiskModel>, account: AccountIdx) -> Option<Health> {
-        let summary = self.holdings_of(account).and_then(|holdings| self.summarize(model, account, &holdings)).ok();
+    fn recompute(&mut self, model: &Arc<RiskModel>, account: AccountIdx, memo: &mut HealthMemo) -> Option<Health> {
+        let summary = self.summarize(model, account, memo).ok();
         let health = summary.as_ref().map(|s| Health::of(&s.measured));
         self.health_summaries[account.0 as usize] = summary;
         health
     }
 
-    fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> Result<Summary, EngineError> {
+    fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, memo: &mut HealthMemo) -> Result<Summary, EngineError> {
+        let holdings = memo.holdings(self, account)?;
         let measured = self.measure(model, account, holdings)?;
-        self.summary_of(model, account, holdings, measured)
+        self.summary_of(model, account, memo, measured)
     }
 
     /// The summary of a healthy account from an upper bound `im` of its initial margin that
@@ -275,7 +278,7 @@ impl Engine {
         &mut self,
         model: &Arc<RiskModel>,
         account: AccountIdx,
-        holdings: &[i128],
+        memo: &mut HealthMemo,
         equity: UsdValue,
         im: UsdValue,
     ) -> Result<Summary, EngineError> {
@@ -290,27 +293,28 @@ impl Engine {
             concentration: zero,
             liquidity: zero,
         };
-        self.summary_of(model, account, holdings, Measured { equity, requirement })
+        self.summary_of(model, account, memo, Measured { equity, requirement })
     }
 
     fn summary_of(
         &mut self,
         model: &Arc<RiskModel>,
         account: AccountIdx,
-        holdings: &[i128],
+        memo: &mut HealthMemo,
         measured: Measured,
     ) -> Result<Summary, EngineError> {
-        let (sensitivity, allowance) = self.sensitivity_of(model, account, holdings)?;
         let mut linked = BTreeSet::new();
         for sibling in self.siblings_of(account) {
-            for symbol in self.sensitivity_of(model, sibling, &self.holdings_of(sibling)?)?.0.into_keys() {
-                linked.insert(self.health_symbol(&symbol)?);
+            for symbol in memo.sensitivity(self, model, sibling)?.0.keys() {
+                linked.insert(self.health_symbol(symbol)?);
             }
         }
+        let (sensitivity, allowance) = memo.sensitivity(self, model, account)?;
         let mut exposures = Vec::with_capacity(sensitivity.len());
-        for (symbol, c) in sensitivity {
-            exposures.push(Exposure { at: self.symbol_prices(&symbol), symbol: self.health_symbol(&symbol)?, c, term: 0 });
+        for (symbol, &c) in sensitivity {
+            exposures.push(Exposure { at: self.symbol_prices(symbol), symbol: self.health_symbol(symbol)?, c, term: 0 });
         }
+        let allowance = *allowance;
         Ok(Summary { measured, sensitivity: Exposures::of(exposures), allowance, drift: 0, linked: linked.into_iter().collect() })
     }
 
@@ -341,7 +345,8 @@ impl Engine {
             add(sensitivity.entry(info.symbol.clone()).or_insert(0), c).ok_or_else(overflow)?;
             allowance = allowance.checked_add(2).ok_or_else(overflow)?;
             let q_nano = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
-            linear_sensitivity(model, &self.risk_model.pnl_max, &info.symbol, q_nano, &mut sensitivity, &mut allowance)?;
+            let ix = self.asset_instrument(model, a);
+            linear_sensitivity(model, &self.risk_model.pnl_max, ix, q_nano, &mut sensitivity, &mut allowance)?;
         }
         self.derivative_sensitivity(model, account, &mut sensitivity, &mut allowance)?;
         Ok((sensitivity, allowance))
@@ -366,7 +371,7 @@ impl Engine {
             let q = position.quantity.checked_abs().ok_or_else(overflow)?;
             add(sensitivity.entry(market.def.base.clone()).or_insert(0), q).ok_or_else(overflow)?;
             let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
-            if !linear_sensitivity(model, &self.risk_model.pnl_max, id, q, sensitivity, allowance)? {
+            if !linear_sensitivity(model, &self.risk_model.pnl_max, model.instrument(id), q, sensitivity, allowance)? {
                 continue;
             }
             // The unrealised P&L rounds down to one settlement unit in each of the two
@@ -497,6 +502,65 @@ impl Engine {
     }
 }
 
+/// Accounts a health step remembers at most (a bound on its memory; beyond it the memo starts
+/// over, which costs recomputation only).
+const HEALTH_MEMO_MAX: usize = 64;
+
+/// The holdings and price sensitivity of the accounts one health step looks at, each computed
+/// at most once: an account's summary reads its siblings' sensitivity, and a transfer between
+/// two sub-accounts re-marks both. Balances do not change within a step, so a memo lives for
+/// one step only. Errors are not remembered (computed again, the same), so every decision is
+/// the one without the memo.
+#[derive(Default)]
+pub(crate) struct HealthMemo(BTreeMap<AccountIdx, MemoEntry>);
+
+#[derive(Default)]
+struct MemoEntry {
+    holdings: Option<Vec<i128>>,
+    sensitivity: Option<(BTreeMap<String, i128>, i128)>,
+}
+
+impl HealthMemo {
+    fn entry(&mut self, account: AccountIdx) -> &mut MemoEntry {
+        if self.0.len() >= HEALTH_MEMO_MAX && !self.0.contains_key(&account) {
+            self.0.clear();
+        }
+        self.0.entry(account).or_default()
+    }
+
+    /// [`Engine::holdings_of`] the account.
+    pub(crate) fn holdings(&mut self, engine: &Engine, account: AccountIdx) -> Result<&[i128], EngineError> {
+        let entry = self.entry(account);
+        let holdings = match entry.holdings.take() {
+            Some(h) => h,
+            None => engine.holdings_of(account)?,
+        };
+        Ok(entry.holdings.insert(holdings))
+    }
+
+    /// The account's sensitivity and rounding allowance ([`Engine::sensitivity_of`] of its
+    /// holdings).
+    fn sensitivity(
+        &mut self,
+        engine: &Engine,
+        model: &RiskModel,
+        account: AccountIdx,
+    ) -> Result<&(BTreeMap<String, i128>, i128), EngineError> {
+        let entry = self.entry(account);
+        let sensitivity = match entry.sensitivity.take() {
+            Some(s) => s,
+            None => {
+                let holdings = match entry.holdings.take() {
+                    Some(h) => h,
+                    None => engine.holdings_of(account)?,
+                };
+                engine.sensitivity_of(model, account, entry.holdings.insert(holdings))?
+            }
+        };
+        Ok(entry.sensitivity.insert(sensitivity))
+    }
+}
+
 fn add(slot: &mut i128, c: i128) -> Option<()> {
     *slot = slot.checked_add(c)?;
     Some(())
@@ -528,19 +592,19 @@ fn flag_hash(account: AccountIdx, health: Health) -> [u8; 32] {
     *blake3::hash(&bytes).as_bytes()
 }
 
-/// The IM term of `q_nano` nano-units of a linear instrument of the model: `q x max|pnl| x 1000 /
-/// ref` on its underlying's sensitivity, and `2000 x max|pnl|` of rounding allowance. False (and
-/// nothing added) if the model lacks the instrument or it is not linear.
+/// The IM term of `q_nano` nano-units of a linear instrument `ix` of the model: `q x max|pnl| x
+/// 1000 / ref` on its underlying's sensitivity, and `2000 x max|pnl|` of rounding allowance.
+/// False (and nothing added) if the model lacks the instrument (`None`) or it is not linear.
 fn linear_sensitivity(
     model: &RiskModel,
     pnl_max: &[i128],
-    id: &str,
+    ix: Option<margin_core::InstrumentIx>,
     q_nano: i128,
     sensitivity: &mut BTreeMap<String, i128>,
     allowance: &mut i128,
 ) -> Result<bool, EngineError> {
     let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
-    let Some(ix) = model.instrument(id) else { return Ok(false) };
+    let Some(ix) = ix else { return Ok(false) };
     let array = &model.instruments[ix.0 as usize];
     let Scaling::Linear { underlying } = array.scaling else { return Ok(false) };
     let max_abs =

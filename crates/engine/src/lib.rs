@@ -51,6 +51,7 @@ pub mod margin;
 pub mod margin_view;
 pub mod markets;
 mod oracle_feed;
+mod owners;
 pub mod risk_model;
 pub mod sessions;
 pub mod settle;
@@ -148,6 +149,8 @@ pub struct Engine {
     account_kinds: Vec<AccountKind>,
     account_index: BTreeMap<String, AccountIdx>,
     subs_per_owner: BTreeMap<String, u32>,
+    /// Each trader account's owner and each owner's sub-accounts by integer id (derived).
+    owners: owners::OwnerIndex,
     trader_accounts: u32,
     ledger: Ledger,
     prices: BTreeMap<String, (UsdPrice, u64)>,
@@ -222,6 +225,12 @@ pub struct Engine {
     headroom_decided: u64,
     /// Of those, decided by the step bound alone (a statistic).
     headroom_stepped: u64,
+    /// The prices of the model's underlyings in its order, for the model they were read for
+    /// (a cache: dropped by every price print, never hashed).
+    underlying_prices_cache: margin::OfModel<std::sync::Arc<[Option<UsdPrice>]>>,
+    /// Each asset's instrument in the model it was read for, by asset index (a cache: rebuilt
+    /// when the model or the asset table changes, never hashed).
+    asset_instruments_cache: margin::OfModel<Vec<Option<margin_core::InstrumentIx>>>,
     /// Reused buffer for the canonical encoding of a command (its digest).
     scratch: Vec<u8>,
     /// The market whose book command is settling its fills: the holds released for it are not
@@ -285,6 +294,7 @@ impl Engine {
             account_kinds: Vec::new(),
             account_index: BTreeMap::new(),
             subs_per_owner: BTreeMap::new(),
+            owners: owners::OwnerIndex::default(),
             trader_accounts: 0,
             ledger: Ledger::new(0, 1),
             prices: BTreeMap::new(),
@@ -328,6 +338,8 @@ impl Engine {
             hedging: hedging::HedgingState::default(),
             liq: liquidate::LiquidationState::default(),
             margin_add_ons: BTreeMap::new(),
+            underlying_prices_cache: None,
+            asset_instruments_cache: None,
             scratch: Vec::new(),
             settling_book: None,
             now_ms: 0,
@@ -531,6 +543,7 @@ impl Engine {
         self.account_index.insert(name.clone(), idx);
         self.account_names.push(name);
         self.account_kinds.push(kind);
+        self.owners.add(&self.account_names, kind);
         if kind == AccountKind::Trader {
             self.trader_accounts += 1;
         }

@@ -82,6 +82,10 @@ pub enum PreTrade {
     ExactOnly,
 }
 
+/// A cache of what was read for one risk model (`None`: nothing cached); checked against the
+/// model in force by pointer before use.
+pub(crate) type OfModel<T> = Option<(Arc<RiskModel>, T)>;
+
 pub(crate) fn margin_error(e: MarginError) -> EngineError {
     match e {
         MarginError::UnknownInstrument(instrument) => EngineError::RiskModelUnknownName { name: instrument },
@@ -186,11 +190,29 @@ impl Engine {
     pub(crate) fn positions_from(&self, model: &RiskModel, holdings: &[i128]) -> Result<Vec<Position>, EngineError> {
         let mut positions = Vec::new();
         for (a, &units) in holdings.iter().enumerate().filter(|(_, u)| **u != 0) {
-            let symbol = &self.assets[a].symbol;
-            let instrument = model.instrument(symbol).ok_or_else(|| EngineError::RiskModelUnknownName { name: symbol.clone() })?;
+            let instrument = self.asset_instrument(model, a);
+            let instrument = instrument.ok_or_else(|| EngineError::RiskModelUnknownName { name: self.assets[a].symbol.clone() })?;
             positions.push(Position { instrument, qty: units });
         }
         Ok(positions)
+    }
+
+    /// The instrument of asset `a` in `model` (from the cache when it is of this model).
+    pub(crate) fn asset_instrument(&self, model: &RiskModel, a: usize) -> Option<margin_core::InstrumentIx> {
+        match &self.asset_instruments_cache {
+            Some((m, ixs)) if std::ptr::eq(Arc::as_ptr(m), model) && ixs.len() == self.assets.len() => ixs[a],
+            _ => model.instrument(&self.assets[a].symbol),
+        }
+    }
+
+    /// Fills the cache [`Self::positions_from`] reads: each asset's instrument in `model`,
+    /// looked up by name once per model and asset table instead of once per holding.
+    pub(crate) fn cache_asset_instruments(&mut self, model: &Arc<RiskModel>) {
+        let fresh = self.asset_instruments_cache.as_ref().is_some_and(|(m, ixs)| Arc::ptr_eq(m, model) && ixs.len() == self.assets.len());
+        if !fresh {
+            let ixs = self.assets.iter().map(|a| model.instrument(&a.symbol)).collect();
+            self.asset_instruments_cache = Some((model.clone(), ixs));
+        }
     }
 
     /// Equity of holdings: each asset at its oracle price, rounded down; a missing price is an
@@ -218,6 +240,18 @@ impl Engine {
     pub(crate) fn underlying_prices(&self, model: &RiskModel) -> Vec<Option<UsdPrice>> {
         let one = UsdPrice(money::USD_SCALE.one());
         model.underlyings.iter().map(|u| if u.name == NUMERAIRE { Some(one) } else { self.prices.get(&u.name).map(|(p, _)| *p) }).collect()
+    }
+
+    /// [`Self::underlying_prices`] of the model in force, read once per model and price print.
+    pub(crate) fn underlying_prices_shared(&mut self, model: &Arc<RiskModel>) -> Arc<[Option<UsdPrice>]> {
+        if let Some((m, prices)) = &self.underlying_prices_cache
+            && Arc::ptr_eq(m, model)
+        {
+            return prices.clone();
+        }
+        let prices: Arc<[Option<UsdPrice>]> = self.underlying_prices(model).into();
+        self.underlying_prices_cache = Some((model.clone(), prices.clone()));
+        prices
     }
 
     /// Equity and requirement of holdings; the account's loss vector for them is left in the
@@ -277,15 +311,10 @@ impl Engine {
         Ok(out)
     }
 
-    /// The owner's other trader sub-accounts.
+    /// The owner's other trader sub-accounts, in name order (from the owner index: no name is
+    /// formatted or compared).
     pub(crate) fn siblings_of(&self, account: AccountIdx) -> Vec<AccountIdx> {
-        let prefix = format!("{}/", owner_of(&self.account_names[account.0 as usize]));
-        self.account_index
-            .range(prefix.clone()..)
-            .take_while(|(name, _)| name.starts_with(&prefix))
-            .map(|(_, a)| *a)
-            .filter(|a| *a != account && self.account_kinds[a.0 as usize] == AccountKind::Trader)
-            .collect()
+        self.owners.subs_of(account).iter().copied().filter(|a| *a != account).collect()
     }
 
     /// The pre-trade gate of an order with `effect` when fully filled. With the bound first, an

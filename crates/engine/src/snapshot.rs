@@ -196,6 +196,10 @@ impl Engine {
         }
         self.account_names = s.account_names.clone();
         self.account_kinds = s.account_kinds.clone();
+        self.owners = crate::owners::OwnerIndex::default();
+        for (i, kind) in self.account_kinds.iter().enumerate() {
+            self.owners.add(&self.account_names[..=i], *kind);
+        }
         Ok(())
     }
 

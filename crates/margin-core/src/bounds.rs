@@ -25,6 +25,9 @@ pub struct UnitBounds {
     step: Vec<Option<i128>>,
     /// The digest of the model these bounds are of; every summary built with them carries it.
     model: [u8; 32],
+    /// The summary of the empty book (IM zero, no loss): an anchor every account has, for the
+    /// step bound (docs/margin-core.md §9, "The empty anchor"). `None` only while being built.
+    empty: Option<Box<RiskSummary>>,
 }
 
 /// What the bound needs of an account, kept by the engine per account instead of its loss vector:
@@ -84,7 +87,12 @@ impl RiskModel {
             .collect();
         let slack = (self.kept() + self.charges.protocols.len() + 1) as i128;
         let step = (0..self.instruments.len()).map(|i| self.step_constant(i)).collect();
-        UnitBounds { fhs_range, slack, step, model: self.digest() }
+        let mut bounds = UnitBounds { fhs_range, slack, step, model: self.digest(), empty: None };
+        // The empty book holds no linear instrument, so no price is read; a model that passes
+        // `validate` aggregates it without error (its requirement is zero, asserted).
+        let empty = self.summary(&bounds, &self.empty(), &[]);
+        bounds.empty = empty.ok().filter(|s| s.im.0 == 0 && s.held.is_empty()).map(Box::new);
+        bounds
     }
 
     /// `L_i = max(max_s |pnl_i[s]| over the FHS columns, max_f ceil(|pnl_i[f]| w_f / 10^6) over
@@ -295,6 +303,13 @@ impl UnitBounds {
         let Some(drift) = self.drift(&held, &summary.held)? else { return Ok(None) };
         let extra = fine_to_usd(drift.checked_add(self.slack).ok_or(MarginError::Overflow)?)?;
         Ok(Some(UsdValue(summary.im.0.checked_add(extra.0).ok_or(MarginError::Overflow)?)))
+    }
+
+    /// The summary of the empty book under these bounds' model: the anchor of an account that
+    /// has no anchor of its own (its IM is exactly zero; `None` if the model could not
+    /// aggregate the empty book, which `validate` rules out).
+    pub fn empty_book(&self) -> Option<&RiskSummary> {
+        self.empty.as_deref()
     }
 
     /// `sum_i L_i |now_i - then_i|` over the instruments of either book (both sorted by

@@ -259,6 +259,29 @@ proptest! {
             None => prop_assert!(!covered, "every instrument has a step constant"),
         }
     }
+
+    /// The empty book's summary is an anchor for every book: where the step bound from it
+    /// answers, it is at least the exact requirement in the owner.
+    #[test]
+    fn the_empty_anchor_bounds_every_uncharged_book(
+        s in shape(),
+        uncharged in 0u8..32,
+        target in positions(0..8),
+        sibling in positions(0..4),
+        price in 500i128..2000,
+    ) {
+        let m = model_uncharged(&s, uncharged);
+        let prices = [Some(usd(price))];
+        let bounds = m.unit_bounds();
+        let empty = bounds.empty_book().expect("a valid model aggregates the empty book");
+        prop_assert_eq!(empty.initial(), UsdValue(0));
+        let (target_book, sibling) = (book(&m, &target), book(&m, &sibling));
+        let owner = m.owner_totals_of(&[&target_book, &sibling], &prices).unwrap();
+        let exact = m.requirement_in_owner(&m.account(&target_book, &prices).unwrap(), &owner).unwrap().initial;
+        if let Some(upper) = bounds.im_upper_step(&m, empty, &target_book, &prices).unwrap() {
+            prop_assert!(upper >= exact, "step bound from the empty book {} below exact {}", upper.0, exact.0);
+        }
+    }
 }
 
 /// Hand-computed: 10 units of A (P&L per unit -2, 1, 0.5, 0 USD over four FHS columns, tail one
@@ -306,4 +329,10 @@ fn the_step_bound_is_the_summary_plus_the_step_of_each_changed_instrument() {
         assert_eq!(m.requirement(&m.account(&[units(0, n)], &[]).unwrap()).unwrap().initial, UsdValue(exact * one_usd));
     }
     assert_eq!(bounds.im_upper_step(&m, &summary, &[units(0, 10), units(1, 1)], &[]).unwrap(), None);
+    // From the empty book: 0 + 2 x 13 USD + T = 26 USD + 5e-15 (exact 26), 2 x 7 = 14 (exact 14).
+    let empty = bounds.empty_book().unwrap();
+    assert_eq!(empty.initial(), UsdValue(0));
+    assert_eq!(bounds.im_upper_step(&m, empty, &[units(0, 13)], &[]).unwrap(), Some(UsdValue(26 * one_usd + 5_000)));
+    assert_eq!(bounds.im_upper_step(&m, empty, &[units(0, 7)], &[]).unwrap(), Some(UsdValue(14 * one_usd + 5_000)));
+    assert_eq!(bounds.im_upper_step(&m, empty, &[units(1, 1)], &[]).unwrap(), None);
 }

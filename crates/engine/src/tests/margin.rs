@@ -641,18 +641,18 @@ fn add_ons_survive_a_snapshot_and_a_replay_with_the_same_state_hash() {
     assert_eq!(restored.state_hash(), a.state_hash());
 }
 
-/// The step bound (`headroom.rs`, margin-core section 9 "The step bound"): ETH's step constant
-/// is 9,000 USD per ETH (its largest loss per unit), USDC's 0. alice/main: 1,000 USDC + 0.1 ETH
-/// at 3,000, anchored at IM 900.
-/// - 200 USDC to alice/hedge: main's bound 900 + 0 against equity 1,100 (gate and health step
-///   by the step bound); hedge has no anchor yet (exact: IM 0).
-/// - 0.01 ETH to hedge: main 900 + 90 = 990 <= 1,070; hedge 0 + 90 <= 230: three by the step.
-/// - 0.02 ETH more: main 900 + 270 = 1,170 > 1,010, the step declines and the target bound
-///   decides (the exact IM is 630); hedge 0 + 270 <= 290 by the step.
+/// The step bound (`headroom.rs`, margin-core section 9 "The step bound" and "The empty
+/// anchor"): ETH's step constant is 9,000 USD per ETH (its largest loss per unit), USDC's 0.
+/// alice/main: 1,000 USDC + 0.1 ETH at 3,000. No exact computation has anchored either account,
+/// so both are measured from the empty book (IM 0): the bound is `9,000 x ETH held + T`.
+/// - 200 USDC to alice/hedge: main 900 <= 1,100 (gate and health step by the step bound); hedge
+///   0 <= 200: three by the step.
+/// - 0.01 ETH to hedge: main 810 <= 1,070; hedge 90 <= 230: three by the step.
+/// - 0.02 ETH more: main 630 <= 1,010; hedge 270 <= 290: three by the step.
 ///
-/// At the edge (main: equity 1,010, IM 630) 380.000001 USDC is refused exactly, 380 accepted
-/// (main exactly; hedge, 0 + 270 <= 670, by the step); an engine without the bound gives the
-/// same outcomes and state hash.
+/// At the edge (main: equity 1,010, exact IM 630, one instrument so the bound is tight but for
+/// `T`) 380.000001 USDC is refused exactly, 380 accepted exactly (630 + T exceeds 630; hedge,
+/// 270 <= 670, by the step); an engine without the bound gives the same outcomes and state hash.
 #[test]
 fn eth_transfers_are_decided_by_the_step_bound() {
     let run = |bound: bool| {
@@ -680,7 +680,7 @@ fn eth_transfers_are_decided_by_the_step_bound() {
     );
     assert!(matches!(outcomes[4], Outcome::Applied { .. }));
     assert_eq!((m.equity_usd.as_str(), m.initial_usd.as_str()), ("630", "630"));
-    assert_eq!(stepped, vec![2, 3, 1, 0, 1]);
+    assert_eq!(stepped, vec![3, 3, 3, 0, 1]);
     assert!(decided >= 8, "{decided}");
     let (exact_outcomes, exact_hash, exact_stepped, exact_decided, _) = run(false);
     assert_eq!((exact_outcomes, exact_hash, exact_stepped, exact_decided), (outcomes, hash, vec![0; 5], 0));
