@@ -1,0 +1,113 @@
+//! Session 7's attacks on the broker as a hostile client and as a risk manager, on the
+//! liquidation world of `tests/liquidation.rs` (ETH at 3000, IM 10% of the notional, MM half).
+//! Each refused attack is a typed error that leaves the books hash (balances, positions, orders) as it was.
+
+use engine::markets::{OrderKind, OrderSide};
+use engine::*;
+use model::LastResort;
+
+mod common;
+use common::*;
+
+fn order(account: &str, market: &str, side: OrderSide, kind: OrderKind, price: Option<&str>, qty: &str) -> Command {
+    Command::PlaceOrder {
+        account: account.into(),
+        market: market.into(),
+        client_order_id: 7,
+        side,
+        kind,
+        price: price.map(String::from),
+        qty: qty.into(),
+    }
+}
+
+/// Refused (or rejected) with a typed error and nothing changed.
+fn refused_unchanged(w: &mut World, client: &str, command: Command) -> EngineError {
+    let before = w.engine.books_hash();
+    let outcome = w.send(client, command.clone());
+    let error = match outcome {
+        Outcome::Rejected { error, .. } | Outcome::Refused { error } => error,
+        other => panic!("{command:?} expected a refusal, got {other:?}"),
+    };
+    assert_eq!(w.engine.books_hash(), before, "{command:?} refused as {error:?} changed the state");
+    error
+}
+
+const HUGE: &str = "340282366920938463463374607431768211455";
+
+/// Hostile quantities and prices on the perp: zero, negative, beyond i128, beyond u64 ticks,
+/// off-lot, off-tick; a market order with a price, a limit without one; an unknown market.
+#[test]
+fn hostile_orders_are_refused_and_change_nothing() {
+    let mut w = alice_long();
+    let a = "alice/main";
+    let limit = |price: &str, qty: &str| order(a, "ETH-PERP", OrderSide::Buy, OrderKind::Limit, Some(price), qty);
+    let cases = vec![
+        limit("3000", "0"),
+        limit("3000", "-1"),
+        limit("3000", HUGE),
+        limit("3000", "18446744073709551616"),
+        limit("3000", "0.0000000001"),
+        limit("0", "1"),
+        limit("-3000", "1"),
+        limit(HUGE, "0.001"),
+        limit("18446744073709551615", "0.001"),
+        limit("3000.0000000000000000001", "0.001"),
+        limit("nan", "1"),
+        limit("1e3", "1"),
+        order(a, "ETH-PERP", OrderSide::Buy, OrderKind::Limit, None, "1"),
+        order(a, "NOPE", OrderSide::Buy, OrderKind::Limit, Some("3000"), "1"),
+        order(a, "ETH-PERP", OrderSide::Sell, OrderKind::Limit, Some("1"), "1000000000"),
+        order("bob/main", "ETH-PERP", OrderSide::Buy, OrderKind::Limit, Some("3000"), "1"),
+    ];
+    for c in cases {
+        refused_unchanged(&mut w, "alice", c);
+    }
+    w.check();
+}
+
+/// Amends and cancels of an unknown order, of another owner's order, and hostile amends of an
+/// own order: refused, nothing changed; the order keeps its size and place.
+#[test]
+fn hostile_amends_and_cancels_are_refused_and_change_nothing() {
+    let mut w = alice_long();
+    w.deposit("dave", "USDC", "100000");
+    let events = w.ok("dave", order("dave/main", "ETH-PERP", OrderSide::Sell, OrderKind::Limit, Some("3100"), "1"));
+    let order_id = events
+        .iter()
+        .find_map(|e| match e {
+            Event::OrderAccepted { order_id, .. } => Some(*order_id),
+            _ => None,
+        })
+        .expect("accepted");
+    let amend = |account: &str, id: u64, price: &str, qty: &str| Command::AmendOrder {
+        account: account.into(),
+        market: "ETH-PERP".into(),
+        order_id: id,
+        price: price.into(),
+        qty: qty.into(),
+    };
+    let cancel = |account: &str, id: u64| Command::CancelOrder { account: account.into(), market: "ETH-PERP".into(), order_id: id };
+    let cases = vec![
+        ("dave", amend("dave/main", order_id + 1000, "3100", "1")),
+        ("dave", amend("dave/main", u64::MAX, "3100", "1")),
+        ("dave", amend("dave/main", order_id, "3100", "0")),
+        ("dave", amend("dave/main", order_id, "3100", "-1")),
+        ("dave", amend("dave/main", order_id, "0", "1")),
+        ("dave", amend("dave/main", order_id, HUGE, "1")),
+        ("dave", amend("dave/main", order_id, "3100", HUGE)),
+        ("dave", amend("dave/main", order_id, "3100", "1000000000")),
+        ("alice", amend("dave/main", order_id, "3100", "0.5")),
+        ("alice", amend("alice/main", order_id, "3100", "0.5")),
+        ("alice", cancel("dave/main", order_id)),
+        ("alice", cancel("alice/main", order_id)),
+        ("dave", cancel("dave/main", u64::MAX)),
+        ("dave", Command::CancelOrder { account: "dave/main".into(), market: "NOPE".into(), order_id }),
+    ];
+    for (client, c) in cases {
+        refused_unchanged(&mut w, client, c);
+    }
+    let open = w.engine.open_orders("ETH-PERP", "dave/main").unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    w.check();
+}
