@@ -389,20 +389,53 @@ impl Engine {
         }
         let model = self.usable_model()?;
         let after = apply_deltas(&self.holdings_of(account)?, &[(asset, -units)])?;
+        // Open derivative orders can fill at any moment, with no gate at the fill: they count
+        // filled, as in the order gate. The bound knows no order: it decides only without them.
+        let open = self.open_derivative_orders(account, None);
         // The bound accepts only what the exact computation would (`headroom.rs`).
-        if self.bound_covers(&model, account, &after) {
+        if open.is_empty() && self.bound_covers(&model, account, &after) {
             return Ok(());
         }
         let measured = self.measure(&model, account, &after)?;
-        if measured.equity.0 < measured.requirement.initial.0 {
+        let (required, available) = match open.is_empty() {
+            true => (measured.requirement.initial, measured.equity),
+            false => self.with_open_orders(&model, account, &measured, &open)?,
+        };
+        if available.0 < required.0 {
             return Err(EngineError::InsufficientFreeCollateral {
                 account: self.account_names[account.0 as usize].clone(),
-                required: usd(measured.requirement.initial.0),
-                available: usd(measured.equity.0),
+                required: usd(required.0),
+                available: usd(available.0),
             });
         }
-        self.anchor_from_cache(&model, account);
+        if open.is_empty() {
+            self.anchor_from_cache(&model, account);
+        }
         Ok(())
+    }
+
+    /// IM and equity of the just measured account with its open derivative orders filled
+    /// (`open_derivative_orders`: per market the side that takes the position furthest from
+    /// zero). Equity counts the options' value change only where it is a loss (a seller's short;
+    /// the premium it would receive is not credited, a buyer's premium is already held): at most
+    /// the equity after the fills, so the gate errs on the side of caution.
+    fn with_open_orders(
+        &self,
+        model: &RiskModel,
+        account: AccountIdx,
+        measured: &Measured,
+        open: &[(u16, i128)],
+    ) -> Result<(UsdValue, UsdValue), EngineError> {
+        let mut delta = Vec::with_capacity(open.len());
+        for &(m, qty) in open {
+            delta.push(Position { instrument: self.market_instrument(model, m)?.0, qty });
+        }
+        let cached = &self.margin_cache[&account]; // `measure` just left it there.
+        let required = self.with_add_on(account, requirement_with(model, cached, &delta)?)?.initial;
+        let (_, value_now) = self.derivative_margin_positions(model, account, &[])?;
+        let (_, value_filled) = self.derivative_margin_positions(model, account, open)?;
+        let change = value_filled.checked_sub(value_now).ok_or_else(|| EngineError::Overflow { what: "option value".into() })?;
+        Ok((required, add_usd(measured.equity, change.min(0))?))
     }
 
     /// Margin of an account at the engine's current prices and the model in force.

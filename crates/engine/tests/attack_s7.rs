@@ -111,3 +111,47 @@ fn hostile_amends_and_cancels_are_refused_and_change_nothing() {
     assert_eq!(open.len(), 1, "{open:?}");
     w.check();
 }
+
+/// A resting risk-increasing order, then a withdrawal of the collateral it was accepted on:
+/// the withdrawal must see the order (it can fill at any moment, no gate runs at the fill).
+/// alice (1000 USDC) rests a buy of 3 ETH-PERP at 3000 (IM with it filled: 10% of 9000 = 900,
+/// equity 1000, accepted; the order holds 4.506 for the larger fee). Withdrawing 900 would
+/// leave 1000 - 4.506 - 900 = 95.494 against that IM once it fills: refused
+/// `insufficient_free_collateral {required 900, available 95.494}`, nothing changed.
+/// Withdrawing 95 is allowed; bob's sell fills alice as maker (no fee, the hold comes back):
+/// equity 1000 - 95 = 905 >= IM 900.
+/// (Before the fix the 900 went out and the fill left alice at equity 100 < MM 450.)
+#[test]
+fn a_withdrawal_cannot_take_the_margin_a_resting_order_was_accepted_on() {
+    let mut w = World::new(liquidation_config(LastResort::Socialise));
+    w.deposit("alice", "USDC", "1000");
+    w.deposit("bob", "USDC", "100000");
+    w.perp("alice", OrderSide::Buy, "3");
+    assert_eq!(w.qty("alice/main"), 0, "the order rests");
+    let mut withdraw = Command::RequestWithdrawal {
+        account: "alice/main".into(),
+        asset: "USDC".into(),
+        amount: "900".into(),
+        custodian: "ethereum".into(),
+        destination: "0xalice".into(),
+        withdrawal_id: "w-alice-1".into(),
+    };
+    let before = w.engine.books_hash();
+    let error = match w.send("alice", withdraw.clone()) {
+        Outcome::Rejected { error, .. } => error,
+        other => panic!("{other:?}"),
+    };
+    let expected =
+        EngineError::InsufficientFreeCollateral { account: "alice/main".into(), required: "900".into(), available: "95.494".into() };
+    assert_eq!(error, expected);
+    assert_eq!(w.engine.books_hash(), before);
+    // 100 is free with the order filled: allowed, and the fill leaves alice exactly at IM.
+    let Command::RequestWithdrawal { amount, withdrawal_id, .. } = &mut withdraw else { unreachable!() };
+    (*amount, *withdrawal_id) = ("95".into(), "w-alice-2".into());
+    let outcome = w.send("alice", withdraw);
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    w.perp("bob", OrderSide::Sell, "3");
+    let m = w.engine.account_margin("alice/main").unwrap();
+    let (equity, im) = (units(&m.equity_usd, 18), units(&m.initial_usd, 18));
+    assert_eq!((equity, im), (905 * 10i128.pow(18), 900 * 10i128.pow(18)));
+}
