@@ -399,7 +399,7 @@ impl Engine {
         let measured = self.measure(&model, account, &after)?;
         let (required, available) = match open.is_empty() {
             true => (measured.requirement.initial, measured.equity),
-            false => self.with_open_orders(&model, account, &measured, &open)?,
+            false => self.with_open_orders(&model, account, &after, &open)?,
         };
         if available.0 < required.0 {
             return Err(EngineError::InsufficientFreeCollateral {
@@ -414,28 +414,36 @@ impl Engine {
         Ok(())
     }
 
-    /// IM and equity of the just measured account with its open derivative orders filled
-    /// (`open_derivative_orders`: per market the side that takes the position furthest from
-    /// zero). Equity counts the options' value change only where it is a loss (a seller's short;
-    /// the premium it would receive is not credited, a buyer's premium is already held): at most
-    /// the equity after the fills, so the gate errs on the side of caution.
+    /// IM and equity of the just measured account (holding `after`) with its open derivative
+    /// orders filled (`open_derivative_orders`: per market the side that takes the position
+    /// furthest from zero), as the order gate prices them: the holds are already spent, an
+    /// option's value is the model's, an option seller receives the premium less the larger fee.
     fn with_open_orders(
         &self,
         model: &RiskModel,
         account: AccountIdx,
-        measured: &Measured,
+        after: &[i128],
         open: &[(u16, i128)],
     ) -> Result<(UsdValue, UsdValue), EngineError> {
-        let mut delta = Vec::with_capacity(open.len());
+        let overflow = || EngineError::Overflow { what: "open orders filled".into() };
+        let (mut delta, mut premiums) = (Vec::with_capacity(open.len()), Vec::new());
         for &(m, qty) in open {
             delta.push(Position { instrument: self.market_instrument(model, m)?.0, qty });
+            let market = &self.markets[m as usize];
+            if qty > 0 || !market.derivative.as_ref().is_some_and(|d| d.is_option()) {
+                continue;
+            }
+            for o in market.book.open_orders(book::AccountId(account.0)).iter().filter(|o| o.side == book::Side::Sell) {
+                let premium = market.quote_amount(o.price, o.qty)?;
+                let fee = markets::fill_fees(market.hold_fees, premium)?.taker;
+                premiums.push((market.quote, premium.checked_sub(fee).ok_or_else(overflow)?));
+            }
         }
         let cached = &self.margin_cache[&account]; // `measure` just left it there.
         let required = self.with_add_on(account, requirement_with(model, cached, &delta)?)?.initial;
-        let (_, value_now) = self.derivative_margin_positions(model, account, &[])?;
-        let (_, value_filled) = self.derivative_margin_positions(model, account, open)?;
-        let change = value_filled.checked_sub(value_now).ok_or_else(|| EngineError::Overflow { what: "option value".into() })?;
-        Ok((required, add_usd(measured.equity, change.min(0))?))
+        let (_, option_value) = self.derivative_margin_positions(model, account, open)?;
+        let equity = add_usd(self.equity_of(&apply_deltas(after, &premiums)?)?, option_value)?;
+        Ok((required, equity))
     }
 
     /// Margin of an account at the engine's current prices and the model in force.
