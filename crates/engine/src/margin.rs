@@ -418,20 +418,61 @@ impl Engine {
         }
         let model = self.usable_model()?;
         let after = apply_deltas(&self.holdings_of(account)?, &[(asset, -units)])?;
+        // Open derivative orders can fill at any moment, with no gate at the fill: they count
+        // filled, as in the order gate. The bound knows no order: it decides only without them.
+        let open = self.open_derivative_orders(account, None);
         // The bound accepts only what the exact computation would (`headroom.rs`).
-        if self.bound_covers(&model, account, &after) {
+        if open.is_empty() && self.bound_covers(&model, account, &after) {
             return Ok(());
         }
         let measured = self.measure(&model, account, &after)?;
-        if measured.equity.0 < measured.requirement.initial.0 {
+        let (required, available) = match open.is_empty() {
+            true => (measured.requirement.initial, measured.equity),
+            false => self.with_open_orders(&model, account, &after, &open)?,
+        };
+        if available.0 < required.0 {
             return Err(EngineError::InsufficientFreeCollateral {
                 account: self.account_names[account.0 as usize].clone(),
-                required: usd(measured.requirement.initial.0),
-                available: usd(measured.equity.0),
+                required: usd(required.0),
+                available: usd(available.0),
             });
         }
-        self.anchor_from_cache(&model, account);
+        if open.is_empty() {
+            self.anchor_from_cache(&model, account);
+        }
         Ok(())
+    }
+
+    /// IM and equity of the just measured account (holding `after`) with its open derivative
+    /// orders filled (`open_derivative_orders`: per market the side that takes the position
+    /// furthest from zero), as the order gate prices them: the holds are already spent, an
+    /// option's value is the model's, an option seller receives the premium less the larger fee.
+    fn with_open_orders(
+        &self,
+        model: &RiskModel,
+        account: AccountIdx,
+        after: &[i128],
+        open: &[(u16, i128)],
+    ) -> Result<(UsdValue, UsdValue), EngineError> {
+        let overflow = || EngineError::Overflow { what: "open orders filled".into() };
+        let (mut delta, mut premiums) = (Vec::with_capacity(open.len()), Vec::new());
+        for &(m, qty) in open {
+            delta.push(Position { instrument: self.market_instrument(model, m)?.0, qty });
+            let market = &self.markets[m as usize];
+            if qty > 0 || !market.derivative.as_ref().is_some_and(|d| d.is_option()) {
+                continue;
+            }
+            for o in market.book.open_orders(book::AccountId(account.0)).iter().filter(|o| o.side == book::Side::Sell) {
+                let premium = market.quote_amount(o.price, o.qty)?;
+                let fee = markets::fill_fees(market.hold_fees, premium)?.taker;
+                premiums.push((market.quote, premium.checked_sub(fee).ok_or_else(overflow)?));
+            }
+        }
+        let cached = &self.margin_cache[&account]; // `measure` just left it there.
+        let required = self.with_add_on(account, requirement_with(model, cached, &delta)?)?.initial;
+        let (_, option_value) = self.derivative_margin_positions(model, account, open)?;
+        let equity = add_usd(self.equity_of(&apply_deltas(after, &premiums)?)?, option_value)?;
+        Ok((required, equity))
     }
 
     /// Margin of an account at the engine's current prices and the model in force.
