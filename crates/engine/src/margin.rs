@@ -38,7 +38,8 @@ pub struct AccountMargin {
     pub equity_usd: String,
     pub initial_usd: String,
     pub maintenance_usd: String,
-    /// Equity minus initial margin (negative below IM).
+    /// Equity minus initial margin (negative below IM), with the open derivative orders counted
+    /// filled as the withdrawal gate counts them: what a withdrawal can take now.
     pub free_collateral_usd: String,
     pub health: crate::health::Health,
     pub worst_scenario: u32,
@@ -481,8 +482,14 @@ impl Engine {
         let model = self.usable_model()?;
         let holdings = self.holdings_of(idx)?;
         let m = self.measure(&model, idx, &holdings)?;
-        let free =
-            m.equity.0.checked_sub(m.requirement.initial.0).ok_or_else(|| EngineError::Overflow { what: "free collateral".into() })?;
+        // What a withdrawal can take now: with open derivative orders counted filled, as the
+        // withdrawal gate counts them (`check_free_collateral`).
+        let open = self.open_derivative_orders(idx, None);
+        let (required, available) = match open.is_empty() {
+            true => (m.requirement.initial, m.equity),
+            false => self.with_open_orders(&model, idx, &holdings, &open)?,
+        };
+        let free = available.0.checked_sub(required.0).ok_or_else(|| EngineError::Overflow { what: "free collateral".into() })?;
         Ok(AccountMargin {
             account: account.into(),
             equity_usd: usd(m.equity.0),

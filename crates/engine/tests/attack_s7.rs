@@ -145,6 +145,9 @@ fn a_withdrawal_cannot_take_the_margin_a_resting_order_was_accepted_on() {
         EngineError::InsufficientFreeCollateral { account: "alice/main".into(), required: "900".into(), available: "95.494".into() };
     assert_eq!(error, expected);
     assert_eq!(w.engine.books_hash(), before);
+    // The margin view shows what the gate releases: 995.494 - 900 with the order filled.
+    let free = w.engine.account_margin("alice/main").unwrap().free_collateral_usd;
+    assert_eq!(free, "95.494");
     // 100 is free with the order filled: allowed, and the fill leaves alice exactly at IM.
     let Command::RequestWithdrawal { amount, withdrawal_id, .. } = &mut withdraw else { unreachable!() };
     (*amount, *withdrawal_id) = ("95".into(), "w-alice-2".into());
