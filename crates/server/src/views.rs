@@ -259,10 +259,14 @@ pub fn insurance_present(engine: &Engine) -> bool {
     !matches!(engine.valuation(engine::INSURANCE), Err(engine::EngineError::UnknownAccount { .. }))
 }
 
-/// Liquidation, auction and waterfall events (read from the event stream by kind), newest
-/// first, with the insurance fund's state.
+/// Operator: liquidation, auction and waterfall events (read from the event stream by kind),
+/// newest first, the flagged accounts and the insurance fund's state. They name accounts and
+/// their positions, so only the operator reads them; a trader sees its own on the stream.
 #[utoipa::path(get, path = "/v1/liquidations", params(ListQuery), responses((status = 200, description = "liquidation events")))]
-pub async fn liquidations(State(state): State<Shared>, Query(q): Query<ListQuery>) -> Result<Response> {
+pub async fn liquidations(State(state): State<Shared>, Query(q): Query<ListQuery>, signed: Signed) -> Result<Response> {
+    if !signed.caller.is_operator {
+        return Err(ServerError::Forbidden { principal: signed.caller.principal.clone(), action: "read the liquidation events".into() });
+    }
     let limit = list_limit(q.limit)?;
     let (present, flags) = state.core.read(|e| (insurance_present(e), e.health_flags()))?;
     let events = state.core.history.lock().map_err(|_| ServerError::internal("history lock"))?.liquidations(limit);

@@ -113,7 +113,7 @@ async fn dashboard_renders_the_apis_numbers() {
     let nearest = &overview["nearest_liquidation"][0];
     let cells = row_cells(&dom, "nearest", nearest["account"].as_str().expect("account"));
     assert_eq!(cells[1], format!("{:.2}", nearest["health_usd"].as_f64().expect("health")));
-    let liquidations = c.request("GET", "/v1/liquidations", &[], b"").await.expect("liquidations").json();
+    let liquidations = get(&mut c, &operator(), "/v1/liquidations").await.json();
     assert_eq!(element_text(&dom, "insurance-state"), liquidations["insurance_fund"].as_str().expect("state"));
     screenshot(&url, "dashboard-operator.png");
     running.shutdown().await.expect("clean shutdown");

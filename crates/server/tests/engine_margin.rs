@@ -215,7 +215,10 @@ async fn the_engines_margin_explains_simulates_hedges_and_survives_a_restart() {
     assert_eq!(get(&mut c, &alice, "/v1/accounts/bob/main/statement").await.status, 403);
 
     // The liquidation view and gauges: none flagged, the fund configured.
-    let l = c.request("GET", "/v1/liquidations", &[], b"").await.unwrap().json();
+    // Operator only: the events name accounts and their positions.
+    assert_eq!(c.request("GET", "/v1/liquidations", &[], b"").await.unwrap().status, 401);
+    assert_eq!(get(&mut c, &alice, "/v1/liquidations").await.status, 403);
+    let l = get(&mut c, &operator(), "/v1/liquidations").await.json();
     assert_eq!(l["insurance_fund"], "configured");
     assert_eq!(l["events"], serde_json::json!([]));
     let metrics = String::from_utf8(c.request("GET", "/metrics", &[], b"").await.unwrap().body).unwrap();
