@@ -262,10 +262,12 @@ pub(crate) fn walk_book(levels: &[book::DepthLevel], side: Side, lots: i128, uni
     if lots <= 0 || book_depth(levels) < lots {
         return Ok(None);
     }
+    let overflow = || ServerError::internal("the cost of walking the book overflows");
     let (mut left, mut total) = (lots, 0i128);
     for level in levels {
         let take = left.min(i128::from(level.qty.0));
-        total += take * i128::from(level.price.0);
+        let cost = take.checked_mul(i128::from(level.price.0)).ok_or_else(overflow)?;
+        total = total.checked_add(cost).ok_or_else(overflow)?;
         left -= take;
         if left == 0 {
             break;
@@ -275,7 +277,8 @@ pub(crate) fn walk_book(levels: &[book::DepthLevel], side: Side, lots: i128, uni
     let rounding = if side == Side::Buy { Rounding::Ceil } else { Rounding::Floor };
     // total / (lots x lot_units) x one = total x lots_per_base / lots.
     let average = money::mul_div(total, units.lots_per_base, lots, rounding).map_err(ServerError::internal)?;
-    Ok(Some(Walk { average, total, at_best: lots * i128::from(best.price.0) }))
+    let at_best = lots.checked_mul(i128::from(best.price.0)).ok_or_else(overflow)?;
+    Ok(Some(Walk { average, total, at_best }))
 }
 
 /// The largest |quantity| of the account's derivative positions on `underlying`, in 10^-9 of
@@ -414,5 +417,14 @@ mod tests {
         let levels = [DepthLevel { price: Price(1), qty: Qty(1) }, DepthLevel { price: Price(2), qty: Qty(2) }];
         assert_eq!(walk_book(&levels, Side::Buy, 3, &units()).unwrap().unwrap().average, 17);
         assert_eq!(walk_book(&levels, Side::Sell, 3, &units()).unwrap().unwrap().average, 16);
+    }
+
+    #[test]
+    fn a_walk_whose_cost_overflows_is_an_error_not_a_wrapped_price() {
+        // Each level costs (2^63 - 1)(2^64 - 1), just below 2^127: two are beyond i128. Refused,
+        // never wrapped or saturated.
+        let huge = DepthLevel { price: Price(i64::MAX), qty: Qty(u64::MAX) };
+        let lots = 2 * i128::from(u64::MAX);
+        assert!(walk_book(&[huge, huge], Side::Buy, lots, &units()).is_err());
     }
 }
