@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Evidence behind docs/margin-methodology.md section 4.7, from the raw market-data CSVs only
+(no model output): do the coins crash and squeeze together (a joint market scan), and how large
+is a coin's worst 24h rise in units of its volatility at the time (a squeeze carried across the
+coins in volatility units), held out before the squeezes of 2021-01 and 2024-05.
+
+24h log moves of Binance hourly closes on the 00/08/16 UTC grid (the FHS windows). Volatility: the
+RiskMetrics EWMA of hourly log returns (daily lambda 0.94 at the same half-life, seeded on 168
+hours), sigma_then floored at 0.25 x its long-run level, sigma_now at 0.75 x (as the FHS does).
+Run from the workspace root: python3 crates/risk/scripts/scan_evidence.py
+(CLEARHOUSE_MARKET_DATA may point at the market-data directory; default /work/shared/data/market)."""
+import csv, datetime as dt, math, os
+
+D = os.environ.get("CLEARHOUSE_MARKET_DATA", "/work/shared/data/market") + "/"
+FILES = {"BTC": "btc_usdt_binance_2019-2024_1h.csv", "ETH": "eth_usdt_binance_2019-2024_1h.csv",
+         "SOL": "sol_usdt_binance_2020-2024_1h.csv", "LINK": "link_usdt_binance_2019-2024_1h.csv",
+         "UNI": "uni_usdt_binance_2020-2024_1h.csv", "AAVE": "aave_usdt_binance_2020-2024_1h.csv"}
+LAM = 0.94 ** (1 / 24)
+
+
+def load(f):
+    ts, px = [], []
+    for r in csv.DictReader(open(D + f)):
+        ts.append(dt.datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+        px.append(float(r["close"]))
+    sig, lr, var, sq = {}, {}, 0.0, 0.0
+    for i in range(1, len(px)):
+        r = math.log(px[i] / px[i - 1])
+        sq += r * r
+        var = sq / i if i <= 168 else LAM * var + (1 - LAM) * r * r
+        sig[ts[i]], lr[ts[i]] = math.sqrt(var), math.sqrt(sq / i)
+    return dict(zip(ts, px)), sig, lr, ts[0]
+
+
+DATA = {c: load(f) for c, f in FILES.items()}
+GRID = []
+t = dt.datetime(2019, 1, 2)
+while t <= dt.datetime(2025, 1, 1):
+    GRID.append(t)
+    t += dt.timedelta(hours=8)
+
+
+def move(c, e):
+    px = DATA[c][0]
+    s = e - dt.timedelta(hours=24)
+    return math.log(px[e] / px[s]) if e in px and s in px else None
+
+
+def sigma_at(c, t, floor):
+    _, sig, lr, _ = DATA[c]
+    while t not in sig:
+        t -= dt.timedelta(hours=1)
+    return max(sig[t], floor * lr[t]) * math.sqrt(24)
+
+
+def comovement():
+    print("## Joint moves of BTC and ETH (24h windows, 00/08/16 UTC, 2019-2024)")
+    print("| move of the first coin | windows | the other within 3% | the other moved at least half as far | least ratio |")
+    print("|---|---|---|---|---|")
+    for sign, word in ((-1, "fell"), (1, "rose")):
+        for thr in (0.10, 0.15):
+            for c, o in (("BTC", "ETH"), ("ETH", "BTC")):
+                ev = [(a, b) for a, b in ((move(c, e), move(o, e)) for e in GRID) if a is not None and b is not None and sign * a > thr]
+                alone = sum(1 for a, b in ev if abs(b) < 0.03)
+                half = sum(1 for a, b in ev if sign * b >= 0.5 * sign * a)
+                print(f"| {c} {word} > {thr:.2f} | {len(ev)} | {o}: {alone} | {half} | {min(b / a for a, b in ev):.2f} |")
+
+
+def vol_units(asof):
+    """Per coin: the 0.999 quantile and the largest 24h rise in units of sigma_then, before as-of."""
+    out = {}
+    for c in FILES:
+        first = DATA[c][3]
+        if first + dt.timedelta(days=30) > asof:
+            continue
+        z = []
+        for e in GRID:
+            if e > asof or e - dt.timedelta(hours=24) < first + dt.timedelta(days=7):
+                continue
+            m = move(c, e)
+            if m is not None:
+                z.append(max(m, 0.0) / sigma_at(c, e - dt.timedelta(hours=24), 0.25))
+        z.sort()
+        out[c] = (z[int((len(z) - 1) * 0.999)], z[-1])
+    return out
+
+
+def held_out():
+    print("\n## Squeezes in volatility units, held out (rule on data before the window)")
+    print("| as of | pooled Z (q 0.999, BTC/ETH/SOL) | ETH sigma_now (24h) | ETH range Z x sigma | ETH's worst rise before | ETH's largest 24h rise in the window |")
+    print("|---|---|---|---|---|---|")
+    for asof, end in (("2021-01-01", "2021-01-07"), ("2024-05-18", "2024-05-24")):
+        a, b = dt.datetime.fromisoformat(asof), dt.datetime.fromisoformat(end)
+        z = vol_units(a)
+        zq = max(z[c][0] for c in ("BTC", "ETH", "SOL") if c in z)
+        s = sigma_at("ETH", a, 0.75)
+        before = max(m for m in (move("ETH", e) for e in GRID if e <= a) if m is not None)
+        inside = max(m for m in (move("ETH", e) for e in GRID if a < e <= b) if m is not None)
+        per = ", ".join(f"{c} {z[c][0]:.2f}" for c in ("BTC", "ETH", "SOL") if c in z)
+        print(f"| {asof} | {zq:.2f} ({per}) | {s:.4f} | {zq * s:.3f} | {before:.3f} | {inside:.3f} |")
+
+
+comovement()
+held_out()

@@ -1,0 +1,115 @@
+//! Issue 8: why the price scan stays one coin at a time on the rising side, and what is left of the
+//! first-of-a-kind crash on the stETH loop (`docs/margin-methodology.md` section 4.7). Reference
+//! values come from the raw Binance and CoinMarketCap CSVs of the market-data directory, not from
+//! the model (`crates/risk/scripts/scan_evidence.py` prints the same tables).
+
+use risk::report::compute;
+use risk::{Portfolio, RiskParams};
+use std::path::Path;
+
+mod common;
+
+/// Close of the bar opened at `stamp` (`YYYY-MM-DDTHH`), column 4 of an OHLCV file.
+fn close_at(dir: &Path, file: &str, stamp: &str) -> f64 {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    let line = text.lines().find(|l| l.starts_with(stamp)).unwrap_or_else(|| panic!("{file}: no bar {stamp}"));
+    line.split(',').nth(4).and_then(|x| x.parse().ok()).unwrap()
+}
+
+/// 24h log moves on the FHS grid (windows ending 00, 08, 16 UTC), per coin, keyed by end stamp.
+fn moves(dir: &Path, file: &str) -> std::collections::BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    let closes: std::collections::BTreeMap<String, f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut it = l.split(',');
+            let t = it.next().unwrap()[..13].to_string();
+            (t, it.nth(3).and_then(|x| x.parse().ok()).unwrap())
+        })
+        .collect();
+    let hour = |t: &str| marketdata::time::parse_hour(&format!("{t}:00:00Z"), "test").unwrap();
+    let stamp = |h: marketdata::Hour| h.to_string()[..13].to_string();
+    closes
+        .iter()
+        .filter(|(t, _)| matches!(&t[11..13], "00" | "08" | "16"))
+        .filter_map(|(t, c)| closes.get(&stamp(marketdata::Hour(hour(t).0 - 24))).map(|s| (t.clone(), (c / s).ln())))
+        .collect()
+}
+
+fn book(name: &str) -> Portfolio {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");
+    Portfolio::from_toml(&std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap()).unwrap()
+}
+
+fn one_day(name: &str, (y, m, d): (i16, i8, i8)) -> Option<risk::backtest::Day> {
+    let Some(risk::MarketData::Panel { panel, vol_model }) = common::history() else { return None };
+    let day = marketdata::Hour::from_ymdh(y, m, d, 0);
+    let opts =
+        risk::backtest::BacktestOptions { from: day, to: marketdata::Hour(day.0 + 24), step_hours: 24, realised_hours: 24, threads: 1 };
+    let config = model::Config::default_config();
+    let b = risk::backtest::run(&config, &RiskParams::default_params(), &[book(name)], &panel, &vol_model, &opts, "t").unwrap();
+    b.portfolios[0].days.first().cloned()
+}
+
+#[test]
+fn goal_1_rises_are_scanned_per_coin_because_eth_squeezed_alone() {
+    // The data (2019-2024, 24h windows every 8h): a 24h fall of BTC or ETH beyond 15% never came
+    // with the other within 3% (crashes are market moves), but ETH rose beyond 15% with BTC within
+    // 3% in 4 of 20 windows (2021-01-03/04, 2021-01-25, 2024-05-21): squeezes are a coin's own.
+    let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
+    let (btc, eth) = (moves(&dir, "btc_usdt_binance_2019-2024_1h.csv"), moves(&dir, "eth_usdt_binance_2019-2024_1h.csv"));
+    let both: Vec<(f64, f64)> = btc.iter().filter_map(|(t, b)| eth.get(t).map(|e| (*b, *e))).collect();
+    assert!(both.len() > 6000, "{}", both.len());
+    let lone_crash = both.iter().filter(|(b, e)| (*b < -0.15 && e.abs() < 0.03) || (*e < -0.15 && b.abs() < 0.03)).count();
+    let eth_rises: Vec<&(f64, f64)> = both.iter().filter(|(_, e)| *e > 0.15).collect();
+    let lone_eth_rises = eth_rises.iter().filter(|(b, _)| b.abs() < 0.03).count();
+    assert_eq!(lone_crash, 0);
+    assert_eq!((eth_rises.len(), lone_eth_rises), (20, 4));
+    // On 2021-01-03 ETH rose 0.229 against BTC's 0.012 (window ending 2021-01-04 00:00): a spread
+    // move of 0.217, beyond the pair's decorrelation scenario that day, so a joint market scan
+    // (both legs up together, the spread left to decorrelation) would have left the long BTC /
+    // short ETH pair uncovered (measured: 1,178). The scan of ETH alone carries it.
+    let spread = eth["2021-01-04T00"] - btc["2021-01-04T00"];
+    assert!((spread - 0.217).abs() < 0.001, "{spread}");
+    let Some(data) = common::history() else { return };
+    // The decorrelation scenarios of that day (every pair of underlyings, whatever the book; the
+    // dYdX perps of the pair book are margined before their launch only in the backtest's re-strike).
+    let p = Portfolio::from_toml("name = \"e\"\nas_of = \"2021-01-03\"\n[[balances]]\nasset = \"ETH\"\namount = \"10\"\n").unwrap();
+    let c = compute(&model::Config::default_config(), &RiskParams::default_params(), &p, &data, None, None).unwrap();
+    let label = (c.scenarios.n_fhs..c.scenarios.len()).map(|s| c.scenarios.label(s)).find(|l| l.contains("decorrelation ETH +")).unwrap();
+    let d: f64 = label.split("spread move ").nth(1).and_then(|x| x.split('%').next()).and_then(|x| x.parse().ok()).unwrap();
+    assert!(d / 100.0 < spread, "{label}");
+    let day = one_day("btc_eth_pair", (2021, 1, 3)).unwrap();
+    assert!(day.realised_loss > 7_000.0 && day.initial_margin >= day.realised_loss, "{day:?}");
+    assert!(day.binding.contains("scan ETH +"), "{}", day.binding);
+}
+
+#[test]
+fn goal_2_the_steth_loop_on_black_thursday_is_short_by_the_proxied_steth_discount() {
+    // The stETH loop of the backtest (100 stETH on Aave against 50 ETH borrowed, at the reference
+    // day's notional) as of 2020-03-12 00:00, with only 2019 behind it. Its net ETH leg (50 ETH)
+    // lost 1 - 107.82 / 194.61 = 44.6%, against the young crash scan of 44.0%; the rest of the
+    // realised loss is the stETH/ETH ratio, which before stETH existed (Lido launched in December
+    // 2020) is the documented proxy 1 - |DAI - 1|: DAI closed at 1.0022 on 2020-03-11 and 1.0354
+    // on 2020-03-12 (a premium, CoinMarketCap daily closes), so the proxy falls 3.3%.
+    let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
+    let Some(day) = one_day("steth_leverage_loop", (2020, 3, 12)) else { return };
+    let eth = "eth_usdt_binance_2019-2024_1h.csv";
+    // A close is known an hour after its bar opens: the price at 00:00 is the 23:00 bar's close.
+    let (s_ref, s0, s1) =
+        (close_at(&dir, eth, "2024-12-30T23"), close_at(&dir, eth, "2020-03-11T23"), close_at(&dir, eth, "2020-03-12T23"));
+    let eth_leg = 50.0 * s_ref * (1.0 - s1 / s0);
+    let steth_after = 100.0 * s_ref * s1 / s0;
+    let dai = "dai_usd_cmc_2019-2024_1d.csv";
+    let proxy_fall = (close_at(&dir, dai, "2020-03-12T00") - 1.0).abs() - (close_at(&dir, dai, "2020-03-11T00") - 1.0).abs();
+    assert!((proxy_fall - 0.0332).abs() < 0.0005, "{proxy_fall}");
+    let peg_leg = day.realised_loss - eth_leg;
+    assert!((peg_leg / steth_after - proxy_fall).abs() < 0.003, "peg leg {peg_leg} over {steth_after} against {proxy_fall}");
+    // What is left: 6,447, of which the ETH leg's fall beyond the scan is under 1% of its loss
+    // and the rest is the proxied stETH discount, which no scenario of that day combined with the
+    // crash (the named stresses came later; the peg break of the kind moves the peg alone).
+    let uncovered = day.realised_loss - day.initial_margin;
+    assert!(uncovered > 0.0 && uncovered < peg_leg + 0.01 * eth_leg, "uncovered {uncovered}, peg leg {peg_leg}, ETH leg {eth_leg}");
+    assert!(day.initial_margin > 0.99 * eth_leg, "IM {} against the ETH leg {eth_leg}", day.initial_margin);
+}
