@@ -25,7 +25,7 @@ pub const SUBSCRIBERS_MAX: u64 = 10_000;
 /// Bytes read from a subscriber's socket at a time. A subscriber sends nothing the stream reads
 /// but close frames, and the WebSocket layer zero-fills its whole read buffer before every read
 /// (128 KiB by default): each woken subscriber did that at every batch (`docs/performance.md`,
-/// "WebSocket fan-out").
+/// "Why the fan-out was slow").
 pub const SUBSCRIBER_READ_BUFFER_BYTES: usize = 4096;
 /// The largest message or frame a subscriber may send; a larger one closes its stream.
 pub const SUBSCRIBER_MESSAGE_BYTES_MAX: usize = 64 * 1024;
