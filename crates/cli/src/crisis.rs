@@ -129,8 +129,9 @@ pub struct Report {
     /// last prices plus collateral in flight, minus everything sent.
     pub legs: Vec<crate::crisis_venues::Leg>,
     pub venue_pnl: i128,
-    /// The venue legs' P&L valued at the last USDC print (USD, 18 decimals).
-    pub venue_pnl_usd: i128,
+    /// The legs' P&L not yet realised at the venues (equity minus the collateral on the
+    /// ledger), valued at the last USDC print (USD, 18 decimals).
+    pub venue_unrealised_usd: i128,
 }
 
 /// Counts and exact sums from the events (USD amounts at 18 decimals, asset amounts in units).
@@ -158,6 +159,10 @@ pub struct Stats {
     /// `@insurance` valued after the opening, then after every hour (USD, 18 decimals).
     pub insurance_usd: Vec<i128>,
     pub house_start_usd: i128,
+    /// `@insurance`'s seed: the first day's cover-2 figure, USDC units.
+    pub insurance_seed_usdc: i128,
+    /// Why the fund was not seeded, if it was not.
+    pub insurance_seed_note: Option<String>,
     pub house_end_usd: i128,
 }
 
@@ -333,6 +338,15 @@ pub fn crisis_config(base: &Config, eth0: f64, end: marketdata::Hour, accounts: 
         let room = if m.kind == MarketKind::Option { accounts / 2 + 8 } else { accounts + 8 };
         m.positions_max = Some(m.positions_max.unwrap_or(0).max(room));
     }
+    // The lending venue of the house's hedge legs holds its USDC collateral (`crisis_venues`).
+    if !c.custodians.iter().any(|x| x.id == "aave") {
+        c.custodians.push(model::Custodian {
+            id: "aave".into(),
+            kind: model::CustodianKind::Protocol,
+            protocol: Some("aave".into()),
+            assets: vec!["USDC".into()],
+        });
+    }
     c.limits.accounts_max = c.limits.accounts_max.max(accounts + 16);
     c.limits.principals_max = c.limits.principals_max.max(accounts + 16);
     c.limits.deposit_refs_max = c.limits.deposit_refs_max.max(u64::from(3 * accounts + 16));
@@ -382,9 +396,18 @@ pub fn run_episode(
     let mut s = d.script();
     s.op(Command::AdvanceTime { now_ms: hour_ms(start)? });
     prices.print(&mut s, 0);
-    for part in engine::risk_model_parts(&model(start.plus_hours(-24))?) {
+    let mut in_force = model(start.plus_hours(-24))?;
+    for part in engine::risk_model_parts(&in_force) {
         s.op(part);
     }
+    // The broker's own capital, observed at the `ethereum` custodian (docs/crisis-replay.md,
+    // "The house's capital and the insurance fund").
+    s.op(Command::DepositHouseCapital {
+        asset: "USDC".into(),
+        amount: HOUSE_CAPITAL_USDC.into(),
+        custodian: HOUSE_CUSTODIAN.into(),
+        external_ref: "house-capital".into(),
+    });
     d.submit(s)?;
     d.stats.house_start_usd = house_equity(d.node.engine())?;
     let mut s = d.script();
@@ -392,24 +415,32 @@ pub fn run_episode(
     d.submit(s)?;
     let rates = im_rates(d.node.engine(), &config, &prices)?;
     let mut s = d.script();
-    let population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates)?;
+    let steth_priced = d.node.engine().risk_model().is_some_and(|m| m.instrument("stETH").is_some());
+    let population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates, steth_priced)?;
     d.stats.population = population.kinds;
     d.stats.accounts = args.accounts;
     d.submit(s)?;
     d.stats.opened = opened(d.node.engine())?;
+    // The fund is seeded with the first day's cover-2 figure; a transfer of the house's capital,
+    // not a loss of it, so the house's starting equity is taken net of it.
+    let seed = seed_insurance(&mut d)?;
+    d.stats.house_start_usd -= seed;
     let fund = insurance_usd(d.node.engine())?;
     d.stats.insurance_usd.push(fund);
     let mut path = vec![(0, fund as f64 / 1e18, prices.at("ETH", 0))];
     let venue_params =
         crate::crisis_venues::VenueParams { latency_hours: args.venue_latency_hours, ..crate::crisis_venues::DEFAULT_PARAMS };
     let mut venues = crate::crisis_venues::Venues::new(&HEDGED, venue_params);
-    hedge_on_venues(&mut venues, 0, d.node.engine(), &prices)?;
+    venues.set_moves(&in_force, params.mpor_hours)?;
+    hedge_on_venues(&mut venues, 0, &mut d, &prices, &in_force)?;
     for h in 1..=ep.hours {
         let now = hour_ms(start.plus_hours(h))?;
         let mut s = d.script();
         s.op(Command::AdvanceTime { now_ms: now });
         if h % 24 == 0 {
-            for part in engine::risk_model_parts(&model(start.plus_hours(h))?) {
+            in_force = model(start.plus_hours(h))?;
+            venues.set_moves(&in_force, params.mpor_hours)?;
+            for part in engine::risk_model_parts(&in_force) {
                 s.op(part);
             }
         }
@@ -420,7 +451,7 @@ pub fn run_episode(
         d.submit(s)?;
         let s = bids(&mut d);
         d.submit(s)?;
-        hedge_on_venues(&mut venues, h, d.node.engine(), &prices)?;
+        hedge_on_venues(&mut venues, h, &mut d, &prices, &in_force)?;
         let fund = insurance_usd(d.node.engine())?;
         d.stats.insurance_usd.push(fund);
         path.push((h, fund as f64 / 1e18, prices.at("ETH", h as usize)));
@@ -428,12 +459,14 @@ pub fn run_episode(
     let mut s = d.script();
     s.op(Command::AdvanceTime { now_ms: hour_ms(start.plus_hours(ep.hours + 1))? });
     d.submit(s)?;
-    d.stats.house_end_usd = house_equity(d.node.engine())?;
+    d.stats.house_end_usd = house_equity(d.node.engine())? + house_options_usd(d.node.engine(), &in_force)?;
     d.node.engine().check_invariants().map_err(|e| anyhow::anyhow!("invariant broken: {e}"))?;
     let final_seq = d.node.engine().next_seq() - 1;
-    let mut venue_pnl = 0;
+    let (mut venue_pnl, mut venue_unrealised) = (0, 0);
     for l in &venues.legs {
-        venue_pnl += l.equity(venue_price(&prices, &l.underlying, ep.hours)?)? + l.in_flight.iter().map(|(_, a)| a).sum::<i128>() - l.sent;
+        let equity = l.equity(venue_price(&prices, &l.underlying, ep.hours)?)?;
+        venue_pnl += equity + l.in_flight.iter().map(|(_, a)| a).sum::<i128>() - l.sent;
+        venue_unrealised += equity - l.collateral;
     }
     Ok(Report {
         stats: d.stats,
@@ -444,17 +477,21 @@ pub fn run_episode(
         decimals,
         legs: venues.legs,
         venue_pnl,
-        venue_pnl_usd: value(venue_pnl, 6, price_of(d.node.engine(), "USDC")?)?,
+        venue_unrealised_usd: value(venue_unrealised, 6, price_of(d.node.engine(), "USDC")?)?,
     })
 }
 
-/// The LP replicas' hourly rebalancing (`crisis_population::rebalance`), at the hour's ETH.
+/// The LP replicas' hourly rebalancing (`crisis_population::rebalance`) and their hedges' on
+/// the band (`crisis_population::rebalance_hedge`), at the hour's ETH.
 fn rebalance_replicas(d: &mut Driver, replicas: &[crate::crisis_population::LpReplica], eth: f64) -> Result<Script> {
     let mut s = d.script();
     for r in replicas {
         let account = format!("{}/main", r.owner);
         let held = d.node.engine().valuation(&account)?.balances.iter().find(|b| b.asset == "ETH").map(|b| b.amount.parse::<f64>());
         crate::crisis_population::rebalance(&mut s, r, held.transpose()?.unwrap_or(0.0), eth);
+        let perp = d.node.engine().positions_of(&account)?.into_iter().find(|p| p.market == "ETH-PERP");
+        let short = -perp.map(|p| p.qty.parse::<f64>()).transpose()?.unwrap_or(0.0);
+        crate::crisis_population::rebalance_hedge(&mut s, r, short, eth);
     }
     Ok(s)
 }
@@ -472,8 +509,8 @@ fn venue_price(prices: &Prices, underlying: &str, h: i64) -> Result<i128> {
 }
 
 /// The house's net position per hedged underlying (10^-18 units): its exposure from the
-/// quote plus its perp positions.
-fn house_net(e: &engine::Engine) -> Result<BTreeMap<String, i128>> {
+/// quote, its perp positions, and its options at their delta under `model`.
+fn house_net(e: &engine::Engine, model: &margin_core::RiskModel) -> Result<BTreeMap<String, i128>> {
     let mut net = BTreeMap::new();
     for (asset, qty) in e.house_exposure() {
         let underlying = match asset.as_str() {
@@ -485,9 +522,13 @@ fn house_net(e: &engine::Engine) -> Result<BTreeMap<String, i128>> {
     }
     for p in e.positions_of(engine::HOUSE)? {
         let market = e.config().markets.iter().find(|m| m.id == p.market).context("a position on an unknown market")?;
-        // Options the house took over from liquidated option sellers are not hedged on the
-        // venues (their P&L is in the house's equity in the engine; docs/crisis-replay.md).
+        // Options the house took over from liquidated option sellers are hedged at their delta.
         if market.kind == MarketKind::Option {
+            let instrument = market.instrument.as_deref().context("an option market without an instrument")?;
+            let delta = crate::crisis_venues::hedge_ratio(model, instrument, &market.base)?;
+            let qty: f64 = p.qty.parse().context("an option position's quantity")?;
+            // f64 risk math, to 10^-18 ETH once (docs/crisis-replay.md, "Options of the house").
+            *net.entry(market.base.clone()).or_insert(0) += (qty * delta * 1e18).round() as i128;
             continue;
         }
         if market.kind != MarketKind::Perp || !HEDGED.contains(&market.base.as_str()) {
@@ -498,12 +539,97 @@ fn house_net(e: &engine::Engine) -> Result<BTreeMap<String, i128>> {
     Ok(net)
 }
 
-/// One hour of the house's hedge legs: each underlying's net position hedged back to flat.
-fn hedge_on_venues(venues: &mut crate::crisis_venues::Venues, h: i64, e: &engine::Engine, prices: &Prices) -> Result<()> {
-    let net = house_net(e)?;
+/// One hour of the house's hedge legs: each underlying's net position hedged back to flat, the
+/// venues' rules applied to the collateral on the ledger, and what changed booked on it.
+fn hedge_on_venues(
+    venues: &mut crate::crisis_venues::Venues,
+    h: i64,
+    d: &mut Driver,
+    prices: &Prices,
+    model: &margin_core::RiskModel,
+) -> Result<()> {
+    check_venue_ledger(venues, d.node.engine())?;
+    let net = house_net(d.node.engine(), model)?;
     let hedge = |u: &str| -> Result<i128> { Ok(-net.get(u).copied().unwrap_or(0)) };
     let price = |u: &str| venue_price(prices, u, h);
-    venues.step(h, &hedge, &price)
+    let liquidations_before: usize = venues.legs.iter().map(|l| l.liquidations.len()).sum();
+    venues.step(h, &hedge, &price)?;
+    let mut s = d.script();
+    for venue in crate::crisis_venues::VENUES.map(|v| v.name) {
+        let legs = venues.legs.iter_mut().filter(|l| l.spec.name == venue);
+        let (mut arrived, mut collateral, mut liquidated) = (0, 0, 0);
+        for l in legs {
+            arrived += l.take_arrived();
+            collateral += l.collateral;
+            liquidated += l.liquidations.iter().filter(|x| x.hour == h).count();
+        }
+        book_venue(&mut s, d.node.engine(), venue, h, arrived, collateral, liquidated > 0)?;
+    }
+    d.submit(s)?;
+    let after: usize = venues.legs.iter().map(|l| l.liquidations.len()).sum();
+    assert!(after >= liquidations_before, "venue liquidations are only added");
+    check_venue_ledger(venues, d.node.engine())
+}
+
+/// Books one venue's hour on the ledger: what arrived (`venue_fund` from the house's
+/// custodian), then the collateral the venue reports (`venue_settled`: the P&L it realised on
+/// resizes, and what it kept when it liquidated a leg).
+fn book_venue(s: &mut Script, e: &engine::Engine, venue: &str, h: i64, arrived: i128, collateral: i128, liquidated: bool) -> Result<()> {
+    let text = |units: i128| money::format_decimal(units, Scale::new(6).unwrap_or(money::USD_SCALE));
+    if arrived > 0 {
+        let amount = text(arrived);
+        s.op(Command::VenueFund { venue: venue.into(), asset: "USDC".into(), amount, custodian: HOUSE_CUSTODIAN.into() });
+    }
+    let posted = e.venue_collateral(venue, "USDC")? + arrived;
+    if collateral != posted {
+        let external_ref = format!("{venue}-hour-{h}");
+        s.op(Command::VenueSettled { venue: venue.into(), asset: "USDC".into(), balance: text(collateral), liquidated, external_ref });
+    }
+    Ok(())
+}
+
+/// The venues' rules run on the ledger's collateral: per venue, the legs' arrived collateral is
+/// exactly what `@house/<venue>` holds (a refused booking would break this).
+fn check_venue_ledger(venues: &crate::crisis_venues::Venues, e: &engine::Engine) -> Result<()> {
+    for venue in crate::crisis_venues::VENUES.map(|v| v.name) {
+        let legs: i128 = venues.legs.iter().filter(|l| l.spec.name == venue).map(|l| l.collateral).sum();
+        let ledger = e.venue_collateral(venue, "USDC")?;
+        if legs != ledger {
+            bail!("the house's collateral at {venue} is {legs} USDC units by the venue and {ledger} on the ledger");
+        }
+    }
+    Ok(())
+}
+
+/// The broker's own capital at the start of an episode (USDC), and where it is held.
+const HOUSE_CAPITAL_USDC: &str = "10000000";
+const HOUSE_CUSTODIAN: &str = "ethereum";
+
+/// Seeds `@insurance` with the cover-2 figure after the opening (USDC at its print, rounded
+/// up to the unit) from the house's capital; returns the seed's value (USD, 18 decimals).
+fn seed_insurance(d: &mut Driver) -> Result<i128> {
+    let report = match d.node.engine().clone().cover2_report() {
+        Ok(report) => report,
+        // An account holds an asset the day's model does not price (stETH before Lido's
+        // launch): cover-2 cannot be computed, the fund is not seeded, and the table says why.
+        Err(engine::EngineError::RiskModelUnknownName { name }) => {
+            d.stats.insurance_seed_note = Some(format!("not seeded: cover-2 not computable, the model does not price {name}"));
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let cover2 = UsdValue::parse(&report.cover2_usd)?.0;
+    let usdc = price_of(d.node.engine(), "USDC")?;
+    let units = money::mul_div(cover2, 1_000_000, usdc.0, Rounding::Ceil)?;
+    if units <= 0 {
+        return Ok(0);
+    }
+    let mut s = d.script();
+    let amount = money::format_decimal(units, Scale::new(6)?);
+    s.op(Command::FundInsurance { asset: "USDC".into(), amount });
+    d.submit(s)?;
+    d.stats.insurance_seed_usdc = units;
+    value(units, 6, usdc)
 }
 
 /// Initial margin per USD of notional of each derivative market's position held alone, long
@@ -564,6 +690,28 @@ fn value(units: i128, decimals: u8, price: UsdPrice) -> Result<i128> {
     Ok(money::value_usd(Amount(units), Scale::new(decimals)?, price, Rounding::Floor)?.0)
 }
 
+/// The house's option positions at the model's value of one unit (`value_musd`, signed by the
+/// position: a short call is a liability), USD at 18 decimals, rounded down. At the start the
+/// house holds none; options it took over are counted at the end so that their hedge's P&L on
+/// the venues has its counterpart.
+fn house_options_usd(e: &engine::Engine, model: &margin_core::RiskModel) -> Result<i128> {
+    let mut total = 0;
+    for p in e.positions_of(engine::HOUSE)? {
+        let market = e.config().markets.iter().find(|m| m.id == p.market).context("a position on an unknown market")?;
+        if market.kind != MarketKind::Option {
+            continue;
+        }
+        let i =
+            model.instruments.iter().position(|x| x.id == p.instrument).with_context(|| format!("the model has no {}", p.instrument))?;
+        let charges = model.charges.instruments.get(i).with_context(|| format!("the model values no {}", p.instrument))?;
+        let decimals = model.instruments[i].decimals;
+        let qty = units(&p.qty, decimals)?;
+        let one = 10i128.checked_pow(u32::from(decimals)).context("the option's decimals")?;
+        total += money::mul_div(qty, i128::from(charges.value_musd) * 1_000_000_000_000, one, Rounding::Floor)?;
+    }
+    Ok(total)
+}
+
 /// `@insurance`'s balances valued at the engine's prices (USD, 18 decimals).
 fn insurance_usd(e: &engine::Engine) -> Result<i128> {
     Ok(UsdValue::parse(&e.valuation(engine::INSURANCE)?.total_usd)?.0)
@@ -573,6 +721,10 @@ fn insurance_usd(e: &engine::Engine) -> Result<i128> {
 /// accounts owe it, plus its perp positions at the index (quantity x index - entry cost).
 pub fn house_equity(e: &engine::Engine) -> Result<i128> {
     let mut total = UsdValue::parse(&e.valuation(engine::HOUSE)?.total_usd)?.0;
+    // Its collateral at the venues is its capital too (`@house/<venue>`).
+    for venue in crate::crisis_venues::VENUES.map(|v| v.name) {
+        total += value(e.venue_collateral(venue, "USDC")?, 6, price_of(e, "USDC")?)?;
+    }
     for asset in &e.config().assets {
         for account in e.trader_accounts() {
             let owed = e.debt(account, &asset.symbol)?;
@@ -584,8 +736,7 @@ pub fn house_equity(e: &engine::Engine) -> Result<i128> {
     let usdc = price_of(e, "USDC")?;
     for p in e.positions_of(engine::HOUSE)? {
         let market = e.config().markets.iter().find(|m| m.id == p.market).context("a position on an unknown market")?;
-        // Options the house took over from liquidated option sellers are not hedged on the
-        // venues (their P&L is in the house's equity in the engine; docs/crisis-replay.md).
+        // Options are valued by the model in force (`house_options_usd`).
         if market.kind == MarketKind::Option {
             continue;
         }
@@ -640,7 +791,12 @@ impl Report {
         let end = s.insurance_usd.last().copied().unwrap_or(0);
         let start = s.insurance_usd.first().copied().unwrap_or(0);
         row("insurance fund USD: start / min / end", format!("{} / {} / {}", dollars(start), dollars(min), dollars(end)));
-        row("house P&L, USD (equity change of @house)", dollars(s.house_end_usd - s.house_start_usd));
+        let seed = match &s.insurance_seed_note {
+            Some(note) => note.clone(),
+            None => usdc(s.insurance_seed_usdc),
+        };
+        row("insurance fund seed (first day's cover-2), USDC", seed);
+        row("house P&L, USD (equity change of @house and its venue collateral)", dollars(s.house_end_usd - s.house_start_usd));
         for (k, v) in self.venue_rows() {
             row(&k, v);
         }
@@ -693,8 +849,8 @@ impl Report {
             ("hours a hedge leg was wanted but not open".into(), per_venue(&|l| l.hours_unhedged.to_string())),
             ("house P&L on the venue legs, USDC (equity at the end + in flight - sent)".into(), usdc(self.venue_pnl)),
             (
-                "house P&L with its venue legs, USD".into(),
-                dollars(self.stats.house_end_usd - self.stats.house_start_usd + self.venue_pnl_usd),
+                "house P&L with its venue legs, USD (equity change incl. `@house/<venue>` + legs' unrealised)".into(),
+                dollars(self.stats.house_end_usd - self.stats.house_start_usd + self.venue_unrealised_usd),
             ),
         ]
     }

@@ -44,6 +44,8 @@ pub const LP_SHARE: &str = "UNI-V2-ETH-DAI";
 pub struct LpReplica {
     pub owner: String,
     pub liquidity: f64,
+    /// The leveraged long its ETH-PERP hedge was sold to: the counterparty of its rebalances.
+    pub long: String,
 }
 
 /// What the population needs after the opening: the count per kind, the LP replicas.
@@ -71,8 +73,19 @@ pub fn liquidator(s: &mut Script) {
 pub const LIQUIDATOR_USDC: &str = "5000000";
 
 /// Opens `accounts` generated accounts (pairs; an odd last one is a USDC holder without a
-/// position). Returns the count per kind.
-pub fn open(s: &mut Script, seed: u64, accounts: u32, prices: &BTreeMap<&str, Vec<f64>>, call: &str, im: &ImRates) -> Result<Opened> {
+/// position). Returns the count per kind. `steth_priced` says whether the day's risk model
+/// prices stETH: before Lido's launch (December 2020) it does not, and a stETH loop's slot is
+/// an ETH perp pair instead (nobody held stETH then; a deposit the model cannot value would also
+/// leave the first day's cover-2 uncomputable).
+pub fn open(
+    s: &mut Script,
+    seed: u64,
+    accounts: u32,
+    prices: &BTreeMap<&str, Vec<f64>>,
+    call: &str,
+    im: &ImRates,
+    steth_priced: bool,
+) -> Result<Opened> {
     let p = |symbol: &str| prices.get(symbol).and_then(|l| l.first()).copied().context("no opening price");
     let (eth, btc) = (p("ETH")?, p("BTC")?);
     let mut rng = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
@@ -84,7 +97,10 @@ pub fn open(s: &mut Script, seed: u64, accounts: u32, prices: &BTreeMap<&str, Ve
         new_account(s, &a);
         new_account(s, &b);
         let notional = 10_000.0 + rng.unit() * 190_000.0;
-        let kind = rng.pick(&KINDS);
+        let kind = match rng.pick(&KINDS) {
+            "steth" if !steth_priced => "perp",
+            k => k,
+        };
         match kind {
             "perp" if rng.unit() < 0.5 => perp_pair(s, &mut rng, [&a, &b], "BTC-PERP", btc, notional, USDC_ONLY, rate("BTC-PERP")?),
             "perp" => perp_pair(s, &mut rng, [&a, &b], "ETH-PERP", eth, notional, USDC_ONLY, rate("ETH-PERP")?),
@@ -183,8 +199,8 @@ fn option(s: &mut Script, rng: &mut Lcg, seller: &str, buyer: &str, eth: f64, ca
 /// `hedger` deposits the reserves of a constant-product ETH/USDC share worth `notional` (half
 /// ETH, half USDC: liquidity `notional / (2 sqrt(eth))`) and sells ETH-PERP of its ETH delta to
 /// `long`, a leveraged long. The replica is rebalanced like the pool every hour against the
-/// house's quote ([`rebalance`]); the hedge is static (the pool's delta moves with the price,
-/// the hedge does not). The perp's margin is in USDC, besides the reserve.
+/// house's quote ([`rebalance`]); its hedge is rebalanced on a band ([`rebalance_hedge`]). The
+/// perp's margin is in USDC, besides the reserve.
 fn lp_hedger(s: &mut Script, rng: &mut Lcg, [hedger, long]: [&str; 2], eth: f64, notional: f64, im: (f64, f64)) -> LpReplica {
     let half = notional / 2.0;
     let (ch, cl) = (rng.pick(&CUSHIONS), rng.pick(&CUSHIONS));
@@ -193,7 +209,7 @@ fn lp_hedger(s: &mut Script, rng: &mut Lcg, [hedger, long]: [&str; 2], eth: f64,
     s.deposit(hedger, "USDC", &format!("{:.0}", half + half * im.1 * ch));
     s.deposit(long, "USDC", &format!("{:.0}", half * im.0 * cl));
     cross(s, long, hedger, "ETH-PERP", usd(eth), &eth_qty);
-    LpReplica { owner: hedger.into(), liquidity: half / eth.sqrt() }
+    LpReplica { owner: hedger.into(), liquidity: half / eth.sqrt(), long: long.into() }
 }
 
 /// The house quote's largest order (the crisis configuration's `size_max`), ETH.
@@ -220,6 +236,28 @@ pub fn rebalance(s: &mut Script, r: &LpReplica, held: f64, eth: f64) {
     }
 }
 
+/// The LP hedge's band: the short is brought back to the pool's delta `liquidity / sqrt(P)`
+/// when it is more than this fraction of the delta away from it (a Uniswap LP hedger's usual
+/// 5-10% delta band: trading less often than the pool, paying less spread).
+pub const HEDGE_BAND: f64 = 0.10;
+
+/// The hedge's rebalance at `eth` when the short `short` (ETH, positive) is outside the band
+/// around the pool's delta: crossed with the replica's leveraged long at the hour's price (the
+/// long buys what the hedger sells, or sells back what it buys).
+pub fn rebalance_hedge(s: &mut Script, r: &LpReplica, short: f64, eth: f64) {
+    let delta = r.liquidity / eth.sqrt();
+    let gap = delta - short;
+    if gap.abs() <= HEDGE_BAND * delta || gap.abs() * eth < REBALANCE_NOTIONAL_MIN {
+        return;
+    }
+    let qty = qty_text("ETH", gap.abs());
+    if gap > 0.0 {
+        cross(s, &r.long, &r.owner, "ETH-PERP", usd(eth), &qty);
+    } else {
+        cross(s, &r.owner, &r.long, "ETH-PERP", usd(eth), &qty);
+    }
+}
+
 /// A stETH loop of `notional` (the stETH held) at a leverage `L`: `looper` deposits the stETH
 /// and sells ETH-PERP worth `notional x (L - 1) / L` to `long` in place of the ETH borrow
 /// (the engine lends no ETH on demand; a short perp has the debt's exposure to the ETH price).
@@ -232,4 +270,38 @@ fn steth_loop(s: &mut Script, rng: &mut Lcg, [looper, long]: [&str; 2], steth: f
     s.deposit(looper, "USDC", &format!("{:.0}", borrow * im.1 * ch));
     s.deposit(long, "USDC", &format!("{:.0}", borrow * im.0 * cl));
     cross(s, long, looper, "ETH-PERP", usd(eth), &qty_text("ETH", borrow / eth));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orders(s: &Script) -> Vec<(String, OrderSide, String)> {
+        s.lines
+            .iter()
+            .filter_map(|e| match &e.command {
+                Command::PlaceOrder { side, qty, .. } => Some((e.client.clone(), *side, qty.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Liquidity 100 at ETH 10,000: the pool's delta is 100 / 100 = 1 ETH, the band 0.1. A
+    /// short of 0.95 or 1.08 stays; a short of 0.8 sells 0.2 more to the long; a short of 1.25
+    /// buys 0.25 back from it.
+    #[test]
+    fn the_lp_hedge_is_rebalanced_outside_its_band_only() {
+        let r = LpReplica { owner: "lp".into(), liquidity: 100.0, long: "lo".into() };
+        for inside in [0.95, 1.08] {
+            let mut s = Script { lines: Vec::new(), ids: BTreeMap::new() };
+            rebalance_hedge(&mut s, &r, inside, 10_000.0);
+            assert!(s.lines.is_empty(), "{inside} is within the band");
+        }
+        let mut s = Script { lines: Vec::new(), ids: BTreeMap::new() };
+        rebalance_hedge(&mut s, &r, 0.8, 10_000.0);
+        assert_eq!(orders(&s), vec![("lp".into(), OrderSide::Sell, "0.200".into()), ("lo".into(), OrderSide::Buy, "0.200".into())]);
+        let mut s = Script { lines: Vec::new(), ids: BTreeMap::new() };
+        rebalance_hedge(&mut s, &r, 1.25, 10_000.0);
+        assert_eq!(orders(&s), vec![("lo".into(), OrderSide::Sell, "0.250".into()), ("lp".into(), OrderSide::Buy, "0.250".into())]);
+    }
 }

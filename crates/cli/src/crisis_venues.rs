@@ -58,10 +58,101 @@ pub struct VenueParams {
     pub top_up: TopUpParams,
 }
 
-/// The replay's default: four hours (a bridge or a withdrawal queue plus confirmations), a 20%
-/// buffer above the venue's maintenance, a 10% adverse move over the latency.
-pub const DEFAULT_PARAMS: VenueParams =
-    VenueParams { latency_hours: 4, top_up: TopUpParams { buffer_ppm: 200_000, adverse_move_ppm: 100_000 } };
+/// The replay's default: four hours (a bridge or a withdrawal queue plus confirmations) and a
+/// 20% buffer above the venue's maintenance. The adverse move over the latency is not a
+/// constant: [`Venues::set_moves`] sets it per underlying and direction from the risk model in
+/// force ([`adverse_moves`]); the 0 here is never used by [`Venues::step`].
+pub const DEFAULT_PARAMS: VenueParams = VenueParams { latency_hours: 4, top_up: TopUpParams { buffer_ppm: 200_000, adverse_move_ppm: 0 } };
+
+/// The adverse move of a leg's underlying over the latency (ppm of the price, rounded up): a
+/// rise hurts a short leg, a fall a long one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdverseMoves {
+    pub up_ppm: u32,
+    pub down_ppm: u32,
+}
+
+impl AdverseMoves {
+    /// The move against a leg of sign `direction` (long positive).
+    pub fn against(&self, direction: i128) -> u32 {
+        if direction > 0 { self.down_ppm } else { self.up_ppm }
+    }
+}
+
+/// The instrument whose scenario P&L gives an underlying's scan range: the broker's own perp on
+/// it (a delta-one array that no peg or wrapper moves; present in every replay model, which
+/// takes the broker's own venue as live).
+fn scan_instrument(underlying: &str) -> String {
+    format!("{underlying}-PERP@clearhouse")
+}
+
+/// The scan range of `underlying` in `model`, as log moves (up, down) over the model's margin
+/// period of risk: the largest loss of one unit held short (up) and long (down) over the
+/// full-weight floor columns (the price scan at its full range, `docs/margin-methodology.md`
+/// 4.5), as a fraction of the reference price.
+pub fn scan_range(model: &margin_core::RiskModel, underlying: &str) -> Result<(f64, f64)> {
+    let u = model.underlyings.iter().position(|x| x.name == underlying).with_context(|| format!("the model has no {underlying}"))?;
+    let id = scan_instrument(underlying);
+    let a = model.instruments.iter().find(|i| i.id == id).with_context(|| format!("the model has no {id}"))?;
+    if a.scaling != (margin_core::Scaling::Linear { underlying: u16::try_from(u)? }) {
+        bail!("{id} is not delta-one on {underlying} in the model");
+    }
+    let full = (0..model.floor_weights_ppm.len()).filter(|j| model.floor_weights_ppm[*j] == 1_000_000);
+    let columns: Vec<f64> = full.map(|j| a.pnl[model.fhs_scenarios as usize + j] as f64).collect();
+    // f64 risk math (docs/crisis-replay.md): micro-USD per unit over the reference price.
+    let reference = model.underlyings[u].ref_price.0 as f64 / 1e18 * 1e6;
+    let rise = columns.iter().copied().fold(0.0, f64::max) / reference;
+    let fall = columns.iter().map(|x| -x).fold(0.0, f64::max) / reference;
+    if columns.is_empty() || reference <= 0.0 || fall >= 1.0 {
+        bail!("the model gives no usable scan range of {underlying} (columns {}, fall {fall})", columns.len());
+    }
+    Ok(((1.0 + rise).ln(), -(1.0 - fall).ln()))
+}
+
+/// The delta of one unit of `instrument` in whole units of `underlying`: the minimum-variance
+/// hedge ratio over the model's FHS columns, `sum(o_j l_j) / sum(l_j^2)`, with `o` the
+/// instrument's P&L per unit and `l` that of one unit of the underlying's delta-one array (full
+/// revaluation in each scenario, so the ratio is the option's effective delta over the margin
+/// period).
+pub fn hedge_ratio(model: &margin_core::RiskModel, instrument: &str, underlying: &str) -> Result<f64> {
+    let find = |id: &str| model.instruments.iter().find(|i| i.id == id).with_context(|| format!("the model has no {id}"));
+    let (o, l) = (find(instrument)?, find(&scan_instrument(underlying))?);
+    let n = model.fhs_scenarios as usize;
+    let (mut ol, mut ll) = (0.0, 0.0);
+    for j in 0..n {
+        let (x, y) = (o.pnl[j] as f64, l.pnl[j] as f64);
+        ol += x * y;
+        ll += y * y;
+    }
+    if n == 0 || ll <= 0.0 {
+        bail!("the model has no FHS moves of {underlying} to hedge {instrument} against");
+    }
+    Ok(ol / ll)
+}
+
+/// The adverse moves of `underlying` over `latency_hours`: the model's scan range over its
+/// `mpor_hours` scaled by the square root of time, `r_L = r x sqrt(L / mpor)`, as price moves
+/// `e^(r_L) - 1` (up) and `1 - e^(-r_L)` (down), rounded up to ppm. A move of 100% or more
+/// cannot be sized by the venue model and is an error.
+pub fn adverse_moves(model: &margin_core::RiskModel, underlying: &str, mpor_hours: i64, latency_hours: i64) -> Result<AdverseMoves> {
+    if mpor_hours <= 0 || latency_hours < 0 {
+        bail!("the margin period ({mpor_hours} h) must be positive and the latency ({latency_hours} h) not negative");
+    }
+    let (up, down) = scan_range(model, underlying)?;
+    let time = (latency_hours as f64 / mpor_hours as f64).sqrt();
+    let ppm = |fraction: f64| -> Result<u32> {
+        // Up to the next ppm, after dropping the last float's noise (10^-6 ppm).
+        let x = (fraction * 1e6 - 1e-6).ceil();
+        if !(0.0..1e6).contains(&x) {
+            bail!(
+                "the adverse move of {underlying} over {latency_hours} h is {:.1}%: the venue model needs less than 100%",
+                fraction * 100.0
+            );
+        }
+        Ok(x as u32)
+    };
+    Ok(AdverseMoves { up_ppm: ppm((up * time).exp_m1())?, down_ppm: ppm(-(-down * time).exp_m1())? })
+}
 
 /// A venue liquidation of a leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +186,8 @@ pub struct Leg {
     pub top_up_sent: i128,
     pub hours_unhedged: u32,
     pub liquidations: Vec<VenueLiquidation>,
+    /// Collateral arrived since the driver last booked it on the ledger ([`Leg::take_arrived`]).
+    pub arrived: i128,
 }
 
 fn value(qty: i128, price: i128, rounding: Rounding) -> Result<i128> {
@@ -115,6 +208,7 @@ impl Leg {
             top_up_sent: 0,
             hours_unhedged: 0,
             liquidations: Vec::new(),
+            arrived: 0,
         }
     }
 
@@ -156,7 +250,9 @@ impl Leg {
 
     fn arrive(&mut self, hour: i64) {
         let (arrived, later): (Vec<_>, Vec<_>) = self.in_flight.iter().partition(|(at, _)| *at <= hour);
-        self.collateral += arrived.iter().map(|(_, a)| a).sum::<i128>();
+        let amount = arrived.iter().map(|(_, a)| a).sum::<i128>();
+        self.collateral += amount;
+        self.arrived += amount;
         self.in_flight = later;
     }
 
@@ -222,6 +318,11 @@ impl Leg {
         Ok(())
     }
 
+    /// The collateral arrived since the last call (to be booked as `venue_fund`).
+    pub fn take_arrived(&mut self) -> i128 {
+        std::mem::take(&mut self.arrived)
+    }
+
     /// One hour of the leg at the venue's `price`, hedging towards `target`.
     pub fn step(&mut self, hour: i64, price: i128, target: i128, p: &VenueParams) -> Result<()> {
         if price <= 0 {
@@ -243,12 +344,23 @@ impl Leg {
 pub struct Venues {
     pub legs: Vec<Leg>,
     pub params: VenueParams,
+    /// Per underlying, the adverse moves over the latency from the model in force.
+    pub moves: std::collections::BTreeMap<String, AdverseMoves>,
 }
 
 impl Venues {
     pub fn new(underlyings: &[&str], params: VenueParams) -> Venues {
         let legs = underlyings.iter().flat_map(|u| VENUES.iter().map(move |v| Leg::new(*v, u))).collect();
-        Venues { legs, params }
+        Venues { legs, params, moves: Default::default() }
+    }
+
+    /// The adverse moves of every hedged underlying from `model` (a model over `mpor_hours`).
+    pub fn set_moves(&mut self, model: &margin_core::RiskModel, mpor_hours: i64) -> Result<()> {
+        for leg in &self.legs {
+            let m = adverse_moves(model, &leg.underlying, mpor_hours, self.params.latency_hours)?;
+            self.moves.insert(leg.underlying.clone(), m);
+        }
+        Ok(())
     }
 
     /// One hour: `hedge(underlying)` is the house's hedge target (the opposite of its net
@@ -258,7 +370,10 @@ impl Venues {
             let total = hedge(&leg.underlying)?;
             let target = mul_div(total, i128::from(leg.spec.share_ppm), 1_000_000, Rounding::Floor)
                 .with_context(|| format!("the {} share of the hedge", leg.spec.name))?;
-            leg.step(hour, price(&leg.underlying)?, target, &self.params)?;
+            let moves = self.moves.get(&leg.underlying).with_context(|| format!("no adverse move of {} set", leg.underlying))?;
+            let direction = if target != 0 { target } else { leg.qty };
+            let top_up = TopUpParams { adverse_move_ppm: moves.against(direction), ..self.params.top_up };
+            leg.step(hour, price(&leg.underlying)?, target, &VenueParams { top_up, ..self.params })?;
         }
         Ok(())
     }
@@ -343,5 +458,65 @@ mod tests {
         let l = &leg.liquidations[0];
         assert_eq!((l.hour, l.equity, l.penalty, l.left), (3, 333_333_334, 100 * USDC, 233_333_334));
         assert_eq!(leg.collateral, 233_333_334, "what is left stays posted");
+    }
+
+    /// A model of ETH at 2,000 with two FHS columns and three floor columns: +400 (+20%) and
+    /// -300 (-15%) at full weight, -1,000 at weight 0.3 (the extreme move, not a scan). The
+    /// ranges are ln 1.2 up and -ln 0.85 down over the 24-hour period; over 6 hours the square
+    /// root of time halves them: e^(ln 1.2 / 2) - 1 = sqrt(1.2) - 1 = 9.5445% -> 95,446 ppm, and
+    /// 1 - sqrt(0.85) = 7.8046% -> 78,046 ppm (rounded up). A long leg is sized on the fall, a
+    /// short one on the rise.
+    #[test]
+    fn the_adverse_move_is_the_models_scan_range_at_the_latency() {
+        let model = margin_core::RiskModel {
+            label: "hand".into(),
+            as_of_ms: 0,
+            fhs_scenarios: 2,
+            floor_weights_ppm: vec![1_000_000, 1_000_000, 300_000],
+            tail_ppm: 500_000,
+            maintenance_ppm: 500_000,
+            underlyings: vec![margin_core::Underlying { name: "ETH".into(), ref_price: money::UsdPrice::parse("2000").unwrap() }],
+            instruments: vec![margin_core::InstrumentArray {
+                id: "ETH-PERP@clearhouse".into(),
+                decimals: 9,
+                scaling: margin_core::Scaling::Linear { underlying: 0 },
+                pnl: vec![900_000_000, -900_000_000, 400_000_000, -300_000_000, -1_000_000_000],
+            }],
+            charges: Default::default(),
+        };
+        let m = adverse_moves(&model, "ETH", 24, 6).unwrap();
+        assert_eq!(m, AdverseMoves { up_ppm: 95_446, down_ppm: 78_046 });
+        assert_eq!((m.against(ETH), m.against(-ETH)), (78_046, 95_446));
+        let day = adverse_moves(&model, "ETH", 24, 24).unwrap();
+        assert_eq!(day, AdverseMoves { up_ppm: 200_000, down_ppm: 150_000 });
+        assert_eq!(adverse_moves(&model, "ETH", 24, 0).unwrap(), AdverseMoves { up_ppm: 0, down_ppm: 0 });
+        assert!(adverse_moves(&model, "BTC", 24, 6).is_err(), "no BTC in the model: an error, not a default");
+        // Over 4 days the rise is e^(2 ln 1.2) - 1 = 44%, the fall 1 - 0.85^2 = 27.75%.
+        assert_eq!(adverse_moves(&model, "ETH", 24, 96).unwrap(), AdverseMoves { up_ppm: 440_000, down_ppm: 277_500 });
+    }
+
+    /// Two FHS columns: ETH +100 and -100 per unit; the call +60 and -40: the ratio is
+    /// (60 x 100 + 40 x 100) / (2 x 100^2) = 0.5. No FHS column: an error.
+    #[test]
+    fn an_option_is_hedged_at_its_minimum_variance_ratio() {
+        let array = |id: &str, scaling, pnl: Vec<i64>| margin_core::InstrumentArray { id: id.into(), decimals: 9, scaling, pnl };
+        let mut model = margin_core::RiskModel {
+            label: "hand".into(),
+            as_of_ms: 0,
+            fhs_scenarios: 2,
+            floor_weights_ppm: vec![1_000_000],
+            tail_ppm: 500_000,
+            maintenance_ppm: 500_000,
+            underlyings: vec![margin_core::Underlying { name: "ETH".into(), ref_price: money::UsdPrice::parse("2000").unwrap() }],
+            instruments: vec![
+                array("C@clearhouse", margin_core::Scaling::Fixed, vec![60_000_000, -40_000_000, -90_000_000]),
+                array("ETH-PERP@clearhouse", margin_core::Scaling::Linear { underlying: 0 }, vec![100_000_000, -100_000_000, 500_000_000]),
+            ],
+            charges: Default::default(),
+        };
+        assert_eq!(hedge_ratio(&model, "C@clearhouse", "ETH").unwrap(), 0.5);
+        assert!(hedge_ratio(&model, "P@clearhouse", "ETH").is_err());
+        model.fhs_scenarios = 0;
+        assert!(hedge_ratio(&model, "C@clearhouse", "ETH").is_err());
     }
 }

@@ -107,6 +107,21 @@ fn the_crisis_replay_conserves_attributes_every_loss_and_replays() {
         assert!(out.contains(&format!("| {row}")), "the table reports the house's venue legs ({row}): {out}");
     }
     assert!(ended > 0, "liquidations end: {out}");
+    // The house's venue legs are on the ledger: funded, and every unit of `@house/<venue>`
+    // traceable to a `venue_collateral_changed` (fund and defund positive and negative, a
+    // settlement or a venue's liquidation signed).
+    let mut traced: BTreeMap<String, i128> = BTreeMap::new();
+    for event in &events {
+        if let Event::VenueCollateralChanged { venue, asset, action, amount, .. } = event {
+            let sign = if action == "defund" { -1 } else { 1 };
+            *traced.entry(venue.clone()).or_default() += sign * units(amount, decimals[asset]);
+        }
+    }
+    assert!(!traced.is_empty(), "the house funds its venue legs on the ledger: {out}");
+    for (venue, total) in &traced {
+        assert_eq!(*total, e.venue_collateral(venue, "USDC").unwrap(), "{venue}: the ledger holds what the events trace");
+    }
+    assert!(out.contains("| insurance fund seed (first day's cover-2), USDC |"), "{out}");
     for (account, asset) in steps.keys() {
         assert_eq!(steps.get(&(account.clone(), asset.clone())), transfers.get(&(account.clone(), asset.clone())), "{account} {asset}");
         assert_eq!(e.debt(account, asset).unwrap(), 0, "{account} owes nothing after its waterfall");

@@ -85,5 +85,9 @@ fn action(command: &Command) -> &'static str {
         Command::BidLiquidation { .. } => "bid_liquidation",
         Command::FundInsurance { .. } => "fund_insurance",
         Command::SetMarginAddOn { .. } => "set_margin_add_on",
+        Command::VenueFund { .. } => "venue_fund",
+        Command::VenueDefund { .. } => "venue_defund",
+        Command::VenueSettled { .. } => "venue_settled",
+        Command::DepositHouseCapital { .. } => "deposit_house_capital",
     }
 }

@@ -119,6 +119,19 @@ pub enum Command {
     /// it), charged to each of its sub-accounts that holds risk (docs/liquidation.md, "Margin
     /// add-ons"; e.g. from `clearhouse cover2 --emit-commands`).
     SetMarginAddOn { owner: String, amount_usd: String },
+    /// Operator: moves `amount` of `asset` from `@house`'s capital to its collateral at `venue`
+    /// (`@house/<venue>`), the coins from custodian `custodian` to the venue's custody
+    /// (docs/liquidation.md, "The house's venue collateral on the ledger").
+    VenueFund { venue: String, asset: String, amount: String, custodian: String },
+    /// Operator: the reverse of `venue_fund`, back to `@house` and custodian `custodian`.
+    VenueDefund { venue: String, asset: String, amount: String, custodian: String },
+    /// Operator (the venue's report): the house's collateral of `asset` at `venue` is now
+    /// `balance` (after the P&L the venue realised, and, with `liquidated`, what it kept when it
+    /// liquidated the house's leg); the difference is booked. `external_ref` is used once.
+    VenueSettled { venue: String, asset: String, balance: String, liquidated: bool, external_ref: String },
+    /// Operator: `amount` of `asset` of the broker's own capital, observed at `custodian`,
+    /// credited to `@house`; idempotent on `external_ref` as a deposit.
+    DepositHouseCapital { asset: String, amount: String, custodian: String, external_ref: String },
 }
 
 fn main_sub() -> String {
@@ -175,6 +188,15 @@ impl Command {
             Command::RegisterLiquidator { account, .. } => vec![("account", account)],
             Command::FundInsurance { asset, amount } => vec![("asset", asset), ("amount", amount)],
             Command::SetMarginAddOn { owner, amount_usd } => vec![("owner", owner), ("amount_usd", amount_usd)],
+            Command::VenueFund { venue, asset, amount, custodian } | Command::VenueDefund { venue, asset, amount, custodian } => {
+                vec![("venue", venue), ("asset", asset), ("amount", amount), ("custodian", custodian)]
+            }
+            Command::VenueSettled { venue, asset, balance, external_ref, .. } => {
+                vec![("venue", venue), ("asset", asset), ("balance", balance), ("external_ref", external_ref)]
+            }
+            Command::DepositHouseCapital { asset, amount, custodian, external_ref } => {
+                vec![("asset", asset), ("amount", amount), ("custodian", custodian), ("external_ref", external_ref)]
+            }
             Command::BidLiquidation { account, qty, limit_price, .. } => {
                 vec![("account", account), ("qty", qty), ("limit_price", limit_price)]
             }
@@ -520,6 +542,16 @@ pub enum Event {
         insurance_share: String,
     },
     /// An owner's initial-margin add-on was set (`"0"`: removed).
+    /// The house's collateral at `venue` changed by `amount` (`action`: `fund`, `defund`,
+    /// `settled` or `liquidated`; signed for the last two); `posted` is what `@house/<venue>`
+    /// holds after it.
+    VenueCollateralChanged {
+        venue: String,
+        asset: String,
+        action: String,
+        amount: String,
+        posted: String,
+    },
     MarginAddOnSet {
         owner: String,
         amount_usd: String,

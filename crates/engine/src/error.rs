@@ -17,6 +17,8 @@ pub enum EngineError {
     AssetNotAtCustodian { custodian: String, asset: String },
     #[error("custodian {custodian:?} holds {held} {asset} after pending withdrawals, {needed} needed")]
     InsufficientCustody { custodian: String, asset: String, needed: String, held: String },
+    #[error("venue {venue:?} refused: {why}")]
+    VenueRefused { venue: String, why: String },
     #[error("malformed amount {input:?}: {reason}")]
     MalformedAmount { input: String, reason: String },
     #[error("amount must be positive, got {amount}")]

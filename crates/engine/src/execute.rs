@@ -70,6 +70,19 @@ impl Engine {
             Command::RegisterLiquidator { account, approved } => self.register_liquidator(account, *approved, events),
             Command::FundInsurance { asset, amount } => self.fund_insurance(asset, amount, seq, events),
             Command::SetMarginAddOn { owner, amount_usd } => self.set_margin_add_on(owner, amount_usd, events),
+            Command::VenueFund { venue, asset, amount, custodian } => {
+                self.venue_fund(&venue_collateral::VenueMove { venue, asset, amount, custodian }, seq, events)
+            }
+            Command::VenueDefund { venue, asset, amount, custodian } => {
+                self.venue_defund(&venue_collateral::VenueMove { venue, asset, amount, custodian }, seq, events)
+            }
+            Command::VenueSettled { venue, asset, balance, liquidated, external_ref } => {
+                let s = venue_collateral::VenueSettlement { venue, asset, balance, liquidated: *liquidated, external_ref };
+                self.venue_settled(&s, seq, events)
+            }
+            Command::DepositHouseCapital { asset, amount, custodian, external_ref } => {
+                self.deposit_house_capital(asset, amount, custodian, external_ref, seq, events)
+            }
             Command::BidLiquidation { auction_id, account, qty, limit_price } => {
                 let bid = liquidate::Bid { auction_id: *auction_id, account, qty, limit_price };
                 self.bid_liquidation(&bid, seq, events)

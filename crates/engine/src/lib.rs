@@ -58,6 +58,7 @@ mod snapshot;
 pub mod stable_price;
 pub mod state_config;
 mod valuation;
+pub mod venue_collateral;
 mod waterfall;
 mod withdrawals;
 
@@ -79,7 +80,7 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 7;
+pub const ENGINE_FORMAT_VERSION: u32 = 8;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
@@ -800,9 +801,10 @@ pub fn genesis_envelope(config: StateConfig) -> Envelope {
 }
 
 /// Broker accounts beyond the trader accounts: the fixed ones, one custody account per
-/// custodian and one clearing account per market.
+/// custodian, one house venue account (`@house/<venue>`) per custodian and one clearing account
+/// per market.
 pub(crate) fn broker_accounts_max(limits: &model::Limits) -> u32 {
-    (BROKER_ACCOUNTS.len() as u32).saturating_add(limits.custodians_max).saturating_add(limits.markets_max)
+    (BROKER_ACCOUNTS.len() as u32).saturating_add(limits.custodians_max.saturating_mul(2)).saturating_add(limits.markets_max)
 }
 
 pub(crate) fn owner_of(account: &str) -> &str {

@@ -608,6 +608,119 @@ fn the_operator_funds_the_insurance_fund_from_house_capital() {
     w.check();
 }
 
+fn venue_command(kind: &str, venue: &str, asset: &str, amount: &str) -> Command {
+    let (venue, asset, amount) = (venue.to_string(), asset.to_string(), amount.to_string());
+    match kind {
+        "fund" => Command::VenueFund { venue, asset, amount, custodian: "ethereum".into() },
+        "defund" => Command::VenueDefund { venue, asset, amount, custodian: "ethereum".into() },
+        _ => Command::VenueSettled { venue, asset, balance: amount, liquidated: true, external_ref: kind.into() },
+    }
+}
+
+/// The rejection's error, after checking that it changed nothing.
+fn venue_refused(w: &mut World, command: Command) -> EngineError {
+    let before = w.engine.books_hash();
+    let outcome = w.send(SYSTEM_PRINCIPAL, command);
+    assert_eq!(w.engine.books_hash(), before, "a refused venue command changes nothing");
+    match outcome {
+        Outcome::Rejected { error, .. } => error,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// After the crash `@house` holds 0.1 ETH at the `ethereum` custodian. The operator posts 0.04
+/// at `gmx`: `@house` 0.06, `@house/gmx` 0.04, the coins from `@custody/ethereum` (-0.1 to
+/// -0.06) to `@custody/gmx` (0 to -0.04). gmx liquidates the leg and reports 0.03 left (it
+/// kept 0.01): `@house/gmx` 0.03, `@custody/gmx` -0.03, the house's capital 0.06 + 0.03 = 0.09
+/// = 0.1 - 0.01. A realised gain of 0.005 and its loss again; the 0.03 comes back: `@house`
+/// 0.09, `@custody/ethereum` -0.09. Every bad input is refused with nothing moved.
+#[test]
+fn the_house_funds_a_venue_and_bears_its_liquidation_on_the_ledger() {
+    let (mut w, _) = crash(LastResort::Socialise);
+    let eth = |x: &str| units(x, 18);
+    assert_eq!((w.balance("@house", "ETH"), w.balance("@custody/ethereum", "ETH")), (eth("0.1"), -eth("0.1")));
+    let unknown = venue_refused(&mut w, venue_command("fund", "nowhere", "ETH", "0.01"));
+    assert!(matches!(&unknown, EngineError::UnknownCustodian { custodian } if custodian == "nowhere"), "{unknown:?}");
+    let not_held = venue_refused(&mut w, venue_command("fund", "dydx", "ETH", "0.01"));
+    assert!(matches!(not_held, EngineError::AssetNotAtCustodian { .. }), "{not_held:?}");
+    let asset = venue_refused(&mut w, venue_command("fund", "gmx", "DOGE", "0.01"));
+    assert!(matches!(asset, EngineError::UnknownAsset { .. }), "{asset:?}");
+    assert!(matches!(venue_refused(&mut w, venue_command("fund", "gmx", "ETH", "0")), EngineError::NonPositiveAmount { .. }));
+    assert!(matches!(venue_refused(&mut w, venue_command("fund", "gmx", "ETH", "1.2.3")), EngineError::MalformedAmount { .. }));
+    let itself = Command::VenueFund { venue: "gmx".into(), asset: "ETH".into(), amount: "0.01".into(), custodian: "gmx".into() };
+    assert!(matches!(venue_refused(&mut w, itself), EngineError::VenueRefused { .. }));
+    let over = venue_refused(&mut w, venue_command("fund", "gmx", "ETH", "0.100000000000000001"));
+    assert!(
+        matches!(&over, EngineError::InsufficientBalance { account, needed, available, .. } if account == "@house" && needed == "0.100000000000000001" && available == "0.1"),
+        "{over:?}"
+    );
+    let owner = w.send("bob", venue_command("fund", "gmx", "ETH", "0.04"));
+    assert!(matches!(owner, Outcome::Refused { error: EngineError::Unauthorized { .. } }), "{owner:?}");
+
+    let events = w.op(venue_command("fund", "gmx", "ETH", "0.04"));
+    let changed = Event::VenueCollateralChanged {
+        venue: "gmx".into(),
+        asset: "ETH".into(),
+        action: "fund".into(),
+        amount: "0.04".into(),
+        posted: "0.04".into(),
+    };
+    assert!(events.contains(&changed), "{events:?}");
+    let book = |w: &World| ["@house", "@house/gmx", "@custody/ethereum", "@custody/gmx"].map(|a| w.balance(a, "ETH"));
+    assert_eq!(book(&w), [eth("0.06"), eth("0.04"), -eth("0.06"), -eth("0.04")]);
+    assert_eq!(w.engine.venue_collateral("gmx", "ETH").unwrap(), eth("0.04"));
+    assert_eq!(w.engine.venue_collateral("dydx", "USDC").unwrap(), 0, "no funding, nothing posted");
+
+    let negative = venue_refused(&mut w, venue_command("gmx-liq-1", "gmx", "ETH", "-0.01"));
+    assert!(matches!(negative, EngineError::MalformedAmount { .. }), "{negative:?}");
+    let never = venue_refused(&mut w, venue_command("dydx-1", "dydx", "USDC", "1"));
+    assert!(matches!(&never, EngineError::InsufficientBalance { account, .. } if account == "@house/dydx"), "{never:?}");
+    let events = w.op(venue_command("gmx-liq-1", "gmx", "ETH", "0.03"));
+    let loss = events.iter().any(|e| {
+        matches!(e, Event::Transferred { debit, credit, amount, reason, .. }
+        if debit == "@house/gmx" && credit == "@custody/gmx" && amount == "0.01" && *reason == ledger::Reason::VenueLiquidation)
+    });
+    assert!(loss, "{events:?}");
+    assert_eq!(book(&w), [eth("0.06"), eth("0.03"), -eth("0.06"), -eth("0.03")]);
+    let again = venue_refused(&mut w, venue_command("gmx-liq-1", "gmx", "ETH", "0.02"));
+    assert!(matches!(again, EngineError::DuplicateReference { .. }), "{again:?}");
+    // A gain the venue realised comes onto the ledger the other way: 0.03 reported as 0.035.
+    let gain = Command::VenueSettled {
+        venue: "gmx".into(),
+        asset: "ETH".into(),
+        balance: "0.035".into(),
+        liquidated: false,
+        external_ref: "gmx-pnl-1".into(),
+    };
+    w.op(gain);
+    assert_eq!(book(&w), [eth("0.06"), eth("0.035"), -eth("0.06"), -eth("0.035")]);
+    let loss = Command::VenueSettled {
+        venue: "gmx".into(),
+        asset: "ETH".into(),
+        balance: "0.03".into(),
+        liquidated: false,
+        external_ref: "gmx-pnl-2".into(),
+    };
+    w.op(loss);
+
+    let more = venue_refused(&mut w, venue_command("defund", "gmx", "ETH", "0.030000000000000001"));
+    assert!(matches!(&more, EngineError::InsufficientBalance { account, available, .. } if account == "@house/gmx" && available == "0.03"));
+    w.op(venue_command("defund", "gmx", "ETH", "0.03"));
+    assert_eq!(book(&w), [eth("0.09"), 0, -eth("0.09"), 0]);
+    // The broker's own capital comes in by a deposit of its own, credited to `@house`.
+    let capital = |r: &str| Command::DepositHouseCapital {
+        asset: "USDC".into(),
+        amount: "1000".into(),
+        custodian: "ethereum".into(),
+        external_ref: r.into(),
+    };
+    let usdc_before = w.balance("@house", "USDC");
+    w.op(capital("0xcapital-1"));
+    assert_eq!(w.balance("@house", "USDC") - usdc_before, usdc("1000"));
+    assert!(matches!(venue_refused(&mut w, capital("0xcapital-1")), EngineError::DuplicateReference { .. }));
+    w.check();
+}
+
 /// With `insurance_fee_ppm` = 333,333 every fill moves a third of its net fee, rounded up, from
 /// `@fees` to `@insurance`. alice takes bob's 3 at 3000 on ETH-PERP: notional 9,000, taker fee
 /// 5 bps = 4.5 USDC, maker fee 0: the fund gets ceil(4,500,000 x 333,333 / 10^6) = 1,499,999

@@ -83,6 +83,12 @@ pub enum Reason {
     Waterfall,
     /// Capital the operator moves from `@house` into `@insurance` (`fund_insurance`).
     InsuranceFunding,
+    /// The house's collateral posted at (or withdrawn from) an external venue (`venue_fund`).
+    VenueCollateral,
+    /// P&L a venue realised on the house's legs there (`venue_settled`).
+    VenueSettlement,
+    /// Collateral a venue kept when it liquidated the house's leg (`venue_settled`).
+    VenueLiquidation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

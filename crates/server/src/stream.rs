@@ -235,6 +235,7 @@ pub fn event_accounts(event: &Event) -> Vec<&str> {
         | Event::HedgeRequested { .. }
         | Event::HedgeFilled { .. }
         | Event::HedgeCancelled { .. }
-        | Event::HedgeBlocked { .. } => vec![],
+        | Event::HedgeBlocked { .. }
+        | Event::VenueCollateralChanged { .. } => vec![],
     }
 }
