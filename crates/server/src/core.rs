@@ -7,6 +7,7 @@
 use crate::error::{Result, ServerError};
 use crate::history::History;
 use crate::metrics::Metrics;
+use axum::extract::ws::Utf8Bytes;
 use engine::{Engine, Envelope, Event, Outcome};
 use node::{Ack, Node};
 use statement::StatementIndex;
@@ -23,9 +24,10 @@ pub const STREAM_BATCHES_MAX: usize = 1024;
 #[derive(Debug)]
 pub struct Published {
     pub events: Vec<(u64, Event)>,
-    /// The batch's public stream messages, serialised once by the first subscriber that needs
-    /// them and shared by all (fan-out costs one JSON encoding per batch, not per subscriber).
-    pub public_messages: std::sync::OnceLock<Vec<String>>,
+    /// The batch's public stream messages, serialised once by the writer (only while someone
+    /// subscribes) from the engine's state right after the batch, and shared by every
+    /// subscriber: a subscriber clones a reference-counted buffer, never the text.
+    pub public_messages: Vec<Utf8Bytes>,
 }
 
 enum Message {
@@ -165,14 +167,13 @@ impl Writer {
             Ok(acks) => {
                 // History first (a client that reads its fills after its answer finds them),
                 // then the answers, then the stream (its subscribers do not delay the answers).
-                let published = self.record(&acks);
+                let events = self.record(&acks);
                 for ((queued, reply), ack) in waiting.into_iter().zip(acks) {
                     self.metrics.command(&ack, queued.elapsed());
                     let _ = reply.send(Ok(ack));
                 }
-                if let Some(published) = published {
-                    // No subscriber is not an error.
-                    let _ = self.published.send(published);
+                if let Some(events) = events.filter(|_| self.published.receiver_count() > 0) {
+                    self.publish(events);
                 }
             }
             Err(e) => {
@@ -199,8 +200,23 @@ impl Writer {
         }
     }
 
+    /// Serialises the batch's public messages once, from the engine as the batch left it (the
+    /// writer is its only mutator), and hands them to every subscriber. A writer that cannot
+    /// read the node (shut down, poisoned lock) publishes nothing; the batch is durable anyway.
+    fn publish(&self, events: Vec<(u64, Event)>) {
+        let public_messages = match self.node.lock() {
+            Ok(node) => match node.as_ref() {
+                Some(node) => crate::stream::public_messages(node.engine(), &events),
+                None => return,
+            },
+            Err(_) => return,
+        };
+        // No subscriber left by now is not an error.
+        let _ = self.published.send(Arc::new(Published { events, public_messages }));
+    }
+
     /// Records the batch's journalled events in the history; returns them for the stream.
-    fn record(&self, acks: &[Ack]) -> Option<Arc<Published>> {
+    fn record(&self, acks: &[Ack]) -> Option<Vec<(u64, Event)>> {
         let events: Vec<(u64, Event)> = acks
             .iter()
             .filter(|a| !a.duplicate)
@@ -216,6 +232,6 @@ impl Writer {
         if let Ok(mut history) = self.history.lock() {
             history.record(&events);
         }
-        Some(Arc::new(Published { events, public_messages: std::sync::OnceLock::new() }))
+        Some(events)
     }
 }

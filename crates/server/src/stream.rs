@@ -8,11 +8,12 @@
 
 use crate::api::Shared;
 use crate::error::{Result, ServerError};
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use engine::Event;
+use engine::{Engine, Event};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -21,6 +22,16 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// Subscribers at most; beyond it a new one is refused (429).
 pub const SUBSCRIBERS_MAX: u64 = 10_000;
+/// Bytes read from a subscriber's socket at a time. A subscriber sends nothing the stream reads
+/// but close frames, and the WebSocket layer zero-fills its whole read buffer before every read
+/// (128 KiB by default): each woken subscriber did that at every batch (`docs/performance.md`,
+/// "Why the fan-out was slow").
+pub const SUBSCRIBER_READ_BUFFER_BYTES: usize = 4096;
+/// The largest message or frame a subscriber may send; a larger one closes its stream.
+pub const SUBSCRIBER_MESSAGE_BYTES_MAX: usize = 64 * 1024;
+/// Bytes queued for a subscriber's socket at most; a subscriber that reads too slowly for it is
+/// dropped (one that falls behind by batches is told `lagged` first).
+pub const SUBSCRIBER_WRITE_BUFFER_BYTES_MAX: usize = 4 << 20;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +66,11 @@ pub async fn stream(State(state): State<Shared>, Query(auth): Query<StreamAuth>,
         state.subscribers.fetch_sub(1, Ordering::SeqCst);
         return Err(ServerError::RateLimited { key_id: "stream".into(), retry_after_ms: 1000 });
     }
+    let ws = ws
+        .read_buffer_size(SUBSCRIBER_READ_BUFFER_BYTES)
+        .max_message_size(SUBSCRIBER_MESSAGE_BYTES_MAX)
+        .max_frame_size(SUBSCRIBER_MESSAGE_BYTES_MAX)
+        .max_write_buffer_size(SUBSCRIBER_WRITE_BUFFER_BYTES_MAX);
     Ok(ws.on_upgrade(move |socket| async move {
         serve_socket(state.clone(), socket, owner).await;
         state.subscribers.fetch_sub(1, Ordering::SeqCst);
@@ -83,12 +99,10 @@ async fn serve_socket(state: Shared, socket: WebSocket, owner: Option<String>) {
                     }
                     Err(RecvError::Closed) => break,
                 };
-                let public = batch.public_messages.get_or_init(|| public_messages(&state, &batch.events));
                 let own = owner.as_deref().map(|o| account_messages(&batch.events, o)).unwrap_or_default();
-                for text in own.into_iter().chain(public.iter().cloned()) {
-                    if sink.send(Message::text(text)).await.is_err() {
-                        return;
-                    }
+                let texts = own.into_iter().map(Utf8Bytes::from).chain(batch.public_messages.iter().cloned());
+                if send_all(&mut sink, texts).await.is_err() {
+                    return;
                 }
             }
             frame = incoming.next() => match frame {
@@ -101,9 +115,21 @@ async fn serve_socket(state: Shared, socket: WebSocket, owner: Option<String>) {
     let _ = sink.send(Message::Close(None)).await;
 }
 
-/// The public messages of one journalled batch: prices, trades, then the depth of every market
-/// the batch touched.
-pub fn public_messages(state: &Shared, events: &[(u64, Event)]) -> Vec<String> {
+/// Queues a batch's messages on the socket and writes them with one flush (one write to the
+/// socket per subscriber and batch, not one per message).
+async fn send_all(
+    sink: &mut SplitSink<WebSocket, Message>,
+    texts: impl Iterator<Item = Utf8Bytes>,
+) -> std::result::Result<(), axum::Error> {
+    for text in texts {
+        sink.feed(Message::Text(text)).await?;
+    }
+    sink.flush().await
+}
+
+/// The public messages of one journalled batch, from the engine as the batch left it: prices,
+/// trades, then the depth of every market the batch touched.
+pub fn public_messages(engine: &Engine, events: &[(u64, Event)]) -> Vec<Utf8Bytes> {
     let mut out = Vec::new();
     let mut markets = BTreeSet::new();
     for (seq, event) in events {
@@ -121,11 +147,11 @@ pub fn public_messages(state: &Shared, events: &[(u64, Event)]) -> Vec<String> {
         }
     }
     for market in markets {
-        if let Ok(Ok(depth)) = state.core.read(|e| crate::views::depth_of(e, &market, 10)) {
+        if let Ok(depth) = crate::views::depth_of(engine, &market, 10) {
             out.push(serde_json::json!({ "type": "depth", "market": market, "bids": depth.bids, "asks": depth.asks }));
         }
     }
-    out.into_iter().map(|m| m.to_string()).collect()
+    out.into_iter().map(|m| Utf8Bytes::from(m.to_string())).collect()
 }
 
 /// The events of one batch that touch the owner's accounts.
