@@ -140,18 +140,21 @@ pub fn adverse_moves(model: &margin_core::RiskModel, underlying: &str, mpor_hour
     }
     let (up, down) = scan_range(model, underlying)?;
     let time = (latency_hours as f64 / mpor_hours as f64).sqrt();
-    let ppm = |fraction: f64| -> Result<u32> {
+    // A price can more than double, not fall by all of itself: a rise is bounded by u32's ppm, a
+    // fall must stay below 100% (the lending venue's formula divides by what is left).
+    let ppm = |fraction: f64, below: f64| -> Result<u32> {
         // Up to the next ppm, after dropping the last float's noise (10^-6 ppm).
         let x = (fraction * 1e6 - 1e-6).ceil();
-        if !(0.0..1e6).contains(&x) {
+        if !(0.0..below).contains(&x) {
             bail!(
-                "the adverse move of {underlying} over {latency_hours} h is {:.1}%: the venue model needs less than 100%",
-                fraction * 100.0
+                "the adverse move of {underlying} over {latency_hours} h is {:.1}%: the venue model needs less than {}%",
+                fraction * 100.0,
+                below / 1e4
             );
         }
         Ok(x as u32)
     };
-    Ok(AdverseMoves { up_ppm: ppm((up * time).exp_m1())?, down_ppm: ppm(-(-down * time).exp_m1())? })
+    Ok(AdverseMoves { up_ppm: ppm((up * time).exp_m1(), f64::from(u32::MAX))?, down_ppm: ppm(-(-down * time).exp_m1(), 1e6)? })
 }
 
 /// A venue liquidation of a leg.
@@ -348,16 +351,22 @@ pub struct Venues {
     pub moves: std::collections::BTreeMap<String, AdverseMoves>,
 }
 
+/// The replay's step: venues are checked, resized and topped up once an hour.
+const STEP_HOURS: i64 = 1;
+
 impl Venues {
     pub fn new(underlyings: &[&str], params: VenueParams) -> Venues {
         let legs = underlyings.iter().flat_map(|u| VENUES.iter().map(move |v| Leg::new(*v, u))).collect();
         Venues { legs, params, moves: Default::default() }
     }
 
-    /// The adverse moves of every hedged underlying from `model` (a model over `mpor_hours`).
+    /// The adverse moves of every hedged underlying from `model` (a model over `mpor_hours`), over
+    /// the latency but never less than the replay's step: collateral that arrives at once must
+    /// still carry the leg to the next hour's check.
     pub fn set_moves(&mut self, model: &margin_core::RiskModel, mpor_hours: i64) -> Result<()> {
+        let horizon = self.params.latency_hours.max(STEP_HOURS);
         for leg in &self.legs {
-            let m = adverse_moves(model, &leg.underlying, mpor_hours, self.params.latency_hours)?;
+            let m = adverse_moves(model, &leg.underlying, mpor_hours, horizon)?;
             self.moves.insert(leg.underlying.clone(), m);
         }
         Ok(())
@@ -493,6 +502,14 @@ mod tests {
         assert!(adverse_moves(&model, "BTC", 24, 6).is_err(), "no BTC in the model: an error, not a default");
         // Over 4 days the rise is e^(2 ln 1.2) - 1 = 44%, the fall 1 - 0.85^2 = 27.75%.
         assert_eq!(adverse_moves(&model, "ETH", 24, 96).unwrap(), AdverseMoves { up_ppm: 440_000, down_ppm: 277_500 });
+        // Over 100 days the rise is e^(ln 1.2 x sqrt 100) - 1 = 1.2^10 - 1 = 519.2%: allowed (a
+        // price can more than double); the fall 1 - 0.85^10 = 80.3% stays below 100%.
+        assert_eq!(adverse_moves(&model, "ETH", 24, 2400).unwrap(), AdverseMoves { up_ppm: 5_191_737, down_ppm: 803_126 });
+        // Collateral that arrives at once still waits for the next hourly check: the venues size
+        // a zero latency over one hour, ln 1.2 x sqrt(1/24) up.
+        let mut venues = Venues::new(&["ETH"], VenueParams { latency_hours: 0, ..DEFAULT_PARAMS });
+        venues.set_moves(&model, 24).unwrap();
+        assert_eq!(venues.moves["ETH"], AdverseMoves { up_ppm: 37_918, down_ppm: 32_630 });
     }
 
     /// Two FHS columns: ETH +100 and -100 per unit; the call +60 and -40: the ratio is

@@ -80,8 +80,8 @@ impl VenueState {
 
     /// The requirement now and the top-up against the latency's adverse move.
     pub fn requirement(&self, p: &TopUpParams) -> Result<VenueRequirement, LiquidationError> {
-        if self.collateral < 0 || p.adverse_move_ppm as i128 >= PPM {
-            return Err(LiquidationError::OutOfRange("collateral >= 0, adverse move < 100%"));
+        if self.collateral < 0 {
+            return Err(LiquidationError::OutOfRange("collateral >= 0"));
         }
         match self.rules {
             VenueRules::Perp { initial_ppm, maintenance_ppm } => self.perp(initial_ppm, maintenance_ppm, p),
@@ -108,6 +108,10 @@ impl VenueState {
     fn lending(&self, ltv_ppm: u32, p: &TopUpParams) -> Result<VenueRequirement, LiquidationError> {
         if ltv_ppm == 0 || ltv_ppm as i128 > PPM || self.exposure < 0 {
             return Err(LiquidationError::InvalidParameter("lending venue: 0 < LTV <= 1, debt >= 0"));
+        }
+        // The collateral's value after a fall: a fall of 100% or more leaves nothing to borrow on.
+        if p.adverse_move_ppm as i128 >= PPM {
+            return Err(LiquidationError::OutOfRange("lending venue: adverse move < 100%"));
         }
         let ltv = ltv_ppm as i128;
         let power = mul_div(self.collateral, ltv, PPM, Rounding::Floor)?;
@@ -152,5 +156,18 @@ mod tests {
         assert_eq!(r.initial, 86_957); // 70,000 / 0.805 = 86,956.5 -> up
         assert!(!s.is_liquidated().unwrap());
         assert!(VenueState { exposure: 80_501, ..s }.is_liquidated().unwrap());
+    }
+
+    #[test]
+    fn a_short_perp_leg_is_topped_up_for_a_rise_beyond_100_percent() {
+        // 100,000 short, 10,000 posted; a 116% rise: loss 116,000, notional 216,000, MM 6,480,
+        // with 20% buffer 7,776; needed 123,776 -> top-up 113,776. A price can more than double.
+        let s = VenueState { rules: DYDX, collateral: 10_000, exposure: -100_000, unrealised_pnl: 0 };
+        let r = s.requirement(&TopUpParams { buffer_ppm: 200_000, adverse_move_ppm: 1_160_000 }).unwrap();
+        assert_eq!(r.top_up, 113_776);
+        // A lending venue cannot be sized for a fall of all of the collateral: an error.
+        let lending =
+            VenueState { rules: VenueRules::Lending { ltv_ppm: 805_000 }, collateral: 100_000, exposure: 70_000, unrealised_pnl: 0 };
+        assert!(lending.requirement(&TopUpParams { buffer_ppm: 0, adverse_move_ppm: 1_000_000 }).is_err());
     }
 }
