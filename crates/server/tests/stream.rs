@@ -84,3 +84,32 @@ async fn trades_for_everyone_account_events_for_the_owner_only() {
     assert!(account_events.iter().all(|m| m["event"].to_string().contains("alice/")), "{account_events:?}");
     running.shutdown().await.expect("clean shutdown");
 }
+
+/// A subscriber's message above `SUBSCRIBER_MESSAGE_BYTES_MAX` (64 KiB) closes its stream: the
+/// server never buffers more of one subscriber than that. A small message is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_from_a_subscriber_closes_its_stream() {
+    use futures_util::SinkExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = start(dir.path()).await;
+    let mut socket = connect(running.addr, "").await;
+    assert_eq!(read_until(&mut socket, "hello").await[0]["type"], "hello");
+    socket.send(Message::text("x".repeat(1024))).await.expect("a small message is sent");
+    let small = tokio::time::timeout(std::time::Duration::from_millis(500), socket.next()).await;
+    let open = matches!(small, Err(_) | Ok(Some(Ok(Message::Text(_)))));
+    assert!(open, "a small message does not close the stream: {small:?}");
+    let oversized = "x".repeat(server::stream::SUBSCRIBER_MESSAGE_BYTES_MAX + 1);
+    // The send may itself fail if the server closes first; either way the stream must end.
+    let _ = socket.send(Message::text(oversized)).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the server kept the stream open after a message above 64 KiB");
+    running.shutdown().await.expect("clean shutdown");
+}
