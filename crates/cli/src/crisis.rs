@@ -132,6 +132,8 @@ pub struct Report {
     /// The legs' P&L not yet realised at the venues (equity minus the collateral on the
     /// ledger), valued at the last USDC print (USD, 18 decimals).
     pub venue_unrealised_usd: i128,
+    /// The house's P&L by source (`crisis_pnl`), USD at 18 decimals, summing to the total.
+    pub pnl_rows: Vec<(&'static str, i128)>,
 }
 
 /// Counts and exact sums from the events (USD amounts at 18 decimals, asset amounts in units).
@@ -171,13 +173,14 @@ struct Driver {
     ids: BTreeMap<String, u64>,
     stats: Stats,
     decimals: BTreeMap<String, u8>,
+    pnl: crate::crisis_pnl::Attribution,
 }
 
 impl Driver {
     fn submit(&mut self, s: Script) -> Result<()> {
         let Script { lines, ids } = s;
         self.ids = ids;
-        let (stats, decimals) = (&mut self.stats, &self.decimals);
+        let (stats, decimals, pnl) = (&mut self.stats, &self.decimals, &mut self.pnl);
         crate::script::submit(&mut self.node, &lines, &mut |envelope, outcome| {
             match outcome {
                 Outcome::Rejected { error, .. } => {
@@ -191,6 +194,7 @@ impl Driver {
                     for event in events {
                         stats.count(event, decimals)?;
                     }
+                    pnl.record(events, decimals)?;
                 }
                 _ => {}
             }
@@ -388,7 +392,8 @@ pub fn run_episode(
         bail!("{} already holds a journal: give an empty --journal-dir", dir.display());
     }
     let decimals: BTreeMap<String, u8> = config.assets.iter().map(|a| (a.symbol.clone(), a.decimals)).collect();
-    let mut d = Driver { node, ids: BTreeMap::new(), stats: Stats::default(), decimals: decimals.clone() };
+    let pnl = crate::crisis_pnl::Attribution::new(&config);
+    let mut d = Driver { node, ids: BTreeMap::new(), stats: Stats::default(), decimals: decimals.clone(), pnl };
     let model = |as_of: marketdata::Hour| -> Result<margin_core::RiskModel> {
         let (compiled, _) = risk::arrays::compile_assuming(&config, params, data, as_of, risk::arrays::VenueAssumption::OwnVenueLive)?;
         Ok(compiled.model)
@@ -410,6 +415,8 @@ pub fn run_episode(
     });
     d.submit(s)?;
     d.stats.house_start_usd = house_equity(d.node.engine())?;
+    let opening = house_cash(d.node.engine())?;
+    d.pnl.on = true;
     let mut s = d.script();
     crate::crisis_population::liquidator(&mut s);
     d.submit(s)?;
@@ -418,6 +425,7 @@ pub fn run_episode(
     let steth_priced = d.node.engine().risk_model().is_some_and(|m| m.instrument("stETH").is_some());
     let population = crate::crisis_population::open(&mut s, args.seed, args.accounts, &prices.levels, &call, &rates, steth_priced)?;
     d.stats.population = population.kinds;
+    d.pnl.replicas = population.replicas.iter().map(|r| format!("{}/main", r.owner)).collect();
     d.stats.accounts = args.accounts;
     d.submit(s)?;
     d.stats.opened = opened(d.node.engine())?;
@@ -468,6 +476,8 @@ pub fn run_episode(
         venue_pnl += equity + l.in_flight.iter().map(|(_, a)| a).sum::<i128>() - l.sent;
         venue_unrealised += equity - l.collateral;
     }
+    let venue_unrealised_usd = value(venue_unrealised, 6, price_of(d.node.engine(), "USDC")?)?;
+    let pnl_rows = pnl_by_source(&d, &opening, &in_force, venue_unrealised_usd)?;
     Ok(Report {
         stats: d.stats,
         path,
@@ -477,7 +487,8 @@ pub fn run_episode(
         decimals,
         legs: venues.legs,
         venue_pnl,
-        venue_unrealised_usd: value(venue_unrealised, 6, price_of(d.node.engine(), "USDC")?)?,
+        venue_unrealised_usd,
+        pnl_rows,
     })
 }
 
@@ -717,19 +728,78 @@ fn insurance_usd(e: &engine::Engine) -> Result<i128> {
     Ok(UsdValue::parse(&e.valuation(engine::INSURANCE)?.total_usd)?.0)
 }
 
+/// The house's P&L by source (`crisis_pnl::rows`): the attributed cash, checked against the
+/// house's balances, valued at the end's prices with its holdings at the end.
+fn pnl_by_source(
+    d: &Driver,
+    opening: &BTreeMap<String, i128>,
+    model: &margin_core::RiskModel,
+    venues_unrealised: i128,
+) -> Result<Vec<(&'static str, i128)>> {
+    let e = d.node.engine();
+    let end = house_cash(e)?;
+    let flows = d.pnl.cash_by_asset();
+    for asset in end.keys().chain(opening.keys()).chain(flows.keys()) {
+        let change = end.get(asset).copied().unwrap_or(0) - opening.get(asset).copied().unwrap_or(0);
+        let booked = flows.get(asset).copied().unwrap_or(0);
+        if change != booked {
+            bail!("the house's {asset} moved by {change} units, its events explain {booked}: the P&L by source is incomplete");
+        }
+    }
+    let parts = house_parts(e)?;
+    let holdings =
+        crate::crisis_pnl::Holdings { perps: parts.perps, options: house_options_usd(e, model)?, owed: parts.owed, venues_unrealised };
+    let value = |asset: &str, units: i128| -> Result<i128> {
+        let decimals = d.decimals.get(asset).copied().context("an asset outside the configuration")?;
+        self::value(units, decimals, price_of(e, asset)?)
+    };
+    let total = d.stats.house_end_usd - d.stats.house_start_usd + venues_unrealised;
+    crate::crisis_pnl::rows(&d.pnl, &value, (opening, d.stats.house_start_usd), &holdings, total)
+}
+
+/// The house's cash by asset, in units: `@house`'s posted balances and its venue collateral.
+fn house_cash(e: &engine::Engine) -> Result<BTreeMap<String, i128>> {
+    let mut out = BTreeMap::new();
+    for b in e.valuation(engine::HOUSE)?.balances {
+        let decimals = e.config().assets.iter().find(|a| a.symbol == b.asset).context("an asset outside the configuration")?.decimals;
+        *out.entry(b.asset.clone()).or_insert(0) += units(&b.amount, decimals)?;
+    }
+    for venue in crate::crisis_venues::VENUES.map(|v| v.name) {
+        *out.entry("USDC".to_string()).or_insert(0) += e.venue_collateral(venue, "USDC")?;
+    }
+    out.retain(|_, v| *v != 0);
+    Ok(out)
+}
+
 /// `@house`'s equity in USD (18 decimals): its balances at the engine's prices, plus what trader
 /// accounts owe it, plus its perp positions at the index (quantity x index - entry cost).
 pub fn house_equity(e: &engine::Engine) -> Result<i128> {
-    let mut total = UsdValue::parse(&e.valuation(engine::HOUSE)?.total_usd)?.0;
+    let p = house_parts(e)?;
+    Ok(p.balances + p.owed + p.perps)
+}
+
+/// The parts of the house's equity (USD, 18 decimals).
+struct HouseParts {
+    /// `@house`'s balances and its collateral at the venues.
+    balances: i128,
+    /// What trader accounts owe it.
+    owed: i128,
+    /// Its perps at the index, less their entry cost.
+    perps: i128,
+}
+
+fn house_parts(e: &engine::Engine) -> Result<HouseParts> {
+    let mut balances = UsdValue::parse(&e.valuation(engine::HOUSE)?.total_usd)?.0;
     // Its collateral at the venues is its capital too (`@house/<venue>`).
     for venue in crate::crisis_venues::VENUES.map(|v| v.name) {
-        total += value(e.venue_collateral(venue, "USDC")?, 6, price_of(e, "USDC")?)?;
+        balances += value(e.venue_collateral(venue, "USDC")?, 6, price_of(e, "USDC")?)?;
     }
+    let (mut owed, mut perps) = (0, 0);
     for asset in &e.config().assets {
         for account in e.trader_accounts() {
-            let owed = e.debt(account, &asset.symbol)?;
-            if owed != 0 {
-                total += value(owed, asset.decimals, price_of(e, &asset.symbol)?)?;
+            let owed_units = e.debt(account, &asset.symbol)?;
+            if owed_units != 0 {
+                owed += value(owed_units, asset.decimals, price_of(e, &asset.symbol)?)?;
             }
         }
     }
@@ -743,10 +813,10 @@ pub fn house_equity(e: &engine::Engine) -> Result<i128> {
         if market.kind != MarketKind::Perp {
             bail!("the house holds a {:?} position on {}: not valued here", market.kind, p.market);
         }
-        total += value(units(&p.qty, 18)?, 18, price_of(e, &market.base)?)?;
-        total -= value(units(&p.entry_cost, 6)?, 6, usdc)?;
+        perps += value(units(&p.qty, 18)?, 18, price_of(e, &market.base)?)?;
+        perps -= value(units(&p.entry_cost, 6)?, 6, usdc)?;
     }
-    Ok(total)
+    Ok(HouseParts { balances, owed, perps })
 }
 
 fn dollars(v: i128) -> String {
@@ -799,6 +869,9 @@ impl Report {
         row("house P&L, USD (equity change of @house and its venue collateral)", dollars(s.house_end_usd - s.house_start_usd));
         for (k, v) in self.venue_rows() {
             row(&k, v);
+        }
+        for (source, v) in &self.pnl_rows {
+            row(&format!("house P&L: {source}, USD"), dollars(*v));
         }
         let rej: Vec<String> = s.rejected.iter().map(|(k, v)| format!("{v} {k}")).collect();
         row("commands rejected", if rej.is_empty() { "none".into() } else { rej.join("; ") });

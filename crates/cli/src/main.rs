@@ -53,6 +53,7 @@ use std::sync::mpsc;
 mod add_ons;
 mod client;
 mod crisis;
+mod crisis_pnl;
 mod crisis_population;
 mod crisis_svg;
 mod crisis_venues;

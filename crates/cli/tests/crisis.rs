@@ -122,6 +122,23 @@ fn the_crisis_replay_conserves_attributes_every_loss_and_replays() {
         assert_eq!(*total, e.venue_collateral(venue, "USDC").unwrap(), "{venue}: the ledger holds what the events trace");
     }
     assert!(out.contains("| insurance fund seed (first day's cover-2), USDC |"), "{out}");
+    // The house's P&L by source: every source a row, the floors a few 10^-18 USD, and the rows
+    // at cents within a cent per row of the total.
+    let cents = |label: &str| -> i128 {
+        let line = out.lines().find(|l| l.starts_with(&format!("| {label}"))).unwrap_or_else(|| panic!("no row {label}: {out}"));
+        let v = line.trim_end_matches(" |").rsplit("| ").next().unwrap();
+        units(v, 2)
+    };
+    let total = cents("house P&L with its venue legs, USD");
+    let parts: Vec<i128> = out
+        .lines()
+        .filter(|l| l.starts_with("| house P&L: "))
+        .map(|l| units(l.trim_end_matches(" |").rsplit("| ").next().unwrap(), 2))
+        .collect();
+    assert_eq!(parts.len(), 14, "a row per source: {out}");
+    assert_eq!(cents("house P&L: valuation floors (rounding), USD"), 0, "{out}");
+    let sum: i128 = parts.iter().sum();
+    assert!((sum - total).abs() <= parts.len() as i128, "the parts ({sum} cents) sum to the total ({total} cents): {out}");
     for (account, asset) in steps.keys() {
         assert_eq!(steps.get(&(account.clone(), asset.clone())), transfers.get(&(account.clone(), asset.clone())), "{account} {asset}");
         assert_eq!(e.debt(account, asset).unwrap(), 0, "{account} owes nothing after its waterfall");

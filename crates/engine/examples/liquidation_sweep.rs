@@ -200,6 +200,9 @@ fn main() {
     );
     println!("largest result of those commands: {largest} bytes (journal record: {})", engine::limits::RECORD_BYTES_MAX);
     b.e.check_invariants().expect("invariants hold after the sweep");
+    // The outcome, to compare builds: the same sweep must end in the same state.
+    let hash: String = b.e.state_hash().iter().map(|x| format!("{x:02x}")).collect();
+    println!("state hash after the sweep: {hash}");
     snapshot_through_the_journal(&mut b.e);
     println!("peak memory (VmHWM): {}", peak_memory());
 }

@@ -14,6 +14,7 @@ use crate::withdrawals::OVERDUE_REPORTS_PER_COMMAND_MAX;
 use crate::*;
 use ledger::{Balance, PendingTransfer, Reason};
 use model::{Limits, NAME_LEN_MAX, PrincipalConfig};
+use std::sync::OnceLock;
 
 /// The largest command and the largest result the engine journals, in bytes.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
@@ -160,6 +161,11 @@ pub fn derivative_result_bytes(book_orders_max: u32) -> u64 {
 
 /// The longest of the events derivatives add, plus its separator.
 fn derivative_event_bytes() -> u64 {
+    static BYTES: OnceLock<u64> = OnceLock::new();
+    *BYTES.get_or_init(measure_derivative_event_bytes)
+}
+
+fn measure_derivative_event_bytes() -> u64 {
     let (decimal, account, name) = (|| "9".repeat(DECIMAL_TEXT_LEN_MAX), || "x".repeat(FIELD_BYTES_MAX), worst_name);
     let seq = u64::MAX;
     let events = [
@@ -620,7 +626,14 @@ struct LiquidationEvents {
     share: u64,
 }
 
-fn liquidation_events() -> LiquidationEvents {
+/// The sizes are constants of the code (no configuration enters them): measured once per
+/// process, not by every command's liquidation step (docs/performance.md, "Liquidation sweep").
+fn liquidation_events() -> &'static LiquidationEvents {
+    static EVENTS: OnceLock<LiquidationEvents> = OnceLock::new();
+    EVENTS.get_or_init(measure_liquidation_events)
+}
+
+fn measure_liquidation_events() -> LiquidationEvents {
     let (decimal, account, name) = (|| "9".repeat(DECIMAL_TEXT_LEN_MAX), || "x".repeat(FIELD_BYTES_MAX), worst_name);
     let seq = u64::MAX;
     let len = |e: Event| json_len(&e) + 1;
@@ -688,6 +701,11 @@ fn liquidation_events() -> LiquidationEvents {
 /// The largest event of a token leg's close (docs/liquidation.md, "Token legs"): a movement or
 /// the takeover itself.
 pub(crate) fn liquidation_movement_bytes() -> u64 {
+    static BYTES: OnceLock<u64> = OnceLock::new();
+    *BYTES.get_or_init(measure_liquidation_movement_bytes)
+}
+
+fn measure_liquidation_movement_bytes() -> u64 {
     let (decimal, account, name) = (|| "9".repeat(DECIMAL_TEXT_LEN_MAX), || "x".repeat(FIELD_BYTES_MAX), worst_name);
     let takeover = json_len(&Event::TokenLegTakenOver {
         seq: u64::MAX,
@@ -761,7 +779,8 @@ pub const ADL_SHARES_MAX: u64 = 64;
 /// What the liquidation step keeps free after the work it starts: one health refresh and the
 /// hedging step that follow it.
 pub fn liquidation_reserve_bytes() -> u64 {
-    health_events_bytes() + hedging::step_bytes()
+    static BYTES: OnceLock<u64> = OnceLock::new();
+    *BYTES.get_or_init(|| health_events_bytes() + hedging::step_bytes())
 }
 
 /// A `[liquidation]` is refused unless the largest ordinary result still leaves room for one
