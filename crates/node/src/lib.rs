@@ -28,7 +28,7 @@
 //! differing key otherwise; a contradiction no command can make (a removed asset, changed
 //! decimals) is refused naming the key.
 
-use engine::{Command, ConfigChange, Engine, Envelope, Outcome, SYSTEM_PRINCIPAL, StateConfig};
+use engine::{Command, ConfigChange, EncodedEnvelope, Engine, Envelope, Outcome, SYSTEM_PRINCIPAL, StateConfig};
 use journal::{BatchId, BatchIn, JournalStore, RecordIn, Seq, SnapshotIn, StateHash, failpoint};
 use model::Config;
 
@@ -287,12 +287,14 @@ impl Node {
         let mut encoded: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::with_capacity(envelopes.len());
         let first_seq_of_batch = self.engine.next_seq();
         for envelope in envelopes {
+            // Encoded once: the engine digests its command bytes, the journal keeps the whole.
+            let record = EncodedEnvelope::new(envelope);
             let outcome = if envelope.client == SYSTEM_PRINCIPAL && !as_system {
                 let why = "the node's own principal acts only through the node".to_string();
                 let error = engine::EngineError::Unauthorized { principal: envelope.client.clone(), action: "act".into(), why };
                 Outcome::Refused { error }
             } else {
-                self.engine.apply(envelope)
+                self.engine.apply_encoded(&record)
             };
             match outcome {
                 Outcome::Duplicate { first_seq } => {
@@ -312,8 +314,8 @@ impl Node {
                 outcome => {
                     let seq = outcome.seq().expect("a journalled outcome has a sequence number");
                     assert_eq!(seq, first_seq_of_batch + encoded.len() as u64, "journalled seqs are consecutive");
-                    // Envelopes and outcomes are plain data; encoding cannot fail.
-                    let command = serde_json::to_vec(envelope).expect("an Envelope always serialises");
+                    let command = record.into_bytes();
+                    // Outcomes are plain data; encoding cannot fail.
                     let result = serde_json::to_vec(&outcome).expect("an Outcome always serialises");
                     // Reconciled at configuration time (engine::limits); a breach is a bug.
                     assert!(command.len() <= engine::limits::RECORD_BYTES_MAX, "command record within the reconciled limit");
