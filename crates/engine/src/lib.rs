@@ -78,7 +78,7 @@ use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId
 use model::Role;
 use money::{Scale, UsdPrice};
 use sessions::{Seen, Sessions};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
 pub const ENGINE_FORMAT_VERSION: u32 = 8;
@@ -147,7 +147,7 @@ pub struct Engine {
     custodians: BTreeMap<String, Custody>,
     account_names: Vec<String>,
     account_kinds: Vec<AccountKind>,
-    account_index: BTreeMap<String, AccountIdx>,
+    account_index: HashMap<String, AccountIdx>,
     subs_per_owner: BTreeMap<String, u32>,
     /// Each trader account's owner and each owner's sub-accounts by integer id (derived).
     owners: owners::OwnerIndex,
@@ -292,7 +292,7 @@ impl Engine {
             custodians: BTreeMap::new(),
             account_names: Vec::new(),
             account_kinds: Vec::new(),
-            account_index: BTreeMap::new(),
+            account_index: HashMap::new(),
             subs_per_owner: BTreeMap::new(),
             owners: owners::OwnerIndex::default(),
             trader_accounts: 0,
