@@ -204,6 +204,12 @@ pub struct Engine {
     health_summaries: Vec<Option<health::Summary>>,
     /// The price symbols the summaries name, by their index there (a cache, like them).
     health_symbols: Vec<String>,
+    /// Per symbol of `health_symbols`, whether a summary has named it: a move of a symbol none
+    /// has named re-marks no summarised account.
+    health_symbols_named: Vec<bool>,
+    /// The `health_symbols` index of each asset, underlying of the model and market base
+    /// (a cache of the names for the model in force).
+    health_ids: margin::OfModel<health::HealthIds>,
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
@@ -327,6 +333,8 @@ impl Engine {
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
             health_symbols: Vec::new(),
+            health_symbols_named: Vec::new(),
+            health_ids: None,
             margin_cache: BTreeMap::new(),
             bound_anchors: BTreeMap::new(),
             headroom_bound: true,
