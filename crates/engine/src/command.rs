@@ -29,6 +29,54 @@ fn default_principal() -> String {
     DEFAULT_PRINCIPAL.to_string()
 }
 
+/// An envelope with its journal record, encoded once: the bytes are exactly
+/// `serde_json::to_vec(envelope)`, and within them the command's own encoding (the bytes its
+/// exactly-once digest is taken of), so [`crate::Engine::apply_encoded`] and the journal share
+/// one encoding of each command.
+pub struct EncodedEnvelope<'a> {
+    envelope: &'a Envelope,
+    bytes: Vec<u8>,
+    command: std::ops::Range<usize>,
+}
+
+impl<'a> EncodedEnvelope<'a> {
+    /// Encodes the envelope as serde encodes the struct (fields in declaration order, compact),
+    /// noting where its command starts and ends.
+    pub fn new(envelope: &'a Envelope) -> EncodedEnvelope<'a> {
+        let mut bytes = Vec::with_capacity(160);
+        bytes.extend_from_slice(b"{\"client\":");
+        write_json(&mut bytes, &envelope.client);
+        bytes.extend_from_slice(b",\"id\":");
+        write_json(&mut bytes, &envelope.id);
+        bytes.extend_from_slice(b",\"command\":");
+        let start = bytes.len();
+        write_json(&mut bytes, &envelope.command);
+        let command = start..bytes.len();
+        bytes.push(b'}');
+        EncodedEnvelope { envelope, bytes, command }
+    }
+
+    pub fn envelope(&self) -> &'a Envelope {
+        self.envelope
+    }
+
+    /// The command's canonical encoding.
+    pub fn command_bytes(&self) -> &[u8] {
+        &self.bytes[self.command.clone()]
+    }
+
+    /// The whole envelope's encoding (the journal's command record).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// Envelopes, commands and their fields are plain data (string keys, no maps with other keys,
+/// no floats): serde_json cannot fail on them.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("plain data always serialises");
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {

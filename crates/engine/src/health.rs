@@ -63,7 +63,7 @@ impl Health {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
     measured: Measured,
-    /// Per price symbol the account is exposed to, sorted by symbol.
+    /// Per price symbol the account is exposed to, in the order of the symbols' indices.
     sensitivity: Exposures,
     /// Allowance for roundings, 10^-18 USD.
     allowance: i128,
@@ -194,6 +194,7 @@ impl Engine {
         }
         let Ok(model) = self.usable_model() else { return };
         self.health_summaries.resize(self.account_names.len(), None);
+        let interned = self.intern_health_symbols(&model);
         let mut dirty: BTreeSet<AccountIdx> = self.health_backlog.iter().copied().chain(touched.iter().copied()).collect();
         if everything {
             dirty.extend((0..self.account_names.len() as u32).map(AccountIdx));
@@ -214,7 +215,7 @@ impl Engine {
             let from_empty = touched.contains(&account);
             let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account, &mut memo, from_empty) {
                 true => Health::Healthy,
-                false => match self.recompute(&model, account, &mut memo) {
+                false => match interned.as_ref().ok().and_then(|()| self.recompute(&model, account, &mut memo)) {
                     Some(h) => {
                         // A book that changed by a command (not a price) may change again
                         // soon: its summary lets the bound decide the next time.
@@ -242,7 +243,7 @@ impl Engine {
     /// that no longer proves the flag.
     fn dirty_after_move(&mut self, m: &PriceMove, dirty: &mut BTreeSet<AccountIdx>) {
         // A symbol no summary names moves no summarised account.
-        let symbol = self.health_symbols.iter().position(|s| *s == m.symbol).map(|i| i as u16);
+        let symbol = self.health_symbols.iter().position(|s| *s == m.symbol).filter(|i| self.health_symbols_named[*i]).map(|i| i as u16);
         for (i, slot) in self.health_summaries.iter_mut().enumerate() {
             let stays = match (slot.as_mut(), symbol) {
                 (None, _) => self.account_kinds[i] != AccountKind::Trader,
@@ -305,17 +306,37 @@ impl Engine {
     ) -> Result<Summary, EngineError> {
         let mut linked = BTreeSet::new();
         for sibling in self.siblings_of(account) {
-            for symbol in memo.sensitivity(self, model, sibling)?.0.keys() {
-                linked.insert(self.health_symbol(symbol)?);
-            }
+            linked.extend(memo.sensitivity(self, model, sibling)?.0.keys().copied());
         }
         let (sensitivity, allowance) = memo.sensitivity(self, model, account)?;
         let mut exposures = Vec::with_capacity(sensitivity.len());
-        for (symbol, &c) in sensitivity {
-            exposures.push(Exposure { at: self.symbol_prices(symbol), symbol: self.health_symbol(symbol)?, c, term: 0 });
+        for (&symbol, &c) in sensitivity {
+            exposures.push(Exposure { at: self.symbol_prices(&self.health_symbols[symbol as usize]), symbol, c, term: 0 });
         }
         let allowance = *allowance;
+        for &symbol in exposures.iter().map(|e| &e.symbol).chain(&linked) {
+            self.health_symbols_named[symbol as usize] = true;
+        }
         Ok(Summary { measured, sensitivity: Exposures::of(exposures), allowance, drift: 0, linked: linked.into_iter().collect() })
+    }
+
+    /// Every price symbol a sensitivity can name (each asset, each underlying of the model, each
+    /// market's base) gets its index in the summaries' table, cached for the model: the
+    /// sensitivities are then keyed by index, not by name.
+    fn intern_health_symbols(&mut self, model: &Arc<RiskModel>) -> Result<(), EngineError> {
+        let fresh = self.health_ids.as_ref().is_some_and(|(m, ids)| {
+            Arc::ptr_eq(m, model) && ids.assets.len() == self.assets.len() && ids.markets.len() == self.markets.len()
+        });
+        if fresh {
+            return Ok(());
+        }
+        let assets: Vec<String> = self.assets.iter().map(|a| a.symbol.clone()).collect();
+        let underlyings: Vec<String> = model.underlyings.iter().map(|u| u.name.clone()).collect();
+        let bases: Vec<String> = self.markets.iter().map(|m| m.def.base.clone()).collect();
+        let mut intern = |names: Vec<String>| names.iter().map(|n| self.health_symbol(n)).collect::<Result<Vec<u16>, _>>();
+        let ids = HealthIds { assets: intern(assets)?, underlyings: intern(underlyings)?, markets: intern(bases)? };
+        self.health_ids = Some((model.clone(), ids));
+        Ok(())
     }
 
     /// The index of a price symbol in the summaries' table (added at its first use).
@@ -325,30 +346,35 @@ impl Engine {
         }
         let i = u16::try_from(self.health_symbols.len()).map_err(|_| EngineError::Overflow { what: "health symbols".into() })?;
         self.health_symbols.push(symbol.to_string());
+        self.health_symbols_named.push(false);
         Ok(i)
+    }
+
+    /// The interned ids for `model` ([`Engine::intern_health_symbols`] ran for it this step).
+    fn health_ids(&self, model: &RiskModel) -> Result<&HealthIds, EngineError> {
+        match &self.health_ids {
+            Some((m, ids)) if std::ptr::eq(Arc::as_ptr(m), model) => Ok(ids),
+            _ => Err(EngineError::RiskModelStale { why: "health symbols of another model".into() }),
+        }
     }
 
     /// Per price symbol, how much a move of it can change the account's `equity - IM`, and the
     /// rounding allowance (module doc).
-    fn sensitivity_of(
-        &self,
-        model: &RiskModel,
-        account: AccountIdx,
-        holdings: &[i128],
-    ) -> Result<(BTreeMap<String, i128>, i128), EngineError> {
-        let mut sensitivity: BTreeMap<String, i128> = BTreeMap::new();
+    fn sensitivity_of(&self, model: &RiskModel, account: AccountIdx, holdings: &[i128]) -> Result<(Sensitivity, i128), EngineError> {
+        let ids = self.health_ids(model)?;
+        let mut sensitivity = Sensitivity::new();
         let mut allowance: i128 = 4_001;
         let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
         for (a, &units) in holdings.iter().enumerate().filter(|(_, u)| **u != 0) {
             let info = &self.assets[a];
             let c = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
-            add(sensitivity.entry(info.symbol.clone()).or_insert(0), c).ok_or_else(overflow)?;
+            add(sensitivity.entry(ids.assets[a]).or_insert(0), c).ok_or_else(overflow)?;
             allowance = allowance.checked_add(2).ok_or_else(overflow)?;
             let q_nano = mul_div(units.abs(), NANO, info.scale.one(), Rounding::Ceil).map_err(|_| overflow())?;
             let ix = self.asset_instrument(model, a);
-            linear_sensitivity(model, &self.risk_model.pnl_max, ix, q_nano, &mut sensitivity, &mut allowance)?;
+            linear_sensitivity(model, ids, &self.risk_model.pnl_max, ix, q_nano, &mut sensitivity, &mut allowance)?;
         }
-        self.derivative_sensitivity(model, account, &mut sensitivity, &mut allowance)?;
+        self.derivative_sensitivity(model, ids, account, &mut sensitivity, &mut allowance)?;
         Ok((sensitivity, allowance))
     }
 
@@ -358,8 +384,9 @@ impl Engine {
     fn derivative_sensitivity(
         &self,
         model: &RiskModel,
+        ids: &HealthIds,
         account: AccountIdx,
-        sensitivity: &mut BTreeMap<String, i128>,
+        sensitivity: &mut Sensitivity,
         allowance: &mut i128,
     ) -> Result<(), EngineError> {
         let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
@@ -369,9 +396,9 @@ impl Engine {
                 continue;
             }
             let q = position.quantity.checked_abs().ok_or_else(overflow)?;
-            add(sensitivity.entry(market.def.base.clone()).or_insert(0), q).ok_or_else(overflow)?;
+            add(sensitivity.entry(ids.markets[m as usize]).or_insert(0), q).ok_or_else(overflow)?;
             let id = market.def.instrument.as_deref().unwrap_or(market.def.id.as_str());
-            if !linear_sensitivity(model, &self.risk_model.pnl_max, model.instrument(id), q, sensitivity, allowance)? {
+            if !linear_sensitivity(model, ids, &self.risk_model.pnl_max, model.instrument(id), q, sensitivity, allowance)? {
                 continue;
             }
             // The unrealised P&L rounds down to one settlement unit in each of the two
@@ -517,7 +544,19 @@ pub(crate) struct HealthMemo(BTreeMap<AccountIdx, MemoEntry>);
 #[derive(Default)]
 struct MemoEntry {
     holdings: Option<Vec<i128>>,
-    sensitivity: Option<(BTreeMap<String, i128>, i128)>,
+    sensitivity: Option<(Sensitivity, i128)>,
+}
+
+/// Per price symbol (its index in `Engine::health_symbols`), the sensitivity, nano-units.
+type Sensitivity = BTreeMap<u16, i128>;
+
+/// The `Engine::health_symbols` index of each asset, each underlying of one model and each
+/// market's base, by their indices.
+#[derive(Debug, Clone)]
+pub(crate) struct HealthIds {
+    assets: Vec<u16>,
+    underlyings: Vec<u16>,
+    markets: Vec<u16>,
 }
 
 impl HealthMemo {
@@ -540,12 +579,7 @@ impl HealthMemo {
 
     /// The account's sensitivity and rounding allowance ([`Engine::sensitivity_of`] of its
     /// holdings).
-    fn sensitivity(
-        &mut self,
-        engine: &Engine,
-        model: &RiskModel,
-        account: AccountIdx,
-    ) -> Result<&(BTreeMap<String, i128>, i128), EngineError> {
+    fn sensitivity(&mut self, engine: &Engine, model: &RiskModel, account: AccountIdx) -> Result<&(Sensitivity, i128), EngineError> {
         let entry = self.entry(account);
         let sensitivity = match entry.sensitivity.take() {
             Some(s) => s,
@@ -597,10 +631,11 @@ fn flag_hash(account: AccountIdx, health: Health) -> [u8; 32] {
 /// False (and nothing added) if the model lacks the instrument (`None`) or it is not linear.
 fn linear_sensitivity(
     model: &RiskModel,
+    ids: &HealthIds,
     pnl_max: &[i128],
     ix: Option<margin_core::InstrumentIx>,
     q_nano: i128,
-    sensitivity: &mut BTreeMap<String, i128>,
+    sensitivity: &mut Sensitivity,
     allowance: &mut i128,
 ) -> Result<bool, EngineError> {
     let overflow = || EngineError::Overflow { what: "health sensitivity".into() };
@@ -612,7 +647,12 @@ fn linear_sensitivity(
     let u = &model.underlyings[underlying as usize];
     let per_price = q_nano.checked_mul(max_abs).and_then(|x| x.checked_mul(1_000)).ok_or_else(overflow)?;
     let c = mul_div(per_price, NANO, u.ref_price.0, Rounding::Ceil).map_err(|_| overflow())?;
-    add(sensitivity.entry(u.name.clone()).or_insert(0), c).ok_or_else(overflow)?;
+    let symbol = ids
+        .underlyings
+        .get(underlying as usize)
+        .copied()
+        .ok_or_else(|| EngineError::RiskModelStale { why: "health symbols of another model".into() })?;
+    add(sensitivity.entry(symbol).or_insert(0), c).ok_or_else(overflow)?;
     *allowance = max_abs.checked_mul(2_000).and_then(|a| allowance.checked_add(a)).ok_or_else(overflow)?;
     Ok(true)
 }

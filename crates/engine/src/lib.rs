@@ -78,7 +78,7 @@ use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId
 use model::Role;
 use money::{Scale, UsdPrice};
 use sessions::{Seen, Sessions};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
 pub const ENGINE_FORMAT_VERSION: u32 = 8;
@@ -147,7 +147,7 @@ pub struct Engine {
     custodians: BTreeMap<String, Custody>,
     account_names: Vec<String>,
     account_kinds: Vec<AccountKind>,
-    account_index: BTreeMap<String, AccountIdx>,
+    account_index: HashMap<String, AccountIdx>,
     subs_per_owner: BTreeMap<String, u32>,
     /// Each trader account's owner and each owner's sub-accounts by integer id (derived).
     owners: owners::OwnerIndex,
@@ -204,6 +204,12 @@ pub struct Engine {
     health_summaries: Vec<Option<health::Summary>>,
     /// The price symbols the summaries name, by their index there (a cache, like them).
     health_symbols: Vec<String>,
+    /// Per symbol of `health_symbols`, whether a summary has named it: a move of a symbol none
+    /// has named re-marks no summarised account.
+    health_symbols_named: Vec<bool>,
+    /// The `health_symbols` index of each asset, underlying of the model and market base
+    /// (a cache of the names for the model in force).
+    health_ids: margin::OfModel<health::HealthIds>,
     /// The house's net position per base asset from its fills of client orders ([`house`]).
     house_exposure: BTreeMap<AssetIdx, i128>,
     house_digest: ledger::MultisetDigest,
@@ -292,7 +298,7 @@ impl Engine {
             custodians: BTreeMap::new(),
             account_names: Vec::new(),
             account_kinds: Vec::new(),
-            account_index: BTreeMap::new(),
+            account_index: HashMap::new(),
             subs_per_owner: BTreeMap::new(),
             owners: owners::OwnerIndex::default(),
             trader_accounts: 0,
@@ -327,6 +333,8 @@ impl Engine {
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
             health_symbols: Vec::new(),
+            health_symbols_named: Vec::new(),
+            health_ids: None,
             margin_cache: BTreeMap::new(),
             bound_anchors: BTreeMap::new(),
             headroom_bound: true,
@@ -391,18 +399,29 @@ impl Engine {
     /// Applies one command. Deterministic; never panics on any input (a panic is a broken
     /// invariant, which stops the node before anything is acknowledged).
     pub fn apply(&mut self, envelope: &Envelope) -> Outcome {
+        self.apply_digested(envelope, |scratch| command_digest(&envelope.command, scratch))
+    }
+
+    /// [`Engine::apply`] of an envelope already encoded for the journal: the command's digest
+    /// is taken of the encoding's command bytes (the same bytes `apply` encodes), so the
+    /// outcome and the state are those of `apply`.
+    pub fn apply_encoded(&mut self, encoded: &EncodedEnvelope<'_>) -> Outcome {
+        self.apply_digested(encoded.envelope(), |_| digest_of(encoded.command_bytes()))
+    }
+
+    fn apply_digested(&mut self, envelope: &Envelope, digest: impl FnOnce(&mut Vec<u8>) -> sessions::CommandDigest) -> Outcome {
         if let Err(error) = check_shape(envelope) {
             return Outcome::Refused { error };
         }
         if !self.initialised {
-            return self.apply_genesis(envelope);
+            return self.apply_genesis(envelope, digest);
         }
         let principal = envelope.client.as_str();
         let Some((role, seen)) = self.sessions.lookup(principal, envelope.id) else {
             let why = "not a registered principal".to_string();
             return Outcome::Refused { error: EngineError::Unauthorized { principal: principal.into(), action: "act".into(), why } };
         };
-        let digest = command_digest(&envelope.command, &mut self.scratch);
+        let digest = digest(&mut self.scratch);
         match seen {
             Seen::Remembered { first_seq, digest: first } if first == digest => return Outcome::Duplicate { first_seq },
             Seen::Remembered { first_seq, .. } => {
@@ -440,7 +459,7 @@ impl Engine {
         outcome
     }
 
-    fn apply_genesis(&mut self, envelope: &Envelope) -> Outcome {
+    fn apply_genesis(&mut self, envelope: &Envelope, digest: impl FnOnce(&mut Vec<u8>) -> sessions::CommandDigest) -> Outcome {
         let Command::Genesis { config } = &envelope.command else {
             return Outcome::Refused { error: EngineError::NotInitialised };
         };
@@ -458,7 +477,7 @@ impl Engine {
         self.install(config);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let digest = command_digest(&envelope.command, &mut self.scratch);
+        let digest = digest(&mut self.scratch);
         self.remember(&envelope.client, envelope.id, seq, digest);
         self.assert_invariants();
         Outcome::Applied { seq, events: vec![Event::Initialised { config_digest: hex(&self.config_digest) }] }
@@ -849,8 +868,13 @@ fn check_shape(envelope: &Envelope) -> Result<(), EngineError> {
 fn command_digest(command: &Command, scratch: &mut Vec<u8>) -> sessions::CommandDigest {
     scratch.clear();
     serde_json::to_writer(&mut *scratch, command).expect("a Command always serialises");
+    digest_of(scratch)
+}
+
+/// BLAKE3 of a command's canonical JSON, truncated.
+fn digest_of(command_json: &[u8]) -> sessions::CommandDigest {
     let mut digest = [0u8; sessions::COMMAND_DIGEST_LEN];
-    digest.copy_from_slice(&blake3::hash(scratch).as_bytes()[..sessions::COMMAND_DIGEST_LEN]);
+    digest.copy_from_slice(&blake3::hash(command_json).as_bytes()[..sessions::COMMAND_DIGEST_LEN]);
     digest
 }
 

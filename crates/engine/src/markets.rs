@@ -345,13 +345,7 @@ impl Engine {
     pub(crate) fn check_owner_room(&self, m: u16, account: AccountIdx) -> Result<(), EngineError> {
         let market = &self.markets[m as usize];
         let owner = owner_of(&self.account_names[account.0 as usize]);
-        let prefix = format!("{owner}/");
-        let open: usize = self
-            .account_index
-            .range(prefix.clone()..)
-            .take_while(|(name, _)| name.starts_with(&prefix))
-            .map(|(_, idx)| market.book.open_orders(book::AccountId(idx.0)).len())
-            .sum();
+        let open: usize = self.owners.subs_named(owner).iter().map(|idx| market.book.open_orders(book::AccountId(idx.0)).len()).sum();
         let max = market.def.open_orders_per_account_max;
         if open >= max as usize {
             return Err(EngineError::LimitExceeded {

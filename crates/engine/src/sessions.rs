@@ -11,9 +11,13 @@
 //! The state hash commits to the sessions through the engine's session log (every remembered
 //! id, in order): windows and watermarks follow from it and the configured window. A snapshot
 //! carries the tables themselves with [`Sessions::full_digest`], checked when restoring.
+//!
+//! The principals are found by a hash of the name (two look-ups per command); nothing depends
+//! on the hash map's order: every walk over the principals ([`Sessions::iter`],
+//! [`Sessions::roles`], [`Sessions::full_digest`]) is in name order.
 
 use model::Role;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Bytes of the command digest kept per remembered id.
 pub const COMMAND_DIGEST_LEN: usize = 16;
@@ -38,7 +42,7 @@ pub enum Seen {
 
 #[derive(Debug, Clone, Default)]
 pub struct Sessions {
-    principals: BTreeMap<String, Session>,
+    principals: HashMap<String, Session>,
 }
 
 impl Sessions {
@@ -101,7 +105,7 @@ impl Sessions {
     pub fn full_digest(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         h.update(b"clearhouse.sessions");
-        for (name, s) in &self.principals {
+        for (name, s) in self.iter() {
             h.update(&(name.len() as u32).to_le_bytes());
             h.update(name.as_bytes());
             h.update(&[s.role as u8]);
@@ -120,8 +124,11 @@ impl Sessions {
         *h.finalize().as_bytes()
     }
 
+    /// Every principal's session, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Session)> {
-        self.principals.iter()
+        let mut all: Vec<(&String, &Session)> = self.principals.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
     }
 
     pub fn from_sessions(entries: Vec<(String, Session)>) -> Sessions {

@@ -28,9 +28,12 @@
 //! differing key otherwise; a contradiction no command can make (a removed asset, changed
 //! decimals) is refused naming the key.
 
-use engine::{Command, ConfigChange, Engine, Envelope, Outcome, SYSTEM_PRINCIPAL, StateConfig};
+use engine::{Command, ConfigChange, EncodedEnvelope, Engine, Envelope, Outcome, SYSTEM_PRINCIPAL, StateConfig};
 use journal::{BatchId, BatchIn, JournalStore, RecordIn, Seq, SnapshotIn, StateHash, failpoint};
 use model::Config;
+
+mod pipeline;
+pub use pipeline::{Applier, Journaller, Staged};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -279,61 +282,19 @@ impl Node {
         if self.poisoned {
             return Err(NodeError::Poisoned);
         }
-        let max = self.engine.config().limits.batch_commands_max.max(1);
-        if envelopes.len() > max as usize {
-            return Err(NodeError::BatchTooLarge { given: envelopes.len(), max });
-        }
-        let mut acks = Vec::with_capacity(envelopes.len());
-        let mut encoded: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::with_capacity(envelopes.len());
-        let first_seq_of_batch = self.engine.next_seq();
-        for envelope in envelopes {
-            let outcome = if envelope.client == SYSTEM_PRINCIPAL && !as_system {
-                let why = "the node's own principal acts only through the node".to_string();
-                let error = engine::EngineError::Unauthorized { principal: envelope.client.clone(), action: "act".into(), why };
-                Outcome::Refused { error }
-            } else {
-                self.engine.apply(envelope)
-            };
-            match outcome {
-                Outcome::Duplicate { first_seq } => {
-                    let first = if first_seq >= first_seq_of_batch {
-                        // The first copy is in this very batch, not yet journalled.
-                        let (_, _, result) = &encoded[(first_seq - first_seq_of_batch) as usize];
-                        serde_json::from_slice(result).map_err(|e| NodeError::Decode { seq: first_seq, reason: e.to_string() })?
-                    } else {
-                        self.journalled_outcome(first_seq)?
-                    };
-                    acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: true, outcome: first });
-                }
-                Outcome::Refused { .. } => {
-                    // Answered at once, never journalled: nothing changed.
-                    acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: false, outcome });
-                }
-                outcome => {
-                    let seq = outcome.seq().expect("a journalled outcome has a sequence number");
-                    assert_eq!(seq, first_seq_of_batch + encoded.len() as u64, "journalled seqs are consecutive");
-                    // Envelopes and outcomes are plain data; encoding cannot fail.
-                    let command = serde_json::to_vec(envelope).expect("an Envelope always serialises");
-                    let result = serde_json::to_vec(&outcome).expect("an Outcome always serialises");
-                    // Reconciled at configuration time (engine::limits); a breach is a bug.
-                    assert!(command.len() <= engine::limits::RECORD_BYTES_MAX, "command record within the reconciled limit");
-                    assert!(result.len() <= engine::limits::RECORD_BYTES_MAX, "result record within the reconciled limit");
-                    encoded.push((seq, command, result));
-                    acks.push(Ack { client: envelope.client.clone(), id: envelope.id, duplicate: false, outcome });
-                }
-            }
-        }
+        check_batch_size(&self.engine, envelopes)?;
+        let journal = self.journal.as_ref();
+        let (acks, encoded) = stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq))?;
         if encoded.is_empty() {
             return Ok(acks);
         }
         failpoint::hit("node.after_apply_before_journal");
         let state_hash = StateHash(self.engine.state_hash());
-        let records: Vec<RecordIn<'_>> = encoded.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect();
-        let receipt = match self.journal.append_batch(&BatchIn { records: &records, state_hash }) {
+        let receipt = match append(self.journal.as_mut(), &encoded, state_hash) {
             Ok(receipt) => receipt,
             Err(e) => {
                 self.poisoned = true;
-                return Err(e.into());
+                return Err(e);
             }
         };
         failpoint::hit("node.after_journal_before_ack");
@@ -367,11 +328,83 @@ impl Node {
         self.batches_since_snapshot = 0;
         Ok(())
     }
+}
 
-    fn journalled_outcome(&self, seq: u64) -> Result<Outcome, NodeError> {
-        let record = self.journal.result_of(Seq(seq))?.ok_or(NodeError::Decode { seq, reason: "record missing".into() })?;
-        serde_json::from_slice(&record.result).map_err(|e| NodeError::Decode { seq, reason: e.to_string() })
+/// One journalled command of a batch, encoded: (seq, command, result).
+pub(crate) type Encoded = (u64, Vec<u8>, Vec<u8>);
+
+fn check_batch_size(engine: &Engine, envelopes: &[Envelope]) -> Result<(), NodeError> {
+    let max = engine.config().limits.batch_commands_max.max(1);
+    if envelopes.len() > max as usize {
+        return Err(NodeError::BatchTooLarge { given: envelopes.len(), max });
     }
+    Ok(())
+}
+
+/// Applies a batch to the engine and encodes its journalled records. `earlier` answers a retry
+/// of a command journalled before this batch with its first outcome.
+fn stage(
+    engine: &mut Engine,
+    envelopes: &[Envelope],
+    as_system: bool,
+    earlier: impl Fn(u64) -> Result<Outcome, NodeError>,
+) -> Result<(Vec<Ack>, Vec<Encoded>), NodeError> {
+    let mut acks = Vec::with_capacity(envelopes.len());
+    let mut encoded: Vec<Encoded> = Vec::with_capacity(envelopes.len());
+    let first_seq_of_batch = engine.next_seq();
+    for envelope in envelopes {
+        // Encoded once: the engine digests its command bytes, the journal keeps the whole.
+        let record = EncodedEnvelope::new(envelope);
+        let outcome = if envelope.client == SYSTEM_PRINCIPAL && !as_system {
+            let why = "the node's own principal acts only through the node".to_string();
+            let error = engine::EngineError::Unauthorized { principal: envelope.client.clone(), action: "act".into(), why };
+            Outcome::Refused { error }
+        } else {
+            engine.apply_encoded(&record)
+        };
+        let ack = |duplicate, outcome| Ack { client: envelope.client.clone(), id: envelope.id, duplicate, outcome };
+        match outcome {
+            Outcome::Duplicate { first_seq } => {
+                let first = if first_seq >= first_seq_of_batch {
+                    // The first copy is in this very batch, not yet journalled.
+                    decode_result(first_seq, &encoded[(first_seq - first_seq_of_batch) as usize].2)?
+                } else {
+                    earlier(first_seq)?
+                };
+                acks.push(ack(true, first));
+            }
+            // Answered at once, never journalled: nothing changed.
+            Outcome::Refused { .. } => acks.push(ack(false, outcome)),
+            outcome => {
+                let seq = outcome.seq().expect("a journalled outcome has a sequence number");
+                assert_eq!(seq, first_seq_of_batch + encoded.len() as u64, "journalled seqs are consecutive");
+                let command = record.into_bytes();
+                // Outcomes are plain data; encoding cannot fail.
+                let result = serde_json::to_vec(&outcome).expect("an Outcome always serialises");
+                // Reconciled at configuration time (engine::limits); a breach is a bug.
+                assert!(command.len() <= engine::limits::RECORD_BYTES_MAX, "command record within the reconciled limit");
+                assert!(result.len() <= engine::limits::RECORD_BYTES_MAX, "result record within the reconciled limit");
+                encoded.push((seq, command, result));
+                acks.push(ack(false, outcome));
+            }
+        }
+    }
+    Ok((acks, encoded))
+}
+
+/// Writes one batch in one durable transaction.
+fn append(journal: &mut dyn JournalStore, encoded: &[Encoded], state_hash: StateHash) -> Result<journal::BatchReceipt, NodeError> {
+    let records: Vec<RecordIn<'_>> = encoded.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect();
+    Ok(journal.append_batch(&BatchIn { records: &records, state_hash })?)
+}
+
+fn decode_result(seq: u64, result: &[u8]) -> Result<Outcome, NodeError> {
+    serde_json::from_slice(result).map_err(|e| NodeError::Decode { seq, reason: e.to_string() })
+}
+
+fn journalled_outcome(journal: &dyn JournalStore, seq: u64) -> Result<Outcome, NodeError> {
+    let record = journal.result_of(Seq(seq))?.ok_or(NodeError::Decode { seq, reason: "record missing".into() })?;
+    decode_result(seq, &record.result)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,0 +1,170 @@
+//! The pipelined write path: a [`Node`] split into an [`Applier`] (the engine: applies a batch
+//! and encodes its records) and a [`Journaller`] (the journal: makes a staged batch durable), so
+//! that one thread applies batch N+1 while another commits batch N (docs/performance.md,
+//! "Durable throughput").
+//!
+//! The protocol is the node's, split in two: the acks of a [`Staged`] batch may be sent only
+//! after [`Journaller::commit`] returned `Ok` for it, and batches must be committed in the order
+//! they were staged. Until then the engine is ahead of the journal by the staged batches: a
+//! crash loses them, and recovery rebuilds exactly the journalled state, which contains every
+//! acknowledged command. Whoever reads the engine must therefore know which batches are not yet
+//! durable.
+//!
+//! A retry of a command staged but not yet durable is answered from the staged records (kept
+//! here until the journaller reports them durable), never from a journal that lacks them.
+
+use crate::{Ack, Encoded, Node, NodeError, NodeOptions, append, check_batch_size, decode_result, journalled_outcome, stage};
+use engine::{Engine, Envelope, Outcome};
+use journal::{BatchId, JournalStore, Seq, SnapshotIn, StateHash, failpoint};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What both halves share: the journal (the applier reads it only to answer old retries), the
+/// poison flag and the last durable sequence number.
+struct Shared {
+    journal: Mutex<Box<dyn JournalStore>>,
+    poisoned: AtomicBool,
+    durable_seq: AtomicU64,
+}
+
+/// A batch applied to the engine, not yet durable.
+pub struct Staged {
+    /// One per command, in order; to be sent only once the batch is committed.
+    pub acks: Vec<Ack>,
+    records: Arc<Vec<Encoded>>,
+    /// The state hash after the batch.
+    state_hash: StateHash,
+    /// The engine's state after this batch, when a snapshot is due: (last seq, bytes).
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
+impl Staged {
+    /// True when the batch journals nothing (only refusals and retries).
+    pub fn journals_nothing(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// The engine half of a pipelined node.
+pub struct Applier {
+    engine: Engine,
+    options: NodeOptions,
+    batches_since_snapshot: u64,
+    shared: Arc<Shared>,
+    /// Records of staged batches not yet known durable, oldest first.
+    undurable: VecDeque<Arc<Vec<Encoded>>>,
+}
+
+/// The journal half of a pipelined node.
+pub struct Journaller {
+    shared: Arc<Shared>,
+    last_batch: BatchId,
+}
+
+impl Node {
+    /// Splits the node for a pipelined writer. A poisoned node stays poisoned.
+    pub fn into_pipeline(self) -> (Applier, Journaller) {
+        let durable_seq = self.engine.next_seq() - 1;
+        let shared = Arc::new(Shared {
+            journal: Mutex::new(self.journal),
+            poisoned: AtomicBool::new(self.poisoned),
+            durable_seq: AtomicU64::new(durable_seq),
+        });
+        let applier = Applier {
+            engine: self.engine,
+            options: self.options,
+            batches_since_snapshot: self.batches_since_snapshot,
+            shared: shared.clone(),
+            undurable: VecDeque::new(),
+        };
+        (applier, Journaller { shared, last_batch: self.last_batch })
+    }
+}
+
+impl Applier {
+    /// The engine, including every staged batch (durable or not).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The last sequence number the journaller has made durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Applies a batch (as [`Node::submit_batch`] does) without journalling it.
+    pub fn stage(&mut self, envelopes: &[Envelope]) -> Result<Staged, NodeError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(NodeError::Poisoned);
+        }
+        check_batch_size(&self.engine, envelopes)?;
+        let durable = self.durable_seq();
+        while self.undurable.front().is_some_and(|r| r.last().is_some_and(|(seq, _, _)| *seq <= durable)) {
+            self.undurable.pop_front();
+        }
+        let (undurable, shared) = (&self.undurable, &self.shared);
+        let (acks, encoded) = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq))?;
+        let records = Arc::new(encoded);
+        if records.is_empty() {
+            return Ok(Staged { acks, records, state_hash: StateHash([0; 32]), snapshot: None });
+        }
+        let state_hash = StateHash(self.engine.state_hash());
+        self.batches_since_snapshot += 1;
+        let snapshot = (self.batches_since_snapshot >= self.options.snapshot_interval_batches).then(|| {
+            self.batches_since_snapshot = 0;
+            let state = self.engine.encode_snapshot();
+            assert!(state.len() as u64 <= engine::limits::SNAPSHOT_BYTES_MAX, "snapshot within the reconciled limit");
+            (self.engine.next_seq() - 1, state)
+        });
+        self.undurable.push_back(records.clone());
+        Ok(Staged { acks, records, state_hash, snapshot })
+    }
+}
+
+/// The first outcome of a command journalled before the batch being staged: from the staged
+/// records if it is not durable yet, else from the journal.
+fn earlier_outcome(undurable: &VecDeque<Arc<Vec<Encoded>>>, shared: &Shared, seq: u64) -> Result<Outcome, NodeError> {
+    for records in undurable {
+        let Some((first, _, _)) = records.first() else { continue };
+        if let Some((_, _, result)) = seq.checked_sub(*first).and_then(|i| records.get(i as usize)) {
+            return decode_result(seq, result);
+        }
+    }
+    let journal = shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
+    journalled_outcome(journal.as_ref(), seq)
+}
+
+impl Journaller {
+    /// Makes a staged batch durable (and its snapshot, when one is due). Batches must come in
+    /// the order they were staged. A failure poisons both halves: the engine is ahead of the
+    /// journal and the node must be reopened.
+    pub fn commit(&mut self, staged: &Staged) -> Result<(), NodeError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(NodeError::Poisoned);
+        }
+        let Some(&(last_seq, _, _)) = staged.records.last() else { return Ok(()) };
+        let result = self.write(staged);
+        if result.is_err() {
+            self.shared.poisoned.store(true, Ordering::Release);
+        } else {
+            self.shared.durable_seq.store(last_seq, Ordering::Release);
+        }
+        result
+    }
+
+    fn write(&mut self, staged: &Staged) -> Result<(), NodeError> {
+        let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
+        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+        assert_eq!(staged.records[0].0, durable + 1, "staged batches are committed in order");
+        failpoint::hit("node.after_apply_before_journal");
+        let receipt = append(journal.as_mut(), &staged.records, staged.state_hash)?;
+        failpoint::hit("node.after_journal_before_ack");
+        self.last_batch = receipt.batch_id;
+        if let Some((last_seq, state)) = &staged.snapshot {
+            let snapshot = SnapshotIn { last_seq: Seq(*last_seq), batch_id: receipt.batch_id, state_hash: staged.state_hash, state };
+            journal.write_snapshot(&snapshot)?;
+        }
+        Ok(())
+    }
+}
