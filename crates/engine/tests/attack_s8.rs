@@ -158,3 +158,42 @@ fn a_perp_bought_above_the_index_pays_the_gap_in_the_margin_gate() {
     assert!(equity >= im, "{equity} >= {im}");
     w.check();
 }
+
+/// Held: between the flag and the auction's bids, an account under liquidation moves nothing
+/// out. alice (long 3, flagged at 2805, auction open) tries a transfer of 10 USDC to a sibling
+/// and a withdrawal of 10: both refused `insufficient_free_collateral`, nothing changed; her
+/// sibling then buys her long at the band's edge (a wash trade across sub-accounts): refused as
+/// from any accomplice. The auction still has what it opened with.
+#[test]
+fn an_account_under_liquidation_cannot_move_collateral_out_before_its_auction() {
+    let mut w = alice_long();
+    w.op(Command::CreateAccount { owner: "alice".into(), sub: "side".into() });
+    w.op(Command::Deposit {
+        account: "alice/side".into(),
+        asset: "USDC".into(),
+        amount: "100000".into(),
+        custodian: "ethereum".into(),
+        external_ref: "0xalice-side".into(),
+    });
+    w.op(Command::SetPrice { symbol: "ETH".into(), price_usd: "2805".into() });
+    let auctions = w.engine.liquidation_auctions();
+    assert_eq!(auctions.len(), 1);
+    let transfer = Command::Transfer { from: "alice/main".into(), to: "alice/side".into(), asset: "USDC".into(), amount: "10".into() };
+    let withdrawal = Command::RequestWithdrawal {
+        account: "alice/main".into(),
+        asset: "USDC".into(),
+        amount: "10".into(),
+        custodian: "ethereum".into(),
+        destination: "0xalice".into(),
+        withdrawal_id: "w-alice-flagged".into(),
+    };
+    for command in [transfer, withdrawal] {
+        let error = refused_unchanged(&mut w, "alice", command);
+        assert!(matches!(error, EngineError::InsufficientFreeCollateral { .. }), "{error:?}");
+    }
+    w.ok("alice", limit("alice/side", "ETH-PERP", OrderSide::Buy, "2664.75", "3"));
+    let error = refused_unchanged(&mut w, "alice", with_id(limit("alice/main", "ETH-PERP", OrderSide::Sell, "2664.75", "3"), 9));
+    assert!(matches!(error, EngineError::ReduceOnlyAccount { .. } | EngineError::InsufficientMargin { .. }), "{error:?}");
+    assert_eq!(w.engine.liquidation_auctions(), auctions);
+    w.check();
+}
