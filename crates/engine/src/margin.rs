@@ -353,25 +353,36 @@ impl Engine {
         let requirement = self.with_add_on(account, requirement_with(&model, cached, &delta_positions)?)?;
         // Reducing risk is judged with the open orders elsewhere filled on both sides of the
         // comparison (they would fill with or without this order).
-        let before_im = match open_elsewhere.is_empty() {
-            true => now.requirement.initial,
-            false => self.with_add_on(account, requirement_with(&model, cached, &open_elsewhere)?)?.initial,
+        let before_req = match open_elsewhere.is_empty() {
+            true => now.requirement,
+            false => self.with_add_on(account, requirement_with(&model, cached, &open_elsewhere)?)?,
         };
         let flips =
             before.iter().zip(&after).any(|(b, a)| (*b > 0 && *a < 0) || (*b < 0 && *a > 0)) || self.derivative_flips(account, effect);
-        if requirement.initial <= before_im && !flips {
-            return Ok(());
-        }
         let name = &self.account_names[account.0 as usize];
+        let short = || EngineError::InsufficientMargin {
+            account: name.clone(),
+            required: usd(requirement.initial.0),
+            available: usd(equity_after.0),
+        };
+        if requirement.initial <= before_req.initial && !flips {
+            if equity_after.0 >= requirement.initial.0 {
+                return Ok(());
+            }
+            // Below IM after it, a reducing order must not make the account worse: its price
+            // could hand the account's equity to the other side (an accomplice's order at the
+            // edge of the band). Judged with the open orders elsewhere filled on both sides.
+            let option_value_before = self.derivative_margin_positions(&model, account, &effect.elsewhere)?.1;
+            let equity_before = add_usd(self.equity_of(&before)?, option_value_before)?;
+            let no_worse = not_worse(equity_before, before_req, equity_after, requirement)
+                .ok_or_else(|| EngineError::Overflow { what: "margin excess".into() })?;
+            return if no_worse { Ok(()) } else { Err(short()) };
+        }
         if let Some(health) = flagged {
             return Err(EngineError::ReduceOnlyAccount { account: name.clone(), health });
         }
         if equity_after.0 < requirement.initial.0 {
-            return Err(EngineError::InsufficientMargin {
-                account: name.clone(),
-                required: usd(requirement.initial.0),
-                available: usd(equity_after.0),
-            });
+            return Err(short());
         }
         Ok(())
     }
@@ -525,6 +536,17 @@ pub(crate) fn requirement_with(model: &RiskModel, cached: &CachedRisk, delta: &[
     .map_err(margin_error)
 }
 
+/// Whether a risk-reducing order that leaves the account below IM leaves it no worse: its
+/// equity over IM does not fall, and its equity over MM does not fall below the smaller of zero
+/// and what it was (a fill past the bankruptcy price would leave a deficit for the waterfall).
+/// `None` on an overflow.
+fn not_worse(equity_before: UsdValue, before: Requirement, equity_after: UsdValue, after: Requirement) -> Option<bool> {
+    let over = |equity: UsdValue, requirement: UsdValue| equity.0.checked_sub(requirement.0);
+    let im_kept = over(equity_after, after.initial)? >= over(equity_before, before.initial)?;
+    let mm_kept = over(equity_after, after.maintenance)? >= over(equity_before, before.maintenance)?.min(0);
+    Some(im_kept && mm_kept)
+}
+
 fn apply_deltas(holdings: &[i128], deltas: &[(AssetIdx, i128)]) -> Result<Vec<i128>, EngineError> {
     let mut after = holdings.to_vec();
     for &(asset, delta) in deltas {
@@ -591,6 +613,9 @@ impl Engine {
                 .sum();
             let units = market.base_units(qty).checked_add(open).ok_or_else(|| EngineError::Overflow { what: "open quantity".into() })?;
             let signed = if side == book::Side::Buy { units } else { -units };
+            if !d.is_option() {
+                assets.push((market.quote, self.perp_fill_losses(account, m, side, price, qty)?));
+            }
             return Ok(OrderEffect { assets, derivative: Some((m, signed)), elsewhere: self.open_derivative_orders(account, Some(m)) });
         }
         let received = match side {
@@ -606,6 +631,34 @@ impl Engine {
             derivative: None,
             elsewhere: self.open_derivative_orders(account, None),
         })
+    }
+
+    /// What the perp order (`qty` at `price`) and the account's open orders on the same side
+    /// of the market lose at once when filled at their prices against the margin index (a buy
+    /// above it, a sale below it), in settlement units, rounded against the account; a fill on
+    /// the good side of the index counts nothing (it may never fill there).
+    fn perp_fill_losses(
+        &self,
+        account: AccountIdx,
+        m: u16,
+        side: book::Side,
+        price: book::Price,
+        qty: book::Qty,
+    ) -> Result<i128, EngineError> {
+        let market = &self.markets[m as usize];
+        let overflow = || EngineError::Overflow { what: "perp fill at its price".into() };
+        let Some(d) = market.derivative.as_ref() else { return Ok(0) };
+        let open = market.book.open_orders(book::AccountId(account.0));
+        let mut total = 0i128;
+        for (p, q) in std::iter::once((price, qty)).chain(open.iter().filter(|o| o.side == side).map(|o| (o.price, o.qty))) {
+            let units = market.base_units(q);
+            let signed = if side == book::Side::Buy { units } else { -units };
+            let index = clearing::Price(self.margin_index_price_e18(m, signed)?);
+            let cost = d.spec.value_e18(signed, clearing::Price(market.price_e18(p)?), Rounding::Ceil).map_err(|_| overflow())?;
+            let gap = clearing::pnl::PerpPosition { quantity: signed, cost_e18: cost }.unrealised(index, d.spec).map_err(|_| overflow())?;
+            total = total.checked_add(gap.min(0)).ok_or_else(overflow)?;
+        }
+        Ok(total)
     }
 
     /// The account's open orders on every derivative market but `except`, as the position each

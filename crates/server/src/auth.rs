@@ -182,7 +182,6 @@ impl Auth {
     ) -> Result<Caller> {
         let signed = SignedHeaders::parse(headers)?;
         let key = self.key(signed.key_id)?;
-        self.take_token(signed.key_id, now_ms)?;
         check_expiry(signed.expiry_ms, now_ms)?;
         let message = signing_message(method, path_and_query, body, signed.nonce, signed.expiry_ms).into_bytes();
         let item = crate::verify::Item { key, message, signature: signed.signature };
@@ -191,6 +190,8 @@ impl Auth {
             Some(false) => return Err(ServerError::BadSignature),
             None => return Err(ServerError::ShuttingDown),
         }
+        // Only a request the key signed spends its tokens: anyone can name a key id.
+        self.take_token(signed.key_id, now_ms)?;
         self.check_nonce(signed.key_id, signed.nonce, signed.expiry_ms, &signed.signature, now_ms, mutating)?;
         Ok(Caller { principal: signed.key_id.to_string(), nonce: signed.nonce, is_operator: signed.key_id == OPERATOR_KEY_ID })
     }
