@@ -54,6 +54,8 @@ async fn main() {
     println!("{connections} connections, {seconds} s, {mode}, signature batch {batch}, IOC buys at {price} (3% under the oracle)");
     let orders = if presigned { Some(presign(addr, &traders, &price, PRESIGNED_ORDERS / connections)) } else { None };
     let cpu_before = cpu_seconds();
+    let threads_before = thread_times();
+    let pressure_before = cpu_pressure_us();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -77,6 +79,8 @@ async fn main() {
         elapsed = elapsed.max(took.duration_since(started));
     }
     let cpu = cpu_seconds() - cpu_before;
+    let threads = thread_times();
+    let pressure = cpu_pressure_us().zip(pressure_before).map(|(after, before)| after.saturating_sub(before));
     latencies.sort();
     let pct =
         |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
@@ -94,6 +98,14 @@ async fn main() {
         "CPU in the window {cpu:.2} s (user + system, client and server): {:.0} us per order",
         cpu / latencies.len().max(1) as f64 * 1e6
     );
+    print_threads(&threads_before, &threads, latencies.len(), elapsed);
+    match pressure {
+        Some(us) => println!(
+            "machine: some task waited for a CPU {:.0}% of the window (/proc/pressure/cpu)",
+            us as f64 / 1e6 / elapsed.as_secs_f64() * 100.0
+        ),
+        None => println!("machine: /proc/pressure/cpu unreadable"),
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("window {:.2} s; load average {}", elapsed.as_secs_f64(), load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     running.shutdown().await.expect("shutdown");
@@ -110,6 +122,55 @@ fn cpu_seconds() -> f64 {
     // Fields 14 and 15 of the line are the 12th and 13th after the name and state.
     let ticks = |i: usize| fields[i].parse::<f64>().expect("clock ticks");
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Per thread of this process (by thread id): its name, nanoseconds on a CPU and nanoseconds
+/// runnable but waiting for one (`/proc/self/task/*/schedstat`, fields 1 and 2).
+type ThreadTimes = std::collections::BTreeMap<u64, (String, u64, u64)>;
+
+fn thread_times() -> ThreadTimes {
+    let mut times = ThreadTimes::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else { continue };
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("schedstat")))
+        else {
+            continue; // the thread ended between the listing and the read
+        };
+        let fields: Vec<u64> = stat.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+        if let [on_cpu, waiting, ..] = fields[..] {
+            times.insert(tid, (comm.trim().to_string(), on_cpu, waiting));
+        }
+    }
+    times
+}
+
+/// The window's CPU time and run-queue wait by thread name (the writer, the verifier, the
+/// tokio workers that run both the server's HTTP side and the load client).
+fn print_threads(before: &ThreadTimes, after: &ThreadTimes, orders: usize, elapsed: Duration) {
+    let mut groups: std::collections::BTreeMap<&str, (u64, u64)> = std::collections::BTreeMap::new();
+    for (tid, (name, on_cpu, waiting)) in after {
+        let (_, cpu0, wait0) = before.get(tid).map(|(n, c, w)| (n.as_str(), *c, *w)).unwrap_or(("", 0, 0));
+        let group = groups.entry(name.as_str()).or_default();
+        group.0 += on_cpu.saturating_sub(cpu0);
+        group.1 += waiting.saturating_sub(wait0);
+    }
+    for (name, (on_cpu, waiting)) in groups.iter().filter(|(_, (c, _))| *c > 0) {
+        println!(
+            "thread {name}: on a CPU {:.0} ms ({:.1} us per order), runnable but waiting for a CPU {:.0} ms ({:.0}% of the window)",
+            *on_cpu as f64 / 1e6,
+            *on_cpu as f64 / 1e3 / orders.max(1) as f64,
+            *waiting as f64 / 1e6,
+            *waiting as f64 / 1e9 / elapsed.as_secs_f64() * 100.0
+        );
+    }
+}
+
+/// The machine's total time (us) in which some task waited for a CPU (`/proc/pressure/cpu`,
+/// `some ... total=`); `None` where the kernel has no pressure accounting.
+fn cpu_pressure_us() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    text.lines().find(|l| l.starts_with("some"))?.split_whitespace().find_map(|f| f.strip_prefix("total="))?.parse().ok()
 }
 
 fn order_body(signer: &Signer, id: u64, price: &str) -> String {

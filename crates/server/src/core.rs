@@ -50,8 +50,11 @@ pub struct Core {
 }
 
 impl Core {
-    /// Starts the writer thread over a recovered node.
-    pub fn start(node: Node, metrics: Arc<Metrics>, history: History, statements: StatementIndex) -> Core {
+    /// Starts the writer thread (named `writer`, so profiles tell it apart) over a recovered node.
+    ///
+    /// # Errors
+    /// `Startup` when the thread cannot be started.
+    pub fn start(node: Node, metrics: Arc<Metrics>, history: History, statements: StatementIndex) -> Result<Core> {
         let last_seq = node.engine().next_seq() - 1;
         assert!(statements.is_stopped() || statements.last_seq() == last_seq, "the statement index starts at the node's last seq");
         let node = Arc::new(Mutex::new(Some(node)));
@@ -66,8 +69,11 @@ impl Core {
             history: history.clone(),
             statements: statements.clone(),
         };
-        let handle = std::thread::spawn(move || writer.run(receiver));
-        Core { node, queue, published, metrics, history, statements, writer: Mutex::new(Some(handle)) }
+        let handle = std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| ServerError::Startup { detail: format!("starting the writer thread: {e}") })?;
+        Ok(Core { node, queue, published, metrics, history, statements, writer: Mutex::new(Some(handle)) })
     }
 
     /// Submits one command and waits until it is durable (or answered from the journal).

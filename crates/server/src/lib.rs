@@ -203,7 +203,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
     };
     let last_seq = node.engine().next_seq() - 1;
     let (history, statements) = tokio::task::block_in_place(|| replay::rebuild(&journal_source, last_seq))?;
-    let core = Arc::new(Core::start(node, metrics, history, statements));
+    let core = Arc::new(Core::start(node, metrics, history, statements)?);
     let auth =
         auth::Auth::load(settings.operator_key, &settings.data_dir.join(KEYS_FILE), owners, settings.rate, settings.signature_batch_max)?;
     let (stop, shutdown) = watch::channel(false);
