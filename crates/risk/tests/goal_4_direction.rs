@@ -17,17 +17,22 @@ fn eth_perp(as_of: &str, quantity: f64) -> Option<Computed> {
     Some(compute(&model::Config::default_config(), &RiskParams::default_params(), &p, &data, None, None).unwrap())
 }
 
-/// The range (log) printed in the label of the full-range scan of ETH on side `sign` ("+1.00" / "-1.00").
+/// The full-range scan of ETH on side `sign` ("+" / "-"), implied vol up, and its range (log), read
+/// from ETH's move in the label: ETH alone, or ETH in the joint crash scan of the coins that crash
+/// together (section 4.7.1).
 fn range_of(c: &Computed, sign: &str) -> (usize, f64) {
     let s = (c.scenarios.n_fhs..c.scenarios.len())
         .find(|&s| {
             let l = c.scenarios.label(s);
-            l.contains("scan ETH") && l.contains(&format!("({sign}1.00 of range")) && l.ends_with("implied vol up")
+            l.contains("scan ")
+                && l.contains(&format!("ETH {sign}"))
+                && l.contains(&format!("({sign}1.00 of"))
+                && l.ends_with("implied vol up")
         })
         .unwrap();
     let l = c.scenarios.label(s);
-    let pct = l.split("range ").nth(1).and_then(|x| x.split('%').next()).and_then(|x| x.parse::<f64>().ok()).unwrap();
-    (s, pct / 100.0)
+    let pct = l.split("ETH ").nth(1).and_then(|x| x.split('%').next()).and_then(|x| x.parse::<f64>().ok()).unwrap();
+    (s, (1.0 + pct / 100.0).ln().abs())
 }
 
 /// Loss of the book in scenario `s` (one instrument).
