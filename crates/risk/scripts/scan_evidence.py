@@ -101,9 +101,10 @@ def held_out():
 
 
 def stressed_beta(a, b, asof, fall=0.10):
-    """Windows ending at or before as-of in which a fell more than `fall` (log), with b's stressed
-    beta on them: sum of b's moves over sum of a's."""
-    ev = [(x, y) for x, y in ((move(a, e), move(b, e)) for e in GRID if e <= asof) if x is not None and y is not None and x < -fall]
+    """Windows known at as-of (the close of the bar opened at e is known at e + 1h) in which a fell
+    more than `fall` (log), with b's stressed beta on them: sum of b's moves over sum of a's."""
+    known = [e for e in GRID if e + dt.timedelta(hours=1) <= asof]
+    ev = [(x, y) for x, y in ((move(a, e), move(b, e)) for e in known) if x is not None and y is not None and x < -fall]
     return len(ev), (sum(y for _, y in ev) / sum(x for x, _ in ev) if ev else 0.0)
 
 
