@@ -121,6 +121,7 @@ fn goal_2_a_young_coin_is_scanned_down_for_two_years_and_up_for_one() {
     // ETH's own history starts 2019-01-01. On 2019-06-01 (151 days) both sides are young: down at
     // least 0.58, up at least 0.46. On 2020-06-01 (517 days) only the crash side is: down at least
     // 0.58, while the up range comes from ETH's own rises (below the young 0.46).
+    // (Ranges read from the labels' moves, printed to 0.1%: a tolerance of 1e-3.)
     let Some(data) = common::history() else { return };
     let ranges = |as_of: &str| {
         let p =
@@ -129,7 +130,7 @@ fn goal_2_a_young_coin_is_scanned_down_for_two_years_and_up_for_one() {
         (range_of(&c, "+").1, range_of(&c, "-").1)
     };
     let (up, down) = ranges("2019-06-01");
-    assert!(up >= 0.46 - 1e-9 && down >= 0.58 - 1e-9, "2019-06-01: up {up} down {down}");
+    assert!(up >= 0.46 - 1e-3 && down >= 0.58 - 1e-3, "2019-06-01: up {up} down {down}");
     let (up, down) = ranges("2020-06-01");
-    assert!(up < 0.46 && down >= 0.58 - 1e-9, "2020-06-01: up {up} down {down}");
+    assert!(up < 0.46 && down >= 0.58 - 1e-3, "2020-06-01: up {up} down {down}");
 }
