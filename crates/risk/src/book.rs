@@ -462,8 +462,9 @@ impl Book {
     /// stand-in, e.g. stETH/ETH as `1 - |DAI - 1|` before Lido's launch on 2020-12-18). The
     /// backtest judges coverage only on days every asset of the book existed and reports the days
     /// before apart, as a stress (`docs/backtest.md`); live margin refuses such an as-of outright
-    /// (`check_launches`). An asset whose price is observed (DAI) or whose documented proxy is its
-    /// only source while it exists (sBTC) is not a stand-in.
+    /// (`check_launches`). An asset whose documented proxy is its only source while it exists
+    /// (sBTC) is not a stand-in; one launched later is (stETH before 2020-12-18, multi-collateral
+    /// DAI before 2019-11-18).
     pub fn peg_stand_in(
         &self,
         config: &Config,
