@@ -100,5 +100,26 @@ def held_out():
         print(f"| {asof} | {zq:.2f} ({per}) | {s:.4f} | {zq * s:.3f} | {before:.3f} | {inside:.3f} |")
 
 
+def stressed_beta(a, b, asof, fall=0.10):
+    """Windows known at as-of (the close of the bar opened at e is known at e + 1h) in which a fell
+    more than `fall` (log), with b's stressed beta on them: sum of b's moves over sum of a's."""
+    known = [e for e in GRID if e + dt.timedelta(hours=1) <= asof]
+    ev = [(x, y) for x, y in ((move(a, e), move(b, e)) for e in known) if x is not None and y is not None and x < -fall]
+    return len(ev), (sum(y for _, y in ev) / sum(x for x, _ in ev) if ev else 0.0)
+
+
+def joint_crash():
+    print("\n## Who crashes with whom (section 4.7.1): stressed beta on the other's 24h falls beyond 0.10, history before as-of")
+    print("| as of | pair | windows a fell / b fell | beta of b on a | beta of a on b | joint (both >= 0.5, >= 3 windows) |")
+    print("|---|---|---|---|---|---|")
+    for asof in ("2019-10-01", "2020-03-12", "2021-01-01", "2025-01-01"):
+        t = dt.datetime.fromisoformat(asof)
+        for a, b in (("BTC", "ETH"), ("BTC", "SOL"), ("ETH", "SOL"), ("BTC", "LINK")):
+            (na, ba), (nb, bb) = stressed_beta(a, b, t), stressed_beta(b, a, t)
+            joint = na >= 3 and nb >= 3 and ba >= 0.5 and bb >= 0.5
+            print(f"| {asof} | {a}/{b} | {na} / {nb} | {ba:.2f} | {bb:.2f} | {'yes' if joint else 'no'} |")
+
+
 comovement()
 held_out()
+joint_crash()

@@ -50,6 +50,10 @@ pub struct Day {
     pub weighted: f64,
     /// The term that set the IM that day (`Margin::binding`: the floor scenario, the ES or a charge).
     pub binding: String,
+    /// An asset of the book that did not exist that day (its issuer launched later; its peg is
+    /// the panel's documented stand-in, `Book::peg_stand_in`): the day is a stress on a stand-in
+    /// path, reported apart and not counted in the coverage statistics.
+    pub stand_in: Option<String>,
 }
 
 /// Statistics of one portfolio under one setting.
@@ -83,6 +87,10 @@ pub struct PortfolioBacktest {
     /// IM over the worst realised loss of the look-back (`im_to_worst_loss`), summarised over the
     /// days that have one: `None` when no day has.
     pub im_to_worst_loss: Option<RatioSummary>,
+    /// The days before an asset of the book existed (`Day::stand_in`), with the same per-crisis
+    /// rows: a stress on a stand-in path, not coverage. Empty for most books.
+    pub stand_in_days: Vec<Day>,
+    pub stand_in_crises: Vec<(String, usize, f64)>,
     pub days: Vec<Day>,
 }
 
@@ -277,8 +285,15 @@ pub fn run(
     }
     let mut out = Vec::new();
     for (k, p) in portfolios.iter().enumerate() {
-        let series: Vec<Day> = per_day.iter().map(|d| d[k].clone()).collect();
+        let (stand_in, mut series): (Vec<Day>, Vec<Day>) = per_day.iter().map(|d| d[k].clone()).partition(|d| d.stand_in.is_some());
+        if series.is_empty() {
+            // A window wholly before the asset's own history (e.g. a crisis replay of March 2020):
+            // its statistics are the stand-in days', which the stand-in table also lists.
+            series.clone_from(&stand_in);
+        }
         let mut st = statistics(&p.name, series, params.tail())?;
+        st.stand_in_crises = crisis_rows(&stand_in);
+        st.stand_in_days = stand_in;
         let reference = stress_coverage(config, params, &universe, panel, vol_model, p)?;
         (st.stress_coverage, st.reference_initial_margin, st.capital_efficiency) = reference;
         out.push(st);
@@ -430,6 +445,7 @@ fn one_day(
             isolated: iso,
             weighted: wei,
             binding: m.binding.clone(),
+            stand_in: book.peg_stand_in(config, universe, panel, t),
         });
     }
     Ok(out)
@@ -493,6 +509,8 @@ fn statistics(name: &str, days: Vec<Day>, tail: f64) -> Result<PortfolioBacktest
         reference_initial_margin: 0.0,
         capital_efficiency: None,
         im_to_worst_loss: summarise(&im_to_worst_loss(&days).iter().map(|r| r.1).collect::<Vec<_>>()),
+        stand_in_days: Vec::new(),
+        stand_in_crises: Vec::new(),
         days,
     })
 }
@@ -543,6 +561,7 @@ pub fn render_markdown(runs: &[Backtest]) -> String {
             );
         }
         render_crises(&mut o, b);
+        render_stand_in(&mut o, b);
         render_worst_loss_ratio(&mut o, b);
         if b.stress_floor {
             render_coverage(&mut o, b);
@@ -591,6 +610,31 @@ fn render_crises(o: &mut String, b: &Backtest) {
         let cells: Vec<String> =
             p.crises.iter().map(|(_, n, w)| if *n == 0 { "-".to_string() } else { format!("{} ({n})", f0(*w)) }).collect();
         let _ = writeln!(o, "| `{}` | {} |", p.portfolio, cells.join(" | "));
+    }
+}
+
+/// The books with days before one of their assets existed: those days, apart, as a stress.
+fn render_stand_in(o: &mut String, b: &Backtest) {
+    let books: Vec<&PortfolioBacktest> = b.portfolios.iter().filter(|p| !p.stand_in_days.is_empty()).collect();
+    if books.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nDays before an asset of the book existed (its issuer launched later; its price is the documented stand-in of market-data.md), not counted above: a stress on a stand-in path, not coverage. Uncovered 24h loss per named crisis as above:\n"
+    );
+    let _ = writeln!(
+        o,
+        "| portfolio | stand-in asset | days | first day counted | {} |",
+        CRISES.iter().map(|c| c.0).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(o, "|---|---|---|---|{}", "---|".repeat(CRISES.len()));
+    for p in books {
+        let cells: Vec<String> =
+            p.stand_in_crises.iter().map(|(_, n, w)| if *n == 0 { "-".to_string() } else { format!("{} ({n})", f0(*w)) }).collect();
+        let asset = p.stand_in_days.first().and_then(|d| d.stand_in.clone()).unwrap_or_default();
+        let first = p.days.first().map_or("-".to_string(), |d| d.as_of[..10].to_string());
+        let _ = writeln!(o, "| `{}` | {asset} | {} | {first} | {} |", p.portfolio, p.stand_in_days.len(), cells.join(" | "));
     }
 }
 
@@ -718,6 +762,7 @@ mod tests {
             isolated: 0.0,
             weighted: 0.0,
             binding: String::new(),
+            stand_in: None,
         }
     }
 

@@ -457,6 +457,31 @@ impl Book {
         Ok(())
     }
 
+    /// The first asset of the book that did not exist at `as_of`: its issuer protocol launched
+    /// later, and its peg has no own observation by then (the panel carries the documented
+    /// stand-in, e.g. stETH/ETH as `1 - |DAI - 1|` before Lido's launch on 2020-12-18). The
+    /// backtest judges coverage only on days every asset of the book existed and reports the days
+    /// before apart, as a stress (`docs/backtest.md`); live margin refuses such an as-of outright
+    /// (`check_launches`). An asset whose documented proxy is its only source while it exists
+    /// (sBTC) is not a stand-in; one launched later is (stETH before 2020-12-18, multi-collateral
+    /// DAI before 2019-11-18).
+    pub fn peg_stand_in(
+        &self,
+        config: &Config,
+        universe: &Universe,
+        panel: &marketdata::FactorPanel,
+        as_of: marketdata::Hour,
+    ) -> Option<String> {
+        let day = as_of.0.div_euclid(24);
+        self.instruments.iter().filter_map(|i| i.asset.as_deref()).find_map(|sym| {
+            let f = universe.factor_of(Target::Peg(universe.peg(sym)?))?;
+            let observed = panel.real_span(f).is_some_and(|(first, _)| first <= as_of);
+            let issuer = config.protocol(config.asset(sym)?.protocol.as_deref()?)?;
+            let launched = model::parse_date(&issuer.risk.launched).ok()?;
+            (!observed && day < launched).then(|| sym.to_string())
+        })
+    }
+
     /// Checks every position's value at the as-of instant against [`POSITION_USD_MAX`].
     pub fn check_values(&self, base_values: &[f64]) -> Result<(), RiskError> {
         for p in &self.positions {

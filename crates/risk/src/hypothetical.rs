@@ -120,12 +120,21 @@ pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> 
         })
         .collect();
     let mut ranges = Vec::with_capacity(priced.len());
+    let mut own = Vec::with_capacity(priced.len());
     for &(u, f) in &priced {
         // A proxied price has no history of its own at all: it is young whatever its proxy's age.
-        let own = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
-        let r = if own { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) };
-        ranges.push(r);
-        price_scan(inp, p, u, f, r, &mut out);
+        let o = !inp.universe.proxied_spot.get(usize::from(u.0)).copied().unwrap_or(false);
+        ranges.push(if o { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) });
+        own.push(o);
+    }
+    let groups = if p.joint_crash_scan { crash_groups(inp, p, &priced, &own) } else { Vec::new() };
+    for (k, &(u, f)) in priced.iter().enumerate() {
+        let alone_down = !groups.iter().any(|g| g.contains(&k));
+        price_scan(inp, p, u, f, ranges[k], alone_down, &mut out);
+    }
+    for g in &groups {
+        let legs: Vec<(UnderlyingId, usize, f64)> = g.iter().map(|&k| (priced[k].0, priced[k].1, ranges[k].down)).collect();
+        joint_crash_scan(inp, p, &legs, &mut out);
     }
     for a in 0..priced.len() {
         for b in a + 1..priced.len() {
@@ -162,10 +171,21 @@ fn priced_row(inp: &Inputs<'_>, u: UnderlyingId, f: usize, mv: f64, vol: i8) -> 
 /// Two-sided scan: `+k R_up` and `-k R_down` for every scan point `k`, each with implied vol up and
 /// down; the extreme moves `+extreme_multiple R_up` at `extreme_weight` and `-extreme_multiple
 /// R_down` at `extreme_weight_down` (the first-of-a-kind crash), vol up.
-fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usize, range: ScanRange, out: &mut Vec<Hypothetical>) {
+/// The down side is left out when the underlying crashes jointly with others (`alone_down` false:
+/// `joint_crash_scan` carries it).
+fn price_scan(
+    inp: &Inputs<'_>,
+    p: &HypotheticalParams,
+    u: UnderlyingId,
+    f: usize,
+    range: ScanRange,
+    alone_down: bool,
+    out: &mut Vec<Hypothetical>,
+) {
     let sym = name_of(inp, u).to_string();
+    let signs: &[f64] = if alone_down { &[-1.0, 1.0] } else { &[1.0] };
     for &k in &p.scan_points {
-        for sign in [-1.0, 1.0] {
+        for &sign in signs {
             let r = range.toward(sign);
             for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
                 let mv = sign * k * r;
@@ -182,7 +202,7 @@ fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usiz
             }
         }
     }
-    for sign in [-1.0, 1.0] {
+    for &sign in signs {
         let mv = sign * p.extreme_multiple * range.toward(sign);
         let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
         out.push(Hypothetical {
@@ -191,6 +211,89 @@ fn price_scan(inp: &Inputs<'_>, p: &HypotheticalParams, u: UnderlyingId, f: usiz
             moves: priced_row(inp, u, f, mv, 1),
         });
     }
+}
+
+/// The groups of underlyings that crash jointly (indices into `priced`, each group of at least two,
+/// in universe order): an underlying with its own history joins the first group with every member
+/// of which it co-crashes (`co_crash`), else starts its own. A proxied price has no history of its
+/// own to show it and is scanned alone.
+fn crash_groups(inp: &Inputs<'_>, p: &HypotheticalParams, priced: &[(UnderlyingId, usize)], own: &[bool]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for k in (0..priced.len()).filter(|&k| own[k]) {
+        match groups.iter_mut().find(|g| g.iter().all(|&j| co_crash(inp, p, priced[j].1, priced[k].1))) {
+            Some(g) => g.push(k),
+            None => groups.push(vec![k]),
+        }
+    }
+    groups.retain(|g| g.len() > 1);
+    groups
+}
+
+/// Whether factors `a` and `b` crash together in the data before as-of: each one's stressed beta
+/// on the other's falls (`stressed_beta`) at least `joint_crash_beta`, each over at least
+/// `joint_crash_min_windows` windows.
+fn co_crash(inp: &Inputs<'_>, p: &HypotheticalParams, a: usize, b: usize) -> bool {
+    let ok = |(n, beta): (usize, f64)| n as f64 >= p.joint_crash_min_windows && beta >= p.joint_crash_beta;
+    ok(stressed_beta(inp, p.joint_crash_fall, a, b)) && ok(stressed_beta(inp, p.joint_crash_fall, b, a))
+}
+
+/// Over the unscaled `mpor`-hour windows ending at or before as-of (every `mpor / 3` hours, as
+/// `worst_unscaled`) in which factor `a` fell more than `fall` (log): the number of windows and
+/// `sum(move of b) / sum(move of a)` (0 for none). Only windows where both have own history count.
+pub fn stressed_beta(inp: &Inputs<'_>, fall: f64, a: usize, b: usize) -> (usize, f64) {
+    let (Some(pa), Some(pb)) = (panel_index(inp, a), panel_index(inp, b)) else { return (0, 0.0) };
+    let (Some((fa, _)), Some((fb, _))) = (inp.panel.real_span(pa), inp.panel.real_span(pb)) else { return (0, 0.0) };
+    let Ok(ia) = inp.panel.index_of(inp.as_of) else { return (0, 0.0) };
+    let Ok(start) = inp.panel.index_of(marketdata::Hour(fa.0.max(fb.0))) else { return (0, 0.0) };
+    let h = inp.mpor_hours.max(1) as usize;
+    let (mut n, mut sa, mut sb) = (0usize, 0.0, 0.0);
+    for e in (h..=ia).step_by((h / 3).max(1)).filter(|&e| e - h >= start) {
+        let ma = inp.panel.move_between(pa, e - h, e);
+        if ma < -fall {
+            n += 1;
+            sa += ma;
+            sb += inp.panel.move_between(pb, e - h, e);
+        }
+    }
+    (n, if n == 0 { 0.0 } else { sb / sa })
+}
+
+/// The crash scan of underlyings that crash together (`legs`: underlying, factor, down range): one
+/// scenario per scan point `-k` moves every leg by `-k` times its own down range, implied vol up
+/// and down, and the extreme fall `-extreme_multiple` ranges (vol up) at `extreme_weight_down`.
+fn joint_crash_scan(inp: &Inputs<'_>, p: &HypotheticalParams, legs: &[(UnderlyingId, usize, f64)], out: &mut Vec<Hypothetical>) {
+    let names = |m: f64| {
+        let parts: Vec<String> = legs.iter().map(|&(u, _, r)| format!("{} {:+.1}%", name_of(inp, u), 100.0 * (m * r).exp_m1())).collect();
+        parts.join(" / ")
+    };
+    let row = |m: f64, vol: i8| {
+        let mut row = vec![0.0; inp.universe.factor_names.len()];
+        for &(u, f, r) in legs {
+            let one = priced_row(inp, u, f, m * r, vol);
+            for (x, y) in row.iter_mut().zip(one) {
+                if y != 0.0 {
+                    *x = y;
+                }
+            }
+        }
+        row
+    };
+    for &k in &p.scan_points {
+        for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
+            out.push(Hypothetical {
+                name: format!("scan market {} ({:+.2} of each range), implied vol {word}", names(-k), -k),
+                weight: 1.0,
+                moves: row(-k, vol),
+            });
+        }
+    }
+    let m = -p.extreme_multiple;
+    let weight = p.extreme_weight_down;
+    out.push(Hypothetical {
+        name: format!("extreme market {} ({} x each range), at weight {weight}", names(m), p.extreme_multiple),
+        weight,
+        moves: row(m, 1),
+    });
 }
 
 /// Decorrelation of a pair: the legs move apart by the stressed spread move `D` (the

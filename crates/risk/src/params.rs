@@ -96,6 +96,17 @@ pub struct HypotheticalParams {
     /// `young_scan_range_up` on its rising side (the up range).
     pub min_own_history_days_up: f64,
     pub young_scan_range_up: f64,
+    /// Two underlyings crash jointly (one crash scan moves both, each by its own down range, and
+    /// their spread is left to the decorrelation scenarios) when the data before as-of show it: in
+    /// the unscaled 24h windows where either fell more than `joint_crash_fall` (log), the other's
+    /// stressed beta (the sum of its moves over the sum of the faller's) is at least
+    /// `joint_crash_beta`, both ways, over at least `joint_crash_min_windows` windows each way.
+    /// Rises are scanned one coin at a time (section 4.7.1). `joint_crash_scan = false`: every
+    /// underlying is scanned alone.
+    pub joint_crash_scan: bool,
+    pub joint_crash_fall: f64,
+    pub joint_crash_beta: f64,
+    pub joint_crash_min_windows: f64,
 }
 
 /// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`
@@ -552,6 +563,9 @@ impl RiskParams {
         range("hypothetical.up_floor_fraction", h.up_floor_fraction, 0.0, 1.0)?;
         range("hypothetical.min_own_history_days_up", h.min_own_history_days_up, 0.0, 3650.0)?;
         range("hypothetical.young_scan_range_up", h.young_scan_range_up, 0.0, 2.0)?;
+        range("hypothetical.joint_crash_fall", h.joint_crash_fall, 0.01, 1.0)?;
+        range("hypothetical.joint_crash_beta", h.joint_crash_beta, 0.0, 2.0)?;
+        range("hypothetical.joint_crash_min_windows", h.joint_crash_min_windows, 1.0, 1000.0)?;
         self.liquidity.validate()?;
         self.protocol.validate()?;
         self.weights.validate()

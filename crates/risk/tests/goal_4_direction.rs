@@ -17,17 +17,22 @@ fn eth_perp(as_of: &str, quantity: f64) -> Option<Computed> {
     Some(compute(&model::Config::default_config(), &RiskParams::default_params(), &p, &data, None, None).unwrap())
 }
 
-/// The range (log) printed in the label of the full-range scan of ETH on side `sign` ("+1.00" / "-1.00").
+/// The full-range scan of ETH on side `sign` ("+" / "-"), implied vol up, and its range (log), read
+/// from ETH's move in the label: ETH alone, or ETH in the joint crash scan of the coins that crash
+/// together (section 4.7.1).
 fn range_of(c: &Computed, sign: &str) -> (usize, f64) {
     let s = (c.scenarios.n_fhs..c.scenarios.len())
         .find(|&s| {
             let l = c.scenarios.label(s);
-            l.contains("scan ETH") && l.contains(&format!("({sign}1.00 of range")) && l.ends_with("implied vol up")
+            l.contains("scan ")
+                && l.contains(&format!("ETH {sign}"))
+                && l.contains(&format!("({sign}1.00 of"))
+                && l.ends_with("implied vol up")
         })
         .unwrap();
     let l = c.scenarios.label(s);
-    let pct = l.split("range ").nth(1).and_then(|x| x.split('%').next()).and_then(|x| x.parse::<f64>().ok()).unwrap();
-    (s, pct / 100.0)
+    let pct = l.split("ETH ").nth(1).and_then(|x| x.split('%').next()).and_then(|x| x.parse::<f64>().ok()).unwrap();
+    (s, (1.0 + pct / 100.0).ln().abs())
 }
 
 /// Loss of the book in scenario `s` (one instrument).
@@ -116,6 +121,7 @@ fn goal_2_a_young_coin_is_scanned_down_for_two_years_and_up_for_one() {
     // ETH's own history starts 2019-01-01. On 2019-06-01 (151 days) both sides are young: down at
     // least 0.58, up at least 0.46. On 2020-06-01 (517 days) only the crash side is: down at least
     // 0.58, while the up range comes from ETH's own rises (below the young 0.46).
+    // (Ranges read from the labels' moves, printed to 0.1%: a tolerance of 1e-3.)
     let Some(data) = common::history() else { return };
     let ranges = |as_of: &str| {
         let p =
@@ -124,7 +130,7 @@ fn goal_2_a_young_coin_is_scanned_down_for_two_years_and_up_for_one() {
         (range_of(&c, "+").1, range_of(&c, "-").1)
     };
     let (up, down) = ranges("2019-06-01");
-    assert!(up >= 0.46 - 1e-9 && down >= 0.58 - 1e-9, "2019-06-01: up {up} down {down}");
+    assert!(up >= 0.46 - 1e-3 && down >= 0.58 - 1e-3, "2019-06-01: up {up} down {down}");
     let (up, down) = ranges("2020-06-01");
-    assert!(up < 0.46 && down >= 0.58 - 1e-9, "2020-06-01: up {up} down {down}");
+    assert!(up < 0.46 && down >= 0.58 - 1e-3, "2020-06-01: up {up} down {down}");
 }
