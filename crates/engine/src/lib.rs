@@ -81,7 +81,7 @@ use sessions::{Seen, Sessions};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
-pub const ENGINE_FORMAT_VERSION: u32 = 8;
+pub const ENGINE_FORMAT_VERSION: u32 = 9;
 /// Longest free-text field of a command (references, ids, amounts, names), in bytes: an
 /// account name `owner/sub` of two names of [`model::NAME_LEN_MAX`].
 pub const FIELD_BYTES_MAX: usize = 2 * model::NAME_LEN_MAX as usize + 1;
