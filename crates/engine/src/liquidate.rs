@@ -215,7 +215,13 @@ impl Engine {
             }
             let due = self.due_accounts(&done, budget);
             if due.is_empty() {
-                break;
+                // A deleveraging close can leave its holder below MM (its hedge gone): close the
+                // queue now and look again, so that holder is taken in this command too.
+                self.run_adl_closes(seq, events, &mut room, &mut touched);
+                if touched.is_empty() {
+                    break;
+                }
+                continue;
             }
             for account in due {
                 if !room.fits(events, self.liquidation_account_bytes()) {
