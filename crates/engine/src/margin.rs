@@ -604,17 +604,16 @@ impl Engine {
             // The account's other open orders on the same side of this market could fill too:
             // the order is priced as if they all did (an amended order counts twice, which only
             // errs on the side of caution).
-            let open: i128 = market
-                .book
-                .open_orders(book::AccountId(account.0))
+            let open = market.book.open_orders(book::AccountId(account.0));
+            let fills: Vec<(book::Price, book::Qty)> =
+                std::iter::once((price, qty)).chain(open.iter().filter(|o| o.side == side).map(|o| (o.price, o.qty))).collect();
+            let units = fills
                 .iter()
-                .filter(|o| o.side == side)
-                .map(|o| market.base_units(o.qty))
-                .sum();
-            let units = market.base_units(qty).checked_add(open).ok_or_else(|| EngineError::Overflow { what: "open quantity".into() })?;
+                .try_fold(0i128, |sum, (_, q)| sum.checked_add(market.base_units(*q)))
+                .ok_or_else(|| EngineError::Overflow { what: "open quantity".into() })?;
             let signed = if side == book::Side::Buy { units } else { -units };
             if !d.is_option() {
-                assets.push((market.quote, self.perp_fill_losses(account, m, side, price, qty)?));
+                assets.push((market.quote, self.perp_fill_losses(m, side, &fills)?));
             }
             return Ok(OrderEffect { assets, derivative: Some((m, signed)), elsewhere: self.open_derivative_orders(account, Some(m)) });
         }
@@ -633,24 +632,16 @@ impl Engine {
         })
     }
 
-    /// What the perp order (`qty` at `price`) and the account's open orders on the same side
-    /// of the market lose at once when filled at their prices against the margin index (a buy
-    /// above it, a sale below it), in settlement units, rounded against the account; a fill on
-    /// the good side of the index counts nothing (it may never fill there).
-    fn perp_fill_losses(
-        &self,
-        account: AccountIdx,
-        m: u16,
-        side: book::Side,
-        price: book::Price,
-        qty: book::Qty,
-    ) -> Result<i128, EngineError> {
+    /// What the perp fills (`(price, qty)` on one side: the order and the account's open orders
+    /// on that side of the market) lose at once when filled at their prices against the margin
+    /// index (a buy above it, a sale below it), in settlement units, rounded against the account;
+    /// a fill on the good side of the index counts nothing (it may never fill there).
+    fn perp_fill_losses(&self, m: u16, side: book::Side, fills: &[(book::Price, book::Qty)]) -> Result<i128, EngineError> {
         let market = &self.markets[m as usize];
         let overflow = || EngineError::Overflow { what: "perp fill at its price".into() };
         let Some(d) = market.derivative.as_ref() else { return Ok(0) };
-        let open = market.book.open_orders(book::AccountId(account.0));
         let mut total = 0i128;
-        for (p, q) in std::iter::once((price, qty)).chain(open.iter().filter(|o| o.side == side).map(|o| (o.price, o.qty))) {
+        for &(p, q) in fills {
             let units = market.base_units(q);
             let signed = if side == book::Side::Buy { units } else { -units };
             let index = clearing::Price(self.margin_index_price_e18(m, signed)?);

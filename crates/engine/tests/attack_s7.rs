@@ -159,26 +159,6 @@ fn a_withdrawal_cannot_take_the_margin_a_resting_order_was_accepted_on() {
     assert_eq!((equity, im), (905 * 10i128.pow(18), 900 * 10i128.pow(18)));
 }
 
-/// The hand model with the 3000 call of 2026-12-25 worth 200 USD, losing 400 held short if ETH
-/// rises 10% (as `tests/liquidation.rs::option_model("3000", 200, [-150, 400])`).
-fn call_model() -> margin_core::RiskModel {
-    let micro = |x: i64| x * 1_000_000;
-    let mut m = common::model();
-    let call = margin_core::InstrumentArray {
-        id: "ETH-20261225-3000-C@clearhouse".into(),
-        decimals: 9,
-        scaling: margin_core::Scaling::Fixed,
-        pnl: vec![micro(-150), micro(400), 0, 0],
-    };
-    m.instruments.insert(1, call);
-    let value = |v: i64| margin_core::InstrumentCharges { value_musd: v, notional_musd: v, ..Default::default() };
-    m.charges = margin_core::ChargeTables {
-        instruments: vec![value(micro(3000)), value(micro(200)), value(0), value(micro(1))],
-        ..Default::default()
-    };
-    m
-}
-
 /// A resting option sale counts filled in the transfer gate as in the order gate: the short's
 /// value and IM against the premium received. alice (600 USDC) rests a sale of 1 call at 250
 /// (worth 200 by the model; IM filled: 400). Filled she would hold 600 + 250 - fee and a
@@ -189,7 +169,7 @@ fn call_model() -> margin_core::RiskModel {
 #[test]
 fn a_transfer_cannot_take_the_margin_of_a_resting_option_sale() {
     let mut w = World::new(liquidation_config(LastResort::Socialise));
-    for part in risk_model_parts(&call_model()) {
+    for part in risk_model_parts(&common::call_model()) {
         w.op(part);
     }
     w.deposit("alice", "USDC", "600");

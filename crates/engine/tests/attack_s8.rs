@@ -83,26 +83,6 @@ fn an_account_under_liquidation_cannot_sell_its_position_to_an_accomplice_below_
 
 const CALL: &str = "ETH-20261225-3000-C";
 
-/// The hand model with the 3000 call of 2026-12-25 worth 200 USD, losing 400 held short if ETH
-/// rises 10% (as `tests/attack_s7.rs::call_model`).
-fn call_model() -> margin_core::RiskModel {
-    let micro = |x: i64| x * 1_000_000;
-    let mut m = common::model();
-    let call = margin_core::InstrumentArray {
-        id: "ETH-20261225-3000-C@clearhouse".into(),
-        decimals: 9,
-        scaling: margin_core::Scaling::Fixed,
-        pnl: vec![micro(-150), micro(400), 0, 0],
-    };
-    m.instruments.insert(1, call);
-    let value = |v: i64| margin_core::InstrumentCharges { value_musd: v, notional_musd: v, ..Default::default() };
-    m.charges = margin_core::ChargeTables {
-        instruments: vec![value(micro(3000)), value(micro(200)), value(0), value(micro(1))],
-        ..Default::default()
-    };
-    m
-}
-
 /// An option's premium may be anywhere in (0, 2 x the underlying), so buying back a short call
 /// is "risk-reducing" at any premium. alice (6,000 USDC) is short 10 ETH-PERP and short 1 call
 /// (sold at 250, worth 200): equity about 6,035 against IM 3,400. Her accomplice dave rests a
@@ -113,7 +93,7 @@ fn call_model() -> margin_core::RiskModel {
 #[test]
 fn buying_back_a_short_option_at_an_absurd_premium_cannot_hand_the_margin_to_an_accomplice() {
     let mut w = World::new(liquidation_config(model::LastResort::Socialise));
-    for part in risk_model_parts(&call_model()) {
+    for part in risk_model_parts(&common::call_model()) {
         w.op(part);
     }
     for (owner, amount) in [("alice", "6000"), ("bob", "100000"), ("carol", "100000"), ("dave", "1000")] {

@@ -189,3 +189,23 @@ pub fn alice_long() -> World {
     assert_eq!(w.qty("alice/main"), 3_000_000_000);
     w
 }
+
+/// The hand model with the 3000 call of 2026-12-25 worth 200 USD, losing 400 held short if ETH
+/// rises 10% (as `tests/liquidation.rs::option_model("3000", 200, [-150, 400])`).
+pub fn call_model() -> margin_core::RiskModel {
+    let micro = |x: i64| x * 1_000_000;
+    let mut m = model();
+    let call = margin_core::InstrumentArray {
+        id: "ETH-20261225-3000-C@clearhouse".into(),
+        decimals: 9,
+        scaling: margin_core::Scaling::Fixed,
+        pnl: vec![micro(-150), micro(400), 0, 0],
+    };
+    m.instruments.insert(1, call);
+    let value = |v: i64| margin_core::InstrumentCharges { value_musd: v, notional_musd: v, ..Default::default() };
+    m.charges = margin_core::ChargeTables {
+        instruments: vec![value(micro(3000)), value(micro(200)), value(0), value(micro(1))],
+        ..Default::default()
+    };
+    m
+}
