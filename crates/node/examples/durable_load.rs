@@ -19,6 +19,12 @@ use journal::{JournalConfig, SqliteJournal};
 use node::Node;
 use std::time::Instant;
 
+/// The service's allocator (`crates/server`): every binary that runs the node as a service links
+/// it, so the benchmark measures the node with it (docs/performance.md, "Durable transfers with
+/// margin on: the applier's share").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let pipelined = std::env::args().any(|a| a == "--pipelined");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--pipelined").collect();
