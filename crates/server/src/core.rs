@@ -31,7 +31,7 @@ pub struct Published {
 }
 
 enum Message {
-    Submit { envelope: Box<Envelope>, queued: Instant, reply: oneshot::Sender<Result<Ack>>, check: Option<SignatureCheck> },
+    Submit { envelope: Box<Envelope>, queued: Instant, reply: oneshot::Sender<Result<Ack>>, check: Option<Box<SignatureCheck>> },
     Stop,
 }
 
@@ -101,10 +101,10 @@ impl Core {
     /// Submits one command whose signature is not checked yet: the writer checks it with its
     /// batch and applies the command only if it, the rate limit and the nonce pass.
     pub async fn submit_signed(&self, envelope: Envelope, check: SignatureCheck) -> Result<Ack> {
-        self.send(envelope, Some(check)).await
+        self.send(envelope, Some(Box::new(check))).await
     }
 
-    async fn send(&self, envelope: Envelope, check: Option<SignatureCheck>) -> Result<Ack> {
+    async fn send(&self, envelope: Envelope, check: Option<Box<SignatureCheck>>) -> Result<Ack> {
         let (reply, answer) = oneshot::channel();
         self.metrics.queue_depth_add(1);
         let message = Message::Submit { envelope: Box::new(envelope), queued: Instant::now(), reply, check };
@@ -147,7 +147,7 @@ struct Writer {
 }
 
 type Pending = (Envelope, Instant, oneshot::Sender<Result<Ack>>);
-type Queued = (Pending, Option<SignatureCheck>);
+type Queued = (Pending, Option<Box<SignatureCheck>>);
 
 impl Writer {
     fn run(self, mut receiver: mpsc::Receiver<Message>) {
