@@ -100,11 +100,12 @@ def held_out():
         print(f"| {asof} | {zq:.2f} ({per}) | {s:.4f} | {zq * s:.3f} | {before:.3f} | {inside:.3f} |")
 
 
-def stressed_beta(a, b, asof, fall=0.10):
+def stressed_beta(a, b, asof, fall=0.10, sign=-1):
     """Windows known at as-of (the close of the bar opened at e is known at e + 1h) in which a fell
-    more than `fall` (log), with b's stressed beta on them: sum of b's moves over sum of a's."""
+    (sign -1; rose: sign 1) more than `fall` (log), with b's stressed beta on them: sum of b's moves
+    over sum of a's."""
     known = [e for e in GRID if e + dt.timedelta(hours=1) <= asof]
-    ev = [(x, y) for x, y in ((move(a, e), move(b, e)) for e in known) if x is not None and y is not None and x < -fall]
+    ev = [(x, y) for x, y in ((move(a, e), move(b, e)) for e in known) if x is not None and y is not None and sign * x > fall]
     return len(ev), (sum(y for _, y in ev) / sum(x for x, _ in ev) if ev else 0.0)
 
 
@@ -120,6 +121,69 @@ def joint_crash():
             print(f"| {asof} | {a}/{b} | {na} / {nb} | {ba:.2f} | {bb:.2f} | {'yes' if joint else 'no'} |")
 
 
+def joint_rise():
+    print("\n## Who rises with whom (section 4.7.2): stressed beta on the other's 24h rises beyond 0.10, history before as-of")
+    print("| as of | pair | windows a rose / b rose | beta of b on a | beta of a on b | joint (both >= 0.5, >= 3 windows) |")
+    print("|---|---|---|---|---|---|")
+    for asof in ("2019-10-01", "2020-03-12", "2020-06-01", "2021-01-03", "2021-06-01", "2022-01-01", "2024-05-20", "2025-01-01"):
+        t = dt.datetime.fromisoformat(asof)
+        (na, ba), (nb, bb) = stressed_beta("BTC", "ETH", t, sign=1), stressed_beta("ETH", "BTC", t, sign=1)
+        joint = na >= 3 and nb >= 3 and ba >= 0.5 and bb >= 0.5
+        print(f"| {asof} | BTC/ETH | {na} / {nb} | {ba:.2f} | {bb:.2f} | {'yes' if joint else 'no'} |")
+
+
+def spread_history():
+    """The 24h moves of the spread ln ETH - ln BTC: the largest on each side before as-of (windows
+    known at as-of), and the largest in the days after."""
+    print("\n## The ETH/BTC spread (section 4.7.2): its largest 24h moves before as-of and in the crisis after")
+    print("| as of | largest ETH-over-BTC move before (window end) | largest BTC-over-ETH move before | largest ETH-over-BTC move in the next 7 days |")
+    print("|---|---|---|---|")
+    for asof in ("2021-01-03", "2021-05-19", "2024-05-20"):
+        t = dt.datetime.fromisoformat(asof)
+        sp = [(move("ETH", e) - move("BTC", e), e) for e in GRID if move("ETH", e) is not None and move("BTC", e) is not None]
+        before = [x for x in sp if x[1] + dt.timedelta(hours=1) <= t]
+        after = [x for x in sp if t < x[1] <= t + dt.timedelta(days=7)]
+        up, down, nxt = max(before), min(before), max(after)
+        print(f"| {asof} | {up[0]:.3f} ({up[1]:%Y-%m-%d %H}) | {-down[0]:.3f} ({down[1]:%Y-%m-%d %H}) | {nxt[0]:.3f} ({nxt[1]:%Y-%m-%d %H}) |")
+
+
+def spread_sigma():
+    """Per hour (the close of the bar opened then): the EWMA and long-run volatility of the hourly
+    spread moves ln ETH - ln BTC, as `load` computes them for a price."""
+    eth, btc = DATA["ETH"][0], DATA["BTC"][0]
+    ts = sorted(t for t in eth if t in btc)
+    sig, lr, var, sq = {}, {}, 0.0, 0.0
+    for i in range(1, len(ts)):
+        r = math.log(eth[ts[i]] / eth[ts[i - 1]]) - math.log(btc[ts[i]] / btc[ts[i - 1]])
+        sq += r * r
+        var = sq / i if i <= 168 else LAM * var + (1 - LAM) * r * r
+        sig[ts[i]], lr[ts[i]] = math.sqrt(var), math.sqrt(sq / i)
+    return sig, lr
+
+
+def spread_range():
+    """The spread's stressed range per side by the rule of a price's range: max(q 0.999 of its 24h
+    moves rescaled to today's spread volatility, 1.0 x its worst unscaled move, 0.10)."""
+    sig, lr = spread_sigma()
+    at = lambda t, f: max(sig[t], f * lr[t])
+    print("\n## The ETH/BTC spread's stressed range (section 4.7.2), history before as-of")
+    print("| as of | spread sigma now (24h) | q 0.999 rescaled, ETH over BTC | worst, ETH over BTC | range ETH over BTC | range BTC over ETH |")
+    print("|---|---|---|---|---|---|")
+    for asof in ("2021-01-03", "2024-05-20"):
+        t = dt.datetime.fromisoformat(asof)
+        now = at(t - dt.timedelta(hours=1), 0.75)
+        raw = [(move("ETH", e) - move("BTC", e), e) for e in GRID if e + dt.timedelta(hours=1) <= t and move("ETH", e) is not None and move("BTC", e) is not None
+               and e - dt.timedelta(hours=24) in sig]
+        sc = [m * now / at(e - dt.timedelta(hours=24), 0.25) for m, e in raw]
+        side = lambda sign: sorted(max(0.0, sign * x) for x in sc)[int((len(sc) - 1) * 0.999)]
+        worst = lambda sign: max(max(0.0, sign * m) for m, _ in raw)
+        rng = lambda sign: max(side(sign), worst(sign), 0.10)
+        print(f"| {asof} | {now * math.sqrt(24):.4f} | {side(1):.3f} | {worst(1):.3f} | {rng(1):.3f} | {rng(-1):.3f} |")
+
+
 comovement()
 held_out()
 joint_crash()
+joint_rise()
+spread_history()
+spread_range()

@@ -8,6 +8,7 @@
 use crate::market::{Target, Universe};
 use crate::params::HypotheticalParams;
 use crate::protocol::enum_name;
+use marketdata::vol::{self, EwmaParams};
 use marketdata::{FactorPanel, Hour, VolShockParams};
 use model::{AssetKind, Config, PegMechanism};
 use pricing::{PegId, UnderlyingId};
@@ -32,6 +33,11 @@ pub struct Inputs<'a> {
     pub vol_shock: Option<VolShockParams>,
     /// Short-dated options of the book: (underlying, strike USD, spot USD).
     pub short_dated: &'a [(UnderlyingId, f64, f64)],
+    /// The FHS volatility rule, applied to a pair's spread as to a price (`sigma_now` floored at
+    /// `floor_fraction`, `sigma_then` at `then_floor_fraction` of the long-run volatility).
+    pub ewma: EwmaParams,
+    pub floor_fraction: f64,
+    pub then_floor_fraction: f64,
 }
 
 /// The scan range of an underlying's log price, one per direction: a crash is scanned over `down`,
@@ -127,18 +133,25 @@ pub fn scenarios(inp: &Inputs<'_>, p: &HypotheticalParams) -> Vec<Hypothetical> 
         ranges.push(if o { scan_range(inp, p, f) } else { proxied(scan_range(inp, p, f), p) });
         own.push(o);
     }
-    let groups = if p.joint_crash_scan { crash_groups(inp, p, &priced, &own) } else { Vec::new() };
+    let down = if p.joint_crash_scan { joint_groups(inp, p, -1.0, &priced, &own) } else { Vec::new() };
+    let up = if p.joint_rise_scan { joint_groups(inp, p, 1.0, &priced, &own) } else { Vec::new() };
     for (k, &(u, f)) in priced.iter().enumerate() {
-        let alone_down = !groups.iter().any(|g| g.contains(&k));
-        price_scan(inp, p, u, f, ranges[k], alone_down, &mut out);
+        let alone = |g: &[Vec<usize>]| !g.iter().any(|g| g.contains(&k));
+        price_scan(inp, p, u, f, ranges[k], [alone(&down), alone(&up)], &mut out);
     }
-    for g in &groups {
-        let legs: Vec<(UnderlyingId, usize, f64)> = g.iter().map(|&k| (priced[k].0, priced[k].1, ranges[k].down)).collect();
-        joint_crash_scan(inp, p, &legs, &mut out);
+    for (sign, groups) in [(-1.0, &down), (1.0, &up)] {
+        for g in groups {
+            let legs: Vec<(UnderlyingId, usize, f64)> = g.iter().map(|&k| (priced[k].0, priced[k].1, ranges[k].toward(sign))).collect();
+            joint_scan(inp, p, sign, &legs, &mut out);
+        }
     }
     for a in 0..priced.len() {
         for b in a + 1..priced.len() {
-            decorrelation(inp, p, (priced[a], ranges[a]), (priced[b], ranges[b]), &mut out);
+            if p.spread_scan {
+                spread_scan(inp, p, (priced[a], ranges[a]), (priced[b], ranges[b]), &mut out);
+            } else {
+                decorrelation(inp, p, (priced[a], ranges[a]), (priced[b], ranges[b]), &mut out);
+            }
         }
     }
     peg_breaks(inp, p, &mut out);
@@ -171,21 +184,21 @@ fn priced_row(inp: &Inputs<'_>, u: UnderlyingId, f: usize, mv: f64, vol: i8) -> 
 /// Two-sided scan: `+k R_up` and `-k R_down` for every scan point `k`, each with implied vol up and
 /// down; the extreme moves `+extreme_multiple R_up` at `extreme_weight` and `-extreme_multiple
 /// R_down` at `extreme_weight_down` (the first-of-a-kind crash), vol up.
-/// The down side is left out when the underlying crashes jointly with others (`alone_down` false:
-/// `joint_crash_scan` carries it).
+/// A side is left out when the underlying moves jointly with others on it (`alone` = [down, up]
+/// false: `joint_scan` carries it).
 fn price_scan(
     inp: &Inputs<'_>,
     p: &HypotheticalParams,
     u: UnderlyingId,
     f: usize,
     range: ScanRange,
-    alone_down: bool,
+    alone: [bool; 2],
     out: &mut Vec<Hypothetical>,
 ) {
     let sym = name_of(inp, u).to_string();
-    let signs: &[f64] = if alone_down { &[-1.0, 1.0] } else { &[1.0] };
+    let signs: Vec<f64> = [(-1.0, alone[0]), (1.0, alone[1])].into_iter().filter(|x| x.1).map(|x| x.0).collect();
     for &k in &p.scan_points {
-        for &sign in signs {
+        for &sign in &signs {
             let r = range.toward(sign);
             for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
                 let mv = sign * k * r;
@@ -202,7 +215,7 @@ fn price_scan(
             }
         }
     }
-    for &sign in signs {
+    for &sign in &signs {
         let mv = sign * p.extreme_multiple * range.toward(sign);
         let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
         out.push(Hypothetical {
@@ -213,14 +226,14 @@ fn price_scan(
     }
 }
 
-/// The groups of underlyings that crash jointly (indices into `priced`, each group of at least two,
-/// in universe order): an underlying with its own history joins the first group with every member
-/// of which it co-crashes (`co_crash`), else starts its own. A proxied price has no history of its
-/// own to show it and is scanned alone.
-fn crash_groups(inp: &Inputs<'_>, p: &HypotheticalParams, priced: &[(UnderlyingId, usize)], own: &[bool]) -> Vec<Vec<usize>> {
+/// The groups of underlyings that move jointly on the side of `sign` (-1: crashes, +1: rises;
+/// indices into `priced`, each group of at least two, in universe order): an underlying with its own
+/// history joins the first group with every member of which it co-moves (`co_move`), else starts
+/// its own. A proxied price has no history of its own to show it and is scanned alone.
+fn joint_groups(inp: &Inputs<'_>, p: &HypotheticalParams, sign: f64, priced: &[(UnderlyingId, usize)], own: &[bool]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for k in (0..priced.len()).filter(|&k| own[k]) {
-        match groups.iter_mut().find(|g| g.iter().all(|&j| co_crash(inp, p, priced[j].1, priced[k].1))) {
+        match groups.iter_mut().find(|g| g.iter().all(|&j| co_move(inp, p, sign, priced[j].1, priced[k].1))) {
             Some(g) => g.push(k),
             None => groups.push(vec![k]),
         }
@@ -229,18 +242,26 @@ fn crash_groups(inp: &Inputs<'_>, p: &HypotheticalParams, priced: &[(UnderlyingI
     groups
 }
 
-/// Whether factors `a` and `b` crash together in the data before as-of: each one's stressed beta
-/// on the other's falls (`stressed_beta`) at least `joint_crash_beta`, each over at least
-/// `joint_crash_min_windows` windows.
-fn co_crash(inp: &Inputs<'_>, p: &HypotheticalParams, a: usize, b: usize) -> bool {
+/// Whether factors `a` and `b` move together on the side of `sign` in the data before as-of: each
+/// one's stressed beta on the other's moves beyond `joint_crash_fall` on that side
+/// (`stressed_beta_side`) at least `joint_crash_beta`, each over at least `joint_crash_min_windows`
+/// windows. The same test for crashes and for rises.
+fn co_move(inp: &Inputs<'_>, p: &HypotheticalParams, sign: f64, a: usize, b: usize) -> bool {
     let ok = |(n, beta): (usize, f64)| n as f64 >= p.joint_crash_min_windows && beta >= p.joint_crash_beta;
-    ok(stressed_beta(inp, p.joint_crash_fall, a, b)) && ok(stressed_beta(inp, p.joint_crash_fall, b, a))
+    let t = p.joint_crash_fall;
+    ok(stressed_beta_side(inp, sign, t, a, b)) && ok(stressed_beta_side(inp, sign, t, b, a))
+}
+
+/// [`stressed_beta_side`] over the falls of `a` (the crash side).
+pub fn stressed_beta(inp: &Inputs<'_>, fall: f64, a: usize, b: usize) -> (usize, f64) {
+    stressed_beta_side(inp, -1.0, fall, a, b)
 }
 
 /// Over the unscaled `mpor`-hour windows ending at or before as-of (every `mpor / 3` hours, as
-/// `worst_unscaled`) in which factor `a` fell more than `fall` (log): the number of windows and
-/// `sum(move of b) / sum(move of a)` (0 for none). Only windows where both have own history count.
-pub fn stressed_beta(inp: &Inputs<'_>, fall: f64, a: usize, b: usize) -> (usize, f64) {
+/// `worst_unscaled`) in which factor `a` moved more than `threshold` (log) in the direction of
+/// `sign` (-1 a fall, +1 a rise): the number of windows and `sum(move of b) / sum(move of a)` (0 for
+/// none). Only windows where both have own history count.
+pub fn stressed_beta_side(inp: &Inputs<'_>, sign: f64, threshold: f64, a: usize, b: usize) -> (usize, f64) {
     let (Some(pa), Some(pb)) = (panel_index(inp, a), panel_index(inp, b)) else { return (0, 0.0) };
     let (Some((fa, _)), Some((fb, _))) = (inp.panel.real_span(pa), inp.panel.real_span(pb)) else { return (0, 0.0) };
     let Ok(ia) = inp.panel.index_of(inp.as_of) else { return (0, 0.0) };
@@ -249,7 +270,7 @@ pub fn stressed_beta(inp: &Inputs<'_>, fall: f64, a: usize, b: usize) -> (usize,
     let (mut n, mut sa, mut sb) = (0usize, 0.0, 0.0);
     for e in (h..=ia).step_by((h / 3).max(1)).filter(|&e| e - h >= start) {
         let ma = inp.panel.move_between(pa, e - h, e);
-        if ma < -fall {
+        if sign * ma > threshold {
             n += 1;
             sa += ma;
             sb += inp.panel.move_between(pb, e - h, e);
@@ -258,10 +279,11 @@ pub fn stressed_beta(inp: &Inputs<'_>, fall: f64, a: usize, b: usize) -> (usize,
     (n, if n == 0 { 0.0 } else { sb / sa })
 }
 
-/// The crash scan of underlyings that crash together (`legs`: underlying, factor, down range): one
-/// scenario per scan point `-k` moves every leg by `-k` times its own down range, implied vol up
-/// and down, and the extreme fall `-extreme_multiple` ranges (vol up) at `extreme_weight_down`.
-fn joint_crash_scan(inp: &Inputs<'_>, p: &HypotheticalParams, legs: &[(UnderlyingId, usize, f64)], out: &mut Vec<Hypothetical>) {
+/// The scan of underlyings that move together on the side of `sign` (`legs`: underlying, factor,
+/// range on that side): one scenario per scan point `k` moves every leg by `sign k` times its own
+/// range, implied vol up and down, and the extreme move `extreme_multiple` ranges (vol up) at the
+/// side's extreme weight. Named `scan market BTC -x% / ETH -y%`.
+fn joint_scan(inp: &Inputs<'_>, p: &HypotheticalParams, sign: f64, legs: &[(UnderlyingId, usize, f64)], out: &mut Vec<Hypothetical>) {
     let names = |m: f64| {
         let parts: Vec<String> = legs.iter().map(|&(u, _, r)| format!("{} {:+.1}%", name_of(inp, u), 100.0 * (m * r).exp_m1())).collect();
         parts.join(" / ")
@@ -281,14 +303,14 @@ fn joint_crash_scan(inp: &Inputs<'_>, p: &HypotheticalParams, legs: &[(Underlyin
     for &k in &p.scan_points {
         for (vol, word) in [(1i8, "up"), (-1i8, "down")] {
             out.push(Hypothetical {
-                name: format!("scan market {} ({:+.2} of each range), implied vol {word}", names(-k), -k),
+                name: format!("scan market {} ({:+.2} of each range), implied vol {word}", names(sign * k), sign * k),
                 weight: 1.0,
-                moves: row(-k, vol),
+                moves: row(sign * k, vol),
             });
         }
     }
-    let m = -p.extreme_multiple;
-    let weight = p.extreme_weight_down;
+    let m = sign * p.extreme_multiple;
+    let weight = if sign < 0.0 { p.extreme_weight_down } else { p.extreme_weight };
     out.push(Hypothetical {
         name: format!("extreme market {} ({} x each range), at weight {weight}", names(m), p.extreme_multiple),
         weight,
@@ -338,6 +360,89 @@ fn decorrelation(
             weight: 1.0,
             moves: row,
         });
+    }
+}
+
+/// The stressed range of a pair's spread `ln a - ln b` on the side of `sign` (+1: `a` gains on `b`),
+/// by the rule of a price's range: `max(q, up_floor_fraction x worst, decorrelation_min)`, with `q`
+/// the `scan_quantile` quantile of the spread's own 24h moves on that side rescaled to today's
+/// spread volatility (the FHS rule: the EWMA of the spread's hourly moves, `sigma_now` and
+/// `sigma_then` floored as the FHS floors them) and `worst` its largest unscaled move on that side
+/// (the anti-procyclical floor at the goal-1 fraction: a decorrelation of a size already seen is
+/// covered at full range). Returns `[down, up]`, the down side being `b` gaining on `a`.
+pub fn spread_range(inp: &Inputs<'_>, p: &HypotheticalParams, a: usize, b: usize) -> [f64; 2] {
+    let (scaled, raw) = spread_windows(inp, a, b);
+    let side = |sign: f64| {
+        let q = quantile(scaled.iter().map(|m| (sign * m).max(0.0)).collect(), p.scan_quantile);
+        let worst = raw.iter().map(|m| (sign * m).max(0.0)).fold(0.0, f64::max);
+        q.max(p.up_floor_fraction * worst).max(p.decorrelation_min)
+    };
+    [side(-1.0), side(1.0)]
+}
+
+/// The spread's 24h moves (windows ending every `mpor / 3` hours up to as-of, as `worst_unscaled`),
+/// rescaled by `sigma_now / sigma_then` of the spread's own EWMA volatility, and unscaled.
+fn spread_windows(inp: &Inputs<'_>, a: usize, b: usize) -> (Vec<f64>, Vec<f64>) {
+    let (Some(pa), Some(pb)) = (panel_index(inp, a), panel_index(inp, b)) else { return (Vec::new(), Vec::new()) };
+    let Ok(ia) = inp.panel.index_of(inp.as_of) else { return (Vec::new(), Vec::new()) };
+    let spread = |i: usize, j: usize| inp.panel.move_between(pa, i, j) - inp.panel.move_between(pb, i, j);
+    let hourly: Vec<f64> = (0..=ia).map(|i| if i == 0 { 0.0 } else { spread(i - 1, i) }).collect();
+    let var = vol::ewma_forecast_variance(&hourly, &inp.ewma);
+    let cum = vol::cumulative_squares(&hourly);
+    let sigma = |i: usize, fraction: f64| {
+        vol::floored(var[(i + 1).min(var.len() - 1)].sqrt(), vol::long_run_variance(&cum, i + 1).sqrt(), fraction)
+    };
+    let now = sigma(ia, inp.floor_fraction);
+    let h = inp.mpor_hours.max(1) as usize;
+    let raw: Vec<f64> = (h..=ia).step_by((h / 3).max(1)).map(|e| spread(e - h, e)).collect();
+    let scaled = (h..=ia)
+        .step_by((h / 3).max(1))
+        .zip(&raw)
+        .map(|(e, m)| {
+            let then = sigma(e - h, inp.then_floor_fraction);
+            if then > 0.0 { m * now / then } else { *m }
+        })
+        .collect();
+    (scaled, raw)
+}
+
+/// Decorrelation of a pair scanned like a price: the legs move apart by `k` times the spread's
+/// stressed range on each side (`spread_range`, at most twice the smaller of the rising leg's up
+/// range and the falling leg's down range), half each way, for every scan point `k` at full weight, and by
+/// `extreme_multiple` ranges at `extreme_weight`.
+fn spread_scan(
+    inp: &Inputs<'_>,
+    p: &HypotheticalParams,
+    ((ua, fa), ra): ((UnderlyingId, usize), ScanRange),
+    ((ub, fb), rb): ((UnderlyingId, usize), ScanRange),
+    out: &mut Vec<Hypothetical>,
+) {
+    let nf = inp.universe.factor_names.len();
+    let d = spread_range(inp, p, fa, fb);
+    let (sa, sb) = (name_of(inp, ua).to_string(), name_of(inp, ub).to_string());
+    for (i, sign) in [(0usize, -1.0), (1, 1.0)] {
+        // Each leg moves at most by its own range on its side (a one-coin book is never charged
+        // more by a decorrelation than by its own scan).
+        let range = d[i].min(2.0 * ra.toward(sign).min(rb.toward(-sign)));
+        let (up, down) = if sign > 0.0 { (&sa, &sb) } else { (&sb, &sa) };
+        let points = p.scan_points.iter().map(|&k| (k, 1.0, String::new()));
+        let extreme = std::iter::once((p.extreme_multiple, p.extreme_weight, format!(", extreme, at weight {}", p.extreme_weight)));
+        for (k, weight, tag) in points.chain(extreme) {
+            let m = k * range;
+            let mut row = vec![0.0; nf];
+            row[fa] = sign * 0.5 * m;
+            row[fb] = -sign * 0.5 * m;
+            out.push(Hypothetical {
+                name: format!(
+                    "decorrelation {up} {:+.1}% / {down} {:+.1}% ({k:.2} of spread range {:.1}%{tag})",
+                    100.0 * (0.5 * m).exp_m1(),
+                    100.0 * (-0.5 * m).exp_m1(),
+                    100.0 * range
+                ),
+                weight,
+                moves: row,
+            });
+        }
     }
 }
 

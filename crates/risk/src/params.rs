@@ -107,6 +107,15 @@ pub struct HypotheticalParams {
     pub joint_crash_fall: f64,
     pub joint_crash_beta: f64,
     pub joint_crash_min_windows: f64,
+    /// Rises by the same test: two underlyings whose rises beyond `joint_crash_fall` the data before
+    /// as-of show joint (stressed beta at least `joint_crash_beta` both ways, over at least
+    /// `joint_crash_min_windows` windows) take one rise scan (section 4.7.2).
+    pub joint_rise_scan: bool,
+    /// Decorrelation scanned like a price: the spread's own stressed range per side (its history
+    /// rescaled to today's spread volatility, floored at `up_floor_fraction` of its worst move and
+    /// at `decorrelation_min`), every scan point and the extreme at `extreme_weight` (section 4.7.2).
+    /// `false`: one spread move `max(q, stressed_floor_fraction x worst, decorrelation_min)`.
+    pub spread_scan: bool,
 }
 
 /// The source of one asset's peg ratio (`[peg_sources]` in `risk.toml`): exactly one of `factor`

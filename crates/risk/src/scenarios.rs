@@ -29,6 +29,9 @@ fn scan_ranges(
         fhs_moves,
         vol_shock: None,
         short_dated: &[],
+        ewma: params.ewma(),
+        floor_fraction: params.floor_fraction,
+        then_floor_fraction: params.fhs.then_floor_fraction,
     };
     (0..h.universe.factor_names.len())
         .map(|f| {
@@ -182,6 +185,9 @@ impl ScenarioBook {
                     fhs_moves: &moves[..n_fhs * nf],
                     vol_shock,
                     short_dated: &h.short_dated,
+                    ewma: params.ewma(),
+                    floor_fraction: params.floor_fraction,
+                    then_floor_fraction: params.fhs.then_floor_fraction,
                 };
                 let hs = crate::hypothetical::scenarios(&inputs, &params.hypothetical);
                 for x in hs {
