@@ -231,8 +231,8 @@ async fn send_presigned(addr: SocketAddr, requests: std::sync::Arc<Vec<Vec<u8>>>
             break;
         }
         let started = Instant::now();
-        match client.request_raw(request).await {
-            Ok(r) if r.status == 200 => latencies.push(started.elapsed()),
+        match client.request_raw_status(request).await {
+            Ok(200) => latencies.push(started.elapsed()),
             _ => errors += 1,
         }
     }

@@ -330,10 +330,31 @@ pub async fn transfer(State(state): State<Shared>, signed: Signed) -> Result<Res
 /// Owner: places an order; price and quantity are checked against the market (tick, lot,
 /// qty_min..qty_max) before anything is journalled.
 #[utoipa::path(post, path = "/v1/orders", request_body = OrderRequest, responses((status = 200, description = "accepted, with fills")))]
-pub async fn place_order(State(state): State<Shared>, signed: Signed) -> Result<Response> {
-    let r: OrderRequest = signed.json()?;
+pub async fn place_order(State(state): State<Shared>, request: Request) -> Result<Response> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, state.limits.body_bytes_max).await?;
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let (claim, item) = state.auth.prepare(parts.method.as_str(), path, &parts.headers, &body, crate::auth::now_ms(), true)?;
+    let command = order_command(&state, &body);
+    // A body error is told only to a caller whose signature, rate and nonce pass (as for
+    // every other request); only a well-formed order goes with its signature to the writer.
+    let command = match command {
+        Ok(command) if state.auth.batch_max() > 1 => command,
+        command => {
+            let caller = state.auth.finish(&claim, item).await?;
+            return submit(&state, &caller, command?).await;
+        }
+    };
+    let envelope = Envelope { client: claim.key_id.clone(), id: claim.nonce, command };
+    let check = crate::core::SignatureCheck::new(item, state.auth.batch_max(), state.clone(), claim);
+    let ack = state.core.submit_signed(envelope, check).await?;
+    answer(ack.outcome, ack.duplicate)
+}
+
+fn order_command(state: &Shared, body: &[u8]) -> Result<Command> {
+    let r: OrderRequest = parse_json(body)?;
     validate::order(&state.config, &r)?;
-    let command = Command::PlaceOrder {
+    Ok(Command::PlaceOrder {
         account: r.account,
         market: r.market,
         client_order_id: r.client_order_id,
@@ -341,8 +362,7 @@ pub async fn place_order(State(state): State<Shared>, signed: Signed) -> Result<
         kind: r.kind.into(),
         price: r.price,
         qty: r.qty,
-    };
-    submit(&state, &signed.caller, command).await
+    })
 }
 
 /// Owner or operator: cancels one open order.

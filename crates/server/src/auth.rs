@@ -70,6 +70,19 @@ pub struct Caller {
     pub is_operator: bool,
 }
 
+/// A request whose headers, key and expiry passed, not yet its signature: what
+/// [`Auth::admit`] checks once the signature is valid.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub key_id: String,
+    pub nonce: u64,
+    pub expiry_ms: u64,
+    pub signature: Signature,
+    /// The server's clock when the request arrived (expiry, rate and nonce all use it).
+    pub now_ms: u64,
+    pub mutating: bool,
+}
+
 /// The four header values of a signed request.
 pub struct SignedHeaders<'a> {
     pub key_id: &'a str,
@@ -180,20 +193,58 @@ impl Auth {
         now_ms: u64,
         mutating: bool,
     ) -> Result<Caller> {
+        let (claim, item) = self.prepare(method, path_and_query, headers, body, now_ms, mutating)?;
+        self.finish(&claim, item).await
+    }
+
+    /// Verifies a prepared request's signature (in the verifier's batch, or here), then admits it.
+    pub async fn finish(&self, claim: &Claim, item: crate::verify::Item) -> Result<Caller> {
+        match self.verifier.verify(item).await {
+            Some(true) => self.admit(claim),
+            Some(false) => Err(ServerError::BadSignature),
+            None => Err(ServerError::ShuttingDown),
+        }
+    }
+
+    /// Every check of [`Auth::authenticate`] that comes before the signature (headers, key,
+    /// expiry): the request's claim, and the signature to verify before [`Auth::admit`].
+    pub fn prepare(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        now_ms: u64,
+        mutating: bool,
+    ) -> Result<(Claim, crate::verify::Item)> {
         let signed = SignedHeaders::parse(headers)?;
         let key = self.key(signed.key_id)?;
         check_expiry(signed.expiry_ms, now_ms)?;
         let message = signing_message(method, path_and_query, body, signed.nonce, signed.expiry_ms).into_bytes();
         let item = crate::verify::Item { key, message, signature: signed.signature };
-        match self.verifier.verify(item).await {
-            Some(true) => {}
-            Some(false) => return Err(ServerError::BadSignature),
-            None => return Err(ServerError::ShuttingDown),
-        }
-        // Only a request the key signed spends its tokens: anyone can name a key id.
-        self.take_token(signed.key_id, now_ms)?;
-        self.check_nonce(signed.key_id, signed.nonce, signed.expiry_ms, &signed.signature, now_ms, mutating)?;
-        Ok(Caller { principal: signed.key_id.to_string(), nonce: signed.nonce, is_operator: signed.key_id == OPERATOR_KEY_ID })
+        let claim = Claim {
+            key_id: signed.key_id.to_string(),
+            nonce: signed.nonce,
+            expiry_ms: signed.expiry_ms,
+            signature: signed.signature,
+            now_ms,
+            mutating,
+        };
+        Ok((claim, item))
+    }
+
+    /// The checks after a valid signature, in order: the key's rate limit (only a request the
+    /// key signed spends its tokens: anyone can name a key id), then the nonce.
+    pub fn admit(&self, claim: &Claim) -> Result<Caller> {
+        self.take_token(&claim.key_id, claim.now_ms)?;
+        self.check_nonce(&claim.key_id, claim.nonce, claim.expiry_ms, &claim.signature, claim.now_ms, claim.mutating)?;
+        Ok(Caller { principal: claim.key_id.clone(), nonce: claim.nonce, is_operator: claim.key_id == OPERATOR_KEY_ID })
+    }
+
+    /// Whether signatures are checked in batches (then a handler may hand its signature to the
+    /// writer's batch, see [`crate::core::Core::submit_signed`]).
+    pub fn batch_max(&self) -> usize {
+        self.verifier.batch_max()
     }
 
     fn key(&self, key_id: &str) -> Result<VerifyingKey> {

@@ -7,7 +7,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Longest response body the client reads.
@@ -97,50 +97,74 @@ impl Response {
 
 pub struct Client {
     addr: SocketAddr,
-    stream: Option<BufReader<TcpStream>>,
+    stream: Option<TcpStream>,
+    /// Bytes read from the connection and not consumed yet (reused from answer to answer).
+    buffer: Vec<u8>,
 }
 
 impl Client {
     pub fn new(addr: SocketAddr) -> Client {
-        Client { addr, stream: None }
+        Client { addr, stream: None, buffer: Vec::with_capacity(READ_CHUNK) }
     }
 
     pub async fn request(&mut self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> io::Result<Response> {
-        self.connect().await?;
-        let result = self.exchange(method, path, headers, body).await;
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
-    }
-
-    async fn exchange(&mut self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> io::Result<Response> {
         let bytes = encode_request(self.addr, method, path, headers, body);
-        self.exchange_raw(&bytes).await
-    }
-
-    async fn exchange_raw(&mut self, request: &[u8]) -> io::Result<Response> {
-        let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("not connected"))?;
-        stream.get_mut().write_all(request).await?;
-        read_response(stream).await
+        self.request_raw(&bytes).await
     }
 
     /// Sends a request encoded beforehand by [`encode_request`] (the load tool signs and encodes
     /// its requests before it starts the clock).
     pub async fn request_raw(&mut self, request: &[u8]) -> io::Result<Response> {
+        let head = self.exchange(request).await?;
+        let response = parse_response(&self.buffer[..head.end + head.content_length], &head);
+        self.buffer.drain(..head.end + head.content_length);
+        response
+    }
+
+    /// As [`Client::request_raw`], reading the whole answer but keeping only its status (no
+    /// allocation per answer: the load tool's client).
+    pub async fn request_raw_status(&mut self, request: &[u8]) -> io::Result<u16> {
+        let head = self.exchange(request).await?;
+        self.buffer.drain(..head.end + head.content_length);
+        Ok(head.status)
+    }
+
+    /// Writes the request and reads one whole answer into the buffer; a failed exchange drops
+    /// the connection (the next request opens a new one).
+    async fn exchange(&mut self, request: &[u8]) -> io::Result<Head> {
         self.connect().await?;
-        let result = self.exchange_raw(request).await;
+        let result = self.write_and_read(request).await;
         if result.is_err() {
             self.stream = None;
+            self.buffer.clear();
         }
         result
+    }
+
+    async fn write_and_read(&mut self, request: &[u8]) -> io::Result<Head> {
+        let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("not connected"))?;
+        stream.write_all(request).await?;
+        let head = loop {
+            if let Some(head) = parse_head(&self.buffer)? {
+                break head;
+            }
+            read_more(stream, &mut self.buffer).await?;
+        };
+        if head.content_length > RESPONSE_BYTES_MAX {
+            return Err(io::Error::other("response too large"));
+        }
+        while self.buffer.len() < head.end + head.content_length {
+            read_more(stream, &mut self.buffer).await?;
+        }
+        Ok(head)
     }
 
     async fn connect(&mut self) -> io::Result<()> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(self.addr).await?;
             stream.set_nodelay(true)?;
-            self.stream = Some(BufReader::new(stream));
+            self.buffer.clear();
+            self.stream = Some(stream);
         }
         Ok(())
     }
@@ -150,6 +174,57 @@ impl Client {
         let headers = signer.sign(method, path, body);
         self.request(method, path, &headers, body).await
     }
+}
+
+/// Bytes asked of the connection per read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Longest status line and headers the client reads.
+const HEAD_BYTES_MAX: usize = 64 * 1024;
+
+async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<()> {
+    buffer.reserve(READ_CHUNK);
+    if stream.read_buf(buffer).await? == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+    }
+    Ok(())
+}
+
+/// An answer's status line and headers: its status, where its body starts, its length.
+#[derive(Debug, PartialEq)]
+struct Head {
+    status: u16,
+    end: usize,
+    content_length: usize,
+}
+
+/// The head of the answer at the start of `bytes`, once all of it is there.
+fn parse_head(bytes: &[u8]) -> io::Result<Option<Head>> {
+    let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if bytes.len() > HEAD_BYTES_MAX { Err(io::Error::other("response head too large")) } else { Ok(None) };
+    };
+    let text = std::str::from_utf8(&bytes[..at]).map_err(|_| io::Error::other("response head is not UTF-8"))?;
+    let mut lines = text.split("\r\n");
+    let line = lines.next().unwrap_or_default();
+    let status =
+        line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+    let content_length = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("response without content-length"))?;
+    Ok(Some(Head { status, end: at + 4, content_length }))
+}
+
+/// The whole answer (`bytes` holds exactly its head and body).
+fn parse_response(bytes: &[u8], head: &Head) -> io::Result<Response> {
+    let text = std::str::from_utf8(&bytes[..head.end]).map_err(|_| io::Error::other("response head is not UTF-8"))?;
+    let headers = text
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Ok(Response { status: head.status, headers, body: bytes[head.end..].to_vec() })
 }
 
 /// The bytes of one HTTP/1.1 request to `addr`.
@@ -167,34 +242,19 @@ pub fn encode_request(addr: SocketAddr, method: &str, path: &str, headers: &[(St
     bytes
 }
 
-async fn read_response(stream: &mut BufReader<TcpStream>) -> io::Result<Response> {
-    let mut line = String::new();
-    if stream.read_line(&mut line).await? == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_is_read_once_complete_and_names_the_body() {
+        let answer = b"HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}HTTP/1.1";
+        assert_eq!(parse_head(&answer[..40]).expect("partial"), None);
+        let head = parse_head(answer).expect("head").expect("complete");
+        assert_eq!(head, Head { status: 422, end: 88, content_length: 7 });
+        let response = parse_response(&answer[..head.end + 7], &head).expect("answer");
+        assert_eq!((response.status, response.header("content-length"), response.body.as_slice()), (422, Some("7"), &b"{\"a\":1}"[..]));
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\ndate: x\r\n\r\n").is_err(), "no content-length");
+        assert!(parse_head(b"garbage\r\n\r\n").is_err());
     }
-    let status =
-        line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        stream.read_line(&mut line).await?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .ok_or_else(|| io::Error::other("response without content-length"))?;
-    if length > RESPONSE_BYTES_MAX {
-        return Err(io::Error::other("response too large"));
-    }
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).await?;
-    Ok(Response { status, headers, body })
 }

@@ -31,8 +31,25 @@ pub struct Published {
 }
 
 enum Message {
-    Submit { envelope: Box<Envelope>, queued: Instant, reply: oneshot::Sender<Result<Ack>> },
+    Submit { envelope: Box<Envelope>, queued: Instant, reply: oneshot::Sender<Result<Ack>>, check: Option<Box<SignatureCheck>> },
     Stop,
+}
+
+/// A request's signature, checked by the writer with the other signatures of its batch (one
+/// batch equation, `docs/service.md`, "Signatures checked by the writer") before the command is
+/// applied; then, for a valid one, the caller's rate limit and nonce ([`crate::auth::Auth::admit`]).
+/// A command whose check fails is answered with that error and never applied.
+pub struct SignatureCheck {
+    item: crate::verify::Item,
+    batch_max: usize,
+    state: crate::api::Shared,
+    claim: crate::auth::Claim,
+}
+
+impl SignatureCheck {
+    pub fn new(item: crate::verify::Item, batch_max: usize, state: crate::api::Shared, claim: crate::auth::Claim) -> SignatureCheck {
+        SignatureCheck { item, batch_max, state, claim }
+    }
 }
 
 /// Shared by every request handler.
@@ -78,9 +95,19 @@ impl Core {
 
     /// Submits one command and waits until it is durable (or answered from the journal).
     pub async fn submit(&self, envelope: Envelope) -> Result<Ack> {
+        self.send(envelope, None).await
+    }
+
+    /// Submits one command whose signature is not checked yet: the writer checks it with its
+    /// batch and applies the command only if it, the rate limit and the nonce pass.
+    pub async fn submit_signed(&self, envelope: Envelope, check: SignatureCheck) -> Result<Ack> {
+        self.send(envelope, Some(Box::new(check))).await
+    }
+
+    async fn send(&self, envelope: Envelope, check: Option<Box<SignatureCheck>>) -> Result<Ack> {
         let (reply, answer) = oneshot::channel();
         self.metrics.queue_depth_add(1);
-        let message = Message::Submit { envelope: Box::new(envelope), queued: Instant::now(), reply };
+        let message = Message::Submit { envelope: Box::new(envelope), queued: Instant::now(), reply, check };
         if self.queue.send(message).await.is_err() {
             self.metrics.queue_depth_add(-1);
             return Err(ServerError::ShuttingDown);
@@ -120,6 +147,7 @@ struct Writer {
 }
 
 type Pending = (Envelope, Instant, oneshot::Sender<Result<Ack>>);
+type Queued = (Pending, Option<Box<SignatureCheck>>);
 
 impl Writer {
     fn run(self, mut receiver: mpsc::Receiver<Message>) {
@@ -127,17 +155,18 @@ impl Writer {
         while !stop {
             let Some(first) = receiver.blocking_recv() else { break };
             let batch_max = self.batch_max();
-            let mut batch: Vec<Pending> = Vec::new();
+            let mut batch: Vec<Queued> = Vec::new();
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
-                    Message::Submit { envelope, queued, reply } => batch.push((*envelope, queued, reply)),
+                    Message::Submit { envelope, queued, reply, check } => batch.push(((*envelope, queued, reply), check)),
                     Message::Stop => stop = true,
                 }
                 if !stop && batch.len() < batch_max {
                     next = receiver.try_recv().ok();
                 }
             }
+            let batch = self.check_signatures(batch);
             if !batch.is_empty() {
                 self.commit(batch);
             }
@@ -146,6 +175,32 @@ impl Writer {
         let closed = self.node.lock().ok().and_then(|mut n| n.take());
         drop(closed);
         tracing::info!("writer stopped; journal closed");
+    }
+
+    /// Verifies the batch's unchecked signatures together, then admits each valid one (rate
+    /// limit, nonce) in arrival order; a command that fails is answered with its error here.
+    fn check_signatures(&self, batch: Vec<Queued>) -> Vec<Pending> {
+        let items: Vec<&crate::verify::Item> = batch.iter().filter_map(|(_, c)| c.as_ref().map(|c| &c.item)).collect();
+        let batch_max = batch.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.batch_max)).max().unwrap_or(1);
+        let valid = crate::verify::verify_chunks(&items, batch_max);
+        assert_eq!(valid.len(), items.len(), "one answer per signature");
+        let mut valid = valid.into_iter();
+        let mut kept = Vec::with_capacity(batch.len());
+        for (pending, check) in batch {
+            let admitted = match check {
+                None => Ok(()),
+                Some(check) if valid.next() == Some(true) => check.state.auth.admit(&check.claim).map(|_| ()),
+                Some(_) => Err(ServerError::BadSignature),
+            };
+            match admitted {
+                Ok(()) => kept.push(pending),
+                Err(e) => {
+                    self.metrics.queue_depth_add(-1);
+                    let _ = pending.2.send(Err(e));
+                }
+            }
+        }
+        kept
     }
 
     fn batch_max(&self) -> usize {

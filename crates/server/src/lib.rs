@@ -225,6 +225,12 @@ pub async fn start(settings: Settings) -> Result<Running> {
         .await
         .map_err(|e| ServerError::Startup { detail: format!("binding {}: {e}", settings.listen) })?;
     let addr = listener.local_addr().map_err(ServerError::internal)?;
+    // Answers go out as soon as they are written (no Nagle delay behind the previous answer's ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY could not be set on a connection");
+        }
+    });
     if source.is_some() || settings.risk_model.is_some() {
         feed::ensure_principal(&core).await?;
     }

@@ -40,17 +40,23 @@ struct Job {
 /// in the request's handler one by one (no queue).
 pub struct Verifier {
     queue: Option<mpsc::Sender<Job>>,
+    batch_max: usize,
 }
 
 impl Verifier {
     /// Starts the verifier thread when `batch_max > 1`; it ends when the verifier is dropped.
     pub fn start(batch_max: usize) -> std::io::Result<Verifier> {
         if batch_max <= 1 {
-            return Ok(Verifier { queue: None });
+            return Ok(Verifier { queue: None, batch_max: 1 });
         }
         let (queue, receiver) = mpsc::channel(VERIFY_QUEUE_MAX);
         std::thread::Builder::new().name("verifier".into()).spawn(move || run(receiver, batch_max))?;
-        Ok(Verifier { queue: Some(queue) })
+        Ok(Verifier { queue: Some(queue), batch_max })
+    }
+
+    /// Signatures checked by one batch equation, at most (1: one by one, in the handler).
+    pub fn batch_max(&self) -> usize {
+        self.batch_max
     }
 
     /// Whether `item`'s signature is valid; `None` when the verifier thread is gone.
@@ -88,6 +94,11 @@ fn run(mut receiver: mpsc::Receiver<Job>, batch_max: usize) {
 
 fn verify_one(item: &Item) -> bool {
     item.key.verify(&item.message, &item.signature).is_ok()
+}
+
+/// Each item's validity, checked [`verify_each`] in chunks of at most `batch_max`.
+pub fn verify_chunks(items: &[&Item], batch_max: usize) -> Vec<bool> {
+    items.chunks(batch_max.max(1)).flat_map(verify_each).collect()
 }
 
 /// Each item's validity: one batch equation when there are several and all are valid,
