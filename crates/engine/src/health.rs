@@ -498,7 +498,7 @@ impl Engine {
         }
         let mut touched: BTreeSet<AccountIdx> = before.into_iter().collect();
         for event in events.iter() {
-            for name in event_account_names(event) {
+            for name in event_account_names(event).into_iter().flatten() {
                 touched.extend(self.account_index.get(name).copied());
             }
             // An index moved: every holder's pending amounts, so its equity, changed.
@@ -600,9 +600,10 @@ fn add(slot: &mut i128, c: i128) -> Option<()> {
     Some(())
 }
 
-fn event_account_names(event: &Event) -> Vec<&str> {
+/// The accounts an event names (at most two; no allocation per event).
+fn event_account_names(event: &Event) -> [Option<&str>; 2] {
     match event {
-        Event::Transferred { debit, credit, .. } => vec![debit, credit],
+        Event::Transferred { debit, credit, .. } => [Some(debit), Some(credit)],
         Event::WithdrawalPending { account, .. }
         | Event::OrderAccepted { account, .. }
         | Event::OrderReduced { account, .. }
@@ -613,9 +614,9 @@ fn event_account_names(event: &Event) -> Vec<&str> {
         | Event::FundingPaid { account, .. }
         | Event::Settled { account, .. }
         | Event::BorrowChanged { account, .. }
-        | Event::InterestAccrued { account, .. } => vec![account],
-        Event::OrderFilled { maker_account, taker_account, .. } => vec![maker_account, taker_account],
-        _ => vec![],
+        | Event::InterestAccrued { account, .. } => [Some(account), None],
+        Event::OrderFilled { maker_account, taker_account, .. } => [Some(maker_account), Some(taker_account)],
+        _ => [None, None],
     }
 }
 

@@ -74,11 +74,14 @@ pub use snapshot::{EngineSnapshot, SnapshotError};
 pub use state_config::{ConfigChange, ConfigConflict, StateConfig};
 pub use valuation::{Valuation, ValuedBalance};
 
+/// Names hashed with foldhash (seeded per process, as std's SipHash is, and several times
+/// faster on short names); nothing depends on a map's order.
+use foldhash::HashMap;
 use ledger::{AccountIdx, AccountPolicy, AssetIdx, Ledger, LedgerError, PendingId, Transfer};
 use model::Role;
 use money::{Scale, UsdPrice};
 use sessions::{Seen, Sessions};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Version of the command, outcome, snapshot and state-hash formats.
 pub const ENGINE_FORMAT_VERSION: u32 = 9;
@@ -298,7 +301,7 @@ impl Engine {
             custodians: BTreeMap::new(),
             account_names: Vec::new(),
             account_kinds: Vec::new(),
-            account_index: HashMap::new(),
+            account_index: HashMap::default(),
             subs_per_owner: BTreeMap::new(),
             owners: owners::OwnerIndex::default(),
             trader_accounts: 0,

@@ -12,12 +12,13 @@
 //! id, in order): windows and watermarks follow from it and the configured window. A snapshot
 //! carries the tables themselves with [`Sessions::full_digest`], checked when restoring.
 //!
-//! The principals are found by a hash of the name (two look-ups per command); nothing depends
-//! on the hash map's order: every walk over the principals ([`Sessions::iter`],
+//! The principals are found by a hash of the name (foldhash, seeded per process; two look-ups
+//! per command); nothing depends on the hash map's order: every walk over the principals ([`Sessions::iter`],
 //! [`Sessions::roles`], [`Sessions::full_digest`]) is in name order.
 
+use foldhash::HashMap;
 use model::Role;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Bytes of the command digest kept per remembered id.
 pub const COMMAND_DIGEST_LEN: usize = 16;

@@ -19,6 +19,12 @@ use journal::{JournalConfig, SqliteJournal};
 use node::Node;
 use std::time::Instant;
 
+/// The service's allocator (`crates/server`): every binary that runs the node as a service links
+/// it, so the benchmark measures the node with it (docs/performance.md, "Durable transfers with
+/// margin on: the applier's share").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let pipelined = std::env::args().any(|a| a == "--pipelined");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--pipelined").collect();
@@ -147,23 +153,34 @@ fn run_pipelined(node: Node, commands: &[Envelope], batch: usize) -> Vec<f64> {
     let (mut applier, mut journaller) = node.into_pipeline();
     let (to_commit, staged) = std::sync::mpsc::sync_channel::<(Instant, node::Staged)>(1);
     let committer = std::thread::spawn(move || {
-        let mut latencies_ms = Vec::new();
+        let (mut latencies_ms, mut busy_s) = (Vec::new(), 0.0);
         for (t0, staged) in staged {
+            let t1 = Instant::now();
             journaller.commit(&staged).expect("commit");
+            busy_s += t1.elapsed().as_secs_f64();
             // Only now may the batch's acks be sent.
             assert!(!staged.acks.is_empty());
             latencies_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
-        latencies_ms
+        (latencies_ms, busy_s)
     });
+    let mut apply_busy_s = 0.0;
+    let batches = commands.len().div_ceil(batch);
     for chunk in commands.chunks(batch) {
         let t0 = Instant::now();
         let staged = applier.stage(chunk).expect("batch");
+        apply_busy_s += t0.elapsed().as_secs_f64();
         assert_eq!(staged.acks.len(), chunk.len());
         to_commit.send((t0, staged)).expect("the commit thread runs");
     }
     drop(to_commit);
-    committer.join().expect("the commit thread ends")
+    let (latencies_ms, commit_busy_s) = committer.join().expect("the commit thread ends");
+    eprintln!(
+        "busy per batch: applier {:.3} ms, journaller {:.3} ms ({batches} batches)",
+        apply_busy_s * 1e3 / batches as f64,
+        commit_busy_s * 1e3 / batches as f64
+    );
+    latencies_ms
 }
 
 /// Every asset linear on its own price (reference 1 USD), P&L within +-30% of its value.

@@ -284,10 +284,11 @@ impl Node {
         }
         check_batch_size(&self.engine, envelopes)?;
         let journal = self.journal.as_ref();
-        let (acks, encoded) = stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq))?;
-        if encoded.is_empty() {
+        let (acks, records) = stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq))?;
+        if records.is_empty() {
             return Ok(acks);
         }
+        let encoded: Vec<Encoded> = records.into_iter().map(|(seq, command, i)| (seq, command, encode_result(&acks[i].outcome))).collect();
         failpoint::hit("node.after_apply_before_journal");
         let state_hash = StateHash(self.engine.state_hash());
         let receipt = match append(self.journal.as_mut(), &encoded, state_hash) {
@@ -333,6 +334,10 @@ impl Node {
 /// One journalled command of a batch, encoded: (seq, command, result).
 pub(crate) type Encoded = (u64, Vec<u8>, Vec<u8>);
 
+/// One journalled command of a batch as staged: (seq, command, the index of its ack, which
+/// holds its outcome). The outcome is encoded later, where the record is written.
+pub(crate) type StagedRecord = (u64, Vec<u8>, usize);
+
 fn check_batch_size(engine: &Engine, envelopes: &[Envelope]) -> Result<(), NodeError> {
     let max = engine.config().limits.batch_commands_max.max(1);
     if envelopes.len() > max as usize {
@@ -341,16 +346,17 @@ fn check_batch_size(engine: &Engine, envelopes: &[Envelope]) -> Result<(), NodeE
     Ok(())
 }
 
-/// Applies a batch to the engine and encodes its journalled records. `earlier` answers a retry
-/// of a command journalled before this batch with its first outcome.
+/// Applies a batch to the engine and encodes its journalled commands (their outcomes stay in
+/// the acks, see [`StagedRecord`]). `earlier` answers a retry of a command journalled before
+/// this batch with its first outcome.
 fn stage(
     engine: &mut Engine,
     envelopes: &[Envelope],
     as_system: bool,
     earlier: impl Fn(u64) -> Result<Outcome, NodeError>,
-) -> Result<(Vec<Ack>, Vec<Encoded>), NodeError> {
-    let mut acks = Vec::with_capacity(envelopes.len());
-    let mut encoded: Vec<Encoded> = Vec::with_capacity(envelopes.len());
+) -> Result<(Vec<Ack>, Vec<StagedRecord>), NodeError> {
+    let mut acks: Vec<Ack> = Vec::with_capacity(envelopes.len());
+    let mut encoded: Vec<StagedRecord> = Vec::with_capacity(envelopes.len());
     let first_seq_of_batch = engine.next_seq();
     for envelope in envelopes {
         // Encoded once: the engine digests its command bytes, the journal keeps the whole.
@@ -366,8 +372,9 @@ fn stage(
         match outcome {
             Outcome::Duplicate { first_seq } => {
                 let first = if first_seq >= first_seq_of_batch {
-                    // The first copy is in this very batch, not yet journalled.
-                    decode_result(first_seq, &encoded[(first_seq - first_seq_of_batch) as usize].2)?
+                    // The first copy is in this very batch, not yet journalled: its own ack.
+                    let (_, _, ack) = encoded[(first_seq - first_seq_of_batch) as usize];
+                    acks[ack].outcome.clone()
                 } else {
                     earlier(first_seq)?
                 };
@@ -379,12 +386,9 @@ fn stage(
                 let seq = outcome.seq().expect("a journalled outcome has a sequence number");
                 assert_eq!(seq, first_seq_of_batch + encoded.len() as u64, "journalled seqs are consecutive");
                 let command = record.into_bytes();
-                // Outcomes are plain data; encoding cannot fail.
-                let result = serde_json::to_vec(&outcome).expect("an Outcome always serialises");
                 // Reconciled at configuration time (engine::limits); a breach is a bug.
                 assert!(command.len() <= engine::limits::RECORD_BYTES_MAX, "command record within the reconciled limit");
-                assert!(result.len() <= engine::limits::RECORD_BYTES_MAX, "result record within the reconciled limit");
-                encoded.push((seq, command, result));
+                encoded.push((seq, command, acks.len()));
                 acks.push(ack(false, outcome));
             }
         }
@@ -392,9 +396,23 @@ fn stage(
     Ok((acks, encoded))
 }
 
+/// The journalled result of an outcome.
+fn encode_result(outcome: &Outcome) -> Vec<u8> {
+    // Outcomes are plain data; encoding cannot fail.
+    let result = serde_json::to_vec(outcome).expect("an Outcome always serialises");
+    // Reconciled at configuration time (engine::limits); a breach is a bug.
+    assert!(result.len() <= engine::limits::RECORD_BYTES_MAX, "result record within the reconciled limit");
+    result
+}
+
 /// Writes one batch in one durable transaction.
-fn append(journal: &mut dyn JournalStore, encoded: &[Encoded], state_hash: StateHash) -> Result<journal::BatchReceipt, NodeError> {
-    let records: Vec<RecordIn<'_>> = encoded.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect();
+fn append<C: AsRef<[u8]>>(
+    journal: &mut dyn JournalStore,
+    encoded: &[(u64, C, Vec<u8>)],
+    state_hash: StateHash,
+) -> Result<journal::BatchReceipt, NodeError> {
+    let records: Vec<RecordIn<'_>> =
+        encoded.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c.as_ref(), result: r }).collect();
     Ok(journal.append_batch(&BatchIn { records: &records, state_hash })?)
 }
 

@@ -12,8 +12,11 @@
 //!
 //! A retry of a command staged but not yet durable is answered from the staged records (kept
 //! here until the journaller reports them durable), never from a journal that lacks them.
+//!
+//! The applier bounds the pipeline (docs/performance.md, "Durable transfers with margin on: the
+//! applier's share"), so the journaller encodes the staged outcomes, not the applier.
 
-use crate::{Ack, Encoded, Node, NodeError, NodeOptions, append, check_batch_size, decode_result, journalled_outcome, stage};
+use crate::{Ack, Node, NodeError, NodeOptions, append, check_batch_size, encode_result, journalled_outcome, stage};
 use engine::{Engine, Envelope, Outcome};
 use journal::{BatchId, JournalStore, Seq, SnapshotIn, StateHash, failpoint};
 use std::collections::VecDeque;
@@ -28,11 +31,15 @@ struct Shared {
     durable_seq: AtomicU64,
 }
 
+/// One journalled command of a staged batch: (seq, command, outcome); the journaller encodes
+/// the outcome.
+type Pending = (u64, Vec<u8>, Outcome);
+
 /// A batch applied to the engine, not yet durable.
 pub struct Staged {
     /// One per command, in order; to be sent only once the batch is committed.
     pub acks: Vec<Ack>,
-    records: Arc<Vec<Encoded>>,
+    records: Arc<Vec<Pending>>,
     /// The state hash after the batch.
     state_hash: StateHash,
     /// The engine's state after this batch, when a snapshot is due: (last seq, bytes).
@@ -53,7 +60,7 @@ pub struct Applier {
     batches_since_snapshot: u64,
     shared: Arc<Shared>,
     /// Records of staged batches not yet known durable, oldest first.
-    undurable: VecDeque<Arc<Vec<Encoded>>>,
+    undurable: VecDeque<Arc<Vec<Pending>>>,
 }
 
 /// The journal half of a pipelined node.
@@ -104,8 +111,9 @@ impl Applier {
             self.undurable.pop_front();
         }
         let (undurable, shared) = (&self.undurable, &self.shared);
-        let (acks, encoded) = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq))?;
-        let records = Arc::new(encoded);
+        let (acks, staged) = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq))?;
+        let records: Arc<Vec<Pending>> =
+            Arc::new(staged.into_iter().map(|(seq, command, i)| (seq, command, acks[i].outcome.clone())).collect());
         if records.is_empty() {
             return Ok(Staged { acks, records, state_hash: StateHash([0; 32]), snapshot: None });
         }
@@ -124,11 +132,11 @@ impl Applier {
 
 /// The first outcome of a command journalled before the batch being staged: from the staged
 /// records if it is not durable yet, else from the journal.
-fn earlier_outcome(undurable: &VecDeque<Arc<Vec<Encoded>>>, shared: &Shared, seq: u64) -> Result<Outcome, NodeError> {
+fn earlier_outcome(undurable: &VecDeque<Arc<Vec<Pending>>>, shared: &Shared, seq: u64) -> Result<Outcome, NodeError> {
     for records in undurable {
         let Some((first, _, _)) = records.first() else { continue };
-        if let Some((_, _, result)) = seq.checked_sub(*first).and_then(|i| records.get(i as usize)) {
-            return decode_result(seq, result);
+        if let Some((_, _, outcome)) = seq.checked_sub(*first).and_then(|i| records.get(i as usize)) {
+            return Ok(outcome.clone());
         }
     }
     let journal = shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
@@ -154,11 +162,13 @@ impl Journaller {
     }
 
     fn write(&mut self, staged: &Staged) -> Result<(), NodeError> {
+        let encoded: Vec<(u64, &[u8], Vec<u8>)> =
+            staged.records.iter().map(|(seq, command, outcome)| (*seq, command.as_slice(), encode_result(outcome))).collect();
         let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
         let durable = self.shared.durable_seq.load(Ordering::Acquire);
         assert_eq!(staged.records[0].0, durable + 1, "staged batches are committed in order");
         failpoint::hit("node.after_apply_before_journal");
-        let receipt = append(journal.as_mut(), &staged.records, staged.state_hash)?;
+        let receipt = append(journal.as_mut(), &encoded, staged.state_hash)?;
         failpoint::hit("node.after_journal_before_ack");
         self.last_batch = receipt.batch_id;
         if let Some((last_seq, state)) = &staged.snapshot {

@@ -139,3 +139,31 @@ fn pipelined_batches_with_snapshots_replay_to_the_same_state_as_serial_ones() {
     assert!(report.snapshot_seq > 0, "a snapshot was written: {report:?}");
     assert_eq!(reopened.state_hash(), serial);
 }
+
+/// A retry inside its own batch is answered with the first copy's outcome, serially and
+/// pipelined, and that outcome is the one the journal holds (the same bytes in both journals).
+#[test]
+fn a_retry_in_the_same_batch_gets_the_journalled_first_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    let with_retry = vec![deposit(3, "100"), deposit(4, "7.5"), deposit(3, "100")];
+    let mut serial = open(&dir.path().join("serial.sqlite"), options());
+    serial.submit_batch(&batches[0]).unwrap();
+    let serial_acks = serial.submit_batch(&with_retry).unwrap();
+    let path = dir.path().join("pipelined.sqlite");
+    let (mut applier, mut journaller) = open(&path, options()).into_pipeline();
+    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    let staged = applier.stage(&with_retry).unwrap();
+    journaller.commit(&staged).unwrap();
+    drop((applier, journaller));
+    let mut pipelined = open(&path, options());
+    assert_eq!(pipelined.state_hash(), serial.state_hash());
+    for acks in [&serial_acks, &staged.acks] {
+        assert!(!acks[0].duplicate && acks[2].duplicate);
+        assert_eq!(acks[2].outcome, acks[0].outcome);
+        let seq = journal::Seq(acks[0].outcome.seq().expect("journalled"));
+        let stored = serial.journal().result_of(seq).unwrap().expect("the first copy is journalled");
+        assert_eq!(serde_json::to_vec(&acks[0].outcome).unwrap(), stored.result);
+        assert_eq!(pipelined.journal().result_of(seq).unwrap().expect("journalled").result, stored.result);
+    }
+}
