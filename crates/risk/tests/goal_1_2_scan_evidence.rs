@@ -17,27 +17,6 @@ fn close_at(dir: &Path, file: &str, stamp: &str) -> f64 {
     line.split(',').nth(4).and_then(|x| x.parse().ok()).unwrap()
 }
 
-/// 24h log moves on the FHS grid (windows ending 00, 08, 16 UTC), per coin, keyed by end stamp.
-fn moves(dir: &Path, file: &str) -> std::collections::BTreeMap<String, f64> {
-    let text = std::fs::read_to_string(dir.join(file)).unwrap();
-    let closes: std::collections::BTreeMap<String, f64> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let mut it = l.split(',');
-            let t = it.next().unwrap()[..13].to_string();
-            (t, it.nth(3).and_then(|x| x.parse().ok()).unwrap())
-        })
-        .collect();
-    let hour = |t: &str| marketdata::time::parse_hour(&format!("{t}:00:00Z"), "test").unwrap();
-    let stamp = |h: marketdata::Hour| h.to_string()[..13].to_string();
-    closes
-        .iter()
-        .filter(|(t, _)| matches!(&t[11..13], "00" | "08" | "16"))
-        .filter_map(|(t, c)| closes.get(&stamp(marketdata::Hour(hour(t).0 - 24))).map(|s| (t.clone(), (c / s).ln())))
-        .collect()
-}
-
 fn book(name: &str) -> Portfolio {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/portfolios");
     Portfolio::from_toml(&std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap()).unwrap()
@@ -73,7 +52,7 @@ fn goal_1_eth_squeezed_alone_and_the_rule_of_4_7_1_covered_it_by_a_lone_rise() {
     // coin at a time for that reason (data after 2020 setting 2020's margin); section 4.7.2 now
     // joins rises only while the data before as-of show them joint (tests/goal_4_joint_rise.rs).
     let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
-    let (btc, eth) = (moves(&dir, "btc_usdt_binance_2019-2024_1h.csv"), moves(&dir, "eth_usdt_binance_2019-2024_1h.csv"));
+    let (btc, eth) = (common::moves(&dir, "btc_usdt_binance_2019-2024_1h.csv"), common::moves(&dir, "eth_usdt_binance_2019-2024_1h.csv"));
     let both: Vec<(f64, f64)> = btc.iter().filter_map(|(t, b)| eth.get(t).map(|e| (*b, *e))).collect();
     assert!(both.len() > 6000, "{}", both.len());
     let lone_crash = both.iter().filter(|(b, e)| (*b < -0.15 && e.abs() < 0.03) || (*e < -0.15 && b.abs() < 0.03)).count();
@@ -156,9 +135,9 @@ fn goal_4_young_btc_and_eth_take_their_crash_jointly_because_the_data_show_them_
     // 2024-12-31: BTC's beta on SOL's 186 falls is 0.32 (SOL crashes alone), so SOL keeps its own.
     let Some(dir) = marketdata::test_support::market_data_or_skip() else { return };
     let (btc, eth, sol) = (
-        moves(&dir, "btc_usdt_binance_2019-2024_1h.csv"),
-        moves(&dir, "eth_usdt_binance_2019-2024_1h.csv"),
-        moves(&dir, "sol_usdt_binance_2020-2024_1h.csv"),
+        common::moves(&dir, "btc_usdt_binance_2019-2024_1h.csv"),
+        common::moves(&dir, "eth_usdt_binance_2019-2024_1h.csv"),
+        common::moves(&dir, "sol_usdt_binance_2020-2024_1h.csv"),
     );
     let ((nb, eth_on_btc), (ne, btc_on_eth)) = (stressed_beta(&btc, &eth, "2020-03-11T23"), stressed_beta(&eth, &btc, "2020-03-11T23"));
     assert_eq!((nb, ne), (12, 28));
