@@ -21,18 +21,6 @@ fn order(account: &str, market: &str, side: OrderSide, kind: OrderKind, price: O
     }
 }
 
-/// Refused (or rejected) with a typed error and nothing changed.
-fn refused_unchanged(w: &mut World, client: &str, command: Command) -> EngineError {
-    let before = w.engine.books_hash();
-    let outcome = w.send(client, command.clone());
-    let error = match outcome {
-        Outcome::Rejected { error, .. } | Outcome::Refused { error } => error,
-        other => panic!("{command:?} expected a refusal, got {other:?}"),
-    };
-    assert_eq!(w.engine.books_hash(), before, "{command:?} refused as {error:?} changed the state");
-    error
-}
-
 const HUGE: &str = "340282366920938463463374607431768211455";
 
 /// Hostile quantities and prices on the perp: zero, negative, beyond i128, beyond u64 ticks,

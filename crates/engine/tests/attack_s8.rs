@@ -33,18 +33,6 @@ fn with_id(mut command: Command, id: u64) -> Command {
     command
 }
 
-/// Refused (or rejected) with a typed error and nothing changed.
-fn refused_unchanged(w: &mut World, client: &str, command: Command) -> EngineError {
-    let before = w.engine.books_hash();
-    let outcome = w.send(client, command.clone());
-    let error = match outcome {
-        Outcome::Rejected { error, .. } | Outcome::Refused { error } => error,
-        other => panic!("{command:?} expected a refusal, got {other:?}"),
-    };
-    assert_eq!(w.engine.books_hash(), before, "{command:?} refused as {error:?} changed the state");
-    error
-}
-
 fn margin_of(w: &mut World, account: &str) -> (i128, i128, i128) {
     let m = w.engine.account_margin(account).unwrap();
     (units(&m.equity_usd, 18), units(&m.initial_usd, 18), units(&m.maintenance_usd, 18))

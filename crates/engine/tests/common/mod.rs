@@ -209,3 +209,15 @@ pub fn call_model() -> margin_core::RiskModel {
     };
     m
 }
+
+/// Refused (or rejected) with a typed error and nothing changed.
+pub fn refused_unchanged(w: &mut World, client: &str, command: Command) -> EngineError {
+    let before = w.engine.books_hash();
+    let outcome = w.send(client, command.clone());
+    let error = match outcome {
+        Outcome::Rejected { error, .. } | Outcome::Refused { error } => error,
+        other => panic!("{command:?} expected a refusal, got {other:?}"),
+    };
+    assert_eq!(w.engine.books_hash(), before, "{command:?} refused as {error:?} changed the state");
+    error
+}
