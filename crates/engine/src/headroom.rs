@@ -42,20 +42,20 @@ impl Engine {
     /// derivatives and its owner's other sub-accounts as they are now), meets initial margin.
     /// False when it does not show it or cannot be computed (no anchor at these prices, a
     /// missing price, an overflow): the exact path then decides.
+    /// A covering decided without the owner's other sub-accounts is kept for the health step
+    /// of the same command ([`GateBound`]).
     pub(crate) fn bound_covers(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128]) -> bool {
-        self.covering_bound(model, account, holdings, true).is_some()
+        let Some(covering) = self.covering_bound(model, account, holdings, true) else { return false };
+        if covering.by != By::Target {
+            self.gate_bound = Some(GateBound { account, holdings: holdings.to_vec(), covering });
+        }
+        true
     }
 
     /// The account's equity and an upper bound of its initial margin (add-on included) that
     /// the equity covers, when the bound shows it meets initial margin (see [`Self::bound_covers`]).
     /// `from_empty`: whether an account without an anchor may be measured from the empty book.
-    fn covering_bound(
-        &mut self,
-        model: &Arc<RiskModel>,
-        account: AccountIdx,
-        holdings: &[i128],
-        from_empty: bool,
-    ) -> Option<(UsdValue, i128)> {
+    fn covering_bound(&mut self, model: &Arc<RiskModel>, account: AccountIdx, holdings: &[i128], from_empty: bool) -> Option<Covering> {
         if !self.headroom_bound {
             return None;
         }
@@ -65,7 +65,7 @@ impl Engine {
             // An empty book requires nothing under any model, in any owner (no loss, claim or
             // close-out; tested in margin-core): this is the exact decision.
             self.headroom_decided += u64::from(equity.0 >= 0);
-            return (equity.0 >= 0).then_some((equity, 0));
+            return (equity.0 >= 0).then_some(Covering { equity, im: 0, by: By::EmptyBook });
         }
         let bounds = self.risk_model.bounds.clone()?;
         let prices = self.underlying_prices_shared(model);
@@ -86,7 +86,7 @@ impl Engine {
             Ok(Some(upper)) if covering(upper).is_some() => {
                 self.headroom_decided += 1;
                 self.headroom_stepped += 1;
-                return covering(upper).map(|im| (equity, im));
+                return covering(upper).map(|im| Covering { equity, im, by: By::Step });
             }
             Ok(_) if own => {}
             Ok(_) => return None,
@@ -102,7 +102,7 @@ impl Engine {
         let owner = model.owner_totals_of(&subs, &prices).ok()?;
         let im = covering(bounds.im_upper_target(model, summary, &target, &prices, &owner).ok()?)?;
         self.headroom_decided += 1;
-        Some((equity, im))
+        Some(Covering { equity, im, by: By::Target })
     }
 
     /// Turns the bound off (every transfer, withdrawal and health step then computes exactly)
@@ -163,9 +163,52 @@ impl Engine {
         from_empty: bool,
     ) -> bool {
         let Ok(holdings) = memo.holdings(self, account) else { return false };
-        let Some((equity, im)) = self.covering_bound(model, account, holdings, from_empty) else { return false };
-        let summary = self.summary_on_bound(model, account, memo, equity, UsdValue(im));
-        self.health_summaries[account.0 as usize] = summary.ok();
+        let gate = self.gate_bound.take_if(|g| g.account == account && g.holdings == holdings);
+        let covering = match gate {
+            Some(g) => {
+                // The gate's decision stands for this one (counted as the bound's, as it is).
+                self.headroom_decided += 1;
+                self.headroom_stepped += u64::from(g.covering.by == By::Step);
+                g.covering
+            }
+            None => match self.covering_bound(model, account, holdings, from_empty) {
+                Some(covering) => covering,
+                None => return false,
+            },
+        };
+        self.pend_summary(account, covering.equity, UsdValue(covering.im));
         true
     }
+}
+
+/// An equity and an upper bound `im` of the initial margin (add-on included) it covers.
+#[derive(Debug, Clone, Copy)]
+struct Covering {
+    equity: UsdValue,
+    im: i128,
+    by: By,
+}
+
+/// Which bound decided a covering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    /// The book is empty: nothing is required (exact).
+    EmptyBook,
+    /// The step bound: no scenario and no sibling read.
+    Step,
+    /// The bound on the target book, at the owner's totals (reads the other sub-accounts).
+    Target,
+}
+
+/// The covering the free-collateral gate found for an account's book after the movement it
+/// let through, for the health step of the same command: the account's holdings then were
+/// `holdings`, and nothing else the empty-book and step bounds read (its derivative positions,
+/// the prices, the model, the add-on, its anchor) changes within a transfer or a withdrawal. A
+/// covering at the owner's totals is not kept (the transfer moves the other sub-account's
+/// book). Used only if the health step finds the same holdings; cleared before every command.
+#[derive(Debug, Clone)]
+pub(crate) struct GateBound {
+    account: AccountIdx,
+    holdings: Vec<i128>,
+    covering: Covering,
 }

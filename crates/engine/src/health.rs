@@ -59,6 +59,26 @@ impl Health {
     }
 }
 
+/// An account's slot in the health cache: what the last computation left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Measured by the headroom bound after a command changed the book; the price-move
+    /// summary waits for the next price print, which builds it before the print runs
+    /// ([`Engine::build_pending_summaries`]): until a price moves nothing reads it, and an
+    /// account a run of commands touches is summarised once, not once per command.
+    Pending(Measured),
+    Built(Summary),
+}
+
+impl Slot {
+    fn measured(&self) -> &Measured {
+        match self {
+            Slot::Pending(m) => m,
+            Slot::Built(s) => &s.measured,
+        }
+    }
+}
+
 /// What the last full computation of an account left for the cheap bound (a cache).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
@@ -163,6 +183,11 @@ pub(crate) struct PriceMove {
     pub now: Option<[UsdPrice; 3]>,
 }
 
+/// Pending summaries listed beyond this many per account are compacted (each account is
+/// listed once per change into `pending`; a long run without a price print could list one
+/// account many times).
+const PENDING_LISTED_PER_ACCOUNT_MAX: usize = 2;
+
 impl Engine {
     /// Health flags that are not `healthy`, by account name.
     pub fn health_flags(&self) -> Vec<(String, Health)> {
@@ -247,8 +272,11 @@ impl Engine {
         for (i, slot) in self.health_summaries.iter_mut().enumerate() {
             let stays = match (slot.as_mut(), symbol) {
                 (None, _) => self.account_kinds[i] != AccountKind::Trader,
+                // Built before every print (`build_pending_summaries`); one left pending (no
+                // usable model then) is recomputed.
+                (Some(Slot::Pending(_)), _) => false,
                 (Some(_), None) => true,
-                (Some(s), Some(symbol)) => !s.linked_to(symbol) && s.drift_to(symbol, m.now) && s.holds(),
+                (Some(Slot::Built(s)), Some(symbol)) => !s.linked_to(symbol) && s.drift_to(symbol, m.now) && s.holds(),
             };
             if !stays {
                 dirty.insert(AccountIdx(i as u32));
@@ -261,28 +289,13 @@ impl Engine {
     fn recompute(&mut self, model: &Arc<RiskModel>, account: AccountIdx, memo: &mut HealthMemo) -> Option<Health> {
         let summary = self.summarize(model, account, memo).ok();
         let health = summary.as_ref().map(|s| Health::of(&s.measured));
-        self.health_summaries[account.0 as usize] = summary;
+        self.health_summaries[account.0 as usize] = summary.map(Slot::Built);
         health
     }
 
-    fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, memo: &mut HealthMemo) -> Result<Summary, EngineError> {
-        let holdings = memo.holdings(self, account)?;
-        let measured = self.measure(model, account, holdings)?;
-        self.summary_of(model, account, memo, measured)
-    }
-
-    /// The summary of a healthy account from an upper bound `im` of its initial margin that
-    /// its `equity` covers (the headroom bound): a requirement of `im` for both initial and
-    /// maintenance margin, so the summary holds only while `equity - im` covers the drift,
-    /// which implies the exact `equity - IM` does.
-    pub(crate) fn summary_on_bound(
-        &mut self,
-        model: &Arc<RiskModel>,
-        account: AccountIdx,
-        memo: &mut HealthMemo,
-        equity: UsdValue,
-        im: UsdValue,
-    ) -> Result<Summary, EngineError> {
+    /// The summary of a healthy account the headroom bound measured (`equity` covers `im`, an
+    /// upper bound of its initial margin): pending until the next price print.
+    pub(crate) fn pend_summary(&mut self, account: AccountIdx, equity: UsdValue, im: UsdValue) {
         assert!(equity.0 >= im.0, "a bound summary is of a healthy account");
         let zero = UsdValue(0);
         let requirement = margin_core::Requirement {
@@ -294,7 +307,43 @@ impl Engine {
             concentration: zero,
             liquidity: zero,
         };
-        self.summary_of(model, account, memo, Measured { equity, requirement })
+        let slot = &mut self.health_summaries[account.0 as usize];
+        if !matches!(slot, Some(Slot::Pending(_))) {
+            self.health_pending.push(account);
+        }
+        *slot = Some(Slot::Pending(Measured { equity, requirement }));
+        if self.health_pending.len() > PENDING_LISTED_PER_ACCOUNT_MAX * self.health_summaries.len().max(1) {
+            let slots = &self.health_summaries;
+            self.health_pending.retain(|a| matches!(slots[a.0 as usize], Some(Slot::Pending(_))));
+            self.health_pending.sort_unstable();
+            self.health_pending.dedup();
+        }
+    }
+
+    /// Builds every pending summary, at the state its bound was measured in: called before a
+    /// price print runs. Nothing a summary reads changes between its measurement and the next
+    /// print without the account being touched, and so measured again (prices change only by
+    /// prints, the model and the configuration re-measure every account); the summary is the
+    /// one the measuring command would have built. One that cannot be built (no usable model,
+    /// an overflow) is dropped: the next move recomputes the account.
+    pub(crate) fn build_pending_summaries(&mut self) {
+        if self.health_pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.health_pending);
+        let model = self.usable_model().ok().filter(|m| self.intern_health_symbols(m).is_ok());
+        let mut memo = HealthMemo::default();
+        for account in pending {
+            let Some(Slot::Pending(measured)) = self.health_summaries[account.0 as usize] else { continue };
+            let built = model.as_ref().and_then(|m| self.summary_of(m, account, &mut memo, measured).ok());
+            self.health_summaries[account.0 as usize] = built.map(Slot::Built);
+        }
+    }
+
+    fn summarize(&mut self, model: &Arc<RiskModel>, account: AccountIdx, memo: &mut HealthMemo) -> Result<Summary, EngineError> {
+        let holdings = memo.holdings(self, account)?;
+        let measured = self.measure(model, account, holdings)?;
+        self.summary_of(model, account, memo, measured)
     }
 
     fn summary_of(
@@ -421,7 +470,7 @@ impl Engine {
             self.health_digest.add(&flag_hash(account, to));
             self.health_flags.insert(account, to);
         }
-        let m = self.health_summaries[account.0 as usize].as_ref().expect("a flag changes only after a computation").measured;
+        let m = *self.health_summaries[account.0 as usize].as_ref().expect("a flag changes only after a computation").measured();
         events.push(Event::HealthChanged {
             account: self.account_names[account.0 as usize].clone(),
             from,

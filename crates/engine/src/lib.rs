@@ -204,7 +204,10 @@ pub struct Engine {
     health_backlog: BTreeSet<AccountIdx>,
     /// Per account, what the last full margin computation left for the health bound (a cache:
     /// never hashed, rebuilt after a restore).
-    health_summaries: Vec<Option<health::Summary>>,
+    health_summaries: Vec<Option<health::Slot>>,
+    /// Accounts whose summary is pending ([`health::Slot::Pending`]; an account may be listed
+    /// twice, a listed one may since have been built: checked when building).
+    health_pending: Vec<AccountIdx>,
     /// The price symbols the summaries name, by their index there (a cache, like them).
     health_symbols: Vec<String>,
     /// Per symbol of `health_symbols`, whether a summary has named it: a move of a symbol none
@@ -228,6 +231,9 @@ pub struct Engine {
     margin_cache: BTreeMap<AccountIdx, margin::CachedRisk>,
     /// Summaries of earlier books for the headroom bound (a cache, [`headroom`]).
     bound_anchors: BTreeMap<AccountIdx, margin_core::RiskSummary>,
+    /// The free-collateral gate's covering for the health step of its command (a cache,
+    /// [`headroom::GateBound`]).
+    gate_bound: Option<headroom::GateBound>,
     /// Whether the headroom bound may decide (a setting for comparisons, not state).
     headroom_bound: bool,
     /// Margin decisions the headroom bound took (a statistic).
@@ -335,11 +341,13 @@ impl Engine {
             health_digest: ledger::MultisetDigest::default(),
             health_backlog: BTreeSet::new(),
             health_summaries: Vec::new(),
+            health_pending: Vec::new(),
             health_symbols: Vec::new(),
             health_symbols_named: Vec::new(),
             health_ids: None,
             margin_cache: BTreeMap::new(),
             bound_anchors: BTreeMap::new(),
+            gate_bound: None,
             headroom_bound: true,
             headroom_decided: 0,
             headroom_stepped: 0,
@@ -444,6 +452,10 @@ impl Engine {
         self.remember(principal, envelope.id, seq, digest);
         let mut events = Vec::new();
         let (before, price) = (self.accounts_before(&envelope.command), self.price_before(&envelope.command));
+        if price.is_some() {
+            self.build_pending_summaries();
+        }
+        self.gate_bound = None;
         let outcome = match self.execute(principal, &envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
