@@ -60,6 +60,9 @@ impl Health {
 }
 
 /// An account's slot in the health cache: what the last computation left.
+/// Unboxed on purpose: the scan after a price move reads each built summary where it lies
+/// (see [`Exposures`]).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Slot {
     /// Measured by the headroom bound after a command changed the book; the price-move
