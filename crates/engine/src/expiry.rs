@@ -67,7 +67,7 @@ impl Engine {
                 .collect();
             let usd = settlement_price(&observations, expiry_ms, window_ms, window_ms).map_err(|e| e.to_string())?;
             let quote = &self.assets[market.quote.0 as usize].symbol;
-            let quote_usd = self.prices.get(quote).map(|(p, _)| p.usd_e18()).ok_or(format!("no oracle price of {quote}"))?;
+            let quote_usd = self.prices.get(quote).map(|(p, _)| p.usd_e18()).ok_or_else(|| format!("no oracle price of {quote}"))?;
             let price = mul_div(usd.e18(), ONE_E18, quote_usd, Rounding::Floor).map_err(|e| e.to_string())?;
             // Every holder's payment must be computable: the largest is the open interest's.
             let intrinsic = match kind {

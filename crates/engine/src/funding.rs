@@ -100,8 +100,9 @@ impl Engine {
     pub(crate) fn index_price_e18(&self, m: u16) -> Result<i128, EngineError> {
         let market = &self.markets[m as usize];
         let quote = &self.assets[market.quote.0 as usize].symbol;
-        let price =
-            |symbol: &str| self.prices.get(symbol).map(|(p, _)| p.usd_e18()).ok_or(EngineError::MissingPrice { symbol: symbol.into() });
+        let price = |symbol: &str| {
+            self.prices.get(symbol).map(|(p, _)| p.usd_e18()).ok_or_else(|| EngineError::MissingPrice { symbol: symbol.into() })
+        };
         let (underlying_usd, quote_usd) = (price(&market.def.base)?, price(quote)?);
         mul_div(underlying_usd, ONE_E18, quote_usd, Rounding::Floor)
             .map_err(|e| EngineError::Overflow { what: format!("index price: {e}") })

@@ -516,7 +516,7 @@ impl Engine {
         }
         let Some(&(_, m)) = legs.perps.iter().find(|(i, _)| *i == p.instrument) else { return Ok(None) };
         let base = &self.markets[m as usize].def.base;
-        let price = self.prices.get(base).map(|(p, _)| p.usd_e18()).ok_or(EngineError::MissingPrice { symbol: base.clone() })?;
+        let price = self.prices.get(base).map(|(p, _)| p.usd_e18()).ok_or_else(|| EngineError::MissingPrice { symbol: base.clone() })?;
         mul_div(p.qty.abs(), price, 1_000_000_000, Rounding::Ceil).map(Some).map_err(|_| overflow("notional"))
     }
 

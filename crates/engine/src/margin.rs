@@ -113,8 +113,10 @@ impl Engine {
     /// unrealised P&L at the oracle index in their settlement asset (from the entry its pending
     /// mark-to-market leaves).
     pub(crate) fn holdings_of(&self, account: AccountIdx) -> Result<Vec<i128>, EngineError> {
-        let mut holdings: Vec<i128> =
-            (0..self.assets.len()).map(|a| self.ledger.balance(account, AssetIdx(a as u16)).available()).collect();
+        let mut holdings = vec![0i128; self.assets.len()];
+        for (asset, balance) in self.ledger.balances_of(account) {
+            holdings[asset.0 as usize] = balance.available();
+        }
         let overflow = || EngineError::Overflow { what: "margin holdings".into() };
         for (asset, debt) in self.borrows_of(account) {
             let slot = &mut holdings[asset.0 as usize];

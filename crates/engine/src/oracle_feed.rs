@@ -96,7 +96,7 @@ impl Engine {
     /// Restores guards from a snapshot: exactly one per configured oracle, with its parameters.
     pub(crate) fn restore_oracle_guards(&mut self, guards: Vec<(String, Guard)>) -> Result<(), String> {
         for (symbol, guard) in guards {
-            let def = self.oracle_def(&symbol).ok_or(format!("a guard for {symbol}, which has no oracle"))?;
+            let def = self.oracle_def(&symbol).ok_or_else(|| format!("a guard for {symbol}, which has no oracle"))?;
             if guard_params(def) != guard.params() {
                 return Err(format!("the guard of {symbol} has other parameters than its oracle"));
             }

@@ -168,6 +168,8 @@ pub struct Ledger {
     accounts_max: u32,
     policies: Vec<AccountPolicy>,
     entries: HashMap<(AccountIdx, AssetIdx), Entry>,
+    /// Per account, which assets it has an entry in ([`HeldMask`]; entries are never removed).
+    held: Vec<HeldMask>,
     pending: BTreeMap<PendingId, PendingTransfer>,
     /// Sum of posted balances per asset; must be zero after every operation.
     posted_totals: Vec<i128>,
@@ -186,6 +188,7 @@ impl Ledger {
             accounts_max,
             policies: Vec::new(),
             entries: HashMap::default(),
+            held: Vec::new(),
             pending: BTreeMap::new(),
             posted_totals: vec![0; assets_count as usize],
             dirty: Vec::new(),
@@ -209,6 +212,7 @@ impl Ledger {
             return Err(LedgerError::AccountLimit { max: self.accounts_max });
         }
         self.policies.push(policy);
+        self.held.push(HeldMask::default());
         Ok(AccountIdx(self.policies.len() as u32 - 1))
     }
 
@@ -241,6 +245,13 @@ impl Ledger {
 
     pub fn balance(&self, account: AccountIdx, asset: AssetIdx) -> Balance {
         self.entries.get(&(account, asset)).map(|e| e.balance).unwrap_or_default()
+    }
+
+    /// The account's balances in the assets it has held, in asset order (every other balance is
+    /// zero): one look-up per asset held, not one per asset.
+    pub fn balances_of(&self, account: AccountIdx) -> impl Iterator<Item = (AssetIdx, Balance)> + '_ {
+        let mask = self.held.get(account.0 as usize).copied().unwrap_or_default();
+        mask.assets(self.assets_count).filter_map(move |asset| self.entries.get(&(account, asset)).map(|e| (asset, e.balance)))
     }
 
     /// Every non-empty balance, sorted by (account, asset).
@@ -374,7 +385,10 @@ impl Ledger {
     }
 
     fn write(&mut self, account: AccountIdx, asset: AssetIdx, update: impl FnOnce(&mut Balance)) {
-        let entry = self.entries.entry((account, asset)).or_insert(Entry { balance: Balance::default(), folded: None, dirty: false });
+        let entry = self.entries.entry((account, asset)).or_insert_with(|| {
+            self.held[account.0 as usize].add(asset);
+            Entry { balance: Balance::default(), folded: None, dirty: false }
+        });
         let before = entry.balance.posted;
         update(&mut entry.balance);
         // Balances were checked against overflow before any write; a delta that still does not
@@ -497,6 +511,7 @@ impl Ledger {
                 return Err(LedgerError::Inconsistent { what: format!("balance of {account:?} in {asset:?}") });
             }
             let entry = Entry { balance, folded: None, dirty: true };
+            ledger.held[account.0 as usize].add(asset);
             if ledger.entries.insert((account, asset), entry).is_some() {
                 return Err(LedgerError::Inconsistent { what: format!("balance of {account:?} in {asset:?} listed twice") });
             }
@@ -507,6 +522,30 @@ impl Ledger {
         }
         ledger.transfers_posted = s.transfers_posted;
         Ok(ledger)
+    }
+}
+
+/// The assets an account has an entry in: bit `i` for asset `i` below 63, bit 63 for "some
+/// asset from 63 on" (those are then all looked up).
+#[derive(Debug, Clone, Copy, Default)]
+struct HeldMask(u64);
+
+impl HeldMask {
+    const OVERFLOW: u32 = 63;
+
+    fn add(&mut self, asset: AssetIdx) {
+        self.0 |= 1 << u32::from(asset.0).min(Self::OVERFLOW);
+    }
+
+    fn assets(self, assets_count: u16) -> impl Iterator<Item = AssetIdx> {
+        let mut low = self.0 & !(1 << Self::OVERFLOW);
+        let singles = std::iter::from_fn(move || {
+            let i = low.trailing_zeros();
+            low &= low.checked_sub(1)?;
+            Some(AssetIdx(i as u16))
+        });
+        let high = if self.0 & (1 << Self::OVERFLOW) != 0 { Self::OVERFLOW as u16..assets_count } else { 0..0 };
+        singles.chain(high.map(AssetIdx))
     }
 }
 

@@ -71,3 +71,34 @@ proptest! {
         prop_assert_eq!(restored.clone().digest(), ledger.digest());
     }
 }
+
+proptest! {
+    /// `balances_of` (one look-up per asset the account has held) gives `balance` of every asset,
+    /// below and beyond the mask's 63 single bits, and after a restore from a snapshot.
+    #[test]
+    fn balances_of_an_account_are_its_balance_in_each_asset(
+        posts in proptest::collection::vec((0u32..4, 0u32..4, 0u16..70, 1i128..1000), 0..60),
+    ) {
+        let mut ledger = Ledger::new(70, 8);
+        for i in 0..4 {
+            ledger.open_account(if i == 0 { AccountPolicy::MayGoNegative } else { AccountPolicy::NonNegative }).unwrap();
+        }
+        for (debit, credit, asset, amount) in posts {
+            let t = Transfer {
+                debit: AccountIdx(debit), credit: AccountIdx(credit), asset: AssetIdx(asset), amount, reason: Reason::InternalTransfer, command_seq: 0,
+            };
+            let _ = ledger.post(&t);
+        }
+        let restored = Ledger::from_snapshot(&ledger.to_snapshot()).unwrap();
+        for l in [&ledger, &restored] {
+            for account in (0..4).map(AccountIdx) {
+                let mut each = vec![Balance::default(); 70];
+                for (asset, balance) in l.balances_of(account) {
+                    each[asset.0 as usize] = balance;
+                }
+                let expected: Vec<Balance> = (0..70).map(|a| l.balance(account, AssetIdx(a))).collect();
+                prop_assert_eq!(each, expected);
+            }
+        }
+    }
+}

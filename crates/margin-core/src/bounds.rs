@@ -296,8 +296,10 @@ impl UnitBounds {
         self.check(model, summary, prices)?;
         let mut held: Vec<Held> = Vec::with_capacity(target.len());
         for p in target {
-            let array =
-                model.instruments.get(p.instrument.0 as usize).ok_or(MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
+            let array = model
+                .instruments
+                .get(p.instrument.0 as usize)
+                .ok_or_else(|| MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
             crate::hold(&mut held, p.instrument.0, p.qty, model.effective_qty(array, p.qty, prices)?)?;
         }
         let Some(drift) = self.drift(&held, &summary.held)? else { return Ok(None) };
@@ -357,8 +359,10 @@ impl UnitBounds {
         let n = model.fhs_scenarios as usize;
         let mut held: Vec<Held> = Vec::with_capacity(target.len());
         for p in target {
-            let array =
-                model.instruments.get(p.instrument.0 as usize).ok_or(MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
+            let array = model
+                .instruments
+                .get(p.instrument.0 as usize)
+                .ok_or_else(|| MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
             crate::hold(&mut held, p.instrument.0, p.qty, model.effective_qty(array, p.qty, prices)?)?;
         }
         let now = AccountRisk { loss: Vec::new(), held };
@@ -435,8 +439,10 @@ impl UnitBounds {
         };
         let has_charges = !model.charges.instruments.is_empty();
         for p in delta {
-            let array =
-                model.instruments.get(p.instrument.0 as usize).ok_or(MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
+            let array = model
+                .instruments
+                .get(p.instrument.0 as usize)
+                .ok_or_else(|| MarginError::UnknownInstrument(format!("#{}", p.instrument.0)))?;
             let q = model.effective_qty(array, p.qty, prices)?;
             for (l, pnl) in a.floor.iter_mut().zip(&array.pnl[n..]) {
                 *l = l.checked_sub(q.checked_mul(*pnl as i128).ok_or(MarginError::Overflow)?).ok_or(MarginError::Overflow)?;

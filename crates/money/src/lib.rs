@@ -174,23 +174,46 @@ pub fn mul_div(a: i128, b: i128, d: i128, rounding: Rounding) -> Result<i128, Mo
         return Err(MoneyError::DivisionByZero { operation: "mul_div" });
     }
     let negative = (a < 0) ^ (b < 0) ^ (d < 0);
+    // The common case: the product fits 128 bits, and one 128-bit division gives the same
+    // quotient and remainder as the 256-bit one (tested against it).
+    if let Some(product) = a.unsigned_abs().checked_mul(b.unsigned_abs()) {
+        let divisor = d.unsigned_abs();
+        let (quotient, remainder) = (product / divisor, product % divisor);
+        // A non-zero remainder means divisor > 1, so quotient < u128::MAX: the step fits.
+        let magnitude = if remainder != 0 && round_up(rounding, negative) { quotient + 1 } else { quotient };
+        return signed_from_u128(magnitude, negative);
+    }
+    mul_div_wide(a, b, d, rounding, negative)
+}
+
+/// Whether rounding moves the magnitude up: toward +infinity for a positive result, toward
+/// -infinity (floor) for a negative one.
+fn round_up(rounding: Rounding, negative: bool) -> bool {
+    match rounding {
+        Rounding::Floor => negative,
+        Rounding::Ceil => !negative,
+    }
+}
+
+/// [`mul_div`] through the 256-bit product (`d` non-zero).
+fn mul_div_wide(a: i128, b: i128, d: i128, rounding: Rounding, negative: bool) -> Result<i128, MoneyError> {
     let product = U256::from(a.unsigned_abs()) * U256::from(b.unsigned_abs());
     let divisor = U256::from(d.unsigned_abs());
     let (quotient, remainder) = product.div_rem(divisor);
     // The exact quotient's magnitude is `quotient + remainder/divisor`; round it toward the
     // requested infinity, remembering that for a negative result "up in magnitude" is floor.
-    let round_magnitude_up = !remainder.is_zero()
-        && match rounding {
-            Rounding::Floor => negative,
-            Rounding::Ceil => !negative,
-        };
+    let round_magnitude_up = !remainder.is_zero() && round_up(rounding, negative);
     let magnitude = if round_magnitude_up { quotient + U256::from(1u8) } else { quotient };
     signed_from_magnitude(magnitude, negative)
 }
 
 fn signed_from_magnitude(magnitude: U256, negative: bool) -> Result<i128, MoneyError> {
+    let magnitude: u128 = u128::try_from(magnitude).map_err(|_| MoneyError::Overflow { operation: "mul_div result" })?;
+    signed_from_u128(magnitude, negative)
+}
+
+fn signed_from_u128(magnitude: u128, negative: bool) -> Result<i128, MoneyError> {
     let overflow = MoneyError::Overflow { operation: "mul_div result" };
-    let magnitude: u128 = u128::try_from(magnitude).map_err(|_| overflow.clone())?;
     if negative {
         // i128::MIN has magnitude 2^127, one more than i128::MAX.
         if magnitude == 1u128 << 127 {
@@ -274,21 +297,90 @@ pub fn parse_decimal(input: &str, scale: Scale) -> Result<i128, MoneyError> {
 /// Prints units at `scale` as a decimal string with exactly `scale` fractional digits
 /// trimmed of trailing zeros (at least one digit after the point is never forced).
 pub fn format_decimal(units: i128, scale: Scale) -> String {
-    let magnitude = units.unsigned_abs();
-    let one = scale.one() as u128;
-    let integer = magnitude / one;
-    let fraction = magnitude % one;
-    let sign = if units < 0 { "-" } else { "" };
-    if scale.0 == 0 || fraction == 0 {
-        return format!("{sign}{integer}");
+    // The magnitude's digits, right-aligned, at least `scale + 1` of them (leading zeros), so
+    // the integer part has at least one digit: at most 39 digits of an i128 or 37 of the pad.
+    let mut digits = [b'0'; 40];
+    let mut start = write_digits(units.unsigned_abs(), &mut digits);
+    let width = scale.0 as usize + 1;
+    start = start.min(digits.len() - width);
+    let point = digits.len() - scale.0 as usize;
+    let fraction_end = digits[point..].iter().rposition(|&d| d != b'0').map_or(point, |i| point + i + 1);
+    let mut out = String::with_capacity(2 + fraction_end - start);
+    if units < 0 {
+        out.push('-');
     }
-    let digits = format!("{fraction:0width$}", width = scale.0 as usize);
-    format!("{sign}{integer}.{}", digits.trim_end_matches('0'))
+    out.push_str(ascii(&digits[start..point]));
+    if fraction_end > point {
+        out.push('.');
+        out.push_str(ascii(&digits[point..fraction_end]));
+    }
+    out
 }
+
+fn ascii(digits: &[u8]) -> &str {
+    std::str::from_utf8(digits).expect("ASCII digits")
+}
+
+/// Writes `n`'s decimal digits right-aligned into `out`; returns the index of the first digit
+/// (`out.len()` for zero). Two digits at a time on u64 chunks of 19 digits: no u128 division
+/// by 10 per digit.
+fn write_digits(mut n: u128, out: &mut [u8; 40]) -> usize {
+    const CHUNK: u128 = 10_000_000_000_000_000_000; // 10^19
+    let mut end = out.len();
+    loop {
+        let (rest, mut chunk) = if n >= CHUNK { (n / CHUNK, (n % CHUNK) as u64) } else { (0, n as u64) };
+        let mut written = 0;
+        while chunk >= 10 {
+            let pair = (chunk % 100) as usize;
+            chunk /= 100;
+            out[end - 2..end].copy_from_slice(&DIGIT_PAIRS[2 * pair..2 * pair + 2]);
+            end -= 2;
+            written += 2;
+        }
+        if chunk > 0 {
+            end -= 1;
+            out[end] = b'0' + chunk as u8;
+            written += 1;
+        }
+        if rest == 0 {
+            return end;
+        }
+        // A full chunk below the next one: its leading zeros are digits.
+        end -= 19 - written;
+        n = rest;
+    }
+}
+
+const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Operands whose product fits 128 bits, does not, and sits at the edge.
+    fn operand() -> impl Strategy<Value = i128> {
+        prop_oneof![
+            any::<i128>(),
+            any::<i64>().prop_map(i128::from),
+            (0u32..127, -1i128..=1, any::<bool>()).prop_map(|(e, d, neg)| ((1i128 << e) + d) * if neg { -1 } else { 1 }),
+            Just(i128::MIN),
+            Just(i128::MAX),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8192, ..ProptestConfig::default() })]
+        /// The 128-bit path gives the 256-bit path's answer (error included) wherever it applies.
+        #[test]
+        fn mul_div_agrees_with_the_wide_product(a in operand(), b in operand(), d in operand().prop_filter("nonzero", |d| *d != 0)) {
+            for rounding in [Rounding::Floor, Rounding::Ceil] {
+                let negative = (a < 0) ^ (b < 0) ^ (d < 0);
+                prop_assert_eq!(mul_div(a, b, d, rounding), mul_div_wide(a, b, d, rounding, negative));
+            }
+        }
+    }
 
     fn s(d: u8) -> Scale {
         Scale::new(d).unwrap()

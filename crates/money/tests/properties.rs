@@ -3,6 +3,36 @@
 use money::*;
 use proptest::prelude::*;
 
+/// The printing rule spelt out with the standard formatter (integer part, then the fraction
+/// padded to the scale and trimmed of trailing zeros): the reference `format_decimal` is
+/// checked against.
+fn format_reference(units: i128, scale: Scale) -> String {
+    let one = 10u128.pow(scale.decimals() as u32);
+    let (integer, fraction) = (units.unsigned_abs() / one, units.unsigned_abs() % one);
+    let sign = if units < 0 { "-" } else { "" };
+    if fraction == 0 {
+        return format!("{sign}{integer}");
+    }
+    let digits = format!("{fraction:0width$}", width = scale.decimals() as usize);
+    format!("{sign}{integer}.{}", digits.trim_end_matches('0'))
+}
+
+/// Amounts around the edges of the printer: powers of ten and their neighbours, values at
+/// the 10^19 chunk boundary, the extremes of i128.
+fn edgy_units() -> impl Strategy<Value = i128> {
+    let power = (0u32..=38, -2i128..=2, any::<bool>()).prop_map(|(e, d, neg)| (10i128.pow(e).saturating_add(d)) * if neg { -1 } else { 1 });
+    prop_oneof![any::<i128>(), any::<i64>().prop_map(i128::from), power, Just(i128::MIN), Just(i128::MAX), Just(0)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+    #[test]
+    fn format_decimal_prints_as_the_reference(units in edgy_units(), decimals in 0u8..=SCALE_MAX) {
+        let scale = Scale::new(decimals).unwrap();
+        prop_assert_eq!(format_decimal(units, scale), format_reference(units, scale));
+    }
+}
+
 proptest! {
     #[test]
     fn print_then_parse_is_identity(units in any::<i128>(), decimals in 0u8..=SCALE_MAX) {

@@ -421,7 +421,7 @@ fn decode_result(seq: u64, result: &[u8]) -> Result<Outcome, NodeError> {
 }
 
 fn journalled_outcome(journal: &dyn JournalStore, seq: u64) -> Result<Outcome, NodeError> {
-    let record = journal.result_of(Seq(seq))?.ok_or(NodeError::Decode { seq, reason: "record missing".into() })?;
+    let record = journal.result_of(Seq(seq))?.ok_or_else(|| NodeError::Decode { seq, reason: "record missing".into() })?;
     decode_result(seq, &record.result)
 }
 

@@ -108,7 +108,7 @@ pub fn hedge_orders(market: &Market, exposure: &Exposure, limits: &HedgeLimits) 
     let quote = market.token(&limits.quote_token)?;
     let mut hedges = Vec::new();
     for (underlying, &delta) in &exposure.delta {
-        let residual = *limits.residual_delta_max.get(underlying).ok_or(RouterError::ParameterInvalid {
+        let residual = *limits.residual_delta_max.get(underlying).ok_or_else(|| RouterError::ParameterInvalid {
             name: "residual_delta_max",
             value: underlying.clone(),
             reason: "every factor needs a residual limit",

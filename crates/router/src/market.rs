@@ -120,7 +120,8 @@ impl Market {
     /// # Errors
     /// `UnknownToken`.
     pub fn token(&self, symbol: &str) -> Result<TokenId, RouterError> {
-        let index = self.tokens.iter().position(|t| t.symbol == symbol).ok_or(RouterError::UnknownToken { symbol: symbol.to_string() })?;
+        let index =
+            self.tokens.iter().position(|t| t.symbol == symbol).ok_or_else(|| RouterError::UnknownToken { symbol: symbol.to_string() })?;
         // MAX_TOKENS < 2^16, so the index fits.
         Ok(TokenId(index as u16))
     }
@@ -130,7 +131,7 @@ impl Market {
     /// # Errors
     /// `UnknownToken` for an id past the table.
     pub fn token_info(&self, id: TokenId) -> Result<&Token, RouterError> {
-        self.tokens.get(usize::from(id.0)).ok_or(RouterError::UnknownToken { symbol: format!("#{}", id.0) })
+        self.tokens.get(usize::from(id.0)).ok_or_else(|| RouterError::UnknownToken { symbol: format!("#{}", id.0) })
     }
 
     /// Index of a venue by id.
@@ -138,7 +139,7 @@ impl Market {
     /// # Errors
     /// `UnknownVenue`.
     pub fn venue_index(&self, id: &str) -> Result<usize, RouterError> {
-        self.venues.iter().position(|v| v.id() == id).ok_or(RouterError::UnknownVenue { id: id.to_string() })
+        self.venues.iter().position(|v| v.id() == id).ok_or_else(|| RouterError::UnknownVenue { id: id.to_string() })
     }
 
     /// Venues that swap `from` into `to` with delivery (no perpetuals, no lending).

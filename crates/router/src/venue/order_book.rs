@@ -217,8 +217,11 @@ impl Venue for OrderBookVenue {
 
     fn marginal_price(&self, from: TokenId, to: TokenId) -> Result<f64, RouterError> {
         let side = self.side(from, to)?;
-        let best =
-            self.levels(side).first().ok_or(RouterError::InsufficientLiquidity { venue: self.id.clone(), requested: 1, available: 0 })?;
+        let best = self.levels(side).first().ok_or_else(|| RouterError::InsufficientLiquidity {
+            venue: self.id.clone(),
+            requested: 1,
+            available: 0,
+        })?;
         Ok(self.level_price(side, *best))
     }
 
