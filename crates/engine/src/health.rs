@@ -209,9 +209,10 @@ impl Engine {
 
     /// The health step after an applied command: `touched` accounts changed balances, `moved`
     /// a price; `everything` after a new model or configuration.
+    /// `touched`: sorted, without repeats.
     pub(crate) fn refresh_health(
         &mut self,
-        touched: BTreeSet<AccountIdx>,
+        touched: &[AccountIdx],
         moved: Option<PriceMove>,
         everything: bool,
         cap: usize,
@@ -223,13 +224,16 @@ impl Engine {
         let Ok(model) = self.usable_model() else { return };
         self.health_summaries.resize(self.account_names.len(), None);
         let interned = self.intern_health_symbols(&model);
-        let mut dirty: BTreeSet<AccountIdx> = self.health_backlog.iter().copied().chain(touched.iter().copied()).collect();
-        if everything {
-            dirty.extend((0..self.account_names.len() as u32).map(AccountIdx));
-        }
+        let mut dirty: Vec<AccountIdx> = match everything {
+            true => (0..self.account_names.len() as u32).map(AccountIdx).collect(),
+            false => self.health_backlog.iter().chain(touched).copied().collect(),
+        };
         if let Some(m) = moved {
             self.dirty_after_move(&m, &mut dirty);
         }
+        // In account order, each once (the order flags change in).
+        dirty.sort_unstable();
+        dirty.dedup();
         let mut reported = 0;
         self.health_recomputed = dirty.len();
         let mut memo = HealthMemo::default();
@@ -240,14 +244,14 @@ impl Engine {
             let flag = self.health_flags.get(&account).copied().unwrap_or(Health::Healthy);
             // A healthy account the headroom bound still shows healthy keeps its flag
             // (`headroom.rs`); else the exact computation decides.
-            let from_empty = touched.contains(&account);
+            let from_empty = touched.binary_search(&account).is_ok();
             let health = match flag == Health::Healthy && self.bound_keeps_healthy(&model, account, &mut memo, from_empty) {
                 true => Health::Healthy,
                 false => match interned.as_ref().ok().and_then(|()| self.recompute(&model, account, &mut memo)) {
                     Some(h) => {
                         // A book that changed by a command (not a price) may change again
                         // soon: its summary lets the bound decide the next time.
-                        if h == Health::Healthy && touched.contains(&account) {
+                        if h == Health::Healthy && from_empty {
                             self.anchor_from_cache(&model, account);
                         }
                         h
@@ -269,7 +273,7 @@ impl Engine {
 
     /// Accounts a price move may have carried across a threshold: no summary yet, or a bound
     /// that no longer proves the flag.
-    fn dirty_after_move(&mut self, m: &PriceMove, dirty: &mut BTreeSet<AccountIdx>) {
+    fn dirty_after_move(&mut self, m: &PriceMove, dirty: &mut Vec<AccountIdx>) {
         // A symbol no summary names moves no summarised account.
         let symbol = self.health_symbols.iter().position(|s| *s == m.symbol).filter(|i| self.health_symbols_named[*i]).map(|i| i as u16);
         for (i, slot) in self.health_summaries.iter_mut().enumerate() {
@@ -282,7 +286,7 @@ impl Engine {
                 (Some(Slot::Built(s)), Some(symbol)) => !s.linked_to(symbol) && s.drift_to(symbol, m.now) && s.holds(),
             };
             if !stays {
-                dirty.insert(AccountIdx(i as u32));
+                dirty.push(AccountIdx(i as u32));
             }
         }
     }
@@ -357,7 +361,7 @@ impl Engine {
         measured: Measured,
     ) -> Result<Summary, EngineError> {
         let mut linked = BTreeSet::new();
-        for sibling in self.siblings_of(account) {
+        for &sibling in self.owners.subs_of(account).iter().filter(|s| **s != account) {
             linked.extend(memo.sensitivity(self, model, sibling)?.0.keys().copied());
         }
         let (sensitivity, allowance) = memo.sensitivity(self, model, account)?;
@@ -548,7 +552,7 @@ impl Engine {
         if !self.margin_enabled() {
             return;
         }
-        let mut touched: BTreeSet<AccountIdx> = before.into_iter().collect();
+        let mut touched: Vec<AccountIdx> = before.into_iter().collect();
         for event in events.iter() {
             for name in event_account_names(event).into_iter().flatten() {
                 touched.extend(self.account_index.get(name).copied());
@@ -563,10 +567,16 @@ impl Engine {
         if let Command::SetMarginAddOn { owner, .. } = command {
             touched.extend(self.owner_accounts(owner));
         }
-        // An owner's sub-accounts are charged concentration and liquidity at its total size.
-        let siblings: Vec<AccountIdx> =
-            touched.iter().filter(|a| self.account_kinds[a.0 as usize] == AccountKind::Trader).flat_map(|a| self.siblings_of(*a)).collect();
-        touched.extend(siblings);
+        // An owner's sub-accounts are charged concentration and liquidity at its total size
+        // (`subs_of` lists the account itself too).
+        for i in 0..touched.len() {
+            let account = touched[i];
+            if self.account_kinds[account.0 as usize] == AccountKind::Trader {
+                touched.extend_from_slice(self.owners.subs_of(account));
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
         // The symbol's oracle and collateral prices now (the stable price moves too).
         let moved = price.map(|(symbol, _)| PriceMove { now: self.symbol_prices(&symbol), symbol });
         // A new model or a configuration change: every account. Time passing never recomputes
@@ -577,7 +587,7 @@ impl Engine {
             _ => false,
         };
         let cap = if matches!(command, Command::AdvanceTime { .. }) { HEALTH_EVENTS_PER_CLOCK_MAX } else { HEALTH_EVENTS_PER_COMMAND_MAX };
-        self.refresh_health(touched, moved, everything, cap, events);
+        self.refresh_health(&touched, moved, everything, cap, events);
     }
 }
 
@@ -591,7 +601,7 @@ const HEALTH_MEMO_MAX: usize = 64;
 /// one step only. Errors are not remembered (computed again, the same), so every decision is
 /// the one without the memo.
 #[derive(Default)]
-pub(crate) struct HealthMemo(BTreeMap<AccountIdx, MemoEntry>);
+pub(crate) struct HealthMemo(Vec<(AccountIdx, MemoEntry)>);
 
 #[derive(Default)]
 struct MemoEntry {
@@ -612,11 +622,19 @@ pub(crate) struct HealthIds {
 }
 
 impl HealthMemo {
+    /// A few accounts per step (a transfer's two, an owner's sub-accounts): a short list.
     fn entry(&mut self, account: AccountIdx) -> &mut MemoEntry {
-        if self.0.len() >= HEALTH_MEMO_MAX && !self.0.contains_key(&account) {
-            self.0.clear();
-        }
-        self.0.entry(account).or_default()
+        let i = match self.0.iter().position(|(a, _)| *a == account) {
+            Some(i) => i,
+            None => {
+                if self.0.len() >= HEALTH_MEMO_MAX {
+                    self.0.clear();
+                }
+                self.0.push((account, MemoEntry::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
     }
 
     /// [`Engine::holdings_of`] the account.

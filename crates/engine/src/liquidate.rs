@@ -211,7 +211,8 @@ impl Engine {
         let mut full = false;
         while !full {
             if !touched.is_empty() {
-                self.refresh_health(std::mem::take(&mut touched), None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
+                let now: Vec<AccountIdx> = std::mem::take(&mut touched).into_iter().collect();
+                self.refresh_health(&now, None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
             }
             let due = self.due_accounts(&done, budget);
             if due.is_empty() {
@@ -240,7 +241,8 @@ impl Engine {
         }
         self.run_adl_closes(seq, events, &mut room, &mut touched);
         if !touched.is_empty() {
-            self.refresh_health(touched, None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
+            let now: Vec<AccountIdx> = touched.into_iter().collect();
+            self.refresh_health(&now, None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, events);
         }
     }
 

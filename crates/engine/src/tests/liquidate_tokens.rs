@@ -94,7 +94,9 @@ impl World {
         let mut events = Vec::new();
         self.e.pay(alice, bob, a, amount, ledger::Reason::Trade, seq, &mut events);
         // As after any command: the health of the accounts it touched.
-        self.e.refresh_health([alice, bob].into(), None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, &mut events);
+        let mut touched = [alice, bob];
+        touched.sort_unstable();
+        self.e.refresh_health(&touched, None, false, health::HEALTH_EVENTS_PER_COMMAND_MAX, &mut events);
         self.e.check_invariants().unwrap();
     }
 
