@@ -882,7 +882,7 @@ fn check_shape(envelope: &Envelope) -> Result<(), EngineError> {
 /// BLAKE3 of the command's canonical JSON, truncated; `scratch` is reused between calls.
 fn command_digest(command: &Command, scratch: &mut Vec<u8>) -> sessions::CommandDigest {
     scratch.clear();
-    serde_json::to_writer(&mut *scratch, command).expect("a Command always serialises");
+    command::write_command(scratch, command);
     digest_of(scratch)
 }
 

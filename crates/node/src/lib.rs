@@ -399,7 +399,8 @@ fn stage(
 /// The journalled result of an outcome.
 fn encode_result(outcome: &Outcome) -> Vec<u8> {
     // Outcomes are plain data; encoding cannot fail.
-    let result = serde_json::to_vec(outcome).expect("an Outcome always serialises");
+    let mut result = Vec::with_capacity(192);
+    engine::write_outcome(&mut result, outcome);
     // Reconciled at configuration time (engine::limits); a breach is a bug.
     assert!(result.len() <= engine::limits::RECORD_BYTES_MAX, "result record within the reconciled limit");
     result
