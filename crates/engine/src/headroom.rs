@@ -205,7 +205,8 @@ enum By {
 /// `holdings`, and nothing else the empty-book and step bounds read (its derivative positions,
 /// the prices, the model, the add-on, its anchor) changes within a transfer or a withdrawal. A
 /// covering at the owner's totals is not kept (the transfer moves the other sub-account's
-/// book). Used only if the health step finds the same holdings; cleared before every command.
+/// book). Used only if the health step finds the same holdings; cleared before every command
+/// and after its health step (the liquidation step that follows may change the book).
 #[derive(Debug, Clone)]
 pub(crate) struct GateBound {
     account: AccountIdx,

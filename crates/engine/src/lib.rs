@@ -459,6 +459,8 @@ impl Engine {
         let outcome = match self.execute(principal, &envelope.command, seq, &mut events) {
             Ok(()) => {
                 self.after_command(&envelope.command, before, price, &mut events);
+                // The gate's covering is of the book its command left: not after liquidations.
+                self.gate_bound = None;
                 self.liquidation_step(seq, &mut events);
                 self.sweep(seq, &mut events);
                 self.after_hedging(&envelope.command, &mut events);
