@@ -159,7 +159,7 @@ fn run_pipelined(node: Node, commands: &[Envelope], batch: usize) -> Vec<f64> {
             journaller.commit(&staged).expect("commit");
             busy_s += t1.elapsed().as_secs_f64();
             // Only now may the batch's acks be sent.
-            assert!(!staged.acks.is_empty());
+            assert!(!staged.acks().is_empty());
             latencies_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         (latencies_ms, busy_s)
@@ -170,7 +170,7 @@ fn run_pipelined(node: Node, commands: &[Envelope], batch: usize) -> Vec<f64> {
         let t0 = Instant::now();
         let staged = applier.stage(chunk).expect("batch");
         apply_busy_s += t0.elapsed().as_secs_f64();
-        assert_eq!(staged.acks.len(), chunk.len());
+        assert_eq!(staged.acks().len(), chunk.len());
         to_commit.send((t0, staged)).expect("the commit thread runs");
     }
     drop(to_commit);

@@ -10,18 +10,22 @@
 //! acknowledged command. Whoever reads the engine must therefore know which batches are not yet
 //! durable.
 //!
-//! A retry of a command staged but not yet durable is answered from the staged records (kept
-//! here until the journaller reports them durable), never from a journal that lacks them.
+//! A retry of a command staged but not yet durable is answered from its staged batch, never
+//! from a journal that lacks it. The applier holds each staged batch weakly until the
+//! journaller reports it durable: once the caller has taken the acks of a committed batch the
+//! journal answers, and a batch dropped without its commit answers nothing (the retry is an
+//! error: the node must be reopened, as after any failed commit).
 //!
-//! The applier bounds the pipeline (docs/performance.md, "Durable transfers with margin on: the
-//! applier's share"), so the journaller encodes the staged outcomes, not the applier.
+//! A staged batch's acks are shared, not copied: the journaller encodes each outcome from its
+//! ack. Copying every outcome for the journaller was about a tenth of the applier's instructions
+//! (docs/performance.md, "Durable transfers with margin on").
 
-use crate::{Ack, Node, NodeError, NodeOptions, append, check_batch_size, encode_result, journalled_outcome, stage};
+use crate::{Ack, Node, NodeError, NodeOptions, StagedRecord, append, check_batch_size, encode_result, journalled_outcome, stage};
 use engine::{Engine, Envelope, Outcome};
 use journal::{BatchId, JournalStore, Seq, SnapshotIn, StateHash, failpoint};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 /// What both halves share: the journal (the applier reads it only to answer old retries), the
 /// poison flag and the last durable sequence number.
@@ -31,15 +35,25 @@ struct Shared {
     durable_seq: AtomicU64,
 }
 
-/// One journalled command of a staged batch: (seq, command, outcome); the journaller encodes
-/// the outcome.
-type Pending = (u64, Vec<u8>, Outcome);
+/// What a staged batch produced: one ack per command, in order, and its journalled commands
+/// (each pointing at the ack that holds its outcome).
+struct Batch {
+    acks: Vec<Ack>,
+    records: Vec<StagedRecord>,
+}
+
+impl Batch {
+    /// The outcome of the journalled command `seq`, if this batch journalled it.
+    fn outcome_of(&self, seq: u64) -> Option<&Outcome> {
+        let (first, _, _) = self.records.first()?;
+        let (_, _, ack) = self.records.get(usize::try_from(seq.checked_sub(*first)?).ok()?)?;
+        Some(&self.acks[*ack].outcome)
+    }
+}
 
 /// A batch applied to the engine, not yet durable.
 pub struct Staged {
-    /// One per command, in order; to be sent only once the batch is committed.
-    pub acks: Vec<Ack>,
-    records: Arc<Vec<Pending>>,
+    batch: Arc<Batch>,
     /// The state hash after the batch.
     state_hash: StateHash,
     /// The engine's state after this batch, when a snapshot is due: (last seq, bytes).
@@ -49,7 +63,23 @@ pub struct Staged {
 impl Staged {
     /// True when the batch journals nothing (only refusals and retries).
     pub fn journals_nothing(&self) -> bool {
-        self.records.is_empty()
+        self.batch.records.is_empty()
+    }
+
+    /// One ack per command, in order; to be sent only once the batch is committed.
+    pub fn acks(&self) -> &[Ack] {
+        &self.batch.acks
+    }
+
+    /// The acks, taken once the batch is committed (copied only if the applier is reading
+    /// them for a retry at that very moment).
+    pub fn into_acks(self) -> Vec<Ack> {
+        Arc::try_unwrap(self.batch).map_or_else(|shared| shared.acks.clone(), |batch| batch.acks)
+    }
+
+    /// The last sequence number the batch journals.
+    fn last_seq(&self) -> Option<u64> {
+        self.batch.records.last().map(|(seq, _, _)| *seq)
     }
 }
 
@@ -59,8 +89,9 @@ pub struct Applier {
     options: NodeOptions,
     batches_since_snapshot: u64,
     shared: Arc<Shared>,
-    /// Records of staged batches not yet known durable, oldest first.
-    undurable: VecDeque<Arc<Vec<Pending>>>,
+    /// Staged batches not yet known durable, oldest first: (last seq, the batch while its
+    /// [`Staged`] lives).
+    undurable: VecDeque<(u64, Weak<Batch>)>,
 }
 
 /// The journal half of a pipelined node.
@@ -107,16 +138,15 @@ impl Applier {
         }
         check_batch_size(&self.engine, envelopes)?;
         let durable = self.durable_seq();
-        while self.undurable.front().is_some_and(|r| r.last().is_some_and(|(seq, _, _)| *seq <= durable)) {
+        while self.undurable.front().is_some_and(|(last, _)| *last <= durable) {
             self.undurable.pop_front();
         }
         let (undurable, shared) = (&self.undurable, &self.shared);
-        let (acks, staged) = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq))?;
-        let records: Arc<Vec<Pending>> =
-            Arc::new(staged.into_iter().map(|(seq, command, i)| (seq, command, acks[i].outcome.clone())).collect());
-        if records.is_empty() {
-            return Ok(Staged { acks, records, state_hash: StateHash([0; 32]), snapshot: None });
-        }
+        let (acks, records) = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq))?;
+        let batch = Arc::new(Batch { acks, records });
+        let Some(&(last_seq, _, _)) = batch.records.last() else {
+            return Ok(Staged { batch, state_hash: StateHash([0; 32]), snapshot: None });
+        };
         let state_hash = StateHash(self.engine.state_hash());
         self.batches_since_snapshot += 1;
         let snapshot = (self.batches_since_snapshot >= self.options.snapshot_interval_batches).then(|| {
@@ -125,17 +155,17 @@ impl Applier {
             assert!(state.len() as u64 <= engine::limits::SNAPSHOT_BYTES_MAX, "snapshot within the reconciled limit");
             (self.engine.next_seq() - 1, state)
         });
-        self.undurable.push_back(records.clone());
-        Ok(Staged { acks, records, state_hash, snapshot })
+        self.undurable.push_back((last_seq, Arc::downgrade(&batch)));
+        Ok(Staged { batch, state_hash, snapshot })
     }
 }
 
-/// The first outcome of a command journalled before the batch being staged: from the staged
-/// records if it is not durable yet, else from the journal.
-fn earlier_outcome(undurable: &VecDeque<Arc<Vec<Pending>>>, shared: &Shared, seq: u64) -> Result<Outcome, NodeError> {
-    for records in undurable {
-        let Some((first, _, _)) = records.first() else { continue };
-        if let Some((_, _, outcome)) = seq.checked_sub(*first).and_then(|i| records.get(i as usize)) {
+/// The first outcome of a command journalled before the batch being staged: from its staged
+/// batch while that lives, else from the journal (a batch's [`Staged`] is dropped after its
+/// commit, or never committed: then the journal does not have it and the retry is an error).
+fn earlier_outcome(undurable: &VecDeque<(u64, Weak<Batch>)>, shared: &Shared, seq: u64) -> Result<Outcome, NodeError> {
+    for (_, batch) in undurable {
+        if let Some(outcome) = batch.upgrade().as_deref().and_then(|b| b.outcome_of(seq)) {
             return Ok(outcome.clone());
         }
     }
@@ -151,7 +181,7 @@ impl Journaller {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(NodeError::Poisoned);
         }
-        let Some(&(last_seq, _, _)) = staged.records.last() else { return Ok(()) };
+        let Some(last_seq) = staged.last_seq() else { return Ok(()) };
         let result = self.write(staged);
         if result.is_err() {
             self.shared.poisoned.store(true, Ordering::Release);
@@ -162,11 +192,12 @@ impl Journaller {
     }
 
     fn write(&mut self, staged: &Staged) -> Result<(), NodeError> {
+        let Batch { acks, records } = staged.batch.as_ref();
         let encoded: Vec<(u64, &[u8], Vec<u8>)> =
-            staged.records.iter().map(|(seq, command, outcome)| (*seq, command.as_slice(), encode_result(outcome))).collect();
+            records.iter().map(|(seq, command, ack)| (*seq, command.as_slice(), encode_result(&acks[*ack].outcome))).collect();
         let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
         let durable = self.shared.durable_seq.load(Ordering::Acquire);
-        assert_eq!(staged.records[0].0, durable + 1, "staged batches are committed in order");
+        assert_eq!(records[0].0, durable + 1, "staged batches are committed in order");
         failpoint::hit("node.after_apply_before_journal");
         let receipt = append(journal.as_mut(), &encoded, staged.state_hash)?;
         failpoint::hit("node.after_journal_before_ack");

@@ -73,7 +73,7 @@ fn a_crash_between_apply_and_commit_recovers_exactly_the_committed_prefix() {
     for batch in &batches[..2] {
         let staged = applier.stage(batch).unwrap();
         journaller.commit(&staged).unwrap();
-        applied(&staged.acks);
+        applied(staged.acks());
     }
     let durable = applier.durable_seq();
     let lost: Vec<_> = batches[2..].iter().map(|b| applier.stage(b).unwrap()).collect();
@@ -99,14 +99,14 @@ fn a_retry_of_a_staged_command_gets_its_first_outcome_before_and_after_it_is_dur
     // Retried while the original is staged but not committed: answered from the staged records.
     let retry = applier.stage(&batches[1][..1]).unwrap();
     assert!(retry.journals_nothing());
-    assert!(retry.acks[0].duplicate);
-    assert_eq!(retry.acks[0].outcome, original.acks[0].outcome);
+    assert!(retry.acks()[0].duplicate);
+    assert_eq!(retry.acks()[0].outcome, original.acks()[0].outcome);
     journaller.commit(&original).unwrap();
     journaller.commit(&retry).unwrap();
     // Retried once durable: answered from the journal.
     let again = applier.stage(&batches[1][1..]).unwrap();
-    assert!(again.acks[0].duplicate);
-    assert_eq!(again.acks[0].outcome, original.acks[1].outcome);
+    assert!(again.acks()[0].duplicate);
+    assert_eq!(again.acks()[0].outcome, original.acks()[1].outcome);
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn a_retry_in_the_same_batch_gets_the_journalled_first_outcome() {
     drop((applier, journaller));
     let mut pipelined = open(&path, options());
     assert_eq!(pipelined.state_hash(), serial.state_hash());
-    for acks in [&serial_acks, &staged.acks] {
+    for acks in [serial_acks.as_slice(), staged.acks()] {
         assert!(!acks[0].duplicate && acks[2].duplicate);
         assert_eq!(acks[2].outcome, acks[0].outcome);
         let seq = journal::Seq(acks[0].outcome.seq().expect("journalled"));
@@ -166,4 +166,35 @@ fn a_retry_in_the_same_batch_gets_the_journalled_first_outcome() {
         assert_eq!(serde_json::to_vec(&acks[0].outcome).unwrap(), stored.result);
         assert_eq!(pipelined.journal().result_of(seq).unwrap().expect("journalled").result, stored.result);
     }
+}
+
+/// A batch dropped without its commit answers no retry: its outcomes never became durable, so
+/// the retry is an error, not an acknowledgement of something a crash would lose.
+#[test]
+fn a_retry_of_a_batch_dropped_before_its_commit_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    let (mut applier, mut journaller) = open(&dir.path().join("j.sqlite"), options()).into_pipeline();
+    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    drop(applier.stage(&batches[1]).unwrap());
+    let retry = applier.stage(&batches[1][..1]);
+    assert!(matches!(retry, Err(node::NodeError::Decode { .. })), "{:?}", retry.map(|s| s.into_acks()));
+}
+
+/// The acks taken after the commit are the staged ones, whole, with or without a retry of the
+/// batch read in between.
+#[test]
+fn the_acks_taken_after_the_commit_are_the_staged_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    let (mut applier, mut journaller) = open(&dir.path().join("j.sqlite"), options()).into_pipeline();
+    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    let staged = applier.stage(&batches[1]).unwrap();
+    let expected = staged.acks().to_vec();
+    let retry = applier.stage(&batches[1][1..]).unwrap();
+    journaller.commit(&staged).unwrap();
+    let acks = staged.into_acks();
+    assert_eq!(acks, expected);
+    applied(&acks);
+    assert_eq!(retry.into_acks()[0].outcome, acks[1].outcome);
 }
