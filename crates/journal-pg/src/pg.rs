@@ -1047,6 +1047,15 @@ impl JournalStore for PgJournal {
         Ok(receipt)
     }
 
+    /// Validated together, then written one transaction each (after a storage error, a prefix of
+    /// them may be durable; the journal is poisoned and recovery finds it).
+    fn append_batches(&mut self, batches: &[BatchIn<'_>]) -> Result<Vec<BatchReceipt>, JournalError> {
+        self.ensure_writer()?;
+        verify::ensure_writable(self.poisoned)?;
+        verify::validate_batches(&self.config, &self.head, batches)?;
+        batches.iter().map(|batch| self.append_batch(batch)).collect()
+    }
+
     fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError> {
         self.ensure_writer()?;
         verify::ensure_writable(self.poisoned)?;

@@ -261,6 +261,56 @@ pub fn append_rejects_bad_batches_without_writing(b: &dyn Backend) {
     assert_eq!(append(&[rec(1, b"a", b"b")]), Err(JournalError::SeqNotContiguous { index: 0, expected: 2, got: 1 }));
 }
 
+/// Batches appended together read back exactly as the same batches appended one by one: the same
+/// batch ids, rows, receipts and chain (group commit changes only when they become durable).
+pub fn batches_appended_together_are_the_batches_appended_one_by_one(b: &dyn Backend) {
+    let batches = make_batches(1, &[2, 3, 1, 4], 8);
+    let ins: Vec<Vec<RecordIn<'_>>> = batches
+        .iter()
+        .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
+        .collect();
+    let all: Vec<BatchIn<'_>> = ins.iter().zip(&batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
+    let mut j = open(b);
+    let first = j.append_batches(&all[..1]).expect("one");
+    let rest = j.append_batches(&all[1..]).expect("three at once");
+    let receipts: Vec<BatchReceipt> = first.into_iter().chain(rest).collect();
+    assert_eq!(receipts.iter().map(|r| r.batch_id).collect::<Vec<_>>(), [BatchId(1), BatchId(2), BatchId(3), BatchId(4)]);
+    assert_eq!(j.head().last_seq, Seq(10));
+    drop(j);
+    let rec = recover(b).expect("recover");
+    assert_batches_eq(&rec.batches, &batches);
+    let mut prev = GENESIS_HASH;
+    for ((i, batch), receipt) in batches.iter().enumerate().zip(&receipts) {
+        for (seq, c, r) in &batch.records {
+            prev = record_hash(Seq(*seq), BatchId(i as u64 + 1), &prev, c, r);
+        }
+        assert_eq!((receipt.first_seq, receipt.last_seq), (Seq(batch.records[0].0), Seq(batch.records.last().expect("records").0)));
+        assert_eq!(receipt.chain_hash, prev, "batch {}", i + 1);
+    }
+    assert_eq!(rec.head.chain_hash, prev);
+}
+
+/// A bad batch anywhere in a group is refused before anything is written: the good batches
+/// before it are not written either, and the journal takes them afterwards.
+pub fn a_group_with_a_bad_batch_writes_nothing(b: &dyn Backend) {
+    let batches = make_batches(1, &[2, 2], 9);
+    let ins: Vec<Vec<RecordIn<'_>>> = batches
+        .iter()
+        .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
+        .collect();
+    let good = BatchIn { records: &ins[0], state_hash: batches[0].state_hash };
+    let mut j = open(b);
+    assert_eq!(j.append_batches(&[]), Err(JournalError::EmptyBatch));
+    let gap = BatchIn { records: &ins[1][1..], state_hash: batches[1].state_hash };
+    assert_eq!(j.append_batches(&[good, gap]), Err(JournalError::SeqNotContiguous { index: 0, expected: 3, got: 4 }));
+    assert_eq!(j.append_batches(&[good, BatchIn { records: &[], state_hash: batches[1].state_hash }]), Err(JournalError::EmptyBatch));
+    assert_eq!(j.head().last_seq, Seq(0));
+    let second = BatchIn { records: &ins[1], state_hash: batches[1].state_hash };
+    assert_eq!(j.append_batches(&[good, second]).expect("both").len(), 2);
+    drop(j);
+    assert_batches_eq(&recover(b).expect("recover").batches, &batches);
+}
+
 pub fn snapshot_must_sit_on_a_batch_boundary_and_match_its_state_hash(b: &dyn Backend) {
     let batches = make_batches(1, &[3, 2], 5);
     let mut j = open(b);
@@ -902,6 +952,8 @@ macro_rules! conformance_tests {
             result_of_returns_the_committed_record,
             empty_payloads_round_trip,
             append_rejects_bad_batches_without_writing,
+            batches_appended_together_are_the_batches_appended_one_by_one,
+            a_group_with_a_bad_batch_writes_nothing,
             snapshot_must_sit_on_a_batch_boundary_and_match_its_state_hash,
             old_snapshots_are_pruned_to_the_configured_count,
             second_writer_is_refused_until_the_first_closes,

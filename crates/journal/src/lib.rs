@@ -111,6 +111,15 @@ pub trait JournalStore: Send {
     /// acknowledge the results.
     fn append_batch(&mut self, batch: &BatchIn<'_>) -> Result<BatchReceipt, JournalError>;
 
+    /// Durably appends several batches in order, each exactly as [`JournalStore::append_batch`]
+    /// would (its own id, batch row and state hash), and returns their receipts once all are
+    /// durable: group commit across batches. Every batch is validated before any is written, so a
+    /// bad one changes nothing. SQLite writes them in one transaction (one fsync, all or none);
+    /// PostgreSQL one transaction each. After a storage error none of them may be acknowledged
+    /// and the store is poisoned, as after a failed append (recovery finds whatever prefix was
+    /// durable).
+    fn append_batches(&mut self, batches: &[BatchIn<'_>]) -> Result<Vec<BatchReceipt>, JournalError>;
+
     /// Durably stores a snapshot of the engine state taken right after batch `snapshot.batch_id`, and prunes
     /// snapshots beyond the configured retention. Records are never deleted.
     fn write_snapshot(&mut self, snapshot: &SnapshotIn<'_>) -> Result<(), JournalError>;

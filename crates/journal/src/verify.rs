@@ -286,6 +286,24 @@ pub fn next_batch_id(head: &Head) -> Result<BatchId, JournalError> {
     last.checked_add(1).map(BatchId).ok_or(JournalError::CounterOverflow { what: "batch id", value: last })
 }
 
+/// Checks batches to be written one after another (in one transaction): none empty, each within
+/// the limits and continuing the one before. Returns the first one's batch id; the others follow it.
+pub fn validate_batches(config: &JournalConfig, head: &Head, batches: &[BatchIn<'_>]) -> Result<BatchId, JournalError> {
+    if batches.is_empty() {
+        return Err(JournalError::EmptyBatch);
+    }
+    let first_id = next_batch_id(head)?;
+    let mut at = *head;
+    for batch in batches {
+        validate_batch(config, &at, batch)?;
+        // Validated: non-empty, seqs contiguous and within i64.
+        let last_seq = batch.records[batch.records.len() - 1].seq;
+        at = Head { last_seq, last_batch_id: next_batch_id(&at)?, chain_hash: at.chain_hash };
+    }
+    to_sql_int("batch id", at.last_batch_id.0)?;
+    Ok(first_id)
+}
+
 /// The receipt of a batch written after `old_head`, now that `new_head` is committed.
 pub fn receipt(old_head: &Head, new_head: &Head, batch_id: BatchId, records: usize) -> BatchReceipt {
     let first_seq = Seq(old_head.last_seq.0 + 1);

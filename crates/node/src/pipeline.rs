@@ -20,9 +20,9 @@
 //! ack. Copying every outcome for the journaller was about a tenth of the applier's instructions
 //! (docs/performance.md, "Durable transfers with margin on").
 
-use crate::{Ack, Node, NodeError, NodeOptions, StagedRecord, append, check_batch_size, encode_result, journalled_outcome, stage};
+use crate::{Ack, Node, NodeError, NodeOptions, StagedRecord, check_batch_size, encode_result, journalled_outcome, stage};
 use engine::{Engine, Envelope, Outcome};
-use journal::{BatchId, JournalStore, Seq, SnapshotIn, StateHash, failpoint};
+use journal::{BatchId, BatchIn, JournalStore, RecordIn, Seq, SnapshotIn, StateHash, failpoint};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -34,6 +34,9 @@ struct Shared {
     poisoned: AtomicBool,
     durable_seq: AtomicU64,
 }
+
+/// A staged batch's journalled commands with their results encoded: (seq, command, result).
+type EncodedBatch<'a> = Vec<(u64, &'a [u8], Vec<u8>)>;
 
 /// What a staged batch produced: one ack per command, in order, and its journalled commands
 /// (each pointing at the ack that holds its outcome).
@@ -178,11 +181,22 @@ impl Journaller {
     /// the order they were staged. A failure poisons both halves: the engine is ahead of the
     /// journal and the node must be reopened.
     pub fn commit(&mut self, staged: &Staged) -> Result<(), NodeError> {
+        self.commit_group(&[staged])
+    }
+
+    /// Makes staged batches durable together, in the order they were staged: group commit
+    /// across batches (one SQLite transaction and one fsync for all of them, see
+    /// [`journal::JournalStore::append_batches`]). Each keeps its own batch row and state hash, as
+    /// if committed alone; the acks of every one of them may be sent once this returns `Ok`. A
+    /// journaller that finds several batches waiting commits them as one, so a slow fsync is
+    /// paid once for all of them instead of once each.
+    pub fn commit_group(&mut self, group: &[&Staged]) -> Result<(), NodeError> {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(NodeError::Poisoned);
         }
-        let Some(last_seq) = staged.last_seq() else { return Ok(()) };
-        let result = self.write(staged);
+        let journalled: Vec<&Staged> = group.iter().copied().filter(|s| !s.journals_nothing()).collect();
+        let Some(last_seq) = journalled.last().and_then(|s| s.last_seq()) else { return Ok(()) };
+        let result = self.write(&journalled);
         if result.is_err() {
             self.shared.poisoned.store(true, Ordering::Release);
         } else {
@@ -191,20 +205,35 @@ impl Journaller {
         result
     }
 
-    fn write(&mut self, staged: &Staged) -> Result<(), NodeError> {
-        let Batch { acks, records } = staged.batch.as_ref();
-        let encoded: Vec<(u64, &[u8], Vec<u8>)> =
-            records.iter().map(|(seq, command, ack)| (*seq, command.as_slice(), encode_result(&acks[*ack].outcome))).collect();
+    fn write(&mut self, group: &[&Staged]) -> Result<(), NodeError> {
+        let encoded: Vec<EncodedBatch<'_>> = group
+            .iter()
+            .map(|staged| {
+                let Batch { acks, records } = staged.batch.as_ref();
+                records.iter().map(|(seq, command, ack)| (*seq, command.as_slice(), encode_result(&acks[*ack].outcome))).collect()
+            })
+            .collect();
+        let records: Vec<Vec<RecordIn<'_>>> = encoded
+            .iter()
+            .map(|batch| batch.iter().map(|(seq, command, result)| RecordIn { seq: Seq(*seq), command, result }).collect())
+            .collect();
+        let batches: Vec<BatchIn<'_>> =
+            records.iter().zip(group).map(|(records, staged)| BatchIn { records, state_hash: staged.state_hash }).collect();
         let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
-        let durable = self.shared.durable_seq.load(Ordering::Acquire);
-        assert_eq!(records[0].0, durable + 1, "staged batches are committed in order");
+        let mut expected = self.shared.durable_seq.load(Ordering::Acquire) + 1;
+        for batch in &batches {
+            assert_eq!(batch.records[0].seq.0, expected, "staged batches are committed in order");
+            expected += batch.records.len() as u64;
+        }
         failpoint::hit("node.after_apply_before_journal");
-        let receipt = append(journal.as_mut(), &encoded, staged.state_hash)?;
+        let receipts = journal.append_batches(&batches)?;
         failpoint::hit("node.after_journal_before_ack");
-        self.last_batch = receipt.batch_id;
-        if let Some((last_seq, state)) = &staged.snapshot {
-            let snapshot = SnapshotIn { last_seq: Seq(*last_seq), batch_id: receipt.batch_id, state_hash: staged.state_hash, state };
-            journal.write_snapshot(&snapshot)?;
+        for (staged, receipt) in group.iter().zip(&receipts) {
+            self.last_batch = receipt.batch_id;
+            if let Some((last_seq, state)) = &staged.snapshot {
+                let snapshot = SnapshotIn { last_seq: Seq(*last_seq), batch_id: receipt.batch_id, state_hash: staged.state_hash, state };
+                journal.write_snapshot(&snapshot)?;
+            }
         }
         Ok(())
     }

@@ -198,3 +198,38 @@ fn the_acks_taken_after_the_commit_are_the_staged_ones() {
     applied(&acks);
     assert_eq!(retry.into_acks()[0].outcome, acks[1].outcome);
 }
+
+/// Batches committed as one group (one transaction) are the batches committed one by one: each
+/// its own batch row and state hash, the snapshots due among them written, and a reopened node
+/// in the serial node's state. A group of batches that journal nothing commits nothing.
+#[test]
+fn a_group_commit_is_the_batches_committed_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    let (serial, serial_batches) = {
+        let mut node = open(&dir.path().join("serial.sqlite"), options());
+        for batch in &batches {
+            applied(&node.submit_batch(batch).unwrap());
+        }
+        (node.state_hash(), node.journal().head().last_batch_id)
+    };
+    let every_two = NodeOptions { snapshot_interval_batches: 2 };
+    let path = dir.path().join("grouped.sqlite");
+    let (mut applier, mut journaller) = open(&path, every_two).into_pipeline();
+    let first = applier.stage(&batches[0]).unwrap();
+    journaller.commit(&first).unwrap();
+    let staged: Vec<_> = batches[1..].iter().map(|b| applier.stage(b).unwrap()).collect();
+    let retry = applier.stage(&batches[3]).unwrap();
+    assert!(retry.journals_nothing());
+    let durable = applier.durable_seq();
+    journaller.commit_group(&[&retry]).unwrap();
+    assert_eq!(applier.durable_seq(), durable, "nothing journalled, nothing committed");
+    journaller.commit_group(&staged.iter().chain([&retry]).collect::<Vec<_>>()).unwrap();
+    assert_eq!(applier.durable_seq(), applier.engine().next_seq() - 1);
+    drop((applier, journaller));
+    let journal = SqliteJournal::open(&path, JournalConfig::default()).unwrap();
+    let (mut reopened, report) = Node::open(every_two, Box::new(journal)).expect("reopens");
+    assert!(report.snapshot_seq > 0, "the snapshot staged inside the group was written: {report:?}");
+    assert_eq!(reopened.state_hash(), serial);
+    assert_eq!(reopened.journal().head().last_batch_id, serial_batches, "one batch row each, as serially");
+}
