@@ -392,7 +392,11 @@ pub fn read_only_open_recovers_the_same_and_refuses_writes(b: &dyn Backend) {
     assert_eq!(j.recover().expect("read-only recovery"), written);
     assert_batches_eq(&j.recover_from_genesis().expect("genesis").batches, &batches);
     assert_eq!(j.result_of(Seq(5)).expect("read").map(|r| r.result), Some(batches[1].records[0].2.clone()));
-    assert_eq!(make_batches(25, &[1], 40)[0].append(j.as_mut()), Err(JournalError::ReadOnly));
+    let extra = make_batches(25, &[1], 40);
+    assert_eq!(extra[0].append(j.as_mut()), Err(JournalError::ReadOnly));
+    let (seq, command, result) = &extra[0].records[0];
+    let records = [RecordIn { seq: Seq(*seq), command, result }];
+    assert_eq!(j.append_batches(&[BatchIn { records: &records, state_hash: extra[0].state_hash }]), Err(JournalError::ReadOnly));
     let snapshot = SnapshotIn { last_seq: Seq(24), batch_id: BatchId(6), state_hash: batches[5].state_hash, state: b"s" };
     assert_eq!(j.write_snapshot(&snapshot), Err(JournalError::ReadOnly));
     drop(j);
