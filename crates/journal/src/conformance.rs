@@ -269,7 +269,8 @@ pub fn batches_appended_together_are_the_batches_appended_one_by_one(b: &dyn Bac
         .iter()
         .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
         .collect();
-    let all: Vec<BatchIn<'_>> = ins.iter().zip(&batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
+    let all: Vec<BatchIn<'_>> =
+        ins.iter().zip(&batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
     let mut j = open(b);
     let first = j.append_batches(&all[..1]).expect("one");
     let rest = j.append_batches(&all[1..]).expect("three at once");

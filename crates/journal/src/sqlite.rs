@@ -770,9 +770,7 @@ fn insert_batch(tx: &rusqlite::Transaction<'_>, batch: &BatchIn<'_>, batch_id: B
             let hash = record_hash(r.seq, batch_id, &prev, r.command, r.result);
             // validate_batch proved every seq of the batch fits in an i64.
             let seq_sql = to_sql_int("seq", r.seq.0)?;
-            insert
-                .execute(params![seq_sql, batch_id_sql, &prev.0[..], &hash.0[..], r.command, r.result])
-                .map_err(sql("insert record"))?;
+            insert.execute(params![seq_sql, batch_id_sql, &prev.0[..], &hash.0[..], r.command, r.result]).map_err(sql("insert record"))?;
             prev = hash;
             if i + 1 == half {
                 failpoint::hit(names::MID_BATCH);

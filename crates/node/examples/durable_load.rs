@@ -149,8 +149,8 @@ fn run_serial(node: &mut Node, commands: &[Envelope], batch: usize) -> Vec<f64> 
 }
 
 /// Batches applied while a commit thread makes the earlier ones durable: at most
-/// [`QUEUED_BATCHES_MAX`] wait for it, and it commits every batch waiting as one group
-/// ([`node::Journaller::commit_group`]: one transaction, one fsync). Per batch, the milliseconds
+/// [`QUEUED_BATCHES_MAX`] wait for it, and it commits the batches waiting, at most that many, as
+/// one group ([`node::Journaller::commit_group`]: one transaction, one fsync). Per batch, the milliseconds
 /// from the start of its apply to its commit.
 fn run_pipelined(node: Node, commands: &[Envelope], batch: usize) -> Vec<f64> {
     let (mut applier, mut journaller) = node.into_pipeline();
@@ -159,7 +159,7 @@ fn run_pipelined(node: Node, commands: &[Envelope], batch: usize) -> Vec<f64> {
         let (mut latencies_ms, mut busy_s, mut groups) = (Vec::new(), 0.0, 0usize);
         while let Ok(first) = staged.recv() {
             let mut group = vec![first];
-            group.extend(staged.try_iter().take(QUEUED_BATCHES_MAX));
+            group.extend(staged.try_iter().take(QUEUED_BATCHES_MAX - 1));
             let t1 = Instant::now();
             journaller.commit_group(&group.iter().map(|(_, s)| s).collect::<Vec<_>>()).expect("commit");
             busy_s += t1.elapsed().as_secs_f64();

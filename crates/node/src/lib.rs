@@ -51,6 +51,8 @@ pub enum NodeError {
     BatchTooLarge { given: usize, max: u32 },
     #[error("an earlier journal write failed; the node must be reopened to recover")]
     Poisoned,
+    #[error("a staged batch was committed out of order: it needs the journal at seq {needed}, the journal is at seq {durable}")]
+    CommitOrder { needed: u64, durable: u64 },
     #[error("the journal has no genesis command yet")]
     NotInitialised,
     #[error(transparent)]
@@ -284,7 +286,14 @@ impl Node {
         }
         check_batch_size(&self.engine, envelopes)?;
         let journal = self.journal.as_ref();
-        let (acks, records) = stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq))?;
+        let (acks, records) = match stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq)) {
+            Ok(staged) => staged,
+            Err(e) => {
+                // A failure mid-batch leaves the engine ahead of the journal by the commands before it.
+                self.poisoned = true;
+                return Err(e);
+            }
+        };
         if records.is_empty() {
             return Ok(acks);
         }

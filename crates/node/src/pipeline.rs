@@ -5,7 +5,8 @@
 //!
 //! The protocol is the node's, split in two: the acks of a [`Staged`] batch may be sent only
 //! after [`Journaller::commit`] returned `Ok` for it, and batches must be committed in the order
-//! they were staged. Until then the engine is ahead of the journal by the staged batches: a
+//! they were staged (one committed early is refused with [`NodeError::CommitOrder`]; so is a
+//! batch of retries committed before the batch it answers from). Until then the engine is ahead of the journal by the staged batches: a
 //! crash loses them, and recovery rebuilds exactly the journalled state, which contains every
 //! acknowledged command. Whoever reads the engine must therefore know which batches are not yet
 //! durable.
@@ -61,6 +62,9 @@ pub struct Staged {
     state_hash: StateHash,
     /// The engine's state after this batch, when a snapshot is due: (last seq, bytes).
     snapshot: Option<(u64, Vec<u8>)>,
+    /// The engine's last seq when the batch was staged: its acks may answer from any command up
+    /// to it (a retry of an undurable one), so they wait until the journal holds it.
+    requires_seq: u64,
 }
 
 impl Staged {
@@ -145,10 +149,13 @@ impl Applier {
             self.undurable.pop_front();
         }
         let (undurable, shared) = (&self.undurable, &self.shared);
-        let (acks, records) = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq))?;
+        let staged = stage(&mut self.engine, envelopes, false, |seq| earlier_outcome(undurable, shared, seq));
+        // A failure mid-batch leaves the engine ahead of the journal by the commands before it.
+        let (acks, records) = staged.inspect_err(|_| self.shared.poisoned.store(true, Ordering::Release))?;
         let batch = Arc::new(Batch { acks, records });
+        let requires_seq = self.engine.next_seq() - 1;
         let Some(&(last_seq, _, _)) = batch.records.last() else {
-            return Ok(Staged { batch, state_hash: StateHash([0; 32]), snapshot: None });
+            return Ok(Staged { batch, state_hash: StateHash([0; 32]), snapshot: None, requires_seq });
         };
         let state_hash = StateHash(self.engine.state_hash());
         self.batches_since_snapshot += 1;
@@ -159,7 +166,7 @@ impl Applier {
             (self.engine.next_seq() - 1, state)
         });
         self.undurable.push_back((last_seq, Arc::downgrade(&batch)));
-        Ok(Staged { batch, state_hash, snapshot })
+        Ok(Staged { batch, state_hash, snapshot, requires_seq })
     }
 }
 
@@ -195,8 +202,18 @@ impl Journaller {
             return Err(NodeError::Poisoned);
         }
         let journalled: Vec<&Staged> = group.iter().copied().filter(|s| !s.journals_nothing()).collect();
-        let Some(last_seq) = journalled.last().and_then(|s| s.last_seq()) else { return Ok(()) };
-        let result = self.write(&journalled);
+        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+        let last_seq = journalled.last().and_then(|s| s.last_seq()).unwrap_or(durable);
+        let needed = group.iter().map(|s| s.requires_seq).max().unwrap_or(durable);
+        let result = if needed > last_seq {
+            // A batch staged after one not in this group (a retry of it, say): its acks would
+            // answer from commands a crash could still lose.
+            Err(NodeError::CommitOrder { needed, durable: last_seq })
+        } else if journalled.is_empty() {
+            return Ok(());
+        } else {
+            self.write(&journalled)
+        };
         if result.is_err() {
             self.shared.poisoned.store(true, Ordering::Release);
         } else {
@@ -220,10 +237,13 @@ impl Journaller {
         let batches: Vec<BatchIn<'_>> =
             records.iter().zip(group).map(|(records, staged)| BatchIn { records, state_hash: staged.state_hash }).collect();
         let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
-        let mut expected = self.shared.durable_seq.load(Ordering::Acquire) + 1;
+        let mut durable = self.shared.durable_seq.load(Ordering::Acquire);
         for batch in &batches {
-            assert_eq!(batch.records[0].seq.0, expected, "staged batches are committed in order");
-            expected += batch.records.len() as u64;
+            let first = batch.records[0].seq.0;
+            if first != durable + 1 {
+                return Err(NodeError::CommitOrder { needed: first - 1, durable });
+            }
+            durable += batch.records.len() as u64;
         }
         failpoint::hit("node.after_apply_before_journal");
         let receipts = journal.append_batches(&batches)?;

@@ -179,6 +179,33 @@ fn a_retry_of_a_batch_dropped_before_its_commit_is_an_error() {
     drop(applier.stage(&batches[1]).unwrap());
     let retry = applier.stage(&batches[1][..1]);
     assert!(matches!(retry, Err(node::NodeError::Decode { .. })), "{:?}", retry.map(|s| s.into_acks()));
+    let next = applier.stage(&batches[2]);
+    assert!(matches!(next, Err(node::NodeError::Poisoned)), "a failed stage poisons: {:?}", next.map(|s| s.into_acks()));
+}
+
+/// Batches are committed in the order they were staged. A batch committed before an earlier
+/// one, or a retry committed before the batch it answers from, is refused, never acknowledged,
+/// and the node is poisoned (the caller broke the protocol; the journal holds only the prefix).
+#[test]
+fn a_batch_committed_out_of_order_is_refused_and_poisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    for retry_first in [false, true] {
+        let path = dir.path().join(format!("j{retry_first}.sqlite"));
+        let (mut applier, mut journaller) = open(&path, options()).into_pipeline();
+        journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+        let durable = applier.durable_seq();
+        let first = applier.stage(&batches[1]).unwrap();
+        let second = applier.stage(if retry_first { &batches[1][..1] } else { &batches[2] }).unwrap();
+        assert_eq!(second.journals_nothing(), retry_first);
+        let refused = journaller.commit(&second);
+        assert!(matches!(refused, Err(node::NodeError::CommitOrder { durable: d, .. }) if d == durable), "{refused:?}");
+        assert!(matches!(journaller.commit(&first), Err(node::NodeError::Poisoned)));
+        assert_eq!(applier.durable_seq(), durable);
+        drop((applier, journaller, first, second));
+        let reopened = open(&path, options());
+        assert_eq!(reopened.engine().next_seq() - 1, durable, "only the committed prefix is journalled");
+    }
 }
 
 /// The acks taken after the commit are the staged ones, whole, with or without a retry of the
@@ -218,18 +245,26 @@ fn a_group_commit_is_the_batches_committed_one_by_one() {
     let (mut applier, mut journaller) = open(&path, every_two).into_pipeline();
     let first = applier.stage(&batches[0]).unwrap();
     journaller.commit(&first).unwrap();
-    let staged: Vec<_> = batches[1..].iter().map(|b| applier.stage(b).unwrap()).collect();
-    let retry = applier.stage(&batches[3]).unwrap();
-    assert!(retry.journals_nothing());
-    let durable = applier.durable_seq();
-    journaller.commit_group(&[&retry]).unwrap();
-    assert_eq!(applier.durable_seq(), durable, "nothing journalled, nothing committed");
-    journaller.commit_group(&staged.iter().chain([&retry]).collect::<Vec<_>>()).unwrap();
+    let mut last_seqs = Vec::new();
+    let staged: Vec<_> = batches[1..]
+        .iter()
+        .map(|b| {
+            let staged = applier.stage(b).unwrap();
+            last_seqs.push(applier.engine().next_seq() - 1);
+            staged
+        })
+        .collect();
+    let retries = [applier.stage(&batches[3]).unwrap(), applier.stage(&batches[2]).unwrap()];
+    assert!(retries.iter().all(|r| r.journals_nothing()));
+    journaller.commit_group(&staged.iter().chain([&retries[0]]).collect::<Vec<_>>()).unwrap();
     assert_eq!(applier.durable_seq(), applier.engine().next_seq() - 1);
+    journaller.commit_group(&[&retries[1]]).unwrap();
+    assert_eq!(applier.durable_seq(), applier.engine().next_seq() - 1, "nothing journalled, nothing committed");
     drop((applier, journaller));
     let journal = SqliteJournal::open(&path, JournalConfig::default()).unwrap();
     let (mut reopened, report) = Node::open(every_two, Box::new(journal)).expect("reopens");
-    assert!(report.snapshot_seq > 0, "the snapshot staged inside the group was written: {report:?}");
+    // A snapshot every two batches: the last one due falls on batch 2, inside the group.
+    assert_eq!(report.snapshot_seq, last_seqs[1], "the snapshot staged inside the group was written: {report:?} {last_seqs:?}");
     assert_eq!(reopened.state_hash(), serial);
     assert_eq!(reopened.journal().head().last_batch_id, serial_batches, "one batch row each, as serially");
 }
