@@ -57,6 +57,10 @@ impl Backend for Pg {
     fn location(&self) -> String {
         format!("{}\n{}", self.0.conninfo, self.0.schema)
     }
+
+    fn groups_atomically(&self) -> bool {
+        false
+    }
 }
 
 journal::conformance_tests!(new, reopen);

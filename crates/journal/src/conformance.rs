@@ -50,6 +50,9 @@ pub trait Backend {
     fn spilled_bytes(&self) -> Option<u64> {
         None
     }
+    /// True when [`JournalStore::append_batches`] writes its batches in one transaction (all or
+    /// none survive a crash), false when it writes one transaction per batch.
+    fn groups_atomically(&self) -> bool;
 }
 
 // ----- deterministic data -----
@@ -781,8 +784,19 @@ pub fn journal_without_the_chunk_table_is_read_and_upgraded(b: &dyn Backend) {
 
 /// Names the journal the crash child writes (absent in normal test runs, where `crash_child` does nothing).
 pub const CRASH_LOCATION_ENV: &str = "JOURNAL_CONFORMANCE_CRASH_LOCATION";
-/// Selects the big-batch workload in the crash child.
-pub const CRASH_BIG_ENV: &str = "JOURNAL_CONFORMANCE_CRASH_BIG";
+/// Selects the crash child's workload: [`Workload`] by name (the small one when absent).
+pub const CRASH_WORKLOAD_ENV: &str = "JOURNAL_CONFORMANCE_CRASH_WORKLOAD";
+
+/// What the crash child writes until the armed failpoint aborts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    /// [`CRASH_BATCH_SIZES`] one batch at a time, with two snapshots.
+    Small,
+    /// One small batch, then one of [`BIG_BATCH`] records.
+    Big,
+    /// The first of [`CRASH_BATCH_SIZES`] alone, the other four as one group.
+    Group,
+}
 const CRASH_BATCH_SIZES: [usize; 5] = [3, 4, 2, 5, 3];
 /// About 3.5 MB of rows in one transaction: more than SQLite's default 2 MB page cache, so its dirty
 /// pages spill to the WAL before COMMIT; recovery must still ignore them.
@@ -817,29 +831,44 @@ fn big_crash_workload(b: &dyn Backend) {
     }
 }
 
+/// Batch 1 alone, then batches 2-5 in one [`JournalStore::append_batches`].
+fn group_crash_workload(b: &dyn Backend) {
+    let batches = make_batches(1, &CRASH_BATCH_SIZES, 21);
+    let ins: Vec<Vec<RecordIn<'_>>> = batches
+        .iter()
+        .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
+        .collect();
+    let all: Vec<BatchIn<'_>> =
+        ins.iter().zip(&batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
+    let mut j = open(b);
+    j.append_batches(&all[..1]).expect("batch 1");
+    j.append_batches(&all[1..]).expect("batches 2-5 as one group");
+}
+
 /// The body of the `crash_child` test that [`conformance_tests!`] generates: in a child spawned by a crash
 /// check, runs the workload on the journal at `$CRASH_LOCATION_ENV` until the armed failpoint aborts it.
 pub fn crash_child(reopen: &dyn Fn(&str) -> Box<dyn Backend>) {
     if let Ok(location) = std::env::var(CRASH_LOCATION_ENV) {
         let backend = reopen(&location);
-        if std::env::var_os(CRASH_BIG_ENV).is_some() {
-            big_crash_workload(backend.as_ref());
-        } else {
-            crash_workload(backend.as_ref());
+        match std::env::var(CRASH_WORKLOAD_ENV).as_deref() {
+            Ok("Big") => big_crash_workload(backend.as_ref()),
+            Ok("Group") => group_crash_workload(backend.as_ref()),
+            Ok(other) => panic!("unknown crash workload {other}"),
+            Err(_) => crash_workload(backend.as_ref()),
         }
     }
 }
 
 /// Re-runs this test binary's `crash_child` with the failpoint `failpoint:nth` armed, and checks that it
 /// died there.
-fn crash_at(b: &dyn Backend, failpoint: &str, nth: u64, big: bool) {
+fn crash_at(b: &dyn Backend, failpoint: &str, nth: u64, workload: Workload) {
     let exe = std::env::current_exe().expect("current test binary");
     // Any core file lands in a scratch directory, not in the source tree.
-    let scratch = std::env::temp_dir().join(format!("clearhouse-crash-{}-{failpoint}-{nth}-{big}", std::process::id()));
+    let scratch = std::env::temp_dir().join(format!("clearhouse-crash-{}-{failpoint}-{nth}-{workload:?}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let mut cmd = Command::new(exe);
-    if big {
-        cmd.env(CRASH_BIG_ENV, "1");
+    if workload != Workload::Small {
+        cmd.env(CRASH_WORKLOAD_ENV, format!("{workload:?}"));
     }
     let output = cmd
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
@@ -875,55 +904,63 @@ fn assert_recovers_to(b: &dyn Backend, committed: usize, snapshot_batch: Option<
 }
 
 pub fn crash_mid_batch_loses_exactly_that_batch(b: &dyn Backend) {
-    crash_at(b, names::MID_BATCH, 3, false);
+    crash_at(b, names::MID_BATCH, 3, Workload::Small);
     assert_recovers_to(b, 2, Some(2));
 }
 
 pub fn crash_in_the_first_batch_leaves_an_empty_journal(b: &dyn Backend) {
-    crash_at(b, names::MID_BATCH, 1, false);
+    crash_at(b, names::MID_BATCH, 1, Workload::Small);
     assert_recovers_to(b, 0, None);
 }
 
 pub fn crash_before_commit_loses_exactly_that_batch(b: &dyn Backend) {
-    crash_at(b, names::BEFORE_COMMIT, 4, false);
+    crash_at(b, names::BEFORE_COMMIT, 4, Workload::Small);
     assert_recovers_to(b, 3, Some(2));
 }
 
 pub fn crash_after_commit_keeps_that_batch(b: &dyn Backend) {
-    crash_at(b, names::AFTER_COMMIT, 3, false);
+    crash_at(b, names::AFTER_COMMIT, 3, Workload::Small);
     assert_recovers_to(b, 3, Some(2));
 }
 
 pub fn crash_after_the_last_commit_keeps_everything(b: &dyn Backend) {
-    crash_at(b, names::AFTER_COMMIT, 5, false);
+    crash_at(b, names::AFTER_COMMIT, 5, Workload::Small);
     assert_recovers_to(b, 5, Some(4));
 }
 
 pub fn crash_mid_snapshot_keeps_the_previous_snapshot(b: &dyn Backend) {
     // The second snapshot (after batch 4) is interrupted: batches 1-4 are committed, snapshot 2 remains.
-    crash_at(b, names::MID_SNAPSHOT, 2, false);
+    crash_at(b, names::MID_SNAPSHOT, 2, Workload::Small);
     assert_recovers_to(b, 4, Some(2));
 }
 
 pub fn crash_mid_chunked_snapshot_keeps_the_previous_snapshot(b: &dyn Backend) {
     // Hit 6 is the second chunk row of the second snapshot: its row and first chunks were written, uncommitted.
-    crash_at(b, names::MID_SNAPSHOT_CHUNKS, 6, false);
+    crash_at(b, names::MID_SNAPSHOT_CHUNKS, 6, Workload::Small);
     assert_recovers_to(b, 4, Some(2));
     assert_eq!(recover(b).expect("recover").snapshot.expect("snapshot").state, b"state after batch 2");
 }
 
 pub fn crash_mid_chunks_of_the_first_snapshot_leaves_no_snapshot(b: &dyn Backend) {
-    crash_at(b, names::MID_SNAPSHOT_CHUNKS, 3, false);
+    crash_at(b, names::MID_SNAPSHOT_CHUNKS, 3, Workload::Small);
     assert_recovers_to(b, 2, None);
 }
 
 pub fn crash_mid_first_snapshot_leaves_no_snapshot(b: &dyn Backend) {
-    crash_at(b, names::MID_SNAPSHOT, 1, false);
+    crash_at(b, names::MID_SNAPSHOT, 1, Workload::Small);
     assert_recovers_to(b, 2, None);
 }
 
+/// A crash in the middle of the third batch of a group (batch 4) recovers whole batches only: none
+/// of the group where the backend writes a group in one transaction, the two before it where
+/// it writes one transaction per batch. Either way nothing of the group was acknowledged.
+pub fn crash_mid_group_recovers_whole_batches(b: &dyn Backend) {
+    crash_at(b, names::MID_BATCH, 4, Workload::Group);
+    assert_recovers_to(b, if b.groups_atomically() { 1 } else { 3 }, None);
+}
+
 pub fn crash_before_commit_of_a_big_batch_loses_it_entirely(b: &dyn Backend) {
-    crash_at(b, names::BEFORE_COMMIT, 2, true);
+    crash_at(b, names::BEFORE_COMMIT, 2, Workload::Big);
     if let Some(bytes) = b.spilled_bytes() {
         assert!(bytes > 2_000_000, "expected the uncommitted transaction on disk, found {bytes} bytes");
     }
@@ -933,7 +970,7 @@ pub fn crash_before_commit_of_a_big_batch_loses_it_entirely(b: &dyn Backend) {
 }
 
 pub fn crash_after_commit_of_a_big_batch_keeps_it_entirely(b: &dyn Backend) {
-    crash_at(b, names::AFTER_COMMIT, 2, true);
+    crash_at(b, names::AFTER_COMMIT, 2, Workload::Big);
     let rec = recover(b).expect("recover");
     assert_eq!(rec.head.last_seq, Seq(3 + BIG_BATCH as u64));
     assert_batches_eq(&rec.batches, &make_batches(1, &[3, BIG_BATCH], 22));
@@ -997,6 +1034,7 @@ macro_rules! conformance_tests {
             stray_record_keyed_below_one_is_reported,
             a_journal_found_corrupt_refuses_further_writes,
             crash_mid_batch_loses_exactly_that_batch,
+            crash_mid_group_recovers_whole_batches,
             crash_in_the_first_batch_leaves_an_empty_journal,
             crash_before_commit_loses_exactly_that_batch,
             crash_after_commit_keeps_that_batch,

@@ -77,6 +77,10 @@ impl Backend for Sqlite {
     fn spilled_bytes(&self) -> Option<u64> {
         Some(std::fs::metadata(self.dir.join("journal.sqlite-wal")).map_or(0, |m| m.len()))
     }
+
+    fn groups_atomically(&self) -> bool {
+        true
+    }
 }
 
 journal::conformance_tests!(new, reopen);
