@@ -66,9 +66,21 @@ pub struct OwnedBatch {
 
 impl OwnedBatch {
     pub fn append(&self, j: &mut dyn JournalStore) -> Result<BatchReceipt, JournalError> {
-        let recs: Vec<RecordIn<'_>> = self.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect();
-        j.append_batch(&BatchIn { records: &recs, state_hash: self.state_hash })
+        j.append_batch(&BatchIn { records: &self.record_ins(), state_hash: self.state_hash })
     }
+
+    /// The batch's records as the journal takes them.
+    pub fn record_ins(&self) -> Vec<RecordIn<'_>> {
+        self.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect()
+    }
+}
+
+/// Appends `batches` as one group ([`JournalStore::append_batches`]).
+pub fn append_group(j: &mut dyn JournalStore, batches: &[OwnedBatch]) -> Result<Vec<BatchReceipt>, JournalError> {
+    let ins: Vec<Vec<RecordIn<'_>>> = batches.iter().map(OwnedBatch::record_ins).collect();
+    let group: Vec<BatchIn<'_>> =
+        ins.iter().zip(batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
+    j.append_batches(&group)
 }
 
 /// Deterministic batches: `sizes[i]` records in batch i+1, commands ~100 bytes and results ~60 bytes that
@@ -268,15 +280,9 @@ pub fn append_rejects_bad_batches_without_writing(b: &dyn Backend) {
 /// batch ids, rows, receipts and chain (group commit changes only when they become durable).
 pub fn batches_appended_together_are_the_batches_appended_one_by_one(b: &dyn Backend) {
     let batches = make_batches(1, &[2, 3, 1, 4], 8);
-    let ins: Vec<Vec<RecordIn<'_>>> = batches
-        .iter()
-        .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
-        .collect();
-    let all: Vec<BatchIn<'_>> =
-        ins.iter().zip(&batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
     let mut j = open(b);
-    let first = j.append_batches(&all[..1]).expect("one");
-    let rest = j.append_batches(&all[1..]).expect("three at once");
+    let first = append_group(j.as_mut(), &batches[..1]).expect("one");
+    let rest = append_group(j.as_mut(), &batches[1..]).expect("three at once");
     let receipts: Vec<BatchReceipt> = first.into_iter().chain(rest).collect();
     assert_eq!(receipts.iter().map(|r| r.batch_id).collect::<Vec<_>>(), [BatchId(1), BatchId(2), BatchId(3), BatchId(4)]);
     assert_eq!(j.head().last_seq, Seq(10));
@@ -298,10 +304,7 @@ pub fn batches_appended_together_are_the_batches_appended_one_by_one(b: &dyn Bac
 /// before it are not written either, and the journal takes them afterwards.
 pub fn a_group_with_a_bad_batch_writes_nothing(b: &dyn Backend) {
     let batches = make_batches(1, &[2, 2], 9);
-    let ins: Vec<Vec<RecordIn<'_>>> = batches
-        .iter()
-        .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
-        .collect();
+    let ins: Vec<Vec<RecordIn<'_>>> = batches.iter().map(OwnedBatch::record_ins).collect();
     let good = BatchIn { records: &ins[0], state_hash: batches[0].state_hash };
     let mut j = open(b);
     assert_eq!(j.append_batches(&[]), Err(JournalError::EmptyBatch));
@@ -834,15 +837,9 @@ fn big_crash_workload(b: &dyn Backend) {
 /// Batch 1 alone, then batches 2-5 in one [`JournalStore::append_batches`].
 fn group_crash_workload(b: &dyn Backend) {
     let batches = make_batches(1, &CRASH_BATCH_SIZES, 21);
-    let ins: Vec<Vec<RecordIn<'_>>> = batches
-        .iter()
-        .map(|batch| batch.records.iter().map(|(seq, c, r)| RecordIn { seq: Seq(*seq), command: c, result: r }).collect())
-        .collect();
-    let all: Vec<BatchIn<'_>> =
-        ins.iter().zip(&batches).map(|(records, batch)| BatchIn { records, state_hash: batch.state_hash }).collect();
     let mut j = open(b);
-    j.append_batches(&all[..1]).expect("batch 1");
-    j.append_batches(&all[1..]).expect("batches 2-5 as one group");
+    append_group(j.as_mut(), &batches[..1]).expect("batch 1");
+    append_group(j.as_mut(), &batches[1..]).expect("batches 2-5 as one group");
 }
 
 /// The body of the `crash_child` test that [`conformance_tests!`] generates: in a child spawned by a crash

@@ -989,7 +989,7 @@ mod tests {
             let mut j = SqliteJournal::open(&path, JournalConfig::default()).expect("open");
             append(&mut j, 1, 2, b"small").expect("first batch");
             // Cap the file at its current size so the next large batch runs out of space mid-transaction.
-            let pages: i64 = j.conn.pragma_query_value(None, "page_count", |r| r.get(0)).expect("page_count");
+            let pages = int_pragma(&j, "page_count");
             j.conn.pragma_update(None, "max_page_count", pages).expect("max_page_count");
             let big = vec![0x33u8; 64 * 1024];
             let err = append(&mut j, 3, 8, &big).expect_err("must run out of space");
@@ -1004,6 +1004,10 @@ mod tests {
         append(&mut j, 3, 1, b"small").expect("writes resume after reopen");
         drop(j);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn int_pragma(j: &SqliteJournal, name: &str) -> i64 {
+        j.conn.pragma_query_value(None, name, |r| r.get(0)).expect(name)
     }
 
     #[test]
@@ -1028,11 +1032,11 @@ mod tests {
         let dir = scratch("pragmas");
         let j = SqliteJournal::open(dir.join("j.sqlite"), JournalConfig::default()).expect("open");
         let mode: String = j.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("mode");
-        let sync: i64 = j.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("sync");
+        let sync = int_pragma(&j, "synchronous");
         let locking: String = j.conn.pragma_query_value(None, "locking_mode", |r| r.get(0)).expect("locking");
         assert_eq!((mode.as_str(), sync, locking.as_str()), ("wal", 2, "exclusive"));
-        let pages: i64 = j.conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).expect("autocheckpoint");
-        let page_size: i64 = j.conn.pragma_query_value(None, "page_size", |r| r.get(0)).expect("page_size");
+        let pages = int_pragma(&j, "wal_autocheckpoint");
+        let page_size = int_pragma(&j, "page_size");
         assert_eq!((page_size, pages), (16_384, 1024), "16 KiB pages, a checkpoint every 16 MiB of WAL, not SQLite's 1,000 pages");
         drop(j);
         let _ = std::fs::remove_dir_all(&dir);
@@ -1051,13 +1055,13 @@ mod tests {
             assert_eq!(mode, "wal");
         }
         let mut j = SqliteJournal::open(&path, JournalConfig::default()).expect("open");
-        let page_size: i64 = j.conn.pragma_query_value(None, "page_size", |r| r.get(0)).expect("page_size");
-        let pages: i64 = j.conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).expect("autocheckpoint");
+        let page_size = int_pragma(&j, "page_size");
+        let pages = int_pragma(&j, "wal_autocheckpoint");
         assert_eq!((page_size, pages), (4096, 4096));
         append(&mut j, 1, 3, b"x").expect("append");
         drop(j);
         let mut j = SqliteJournal::open(&path, JournalConfig::default()).expect("reopen");
-        let page_size: i64 = j.conn.pragma_query_value(None, "page_size", |r| r.get(0)).expect("page_size");
+        let page_size = int_pragma(&j, "page_size");
         assert_eq!(page_size, 4096, "the page size is the one the journal was created with");
         assert_eq!(j.recover().expect("recovers").head.last_seq, Seq(3));
         drop(j);

@@ -6,7 +6,7 @@
 use engine::{Command, Envelope, Outcome};
 use journal::{JournalConfig, SqliteJournal};
 use model::Config;
-use node::{Node, NodeOptions};
+use node::{Applier, Journaller, Node, NodeOptions};
 use std::path::Path;
 
 fn open(path: &Path, options: NodeOptions) -> Node {
@@ -48,6 +48,13 @@ fn batches() -> Vec<Vec<Envelope>> {
         vec![deposit(5, "1000")],
         vec![deposit(6, "2")],
     ]
+}
+
+/// A pipelined node at `path` with the first of `batches` staged and committed.
+fn first_batch_committed(path: &Path, batches: &[Vec<Envelope>]) -> (Applier, Journaller) {
+    let (mut applier, mut journaller) = open(path, options()).into_pipeline();
+    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    (applier, journaller)
 }
 
 fn applied(acks: &[node::Ack]) {
@@ -151,8 +158,7 @@ fn a_retry_in_the_same_batch_gets_the_journalled_first_outcome() {
     serial.submit_batch(&batches[0]).unwrap();
     let serial_acks = serial.submit_batch(&with_retry).unwrap();
     let path = dir.path().join("pipelined.sqlite");
-    let (mut applier, mut journaller) = open(&path, options()).into_pipeline();
-    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    let (mut applier, mut journaller) = first_batch_committed(&path, &batches);
     let staged = applier.stage(&with_retry).unwrap();
     journaller.commit(&staged).unwrap();
     drop((applier, journaller));
@@ -174,8 +180,7 @@ fn a_retry_in_the_same_batch_gets_the_journalled_first_outcome() {
 fn a_retry_of_a_batch_dropped_before_its_commit_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let batches = batches();
-    let (mut applier, mut journaller) = open(&dir.path().join("j.sqlite"), options()).into_pipeline();
-    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    let (mut applier, mut journaller) = first_batch_committed(&dir.path().join("j.sqlite"), &batches);
     drop(applier.stage(&batches[1]).unwrap());
     let retry = applier.stage(&batches[1][..1]);
     assert!(matches!(retry, Err(node::NodeError::Decode { .. })), "{:?}", retry.map(|s| s.into_acks()));
@@ -192,8 +197,7 @@ fn a_batch_committed_out_of_order_is_refused_and_poisons() {
     let batches = batches();
     for retry_first in [false, true] {
         let path = dir.path().join(format!("j{retry_first}.sqlite"));
-        let (mut applier, mut journaller) = open(&path, options()).into_pipeline();
-        journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+        let (mut applier, mut journaller) = first_batch_committed(&path, &batches);
         let durable = applier.durable_seq();
         let first = applier.stage(&batches[1]).unwrap();
         let second = applier.stage(if retry_first { &batches[1][..1] } else { &batches[2] }).unwrap();
@@ -214,8 +218,7 @@ fn a_batch_committed_out_of_order_is_refused_and_poisons() {
 fn the_acks_taken_after_the_commit_are_the_staged_ones() {
     let dir = tempfile::tempdir().unwrap();
     let batches = batches();
-    let (mut applier, mut journaller) = open(&dir.path().join("j.sqlite"), options()).into_pipeline();
-    journaller.commit(&applier.stage(&batches[0]).unwrap()).unwrap();
+    let (mut applier, mut journaller) = first_batch_committed(&dir.path().join("j.sqlite"), &batches);
     let staged = applier.stage(&batches[1]).unwrap();
     let expected = staged.acks().to_vec();
     let retry = applier.stage(&batches[1][1..]).unwrap();
