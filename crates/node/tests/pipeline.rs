@@ -180,7 +180,7 @@ fn a_retry_in_the_same_batch_gets_the_journalled_first_outcome() {
 fn a_retry_of_a_batch_dropped_before_its_commit_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let batches = batches();
-    let (mut applier, mut journaller) = first_batch_committed(&dir.path().join("j.sqlite"), &batches);
+    let (mut applier, _journaller) = first_batch_committed(&dir.path().join("j.sqlite"), &batches);
     drop(applier.stage(&batches[1]).unwrap());
     let retry = applier.stage(&batches[1][..1]);
     assert!(matches!(retry, Err(node::NodeError::Decode { .. })), "{:?}", retry.map(|s| s.into_acks()));
