@@ -1,12 +1,13 @@
 //! The pipelined write path: a [`Node`] split into an [`Applier`] (the engine: applies a batch
-//! and encodes its records) and a [`Journaller`] (the journal: makes a staged batch durable), so
-//! that one thread applies batch N+1 while another commits batch N (docs/performance.md,
+//! and encodes its commands) and a [`Journaller`] (the journal: encodes the outcomes and makes
+//! staged batches durable), so that one thread applies batch N+1 while another commits batch N (docs/performance.md,
 //! "Durable throughput").
 //!
 //! The protocol is the node's, split in two: the acks of a [`Staged`] batch may be sent only
-//! after [`Journaller::commit`] returned `Ok` for it, and batches must be committed in the order
-//! they were staged (one committed early is refused with [`NodeError::CommitOrder`]; so is a
-//! batch of retries committed before the batch it answers from). Until then the engine is ahead of the journal by the staged batches: a
+//! after [`Journaller::commit`] or [`Journaller::commit_group`] returned `Ok` for it, and batches
+//! must be committed in the order they were staged (one committed early is refused with
+//! [`NodeError::CommitOrder`]; so is a batch of retries committed before the batch it answers
+//! from). Until then the engine is ahead of the journal by the staged batches: a
 //! crash loses them, and recovery rebuilds exactly the journalled state, which contains every
 //! acknowledged command. Whoever reads the engine must therefore know which batches are not yet
 //! durable.
@@ -195,8 +196,9 @@ impl Journaller {
     /// across batches (one SQLite transaction and one fsync for all of them, see
     /// [`journal::JournalStore::append_batches`]). Each keeps its own batch row and state hash, as
     /// if committed alone; the acks of every one of them may be sent once this returns `Ok`. A
-    /// journaller that finds several batches waiting commits them as one, so a slow fsync is
-    /// paid once for all of them instead of once each.
+    /// caller that finds several batches waiting commits them as one, so a slow fsync is paid
+    /// once for all of them instead of once each. The group's size is the caller's to bound: on
+    /// SQLite the WAL holds the whole group until its commit (`durable_load` groups at most 4).
     pub fn commit_group(&mut self, group: &[&Staged]) -> Result<(), NodeError> {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(NodeError::Poisoned);
@@ -208,7 +210,7 @@ impl Journaller {
         let result = if needed > last_seq {
             // A batch staged after one not in this group (a retry of it, say): its acks would
             // answer from commands a crash could still lose.
-            Err(NodeError::CommitOrder { needed, durable: last_seq })
+            Err(NodeError::CommitOrder { needed, durable })
         } else if journalled.is_empty() {
             return Ok(());
         } else {
@@ -237,13 +239,14 @@ impl Journaller {
         let batches: Vec<BatchIn<'_>> =
             records.iter().zip(group).map(|(records, staged)| BatchIn { records, state_hash: staged.state_hash }).collect();
         let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
-        let mut durable = self.shared.durable_seq.load(Ordering::Acquire);
+        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+        let mut next = durable + 1;
         for batch in &batches {
             let first = batch.records[0].seq.0;
-            if first != durable + 1 {
+            if first != next {
                 return Err(NodeError::CommitOrder { needed: first - 1, durable });
             }
-            durable += batch.records.len() as u64;
+            next += batch.records.len() as u64;
         }
         failpoint::hit("node.after_apply_before_journal");
         let receipts = journal.append_batches(&batches)?;

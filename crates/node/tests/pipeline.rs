@@ -203,7 +203,12 @@ fn a_batch_committed_out_of_order_is_refused_and_poisons() {
         let second = applier.stage(if retry_first { &batches[1][..1] } else { &batches[2] }).unwrap();
         assert_eq!(second.journals_nothing(), retry_first);
         let refused = journaller.commit(&second);
-        assert!(matches!(refused, Err(node::NodeError::CommitOrder { durable: d, .. }) if d == durable), "{refused:?}");
+        // Both need the first batch (two transfers) durable; the journal is where it was.
+        let needed = durable + batches[1].len() as u64;
+        assert!(
+            matches!(refused, Err(node::NodeError::CommitOrder { needed: n, durable: d }) if (n, d) == (needed, durable)),
+            "{refused:?}"
+        );
         assert!(matches!(journaller.commit(&first), Err(node::NodeError::Poisoned)));
         assert_eq!(applier.durable_seq(), durable);
         drop((applier, journaller, first, second));
