@@ -300,6 +300,26 @@ pub fn batches_appended_together_are_the_batches_appended_one_by_one(b: &dyn Bac
     assert_eq!(rec.head.chain_hash, prev);
 }
 
+/// A snapshot due at a batch inside a group is written after the group, as the node does: it
+/// anchors on that batch (its id, last seq and chain hash), not on the group's last, and recovery
+/// starts from it and replays the batches after it.
+pub fn a_snapshot_of_a_batch_inside_a_group_anchors_on_that_batch(b: &dyn Backend) {
+    let batches = make_batches(1, &[2, 3, 1, 4], 10);
+    let mut j = open(b);
+    let receipts = append_group(j.as_mut(), &batches).expect("four at once");
+    let inside = &receipts[1];
+    let snapshot =
+        SnapshotIn { last_seq: inside.last_seq, batch_id: inside.batch_id, state_hash: batches[1].state_hash, state: b"after 2" };
+    j.write_snapshot(&snapshot).expect("a snapshot of batch 2 after batch 4 is in");
+    drop(j);
+    let rec = recover(b).expect("recover");
+    let snap = rec.snapshot.expect("the snapshot");
+    assert_eq!((snap.batch_id, snap.last_seq, snap.chain_hash), (BatchId(2), Seq(5), inside.chain_hash));
+    assert_eq!((snap.state_hash, snap.state.as_slice()), (batches[1].state_hash, &b"after 2"[..]));
+    assert_batches_eq(&rec.batches, &batches[2..]);
+    assert_eq!(rec.head.last_seq, Seq(10));
+}
+
 /// A bad batch anywhere in a group is refused before anything is written: the good batches
 /// before it are not written either, and the journal takes them afterwards.
 pub fn a_group_with_a_bad_batch_writes_nothing(b: &dyn Backend) {
@@ -992,6 +1012,7 @@ macro_rules! conformance_tests {
             empty_payloads_round_trip,
             append_rejects_bad_batches_without_writing,
             batches_appended_together_are_the_batches_appended_one_by_one,
+            a_snapshot_of_a_batch_inside_a_group_anchors_on_that_batch,
             a_group_with_a_bad_batch_writes_nothing,
             snapshot_must_sit_on_a_batch_boundary_and_match_its_state_hash,
             old_snapshots_are_pruned_to_the_configured_count,
