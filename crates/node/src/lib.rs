@@ -286,14 +286,9 @@ impl Node {
         }
         check_batch_size(&self.engine, envelopes)?;
         let journal = self.journal.as_ref();
-        let (acks, records) = match stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq)) {
-            Ok(staged) => staged,
-            Err(e) => {
-                // A failure mid-batch leaves the engine ahead of the journal by the commands before it.
-                self.poisoned = true;
-                return Err(e);
-            }
-        };
+        let staged = stage(&mut self.engine, envelopes, as_system, |seq| journalled_outcome(journal, seq));
+        // A failure mid-batch leaves the engine ahead of the journal by the commands before it.
+        let (acks, records) = staged.inspect_err(|_| self.poisoned = true)?;
         if records.is_empty() {
             return Ok(acks);
         }

@@ -1,7 +1,7 @@
 //! The pipelined write path: a [`Node`] split into an [`Applier`] (the engine: applies a batch
 //! and encodes its commands) and a [`Journaller`] (the journal: encodes the outcomes and makes
-//! staged batches durable), so that one thread applies batch N+1 while another commits batch N (docs/performance.md,
-//! "Durable throughput").
+//! staged batches durable), so that one thread applies batch N+1 while another commits batch N
+//! (docs/performance.md, "Durable throughput").
 //!
 //! The protocol is the node's, split in two: the acks of a [`Staged`] batch may be sent only
 //! after [`Journaller::commit`] or [`Journaller::commit_group`] returned `Ok` for it, and batches
@@ -204,22 +204,17 @@ impl Journaller {
             return Err(NodeError::Poisoned);
         }
         let journalled: Vec<&Staged> = group.iter().copied().filter(|s| !s.journals_nothing()).collect();
+        // Only the journaller moves the durable seq: read once, it holds for the whole commit.
         let durable = self.shared.durable_seq.load(Ordering::Acquire);
-        let last_seq = journalled.last().and_then(|s| s.last_seq()).unwrap_or(durable);
-        let needed = group.iter().map(|s| s.requires_seq).max().unwrap_or(durable);
-        let result = if needed > last_seq {
-            // A batch staged after one not in this group (a retry of it, say): its acks would
-            // answer from commands a crash could still lose.
-            Err(NodeError::CommitOrder { needed, durable })
-        } else if journalled.is_empty() {
-            return Ok(());
-        } else {
-            self.write(&journalled)
-        };
+        let result = in_staged_order(durable, group, &journalled).and_then(|last_seq| {
+            if last_seq > durable {
+                self.write(&journalled)?;
+                self.shared.durable_seq.store(last_seq, Ordering::Release);
+            }
+            Ok(())
+        });
         if result.is_err() {
             self.shared.poisoned.store(true, Ordering::Release);
-        } else {
-            self.shared.durable_seq.store(last_seq, Ordering::Release);
         }
         result
     }
@@ -239,15 +234,6 @@ impl Journaller {
         let batches: Vec<BatchIn<'_>> =
             records.iter().zip(group).map(|(records, staged)| BatchIn { records, state_hash: staged.state_hash }).collect();
         let mut journal = self.shared.journal.lock().map_err(|_| NodeError::Poisoned)?;
-        let durable = self.shared.durable_seq.load(Ordering::Acquire);
-        let mut next = durable + 1;
-        for batch in &batches {
-            let first = batch.records[0].seq.0;
-            if first != next {
-                return Err(NodeError::CommitOrder { needed: first - 1, durable });
-            }
-            next += batch.records.len() as u64;
-        }
         failpoint::hit("node.after_apply_before_journal");
         let receipts = journal.append_batches(&batches)?;
         failpoint::hit("node.after_journal_before_ack");
@@ -259,5 +245,24 @@ impl Journaller {
             }
         }
         Ok(())
+    }
+}
+
+/// The last seq `journalled` (the batches of `group` that journal something) brings the journal
+/// to, if `group` continues the durable prefix in the order it was staged: each journalled batch
+/// starts right after the one before, and no batch's acks answer from a command beyond the group
+/// (a retry staged after a batch not in it).
+fn in_staged_order(durable: u64, group: &[&Staged], journalled: &[&Staged]) -> Result<u64, NodeError> {
+    let mut last = durable;
+    for staged in journalled {
+        let (first, _, _) = staged.batch.records[0];
+        if first != last + 1 {
+            return Err(NodeError::CommitOrder { needed: first - 1, durable });
+        }
+        last = staged.last_seq().expect("a journalled batch has records");
+    }
+    match group.iter().map(|s| s.requires_seq).max() {
+        Some(needed) if needed > last => Err(NodeError::CommitOrder { needed, durable }),
+        _ => Ok(last),
     }
 }
